@@ -1,0 +1,3 @@
+//! wxpay-ops: WeChat Pay API v2 merchant operations.
+
+pub mod wechat;

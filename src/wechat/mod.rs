@@ -1,0 +1,22 @@
+//! The WeChat Pay v2 protocol core: no printing, no environment, typed errors.
+
+pub mod money;
+pub mod notify;
+pub mod paysign;
+pub mod secret;
+pub mod sign;
+pub mod xml;
+
+pub use money::{BillAmount, Fen};
+pub use secret::ApiKey;
+pub use sign::SignType;
+pub use xml::Message;
+
+/// Upper-case hex, the form every v2 signature takes.
+pub(crate) fn hex_upper(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02X}");
+        out
+    })
+}

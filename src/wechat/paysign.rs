@@ -1,0 +1,182 @@
+//! Client-side pay parameters (reference A3): what the front end hands to WeChat to pay.
+
+use thiserror::Error;
+
+use super::secret::ApiKey;
+use super::sign::{SignType, sign_pairs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayScene {
+    /// `wx.requestPayment`: signed with `appId`, which the call itself does not take.
+    MiniProgram,
+    /// `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`.
+    Jsapi,
+    /// The APP OpenSDK `PayReq`, all-lowercase names and `package=Sign=WXPay`.
+    App,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PaySignError {
+    #[error("prepay_id {0:?} already starts with \"prepay_id=\"; pass the bare id, the package field adds the prefix")]
+    PrefixedPrepayId(String),
+    #[error("prepay_id {0:?} is not a prepay id (1 to 64 letters, digits, _ or -)")]
+    BadPrepayId(String),
+    #[error("nonce {0:?} must be 1 to 32 letters or digits")]
+    BadNonce(String),
+    #[error("timestamp {0} is not a time in seconds since 1970 (10 digits)")]
+    BadTimestamp(u64),
+}
+
+pub struct PayRequest<'a> {
+    pub appid: &'a str,
+    pub mch_id: &'a str,
+    pub prepay_id: &'a str,
+    pub timestamp: u64,
+    pub nonce: &'a str,
+    pub sign_type: SignType,
+}
+
+/// The parameter object in the field order of WeChat's own documentation, sign included.
+pub fn pay_params(
+    scene: PayScene,
+    request: &PayRequest<'_>,
+    key: &ApiKey,
+) -> Result<Vec<(&'static str, String)>, PaySignError> {
+    validate(request)?;
+    let timestamp = request.timestamp.to_string();
+    let mut fields: Vec<(&'static str, String)> = match scene {
+        PayScene::MiniProgram | PayScene::Jsapi => vec![
+            ("appId", request.appid.to_owned()),
+            ("timeStamp", timestamp),
+            ("nonceStr", request.nonce.to_owned()),
+            ("package", format!("prepay_id={}", request.prepay_id)),
+            ("signType", request.sign_type.as_str().to_owned()),
+        ],
+        PayScene::App => vec![
+            ("appid", request.appid.to_owned()),
+            ("partnerid", request.mch_id.to_owned()),
+            ("prepayid", request.prepay_id.to_owned()),
+            ("package", "Sign=WXPay".to_owned()),
+            ("noncestr", request.nonce.to_owned()),
+            ("timestamp", timestamp),
+        ],
+    };
+    let sign = sign_pairs(
+        fields.iter().map(|(k, v)| (*k, v.as_str())),
+        key,
+        request.sign_type,
+    );
+    match scene {
+        PayScene::MiniProgram => {
+            fields.retain(|(name, _)| *name != "appId");
+            fields.push(("paySign", sign));
+        }
+        PayScene::Jsapi => fields.push(("paySign", sign)),
+        PayScene::App => fields.push(("sign", sign)),
+    }
+    Ok(fields)
+}
+
+fn validate(request: &PayRequest<'_>) -> Result<(), PaySignError> {
+    let id = request.prepay_id;
+    if id.starts_with("prepay_id=") {
+        return Err(PaySignError::PrefixedPrepayId(id.to_owned()));
+    }
+    let id_ok = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(id_ok) {
+        return Err(PaySignError::BadPrepayId(id.to_owned()));
+    }
+    let nonce = request.nonce;
+    if nonce.is_empty() || nonce.len() > 32 || !nonce.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(PaySignError::BadNonce(nonce.to_owned()));
+    }
+    if !(1_000_000_000..10_000_000_000).contains(&request.timestamp) {
+        return Err(PaySignError::BadTimestamp(request.timestamp));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+
+    fn request(sign_type: SignType) -> PayRequest<'static> {
+        PayRequest {
+            appid: "wxd930ea5d5a258f4f",
+            mch_id: "10000100",
+            prepay_id: "wx201410272009395522657a690389285100",
+            timestamp: 1414561699,
+            nonce: "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+            sign_type,
+        }
+    }
+
+    fn get<'a>(fields: &'a [(&str, String)], name: &str) -> &'a str {
+        &fields.iter().find(|(k, _)| *k == name).unwrap().1
+    }
+
+    #[test]
+    fn jsapi_md5_and_hmac_vectors() {
+        let key = ApiKey::new(DOC_KEY);
+        let md5 = pay_params(PayScene::Jsapi, &request(SignType::Md5), &key).unwrap();
+        assert_eq!(get(&md5, "paySign"), "FD19D752A746E5F238A6E53BD99EEBD0");
+        assert_eq!(get(&md5, "package"), "prepay_id=wx201410272009395522657a690389285100");
+        let hmac = pay_params(PayScene::Jsapi, &request(SignType::HmacSha256), &key).unwrap();
+        assert_eq!(
+            get(&hmac, "paySign"),
+            "FC7A79E4918B4FFA96E836F5AD4A510F31241FB46C14C971D6D7B4F8E15AF262"
+        );
+        assert_eq!(get(&hmac, "signType"), "HMAC-SHA256");
+    }
+
+    #[test]
+    fn app_vector_with_lowercase_names() {
+        let fields =
+            pay_params(PayScene::App, &request(SignType::Md5), &ApiKey::new(DOC_KEY)).unwrap();
+        let names: Vec<_> = fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            names,
+            ["appid", "partnerid", "prepayid", "package", "noncestr", "timestamp", "sign"]
+        );
+        assert_eq!(get(&fields, "sign"), "1F88CC0F1B0560FF6D5EED1FBB7AE9C0");
+        assert_eq!(get(&fields, "package"), "Sign=WXPay");
+    }
+
+    #[test]
+    fn official_mini_program_example_signs_appid_but_omits_it() {
+        let request = PayRequest {
+            appid: "wxd678efh567hg6787",
+            mch_id: "unused",
+            prepay_id: "wx2017033010242291fcfe0db70013231072",
+            timestamp: 1490840662,
+            nonce: "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+            sign_type: SignType::Md5,
+        };
+        let key = ApiKey::new("qazwsxedcrfvtgbyhnujmikolp111111");
+        let fields = pay_params(PayScene::MiniProgram, &request, &key).unwrap();
+        assert_eq!(get(&fields, "paySign"), "22D9B4E54AB1950F51E0649E8810ACD6");
+        assert!(fields.iter().all(|(k, _)| *k != "appId"));
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let key = ApiKey::new(DOC_KEY);
+        let mut bad = request(SignType::Md5);
+        bad.prepay_id = "prepay_id=wx1";
+        assert!(matches!(
+            pay_params(PayScene::Jsapi, &bad, &key),
+            Err(PaySignError::PrefixedPrepayId(_))
+        ));
+        let mut bad = request(SignType::Md5);
+        bad.nonce = "has space";
+        assert!(matches!(pay_params(PayScene::App, &bad, &key), Err(PaySignError::BadNonce(_))));
+        let mut bad = request(SignType::Md5);
+        bad.timestamp = 1414561699000;
+        assert!(matches!(
+            pay_params(PayScene::App, &bad, &key),
+            Err(PaySignError::BadTimestamp(_))
+        ));
+    }
+}

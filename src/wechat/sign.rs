@@ -1,0 +1,373 @@
+//! API v2 signatures (reference A1): MD5 or HMAC-SHA256 over the sorted non-empty fields.
+
+use std::fmt;
+use std::str::FromStr;
+
+use hmac::{Hmac, KeyInit, Mac};
+use md5::{Digest, Md5};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+
+use super::secret::ApiKey;
+use super::xml::Message;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SignType {
+    /// The protocol default when a request carries no `sign_type`.
+    #[default]
+    Md5,
+    HmacSha256,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SignError {
+    #[error("unknown sign type {0:?}; WeChat Pay v2 accepts MD5 or HMAC-SHA256")]
+    UnknownSignType(String),
+    #[error("the message has no sign field")]
+    MissingSign,
+    #[error(
+        "the sign has {0} characters and the message declares no sign_type; expected 32 (MD5) or 64 (HMAC-SHA256)"
+    )]
+    UnrecognisedLength(usize),
+}
+
+impl SignType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignType::Md5 => "MD5",
+            SignType::HmacSha256 => "HMAC-SHA256",
+        }
+    }
+
+    /// The length of a hex signature of this type.
+    pub fn sign_len(self) -> usize {
+        match self {
+            SignType::Md5 => 32,
+            SignType::HmacSha256 => 64,
+        }
+    }
+
+    fn from_sign_len(len: usize) -> Option<SignType> {
+        [SignType::Md5, SignType::HmacSha256]
+            .into_iter()
+            .find(|t| t.sign_len() == len)
+    }
+}
+
+impl FromStr for SignType {
+    type Err = SignError;
+
+    /// Accepts the wire spellings exactly; WeChat itself refuses `md5` or `HMAC_SHA256`.
+    fn from_str(text: &str) -> Result<Self, SignError> {
+        match text {
+            "MD5" => Ok(SignType::Md5),
+            "HMAC-SHA256" => Ok(SignType::HmacSha256),
+            other => Err(SignError::UnknownSignType(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for SignType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a field took no part in the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Omission {
+    /// `sign` itself is never signed.
+    SignField,
+    /// Empty values are left out, as if absent.
+    Empty,
+}
+
+impl Omission {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Omission::SignField => "the signature itself is never signed",
+            Omission::Empty => "empty values are left out",
+        }
+    }
+}
+
+/// The string that is hashed, before `&key=` is appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canonical {
+    pub string: String,
+    pub omitted: Vec<(String, Omission)>,
+}
+
+/// Sorts byte-wise, skips `sign` and empty values, and joins `name=value` with `&`; values are
+/// used raw (no URL or XML escaping, no trimming).
+pub fn canonical<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Canonical {
+    let mut included = Vec::new();
+    let mut omitted = Vec::new();
+    for (name, value) in pairs {
+        if name == "sign" {
+            omitted.push((name.to_owned(), Omission::SignField));
+        } else if value.is_empty() {
+            omitted.push((name.to_owned(), Omission::Empty));
+        } else {
+            included.push((name, value));
+        }
+    }
+    included.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let string = included
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    Canonical { string, omitted }
+}
+
+/// Hashes a canonical string with the key appended, giving the upper-case hex sign.
+pub fn sign_canonical(canonical: &str, key: &ApiKey, sign_type: SignType) -> String {
+    let mut data = String::with_capacity(canonical.len() + 40);
+    data.push_str(canonical);
+    data.push_str("&key=");
+    data.push_str(key.expose());
+    match sign_type {
+        SignType::Md5 => super::hex_upper(&Md5::digest(data.as_bytes())),
+        SignType::HmacSha256 => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
+                .expect("HMAC accepts keys of any length");
+            mac.update(data.as_bytes());
+            super::hex_upper(&mac.finalize().into_bytes())
+        }
+    }
+}
+
+pub fn sign_pairs<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    key: &ApiKey,
+    sign_type: SignType,
+) -> String {
+    sign_canonical(&canonical(pairs).string, key, sign_type)
+}
+
+/// Signs every field of `message` except `sign`.
+pub fn sign_message(message: &Message, key: &ApiKey, sign_type: SignType) -> String {
+    sign_pairs(message.pairs(), key, sign_type)
+}
+
+/// Sets `sign` on a message, declaring `sign_type` first when it is not the MD5 default.
+pub fn sign_in_place(message: &mut Message, key: &ApiKey, sign_type: SignType) {
+    if sign_type != SignType::Md5 {
+        message.set("sign_type", sign_type.as_str());
+    }
+    message.remove("sign");
+    let sign = sign_message(message, key, sign_type);
+    message.set("sign", sign);
+}
+
+/// Where the sign type used for a verification came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignTypeSource {
+    /// The message's own `sign_type` field.
+    Declared,
+    /// Given by the caller (the request's sign type, or a command-line flag).
+    Given,
+    /// Neither: inferred from the length of `sign` (32 → MD5, 64 → HMAC-SHA256).
+    InferredFromLength,
+}
+
+impl SignTypeSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SignTypeSource::Declared => "declared by the message's sign_type field",
+            SignTypeSource::Given => "given by the caller",
+            SignTypeSource::InferredFromLength => {
+                "inferred from the length of sign (the message declares no sign_type)"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub valid: bool,
+    pub sign_type: SignType,
+    pub source: SignTypeSource,
+    pub received: String,
+    pub expected: String,
+    pub canonical: Canonical,
+}
+
+/// Checks the `sign` of a received message. The sign type is the message's own `sign_type`
+/// when present, else `given`, else inferred from the sign's length.
+pub fn verify(
+    message: &Message,
+    key: &ApiKey,
+    given: Option<SignType>,
+) -> Result<Verification, SignError> {
+    let received = message.non_empty("sign").ok_or(SignError::MissingSign)?;
+    let (sign_type, source) = match (message.non_empty("sign_type"), given) {
+        (Some(declared), _) => (declared.parse()?, SignTypeSource::Declared),
+        (None, Some(given)) => (given, SignTypeSource::Given),
+        (None, None) => (
+            SignType::from_sign_len(received.len())
+                .ok_or(SignError::UnrecognisedLength(received.len()))?,
+            SignTypeSource::InferredFromLength,
+        ),
+    };
+    let canonical = canonical(message.pairs());
+    let expected = sign_canonical(&canonical.string, key, sign_type);
+    let valid = bool::from(expected.as_bytes().ct_eq(received.as_bytes()));
+    Ok(Verification {
+        valid,
+        sign_type,
+        source,
+        received: received.to_owned(),
+        expected,
+        canonical,
+    })
+}
+
+/// A nonce of 32 letters and digits from the operating system's CSPRNG-seeded generator.
+pub fn nonce_str() -> String {
+    use rand::RngExt;
+    use rand::distr::Alphanumeric;
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+
+    fn doc_example() -> Message {
+        Message::from_pairs([
+            ("appid", "wxd930ea5d5a258f4f"),
+            ("mch_id", "10000100"),
+            ("device_info", "1000"),
+            ("body", "test"),
+            ("nonce_str", "ibuaiVcKdpRxkhJA"),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn official_worked_example() {
+        let key = ApiKey::new(DOC_KEY);
+        let message = doc_example();
+        assert_eq!(
+            canonical(message.pairs()).string,
+            "appid=wxd930ea5d5a258f4f&body=test&device_info=1000&mch_id=10000100&nonce_str=ibuaiVcKdpRxkhJA"
+        );
+        assert_eq!(
+            sign_message(&message, &key, SignType::Md5),
+            "9A0A8659F005D6984697E2CA0A9CF3B7"
+        );
+        assert_eq!(
+            sign_message(&message, &key, SignType::HmacSha256),
+            "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6"
+        );
+    }
+
+    #[test]
+    fn wechatpy_vectors() {
+        let key = ApiKey::new(DOC_KEY);
+        let pairs = [("test1", "test1"), ("test2", "test2")];
+        assert_eq!(
+            sign_pairs(pairs, &key, SignType::Md5),
+            "1E3A8D73B5A4AEE787C0F68B5DAB8520"
+        );
+        assert_eq!(
+            sign_pairs(pairs, &key, SignType::HmacSha256),
+            "EDAC6D70D2FDF5A2382F8204FC96A1918017E46ACC5297F565ED1A7610ACF659"
+        );
+    }
+
+    #[test]
+    fn yansongda_vector_drops_empty_values() {
+        let pairs = [("name", "yansongda"), ("age", "29"), ("foo", "")];
+        let canonical = canonical(pairs);
+        assert_eq!(canonical.string, "age=29&name=yansongda");
+        assert_eq!(canonical.omitted, vec![("foo".to_owned(), Omission::Empty)]);
+        assert_eq!(
+            sign_pairs(pairs, &ApiKey::new("yansongda"), SignType::Md5),
+            "3213848AED2C380749FD1D559555881D"
+        );
+    }
+
+    #[test]
+    fn skit_xml_verifies_and_infers_md5_from_length() {
+        let xml = b"<xml><appid>wxd930ea5d5a258f4f</appid><mch_id>10000100</mch_id><device_info>1000</device_info><body>test</body><nonce_str>ibuaiVcKdpRxkhJA</nonce_str><sign>9A0A8659F005D6984697E2CA0A9CF3B7</sign></xml>";
+        let message = Message::parse(xml).unwrap();
+        let verification = verify(&message, &ApiKey::new(DOC_KEY), None).unwrap();
+        assert!(verification.valid);
+        assert_eq!(verification.sign_type, SignType::Md5);
+        assert_eq!(verification.source, SignTypeSource::InferredFromLength);
+    }
+
+    #[test]
+    fn real_notification_resigned_with_the_doc_key() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/real/paysuccess.notification.sample.xml"
+        );
+        let mut message = Message::parse(&std::fs::read(path).unwrap()).unwrap();
+        let key = ApiKey::new(DOC_KEY);
+        // The sample's own sign is a placeholder and must not verify.
+        assert!(!verify(&message, &key, None).unwrap().valid);
+        assert_eq!(
+            sign_message(&message, &key, SignType::Md5),
+            "F3F481B732273AFA2839E877583F311D"
+        );
+        message.set("sign", "F3F481B732273AFA2839E877583F311D");
+        assert!(verify(&message, &key, None).unwrap().valid);
+    }
+
+    #[test]
+    fn declared_sign_type_wins_and_tampering_is_caught() {
+        let key = ApiKey::new(DOC_KEY);
+        let mut message = doc_example();
+        sign_in_place(&mut message, &key, SignType::HmacSha256);
+        assert_eq!(message.get("sign_type"), Some("HMAC-SHA256"));
+        let verification = verify(&message, &key, Some(SignType::Md5)).unwrap();
+        assert!(verification.valid);
+        assert_eq!(verification.source, SignTypeSource::Declared);
+        message.set("body", "tampered");
+        assert!(!verify(&message, &key, None).unwrap().valid);
+        message.set("sign_type", "SHA1");
+        assert_eq!(
+            verify(&message, &key, None),
+            Err(SignError::UnknownSignType("SHA1".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_length_without_declared_type_is_an_error() {
+        let message = Message::from_pairs([("a", "b"), ("sign", "ABC")]).unwrap();
+        assert_eq!(
+            verify(&message, &ApiKey::new(DOC_KEY), None),
+            Err(SignError::UnrecognisedLength(3))
+        );
+        let unsigned = Message::from_pairs([("a", "b")]).unwrap();
+        assert_eq!(
+            verify(&unsigned, &ApiKey::new(DOC_KEY), None),
+            Err(SignError::MissingSign)
+        );
+    }
+
+    #[test]
+    fn sorting_is_bytewise_so_uppercase_comes_first() {
+        let canonical = canonical([("nonceStr", "n"), ("appId", "a"), ("Zeta", "z")]);
+        assert_eq!(canonical.string, "Zeta=z&appId=a&nonceStr=n");
+    }
+
+    #[test]
+    fn nonces_are_32_alphanumerics_and_differ() {
+        let (a, b) = (nonce_str(), nonce_str());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+}
