@@ -1,3 +1,6 @@
 //! wxpay-ops: WeChat Pay API v2 merchant operations.
 
+pub mod config;
+pub mod emulator;
+pub mod fsutil;
 pub mod wechat;

@@ -1,0 +1,198 @@
+//! Reading the merchant API certificate (PEM pair or PKCS#12) to check it before use.
+//! File contents are parsed, never echoed: errors name the file and the problem only.
+
+use std::path::{Path, PathBuf};
+
+use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+use thiserror::Error;
+use x509_parser::pem::Pem;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// Certificates and keys are a few kilobytes.
+const MAX_CERT_FILE_BYTES: u64 = 256 * 1024;
+
+#[derive(Debug, Error)]
+pub enum CertError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} is larger than 256 KiB; it is not a certificate file")]
+    TooLarge(PathBuf),
+    #[error("{path} holds no PEM {what}")]
+    NoPem { path: PathBuf, what: &'static str },
+    #[error("{path} holds a certificate that cannot be parsed")]
+    BadCertificate { path: PathBuf },
+    #[error("{path} cannot be opened: wrong password or not a PKCS#12 file")]
+    BadP12 { path: PathBuf },
+    #[error("{path} holds no private key with a certificate")]
+    EmptyP12 { path: PathBuf },
+}
+
+/// What `config check` needs to know of a client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    pub subject: String,
+    pub common_name: Option<String>,
+    pub serial: String,
+    /// Validity bounds, seconds since 1970 (UTC).
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+impl CertInfo {
+    fn from_der(der: &[u8], path: &Path) -> Result<CertInfo, CertError> {
+        let bad = || CertError::BadCertificate {
+            path: path.to_owned(),
+        };
+        let (_, cert) = X509Certificate::from_der(der).map_err(|_| bad())?;
+        let common_name = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_owned);
+        Ok(CertInfo {
+            subject: cert.subject().to_string(),
+            common_name,
+            serial: cert.raw_serial_as_string().replace(':', "").to_uppercase(),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+        })
+    }
+
+    /// WeChat issues the API certificate with the merchant number as its common name.
+    pub fn issued_for(&self, mch_id: &str) -> bool {
+        self.common_name.as_deref() == Some(mch_id)
+    }
+}
+
+fn read_limited(path: &Path) -> Result<Vec<u8>, CertError> {
+    let read_error = |source| CertError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if metadata.len() > MAX_CERT_FILE_BYTES {
+        return Err(CertError::TooLarge(path.to_owned()));
+    }
+    std::fs::read(path).map_err(read_error)
+}
+
+fn pem_blocks(path: &Path) -> Result<Vec<Pem>, CertError> {
+    let bytes = read_limited(path)?;
+    Ok(Pem::iter_from_buffer(&bytes)
+        .map_while(Result::ok)
+        .collect())
+}
+
+/// Reads the leaf certificate of a PEM file, and checks that the key file holds a private key.
+pub fn read_pem_pair(cert: &Path, key: &Path) -> Result<CertInfo, CertError> {
+    let leaf = pem_blocks(cert)?
+        .into_iter()
+        .find(|pem| pem.label == "CERTIFICATE")
+        .ok_or_else(|| CertError::NoPem {
+            path: cert.to_owned(),
+            what: "CERTIFICATE block",
+        })?;
+    let info = CertInfo::from_der(&leaf.contents, cert)?;
+    let has_key = pem_blocks(key)?
+        .iter()
+        .any(|pem| pem.label.ends_with("PRIVATE KEY") && !pem.contents.is_empty());
+    if !has_key {
+        return Err(CertError::NoPem {
+            path: key.to_owned(),
+            what: "PRIVATE KEY block",
+        });
+    }
+    Ok(info)
+}
+
+/// The PEM forms of a PKCS#12 file's leaf certificate and private key (PKCS#8), which is
+/// what a rustls client needs.
+pub struct P12Contents {
+    pub info: CertInfo,
+    pub cert_der: Vec<u8>,
+    pub key_der: Vec<u8>,
+}
+
+pub fn read_p12(path: &Path, password: &str) -> Result<P12Contents, CertError> {
+    let bytes = read_limited(path)?;
+    let store = KeyStore::from_pkcs12(&bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(
+        |_| CertError::BadP12 {
+            path: path.to_owned(),
+        },
+    )?;
+    let (_, chain) = store.private_key_chain().ok_or_else(|| CertError::EmptyP12 {
+        path: path.to_owned(),
+    })?;
+    let leaf = chain.certs().first().ok_or_else(|| CertError::EmptyP12 {
+        path: path.to_owned(),
+    })?;
+    Ok(P12Contents {
+        info: CertInfo::from_der(leaf.as_der(), path)?,
+        cert_der: leaf.as_der().to_vec(),
+        key_der: chain.key().as_der().to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::pki::MerchantPki;
+
+    #[test]
+    fn reads_the_pem_pair_and_the_p12_of_a_merchant_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = MerchantPki::generate("1900000109")
+            .unwrap()
+            .write_to(dir.path())
+            .unwrap();
+        let pem = read_pem_pair(&paths.client_cert, &paths.client_key).unwrap();
+        assert!(pem.issued_for("1900000109"));
+        assert!(!pem.issued_for("10000100"));
+        assert!(pem.not_after > pem.not_before);
+        let p12 = read_p12(&paths.client_p12, "1900000109").unwrap();
+        assert_eq!(p12.info, pem);
+        assert!(!p12.key_der.is_empty());
+        assert!(matches!(
+            read_p12(&paths.client_p12, "wrong"),
+            Err(CertError::BadP12 { .. })
+        ));
+        // The key file is not a certificate, and the certificate holds no key.
+        assert!(matches!(
+            read_pem_pair(&paths.client_key, &paths.client_key),
+            Err(CertError::NoPem { .. })
+        ));
+        assert!(matches!(
+            read_pem_pair(&paths.client_cert, &paths.client_cert),
+            Err(CertError::NoPem { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_and_truncated_files_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = MerchantPki::generate("1900000109")
+            .unwrap()
+            .write_to(dir.path())
+            .unwrap();
+        let p12 = std::fs::read(&paths.client_p12).unwrap();
+        let pem = std::fs::read(&paths.client_cert).unwrap();
+        let cut = dir.path().join("cut");
+        for len in (0..p12.len()).step_by(37) {
+            std::fs::write(&cut, &p12[..len]).unwrap();
+            assert!(read_p12(&cut, "1900000109").is_err());
+        }
+        for len in (0..pem.len()).step_by(29) {
+            std::fs::write(&cut, &pem[..len]).unwrap();
+            let _ = read_pem_pair(&cut, &paths.client_key);
+        }
+        let missing = dir.path().join("missing.pem");
+        assert!(matches!(
+            read_pem_pair(&missing, &paths.client_key),
+            Err(CertError::Read { .. })
+        ));
+    }
+}

@@ -1,0 +1,3 @@
+//! A local WeChat Pay v2 server.
+
+pub mod pki;
