@@ -87,8 +87,8 @@ fn pem_blocks(path: &Path) -> Result<Vec<Pem>, CertError> {
         .collect())
 }
 
-/// Reads the leaf certificate of a PEM file, and checks that the key file holds a private key.
-pub fn read_pem_pair(cert: &Path, key: &Path) -> Result<CertInfo, CertError> {
+/// Reads the first certificate of a PEM file.
+pub fn read_certificate(cert: &Path) -> Result<CertInfo, CertError> {
     let leaf = pem_blocks(cert)?
         .into_iter()
         .find(|pem| pem.label == "CERTIFICATE")
@@ -96,7 +96,12 @@ pub fn read_pem_pair(cert: &Path, key: &Path) -> Result<CertInfo, CertError> {
             path: cert.to_owned(),
             what: "CERTIFICATE block",
         })?;
-    let info = CertInfo::from_der(&leaf.contents, cert)?;
+    CertInfo::from_der(&leaf.contents, cert)
+}
+
+/// Reads the leaf certificate of a PEM file, and checks that the key file holds a private key.
+pub fn read_pem_pair(cert: &Path, key: &Path) -> Result<CertInfo, CertError> {
+    let info = read_certificate(cert)?;
     let has_key = pem_blocks(key)?
         .iter()
         .any(|pem| pem.label.ends_with("PRIVATE KEY") && !pem.contents.is_empty());
@@ -119,14 +124,17 @@ pub struct P12Contents {
 
 pub fn read_p12(path: &Path, password: &str) -> Result<P12Contents, CertError> {
     let bytes = read_limited(path)?;
-    let store = KeyStore::from_pkcs12(&bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(
-        |_| CertError::BadP12 {
+    let store =
+        KeyStore::from_pkcs12(&bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(|_| {
+            CertError::BadP12 {
+                path: path.to_owned(),
+            }
+        })?;
+    let (_, chain) = store
+        .private_key_chain()
+        .ok_or_else(|| CertError::EmptyP12 {
             path: path.to_owned(),
-        },
-    )?;
-    let (_, chain) = store.private_key_chain().ok_or_else(|| CertError::EmptyP12 {
-        path: path.to_owned(),
-    })?;
+        })?;
     let leaf = chain.certs().first().ok_or_else(|| CertError::EmptyP12 {
         path: path.to_owned(),
     })?;

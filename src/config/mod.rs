@@ -1,6 +1,7 @@
 //! Profiles: where the config file is, what a profile holds, and where its secrets come from.
 
 pub mod certs;
+pub mod check;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -161,7 +162,7 @@ impl Config {
     fn parse(path: &Path, text: &str, mode: Option<u32>) -> Result<Config, ConfigError> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: one_line(text, &e),
         })?;
         Ok(Config {
             path: path.to_owned(),
@@ -266,6 +267,20 @@ impl Config {
     }
 }
 
+/// "line L, column C: message", in place of toml's multi-line report with a source snippet.
+fn one_line(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end().replace('\n', "; ");
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
 /// Reads a key from an environment variable, a file, or a command; never the inline one.
 pub fn read_key(source: &KeySource) -> Result<ApiKey, ConfigError> {
     let key = match source {
@@ -304,8 +319,7 @@ fn read_key_file(path: &Path) -> Result<String, ConfigError> {
     if metadata.len() > MAX_KEY_FILE_BYTES {
         return Err(ConfigError::Invalid {
             path: path.to_owned(),
-            message: "a key file holds one 32-character key, this one is larger than 4 KiB"
-                .into(),
+            message: "a key file holds one 32-character key, this one is larger than 4 KiB".into(),
         });
     }
     std::fs::read_to_string(path).map_err(read_error)
@@ -382,14 +396,19 @@ sign_type = "HMAC-SHA256"
 
     #[test]
     fn unknown_keys_are_named_with_their_line() {
-        let err = parse(&format!("{ONE}api_kee = \"x\"\n")).unwrap_err().to_string();
+        let err = parse(&format!("{ONE}api_kee = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("api_kee"), "{err}");
-        assert!(err.contains("line 7"), "{err}");
+        assert!(err.contains("line 7, column 1"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
     }
 
     #[test]
     fn bad_sign_type_is_an_error() {
-        let err = parse(&ONE.replace("HMAC-SHA256", "SHA1")).unwrap_err().to_string();
+        let err = parse(&ONE.replace("HMAC-SHA256", "SHA1"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SHA1"), "{err}");
     }
 
@@ -397,7 +416,10 @@ sign_type = "HMAC-SHA256"
     fn profile_selection_errors() {
         let two = format!("{ONE}\n[profiles.other]\nmch_id = \"1\"\nappid = \"wx1\"\n");
         let config = parse(&two).unwrap();
-        assert!(matches!(config.profile(None), Err(ConfigError::NoDefaultProfile { .. })));
+        assert!(matches!(
+            config.profile(None),
+            Err(ConfigError::NoDefaultProfile { .. })
+        ));
         assert!(matches!(
             config.profile(Some("nope")),
             Err(ConfigError::UnknownProfile { .. })

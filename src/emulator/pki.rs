@@ -10,8 +10,8 @@ use p12_keystore::{
     PrivateKeyChain,
 };
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
+    KeyUsagePurpose,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -49,7 +49,11 @@ impl MerchantPki {
     /// Certificates valid from a day ago for ten years.
     pub fn generate(mch_id: &str) -> Result<MerchantPki, PkiError> {
         let now = OffsetDateTime::now_utc();
-        Self::generate_valid(mch_id, now - time::Duration::days(1), now + time::Duration::days(3650))
+        Self::generate_valid(
+            mch_id,
+            now - time::Duration::days(1),
+            now + time::Duration::days(3650),
+        )
     }
 
     pub fn generate_valid(

@@ -15,8 +15,10 @@ pub use xml::Message;
 /// Upper-case hex, the form every v2 signature takes.
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02X}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02X}");
+            out
+        })
 }

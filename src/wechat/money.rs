@@ -152,7 +152,13 @@ mod tests {
 
     #[test]
     fn fen_round_trips_through_yuan() {
-        for (text, fen) in [("0.01", 1), ("6.00", 600), ("12.3", 1230), ("-0.02", -2), ("7", 700)] {
+        for (text, fen) in [
+            ("0.01", 1),
+            ("6.00", 600),
+            ("12.3", 1230),
+            ("-0.02", -2),
+            ("7", 700),
+        ] {
             assert_eq!(Fen::parse_yuan(text), Ok(Fen(fen)), "{text}");
         }
         assert_eq!(Fen(1).yuan(), "0.01");
@@ -183,7 +189,18 @@ mod tests {
     #[test]
     fn garbage_is_refused_without_panicking() {
         for bad in [
-            "", "-", ".", "1.", ".5", "1.2.3", "0.000001", "--1", "1,00", "¥1", "NaN", "1 ",
+            "",
+            "-",
+            ".",
+            "1.",
+            ".5",
+            "1.2.3",
+            "0.000001",
+            "--1",
+            "1,00",
+            "¥1",
+            "NaN",
+            "1 ",
             "99999999999999.0",
         ] {
             assert!(BillAmount::parse(bad).is_err(), "{bad:?}");

@@ -14,8 +14,7 @@ use super::xml::{Message, XmlError, push_cdata};
 
 /// The one reply WeChat accepts as "received": anything else, even `success` or JSON, makes
 /// it deliver the notification again.
-pub const REPLY_SUCCESS: &str =
-    "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>";
+pub const REPLY_SUCCESS: &str = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>";
 
 /// A failure reply: WeChat will retry on its schedule.
 pub fn reply_fail(reason: &str) -> String {
@@ -84,7 +83,9 @@ pub fn decrypt_refund(body: &[u8], key: &ApiKey) -> Result<RefundNotification, N
 /// The AES-256 key: the lower-case hex MD5 of the API key, its 32 ASCII bytes used as is.
 fn req_info_cipher_key(key: &ApiKey) -> [u8; 32] {
     let hex = super::hex_upper(&Md5::digest(key.expose().as_bytes())).to_lowercase();
-    hex.as_bytes().try_into().expect("an MD5 hex digest has 32 characters")
+    hex.as_bytes()
+        .try_into()
+        .expect("an MD5 hex digest has 32 characters")
 }
 
 pub fn decrypt_req_info(req_info: &str, key: &ApiKey) -> Result<Message, NotifyError> {
@@ -144,7 +145,10 @@ mod tests {
         assert_eq!(WXJAVA_PLAINTEXT.len(), 815);
         assert_eq!(APPENDIX_3.len(), 1088);
         let key = ApiKey::new(DOC_KEY);
-        assert_eq!(encrypt_req_info(WXJAVA_PLAINTEXT.as_bytes(), &key), APPENDIX_3);
+        assert_eq!(
+            encrypt_req_info(WXJAVA_PLAINTEXT.as_bytes(), &key),
+            APPENDIX_3
+        );
         let info = decrypt_req_info(APPENDIX_3, &key).unwrap();
         assert_eq!(info.get("refund_id"), Some("50000203702017072601461713166"));
         assert_eq!(info.get("refund_recv_accout"), Some("用户零钱"));
@@ -161,11 +165,17 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(
-            decrypt(b"0123456789abcdef0123456789abcdef", "pZwJZBLuy3mDACEQT4YTBw=="),
+            decrypt(
+                b"0123456789abcdef0123456789abcdef",
+                "pZwJZBLuy3mDACEQT4YTBw=="
+            ),
             b"hello"
         );
         assert_eq!(
-            decrypt(b"01234567890abcdefedcba9876543210", "l/aL5GyVfl/tw3Lww6GvCQ=="),
+            decrypt(
+                b"01234567890abcdefedcba9876543210",
+                "l/aL5GyVfl/tw3Lww6GvCQ=="
+            ),
             b"SKIT is great!"
         );
     }
@@ -178,8 +188,14 @@ mod tests {
             Err(NotifyError::Decrypt | NotifyError::DecryptedXml(_))
         ));
         let key = ApiKey::new(DOC_KEY);
-        assert!(matches!(decrypt_req_info("%%%", &key), Err(NotifyError::Base64)));
-        assert!(matches!(decrypt_req_info("AAAA", &key), Err(NotifyError::Decrypt)));
+        assert!(matches!(
+            decrypt_req_info("%%%", &key),
+            Err(NotifyError::Base64)
+        ));
+        assert!(matches!(
+            decrypt_req_info("AAAA", &key),
+            Err(NotifyError::Decrypt)
+        ));
         for cut in (0..APPENDIX_3.len()).step_by(7) {
             let _ = decrypt_req_info(&APPENDIX_3[..cut], &key);
         }

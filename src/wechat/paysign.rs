@@ -17,7 +17,9 @@ pub enum PayScene {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PaySignError {
-    #[error("prepay_id {0:?} already starts with \"prepay_id=\"; pass the bare id, the package field adds the prefix")]
+    #[error(
+        "prepay_id {0:?} already starts with \"prepay_id=\"; pass the bare id, the package field adds the prefix"
+    )]
     PrefixedPrepayId(String),
     #[error("prepay_id {0:?} is not a prepay id (1 to 64 letters, digits, _ or -)")]
     BadPrepayId(String),
@@ -122,7 +124,10 @@ mod tests {
         let key = ApiKey::new(DOC_KEY);
         let md5 = pay_params(PayScene::Jsapi, &request(SignType::Md5), &key).unwrap();
         assert_eq!(get(&md5, "paySign"), "FD19D752A746E5F238A6E53BD99EEBD0");
-        assert_eq!(get(&md5, "package"), "prepay_id=wx201410272009395522657a690389285100");
+        assert_eq!(
+            get(&md5, "package"),
+            "prepay_id=wx201410272009395522657a690389285100"
+        );
         let hmac = pay_params(PayScene::Jsapi, &request(SignType::HmacSha256), &key).unwrap();
         assert_eq!(
             get(&hmac, "paySign"),
@@ -133,12 +138,24 @@ mod tests {
 
     #[test]
     fn app_vector_with_lowercase_names() {
-        let fields =
-            pay_params(PayScene::App, &request(SignType::Md5), &ApiKey::new(DOC_KEY)).unwrap();
+        let fields = pay_params(
+            PayScene::App,
+            &request(SignType::Md5),
+            &ApiKey::new(DOC_KEY),
+        )
+        .unwrap();
         let names: Vec<_> = fields.iter().map(|(k, _)| *k).collect();
         assert_eq!(
             names,
-            ["appid", "partnerid", "prepayid", "package", "noncestr", "timestamp", "sign"]
+            [
+                "appid",
+                "partnerid",
+                "prepayid",
+                "package",
+                "noncestr",
+                "timestamp",
+                "sign"
+            ]
         );
         assert_eq!(get(&fields, "sign"), "1F88CC0F1B0560FF6D5EED1FBB7AE9C0");
         assert_eq!(get(&fields, "package"), "Sign=WXPay");
@@ -171,7 +188,10 @@ mod tests {
         ));
         let mut bad = request(SignType::Md5);
         bad.nonce = "has space";
-        assert!(matches!(pay_params(PayScene::App, &bad, &key), Err(PaySignError::BadNonce(_))));
+        assert!(matches!(
+            pay_params(PayScene::App, &bad, &key),
+            Err(PaySignError::BadNonce(_))
+        ));
         let mut bad = request(SignType::Md5);
         bad.timestamp = 1414561699000;
         assert!(matches!(

@@ -41,6 +41,16 @@ impl ApiKey {
         Ok(())
     }
 
+    /// Replaces every occurrence of the key in `text`, for output built from user input
+    /// that might contain it (a key pasted as a parameter, say).
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if !self.0.is_empty() && text.contains(&self.0) {
+            text.replace(&self.0, "<API key>").into()
+        } else {
+            text.into()
+        }
+    }
+
     /// A short one-way fingerprint, so two people can tell whether they hold the same key
     /// without either of them showing it.
     pub fn fingerprint(&self) -> String {
@@ -72,12 +82,22 @@ mod tests {
             assert!(!shown.contains("192006250b4c"), "{shown}");
         }
         assert_eq!(key.fingerprint().len(), 8);
+        assert_eq!(
+            key.redact("a=192006250b4c09247ec02edce69f6a2d&b"),
+            "a=<API key>&b"
+        );
     }
 
     #[test]
     fn shape_check() {
-        assert_eq!(ApiKey::new("192006250b4c09247ec02edce69f6a2d").check_shape(), Ok(()));
-        assert_eq!(ApiKey::new("short").check_shape(), Err(KeyShapeError::Length(5)));
+        assert_eq!(
+            ApiKey::new("192006250b4c09247ec02edce69f6a2d").check_shape(),
+            Ok(())
+        );
+        assert_eq!(
+            ApiKey::new("short").check_shape(),
+            Err(KeyShapeError::Length(5))
+        );
         assert_eq!(
             ApiKey::new("192006250b4c09247ec02edce69f6a2!").check_shape(),
             Err(KeyShapeError::Charset)

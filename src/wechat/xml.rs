@@ -16,9 +16,13 @@ pub enum XmlError {
     TooLarge { size: usize, limit: usize },
     #[error("the message is not valid UTF-8 (byte {0})")]
     NotUtf8(usize),
-    #[error("the message contains a DTD (<!DOCTYPE …>); WeChat Pay messages never do, and it is refused to prevent XXE attacks")]
+    #[error(
+        "the message contains a DTD (<!DOCTYPE …>); WeChat Pay messages never do, and it is refused to prevent XXE attacks"
+    )]
     Dtd,
-    #[error("the message uses the entity &{0}; only the five predefined XML entities and character references are accepted")]
+    #[error(
+        "the message uses the entity &{0}; only the five predefined XML entities and character references are accepted"
+    )]
     Entity(String),
     #[error("malformed XML at byte {position}: {reason}")]
     Malformed { position: u64, reason: String },
@@ -26,7 +30,9 @@ pub enum XmlError {
     Nested(String),
     #[error("field <{0}> appears more than once")]
     Duplicate(String),
-    #[error("{0:?} is not a valid field name (letters, digits and _ only, not starting with a digit)")]
+    #[error(
+        "{0:?} is not a valid field name (letters, digits and _ only, not starting with a digit)"
+    )]
     BadName(String),
     #[error("content after the closing </{0}>")]
     TrailingContent(String),
@@ -366,7 +372,12 @@ mod tests {
     #[test]
     fn reads_the_official_unifiedorder_sample_with_cdata_json() {
         let message = Message::parse(&fixture("unifiedorder.sample.xml")).unwrap();
-        assert!(message.get("detail").unwrap().starts_with("{ \"goods_detail\""));
+        assert!(
+            message
+                .get("detail")
+                .unwrap()
+                .starts_with("{ \"goods_detail\"")
+        );
         assert_eq!(message.get("body"), Some("JSAPI支付测试"));
     }
 
@@ -427,14 +438,23 @@ mod tests {
             "<xml><return_code><![CDATA[SUCCESS]]></return_code>\n<total_fee>1</total_fee>\n\
              <odd><![CDATA[a]]]]><![CDATA[>b]]></odd>\n</xml>"
         );
-        assert_eq!(Message::parse(xml.as_bytes()).unwrap().get("odd"), Some("a]]>b"));
+        assert_eq!(
+            Message::parse(xml.as_bytes()).unwrap().get("odd"),
+            Some("a]]>b")
+        );
     }
 
     #[test]
     fn size_limit_and_encoding() {
         let big = vec![b' '; MAX_MESSAGE_BYTES + 1];
-        assert!(matches!(Message::parse(&big), Err(XmlError::TooLarge { .. })));
-        assert_eq!(Message::parse(b"<xml><a>\xff</a></xml>"), Err(XmlError::NotUtf8(8)));
+        assert!(matches!(
+            Message::parse(&big),
+            Err(XmlError::TooLarge { .. })
+        ));
+        assert_eq!(
+            Message::parse(b"<xml><a>\xff</a></xml>"),
+            Err(XmlError::NotUtf8(8))
+        );
         assert_eq!(Message::parse(b"  \n"), Err(XmlError::Empty));
     }
 

@@ -1,0 +1,159 @@
+//! `wxpay-ops config init|path|show|check`.
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::failure::{Failure, exit};
+use super::output::{Format, Record};
+use super::settings::Context;
+use crate::config::TEMPLATE;
+use crate::config::check::{Status, check_profile};
+use crate::fsutil::write_private;
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a commented template (mode 0600) to the config path
+    Init(InitArgs),
+    /// Print the config file's path
+    Path,
+    /// Show the selected profile, secrets masked
+    Show,
+    /// Validate the selected profile: key, mch_id and appid shapes, certificate files
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Replace an existing file
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(context: &Context, command: ConfigCommand) -> Result<u8, Failure> {
+    match command {
+        ConfigCommand::Init(args) => init(context, args),
+        ConfigCommand::Path => path(context),
+        ConfigCommand::Show => show(context),
+        ConfigCommand::Check => check(context),
+    }
+}
+
+fn init(context: &Context, args: InitArgs) -> Result<u8, Failure> {
+    let path = context.config_path()?;
+    if path.exists() && !args.force {
+        return Err(Failure::usage(format!("{} already exists", path.display()))
+            .hint("pass --force to replace it, or edit it"));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::input(&dir.display().to_string(), e))?;
+    }
+    write_private(&path, TEMPLATE.as_bytes())
+        .map_err(|e| Failure::input(&path.display().to_string(), e))?;
+    context.printer.status(&format!(
+        "wrote {} (mode 600); set mch_id, appid and the API key source, then run `wxpay-ops config check`",
+        path.display()
+    ));
+    Ok(exit::OK)
+}
+
+fn path(context: &Context) -> Result<u8, Failure> {
+    let path = context.config_path()?;
+    // A bare path is what `$(wxpay-ops config path)` wants; JSON only when asked for.
+    if context.printer.format(Format::Table) == Format::Json {
+        let mut record = Record::new();
+        record.insert("path".into(), json!(path.display().to_string()));
+        record.insert("exists".into(), json!(path.exists()));
+        context.printer.record(&record)?;
+    } else {
+        context.printer.data(&format!("{}\n", path.display()))?;
+    }
+    if !path.exists() {
+        context
+            .printer
+            .warn("the file does not exist yet; `wxpay-ops config init` creates it");
+    }
+    Ok(exit::OK)
+}
+
+fn show(context: &Context) -> Result<u8, Failure> {
+    let selected = context.select()?;
+    let profile = &selected.profile;
+    let path_value = |path: &Option<std::path::PathBuf>| match path {
+        Some(path) => json!(selected.config.resolve(path).display().to_string()),
+        None => Value::Null,
+    };
+    let mut record = Record::new();
+    record.insert(
+        "config".into(),
+        json!(selected.config.path.display().to_string()),
+    );
+    record.insert("profile".into(), json!(selected.name));
+    record.insert("mch_id".into(), json!(profile.mch_id));
+    record.insert("appid".into(), json!(profile.appid));
+    record.insert(
+        "api_key".into(),
+        match selected.config.key_source(&selected.name, profile) {
+            Ok(source) => json!(format!("******** from {source}")),
+            Err(e) => json!(format!("unusable: {e}")),
+        },
+    );
+    record.insert(
+        "sign_type".into(),
+        json!(profile.sign_type.unwrap_or_default().as_str()),
+    );
+    record.insert(
+        "api_base".into(),
+        json!(
+            profile
+                .api_base
+                .as_deref()
+                .unwrap_or("https://api.mch.weixin.qq.com")
+        ),
+    );
+    record.insert("cert_pem".into(), path_value(&profile.cert_pem));
+    record.insert("cert_key_pem".into(), path_value(&profile.cert_key_pem));
+    record.insert("cert_p12".into(), path_value(&profile.cert_p12));
+    record.insert(
+        "cert_p12_password".into(),
+        json!(match &profile.cert_p12_password {
+            Some(_) => "********",
+            None => "(the mch_id)",
+        }),
+    );
+    record.insert("ca_cert".into(), path_value(&profile.ca_cert));
+    record.insert("notify_url".into(), json!(profile.notify_url));
+    context.printer.record(&record)?;
+    Ok(exit::OK)
+}
+
+fn check(context: &Context) -> Result<u8, Failure> {
+    let selected = context.select()?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let checks = check_profile(&selected.config, &selected.name, &selected.profile, now);
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.to_owned(),
+                c.status.as_str().to_owned(),
+                c.detail.clone(),
+            ]
+        })
+        .collect();
+    context
+        .printer
+        .rows(&["check", "status", "detail"], &rows)?;
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    if failed > 0 {
+        return Err(Failure::usage(format!(
+            "profile {:?} in {} fails {failed} check(s)",
+            selected.name,
+            selected.config.path.display()
+        ))
+        .hint("fix the lines marked fail; `wxpay-ops config init` writes a commented template"));
+    }
+    context
+        .printer
+        .status(&format!("profile {:?} is ready", selected.name));
+    Ok(exit::OK)
+}

@@ -1,0 +1,176 @@
+//! The one place that turns errors into an exit code, an `error:` line and a `hint:`.
+
+use crate::config::ConfigError;
+use crate::config::certs::CertError;
+use crate::wechat::notify::NotifyError;
+use crate::wechat::paysign::PaySignError;
+use crate::wechat::sign::SignError;
+use crate::wechat::xml::XmlError;
+
+/// Exit codes, documented in `--help` and the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// A negative answer that is not an error (reconcile differences, an unmet --expect).
+    pub const NEGATIVE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    /// WeChat Pay refused the request.
+    pub const REFUSED: u8 = 3;
+    /// A signature or notification that does not check out.
+    pub const VERIFY: u8 = 4;
+    /// Temporary: try again later.
+    pub const TEMPORARY: u8 = 75;
+}
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   success
+  1   a negative answer, not an error (reconcile found differences, --expect not met)
+  2   usage, config or local input error
+  3   WeChat Pay refused the request (result_code=FAIL or a final return_code=FAIL)
+  4   verification failure: a signature or notification that does not check out
+  75  temporary failure: network, timeout, SYSTEMERROR after retries, bill not ready";
+
+pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
+     one used to sign, and run `wxpay-ops sign --explain` on the same fields";
+
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure::new(exit::USAGE, message)
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Puts the input's name in front of the message.
+    pub fn named(mut self, name: &str) -> Self {
+        self.message = format!("{name}: {}", self.message);
+        self
+    }
+
+    /// The reader of stdout went away (`| head`): stop quietly, successfully.
+    pub fn closed_stdout() -> Self {
+        Failure::new(exit::OK, "")
+    }
+
+    /// An input (file or stdin) that could not be used, named.
+    pub fn input(name: &str, error: impl std::fmt::Display) -> Self {
+        Failure::usage(format!("{name}: {error}"))
+    }
+
+    pub fn xml(name: &str, error: XmlError) -> Self {
+        let hint = match &error {
+            XmlError::Dtd | XmlError::Entity(_) => {
+                Some("WeChat Pay never sends DTDs or entities; treat this message as an attack")
+            }
+            XmlError::Duplicate(_) => Some("each parameter may appear once; remove the repeat"),
+            XmlError::Empty | XmlError::Malformed { .. } => {
+                Some("expected a WeChat Pay message: <xml><name><![CDATA[value]]></name>…</xml>")
+            }
+            _ => None,
+        };
+        let failure = Failure::input(name, error);
+        match hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(error: ConfigError) -> Self {
+        let hint = match &error {
+            ConfigError::NotFound(_) => {
+                Some("run `wxpay-ops config init` to create it, or pass --config FILE".to_owned())
+            }
+            ConfigError::Invalid { .. } => Some(
+                "every key is described in the template `wxpay-ops config init` writes".to_owned(),
+            ),
+            ConfigError::UnknownProfile { .. } | ConfigError::NoDefaultProfile { .. } => {
+                Some("pass --profile NAME, or set default_profile in the file".to_owned())
+            }
+            ConfigError::NoProfiles { .. } => {
+                Some("add a [profiles.NAME] table; see `wxpay-ops config init`".to_owned())
+            }
+            ConfigError::NoKeySource { .. } => Some(
+                "set one of api_key_env, api_key_file or api_key_cmd in the profile, or pass --key-env / --key-file"
+                    .to_owned(),
+            ),
+            ConfigError::SeveralKeySources { .. } => {
+                Some("keep exactly one of api_key_env, api_key_file, api_key_cmd, api_key".to_owned())
+            }
+            ConfigError::KeyEnvUnset(var) => Some(format!("export {var}=… before running")),
+            ConfigError::TooOpen { path, .. } => Some(format!(
+                "run `chmod 600 {}`, as ssh requires of a private key",
+                path.display()
+            )),
+            ConfigError::KeyShape { .. } => Some(
+                "use the 32-character API v2 key (API密钥) from the merchant console, 账户中心 → API安全; \
+                 not the APIv3 key and not the AppSecret"
+                    .to_owned(),
+            ),
+            ConfigError::Read { .. }
+            | ConfigError::TooLarge { .. }
+            | ConfigError::KeyCommandFailed { .. } => None,
+        };
+        Failure {
+            code: exit::USAGE,
+            message: error.to_string(),
+            hint,
+        }
+    }
+}
+
+impl From<SignError> for Failure {
+    fn from(error: SignError) -> Self {
+        let hint = match &error {
+            SignError::UnknownSignType(_) => "use MD5 or HMAC-SHA256, spelled exactly so",
+            SignError::MissingSign => "verify a message as received, with its <sign> element",
+            SignError::UnrecognisedLength(_) => "pass --sign-type MD5 or --sign-type HMAC-SHA256",
+        };
+        Failure::usage(error.to_string()).hint(hint)
+    }
+}
+
+impl From<PaySignError> for Failure {
+    fn from(error: PaySignError) -> Self {
+        Failure::usage(error.to_string())
+    }
+}
+
+impl From<CertError> for Failure {
+    fn from(error: CertError) -> Self {
+        Failure::usage(error.to_string())
+    }
+}
+
+impl Failure {
+    pub fn notify(name: &str, error: NotifyError) -> Self {
+        match error {
+            NotifyError::Xml(e) => Failure::xml(name, e),
+            NotifyError::Sign(e) => Failure::from(e).named(name),
+            NotifyError::Decrypt | NotifyError::DecryptedXml(_) => {
+                Failure::new(exit::VERIFY, format!("{name}: {error}")).hint(
+                    "the refund notification must be decrypted with the API v2 key of the mch_id it was sent to",
+                )
+            }
+            other => Failure::input(name, other),
+        }
+    }
+}

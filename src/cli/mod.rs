@@ -1,0 +1,99 @@
+//! The command layer: clap types, settings resolution, rendering. No protocol logic here.
+
+mod completions;
+mod config;
+mod demo;
+pub mod failure;
+mod notify;
+pub mod output;
+mod paysign;
+mod settings;
+mod sign;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use failure::{EXIT_CODES_HELP, Failure};
+use output::{Format, Printer};
+use settings::Context;
+
+/// WeChat Pay (微信支付) API v2 merchant operations: signatures, pay parameters,
+/// notifications, orders, refunds, bills and reconciliation.
+#[derive(Debug, Parser)]
+#[command(name = "wxpay-ops", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]
+    #[arg(long, global = true, env = "WXPAY_OPS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Profile to use [default: the file's default_profile]
+    #[arg(long, short = 'p', global = true, env = "WXPAY_OPS_PROFILE")]
+    profile: Option<String>,
+
+    /// Output format [default: table on a terminal, otherwise json]
+    #[arg(long, global = true, value_enum)]
+    format: Option<Format>,
+
+    /// No status or warnings on stderr; data and errors only
+    #[arg(long, short, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign a parameter set (MD5 or HMAC-SHA256), or verify a signed message
+    Sign(sign::SignArgs),
+    /// Client-side pay parameters for wx.requestPayment, WeixinJSBridge or the APP SDK
+    Paysign(paysign::PaysignArgs),
+    /// Verify payment notifications and decrypt refund notifications
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
+    /// Create, locate, show and check the config file
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Print shell completions
+    Completions(completions::CompletionsArgs),
+    /// Run the toolkit end to end on built-in documentation data
+    Demo,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let context = Context {
+        config: cli.config,
+        profile: cli.profile,
+        printer: Printer::new(cli.format, cli.quiet),
+    };
+    let result = match cli.command {
+        Command::Sign(args) => sign::run(&context, args),
+        Command::Paysign(args) => paysign::run(&context, args),
+        Command::Notify(command) => notify::run(&context, command),
+        Command::Config(command) => config::run(&context, command),
+        Command::Completions(args) => completions::run(&context, args),
+        Command::Demo => demo::run(&context),
+    };
+    ExitCode::from(match result {
+        Ok(code) => code,
+        Err(failure) => report(failure),
+    })
+}
+
+fn report(failure: Failure) -> u8 {
+    if !failure.message.is_empty() {
+        eprintln!("error: {}", failure.message);
+        if let Some(hint) = &failure.hint {
+            eprintln!("hint: {hint}");
+        }
+    }
+    failure.code
+}
+
+/// The clap definition, for completions and their drift test.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

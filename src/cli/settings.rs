@@ -1,0 +1,134 @@
+//! Settings resolution in one place: flag > environment > profile > default.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::failure::Failure;
+use super::output::Printer;
+use crate::config::{Config, KeySource, Profile, default_path, read_key};
+use crate::wechat::{ApiKey, SignType};
+
+/// The largest message, notification or parameter file read from a file or stdin.
+pub const MAX_INPUT_BYTES: u64 = 1 << 20;
+
+pub struct Context {
+    pub config: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub printer: Printer,
+}
+
+/// Where to take the API key from instead of the profile.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// Read the API key from this environment variable instead of the profile
+    #[arg(long, value_name = "VAR", conflicts_with = "key_file")]
+    key_env: Option<String>,
+    /// Read the API key from this file (mode 0600) instead of the profile
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    fn source(&self) -> Option<KeySource> {
+        match (&self.key_env, &self.key_file) {
+            (Some(var), _) => Some(KeySource::Env(var.clone())),
+            (None, Some(path)) => Some(KeySource::File(path.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A profile picked from the config file.
+pub struct Selected {
+    pub config: Config,
+    pub name: String,
+    pub profile: Profile,
+}
+
+impl Selected {
+    pub fn api_key(&self) -> Result<ApiKey, Failure> {
+        Ok(self.config.api_key(&self.name, &self.profile)?)
+    }
+}
+
+impl Context {
+    pub fn config_path(&self) -> Result<PathBuf, Failure> {
+        self.config.clone().or_else(default_path).ok_or_else(|| {
+            Failure::usage("cannot find a config folder for this user").hint("pass --config FILE")
+        })
+    }
+
+    pub fn load_config(&self) -> Result<Config, Failure> {
+        Ok(Config::load(&self.config_path()?)?)
+    }
+
+    pub fn select(&self) -> Result<Selected, Failure> {
+        let config = self.load_config()?;
+        let (name, profile) = config.profile(self.profile.as_deref())?;
+        let (name, profile) = (name.to_owned(), profile.clone());
+        Ok(Selected {
+            config,
+            name,
+            profile,
+        })
+    }
+
+    /// The profile when a config file is there to give one; none when no file exists and
+    /// none was asked for, so that commands given a key by flag work without a config file.
+    pub fn select_optional(&self) -> Result<Option<Selected>, Failure> {
+        let explicit = self.config.is_some() || self.profile.is_some();
+        let path = self.config_path()?;
+        if !explicit && !path.exists() {
+            return Ok(None);
+        }
+        self.select().map(Some)
+    }
+
+    /// The API key from `--key-env`/`--key-file`, else from the profile.
+    pub fn api_key(&self, keys: &KeyArgs, selected: Option<&Selected>) -> Result<ApiKey, Failure> {
+        if let Some(source) = keys.source() {
+            return Ok(read_key(&source)?);
+        }
+        match selected {
+            Some(selected) => selected.api_key(),
+            None => Err(Failure::usage(format!(
+                "no API key: no --key-env or --key-file, and no config file at {}",
+                self.config_path()?.display()
+            ))
+            .hint("pass --key-env VAR or --key-file FILE, or run `wxpay-ops config init`")),
+        }
+    }
+}
+
+/// The sign type: flag, else the profile's, else the protocol default MD5.
+pub fn sign_type(flag: Option<SignType>, selected: Option<&Selected>) -> SignType {
+    flag.or_else(|| selected.and_then(|s| s.profile.sign_type))
+        .unwrap_or_default()
+}
+
+/// Reads a file, or standard input for `-`, refusing anything over the input limit.
+pub fn read_input(arg: &Path) -> Result<(String, Vec<u8>), Failure> {
+    let (name, reader): (String, Box<dyn Read>) = if arg == Path::new("-") {
+        ("standard input".to_owned(), Box::new(std::io::stdin()))
+    } else {
+        let name = arg.display().to_string();
+        let file = std::fs::File::open(arg).map_err(|e| Failure::input(&name, e))?;
+        (name, Box::new(file))
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::input(&name, e))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Failure::input(&name, "larger than the 1 MiB input limit"));
+    }
+    Ok((name, bytes))
+}
+
+pub fn parse_sign_type(text: &str) -> Result<SignType, String> {
+    text.parse()
+        .map_err(|e: crate::wechat::sign::SignError| e.to_string())
+}

@@ -1,0 +1,250 @@
+//! `wxpay-ops sign` and `wxpay-ops sign verify`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::failure::{Failure, SIGN_HINT, exit};
+use super::output::Record;
+use super::settings::{Context, KeyArgs, parse_sign_type, read_input, sign_type};
+use crate::wechat::ApiKey;
+use crate::wechat::sign::{Canonical, SignType, SignTypeSource, canonical, sign_canonical, verify};
+use crate::wechat::xml::Message;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SignArgs {
+    /// Parameters as name=value (e.g. appid=wx… mch_id=… body=…)
+    #[arg(value_name = "NAME=VALUE")]
+    fields: Vec<String>,
+
+    /// Read the parameters from a JSON object or an XML message (- for stdin)
+    #[arg(long, short, value_name = "FILE", conflicts_with = "fields")]
+    file: Option<PathBuf>,
+
+    /// MD5 or HMAC-SHA256 [default: the profile's sign_type, else MD5]
+    #[arg(long, value_parser = parse_sign_type)]
+    sign_type: Option<SignType>,
+
+    /// Show the exact string that was hashed (key masked), what was left out and why
+    #[arg(long)]
+    explain: bool,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    #[command(subcommand)]
+    command: Option<SignCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum SignCommand {
+    /// Check the sign of a captured message; exit 0 when it holds, 4 when not
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The XML message as received (- for stdin)
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Verify with this sign type when the message declares none [default: by sign length]
+    #[arg(long, value_parser = parse_sign_type)]
+    sign_type: Option<SignType>,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+}
+
+pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
+    if let Some(SignCommand::Verify(verify_args)) = args.command {
+        return run_verify(context, verify_args);
+    }
+    let message = match &args.file {
+        Some(path) => {
+            let (name, bytes) = read_input(path)?;
+            parse_parameters(&name, &bytes)?
+        }
+        None if args.fields.is_empty() => {
+            return Err(Failure::usage("no parameters to sign").hint(
+                "pass NAME=VALUE arguments, or --file FILE with a JSON object or an XML message",
+            ));
+        }
+        None => parse_pairs(&args.fields)?,
+    };
+    let selected = context.select_optional()?;
+    let key = context.api_key(&args.keys, selected.as_ref())?;
+    let declared = message
+        .non_empty("sign_type")
+        .map(|text| text.parse::<SignType>())
+        .transpose()?;
+    let sign_type = match (declared, args.sign_type) {
+        (Some(declared), Some(flag)) if declared != flag => {
+            return Err(Failure::usage(format!(
+                "the parameters declare sign_type={declared} but --sign-type {flag} was given"
+            ))
+            .hint("WeChat Pay verifies with the declared sign_type; drop one of the two"));
+        }
+        (Some(declared), _) => declared,
+        (None, flag) => sign_type(flag, selected.as_ref()),
+    };
+    let canonical = canonical(message.pairs());
+    let sign = sign_canonical(&canonical.string, &key, sign_type);
+
+    let mut record = Record::new();
+    record.insert("sign".into(), json!(sign));
+    record.insert("sign_type".into(), json!(sign_type.as_str()));
+    if args.explain {
+        let mut notes = value_notes(&message);
+        if sign_type == SignType::HmacSha256 && declared.is_none() {
+            notes.push(
+                "the parameters carry no sign_type field, so WeChat Pay will check this sign as MD5 \
+                 and answer 签名错误: add sign_type=HMAC-SHA256 to the parameters"
+                    .to_owned(),
+            );
+        }
+        explain(&mut record, &canonical, &key, notes);
+    }
+    context.printer.record(&record)?;
+    Ok(exit::OK)
+}
+
+fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
+    let (name, bytes) = read_input(&args.file)?;
+    let message = Message::parse(&bytes).map_err(|e| Failure::xml(&name, e))?;
+    let selected = context.select_optional()?;
+    let key = context.api_key(&args.keys, selected.as_ref())?;
+    let verification =
+        verify(&message, &key, args.sign_type).map_err(|e| Failure::from(e).named(&name))?;
+
+    let mut record = Record::new();
+    record.insert("valid".into(), json!(verification.valid));
+    record.insert("sign_type".into(), json!(verification.sign_type.as_str()));
+    record.insert(
+        "sign_type_source".into(),
+        json!(verification.source.describe()),
+    );
+    record.insert("received".into(), json!(verification.received));
+    record.insert("expected".into(), json!(verification.expected));
+    let mut notes = value_notes(&message);
+    if !verification.valid {
+        notes.extend(mismatch_notes(
+            &verification.received,
+            &verification.expected,
+            verification.source,
+        ));
+    }
+    explain(&mut record, &verification.canonical, &key, notes);
+    context.printer.record(&record)?;
+    if verification.valid {
+        Ok(exit::OK)
+    } else {
+        Err(Failure::new(
+            exit::VERIFY,
+            format!("{name}: the signature does not match"),
+        )
+        .hint(SIGN_HINT))
+    }
+}
+
+/// Adds the explanation: the hashed string with the key masked, and what was left out.
+pub fn explain(record: &mut Record, canonical: &Canonical, key: &ApiKey, notes: Vec<String>) {
+    let shown = key.redact(&canonical.string);
+    record.insert(
+        "string_to_sign".into(),
+        json!(format!(
+            "{shown}&key=<API key sha256:{}>",
+            key.fingerprint()
+        )),
+    );
+    let omitted: Vec<Value> = canonical
+        .omitted
+        .iter()
+        .map(|(field, why)| json!({"field": field, "reason": why.reason()}))
+        .collect();
+    record.insert("omitted".into(), Value::Array(omitted));
+    record.insert("key_fingerprint".into(), json!(key.fingerprint()));
+    record.insert("notes".into(), json!(notes));
+}
+
+/// Things in the values that commonly make a sign differ from the one WeChat computes.
+fn value_notes(message: &Message) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (name, value) in message.pairs() {
+        if name != "sign" && !value.is_empty() && value.trim() != value {
+            notes.push(format!(
+                "{name} has leading or trailing white space; it is signed as is, never trimmed"
+            ));
+        }
+    }
+    notes
+}
+
+fn mismatch_notes(received: &str, expected: &str, source: SignTypeSource) -> Vec<String> {
+    let mut notes = Vec::new();
+    if received.eq_ignore_ascii_case(expected) {
+        notes.push("the signs differ only in letter case; WeChat Pay signs in upper case".into());
+    } else if received.len() != expected.len() {
+        notes.push(format!(
+            "the received sign has {} characters and the expected {}: the sign types differ",
+            received.len(),
+            expected.len()
+        ));
+    } else if source == SignTypeSource::InferredFromLength {
+        notes.push("the key, a field value, or a missing or extra field differs".into());
+    }
+    notes
+}
+
+fn parse_pairs(fields: &[String]) -> Result<Message, Failure> {
+    let pairs = fields
+        .iter()
+        .map(|field| {
+            field.split_once('=').ok_or_else(|| {
+                Failure::usage(format!("{field:?} is not NAME=VALUE"))
+                    .hint("write each parameter as name=value, e.g. body=test")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Message::from_pairs(pairs).map_err(|e| Failure::xml("parameters", e))
+}
+
+/// A parameter file: a JSON object or an XML message, told apart by its first character.
+fn parse_parameters(name: &str, bytes: &[u8]) -> Result<Message, Failure> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Failure::input(name, "not UTF-8 text"))?;
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    match text.chars().next() {
+        Some('{') => parse_json(name, text),
+        Some('<') => Message::parse(text.as_bytes()).map_err(|e| Failure::xml(name, e)),
+        _ => Err(Failure::input(
+            name,
+            "neither a JSON object nor an XML message",
+        )),
+    }
+}
+
+fn parse_json(name: &str, text: &str) -> Result<Message, Failure> {
+    let object: serde_json::Map<String, Value> = serde_json::from_str(text)
+        .map_err(|e| Failure::input(name, format!("invalid JSON: {e}")))?;
+    let mut pairs = Vec::with_capacity(object.len());
+    for (field, value) in object {
+        let text = match value {
+            Value::String(s) => s,
+            Value::Null => String::new(),
+            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            other => {
+                return Err(Failure::input(
+                    name,
+                    format!(
+                        "field {field:?} is {other}; WeChat Pay parameters are strings or integers"
+                    ),
+                )
+                .hint("put the exact text to sign in a JSON string, e.g. \"detail\": \"{…}\""));
+            }
+        };
+        pairs.push((field, text));
+    }
+    Message::from_pairs(pairs).map_err(|e| Failure::xml(name, e))
+}

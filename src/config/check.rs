@@ -1,0 +1,334 @@
+//! `config check`: everything about a profile that can be known without calling WeChat Pay.
+
+use super::certs::{CertInfo, read_certificate, read_p12, read_pem_pair};
+use super::{Config, Profile};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+}
+
+fn check(name: &'static str, status: Status, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+    }
+}
+
+/// A certificate that expires within this many days is reported as a warning.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Runs every check on one profile; `now` is seconds since 1970.
+pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -> Vec<Check> {
+    let mut checks = Vec::new();
+
+    // Merchant numbers are 8 (early merchants, e.g. 10000100) to 10 digits.
+    let mch_id = &profile.mch_id;
+    let mch_ok = (8..=10).contains(&mch_id.len()) && mch_id.bytes().all(|b| b.is_ascii_digit());
+    checks.push(if mch_ok {
+        check("mch_id", Status::Ok, mch_id.clone())
+    } else {
+        check(
+            "mch_id",
+            Status::Fail,
+            format!("{mch_id:?} is not a merchant number (8 to 10 digits)"),
+        )
+    });
+
+    let appid = &profile.appid;
+    let appid_ok = appid.len() == 18
+        && appid.starts_with("wx")
+        && appid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    checks.push(if appid_ok {
+        check("appid", Status::Ok, appid.clone())
+    } else {
+        check(
+            "appid",
+            Status::Fail,
+            format!("{appid:?} is not an AppID (\"wx\" and 16 hex digits)"),
+        )
+    });
+
+    checks.push(match config.api_key(name, profile) {
+        Ok(key) => check(
+            "api_key",
+            Status::Ok,
+            format!(
+                "32 characters from {} (sha256 {})",
+                config
+                    .key_source(name, profile)
+                    .expect("the key was read from it"),
+                key.fingerprint()
+            ),
+        ),
+        Err(e) => check("api_key", Status::Fail, e.to_string()),
+    });
+
+    checks.push(check(
+        "sign_type",
+        Status::Ok,
+        profile.sign_type.unwrap_or_default().as_str(),
+    ));
+
+    checks.push(match &profile.api_base {
+        None => check(
+            "api_base",
+            Status::Ok,
+            "https://api.mch.weixin.qq.com (default)",
+        ),
+        Some(url) if is_http_url(url) => check("api_base", Status::Ok, url.clone()),
+        Some(url) => check(
+            "api_base",
+            Status::Fail,
+            format!("{url:?} is not an http(s) URL"),
+        ),
+    });
+
+    checks.push(certificate(config, profile, now));
+
+    if let Some(ca) = &profile.ca_cert {
+        let path = config.resolve(ca);
+        checks.push(match read_certificate(&path) {
+            Ok(_) => check("ca_cert", Status::Ok, path.display().to_string()),
+            Err(e) => check("ca_cert", Status::Fail, e.to_string()),
+        });
+    }
+
+    if let Some(url) = &profile.notify_url {
+        checks.push(if !is_http_url(url) {
+            check(
+                "notify_url",
+                Status::Fail,
+                format!("{url:?} is not an http(s) URL"),
+            )
+        } else if url.contains('?') {
+            check(
+                "notify_url",
+                Status::Warn,
+                "has a query string, which WeChat Pay does not allow in notify_url",
+            )
+        } else {
+            check("notify_url", Status::Ok, url.clone())
+        });
+    }
+    checks
+}
+
+fn is_http_url(url: &str) -> bool {
+    ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| url.strip_prefix(scheme))
+        .any(|rest| {
+            !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace)
+        })
+}
+
+fn certificate(config: &Config, profile: &Profile, now: i64) -> Check {
+    let pem = (&profile.cert_pem, &profile.cert_key_pem);
+    let info = match (pem, &profile.cert_p12) {
+        ((None, None), None) => {
+            return check(
+                "certificate",
+                Status::Warn,
+                "none configured: refunds and fund-flow bills need the merchant API certificate",
+            );
+        }
+        ((Some(_), _) | (_, Some(_)), Some(_)) => {
+            return check(
+                "certificate",
+                Status::Fail,
+                "set either cert_pem with cert_key_pem, or cert_p12, not both",
+            );
+        }
+        ((Some(_), None), None) | ((None, Some(_)), None) => {
+            return check(
+                "certificate",
+                Status::Fail,
+                "cert_pem and cert_key_pem go together; set both",
+            );
+        }
+        ((Some(cert), Some(key)), None) => {
+            read_pem_pair(&config.resolve(cert), &config.resolve(key))
+        }
+        ((None, None), Some(p12)) => {
+            let password = profile
+                .cert_p12_password
+                .as_deref()
+                .unwrap_or(&profile.mch_id);
+            read_p12(&config.resolve(p12), password).map(|contents| contents.info)
+        }
+    };
+    match info {
+        Err(e) => check("certificate", Status::Fail, e.to_string()),
+        Ok(info) => judge_certificate(&info, &profile.mch_id, now),
+    }
+}
+
+fn judge_certificate(info: &CertInfo, mch_id: &str, now: i64) -> Check {
+    let days_left = (info.not_after - now).div_euclid(86_400);
+    if !info.issued_for(mch_id) {
+        return check(
+            "certificate",
+            Status::Fail,
+            format!(
+                "issued for {} (common name {:?}), not for mch_id {mch_id}",
+                info.subject,
+                info.common_name.as_deref().unwrap_or("")
+            ),
+        );
+    }
+    if info.not_after < now {
+        return check(
+            "certificate",
+            Status::Fail,
+            format!("expired {} days ago (serial {})", -days_left, info.serial),
+        );
+    }
+    if info.not_before > now {
+        return check(
+            "certificate",
+            Status::Fail,
+            format!("not valid yet (serial {})", info.serial),
+        );
+    }
+    let status = if days_left < EXPIRY_WARNING_DAYS {
+        Status::Warn
+    } else {
+        Status::Ok
+    };
+    check(
+        "certificate",
+        status,
+        format!(
+            "issued for mch_id {mch_id}, serial {}, expires in {days_left} days",
+            info.serial
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::pki::MerchantPki;
+    use std::path::Path;
+
+    fn config_with(dir: &Path, extra: &str) -> Config {
+        let text = format!(
+            "[profiles.shop]\nmch_id = \"1900000109\"\nappid = \"wx2421b1c4370ec43b\"\n\
+             api_key_cmd = \"echo 192006250b4c09247ec02edce69f6a2d\"\n{extra}"
+        );
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).unwrap()
+    }
+
+    fn statuses(config: &Config) -> Vec<(&'static str, Status)> {
+        let (name, profile) = config.profile(None).unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        check_profile(config, name, profile, now)
+            .into_iter()
+            .map(|c| (c.name, c.status))
+            .collect()
+    }
+
+    fn status_of(config: &Config, name: &str) -> Status {
+        statuses(config)
+            .into_iter()
+            .find(|c| c.0 == name)
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn good_profile_with_pem_pair_and_with_p12() {
+        let dir = tempfile::tempdir().unwrap();
+        MerchantPki::generate("1900000109")
+            .unwrap()
+            .write_to(dir.path())
+            .unwrap();
+        let pem = config_with(
+            dir.path(),
+            "cert_pem = \"apiclient_cert.pem\"\ncert_key_pem = \"apiclient_key.pem\"\nca_cert = \"ca_cert.pem\"\n",
+        );
+        assert!(
+            statuses(&pem).iter().all(|c| c.1 == Status::Ok),
+            "{:?}",
+            statuses(&pem)
+        );
+        let p12 = config_with(dir.path(), "cert_p12 = \"apiclient_cert.p12\"\n");
+        assert_eq!(status_of(&p12, "certificate"), Status::Ok);
+        let wrong = config_with(
+            dir.path(),
+            "cert_p12 = \"apiclient_cert.p12\"\ncert_p12_password = \"nope\"\n",
+        );
+        assert_eq!(status_of(&wrong, "certificate"), Status::Fail);
+    }
+
+    #[test]
+    fn certificate_of_another_merchant_or_expired_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        MerchantPki::generate("1900000999")
+            .unwrap()
+            .write_to(dir.path())
+            .unwrap();
+        let other = config_with(
+            dir.path(),
+            "cert_p12 = \"apiclient_cert.p12\"\ncert_p12_password = \"1900000999\"\n",
+        );
+        assert_eq!(status_of(&other, "certificate"), Status::Fail);
+
+        let expired_dir = tempfile::tempdir().unwrap();
+        MerchantPki::generate_valid(
+            "1900000109",
+            rcgen::date_time_ymd(2019, 1, 1),
+            rcgen::date_time_ymd(2020, 1, 1),
+        )
+        .unwrap()
+        .write_to(expired_dir.path())
+        .unwrap();
+        let expired = config_with(
+            expired_dir.path(),
+            "cert_pem = \"apiclient_cert.pem\"\ncert_key_pem = \"apiclient_key.pem\"\n",
+        );
+        assert_eq!(status_of(&expired, "certificate"), Status::Fail);
+    }
+
+    #[test]
+    fn shapes_and_missing_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with(
+            dir.path(),
+            "cert_pem = \"missing.pem\"\nnotify_url = \"https://a.example/n?x=1\"\n",
+        );
+        assert_eq!(status_of(&config, "certificate"), Status::Fail);
+        assert_eq!(status_of(&config, "notify_url"), Status::Warn);
+        let text = "[profiles.x]\nmch_id = \"12ab\"\nappid = \"wechat\"\napi_key_cmd = \"echo short\"\napi_base = \"ftp://x\"\n";
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let bad = Config::load(&path).unwrap();
+        for name in ["mch_id", "appid", "api_key", "api_base"] {
+            assert_eq!(status_of(&bad, name), Status::Fail, "{name}");
+        }
+        assert_eq!(status_of(&bad, "certificate"), Status::Warn);
+    }
+}

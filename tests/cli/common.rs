@@ -1,0 +1,171 @@
+//! Runs the real binary in a clean environment and checks every output for leaked keys.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// The documentation key, and a second merchant's key: neither may ever be printed.
+pub const DOC_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+pub const OTHER_KEY: &str = "Zq8xW3vN5mL2kJ7hG4fD9sA1pO6iU0yT";
+pub const TEST_KEYS: [&str; 2] = [DOC_KEY, OTHER_KEY];
+
+pub fn real_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/real")
+        .join(name)
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// The error line names something and a hint follows, as every failure must.
+    #[track_caller]
+    pub fn error_mentions(self, needle: &str) -> Self {
+        assert!(
+            self.stderr.starts_with("error: ") && self.stderr.contains(needle),
+            "stderr should be an error mentioning {needle:?}:\n{}",
+            self.stderr
+        );
+        assert!(
+            self.stderr
+                .lines()
+                .all(|l| l.starts_with("error: ") || l.starts_with("hint: ")),
+            "a failure is one error line and hints, nothing else:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn hint_mentions(self, needle: &str) -> Self {
+        let hint = self.stderr.lines().find(|l| l.starts_with("hint: "));
+        assert!(
+            hint.is_some_and(|h| h.contains(needle)),
+            "stderr should have a hint mentioning {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A temporary home with its own config folder; nothing inherited from the real user.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            vars: vec![("TEST_API_KEY".into(), DOC_KEY.into())],
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path("xdg/wxpay-ops/config.toml")
+    }
+
+    /// Writes the default config file with mode 0600.
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let path = self.config_path();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        set_mode(&path, 0o600);
+        path
+    }
+
+    /// A profile for the documentation merchant, key from $TEST_API_KEY.
+    pub fn doc_profile(&self) -> PathBuf {
+        self.write_config(
+            "[profiles.doc]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n",
+        )
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.vars.push((name.into(), value.into()));
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None)
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wxpay-ops"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.path("xdg"))
+            .current_dir(self.dir.path())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in &self.vars {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the binary runs");
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        let result = Output {
+            code: output
+                .status
+                .code()
+                .expect("exited, not killed by a signal"),
+            stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+        };
+        assert_no_key(args, &result);
+        result
+    }
+}
+
+/// The suite-wide guarantee: no test key appears in any output of any command we run.
+#[track_caller]
+pub fn assert_no_key(args: &[&str], output: &Output) {
+    for key in TEST_KEYS {
+        assert!(
+            !output.stdout.contains(key) && !output.stderr.contains(key),
+            "an API key leaked in the output of {args:?}:\nstdout:\n{}\nstderr:\n{}",
+            output.stdout,
+            output.stderr
+        );
+    }
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}

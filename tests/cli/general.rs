@@ -1,0 +1,69 @@
+use std::process::{Command, Stdio};
+
+use crate::common::Env;
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = Env::new().run(&["--help"]).expect(0);
+    for line in [
+        "0   success",
+        "4   verification failure",
+        "75  temporary failure",
+    ] {
+        assert!(out.stdout.contains(line), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = Env::new();
+    env.run(&["--no-such-flag"]).expect(2);
+    env.run(&["sign", "verify"]).expect(2);
+    env.run(&["completions", "tcsh"]).expect(2);
+}
+
+#[test]
+fn completions_are_printed_for_every_shell() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = env.run(&["completions", shell]).expect(0);
+        let committed = std::fs::read_to_string(format!(
+            "{}/completions/wxpay-ops.{shell}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        assert_eq!(out.stdout, committed, "{shell}");
+    }
+}
+
+#[test]
+fn demo_runs_on_built_in_data() {
+    let out = Env::new().run(&["demo"]).expect(0);
+    let rows = out.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 8);
+    assert!(rows.iter().all(|r| r["check"] == "ok"));
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_0() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wxpay-ops"))
+        .args(["completions", "bash"])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+#[test]
+fn quiet_silences_status_but_not_data() {
+    let env = Env::new();
+    let out = env.run(&["-q", "demo"]).expect(0);
+    assert!(out.stderr.is_empty());
+    assert!(!out.stdout.is_empty());
+}

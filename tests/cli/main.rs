@@ -1,0 +1,8 @@
+//! The real `wxpay-ops` binary, run as users run it.
+
+mod common;
+mod config;
+mod general;
+mod notify;
+mod paysign;
+mod sign;

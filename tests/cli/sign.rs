@@ -1,0 +1,266 @@
+use crate::common::{DOC_KEY, Env, real_fixture};
+
+const DOC_ARGS: [&str; 5] = [
+    "appid=wxd930ea5d5a258f4f",
+    "mch_id=10000100",
+    "device_info=1000",
+    "body=test",
+    "nonce_str=ibuaiVcKdpRxkhJA",
+];
+
+fn sign_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["sign", "--key-env", "TEST_API_KEY"];
+    args.extend(DOC_ARGS);
+    args.extend(extra);
+    args
+}
+
+#[test]
+fn signs_the_official_example_with_md5_and_hmac() {
+    let env = Env::new();
+    let md5 = env.run(&sign_args(&[])).expect(0).json();
+    assert_eq!(md5["sign"], "9A0A8659F005D6984697E2CA0A9CF3B7");
+    assert_eq!(md5["sign_type"], "MD5");
+    let hmac = env
+        .run(&sign_args(&["--sign-type", "HMAC-SHA256"]))
+        .expect(0)
+        .json();
+    assert_eq!(
+        hmac["sign"],
+        "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6"
+    );
+}
+
+#[test]
+fn explain_shows_the_hashed_string_with_the_key_masked() {
+    let env = Env::new();
+    let out = env
+        .run(&sign_args(&["empty=", "--explain"]))
+        .expect(0)
+        .json();
+    assert_eq!(
+        out["string_to_sign"].as_str().unwrap(),
+        format!(
+            "appid=wxd930ea5d5a258f4f&body=test&device_info=1000&mch_id=10000100&nonce_str=ibuaiVcKdpRxkhJA&key=<API key sha256:{}>",
+            out["key_fingerprint"].as_str().unwrap()
+        )
+    );
+    assert_eq!(out["omitted"][0]["field"], "empty");
+    assert_eq!(out["omitted"][0]["reason"], "empty values are left out");
+}
+
+#[test]
+fn explain_warns_of_hmac_without_a_declared_sign_type() {
+    let env = Env::new();
+    let out = env
+        .run(&sign_args(&["--sign-type", "HMAC-SHA256", "--explain"]))
+        .expect(0)
+        .json();
+    let notes = out["notes"].to_string();
+    assert!(notes.contains("sign_type=HMAC-SHA256"), "{notes}");
+    // Declared in the parameters, the note goes away and the declared type is used.
+    let declared = env
+        .run(&sign_args(&["sign_type=HMAC-SHA256", "--explain"]))
+        .expect(0)
+        .json();
+    assert_eq!(declared["sign_type"], "HMAC-SHA256");
+    assert_eq!(declared["notes"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_key_pasted_as_a_parameter_is_not_echoed() {
+    let env = Env::new();
+    let key_arg = format!("key={DOC_KEY}");
+    // The runner itself fails the test if the key shows up anywhere.
+    env.run(&sign_args(&[&key_arg, "--explain"])).expect(0);
+}
+
+#[test]
+fn signs_json_and_xml_files_and_stdin() {
+    let env = Env::new();
+    let json = env.path("params.json");
+    std::fs::write(
+        &json,
+        r#"{"appid":"wxd930ea5d5a258f4f","mch_id":10000100,"device_info":"1000","body":"test","nonce_str":"ibuaiVcKdpRxkhJA","attach":null}"#,
+    )
+    .unwrap();
+    let out = env
+        .run(&[
+            "sign",
+            "--key-env",
+            "TEST_API_KEY",
+            "--file",
+            json.to_str().unwrap(),
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(out["sign"], "9A0A8659F005D6984697E2CA0A9CF3B7");
+
+    // The official unified order sample: its placeholder sign is left out of signing.
+    let fixture = real_fixture("unifiedorder.sample.xml");
+    let out = env
+        .run(&[
+            "sign",
+            "--key-env",
+            "TEST_API_KEY",
+            "-f",
+            fixture.to_str().unwrap(),
+            "--explain",
+        ])
+        .expect(0)
+        .json();
+    assert_ne!(out["sign"], "0CB01533B8C1EF103065174F50BCA001");
+    assert!(out["omitted"].to_string().contains("\"sign\""));
+
+    let xml = b"<xml><appid>wxd930ea5d5a258f4f</appid><mch_id>10000100</mch_id><device_info>1000</device_info><body>test</body><nonce_str>ibuaiVcKdpRxkhJA</nonce_str></xml>";
+    let out = env
+        .run_with_stdin(&["sign", "--key-env", "TEST_API_KEY", "-f", "-"], Some(xml))
+        .expect(0)
+        .json();
+    assert_eq!(out["sign"], "9A0A8659F005D6984697E2CA0A9CF3B7");
+}
+
+#[test]
+fn bad_parameters_are_usage_errors_that_name_the_input() {
+    let env = Env::new();
+    env.run(&["sign", "--key-env", "TEST_API_KEY"])
+        .expect(2)
+        .error_mentions("no parameters")
+        .hint_mentions("NAME=VALUE");
+    env.run(&sign_args(&["novalue"]))
+        .expect(2)
+        .error_mentions("\"novalue\" is not NAME=VALUE");
+    env.run(&sign_args(&["body=again"]))
+        .expect(2)
+        .error_mentions("body");
+    env.run(&sign_args(&["bad-name=x"]))
+        .expect(2)
+        .error_mentions("bad-name");
+    // Rejected by the argument parser, in clap's own error format.
+    let out = env.run(&sign_args(&["--sign-type", "SHA1"])).expect(2);
+    assert!(
+        out.stderr.contains("unknown sign type \"SHA1\""),
+        "{}",
+        out.stderr
+    );
+    env.run(&sign_args(&["sign_type=MD5", "--sign-type", "HMAC-SHA256"]))
+        .expect(2)
+        .error_mentions("declare sign_type=MD5");
+
+    let xxe = real_fixture("invalid.xxe_injection.sample.xml");
+    env.run(&[
+        "sign",
+        "--key-env",
+        "TEST_API_KEY",
+        "-f",
+        xxe.to_str().unwrap(),
+    ])
+    .expect(2)
+    .error_mentions("DTD")
+    .hint_mentions("attack");
+    let json = env.path("nested.json");
+    std::fs::write(&json, r#"{"detail":{"a":1}}"#).unwrap();
+    env.run(&[
+        "sign",
+        "--key-env",
+        "TEST_API_KEY",
+        "-f",
+        json.to_str().unwrap(),
+    ])
+    .expect(2)
+    .error_mentions("detail");
+    env.run(&["sign", "--key-env", "TEST_API_KEY", "-f", "missing.xml"])
+        .expect(2)
+        .error_mentions("missing.xml");
+    env.run_with_stdin(
+        &["sign", "--key-env", "TEST_API_KEY", "-f", "-"],
+        Some(b"<xml><a>1</b></xml>"),
+    )
+    .expect(2)
+    .error_mentions("standard input");
+}
+
+#[test]
+fn key_problems_are_usage_errors_with_hints() {
+    let mut env = Env::new();
+    env.run(
+        &sign_args(&[])
+            .into_iter()
+            .filter(|a| *a != "--key-env" && *a != "TEST_API_KEY")
+            .collect::<Vec<_>>(),
+    )
+    .expect(2)
+    .error_mentions("no API key")
+    .hint_mentions("config init");
+    env.set("SHORT_KEY", "abc");
+    let mut args = sign_args(&[]);
+    args[2] = "SHORT_KEY";
+    env.run(&args)
+        .expect(2)
+        .error_mentions("3 characters")
+        .hint_mentions("API v2 key");
+    args[2] = "UNSET_KEY";
+    env.run(&args).expect(2).error_mentions("UNSET_KEY");
+}
+
+#[test]
+fn verify_holds_for_a_correct_sign_and_fails_with_4_otherwise() {
+    let env = Env::new();
+    let good = env.path("good.xml");
+    let fixture =
+        std::fs::read_to_string(real_fixture("paysuccess.notification.sample.xml")).unwrap();
+    std::fs::write(
+        &good,
+        fixture.replace(
+            "B552ED6B279343CB493C5DD0D78AB241",
+            "F3F481B732273AFA2839E877583F311D",
+        ),
+    )
+    .unwrap();
+    let out = env
+        .run(&[
+            "sign",
+            "verify",
+            good.to_str().unwrap(),
+            "--key-env",
+            "TEST_API_KEY",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(out["valid"], true);
+    assert!(
+        out["sign_type_source"]
+            .as_str()
+            .unwrap()
+            .contains("inferred")
+    );
+
+    let original = real_fixture("paysuccess.notification.sample.xml");
+    let out = env
+        .run(&[
+            "sign",
+            "verify",
+            original.to_str().unwrap(),
+            "--key-env",
+            "TEST_API_KEY",
+        ])
+        .expect(4)
+        .error_mentions("does not match")
+        .hint_mentions("sign --explain");
+    let data = out.json();
+    assert_eq!(data["valid"], false);
+    assert_eq!(data["expected"], "F3F481B732273AFA2839E877583F311D");
+
+    let skit = b"<xml><appid>wxd930ea5d5a258f4f</appid><mch_id>10000100</mch_id><device_info>1000</device_info><body>test</body><nonce_str>ibuaiVcKdpRxkhJA</nonce_str><sign>9A0A8659F005D6984697E2CA0A9CF3B7</sign></xml>";
+    env.run_with_stdin(
+        &["sign", "verify", "-", "--key-env", "TEST_API_KEY"],
+        Some(skit),
+    )
+    .expect(0);
+    env.run_with_stdin(
+        &["sign", "verify", "-", "--key-env", "TEST_API_KEY"],
+        Some(b"<xml><a>1</a></xml>"),
+    )
+    .expect(2)
+    .error_mentions("no sign field");
+}
