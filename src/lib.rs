@@ -1,5 +1,6 @@
 //! wxpay-ops: WeChat Pay API v2 merchant operations.
 
+pub mod bill;
 pub mod cli;
 pub mod config;
 pub mod emulator;

@@ -268,7 +268,7 @@ impl Config {
 }
 
 /// "line L, column C: message", in place of toml's multi-line report with a source snippet.
-fn one_line(text: &str, error: &toml::de::Error) -> String {
+pub(crate) fn one_line(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim_end().replace('\n', "; ");
     match error.span() {
         Some(span) => {

@@ -1,3 +1,15 @@
-//! A local WeChat Pay v2 server.
+//! A local WeChat Pay v2 server: stateful, signature-checking, fault-injecting.
 
+mod api;
+pub mod bills;
+pub mod clock;
+mod control;
+pub mod core;
+pub mod faults;
+pub mod merchant;
+pub mod notify;
 pub mod pki;
+pub mod server;
+pub mod state;
+
+pub use server::{Emulator, ServeOptions};

@@ -1,5 +1,5 @@
-//! A throwaway PKI shaped like WeChat's: a CA, a server certificate for loopback, and a
-//! merchant API certificate whose common name is the mch_id, as a PEM pair and as a
+//! A throwaway PKI shaped like WeChat's: a CA, a server certificate for loopback, and
+//! merchant API certificates whose common name is the mch_id, as a PEM pair and as a
 //! PKCS#12 file protected by the mch_id.
 
 use std::io;
@@ -10,28 +10,11 @@ use p12_keystore::{
     PrivateKeyChain,
 };
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
+    KeyPair, KeyUsagePurpose,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-
-pub struct MerchantPki {
-    pub ca_cert_pem: String,
-    pub server_cert_pem: String,
-    pub server_key_pem: String,
-    pub client_cert_pem: String,
-    pub client_key_pem: String,
-    pub client_p12: Vec<u8>,
-}
-
-/// The files `write_to` creates, named as the merchant console names them.
-pub struct PkiPaths {
-    pub ca_cert: PathBuf,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
-    pub client_p12: PathBuf,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -45,22 +28,37 @@ fn generation<E: std::fmt::Display>(e: E) -> PkiError {
     PkiError::Generate(e.to_string())
 }
 
-impl MerchantPki {
+/// The CA and the server certificate of the emulator's TLS listener.
+pub struct Pki {
+    ca: CertifiedIssuer<'static, KeyPair>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+}
+
+/// A merchant API certificate, in both forms WeChat issues.
+pub struct ClientCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub p12: Vec<u8>,
+}
+
+/// Where `ClientCert::write_to` put the files, named as the merchant console names them.
+pub struct ClientPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub p12: PathBuf,
+}
+
+impl Pki {
     /// Certificates valid from a day ago for ten years.
-    pub fn generate(mch_id: &str) -> Result<MerchantPki, PkiError> {
+    pub fn generate() -> Result<Pki, PkiError> {
         let now = OffsetDateTime::now_utc();
-        Self::generate_valid(
-            mch_id,
-            now - time::Duration::days(1),
-            now + time::Duration::days(3650),
-        )
+        Self::generate_valid(now - time::Duration::days(1), now + time::Duration::days(3650))
     }
 
-    pub fn generate_valid(
-        mch_id: &str,
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
-    ) -> Result<MerchantPki, PkiError> {
+    pub fn generate_valid(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Result<Pki, PkiError> {
         let mut ca_params = CertificateParams::default();
         ca_params.distinguished_name = name("wxpay-ops emulator CA", "wxpay-ops emulator");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -77,64 +75,116 @@ impl MerchantPki {
         server_params.not_before = not_before;
         server_params.not_after = not_after;
         let server_key = KeyPair::generate().map_err(generation)?;
-        let server = server_params
-            .signed_by(&server_key, &ca)
-            .map_err(generation)?;
+        let server = server_params.signed_by(&server_key, &ca).map_err(generation)?;
+        Ok(Pki {
+            ca,
+            not_before,
+            not_after,
+            server_cert_pem: server.pem(),
+            server_key_pem: server_key.serialize_pem(),
+        })
+    }
 
-        let mut client_params = CertificateParams::default();
-        client_params.distinguished_name = name(mch_id, "微信商户系统");
-        client_params.not_before = not_before;
-        client_params.not_after = not_after;
-        let client_key = KeyPair::generate().map_err(generation)?;
-        let client = client_params
-            .signed_by(&client_key, &ca)
-            .map_err(generation)?;
+    pub fn ca_cert_pem(&self) -> String {
+        self.ca.pem()
+    }
 
+    /// Issues a merchant API certificate for `mch_id` (its common name).
+    pub fn issue_client(&self, mch_id: &str) -> Result<ClientCert, PkiError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(mch_id, "微信商户系统");
+        params.not_before = self.not_before;
+        params.not_after = self.not_after;
+        let key = KeyPair::generate().map_err(generation)?;
+        let cert = params.signed_by(&key, &self.ca).map_err(generation)?;
         let chain = PrivateKeyChain::new(
-            Sha256::digest(client.der()).to_vec(),
-            PrivateKey::from_der(&client_key.serialize_der()).map_err(generation)?,
+            Sha256::digest(cert.der()).to_vec(),
+            PrivateKey::from_der(&key.serialize_der()).map_err(generation)?,
             [
-                Certificate::from_der(client.der()).map_err(generation)?,
-                Certificate::from_der(ca.der()).map_err(generation)?,
+                Certificate::from_der(cert.der()).map_err(generation)?,
+                Certificate::from_der(self.ca.der()).map_err(generation)?,
             ],
         );
         let mut store = KeyStore::new();
         store.add_entry(mch_id, KeyStoreEntry::PrivateKeyChain(chain));
         // Legacy algorithms, as the merchant console's apiclient_cert.p12 uses.
-        let client_p12 = store
+        let p12 = store
             .writer(mch_id)
             .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
             .mac_algorithm(MacAlgorithm::HmacSha1)
             .write()
             .map_err(generation)?;
-
-        Ok(MerchantPki {
-            ca_cert_pem: ca.pem(),
-            server_cert_pem: server.pem(),
-            server_key_pem: server_key.serialize_pem(),
-            client_cert_pem: client.pem(),
-            client_key_pem: client_key.serialize_pem(),
-            client_p12,
+        Ok(ClientCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            p12,
         })
     }
 
-    /// Writes the CA and the merchant files into `dir` (created if needed), keys with mode 0600.
-    pub fn write_to(&self, dir: &Path) -> Result<PkiPaths, PkiError> {
-        std::fs::create_dir_all(dir).map_err(|source| PkiError::Write {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let paths = PkiPaths {
-            ca_cert: dir.join("ca_cert.pem"),
-            client_cert: dir.join("apiclient_cert.pem"),
-            client_key: dir.join("apiclient_key.pem"),
-            client_p12: dir.join("apiclient_cert.p12"),
+    pub fn write_ca(&self, dir: &Path) -> Result<PathBuf, PkiError> {
+        create_dir(dir)?;
+        let path = dir.join("ca_cert.pem");
+        write_file(&path, self.ca_cert_pem().as_bytes())?;
+        Ok(path)
+    }
+}
+
+impl ClientCert {
+    /// Writes apiclient_cert.pem, apiclient_key.pem and apiclient_cert.p12 (mode 0600).
+    pub fn write_to(&self, dir: &Path) -> Result<ClientPaths, PkiError> {
+        create_dir(dir)?;
+        let paths = ClientPaths {
+            cert: dir.join("apiclient_cert.pem"),
+            key: dir.join("apiclient_key.pem"),
+            p12: dir.join("apiclient_cert.p12"),
         };
-        write_file(&paths.ca_cert, self.ca_cert_pem.as_bytes())?;
-        write_file(&paths.client_cert, self.client_cert_pem.as_bytes())?;
-        write_file(&paths.client_key, self.client_key_pem.as_bytes())?;
-        write_file(&paths.client_p12, &self.client_p12)?;
+        write_file(&paths.cert, self.cert_pem.as_bytes())?;
+        write_file(&paths.key, self.key_pem.as_bytes())?;
+        write_file(&paths.p12, &self.p12)?;
         Ok(paths)
+    }
+}
+
+/// A CA and one merchant's certificate, for tests and `config check` fixtures.
+pub struct MerchantPki {
+    pub pki: Pki,
+    pub client: ClientCert,
+}
+
+/// The files of `MerchantPki::write_to`, all in one folder.
+pub struct PkiPaths {
+    pub ca_cert: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub client_p12: PathBuf,
+}
+
+impl MerchantPki {
+    pub fn generate(mch_id: &str) -> Result<MerchantPki, PkiError> {
+        let pki = Pki::generate()?;
+        let client = pki.issue_client(mch_id)?;
+        Ok(MerchantPki { pki, client })
+    }
+
+    pub fn generate_valid(
+        mch_id: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<MerchantPki, PkiError> {
+        let pki = Pki::generate_valid(not_before, not_after)?;
+        let client = pki.issue_client(mch_id)?;
+        Ok(MerchantPki { pki, client })
+    }
+
+    pub fn write_to(&self, dir: &Path) -> Result<PkiPaths, PkiError> {
+        let ca_cert = self.pki.write_ca(dir)?;
+        let client = self.client.write_to(dir)?;
+        Ok(PkiPaths {
+            ca_cert,
+            client_cert: client.cert,
+            client_key: client.key,
+            client_p12: client.p12,
+        })
     }
 }
 
@@ -144,6 +194,13 @@ fn name(common_name: &str, organization: &str) -> DistinguishedName {
     dn.push(DnType::OrganizationName, organization);
     dn.push(DnType::CommonName, common_name);
     dn
+}
+
+fn create_dir(dir: &Path) -> Result<(), PkiError> {
+    std::fs::create_dir_all(dir).map_err(|source| PkiError::Write {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), PkiError> {

@@ -152,12 +152,17 @@ pub fn sign_message(message: &Message, key: &ApiKey, sign_type: SignType) -> Str
     sign_pairs(message.pairs(), key, sign_type)
 }
 
-/// Sets `sign` on a message, declaring `sign_type` first when it is not the MD5 default.
+/// Sets `sign` on a request, declaring `sign_type` first when it is not the MD5 default.
 pub fn sign_in_place(message: &mut Message, key: &ApiKey, sign_type: SignType) {
     if sign_type != SignType::Md5 {
         message.set("sign_type", sign_type.as_str());
     }
-    message.remove("sign");
+    set_sign(message, key, sign_type);
+}
+
+/// Sets `sign` (in place, if the message already has the field) without declaring the
+/// sign type, as WeChat Pay signs its answers.
+pub fn set_sign(message: &mut Message, key: &ApiKey, sign_type: SignType) {
     let sign = sign_message(message, key, sign_type);
     message.set("sign", sign);
 }

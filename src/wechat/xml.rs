@@ -139,6 +139,11 @@ impl Message {
         Some(self.fields.remove(index).value)
     }
 
+    /// Orders the fields by name, as real refund-query answers come.
+    pub fn sort_by_name(&mut self) {
+        self.fields.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
     pub fn fields(&self) -> &[Field] {
         &self.fields
     }

@@ -1,0 +1,718 @@
+//! The WeChat Pay v2 endpoints: checks in the order the real server applies them (transport,
+//! merchant, signature, fields, business rules) and answers in the real wire shape.
+
+use time::{Duration, OffsetDateTime};
+
+use super::bills::{day_rows, fund_flow_bill, write_trade_bill};
+use super::clock::{api_time, bill_time, parse_api_time, parse_bill_date};
+use super::core::{Call, Core, Reply, Request};
+use super::faults::FaultKind;
+use super::state::{Order, Refund, RefundStatus, Refusal, TradeState, refuse};
+use crate::bill::format::BillType;
+use crate::wechat::sign::{canonical, nonce_str, set_sign, verify};
+use crate::wechat::xml::{Kind, XmlError};
+use crate::wechat::{Fen, Message, SignType};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    UnifiedOrder,
+    OrderQuery,
+    CloseOrder,
+    Refund,
+    RefundQuery,
+    DownloadBill,
+    DownloadFundFlow,
+    GetSignKey,
+}
+
+impl Endpoint {
+    /// The endpoint and whether it is the `/sandboxnew` variant.
+    fn route(path: &str) -> Option<(Endpoint, bool)> {
+        let (rest, sandbox) = match path.strip_prefix("/sandboxnew") {
+            Some(rest) => (rest, true),
+            None => (path, false),
+        };
+        let endpoint = match rest {
+            "/pay/unifiedorder" => Endpoint::UnifiedOrder,
+            "/pay/orderquery" => Endpoint::OrderQuery,
+            "/pay/closeorder" => Endpoint::CloseOrder,
+            "/secapi/pay/refund" => Endpoint::Refund,
+            // Some SDKs use this path for the sandbox refund (reference A7).
+            "/pay/refund" if sandbox => Endpoint::Refund,
+            "/pay/refundquery" => Endpoint::RefundQuery,
+            "/pay/downloadbill" => Endpoint::DownloadBill,
+            "/pay/downloadfundflow" => Endpoint::DownloadFundFlow,
+            "/pay/getsignkey" if sandbox => Endpoint::GetSignKey,
+            _ => return None,
+        };
+        Some((endpoint, sandbox))
+    }
+
+    fn needs_client_certificate(self) -> bool {
+        matches!(self, Endpoint::Refund | Endpoint::DownloadFundFlow)
+    }
+
+    /// downloadbill words its protocol errors in English (reference A6.5).
+    fn is_bill(self) -> bool {
+        self == Endpoint::DownloadBill
+    }
+}
+
+/// `return_code=FAIL`, unsigned: the protocol layer refused the request.
+fn protocol_fail(message: &str) -> Reply {
+    let mut answer = Message::new();
+    answer.set("return_code", "FAIL").set("return_msg", message);
+    Reply::xml(&answer)
+}
+
+/// downloadbill failures carry a numeric error_code for two of them.
+fn bill_fail(message: &str, error_code: Option<&str>) -> Reply {
+    let mut answer = Message::new();
+    answer.set("return_code", "FAIL").set("return_msg", message);
+    if let Some(code) = error_code {
+        answer.set("error_code", code);
+    }
+    Reply::xml(&answer)
+}
+
+/// Transport-level failure messages. downloadbill's are documented (A6.5); the others are
+/// the descriptions of the official error table (REQUIRE_POST_METHOD, POST_DATA_EMPTY,
+/// NOT_UTF8, XML_FORMAT_ERROR); UNCONFIRMED which field real servers put them in.
+fn transport_fail(endpoint: Endpoint, error: TransportError) -> Reply {
+    let message = match (endpoint.is_bill(), error) {
+        (true, TransportError::NotPost) => "require POST method",
+        (true, TransportError::Empty) => "empty post data",
+        (true, _) => "data format error",
+        (false, TransportError::NotPost) => "请使用post方法",
+        (false, TransportError::Empty) => "post数据为空",
+        (false, TransportError::NotUtf8) => "编码格式错误",
+        (false, TransportError::Malformed) => "XML格式错误",
+    };
+    protocol_fail(message)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TransportError {
+    NotPost,
+    Empty,
+    NotUtf8,
+    Malformed,
+}
+
+/// Byte lengths of the String(n) fields (WeChat counts UTF-8 bytes: a Chinese body of 43
+/// characters is already too long for String(128)).
+const MAX_LENGTHS: [(&str, usize); 22] = [
+    ("appid", 32),
+    ("mch_id", 32),
+    ("nonce_str", 32),
+    ("device_info", 32),
+    ("body", 128),
+    ("detail", 6000),
+    ("attach", 127),
+    ("out_trade_no", 32),
+    ("fee_type", 16),
+    ("spbill_create_ip", 64),
+    ("time_start", 14),
+    ("time_expire", 14),
+    ("goods_tag", 32),
+    ("notify_url", 256),
+    ("trade_type", 16),
+    ("product_id", 32),
+    ("openid", 128),
+    ("scene_info", 256),
+    ("transaction_id", 32),
+    ("out_refund_no", 64),
+    ("refund_desc", 80),
+    ("refund_id", 32),
+];
+
+fn lack(name: &str) -> Refusal {
+    refuse("LACK_PARAMS", format!("缺少参数{name}"))
+}
+
+fn param_error(description: impl Into<String>) -> Refusal {
+    refuse("PARAM_ERROR", description)
+}
+
+fn required<'m>(message: &'m Message, name: &str) -> Result<&'m str, Refusal> {
+    message.non_empty(name).ok_or_else(|| lack(name))
+}
+
+fn check_lengths(message: &Message) -> Result<(), Refusal> {
+    for (name, max) in MAX_LENGTHS {
+        if message.get(name).is_some_and(|v| v.len() > max) {
+            return Err(param_error(format!("{name}参数长度有误")));
+        }
+    }
+    Ok(())
+}
+
+fn is_trade_no(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b))
+}
+
+fn amount(message: &Message, name: &str) -> Result<i64, Refusal> {
+    let text = required(message, name)?;
+    match Fen::parse_api(text) {
+        Ok(Fen(value)) if value > 0 => Ok(value),
+        _ => Err(param_error(format!("{name}参数格式错误"))),
+    }
+}
+
+impl Core {
+    pub(super) fn dispatch(&self, request: &Request<'_>, fault: Option<&FaultKind>) -> Reply {
+        let Some((endpoint, sandbox)) = Endpoint::route(request.path) else {
+            return Reply::text(404, "Not Found");
+        };
+        let call = match self.authenticate(endpoint, sandbox, request) {
+            Ok(call) => call,
+            Err(reply) => return reply,
+        };
+        if endpoint == Endpoint::GetSignKey {
+            return self.get_sign_key(&call);
+        }
+        if let Some(FaultKind::SystemError) = fault {
+            return self.answer(&call, Err(refuse("SYSTEMERROR", "系统错误")), false);
+        }
+        let now = self.clock.now();
+        let bill_creating = matches!(fault, Some(FaultKind::BillCreating));
+        let mut reply = match endpoint {
+            Endpoint::UnifiedOrder => {
+                let result = self.unified_order(&call, now);
+                self.answer(&call, result, false)
+            }
+            Endpoint::OrderQuery => {
+                let result = self.order_query(&call, now);
+                self.answer(&call, result, false)
+            }
+            Endpoint::CloseOrder => {
+                let result = self.close_order(&call, now);
+                self.answer(&call, result, false)
+            }
+            Endpoint::Refund => {
+                let result = self.refund(&call, now);
+                self.answer(&call, result, false)
+            }
+            Endpoint::RefundQuery => {
+                let result = self.refund_query(&call, now);
+                self.answer(&call, result, true)
+            }
+            Endpoint::DownloadBill => self.download_bill(&call, now, bill_creating),
+            Endpoint::DownloadFundFlow => self.download_fund_flow(&call, now, bill_creating),
+            Endpoint::GetSignKey => unreachable!("answered above"),
+        };
+        if let Some(FaultKind::BadSign) = fault {
+            corrupt_sign(&mut reply);
+        }
+        reply
+    }
+
+    /// Transport, merchant, certificate and signature checks, in the real server's order.
+    fn authenticate<'a>(
+        &'a self,
+        endpoint: Endpoint,
+        sandbox: bool,
+        request: &Request<'_>,
+    ) -> Result<Call<'a>, Reply> {
+        if request.method != "POST" {
+            return Err(transport_fail(endpoint, TransportError::NotPost));
+        }
+        if request.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(transport_fail(endpoint, TransportError::Empty));
+        }
+        let message = Message::parse(request.body).map_err(|e| {
+            let kind = match e {
+                XmlError::NotUtf8(_) => TransportError::NotUtf8,
+                _ => TransportError::Malformed,
+            };
+            transport_fail(endpoint, kind)
+        })?;
+        let bill = endpoint.is_bill();
+        let mch_id = message.non_empty("mch_id").ok_or_else(|| {
+            protocol_fail(if bill { "missing parameter" } else { "缺少参数mch_id" })
+        })?;
+        let merchant = self
+            .merchant(mch_id)
+            .ok_or_else(|| protocol_fail(if bill { "invalid parameter" } else { "商户号mch_id不存在" }))?;
+        // getsignkey carries no appid.
+        let appid = if endpoint == Endpoint::GetSignKey {
+            String::new()
+        } else {
+            let appid = message
+                .non_empty("appid")
+                .ok_or_else(|| protocol_fail(if bill { "missing parameter" } else { "缺少参数appid" }))?;
+            if !merchant.appids.iter().any(|a| a == appid) {
+                return Err(protocol_fail(if bill { "invalid appid" } else { "appid和mch_id不匹配" }));
+            }
+            appid.to_owned()
+        };
+        // UNCONFIRMED: how real servers refuse a missing or foreign client certificate; a
+        // protocol-level FAIL is what SDKs surface.
+        if endpoint.needs_client_certificate() {
+            match request.client_cert_cn {
+                None => return Err(protocol_fail("证书不存在，请使用商户API证书双向认证")),
+                Some(cn) if cn != merchant.mch_id => {
+                    return Err(protocol_fail("证书与商户号不匹配"));
+                }
+                Some(_) => {}
+            }
+        }
+        let sign_type = match message.non_empty("sign_type") {
+            None => SignType::Md5,
+            Some(text) => text
+                .parse::<SignType>()
+                .map_err(|_| protocol_fail(if bill { "invalid parameter" } else { "sign_type参数格式错误" }))?,
+        };
+        if endpoint == Endpoint::DownloadFundFlow && sign_type != SignType::HmacSha256 {
+            return Err(protocol_fail("sign_type必须为HMAC-SHA256"));
+        }
+        // getsignkey is signed with the production key; every other sandbox call with the
+        // sandbox key it hands out.
+        let key = if sandbox && endpoint != Endpoint::GetSignKey {
+            merchant.sandbox_key()
+        } else {
+            merchant.key.clone()
+        };
+        let sign_ok = merchant.sign_types.contains(&sign_type)
+            && verify(&message, &key, Some(sign_type)).is_ok_and(|v| v.valid);
+        if !sign_ok {
+            return Err(protocol_fail(if bill { "SIGN ERROR" } else { "签名错误" }));
+        }
+        if message.get("nonce_str").is_some_and(|n| n.len() > 32) {
+            return Err(protocol_fail(if bill { "nonce_str too long" } else { "nonce_str参数长度有误" }));
+        }
+        Ok(Call {
+            merchant,
+            appid,
+            sign_type,
+            key,
+            message,
+            sandbox,
+        })
+    }
+
+    /// A signed answer: the common fields, then either the payload or err_code.
+    fn answer(&self, call: &Call<'_>, result: Result<Message, Refusal>, alphabetical: bool) -> Reply {
+        let mut answer = Message::new();
+        answer
+            .set("return_code", "SUCCESS")
+            .set("return_msg", "OK")
+            .set("appid", &call.appid)
+            .set("mch_id", &call.merchant.mch_id);
+        if call.sandbox {
+            answer.set("device_info", "sandbox");
+        }
+        answer
+            .set("nonce_str", &nonce_str()[..16])
+            .set("sign", "");
+        match result {
+            Ok(payload) => {
+                answer.set("result_code", "SUCCESS");
+                if call.sandbox {
+                    // The sandbox's quirk (reference A2.1).
+                    answer.set("err_code", "SUCCESS").set("err_code_des", "ok");
+                }
+                for field in payload.fields() {
+                    match field.kind {
+                        Kind::Int => answer.set_int(&field.name, field.value.parse().unwrap_or(0)),
+                        Kind::Text => answer.set(&field.name, &field.value),
+                    };
+                }
+            }
+            Err(refusal) => {
+                answer
+                    .set("result_code", "FAIL")
+                    .set("err_code", refusal.code)
+                    .set("err_code_des", refusal.description);
+            }
+        }
+        if alphabetical {
+            answer.sort_by_name();
+        }
+        set_sign(&mut answer, &call.key, call.sign_type);
+        Reply::xml(&answer)
+    }
+
+    fn get_sign_key(&self, call: &Call<'_>) -> Reply {
+        let mut answer = Message::new();
+        answer
+            .set("return_code", "SUCCESS")
+            .set("return_msg", "ok")
+            .set("mch_id", &call.merchant.mch_id)
+            .set("sandbox_signkey", call.merchant.sandbox_key().expose());
+        Reply::xml(&answer)
+    }
+
+    fn unified_order(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+        let m = &call.message;
+        for name in ["body", "out_trade_no", "total_fee", "spbill_create_ip", "notify_url", "trade_type"] {
+            required(m, name)?;
+        }
+        check_lengths(m)?;
+        let out_trade_no = required(m, "out_trade_no")?;
+        if !is_trade_no(out_trade_no) {
+            return Err(param_error("out_trade_no参数格式错误"));
+        }
+        let total_fee = amount(m, "total_fee")?;
+        if m.non_empty("fee_type").is_some_and(|f| f != "CNY") {
+            return Err(param_error("fee_type参数格式错误"));
+        }
+        let notify_url = required(m, "notify_url")?;
+        let url_ok = (notify_url.starts_with("http://") || notify_url.starts_with("https://"))
+            && !notify_url.contains('?');
+        if !url_ok {
+            return Err(param_error("notify_url参数格式错误，必须为不带参数的http(s)地址"));
+        }
+        let trade_type = required(m, "trade_type")?;
+        let condition = match trade_type {
+            "JSAPI" => "openid",
+            "NATIVE" => "product_id",
+            "MWEB" => "scene_info",
+            "APP" => "",
+            _ => return Err(param_error("trade_type参数格式错误")),
+        };
+        if !condition.is_empty() && m.non_empty(condition).is_none() {
+            return Err(param_error(format!("{trade_type}支付必须传{condition}")));
+        }
+        let parse_time = |name: &str| -> Result<Option<OffsetDateTime>, Refusal> {
+            m.non_empty(name)
+                .map(|text| parse_api_time(text).ok_or_else(|| param_error(format!("{name}参数格式错误"))))
+                .transpose()
+        };
+        let time_start = parse_time("time_start")?.unwrap_or(now);
+        let expires_at = match parse_time("time_expire")? {
+            Some(expire) if expire < time_start + Duration::minutes(5) => {
+                return Err(param_error("time_expire时间过短，刷卡至少1分钟，其他5分钟"));
+            }
+            Some(expire) => expire,
+            None => now + self.options.unpaid_lifetime,
+        };
+        let business = m
+            .pairs()
+            .filter(|(name, _)| !matches!(*name, "nonce_str" | "sign" | "sign_type"));
+        let order = Order {
+            mch_id: call.merchant.mch_id.clone(),
+            appid: call.appid.clone(),
+            out_trade_no: out_trade_no.to_owned(),
+            body: m.get("body").unwrap_or("").to_owned(),
+            attach: m.get("attach").unwrap_or("").to_owned(),
+            device_info: m.get("device_info").unwrap_or("").to_owned(),
+            total_fee,
+            trade_type: trade_type.to_owned(),
+            openid: m.get("openid").unwrap_or("").to_owned(),
+            product_id: m.get("product_id").unwrap_or("").to_owned(),
+            notify_url: notify_url.to_owned(),
+            prepay_id: String::new(),
+            sign_type: call.sign_type,
+            created_at: now,
+            expires_at,
+            state: TradeState::NotPay,
+            payment: None,
+            fingerprint: canonical(business).string,
+        };
+        let prepay_id = self.ledger.lock().expect("ledger lock").place(order, now)?;
+        let mut payload = Message::new();
+        if let Some(device) = m.non_empty("device_info") {
+            payload.set("device_info", device);
+        }
+        payload.set("prepay_id", &prepay_id).set("trade_type", trade_type);
+        match trade_type {
+            "NATIVE" => {
+                payload.set("code_url", format!("weixin://wxpay/bizpayurl?pr={}", &prepay_id[prepay_id.len() - 7..]));
+            }
+            "MWEB" => {
+                payload.set(
+                    "mweb_url",
+                    format!("https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id={prepay_id}&package=1037687096"),
+                );
+            }
+            _ => {}
+        }
+        Ok(payload)
+    }
+
+    fn order_query(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+        let m = &call.message;
+        let transaction_id = m.non_empty("transaction_id");
+        let out_trade_no = m.non_empty("out_trade_no");
+        if transaction_id.is_none() && out_trade_no.is_none() {
+            return Err(lack("out_trade_no"));
+        }
+        check_lengths(m)?;
+        let mut ledger = self.ledger.lock().expect("ledger lock");
+        let order = ledger
+            .find(&call.merchant.mch_id, transaction_id, out_trade_no, now)
+            .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
+        Ok(order_fields(order))
+    }
+
+    fn close_order(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+        let out_trade_no = required(&call.message, "out_trade_no")?;
+        self.ledger
+            .lock()
+            .expect("ledger lock")
+            .close(&call.merchant.mch_id, out_trade_no, now)?;
+        let mut payload = Message::new();
+        payload.set("result_msg", "OK");
+        Ok(payload)
+    }
+
+    fn refund(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+        let m = &call.message;
+        let transaction_id = m.non_empty("transaction_id");
+        let out_trade_no = m.non_empty("out_trade_no");
+        if transaction_id.is_none() && out_trade_no.is_none() {
+            return Err(lack("out_trade_no"));
+        }
+        let out_refund_no = required(m, "out_refund_no")?;
+        check_lengths(m)?;
+        if !is_trade_no(out_refund_no) {
+            return Err(param_error("out_refund_no参数格式错误"));
+        }
+        let total_fee = amount(m, "total_fee")?;
+        let refund_fee = amount(m, "refund_fee")?;
+        let refund_account = m
+            .non_empty("refund_account")
+            .unwrap_or("REFUND_SOURCE_UNSETTLED_FUNDS");
+        if !matches!(refund_account, "REFUND_SOURCE_UNSETTLED_FUNDS" | "REFUND_SOURCE_RECHARGE_FUNDS") {
+            return Err(param_error("refund_account参数格式错误"));
+        }
+        let refund = self.ledger.lock().expect("ledger lock").refund(
+            &call.merchant.mch_id,
+            transaction_id,
+            out_trade_no,
+            out_refund_no,
+            total_fee,
+            refund_fee,
+            refund_account,
+            m.get("notify_url").unwrap_or(""),
+            call.sign_type,
+            now,
+        )?;
+        let mut payload = Message::new();
+        payload
+            .set("transaction_id", &refund.transaction_id)
+            .set("out_trade_no", &refund.out_trade_no)
+            .set("out_refund_no", &refund.out_refund_no)
+            .set("refund_id", &refund.refund_id)
+            .set("refund_channel", "")
+            .set_int("refund_fee", refund.refund_fee)
+            .set_int("settlement_refund_fee", refund.refund_fee)
+            .set_int("total_fee", refund.total_fee)
+            .set_int("settlement_total_fee", refund.total_fee)
+            .set("fee_type", "CNY")
+            .set_int("cash_fee", refund.total_fee)
+            .set_int("cash_refund_fee", refund.refund_fee);
+        Ok(payload)
+    }
+
+    fn refund_query(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+        let m = &call.message;
+        let keys = ["refund_id", "out_refund_no", "transaction_id", "out_trade_no"].map(|k| m.non_empty(k));
+        if keys.iter().all(Option::is_none) {
+            return Err(lack("out_trade_no"));
+        }
+        check_lengths(m)?;
+        let offset = match m.non_empty("offset") {
+            None => None,
+            Some(text) => Some(
+                text.parse::<usize>()
+                    .map_err(|_| param_error("offset参数格式错误"))?,
+            ),
+        };
+        let not_found = || refuse("REFUNDNOTEXIST", "退款订单查询失败");
+        let (order, refunds) = self
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .query_refunds(&call.merchant.mch_id, keys[0], keys[1], keys[2], keys[3], now)
+            .ok_or_else(not_found)?;
+        const PAGE: usize = 10;
+        let start = offset.unwrap_or(0);
+        if start >= refunds.len() {
+            return Err(not_found());
+        }
+        let page: &[Refund] = &refunds[start..refunds.len().min(start + PAGE)];
+        let mut payload = Message::new();
+        let payment = order.payment.as_ref();
+        payload
+            .set("transaction_id", payment.map(|p| p.transaction_id.as_str()).unwrap_or(""))
+            .set("out_trade_no", &order.out_trade_no)
+            // Real refund-query answers put these two in CDATA (reference A2).
+            .set("total_fee", order.total_fee.to_string())
+            .set("cash_fee", order.total_fee.to_string())
+            .set_int("refund_count", page.len() as i64)
+            .set_int("refund_fee", page.iter().map(|r| r.refund_fee).sum());
+        if offset.is_some() || refunds.len() > PAGE {
+            payload.set_int("total_refund_count", refunds.len() as i64);
+        }
+        for (n, refund) in page.iter().enumerate() {
+            payload
+                .set(&format!("out_refund_no_{n}"), &refund.out_refund_no)
+                .set(&format!("refund_id_{n}"), &refund.refund_id)
+                .set(&format!("refund_channel_{n}"), "ORIGINAL")
+                .set_int(&format!("refund_fee_{n}"), refund.refund_fee)
+                .set_int(&format!("settlement_refund_fee_{n}"), refund.refund_fee)
+                .set(&format!("refund_status_{n}"), refund.status.as_str())
+                .set(&format!("refund_account_{n}"), &refund.refund_account)
+                .set(&format!("refund_recv_accout_{n}"), "支付用户的零钱");
+            if let (RefundStatus::Success, Some(at)) = (refund.status, refund.success_time) {
+                payload.set(&format!("refund_success_time_{n}"), bill_time(at));
+            }
+        }
+        Ok(payload)
+    }
+
+    /// Checks bill_date against the emulator's clock: malformed, today or later, or older
+    /// than three months is invalid; yesterday before 10:00 is still being created.
+    fn bill_day(&self, text: Option<&str>, now: OffsetDateTime) -> Result<time::Date, BillDayError> {
+        let day = text.and_then(parse_bill_date).ok_or(BillDayError::Invalid)?;
+        let today = now.date();
+        let three_months_ago = today
+            .replace_day(1)
+            .ok()
+            .and_then(|d| d.checked_sub(Duration::days(62)))
+            .and_then(|d| d.replace_day(1).ok())
+            .ok_or(BillDayError::Invalid)?;
+        if day >= today || day < three_months_ago {
+            return Err(BillDayError::Invalid);
+        }
+        let ready_at = day
+            .next_day()
+            .and_then(|d| d.with_hms(10, 0, 0).ok())
+            .map(|d| d.assume_offset(super::clock::BEIJING))
+            .ok_or(BillDayError::Invalid)?;
+        if now < ready_at {
+            return Err(BillDayError::Creating);
+        }
+        Ok(day)
+    }
+
+    fn download_bill(&self, call: &Call<'_>, now: OffsetDateTime, creating: bool) -> Reply {
+        let m = &call.message;
+        let Some(bill_type) = BillType::parse(m.non_empty("bill_type").unwrap_or("ALL")) else {
+            return bill_fail("invalid bill_type", None);
+        };
+        let gzip = match m.non_empty("tar_type") {
+            None => false,
+            Some("GZIP") => true,
+            Some(_) => return bill_fail("invalid tar_type, Only GZIP supported", None),
+        };
+        let day = match self.bill_day(m.non_empty("bill_date"), now) {
+            Ok(_) if creating => return bill_fail("Bill Creating", None),
+            Ok(day) => day,
+            Err(BillDayError::Invalid) => return bill_fail("invalid bill_date", Some("20001")),
+            Err(BillDayError::Creating) => return bill_fail("Bill Creating", None),
+        };
+        let rows = {
+            let ledger = self.ledger.lock().expect("ledger lock");
+            day_rows(&ledger, &call.merchant.mch_id, day, self.options.fee_rate)
+        };
+        let wanted = rows.iter().filter(|r| match bill_type {
+            BillType::All => true,
+            BillType::Success => !r.is_refund(),
+            BillType::Refund => r.is_refund(),
+        });
+        if wanted.count() == 0 {
+            return bill_fail("No Bill Exist", Some("20002"));
+        }
+        let mut body = Vec::new();
+        write_trade_bill(&mut body, bill_type, rows.into_iter()).expect("writing to memory");
+        bill_reply(body, gzip)
+    }
+
+    fn download_fund_flow(&self, call: &Call<'_>, now: OffsetDateTime, creating: bool) -> Reply {
+        let m = &call.message;
+        let fail = |code: &'static str, description: &str| self.answer(call, Err(refuse(code, description)), false);
+        let account = m.non_empty("account_type");
+        if !matches!(account, Some("Basic" | "Operation" | "Fees")) {
+            return fail("PARAM_ERROR", "account_type参数错误，可选值为Basic、Operation、Fees");
+        }
+        let gzip = match m.non_empty("tar_type") {
+            None => false,
+            Some("GZIP") => true,
+            Some(_) => return fail("PARAM_ERROR", "tar_type参数错误"),
+        };
+        let day = match self.bill_day(m.non_empty("bill_date"), now) {
+            Ok(_) if creating => return fail("BILL_CREATING", "账单生成中，请在上午10点以后再下载"),
+            Ok(day) => day,
+            Err(BillDayError::Invalid) => return fail("PARAM_ERROR", "bill_date参数错误"),
+            Err(BillDayError::Creating) => {
+                return fail("BILL_CREATING", "账单生成中，请在上午10点以后再下载");
+            }
+        };
+        // All money of the emulator moves through the Basic account.
+        let body = (account == Some("Basic"))
+            .then(|| {
+                let ledger = self.ledger.lock().expect("ledger lock");
+                let rows = day_rows(&ledger, &call.merchant.mch_id, day, self.options.fee_rate);
+                fund_flow_bill(&rows, &call.merchant.mch_id)
+            })
+            .flatten();
+        match body {
+            Some(body) => bill_reply(body, gzip),
+            None => fail("NO_BILL_EXIST", "该日期无资金流水"),
+        }
+    }
+}
+
+enum BillDayError {
+    Invalid,
+    Creating,
+}
+
+fn bill_reply(body: Vec<u8>, gzip: bool) -> Reply {
+    if !gzip {
+        return Reply::text(200, body);
+    }
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&body).expect("compressing in memory");
+    let mut reply = Reply::text(200, encoder.finish().expect("compressing in memory"));
+    reply.content_type = "application/x-gzip";
+    reply
+}
+
+/// The orderquery payload for an order in its current state.
+fn order_fields(order: &Order) -> Message {
+    let mut payload = Message::new();
+    payload.set("device_info", &order.device_info);
+    if let Some(payment) = &order.payment {
+        payload
+            .set("openid", &payment.openid)
+            .set("is_subscribe", &payment.is_subscribe)
+            .set("trade_type", &order.trade_type)
+            .set("bank_type", &payment.bank_type)
+            .set_int("total_fee", order.total_fee)
+            .set("fee_type", "CNY")
+            .set("transaction_id", &payment.transaction_id)
+            .set("out_trade_no", &order.out_trade_no)
+            .set("attach", &order.attach)
+            .set("time_end", api_time(payment.time_end))
+            .set("trade_state", order.state.as_str())
+            .set_int("cash_fee", order.total_fee)
+            .set("trade_state_desc", order.state.description());
+    } else {
+        payload
+            .set_int("total_fee", order.total_fee)
+            .set("out_trade_no", &order.out_trade_no)
+            .set("attach", &order.attach)
+            .set("trade_state", order.state.as_str())
+            .set("trade_state_desc", order.state.description());
+    }
+    payload
+}
+
+fn corrupt_sign(reply: &mut Reply) {
+    if let Ok(mut answer) = Message::parse(&reply.body)
+        && let Some(sign) = answer.get("sign").map(str::to_owned)
+    {
+        let flipped: String = sign
+            .chars()
+            .map(|c| if c == '0' { '1' } else { '0' })
+            .collect();
+        answer.set("sign", flipped);
+        reply.body = answer.to_xml().into_bytes();
+    }
+}

@@ -1,0 +1,227 @@
+//! Bills rendered from the emulator's own ledger, in the exact byte format of reference A6.
+
+use std::io::{self, Write};
+
+use time::Date;
+
+use super::clock::{BEIJING, bill_time};
+use super::state::{Ledger, Order, Refund, RefundStatus};
+use crate::bill::format::{
+    BOM, BillType, FUND_FLOW_HEADER, FUND_FLOW_SUMMARY_HEADER, FeeRate, RefundPart,
+    SUMMARY_HEADER, Summary, TradeRow, push_header, push_record,
+};
+use crate::wechat::Fen;
+
+/// Writes a whole trade bill (BOM, header, rows, summary) row by row, so that a bill of
+/// any size streams with flat memory. Returns the summary.
+pub fn write_trade_bill<W: Write>(
+    out: &mut W,
+    bill_type: BillType,
+    rows: impl Iterator<Item = TradeRow>,
+) -> io::Result<Summary> {
+    let mut line = String::with_capacity(512);
+    line.push_str(BOM);
+    push_header(&mut line, bill_type.header());
+    out.write_all(line.as_bytes())?;
+    let mut summary = Summary::default();
+    for row in rows {
+        let wanted = match bill_type {
+            BillType::All => true,
+            BillType::Success => !row.is_refund(),
+            BillType::Refund => row.is_refund(),
+        };
+        if !wanted {
+            continue;
+        }
+        summary.add(&row);
+        line.clear();
+        push_record(&mut line, &row.values(bill_type));
+        out.write_all(line.as_bytes())?;
+    }
+    line.clear();
+    push_header(&mut line, &SUMMARY_HEADER);
+    push_record(&mut line, &summary.values());
+    out.write_all(line.as_bytes())?;
+    Ok(summary)
+}
+
+fn on_day(at: time::OffsetDateTime, day: Date) -> bool {
+    at.to_offset(BEIJING).date() == day
+}
+
+fn payment_row(order: &Order, rate: FeeRate) -> Option<TradeRow> {
+    let payment = order.payment.as_ref()?;
+    Some(TradeRow {
+        time: bill_time(payment.time_end),
+        appid: order.appid.clone(),
+        mch_id: order.mch_id.clone(),
+        device_info: order.device_info.clone(),
+        transaction_id: payment.transaction_id.clone(),
+        out_trade_no: order.out_trade_no.clone(),
+        openid: payment.openid.clone(),
+        trade_type: order.trade_type.clone(),
+        bank_type: payment.bank_type.clone(),
+        body: order.body.clone(),
+        attach: order.attach.clone(),
+        total_fee: Fen(order.total_fee),
+        coupon_fee: Fen(0),
+        rate,
+        refund: None,
+    })
+}
+
+fn refund_row(order: &Order, refund: &Refund, rate: FeeRate) -> Option<TradeRow> {
+    let mut row = payment_row(order, rate)?;
+    row.refund = Some(RefundPart {
+        paid_time: row.time.clone(),
+        applied_time: bill_time(refund.created_at),
+        success_time: refund.success_time.map(bill_time).unwrap_or_default(),
+        refund_id: refund.refund_id.clone(),
+        out_refund_no: refund.out_refund_no.clone(),
+        refund_fee: Fen(refund.refund_fee),
+        refund_channel: "ORIGINAL".into(),
+        refund_status: refund.status.as_str().into(),
+    });
+    // In ALL bills a refund row is dated when the refund was made.
+    row.time = bill_time(refund.created_at);
+    Some(row)
+}
+
+/// The rows of one Beijing day for one merchant: payments made and refunds applied that day.
+pub fn day_rows(ledger: &Ledger, mch_id: &str, day: Date, rate: FeeRate) -> Vec<TradeRow> {
+    let mut rows: Vec<TradeRow> = ledger
+        .orders()
+        .filter(|o| o.mch_id == mch_id)
+        .filter(|o| o.payment.as_ref().is_some_and(|p| on_day(p.time_end, day)))
+        .filter_map(|o| payment_row(o, rate))
+        .collect();
+    for refund in ledger
+        .refunds()
+        .iter()
+        .filter(|r| r.mch_id == mch_id && on_day(r.created_at, day))
+    {
+        let order = ledger
+            .orders()
+            .find(|o| o.mch_id == refund.mch_id && o.out_trade_no == refund.out_trade_no);
+        if let Some(row) = order.and_then(|o| refund_row(o, refund, rate)) {
+            rows.push(row);
+        }
+    }
+    rows.sort_by(|a, b| a.time.cmp(&b.time));
+    rows
+}
+
+/// Fund-flow lines being written, with the running balance and the summary counts.
+#[derive(Default)]
+struct FundFlow {
+    lines: Vec<[String; 11]>,
+    balance: i64,
+    income: (u64, i64),
+    expense: (u64, i64),
+}
+
+struct Movement<'a> {
+    time: &'a str,
+    business_no: &'a str,
+    name: &'a str,
+    income: bool,
+    amount: Fen,
+    initiator: String,
+    remark: String,
+    voucher: &'a str,
+}
+
+impl FundFlow {
+    fn push(&mut self, m: Movement<'_>) {
+        let (direction, totals) = if m.income {
+            self.balance += m.amount.0;
+            ("收入", &mut self.income)
+        } else {
+            self.balance -= m.amount.0;
+            ("支出", &mut self.expense)
+        };
+        totals.0 += 1;
+        totals.1 += m.amount.0;
+        let flow_no = format!("{:028}", self.lines.len() + 1);
+        self.lines.push([
+            m.time.to_owned(),
+            m.business_no.to_owned(),
+            flow_no,
+            m.name.to_owned(),
+            m.name.to_owned(),
+            direction.to_owned(),
+            m.amount.yuan(),
+            Fen(self.balance).yuan(),
+            m.initiator,
+            m.remark,
+            m.voucher.to_owned(),
+        ]);
+    }
+}
+
+/// The Basic-account fund flow of one day: income per payment, the fee taken from it, and
+/// each successful refund, with the running balance. None when nothing moved.
+pub fn fund_flow_bill(rows: &[TradeRow], mch_id: &str) -> Option<Vec<u8>> {
+    let mut flow = FundFlow::default();
+    for row in rows {
+        match &row.refund {
+            None => {
+                flow.push(Movement {
+                    time: &row.time,
+                    business_no: &row.transaction_id,
+                    name: "交易",
+                    income: true,
+                    amount: row.settlement(),
+                    initiator: "system".into(),
+                    remark: String::new(),
+                    voucher: &row.out_trade_no,
+                });
+                if row.fee().0 > 0 {
+                    flow.push(Movement {
+                        time: &row.time,
+                        business_no: &row.transaction_id,
+                        name: "扣除交易手续费",
+                        income: false,
+                        amount: row.fee(),
+                        initiator: "system".into(),
+                        remark: String::new(),
+                        voucher: &row.out_trade_no,
+                    });
+                }
+            }
+            Some(refund) if refund.refund_status == RefundStatus::Success.as_str() => {
+                flow.push(Movement {
+                    time: &refund.success_time,
+                    business_no: &refund.refund_id,
+                    name: "退款",
+                    income: false,
+                    amount: refund.refund_fee,
+                    initiator: format!("{mch_id}API"),
+                    remark: format!("退款总金额{}元;含手续费0.00元", refund.refund_fee.yuan()),
+                    voucher: &refund.out_refund_no,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    if flow.lines.is_empty() {
+        return None;
+    }
+    let mut text = String::from(BOM);
+    push_header(&mut text, &FUND_FLOW_HEADER);
+    for line in &flow.lines {
+        push_record(&mut text, line);
+    }
+    push_header(&mut text, &FUND_FLOW_SUMMARY_HEADER);
+    push_record(
+        &mut text,
+        &[
+            (flow.income.0 + flow.expense.0).to_string(),
+            flow.income.0.to_string(),
+            Fen(flow.income.1).yuan(),
+            flow.expense.0.to_string(),
+            Fen(flow.expense.1).yuan(),
+        ],
+    );
+    Some(text.into_bytes())
+}

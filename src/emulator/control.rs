@@ -1,0 +1,106 @@
+//! The control plane: JSON over HTTP under `/__emulator/`, the same operations as the
+//! library's `Core` methods.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::Duration;
+
+use super::clock::{api_time, parse_api_time};
+use super::core::Core;
+use super::faults::Fault;
+use super::merchant::DEFAULT_MCH_ID;
+use super::state::PayOptions;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderRef {
+    mch_id: Option<String>,
+    out_trade_no: String,
+    #[serde(flatten)]
+    pay: PayFields,
+}
+
+#[derive(Deserialize, Default)]
+struct PayFields {
+    transaction_id: Option<String>,
+    time_end: Option<String>,
+    openid: Option<String>,
+    bank_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockChange {
+    advance_seconds: Option<i64>,
+    /// yyyyMMddHHmmss, Beijing time.
+    set: Option<String>,
+}
+
+fn error(status: u16, message: impl Into<String>) -> (u16, String) {
+    (status, json!({ "error": message.into() }).to_string())
+}
+
+fn ok(value: Value) -> (u16, String) {
+    (200, serde_json::to_string_pretty(&value).expect("JSON values serialize"))
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, (u16, String)> {
+    serde_json::from_slice(body).map_err(|e| error(400, format!("invalid JSON body: {e}")))
+}
+
+/// Routes one control request; `path` is what follows `/__emulator`.
+pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let result = match (method, path) {
+        ("GET", "" | "/") => Ok(ok(json!({
+            "now": api_time(core.clock.now()),
+            "merchants": core.options.merchants.iter().map(|m| json!({
+                "mch_id": m.mch_id,
+                "appids": m.appids,
+                "sign_types": m.sign_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }))),
+        ("GET", "/orders") => Ok(ok(json!(core.orders()))),
+        ("GET", "/refunds") => Ok(ok(json!(core.refunds()))),
+        ("GET", "/notifications") => Ok(ok(json!(core.notifier.attempts()))),
+        ("GET", "/requests") => Ok(ok(json!(core.request_log()))),
+        ("GET", "/faults") => Ok(ok(json!(core.pending_faults()))),
+        ("POST", "/faults") => parse::<Fault>(body).map(|fault| {
+            core.add_fault(fault);
+            ok(json!(core.pending_faults()))
+        }),
+        ("POST", "/orders/pay") => parse::<OrderRef>(body).map(|order| {
+            let options = PayOptions {
+                transaction_id: order.pay.transaction_id,
+                time_end: order.pay.time_end,
+                openid: order.pay.openid,
+                bank_type: order.pay.bank_type,
+            };
+            let mch_id = order.mch_id.as_deref().unwrap_or(DEFAULT_MCH_ID);
+            match core.pay(mch_id, &order.out_trade_no, &options) {
+                Ok(paid) => ok(json!(paid)),
+                Err(refusal) => error(409, format!("{}: {}", refusal.code, refusal.description)),
+            }
+        }),
+        ("POST", "/orders/fail") => parse::<OrderRef>(body).map(|order| {
+            let mch_id = order.mch_id.as_deref().unwrap_or(DEFAULT_MCH_ID);
+            match core.fail_payment(mch_id, &order.out_trade_no) {
+                Ok(()) => ok(json!({ "out_trade_no": order.out_trade_no, "trade_state": "PAYERROR" })),
+                Err(refusal) => error(409, format!("{}: {}", refusal.code, refusal.description)),
+            }
+        }),
+        ("POST", "/clock") => parse::<ClockChange>(body).map(|change| {
+            match (change.advance_seconds, change.set) {
+                (Some(seconds), None) => core.clock.advance(Duration::seconds(seconds)),
+                (None, Some(text)) => match parse_api_time(&text) {
+                    Some(at) => core.clock.set(at),
+                    None => return error(400, "set must be yyyyMMddHHmmss (Beijing time)"),
+                },
+                _ => return error(400, "give exactly one of advance_seconds and set"),
+            }
+            core.settle();
+            ok(json!({ "now": api_time(core.clock.now()) }))
+        }),
+        _ => Ok(error(404, format!("no control operation {method} {path}"))),
+    };
+    result.unwrap_or_else(|e| e)
+}

@@ -1,0 +1,304 @@
+//! The emulator's state and request handling, independent of the HTTP server around it.
+
+use std::sync::Mutex;
+
+use serde::Serialize;
+use time::Duration;
+
+use super::clock::{BEIJING, Clock, bill_time};
+use super::faults::{Fault, FaultKind, Faults};
+use super::merchant::Merchant;
+use super::notify::{NotificationKind, Notifier};
+use super::state::{Ledger, Order, PayOptions, Refund, Refusal};
+use crate::bill::format::FeeRate;
+use crate::wechat::notify::encrypt_req_info;
+use crate::wechat::sign::{nonce_str, set_sign};
+use crate::wechat::xml::push_cdata;
+use crate::wechat::{ApiKey, Message, SignType};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub merchants: Vec<Merchant>,
+    /// The fee rate of bills (60 = 0.60%, the common rate).
+    pub fee_rate: FeeRate,
+    /// Multiplies notification retry delays; 1.0 is the real schedule.
+    pub notify_time_factor: f64,
+    /// How long (emulator time) a refund stays PROCESSING before it succeeds.
+    pub refund_delay: Duration,
+    /// How long an unpaid order lives without time_expire (reference A8: 7 days).
+    pub unpaid_lifetime: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            merchants: vec![Merchant::default_merchant()],
+            fee_rate: FeeRate(60),
+            notify_time_factor: 1.0,
+            refund_delay: Duration::seconds(5),
+            unpaid_lifetime: Duration::days(7),
+        }
+    }
+}
+
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+    /// The common name of a verified client certificate, on the TLS listener.
+    pub client_cert_cn: Option<&'a str>,
+}
+
+/// What the server sends back; `transport` faults are carried out by the server.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub transport: Option<FaultKind>,
+}
+
+impl Reply {
+    pub fn xml(message: &Message) -> Reply {
+        Reply::text(200, message.to_xml())
+    }
+
+    pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            content_type: "text/plain",
+            body: body.into(),
+            transport: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub at: String,
+    pub method: String,
+    pub path: String,
+    pub mch_id: String,
+    pub outcome: String,
+    pub fault: Option<FaultKind>,
+}
+
+pub struct Core {
+    pub options: Options,
+    pub clock: Clock,
+    pub(super) ledger: Mutex<Ledger>,
+    faults: Mutex<Faults>,
+    log: Mutex<Vec<LogEntry>>,
+    pub notifier: Notifier,
+}
+
+/// A request that passed transport, merchant and signature checks.
+pub(super) struct Call<'a> {
+    pub merchant: &'a Merchant,
+    pub appid: String,
+    pub sign_type: SignType,
+    pub key: ApiKey,
+    pub message: Message,
+    pub sandbox: bool,
+}
+
+impl Core {
+    pub fn new(options: Options, notifier: Notifier) -> Core {
+        Core {
+            options,
+            clock: Clock::default(),
+            ledger: Mutex::default(),
+            faults: Mutex::default(),
+            log: Mutex::default(),
+            notifier,
+        }
+    }
+
+    pub fn merchant(&self, mch_id: &str) -> Option<&Merchant> {
+        self.options.merchants.iter().find(|m| m.mch_id == mch_id)
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.faults.lock().expect("faults lock").add(fault);
+    }
+
+    pub fn pending_faults(&self) -> Vec<Fault> {
+        self.faults.lock().expect("faults lock").pending().to_vec()
+    }
+
+    pub fn request_log(&self) -> Vec<LogEntry> {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    pub fn orders(&self) -> Vec<Order> {
+        self.settle();
+        self.ledger.lock().expect("ledger lock").orders().cloned().collect()
+    }
+
+    pub fn refunds(&self) -> Vec<Refund> {
+        self.settle();
+        self.ledger.lock().expect("ledger lock").refunds().to_vec()
+    }
+
+    /// Moves time on: expires unpaid orders and completes refunds that are due.
+    pub fn settle(&self) {
+        let now = self.clock.now();
+        let settled = {
+            let mut ledger = self.ledger.lock().expect("ledger lock");
+            ledger.expire_all(now);
+            ledger.settle_refunds(self.options.refund_delay, now)
+        };
+        for refund in settled {
+            self.notify_refund(&refund);
+        }
+    }
+
+    /// The user pays an order, and WeChat notifies the merchant.
+    pub fn pay(&self, mch_id: &str, out_trade_no: &str, options: &PayOptions) -> Result<Order, Refusal> {
+        let order = self
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .pay(mch_id, out_trade_no, options, self.clock.now())?;
+        self.notify_payment(&order);
+        Ok(order)
+    }
+
+    pub fn fail_payment(&self, mch_id: &str, out_trade_no: &str) -> Result<(), Refusal> {
+        self.ledger
+            .lock()
+            .expect("ledger lock")
+            .fail(mch_id, out_trade_no, self.clock.now())
+    }
+
+    fn notify_payment(&self, order: &Order) {
+        let (Some(payment), Some(merchant)) = (&order.payment, self.merchant(&order.mch_id)) else {
+            return;
+        };
+        let mut message = Message::new();
+        message
+            .set("appid", &order.appid)
+            .set("bank_type", &payment.bank_type)
+            .set_int("cash_fee", order.total_fee)
+            .set("fee_type", "CNY")
+            .set("is_subscribe", &payment.is_subscribe)
+            .set("mch_id", &order.mch_id)
+            .set("nonce_str", nonce_str())
+            .set("openid", &payment.openid)
+            .set("out_trade_no", &order.out_trade_no)
+            .set("result_code", "SUCCESS")
+            .set("return_code", "SUCCESS")
+            .set("time_end", super::clock::api_time(payment.time_end))
+            .set_int("total_fee", order.total_fee)
+            .set("trade_type", &order.trade_type)
+            .set("transaction_id", &payment.transaction_id);
+        for (name, value) in [("attach", &order.attach), ("device_info", &order.device_info)] {
+            if !value.is_empty() {
+                message.set(name, value.as_str());
+            }
+        }
+        // UNCONFIRMED whether WeChat always declares sign_type; it must when not MD5, or the
+        // merchant could not tell how to verify.
+        if order.sign_type != SignType::Md5 {
+            message.set("sign_type", order.sign_type.as_str());
+        }
+        set_sign(&mut message, &merchant.key, order.sign_type);
+        self.notifier.send(
+            NotificationKind::Payment,
+            order.out_trade_no.clone(),
+            order.notify_url.clone(),
+            message.to_xml(),
+        );
+    }
+
+    fn notify_refund(&self, refund: &Refund) {
+        let Some(merchant) = self.merchant(&refund.mch_id) else {
+            return;
+        };
+        if refund.notify_url.is_empty() {
+            return;
+        }
+        let mut info = String::from("<root>\n");
+        let success_time = refund.success_time.map(bill_time).unwrap_or_default();
+        let refund_fee = refund.refund_fee.to_string();
+        let total_fee = refund.total_fee.to_string();
+        for (name, value) in [
+            ("out_refund_no", refund.out_refund_no.as_str()),
+            ("out_trade_no", &refund.out_trade_no),
+            ("refund_account", &refund.refund_account),
+            ("refund_fee", &refund_fee),
+            ("refund_id", &refund.refund_id),
+            ("refund_recv_accout", "支付用户零钱"),
+            ("refund_request_source", "API"),
+            ("refund_status", refund.status.as_str()),
+            ("settlement_refund_fee", &refund_fee),
+            ("settlement_total_fee", &total_fee),
+            ("success_time", &success_time),
+            ("total_fee", &total_fee),
+            ("transaction_id", &refund.transaction_id),
+        ] {
+            info.push_str(&format!("<{name}>"));
+            push_cdata(&mut info, value);
+            info.push_str(&format!("</{name}>\n"));
+        }
+        info.push_str("</root>");
+        let mut message = Message::new();
+        message
+            .set("return_code", "SUCCESS")
+            .set("appid", &refund.appid)
+            .set("mch_id", &refund.mch_id)
+            .set("nonce_str", nonce_str())
+            .set("req_info", encrypt_req_info(info.as_bytes(), &merchant.key));
+        self.notifier.send(
+            NotificationKind::Refund,
+            refund.out_refund_no.clone(),
+            refund.notify_url.clone(),
+            message.to_xml(),
+        );
+    }
+
+    /// Handles one request: faults first, then the endpoint; every request is logged.
+    pub fn handle(&self, request: &Request<'_>) -> Reply {
+        self.settle();
+        let fault = self.faults.lock().expect("faults lock").take(request.path);
+        let reply = match &fault {
+            Some(FaultKind::Http500) => Reply::text(500, "Internal Server Error"),
+            Some(FaultKind::Http503) => Reply::text(503, "Service Unavailable"),
+            Some(FaultKind::MalformedXml) => {
+                Reply::text(200, "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[O")
+            }
+            _ => {
+                let mut reply = self.dispatch(request, fault.as_ref());
+                if matches!(fault, Some(FaultKind::Drop | FaultKind::Truncate | FaultKind::Delay { .. })) {
+                    reply.transport = fault.clone();
+                }
+                reply
+            }
+        };
+        self.log(request, &reply, fault);
+        reply
+    }
+
+    fn log(&self, request: &Request<'_>, reply: &Reply, fault: Option<FaultKind>) {
+        let mch_id = Message::parse(request.body)
+            .ok()
+            .and_then(|m| m.get("mch_id").map(str::to_owned))
+            .unwrap_or_default();
+        let outcome = match Message::parse(&reply.body) {
+            Ok(answer) => match (answer.get("return_code"), answer.get("result_code")) {
+                (Some("FAIL"), _) => format!("FAIL {}", answer.get("return_msg").unwrap_or("")),
+                (_, Some("FAIL")) => format!("FAIL {}", answer.get("err_code").unwrap_or("")),
+                _ => "SUCCESS".to_owned(),
+            },
+            Err(_) if reply.status == 200 => format!("{} bytes of data", reply.body.len()),
+            Err(_) => format!("HTTP {}", reply.status),
+        };
+        self.log.lock().expect("log lock").push(LogEntry {
+            at: bill_time(self.clock.now().to_offset(BEIJING)),
+            method: request.method.to_owned(),
+            path: request.path.to_owned(),
+            mch_id,
+            outcome,
+            fault,
+        });
+    }
+}

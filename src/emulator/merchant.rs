@@ -1,0 +1,136 @@
+//! The merchants the emulator knows: from a small TOML file, or the built-in default.
+
+use std::path::Path;
+
+use md5::{Digest, Md5};
+use serde::Deserialize;
+
+use crate::wechat::{ApiKey, SignType};
+
+/// The built-in merchant, printed by `emulator serve` so a developer can point a backend at it.
+pub const DEFAULT_MCH_ID: &str = "1900000109";
+pub const DEFAULT_APPIDS: [&str; 2] = ["wx2421b1c4370ec43b", "wxd930ea5d5a258f4f"];
+pub const DEFAULT_API_KEY: &str = "EmulatorKey0123456789abcdefABCDE";
+
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub mch_id: String,
+    pub appids: Vec<String>,
+    pub key: ApiKey,
+    pub sign_types: Vec<SignType>,
+}
+
+impl Merchant {
+    pub fn default_merchant() -> Merchant {
+        Merchant {
+            mch_id: DEFAULT_MCH_ID.into(),
+            appids: DEFAULT_APPIDS.map(String::from).to_vec(),
+            key: ApiKey::new(DEFAULT_API_KEY),
+            sign_types: vec![SignType::Md5, SignType::HmacSha256],
+        }
+    }
+
+    /// The key `/sandboxnew/pay/getsignkey` hands out: fixed per merchant, so that a client
+    /// may cache it as real clients do.
+    pub fn sandbox_key(&self) -> ApiKey {
+        let digest = Md5::digest(format!("sandbox:{}:{}", self.mch_id, self.key.expose()));
+        ApiKey::new(crate::wechat::hex_upper(&digest).to_lowercase())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MerchantsFile {
+    merchants: Vec<MerchantEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MerchantEntry {
+    mch_id: String,
+    appids: Vec<String>,
+    api_key: String,
+    #[serde(default)]
+    sign_types: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MerchantsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Reads `[[merchants]]` tables: mch_id, appids, api_key, optional sign_types.
+pub fn load_merchants(path: &Path) -> Result<Vec<Merchant>, MerchantsError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| MerchantsError::Read {
+        path: name.clone(),
+        source,
+    })?;
+    let invalid = |message: String| MerchantsError::Invalid {
+        path: name.clone(),
+        message,
+    };
+    let file: MerchantsFile = toml::from_str(&text).map_err(|e| invalid(crate::config::one_line(&text, &e)))?;
+    if file.merchants.is_empty() {
+        return Err(invalid("no [[merchants]] entries".into()));
+    }
+    file.merchants
+        .into_iter()
+        .map(|entry| {
+            let key = ApiKey::new(entry.api_key);
+            key.check_shape()
+                .map_err(|e| invalid(format!("merchant {}: {e}", entry.mch_id)))?;
+            if entry.appids.is_empty() {
+                return Err(invalid(format!("merchant {} has no appids", entry.mch_id)));
+            }
+            let sign_types = match entry.sign_types {
+                None => vec![SignType::Md5, SignType::HmacSha256],
+                Some(names) => names
+                    .iter()
+                    .map(|n| n.parse::<SignType>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| invalid(format!("merchant {}: {e}", entry.mch_id)))?,
+            };
+            Ok(Merchant {
+                mch_id: entry.mch_id,
+                appids: entry.appids,
+                key,
+                sign_types,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_merchant_key_has_the_real_shape() {
+        let merchant = Merchant::default_merchant();
+        assert_eq!(merchant.key.check_shape(), Ok(()));
+        assert_eq!(merchant.sandbox_key().check_shape(), Ok(()));
+        assert_ne!(merchant.sandbox_key().expose(), merchant.key.expose());
+    }
+
+    #[test]
+    fn merchants_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "[[merchants]]\nmch_id = \"10000100\"\nappids = [\"wx2421b1c4370ec43b\"]\napi_key = \"192006250b4c09247ec02edce69f6a2d\"\nsign_types = [\"MD5\"]\n",
+        )
+        .unwrap();
+        let merchants = load_merchants(&path).unwrap();
+        assert_eq!(merchants[0].sign_types, vec![SignType::Md5]);
+        std::fs::write(&path, "[[merchants]]\nmch_id = \"1\"\nappids = [\"wx1\"]\napi_key = \"short\"\n").unwrap();
+        assert!(load_merchants(&path).unwrap_err().to_string().contains("32"));
+    }
+}

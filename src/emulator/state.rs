@@ -1,0 +1,461 @@
+//! Orders and refunds, and the rules that move them between states. No I/O: every method
+//! takes the emulator's `now`.
+
+use std::collections::HashMap;
+
+use time::{Duration, OffsetDateTime};
+
+use super::clock::api_time;
+use crate::wechat::SignType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TradeState {
+    NotPay,
+    Success,
+    Refund,
+    Closed,
+    PayError,
+}
+
+impl TradeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeState::NotPay => "NOTPAY",
+            TradeState::Success => "SUCCESS",
+            TradeState::Refund => "REFUND",
+            TradeState::Closed => "CLOSED",
+            TradeState::PayError => "PAYERROR",
+        }
+    }
+
+    /// `trade_state_desc` as real servers word it.
+    pub fn description(self) -> &'static str {
+        match self {
+            TradeState::NotPay => "订单未支付",
+            TradeState::Success => "支付成功",
+            TradeState::Refund => "订单发生过退款",
+            TradeState::Closed => "订单已关闭",
+            TradeState::PayError => "支付失败，请重新下单支付",
+        }
+    }
+
+    pub fn is_paid(self) -> bool {
+        matches!(self, TradeState::Success | TradeState::Refund)
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Payment {
+    pub transaction_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time_end: OffsetDateTime,
+    pub openid: String,
+    pub bank_type: String,
+    pub is_subscribe: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Order {
+    pub mch_id: String,
+    pub appid: String,
+    pub out_trade_no: String,
+    pub body: String,
+    pub attach: String,
+    pub device_info: String,
+    pub total_fee: i64,
+    pub trade_type: String,
+    pub openid: String,
+    pub product_id: String,
+    pub notify_url: String,
+    pub prepay_id: String,
+    #[serde(serialize_with = "serialize_sign_type")]
+    pub sign_type: SignType,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub state: TradeState,
+    pub payment: Option<Payment>,
+    /// The business parameters of the unified order, to tell a retry from a conflicting reuse.
+    #[serde(skip)]
+    pub fingerprint: String,
+}
+
+fn serialize_sign_type<S: serde::Serializer>(t: &SignType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.as_str())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundStatus {
+    Processing,
+    Success,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Processing => "PROCESSING",
+            RefundStatus::Success => "SUCCESS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refund {
+    pub mch_id: String,
+    pub appid: String,
+    pub out_trade_no: String,
+    pub transaction_id: String,
+    pub out_refund_no: String,
+    pub refund_id: String,
+    pub total_fee: i64,
+    pub refund_fee: i64,
+    pub refund_account: String,
+    pub notify_url: String,
+    #[serde(serialize_with = "serialize_sign_type")]
+    pub sign_type: SignType,
+    pub status: RefundStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub success_time: Option<OffsetDateTime>,
+}
+
+/// A business refusal: the err_code and err_code_des of a signed `result_code=FAIL` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub description: String,
+}
+
+pub fn refuse(code: &'static str, description: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        description: description.into(),
+    }
+}
+
+/// How the user pays an order, from the control plane.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayOptions {
+    pub transaction_id: Option<String>,
+    /// `yyyyMMddHHmmss`; default now.
+    pub time_end: Option<String>,
+    pub openid: Option<String>,
+    pub bank_type: Option<String>,
+}
+
+pub const MAX_REFUNDS_PER_ORDER: usize = 50;
+
+type OrderKey = (String, String);
+
+#[derive(Debug, Default)]
+pub struct Ledger {
+    orders: HashMap<OrderKey, Order>,
+    /// Insertion order, for stable listings and bills.
+    order_keys: Vec<OrderKey>,
+    by_transaction: HashMap<String, OrderKey>,
+    refunds: Vec<Refund>,
+    refund_by_out_no: HashMap<(String, String), usize>,
+    refund_by_id: HashMap<String, usize>,
+    sequence: u64,
+}
+
+impl Ledger {
+    fn next(&mut self) -> u64 {
+        self.sequence += 1;
+        self.sequence
+    }
+
+    pub fn prepay_id(&mut self, now: OffsetDateTime) -> String {
+        let n = self.next();
+        format!("wx{}{:020x}", api_time(now), n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+
+    /// Places a unified order, or answers a retry with the same prepay_id.
+    pub fn place(&mut self, mut order: Order, now: OffsetDateTime) -> Result<String, Refusal> {
+        let key = (order.mch_id.clone(), order.out_trade_no.clone());
+        if let Some(existing) = self.orders.get_mut(&key) {
+            expire(existing, now);
+            return match existing.state {
+                TradeState::Success | TradeState::Refund => Err(refuse("ORDERPAID", "该订单已支付")),
+                TradeState::Closed => Err(refuse("ORDERCLOSED", "订单已关闭")),
+                _ if existing.fingerprint != order.fingerprint => {
+                    Err(refuse("OUT_TRADE_NO_USED", "商户订单号重复"))
+                }
+                _ => Ok(existing.prepay_id.clone()),
+            };
+        }
+        order.prepay_id = self.prepay_id(now);
+        let prepay_id = order.prepay_id.clone();
+        self.order_keys.push(key.clone());
+        self.orders.insert(key, order);
+        Ok(prepay_id)
+    }
+
+    /// Finds an order by transaction_id (which wins) or out_trade_no, applying expiry first.
+    pub fn find(
+        &mut self,
+        mch_id: &str,
+        transaction_id: Option<&str>,
+        out_trade_no: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Option<&mut Order> {
+        let key = match (transaction_id, out_trade_no) {
+            (Some(id), _) => self.by_transaction.get(id)?.clone(),
+            (None, Some(no)) => (mch_id.to_owned(), no.to_owned()),
+            (None, None) => return None,
+        };
+        if key.0 != mch_id {
+            return None;
+        }
+        let order = self.orders.get_mut(&key)?;
+        expire(order, now);
+        Some(order)
+    }
+
+    pub fn close(&mut self, mch_id: &str, out_trade_no: &str, now: OffsetDateTime) -> Result<(), Refusal> {
+        let order = self
+            .find(mch_id, None, Some(out_trade_no), now)
+            .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
+        match order.state {
+            TradeState::NotPay | TradeState::PayError => {
+                order.state = TradeState::Closed;
+                Ok(())
+            }
+            TradeState::Success | TradeState::Refund => Err(refuse("ORDERPAID", "订单已支付")),
+            TradeState::Closed => Err(refuse("ORDERCLOSED", "订单已关闭")),
+        }
+    }
+
+    /// The user pays: NOTPAY → SUCCESS. Returns the paid order, for the notification.
+    pub fn pay(
+        &mut self,
+        mch_id: &str,
+        out_trade_no: &str,
+        options: &PayOptions,
+        now: OffsetDateTime,
+    ) -> Result<Order, Refusal> {
+        let sequence = self.next();
+        let order = self
+            .find(mch_id, None, Some(out_trade_no), now)
+            .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
+        match order.state {
+            TradeState::NotPay => {}
+            TradeState::Success | TradeState::Refund => return Err(refuse("ORDERPAID", "该订单已支付")),
+            TradeState::Closed => return Err(refuse("ORDERCLOSED", "订单已关闭")),
+            TradeState::PayError => {
+                return Err(refuse("TRADE_STATE_ERROR", "订单支付失败，请重新下单"));
+            }
+        }
+        let time_end = match &options.time_end {
+            Some(text) => super::clock::parse_api_time(text)
+                .ok_or_else(|| refuse("PARAM_ERROR", "time_end must be yyyyMMddHHmmss"))?,
+            None => now,
+        };
+        let date = &api_time(time_end)[..8];
+        let transaction_id = options
+            .transaction_id
+            .clone()
+            .unwrap_or_else(|| format!("4200000{:03}{date}{:010}", sequence % 1000, sequence));
+        if self.by_transaction.contains_key(&transaction_id) {
+            return Err(refuse("PARAM_ERROR", "transaction_id is already used"));
+        }
+        let order = self
+            .find(mch_id, None, Some(out_trade_no), now)
+            .expect("found above");
+        let openid = options.openid.clone().unwrap_or_else(|| {
+            if order.openid.is_empty() {
+                format!("oEmu{:024}", sequence)
+            } else {
+                order.openid.clone()
+            }
+        });
+        order.state = TradeState::Success;
+        order.payment = Some(Payment {
+            transaction_id: transaction_id.clone(),
+            time_end,
+            openid,
+            bank_type: options.bank_type.clone().unwrap_or_else(|| "CFT".into()),
+            is_subscribe: "N".into(),
+        });
+        let paid = order.clone();
+        self.by_transaction
+            .insert(transaction_id, (mch_id.to_owned(), out_trade_no.to_owned()));
+        Ok(paid)
+    }
+
+    /// The payment fails at the bank: NOTPAY → PAYERROR.
+    pub fn fail(&mut self, mch_id: &str, out_trade_no: &str, now: OffsetDateTime) -> Result<(), Refusal> {
+        let order = self
+            .find(mch_id, None, Some(out_trade_no), now)
+            .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
+        if order.state != TradeState::NotPay {
+            return Err(refuse("TRADE_STATE_ERROR", "订单状态错误"));
+        }
+        order.state = TradeState::PayError;
+        Ok(())
+    }
+
+    /// Applies for a refund. The same out_refund_no with the same amounts answers with the
+    /// refund already made; with other amounts it is refused.
+    #[allow(clippy::too_many_arguments)]
+    pub fn refund(
+        &mut self,
+        mch_id: &str,
+        transaction_id: Option<&str>,
+        out_trade_no: Option<&str>,
+        out_refund_no: &str,
+        total_fee: i64,
+        refund_fee: i64,
+        refund_account: &str,
+        notify_url: &str,
+        sign_type: SignType,
+        now: OffsetDateTime,
+    ) -> Result<Refund, Refusal> {
+        if let Some(&index) = self
+            .refund_by_out_no
+            .get(&(mch_id.to_owned(), out_refund_no.to_owned()))
+        {
+            let existing = &self.refunds[index];
+            let same_order = transaction_id.is_none_or(|id| id == existing.transaction_id)
+                && out_trade_no.is_none_or(|no| no == existing.out_trade_no);
+            if same_order && existing.total_fee == total_fee && existing.refund_fee == refund_fee {
+                return Ok(existing.clone());
+            }
+            return Err(refuse("ERROR", "订单金额或退款金额与之前请求不一致，请核实后再试"));
+        }
+        let sequence = self.next();
+        let order = self
+            .find(mch_id, transaction_id, out_trade_no, now)
+            .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
+        // Unpaid orders do not exist as far as refunds are concerned (reference A2.10).
+        let payment = match (&order.payment, order.state.is_paid()) {
+            (Some(payment), true) => payment.clone(),
+            _ => return Err(refuse("ORDERNOTEXIST", "订单不存在")),
+        };
+        if now - payment.time_end > Duration::days(365) {
+            return Err(refuse("TRADE_OVERDUE", "订单已经超过退款期限"));
+        }
+        if total_fee != order.total_fee {
+            return Err(refuse("PARAM_ERROR", "订单金额与实际支付金额不符"));
+        }
+        let key = (order.mch_id.clone(), order.out_trade_no.clone());
+        let order_refunds: Vec<&Refund> = self
+            .refunds
+            .iter()
+            .filter(|r| r.mch_id == key.0 && r.out_trade_no == key.1)
+            .collect();
+        if order_refunds.len() >= MAX_REFUNDS_PER_ORDER {
+            return Err(refuse("ERROR", "一笔订单最多可退款50次"));
+        }
+        let refunded: i64 = order_refunds.iter().map(|r| r.refund_fee).sum();
+        // UNCONFIRMED wording; the rule (cumulative refunds never above the paid amount) is
+        // documented.
+        if refunded + refund_fee > total_fee {
+            return Err(refuse("ERROR", "累计退款金额大于支付金额"));
+        }
+        let order = self.orders.get_mut(&key).expect("order found above");
+        order.state = TradeState::Refund;
+        let refund = Refund {
+            mch_id: order.mch_id.clone(),
+            appid: order.appid.clone(),
+            out_trade_no: order.out_trade_no.clone(),
+            transaction_id: payment.transaction_id.clone(),
+            out_refund_no: out_refund_no.to_owned(),
+            refund_id: format!("50300{}{:016}", &api_time(now)[..8], sequence),
+            total_fee,
+            refund_fee,
+            refund_account: refund_account.to_owned(),
+            notify_url: notify_url.to_owned(),
+            sign_type,
+            status: RefundStatus::Processing,
+            created_at: now,
+            success_time: None,
+        };
+        let index = self.refunds.len();
+        self.refund_by_out_no
+            .insert((mch_id.to_owned(), out_refund_no.to_owned()), index);
+        self.refund_by_id.insert(refund.refund_id.clone(), index);
+        self.refunds.push(refund.clone());
+        Ok(refund)
+    }
+
+    /// Refunds that have been processing for `delay` succeed; returns them, to notify.
+    pub fn settle_refunds(&mut self, delay: Duration, now: OffsetDateTime) -> Vec<Refund> {
+        let mut settled = Vec::new();
+        for refund in &mut self.refunds {
+            if refund.status == RefundStatus::Processing && now - refund.created_at >= delay {
+                refund.status = RefundStatus::Success;
+                refund.success_time = Some(refund.created_at + delay);
+                settled.push(refund.clone());
+            }
+        }
+        settled
+    }
+
+    /// The refunds a refundquery asks for, by the first key given in the documented
+    /// precedence: refund_id > out_refund_no > transaction_id > out_trade_no.
+    pub fn query_refunds(
+        &mut self,
+        mch_id: &str,
+        refund_id: Option<&str>,
+        out_refund_no: Option<&str>,
+        transaction_id: Option<&str>,
+        out_trade_no: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Option<(Order, Vec<Refund>)> {
+        let single = match (refund_id, out_refund_no) {
+            (Some(id), _) => Some(*self.refund_by_id.get(id)?),
+            (None, Some(no)) => Some(*self.refund_by_out_no.get(&(mch_id.to_owned(), no.to_owned()))?),
+            (None, None) => None,
+        };
+        let (transaction_id, out_trade_no) = match single {
+            Some(index) => {
+                let refund = &self.refunds[index];
+                if refund.mch_id != mch_id {
+                    return None;
+                }
+                (None, Some(refund.out_trade_no.clone()))
+            }
+            None => (transaction_id.map(str::to_owned), out_trade_no.map(str::to_owned)),
+        };
+        let order = self
+            .find(mch_id, transaction_id.as_deref(), out_trade_no.as_deref(), now)?
+            .clone();
+        let refunds: Vec<Refund> = match single {
+            Some(index) => vec![self.refunds[index].clone()],
+            None => self
+                .refunds
+                .iter()
+                .filter(|r| r.mch_id == order.mch_id && r.out_trade_no == order.out_trade_no)
+                .cloned()
+                .collect(),
+        };
+        (!refunds.is_empty()).then_some((order, refunds))
+    }
+
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        self.order_keys.iter().map(|k| &self.orders[k])
+    }
+
+    pub fn refunds(&self) -> &[Refund] {
+        &self.refunds
+    }
+
+    /// Closes every unpaid order whose time has run out.
+    pub fn expire_all(&mut self, now: OffsetDateTime) {
+        for order in self.orders.values_mut() {
+            expire(order, now);
+        }
+    }
+}
+
+fn expire(order: &mut Order, now: OffsetDateTime) {
+    if order.state == TradeState::NotPay && now >= order.expires_at {
+        order.state = TradeState::Closed;
+    }
+}
