@@ -35,38 +35,122 @@ impl BillType {
 
 /// The new (免充值券) settlement format, the default for merchants since 2018.
 pub const ALL_HEADER: [&str; 27] = [
-    "交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识",
-    "交易类型", "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "微信退款单号",
-    "商户退款单号", "退款金额", "充值券退款金额", "退款类型", "退款状态", "商品名称", "商户数据包",
-    "手续费", "费率", "订单金额", "申请退款金额", "费率备注",
+    "交易时间",
+    "公众账号ID",
+    "商户号",
+    "特约商户号",
+    "设备号",
+    "微信订单号",
+    "商户订单号",
+    "用户标识",
+    "交易类型",
+    "交易状态",
+    "付款银行",
+    "货币种类",
+    "应结订单金额",
+    "代金券金额",
+    "微信退款单号",
+    "商户退款单号",
+    "退款金额",
+    "充值券退款金额",
+    "退款类型",
+    "退款状态",
+    "商品名称",
+    "商户数据包",
+    "手续费",
+    "费率",
+    "订单金额",
+    "申请退款金额",
+    "费率备注",
 ];
 
 pub const SUCCESS_HEADER: [&str; 20] = [
-    "交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识",
-    "交易类型", "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "商品名称",
-    "商户数据包", "手续费", "费率", "订单金额", "费率备注",
+    "交易时间",
+    "公众账号ID",
+    "商户号",
+    "特约商户号",
+    "设备号",
+    "微信订单号",
+    "商户订单号",
+    "用户标识",
+    "交易类型",
+    "交易状态",
+    "付款银行",
+    "货币种类",
+    "应结订单金额",
+    "代金券金额",
+    "商品名称",
+    "商户数据包",
+    "手续费",
+    "费率",
+    "订单金额",
+    "费率备注",
 ];
 
 pub const REFUND_HEADER: [&str; 29] = [
-    "交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识",
-    "交易类型", "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "退款申请时间",
-    "退款成功时间", "微信退款单号", "商户退款单号", "退款金额", "充值券退款金额", "退款类型",
-    "退款状态", "商品名称", "商户数据包", "手续费", "费率", "订单金额", "申请退款金额", "费率备注",
+    "交易时间",
+    "公众账号ID",
+    "商户号",
+    "特约商户号",
+    "设备号",
+    "微信订单号",
+    "商户订单号",
+    "用户标识",
+    "交易类型",
+    "交易状态",
+    "付款银行",
+    "货币种类",
+    "应结订单金额",
+    "代金券金额",
+    "退款申请时间",
+    "退款成功时间",
+    "微信退款单号",
+    "商户退款单号",
+    "退款金额",
+    "充值券退款金额",
+    "退款类型",
+    "退款状态",
+    "商品名称",
+    "商户数据包",
+    "手续费",
+    "费率",
+    "订单金额",
+    "申请退款金额",
+    "费率备注",
 ];
 
 pub const SUMMARY_HEADER: [&str; 7] = [
-    "总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额",
+    "总交易单数",
+    "应结订单总金额",
+    "退款总金额",
+    "充值券退款总金额",
+    "手续费总金额",
+    "订单总金额",
     "申请退款总金额",
 ];
 
 /// Fund-flow bill, as the v2 documentation prints it (full-width parentheses).
 pub const FUND_FLOW_HEADER: [&str; 11] = [
-    "记账时间", "微信支付业务单号", "资金流水单号", "业务名称", "业务类型", "收支类型", "收支金额（元）",
-    "账户结余（元）", "资金变更提交申请人", "备注", "业务凭证号",
+    "记账时间",
+    "微信支付业务单号",
+    "资金流水单号",
+    "业务名称",
+    "业务类型",
+    "收支类型",
+    "收支金额（元）",
+    "账户结余（元）",
+    "资金变更提交申请人",
+    "备注",
+    "业务凭证号",
 ];
 
-pub const FUND_FLOW_SUMMARY_HEADER: [&str; 5] =
-    ["资金流水总笔数", "收入笔数", "收入金额", "支出笔数", "支出金额"];
+pub const FUND_FLOW_SUMMARY_HEADER: [&str; 5] = [
+    "资金流水总笔数",
+    "收入笔数",
+    "收入金额",
+    "支出笔数",
+    "支出金额",
+];
 
 /// Appends a header line: names joined by commas, no backticks.
 pub fn push_header(out: &mut String, names: &[&str]) {
@@ -171,7 +255,11 @@ impl TradeRow {
             ),
             None => ("0".into(), "0".into(), zero(), String::new(), String::new()),
         };
-        let order_amount = if self.is_refund() { zero() } else { self.total_fee.yuan() };
+        let order_amount = if self.is_refund() {
+            zero()
+        } else {
+            self.total_fee.yuan()
+        };
         let time = match (&self.refund, bill_type) {
             (Some(r), BillType::Refund) => r.paid_time.clone(),
             _ => self.time.clone(),
@@ -186,11 +274,20 @@ impl TradeRow {
             self.out_trade_no.clone(),
             self.openid.clone(),
             self.trade_type.clone(),
-            if self.is_refund() { "REFUND" } else { "SUCCESS" }.into(),
+            if self.is_refund() {
+                "REFUND"
+            } else {
+                "SUCCESS"
+            }
+            .into(),
             self.bank_type.clone(),
             "CNY".into(),
             self.settlement().yuan(),
-            if self.is_refund() { zero() } else { self.coupon_fee.yuan() },
+            if self.is_refund() {
+                zero()
+            } else {
+                self.coupon_fee.yuan()
+            },
         ];
         let fee = BillAmount::from_fen(self.fee()).format(5);
         match bill_type {
@@ -332,7 +429,10 @@ mod tests {
             line,
             "`2019-07-25 08:35:41,`wx2421b1c4370ec43b,`10000100,`0,`,`4200000263201902167700134212,`T1,`oUpF8uMEb4qRXf22hE3X68TekukE,`JSAPI,`SUCCESS,`PSBC_DEBIT,`CNY,`6.00,`0.00,`0,`0,`0.00,`0.00,`,`,`body,`attach,`0.04000,`0.60%,`6.00,`0.00,`\r\n"
         );
-        assert_eq!(payment().values(BillType::Success).len(), SUCCESS_HEADER.len());
+        assert_eq!(
+            payment().values(BillType::Success).len(),
+            SUCCESS_HEADER.len()
+        );
     }
 
     #[test]

@@ -4,9 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::wechat::transport::Identity;
 
 /// Certificates and keys are a few kilobytes.
 const MAX_CERT_FILE_BYTES: u64 = 256 * 1024;
@@ -114,8 +118,40 @@ pub fn read_pem_pair(cert: &Path, key: &Path) -> Result<CertInfo, CertError> {
     Ok(info)
 }
 
-/// The PEM forms of a PKCS#12 file's leaf certificate and private key (PKCS#8), which is
-/// what a rustls client needs.
+/// The client identity of a PEM pair, for mutual TLS.
+pub fn identity_from_pem(cert: &Path, key: &Path) -> Result<Identity, CertError> {
+    let certs = pem_blocks(cert)?
+        .into_iter()
+        .filter(|pem| pem.label == "CERTIFICATE")
+        .map(|pem| CertificateDer::from(pem.contents))
+        .collect::<Vec<_>>();
+    if certs.is_empty() {
+        return Err(CertError::NoPem {
+            path: cert.to_owned(),
+            what: "CERTIFICATE block",
+        });
+    }
+    let key_bytes = read_limited(key)?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|_| CertError::NoPem {
+        path: key.to_owned(),
+        what: "PRIVATE KEY block",
+    })?;
+    Ok(Identity {
+        certs,
+        key: key_der,
+    })
+}
+
+impl P12Contents {
+    pub fn identity(&self) -> Identity {
+        Identity {
+            certs: vec![CertificateDer::from(self.cert_der.clone())],
+            key: PrivateKeyDer::Pkcs8(self.key_der.clone().into()),
+        }
+    }
+}
+
+/// The leaf certificate and private key (PKCS#8 DER) of a PKCS#12 file.
 pub struct P12Contents {
     pub info: CertInfo,
     pub cert_der: Vec<u8>,

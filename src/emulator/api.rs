@@ -230,20 +230,36 @@ impl Core {
         })?;
         let bill = endpoint.is_bill();
         let mch_id = message.non_empty("mch_id").ok_or_else(|| {
-            protocol_fail(if bill { "missing parameter" } else { "缺少参数mch_id" })
+            protocol_fail(if bill {
+                "missing parameter"
+            } else {
+                "缺少参数mch_id"
+            })
         })?;
-        let merchant = self
-            .merchant(mch_id)
-            .ok_or_else(|| protocol_fail(if bill { "invalid parameter" } else { "商户号mch_id不存在" }))?;
+        let merchant = self.merchant(mch_id).ok_or_else(|| {
+            protocol_fail(if bill {
+                "invalid parameter"
+            } else {
+                "商户号mch_id不存在"
+            })
+        })?;
         // getsignkey carries no appid.
         let appid = if endpoint == Endpoint::GetSignKey {
             String::new()
         } else {
-            let appid = message
-                .non_empty("appid")
-                .ok_or_else(|| protocol_fail(if bill { "missing parameter" } else { "缺少参数appid" }))?;
+            let appid = message.non_empty("appid").ok_or_else(|| {
+                protocol_fail(if bill {
+                    "missing parameter"
+                } else {
+                    "缺少参数appid"
+                })
+            })?;
             if !merchant.appids.iter().any(|a| a == appid) {
-                return Err(protocol_fail(if bill { "invalid appid" } else { "appid和mch_id不匹配" }));
+                return Err(protocol_fail(if bill {
+                    "invalid appid"
+                } else {
+                    "appid和mch_id不匹配"
+                }));
             }
             appid.to_owned()
         };
@@ -260,9 +276,13 @@ impl Core {
         }
         let sign_type = match message.non_empty("sign_type") {
             None => SignType::Md5,
-            Some(text) => text
-                .parse::<SignType>()
-                .map_err(|_| protocol_fail(if bill { "invalid parameter" } else { "sign_type参数格式错误" }))?,
+            Some(text) => text.parse::<SignType>().map_err(|_| {
+                protocol_fail(if bill {
+                    "invalid parameter"
+                } else {
+                    "sign_type参数格式错误"
+                })
+            })?,
         };
         if endpoint == Endpoint::DownloadFundFlow && sign_type != SignType::HmacSha256 {
             return Err(protocol_fail("sign_type必须为HMAC-SHA256"));
@@ -277,10 +297,18 @@ impl Core {
         let sign_ok = merchant.sign_types.contains(&sign_type)
             && verify(&message, &key, Some(sign_type)).is_ok_and(|v| v.valid);
         if !sign_ok {
-            return Err(protocol_fail(if bill { "SIGN ERROR" } else { "签名错误" }));
+            return Err(protocol_fail(if bill {
+                "SIGN ERROR"
+            } else {
+                "签名错误"
+            }));
         }
         if message.get("nonce_str").is_some_and(|n| n.len() > 32) {
-            return Err(protocol_fail(if bill { "nonce_str too long" } else { "nonce_str参数长度有误" }));
+            return Err(protocol_fail(if bill {
+                "nonce_str too long"
+            } else {
+                "nonce_str参数长度有误"
+            }));
         }
         Ok(Call {
             merchant,
@@ -293,7 +321,12 @@ impl Core {
     }
 
     /// A signed answer: the common fields, then either the payload or err_code.
-    fn answer(&self, call: &Call<'_>, result: Result<Message, Refusal>, alphabetical: bool) -> Reply {
+    fn answer(
+        &self,
+        call: &Call<'_>,
+        result: Result<Message, Refusal>,
+        alphabetical: bool,
+    ) -> Reply {
         let mut answer = Message::new();
         answer
             .set("return_code", "SUCCESS")
@@ -303,9 +336,7 @@ impl Core {
         if call.sandbox {
             answer.set("device_info", "sandbox");
         }
-        answer
-            .set("nonce_str", &nonce_str()[..16])
-            .set("sign", "");
+        answer.set("nonce_str", &nonce_str()[..16]).set("sign", "");
         match result {
             Ok(payload) => {
                 answer.set("result_code", "SUCCESS");
@@ -346,7 +377,14 @@ impl Core {
 
     fn unified_order(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
         let m = &call.message;
-        for name in ["body", "out_trade_no", "total_fee", "spbill_create_ip", "notify_url", "trade_type"] {
+        for name in [
+            "body",
+            "out_trade_no",
+            "total_fee",
+            "spbill_create_ip",
+            "notify_url",
+            "trade_type",
+        ] {
             required(m, name)?;
         }
         check_lengths(m)?;
@@ -362,7 +400,9 @@ impl Core {
         let url_ok = (notify_url.starts_with("http://") || notify_url.starts_with("https://"))
             && !notify_url.contains('?');
         if !url_ok {
-            return Err(param_error("notify_url参数格式错误，必须为不带参数的http(s)地址"));
+            return Err(param_error(
+                "notify_url参数格式错误，必须为不带参数的http(s)地址",
+            ));
         }
         let trade_type = required(m, "trade_type")?;
         let condition = match trade_type {
@@ -377,7 +417,9 @@ impl Core {
         }
         let parse_time = |name: &str| -> Result<Option<OffsetDateTime>, Refusal> {
             m.non_empty(name)
-                .map(|text| parse_api_time(text).ok_or_else(|| param_error(format!("{name}参数格式错误"))))
+                .map(|text| {
+                    parse_api_time(text).ok_or_else(|| param_error(format!("{name}参数格式错误")))
+                })
                 .transpose()
         };
         let time_start = parse_time("time_start")?.unwrap_or(now);
@@ -416,10 +458,18 @@ impl Core {
         if let Some(device) = m.non_empty("device_info") {
             payload.set("device_info", device);
         }
-        payload.set("prepay_id", &prepay_id).set("trade_type", trade_type);
+        payload
+            .set("prepay_id", &prepay_id)
+            .set("trade_type", trade_type);
         match trade_type {
             "NATIVE" => {
-                payload.set("code_url", format!("weixin://wxpay/bizpayurl?pr={}", &prepay_id[prepay_id.len() - 7..]));
+                payload.set(
+                    "code_url",
+                    format!(
+                        "weixin://wxpay/bizpayurl?pr={}",
+                        &prepay_id[prepay_id.len() - 7..]
+                    ),
+                );
             }
             "MWEB" => {
                 payload.set(
@@ -475,7 +525,10 @@ impl Core {
         let refund_account = m
             .non_empty("refund_account")
             .unwrap_or("REFUND_SOURCE_UNSETTLED_FUNDS");
-        if !matches!(refund_account, "REFUND_SOURCE_UNSETTLED_FUNDS" | "REFUND_SOURCE_RECHARGE_FUNDS") {
+        if !matches!(
+            refund_account,
+            "REFUND_SOURCE_UNSETTLED_FUNDS" | "REFUND_SOURCE_RECHARGE_FUNDS"
+        ) {
             return Err(param_error("refund_account参数格式错误"));
         }
         let refund = self.ledger.lock().expect("ledger lock").refund(
@@ -509,7 +562,13 @@ impl Core {
 
     fn refund_query(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
         let m = &call.message;
-        let keys = ["refund_id", "out_refund_no", "transaction_id", "out_trade_no"].map(|k| m.non_empty(k));
+        let keys = [
+            "refund_id",
+            "out_refund_no",
+            "transaction_id",
+            "out_trade_no",
+        ]
+        .map(|k| m.non_empty(k));
         if keys.iter().all(Option::is_none) {
             return Err(lack("out_trade_no"));
         }
@@ -526,7 +585,14 @@ impl Core {
             .ledger
             .lock()
             .expect("ledger lock")
-            .query_refunds(&call.merchant.mch_id, keys[0], keys[1], keys[2], keys[3], now)
+            .query_refunds(
+                &call.merchant.mch_id,
+                keys[0],
+                keys[1],
+                keys[2],
+                keys[3],
+                now,
+            )
             .ok_or_else(not_found)?;
         const PAGE: usize = 10;
         let start = offset.unwrap_or(0);
@@ -537,7 +603,10 @@ impl Core {
         let mut payload = Message::new();
         let payment = order.payment.as_ref();
         payload
-            .set("transaction_id", payment.map(|p| p.transaction_id.as_str()).unwrap_or(""))
+            .set(
+                "transaction_id",
+                payment.map(|p| p.transaction_id.as_str()).unwrap_or(""),
+            )
             .set("out_trade_no", &order.out_trade_no)
             // Real refund-query answers put these two in CDATA (reference A2).
             .set("total_fee", order.total_fee.to_string())
@@ -566,8 +635,14 @@ impl Core {
 
     /// Checks bill_date against the emulator's clock: malformed, today or later, or older
     /// than three months is invalid; yesterday before 10:00 is still being created.
-    fn bill_day(&self, text: Option<&str>, now: OffsetDateTime) -> Result<time::Date, BillDayError> {
-        let day = text.and_then(parse_bill_date).ok_or(BillDayError::Invalid)?;
+    fn bill_day(
+        &self,
+        text: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<time::Date, BillDayError> {
+        let day = text
+            .and_then(parse_bill_date)
+            .ok_or(BillDayError::Invalid)?;
         let today = now.date();
         let three_months_ago = today
             .replace_day(1)
@@ -624,10 +699,15 @@ impl Core {
 
     fn download_fund_flow(&self, call: &Call<'_>, now: OffsetDateTime, creating: bool) -> Reply {
         let m = &call.message;
-        let fail = |code: &'static str, description: &str| self.answer(call, Err(refuse(code, description)), false);
+        let fail = |code: &'static str, description: &str| {
+            self.answer(call, Err(refuse(code, description)), false)
+        };
         let account = m.non_empty("account_type");
         if !matches!(account, Some("Basic" | "Operation" | "Fees")) {
-            return fail("PARAM_ERROR", "account_type参数错误，可选值为Basic、Operation、Fees");
+            return fail(
+                "PARAM_ERROR",
+                "account_type参数错误，可选值为Basic、Operation、Fees",
+            );
         }
         let gzip = match m.non_empty("tar_type") {
             None => false,
@@ -635,7 +715,9 @@ impl Core {
             Some(_) => return fail("PARAM_ERROR", "tar_type参数错误"),
         };
         let day = match self.bill_day(m.non_empty("bill_date"), now) {
-            Ok(_) if creating => return fail("BILL_CREATING", "账单生成中，请在上午10点以后再下载"),
+            Ok(_) if creating => {
+                return fail("BILL_CREATING", "账单生成中，请在上午10点以后再下载");
+            }
             Ok(day) => day,
             Err(BillDayError::Invalid) => return fail("PARAM_ERROR", "bill_date参数错误"),
             Err(BillDayError::Creating) => {

@@ -7,8 +7,8 @@ use time::Date;
 use super::clock::{BEIJING, bill_time};
 use super::state::{Ledger, Order, Refund, RefundStatus};
 use crate::bill::format::{
-    BOM, BillType, FUND_FLOW_HEADER, FUND_FLOW_SUMMARY_HEADER, FeeRate, RefundPart,
-    SUMMARY_HEADER, Summary, TradeRow, push_header, push_record,
+    BOM, BillType, FUND_FLOW_HEADER, FUND_FLOW_SUMMARY_HEADER, FeeRate, RefundPart, SUMMARY_HEADER,
+    Summary, TradeRow, push_header, push_record,
 };
 use crate::wechat::Fen;
 

@@ -31,7 +31,9 @@ impl Clock {
 /// `yyyyMMddHHmmss`, the API's time format.
 pub fn api_time(at: OffsetDateTime) -> String {
     at.to_offset(BEIJING)
-        .format(format_description!("[year][month][day][hour][minute][second]"))
+        .format(format_description!(
+            "[year][month][day][hour][minute][second]"
+        ))
         .expect("formatting a valid date")
 }
 

@@ -41,7 +41,10 @@ fn error(status: u16, message: impl Into<String>) -> (u16, String) {
 }
 
 fn ok(value: Value) -> (u16, String) {
-    (200, serde_json::to_string_pretty(&value).expect("JSON values serialize"))
+    (
+        200,
+        serde_json::to_string_pretty(&value).expect("JSON values serialize"),
+    )
 }
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, (u16, String)> {
@@ -84,7 +87,9 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
         ("POST", "/orders/fail") => parse::<OrderRef>(body).map(|order| {
             let mch_id = order.mch_id.as_deref().unwrap_or(DEFAULT_MCH_ID);
             match core.fail_payment(mch_id, &order.out_trade_no) {
-                Ok(()) => ok(json!({ "out_trade_no": order.out_trade_no, "trade_state": "PAYERROR" })),
+                Ok(()) => {
+                    ok(json!({ "out_trade_no": order.out_trade_no, "trade_state": "PAYERROR" }))
+                }
                 Err(refusal) => error(409, format!("{}: {}", refusal.code, refusal.description)),
             }
         }),

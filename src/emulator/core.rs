@@ -131,7 +131,12 @@ impl Core {
 
     pub fn orders(&self) -> Vec<Order> {
         self.settle();
-        self.ledger.lock().expect("ledger lock").orders().cloned().collect()
+        self.ledger
+            .lock()
+            .expect("ledger lock")
+            .orders()
+            .cloned()
+            .collect()
     }
 
     pub fn refunds(&self) -> Vec<Refund> {
@@ -153,12 +158,18 @@ impl Core {
     }
 
     /// The user pays an order, and WeChat notifies the merchant.
-    pub fn pay(&self, mch_id: &str, out_trade_no: &str, options: &PayOptions) -> Result<Order, Refusal> {
-        let order = self
-            .ledger
-            .lock()
-            .expect("ledger lock")
-            .pay(mch_id, out_trade_no, options, self.clock.now())?;
+    pub fn pay(
+        &self,
+        mch_id: &str,
+        out_trade_no: &str,
+        options: &PayOptions,
+    ) -> Result<Order, Refusal> {
+        let order = self.ledger.lock().expect("ledger lock").pay(
+            mch_id,
+            out_trade_no,
+            options,
+            self.clock.now(),
+        )?;
         self.notify_payment(&order);
         Ok(order)
     }
@@ -191,7 +202,10 @@ impl Core {
             .set_int("total_fee", order.total_fee)
             .set("trade_type", &order.trade_type)
             .set("transaction_id", &payment.transaction_id);
-        for (name, value) in [("attach", &order.attach), ("device_info", &order.device_info)] {
+        for (name, value) in [
+            ("attach", &order.attach),
+            ("device_info", &order.device_info),
+        ] {
             if !value.is_empty() {
                 message.set(name, value.as_str());
             }
@@ -263,12 +277,16 @@ impl Core {
         let reply = match &fault {
             Some(FaultKind::Http500) => Reply::text(500, "Internal Server Error"),
             Some(FaultKind::Http503) => Reply::text(503, "Service Unavailable"),
-            Some(FaultKind::MalformedXml) => {
-                Reply::text(200, "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[O")
-            }
+            Some(FaultKind::MalformedXml) => Reply::text(
+                200,
+                "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[O",
+            ),
             _ => {
                 let mut reply = self.dispatch(request, fault.as_ref());
-                if matches!(fault, Some(FaultKind::Drop | FaultKind::Truncate | FaultKind::Delay { .. })) {
+                if matches!(
+                    fault,
+                    Some(FaultKind::Drop | FaultKind::Truncate | FaultKind::Delay { .. })
+                ) {
                     reply.transport = fault.clone();
                 }
                 reply

@@ -86,7 +86,10 @@ mod tests {
             kind: FaultKind::Http503,
         });
         assert_eq!(faults.take("/pay/unifiedorder"), None);
-        assert_eq!(faults.take("/sandboxnew/pay/orderquery"), Some(FaultKind::Http503));
+        assert_eq!(
+            faults.take("/sandboxnew/pay/orderquery"),
+            Some(FaultKind::Http503)
+        );
         assert_eq!(faults.take("/pay/orderquery"), Some(FaultKind::Http503));
         assert_eq!(faults.take("/pay/orderquery"), None);
         let parsed: Fault = serde_json::from_str(r#"{"kind":{"delay":{"ms":5}}}"#).unwrap();

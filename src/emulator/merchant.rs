@@ -76,7 +76,8 @@ pub fn load_merchants(path: &Path) -> Result<Vec<Merchant>, MerchantsError> {
         path: name.clone(),
         message,
     };
-    let file: MerchantsFile = toml::from_str(&text).map_err(|e| invalid(crate::config::one_line(&text, &e)))?;
+    let file: MerchantsFile =
+        toml::from_str(&text).map_err(|e| invalid(crate::config::one_line(&text, &e)))?;
     if file.merchants.is_empty() {
         return Err(invalid("no [[merchants]] entries".into()));
     }
@@ -130,7 +131,16 @@ mod tests {
         .unwrap();
         let merchants = load_merchants(&path).unwrap();
         assert_eq!(merchants[0].sign_types, vec![SignType::Md5]);
-        std::fs::write(&path, "[[merchants]]\nmch_id = \"1\"\nappids = [\"wx1\"]\napi_key = \"short\"\n").unwrap();
-        assert!(load_merchants(&path).unwrap_err().to_string().contains("32"));
+        std::fs::write(
+            &path,
+            "[[merchants]]\nmch_id = \"1\"\nappids = [\"wx1\"]\napi_key = \"short\"\n",
+        )
+        .unwrap();
+        assert!(
+            load_merchants(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("32")
+        );
     }
 }

@@ -13,3 +13,5 @@ pub mod server;
 pub mod state;
 
 pub use server::{Emulator, ServeOptions};
+#[cfg(test)]
+mod tests;

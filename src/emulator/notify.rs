@@ -58,6 +58,7 @@ pub fn is_accepted(status: u16, body: &[u8]) -> bool {
 
 impl Notifier {
     pub fn new(time_factor: f64, runtime: tokio::runtime::Handle) -> Notifier {
+        crate::wechat::transport::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(DELIVERY_TIMEOUT)
             .build()
@@ -91,20 +92,28 @@ impl Notifier {
                         let status = response.status().as_u16();
                         let reply = response.bytes().await.unwrap_or_default();
                         let accepted = is_accepted(status, &reply);
-                        let reason = if accepted { "accepted" } else { "reply is not the SUCCESS XML" };
+                        let reason = if accepted {
+                            "accepted"
+                        } else {
+                            "reply is not the SUCCESS XML"
+                        };
                         (format!("HTTP {status}: {reason}"), accepted)
                     }
                     Err(e) => (format!("delivery failed: {e}"), false),
                 };
-                notifier.attempts.lock().expect("attempts lock").push(Attempt {
-                    kind,
-                    reference: reference.clone(),
-                    url: url.clone(),
-                    attempt,
-                    at: bill_time(time::OffsetDateTime::now_utc().to_offset(BEIJING)),
-                    outcome,
-                    accepted,
-                });
+                notifier
+                    .attempts
+                    .lock()
+                    .expect("attempts lock")
+                    .push(Attempt {
+                        kind,
+                        reference: reference.clone(),
+                        url: url.clone(),
+                        attempt,
+                        at: bill_time(time::OffsetDateTime::now_utc().to_offset(BEIJING)),
+                        outcome,
+                        accepted,
+                    });
                 let Some(delay) = RETRY_SCHEDULE_SECS.get(attempt as usize - 1) else {
                     break;
                 };
@@ -126,7 +135,10 @@ mod tests {
     fn only_the_exact_success_xml_counts() {
         let ok = b"<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>";
         assert!(is_accepted(200, ok));
-        assert!(is_accepted(200, b"<xml><return_code>SUCCESS</return_code></xml>\n"));
+        assert!(is_accepted(
+            200,
+            b"<xml><return_code>SUCCESS</return_code></xml>\n"
+        ));
         assert!(!is_accepted(500, ok));
         for bad in [
             &b"success"[..],

@@ -10,8 +10,8 @@ use p12_keystore::{
     PrivateKeyChain,
 };
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
+    KeyUsagePurpose,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -55,10 +55,16 @@ impl Pki {
     /// Certificates valid from a day ago for ten years.
     pub fn generate() -> Result<Pki, PkiError> {
         let now = OffsetDateTime::now_utc();
-        Self::generate_valid(now - time::Duration::days(1), now + time::Duration::days(3650))
+        Self::generate_valid(
+            now - time::Duration::days(1),
+            now + time::Duration::days(3650),
+        )
     }
 
-    pub fn generate_valid(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Result<Pki, PkiError> {
+    pub fn generate_valid(
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Pki, PkiError> {
         let mut ca_params = CertificateParams::default();
         ca_params.distinguished_name = name("wxpay-ops emulator CA", "wxpay-ops emulator");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -75,7 +81,9 @@ impl Pki {
         server_params.not_before = not_before;
         server_params.not_after = not_after;
         let server_key = KeyPair::generate().map_err(generation)?;
-        let server = server_params.signed_by(&server_key, &ca).map_err(generation)?;
+        let server = server_params
+            .signed_by(&server_key, &ca)
+            .map_err(generation)?;
         Ok(Pki {
             ca,
             not_before,

@@ -85,7 +85,7 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start(options: ServeOptions) -> Result<Emulator, ServeError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::wechat::transport::install_crypto_provider();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -121,7 +121,9 @@ impl Emulator {
             let listener = std::net::TcpListener::bind(addr)
                 .and_then(|l| l.set_nonblocking(true).map(|()| l))
                 .map_err(|source| ServeError::Listen { addr, source })?;
-            let local = listener.local_addr().expect("a bound socket has an address");
+            let local = listener
+                .local_addr()
+                .expect("a bound socket has an address");
             Ok::<_, ServeError>((listener, local))
         };
         let (plain, http) = bind(options.http)?;
@@ -164,7 +166,10 @@ impl Emulator {
 
     /// The certificate files of a merchant.
     pub fn client_cert(&self, mch_id: &str) -> Option<&ClientPaths> {
-        self.clients.iter().find(|(id, _)| id == mch_id).map(|(_, p)| p)
+        self.clients
+            .iter()
+            .find(|(id, _)| id == mch_id)
+            .map(|(_, p)| p)
     }
 
     /// The control operations: pay, fail, clock, faults, logs.
@@ -190,9 +195,10 @@ impl Drop for Emulator {
 
 fn tls_acceptor(pki: &Pki) -> Result<TlsAcceptor, ServeError> {
     let tls = |e: &dyn std::fmt::Display| ServeError::Tls(e.to_string());
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| tls(&e))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| tls(&e))?;
     let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).map_err(|e| tls(&e))?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(pki.ca_cert_pem().as_bytes()) {
@@ -257,7 +263,13 @@ async fn accept_tls(listener: TcpListener, acceptor: TlsAcceptor, core: Arc<Core
 fn common_name(der: &[u8]) -> Option<String> {
     use x509_parser::prelude::{FromDer, X509Certificate};
     let (_, cert) = X509Certificate::from_der(der).ok()?;
-    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?.to_owned();
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_owned();
     Some(cn)
 }
 
@@ -292,17 +304,26 @@ async fn respond(
 ) -> Result<Response<ResponseBody>, Dropped> {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
-    let body = match Limited::new(request.into_body(), MAX_MESSAGE_BYTES).collect().await {
+    let body = match Limited::new(request.into_body(), MAX_MESSAGE_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB")),
+        Err(_) => {
+            return Ok(plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body over 1 MiB",
+            ));
+        }
     };
     if path == CONTROL_PREFIX || path.starts_with(&format!("{CONTROL_PREFIX}/")) {
         let (status, json) = control::handle(&core, &method, &path[CONTROL_PREFIX.len()..], &body);
         let mut response = Response::new(full(json.into_bytes()));
         *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-        response
-            .headers_mut()
-            .insert("Content-Type", "application/json".parse().expect("valid header"));
+        response.headers_mut().insert(
+            "Content-Type",
+            "application/json".parse().expect("valid header"),
+        );
         return Ok(response);
     }
     let reply = core.handle(&Request {
@@ -324,9 +345,10 @@ async fn respond(
             response
                 .headers_mut()
                 .insert("Content-Length", full_length.into());
-            response
-                .headers_mut()
-                .insert("Content-Type", reply.content_type.parse().expect("valid header"));
+            response.headers_mut().insert(
+                "Content-Type",
+                reply.content_type.parse().expect("valid header"),
+            );
             Ok(response)
         }
         _ => Ok(to_response(reply)),
@@ -348,9 +370,10 @@ fn plain(status: StatusCode, text: &str) -> Response<ResponseBody> {
 fn to_response(reply: Reply) -> Response<ResponseBody> {
     let mut response = Response::new(full(reply.body));
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    response
-        .headers_mut()
-        .insert("Content-Type", reply.content_type.parse().expect("valid header"));
+    response.headers_mut().insert(
+        "Content-Type",
+        reply.content_type.parse().expect("valid header"),
+    );
     response
 }
 

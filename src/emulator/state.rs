@@ -172,7 +172,11 @@ impl Ledger {
 
     pub fn prepay_id(&mut self, now: OffsetDateTime) -> String {
         let n = self.next();
-        format!("wx{}{:020x}", api_time(now), n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        format!(
+            "wx{}{:020x}",
+            api_time(now),
+            n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        )
     }
 
     /// Places a unified order, or answers a retry with the same prepay_id.
@@ -181,7 +185,9 @@ impl Ledger {
         if let Some(existing) = self.orders.get_mut(&key) {
             expire(existing, now);
             return match existing.state {
-                TradeState::Success | TradeState::Refund => Err(refuse("ORDERPAID", "该订单已支付")),
+                TradeState::Success | TradeState::Refund => {
+                    Err(refuse("ORDERPAID", "该订单已支付"))
+                }
                 TradeState::Closed => Err(refuse("ORDERCLOSED", "订单已关闭")),
                 _ if existing.fingerprint != order.fingerprint => {
                     Err(refuse("OUT_TRADE_NO_USED", "商户订单号重复"))
@@ -217,7 +223,12 @@ impl Ledger {
         Some(order)
     }
 
-    pub fn close(&mut self, mch_id: &str, out_trade_no: &str, now: OffsetDateTime) -> Result<(), Refusal> {
+    pub fn close(
+        &mut self,
+        mch_id: &str,
+        out_trade_no: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), Refusal> {
         let order = self
             .find(mch_id, None, Some(out_trade_no), now)
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
@@ -245,7 +256,9 @@ impl Ledger {
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
         match order.state {
             TradeState::NotPay => {}
-            TradeState::Success | TradeState::Refund => return Err(refuse("ORDERPAID", "该订单已支付")),
+            TradeState::Success | TradeState::Refund => {
+                return Err(refuse("ORDERPAID", "该订单已支付"));
+            }
             TradeState::Closed => return Err(refuse("ORDERCLOSED", "订单已关闭")),
             TradeState::PayError => {
                 return Err(refuse("TRADE_STATE_ERROR", "订单支付失败，请重新下单"));
@@ -289,7 +302,12 @@ impl Ledger {
     }
 
     /// The payment fails at the bank: NOTPAY → PAYERROR.
-    pub fn fail(&mut self, mch_id: &str, out_trade_no: &str, now: OffsetDateTime) -> Result<(), Refusal> {
+    pub fn fail(
+        &mut self,
+        mch_id: &str,
+        out_trade_no: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), Refusal> {
         let order = self
             .find(mch_id, None, Some(out_trade_no), now)
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
@@ -326,7 +344,10 @@ impl Ledger {
             if same_order && existing.total_fee == total_fee && existing.refund_fee == refund_fee {
                 return Ok(existing.clone());
             }
-            return Err(refuse("ERROR", "订单金额或退款金额与之前请求不一致，请核实后再试"));
+            return Err(refuse(
+                "ERROR",
+                "订单金额或退款金额与之前请求不一致，请核实后再试",
+            ));
         }
         let sequence = self.next();
         let order = self
@@ -410,7 +431,11 @@ impl Ledger {
     ) -> Option<(Order, Vec<Refund>)> {
         let single = match (refund_id, out_refund_no) {
             (Some(id), _) => Some(*self.refund_by_id.get(id)?),
-            (None, Some(no)) => Some(*self.refund_by_out_no.get(&(mch_id.to_owned(), no.to_owned()))?),
+            (None, Some(no)) => Some(
+                *self
+                    .refund_by_out_no
+                    .get(&(mch_id.to_owned(), no.to_owned()))?,
+            ),
             (None, None) => None,
         };
         let (transaction_id, out_trade_no) = match single {
@@ -421,10 +446,18 @@ impl Ledger {
                 }
                 (None, Some(refund.out_trade_no.clone()))
             }
-            None => (transaction_id.map(str::to_owned), out_trade_no.map(str::to_owned)),
+            None => (
+                transaction_id.map(str::to_owned),
+                out_trade_no.map(str::to_owned),
+            ),
         };
         let order = self
-            .find(mch_id, transaction_id.as_deref(), out_trade_no.as_deref(), now)?
+            .find(
+                mch_id,
+                transaction_id.as_deref(),
+                out_trade_no.as_deref(),
+                now,
+            )?
             .clone();
         let refunds: Vec<Refund> = match single {
             Some(index) => vec![self.refunds[index].clone()],

@@ -5,6 +5,7 @@ pub mod notify;
 pub mod paysign;
 pub mod secret;
 pub mod sign;
+pub mod transport;
 pub mod xml;
 
 pub use money::{BillAmount, Fen};

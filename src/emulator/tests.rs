@@ -1,0 +1,959 @@
+//! The emulator's answers, request by request, against reference A0–A7.
+
+use time::Duration;
+
+use super::clock::{api_time, parse_api_time};
+use super::core::{Core, Options, Request};
+use super::faults::{Fault, FaultKind};
+use super::merchant::{DEFAULT_API_KEY, DEFAULT_MCH_ID, Merchant};
+use super::notify::Notifier;
+use super::state::PayOptions;
+use crate::bill::format::{ALL_HEADER, BOM, SUMMARY_HEADER};
+use crate::wechat::sign::{sign_in_place, verify};
+use crate::wechat::xml::Kind;
+use crate::wechat::{ApiKey, BillAmount, Message, SignType};
+
+const APPID: &str = "wx2421b1c4370ec43b";
+const DOC_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+
+struct Fixture {
+    core: Core,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn fixture() -> Fixture {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut options = Options {
+        notify_time_factor: 0.0001,
+        ..Options::default()
+    };
+    // The documentation merchant too, so the official samples can be replayed.
+    options.merchants.push(Merchant {
+        mch_id: "10000100".into(),
+        appids: vec![APPID.into()],
+        key: ApiKey::new(DOC_KEY),
+        sign_types: vec![SignType::Md5, SignType::HmacSha256],
+    });
+    let notifier = Notifier::new(0.0001, runtime.handle().clone());
+    Fixture {
+        core: Core::new(options, notifier),
+        _runtime: runtime,
+    }
+}
+
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn xml(&self) -> Message {
+        Message::parse(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl Fixture {
+    fn raw(&self, method: &str, path: &str, body: &[u8], cn: Option<&str>) -> Answer {
+        let reply = self.core.handle(&Request {
+            method,
+            path,
+            body,
+            client_cert_cn: cn,
+        });
+        Answer {
+            status: reply.status,
+            body: reply.body,
+        }
+    }
+
+    fn signed(&self, fields: &[(&str, &str)], sign_type: SignType, key: &str) -> Vec<u8> {
+        let mut message = Message::new();
+        message
+            .set("appid", APPID)
+            .set("mch_id", DEFAULT_MCH_ID)
+            .set("nonce_str", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS");
+        for (name, value) in fields {
+            message.set(name, *value);
+        }
+        sign_in_place(&mut message, &ApiKey::new(key), sign_type);
+        message.to_xml().into_bytes()
+    }
+
+    /// Posts a request signed with the default merchant's key; checks the answer's sign.
+    fn call_as(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        sign_type: SignType,
+        cn: Option<&str>,
+    ) -> Message {
+        let body = self.signed(fields, sign_type, DEFAULT_API_KEY);
+        let answer = self.raw("POST", path, &body, cn).xml();
+        if answer.get("return_code") == Some("SUCCESS") {
+            let verification = verify(&answer, &ApiKey::new(DEFAULT_API_KEY), None).unwrap();
+            assert!(
+                verification.valid,
+                "the answer's sign must verify: {answer:?}"
+            );
+            assert_eq!(verification.sign_type, sign_type);
+        }
+        answer
+    }
+
+    fn call(&self, path: &str, fields: &[(&str, &str)]) -> Message {
+        self.call_as(path, fields, SignType::Md5, None)
+    }
+
+    fn refund_call(&self, fields: &[(&str, &str)]) -> Message {
+        self.call_as(
+            "/secapi/pay/refund",
+            fields,
+            SignType::Md5,
+            Some(DEFAULT_MCH_ID),
+        )
+    }
+
+    fn order(&self, out_trade_no: &str, total_fee: &str) -> Message {
+        let answer = self.call(
+            "/pay/unifiedorder",
+            &[
+                ("body", "腾讯充值中心-QQ会员充值"),
+                ("out_trade_no", out_trade_no),
+                ("total_fee", total_fee),
+                ("spbill_create_ip", "14.23.150.211"),
+                ("notify_url", "http://127.0.0.1:9/notify"),
+                ("trade_type", "JSAPI"),
+                ("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
+            ],
+        );
+        assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
+        answer
+    }
+
+    fn pay(&self, out_trade_no: &str) {
+        self.core
+            .pay(DEFAULT_MCH_ID, out_trade_no, &PayOptions::default())
+            .unwrap();
+    }
+
+    fn paid_order(&self, out_trade_no: &str, total_fee: &str) {
+        self.order(out_trade_no, total_fee);
+        self.pay(out_trade_no);
+    }
+}
+
+fn err_code(answer: &Message) -> (&str, &str) {
+    assert_eq!(answer.get("return_code"), Some("SUCCESS"), "{answer:?}");
+    assert_eq!(answer.get("result_code"), Some("FAIL"), "{answer:?}");
+    (
+        answer.get("err_code").unwrap_or(""),
+        answer.get("err_code_des").unwrap_or(""),
+    )
+}
+
+fn return_msg(answer: &Message) -> &str {
+    assert_eq!(answer.get("return_code"), Some("FAIL"), "{answer:?}");
+    assert!(
+        answer.get("sign").is_none(),
+        "protocol failures are unsigned"
+    );
+    answer.get("return_msg").unwrap()
+}
+
+#[test]
+fn transport_failures_come_first() {
+    let f = fixture();
+    let good = f.signed(&[("out_trade_no", "1")], SignType::Md5, DEFAULT_API_KEY);
+    assert_eq!(
+        return_msg(&f.raw("GET", "/pay/orderquery", &good, None).xml()),
+        "请使用post方法"
+    );
+    assert_eq!(
+        return_msg(&f.raw("POST", "/pay/orderquery", b"  ", None).xml()),
+        "post数据为空"
+    );
+    assert_eq!(
+        return_msg(
+            &f.raw("POST", "/pay/orderquery", b"<xml>\xff</xml>", None)
+                .xml()
+        ),
+        "编码格式错误"
+    );
+    assert_eq!(
+        return_msg(&f.raw("POST", "/pay/orderquery", b"<xml><a>", None).xml()),
+        "XML格式错误"
+    );
+    let xxe = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/real/invalid.xxe_injection.sample.xml"
+    ))
+    .unwrap();
+    assert_eq!(
+        return_msg(&f.raw("POST", "/pay/unifiedorder", &xxe, None).xml()),
+        "XML格式错误"
+    );
+    assert_eq!(
+        return_msg(&f.raw("POST", "/pay/downloadbill", &xxe, None).xml()),
+        "data format error"
+    );
+    assert_eq!(
+        return_msg(&f.raw("GET", "/pay/downloadbill", b"", None).xml()),
+        "require POST method"
+    );
+    assert_eq!(f.raw("POST", "/pay/nothing", &good, None).status, 404);
+}
+
+#[test]
+fn merchant_then_signature_checks() {
+    let f = fixture();
+    let mut unknown = Message::parse(&f.signed(&[], SignType::Md5, DEFAULT_API_KEY)).unwrap();
+    unknown.set("mch_id", "1234567890");
+    assert_eq!(
+        return_msg(
+            &f.raw("POST", "/pay/orderquery", unknown.to_xml().as_bytes(), None)
+                .xml()
+        ),
+        "商户号mch_id不存在"
+    );
+    let mut foreign = Message::parse(&f.signed(&[], SignType::Md5, DEFAULT_API_KEY)).unwrap();
+    foreign.set("appid", "wx0000000000000000");
+    assert_eq!(
+        return_msg(
+            &f.raw("POST", "/pay/orderquery", foreign.to_xml().as_bytes(), None)
+                .xml()
+        ),
+        "appid和mch_id不匹配"
+    );
+    let wrong_key = f.signed(&[("out_trade_no", "1")], SignType::Md5, DOC_KEY);
+    assert_eq!(
+        return_msg(&f.raw("POST", "/pay/orderquery", &wrong_key, None).xml()),
+        "签名错误"
+    );
+    let bill = f.signed(&[("bill_date", "20200101")], SignType::Md5, DOC_KEY);
+    assert_eq!(
+        return_msg(&f.raw("POST", "/pay/downloadbill", &bill, None).xml()),
+        "SIGN ERROR"
+    );
+    // Tampering after signing is caught too.
+    let tampered =
+        String::from_utf8(f.signed(&[("out_trade_no", "1")], SignType::Md5, DEFAULT_API_KEY))
+            .unwrap()
+            .replace("<![CDATA[1]]>", "<![CDATA[2]]>");
+    assert_eq!(
+        return_msg(
+            &f.raw("POST", "/pay/orderquery", tampered.as_bytes(), None)
+                .xml()
+        ),
+        "签名错误"
+    );
+}
+
+#[test]
+fn answers_are_signed_with_the_request_sign_type_in_the_real_wire_shape() {
+    let f = fixture();
+    f.order("A1", "1");
+    let answer = f.call_as(
+        "/pay/orderquery",
+        &[("out_trade_no", "A1")],
+        SignType::HmacSha256,
+        None,
+    );
+    assert_eq!(answer.get("sign").unwrap().len(), 64);
+    assert_eq!(
+        answer.get("sign_type"),
+        None,
+        "real answers do not echo sign_type"
+    );
+    let body = f
+        .raw(
+            "POST",
+            "/pay/orderquery",
+            &f.signed(&[("out_trade_no", "A1")], SignType::Md5, DEFAULT_API_KEY),
+            None,
+        )
+        .body;
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.starts_with("<xml><return_code><![CDATA[SUCCESS]]></return_code>\n<return_msg>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n<total_fee>1</total_fee>\n"),
+        "integers bare: {text}"
+    );
+    assert!(text.contains("<trade_state><![CDATA[NOTPAY]]></trade_state>"));
+    assert!(text.contains("<trade_state_desc><![CDATA[订单未支付]]></trade_state_desc>"));
+}
+
+#[test]
+fn the_official_unifiedorder_sample_is_accepted_once_signed() {
+    let f = fixture();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/real/unifiedorder.sample.xml"
+    );
+    let mut sample = Message::parse(&std::fs::read(path).unwrap()).unwrap();
+    // Its printed sign is a placeholder (reference A1).
+    let placeholder = f
+        .raw(
+            "POST",
+            "/pay/unifiedorder",
+            sample.to_xml().as_bytes(),
+            None,
+        )
+        .xml();
+    assert_eq!(return_msg(&placeholder), "签名错误");
+    sample.remove("sign");
+    sign_in_place(&mut sample, &ApiKey::new(DOC_KEY), SignType::Md5);
+    let answer = f
+        .raw(
+            "POST",
+            "/pay/unifiedorder",
+            sample.to_xml().as_bytes(),
+            None,
+        )
+        .xml();
+    assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
+    assert!(verify(&answer, &ApiKey::new(DOC_KEY), None).unwrap().valid);
+    assert!(answer.get("prepay_id").unwrap().starts_with("wx"));
+    assert_eq!(answer.get("trade_type"), Some("JSAPI"));
+}
+
+#[test]
+fn unifiedorder_field_rules() {
+    let f = fixture();
+    let base = [
+        ("body", "test"),
+        ("out_trade_no", "U1"),
+        ("total_fee", "1"),
+        ("spbill_create_ip", "127.0.0.1"),
+        ("notify_url", "https://shop.example/notify"),
+        ("trade_type", "NATIVE"),
+        ("product_id", "P1"),
+    ];
+    let with = |changes: &[(&'static str, &'static str)]| {
+        let mut fields: Vec<(&str, &str)> = base.to_vec();
+        for (name, value) in changes {
+            fields.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                fields.push((name, value));
+            }
+        }
+        f.call("/pay/unifiedorder", &fields)
+    };
+    assert_eq!(err_code(&with(&[("body", "")])).0, "LACK_PARAMS");
+    assert_eq!(
+        err_code(&with(&[("trade_type", "JSAPI")])),
+        ("PARAM_ERROR", "JSAPI支付必须传openid")
+    );
+    assert_eq!(
+        err_code(&with(&[("product_id", "")])),
+        ("PARAM_ERROR", "NATIVE支付必须传product_id")
+    );
+    assert_eq!(
+        err_code(&with(&[("trade_type", "MWEB")])),
+        ("PARAM_ERROR", "MWEB支付必须传scene_info")
+    );
+    assert_eq!(
+        err_code(&with(&[("trade_type", "MICROPAY")])).0,
+        "PARAM_ERROR"
+    );
+    assert_eq!(err_code(&with(&[("total_fee", "0")])).0, "PARAM_ERROR");
+    assert_eq!(err_code(&with(&[("total_fee", "1.00")])).0, "PARAM_ERROR");
+    assert_eq!(
+        err_code(&with(&[("out_trade_no", "bad#no")])).0,
+        "PARAM_ERROR"
+    );
+    assert_eq!(
+        err_code(&with(&[("notify_url", "https://a.example/n?x=1")])).0,
+        "PARAM_ERROR"
+    );
+    // 43 Chinese characters are 129 bytes: over String(128).
+    let long_body: &'static str = Box::leak("支".repeat(43).into_boxed_str());
+    assert_eq!(
+        err_code(&with(&[("body", long_body)])),
+        ("PARAM_ERROR", "body参数长度有误")
+    );
+    assert_eq!(
+        err_code(&with(&[
+            ("time_start", "20301010101010"),
+            ("time_expire", "20301010101200")
+        ]))
+        .1,
+        "time_expire时间过短，刷卡至少1分钟，其他5分钟"
+    );
+    let native = with(&[]);
+    assert!(
+        native
+            .get("code_url")
+            .unwrap()
+            .starts_with("weixin://wxpay/bizpayurl?pr=")
+    );
+    let mweb = with(&[
+        ("out_trade_no", "U2"),
+        ("trade_type", "MWEB"),
+        ("scene_info", "{\"h5_info\":{\"type\":\"Wap\"}}"),
+    ]);
+    assert!(mweb.get("mweb_url").unwrap().contains("prepay_id="));
+}
+
+#[test]
+fn reusing_an_out_trade_no() {
+    let f = fixture();
+    let first = f.order("R1", "100");
+    let again = f.order("R1", "100");
+    assert_eq!(first.get("prepay_id"), again.get("prepay_id"));
+    let changed = f.call(
+        "/pay/unifiedorder",
+        &[
+            ("body", "腾讯充值中心-QQ会员充值"),
+            ("out_trade_no", "R1"),
+            ("total_fee", "200"),
+            ("spbill_create_ip", "14.23.150.211"),
+            ("notify_url", "http://127.0.0.1:9/notify"),
+            ("trade_type", "JSAPI"),
+            ("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
+        ],
+    );
+    assert_eq!(err_code(&changed), ("OUT_TRADE_NO_USED", "商户订单号重复"));
+    f.pay("R1");
+    let paid = f.call(
+        "/pay/unifiedorder",
+        &[
+            ("out_trade_no", "R1"),
+            ("body", "x"),
+            ("total_fee", "100"),
+            ("spbill_create_ip", "1.1.1.1"),
+            ("notify_url", "http://127.0.0.1:9/n"),
+            ("trade_type", "APP"),
+        ],
+    );
+    assert_eq!(err_code(&paid).0, "ORDERPAID");
+}
+
+#[test]
+fn order_states_through_query_close_and_payment() {
+    let f = fixture();
+    assert_eq!(
+        err_code(&f.call("/pay/orderquery", &[("out_trade_no", "none")])),
+        ("ORDERNOTEXIST", "订单不存在")
+    );
+    f.order("Q1", "1");
+    f.pay("Q1");
+    let paid = f.call("/pay/orderquery", &[("out_trade_no", "Q1")]);
+    assert_eq!(paid.get("trade_state"), Some("SUCCESS"));
+    assert_eq!(paid.get("trade_state_desc"), Some("支付成功"));
+    let transaction_id = paid.get("transaction_id").unwrap().to_owned();
+    assert_eq!(transaction_id.len(), 28);
+    assert_eq!(paid.get("time_end").unwrap().len(), 14);
+    // transaction_id wins over out_trade_no.
+    let by_id = f.call(
+        "/pay/orderquery",
+        &[
+            ("transaction_id", &transaction_id),
+            ("out_trade_no", "other"),
+        ],
+    );
+    assert_eq!(by_id.get("out_trade_no"), Some("Q1"));
+    assert_eq!(
+        err_code(&f.call("/pay/closeorder", &[("out_trade_no", "Q1")])).0,
+        "ORDERPAID"
+    );
+
+    f.order("Q2", "1");
+    let closed = f.call("/pay/closeorder", &[("out_trade_no", "Q2")]);
+    assert_eq!(closed.get("result_code"), Some("SUCCESS"));
+    assert_eq!(closed.get("result_msg"), Some("OK"));
+    assert_eq!(
+        err_code(&f.call("/pay/closeorder", &[("out_trade_no", "Q2")])).0,
+        "ORDERCLOSED"
+    );
+    assert_eq!(
+        f.call("/pay/orderquery", &[("out_trade_no", "Q2")])
+            .get("trade_state"),
+        Some("CLOSED")
+    );
+    assert_eq!(
+        err_code(&f.call("/pay/closeorder", &[("out_trade_no", "none")])).0,
+        "ORDERNOTEXIST"
+    );
+
+    f.order("Q3", "1");
+    f.core.fail_payment(DEFAULT_MCH_ID, "Q3").unwrap();
+    assert_eq!(
+        f.call("/pay/orderquery", &[("out_trade_no", "Q3")])
+            .get("trade_state"),
+        Some("PAYERROR")
+    );
+}
+
+#[test]
+fn unpaid_orders_expire() {
+    let f = fixture();
+    let expire = api_time(f.core.clock.now() + Duration::minutes(6));
+    let answer = f.call(
+        "/pay/unifiedorder",
+        &[
+            ("body", "b"),
+            ("out_trade_no", "E1"),
+            ("total_fee", "1"),
+            ("spbill_create_ip", "1.1.1.1"),
+            ("notify_url", "http://127.0.0.1:9/n"),
+            ("trade_type", "APP"),
+            ("time_expire", &expire),
+        ],
+    );
+    assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
+    f.order("E2", "1");
+    f.core.clock.advance(Duration::minutes(7));
+    assert_eq!(
+        f.call("/pay/orderquery", &[("out_trade_no", "E1")])
+            .get("trade_state"),
+        Some("CLOSED")
+    );
+    assert_eq!(
+        f.call("/pay/orderquery", &[("out_trade_no", "E2")])
+            .get("trade_state"),
+        Some("NOTPAY")
+    );
+    f.core.clock.advance(Duration::days(7));
+    assert_eq!(
+        f.call("/pay/orderquery", &[("out_trade_no", "E2")])
+            .get("trade_state"),
+        Some("CLOSED")
+    );
+    assert!(
+        f.core
+            .pay(DEFAULT_MCH_ID, "E2", &PayOptions::default())
+            .is_err()
+    );
+}
+
+fn refund_fields<'a>(
+    out_refund_no: &'a str,
+    total: &'a str,
+    refund: &'a str,
+) -> [(&'a str, &'a str); 4] {
+    [
+        ("out_trade_no", "F1"),
+        ("out_refund_no", out_refund_no),
+        ("total_fee", total),
+        ("refund_fee", refund),
+    ]
+}
+
+#[test]
+fn refunds_need_the_merchant_certificate() {
+    let f = fixture();
+    f.paid_order("F1", "100");
+    let body = f.signed(
+        &refund_fields("RF1", "100", "1"),
+        SignType::Md5,
+        DEFAULT_API_KEY,
+    );
+    assert!(return_msg(&f.raw("POST", "/secapi/pay/refund", &body, None).xml()).contains("证书"));
+    assert!(
+        return_msg(
+            &f.raw("POST", "/secapi/pay/refund", &body, Some("10000100"))
+                .xml()
+        )
+        .contains("证书")
+    );
+    assert_eq!(
+        f.raw("POST", "/secapi/pay/refund", &body, Some(DEFAULT_MCH_ID))
+            .xml()
+            .get("result_code"),
+        Some("SUCCESS")
+    );
+}
+
+#[test]
+fn refund_rules() {
+    let f = fixture();
+    f.order("F1", "100");
+    assert_eq!(
+        err_code(&f.refund_call(&refund_fields("RF0", "100", "1"))).0,
+        "ORDERNOTEXIST"
+    );
+    f.pay("F1");
+    let first = f.refund_call(&refund_fields("RF1", "100", "30"));
+    assert_eq!(first.get("result_code"), Some("SUCCESS"), "{first:?}");
+    assert_eq!(first.get("refund_fee"), Some("30"));
+    assert!(
+        first
+            .fields()
+            .iter()
+            .any(|x| x.name == "refund_fee" && x.kind == Kind::Text)
+    );
+    let refund_id = first.get("refund_id").unwrap().to_owned();
+    // The same out_refund_no is idempotent; with other amounts it is refused.
+    assert_eq!(
+        f.refund_call(&refund_fields("RF1", "100", "30"))
+            .get("refund_id"),
+        Some(refund_id.as_str())
+    );
+    assert_eq!(
+        err_code(&f.refund_call(&refund_fields("RF1", "100", "31"))),
+        ("ERROR", "订单金额或退款金额与之前请求不一致，请核实后再试")
+    );
+    assert_eq!(
+        err_code(&f.refund_call(&refund_fields("RF2", "99", "1"))).0,
+        "PARAM_ERROR"
+    );
+    assert_eq!(
+        f.refund_call(&refund_fields("RF2", "100", "70"))
+            .get("result_code"),
+        Some("SUCCESS")
+    );
+    assert_eq!(
+        err_code(&f.refund_call(&refund_fields("RF3", "100", "1"))).0,
+        "ERROR"
+    );
+    assert_eq!(
+        f.call("/pay/orderquery", &[("out_trade_no", "F1")])
+            .get("trade_state"),
+        Some("REFUND")
+    );
+
+    let query = f.call("/pay/refundquery", &[("out_refund_no", "RF1")]);
+    assert_eq!(query.get("refund_status_0"), Some("PROCESSING"));
+    f.core.clock.advance(Duration::seconds(6));
+    let query = f.call("/pay/refundquery", &[("refund_id", &refund_id)]);
+    assert_eq!(query.get("refund_status_0"), Some("SUCCESS"));
+    assert_eq!(query.get("refund_count"), Some("1"));
+    assert!(query.get("refund_success_time_0").is_some());
+}
+
+#[test]
+fn at_most_50_refunds_and_refundquery_paging() {
+    let f = fixture();
+    f.paid_order("F1", "1000");
+    let numbers: Vec<String> = (0..51).map(|i| format!("N{i:02}")).collect();
+    for (i, no) in numbers.iter().enumerate() {
+        let answer = f.refund_call(&refund_fields(no, "1000", "1"));
+        if i < 50 {
+            assert_eq!(answer.get("result_code"), Some("SUCCESS"), "refund {i}");
+        } else {
+            assert_eq!(err_code(&answer).0, "ERROR");
+        }
+    }
+    let first_page = f.call("/pay/refundquery", &[("out_trade_no", "F1")]);
+    assert_eq!(first_page.get("refund_count"), Some("10"));
+    assert_eq!(first_page.get("total_refund_count"), Some("50"));
+    let names: Vec<&str> = first_page
+        .fields()
+        .iter()
+        .map(|x| x.name.as_str())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(
+        names, sorted,
+        "refund-query answers come in alphabetical order"
+    );
+    assert!(
+        first_page
+            .fields()
+            .iter()
+            .any(|x| x.name == "total_fee" && x.kind == Kind::Text)
+    );
+    let page = f.call(
+        "/pay/refundquery",
+        &[("out_trade_no", "F1"), ("offset", "40")],
+    );
+    assert_eq!(page.get("refund_count"), Some("10"));
+    assert_eq!(page.get("out_refund_no_0"), Some("N40"));
+    let transaction_id = page.get("transaction_id").unwrap().to_owned();
+    assert_eq!(
+        f.call("/pay/refundquery", &[("transaction_id", &transaction_id)])
+            .get("total_refund_count"),
+        Some("50")
+    );
+    assert_eq!(
+        err_code(&f.call(
+            "/pay/refundquery",
+            &[("out_trade_no", "F1"), ("offset", "50")]
+        ))
+        .0,
+        "REFUNDNOTEXIST"
+    );
+    assert_eq!(
+        err_code(&f.call("/pay/refundquery", &[("out_refund_no", "none")])),
+        ("REFUNDNOTEXIST", "退款订单查询失败")
+    );
+}
+
+/// Puts the clock at 12:00 Beijing time on `day` (yyyyMMdd).
+fn at_noon(f: &Fixture, day: &str) {
+    f.core
+        .clock
+        .set(parse_api_time(&format!("{day}120000")).unwrap());
+}
+
+fn bill(f: &Fixture, fields: &[(&str, &str)]) -> Answer {
+    let body = f.signed(fields, SignType::Md5, DEFAULT_API_KEY);
+    f.raw("POST", "/pay/downloadbill", &body, None)
+}
+
+#[test]
+fn bill_availability_by_the_emulator_clock() {
+    let f = fixture();
+    at_noon(&f, "20261120");
+    f.paid_order("B1", "600");
+    let fail = |fields: &[(&str, &str)]| {
+        let answer = bill(&f, fields).xml();
+        (
+            return_msg(&answer).to_owned(),
+            answer.get("error_code").map(str::to_owned),
+        )
+    };
+    f.core.clock.set(parse_api_time("20261121095959").unwrap());
+    assert_eq!(fail(&[("bill_date", "20261120")]).0, "Bill Creating");
+    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    assert_eq!(bill(&f, &[("bill_date", "20261120")]).status, 200);
+    assert_eq!(
+        fail(&[("bill_date", "20261119")]),
+        ("No Bill Exist".into(), Some("20002".into()))
+    );
+    for bad in ["20261121", "20271121", "2026112", "20261131", "20260601"] {
+        assert_eq!(
+            fail(&[("bill_date", bad)]),
+            ("invalid bill_date".into(), Some("20001".into())),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        fail(&[("bill_date", "20261120"), ("bill_type", "NOPE")]).0,
+        "invalid bill_type"
+    );
+    assert_eq!(
+        fail(&[("bill_date", "20261120"), ("tar_type", "ZIP")]).0,
+        "invalid tar_type, Only GZIP supported"
+    );
+    assert_eq!(
+        fail(&[("bill_date", "20261120"), ("bill_type", "REFUND")]).0,
+        "No Bill Exist"
+    );
+}
+
+#[test]
+fn bills_have_the_real_byte_format_and_a_consistent_summary() {
+    let f = fixture();
+    at_noon(&f, "20261120");
+    f.paid_order("B1", "600");
+    f.paid_order("B2", "1");
+    f.paid_order("B3", "202");
+    f.order("B4", "5");
+    f.refund_call(&[
+        ("out_trade_no", "B3"),
+        ("out_refund_no", "RB3"),
+        ("total_fee", "202"),
+        ("refund_fee", "101"),
+    ]);
+    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    let answer = bill(&f, &[("bill_date", "20261120")]);
+    let text = String::from_utf8(answer.body.clone()).unwrap();
+    assert!(text.starts_with(BOM));
+    assert!(text.ends_with("\r\n"));
+    assert!(
+        !text.replace("\r\n", "").contains('\n'),
+        "every line ends in CRLF"
+    );
+    let lines: Vec<&str> = text
+        .trim_start_matches(BOM)
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines[0], ALL_HEADER.join(","));
+    assert_eq!(lines[lines.len() - 2], SUMMARY_HEADER.join(","));
+    let rows: Vec<Vec<&str>> = lines[1..lines.len() - 2]
+        .iter()
+        .map(|l| l.strip_prefix('`').unwrap().split(",`").collect())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        4,
+        "three payments and one refund; the unpaid order is absent"
+    );
+    assert!(rows.iter().all(|r| r.len() == 27));
+    let sum = |column: usize| -> i64 {
+        rows.iter()
+            .map(|r| BillAmount::parse(r[column]).unwrap().0)
+            .sum()
+    };
+    let summary: Vec<&str> = lines[lines.len() - 1]
+        .strip_prefix('`')
+        .unwrap()
+        .split(",`")
+        .collect();
+    assert_eq!(summary[0], "4");
+    assert_eq!(BillAmount::parse(summary[1]).unwrap().0, sum(12));
+    assert_eq!(BillAmount::parse(summary[2]).unwrap().0, sum(16));
+    assert_eq!(BillAmount::parse(summary[4]).unwrap().0, sum(22));
+    assert_eq!(BillAmount::parse(summary[5]).unwrap().0, sum(24));
+    assert_eq!(BillAmount::parse(summary[6]).unwrap().0, sum(25));
+    assert_eq!(summary[1], "8.03");
+    assert_eq!(
+        summary[4], "0.04000",
+        "0.04 + 0.00 + 0.01 charged, 0.01 returned"
+    );
+    let refund = rows.iter().find(|r| r[9] == "REFUND").unwrap();
+    assert_eq!(
+        (refund[14].len(), refund[15], refund[16], refund[18]),
+        (29, "RB3", "1.01", "ORIGINAL")
+    );
+
+    let gz = bill(&f, &[("bill_date", "20261120"), ("tar_type", "GZIP")]);
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&gz.body[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, text);
+    let refunds =
+        String::from_utf8(bill(&f, &[("bill_date", "20261120"), ("bill_type", "REFUND")]).body)
+            .unwrap();
+    assert_eq!(
+        refunds.matches("\r\n`").count(),
+        2,
+        "one refund row and the summary"
+    );
+}
+
+#[test]
+fn fund_flow_bills_need_hmac_and_the_certificate() {
+    let f = fixture();
+    at_noon(&f, "20261120");
+    f.paid_order("B1", "600");
+    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    let fields = [("bill_date", "20261120"), ("account_type", "Basic")];
+    let md5 = f.call_as(
+        "/pay/downloadfundflow",
+        &fields,
+        SignType::Md5,
+        Some(DEFAULT_MCH_ID),
+    );
+    assert!(return_msg(&md5).contains("HMAC-SHA256"));
+    let body = f.signed(&fields, SignType::HmacSha256, DEFAULT_API_KEY);
+    assert!(
+        return_msg(&f.raw("POST", "/pay/downloadfundflow", &body, None).xml()).contains("证书")
+    );
+    let ok = f.raw("POST", "/pay/downloadfundflow", &body, Some(DEFAULT_MCH_ID));
+    let text = String::from_utf8(ok.body).unwrap();
+    assert!(text.contains("`交易,`交易,`收入,`6.00"), "{text}");
+    assert!(
+        text.contains("`扣除交易手续费,`扣除交易手续费,`支出,`0.04"),
+        "{text}"
+    );
+    assert!(text.ends_with("`2,`1,`6.00,`1,`0.04\r\n"), "{text}");
+    let none = f.call_as(
+        "/pay/downloadfundflow",
+        &[("bill_date", "20261119"), ("account_type", "Basic")],
+        SignType::HmacSha256,
+        Some(DEFAULT_MCH_ID),
+    );
+    assert_eq!(err_code(&none).0, "NO_BILL_EXIST");
+}
+
+#[test]
+fn sandbox_uses_the_key_getsignkey_hands_out() {
+    let f = fixture();
+    let mut request = Message::new();
+    request
+        .set("mch_id", DEFAULT_MCH_ID)
+        .set("nonce_str", "abc");
+    sign_in_place(&mut request, &ApiKey::new(DEFAULT_API_KEY), SignType::Md5);
+    let answer = f
+        .raw(
+            "POST",
+            "/sandboxnew/pay/getsignkey",
+            request.to_xml().as_bytes(),
+            None,
+        )
+        .xml();
+    let sandbox_key = answer.get("sandbox_signkey").unwrap().to_owned();
+    assert_eq!(sandbox_key.len(), 32);
+    let fields = [
+        ("body", "b"),
+        ("out_trade_no", "S1"),
+        ("total_fee", "101"),
+        ("spbill_create_ip", "1.1.1.1"),
+        ("notify_url", "http://127.0.0.1:9/n"),
+        ("trade_type", "APP"),
+    ];
+    let production = f.signed(&fields, SignType::Md5, DEFAULT_API_KEY);
+    assert_eq!(
+        return_msg(
+            &f.raw("POST", "/sandboxnew/pay/unifiedorder", &production, None)
+                .xml()
+        ),
+        "签名错误"
+    );
+    let sandbox = f.signed(&fields, SignType::Md5, &sandbox_key);
+    let answer = f
+        .raw("POST", "/sandboxnew/pay/unifiedorder", &sandbox, None)
+        .xml();
+    assert_eq!(answer.get("device_info"), Some("sandbox"));
+    assert!(
+        verify(&answer, &ApiKey::new(sandbox_key), None)
+            .unwrap()
+            .valid
+    );
+}
+
+#[test]
+fn injected_faults() {
+    let f = fixture();
+    f.order("X1", "1");
+    let query = f.signed(&[("out_trade_no", "X1")], SignType::Md5, DEFAULT_API_KEY);
+    let add = |kind| {
+        f.core.add_fault(Fault {
+            path: "/pay/orderquery".into(),
+            count: 1,
+            kind,
+        })
+    };
+    add(FaultKind::SystemError);
+    let answer = f.raw("POST", "/pay/orderquery", &query, None).xml();
+    assert_eq!(err_code(&answer), ("SYSTEMERROR", "系统错误"));
+    assert!(
+        verify(&answer, &ApiKey::new(DEFAULT_API_KEY), None)
+            .unwrap()
+            .valid
+    );
+    add(FaultKind::BadSign);
+    let answer = f.raw("POST", "/pay/orderquery", &query, None).xml();
+    assert!(
+        !verify(&answer, &ApiKey::new(DEFAULT_API_KEY), None)
+            .unwrap()
+            .valid
+    );
+    add(FaultKind::Http503);
+    assert_eq!(f.raw("POST", "/pay/orderquery", &query, None).status, 503);
+    add(FaultKind::MalformedXml);
+    assert!(Message::parse(&f.raw("POST", "/pay/orderquery", &query, None).body).is_err());
+    // Used up: the next request is normal again, and the log records what happened.
+    assert_eq!(
+        f.raw("POST", "/pay/orderquery", &query, None)
+            .xml()
+            .get("result_code"),
+        Some("SUCCESS")
+    );
+    let log = f.core.request_log();
+    let faults: Vec<_> = log.iter().filter_map(|e| e.fault.clone()).collect();
+    assert_eq!(
+        faults,
+        [
+            FaultKind::SystemError,
+            FaultKind::BadSign,
+            FaultKind::Http503,
+            FaultKind::MalformedXml
+        ]
+    );
+    assert!(log.iter().any(|e| e.outcome == "FAIL SYSTEMERROR"));
+}
