@@ -24,8 +24,8 @@ function __fish_wxpay_ops_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -43,8 +43,8 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -l sign-type -d 'MD5 or HMAC-SHA256 [default: the profile\'s sign_type, else MD5]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -l key-env -d 'Read the API key from this environment variable instead of the profile' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -l key-file -d 'Read the API key from this file (mode 0600) instead of the profile' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -56,8 +56,8 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and __fish_seen_subcommand_from verify" -l sign-type -d 'Verify with this sign type when the message declares none [default: by sign length]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and __fish_seen_subcommand_from verify" -l key-env -d 'Read the API key from this environment variable instead of the profile' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and __fish_seen_subcommand_from verify" -l key-file -d 'Read the API key from this file (mode 0600) instead of the profile' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and __fish_seen_subcommand_from verify" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and __fish_seen_subcommand_from verify" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and __fish_seen_subcommand_from verify" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and __fish_seen_subcommand_from verify" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and __fish_seen_subcommand_from verify" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -73,15 +73,15 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -l nonce -d
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -l sign-type -d 'MD5 or HMAC-SHA256; must match the unified order\'s [default: profile, else MD5]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -l key-env -d 'Read the API key from this environment variable instead of the profile' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -l key-file -d 'Read the API key from this file (mode 0600) instead of the profile' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand paysign" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and not __fish_seen_subcommand_from verify decrypt help" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and not __fish_seen_subcommand_from verify decrypt help" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and not __fish_seen_subcommand_from verify decrypt help" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and not __fish_seen_subcommand_from verify decrypt help" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and not __fish_seen_subcommand_from verify decrypt help" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -93,8 +93,8 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and not __fi
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from verify" -l sign-type -d 'The sign type of your unified order, when the notification declares none [default: by sign length]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from verify" -l key-env -d 'Read the API key from this environment variable instead of the profile' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from verify" -l key-file -d 'Read the API key from this file (mode 0600) instead of the profile' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from verify" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from verify" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from verify" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from verify" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from verify" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -102,8 +102,8 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_s
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from decrypt" -l key-env -d 'Read the API key from this environment variable instead of the profile' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from decrypt" -l key-file -d 'Read the API key from this file (mode 0600) instead of the profile' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from decrypt" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from decrypt" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from decrypt" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from decrypt" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from decrypt" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -112,8 +112,8 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_s
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a payment notification: its fields, whether its sign holds, and the reply to send'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from help" -f -a "decrypt" -d 'Decrypt a refund notification\'s req_info and show the reply to send'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand notify; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and not __fish_seen_subcommand_from init path show check help" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and not __fish_seen_subcommand_from init path show check help" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and not __fish_seen_subcommand_from init path show check help" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and not __fish_seen_subcommand_from init path show check help" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and not __fish_seen_subcommand_from init path show check help" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -124,30 +124,30 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and not __fi
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and not __fish_seen_subcommand_from init path show check help" -f -a "show" -d 'Show the selected profile, secrets masked'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and not __fish_seen_subcommand_from init path show check help" -f -a "check" -d 'Validate the selected profile: key, mch_id and appid shapes, certificate files'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and not __fish_seen_subcommand_from init path show check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from init" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from init" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from init" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from init" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from init" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from init" -l force -d 'Replace an existing file'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from init" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from path" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from path" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from path" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from path" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from path" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from path" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from show" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from show" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from show" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from check" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from check" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from check" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -158,15 +158,15 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_s
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show the selected profile, secrets masked'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the selected profile: key, mch_id and appid shapes, certificate files'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -l config -d 'Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -s p -l profile -d 'Profile to use [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"

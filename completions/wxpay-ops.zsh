@@ -15,9 +15,9 @@ _wxpay-ops() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -41,9 +41,9 @@ _arguments "${_arguments_options[@]}" : \
 '--sign-type=[MD5 or HMAC-SHA256 \[default\: the profile'\''s sign_type, else MD5\]]:SIGN_TYPE:_default' \
 '(--key-file)--key-env=[Read the API key from this environment variable instead of the profile]:VAR:_default' \
 '--key-file=[Read the API key from this file (mode 0600) instead of the profile]:FILE:_files' \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '--explain[Show the exact string that was hashed (key masked), what was left out and why]' \
 '-q[No status or warnings on stderr; data and errors only]' \
@@ -66,9 +66,9 @@ _arguments "${_arguments_options[@]}" : \
 '--sign-type=[Verify with this sign type when the message declares none \[default\: by sign length\]]:SIGN_TYPE:_default' \
 '(--key-file)--key-env=[Read the API key from this environment variable instead of the profile]:VAR:_default' \
 '--key-file=[Read the API key from this file (mode 0600) instead of the profile]:FILE:_files' \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -115,9 +115,9 @@ _arguments "${_arguments_options[@]}" : \
 '--sign-type=[MD5 or HMAC-SHA256; must match the unified order'\''s \[default\: profile, else MD5\]]:SIGN_TYPE:_default' \
 '(--key-file)--key-env=[Read the API key from this environment variable instead of the profile]:VAR:_default' \
 '--key-file=[Read the API key from this file (mode 0600) instead of the profile]:FILE:_files' \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -130,9 +130,9 @@ app\:"PayReq of the APP OpenSDK"))' \
 ;;
 (notify)
 _arguments "${_arguments_options[@]}" : \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -153,9 +153,9 @@ _arguments "${_arguments_options[@]}" : \
 '--sign-type=[The sign type of your unified order, when the notification declares none \[default\: by sign length\]]:SIGN_TYPE:_default' \
 '(--key-file)--key-env=[Read the API key from this environment variable instead of the profile]:VAR:_default' \
 '--key-file=[Read the API key from this file (mode 0600) instead of the profile]:FILE:_files' \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -168,9 +168,9 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '(--key-file)--key-env=[Read the API key from this environment variable instead of the profile]:VAR:_default' \
 '--key-file=[Read the API key from this file (mode 0600) instead of the profile]:FILE:_files' \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -213,9 +213,9 @@ esac
 ;;
 (config)
 _arguments "${_arguments_options[@]}" : \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -233,9 +233,9 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (init)
 _arguments "${_arguments_options[@]}" : \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '--force[Replace an existing file]' \
 '-q[No status or warnings on stderr; data and errors only]' \
@@ -246,9 +246,9 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (path)
 _arguments "${_arguments_options[@]}" : \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -258,9 +258,9 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (show)
 _arguments "${_arguments_options[@]}" : \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -270,9 +270,9 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (check)
 _arguments "${_arguments_options[@]}" : \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -322,9 +322,9 @@ esac
 ;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \
@@ -335,9 +335,9 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (demo)
 _arguments "${_arguments_options[@]}" : \
-'--config=[Config file \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
-'-p+[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
-'--profile=[Profile to use \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
 '-q[No status or warnings on stderr; data and errors only]' \
 '--quiet[No status or warnings on stderr; data and errors only]' \

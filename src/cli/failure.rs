@@ -33,6 +33,36 @@ Exit codes:
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";
 
+/// Makes text from untrusted input safe to print as one line of an error: control characters
+/// are escaped (no forged lines, no terminal escapes), and anything shaped like an API key
+/// (32 letters and digits) is hidden, since users paste keys where names or paths belong.
+pub fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() == crate::wechat::secret::API_KEY_LEN {
+            out.push_str("<32 characters hidden: possibly an API key>");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            run.push(c);
+            continue;
+        }
+        flush(&mut run, &mut out);
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 #[derive(Debug)]
 pub struct Failure {
     pub code: u8,
@@ -83,6 +113,12 @@ impl Failure {
             XmlError::Empty | XmlError::Malformed { .. } => {
                 Some("expected a WeChat Pay message: <xml><name><![CDATA[value]]></name>…</xml>")
             }
+            XmlError::Nested(_) | XmlError::TrailingContent(_) => Some(
+                "a WeChat Pay message is one flat <xml> element of fields; pass one message as received",
+            ),
+            XmlError::NotUtf8(_) => Some(
+                "WeChat Pay messages are UTF-8; convert the file first, e.g. iconv -f GBK -t UTF-8",
+            ),
             _ => None,
         };
         let failure = Failure::input(name, error);
@@ -156,7 +192,22 @@ impl From<PaySignError> for Failure {
 
 impl From<CertError> for Failure {
     fn from(error: CertError) -> Self {
-        Failure::usage(error.to_string())
+        let hint = match &error {
+            CertError::Der { path } => Some(format!(
+                "convert it: openssl x509 -inform der -in {} -out apiclient_cert.pem",
+                path.display()
+            )),
+            CertError::KeyMismatch { .. } => Some(
+                "use the apiclient_key.pem downloaded together with this apiclient_cert.pem"
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        let failure = Failure::usage(error.to_string());
+        match hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        }
     }
 }
 
@@ -164,13 +215,33 @@ impl Failure {
     pub fn notify(name: &str, error: NotifyError) -> Self {
         match error {
             NotifyError::Xml(e) => Failure::xml(name, e),
-            NotifyError::Sign(e) => Failure::from(e).named(name),
-            NotifyError::Decrypt | NotifyError::DecryptedXml(_) => {
+            NotifyError::Base64 | NotifyError::Decrypt | NotifyError::DecryptedXml(_) => {
                 Failure::new(exit::VERIFY, format!("{name}: {error}")).hint(
-                    "the refund notification must be decrypted with the API v2 key of the mch_id it was sent to",
+                    "do not trust it; a refund notification decrypts only with the API v2 key of the mch_id it was sent to",
                 )
             }
-            other => Failure::input(name, other),
+            other @ (NotifyError::MissingField(_) | NotifyError::EmptyField(_)) => {
+                Failure::input(name, other).hint(
+                    "refund notifications carry req_info; a payment notification is checked with `wxpay-ops notify verify`",
+                )
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_hides_key_shaped_tokens_and_escapes_control_characters() {
+        assert_eq!(
+            scrub("environment variable 192006250b4c09247ec02edce69f6a2d is not set"),
+            "environment variable <32 characters hidden: possibly an API key> is not set"
+        );
+        assert_eq!(scrub("a\nhint: x\u{1b}[2K"), "a\\nhint: x\\u{1b}[2K");
+        let nonce_like = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS1";
+        assert_eq!(scrub(nonce_like), nonce_like, "33 characters are not a key");
+        assert_eq!(scrub("签名错误"), "签名错误");
     }
 }

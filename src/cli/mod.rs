@@ -24,12 +24,12 @@ use settings::Context;
 #[derive(Debug, Parser)]
 #[command(name = "wxpay-ops", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
-    /// Config file [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]
-    #[arg(long, global = true, env = "WXPAY_OPS_CONFIG", value_name = "FILE")]
+    /// Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Profile to use [default: the file's default_profile]
-    #[arg(long, short = 'p', global = true, env = "WXPAY_OPS_PROFILE")]
+    /// Profile to use [env: WXPAY_OPS_PROFILE] [default: the file's default_profile]
+    #[arg(long, short = 'p', global = true)]
     profile: Option<String>,
 
     /// Output format [default: table on a terminal, otherwise json]
@@ -64,9 +64,15 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Flag over environment; an empty variable counts as unset, as shells often leave them.
+    let from_env = |name| std::env::var_os(name).filter(|value| !value.is_empty());
     let context = Context {
-        config: cli.config,
-        profile: cli.profile,
+        config: cli
+            .config
+            .or_else(|| from_env("WXPAY_OPS_CONFIG").map(PathBuf::from)),
+        profile: cli
+            .profile
+            .or_else(|| from_env("WXPAY_OPS_PROFILE").map(|v| v.to_string_lossy().into_owned())),
         printer: Printer::new(cli.format, cli.quiet),
     };
     let result = match cli.command {
@@ -85,9 +91,9 @@ pub fn main() -> ExitCode {
 
 fn report(failure: Failure) -> u8 {
     if !failure.message.is_empty() {
-        eprintln!("error: {}", failure.message);
+        eprintln!("error: {}", failure::scrub(&failure.message));
         if let Some(hint) = &failure.hint {
-            eprintln!("hint: {hint}");
+            eprintln!("hint: {}", failure::scrub(hint));
         }
     }
     failure.code

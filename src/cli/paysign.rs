@@ -56,7 +56,7 @@ pub struct PaysignArgs {
 }
 
 pub fn run(context: &Context, args: PaysignArgs) -> Result<u8, Failure> {
-    let selected = context.select_optional()?;
+    let selected = context.profile_for(&args.keys)?;
     let from_profile = |pick: fn(&crate::config::Profile) -> &String| {
         selected.as_ref().map(|s| pick(&s.profile).clone())
     };

@@ -86,6 +86,21 @@ impl Context {
         self.select().map(Some)
     }
 
+    /// The profile for a command that needs a key. When the key is given by flag, a config
+    /// file that cannot be used is only warned about: the flag is all the command needs.
+    pub fn profile_for(&self, keys: &KeyArgs) -> Result<Option<Selected>, Failure> {
+        match self.select_optional() {
+            Err(failure) if keys.source().is_some() => {
+                self.printer.warn(&format!(
+                    "not using the config file: {}",
+                    super::failure::scrub(&failure.message)
+                ));
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
     /// The API key from `--key-env`/`--key-file`, else from the profile.
     pub fn api_key(&self, keys: &KeyArgs, selected: Option<&Selected>) -> Result<ApiKey, Failure> {
         if let Some(source) = keys.source() {

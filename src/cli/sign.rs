@@ -74,7 +74,7 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
         }
         None => parse_pairs(&args.fields)?,
     };
-    let selected = context.select_optional()?;
+    let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
     let declared = message
         .non_empty("sign_type")
@@ -93,18 +93,17 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
     let canonical = canonical(message.pairs());
     let sign = sign_canonical(&canonical.string, &key, sign_type);
 
+    let mut notes = value_notes(&message);
+    if sign_type == SignType::HmacSha256 && declared.is_none() {
+        let note = "the parameters carry no sign_type field, so WeChat Pay will check this sign as MD5 \
+                    and answer 签名错误: add sign_type=HMAC-SHA256 to the parameters";
+        context.printer.warn(note);
+        notes.push(note.to_owned());
+    }
     let mut record = Record::new();
     record.insert("sign".into(), json!(sign));
     record.insert("sign_type".into(), json!(sign_type.as_str()));
     if args.explain {
-        let mut notes = value_notes(&message);
-        if sign_type == SignType::HmacSha256 && declared.is_none() {
-            notes.push(
-                "the parameters carry no sign_type field, so WeChat Pay will check this sign as MD5 \
-                 and answer 签名错误: add sign_type=HMAC-SHA256 to the parameters"
-                    .to_owned(),
-            );
-        }
         explain(&mut record, &canonical, &key, notes);
     }
     context.printer.record(&record)?;
@@ -114,10 +113,13 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
 fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let (name, bytes) = read_input(&args.file)?;
     let message = Message::parse(&bytes).map_err(|e| Failure::xml(&name, e))?;
-    let selected = context.select_optional()?;
+    let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
+    let fallback = args
+        .sign_type
+        .or_else(|| selected.as_ref().and_then(|s| s.profile.sign_type));
     let verification =
-        verify(&message, &key, args.sign_type).map_err(|e| Failure::from(e).named(&name))?;
+        verify(&message, &key, fallback).map_err(|e| Failure::from(e).named(&name))?;
 
     let mut record = Record::new();
     record.insert("valid".into(), json!(verification.valid));
@@ -172,6 +174,13 @@ pub fn explain(record: &mut Record, canonical: &Canonical, key: &ApiKey, notes: 
 /// Things in the values that commonly make a sign differ from the one WeChat computes.
 fn value_notes(message: &Message) -> Vec<String> {
     let mut notes = Vec::new();
+    if message.get("key").is_some() {
+        notes.push(
+            "a parameter named key is signed like any other; the API key is appended as &key= \
+             by the signer, never passed as a parameter"
+                .to_owned(),
+        );
+    }
     for (name, value) in message.pairs() {
         if name != "sign" && !value.is_empty() && value.trim() != value {
             notes.push(format!(
@@ -225,15 +234,48 @@ fn parse_parameters(name: &str, bytes: &[u8]) -> Result<Message, Failure> {
     }
 }
 
+/// A JSON object's members in order, repeats included, so that they can be refused.
+struct Members(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of parameters")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 fn parse_json(name: &str, text: &str) -> Result<Message, Failure> {
-    let object: serde_json::Map<String, Value> = serde_json::from_str(text)
+    let Members(members) = serde_json::from_str(text)
         .map_err(|e| Failure::input(name, format!("invalid JSON: {e}")))?;
-    let mut pairs = Vec::with_capacity(object.len());
-    for (field, value) in object {
+    let mut pairs = Vec::with_capacity(members.len());
+    for (field, value) in members {
         let text = match value {
             Value::String(s) => s,
             Value::Null => String::new(),
             Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            Value::Number(_) => {
+                return Err(Failure::input(
+                    name,
+                    format!("field {field:?} is a fraction or too large for an integer"),
+                )
+                .hint("amounts are integer fen; put any other exact text in a JSON string"));
+            }
             other => {
                 return Err(Failure::input(
                     name,

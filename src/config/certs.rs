@@ -32,6 +32,12 @@ pub enum CertError {
     BadP12 { path: PathBuf },
     #[error("{path} holds no private key with a certificate")]
     EmptyP12 { path: PathBuf },
+    #[error("{path} is a DER (binary) certificate; WeChat Pay's PEM form is expected")]
+    Der { path: PathBuf },
+    #[error("{key} is not the private key of the certificate in {cert}")]
+    KeyMismatch { cert: PathBuf, key: PathBuf },
+    #[error("{path} holds a private key that cannot be read")]
+    BadKey { path: PathBuf },
 }
 
 /// What `config check` needs to know of a client certificate.
@@ -91,31 +97,57 @@ fn pem_blocks(path: &Path) -> Result<Vec<Pem>, CertError> {
         .collect())
 }
 
-/// Reads the first certificate of a PEM file.
-pub fn read_certificate(cert: &Path) -> Result<CertInfo, CertError> {
-    let leaf = pem_blocks(cert)?
-        .into_iter()
-        .find(|pem| pem.label == "CERTIFICATE")
-        .ok_or_else(|| CertError::NoPem {
+/// The DER of the first certificate of a PEM file.
+fn leaf_der(cert: &Path) -> Result<Vec<u8>, CertError> {
+    let bytes = read_limited(cert)?;
+    let leaf = Pem::iter_from_buffer(&bytes)
+        .map_while(Result::ok)
+        .find(|pem| pem.label == "CERTIFICATE");
+    match leaf {
+        Some(pem) => Ok(pem.contents),
+        None if X509Certificate::from_der(&bytes).is_ok() => Err(CertError::Der {
+            path: cert.to_owned(),
+        }),
+        None => Err(CertError::NoPem {
             path: cert.to_owned(),
             what: "CERTIFICATE block",
-        })?;
-    CertInfo::from_der(&leaf.contents, cert)
+        }),
+    }
 }
 
-/// Reads the leaf certificate of a PEM file, and checks that the key file holds a private key.
+/// Reads the first certificate of a PEM file.
+pub fn read_certificate(cert: &Path) -> Result<CertInfo, CertError> {
+    CertInfo::from_der(&leaf_der(cert)?, cert)
+}
+
+/// Whether `key` is the private key of the certificate `cert_der`: its public half must be
+/// the certificate's subject public key.
+fn key_matches(cert_der: &[u8], key: PrivateKeyDer<'static>) -> Option<bool> {
+    crate::wechat::transport::install_crypto_provider();
+    let signing_key = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .ok()?;
+    let public = signing_key.public_key()?;
+    let (_, cert) = X509Certificate::from_der(cert_der).ok()?;
+    Some(public.as_ref() == cert.public_key().raw)
+}
+
+/// Reads the leaf certificate of a PEM file, and checks that the key file holds its key.
 pub fn read_pem_pair(cert: &Path, key: &Path) -> Result<CertInfo, CertError> {
-    let info = read_certificate(cert)?;
-    let has_key = pem_blocks(key)?
-        .iter()
-        .any(|pem| pem.label.ends_with("PRIVATE KEY") && !pem.contents.is_empty());
-    if !has_key {
-        return Err(CertError::NoPem {
+    let der = leaf_der(cert)?;
+    let info = CertInfo::from_der(&der, cert)?;
+    let identity = identity_from_pem(cert, key)?;
+    match key_matches(&der, identity.key) {
+        Some(true) => Ok(info),
+        Some(false) => Err(CertError::KeyMismatch {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+        }),
+        None => Err(CertError::BadKey {
             path: key.to_owned(),
-            what: "PRIVATE KEY block",
-        });
+        }),
     }
-    Ok(info)
 }
 
 /// The client identity of a PEM pair, for mutual TLS.
@@ -213,6 +245,26 @@ mod tests {
             read_pem_pair(&paths.client_cert, &paths.client_cert),
             Err(CertError::NoPem { .. })
         ));
+        // Another merchant's key does not fit this certificate.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = MerchantPki::generate("1900000109")
+            .unwrap()
+            .write_to(other_dir.path())
+            .unwrap();
+        assert!(matches!(
+            read_pem_pair(&paths.client_cert, &other.client_key),
+            Err(CertError::KeyMismatch { .. })
+        ));
+        // A DER certificate is recognised and named as such.
+        let der = dir.path().join("cert.der");
+        std::fs::write(
+            &der,
+            CertificateDer::from_pem_file(&paths.client_cert)
+                .unwrap()
+                .as_ref(),
+        )
+        .unwrap();
+        assert!(matches!(read_certificate(&der), Err(CertError::Der { .. })));
     }
 
     #[test]

@@ -28,10 +28,10 @@ pub fn reply_fail(reason: &str) -> String {
 pub enum NotifyError {
     #[error(transparent)]
     Xml(#[from] XmlError),
-    #[error(transparent)]
-    Sign(#[from] SignError),
     #[error("the notification has no {0} field")]
     MissingField(&'static str),
+    #[error("the notification's {0} field is empty")]
+    EmptyField(&'static str),
     #[error("req_info is not valid Base64")]
     Base64,
     #[error(
@@ -44,18 +44,26 @@ pub enum NotifyError {
 
 pub struct PaymentNotification {
     pub message: Message,
-    pub verification: Verification,
+    /// An error when the sign cannot even be checked (missing, unknown sign type): such a
+    /// notification is as untrustworthy as one whose sign does not match.
+    pub verification: Result<Verification, SignError>,
 }
 
-/// Parses and verifies a payment notification. Authenticity is the caller's decision: a
-/// notification whose `verification.valid` is false must be answered with a failure.
+impl PaymentNotification {
+    pub fn is_authentic(&self) -> bool {
+        self.verification.as_ref().is_ok_and(|v| v.valid)
+    }
+}
+
+/// Parses and verifies a payment notification. Authenticity is the caller's decision: one
+/// that is not authentic must be answered with a failure.
 pub fn verify_payment(
     body: &[u8],
     key: &ApiKey,
     sign_type: Option<SignType>,
-) -> Result<PaymentNotification, NotifyError> {
+) -> Result<PaymentNotification, XmlError> {
     let message = Message::parse(body)?;
-    let verification = verify(&message, key, sign_type)?;
+    let verification = verify(&message, key, sign_type);
     Ok(PaymentNotification {
         message,
         verification,
@@ -73,9 +81,11 @@ pub struct RefundNotification {
 /// merchant's key is what makes it authentic.
 pub fn decrypt_refund(body: &[u8], key: &ApiKey) -> Result<RefundNotification, NotifyError> {
     let envelope = Message::parse(body)?;
-    let req_info = envelope
-        .non_empty("req_info")
-        .ok_or(NotifyError::MissingField("req_info"))?;
+    let req_info = match envelope.get("req_info") {
+        None => return Err(NotifyError::MissingField("req_info")),
+        Some("") => return Err(NotifyError::EmptyField("req_info")),
+        Some(text) => text,
+    };
     let info = decrypt_req_info(req_info, key)?;
     Ok(RefundNotification { envelope, info })
 }

@@ -27,6 +27,10 @@ pub enum PaySignError {
     BadNonce(String),
     #[error("timestamp {0} is not a time in seconds since 1970 (10 digits)")]
     BadTimestamp(u64),
+    #[error("appid {0:?} is not an AppID (letters and digits, e.g. wx2421b1c4370ec43b)")]
+    BadAppid(String),
+    #[error("mch_id {0:?} is not a merchant number (digits)")]
+    BadMchId(String),
 }
 
 pub struct PayRequest<'a> {
@@ -44,7 +48,7 @@ pub fn pay_params(
     request: &PayRequest<'_>,
     key: &ApiKey,
 ) -> Result<Vec<(&'static str, String)>, PaySignError> {
-    validate(request)?;
+    validate(scene, request)?;
     let timestamp = request.timestamp.to_string();
     let mut fields: Vec<(&'static str, String)> = match scene {
         PayScene::MiniProgram | PayScene::Jsapi => vec![
@@ -79,7 +83,17 @@ pub fn pay_params(
     Ok(fields)
 }
 
-fn validate(request: &PayRequest<'_>) -> Result<(), PaySignError> {
+fn validate(scene: PayScene, request: &PayRequest<'_>) -> Result<(), PaySignError> {
+    let appid = request.appid;
+    if appid.is_empty() || appid.len() > 32 || !appid.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(PaySignError::BadAppid(appid.to_owned()));
+    }
+    let mch_id = request.mch_id;
+    if scene == PayScene::App
+        && (mch_id.is_empty() || mch_id.len() > 32 || !mch_id.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return Err(PaySignError::BadMchId(mch_id.to_owned()));
+    }
     let id = request.prepay_id;
     if id.starts_with("prepay_id=") {
         return Err(PaySignError::PrefixedPrepayId(id.to_owned()));
@@ -191,6 +205,23 @@ mod tests {
         assert!(matches!(
             pay_params(PayScene::App, &bad, &key),
             Err(PaySignError::BadNonce(_))
+        ));
+        let mut bad = request(SignType::Md5);
+        bad.appid = "";
+        assert!(matches!(
+            pay_params(PayScene::Jsapi, &bad, &key),
+            Err(PaySignError::BadAppid(_))
+        ));
+        bad.appid = "wx1&signType=x";
+        assert!(matches!(
+            pay_params(PayScene::Jsapi, &bad, &key),
+            Err(PaySignError::BadAppid(_))
+        ));
+        let mut bad = request(SignType::Md5);
+        bad.mch_id = "";
+        assert!(matches!(
+            pay_params(PayScene::App, &bad, &key),
+            Err(PaySignError::BadMchId(_))
         ));
         let mut bad = request(SignType::Md5);
         bad.timestamp = 1414561699000;

@@ -14,6 +14,8 @@ pub enum KeyShapeError {
     Length(usize),
     #[error("the API key contains characters other than ASCII letters and digits")]
     Charset,
+    #[error("the API key has white space or a byte-order mark around it ({0} characters with it)")]
+    Padded(usize),
 }
 
 /// An API v2 key. Debug and Display are masked; only the signing code reads the value.
@@ -32,6 +34,12 @@ impl ApiKey {
     /// Checks the shape of a console-issued key (32 ASCII letters or digits).
     pub fn check_shape(&self) -> Result<(), KeyShapeError> {
         let length = self.0.chars().count();
+        let trimmed = self
+            .0
+            .trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        if trimmed.len() != self.0.len() && trimmed.chars().count() == API_KEY_LEN {
+            return Err(KeyShapeError::Padded(length));
+        }
         if length != API_KEY_LEN {
             return Err(KeyShapeError::Length(length));
         }
@@ -97,6 +105,10 @@ mod tests {
         assert_eq!(
             ApiKey::new("short").check_shape(),
             Err(KeyShapeError::Length(5))
+        );
+        assert_eq!(
+            ApiKey::new(" 192006250b4c09247ec02edce69f6a2d").check_shape(),
+            Err(KeyShapeError::Padded(33))
         );
         assert_eq!(
             ApiKey::new("192006250b4c09247ec02edce69f6a2!").check_shape(),

@@ -1,5 +1,7 @@
 //! The flat `<xml>` messages of API v2: one child element per parameter.
 
+use std::collections::HashSet;
+
 use quick_xml::Reader;
 use quick_xml::events::Event;
 use thiserror::Error;
@@ -7,6 +9,9 @@ use thiserror::Error;
 /// WeChat messages are a few kilobytes; `detail` (6000 chars) is the largest field. A megabyte
 /// leaves room for any real message while keeping hostile input cheap to refuse.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// The largest real messages (a refund query page with coupons) have a few hundred fields.
+pub const MAX_FIELDS: usize = 2000;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum XmlError {
@@ -21,20 +26,22 @@ pub enum XmlError {
     )]
     Dtd,
     #[error(
-        "the message uses the entity &{0}; only the five predefined XML entities and character references are accepted"
+        "the message uses the entity {0:?}; only the five predefined XML entities and character references are accepted"
     )]
     Entity(String),
     #[error("malformed XML at byte {position}: {reason}")]
     Malformed { position: u64, reason: String },
-    #[error("field <{0}> contains nested elements; WeChat Pay messages are flat")]
+    #[error("field {0:?} contains nested elements; WeChat Pay messages are flat")]
     Nested(String),
-    #[error("field <{0}> appears more than once")]
+    #[error("field {0:?} appears more than once")]
     Duplicate(String),
+    #[error("the message has more than {MAX_FIELDS} fields")]
+    TooManyFields,
     #[error(
         "{0:?} is not a valid field name (letters, digits and _ only, not starting with a digit)"
     )]
     BadName(String),
-    #[error("content after the closing </{0}>")]
+    #[error("content after the closing tag of {0:?}")]
     TrailingContent(String),
 }
 
@@ -79,20 +86,35 @@ impl Message {
         V: Into<String>,
     {
         let mut message = Message::new();
+        let mut seen = HashSet::new();
         for (name, value) in pairs {
-            message.try_push(name.into(), value.into(), Kind::Text)?;
+            message.push_unique(&mut seen, name.into(), value.into())?;
         }
         Ok(message)
     }
 
-    fn try_push(&mut self, name: String, value: String, kind: Kind) -> Result<(), XmlError> {
+    /// Appends a field, refusing bad names, repeats (tracked in `seen`, so that building a
+    /// message stays linear) and more than `MAX_FIELDS` fields.
+    fn push_unique(
+        &mut self,
+        seen: &mut HashSet<String>,
+        name: String,
+        value: String,
+    ) -> Result<(), XmlError> {
         if !is_valid_name(&name) {
             return Err(XmlError::BadName(name));
         }
-        if self.get(&name).is_some() {
+        if self.fields.len() >= MAX_FIELDS {
+            return Err(XmlError::TooManyFields);
+        }
+        if !seen.insert(name.clone()) {
             return Err(XmlError::Duplicate(name));
         }
-        self.fields.push(Field { name, value, kind });
+        self.fields.push(Field {
+            name,
+            value,
+            kind: Kind::Text,
+        });
         Ok(())
     }
 
@@ -220,6 +242,9 @@ pub fn push_cdata(out: &mut String, value: &str) {
 struct Parser<'a> {
     reader: Reader<&'a [u8]>,
     message: Message,
+    seen: HashSet<String>,
+    /// Where the event being handled starts, for error positions.
+    event_start: u64,
 }
 
 enum Level {
@@ -242,12 +267,14 @@ impl<'a> Parser<'a> {
         Parser {
             reader,
             message: Message::new(),
+            seen: HashSet::new(),
+            event_start: 0,
         }
     }
 
     fn malformed(&self, reason: impl Into<String>) -> XmlError {
         XmlError::Malformed {
-            position: self.reader.buffer_position(),
+            position: self.event_start,
             reason: reason.into(),
         }
     }
@@ -256,6 +283,7 @@ impl<'a> Parser<'a> {
         let mut level = Level::Prolog;
         let mut root = String::new();
         loop {
+            self.event_start = self.reader.buffer_position();
             let event = match self.reader.read_event() {
                 Ok(event) => event,
                 Err(e) => {
@@ -291,7 +319,7 @@ impl<'a> Parser<'a> {
                 Event::End(_) => {
                     level = match level {
                         Level::Field { name, value } => {
-                            self.message.try_push(name, value, Kind::Text)?;
+                            self.message.push_unique(&mut self.seen, name, value)?;
                             Level::Root
                         }
                         Level::Root => Level::Done,
@@ -404,6 +432,29 @@ mod tests {
         assert_eq!(err, XmlError::Entity("xxe".into()));
         let ok = Message::parse(b"<xml><a>x&amp;y&#x4E2D;&lt;</a></xml>").unwrap();
         assert_eq!(ok.get("a"), Some("x&y中<"));
+        // Names from hostile input are quoted, so they cannot forge lines of output.
+        let err = Message::parse(b"<xml><a>&x\nhint: forged;</a></xml>").unwrap_err();
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn many_fields_parse_in_linear_time_up_to_the_limit() {
+        let mut xml = String::from("<xml>");
+        for i in 0..MAX_FIELDS {
+            xml.push_str(&format!("<f{i}/>"));
+        }
+        xml.push_str("</xml>");
+        assert_eq!(Message::parse(xml.as_bytes()).unwrap().len(), MAX_FIELDS);
+        let over = xml.replace("</xml>", "<extra/></xml>");
+        assert_eq!(
+            Message::parse(over.as_bytes()),
+            Err(XmlError::TooManyFields)
+        );
+        let text = "<xml>text outside</xml>";
+        assert!(matches!(
+            Message::parse(text.as_bytes()),
+            Err(XmlError::Malformed { position: 5, .. })
+        ));
     }
 
     #[test]

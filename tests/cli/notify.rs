@@ -153,7 +153,62 @@ fn wrong_key_missing_req_info_and_garbage() {
         &["notify", "decrypt", "-", "--key-env", "TEST_API_KEY"],
         Some(&refund_envelope("not base64!")),
     )
-    .expect(2)
+    .expect(4)
     .error_mentions("Base64");
+    env.run_with_stdin(
+        &["notify", "decrypt", "-", "--key-env", "TEST_API_KEY"],
+        Some(&refund_envelope("")),
+    )
+    .expect(2)
+    .error_mentions("req_info field is empty")
+    .hint_mentions("notify verify");
     assert_ne!(DOC_KEY, crate::common::OTHER_KEY);
+}
+
+#[test]
+fn unverifiable_notifications_are_failures_with_the_fail_reply() {
+    let env = Env::new();
+    let no_sign = b"<xml><return_code>SUCCESS</return_code><mch_id>10000100</mch_id></xml>";
+    let out = env
+        .run_with_stdin(
+            &["notify", "verify", "-", "--key-env", "TEST_API_KEY"],
+            Some(no_sign),
+        )
+        .expect(4)
+        .error_mentions("no sign field");
+    assert!(out.json()["reply"].as_str().unwrap().contains("FAIL"));
+    assert!(out.json().get("expected_sign").is_none());
+    let odd_type = b"<xml><sign_type>SHA1</sign_type><sign>ABC</sign></xml>";
+    env.run_with_stdin(
+        &["notify", "verify", "-", "--key-env", "TEST_API_KEY"],
+        Some(odd_type),
+    )
+    .expect(4)
+    .error_mentions("SHA1");
+    env.run_with_stdin(
+        &["notify", "verify", "-", "--key-env", "TEST_API_KEY"],
+        Some(&refund_envelope(APPENDIX_3)),
+    )
+    .expect(2)
+    .hint_mentions("notify decrypt");
+}
+
+#[test]
+fn the_profile_sign_type_and_appid_are_enforced() {
+    let env = Env::new();
+    env.write_config(
+        "[profiles.hmac]\nmch_id = \"10000100\"\nappid = \"wx2421b1c4370ec43b\"\napi_key_env = \"TEST_API_KEY\"\nsign_type = \"HMAC-SHA256\"\n",
+    );
+    // Correctly MD5-signed, but this merchant signs with HMAC-SHA256: the sender does not
+    // get to pick the algorithm.
+    let path = resigned_notification(&env);
+    env.run(&["notify", "verify", path.to_str().unwrap()])
+        .expect(4)
+        .error_mentions("does not match");
+    env.write_config(
+        "[profiles.other_app]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n",
+    );
+    env.run(&["notify", "verify", path.to_str().unwrap()])
+        .expect(4)
+        .error_mentions("appid");
 }

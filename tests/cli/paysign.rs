@@ -145,6 +145,9 @@ fn bad_inputs() {
     .expect(2)
     .error_mentions("timestamp");
     env.run(&["paysign", "wap", "--prepay-id", "wx1"]).expect(2);
+    env.run(&["paysign", "jsapi", "--prepay-id", "wx1", "--appid", ""])
+        .expect(2)
+        .error_mentions("appid");
     let bare = Env::new();
     bare.run(&[
         "paysign",

@@ -264,3 +264,84 @@ fn verify_holds_for_a_correct_sign_and_fails_with_4_otherwise() {
     .expect(2)
     .error_mentions("no sign field");
 }
+
+#[test]
+fn a_key_given_where_a_name_or_path_belongs_is_never_echoed() {
+    let env = Env::new();
+    // The runner fails the test if the key appears in any output.
+    env.run(&["sign", "a=1", "--key-env", DOC_KEY])
+        .expect(2)
+        .error_mentions("hidden");
+    env.run(&["sign", "a=1", "--key-file", DOC_KEY])
+        .expect(2)
+        .error_mentions("hidden");
+    env.run(&["sign", DOC_KEY, "--key-env", "TEST_API_KEY"])
+        .expect(2);
+    let xml = format!("<xml><{DOC_KEY}>1</{DOC_KEY}><a>&{DOC_KEY};</a></xml>");
+    env.run_with_stdin(
+        &["sign", "-f", "-", "--key-env", "TEST_API_KEY"],
+        Some(xml.as_bytes()),
+    )
+    .expect(2);
+}
+
+#[test]
+fn hmac_without_a_declared_sign_type_is_warned_about_even_without_explain() {
+    let env = Env::new();
+    let out = env
+        .run(&sign_args(&["--sign-type", "HMAC-SHA256"]))
+        .expect(0);
+    assert!(
+        out.stderr
+            .starts_with("warning: the parameters carry no sign_type"),
+        "{}",
+        out.stderr
+    );
+    let quiet = env
+        .run(&sign_args(&["--sign-type", "HMAC-SHA256", "-q"]))
+        .expect(0);
+    assert!(quiet.stderr.is_empty());
+}
+
+#[test]
+fn json_parameters_with_repeats_or_inexact_numbers_are_refused() {
+    let env = Env::new();
+    let path = env.path("p.json");
+    std::fs::write(&path, r#"{"a":"1","a":"2"}"#).unwrap();
+    env.run(&[
+        "sign",
+        "--key-env",
+        "TEST_API_KEY",
+        "-f",
+        path.to_str().unwrap(),
+    ])
+    .expect(2)
+    .error_mentions("\"a\" appears more than once");
+    std::fs::write(&path, r#"{"total_fee":123456789012345678901234567890}"#).unwrap();
+    env.run(&[
+        "sign",
+        "--key-env",
+        "TEST_API_KEY",
+        "-f",
+        path.to_str().unwrap(),
+    ])
+    .expect(2)
+    .error_mentions("too large");
+}
+
+#[test]
+fn key_flags_work_beside_a_broken_or_absent_config() {
+    let mut env = Env::new();
+    env.write_config("not toml [");
+    let out = env.run(&sign_args(&[])).expect(0);
+    assert!(
+        out.stderr.contains("warning: not using the config file"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.json()["sign"], "9A0A8659F005D6984697E2CA0A9CF3B7");
+    env.set("WXPAY_OPS_CONFIG", "");
+    env.set("WXPAY_OPS_PROFILE", "nope");
+    std::fs::remove_file(env.config_path()).unwrap();
+    env.run(&sign_args(&[])).expect(0);
+}
