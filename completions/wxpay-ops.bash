@@ -25,6 +25,9 @@ _wxpay__ops() {
             wxpay__ops,demo)
                 cmd="wxpay__ops__subcmd__demo"
                 ;;
+            wxpay__ops,emulator)
+                cmd="wxpay__ops__subcmd__emulator"
+                ;;
             wxpay__ops,help)
                 cmd="wxpay__ops__subcmd__help"
                 ;;
@@ -67,6 +70,18 @@ _wxpay__ops() {
             wxpay__ops__subcmd__config__subcmd__help,show)
                 cmd="wxpay__ops__subcmd__config__subcmd__help__subcmd__show"
                 ;;
+            wxpay__ops__subcmd__emulator,help)
+                cmd="wxpay__ops__subcmd__emulator__subcmd__help"
+                ;;
+            wxpay__ops__subcmd__emulator,serve)
+                cmd="wxpay__ops__subcmd__emulator__subcmd__serve"
+                ;;
+            wxpay__ops__subcmd__emulator__subcmd__help,help)
+                cmd="wxpay__ops__subcmd__emulator__subcmd__help__subcmd__help"
+                ;;
+            wxpay__ops__subcmd__emulator__subcmd__help,serve)
+                cmd="wxpay__ops__subcmd__emulator__subcmd__help__subcmd__serve"
+                ;;
             wxpay__ops__subcmd__help,completions)
                 cmd="wxpay__ops__subcmd__help__subcmd__completions"
                 ;;
@@ -75,6 +90,9 @@ _wxpay__ops() {
                 ;;
             wxpay__ops__subcmd__help,demo)
                 cmd="wxpay__ops__subcmd__help__subcmd__demo"
+                ;;
+            wxpay__ops__subcmd__help,emulator)
+                cmd="wxpay__ops__subcmd__help__subcmd__emulator"
                 ;;
             wxpay__ops__subcmd__help,help)
                 cmd="wxpay__ops__subcmd__help__subcmd__help"
@@ -99,6 +117,9 @@ _wxpay__ops() {
                 ;;
             wxpay__ops__subcmd__help__subcmd__config,show)
                 cmd="wxpay__ops__subcmd__help__subcmd__config__subcmd__show"
+                ;;
+            wxpay__ops__subcmd__help__subcmd__emulator,serve)
+                cmd="wxpay__ops__subcmd__help__subcmd__emulator__subcmd__serve"
                 ;;
             wxpay__ops__subcmd__help__subcmd__notify,decrypt)
                 cmd="wxpay__ops__subcmd__help__subcmd__notify__subcmd__decrypt"
@@ -146,7 +167,7 @@ _wxpay__ops() {
 
     case "${cmd}" in
         wxpay__ops)
-            opts="-p -q -h -V --config --profile --format --quiet --help --version sign paysign notify config completions demo help"
+            opts="-p -q -h -V --config --profile --format --quiet --help --version sign paysign notify config completions emulator demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,8 +490,134 @@ _wxpay__ops() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wxpay__subcmd__ops__subcmd__emulator)
+            opts="-p -q -h --config --profile --format --quiet --help serve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wxpay__subcmd__ops__subcmd__emulator__subcmd__help)
+            opts="serve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wxpay__subcmd__ops__subcmd__emulator__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wxpay__subcmd__ops__subcmd__emulator__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wxpay__subcmd__ops__subcmd__emulator__subcmd__serve)
+            opts="-p -q -h --listen --tls-listen --cert-dir --fee-rate --notify-time-factor --refund-delay --config --profile --format --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fee-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-time-factor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --refund-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wxpay__subcmd__ops__subcmd__help)
-            opts="sign paysign notify config completions demo help"
+            opts="sign paysign notify config completions emulator demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -570,6 +717,34 @@ _wxpay__ops() {
         wxpay__subcmd__ops__subcmd__help__subcmd__demo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wxpay__subcmd__ops__subcmd__help__subcmd__emulator)
+            opts="serve"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wxpay__subcmd__ops__subcmd__help__subcmd__emulator__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -37,6 +37,7 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "paysign" -d 'Cl
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "notify" -d 'Verify payment notifications and decrypt refund notifications'
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "config" -d 'Create, locate, show and check the config file'
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "emulator" -d 'A local WeChat Pay v2 server for tests and development (--config names its merchants file)'
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "demo" -d 'Run the toolkit end to end on built-in documentation data'
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -s f -l file -d 'Read the parameters from a JSON object or an XML message (- for stdin)' -r -F
@@ -165,6 +166,30 @@ json\t''
 csv\t''"
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -s h -l help -d 'Print help'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -f -a "serve" -d 'Serve the WeChat Pay v2 API on loopback until Ctrl-C'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l listen -d 'Plain HTTP address for the endpoints that need no client certificate' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l tls-listen -d 'HTTPS address (all endpoints; /secapi/* and downloadfundflow need the client certificate)' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l cert-dir -d 'Folder for the CA and the merchant certificates [default: a new temporary folder]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l fee-rate -d 'Bill fee rate in hundredths of a percent (60 = 0.60%)' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l notify-time-factor -d 'Multiplies the notification retry schedule (15 s, 15 s, 30 s, 3 min …); 0.01 makes it 100 times faster' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l refund-delay -d 'Seconds a refund stays PROCESSING before it succeeds' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from help" -f -a "serve" -d 'Serve the WeChat Pay v2 API on loopback until Ctrl-C'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
@@ -172,13 +197,14 @@ json\t''
 csv\t''"
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -s h -l help -d 'Print help'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions demo help" -f -a "sign" -d 'Sign a parameter set (MD5 or HMAC-SHA256), or verify a signed message'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions demo help" -f -a "paysign" -d 'Client-side pay parameters for wx.requestPayment, WeixinJSBridge or the APP SDK'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions demo help" -f -a "notify" -d 'Verify payment notifications and decrypt refund notifications'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions demo help" -f -a "config" -d 'Create, locate, show and check the config file'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions demo help" -f -a "completions" -d 'Print shell completions'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions demo help" -f -a "demo" -d 'Run the toolkit end to end on built-in documentation data'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "sign" -d 'Sign a parameter set (MD5 or HMAC-SHA256), or verify a signed message'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "paysign" -d 'Client-side pay parameters for wx.requestPayment, WeixinJSBridge or the APP SDK'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "notify" -d 'Verify payment notifications and decrypt refund notifications'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "config" -d 'Create, locate, show and check the config file'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "completions" -d 'Print shell completions'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "emulator" -d 'A local WeChat Pay v2 server for tests and development (--config names its merchants file)'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "demo" -d 'Run the toolkit end to end on built-in documentation data'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from sign" -f -a "verify" -d 'Check the sign of a captured message; exit 0 when it holds, 4 when not'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from notify" -f -a "verify" -d 'Verify a payment notification: its fields, whether its sign holds, and the reply to send'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from notify" -f -a "decrypt" -d 'Decrypt a refund notification\'s req_info and show the reply to send'
@@ -186,3 +212,4 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_see
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "path" -d 'Print the config file\'s path'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Show the selected profile, secrets masked'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the selected profile: key, mch_id and appid shapes, certificate files'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from emulator" -f -a "serve" -d 'Serve the WeChat Pay v2 API on loopback until Ctrl-C'

@@ -333,6 +333,72 @@ _arguments "${_arguments_options[@]}" : \
 ':shell:(bash elvish fish powershell zsh)' \
 && ret=0
 ;;
+(emulator)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
+'-q[No status or warnings on stderr; data and errors only]' \
+'--quiet[No status or warnings on stderr; data and errors only]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_wxpay-ops__subcmd__emulator_commands" \
+"*::: :->emulator" \
+&& ret=0
+
+    case $state in
+    (emulator)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:wxpay-ops-emulator-command-$line[1]:"
+        case $line[1] in
+            (serve)
+_arguments "${_arguments_options[@]}" : \
+'--listen=[Plain HTTP address for the endpoints that need no client certificate]:LISTEN:_default' \
+'--tls-listen=[HTTPS address (all endpoints; /secapi/* and downloadfundflow need the client certificate)]:TLS_LISTEN:_default' \
+'--cert-dir=[Folder for the CA and the merchant certificates \[default\: a new temporary folder\]]:DIR:_files' \
+'--fee-rate=[Bill fee rate in hundredths of a percent (60 = 0.60%)]:FEE_RATE:_default' \
+'--notify-time-factor=[Multiplies the notification retry schedule (15 s, 15 s, 30 s, 3 min …); 0.01 makes it 100 times faster]:NOTIFY_TIME_FACTOR:_default' \
+'--refund-delay=[Seconds a refund stays PROCESSING before it succeeds]:REFUND_DELAY:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
+'-q[No status or warnings on stderr; data and errors only]' \
+'--quiet[No status or warnings on stderr; data and errors only]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_wxpay-ops__subcmd__emulator__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:wxpay-ops-emulator-help-command-$line[1]:"
+        case $line[1] in
+            (serve)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
 (demo)
 _arguments "${_arguments_options[@]}" : \
 '--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
@@ -441,6 +507,26 @@ esac
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(emulator)
+_arguments "${_arguments_options[@]}" : \
+":: :_wxpay-ops__subcmd__help__subcmd__emulator_commands" \
+"*::: :->emulator" \
+&& ret=0
+
+    case $state in
+    (emulator)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:wxpay-ops-help-emulator-command-$line[1]:"
+        case $line[1] in
+            (serve)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (demo)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -466,6 +552,7 @@ _wxpay-ops_commands() {
 'notify:Verify payment notifications and decrypt refund notifications' \
 'config:Create, locate, show and check the config file' \
 'completions:Print shell completions' \
+'emulator:A local WeChat Pay v2 server for tests and development (--config names its merchants file)' \
 'demo:Run the toolkit end to end on built-in documentation data' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -548,6 +635,37 @@ _wxpay-ops__subcmd__demo_commands() {
     local commands; commands=()
     _describe -t commands 'wxpay-ops demo commands' commands "$@"
 }
+(( $+functions[_wxpay-ops__subcmd__emulator_commands] )) ||
+_wxpay-ops__subcmd__emulator_commands() {
+    local commands; commands=(
+'serve:Serve the WeChat Pay v2 API on loopback until Ctrl-C' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'wxpay-ops emulator commands' commands "$@"
+}
+(( $+functions[_wxpay-ops__subcmd__emulator__subcmd__help_commands] )) ||
+_wxpay-ops__subcmd__emulator__subcmd__help_commands() {
+    local commands; commands=(
+'serve:Serve the WeChat Pay v2 API on loopback until Ctrl-C' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'wxpay-ops emulator help commands' commands "$@"
+}
+(( $+functions[_wxpay-ops__subcmd__emulator__subcmd__help__subcmd__help_commands] )) ||
+_wxpay-ops__subcmd__emulator__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'wxpay-ops emulator help help commands' commands "$@"
+}
+(( $+functions[_wxpay-ops__subcmd__emulator__subcmd__help__subcmd__serve_commands] )) ||
+_wxpay-ops__subcmd__emulator__subcmd__help__subcmd__serve_commands() {
+    local commands; commands=()
+    _describe -t commands 'wxpay-ops emulator help serve commands' commands "$@"
+}
+(( $+functions[_wxpay-ops__subcmd__emulator__subcmd__serve_commands] )) ||
+_wxpay-ops__subcmd__emulator__subcmd__serve_commands() {
+    local commands; commands=()
+    _describe -t commands 'wxpay-ops emulator serve commands' commands "$@"
+}
 (( $+functions[_wxpay-ops__subcmd__help_commands] )) ||
 _wxpay-ops__subcmd__help_commands() {
     local commands; commands=(
@@ -556,6 +674,7 @@ _wxpay-ops__subcmd__help_commands() {
 'notify:Verify payment notifications and decrypt refund notifications' \
 'config:Create, locate, show and check the config file' \
 'completions:Print shell completions' \
+'emulator:A local WeChat Pay v2 server for tests and development (--config names its merchants file)' \
 'demo:Run the toolkit end to end on built-in documentation data' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -600,6 +719,18 @@ _wxpay-ops__subcmd__help__subcmd__config__subcmd__show_commands() {
 _wxpay-ops__subcmd__help__subcmd__demo_commands() {
     local commands; commands=()
     _describe -t commands 'wxpay-ops help demo commands' commands "$@"
+}
+(( $+functions[_wxpay-ops__subcmd__help__subcmd__emulator_commands] )) ||
+_wxpay-ops__subcmd__help__subcmd__emulator_commands() {
+    local commands; commands=(
+'serve:Serve the WeChat Pay v2 API on loopback until Ctrl-C' \
+    )
+    _describe -t commands 'wxpay-ops help emulator commands' commands "$@"
+}
+(( $+functions[_wxpay-ops__subcmd__help__subcmd__emulator__subcmd__serve_commands] )) ||
+_wxpay-ops__subcmd__help__subcmd__emulator__subcmd__serve_commands() {
+    local commands; commands=()
+    _describe -t commands 'wxpay-ops help emulator serve commands' commands "$@"
 }
 (( $+functions[_wxpay-ops__subcmd__help__subcmd__help_commands] )) ||
 _wxpay-ops__subcmd__help__subcmd__help_commands() {

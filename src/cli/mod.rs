@@ -3,6 +3,7 @@
 mod completions;
 mod config;
 mod demo;
+mod emulator;
 pub mod failure;
 mod notify;
 pub mod output;
@@ -58,6 +59,9 @@ enum Command {
     Config(config::ConfigCommand),
     /// Print shell completions
     Completions(completions::CompletionsArgs),
+    /// A local WeChat Pay v2 server for tests and development (--config names its merchants file)
+    #[command(subcommand)]
+    Emulator(emulator::EmulatorCommand),
     /// Run the toolkit end to end on built-in documentation data
     Demo,
 }
@@ -66,6 +70,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Flag over environment; an empty variable counts as unset, as shells often leave them.
     let from_env = |name| std::env::var_os(name).filter(|value| !value.is_empty());
+    let config_flag = cli.config.clone();
     let context = Context {
         config: cli
             .config
@@ -81,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Notify(command) => notify::run(&context, command),
         Command::Config(command) => config::run(&context, command),
         Command::Completions(args) => completions::run(&context, args),
+        Command::Emulator(command) => emulator::run(&context, config_flag, command),
         Command::Demo => demo::run(&context),
     };
     ExitCode::from(match result {

@@ -2,6 +2,7 @@
 
 mod common;
 mod config;
+mod emulator;
 mod general;
 mod notify;
 mod paysign;

@@ -1,0 +1,434 @@
+//! The emulator over the network: mutual TLS, notifications, the control plane, transport
+//! faults, and `emulator serve` as a process.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wxpay_ops::config::certs::{identity_from_pem, read_p12};
+use wxpay_ops::emulator::core::Options;
+use wxpay_ops::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_MCH_ID};
+use wxpay_ops::emulator::notify::NotificationKind;
+use wxpay_ops::emulator::state::PayOptions;
+use wxpay_ops::emulator::{Emulator, ServeOptions};
+use wxpay_ops::wechat::notify::decrypt_refund;
+use wxpay_ops::wechat::sign::{sign_in_place, verify};
+use wxpay_ops::wechat::transport::{Identity, tls_config};
+use wxpay_ops::wechat::{ApiKey, Message, SignType};
+
+const APPID: &str = "wx2421b1c4370ec43b";
+const SUCCESS_REPLY: &str = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>";
+
+fn start() -> Emulator {
+    Emulator::start(ServeOptions {
+        core: Options {
+            notify_time_factor: 0.001,
+            refund_delay: time::Duration::ZERO,
+            ..Options::default()
+        },
+        ..ServeOptions::default()
+    })
+    .expect("the emulator starts on free ports")
+}
+
+fn signed(fields: &[(&str, &str)], sign_type: SignType) -> String {
+    let mut message = Message::new();
+    message
+        .set("appid", APPID)
+        .set("mch_id", DEFAULT_MCH_ID)
+        .set("nonce_str", "ibuaiVcKdpRxkhJA");
+    for (name, value) in fields {
+        message.set(name, *value);
+    }
+    sign_in_place(&mut message, &ApiKey::new(DEFAULT_API_KEY), sign_type);
+    message.to_xml()
+}
+
+fn client(emulator: &Emulator, identity: Option<Identity>) -> reqwest::blocking::Client {
+    let ca = std::fs::read(emulator.ca_cert()).unwrap();
+    let tls = tls_config(Some(&ca), identity).unwrap();
+    reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn post(client: &reqwest::blocking::Client, url: &str, body: String) -> Message {
+    let response = client
+        .post(url)
+        .body(body)
+        .send()
+        .expect("the emulator answers");
+    let bytes = response.bytes().unwrap();
+    Message::parse(&bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)))
+}
+
+fn place_order(emulator: &Emulator, out_trade_no: &str, notify_url: &str) {
+    let http = client(emulator, None);
+    let answer = post(
+        &http,
+        &format!("{}/pay/unifiedorder", emulator.base_url()),
+        signed(
+            &[
+                ("body", "test"),
+                ("out_trade_no", out_trade_no),
+                ("total_fee", "100"),
+                ("spbill_create_ip", "127.0.0.1"),
+                ("notify_url", notify_url),
+                ("trade_type", "NATIVE"),
+                ("product_id", "P1"),
+            ],
+            SignType::Md5,
+        ),
+    );
+    assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
+}
+
+fn refund_request(out_refund_no: &str, notify_url: &str) -> String {
+    signed(
+        &[
+            ("out_trade_no", "T1"),
+            ("out_refund_no", out_refund_no),
+            ("total_fee", "100"),
+            ("refund_fee", "10"),
+            ("notify_url", notify_url),
+        ],
+        SignType::HmacSha256,
+    )
+}
+
+#[test]
+fn refunds_over_mutual_tls_with_the_pem_pair_and_the_p12_and_not_without() {
+    let emulator = start();
+    place_order(&emulator, "T1", "http://127.0.0.1:9/n");
+    emulator
+        .core()
+        .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
+        .unwrap();
+    let url = format!("{}/secapi/pay/refund", emulator.tls_base_url());
+    let paths = emulator.client_cert(DEFAULT_MCH_ID).unwrap();
+
+    let pem = client(
+        &emulator,
+        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
+    );
+    let answer = post(&pem, &url, refund_request("R1", ""));
+    assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
+    assert!(
+        verify(
+            &answer,
+            &ApiKey::new(DEFAULT_API_KEY),
+            Some(SignType::HmacSha256)
+        )
+        .unwrap()
+        .valid
+    );
+
+    let p12 = read_p12(&paths.p12, DEFAULT_MCH_ID).unwrap();
+    let with_p12 = client(&emulator, Some(p12.identity()));
+    let answer = post(&with_p12, &url, refund_request("R2", ""));
+    assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
+
+    let anonymous = client(&emulator, None);
+    let answer = post(&anonymous, &url, refund_request("R3", ""));
+    assert_eq!(answer.get("return_code"), Some("FAIL"));
+    assert!(answer.get("return_msg").unwrap().contains("证书"));
+    // The plain listener has no TLS at all, so no certificate either.
+    let answer = post(
+        &anonymous,
+        &format!("{}/secapi/pay/refund", emulator.base_url()),
+        refund_request("R4", ""),
+    );
+    assert_eq!(answer.get("return_code"), Some("FAIL"));
+    assert_eq!(emulator.core().refunds().len(), 2);
+}
+
+/// A notify_url that answers from a script of replies (the last one repeats) and keeps what
+/// it was sent.
+struct Receiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start(replies: Vec<(u16, &'static str)>) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/notify", listener.local_addr().unwrap());
+        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = bodies.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                kept.lock().unwrap().push(String::from_utf8(body).unwrap());
+                let (status, reply) = replies[n.min(replies.len() - 1)];
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+            }
+        });
+        Receiver { url, bodies }
+    }
+
+    fn wait_for(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let bodies = self.bodies.lock().unwrap().clone();
+            if bodies.len() >= count || Instant::now() > deadline {
+                return bodies;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn a_payment_notification_is_delivered_refused_retried_and_logged() {
+    let emulator = start();
+    // "success" in plain text and HTTP 500 are both refusals; only the XML reply counts.
+    let receiver = Receiver::start(vec![
+        (200, "success"),
+        (500, SUCCESS_REPLY),
+        (200, SUCCESS_REPLY),
+    ]);
+    place_order(&emulator, "T1", &receiver.url);
+    emulator
+        .core()
+        .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
+        .unwrap();
+    let bodies = receiver.wait_for(3);
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "retries repeat the same notification"
+    );
+    let notification = Message::parse(bodies[0].as_bytes()).unwrap();
+    assert_eq!(notification.get("out_trade_no"), Some("T1"));
+    assert_eq!(notification.get("result_code"), Some("SUCCESS"));
+    assert!(
+        verify(&notification, &ApiKey::new(DEFAULT_API_KEY), None)
+            .unwrap()
+            .valid
+    );
+
+    // Give the notifier a moment to log the last attempt, then check no fourth comes.
+    std::thread::sleep(Duration::from_millis(300));
+    let attempts = emulator.core().notifier.attempts();
+    let accepted: Vec<bool> = attempts.iter().map(|a| a.accepted).collect();
+    assert_eq!(accepted, [false, false, true]);
+    assert_eq!(attempts[2].attempt, 3);
+    assert!(attempts[0].outcome.contains("HTTP 200"));
+    assert!(attempts[1].outcome.contains("HTTP 500"));
+    assert_eq!(receiver.bodies.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn a_refund_notification_carries_encrypted_req_info() {
+    let emulator = start();
+    let receiver = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    place_order(&emulator, "T1", "http://127.0.0.1:9/n");
+    emulator
+        .core()
+        .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
+        .unwrap();
+    let paths = emulator.client_cert(DEFAULT_MCH_ID).unwrap();
+    let tls = client(
+        &emulator,
+        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
+    );
+    let url = format!("{}/secapi/pay/refund", emulator.tls_base_url());
+    let answer = post(&tls, &url, refund_request("R1", &receiver.url));
+    assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
+    let bodies = receiver.wait_for(1);
+    let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
+    assert_eq!(refund.info.get("out_refund_no"), Some("R1"));
+    assert_eq!(refund.info.get("refund_status"), Some("SUCCESS"));
+    assert_eq!(refund.info.get("refund_fee"), Some("10"));
+    assert!(
+        refund.envelope.get("sign").is_none(),
+        "refund notifications are not signed"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let kinds: Vec<NotificationKind> = emulator
+        .core()
+        .notifier
+        .attempts()
+        .iter()
+        .map(|a| a.kind)
+        .collect();
+    assert!(kinds.contains(&NotificationKind::Refund));
+}
+
+#[test]
+fn control_plane_over_http() {
+    let emulator = start();
+    place_order(&emulator, "T1", "http://127.0.0.1:9/n");
+    let http = reqwest::blocking::Client::new();
+    let control = format!("{}/__emulator", emulator.base_url());
+    let paid: serde_json::Value = http
+        .post(format!("{control}/orders/pay"))
+        .body(r#"{"out_trade_no":"T1","openid":"oUser","bank_type":"CMB_DEBIT","time_end":"20261120101010"}"#)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(paid["state"], "SUCCESS");
+    assert_eq!(paid["payment"]["bank_type"], "CMB_DEBIT");
+    let again = http
+        .post(format!("{control}/orders/pay"))
+        .body(r#"{"out_trade_no":"T1"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 409);
+    let orders: serde_json::Value = http
+        .get(format!("{control}/orders"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(orders.as_array().unwrap().len(), 1);
+    let clock: serde_json::Value = http
+        .post(format!("{control}/clock"))
+        .body(r#"{"set":"20301231235959"}"#)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(clock["now"].as_str().unwrap().starts_with("2030123123595"));
+    let bad = http
+        .post(format!("{control}/clock"))
+        .body(r#"{"advance_seconds":1,"set":"x"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let requests: serde_json::Value = http
+        .get(format!("{control}/requests"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(requests[0]["path"], "/pay/unifiedorder");
+    assert_eq!(requests[0]["outcome"], "SUCCESS");
+    let unknown = http.get(format!("{control}/nope")).send().unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+}
+
+#[test]
+fn transport_faults_reach_the_client() {
+    let emulator = start();
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let control = format!("{}/__emulator/faults", emulator.base_url());
+    let url = format!("{}/pay/orderquery", emulator.base_url());
+    let query = || signed(&[("out_trade_no", "none")], SignType::Md5);
+    let inject = |kind: &str| {
+        let response = http
+            .post(&control)
+            .body(format!(r#"{{"path":"/pay/orderquery","kind":{kind}}}"#))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    };
+    inject(r#""drop""#);
+    assert!(
+        http.post(&url).body(query()).send().is_err(),
+        "a dropped connection is an error"
+    );
+    inject(r#""truncate""#);
+    let truncated = http.post(&url).body(query()).send().and_then(|r| r.bytes());
+    assert!(
+        truncated.is_err(),
+        "a body short of its Content-Length is an error"
+    );
+    inject(r#"{"delay":{"ms":300}}"#);
+    let started = Instant::now();
+    let delayed = http.post(&url).body(query()).send().unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(delayed.status().as_u16(), 200);
+    inject(r#""http500""#);
+    assert_eq!(
+        http.post(&url)
+            .body(query())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        500
+    );
+    let normal = Message::parse(
+        &http
+            .post(&url)
+            .body(query())
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(normal.get("err_code"), Some("ORDERNOTEXIST"));
+}
+
+#[test]
+fn serve_runs_until_ctrl_c() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wxpay-ops"))
+        .args([
+            "emulator",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("press Ctrl-C") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve ended early:\n{seen}"
+        );
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("http://127.0.0.1:"));
+    assert!(seen.contains(&format!("api_key={DEFAULT_API_KEY}")));
+    let base = seen
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let info: serde_json::Value = reqwest::blocking::get(format!("{base}/__emulator"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(info["merchants"][0]["mch_id"], DEFAULT_MCH_ID);
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("stopped"));
+}
