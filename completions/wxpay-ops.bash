@@ -70,11 +70,17 @@ _wxpay__ops() {
             wxpay__ops__subcmd__config__subcmd__help,show)
                 cmd="wxpay__ops__subcmd__config__subcmd__help__subcmd__show"
                 ;;
+            wxpay__ops__subcmd__emulator,export)
+                cmd="wxpay__ops__subcmd__emulator__subcmd__export"
+                ;;
             wxpay__ops__subcmd__emulator,help)
                 cmd="wxpay__ops__subcmd__emulator__subcmd__help"
                 ;;
             wxpay__ops__subcmd__emulator,serve)
                 cmd="wxpay__ops__subcmd__emulator__subcmd__serve"
+                ;;
+            wxpay__ops__subcmd__emulator__subcmd__help,export)
+                cmd="wxpay__ops__subcmd__emulator__subcmd__help__subcmd__export"
                 ;;
             wxpay__ops__subcmd__emulator__subcmd__help,help)
                 cmd="wxpay__ops__subcmd__emulator__subcmd__help__subcmd__help"
@@ -117,6 +123,9 @@ _wxpay__ops() {
                 ;;
             wxpay__ops__subcmd__help__subcmd__config,show)
                 cmd="wxpay__ops__subcmd__help__subcmd__config__subcmd__show"
+                ;;
+            wxpay__ops__subcmd__help__subcmd__emulator,export)
+                cmd="wxpay__ops__subcmd__help__subcmd__emulator__subcmd__export"
                 ;;
             wxpay__ops__subcmd__help__subcmd__emulator,serve)
                 cmd="wxpay__ops__subcmd__help__subcmd__emulator__subcmd__serve"
@@ -491,7 +500,7 @@ _wxpay__ops() {
             return 0
             ;;
         wxpay__subcmd__ops__subcmd__emulator)
-            opts="-p -q -h --config --profile --format --quiet --help serve help"
+            opts="-p -q -h --config --profile --format --quiet --help serve export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -520,9 +529,101 @@ _wxpay__ops() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        wxpay__subcmd__ops__subcmd__emulator__subcmd__help)
-            opts="serve help"
+        wxpay__subcmd__ops__subcmd__emulator__subcmd__export)
+            opts="-o -p -q -h --day --mch-id --appid --output --missing-in-merchant --missing-in-wechat --amount-mismatch --status-mismatch --near-midnight --duplicates --fee-rate --config --profile --format --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --day)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mch-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --appid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --missing-in-merchant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --missing-in-wechat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --amount-mismatch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --status-mismatch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --near-midnight)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duplicates)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fee-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wxpay__subcmd__ops__subcmd__emulator__subcmd__help)
+            opts="serve export help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wxpay__subcmd__ops__subcmd__emulator__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -563,7 +664,7 @@ _wxpay__ops() {
             return 0
             ;;
         wxpay__subcmd__ops__subcmd__emulator__subcmd__serve)
-            opts="-p -q -h --listen --tls-listen --cert-dir --fee-rate --notify-time-factor --refund-delay --config --profile --format --quiet --help"
+            opts="-p -q -h --listen --tls-listen --cert-dir --fee-rate --notify-time-factor --refund-delay --synthetic-day --config --profile --format --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -590,6 +691,10 @@ _wxpay__ops() {
                     return 0
                     ;;
                 --refund-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --synthetic-day)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -729,8 +834,22 @@ _wxpay__ops() {
             return 0
             ;;
         wxpay__subcmd__ops__subcmd__help__subcmd__emulator)
-            opts="serve"
+            opts="serve export"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wxpay__subcmd__ops__subcmd__help__subcmd__emulator__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -166,21 +166,23 @@ json\t''
 csv\t''"
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve export help" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve export help" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve export help" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
 json\t''
 csv\t''"
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -s h -l help -d 'Print help'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -f -a "serve" -d 'Serve the WeChat Pay v2 API on loopback until Ctrl-C'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve export help" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve export help" -s h -l help -d 'Print help'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve export help" -f -a "serve" -d 'Serve the WeChat Pay v2 API on loopback until Ctrl-C'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve export help" -f -a "export" -d 'Write the merchant order export (CSV) of a synthetic day, with chosen differences'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and not __fish_seen_subcommand_from serve export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l listen -d 'Plain HTTP address for the endpoints that need no client certificate' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l tls-listen -d 'HTTPS address (all endpoints; /secapi/* and downloadfundflow need the client certificate)' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l cert-dir -d 'Folder for the CA and the merchant certificates [default: a new temporary folder]' -r -F
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l fee-rate -d 'Bill fee rate in hundredths of a percent (60 = 0.60%)' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l notify-time-factor -d 'Multiplies the notification retry schedule (15 s, 15 s, 30 s, 3 min …); 0.01 makes it 100 times faster' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l refund-delay -d 'Seconds a refund stays PROCESSING before it succeeds' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l synthetic-day -d 'Add a synthetic day of the first merchant: DATE:TRADES[:SEED] (repeatable)' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
@@ -188,7 +190,26 @@ json\t''
 csv\t''"
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l day -d 'The synthetic day, as given to `serve --synthetic-day`' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l mch-id -d 'Merchant of the day' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l appid -d 'AppID of the day\'s trades' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -s o -l output -d 'Where to write the CSV (written whole, then moved into place)' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l missing-in-merchant -d 'Paid orders left out of the export' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l missing-in-wechat -d 'Paid orders in the export that WeChat never saw' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l amount-mismatch -d 'Orders whose amount differs' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l status-mismatch -d 'Orders whose status differs' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l near-midnight -d 'Payments of the day\'s last seconds recorded after midnight (at most 10)' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l duplicates -d 'Orders listed twice' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l fee-rate -d 'Bill fee rate, as given to `serve --fee-rate`' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -l format -d 'Output format [default: table on a terminal, otherwise json]' -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -s q -l quiet -d 'No status or warnings on stderr; data and errors only'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from help" -f -a "serve" -d 'Serve the WeChat Pay v2 API on loopback until Ctrl-C'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write the merchant order export (CSV) of a synthetic day, with chosen differences'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand emulator; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -l config -d 'Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]' -r -F
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand demo" -s p -l profile -d 'Profile to use [env: WXPAY_OPS_PROFILE] [default: the file\'s default_profile]' -r
@@ -213,3 +234,4 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_see
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Show the selected profile, secrets masked'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the selected profile: key, mch_id and appid shapes, certificate files'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from emulator" -f -a "serve" -d 'Serve the WeChat Pay v2 API on loopback until Ctrl-C'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from emulator" -f -a "export" -d 'Write the merchant order export (CSV) of a synthetic day, with chosen differences'

@@ -361,6 +361,31 @@ _arguments "${_arguments_options[@]}" : \
 '--fee-rate=[Bill fee rate in hundredths of a percent (60 = 0.60%)]:FEE_RATE:_default' \
 '--notify-time-factor=[Multiplies the notification retry schedule (15 s, 15 s, 30 s, 3 min …); 0.01 makes it 100 times faster]:NOTIFY_TIME_FACTOR:_default' \
 '--refund-delay=[Seconds a refund stays PROCESSING before it succeeds]:REFUND_DELAY:_default' \
+'*--synthetic-day=[Add a synthetic day of the first merchant\: DATE\:TRADES\[\:SEED\] (repeatable)]:DATE:TRADES[:SEED]:_default' \
+'--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
+'-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
+'--format=[Output format \[default\: table on a terminal, otherwise json\]]:FORMAT:(table json csv)' \
+'-q[No status or warnings on stderr; data and errors only]' \
+'--quiet[No status or warnings on stderr; data and errors only]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(export)
+_arguments "${_arguments_options[@]}" : \
+'--day=[The synthetic day, as given to \`serve --synthetic-day\`]:DATE:TRADES[:SEED]:_default' \
+'--mch-id=[Merchant of the day]:MCH_ID:_default' \
+'--appid=[AppID of the day'\''s trades]:APPID:_default' \
+'-o+[Where to write the CSV (written whole, then moved into place)]:FILE:_files' \
+'--output=[Where to write the CSV (written whole, then moved into place)]:FILE:_files' \
+'--missing-in-merchant=[Paid orders left out of the export]:MISSING_IN_MERCHANT:_default' \
+'--missing-in-wechat=[Paid orders in the export that WeChat never saw]:MISSING_IN_WECHAT:_default' \
+'--amount-mismatch=[Orders whose amount differs]:AMOUNT_MISMATCH:_default' \
+'--status-mismatch=[Orders whose status differs]:STATUS_MISMATCH:_default' \
+'--near-midnight=[Payments of the day'\''s last seconds recorded after midnight (at most 10)]:NEAR_MIDNIGHT:_default' \
+'--duplicates=[Orders listed twice]:DUPLICATES:_default' \
+'--fee-rate=[Bill fee rate, as given to \`serve --fee-rate\`]:FEE_RATE:_default' \
 '--config=[Config file \[env\: WXPAY_OPS_CONFIG\] \[default\: \$XDG_CONFIG_HOME/wxpay-ops/config.toml\]]:FILE:_files' \
 '-p+[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
 '--profile=[Profile to use \[env\: WXPAY_OPS_PROFILE\] \[default\: the file'\''s default_profile\]]:PROFILE:_default' \
@@ -384,6 +409,10 @@ _arguments "${_arguments_options[@]}" : \
         curcontext="${curcontext%:*:*}:wxpay-ops-emulator-help-command-$line[1]:"
         case $line[1] in
             (serve)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(export)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -523,6 +552,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(export)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
         esac
     ;;
 esac
@@ -639,17 +672,29 @@ _wxpay-ops__subcmd__demo_commands() {
 _wxpay-ops__subcmd__emulator_commands() {
     local commands; commands=(
 'serve:Serve the WeChat Pay v2 API on loopback until Ctrl-C' \
+'export:Write the merchant order export (CSV) of a synthetic day, with chosen differences' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'wxpay-ops emulator commands' commands "$@"
+}
+(( $+functions[_wxpay-ops__subcmd__emulator__subcmd__export_commands] )) ||
+_wxpay-ops__subcmd__emulator__subcmd__export_commands() {
+    local commands; commands=()
+    _describe -t commands 'wxpay-ops emulator export commands' commands "$@"
 }
 (( $+functions[_wxpay-ops__subcmd__emulator__subcmd__help_commands] )) ||
 _wxpay-ops__subcmd__emulator__subcmd__help_commands() {
     local commands; commands=(
 'serve:Serve the WeChat Pay v2 API on loopback until Ctrl-C' \
+'export:Write the merchant order export (CSV) of a synthetic day, with chosen differences' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'wxpay-ops emulator help commands' commands "$@"
+}
+(( $+functions[_wxpay-ops__subcmd__emulator__subcmd__help__subcmd__export_commands] )) ||
+_wxpay-ops__subcmd__emulator__subcmd__help__subcmd__export_commands() {
+    local commands; commands=()
+    _describe -t commands 'wxpay-ops emulator help export commands' commands "$@"
 }
 (( $+functions[_wxpay-ops__subcmd__emulator__subcmd__help__subcmd__help_commands] )) ||
 _wxpay-ops__subcmd__emulator__subcmd__help__subcmd__help_commands() {
@@ -724,8 +769,14 @@ _wxpay-ops__subcmd__help__subcmd__demo_commands() {
 _wxpay-ops__subcmd__help__subcmd__emulator_commands() {
     local commands; commands=(
 'serve:Serve the WeChat Pay v2 API on loopback until Ctrl-C' \
+'export:Write the merchant order export (CSV) of a synthetic day, with chosen differences' \
     )
     _describe -t commands 'wxpay-ops help emulator commands' commands "$@"
+}
+(( $+functions[_wxpay-ops__subcmd__help__subcmd__emulator__subcmd__export_commands] )) ||
+_wxpay-ops__subcmd__help__subcmd__emulator__subcmd__export_commands() {
+    local commands; commands=()
+    _describe -t commands 'wxpay-ops help emulator export commands' commands "$@"
 }
 (( $+functions[_wxpay-ops__subcmd__help__subcmd__emulator__subcmd__serve_commands] )) ||
 _wxpay-ops__subcmd__help__subcmd__emulator__subcmd__serve_commands() {

@@ -10,12 +10,90 @@ use super::settings::Context;
 use crate::bill::format::FeeRate;
 use crate::emulator::core::Options;
 use crate::emulator::merchant::{Merchant, load_merchants};
+use crate::emulator::synth::{Differences, SynthError, SyntheticDay, write_export};
 use crate::emulator::{Emulator, ServeOptions};
+use crate::fsutil::{WriteError, write_atomic};
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
     /// Serve the WeChat Pay v2 API on loopback until Ctrl-C
     Serve(ServeArgs),
+    /// Write the merchant order export (CSV) of a synthetic day, with chosen differences
+    Export(ExportArgs),
+}
+
+/// A synthetic day: DATE:TRADES[:SEED], e.g. 20261120:1000000:7
+#[derive(Debug, Clone)]
+pub struct DaySpec {
+    bill_date: String,
+    trades: u64,
+    seed: u64,
+}
+
+fn parse_day(text: &str) -> Result<DaySpec, String> {
+    let mut parts = text.split(':');
+    let bill_date = parts.next().unwrap_or_default().to_owned();
+    let number = |part: Option<&str>, what: &str| -> Result<u64, String> {
+        part.map_or(Ok(0), |p| {
+            p.parse()
+                .map_err(|_| format!("{what} {p:?} is not a whole number"))
+        })
+    };
+    let trades = number(parts.next(), "TRADES")?;
+    let seed = number(parts.next(), "SEED")?;
+    if parts.next().is_some()
+        || crate::emulator::clock::parse_bill_date(&bill_date).is_none()
+        || trades == 0
+    {
+        return Err("expected DATE:TRADES[:SEED] with DATE as yyyyMMdd and TRADES above 0".into());
+    }
+    Ok(DaySpec {
+        bill_date,
+        trades,
+        seed,
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The synthetic day, as given to `serve --synthetic-day`
+    #[arg(long, value_name = "DATE:TRADES[:SEED]", value_parser = parse_day)]
+    day: DaySpec,
+
+    /// Merchant of the day
+    #[arg(long, default_value = crate::emulator::merchant::DEFAULT_MCH_ID)]
+    mch_id: String,
+
+    /// AppID of the day's trades
+    #[arg(long, default_value = crate::emulator::merchant::DEFAULT_APPIDS[0])]
+    appid: String,
+
+    /// Where to write the CSV (written whole, then moved into place)
+    #[arg(long, short, value_name = "FILE")]
+    output: PathBuf,
+
+    /// Paid orders left out of the export
+    #[arg(long, default_value_t = 0)]
+    missing_in_merchant: u64,
+    /// Paid orders in the export that WeChat never saw
+    #[arg(long, default_value_t = 0)]
+    missing_in_wechat: u64,
+    /// Orders whose amount differs
+    #[arg(long, default_value_t = 0)]
+    amount_mismatch: u64,
+    /// Orders whose status differs
+    #[arg(long, default_value_t = 0)]
+    status_mismatch: u64,
+    /// Payments of the day's last seconds recorded after midnight (at most 10)
+    #[arg(long, default_value_t = 0)]
+    near_midnight: u64,
+    /// Orders listed twice
+    #[arg(long, default_value_t = 0)]
+    duplicates: u64,
+
+    /// Bill fee rate, as given to `serve --fee-rate`
+    #[arg(long, default_value_t = 60)]
+    fee_rate: u32,
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +121,10 @@ pub struct ServeArgs {
     /// Seconds a refund stays PROCESSING before it succeeds
     #[arg(long, default_value_t = 5)]
     refund_delay: i64,
+
+    /// Add a synthetic day of the first merchant: DATE:TRADES[:SEED] (repeatable)
+    #[arg(long, value_name = "DATE:TRADES[:SEED]", value_parser = parse_day)]
+    synthetic_day: Vec<DaySpec>,
 }
 
 /// `--config FILE` (the global flag, not WXPAY_OPS_CONFIG) names the emulator's merchants file
@@ -52,7 +134,51 @@ pub fn run(
     merchants_file: Option<PathBuf>,
     command: EmulatorCommand,
 ) -> Result<u8, Failure> {
-    let EmulatorCommand::Serve(args) = command;
+    match command {
+        EmulatorCommand::Serve(args) => serve(context, merchants_file, args),
+        EmulatorCommand::Export(args) => export(context, args),
+    }
+}
+
+fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
+    let day = SyntheticDay {
+        mch_id: args.mch_id,
+        appid: args.appid,
+        bill_date: args.day.bill_date,
+        trades: args.day.trades,
+        seed: args.day.seed,
+    };
+    let differences = Differences {
+        missing_in_merchant: args.missing_in_merchant,
+        missing_in_wechat: args.missing_in_wechat,
+        amount_mismatch: args.amount_mismatch,
+        status_mismatch: args.status_mismatch,
+        near_midnight: args.near_midnight,
+        duplicates: args.duplicates,
+    };
+    let name = args.output.display().to_string();
+    let expected = write_atomic(&args.output, |out| {
+        write_export(&day, &differences, FeeRate(args.fee_rate), out)
+    })
+    .map_err(|e| match e {
+        WriteError::Io(e) | WriteError::Inner(SynthError::Io(e)) => Failure::input(&name, e),
+        WriteError::Inner(other) => Failure::usage(other.to_string()),
+    })?;
+    context.printer.status(&format!(
+        "wrote {} export rows to {name}",
+        expected.export_rows
+    ));
+    let json = serde_json::to_value(&expected).expect("the record serializes");
+    let record = json.as_object().cloned().unwrap_or_default();
+    context.printer.record(&record)?;
+    Ok(exit::OK)
+}
+
+fn serve(
+    context: &Context,
+    merchants_file: Option<PathBuf>,
+    args: ServeArgs,
+) -> Result<u8, Failure> {
     let merchants = match &merchants_file {
         Some(path) => load_merchants(path).map_err(|e| {
             Failure::usage(e.to_string())
@@ -84,6 +210,19 @@ pub fn run(
         Failure::usage(e.to_string())
             .hint("pick free ports with --listen and --tls-listen (port 0 picks one)")
     })?;
+    for spec in &args.synthetic_day {
+        let merchant = &emulator.core().options.merchants[0];
+        emulator
+            .core()
+            .add_synthetic_day(SyntheticDay {
+                mch_id: merchant.mch_id.clone(),
+                appid: merchant.appids[0].clone(),
+                bill_date: spec.bill_date.clone(),
+                trades: spec.trades,
+                seed: spec.seed,
+            })
+            .map_err(Failure::usage)?;
+    }
     let printer = &context.printer;
     printer.status(&format!(
         "WeChat Pay v2 emulator on {} and {}",

@@ -5,7 +5,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::bills::{day_rows, fund_flow_bill, write_trade_bill};
 use super::clock::{api_time, bill_time, parse_api_time, parse_bill_date};
-use super::core::{Call, Core, Reply, Request};
+use super::core::{Body, Call, Core, Reply, Request};
 use super::faults::FaultKind;
 use super::state::{Order, Refund, RefundStatus, Refusal, TradeState, refuse};
 use crate::bill::format::BillType;
@@ -684,6 +684,35 @@ impl Core {
             let ledger = self.ledger.lock().expect("ledger lock");
             day_rows(&ledger, &call.merchant.mch_id, day, self.options.fee_rate)
         };
+        let synthetic = self
+            .synthetic
+            .lock()
+            .expect("synthetic lock")
+            .iter()
+            .find(|d| d.mch_id == call.merchant.mch_id && d.date() == Some(day))
+            .cloned();
+        if let Some(synthetic) = synthetic.filter(|d| d.trades > 0) {
+            // Computed row by row as it is sent: a day of ten million trades never sits in
+            // memory.
+            let rate = self.options.fee_rate;
+            let write = move |out: &mut dyn std::io::Write| -> std::io::Result<()> {
+                let rows = synthetic.rows(rate).chain(rows);
+                if gzip {
+                    let mut encoder =
+                        flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+                    write_trade_bill(&mut encoder, bill_type, rows)?;
+                    encoder.finish().map(drop)
+                } else {
+                    write_trade_bill(out, bill_type, rows).map(drop)
+                }
+            };
+            let mut reply = Reply::text(200, Vec::new());
+            reply.body = Body::Stream(Box::new(write));
+            if gzip {
+                reply.content_type = "application/x-gzip";
+            }
+            return reply;
+        }
         let wanted = rows.iter().filter(|r| match bill_type {
             BillType::All => true,
             BillType::Success => !r.is_refund(),
@@ -787,7 +816,7 @@ fn order_fields(order: &Order) -> Message {
 }
 
 fn corrupt_sign(reply: &mut Reply) {
-    if let Ok(mut answer) = Message::parse(&reply.body)
+    if let Some(Ok(mut answer)) = reply.body.bytes().map(Message::parse)
         && let Some(sign) = answer.get("sign").map(str::to_owned)
     {
         let flipped: String = sign
@@ -795,6 +824,6 @@ fn corrupt_sign(reply: &mut Reply) {
             .map(|c| if c == '0' { '1' } else { '0' })
             .collect();
         answer.set("sign", flipped);
-        reply.body = answer.to_xml().into_bytes();
+        reply.body = Body::Bytes(answer.to_xml().into_bytes());
     }
 }

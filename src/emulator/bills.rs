@@ -14,7 +14,7 @@ use crate::wechat::Fen;
 
 /// Writes a whole trade bill (BOM, header, rows, summary) row by row, so that a bill of
 /// any size streams with flat memory. Returns the summary.
-pub fn write_trade_bill<W: Write>(
+pub fn write_trade_bill<W: Write + ?Sized>(
     out: &mut W,
     bill_type: BillType,
     rows: impl Iterator<Item = TradeRow>,

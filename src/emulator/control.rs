@@ -10,6 +10,7 @@ use super::core::Core;
 use super::faults::Fault;
 use super::merchant::DEFAULT_MCH_ID;
 use super::state::PayOptions;
+use super::synth::SyntheticDay;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +68,13 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
         ("GET", "/notifications") => Ok(ok(json!(core.notifier.attempts()))),
         ("GET", "/requests") => Ok(ok(json!(core.request_log()))),
         ("GET", "/faults") => Ok(ok(json!(core.pending_faults()))),
+        ("GET", "/synthetic") => Ok(ok(json!(core.synthetic_days()))),
+        ("POST", "/synthetic") => {
+            parse::<SyntheticDay>(body).map(|day| match core.add_synthetic_day(day) {
+                Ok(()) => ok(json!(core.synthetic_days())),
+                Err(message) => error(400, message),
+            })
+        }
         ("POST", "/faults") => parse::<Fault>(body).map(|fault| {
             core.add_fault(fault);
             ok(json!(core.pending_faults()))

@@ -1,5 +1,7 @@
 //! The emulator's state and request handling, independent of the HTTP server around it.
 
+use std::collections::VecDeque;
+use std::io::{self, Write};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -10,6 +12,7 @@ use super::faults::{Fault, FaultKind, Faults};
 use super::merchant::Merchant;
 use super::notify::{NotificationKind, Notifier};
 use super::state::{Ledger, Order, PayOptions, Refund, Refusal};
+use super::synth::SyntheticDay;
 use crate::bill::format::FeeRate;
 use crate::wechat::notify::encrypt_req_info;
 use crate::wechat::sign::{nonce_str, set_sign};
@@ -49,11 +52,40 @@ pub struct Request<'a> {
     pub client_cert_cn: Option<&'a str>,
 }
 
+/// Writes a body too large to hold in memory (a synthetic day's bill) as it is sent.
+pub type BodyWriter = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
+
+pub enum Body {
+    Bytes(Vec<u8>),
+    Stream(BodyWriter),
+}
+
+impl Body {
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Body::Bytes(bytes) => Some(bytes),
+            Body::Stream(_) => None,
+        }
+    }
+
+    /// The whole body in memory, running a stream to its end.
+    pub fn into_vec(self) -> io::Result<Vec<u8>> {
+        match self {
+            Body::Bytes(bytes) => Ok(bytes),
+            Body::Stream(write) => {
+                let mut out = Vec::new();
+                write(&mut out)?;
+                Ok(out)
+            }
+        }
+    }
+}
+
 /// What the server sends back; `transport` faults are carried out by the server.
 pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    pub body: Body,
     pub transport: Option<FaultKind>,
 }
 
@@ -66,7 +98,7 @@ impl Reply {
         Reply {
             status,
             content_type: "text/plain",
-            body: body.into(),
+            body: Body::Bytes(body.into()),
             transport: None,
         }
     }
@@ -87,9 +119,13 @@ pub struct Core {
     pub clock: Clock,
     pub(super) ledger: Mutex<Ledger>,
     faults: Mutex<Faults>,
-    log: Mutex<Vec<LogEntry>>,
+    log: Mutex<VecDeque<LogEntry>>,
+    pub(super) synthetic: Mutex<Vec<SyntheticDay>>,
     pub notifier: Notifier,
 }
+
+/// The request log keeps the latest entries only, so a long benchmark cannot fill memory.
+const MAX_LOG_ENTRIES: usize = 10_000;
 
 /// A request that passed transport, merchant and signature checks.
 pub(super) struct Call<'a> {
@@ -109,6 +145,7 @@ impl Core {
             ledger: Mutex::default(),
             faults: Mutex::default(),
             log: Mutex::default(),
+            synthetic: Mutex::default(),
             notifier,
         }
     }
@@ -126,7 +163,38 @@ impl Core {
     }
 
     pub fn request_log(&self) -> Vec<LogEntry> {
-        self.log.lock().expect("log lock").clone()
+        self.log.lock().expect("log lock").iter().cloned().collect()
+    }
+
+    /// Adds a synthetic day whose bill is computed as it is downloaded; a day given again
+    /// replaces the earlier one.
+    pub fn add_synthetic_day(&self, day: SyntheticDay) -> Result<(), String> {
+        if day.date().is_none() {
+            return Err(format!(
+                "bill_date {:?} is not a date (yyyyMMdd)",
+                day.bill_date
+            ));
+        }
+        let merchant = self
+            .merchant(&day.mch_id)
+            .ok_or_else(|| format!("no merchant {:?} in this emulator", day.mch_id))?;
+        if !merchant.appids.contains(&day.appid) {
+            return Err(format!(
+                "appid {:?} is not bound to mch_id {}",
+                day.appid, day.mch_id
+            ));
+        }
+        let mut days = self.synthetic.lock().expect("synthetic lock");
+        days.retain(|d| {
+            (d.mch_id.as_str(), d.bill_date.as_str())
+                != (day.mch_id.as_str(), day.bill_date.as_str())
+        });
+        days.push(day);
+        Ok(())
+    }
+
+    pub fn synthetic_days(&self) -> Vec<SyntheticDay> {
+        self.synthetic.lock().expect("synthetic lock").clone()
     }
 
     pub fn orders(&self) -> Vec<Order> {
@@ -301,16 +369,21 @@ impl Core {
             .ok()
             .and_then(|m| m.get("mch_id").map(str::to_owned))
             .unwrap_or_default();
-        let outcome = match Message::parse(&reply.body) {
-            Ok(answer) => match (answer.get("return_code"), answer.get("result_code")) {
+        let outcome = match reply.body.bytes().map(Message::parse) {
+            None => "streamed bill".to_owned(),
+            Some(Ok(answer)) => match (answer.get("return_code"), answer.get("result_code")) {
                 (Some("FAIL"), _) => format!("FAIL {}", answer.get("return_msg").unwrap_or("")),
                 (_, Some("FAIL")) => format!("FAIL {}", answer.get("err_code").unwrap_or("")),
                 _ => "SUCCESS".to_owned(),
             },
-            Err(_) if reply.status == 200 => format!("{} bytes of data", reply.body.len()),
-            Err(_) => format!("HTTP {}", reply.status),
+            Some(Err(_)) if reply.status == 200 => "bill data".to_owned(),
+            Some(Err(_)) => format!("HTTP {}", reply.status),
         };
-        self.log.lock().expect("log lock").push(LogEntry {
+        let mut log = self.log.lock().expect("log lock");
+        if log.len() == MAX_LOG_ENTRIES {
+            log.pop_front();
+        }
+        log.push_back(LogEntry {
             at: bill_time(self.clock.now().to_offset(BEIJING)),
             method: request.method.to_owned(),
             path: request.path.to_owned(),

@@ -11,6 +11,7 @@ pub mod notify;
 pub mod pki;
 pub mod server;
 pub mod state;
+pub mod synth;
 
 pub use server::{Emulator, ServeOptions};
 #[cfg(test)]

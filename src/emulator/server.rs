@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::control;
-use super::core::{Core, Options, Reply, Request};
+use super::core::{Body as ReplyBody, BodyWriter, Core, Options, Reply, Request};
 use super::faults::FaultKind;
 use super::notify::Notifier;
 use super::pki::{ClientPaths, Pki, PkiError};
@@ -339,8 +339,9 @@ async fn respond(
             Ok(to_response(reply))
         }
         Some(FaultKind::Truncate) => {
-            let full_length = reply.body.len();
-            let half = Bytes::from(reply.body[..full_length / 2].to_vec());
+            let whole = reply.body.into_vec().unwrap_or_default();
+            let full_length = whole.len();
+            let half = Bytes::from(whole[..full_length / 2].to_vec());
             let mut response = Response::new(Truncated { data: Some(half) }.boxed());
             response
                 .headers_mut()
@@ -368,13 +369,80 @@ fn plain(status: StatusCode, text: &str) -> Response<ResponseBody> {
 }
 
 fn to_response(reply: Reply) -> Response<ResponseBody> {
-    let mut response = Response::new(full(reply.body));
+    let body = match reply.body {
+        ReplyBody::Bytes(bytes) => full(bytes),
+        ReplyBody::Stream(write) => stream(write),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     response.headers_mut().insert(
         "Content-Type",
         reply.content_type.parse().expect("valid header"),
     );
     response
+}
+
+/// Runs a body writer on a blocking thread, sending what it writes in 64 KiB chunks; the
+/// bounded channel keeps memory flat however large the body is.
+fn stream(write: BodyWriter) -> ResponseBody {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut chunks = ChunkWriter {
+            sender,
+            buffer: Vec::with_capacity(CHUNK),
+        };
+        // A client that hangs up makes the writes fail, which ends the writer early.
+        let _ = write(&mut chunks).and_then(|()| std::io::Write::flush(&mut chunks));
+    });
+    ChannelBody { receiver }.boxed()
+}
+
+const CHUNK: usize = 64 * 1024;
+
+struct ChunkWriter {
+    sender: tokio::sync::mpsc::Sender<Bytes>,
+    buffer: Vec<u8>,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(CHUNK),
+        ));
+        self.sender.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+struct ChannelBody {
+    receiver: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.receiver
+            .poll_recv(context)
+            .map(|chunk| chunk.map(|data| Ok(Frame::data(data))))
+    }
 }
 
 /// Half a body, then an error: hyper closes the connection short of Content-Length.

@@ -66,7 +66,7 @@ impl Fixture {
         });
         Answer {
             status: reply.status,
-            body: reply.body,
+            body: reply.body.into_vec().unwrap(),
         }
     }
 
@@ -956,4 +956,73 @@ fn injected_faults() {
         ]
     );
     assert!(log.iter().any(|e| e.outcome == "FAIL SYSTEMERROR"));
+}
+
+#[test]
+fn a_synthetic_day_streams_a_bill_whose_summary_equals_its_rows() {
+    use super::synth::SyntheticDay;
+    let f = fixture();
+    let day = SyntheticDay {
+        mch_id: DEFAULT_MCH_ID.into(),
+        appid: APPID.into(),
+        bill_date: "20261120".into(),
+        trades: 20_000,
+        seed: 3,
+    };
+    assert!(
+        f.core
+            .add_synthetic_day(SyntheticDay {
+                appid: "wx0".into(),
+                ..day.clone()
+            })
+            .is_err()
+    );
+    assert!(
+        f.core
+            .add_synthetic_day(SyntheticDay {
+                bill_date: "2026-11-20".into(),
+                ..day.clone()
+            })
+            .is_err()
+    );
+    f.core.add_synthetic_day(day.clone()).unwrap();
+    at_noon(&f, "20261120");
+    f.paid_order("OWN1", "500");
+    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    let text = String::from_utf8(bill(&f, &[("bill_date", "20261120")]).body).unwrap();
+    let lines: Vec<&str> = text
+        .trim_start_matches(BOM)
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .collect();
+    let rows = &lines[1..lines.len() - 2];
+    let synthetic_rows = day.rows(crate::bill::format::FeeRate(60)).count();
+    assert_eq!(
+        rows.len(),
+        synthetic_rows + 1,
+        "the synthetic rows and the emulator's own trade"
+    );
+    let mut fee = 0i64;
+    let mut settled = 0i64;
+    for row in rows {
+        let fields: Vec<&str> = row.strip_prefix('`').unwrap().split(",`").collect();
+        settled += BillAmount::parse(fields[12]).unwrap().0;
+        fee += BillAmount::parse(fields[22]).unwrap().0;
+    }
+    let summary: Vec<&str> = lines[lines.len() - 1]
+        .strip_prefix('`')
+        .unwrap()
+        .split(",`")
+        .collect();
+    assert_eq!(summary[0], rows.len().to_string());
+    assert_eq!(BillAmount::parse(summary[1]).unwrap().0, settled);
+    assert_eq!(BillAmount::parse(summary[4]).unwrap().0, fee);
+    let gz = bill(&f, &[("bill_date", "20261120"), ("tar_type", "GZIP")]);
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&gz.body[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, text);
 }

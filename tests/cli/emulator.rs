@@ -432,3 +432,77 @@ fn serve_runs_until_ctrl_c() {
     stderr.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("stopped"));
 }
+
+#[test]
+fn export_writes_the_merchant_csv_and_what_reconciliation_must_find() {
+    let env = crate::common::Env::new();
+    let out = env.path("orders.csv");
+    let expected = env
+        .run(&[
+            "emulator",
+            "export",
+            "--day",
+            "20261120:3000:7",
+            "-o",
+            out.to_str().unwrap(),
+            "--missing-in-merchant",
+            "2",
+            "--missing-in-wechat",
+            "1",
+            "--amount-mismatch",
+            "3",
+            "--status-mismatch",
+            "1",
+            "--near-midnight",
+            "2",
+            "--duplicates",
+            "1",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(expected["differences"]["amount_mismatch"], 3);
+    assert_eq!(expected["day"]["trades"], 3000);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("out_trade_no,status,amount,refund_amount,paid_at\n"));
+    assert_eq!(
+        text.lines().count() as u64 - 1,
+        expected["export_rows"].as_u64().unwrap()
+    );
+
+    // An impossible request names the problem and leaves no file behind.
+    let refused = env.path("refused.csv");
+    env.run(&[
+        "emulator",
+        "export",
+        "--day",
+        "20261120:100",
+        "-o",
+        refused.to_str().unwrap(),
+        "--near-midnight",
+        "11",
+    ])
+    .expect(2)
+    .error_mentions("near-midnight");
+    assert!(!refused.exists());
+    let leftovers = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".tmp")
+        })
+        .count();
+    assert_eq!(leftovers, 0, "no temporary file is left behind");
+    env.run(&[
+        "emulator",
+        "export",
+        "--day",
+        "2026-11-20:100",
+        "-o",
+        "x.csv",
+    ])
+    .expect(2);
+}
