@@ -238,11 +238,7 @@ pub fn write_export<W: Write>(
             available: paid_left,
         });
     }
-    let stride = if spread == 0 {
-        u64::MAX
-    } else {
-        (ordinary / spread).max(1)
-    };
+    let stride = ordinary.checked_div(spread).map_or(u64::MAX, |s| s.max(1));
     let mut spread_left = spread;
     let mut pending = [
         (Change::Missing, d.missing_in_merchant),
