@@ -198,13 +198,9 @@ impl Core {
     }
 
     pub fn orders(&self) -> Vec<Order> {
-        self.settle();
-        self.ledger
-            .lock()
-            .expect("ledger lock")
-            .orders()
-            .cloned()
-            .collect()
+        let mut ledger = self.ledger.lock().expect("ledger lock");
+        ledger.expire_all(self.clock.now());
+        ledger.orders().cloned().collect()
     }
 
     pub fn refunds(&self) -> Vec<Refund> {
@@ -212,14 +208,15 @@ impl Core {
         self.ledger.lock().expect("ledger lock").refunds().to_vec()
     }
 
-    /// Moves time on: expires unpaid orders and completes refunds that are due.
+    /// Completes the refunds that are due, and notifies them. Unpaid orders expire lazily,
+    /// whenever one is looked up or listed.
     pub fn settle(&self) {
         let now = self.clock.now();
-        let settled = {
-            let mut ledger = self.ledger.lock().expect("ledger lock");
-            ledger.expire_all(now);
-            ledger.settle_refunds(self.options.refund_delay, now)
-        };
+        let settled = self
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .settle_refunds(self.options.refund_delay, now);
         for refund in settled {
             self.notify_refund(&refund);
         }

@@ -161,6 +161,8 @@ pub struct Ledger {
     refunds: Vec<Refund>,
     refund_by_out_no: HashMap<(String, String), usize>,
     refund_by_id: HashMap<String, usize>,
+    /// Indexes of refunds still PROCESSING, so settling does not walk every refund.
+    processing: Vec<usize>,
     sequence: u64,
 }
 
@@ -401,6 +403,7 @@ impl Ledger {
         self.refund_by_out_no
             .insert((mch_id.to_owned(), out_refund_no.to_owned()), index);
         self.refund_by_id.insert(refund.refund_id.clone(), index);
+        self.processing.push(index);
         self.refunds.push(refund.clone());
         Ok(refund)
     }
@@ -408,13 +411,17 @@ impl Ledger {
     /// Refunds that have been processing for `delay` succeed; returns them, to notify.
     pub fn settle_refunds(&mut self, delay: Duration, now: OffsetDateTime) -> Vec<Refund> {
         let mut settled = Vec::new();
-        for refund in &mut self.refunds {
-            if refund.status == RefundStatus::Processing && now - refund.created_at >= delay {
+        let refunds = &mut self.refunds;
+        self.processing.retain(|&index| {
+            let refund = &mut refunds[index];
+            let due = now - refund.created_at >= delay;
+            if due {
                 refund.status = RefundStatus::Success;
                 refund.success_time = Some(refund.created_at + delay);
                 settled.push(refund.clone());
             }
-        }
+            !due
+        });
         settled
     }
 
