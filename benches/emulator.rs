@@ -149,7 +149,12 @@ fn streamed_bill(emulator: &Emulator, runtime: &tokio::runtime::Runtime) {
             }
         }
         let text = String::from_utf8_lossy(&tail).into_owned();
-        let last = text.trim_end().lines().last().unwrap_or_default().to_owned();
+        let last = text
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned();
         (bytes, lines, last)
     });
     let elapsed = started.elapsed().as_secs_f64();
@@ -168,7 +173,9 @@ fn streamed_bill(emulator: &Emulator, runtime: &tokio::runtime::Runtime) {
         rows as f64 / elapsed,
     );
     if let (Some(before), Some(after)) = (before, peak_rss_mib()) {
-        println!("  peak memory of the process: {before:.0} MiB before, {after:.0} MiB after (flat: the bill is never held)");
+        println!(
+            "  peak memory of the process: {before:.0} MiB before, {after:.0} MiB after (flat: the bill is never held)"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod bill;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod emulator;
 pub mod fsutil;
 pub mod wechat;

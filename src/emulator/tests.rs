@@ -1026,3 +1026,40 @@ fn a_synthetic_day_streams_a_bill_whose_summary_equals_its_rows() {
     .unwrap();
     assert_eq!(unzipped, text);
 }
+
+#[test]
+fn a_seeded_day_renders_byte_for_byte() {
+    let f = fixture();
+    let pay_at = |out_trade_no: &str, transaction_id: &str, time_end: &str| {
+        f.core
+            .pay(
+                DEFAULT_MCH_ID,
+                out_trade_no,
+                &PayOptions {
+                    transaction_id: Some(transaction_id.into()),
+                    time_end: Some(time_end.into()),
+                    openid: Some("oUpF8uMEb4qRXf22hE3X68TekukE".into()),
+                    bank_type: Some("CMB_DEBIT".into()),
+                },
+            )
+            .unwrap();
+    };
+    at_noon(&f, "20261120");
+    f.order("G1", "600");
+    pay_at("G1", "4200000001202611200000000001", "20261120083541");
+    f.order("G2", "1");
+    pay_at("G2", "4200000001202611200000000002", "20261120093000");
+    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    let text = String::from_utf8(bill(&f, &[("bill_date", "20261120")]).body).unwrap();
+    let body = "腾讯充值中心-QQ会员充值";
+    let expected = format!(
+        "\u{feff}{header}\r\n\
+         `2026-11-20 08:35:41,`{APPID},`{DEFAULT_MCH_ID},`0,`,`4200000001202611200000000001,`G1,`oUpF8uMEb4qRXf22hE3X68TekukE,`JSAPI,`SUCCESS,`CMB_DEBIT,`CNY,`6.00,`0.00,`0,`0,`0.00,`0.00,`,`,`{body},`,`0.04000,`0.60%,`6.00,`0.00,`\r\n\
+         `2026-11-20 09:30:00,`{APPID},`{DEFAULT_MCH_ID},`0,`,`4200000001202611200000000002,`G2,`oUpF8uMEb4qRXf22hE3X68TekukE,`JSAPI,`SUCCESS,`CMB_DEBIT,`CNY,`0.01,`0.00,`0,`0,`0.00,`0.00,`,`,`{body},`,`0.00000,`0.60%,`0.01,`0.00,`\r\n\
+         {summary}\r\n\
+         `2,`6.01,`0.00,`0.00,`0.04000,`6.01,`0.00\r\n",
+        header = ALL_HEADER.join(","),
+        summary = SUMMARY_HEADER.join(","),
+    );
+    assert_eq!(text, expected);
+}

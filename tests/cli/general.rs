@@ -41,7 +41,7 @@ fn demo_runs_on_built_in_data() {
     let out = Env::new().run(&["demo"]).expect(0);
     let rows = out.json();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 15);
     assert!(rows.iter().all(|r| r["check"] == "ok"));
 }
 
