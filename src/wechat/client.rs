@@ -24,6 +24,9 @@ pub enum ClientError {
     Protocol { message: String },
     #[error("the answer's sign does not verify; it may not come from WeChat Pay")]
     BadSign(Box<Verification>),
+    /// A signed `result_code=FAIL` where a bill was expected (fund-flow bills).
+    #[error("WeChat Pay refused the request: {code} {description}")]
+    Refused { code: String, description: String },
 }
 
 pub struct Client {
@@ -130,9 +133,10 @@ impl Client {
         }
         let answer =
             Message::parse(&body).map_err(|source| ClientError::Malformed { url, source })?;
-        self.check(answer)?;
-        Err(ClientError::Protocol {
-            message: "a bill endpoint answered with a message instead of a bill".into(),
+        let answer = self.check(answer)?;
+        Err(ClientError::Refused {
+            code: answer.get("err_code").unwrap_or("").to_owned(),
+            description: answer.get("err_code_des").unwrap_or("").to_owned(),
         })
     }
 

@@ -506,3 +506,63 @@ fn export_writes_the_merchant_csv_and_what_reconciliation_must_find() {
     ])
     .expect(2);
 }
+
+#[test]
+fn the_client_reads_every_layer_of_an_answer() {
+    use wxpay_ops::emulator::faults::{Fault, FaultKind};
+    use wxpay_ops::wechat::client::{Client, ClientError, ClientOptions};
+    let emulator = start();
+    let options = |key: &str| ClientOptions {
+        base: emulator.base_url(),
+        mch_id: DEFAULT_MCH_ID.into(),
+        appid: APPID.into(),
+        key: ApiKey::new(key),
+        sign_type: SignType::HmacSha256,
+        tls: None,
+        timeout: Duration::from_secs(5),
+    };
+    let client = Client::new(options(DEFAULT_API_KEY)).unwrap();
+    let wrong_key = Client::new(options("00000000000000000000000000000000")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let query = [("out_trade_no", "none")];
+    runtime.block_on(async {
+        let answer = client.call("/pay/orderquery", &query).await.unwrap();
+        assert_eq!(answer.get("err_code"), Some("ORDERNOTEXIST"));
+        match wrong_key.call("/pay/orderquery", &query).await {
+            Err(ClientError::Protocol { message }) => assert_eq!(message, "签名错误"),
+            other => panic!("{:?}", other.map(|m| m.to_xml())),
+        }
+        let fault = |kind| {
+            emulator.core().add_fault(Fault {
+                path: "/pay/orderquery".into(),
+                count: 1,
+                kind,
+            })
+        };
+        fault(FaultKind::BadSign);
+        assert!(matches!(
+            client.call("/pay/orderquery", &query).await,
+            Err(ClientError::BadSign(_))
+        ));
+        fault(FaultKind::Http503);
+        assert!(matches!(
+            client.call("/pay/orderquery", &query).await,
+            Err(ClientError::Status { status: 503, .. })
+        ));
+        fault(FaultKind::MalformedXml);
+        assert!(matches!(
+            client.call("/pay/orderquery", &query).await,
+            Err(ClientError::Malformed { .. })
+        ));
+        match client
+            .download("/pay/downloadbill", &[("bill_date", "20000101")])
+            .await
+        {
+            Err(ClientError::Protocol { message }) => assert_eq!(message, "invalid bill_date"),
+            other => panic!("{:?}", other.map(|b| b.len())),
+        }
+    });
+}
