@@ -121,6 +121,17 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_file_loads() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/emulator-merchants.sample.toml"
+        );
+        let merchants = load_merchants(Path::new(path)).unwrap();
+        assert_eq!(merchants.len(), 2);
+        assert_eq!(merchants[0].key.expose(), DEFAULT_API_KEY);
+    }
+
+    #[test]
     fn merchants_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.toml");

@@ -225,15 +225,24 @@ impl Ledger {
         Some(order)
     }
 
+    /// An order by out_trade_no, or the ORDERNOTEXIST refusal.
+    fn order(
+        &mut self,
+        mch_id: &str,
+        out_trade_no: &str,
+        now: OffsetDateTime,
+    ) -> Result<&mut Order, Refusal> {
+        self.find(mch_id, None, Some(out_trade_no), now)
+            .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))
+    }
+
     pub fn close(
         &mut self,
         mch_id: &str,
         out_trade_no: &str,
         now: OffsetDateTime,
     ) -> Result<(), Refusal> {
-        let order = self
-            .find(mch_id, None, Some(out_trade_no), now)
-            .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
+        let order = self.order(mch_id, out_trade_no, now)?;
         match order.state {
             TradeState::NotPay | TradeState::PayError => {
                 order.state = TradeState::Closed;
@@ -253,9 +262,7 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<Order, Refusal> {
         let sequence = self.next();
-        let order = self
-            .find(mch_id, None, Some(out_trade_no), now)
-            .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
+        let order = self.order(mch_id, out_trade_no, now)?;
         match order.state {
             TradeState::NotPay => {}
             TradeState::Success | TradeState::Refund => {
@@ -310,9 +317,7 @@ impl Ledger {
         out_trade_no: &str,
         now: OffsetDateTime,
     ) -> Result<(), Refusal> {
-        let order = self
-            .find(mch_id, None, Some(out_trade_no), now)
-            .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
+        let order = self.order(mch_id, out_trade_no, now)?;
         if order.state != TradeState::NotPay {
             return Err(refuse("TRADE_STATE_ERROR", "订单状态错误"));
         }
