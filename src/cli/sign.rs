@@ -290,3 +290,35 @@ fn parse_json(name: &str, text: &str) -> Result<Message, Failure> {
     }
     Message::from_pairs(pairs).map_err(|e| Failure::xml(name, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_files_of_any_shape_give_errors_not_panics() {
+        let json =
+            r#"{"appid":"wxd930ea5d5a258f4f","total_fee":1,"attach":null,"detail":"{\"a\":1}"}"#;
+        assert_eq!(parse_parameters("p", json.as_bytes()).unwrap().len(), 4);
+        for cut in 0..json.len() {
+            let _ = parse_parameters("p", &json.as_bytes()[..cut]);
+        }
+        for garbage in [
+            "",
+            "[]",
+            "{\"a\":[1]}",
+            "{\"a\":true}",
+            "{\"a\":1.5}",
+            "\u{feff}",
+            "plain",
+        ] {
+            assert!(
+                parse_parameters("p", garbage.as_bytes()).is_err(),
+                "{garbage:?}"
+            );
+        }
+        assert!(parse_pairs(&["a".into()]).is_err());
+        assert!(parse_pairs(&["=x".into()]).is_err());
+        assert_eq!(parse_pairs(&["a==b".into()]).unwrap().get("a"), Some("=b"));
+    }
+}

@@ -377,6 +377,24 @@ sign_type = "HMAC-SHA256"
 "#;
 
     #[test]
+    fn truncated_and_garbage_config_files_are_errors_not_panics() {
+        for cut in 0..TEMPLATE.len() {
+            if TEMPLATE.is_char_boundary(cut) {
+                let _ = parse(&TEMPLATE[..cut]).and_then(|c| c.profile(None).map(|_| ()));
+            }
+        }
+        for garbage in [
+            "[[[",
+            "profiles = 3",
+            "[profiles.a]\nmch_id = 1",
+            "\u{0}",
+            "default_profile = [\"a\"]",
+        ] {
+            assert!(parse(garbage).is_err(), "{garbage:?}");
+        }
+    }
+
+    #[test]
     fn the_template_parses_and_names_a_default_profile() {
         let config = parse(TEMPLATE).unwrap();
         assert!(config.profile(None).is_ok());
