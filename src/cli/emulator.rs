@@ -257,6 +257,11 @@ fn serve(
             ));
         }
     }
+    printer.status(&format!(
+        "wxpay-ops profile for it: {} (try: wxpay-ops --config {} config check)",
+        emulator.profile().display(),
+        emulator.profile().display()
+    ));
     printer.status("press Ctrl-C to stop");
     emulator.wait_for_ctrl_c();
     printer.status("stopped");

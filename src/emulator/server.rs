@@ -79,6 +79,7 @@ pub struct Emulator {
     cert_dir: PathBuf,
     ca_cert: PathBuf,
     clients: Vec<(String, ClientPaths)>,
+    profile: PathBuf,
     _temp: Option<tempfile::TempDir>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -136,6 +137,14 @@ impl Emulator {
             runtime.spawn(accept_tls(tls, acceptor, core.clone()));
             runtime.spawn(tick(core.clone()));
         }
+        let profile = cert_dir.join("wxpay-ops.toml");
+        let first = &core.options.merchants[0];
+        crate::fsutil::write_private(&profile, profile_toml(first, https).as_bytes()).map_err(
+            |source| PkiError::Write {
+                path: profile.clone(),
+                source,
+            },
+        )?;
         Ok(Emulator {
             core,
             http,
@@ -143,9 +152,16 @@ impl Emulator {
             cert_dir,
             ca_cert,
             clients,
+            profile,
             _temp: temp,
             runtime: Some(runtime),
         })
+    }
+
+    /// A wxpay-ops config file (mode 0600) with a profile for the first merchant: the HTTPS
+    /// base URL, the CA, and the merchant's .p12.
+    pub fn profile(&self) -> &Path {
+        &self.profile
     }
 
     pub fn base_url(&self) -> String {
@@ -191,6 +207,24 @@ impl Drop for Emulator {
             runtime.shutdown_background();
         }
     }
+}
+
+fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr) -> String {
+    format!(
+        "# A wxpay-ops profile for the emulator: wxpay-ops --config THIS_FILE config check\n\
+         default_profile = \"emulator\"\n\n\
+         [profiles.emulator]\n\
+         mch_id = \"{mch_id}\"\n\
+         appid = \"{appid}\"\n\
+         api_key = \"{key}\"\n\
+         sign_type = \"MD5\"\n\
+         api_base = \"https://{https}\"\n\
+         ca_cert = \"ca_cert.pem\"\n\
+         cert_p12 = \"{mch_id}/apiclient_cert.p12\"\n",
+        mch_id = merchant.mch_id,
+        appid = merchant.appids[0],
+        key = merchant.key.expose(),
+    )
 }
 
 fn tls_acceptor(pki: &Pki) -> Result<TlsAcceptor, ServeError> {

@@ -566,3 +566,18 @@ fn the_client_reads_every_layer_of_an_answer() {
         }
     });
 }
+
+#[test]
+fn the_profile_the_emulator_writes_passes_config_check() {
+    let emulator = start();
+    let env = crate::common::Env::new();
+    let profile = emulator.profile().to_str().unwrap();
+    let rows = env
+        .run(&["--config", profile, "config", "check"])
+        .expect(0)
+        .json();
+    let rows = rows.as_array().unwrap();
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    let api_base = rows.iter().find(|r| r["check"] == "api_base").unwrap();
+    assert_eq!(api_base["detail"], emulator.tls_base_url());
+}
