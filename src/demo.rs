@@ -255,7 +255,11 @@ pub fn emulator_flow() -> Result<Vec<Step>, String> {
     })
     .map_err(|e| e.to_string())?;
     let start = parse_api_time("20261120100000").expect("a valid time");
-    emulator.core().clock.set(start);
+    emulator
+        .core()
+        .clock
+        .set(start)
+        .map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -385,7 +389,8 @@ async fn flow(emulator: &Emulator) -> Result<Vec<Step>, String> {
     emulator
         .core()
         .clock
-        .set(parse_api_time("20261121100000").expect("a valid time"));
+        .set(parse_api_time("20261121100000").expect("a valid time"))
+        .map_err(|e| e.to_string())?;
     let bill = client
         .download(
             "/pay/downloadbill",

@@ -41,11 +41,14 @@ fn parse_day(text: &str) -> Result<DaySpec, String> {
     };
     let trades = number(parts.next(), "TRADES")?;
     let seed = number(parts.next(), "SEED")?;
+    let max = crate::emulator::synth::MAX_SYNTHETIC_TRADES;
     if parts.next().is_some()
         || crate::emulator::clock::parse_bill_date(&bill_date).is_none()
-        || trades == 0
+        || !(1..=max).contains(&trades)
     {
-        return Err("expected DATE:TRADES[:SEED] with DATE as yyyyMMdd and TRADES above 0".into());
+        return Err(format!(
+            "expected DATE:TRADES[:SEED], DATE as yyyyMMdd and TRADES from 1 to {max}"
+        ));
     }
     Ok(DaySpec {
         bill_date,

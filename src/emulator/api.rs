@@ -1,14 +1,17 @@
 //! The WeChat Pay v2 endpoints: checks in the order the real server applies them (transport,
 //! merchant, signature, fields, business rules) and answers in the real wire shape.
 
+use super::lock;
 use time::{Duration, OffsetDateTime};
 
-use super::bills::{day_rows, fund_flow_bill, write_trade_bill};
+use super::bills::{RefundDay, day_rows, moves_funds, write_fund_flow, write_trade_bill};
 use super::clock::{api_time, bill_time, parse_api_time, parse_bill_date};
 use super::core::{Body, Call, Core, Reply, Request};
 use super::faults::FaultKind;
 use super::state::{Order, Refund, RefundStatus, Refusal, TradeState, refuse};
+use super::synth::SyntheticDay;
 use crate::bill::format::BillType;
+use crate::bill::format::TradeRow;
 use crate::wechat::sign::{canonical, nonce_str, set_sign, verify};
 use crate::wechat::xml::{Kind, XmlError};
 use crate::wechat::{Fen, Message, SignType};
@@ -152,10 +155,14 @@ fn is_trade_no(text: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b))
 }
 
+/// Amounts are `Int` fields (32-bit in the official SDKs); the cap also keeps the sums of a
+/// day's bill far from overflowing.
+const MAX_AMOUNT_FEN: i64 = i32::MAX as i64;
+
 fn amount(message: &Message, name: &str) -> Result<i64, Refusal> {
     let text = required(message, name)?;
     match Fen::parse_api(text) {
-        Ok(Fen(value)) if value > 0 => Ok(value),
+        Ok(Fen(value)) if (1..=MAX_AMOUNT_FEN).contains(&value) => Ok(value),
         _ => Err(param_error(format!("{name}参数格式错误"))),
     }
 }
@@ -173,6 +180,10 @@ impl Core {
             return self.get_sign_key(&call);
         }
         if let Some(FaultKind::SystemError) = fault {
+            // downloadbill has no err_code: its failures are protocol-level (reference A6.5).
+            if endpoint == Endpoint::DownloadBill {
+                return bill_fail("SYSTEMERROR", None);
+            }
             return self.answer(&call, Err(refuse("SYSTEMERROR", "系统错误")), false);
         }
         let now = self.clock.now();
@@ -424,7 +435,8 @@ impl Core {
         };
         let time_start = parse_time("time_start")?.unwrap_or(now);
         let expires_at = match parse_time("time_expire")? {
-            Some(expire) if expire < time_start + Duration::minutes(5) => {
+            // Five minutes after time_start, and in any case not already past.
+            Some(expire) if expire < time_start + Duration::minutes(5) || expire <= now => {
                 return Err(param_error("time_expire时间过短，刷卡至少1分钟，其他5分钟"));
             }
             Some(expire) => expire,
@@ -453,7 +465,7 @@ impl Core {
             payment: None,
             fingerprint: canonical(business).string,
         };
-        let prepay_id = self.ledger.lock().expect("ledger lock").place(order, now)?;
+        let prepay_id = lock(&self.ledger).place(order, now)?;
         let mut payload = Message::new();
         if let Some(device) = m.non_empty("device_info") {
             payload.set("device_info", device);
@@ -490,7 +502,7 @@ impl Core {
             return Err(lack("out_trade_no"));
         }
         check_lengths(m)?;
-        let mut ledger = self.ledger.lock().expect("ledger lock");
+        let mut ledger = lock(&self.ledger);
         let order = ledger
             .find(&call.merchant.mch_id, transaction_id, out_trade_no, now)
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
@@ -499,10 +511,7 @@ impl Core {
 
     fn close_order(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
         let out_trade_no = required(&call.message, "out_trade_no")?;
-        self.ledger
-            .lock()
-            .expect("ledger lock")
-            .close(&call.merchant.mch_id, out_trade_no, now)?;
+        lock(&self.ledger).close(&call.merchant.mch_id, out_trade_no, now)?;
         let mut payload = Message::new();
         payload.set("result_msg", "OK");
         Ok(payload)
@@ -531,7 +540,7 @@ impl Core {
         ) {
             return Err(param_error("refund_account参数格式错误"));
         }
-        let refund = self.ledger.lock().expect("ledger lock").refund(
+        let refund = lock(&self.ledger).refund(
             &call.merchant.mch_id,
             transaction_id,
             out_trade_no,
@@ -581,10 +590,7 @@ impl Core {
             ),
         };
         let not_found = || refuse("REFUNDNOTEXIST", "退款订单查询失败");
-        let (order, refunds) = self
-            .ledger
-            .lock()
-            .expect("ledger lock")
+        let (order, refunds) = lock(&self.ledger)
             .query_refunds(
                 &call.merchant.mch_id,
                 keys[0],
@@ -612,7 +618,8 @@ impl Core {
             .set("total_fee", order.total_fee.to_string())
             .set("cash_fee", order.total_fee.to_string())
             .set_int("refund_count", page.len() as i64)
-            .set_int("refund_fee", page.iter().map(|r| r.refund_fee).sum());
+            // The order's refunded total, on every page.
+            .set_int("refund_fee", refunds.iter().map(|r| r.refund_fee).sum());
         if offset.is_some() || refunds.len() > PAGE {
             payload.set_int("total_refund_count", refunds.len() as i64);
         }
@@ -625,7 +632,10 @@ impl Core {
                 .set_int(&format!("settlement_refund_fee_{n}"), refund.refund_fee)
                 .set(&format!("refund_status_{n}"), refund.status.as_str())
                 .set(&format!("refund_account_{n}"), &refund.refund_account)
-                .set(&format!("refund_recv_accout_{n}"), "支付用户的零钱");
+                .set(
+                    &format!("refund_recv_accout_{n}"),
+                    super::state::REFUND_RECEIVED_INTO,
+                );
             if let (RefundStatus::Success, Some(at)) = (refund.status, refund.success_time) {
                 payload.set(&format!("refund_success_time_{n}"), bill_time(at));
             }
@@ -640,17 +650,10 @@ impl Core {
         text: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<time::Date, BillDayError> {
-        let day = text
-            .and_then(parse_bill_date)
-            .ok_or(BillDayError::Invalid)?;
+        let day =
+            parse_bill_date(text.ok_or(BillDayError::Missing)?).ok_or(BillDayError::Invalid)?;
         let today = now.date();
-        let three_months_ago = today
-            .replace_day(1)
-            .ok()
-            .and_then(|d| d.checked_sub(Duration::days(62)))
-            .and_then(|d| d.replace_day(1).ok())
-            .ok_or(BillDayError::Invalid)?;
-        if day >= today || day < three_months_ago {
+        if day >= today || day < three_months_before(today) {
             return Err(BillDayError::Invalid);
         }
         let ready_at = day
@@ -666,8 +669,13 @@ impl Core {
 
     fn download_bill(&self, call: &Call<'_>, now: OffsetDateTime, creating: bool) -> Reply {
         let m = &call.message;
-        let Some(bill_type) = BillType::parse(m.non_empty("bill_type").unwrap_or("ALL")) else {
-            return bill_fail("invalid bill_type", None);
+        let type_text = m.non_empty("bill_type").unwrap_or("ALL");
+        // The emulator issues no recharge coupons, so there is never a RECHARGE_REFUND bill.
+        let recharge_refund = type_text == "RECHARGE_REFUND";
+        let bill_type = match BillType::parse(type_text) {
+            Some(bill_type) => bill_type,
+            None if recharge_refund => BillType::Refund,
+            None => return bill_fail("invalid bill_type", None),
         };
         let gzip = match m.non_empty("tar_type") {
             None => false,
@@ -677,53 +685,53 @@ impl Core {
         let day = match self.bill_day(m.non_empty("bill_date"), now) {
             Ok(_) if creating => return bill_fail("Bill Creating", None),
             Ok(day) => day,
+            Err(BillDayError::Missing) => return bill_fail("missing parameter", None),
             Err(BillDayError::Invalid) => return bill_fail("invalid bill_date", Some("20001")),
             Err(BillDayError::Creating) => return bill_fail("Bill Creating", None),
         };
-        let rows = {
-            let ledger = self.ledger.lock().expect("ledger lock");
-            day_rows(&ledger, &call.merchant.mch_id, day, self.options.fee_rate)
-        };
-        let synthetic = self
-            .synthetic
-            .lock()
-            .expect("synthetic lock")
-            .iter()
-            .find(|d| d.mch_id == call.merchant.mch_id && d.date() == Some(day))
-            .cloned();
-        if let Some(synthetic) = synthetic.filter(|d| d.trades > 0) {
-            // Computed row by row as it is sent: a day of ten million trades never sits in
-            // memory.
-            let rate = self.options.fee_rate;
-            let write = move |out: &mut dyn std::io::Write| -> std::io::Result<()> {
-                let rows = synthetic.rows(rate).chain(rows);
-                if gzip {
-                    let mut encoder =
-                        flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-                    write_trade_bill(&mut encoder, bill_type, rows)?;
-                    encoder.finish().map(drop)
-                } else {
-                    write_trade_bill(out, bill_type, rows).map(drop)
-                }
-            };
-            let mut reply = Reply::text(200, Vec::new());
-            reply.body = Body::Stream(Box::new(write));
-            if gzip {
-                reply.content_type = "application/x-gzip";
-            }
-            return reply;
+        if recharge_refund {
+            return bill_fail("No Bill Exist", Some("20002"));
         }
-        let wanted = rows.iter().filter(|r| match bill_type {
+        let (rows, synthetic) = self.day_sources(&call.merchant.mch_id, day, RefundDay::Applied);
+        let wanted = |r: &TradeRow| match bill_type {
             BillType::All => true,
             BillType::Success => !r.is_refund(),
             BillType::Refund => r.is_refund(),
-        });
-        if wanted.count() == 0 {
+        };
+        if synthetic.is_none() && !rows.iter().any(wanted) {
             return bill_fail("No Bill Exist", Some("20002"));
         }
-        let mut body = Vec::new();
-        write_trade_bill(&mut body, bill_type, rows.into_iter()).expect("writing to memory");
-        bill_reply(body, gzip)
+        let rate = self.options.fee_rate;
+        let streamed = synthetic.is_some();
+        bill_reply(
+            move |out| {
+                let synthetic_rows = synthetic.into_iter().flat_map(move |d| d.into_rows(rate));
+                write_trade_bill(out, bill_type, synthetic_rows.chain(rows)).map(drop)
+            },
+            gzip,
+            streamed,
+        )
+    }
+
+    /// The emulator's own rows of a day, and the synthetic day of that date if there is one.
+    fn day_sources(
+        &self,
+        mch_id: &str,
+        day: time::Date,
+        refund_day: RefundDay,
+    ) -> (Vec<TradeRow>, Option<SyntheticDay>) {
+        let rows = day_rows(
+            &lock(&self.ledger),
+            mch_id,
+            day,
+            self.options.fee_rate,
+            refund_day,
+        );
+        let synthetic = lock(&self.synthetic)
+            .iter()
+            .find(|d| d.mch_id == mch_id && d.date() == Some(day) && d.trades > 0)
+            .cloned();
+        (rows, synthetic)
     }
 
     fn download_fund_flow(&self, call: &Call<'_>, now: OffsetDateTime, creating: bool) -> Reply {
@@ -748,41 +756,81 @@ impl Core {
                 return fail("BILL_CREATING", "账单生成中，请在上午10点以后再下载");
             }
             Ok(day) => day,
+            Err(BillDayError::Missing) => return fail("PARAM_ERROR", "缺少参数bill_date"),
             Err(BillDayError::Invalid) => return fail("PARAM_ERROR", "bill_date参数错误"),
             Err(BillDayError::Creating) => {
                 return fail("BILL_CREATING", "账单生成中，请在上午10点以后再下载");
             }
         };
+        let (rows, synthetic) = self.day_sources(&call.merchant.mch_id, day, RefundDay::Succeeded);
         // All money of the emulator moves through the Basic account.
-        let body = (account == Some("Basic"))
-            .then(|| {
-                let ledger = self.ledger.lock().expect("ledger lock");
-                let rows = day_rows(&ledger, &call.merchant.mch_id, day, self.options.fee_rate);
-                fund_flow_bill(&rows, &call.merchant.mch_id)
-            })
-            .flatten();
-        match body {
-            Some(body) => bill_reply(body, gzip),
-            None => fail("NO_BILL_EXIST", "该日期无资金流水"),
+        let moved = synthetic.is_some() || rows.iter().any(moves_funds);
+        if account != Some("Basic") || !moved {
+            return fail("NO_BILL_EXIST", "该日期无资金流水");
         }
+        let rate = self.options.fee_rate;
+        let mch_id = call.merchant.mch_id.clone();
+        let streamed = synthetic.is_some();
+        bill_reply(
+            move |out| {
+                let synthetic_rows = synthetic.into_iter().flat_map(move |d| d.into_rows(rate));
+                write_fund_flow(out, synthetic_rows.chain(rows), &mch_id)
+            },
+            gzip,
+            streamed,
+        )
     }
 }
 
 enum BillDayError {
+    Missing,
     Invalid,
     Creating,
 }
 
-fn bill_reply(body: Vec<u8>, gzip: bool) -> Reply {
-    if !gzip {
-        return Reply::text(200, body);
+/// The same day three calendar months earlier (the last day of that month when shorter):
+/// bills older than that are not served by the API (reference A6.2).
+fn three_months_before(today: time::Date) -> time::Date {
+    let months = today.year() * 12 + today.month() as i32 - 1 - 3;
+    let (year, month) = (months.div_euclid(12), months.rem_euclid(12) as u8 + 1);
+    let month = time::Month::try_from(month).expect("1 to 12");
+    let day = today.day().min(month.length(year));
+    time::Date::from_calendar_date(year, month, day).expect("a valid calendar date")
+}
+
+/// A bill answer, gzip-compressed on `tar_type=GZIP`. A synthetic day's bill is `streamed`:
+/// written as it is sent, never held whole; the emulator's own few rows are rendered at once.
+fn bill_reply(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'static,
+    gzip: bool,
+    streamed: bool,
+) -> Reply {
+    let body = move |out: &mut dyn std::io::Write| -> std::io::Result<()> {
+        if gzip {
+            let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+            write(&mut encoder)?;
+            encoder.finish().map(drop)
+        } else {
+            write(out)
+        }
+    };
+    let body = if streamed {
+        Body::Stream(Box::new(body))
+    } else {
+        let mut bytes = Vec::new();
+        body(&mut bytes).expect("writing to memory cannot fail");
+        Body::Bytes(bytes)
+    };
+    Reply {
+        status: 200,
+        content_type: if gzip {
+            "application/x-gzip"
+        } else {
+            "text/plain"
+        },
+        body,
+        transport: None,
     }
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(&body).expect("compressing in memory");
-    let mut reply = Reply::text(200, encoder.finish().expect("compressing in memory"));
-    reply.content_type = "application/x-gzip";
-    reply
 }
 
 /// The orderquery payload for an order in its current state.

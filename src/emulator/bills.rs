@@ -87,22 +87,36 @@ fn refund_row(order: &Order, refund: &Refund, rate: FeeRate) -> Option<TradeRow>
     Some(row)
 }
 
-/// The rows of one Beijing day for one merchant: payments made and refunds applied that day.
-pub fn day_rows(ledger: &Ledger, mch_id: &str, day: Date, rate: FeeRate) -> Vec<TradeRow> {
+/// Which day a refund belongs to: trade bills list refunds by the day they were applied for,
+/// fund-flow bills by the day the money left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundDay {
+    Applied,
+    Succeeded,
+}
+
+/// The rows of one Beijing day for one merchant: payments made, and refunds of that day.
+pub fn day_rows(
+    ledger: &Ledger,
+    mch_id: &str,
+    day: Date,
+    rate: FeeRate,
+    refund_day: RefundDay,
+) -> Vec<TradeRow> {
     let mut rows: Vec<TradeRow> = ledger
         .orders()
         .filter(|o| o.mch_id == mch_id)
         .filter(|o| o.payment.as_ref().is_some_and(|p| on_day(p.time_end, day)))
         .filter_map(|o| payment_row(o, rate))
         .collect();
-    for refund in ledger
-        .refunds()
-        .iter()
-        .filter(|r| r.mch_id == mch_id && on_day(r.created_at, day))
-    {
-        let order = ledger
-            .orders()
-            .find(|o| o.mch_id == refund.mch_id && o.out_trade_no == refund.out_trade_no);
+    for refund in ledger.refunds().iter().filter(|r| {
+        let at = match refund_day {
+            RefundDay::Applied => Some(r.created_at),
+            RefundDay::Succeeded => r.success_time,
+        };
+        r.mch_id == mch_id && at.is_some_and(|at| on_day(at, day))
+    }) {
+        let order = ledger.order_by_no(&refund.mch_id, &refund.out_trade_no);
         if let Some(row) = order.and_then(|o| refund_row(o, refund, rate)) {
             rows.push(row);
         }
@@ -111,10 +125,12 @@ pub fn day_rows(ledger: &Ledger, mch_id: &str, day: Date, rate: FeeRate) -> Vec<
     rows
 }
 
-/// Fund-flow lines being written, with the running balance and the summary counts.
-#[derive(Default)]
-struct FundFlow {
-    lines: Vec<[String; 11]>,
+/// A fund-flow bill being written line by line, with the running balance and the summary
+/// counts, so a day of any size streams.
+struct FundFlow<'w, W: Write + ?Sized> {
+    out: &'w mut W,
+    line: String,
+    lines: u64,
     balance: i64,
     income: (u64, i64),
     expense: (u64, i64),
@@ -131,8 +147,8 @@ struct Movement<'a> {
     voucher: &'a str,
 }
 
-impl FundFlow {
-    fn push(&mut self, m: Movement<'_>) {
+impl<W: Write + ?Sized> FundFlow<'_, W> {
+    fn push(&mut self, m: Movement<'_>) -> io::Result<()> {
         let (direction, totals) = if m.income {
             self.balance += m.amount.0;
             ("收入", &mut self.income)
@@ -142,28 +158,54 @@ impl FundFlow {
         };
         totals.0 += 1;
         totals.1 += m.amount.0;
-        let flow_no = format!("{:028}", self.lines.len() + 1);
-        self.lines.push([
-            m.time.to_owned(),
-            m.business_no.to_owned(),
-            flow_no,
-            m.name.to_owned(),
-            m.name.to_owned(),
-            direction.to_owned(),
-            m.amount.yuan(),
-            Fen(self.balance).yuan(),
-            m.initiator,
-            m.remark,
-            m.voucher.to_owned(),
-        ]);
+        self.lines += 1;
+        self.line.clear();
+        push_record(
+            &mut self.line,
+            &[
+                m.time,
+                m.business_no,
+                &format!("{:028}", self.lines),
+                m.name,
+                m.name,
+                direction,
+                &m.amount.yuan(),
+                &Fen(self.balance).yuan(),
+                &m.initiator,
+                &m.remark,
+                m.voucher,
+            ],
+        );
+        self.out.write_all(self.line.as_bytes())
     }
 }
 
-/// The Basic-account fund flow of one day: income per payment, the fee taken from it, and
-/// each successful refund, with the running balance. None when nothing moved.
-pub fn fund_flow_bill(rows: &[TradeRow], mch_id: &str) -> Option<Vec<u8>> {
-    let mut flow = FundFlow::default();
-    for row in rows {
+/// Whether a row moves money in the Basic account: a payment, or a refund that succeeded.
+pub fn moves_funds(row: &TradeRow) -> bool {
+    row.refund
+        .as_ref()
+        .is_none_or(|refund| refund.refund_status == RefundStatus::Success.as_str())
+}
+
+/// Writes the Basic-account fund flow of `rows`: income per payment, the fee taken from it,
+/// and each successful refund, with the running balance, then the summary.
+pub fn write_fund_flow<W: Write + ?Sized>(
+    out: &mut W,
+    rows: impl Iterator<Item = TradeRow>,
+    mch_id: &str,
+) -> io::Result<()> {
+    let mut head = String::from(BOM);
+    push_header(&mut head, &FUND_FLOW_HEADER);
+    out.write_all(head.as_bytes())?;
+    let mut flow = FundFlow {
+        out,
+        line: String::with_capacity(256),
+        lines: 0,
+        balance: 0,
+        income: (0, 0),
+        expense: (0, 0),
+    };
+    for row in rows.filter(moves_funds) {
         match &row.refund {
             None => {
                 flow.push(Movement {
@@ -175,7 +217,7 @@ pub fn fund_flow_bill(rows: &[TradeRow], mch_id: &str) -> Option<Vec<u8>> {
                     initiator: "system".into(),
                     remark: String::new(),
                     voucher: &row.out_trade_no,
-                });
+                })?;
                 if row.fee().0 > 0 {
                     flow.push(Movement {
                         time: &row.time,
@@ -186,35 +228,25 @@ pub fn fund_flow_bill(rows: &[TradeRow], mch_id: &str) -> Option<Vec<u8>> {
                         initiator: "system".into(),
                         remark: String::new(),
                         voucher: &row.out_trade_no,
-                    });
+                    })?;
                 }
             }
-            Some(refund) if refund.refund_status == RefundStatus::Success.as_str() => {
-                flow.push(Movement {
-                    time: &refund.success_time,
-                    business_no: &refund.refund_id,
-                    name: "退款",
-                    income: false,
-                    amount: refund.refund_fee,
-                    initiator: format!("{mch_id}API"),
-                    remark: format!("退款总金额{}元;含手续费0.00元", refund.refund_fee.yuan()),
-                    voucher: &refund.out_refund_no,
-                });
-            }
-            Some(_) => {}
+            Some(refund) => flow.push(Movement {
+                time: &refund.success_time,
+                business_no: &refund.refund_id,
+                name: "退款",
+                income: false,
+                amount: refund.refund_fee,
+                initiator: format!("{mch_id}API"),
+                remark: format!("退款总金额{}元;含手续费0.00元", refund.refund_fee.yuan()),
+                voucher: &refund.out_refund_no,
+            })?,
         }
     }
-    if flow.lines.is_empty() {
-        return None;
-    }
-    let mut text = String::from(BOM);
-    push_header(&mut text, &FUND_FLOW_HEADER);
-    for line in &flow.lines {
-        push_record(&mut text, line);
-    }
-    push_header(&mut text, &FUND_FLOW_SUMMARY_HEADER);
+    let mut tail = String::new();
+    push_header(&mut tail, &FUND_FLOW_SUMMARY_HEADER);
     push_record(
-        &mut text,
+        &mut tail,
         &[
             (flow.income.0 + flow.expense.0).to_string(),
             flow.income.0.to_string(),
@@ -223,5 +255,5 @@ pub fn fund_flow_bill(rows: &[TradeRow], mch_id: &str) -> Option<Vec<u8>> {
             Fen(flow.expense.1).yuan(),
         ],
     );
-    Some(text.into_bytes())
+    flow.out.write_all(tail.as_bytes())
 }

@@ -1,6 +1,7 @@
 //! The emulator's clock: real time shifted by an offset that tests and the control plane move,
 //! so that expiry, bill availability and refund completion can be driven without waiting.
 
+use super::lock;
 use std::sync::Mutex;
 
 use time::{Duration, OffsetDateTime, UtcOffset, macros::format_description, macros::offset};
@@ -15,17 +16,31 @@ pub struct Clock {
 
 impl Clock {
     pub fn now(&self) -> OffsetDateTime {
-        let offset = *self.offset.lock().expect("clock lock");
+        let offset = *lock(&self.offset);
         (OffsetDateTime::now_utc() + offset).to_offset(BEIJING)
     }
 
-    pub fn advance(&self, by: Duration) {
-        *self.offset.lock().expect("clock lock") += by;
+    /// Moves the clock by `by`; the result must stay within the supported years.
+    pub fn advance(&self, by: Duration) -> Result<OffsetDateTime, ClockError> {
+        let target = self.now().checked_add(by).ok_or(ClockError::OutOfRange)?;
+        self.set(target)
     }
 
-    pub fn set(&self, to: OffsetDateTime) {
-        *self.offset.lock().expect("clock lock") = to - OffsetDateTime::now_utc();
+    /// Sets the clock to `to`, which must lie in 2000–2099: every date the protocol writes
+    /// has four-digit years, and the emulator adds days and years to the clock.
+    pub fn set(&self, to: OffsetDateTime) -> Result<OffsetDateTime, ClockError> {
+        if !(2000..2100).contains(&to.year()) {
+            return Err(ClockError::OutOfRange);
+        }
+        *lock(&self.offset) = to - OffsetDateTime::now_utc();
+        Ok(to)
     }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClockError {
+    #[error("the emulator's clock stays within the years 2000 to 2099")]
+    OutOfRange,
 }
 
 /// `yyyyMMddHHmmss`, the API's time format.
@@ -87,10 +102,23 @@ mod tests {
     fn the_clock_moves_when_told() {
         let clock = Clock::default();
         let before = clock.now();
-        clock.advance(Duration::hours(25));
+        clock.advance(Duration::hours(25)).unwrap();
         assert!(clock.now() - before >= Duration::hours(25));
         let target = parse_api_time("20300101000000").unwrap();
-        clock.set(target);
+        clock.set(target).unwrap();
         assert!((clock.now() - target).abs() < Duration::seconds(5));
+        assert_eq!(
+            clock.set(parse_api_time("99991231235959").unwrap()),
+            Err(ClockError::OutOfRange)
+        );
+        assert_eq!(clock.advance(Duration::MAX), Err(ClockError::OutOfRange));
+        assert_eq!(
+            clock.advance(Duration::days(-365 * 40)),
+            Err(ClockError::OutOfRange)
+        );
+        assert!(
+            (clock.now() - target).abs() < Duration::seconds(5),
+            "a refused change changes nothing"
+        );
     }
 }

@@ -75,10 +75,14 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
                 Err(message) => error(400, message),
             })
         }
-        ("POST", "/faults") => parse::<Fault>(body).map(|fault| {
-            core.add_fault(fault);
-            ok(json!(core.pending_faults()))
+        ("POST", "/faults") => parse::<Fault>(body).map(|fault| match core.add_fault(fault) {
+            Ok(()) => ok(json!(core.pending_faults())),
+            Err(message) => error(400, message),
         }),
+        ("DELETE", "/faults") => {
+            core.clear_faults();
+            Ok(ok(json!([])))
+        }
         ("POST", "/orders/pay") => parse::<OrderRef>(body).map(|order| {
             let options = PayOptions {
                 transaction_id: order.pay.transaction_id,
@@ -102,13 +106,18 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
             }
         }),
         ("POST", "/clock") => parse::<ClockChange>(body).map(|change| {
-            match (change.advance_seconds, change.set) {
-                (Some(seconds), None) => core.clock.advance(Duration::seconds(seconds)),
+            let changed = match (change.advance_seconds, change.set) {
+                (Some(seconds), None) => Duration::checked_seconds_f64(seconds as f64)
+                    .ok_or(super::clock::ClockError::OutOfRange)
+                    .and_then(|by| core.clock.advance(by)),
                 (None, Some(text)) => match parse_api_time(&text) {
                     Some(at) => core.clock.set(at),
                     None => return error(400, "set must be yyyyMMddHHmmss (Beijing time)"),
                 },
                 _ => return error(400, "give exactly one of advance_seconds and set"),
+            };
+            if let Err(e) = changed {
+                return error(400, e.to_string());
             }
             core.settle();
             ok(json!({ "now": api_time(core.clock.now()) }))

@@ -1,5 +1,6 @@
 //! The emulator's state and request handling, independent of the HTTP server around it.
 
+use super::lock;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ use super::faults::{Fault, FaultKind, Faults};
 use super::merchant::Merchant;
 use super::notify::{NotificationKind, Notifier};
 use super::state::{Ledger, Order, PayOptions, Refund, Refusal};
-use super::synth::SyntheticDay;
+use super::synth::{MAX_SYNTHETIC_TRADES, SyntheticDay};
 use crate::bill::format::FeeRate;
 use crate::wechat::notify::encrypt_req_info;
 use crate::wechat::sign::{nonce_str, set_sign};
@@ -154,21 +155,28 @@ impl Core {
         self.options.merchants.iter().find(|m| m.mch_id == mch_id)
     }
 
-    pub fn add_fault(&self, fault: Fault) {
-        self.faults.lock().expect("faults lock").add(fault);
+    pub fn add_fault(&self, fault: Fault) -> Result<(), &'static str> {
+        lock(&self.faults).add(fault)
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.faults).clear();
     }
 
     pub fn pending_faults(&self) -> Vec<Fault> {
-        self.faults.lock().expect("faults lock").pending().to_vec()
+        lock(&self.faults).pending().to_vec()
     }
 
     pub fn request_log(&self) -> Vec<LogEntry> {
-        self.log.lock().expect("log lock").iter().cloned().collect()
+        lock(&self.log).iter().cloned().collect()
     }
 
     /// Adds a synthetic day whose bill is computed as it is downloaded; a day given again
     /// replaces the earlier one.
     pub fn add_synthetic_day(&self, day: SyntheticDay) -> Result<(), String> {
+        if !(1..=MAX_SYNTHETIC_TRADES).contains(&day.trades) {
+            return Err(format!("trades must be 1 to {MAX_SYNTHETIC_TRADES}"));
+        }
         if day.date().is_none() {
             return Err(format!(
                 "bill_date {:?} is not a date (yyyyMMdd)",
@@ -184,7 +192,7 @@ impl Core {
                 day.appid, day.mch_id
             ));
         }
-        let mut days = self.synthetic.lock().expect("synthetic lock");
+        let mut days = lock(&self.synthetic);
         days.retain(|d| {
             (d.mch_id.as_str(), d.bill_date.as_str())
                 != (day.mch_id.as_str(), day.bill_date.as_str())
@@ -194,29 +202,25 @@ impl Core {
     }
 
     pub fn synthetic_days(&self) -> Vec<SyntheticDay> {
-        self.synthetic.lock().expect("synthetic lock").clone()
+        lock(&self.synthetic).clone()
     }
 
     pub fn orders(&self) -> Vec<Order> {
-        let mut ledger = self.ledger.lock().expect("ledger lock");
+        let mut ledger = lock(&self.ledger);
         ledger.expire_all(self.clock.now());
         ledger.orders().cloned().collect()
     }
 
     pub fn refunds(&self) -> Vec<Refund> {
         self.settle();
-        self.ledger.lock().expect("ledger lock").refunds().to_vec()
+        lock(&self.ledger).refunds().to_vec()
     }
 
     /// Completes the refunds that are due, and notifies them. Unpaid orders expire lazily,
     /// whenever one is looked up or listed.
     pub fn settle(&self) {
         let now = self.clock.now();
-        let settled = self
-            .ledger
-            .lock()
-            .expect("ledger lock")
-            .settle_refunds(self.options.refund_delay, now);
+        let settled = lock(&self.ledger).settle_refunds(self.options.refund_delay, now);
         for refund in settled {
             self.notify_refund(&refund);
         }
@@ -229,21 +233,13 @@ impl Core {
         out_trade_no: &str,
         options: &PayOptions,
     ) -> Result<Order, Refusal> {
-        let order = self.ledger.lock().expect("ledger lock").pay(
-            mch_id,
-            out_trade_no,
-            options,
-            self.clock.now(),
-        )?;
+        let order = lock(&self.ledger).pay(mch_id, out_trade_no, options, self.clock.now())?;
         self.notify_payment(&order);
         Ok(order)
     }
 
     pub fn fail_payment(&self, mch_id: &str, out_trade_no: &str) -> Result<(), Refusal> {
-        self.ledger
-            .lock()
-            .expect("ledger lock")
-            .fail(mch_id, out_trade_no, self.clock.now())
+        lock(&self.ledger).fail(mch_id, out_trade_no, self.clock.now())
     }
 
     fn notify_payment(&self, order: &Order) {
@@ -306,7 +302,7 @@ impl Core {
             ("refund_account", &refund.refund_account),
             ("refund_fee", &refund_fee),
             ("refund_id", &refund.refund_id),
-            ("refund_recv_accout", "支付用户零钱"),
+            ("refund_recv_accout", super::state::REFUND_RECEIVED_INTO),
             ("refund_request_source", "API"),
             ("refund_status", refund.status.as_str()),
             ("settlement_refund_fee", &refund_fee),
@@ -323,6 +319,7 @@ impl Core {
         let mut message = Message::new();
         message
             .set("return_code", "SUCCESS")
+            .set("return_msg", "OK")
             .set("appid", &refund.appid)
             .set("mch_id", &refund.mch_id)
             .set("nonce_str", nonce_str())
@@ -338,7 +335,7 @@ impl Core {
     /// Handles one request: faults first, then the endpoint; every request is logged.
     pub fn handle(&self, request: &Request<'_>) -> Reply {
         self.settle();
-        let fault = self.faults.lock().expect("faults lock").take(request.path);
+        let fault = lock(&self.faults).take(request.path);
         let reply = match &fault {
             Some(FaultKind::Http500) => Reply::text(500, "Internal Server Error"),
             Some(FaultKind::Http503) => Reply::text(503, "Service Unavailable"),
@@ -376,7 +373,7 @@ impl Core {
             Some(Err(_)) if reply.status == 200 => "bill data".to_owned(),
             Some(Err(_)) => format!("HTTP {}", reply.status),
         };
-        let mut log = self.log.lock().expect("log lock");
+        let mut log = lock(&self.log);
         if log.len() == MAX_LOG_ENTRIES {
             log.pop_front();
         }

@@ -47,10 +47,16 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn add(&mut self, fault: Fault) {
-        if fault.count > 0 {
-            self.pending.push(fault);
+    pub fn add(&mut self, fault: Fault) -> Result<(), &'static str> {
+        if fault.count == 0 {
+            return Err("count must be at least 1");
         }
+        self.pending.push(fault);
+        Ok(())
+    }
+
+    pub fn clear(&mut self) {
+        self.pending.clear();
     }
 
     /// Takes one use of the first fault matching `path`.
@@ -80,11 +86,22 @@ mod tests {
     #[test]
     fn faults_apply_to_the_next_n_matching_requests() {
         let mut faults = Faults::default();
-        faults.add(Fault {
-            path: "/pay/orderquery".into(),
-            count: 2,
-            kind: FaultKind::Http503,
-        });
+        faults
+            .add(Fault {
+                path: "/pay/orderquery".into(),
+                count: 2,
+                kind: FaultKind::Http503,
+            })
+            .unwrap();
+        assert!(
+            faults
+                .add(Fault {
+                    path: String::new(),
+                    count: 0,
+                    kind: FaultKind::Drop
+                })
+                .is_err()
+        );
         assert_eq!(faults.take("/pay/unifiedorder"), None);
         assert_eq!(
             faults.take("/sandboxnew/pay/orderquery"),

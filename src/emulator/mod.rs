@@ -16,3 +16,11 @@ pub mod synth;
 pub use server::{Emulator, ServeOptions};
 #[cfg(test)]
 mod tests;
+
+/// Locks shared emulator state. A panic while a lock was held (a bug) must not take every
+/// later request down with it, so a poisoned lock is used as it stands.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

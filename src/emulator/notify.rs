@@ -1,5 +1,7 @@
 //! Delivering notifications to `notify_url` on WeChat Pay's retry schedule.
 
+use super::lock;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +15,9 @@ use crate::wechat::Message;
 pub const RETRY_SCHEDULE_SECS: [u64; 15] = [
     15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
 ];
+
+/// Attempts kept for listing: enough for any test, bounded for long-running servers.
+pub const MAX_ATTEMPTS_KEPT: usize = 10_000;
 
 /// WeChat waits about five seconds for an answer (v3 documentation; the v2 value is not
 /// published).
@@ -44,16 +49,20 @@ pub struct Notifier {
     client: reqwest::Client,
     /// Multiplies every retry delay: 1.0 is WeChat's real schedule, 0.001 turns 15 s into 15 ms.
     time_factor: f64,
-    attempts: Arc<Mutex<Vec<Attempt>>>,
+    attempts: Arc<Mutex<VecDeque<Attempt>>>,
     runtime: tokio::runtime::Handle,
 }
 
-/// Only the documented reply counts: an XML message whose return_code is SUCCESS, with nothing
-/// around it. `success`, JSON or an HTML page are failures and are retried.
+/// Only the documented reply counts: an `<xml>` message whose return_code is SUCCESS, with
+/// nothing around it. `success`, JSON, an HTML page, another root element or stray text are
+/// failures and are retried. (White space between elements stays acceptable: XML parsers,
+/// WeChat's most likely too, do not see it.)
 pub fn is_accepted(status: u16, body: &[u8]) -> bool {
     status == 200
-        && Message::parse(body.trim_ascii())
-            .is_ok_and(|reply| reply.get("return_code") == Some("SUCCESS"))
+        && !body.first().is_some_and(u8::is_ascii_whitespace)
+        && !body.last().is_some_and(u8::is_ascii_whitespace)
+        && Message::parse_with_root(body)
+            .is_ok_and(|(root, reply)| root == "xml" && reply.get("return_code") == Some("SUCCESS"))
 }
 
 impl Notifier {
@@ -71,8 +80,17 @@ impl Notifier {
         }
     }
 
+    /// The latest attempts (at most `MAX_ATTEMPTS_KEPT`), oldest first.
     pub fn attempts(&self) -> Vec<Attempt> {
-        self.attempts.lock().expect("attempts lock").clone()
+        lock(&self.attempts).iter().cloned().collect()
+    }
+
+    fn record(&self, attempt: Attempt) {
+        let mut attempts = lock(&self.attempts);
+        if attempts.len() == MAX_ATTEMPTS_KEPT {
+            attempts.pop_front();
+        }
+        attempts.push_back(attempt);
     }
 
     /// Delivers in the background until accepted or the schedule runs out.
@@ -84,6 +102,8 @@ impl Notifier {
                     .client
                     .post(&url)
                     .header("Content-Type", "text/xml")
+                    // Every delivery carries a Request-ID (reference A4).
+                    .header("Request-ID", crate::wechat::sign::nonce_str())
                     .body(body.clone())
                     .send()
                     .await;
@@ -101,19 +121,15 @@ impl Notifier {
                     }
                     Err(e) => (format!("delivery failed: {e}"), false),
                 };
-                notifier
-                    .attempts
-                    .lock()
-                    .expect("attempts lock")
-                    .push(Attempt {
-                        kind,
-                        reference: reference.clone(),
-                        url: url.clone(),
-                        attempt,
-                        at: bill_time(time::OffsetDateTime::now_utc().to_offset(BEIJING)),
-                        outcome,
-                        accepted,
-                    });
+                notifier.record(Attempt {
+                    kind,
+                    reference: reference.clone(),
+                    url: url.clone(),
+                    attempt,
+                    at: bill_time(time::OffsetDateTime::now_utc().to_offset(BEIJING)),
+                    outcome,
+                    accepted,
+                });
                 let Some(delay) = RETRY_SCHEDULE_SECS.get(attempt as usize - 1) else {
                     break;
                 };
@@ -137,7 +153,7 @@ mod tests {
         assert!(is_accepted(200, ok));
         assert!(is_accepted(
             200,
-            b"<xml><return_code>SUCCESS</return_code></xml>\n"
+            b"<xml><return_code>SUCCESS</return_code></xml>"
         ));
         assert!(!is_accepted(500, ok));
         for bad in [
@@ -147,6 +163,9 @@ mod tests {
             b"<html><body>ok</body></html>",
             b"<xml><return_code><![CDATA[FAIL]]></return_code></xml>",
             b"<xml><return_code>SUCCESS</return_code></xml>trailing",
+            b"<xml><return_code>SUCCESS</return_code></xml>\n",
+            b"<root><return_code>SUCCESS</return_code></root>",
+            b"<xml><return_code>SUCCESS</return_code>\\n</xml>",
             b"",
         ] {
             assert!(!is_accepted(200, bad), "{}", String::from_utf8_lossy(bad));

@@ -372,6 +372,13 @@ async fn respond(
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             Ok(to_response(reply))
         }
+        Some(FaultKind::Truncate) if matches!(reply.body, ReplyBody::Stream(_)) => {
+            // A streamed bill is cut after its first chunk, never rendered whole.
+            let ReplyBody::Stream(write) = reply.body else {
+                unreachable!("matched above")
+            };
+            Ok(Response::new(stream(write, Some(CHUNK))))
+        }
         Some(FaultKind::Truncate) => {
             let whole = reply.body.into_vec().unwrap_or_default();
             let full_length = whole.len();
@@ -405,7 +412,7 @@ fn plain(status: StatusCode, text: &str) -> Response<ResponseBody> {
 fn to_response(reply: Reply) -> Response<ResponseBody> {
     let body = match reply.body {
         ReplyBody::Bytes(bytes) => full(bytes),
-        ReplyBody::Stream(write) => stream(write),
+        ReplyBody::Stream(write) => stream(write, None),
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
@@ -418,12 +425,14 @@ fn to_response(reply: Reply) -> Response<ResponseBody> {
 
 /// Runs a body writer on a blocking thread, sending what it writes in 64 KiB chunks; the
 /// bounded channel keeps memory flat however large the body is.
-fn stream(write: BodyWriter) -> ResponseBody {
+fn stream(write: BodyWriter, cut_after: Option<usize>) -> ResponseBody {
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let mut chunks = ChunkWriter {
             sender,
             buffer: Vec::with_capacity(CHUNK),
+            sent: 0,
+            cut_after,
         };
         // A client that hangs up makes the writes fail, which ends the writer early.
         let _ = write(&mut chunks).and_then(|()| std::io::Write::flush(&mut chunks));
@@ -434,8 +443,11 @@ fn stream(write: BodyWriter) -> ResponseBody {
 const CHUNK: usize = 64 * 1024;
 
 struct ChunkWriter {
-    sender: tokio::sync::mpsc::Sender<Bytes>,
+    sender: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
     buffer: Vec<u8>,
+    sent: usize,
+    /// The `truncate` fault: after this many bytes the body ends in an error.
+    cut_after: Option<usize>,
 }
 
 impl std::io::Write for ChunkWriter {
@@ -451,18 +463,23 @@ impl std::io::Write for ChunkWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
+        let gone = |_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away");
+        if self.cut_after.is_some_and(|limit| self.sent >= limit) {
+            let cut = std::io::Error::other("body truncated by an injected fault");
+            let _ = self.sender.blocking_send(Err(cut));
+            return Err(std::io::Error::other("truncated"));
+        }
         let chunk = Bytes::from(std::mem::replace(
             &mut self.buffer,
             Vec::with_capacity(CHUNK),
         ));
-        self.sender.blocking_send(chunk).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
-        })
+        self.sent += chunk.len();
+        self.sender.blocking_send(Ok(chunk)).map_err(gone)
     }
 }
 
 struct ChannelBody {
-    receiver: tokio::sync::mpsc::Receiver<Bytes>,
+    receiver: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
 }
 
 impl Body for ChannelBody {
@@ -475,7 +492,7 @@ impl Body for ChannelBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         self.receiver
             .poll_recv(context)
-            .map(|chunk| chunk.map(|data| Ok(Frame::data(data))))
+            .map(|chunk| chunk.map(|data| data.map(Frame::data)))
     }
 }
 

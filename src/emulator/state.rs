@@ -150,6 +150,9 @@ pub struct PayOptions {
 
 pub const MAX_REFUNDS_PER_ORDER: usize = 50;
 
+/// Where the emulator's refunds go: the payer's change (零钱), as real answers word it.
+pub const REFUND_RECEIVED_INTO: &str = "支付用户的零钱";
+
 type OrderKey = (String, String);
 
 #[derive(Debug, Default)]
@@ -163,6 +166,8 @@ pub struct Ledger {
     refund_by_id: HashMap<String, usize>,
     /// Indexes of refunds still PROCESSING, so settling does not walk every refund.
     processing: Vec<usize>,
+    /// Indexes of each order's refunds, so a refund or a bill does not walk every refund.
+    refunds_by_order: HashMap<OrderKey, Vec<usize>>,
     sequence: u64,
 }
 
@@ -248,7 +253,7 @@ impl Ledger {
                 order.state = TradeState::Closed;
                 Ok(())
             }
-            TradeState::Success | TradeState::Refund => Err(refuse("ORDERPAID", "订单已支付")),
+            TradeState::Success | TradeState::Refund => Err(refuse("ORDERPAID", "该订单已支付")),
             TradeState::Closed => Err(refuse("ORDERCLOSED", "订单已关闭")),
         }
     }
@@ -372,11 +377,7 @@ impl Ledger {
             return Err(refuse("PARAM_ERROR", "订单金额与实际支付金额不符"));
         }
         let key = (order.mch_id.clone(), order.out_trade_no.clone());
-        let order_refunds: Vec<&Refund> = self
-            .refunds
-            .iter()
-            .filter(|r| r.mch_id == key.0 && r.out_trade_no == key.1)
-            .collect();
+        let order_refunds = self.refunds_of(&key);
         if order_refunds.len() >= MAX_REFUNDS_PER_ORDER {
             return Err(refuse("ERROR", "一笔订单最多可退款50次"));
         }
@@ -409,6 +410,7 @@ impl Ledger {
             .insert((mch_id.to_owned(), out_refund_no.to_owned()), index);
         self.refund_by_id.insert(refund.refund_id.clone(), index);
         self.processing.push(index);
+        self.refunds_by_order.entry(key).or_default().push(index);
         self.refunds.push(refund.clone());
         Ok(refund)
     }
@@ -481,6 +483,19 @@ impl Ledger {
                 .collect(),
         };
         (!refunds.is_empty()).then_some((order, refunds))
+    }
+
+    fn refunds_of(&self, key: &OrderKey) -> Vec<&Refund> {
+        self.refunds_by_order
+            .get(key)
+            .map(|indexes| indexes.iter().map(|&i| &self.refunds[i]).collect())
+            .unwrap_or_default()
+    }
+
+    /// An order by merchant and out_trade_no, as it is (no expiry applied).
+    pub fn order_by_no(&self, mch_id: &str, out_trade_no: &str) -> Option<&Order> {
+        self.orders
+            .get(&(mch_id.to_owned(), out_trade_no.to_owned()))
     }
 
     pub fn orders(&self) -> impl Iterator<Item = &Order> {

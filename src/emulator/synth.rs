@@ -15,6 +15,10 @@ use crate::wechat::Fen;
 /// payments a moment before midnight.
 const NEAR_MIDNIGHT: u64 = 10;
 
+/// A hundred million trades: ten times the largest day anyone benchmarks, and far from any
+/// arithmetic limit of the generator.
+pub const MAX_SYNTHETIC_TRADES: u64 = 100_000_000;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SyntheticDay {
@@ -140,6 +144,11 @@ impl SyntheticDay {
     pub fn rows(&self, rate: FeeRate) -> impl Iterator<Item = TradeRow> + '_ {
         (0..self.trades).flat_map(move |i| self.rows_of(i, rate))
     }
+
+    /// The rows, owning the day: for a bill written on another thread.
+    pub fn into_rows(self, rate: FeeRate) -> impl Iterator<Item = TradeRow> {
+        (0..self.trades).flat_map(move |i| self.rows_of(i, rate))
+    }
 }
 
 /// How many differences of each kind the merchant export should have.
@@ -183,6 +192,8 @@ pub enum SynthError {
     TooMany { requested: u64, available: u64 },
     #[error("at most {NEAR_MIDNIGHT} near-midnight differences (the trades of the day's last seconds), and the day needs more than {} trades", 2 * NEAR_MIDNIGHT)]
     TooManyNearMidnight,
+    #[error("at most {MAX_SYNTHETIC_TRADES} trades in a synthetic day")]
+    TooManyTrades,
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error(transparent)]
@@ -217,6 +228,9 @@ pub fn write_export<W: Write>(
 ) -> Result<Expected, SynthError> {
     day.date()
         .ok_or_else(|| SynthError::BadDate(day.bill_date.clone()))?;
+    if day.trades > MAX_SYNTHETIC_TRADES {
+        return Err(SynthError::TooManyTrades);
+    }
     let d = differences;
     if d.near_midnight > 0 && (d.near_midnight > NEAR_MIDNIGHT || day.trades <= 2 * NEAR_MIDNIGHT) {
         return Err(SynthError::TooManyNearMidnight);

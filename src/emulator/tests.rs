@@ -509,7 +509,7 @@ fn unpaid_orders_expire() {
     );
     assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
     f.order("E2", "1");
-    f.core.clock.advance(Duration::minutes(7));
+    f.core.clock.advance(Duration::minutes(7)).unwrap();
     assert_eq!(
         f.call("/pay/orderquery", &[("out_trade_no", "E1")])
             .get("trade_state"),
@@ -520,7 +520,7 @@ fn unpaid_orders_expire() {
             .get("trade_state"),
         Some("NOTPAY")
     );
-    f.core.clock.advance(Duration::days(7));
+    f.core.clock.advance(Duration::days(7)).unwrap();
     assert_eq!(
         f.call("/pay/orderquery", &[("out_trade_no", "E2")])
             .get("trade_state"),
@@ -621,7 +621,7 @@ fn refund_rules() {
 
     let query = f.call("/pay/refundquery", &[("out_refund_no", "RF1")]);
     assert_eq!(query.get("refund_status_0"), Some("PROCESSING"));
-    f.core.clock.advance(Duration::seconds(6));
+    f.core.clock.advance(Duration::seconds(6)).unwrap();
     let query = f.call("/pay/refundquery", &[("refund_id", &refund_id)]);
     assert_eq!(query.get("refund_status_0"), Some("SUCCESS"));
     assert_eq!(query.get("refund_count"), Some("1"));
@@ -691,7 +691,8 @@ fn at_most_50_refunds_and_refundquery_paging() {
 fn at_noon(f: &Fixture, day: &str) {
     f.core
         .clock
-        .set(parse_api_time(&format!("{day}120000")).unwrap());
+        .set(parse_api_time(&format!("{day}120000")).unwrap())
+        .unwrap();
 }
 
 fn bill(f: &Fixture, fields: &[(&str, &str)]) -> Answer {
@@ -711,9 +712,15 @@ fn bill_availability_by_the_emulator_clock() {
             answer.get("error_code").map(str::to_owned),
         )
     };
-    f.core.clock.set(parse_api_time("20261121095959").unwrap());
+    f.core
+        .clock
+        .set(parse_api_time("20261121095959").unwrap())
+        .unwrap();
     assert_eq!(fail(&[("bill_date", "20261120")]).0, "Bill Creating");
-    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
     assert_eq!(bill(&f, &[("bill_date", "20261120")]).status, 200);
     assert_eq!(
         fail(&[("bill_date", "20261119")]),
@@ -754,7 +761,10 @@ fn bills_have_the_real_byte_format_and_a_consistent_summary() {
         ("total_fee", "202"),
         ("refund_fee", "101"),
     ]);
-    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
     let answer = bill(&f, &[("bill_date", "20261120")]);
     let text = String::from_utf8(answer.body.clone()).unwrap();
     assert!(text.starts_with(BOM));
@@ -830,7 +840,10 @@ fn fund_flow_bills_need_hmac_and_the_certificate() {
     let f = fixture();
     at_noon(&f, "20261120");
     f.paid_order("B1", "600");
-    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
     let fields = [("bill_date", "20261120"), ("account_type", "Basic")];
     let md5 = f.call_as(
         "/pay/downloadfundflow",
@@ -912,11 +925,13 @@ fn injected_faults() {
     f.order("X1", "1");
     let query = f.signed(&[("out_trade_no", "X1")], SignType::Md5, DEFAULT_API_KEY);
     let add = |kind| {
-        f.core.add_fault(Fault {
-            path: "/pay/orderquery".into(),
-            count: 1,
-            kind,
-        })
+        f.core
+            .add_fault(Fault {
+                path: "/pay/orderquery".into(),
+                count: 1,
+                kind,
+            })
+            .unwrap()
     };
     add(FaultKind::SystemError);
     let answer = f.raw("POST", "/pay/orderquery", &query, None).xml();
@@ -988,7 +1003,10 @@ fn a_synthetic_day_streams_a_bill_whose_summary_equals_its_rows() {
     f.core.add_synthetic_day(day.clone()).unwrap();
     at_noon(&f, "20261120");
     f.paid_order("OWN1", "500");
-    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
     let text = String::from_utf8(bill(&f, &[("bill_date", "20261120")]).body).unwrap();
     let lines: Vec<&str> = text
         .trim_start_matches(BOM)
@@ -1049,7 +1067,10 @@ fn a_seeded_day_renders_byte_for_byte() {
     pay_at("G1", "4200000001202611200000000001", "20261120083541");
     f.order("G2", "1");
     pay_at("G2", "4200000001202611200000000002", "20261120093000");
-    f.core.clock.set(parse_api_time("20261121100000").unwrap());
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
     let text = String::from_utf8(bill(&f, &[("bill_date", "20261120")]).body).unwrap();
     let body = "腾讯充值中心-QQ会员充值";
     let expected = format!(
@@ -1062,4 +1083,166 @@ fn a_seeded_day_renders_byte_for_byte() {
         summary = SUMMARY_HEADER.join(","),
     );
     assert_eq!(text, expected);
+}
+
+#[test]
+fn hostile_amounts_times_and_sizes_are_refused() {
+    let f = fixture();
+    let order = |total_fee: &str, extra: (&str, &str)| {
+        f.call(
+            "/pay/unifiedorder",
+            &[
+                ("body", "b"),
+                ("out_trade_no", total_fee),
+                ("total_fee", total_fee),
+                ("spbill_create_ip", "1.1.1.1"),
+                ("notify_url", "http://127.0.0.1:9/n"),
+                ("trade_type", "APP"),
+                extra,
+            ],
+        )
+    };
+    assert_eq!(
+        err_code(&order("2147483648", ("attach", ""))).0,
+        "PARAM_ERROR"
+    );
+    assert_eq!(
+        order("2147483647", ("attach", "")).get("result_code"),
+        Some("SUCCESS")
+    );
+    let past = api_time(f.core.clock.now() - Duration::minutes(10));
+    assert_eq!(
+        err_code(&order("5", ("time_expire", &past))).0,
+        "PARAM_ERROR"
+    );
+    use super::synth::SyntheticDay;
+    let huge = SyntheticDay {
+        mch_id: DEFAULT_MCH_ID.into(),
+        appid: APPID.into(),
+        bill_date: "20261120".into(),
+        trades: u64::MAX,
+        seed: 0,
+    };
+    assert!(f.core.add_synthetic_day(huge).is_err());
+    let before = f.core.clock.now();
+    assert!(
+        f.core
+            .clock
+            .set(parse_api_time("99991231235959").unwrap())
+            .is_err()
+    );
+    assert!(f.core.clock.advance(Duration::MAX).is_err());
+    assert!((f.core.clock.now() - before).abs() < Duration::seconds(5));
+}
+
+#[test]
+fn bill_dates_missing_recharge_refunds_and_the_three_month_window() {
+    let f = fixture();
+    f.core
+        .clock
+        .set(parse_api_time("20261130120000").unwrap())
+        .unwrap();
+    let fail = |fields: &[(&str, &str)]| return_msg(&bill(&f, fields).xml()).to_owned();
+    assert_eq!(fail(&[("bill_type", "ALL")]), "missing parameter");
+    assert_eq!(
+        fail(&[("bill_date", "20260829")]),
+        "invalid bill_date",
+        "three months and a day ago"
+    );
+    assert_eq!(
+        fail(&[("bill_date", "20260830")]),
+        "No Bill Exist",
+        "three months ago to the day"
+    );
+    assert_eq!(
+        fail(&[("bill_date", "20261120"), ("bill_type", "RECHARGE_REFUND")]),
+        "No Bill Exist"
+    );
+    f.core
+        .add_fault(Fault {
+            path: "/pay/downloadbill".into(),
+            count: 1,
+            kind: FaultKind::SystemError,
+        })
+        .unwrap();
+    assert_eq!(
+        fail(&[("bill_date", "20261120")]),
+        "SYSTEMERROR",
+        "downloadbill has no err_code"
+    );
+}
+
+#[test]
+fn refundquery_reports_the_order_refund_total_on_every_page() {
+    let f = fixture();
+    f.paid_order("F1", "1000");
+    for i in 0..12 {
+        let no = format!("T{i:02}");
+        f.refund_call(&refund_fields(&no, "1000", "2"));
+    }
+    let second = f.call(
+        "/pay/refundquery",
+        &[("out_trade_no", "F1"), ("offset", "10")],
+    );
+    assert_eq!(second.get("refund_count"), Some("2"));
+    assert_eq!(second.get("refund_fee"), Some("24"));
+}
+
+#[test]
+fn fund_flow_lists_refunds_on_the_day_they_succeed_and_covers_synthetic_days() {
+    use super::synth::SyntheticDay;
+    let options = Options {
+        refund_delay: Duration::minutes(10),
+        ..Options::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let f = Fixture {
+        core: Core::new(options, Notifier::new(0.0001, runtime.handle().clone())),
+        _runtime: runtime,
+    };
+    f.core
+        .clock
+        .set(parse_api_time("20261120235500").unwrap())
+        .unwrap();
+    f.paid_order("F1", "1000");
+    f.refund_call(&refund_fields("R1", "1000", "100"));
+    f.core
+        .clock
+        .set(parse_api_time("20261122100000").unwrap())
+        .unwrap();
+    let flow = |day: &str| {
+        let body = f.signed(
+            &[("bill_date", day), ("account_type", "Basic")],
+            SignType::HmacSha256,
+            DEFAULT_API_KEY,
+        );
+        String::from_utf8(
+            f.raw("POST", "/pay/downloadfundflow", &body, Some(DEFAULT_MCH_ID))
+                .body,
+        )
+        .unwrap()
+    };
+    assert!(
+        !flow("20261120").contains("`退款"),
+        "applied on the 20th, succeeded on the 21st"
+    );
+    assert!(flow("20261121").contains("`退款,`退款,`支出,`1.00"));
+    f.core
+        .add_synthetic_day(SyntheticDay {
+            mch_id: DEFAULT_MCH_ID.into(),
+            appid: APPID.into(),
+            bill_date: "20261119".into(),
+            trades: 1000,
+            seed: 1,
+        })
+        .unwrap();
+    let synthetic = flow("20261119");
+    assert!(
+        synthetic.matches("`交易,`交易,`收入").count() > 800,
+        "{}",
+        &synthetic[..200]
+    );
 }

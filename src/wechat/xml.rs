@@ -187,6 +187,11 @@ impl Message {
     /// Parses a flat message under any root element (`<xml>` for API messages, `<root>` for
     /// the decrypted refund `req_info`).
     pub fn parse(bytes: &[u8]) -> Result<Message, XmlError> {
+        Self::parse_with_root(bytes).map(|(_, message)| message)
+    }
+
+    /// Parses a flat message and names its root element.
+    pub fn parse_with_root(bytes: &[u8]) -> Result<(String, Message), XmlError> {
         if bytes.len() > MAX_MESSAGE_BYTES {
             return Err(XmlError::TooLarge {
                 size: bytes.len(),
@@ -279,7 +284,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Message, XmlError> {
+    fn run(mut self) -> Result<(String, Message), XmlError> {
         let mut level = Level::Prolog;
         let mut root = String::new();
         loop {
@@ -362,7 +367,7 @@ impl<'a> Parser<'a> {
                 Event::Empty(_) => unreachable!("expand_empty_elements is set"),
                 Event::Eof => {
                     return match level {
-                        Level::Done => Ok(self.message),
+                        Level::Done => Ok((root, self.message)),
                         Level::Prolog => Err(self.malformed("no root element")),
                         _ => Err(self.malformed("the message ends before its closing tag")),
                     };

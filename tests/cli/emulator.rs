@@ -311,12 +311,31 @@ fn control_plane_over_http() {
         .json()
         .unwrap();
     assert!(clock["now"].as_str().unwrap().starts_with("2030123123595"));
-    let bad = http
-        .post(format!("{control}/clock"))
-        .body(r#"{"advance_seconds":1,"set":"x"}"#)
+    for body in [
+        r#"{"advance_seconds":1,"set":"x"}"#,
+        r#"{"set":"99991231235959"}"#,
+        r#"{"advance_seconds":9223372036854775807}"#,
+    ] {
+        let bad = http
+            .post(format!("{control}/clock"))
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(bad.status().as_u16(), 400, "{body}");
+    }
+    let zero = http
+        .post(format!("{control}/faults"))
+        .body(r#"{"count":0,"kind":"drop"}"#)
         .send()
         .unwrap();
-    assert_eq!(bad.status().as_u16(), 400);
+    assert_eq!(zero.status().as_u16(), 400);
+    http.post(format!("{control}/faults"))
+        .body(r#"{"count":5,"kind":"drop"}"#)
+        .send()
+        .unwrap();
+    let cleared = http.delete(format!("{control}/faults")).send().unwrap();
+    assert_eq!(cleared.status().as_u16(), 200);
+    assert!(emulator.core().pending_faults().is_empty());
     let requests: serde_json::Value = http
         .get(format!("{control}/requests"))
         .send()
@@ -536,11 +555,14 @@ fn the_client_reads_every_layer_of_an_answer() {
             other => panic!("{:?}", other.map(|m| m.to_xml())),
         }
         let fault = |kind| {
-            emulator.core().add_fault(Fault {
-                path: "/pay/orderquery".into(),
-                count: 1,
-                kind,
-            })
+            emulator
+                .core()
+                .add_fault(Fault {
+                    path: "/pay/orderquery".into(),
+                    count: 1,
+                    kind,
+                })
+                .unwrap()
         };
         fault(FaultKind::BadSign);
         assert!(matches!(
@@ -580,4 +602,54 @@ fn the_profile_the_emulator_writes_passes_config_check() {
     assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
     let api_base = rows.iter().find(|r| r["check"] == "api_base").unwrap();
     assert_eq!(api_base["detail"], emulator.tls_base_url());
+}
+
+#[test]
+fn a_truncated_synthetic_bill_is_cut_without_rendering_it_whole() {
+    use wxpay_ops::emulator::synth::SyntheticDay;
+    let emulator = start();
+    emulator
+        .core()
+        .add_synthetic_day(SyntheticDay {
+            mch_id: DEFAULT_MCH_ID.into(),
+            appid: APPID.into(),
+            bill_date: "20261120".into(),
+            trades: 50_000_000,
+            seed: 1,
+        })
+        .unwrap();
+    emulator
+        .core()
+        .clock
+        .set(wxpay_ops::emulator::clock::parse_api_time("20261121120000").unwrap())
+        .unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    http.post(format!("{}/__emulator/faults", emulator.base_url()))
+        .body(r#"{"path":"/pay/downloadbill","kind":"truncate"}"#)
+        .send()
+        .unwrap();
+    // Rendering fifty million trades whole would send nothing for minutes; the stream is cut
+    // after its first chunk instead.
+    let mut response = http
+        .post(format!("{}/pay/downloadbill", emulator.base_url()))
+        .body(signed(&[("bill_date", "20261120")], SignType::Md5))
+        .send()
+        .unwrap();
+    let mut received = 0;
+    let mut buffer = [0u8; 8192];
+    let ended = loop {
+        match response.read(&mut buffer) {
+            Ok(0) => break Ok(()),
+            Ok(n) => received += n,
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(ended.is_err(), "the body ends in an error, not a clean end");
+    assert!(
+        (1..1 << 20).contains(&received),
+        "{received} bytes before the cut"
+    );
 }
