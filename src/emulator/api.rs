@@ -295,6 +295,10 @@ impl Core {
                 })
             })?,
         };
+        // getsignkey is MD5-signed (reference A7).
+        if endpoint == Endpoint::GetSignKey && sign_type != SignType::Md5 {
+            return Err(protocol_fail("sign_type参数格式错误"));
+        }
         if endpoint == Endpoint::DownloadFundFlow && sign_type != SignType::HmacSha256 {
             return Err(protocol_fail("sign_type必须为HMAC-SHA256"));
         }
@@ -465,7 +469,17 @@ impl Core {
             payment: None,
             fingerprint: canonical(business).string,
         };
-        let prepay_id = lock(&self.ledger).place(order, now)?;
+        let prepay_id = lock(self.ledger(call.sandbox)).place(order, now)?;
+        if call.sandbox {
+            // The sandbox plays the payer itself: its orders are paid, and notified, at once
+            // (reference A7). A repeated request finds the order paid already.
+            let _ = self.pay_in(
+                true,
+                &call.merchant.mch_id,
+                out_trade_no,
+                &Default::default(),
+            );
+        }
         let mut payload = Message::new();
         if let Some(device) = m.non_empty("device_info") {
             payload.set("device_info", device);
@@ -502,7 +516,7 @@ impl Core {
             return Err(lack("out_trade_no"));
         }
         check_lengths(m)?;
-        let mut ledger = lock(&self.ledger);
+        let mut ledger = lock(self.ledger(call.sandbox));
         let order = ledger
             .find(&call.merchant.mch_id, transaction_id, out_trade_no, now)
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
@@ -511,7 +525,7 @@ impl Core {
 
     fn close_order(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
         let out_trade_no = required(&call.message, "out_trade_no")?;
-        lock(&self.ledger).close(&call.merchant.mch_id, out_trade_no, now)?;
+        lock(self.ledger(call.sandbox)).close(&call.merchant.mch_id, out_trade_no, now)?;
         let mut payload = Message::new();
         payload.set("result_msg", "OK");
         Ok(payload)
@@ -540,7 +554,7 @@ impl Core {
         ) {
             return Err(param_error("refund_account参数格式错误"));
         }
-        let refund = lock(&self.ledger).refund(
+        let refund = lock(self.ledger(call.sandbox)).refund(
             &call.merchant.mch_id,
             transaction_id,
             out_trade_no,
@@ -590,7 +604,7 @@ impl Core {
             ),
         };
         let not_found = || refuse("REFUNDNOTEXIST", "退款订单查询失败");
-        let (order, refunds) = lock(&self.ledger)
+        let (order, refunds) = lock(self.ledger(call.sandbox))
             .query_refunds(
                 &call.merchant.mch_id,
                 keys[0],
@@ -692,7 +706,7 @@ impl Core {
         if recharge_refund {
             return bill_fail("No Bill Exist", Some("20002"));
         }
-        let (rows, synthetic) = self.day_sources(&call.merchant.mch_id, day, RefundDay::Applied);
+        let (rows, synthetic) = self.day_sources(call, day, RefundDay::Applied);
         let wanted = |r: &TradeRow| match bill_type {
             BillType::All => true,
             BillType::Success => !r.is_refund(),
@@ -716,20 +730,22 @@ impl Core {
     /// The emulator's own rows of a day, and the synthetic day of that date if there is one.
     fn day_sources(
         &self,
-        mch_id: &str,
+        call: &Call<'_>,
         day: time::Date,
         refund_day: RefundDay,
     ) -> (Vec<TradeRow>, Option<SyntheticDay>) {
+        let mch_id = &call.merchant.mch_id;
         let rows = day_rows(
-            &lock(&self.ledger),
+            &lock(self.ledger(call.sandbox)),
             mch_id,
             day,
             self.options.fee_rate,
             refund_day,
         );
+        // Synthetic days are production data; the sandbox has only its own trades.
         let synthetic = lock(&self.synthetic)
             .iter()
-            .find(|d| d.mch_id == mch_id && d.date() == Some(day) && d.trades > 0)
+            .find(|d| !call.sandbox && &d.mch_id == mch_id && d.date() == Some(day) && d.trades > 0)
             .cloned();
         (rows, synthetic)
     }
@@ -762,7 +778,7 @@ impl Core {
                 return fail("BILL_CREATING", "账单生成中，请在上午10点以后再下载");
             }
         };
-        let (rows, synthetic) = self.day_sources(&call.merchant.mch_id, day, RefundDay::Succeeded);
+        let (rows, synthetic) = self.day_sources(call, day, RefundDay::Succeeded);
         // All money of the emulator moves through the Basic account.
         let moved = synthetic.is_some() || rows.iter().any(moves_funds);
         if account != Some("Basic") || !moved {
@@ -849,9 +865,9 @@ fn order_fields(order: &Order) -> Message {
             .set("out_trade_no", &order.out_trade_no)
             .set("attach", &order.attach)
             .set("time_end", api_time(payment.time_end))
-            .set("trade_state", order.state.as_str())
-            .set_int("cash_fee", order.total_fee)
-            .set("trade_state_desc", order.state.description());
+            .set("trade_state", order.state.as_str());
+        order.set_paid_amounts(&mut payload);
+        payload.set("trade_state_desc", order.state.description());
     } else {
         payload
             .set_int("total_fee", order.total_fee)

@@ -64,7 +64,7 @@ fn payment_row(order: &Order, rate: FeeRate) -> Option<TradeRow> {
         body: order.body.clone(),
         attach: order.attach.clone(),
         total_fee: Fen(order.total_fee),
-        coupon_fee: Fen(0),
+        coupon_fee: Fen(payment.coupon_fee),
         rate,
         refund: None,
     })

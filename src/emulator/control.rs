@@ -27,6 +27,7 @@ struct PayFields {
     time_end: Option<String>,
     openid: Option<String>,
     bank_type: Option<String>,
+    coupon_fee: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +90,7 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
                 time_end: order.pay.time_end,
                 openid: order.pay.openid,
                 bank_type: order.pay.bank_type,
+                coupon_fee: order.pay.coupon_fee,
             };
             let mch_id = order.mch_id.as_deref().unwrap_or(DEFAULT_MCH_ID);
             match core.pay(mch_id, &order.out_trade_no, &options) {

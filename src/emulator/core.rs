@@ -119,6 +119,8 @@ pub struct Core {
     pub options: Options,
     pub clock: Clock,
     pub(super) ledger: Mutex<Ledger>,
+    /// The `/sandboxnew` paths' own orders and refunds, apart from production's.
+    sandbox_ledger: Mutex<Ledger>,
     faults: Mutex<Faults>,
     log: Mutex<VecDeque<LogEntry>>,
     pub(super) synthetic: Mutex<Vec<SyntheticDay>>,
@@ -144,6 +146,7 @@ impl Core {
             options,
             clock: Clock::default(),
             ledger: Mutex::default(),
+            sandbox_ledger: Mutex::default(),
             faults: Mutex::default(),
             log: Mutex::default(),
             synthetic: Mutex::default(),
@@ -205,6 +208,14 @@ impl Core {
         lock(&self.synthetic).clone()
     }
 
+    pub(super) fn ledger(&self, sandbox: bool) -> &Mutex<Ledger> {
+        if sandbox {
+            &self.sandbox_ledger
+        } else {
+            &self.ledger
+        }
+    }
+
     pub fn orders(&self) -> Vec<Order> {
         let mut ledger = lock(&self.ledger);
         ledger.expire_all(self.clock.now());
@@ -220,9 +231,11 @@ impl Core {
     /// whenever one is looked up or listed.
     pub fn settle(&self) {
         let now = self.clock.now();
-        let settled = lock(&self.ledger).settle_refunds(self.options.refund_delay, now);
-        for refund in settled {
-            self.notify_refund(&refund);
+        for sandbox in [false, true] {
+            let settled = lock(self.ledger(sandbox)).settle_refunds(self.options.refund_delay, now);
+            for refund in settled {
+                self.notify_refund(&refund, sandbox);
+            }
         }
     }
 
@@ -233,8 +246,19 @@ impl Core {
         out_trade_no: &str,
         options: &PayOptions,
     ) -> Result<Order, Refusal> {
-        let order = lock(&self.ledger).pay(mch_id, out_trade_no, options, self.clock.now())?;
-        self.notify_payment(&order);
+        self.pay_in(false, mch_id, out_trade_no, options)
+    }
+
+    pub(super) fn pay_in(
+        &self,
+        sandbox: bool,
+        mch_id: &str,
+        out_trade_no: &str,
+        options: &PayOptions,
+    ) -> Result<Order, Refusal> {
+        let order =
+            lock(self.ledger(sandbox)).pay(mch_id, out_trade_no, options, self.clock.now())?;
+        self.notify_payment(&order, sandbox);
         Ok(order)
     }
 
@@ -242,15 +266,19 @@ impl Core {
         lock(&self.ledger).fail(mch_id, out_trade_no, self.clock.now())
     }
 
-    fn notify_payment(&self, order: &Order) {
+    fn notify_payment(&self, order: &Order, sandbox: bool) {
         let (Some(payment), Some(merchant)) = (&order.payment, self.merchant(&order.mch_id)) else {
             return;
+        };
+        let key = if sandbox {
+            merchant.sandbox_key()
+        } else {
+            merchant.key.clone()
         };
         let mut message = Message::new();
         message
             .set("appid", &order.appid)
             .set("bank_type", &payment.bank_type)
-            .set_int("cash_fee", order.total_fee)
             .set("fee_type", "CNY")
             .set("is_subscribe", &payment.is_subscribe)
             .set("mch_id", &order.mch_id)
@@ -263,6 +291,7 @@ impl Core {
             .set_int("total_fee", order.total_fee)
             .set("trade_type", &order.trade_type)
             .set("transaction_id", &payment.transaction_id);
+        order.set_paid_amounts(&mut message);
         for (name, value) in [
             ("attach", &order.attach),
             ("device_info", &order.device_info),
@@ -276,7 +305,7 @@ impl Core {
         if order.sign_type != SignType::Md5 {
             message.set("sign_type", order.sign_type.as_str());
         }
-        set_sign(&mut message, &merchant.key, order.sign_type);
+        set_sign(&mut message, &key, order.sign_type);
         self.notifier.send(
             NotificationKind::Payment,
             order.out_trade_no.clone(),
@@ -285,9 +314,14 @@ impl Core {
         );
     }
 
-    fn notify_refund(&self, refund: &Refund) {
+    fn notify_refund(&self, refund: &Refund, sandbox: bool) {
         let Some(merchant) = self.merchant(&refund.mch_id) else {
             return;
+        };
+        let key = if sandbox {
+            merchant.sandbox_key()
+        } else {
+            merchant.key.clone()
         };
         if refund.notify_url.is_empty() {
             return;
@@ -323,7 +357,7 @@ impl Core {
             .set("appid", &refund.appid)
             .set("mch_id", &refund.mch_id)
             .set("nonce_str", nonce_str())
-            .set("req_info", encrypt_req_info(info.as_bytes(), &merchant.key));
+            .set("req_info", encrypt_req_info(info.as_bytes(), &key));
         self.notifier.send(
             NotificationKind::Refund,
             refund.out_refund_no.clone(),

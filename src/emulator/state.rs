@@ -53,6 +53,25 @@ pub struct Payment {
     pub openid: String,
     pub bank_type: String,
     pub is_subscribe: String,
+    pub coupon_fee: i64,
+}
+
+impl Order {
+    /// The amount fields of a paid order, as orderquery and the notification carry them:
+    /// cash_fee, and with a coupon (免充值券, NO_CASH) the settled total and the coupon.
+    pub fn set_paid_amounts(&self, message: &mut crate::wechat::Message) {
+        let coupon = self.payment.as_ref().map_or(0, |p| p.coupon_fee);
+        message.set_int("cash_fee", self.total_fee - coupon);
+        if coupon > 0 {
+            message
+                .set_int("settlement_total_fee", self.total_fee - coupon)
+                .set_int("coupon_fee", coupon)
+                .set_int("coupon_count", 1)
+                .set("coupon_type_0", "NO_CASH")
+                .set("coupon_id_0", format!("1{:09}", coupon))
+                .set_int("coupon_fee_0", coupon);
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -146,6 +165,9 @@ pub struct PayOptions {
     pub time_end: Option<String>,
     pub openid: Option<String>,
     pub bank_type: Option<String>,
+    /// Paid partly with a coupon (免充值券) worth this many fen: the cash and the settled
+    /// amount are the rest.
+    pub coupon_fee: Option<i64>,
 }
 
 pub const MAX_REFUNDS_PER_ORDER: usize = 50;
@@ -288,12 +310,19 @@ impl Ledger {
             .transaction_id
             .clone()
             .unwrap_or_else(|| format!("4200000{:03}{date}{:010}", sequence % 1000, sequence));
+        let coupon_fee = options.coupon_fee.unwrap_or(0);
         if self.by_transaction.contains_key(&transaction_id) {
             return Err(refuse("PARAM_ERROR", "transaction_id is already used"));
         }
         let order = self
             .find(mch_id, None, Some(out_trade_no), now)
             .expect("found above");
+        if !(0..order.total_fee).contains(&coupon_fee) {
+            return Err(refuse(
+                "PARAM_ERROR",
+                "coupon_fee must be at least 0 and below total_fee",
+            ));
+        }
         let openid = options.openid.clone().unwrap_or_else(|| {
             if order.openid.is_empty() {
                 format!("oEmu{:024}", sequence)
@@ -308,6 +337,7 @@ impl Ledger {
             openid,
             bank_type: options.bank_type.clone().unwrap_or_else(|| "CFT".into()),
             is_subscribe: "N".into(),
+            coupon_fee,
         });
         let paid = order.clone();
         self.by_transaction

@@ -913,10 +913,36 @@ fn sandbox_uses_the_key_getsignkey_hands_out() {
         .xml();
     assert_eq!(answer.get("device_info"), Some("sandbox"));
     assert!(
-        verify(&answer, &ApiKey::new(sandbox_key), None)
+        verify(&answer, &ApiKey::new(&sandbox_key), None)
             .unwrap()
             .valid
     );
+    // The sandbox pays its own orders, and keeps them apart from production's.
+    let query = f.signed(&[("out_trade_no", "S1")], SignType::Md5, &sandbox_key);
+    let paid = f
+        .raw("POST", "/sandboxnew/pay/orderquery", &query, None)
+        .xml();
+    assert_eq!(paid.get("trade_state"), Some("SUCCESS"), "{paid:?}");
+    assert_eq!(
+        err_code(&f.call("/pay/orderquery", &[("out_trade_no", "S1")])).0,
+        "ORDERNOTEXIST"
+    );
+    let mut hmac = Message::new();
+    hmac.set("mch_id", DEFAULT_MCH_ID).set("nonce_str", "abc");
+    sign_in_place(
+        &mut hmac,
+        &ApiKey::new(DEFAULT_API_KEY),
+        SignType::HmacSha256,
+    );
+    let refused = f
+        .raw(
+            "POST",
+            "/sandboxnew/pay/getsignkey",
+            hmac.to_xml().as_bytes(),
+            None,
+        )
+        .xml();
+    assert_eq!(refused.get("return_code"), Some("FAIL"));
 }
 
 #[test]
@@ -1058,6 +1084,7 @@ fn a_seeded_day_renders_byte_for_byte() {
                     time_end: Some(time_end.into()),
                     openid: Some("oUpF8uMEb4qRXf22hE3X68TekukE".into()),
                     bank_type: Some("CMB_DEBIT".into()),
+                    coupon_fee: None,
                 },
             )
             .unwrap();
@@ -1244,5 +1271,49 @@ fn fund_flow_lists_refunds_on_the_day_they_succeed_and_covers_synthetic_days() {
         synthetic.matches("`交易,`交易,`收入").count() > 800,
         "{}",
         &synthetic[..200]
+    );
+}
+
+#[test]
+fn a_payment_with_a_coupon_settles_the_rest() {
+    let f = fixture();
+    at_noon(&f, "20261120");
+    f.order("C1", "600");
+    let options = PayOptions {
+        coupon_fee: Some(100),
+        ..PayOptions::default()
+    };
+    f.core.pay(DEFAULT_MCH_ID, "C1", &options).unwrap();
+    let query = f.call("/pay/orderquery", &[("out_trade_no", "C1")]);
+    assert_eq!(query.get("cash_fee"), Some("500"));
+    assert_eq!(query.get("coupon_fee"), Some("100"));
+    assert_eq!(query.get("settlement_total_fee"), Some("500"));
+    f.order("C2", "600");
+    let too_much = PayOptions {
+        coupon_fee: Some(600),
+        ..PayOptions::default()
+    };
+    assert_eq!(
+        f.core
+            .pay(DEFAULT_MCH_ID, "C2", &too_much)
+            .unwrap_err()
+            .code,
+        "PARAM_ERROR"
+    );
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
+    let text = String::from_utf8(bill(&f, &[("bill_date", "20261120")]).body).unwrap();
+    let row = text.lines().find(|l| l.contains("`C1,")).unwrap();
+    let fields: Vec<&str> = row
+        .trim_end()
+        .strip_prefix('`')
+        .unwrap()
+        .split(",`")
+        .collect();
+    assert_eq!(
+        (fields[12], fields[13], fields[22], fields[24]),
+        ("5.00", "1.00", "0.03000", "6.00")
     );
 }
