@@ -1,13 +1,13 @@
 //! The WeChat Pay v2 endpoints: checks in the order the real server applies them (transport,
 //! merchant, signature, fields, business rules) and answers in the real wire shape.
 
-use super::lock;
 use time::{Duration, OffsetDateTime};
 
 use super::bills::{RefundDay, day_rows, moves_funds, write_fund_flow, write_trade_bill};
 use super::clock::{api_time, bill_time, parse_api_time, parse_bill_date};
 use super::core::{Body, Call, Core, Reply, Request};
 use super::faults::FaultKind;
+use super::lock;
 use super::state::{Order, Refund, RefundStatus, Refusal, TradeState, refuse};
 use super::synth::SyntheticDay;
 use crate::bill::format::BillType;

@@ -1,10 +1,11 @@
 //! The emulator's clock: real time shifted by an offset that tests and the control plane move,
 //! so that expiry, bill availability and refund completion can be driven without waiting.
 
-use super::lock;
 use std::sync::Mutex;
 
 use time::{Duration, OffsetDateTime, UtcOffset, macros::format_description, macros::offset};
+
+use super::lock;
 
 /// Every time in the v2 protocol is Beijing time.
 pub const BEIJING: UtcOffset = offset!(+8);

@@ -1,6 +1,5 @@
 //! The emulator's state and request handling, independent of the HTTP server around it.
 
-use super::lock;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::Mutex;
@@ -10,6 +9,7 @@ use time::Duration;
 
 use super::clock::{BEIJING, Clock, bill_time};
 use super::faults::{Fault, FaultKind, Faults};
+use super::lock;
 use super::merchant::Merchant;
 use super::notify::{NotificationKind, Notifier};
 use super::state::{Ledger, Order, PayOptions, Refund, Refusal};

@@ -1,6 +1,5 @@
 //! Delivering notifications to `notify_url` on WeChat Pay's retry schedule.
 
-use super::lock;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::clock::{BEIJING, bill_time};
+use super::lock;
 use crate::wechat::Message;
 
 /// Delays before each retry after a failed delivery (reference A4, current documentation):
