@@ -56,45 +56,31 @@ fn jsapi_and_app_parameters_from_the_profile_match_the_vectors() {
     assert_eq!(app["sign"], "1F88CC0F1B0560FF6D5EED1FBB7AE9C0");
 }
 
+/// The official `wx.requestPayment` example; its key comes from $MINI_KEY.
+const OFFICIAL_MINI: [&str; 12] = [
+    "paysign",
+    "mini",
+    "--appid",
+    "wxd678efh567hg6787",
+    "--prepay-id",
+    "wx2017033010242291fcfe0db70013231072",
+    "--timestamp",
+    "1490840662",
+    "--nonce",
+    "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+    "--key-env",
+    "MINI_KEY",
+];
+
 #[test]
 fn mini_program_object_omits_appid_but_signs_it() {
     let env = Env::new();
-    let out = env
-        .run(&[
-            "paysign",
-            "mini",
-            "--appid",
-            "wxd678efh567hg6787",
-            "--prepay-id",
-            "wx2017033010242291fcfe0db70013231072",
-            "--timestamp",
-            "1490840662",
-            "--nonce",
-            "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
-            "--key-env",
-            "MINI_KEY",
-        ])
-        .expect(2);
+    let out = env.run(&OFFICIAL_MINI).expect(2);
     assert!(out.stderr.contains("MINI_KEY"));
 
     let mut env = Env::new();
     env.set("MINI_KEY", "qazwsxedcrfvtgbyhnujmikolp111111");
-    let out = env
-        .run(&[
-            "paysign",
-            "mini",
-            "--appid",
-            "wxd678efh567hg6787",
-            "--prepay-id",
-            "wx2017033010242291fcfe0db70013231072",
-            "--timestamp",
-            "1490840662",
-            "--nonce",
-            "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
-            "--key-env",
-            "MINI_KEY",
-        ])
-        .expect(0);
+    let out = env.run(&OFFICIAL_MINI).expect(0);
     assert!(out.stderr.contains("appId=wxd678efh567hg6787"));
     let json = out.json();
     assert_eq!(json["paySign"], "22D9B4E54AB1950F51E0649E8810ACD6");
