@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
-use super::settings::{Context, KeyArgs, parse_sign_type, read_input};
+use super::settings::{Context, KeyArgs, chosen_sign_type, parse_sign_type, read_input};
 use super::sign::explain;
 use crate::wechat::notify::{REPLY_SUCCESS, decrypt_refund, reply_fail, verify_payment};
 use crate::wechat::{ApiKey, Message, SignType};
@@ -65,9 +65,7 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let (name, bytes) = read_input(&args.file)?;
     let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
-    let fallback = args
-        .sign_type
-        .or_else(|| selected.as_ref().and_then(|s| s.profile.sign_type));
+    let fallback = chosen_sign_type(args.sign_type, selected.as_ref());
     let notification =
         verify_payment(&bytes, &key, fallback).map_err(|e| Failure::xml(&name, e))?;
     let message = &notification.message;

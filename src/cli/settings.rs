@@ -117,10 +117,14 @@ impl Context {
     }
 }
 
-/// The sign type: flag, else the profile's, else the protocol default MD5.
-pub fn sign_type(flag: Option<SignType>, selected: Option<&Selected>) -> SignType {
+/// The sign type someone chose: the flag, else the profile's.
+pub fn chosen_sign_type(flag: Option<SignType>, selected: Option<&Selected>) -> Option<SignType> {
     flag.or_else(|| selected.and_then(|s| s.profile.sign_type))
-        .unwrap_or_default()
+}
+
+/// The sign type to sign with: the one chosen, else the protocol default MD5.
+pub fn sign_type(flag: Option<SignType>, selected: Option<&Selected>) -> SignType {
+    chosen_sign_type(flag, selected).unwrap_or_default()
 }
 
 /// Reads a file, or standard input for `-`, refusing anything over the input limit.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
-use super::settings::{Context, KeyArgs, parse_sign_type, read_input, sign_type};
+use super::settings::{Context, KeyArgs, chosen_sign_type, parse_sign_type, read_input, sign_type};
 use crate::wechat::ApiKey;
 use crate::wechat::sign::{Canonical, SignType, SignTypeSource, canonical, sign_canonical, verify};
 use crate::wechat::xml::Message;
@@ -115,9 +115,7 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let message = Message::parse(&bytes).map_err(|e| Failure::xml(&name, e))?;
     let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
-    let fallback = args
-        .sign_type
-        .or_else(|| selected.as_ref().and_then(|s| s.profile.sign_type));
+    let fallback = chosen_sign_type(args.sign_type, selected.as_ref());
     let verification =
         verify(&message, &key, fallback).map_err(|e| Failure::from(e).named(&name))?;
 
