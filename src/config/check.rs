@@ -96,7 +96,7 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
             Status::Ok,
             "https://api.mch.weixin.qq.com (default)",
         ),
-        Some(url) if is_http_url(url) => check("api_base", Status::Ok, url.clone()),
+        Some(url) if crate::wechat::is_http_url(url) => check("api_base", Status::Ok, url.clone()),
         Some(url) => check(
             "api_base",
             Status::Fail,
@@ -115,7 +115,7 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
     }
 
     if let Some(url) = &profile.notify_url {
-        checks.push(if !is_http_url(url) {
+        checks.push(if !crate::wechat::is_http_url(url) {
             check(
                 "notify_url",
                 Status::Fail,
@@ -132,15 +132,6 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
         });
     }
     checks
-}
-
-fn is_http_url(url: &str) -> bool {
-    ["http://", "https://"]
-        .iter()
-        .filter_map(|scheme| url.strip_prefix(scheme))
-        .any(|rest| {
-            !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace)
-        })
 }
 
 fn certificate(config: &Config, profile: &Profile, now: i64) -> Check {

@@ -412,8 +412,7 @@ impl Core {
             return Err(param_error("fee_type参数格式错误"));
         }
         let notify_url = required(m, "notify_url")?;
-        let url_ok = (notify_url.starts_with("http://") || notify_url.starts_with("https://"))
-            && !notify_url.contains('?');
+        let url_ok = crate::wechat::is_http_url(notify_url) && !notify_url.contains('?');
         if !url_ok {
             return Err(param_error(
                 "notify_url参数格式错误，必须为不带参数的http(s)地址",

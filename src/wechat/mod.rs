@@ -14,6 +14,16 @@ pub use secret::ApiKey;
 pub use sign::SignType;
 pub use xml::Message;
 
+/// An absolute http(s) URL with a host, as `api_base` and `notify_url` must be.
+pub fn is_http_url(url: &str) -> bool {
+    ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| url.strip_prefix(scheme))
+        .any(|rest| {
+            !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace)
+        })
+}
+
 /// Upper-case hex, the form every v2 signature takes.
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     use std::fmt::Write;
