@@ -24,6 +24,15 @@ impl BillType {
         }
     }
 
+    /// Whether a row belongs in a bill of this type.
+    pub fn includes(self, row: &TradeRow) -> bool {
+        match self {
+            BillType::All => true,
+            BillType::Success => !row.is_refund(),
+            BillType::Refund => row.is_refund(),
+        }
+    }
+
     pub fn header(self) -> &'static [&'static str] {
         match self {
             BillType::All => &ALL_HEADER,

@@ -706,12 +706,7 @@ impl Core {
             return bill_fail("No Bill Exist", Some("20002"));
         }
         let (rows, synthetic) = self.day_sources(call, day, RefundDay::Applied);
-        let wanted = |r: &TradeRow| match bill_type {
-            BillType::All => true,
-            BillType::Success => !r.is_refund(),
-            BillType::Refund => r.is_refund(),
-        };
-        if synthetic.is_none() && !rows.iter().any(wanted) {
+        if synthetic.is_none() && !rows.iter().any(|row| bill_type.includes(row)) {
             return bill_fail("No Bill Exist", Some("20002"));
         }
         let rate = self.options.fee_rate;

@@ -24,15 +24,7 @@ pub fn write_trade_bill<W: Write + ?Sized>(
     push_header(&mut line, bill_type.header());
     out.write_all(line.as_bytes())?;
     let mut summary = Summary::default();
-    for row in rows {
-        let wanted = match bill_type {
-            BillType::All => true,
-            BillType::Success => !row.is_refund(),
-            BillType::Refund => row.is_refund(),
-        };
-        if !wanted {
-            continue;
-        }
+    for row in rows.filter(|row| bill_type.includes(row)) {
         summary.add(&row);
         line.clear();
         push_record(&mut line, &row.values(bill_type));
