@@ -38,7 +38,7 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "notify" -d 'Ver
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "config" -d 'Create, locate, show and check the config file'
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "emulator" -d 'A local WeChat Pay v2 server for tests and development (--config names its merchants file)'
-complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "demo" -d 'Run the toolkit end to end on built-in documentation data'
+complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "demo" -d 'Check the toolkit against published values, then run a payment flow on the built-in emulator'
 complete -c wxpay-ops -n "__fish_wxpay_ops_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -s f -l file -d 'Read the parameters from a JSON object or an XML message (- for stdin)' -r -F
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand sign; and not __fish_seen_subcommand_from verify help" -l sign-type -d 'MD5 or HMAC-SHA256 [default: the profile\'s sign_type, else MD5]' -r
@@ -224,7 +224,7 @@ complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "config" -d 'Create, locate, show and check the config file'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "completions" -d 'Print shell completions'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "emulator" -d 'A local WeChat Pay v2 server for tests and development (--config names its merchants file)'
-complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "demo" -d 'Run the toolkit end to end on built-in documentation data'
+complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "demo" -d 'Check the toolkit against published values, then run a payment flow on the built-in emulator'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and not __fish_seen_subcommand_from sign paysign notify config completions emulator demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from sign" -f -a "verify" -d 'Check the sign of a captured message; exit 0 when it holds, 4 when not'
 complete -c wxpay-ops -n "__fish_wxpay_ops_using_subcommand help; and __fish_seen_subcommand_from notify" -f -a "verify" -d 'Verify a payment notification: its fields, whether its sign holds, and the reply to send'

@@ -586,7 +586,7 @@ _wxpay-ops_commands() {
 'config:Create, locate, show and check the config file' \
 'completions:Print shell completions' \
 'emulator:A local WeChat Pay v2 server for tests and development (--config names its merchants file)' \
-'demo:Run the toolkit end to end on built-in documentation data' \
+'demo:Check the toolkit against published values, then run a payment flow on the built-in emulator' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'wxpay-ops commands' commands "$@"
@@ -720,7 +720,7 @@ _wxpay-ops__subcmd__help_commands() {
 'config:Create, locate, show and check the config file' \
 'completions:Print shell completions' \
 'emulator:A local WeChat Pay v2 server for tests and development (--config names its merchants file)' \
-'demo:Run the toolkit end to end on built-in documentation data' \
+'demo:Check the toolkit against published values, then run a payment flow on the built-in emulator' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'wxpay-ops help commands' commands "$@"

@@ -20,8 +20,8 @@ use failure::{EXIT_CODES_HELP, Failure};
 use output::{Format, Printer};
 use settings::Context;
 
-/// WeChat Pay (微信支付) API v2 merchant operations: signatures, pay parameters,
-/// notifications, orders, refunds, bills and reconciliation.
+/// WeChat Pay (微信支付) API v2 merchant operations: signatures and why they fail, pay
+/// parameters, notifications, merchant profiles, and a local WeChat Pay server.
 #[derive(Debug, Parser)]
 #[command(name = "wxpay-ops", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
@@ -62,7 +62,7 @@ enum Command {
     /// A local WeChat Pay v2 server for tests and development (--config names its merchants file)
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
-    /// Run the toolkit end to end on built-in documentation data
+    /// Check the toolkit against published values, then run a payment flow on the built-in emulator
     Demo,
 }
 
