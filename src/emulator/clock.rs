@@ -1,7 +1,7 @@
 //! The emulator's clock: real time shifted by an offset that tests and the control plane move,
 //! so that expiry, bill availability and refund completion can be driven without waiting.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use time::{Duration, OffsetDateTime, UtcOffset, macros::format_description, macros::offset};
 
@@ -10,9 +10,10 @@ use super::lock;
 /// Every time in the v2 protocol is Beijing time.
 pub const BEIJING: UtcOffset = offset!(+8);
 
-#[derive(Debug, Default)]
+/// A handle on the emulator's clock; clones share it.
+#[derive(Debug, Default, Clone)]
 pub struct Clock {
-    offset: Mutex<Duration>,
+    offset: Arc<Mutex<Duration>>,
 }
 
 impl Clock {

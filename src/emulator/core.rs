@@ -141,10 +141,13 @@ pub(super) struct Call<'a> {
 }
 
 impl Core {
-    pub fn new(options: Options, notifier: Notifier) -> Core {
+    /// A core whose notifications are delivered on `runtime`.
+    pub fn new(options: Options, runtime: tokio::runtime::Handle) -> Core {
+        let clock = Clock::default();
+        let notifier = Notifier::new(options.notify_time_factor, runtime, clock.clone());
         Core {
             options,
-            clock: Clock::default(),
+            clock,
             ledger: Mutex::default(),
             sandbox_ledger: Mutex::default(),
             faults: Mutex::default(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::clock::{BEIJING, bill_time};
+use super::clock::{Clock, bill_time};
 use super::lock;
 use crate::wechat::Message;
 
@@ -51,6 +51,8 @@ pub struct Notifier {
     time_factor: f64,
     attempts: Arc<Mutex<VecDeque<Attempt>>>,
     runtime: tokio::runtime::Handle,
+    /// Attempts are stamped with the emulator's time, like everything else it records.
+    clock: Clock,
 }
 
 /// Only the documented reply counts: an `<xml>` message whose return_code is SUCCESS, with
@@ -66,7 +68,7 @@ pub fn is_accepted(status: u16, body: &[u8]) -> bool {
 }
 
 impl Notifier {
-    pub fn new(time_factor: f64, runtime: tokio::runtime::Handle) -> Notifier {
+    pub fn new(time_factor: f64, runtime: tokio::runtime::Handle, clock: Clock) -> Notifier {
         crate::wechat::transport::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(DELIVERY_TIMEOUT)
@@ -77,6 +79,7 @@ impl Notifier {
             time_factor,
             attempts: Arc::default(),
             runtime,
+            clock,
         }
     }
 
@@ -126,7 +129,7 @@ impl Notifier {
                     reference: reference.clone(),
                     url: url.clone(),
                     attempt,
-                    at: bill_time(time::OffsetDateTime::now_utc().to_offset(BEIJING)),
+                    at: bill_time(notifier.clock.now()),
                     outcome,
                     accepted,
                 });

@@ -24,7 +24,6 @@ use tokio_rustls::TlsAcceptor;
 use super::control;
 use super::core::{Body as ReplyBody, BodyWriter, Core, Options, Reply, Request};
 use super::faults::FaultKind;
-use super::notify::Notifier;
 use super::pki::{ClientPaths, Pki, PkiError};
 use crate::wechat::xml::MAX_MESSAGE_BYTES;
 
@@ -115,8 +114,7 @@ impl Emulator {
         }
         let acceptor = tls_acceptor(&pki)?;
 
-        let notifier = Notifier::new(options.core.notify_time_factor, runtime.handle().clone());
-        let core = Arc::new(Core::new(options.core, notifier));
+        let core = Arc::new(Core::new(options.core, runtime.handle().clone()));
         // Bind synchronously, so that starting works inside another runtime (async tests) too.
         let bind = |addr: SocketAddr| {
             let listener = std::net::TcpListener::bind(addr)

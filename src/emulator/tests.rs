@@ -6,7 +6,6 @@ use super::clock::{api_time, parse_api_time};
 use super::core::{Core, Options, Request};
 use super::faults::{Fault, FaultKind};
 use super::merchant::{DEFAULT_API_KEY, DEFAULT_MCH_ID, Merchant};
-use super::notify::Notifier;
 use super::state::PayOptions;
 use crate::bill::format::{ALL_HEADER, BOM, SUMMARY_HEADER};
 use crate::wechat::sign::{sign_in_place, verify};
@@ -37,9 +36,8 @@ fn fixture() -> Fixture {
         key: ApiKey::new(DOC_KEY),
         sign_types: vec![SignType::Md5, SignType::HmacSha256],
     });
-    let notifier = Notifier::new(0.0001, runtime.handle().clone());
     Fixture {
-        core: Core::new(options, notifier),
+        core: Core::new(options, runtime.handle().clone()),
         _runtime: runtime,
     }
 }
@@ -1227,7 +1225,7 @@ fn fund_flow_lists_refunds_on_the_day_they_succeed_and_covers_synthetic_days() {
         .build()
         .unwrap();
     let f = Fixture {
-        core: Core::new(options, Notifier::new(0.0001, runtime.handle().clone())),
+        core: Core::new(options, runtime.handle().clone()),
         _runtime: runtime,
     };
     f.core
