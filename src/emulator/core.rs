@@ -326,9 +326,11 @@ impl Core {
         } else {
             merchant.key.clone()
         };
-        if refund.notify_url.is_empty() {
-            return;
-        }
+        let url = match (&refund.notify_url, &merchant.refund_notify_url) {
+            (url, _) if !url.is_empty() => url.clone(),
+            (_, Some(console)) => console.clone(),
+            _ => return,
+        };
         let mut info = String::from("<root>\n");
         let success_time = refund.success_time.map(bill_time).unwrap_or_default();
         let refund_fee = refund.refund_fee.to_string();
@@ -364,7 +366,7 @@ impl Core {
         self.notifier.send(
             NotificationKind::Refund,
             refund.out_refund_no.clone(),
-            refund.notify_url.clone(),
+            url,
             message.to_xml(),
         );
     }

@@ -18,6 +18,9 @@ pub struct Merchant {
     pub appids: Vec<String>,
     pub key: ApiKey,
     pub sign_types: Vec<SignType>,
+    /// Where refund results go when a refund request names no notify_url: the URL a merchant
+    /// sets in the console.
+    pub refund_notify_url: Option<String>,
 }
 
 impl Merchant {
@@ -27,6 +30,7 @@ impl Merchant {
             appids: DEFAULT_APPIDS.map(String::from).to_vec(),
             key: ApiKey::new(DEFAULT_API_KEY),
             sign_types: vec![SignType::Md5, SignType::HmacSha256],
+            refund_notify_url: None,
         }
     }
 
@@ -52,6 +56,8 @@ struct MerchantEntry {
     api_key: String,
     #[serde(default)]
     sign_types: Option<Vec<String>>,
+    #[serde(default)]
+    refund_notify_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +109,7 @@ pub fn load_merchants(path: &Path) -> Result<Vec<Merchant>, MerchantsError> {
                 appids: entry.appids,
                 key,
                 sign_types,
+                refund_notify_url: entry.refund_notify_url,
             })
         })
         .collect()

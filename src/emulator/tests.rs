@@ -35,6 +35,7 @@ fn fixture() -> Fixture {
         appids: vec![APPID.into()],
         key: ApiKey::new(DOC_KEY),
         sign_types: vec![SignType::Md5, SignType::HmacSha256],
+        refund_notify_url: None,
     });
     Fixture {
         core: Core::new(options, runtime.handle().clone()),

@@ -653,3 +653,34 @@ fn a_truncated_synthetic_bill_is_cut_without_rendering_it_whole() {
         "{received} bytes before the cut"
     );
 }
+
+#[test]
+fn refunds_without_a_notify_url_go_to_the_merchant_console_url() {
+    let receiver = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let mut merchant = wxpay_ops::emulator::merchant::Merchant::default_merchant();
+    merchant.refund_notify_url = Some(receiver.url.clone());
+    let emulator = Emulator::start(ServeOptions {
+        core: Options {
+            merchants: vec![merchant],
+            refund_delay: time::Duration::ZERO,
+            ..Options::default()
+        },
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    place_order(&emulator, "T1", "http://127.0.0.1:9/n");
+    emulator
+        .core()
+        .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
+        .unwrap();
+    let paths = emulator.client_cert(DEFAULT_MCH_ID).unwrap();
+    let tls = client(
+        &emulator,
+        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
+    );
+    let url = format!("{}/secapi/pay/refund", emulator.tls_base_url());
+    post(&tls, &url, refund_request("R1", ""));
+    let bodies = receiver.wait_for(1);
+    let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
+    assert_eq!(refund.info.get("out_refund_no"), Some("R1"));
+}
