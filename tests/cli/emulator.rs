@@ -238,22 +238,27 @@ fn a_payment_notification_is_delivered_refused_retried_and_logged() {
     assert_eq!(receiver.bodies.lock().unwrap().len(), 3);
 }
 
-#[test]
-fn a_refund_notification_carries_encrypted_req_info() {
-    let emulator = start();
-    let receiver = Receiver::start(vec![(200, SUCCESS_REPLY)]);
-    place_order(&emulator, "T1", "http://127.0.0.1:9/n");
+/// Places and pays order T1, then refunds 10 fen of it (R1) over mutual TLS with the PEM pair.
+fn pay_and_refund(emulator: &Emulator, notify_url: &str) -> Message {
+    place_order(emulator, "T1", "http://127.0.0.1:9/n");
     emulator
         .core()
         .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
         .unwrap();
     let paths = emulator.client_cert(DEFAULT_MCH_ID).unwrap();
     let tls = client(
-        &emulator,
+        emulator,
         Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
     );
     let url = format!("{}/secapi/pay/refund", emulator.tls_base_url());
-    let answer = post(&tls, &url, refund_request("R1", &receiver.url));
+    post(&tls, &url, refund_request("R1", notify_url))
+}
+
+#[test]
+fn a_refund_notification_carries_encrypted_req_info() {
+    let emulator = start();
+    let receiver = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let answer = pay_and_refund(&emulator, &receiver.url);
     assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
     let bodies = receiver.wait_for(1);
     let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
@@ -668,18 +673,7 @@ fn refunds_without_a_notify_url_go_to_the_merchant_console_url() {
         ..ServeOptions::default()
     })
     .unwrap();
-    place_order(&emulator, "T1", "http://127.0.0.1:9/n");
-    emulator
-        .core()
-        .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
-        .unwrap();
-    let paths = emulator.client_cert(DEFAULT_MCH_ID).unwrap();
-    let tls = client(
-        &emulator,
-        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
-    );
-    let url = format!("{}/secapi/pay/refund", emulator.tls_base_url());
-    post(&tls, &url, refund_request("R1", ""));
+    pay_and_refund(&emulator, "");
     let bodies = receiver.wait_for(1);
     let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
     assert_eq!(refund.info.get("out_refund_no"), Some("R1"));
