@@ -1,7 +1,6 @@
 //! The one place that turns errors into an exit code, an `error:` line and a `hint:`.
 
 use crate::config::ConfigError;
-use crate::config::certs::CertError;
 use crate::wechat::notify::NotifyError;
 use crate::wechat::paysign::PaySignError;
 use crate::wechat::sign::SignError;
@@ -187,27 +186,6 @@ impl From<SignError> for Failure {
 impl From<PaySignError> for Failure {
     fn from(error: PaySignError) -> Self {
         Failure::usage(error.to_string())
-    }
-}
-
-impl From<CertError> for Failure {
-    fn from(error: CertError) -> Self {
-        let hint = match &error {
-            CertError::Der { path } => Some(format!(
-                "convert it: openssl x509 -inform der -in {} -out apiclient_cert.pem",
-                path.display()
-            )),
-            CertError::KeyMismatch { .. } => Some(
-                "use the apiclient_key.pem downloaded together with this apiclient_cert.pem"
-                    .to_owned(),
-            ),
-            _ => None,
-        };
-        let failure = Failure::usage(error.to_string());
-        match hint {
-            Some(hint) => failure.hint(hint),
-            None => failure,
-        }
     }
 }
 

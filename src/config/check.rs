@@ -1,6 +1,6 @@
 //! `config check`: everything about a profile that can be known without calling WeChat Pay.
 
-use super::certs::{CertInfo, read_certificate, read_p12, read_pem_pair};
+use super::certs::{CertError, CertInfo, read_certificate, read_p12, read_pem_pair};
 use super::{Config, Profile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,8 +170,22 @@ fn certificate(config: &Config, profile: &Profile, now: i64) -> Check {
         }
     };
     match info {
-        Err(e) => check("certificate", Status::Fail, e.to_string()),
+        Err(e) => check("certificate", Status::Fail, with_remedy(&e)),
         Ok(info) => judge_certificate(&info, &profile.mch_id, now),
+    }
+}
+
+/// The error, and what to do about it where that is known.
+fn with_remedy(error: &CertError) -> String {
+    match error {
+        CertError::Der { path } => format!(
+            "{error}; convert it: openssl x509 -inform der -in {} -out apiclient_cert.pem",
+            path.display()
+        ),
+        CertError::KeyMismatch { .. } => format!(
+            "{error}; use the apiclient_key.pem downloaded together with this apiclient_cert.pem"
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -302,6 +316,32 @@ mod tests {
             "cert_pem = \"apiclient_cert.pem\"\ncert_key_pem = \"apiclient_key.pem\"\n",
         );
         assert_eq!(status_of(&expired, "certificate"), Status::Fail);
+    }
+
+    #[test]
+    fn certificate_failures_say_what_to_do() {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = MerchantPki::generate("1900000109")
+            .unwrap()
+            .write_to(dir.path())
+            .unwrap();
+        let der = CertificateDer::from_pem_file(&paths.client_cert).unwrap();
+        std::fs::write(dir.path().join("cert.der"), der.as_ref()).unwrap();
+        let config = config_with(
+            dir.path(),
+            "cert_pem = \"cert.der\"\ncert_key_pem = \"apiclient_key.pem\"\n",
+        );
+        let (name, profile) = config.profile(None).unwrap();
+        let checks = check_profile(&config, name, profile, 0);
+        let certificate = checks.iter().find(|c| c.name == "certificate").unwrap();
+        assert_eq!(certificate.status, Status::Fail);
+        assert!(
+            certificate.detail.contains("openssl x509 -inform der"),
+            "{}",
+            certificate.detail
+        );
     }
 
     #[test]

@@ -141,11 +141,7 @@ impl SyntheticDay {
         payment.into_iter().chain(refund)
     }
 
-    pub fn rows(&self, rate: FeeRate) -> impl Iterator<Item = TradeRow> + '_ {
-        (0..self.trades).flat_map(move |i| self.rows_of(i, rate))
-    }
-
-    /// The rows, owning the day: for a bill written on another thread.
+    /// Every bill row of the day, computed as iterated.
     pub fn into_rows(self, rate: FeeRate) -> impl Iterator<Item = TradeRow> {
         (0..self.trades).flat_map(move |i| self.rows_of(i, rate))
     }
@@ -443,7 +439,10 @@ mod tests {
             paid,
             "every paid trade is matched or carries exactly one difference"
         );
-        assert_eq!(expected.bill_rows, day.rows(FeeRate(60)).count() as u64);
+        assert_eq!(
+            expected.bill_rows,
+            day.clone().into_rows(FeeRate(60)).count() as u64
+        );
         let next_day = rows
             .iter()
             .filter(|r| r[4].starts_with("2026-11-21"))
@@ -518,7 +517,7 @@ mod tests {
         let day = day(5000);
         let mut summary = Summary::default();
         let mut fee = 0;
-        for row in day.rows(FeeRate(60)) {
+        for row in day.into_rows(FeeRate(60)) {
             fee += row.fee().0;
             summary.add(&row);
         }

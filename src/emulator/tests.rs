@@ -1039,7 +1039,10 @@ fn a_synthetic_day_streams_a_bill_whose_summary_equals_its_rows() {
         .filter(|l| !l.is_empty())
         .collect();
     let rows = &lines[1..lines.len() - 2];
-    let synthetic_rows = day.rows(crate::bill::format::FeeRate(60)).count();
+    let synthetic_rows = day
+        .clone()
+        .into_rows(crate::bill::format::FeeRate(60))
+        .count();
     assert_eq!(
         rows.len(),
         synthetic_rows + 1,

@@ -39,10 +39,6 @@ impl Fen {
     pub fn yuan(self) -> String {
         format_fixed(self.0, 2)
     }
-
-    pub fn checked_add(self, other: Fen) -> Option<Fen> {
-        self.0.checked_add(other.0).map(Fen)
-    }
 }
 
 impl fmt::Display for Fen {
@@ -85,10 +81,6 @@ impl BillAmount {
             (self.0 - half) / step
         };
         format_fixed(rounded, places)
-    }
-
-    pub fn checked_add(self, other: BillAmount) -> Option<BillAmount> {
-        self.0.checked_add(other.0).map(BillAmount)
     }
 }
 
