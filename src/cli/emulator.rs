@@ -246,7 +246,7 @@ fn serve(
         ));
         if merchants_file.is_none() {
             // The built-in merchant's key is public test data, printed so a backend can use it.
-            printer.status(&format!(
+            printer.status_showing_test_key(&format!(
                 "  api_key={}",
                 crate::emulator::merchant::DEFAULT_API_KEY
             ));

@@ -20,47 +20,19 @@ pub mod exit {
     pub const TEMPORARY: u8 = 75;
 }
 
+/// Only the codes that some command of this build can give.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   success
-  1   a negative answer, not an error (reconcile found differences, --expect not met)
   2   usage, config or local input error
-  3   WeChat Pay refused the request (result_code=FAIL or a final return_code=FAIL)
   4   verification failure: a signature or notification that does not check out
-  75  temporary failure: network, timeout, SYSTEMERROR after retries, bill not ready";
+  75  temporary failure, try again later (the demo could not run its emulator)";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";
 
-/// Makes text from untrusted input safe to print as one line of an error: control characters
-/// are escaped (no forged lines, no terminal escapes), and anything shaped like an API key
-/// (32 letters and digits) is hidden, since users paste keys where names or paths belong.
-pub fn scrub(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() == crate::wechat::secret::API_KEY_LEN {
-            out.push_str("<32 characters hidden: possibly an API key>");
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            run.push(c);
-            continue;
-        }
-        flush(&mut run, &mut out);
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
-}
+/// Errors are prose for people; see [`super::scrub::prose`].
+pub use super::scrub::prose as scrub;
 
 #[derive(Debug)]
 pub struct Failure {
@@ -204,22 +176,5 @@ impl Failure {
                 )
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_hides_key_shaped_tokens_and_escapes_control_characters() {
-        assert_eq!(
-            scrub("environment variable 192006250b4c09247ec02edce69f6a2d is not set"),
-            "environment variable <32 characters hidden: possibly an API key> is not set"
-        );
-        assert_eq!(scrub("a\nhint: x\u{1b}[2K"), "a\\nhint: x\\u{1b}[2K");
-        let nonce_like = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS1";
-        assert_eq!(scrub(nonce_like), nonce_like, "33 characters are not a key");
-        assert_eq!(scrub("签名错误"), "签名错误");
     }
 }

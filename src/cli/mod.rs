@@ -8,6 +8,7 @@ pub mod failure;
 mod notify;
 pub mod output;
 mod paysign;
+mod scrub;
 mod settings;
 mod sign;
 
@@ -67,7 +68,10 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return ExitCode::from(usage_error(&error)),
+    };
     // Flag over environment; an empty variable counts as unset, as shells often leave them.
     let from_env = |name| std::env::var_os(name).filter(|value| !value.is_empty());
     let config_flag = cli.config.clone();
@@ -91,17 +95,36 @@ pub fn main() -> ExitCode {
     };
     ExitCode::from(match result {
         Ok(code) => code,
-        Err(failure) => report(failure),
+        Err(failure) => {
+            context.printer.failure(&failure);
+            failure.code
+        }
     })
 }
 
-fn report(failure: Failure) -> u8 {
-    if !failure.message.is_empty() {
-        eprintln!("error: {}", failure::scrub(&failure.message));
-        if let Some(hint) = &failure.hint {
-            eprintln!("hint: {}", failure::scrub(hint));
-        }
+/// Help and version as clap writes them; a usage error in our own shape (one `error:` line,
+/// then hints), scrubbed like every error: a bad flag value is often a pasted key.
+fn usage_error(error: &clap::Error) -> u8 {
+    if !error.use_stderr() {
+        // --help or --version; a closed stdout here is no error either.
+        let _ = error.print();
+        return failure::exit::OK;
     }
+    let rendered = error.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let message = lines.next().unwrap_or_default();
+    let mut failure = Failure::usage(message.strip_prefix("error: ").unwrap_or(message));
+    let hints: Vec<String> = lines
+        .map(|line| {
+            let line = line.strip_prefix("tip: ").unwrap_or(line);
+            line.strip_prefix("Usage: ")
+                .map_or_else(|| line.to_owned(), |usage| format!("usage: {usage}"))
+        })
+        .collect();
+    if !hints.is_empty() {
+        failure = failure.hint(hints.join("; "));
+    }
+    Printer::new(None, false).failure(&failure);
     failure.code
 }
 

@@ -1,6 +1,8 @@
 //! The API v2 key, held so that it cannot be printed by accident.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::RwLock;
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -18,13 +20,24 @@ pub enum KeyShapeError {
     Padded(usize),
 }
 
+/// Every key this process has held, so that output can be scrubbed of a key wherever it
+/// appears, also inside a longer word or in text that never passed through an `ApiKey`.
+static LOADED: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Shorter values are not remembered: hiding a short word everywhere would garble output,
+/// and no real key is that short.
+const MIN_REMEMBERED_LEN: usize = 16;
+
 /// An API v2 key. Debug and Display are masked; only the signing code reads the value.
 #[derive(Clone)]
 pub struct ApiKey(String);
 
 impl ApiKey {
+    /// Holds a key and remembers it for [`redact_loaded`].
     pub fn new(key: impl Into<String>) -> Self {
-        ApiKey(key.into())
+        let key = key.into();
+        remember(&key);
+        ApiKey(key)
     }
 
     pub(crate) fn expose(&self) -> &str {
@@ -67,6 +80,30 @@ impl ApiKey {
     }
 }
 
+fn remember(key: &str) {
+    let key = key.trim();
+    if key.chars().count() < MIN_REMEMBERED_LEN {
+        return;
+    }
+    // A poisoned lock still holds every key remembered so far; keep using it.
+    let mut loaded = LOADED.write().unwrap_or_else(|e| e.into_inner());
+    if !loaded.iter().any(|known| known == key) {
+        loaded.push(key.to_owned());
+    }
+}
+
+/// Replaces every key this process has loaded, wherever it appears in `text`.
+pub fn redact_loaded(text: &str) -> Cow<'_, str> {
+    let loaded = LOADED.read().unwrap_or_else(|e| e.into_inner());
+    let mut text = Cow::Borrowed(text);
+    for key in loaded.iter() {
+        if text.contains(key.as_str()) {
+            text = Cow::Owned(text.replace(key.as_str(), "<API key>"));
+        }
+    }
+    text
+}
+
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ApiKey(********)")
@@ -93,6 +130,16 @@ mod tests {
         assert_eq!(
             key.redact("a=192006250b4c09247ec02edce69f6a2d&b"),
             "a=<API key>&b"
+        );
+    }
+
+    #[test]
+    fn every_loaded_key_is_redacted_wherever_it_appears() {
+        let _key = ApiKey::new("Zq8xW3vN5mL2kJ7hG4fD9sA1pO6iU0yT");
+        let _short = ApiKey::new("yansongda");
+        assert_eq!(
+            redact_loaded("xZq8xW3vN5mL2kJ7hG4fD9sA1pO6iU0yTx and yansongda"),
+            "x<API key>x and yansongda"
         );
     }
 

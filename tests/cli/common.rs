@@ -152,6 +152,57 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Runs the binary on a pseudo-terminal, as a person at a terminal does: util-linux
+    /// `script` gives it one, of 0 columns since the test has no terminal of its own (as under
+    /// CI or `docker -t`). stdout and stderr both arrive as the terminal's output, with CRLF
+    /// line ends turned back into LF.
+    pub fn run_in_terminal(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let binary = env!("CARGO_BIN_EXE_wxpay-ops");
+        let line = std::iter::once(binary)
+            .chain(args.iter().copied())
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut command = Command::new("script");
+        command
+            .args(["-qec", &line, "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.path("xdg"))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in &self.vars {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("script(1) from util-linux runs");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            input.write_all(bytes).unwrap();
+        }
+        drop(input);
+        let output = child.wait_with_output().unwrap();
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap().replace("\r\n", "\n");
+        let result = Output {
+            code: output
+                .status
+                .code()
+                .expect("exited, not killed by a signal"),
+            stdout: text(output.stdout),
+            stderr: text(output.stderr),
+        };
+        assert_no_key(args, &result);
+        result
+    }
+}
+
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
 /// The suite-wide guarantee: no test key appears in any output of any command we run.
 #[track_caller]
 pub fn assert_no_key(args: &[&str], output: &Output) {

@@ -5,5 +5,6 @@ mod config;
 mod emulator;
 mod general;
 mod notify;
+mod output;
 mod paysign;
 mod sign;

@@ -1,0 +1,203 @@
+//! What reaches the user's terminal and files: no control characters, no key in any shape,
+//! CSV that a spreadsheet opens safely, and tables that fit the terminal or stay unwrapped.
+
+use crate::common::{DOC_KEY, Env};
+
+const KEY_FLAG: [&str; 2] = ["--key-env", "TEST_API_KEY"];
+
+/// A notification whose attach would move the cursor, clear a line, retitle the terminal and
+/// ring its bell; its sign is a placeholder, so it does not verify.
+fn hostile_notification(env: &Env) -> String {
+    let path = env.path("e.xml");
+    let sign = "0".repeat(32);
+    std::fs::write(
+        &path,
+        format!(
+            "<xml><attach>\u{1b}[1A\u{1b}[2K\u{1b}]0;owned\u{7}</attach><sign>{sign}</sign></xml>"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn control_characters_from_input_never_reach_the_terminal() {
+    let env = Env::new();
+    let file = hostile_notification(&env);
+    for format in ["table", "csv", "json"] {
+        let mut args = vec!["--format", format, "notify", "verify", &file];
+        args.extend(KEY_FLAG);
+        let out = env.run(&args).expect(4);
+        for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}']),
+                "{format}: raw control characters on {stream}:\n{text:?}"
+            );
+        }
+        assert!(out.stdout.contains("owned"), "{format}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn csv_cells_that_a_spreadsheet_would_run_are_defused() {
+    let env = Env::new();
+    let path = env.path("formula.xml");
+    std::fs::write(
+        &path,
+        "<xml><attach><![CDATA[=HYPERLINK(\"http://evil.example\",\"x\")]]></attach>\
+         <cash_fee>-5</cash_fee><sign>00000000000000000000000000000000</sign></xml>",
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    let mut args = vec!["--format", "csv", "notify", "verify", &file];
+    args.extend(KEY_FLAG);
+    let out = env.run(&args).expect(4);
+    let mut reader = csv::Reader::from_reader(out.stdout.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| {
+        let index = header.iter().position(|h| h == name).unwrap();
+        row[index].to_owned()
+    };
+    assert_eq!(
+        cell("fields.attach"),
+        "'=HYPERLINK(\"http://evil.example\",\"x\")"
+    );
+    assert_eq!(
+        cell("fields.cash_fee"),
+        "-5",
+        "a plain number is left alone"
+    );
+}
+
+#[test]
+fn config_check_shows_where_a_key_comes_from_never_the_key() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "[profiles.cmd]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_cmd = \"echo {DOC_KEY}\"\n\
+         [profiles.env]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"{DOC_KEY}\"\n\
+         [profiles.quoted]\nmch_id = \"{DOC_KEY}\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n"
+    ));
+    // Every run checks all output for the key; the formats lay the same rows out differently.
+    for format in ["table", "csv", "json"] {
+        env.run(&["--format", format, "-p", "cmd", "config", "check"])
+            .expect(0);
+        env.run(&["--format", format, "-p", "env", "config", "check"]);
+        env.run(&["--format", format, "-p", "quoted", "config", "check"]);
+    }
+    let out = env.run(&["-p", "env", "config", "check", "--format", "json"]);
+    assert!(out.stdout.contains("hidden"), "{}", out.stdout);
+}
+
+#[test]
+fn a_loaded_key_is_hidden_inside_a_word_and_as_a_received_sign() {
+    let env = Env::new();
+    let inside = format!("attach=x{DOC_KEY}x");
+    let mut args = vec!["sign", "appid=wxd930ea5d5a258f4f", &inside, "--explain"];
+    args.extend(KEY_FLAG);
+    let out = env.run(&args).expect(0);
+    assert!(out.stdout.contains("x<API key>x"), "{}", out.stdout);
+
+    let message = env.path("signed-with-the-key.xml");
+    std::fs::write(
+        &message,
+        format!("<xml><appid>wxd930ea5d5a258f4f</appid><sign>{DOC_KEY}</sign></xml>"),
+    )
+    .unwrap();
+    let file = message.display().to_string();
+    let mut args = vec!["sign", "verify", &file];
+    args.extend(KEY_FLAG);
+    env.run(&args).expect(4);
+}
+
+#[test]
+fn usage_errors_are_scrubbed_and_in_our_shape() {
+    let env = Env::new();
+    env.run(&["sign", "--sign-type", DOC_KEY, "a=b"])
+        .expect(2)
+        .error_mentions("--sign-type")
+        .hint_mentions("--help");
+    env.run(&["sign", "--no-such-flag"])
+        .expect(2)
+        .error_mentions("--no-such-flag");
+    let help = env.run(&["--help"]).expect(0);
+    assert!(help.stdout.contains("Exit codes:"), "{}", help.stdout);
+}
+
+/// The published JSAPI example as a table on a terminal.
+fn jsapi_table(env: &Env) -> crate::common::Output {
+    let mut args = vec![
+        "--format",
+        "table",
+        "paysign",
+        "jsapi",
+        "--appid",
+        "wxd930ea5d5a258f4f",
+        "--prepay-id",
+        "wx201410272009395522657a690389285100",
+        "--timestamp",
+        "1414561699",
+        "--nonce",
+        "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+        "--sign-type",
+        "HMAC-SHA256",
+    ];
+    args.extend(KEY_FLAG);
+    env.run_in_terminal(&args, None).expect(0)
+}
+
+const HMAC_PAYSIGN: &str = "FC7A79E4918B4FFA96E836F5AD4A510F31241FB46C14C971D6D7B4F8E15AF262";
+
+#[test]
+fn a_terminal_of_zero_columns_gets_an_unwrapped_table() {
+    let env = Env::new();
+    let out = jsapi_table(&env);
+    assert!(out.stdout.contains(HMAC_PAYSIGN), "{}", out.stdout);
+    assert!(out.stdout.contains("timeStamp"), "{}", out.stdout);
+    let rows = out.stdout.lines().filter(|l| l.contains("1414561699"));
+    assert_eq!(rows.count(), 1, "{}", out.stdout);
+}
+
+#[test]
+fn columns_sets_the_width_and_copyable_values_stay_whole() {
+    let env = Env::new();
+    let path = env.path("long.xml");
+    let attach = "a note from the shop system that is long enough to need wrapping ".repeat(3);
+    std::fs::write(
+        &path,
+        format!(
+            "<xml><attach>{attach}</attach><sign>{}</sign></xml>",
+            "0".repeat(32)
+        ),
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    let table_at = |columns: &str| {
+        let mut env = Env::new();
+        env.set("COLUMNS", columns);
+        let mut args = vec!["--format", "table", "notify", "verify", &file];
+        args.extend(KEY_FLAG);
+        env.run_in_terminal(&args, None).expect(4).stdout
+    };
+    let narrow = table_at("60");
+    let wide = table_at("400");
+    assert!(wide.contains(attach.trim()), "{wide}");
+    assert!(!narrow.contains(attach.trim()), "wrapped at 60:\n{narrow}");
+    assert!(narrow.lines().count() > wide.lines().count());
+    let reply = "<xml><return_code><![CDATA[FAIL]]></return_code>";
+    assert!(
+        narrow.contains(reply),
+        "the reply stays on one line:\n{narrow}"
+    );
+}
+
+#[test]
+fn box_drawing_only_in_a_utf8_locale() {
+    let mut env = Env::new();
+    env.set("LANG", "C");
+    let plain = jsapi_table(&env);
+    assert!(plain.stdout.is_ascii(), "{}", plain.stdout);
+    env.set("LANG", "C.UTF-8");
+    let boxed = jsapi_table(&env);
+    assert!(boxed.stdout.contains('│'), "{}", boxed.stdout);
+}
