@@ -7,3 +7,4 @@ mod general;
 mod notify;
 mod paysign;
 mod sign;
+mod writes;
