@@ -8,7 +8,7 @@ use super::output::{Format, Record};
 use super::settings::Context;
 use crate::config::TEMPLATE;
 use crate::config::check::{Status, check_profile};
-use crate::fsutil::write_private;
+use crate::fsutil::{create_private_dir_all, is_stdout, write_new_private, write_private};
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -40,15 +40,30 @@ pub fn run(context: &Context, command: ConfigCommand) -> Result<u8, Failure> {
 
 fn init(context: &Context, args: InitArgs) -> Result<u8, Failure> {
     let path = context.config_path()?;
+    let exists = || {
+        Failure::usage(format!("{} already exists", path.display()))
+            .hint("pass --force to replace it, or edit it")
+    };
+    if is_stdout(&path) {
+        write_private(&path, TEMPLATE.as_bytes())?;
+        return Ok(exit::OK);
+    }
     if path.exists() && !args.force {
-        return Err(Failure::usage(format!("{} already exists", path.display()))
-            .hint("pass --force to replace it, or edit it"));
+        return Err(exists());
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Failure::input(&dir.display().to_string(), e))?;
+        create_private_dir_all(dir)?;
     }
-    write_private(&path, TEMPLATE.as_bytes())
-        .map_err(|e| Failure::input(&path.display().to_string(), e))?;
+    let written = if args.force {
+        write_private(&path, TEMPLATE.as_bytes())
+    } else {
+        // A file that appeared since the check above is someone's, and stays.
+        write_new_private(&path, TEMPLATE.as_bytes())
+    };
+    written.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => exists(),
+        _ => e.into(),
+    })?;
     context.printer.status(&format!(
         "wrote {} (mode 600); set mch_id, appid and the API key source, then run `wxpay-ops config check`",
         path.display()

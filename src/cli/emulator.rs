@@ -12,7 +12,7 @@ use crate::emulator::core::Options;
 use crate::emulator::merchant::{Merchant, load_merchants};
 use crate::emulator::synth::{Differences, SynthError, SyntheticDay, write_export};
 use crate::emulator::{Emulator, ServeOptions};
-use crate::fsutil::{WriteError, write_atomic};
+use crate::fsutil::{FileError, WriteError, is_stdout, write_atomic};
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
@@ -71,7 +71,8 @@ pub struct ExportArgs {
     #[arg(long, default_value = crate::emulator::merchant::DEFAULT_APPIDS[0])]
     appid: String,
 
-    /// Where to write the CSV (written whole, then moved into place)
+    /// Where to write the CSV (written whole, then moved into place); `-` for stdout, with the
+    /// expected counts on stderr
     #[arg(long, short, value_name = "FILE")]
     output: PathBuf,
 
@@ -159,19 +160,26 @@ fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
         near_midnight: args.near_midnight,
         duplicates: args.duplicates,
     };
-    let name = args.output.display().to_string();
     let expected = write_atomic(&args.output, |out| {
         write_export(&day, &differences, FeeRate(args.fee_rate), out)
     })
     .map_err(|e| match e {
-        WriteError::Io(e) | WriteError::Inner(SynthError::Io(e)) => Failure::input(&name, e),
+        WriteError::File(e) => Failure::from(e),
+        WriteError::Inner(SynthError::Io(e)) => FileError::new(&args.output, e).into(),
         WriteError::Inner(other) => Failure::usage(other.to_string()),
     })?;
-    context.printer.status(&format!(
-        "wrote {} export rows to {name}",
-        expected.export_rows
-    ));
     let json = serde_json::to_value(&expected).expect("the record serializes");
+    if is_stdout(&args.output) {
+        // Stdout holds the CSV alone, ready for a pipe; the expected counts, which a script
+        // needs as much as the rows, go to stderr as one JSON line.
+        eprintln!("{json}");
+        return Ok(exit::OK);
+    }
+    context.printer.status(&format!(
+        "wrote {} export rows to {}",
+        expected.export_rows,
+        args.output.display()
+    ));
     let record = json.as_object().cloned().unwrap_or_default();
     context.printer.record(&record)?;
     Ok(exit::OK)

@@ -132,6 +132,23 @@ impl From<ConfigError> for Failure {
                  not the APIv3 key and not the AppSecret"
                     .to_owned(),
             ),
+            ConfigError::Unquoted { key, value, .. } => {
+                Some(format!("quote it: {key} = \"{value}\""))
+            }
+            ConfigError::KeyCommandTimedOut { .. } => Some(
+                "the command must print the key without waiting for anything; run it by hand to see where it stops"
+                    .to_owned(),
+            ),
+            ConfigError::KeyCommandUnsafe { path, problem, .. } => Some(match problem {
+                crate::config::Unsafe::Writable => format!(
+                    "run `chmod go-w {}`: whoever can change it chooses the command wxpay-ops runs, so ssh refuses the same",
+                    path.display()
+                ),
+                crate::config::Unsafe::NotYours(_) => format!(
+                    "keep a config with api_key_cmd in a folder of your own, in a file you own (or root owns); {} is not",
+                    path.display()
+                ),
+            }),
             ConfigError::Read { .. }
             | ConfigError::TooLarge { .. }
             | ConfigError::KeyCommandFailed { .. } => None,

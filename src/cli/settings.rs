@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::failure::Failure;
+use super::failure::{Failure, scrub};
 use super::output::Printer;
-use crate::config::{Config, KeySource, Profile, default_path, read_key};
+use crate::config::{Config, ConfigError, KeySource, LoadedKey, Profile, default_path, read_key};
+use crate::fsutil::FileError;
 use crate::wechat::{ApiKey, SignType};
 
 /// The largest message, notification or parameter file read from a file or stdin.
@@ -48,9 +49,20 @@ pub struct Selected {
 }
 
 impl Selected {
-    pub fn api_key(&self) -> Result<ApiKey, Failure> {
-        Ok(self.config.api_key(&self.name, &self.profile)?)
+    pub fn api_key(&self, printer: &Printer) -> Result<ApiKey, Failure> {
+        Ok(shown(
+            printer,
+            self.config.api_key(&self.name, &self.profile)?,
+        ))
     }
+}
+
+/// The key, once what its command said on stderr is shown as a warning.
+fn shown(printer: &Printer, loaded: LoadedKey) -> ApiKey {
+    if let Some(stderr) = &loaded.stderr {
+        printer.warn(&scrub(&format!("api_key_cmd said on stderr: {stderr}")));
+    }
+    loaded.key
 }
 
 impl Context {
@@ -87,13 +99,21 @@ impl Context {
     }
 
     /// The profile for a command that needs a key. When the key is given by flag, a config
-    /// file that cannot be used is only warned about: the flag is all the command needs.
+    /// file that cannot be used is only warned about: the flag is all the command needs. A
+    /// file named with --config or WXPAY_OPS_CONFIG that is not there is still an error, since
+    /// a mistyped name would otherwise drop the profile's checks without a word.
     pub fn profile_for(&self, keys: &KeyArgs) -> Result<Option<Selected>, Failure> {
+        if let Some(path) = &self.config
+            && let Err(e) = std::fs::metadata(path)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            return Err(ConfigError::NotFound(path.clone()).into());
+        }
         match self.select_optional() {
             Err(failure) if keys.source().is_some() => {
                 self.printer.warn(&format!(
                     "not using the config file: {}",
-                    super::failure::scrub(&failure.message)
+                    scrub(&failure.message)
                 ));
                 Ok(None)
             }
@@ -104,15 +124,30 @@ impl Context {
     /// The API key from `--key-env`/`--key-file`, else from the profile.
     pub fn api_key(&self, keys: &KeyArgs, selected: Option<&Selected>) -> Result<ApiKey, Failure> {
         if let Some(source) = keys.source() {
-            return Ok(read_key(&source)?);
+            return Ok(shown(&self.printer, read_key(&source)?));
         }
         match selected {
-            Some(selected) => selected.api_key(),
+            Some(selected) => selected.api_key(&self.printer),
             None => Err(Failure::usage(format!(
                 "no API key: no --key-env or --key-file, and no config file at {}",
                 self.config_path()?.display()
             ))
             .hint("pass --key-env VAR or --key-file FILE, or run `wxpay-ops config init`")),
+        }
+    }
+}
+
+/// A file that could not be written, named as the user gave it, with the remedy.
+impl From<FileError> for Failure {
+    fn from(error: FileError) -> Self {
+        if error.is_closed_stdout() {
+            return Failure::closed_stdout();
+        }
+        let hint = error.hint();
+        let failure = Failure::usage(error.to_string());
+        match hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
         }
     }
 }

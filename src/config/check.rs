@@ -70,15 +70,19 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
     });
 
     checks.push(match config.api_key(name, profile) {
-        Ok(key) => check(
+        Ok(loaded) => check(
             "api_key",
             Status::Ok,
             format!(
-                "32 characters from {} (sha256 {})",
+                "32 characters from {} (sha256 {}){}",
                 config
                     .key_source(name, profile)
                     .expect("the key was read from it"),
-                key.fingerprint()
+                loaded.key.fingerprint(),
+                match &loaded.stderr {
+                    Some(stderr) => format!("; the command said on stderr: {stderr}"),
+                    None => String::new(),
+                }
             ),
         ),
         Err(e) => check("api_key", Status::Fail, e.to_string()),

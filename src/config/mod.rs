@@ -4,8 +4,12 @@ pub mod certs;
 pub mod check;
 
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
@@ -16,6 +20,10 @@ use crate::wechat::{ApiKey, SignType};
 /// A config file larger than this is certainly not a config file.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 const MAX_KEY_FILE_BYTES: u64 = 4096;
+/// An `api_key_cmd` that has not printed the key by then is stopped.
+pub const KEY_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The last lines of a key command's stderr that are kept for an error or a warning.
+const KEY_COMMAND_STDERR_LINES: usize = 5;
 
 /// The commented template `config init` writes, also the documentation of every key.
 pub const TEMPLATE: &str = include_str!("../../sample-config.toml");
@@ -33,6 +41,13 @@ pub enum ConfigError {
     TooLarge { path: PathBuf },
     #[error("{path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error("{path} is not valid: line {line}: {key} is a number, and it must be a string")]
+    Unquoted {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        value: String,
+    },
     #[error("no profile named {name:?} in {path} (profiles: {available})")]
     UnknownProfile {
         name: String,
@@ -49,8 +64,22 @@ pub enum ConfigError {
     SeveralKeySources { profile: String, sources: String },
     #[error("environment variable {0} is not set")]
     KeyEnvUnset(String),
-    #[error("api_key_cmd `{command}` failed ({status})")]
-    KeyCommandFailed { command: String, status: String },
+    #[error("api_key_cmd `{command}` failed ({status}){}", said(stderr))]
+    KeyCommandFailed {
+        command: String,
+        status: String,
+        /// The last lines of its stderr, control characters escaped.
+        stderr: String,
+    },
+    #[error("api_key_cmd `{command}` printed no key within {} s and was stopped", timeout.as_secs())]
+    KeyCommandTimedOut { command: String, timeout: Duration },
+    #[error("api_key_cmd in {config} is refused: {path} {problem} (mode {mode:o})")]
+    KeyCommandUnsafe {
+        config: PathBuf,
+        path: PathBuf,
+        mode: u32,
+        problem: Unsafe,
+    },
     #[error("{path} is readable by other users (mode {mode:o}) and holds an API key")]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("the API key from {source_name} is unusable: {problem}")]
@@ -58,6 +87,23 @@ pub enum ConfigError {
         source_name: String,
         problem: KeyShapeError,
     },
+}
+
+fn said(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; it said: {stderr}")
+    }
+}
+
+/// Why a config file or its folder may not run commands: someone else could change it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Unsafe {
+    #[error("is writable by group or others")]
+    Writable,
+    #[error("belongs to another user (uid {0})")]
+    NotYours(u32),
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,12 +176,47 @@ pub fn default_path() -> Option<PathBuf> {
         .map(|dir| dir.join("wxpay-ops").join("config.toml"))
 }
 
+/// A file's permission bits and owner, as read when it was loaded.
+#[derive(Debug, Clone, Copy)]
+struct Access {
+    mode: u32,
+    uid: u32,
+}
+
+impl Access {
+    fn of(metadata: &std::fs::Metadata) -> Access {
+        Access {
+            mode: metadata.mode() & 0o7777,
+            uid: metadata.uid(),
+        }
+    }
+
+    /// The rule ssh applies to its config files: yours (or root's), and writable by no one else.
+    fn unsafe_to_trust(self) -> Option<Unsafe> {
+        if self.uid != rustix::process::geteuid().as_raw() && self.uid != 0 {
+            Some(Unsafe::NotYours(self.uid))
+        } else if self.mode & 0o022 != 0 {
+            Some(Unsafe::Writable)
+        } else {
+            None
+        }
+    }
+}
+
+/// An API key, and what its command said on stderr while succeeding (control characters
+/// escaped, the key itself masked), for the caller to show as a warning.
+#[derive(Debug)]
+pub struct LoadedKey {
+    pub key: ApiKey,
+    pub stderr: Option<String>,
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub path: PathBuf,
     default_profile: Option<String>,
     profiles: BTreeMap<String, Profile>,
-    mode: Option<u32>,
+    access: Option<Access>,
 }
 
 impl Config {
@@ -156,19 +237,21 @@ impl Config {
             });
         }
         let text = std::fs::read_to_string(path).map_err(read_error)?;
-        Config::parse(path, &text, file_mode(&metadata))
+        Config::parse(path, &text, Some(Access::of(&metadata)))
     }
 
-    fn parse(path: &Path, text: &str, mode: Option<u32>) -> Result<Config, ConfigError> {
-        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            path: path.to_owned(),
-            message: one_line(text, &e),
+    fn parse(path: &Path, text: &str, access: Option<Access>) -> Result<Config, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
+            unquoted(path, text, &e).unwrap_or_else(|| ConfigError::Invalid {
+                path: path.to_owned(),
+                message: one_line(text, &e),
+            })
         })?;
         Ok(Config {
             path: path.to_owned(),
             default_profile: file.default_profile,
             profiles: file.profiles,
-            mode,
+            access,
         })
     }
 
@@ -249,22 +332,86 @@ impl Config {
         }
     }
 
-    pub fn api_key(&self, name: &str, profile: &Profile) -> Result<ApiKey, ConfigError> {
+    pub fn api_key(&self, name: &str, profile: &Profile) -> Result<LoadedKey, ConfigError> {
         let source = self.key_source(name, profile)?;
-        if let (KeySource::Inline(path), Some(mode)) = (&source, self.mode)
-            && mode & 0o077 != 0
-        {
-            return Err(ConfigError::TooOpen {
-                path: path.clone(),
-                mode: mode & 0o777,
-            });
+        match &source {
+            KeySource::Inline(path) => {
+                if let Some(access) = self.access
+                    && access.mode & 0o077 != 0
+                {
+                    return Err(ConfigError::TooOpen {
+                        path: path.clone(),
+                        mode: access.mode & 0o777,
+                    });
+                }
+                let key = profile.api_key.clone().expect("inline source has a key");
+                Ok(LoadedKey {
+                    key: checked(key, &source)?,
+                    stderr: None,
+                })
+            }
+            KeySource::Command(_) => {
+                self.check_may_run_commands()?;
+                read_key(&source)
+            }
+            other => read_key(other),
         }
-        let key = match &source {
-            KeySource::Inline(_) => profile.api_key.clone().expect("inline source has a key"),
-            other => read_key(other)?,
-        };
-        checked(key, &source)
     }
+
+    /// Whoever can change the file, or swap it through its folder, chooses the command we
+    /// run: both must be the user's and writable by no one else, as ssh requires.
+    fn check_may_run_commands(&self) -> Result<(), ConfigError> {
+        let refuse = |path: &Path, access: Access, problem| ConfigError::KeyCommandUnsafe {
+            config: self.path.clone(),
+            path: path.to_owned(),
+            mode: access.mode & 0o777,
+            problem,
+        };
+        if let Some(access) = self.access
+            && let Some(problem) = access.unsafe_to_trust()
+        {
+            return Err(refuse(&self.path, access, problem));
+        }
+        let read_error = |source| ConfigError::Read {
+            path: self.path.clone(),
+            source,
+        };
+        // The folder that holds the file itself, wherever a symlink put it.
+        let real = std::fs::canonicalize(&self.path).map_err(read_error)?;
+        let folder = real.parent().unwrap_or(Path::new("/"));
+        let access = Access::of(&std::fs::metadata(folder).map_err(read_error)?);
+        match access.unsafe_to_trust() {
+            Some(problem) => Err(refuse(folder, access, problem)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A string field written as a bare number (`mch_id = 10000100`), for the "quote it" hint.
+fn unquoted(path: &Path, text: &str, error: &toml::de::Error) -> Option<ConfigError> {
+    let message = error.message();
+    let number = message.starts_with("invalid type: integer")
+        || message.starts_with("invalid type: floating point");
+    if !number || !message.contains("expected a string") {
+        return None;
+    }
+    let span = error.span()?;
+    let value = text.get(span.clone())?.trim();
+    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+    let key = text[line_start..span.start]
+        .trim_end()
+        .strip_suffix('=')?
+        .trim();
+    let bare_key = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    bare_key.then(|| ConfigError::Unquoted {
+        path: path.to_owned(),
+        line: text[..span.start].matches('\n').count() + 1,
+        key: key.to_owned(),
+        value: value.to_owned(),
+    })
 }
 
 /// "line L, column C: message", in place of toml's multi-line report with a source snippet.
@@ -282,16 +429,25 @@ pub(crate) fn one_line(text: &str, error: &toml::de::Error) -> String {
 }
 
 /// Reads a key from an environment variable, a file, or a command; never the inline one.
-pub fn read_key(source: &KeySource) -> Result<ApiKey, ConfigError> {
-    let key = match source {
-        KeySource::Env(var) => {
-            std::env::var(var).map_err(|_| ConfigError::KeyEnvUnset(var.clone()))?
+/// A command is run as it is: whether the config file may run commands is checked by
+/// [`Config::api_key`].
+pub fn read_key(source: &KeySource) -> Result<LoadedKey, ConfigError> {
+    let (key, stderr) = match source {
+        KeySource::Env(var) => (
+            std::env::var(var).map_err(|_| ConfigError::KeyEnvUnset(var.clone()))?,
+            None,
+        ),
+        KeySource::File(path) => (read_key_file(path)?, None),
+        KeySource::Command(command) => {
+            let output = run_key_command(command, KEY_COMMAND_TIMEOUT)?;
+            (output.stdout, output.stderr)
         }
-        KeySource::File(path) => read_key_file(path)?,
-        KeySource::Command(command) => run_key_command(command)?,
         KeySource::Inline(_) => unreachable!("inline keys are read with the config file"),
     };
-    checked(ApiKey::new(key.trim_end_matches(['\r', '\n'])), source)
+    let key = checked(ApiKey::new(key.trim_end_matches(['\r', '\n'])), source)?;
+    // A command that echoes the key to stderr as well must not get it shown as a warning.
+    let stderr = stderr.map(|text| key.redact(&text).into_owned());
+    Ok(LoadedKey { key, stderr })
 }
 
 fn checked(key: ApiKey, source: &KeySource) -> Result<ApiKey, ConfigError> {
@@ -308,9 +464,8 @@ fn read_key_file(path: &Path) -> Result<String, ConfigError> {
         source,
     };
     let metadata = std::fs::metadata(path).map_err(read_error)?;
-    if let Some(mode) = file_mode(&metadata)
-        && mode & 0o077 != 0
-    {
+    let mode = metadata.mode();
+    if mode & 0o077 != 0 {
         return Err(ConfigError::TooOpen {
             path: path.to_owned(),
             mode: mode & 0o777,
@@ -325,47 +480,133 @@ fn read_key_file(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(read_error)
 }
 
-fn run_key_command(command: &str) -> Result<String, ConfigError> {
-    // The command's stderr goes to the user (a password prompt, a vault error); its stdout is
-    // the key and is never shown.
-    let output = Command::new("sh")
+struct KeyCommandOutput {
+    stdout: String,
+    /// Its stderr's last lines, if it wrote any.
+    stderr: Option<String>,
+}
+
+/// Runs an `api_key_cmd` with the terminal as its stdin, so that it can prompt; its stdout is
+/// the key and is never shown; its stderr is kept for an error or a warning, never passed
+/// through, since a command may print the key there too.
+fn run_key_command(command: &str, timeout: Duration) -> Result<KeyCommandOutput, ConfigError> {
+    let failed = |status: String, stderr: String| ConfigError::KeyCommandFailed {
+        command: command.to_owned(),
+        status,
+        stderr,
+    };
+    let timed_out = || ConfigError::KeyCommandTimedOut {
+        command: command.to_owned(),
+        timeout,
+    };
+    let deadline = Instant::now() + timeout;
+    let mut child = Command::new("sh")
         .args(["-c", command])
         .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| ConfigError::KeyCommandFailed {
-            command: command.to_owned(),
-            status: e.to_string(),
-        })?;
-    if !output.status.success() {
-        return Err(ConfigError::KeyCommandFailed {
-            command: command.to_owned(),
-            status: output.status.to_string(),
-        });
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(e.to_string(), String::new()))?;
+    let stdout = read_in_background(child.stdout.take(), MAX_KEY_FILE_BYTES);
+    let stderr = read_in_background(child.stderr.take(), MAX_KEY_FILE_BYTES * 16);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                // Killing `sh` leaves a process it started running on its own; the pipes it
+                // holds are not waited for.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(timed_out());
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(failed(e.to_string(), String::new())),
+        }
+    };
+    // The pipes close when the command ends, unless it left something running that holds them.
+    let collect = |output: mpsc::Receiver<Vec<u8>>| {
+        output
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(|_| timed_out())
+    };
+    let stderr = tail(&collect(stderr)?);
+    if !status.success() {
+        return Err(failed(status.to_string(), stderr));
     }
-    String::from_utf8(output.stdout).map_err(|_| ConfigError::KeyCommandFailed {
-        command: command.to_owned(),
-        status: "its output is not UTF-8".into(),
+    let stdout = collect(stdout)?;
+    if stdout.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(failed(
+            "its output is larger than 4 KiB; it should print one 32-character key".into(),
+            stderr,
+        ));
+    }
+    let stdout = String::from_utf8(stdout)
+        .map_err(|_| failed("its output is not UTF-8".into(), stderr.clone()))?;
+    Ok(KeyCommandOutput {
+        stdout,
+        stderr: (!stderr.is_empty()).then_some(stderr),
     })
 }
 
-#[cfg(unix)]
-fn file_mode(metadata: &std::fs::Metadata) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    Some(metadata.permissions().mode())
+/// Reads a pipe to its end on a thread, keeping at most `limit` + 1 bytes and draining the
+/// rest, so that a chatty command never blocks on a full pipe.
+fn read_in_background(
+    pipe: Option<impl Read + Send + 'static>,
+    limit: u64,
+) -> mpsc::Receiver<Vec<u8>> {
+    let (sender, receiver) = mpsc::channel();
+    if let Some(mut pipe) = pipe {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let _ = pipe.by_ref().take(limit + 1).read_to_end(&mut kept);
+            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+            let _ = sender.send(kept);
+        });
+    } else {
+        let _ = sender.send(Vec::new());
+    }
+    receiver
 }
 
-#[cfg(not(unix))]
-fn file_mode(_: &std::fs::Metadata) -> Option<u32> {
-    None
+/// The last few non-blank lines, trimmed, joined on one line, control characters escaped.
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let start = lines.len().saturating_sub(KEY_COMMAND_STDERR_LINES);
+    lines[start..]
+        .join(" | ")
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const DOC_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+
+    /// A file of the current user's with this mode.
+    fn mine(mode: u32) -> Option<Access> {
+        Some(Access {
+            mode,
+            uid: rustix::process::geteuid().as_raw(),
+        })
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(Path::new("/etc/wxpay/config.toml"), text, Some(0o600))
+        Config::parse(Path::new("/etc/wxpay/config.toml"), text, mine(0o600))
     }
 
     const ONE: &str = r#"
@@ -455,12 +696,12 @@ sign_type = "HMAC-SHA256"
             "api_key_file = \"keys/shop.key\"",
             "api_key = \"192006250b4c09247ec02edce69f6a2d\"",
         );
-        let open = Config::parse(Path::new("/tmp/c.toml"), &text, Some(0o644)).unwrap();
+        let open = Config::parse(Path::new("/tmp/c.toml"), &text, mine(0o644)).unwrap();
         let (name, profile) = open.profile(None).unwrap();
         let err = open.api_key(name, profile).unwrap_err();
         assert!(matches!(err, ConfigError::TooOpen { mode: 0o644, .. }));
         assert!(!format!("{open:?}{err}").contains("192006250b4c"));
-        let closed = Config::parse(Path::new("/tmp/c.toml"), &text, Some(0o600)).unwrap();
+        let closed = Config::parse(Path::new("/tmp/c.toml"), &text, mine(0o600)).unwrap();
         let (name, profile) = closed.profile(None).unwrap();
         assert!(closed.api_key(name, profile).is_ok());
     }
@@ -491,5 +732,176 @@ sign_type = "HMAC-SHA256"
             read_key(&KeySource::Env("WXPAY_OPS_TEST_NEVER_SET".into())),
             Err(ConfigError::KeyEnvUnset(_))
         ));
+    }
+
+    #[test]
+    fn numbers_where_strings_belong_get_a_quote_it_error() {
+        let text = ONE.replace("\"10000100\"", "10000100");
+        let err = parse(&text).unwrap_err();
+        let ConfigError::Unquoted {
+            line, key, value, ..
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(
+            (*line, key.as_str(), value.as_str()),
+            (3, "mch_id", "10000100")
+        );
+        assert!(err.to_string().contains("mch_id is a number"), "{err}");
+        let err = parse(&ONE.replace("\"wx2421b1c4370ec43b\"", "2421")).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Unquoted { key, .. } if key == "appid"),
+            "{err}"
+        );
+        // Other type errors keep toml's own message.
+        let err = parse(&ONE.replace("\"10000100\"", "true")).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    }
+
+    /// A config in its own folder whose profile gets the key from `command`.
+    fn command_config(command: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[profiles.x]\nmch_id = \"10000100\"\nappid = \"wx2421b1c4370ec43b\"\napi_key_cmd = {command:?}\n"
+            ),
+        )
+        .unwrap();
+        (dir, path)
+    }
+
+    fn load_key(path: &Path) -> Result<LoadedKey, ConfigError> {
+        let config = Config::load(path)?;
+        let (name, profile) = config.profile(None)?;
+        config.api_key(name, profile)
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn key_commands_only_run_from_files_and_folders_no_one_else_can_write() {
+        let (dir, path) = command_config(&format!("echo {DOC_KEY}"));
+        chmod(dir.path(), 0o700);
+        chmod(&path, 0o644);
+        assert!(load_key(&path).is_ok());
+
+        chmod(&path, 0o666);
+        let err = load_key(&path).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::KeyCommandUnsafe { path: p, mode: 0o666, problem: Unsafe::Writable, .. } if p == &path),
+            "{err}"
+        );
+        assert!(err.to_string().contains("mode 666"), "{err}");
+
+        chmod(&path, 0o600);
+        chmod(dir.path(), 0o777);
+        let err = load_key(&path).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::KeyCommandUnsafe { path: p, mode: 0o777, .. } if p == dir.path()),
+            "{err}"
+        );
+        chmod(dir.path(), 0o775);
+        assert!(load_key(&path).is_err(), "group-writable is as open");
+
+        // A symlink does not hide where the file really is.
+        chmod(dir.path(), 0o700);
+        let open = tempfile::tempdir().unwrap();
+        chmod(open.path(), 0o777);
+        let real = open.path().join("real.toml");
+        std::fs::rename(&path, &real).unwrap();
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        assert!(matches!(
+            load_key(&path),
+            Err(ConfigError::KeyCommandUnsafe { .. })
+        ));
+    }
+
+    #[test]
+    fn a_config_of_another_user_runs_no_command() {
+        let (_dir, path) = command_config(&format!("echo {DOC_KEY}"));
+        if !rustix::process::geteuid().is_root() {
+            // Only root can give a file away; the rule is the same one the mode test checks.
+            return;
+        }
+        let nobody = rustix::process::Uid::from_raw(65534);
+        rustix::fs::chown(&path, Some(nobody), None).unwrap();
+        assert!(matches!(
+            load_key(&path),
+            Err(ConfigError::KeyCommandUnsafe {
+                problem: Unsafe::NotYours(65534),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_open_config_may_still_name_a_variable_or_a_file() {
+        let (_dir, path) = command_config("unused");
+        std::fs::write(
+            &path,
+            "[profiles.x]\nmch_id = \"10000100\"\nappid = \"wx2421b1c4370ec43b\"\napi_key_env = \"WXPAY_OPS_TEST_NEVER_SET\"\n",
+        )
+        .unwrap();
+        chmod(&path, 0o666);
+        assert!(matches!(load_key(&path), Err(ConfigError::KeyEnvUnset(_))));
+    }
+
+    #[test]
+    fn a_hanging_key_command_is_stopped() {
+        let started = Instant::now();
+        let err = run_key_command("sleep 30", Duration::from_millis(200))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, ConfigError::KeyCommandTimedOut { .. }),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // A command that exits but leaves a child holding its output is stopped too.
+        let err = run_key_command(
+            &format!("(sleep 30; echo late) & echo {DOC_KEY}"),
+            Duration::from_millis(300),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            matches!(err, ConfigError::KeyCommandTimedOut { .. }),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn key_command_stderr_is_kept_short_and_never_shows_the_key() {
+        let loaded = read_key(&KeySource::Command(format!(
+            "echo {DOC_KEY} >&2; echo 'vault: unlocked' >&2; echo {DOC_KEY}"
+        )))
+        .unwrap();
+        let stderr = loaded.stderr.unwrap();
+        assert!(!stderr.contains(DOC_KEY), "{stderr}");
+        assert!(stderr.contains("vault: unlocked"), "{stderr}");
+        let quiet = read_key(&KeySource::Command(format!("echo {DOC_KEY}"))).unwrap();
+        assert!(quiet.stderr.is_none());
+
+        let err = read_key(&KeySource::Command(
+            "for n in 1 2 3 4 5 6 7; do echo line$n >&2; done; printf 'bad\\033]0;owned\\007\\n' >&2; exit 3"
+                .into(),
+        ))
+        .unwrap_err();
+        let ConfigError::KeyCommandFailed { stderr, .. } = &err else {
+            panic!("{err}");
+        };
+        assert!(
+            !stderr.contains("line3") && stderr.contains("line4"),
+            "{stderr}"
+        );
+        assert!(!stderr.chars().any(char::is_control), "{stderr:?}");
+        assert!(err.to_string().contains("it said: line4"), "{err}");
     }
 }

@@ -212,8 +212,8 @@ fn create_dir(dir: &Path) -> Result<(), PkiError> {
 }
 
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
-    crate::fsutil::write_private(path, contents).map_err(|source| PkiError::Write {
+    crate::fsutil::write_private(path, contents).map_err(|e| PkiError::Write {
         path: path.to_owned(),
-        source,
+        source: e.into(),
     })
 }

@@ -138,9 +138,9 @@ impl Emulator {
         let profile = cert_dir.join("wxpay-ops.toml");
         let first = &core.options.merchants[0];
         crate::fsutil::write_private(&profile, profile_toml(first, https).as_bytes()).map_err(
-            |source| PkiError::Write {
+            |e| PkiError::Write {
                 path: profile.clone(),
-                source,
+                source: e.into(),
             },
         )?;
         Ok(Emulator {

@@ -181,3 +181,169 @@ fn key_file_and_key_command_sources() {
     set_mode(&key_file, 0o644);
     env.run(&args).expect(2).hint_mentions("chmod 600");
 }
+
+/// Runs the binary as `Env::run` does, under a umask of 000.
+fn run_with_open_umask(env: &Env, args: &[&str]) -> crate::common::Output {
+    let output = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "umask 000; exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_wxpay-ops"),
+        ])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("XDG_CONFIG_HOME", env.path("xdg"))
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let result = crate::common::Output {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    };
+    crate::common::assert_no_key(args, &result);
+    result
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_makes_private_folders_whatever_the_umask() {
+    let env = Env::new();
+    run_with_open_umask(&env, &["config", "init"]).expect(0);
+    assert_eq!(mode_of(&env.path("xdg")), 0o700);
+    assert_eq!(mode_of(&env.path("xdg/wxpay-ops")), 0o700);
+    assert_eq!(mode_of(&env.config_path()), 0o600);
+
+    // The same through --config, several folders deep.
+    run_with_open_umask(&env, &["--config", "a/b/wx.toml", "config", "init"]).expect(0);
+    assert_eq!(mode_of(&env.path("a")), 0o700);
+    assert_eq!(mode_of(&env.path("a/b")), 0o700);
+    assert_eq!(mode_of(&env.path("a/b/wx.toml")), 0o600);
+}
+
+#[test]
+fn init_writes_through_a_symlink_and_names_a_missing_target_folder() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("xdg/wxpay-ops")).unwrap();
+    std::fs::create_dir(env.path("dotfiles")).unwrap();
+    std::os::unix::fs::symlink(env.path("dotfiles/wxpay.toml"), env.config_path()).unwrap();
+    env.run(&["config", "init"]).expect(0);
+    assert!(
+        env.config_path()
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(env.path("dotfiles/wxpay.toml"))
+            .unwrap()
+            .contains("[profiles.shop]")
+    );
+    env.run(&["config", "init"])
+        .expect(2)
+        .error_mentions("already exists");
+
+    let dangling = env.path("xdg/wxpay-ops/elsewhere.toml");
+    std::os::unix::fs::symlink(env.path("gone/wx.toml"), &dangling).unwrap();
+    env.run(&["--config", dangling.to_str().unwrap(), "config", "init"])
+        .expect(2)
+        .error_mentions(&format!("{}: the folder", dangling.display()))
+        .hint_mentions("mkdir -p");
+}
+
+fn command_profile(command: &str) -> String {
+    format!(
+        "[profiles.cmd]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_cmd = {command:?}\n"
+    )
+}
+
+#[test]
+fn key_commands_are_refused_from_files_others_can_change() {
+    let env = Env::new();
+    let path = env.write_config(&command_profile(&format!("echo {DOC_KEY}")));
+    env.run(&["sign", "a=b"]).expect(0);
+
+    set_mode(&path, 0o666);
+    env.run(&["sign", "a=b"])
+        .expect(2)
+        .error_mentions("writable by group or others (mode 666)")
+        .hint_mentions(&format!("chmod go-w {}", path.display()));
+    env.run(&["config", "check"]).expect(2);
+    // Only the command is refused: a key given by flag still works with the file open.
+    env.run(&["sign", "--key-env", "TEST_API_KEY", "a=b"])
+        .expect(0);
+
+    set_mode(&path, 0o600);
+    let folder = path.parent().unwrap();
+    set_mode(folder, 0o777);
+    env.run(&["sign", "a=b"])
+        .expect(2)
+        .error_mentions(&format!("{} is writable", folder.display()))
+        .hint_mentions(&format!("chmod go-w {}", folder.display()));
+    set_mode(folder, 0o755);
+    env.run(&["sign", "a=b"]).expect(0);
+}
+
+#[test]
+fn what_a_key_command_says_on_stderr_is_shown_scrubbed_never_raw() {
+    let env = Env::new();
+    // A vault tool that chats, and echoes the key where it should not.
+    env.write_config(&command_profile(&format!(
+        "echo 'vault: unlocked' >&2; echo {DOC_KEY} >&2; printf '\\033]0;owned\\007\\n' >&2; echo {DOC_KEY}"
+    )));
+    let out = env.run(&["sign", "a=b"]).expect(0);
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("warning: api_key_cmd said"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", out.stderr));
+    assert!(warning.contains("vault: unlocked"), "{warning}");
+    assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr);
+    env.run(&["-q", "sign", "a=b"]).expect(0);
+
+    env.write_config(&command_profile(&format!(
+        "echo {DOC_KEY} >&2; echo 'vault: token expired' >&2; exit 1"
+    )));
+    env.run(&["sign", "a=b"])
+        .expect(2)
+        .error_mentions("exit status: 1")
+        .error_mentions("it said:")
+        .error_mentions("vault: token expired");
+}
+
+#[test]
+fn a_missing_config_named_explicitly_is_an_error_even_with_a_key_flag() {
+    let mut env = Env::new();
+    let signed = ["sign", "--key-env", "TEST_API_KEY", "a=b"];
+    let mut named = vec!["--config", "missing.toml"];
+    named.extend(signed);
+    env.run(&named)
+        .expect(2)
+        .error_mentions("no config file at missing.toml")
+        .hint_mentions("config init");
+    env.set("WXPAY_OPS_CONFIG", "also-missing.toml");
+    env.run(&signed)
+        .expect(2)
+        .error_mentions("also-missing.toml");
+    // Without a file named, a key flag needs no config file.
+    Env::new().run(&signed).expect(0);
+}
+
+#[test]
+fn a_merchant_number_written_as_a_number_asks_to_be_quoted() {
+    let env = Env::new();
+    env.write_config(
+        "[profiles.x]\nmch_id = 10000100\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n",
+    );
+    env.run(&["config", "show"])
+        .expect(2)
+        .error_mentions("line 2: mch_id is a number")
+        .hint_mentions("quote it: mch_id = \"10000100\"");
+}

@@ -8,3 +8,4 @@ mod notify;
 mod output;
 mod paysign;
 mod sign;
+mod writes;
