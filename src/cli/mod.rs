@@ -67,6 +67,7 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    completions::answer_if_asked();
     let cli = Cli::parse();
     // Flag over environment; an empty variable counts as unset, as shells often leave them.
     let from_env = |name| std::env::var_os(name).filter(|value| !value.is_empty());
