@@ -68,6 +68,7 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    completions::answer_if_asked();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return ExitCode::from(usage_error(&error)),

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
-use super::settings::{Context, KeyArgs, chosen_sign_type, parse_sign_type, read_input};
+use super::settings::{Context, KeyArgs, SignTypeParser, chosen_sign_type, read_input};
 use super::sign::explain;
 use crate::wechat::notify::{REPLY_SUCCESS, decrypt_refund, reply_fail, verify_payment};
 use crate::wechat::{ApiKey, Message, SignType};
@@ -28,7 +28,7 @@ pub struct VerifyArgs {
 
     /// The sign type of your unified order, when the notification declares none
     /// [default: by sign length]
-    #[arg(long, value_parser = parse_sign_type)]
+    #[arg(long, value_parser = SignTypeParser)]
     sign_type: Option<SignType>,
 
     #[command(flatten)]

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::failure::{Failure, exit};
 use super::output::Record;
-use super::settings::{Context, KeyArgs, parse_sign_type, sign_type};
+use super::settings::{Context, KeyArgs, SignTypeParser, sign_type};
 use crate::wechat::SignType;
 use crate::wechat::paysign::{PayRequest, PayScene, pay_params};
 use crate::wechat::sign::nonce_str;
@@ -48,7 +48,7 @@ pub struct PaysignArgs {
     nonce: Option<String>,
 
     /// MD5 or HMAC-SHA256; must match the unified order's [default: profile, else MD5]
-    #[arg(long, value_parser = parse_sign_type)]
+    #[arg(long, value_parser = SignTypeParser)]
     sign_type: Option<SignType>,
 
     #[command(flatten)]

@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use clap::builder::{PossibleValue, TypedValueParser};
 
 use super::failure::{Failure, scrub};
 use super::output::Printer;
@@ -185,4 +186,27 @@ pub fn read_input(arg: &Path) -> Result<(String, Vec<u8>), Failure> {
 pub fn parse_sign_type(text: &str) -> Result<SignType, String> {
     text.parse()
         .map_err(|e: crate::wechat::sign::SignError| e.to_string())
+}
+
+/// `--sign-type`'s value parser: [`parse_sign_type`], plus the list of names, which a plain
+/// function cannot give clap, so that `--help` and shell completion can offer them.
+#[derive(Debug, Clone, Copy)]
+pub struct SignTypeParser;
+
+impl TypedValueParser for SignTypeParser {
+    type Value = SignType;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<SignType, clap::Error> {
+        parse_sign_type.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        let names = [SignType::Md5, SignType::HmacSha256].map(SignType::as_str);
+        Some(Box::new(names.into_iter().map(PossibleValue::new)))
+    }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
-use super::settings::{Context, KeyArgs, chosen_sign_type, parse_sign_type, read_input, sign_type};
+use super::settings::{Context, KeyArgs, SignTypeParser, chosen_sign_type, read_input, sign_type};
 use crate::wechat::ApiKey;
 use crate::wechat::sign::{Canonical, SignType, SignTypeSource, canonical, sign_canonical, verify};
 use crate::wechat::xml::Message;
@@ -24,7 +24,7 @@ pub struct SignArgs {
     file: Option<PathBuf>,
 
     /// MD5 or HMAC-SHA256 [default: the profile's sign_type, else MD5]
-    #[arg(long, value_parser = parse_sign_type)]
+    #[arg(long, value_parser = SignTypeParser)]
     sign_type: Option<SignType>,
 
     /// Show the exact string that was hashed (key masked), what was left out and why
@@ -51,7 +51,7 @@ struct VerifyArgs {
     file: PathBuf,
 
     /// Verify with this sign type when the message declares none [default: by sign length]
-    #[arg(long, value_parser = parse_sign_type)]
+    #[arg(long, value_parser = SignTypeParser)]
     sign_type: Option<SignType>,
 
     #[command(flatten)]

@@ -23,20 +23,6 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn completions_are_printed_for_every_shell() {
-    let env = Env::new();
-    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
-        let out = env.run(&["completions", shell]).expect(0);
-        let committed = std::fs::read_to_string(format!(
-            "{}/completions/wxpay-ops.{shell}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        assert_eq!(out.stdout, committed, "{shell}");
-    }
-}
-
-#[test]
 fn demo_runs_on_built_in_data() {
     let out = Env::new().run(&["demo"]).expect(0);
     let rows = out.json();
