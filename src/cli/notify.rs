@@ -10,7 +10,7 @@ use super::output::Record;
 use super::settings::{Context, KeyArgs, Selected, chosen_sign_type, parse_sign_type, read_input};
 use super::sign::{describe_source, explain};
 use crate::wechat::notify::{
-    Recipient, Rejection, decrypt_envelope, envelope_failure, extra_envelope_fields, reply_for,
+    REFUND_ENVELOPE_FIELDS, Recipient, Rejection, decrypt_envelope, envelope_failure, reply_for,
     verify_payment,
 };
 use crate::wechat::sign::canonical;
@@ -277,8 +277,9 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
     let envelope = Message::parse(&bytes).map_err(|e| Failure::xml(&name, e))?;
     let expectations = Expectations::new(&args.recipient, selected.as_ref());
     let failure = envelope_failure(&envelope);
+    let bare_failure = failure.is_some() && envelope.get("req_info").is_none();
     let mut rejections = expectations.recipient().mismatches(&envelope);
-    if failure.is_some() && envelope.get("req_info").is_none() {
+    if bare_failure {
         // A FAIL envelope typically carries nothing but return_code and return_msg: only a
         // field that is there and names someone else makes it foreign.
         rejections
@@ -295,25 +296,24 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
         )
         .hint("check --profile, --mch-id and --appid: this notification was sent to another merchant or app")
     };
-    if let Some(failure) = &failure
-        && envelope.get("req_info").is_none()
-    {
+    if bare_failure {
         if !rejections.is_empty() {
             return Err(foreign());
         }
         return Err(Failure::new(
             exit::REFUSED,
-            format!("{name} reports {failure} and carries no req_info: no refund result"),
+            format!(
+                "{name} reports {} and carries no req_info: no refund result",
+                failure.unwrap_or_default()
+            ),
         )
         .hint(
             "WeChat Pay sent no refund result; check the refund's state in the merchant console",
         ));
     }
 
-    let extras: Vec<String> = extra_envelope_fields(&envelope)
-        .map(|(field, _)| field.to_owned())
-        .collect();
     let refund = decrypt_envelope(envelope, &key).map_err(|e| Failure::notify(&name, e))?;
+    let extras: Vec<&str> = refund.extra_fields().map(|(field, _)| field).collect();
     let mut notes = problems.clone();
     let mut warnings = Vec::new();
     if !extras.is_empty() {
@@ -338,10 +338,9 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
     record.insert(
         "envelope".into(),
         fields_value(
-            refund
-                .envelope
-                .pairs()
-                .filter(|(field, _)| *field != "req_info" && !extras.iter().any(|e| e == field)),
+            refund.envelope.pairs().filter(|(field, _)| {
+                *field != "req_info" && REFUND_ENVELOPE_FIELDS.contains(field)
+            }),
             &key,
         ),
     );

@@ -211,14 +211,10 @@ impl RefundNotification {
     /// Fields of the envelope that the protocol does not define. Being outside req_info,
     /// they prove nothing, whatever they claim.
     pub fn extra_fields(&self) -> impl Iterator<Item = (&str, &str)> {
-        extra_envelope_fields(&self.envelope)
+        self.envelope
+            .pairs()
+            .filter(|(name, _)| !REFUND_ENVELOPE_FIELDS.contains(name))
     }
-}
-
-pub fn extra_envelope_fields(envelope: &Message) -> impl Iterator<Item = (&str, &str)> {
-    envelope
-        .pairs()
-        .filter(|(name, _)| !REFUND_ENVELOPE_FIELDS.contains(name))
 }
 
 /// The envelope's `return_code=FAIL` (or anything but SUCCESS), with its return_msg: WeChat
