@@ -20,7 +20,8 @@ use crate::emulator::state::PayOptions;
 use crate::emulator::{Emulator, ServeOptions};
 use crate::wechat::client::{Client, ClientOptions};
 use crate::wechat::notify::{
-    REPLY_SUCCESS, decrypt_refund, decrypt_req_info, encrypt_req_info, reply_fail, verify_payment,
+    Recipient, decrypt_refund, decrypt_req_info, encrypt_req_info, reply_fail, reply_for,
+    verify_payment,
 };
 use crate::wechat::paysign::{PayRequest, PayScene, pay_params};
 use crate::wechat::sign::{sign_in_place, sign_pairs};
@@ -199,26 +200,29 @@ async fn notify_url(key: ApiKey, received: Arc<Mutex<Received>>) -> std::io::Res
                         .await
                         .map(|b| b.to_bytes())
                         .unwrap_or_default();
+                    let ours = Recipient {
+                        mch_id: Some(DEFAULT_MCH_ID),
+                        appid: Some(DEFAULT_APPIDS[0]),
+                    };
                     let reply = if let Ok(payment) =
                         verify_payment(&body, &key, Some(SignType::Md5))
                         && payment.message.get("req_info").is_none()
                     {
-                        let out_trade_no =
-                            payment.message.get("out_trade_no").unwrap_or("").to_owned();
-                        if payment.is_authentic() {
-                            received
-                                .lock()
-                                .expect("received lock")
-                                .payments
-                                .push(out_trade_no);
-                            REPLY_SUCCESS.to_owned()
-                        } else {
-                            reply_fail("签名失败")
+                        let rejections = payment.rejections(&ours);
+                        if rejections.is_empty() {
+                            let out_trade_no = payment.message.get("out_trade_no").unwrap_or("");
+                            let mut received = received.lock().expect("received lock");
+                            received.payments.push(out_trade_no.to_owned());
                         }
+                        reply_for(&rejections)
                     } else if let Ok(refund) = decrypt_refund(&body, &key) {
-                        let status = refund.info.get("refund_status").unwrap_or("").to_owned();
-                        received.lock().expect("received lock").refunds.push(status);
-                        REPLY_SUCCESS.to_owned()
+                        let rejections = ours.mismatches(&refund.envelope);
+                        if rejections.is_empty() {
+                            let status = refund.info.get("refund_status").unwrap_or("");
+                            let mut received = received.lock().expect("received lock");
+                            received.refunds.push(status.to_owned());
+                        }
+                        reply_for(&rejections)
                     } else {
                         reply_fail("无法识别的通知")
                     };

@@ -7,16 +7,34 @@ use serde_json::{Value, json};
 
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
-use super::settings::{Context, KeyArgs, SignTypeParser, chosen_sign_type, read_input};
-use super::sign::explain;
-use crate::wechat::notify::{REPLY_SUCCESS, decrypt_refund, reply_fail, verify_payment};
+use super::settings::{Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input};
+use super::sign::{describe_source, explain};
+use crate::wechat::notify::{
+    REFUND_ENVELOPE_FIELDS, Recipient, Rejection, decrypt_envelope, envelope_failure, reply_for,
+    verify_payment,
+};
+use crate::wechat::sign::canonical;
 use crate::wechat::{ApiKey, Message, SignType};
+
+const VERIFY_AFTER_HELP: &str = "\
+Exit 0 when the sign holds and mch_id and appid are this merchant's, even for a notification \
+of a failed payment (result_code=FAIL): check `paid`, which is true only for a paid order; a \
+failed payment is also warned about on stderr. Exit 4 when the notification must not be \
+trusted: send `reply`, which is then a failure naming the cause.";
+
+const DECRYPT_AFTER_HELP: &str = "\
+The envelope around req_info is neither signed nor encrypted: only `fields`, decrypted from \
+req_info, is authentic. Exit 0 when req_info decrypts and mch_id and appid are this \
+merchant's; 3 when the envelope says return_code=FAIL; 4 when req_info does not decrypt with \
+the key or the notification names another merchant or app.";
 
 #[derive(Debug, Subcommand)]
 pub enum NotifyCommand {
     /// Verify a payment notification: its fields, whether its sign holds, and the reply to send
+    #[command(after_help = VERIFY_AFTER_HELP)]
     Verify(VerifyArgs),
     /// Decrypt a refund notification's req_info and show the reply to send
+    #[command(after_help = DECRYPT_AFTER_HELP)]
     Decrypt(DecryptArgs),
 }
 
@@ -26,10 +44,14 @@ pub struct VerifyArgs {
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
-    /// The sign type of your unified order, when the notification declares none
-    /// [default: by sign length]
+    /// The sign type of your unified order (MD5 or HMAC-SHA256, any case), for a notification
+    /// with no sign_type field (the field always wins) [default: the profile's sign_type, else
+    /// by sign length: 32 MD5, 64 HMAC-SHA256]
     #[arg(long, value_parser = SignTypeParser)]
     sign_type: Option<SignType>,
+
+    #[command(flatten)]
+    recipient: RecipientArgs,
 
     #[command(flatten)]
     keys: KeyArgs,
@@ -42,7 +64,112 @@ pub struct DecryptArgs {
     file: PathBuf,
 
     #[command(flatten)]
+    recipient: RecipientArgs,
+
+    #[command(flatten)]
     keys: KeyArgs,
+}
+
+/// The merchant and app a notification must be addressed to.
+#[derive(Debug, Args)]
+pub struct RecipientArgs {
+    /// The mch_id the notification must name [default: the profile's mch_id]
+    #[arg(long, value_name = "MCH_ID")]
+    mch_id: Option<String>,
+
+    /// The appid the notification must name [default: the profile's appid]
+    #[arg(long, value_name = "APPID")]
+    appid: Option<String>,
+}
+
+/// One expected value and where it came from, to name in messages.
+struct Expected {
+    value: String,
+    by: String,
+}
+
+/// The expected mch_id and appid: each flag, else the profile's.
+struct Expectations {
+    mch_id: Option<Expected>,
+    appid: Option<Expected>,
+}
+
+impl Expectations {
+    fn new(args: &RecipientArgs, selected: Option<&Selected>) -> Self {
+        let pick = |flag: &Option<String>, option: &str, from_profile: fn(&Selected) -> &str| match (
+            flag, selected,
+        ) {
+            (Some(value), _) => Some(Expected {
+                value: value.clone(),
+                by: format!("--{option}"),
+            }),
+            (None, Some(s)) => Some(Expected {
+                value: from_profile(s).to_owned(),
+                by: format!("profile {:?}", s.name),
+            }),
+            (None, None) => None,
+        };
+        Expectations {
+            mch_id: pick(&args.mch_id, "mch-id", |s| &s.profile.mch_id),
+            appid: pick(&args.appid, "appid", |s| &s.profile.appid),
+        }
+    }
+
+    fn recipient(&self) -> Recipient<'_> {
+        Recipient {
+            mch_id: self.mch_id.as_ref().map(|e| e.value.as_str()),
+            appid: self.appid.as_ref().map(|e| e.value.as_str()),
+        }
+    }
+
+    fn by(&self, field: &str) -> &str {
+        let expected = if field == "mch_id" {
+            &self.mch_id
+        } else {
+            &self.appid
+        };
+        expected.as_ref().map_or("", |e| e.by.as_str())
+    }
+
+    fn describe(&self, rejection: &Rejection) -> Option<String> {
+        match rejection {
+            Rejection::Sign => None,
+            Rejection::Foreign {
+                field,
+                expected,
+                received,
+            } if received.is_empty() => Some(format!(
+                "it has no {field}; expected {expected:?}, the {field} of {}",
+                self.by(field)
+            )),
+            Rejection::Foreign {
+                field,
+                expected,
+                received,
+            } => Some(format!(
+                "{field} {received:?} is not {expected:?}, the {field} of {}",
+                self.by(field)
+            )),
+        }
+    }
+
+    /// A note, when some field could not be checked for want of an expected value.
+    fn unchecked_note(&self) -> Option<String> {
+        let unchecked = self.recipient().unchecked();
+        if unchecked.is_empty() {
+            return None;
+        }
+        let flags: Vec<String> = unchecked
+            .iter()
+            .map(|field| format!("--{}", field.replace('_', "-")))
+            .collect();
+        Some(format!(
+            "{} not checked: no profile and no {} gives the expected value; a notification for \
+             another merchant or app would pass",
+            unchecked.join(" and "),
+            flags.join(" or ")
+        ))
+    }
 }
 
 pub fn run(context: &Context, command: NotifyCommand) -> Result<u8, Failure> {
@@ -52,13 +179,19 @@ pub fn run(context: &Context, command: NotifyCommand) -> Result<u8, Failure> {
     }
 }
 
-fn fields_value(message: &Message, key: &ApiKey) -> Value {
+fn fields_value<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, key: &ApiKey) -> Value {
     Value::Object(
-        message
-            .pairs()
+        pairs
             .map(|(name, value)| (name.to_owned(), json!(key.redact(value))))
             .collect(),
     )
+}
+
+/// Prints warnings only for a command that succeeds: a failure is an error line and a hint.
+fn warn_all(context: &Context, warnings: &[String]) {
+    for warning in warnings {
+        context.printer.warn(warning);
+    }
 }
 
 fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
@@ -76,64 +209,64 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         .hint("decrypt it with `wxpay-ops notify decrypt`"));
     }
 
-    let mut problems = Vec::new();
-    match &notification.verification {
-        Ok(v) if !v.valid => problems.push("its sign does not match".to_owned()),
-        Ok(_) => {}
-        Err(e) => problems.push(e.to_string()),
+    let expectations = Expectations::new(&args.recipient, selected.as_ref());
+    let rejections = notification.rejections(&expectations.recipient());
+    let valid = rejections.is_empty();
+    let mut notes: Vec<String> = rejections
+        .iter()
+        .map(|rejection| {
+            expectations
+                .describe(rejection)
+                .unwrap_or_else(|| match &notification.verification {
+                    Ok(_) => "its sign does not match".to_owned(),
+                    Err(e) => e.to_string(),
+                })
+        })
+        .collect();
+    let problems = notes.clone();
+    // Only an authentic notification's codes mean anything.
+    let failure = if valid { notification.failure() } else { None };
+    let mut warnings = Vec::new();
+    if let Some(failure) = &failure {
+        warnings.push(format!(
+            "{name} reports a failed payment ({failure}): the sign holds, but the order is not \
+             paid; `reply` still acknowledges it so that WeChat Pay stops resending"
+        ));
     }
-    // A notification for another merchant or app is not ours, however well it is signed.
-    if let Some(s) = &selected {
-        for (field, expected) in [("mch_id", &s.profile.mch_id), ("appid", &s.profile.appid)] {
-            let got = message.get(field).unwrap_or("");
-            if got != expected {
-                problems.push(format!(
-                    "{field} {got:?} is not profile {:?}'s {expected:?}",
-                    s.name
-                ));
-            }
-        }
-    }
-    let valid = problems.is_empty();
+    warnings.extend(expectations.unchecked_note());
+    notes.extend(warnings.iter().cloned());
 
     let mut record = Record::new();
     record.insert("valid".into(), json!(valid));
-    if let Ok(verification) = &notification.verification {
-        record.insert("sign_type".into(), json!(verification.sign_type.as_str()));
-        record.insert(
-            "sign_type_source".into(),
-            json!(verification.source.describe()),
-        );
-    }
-    record.insert("fields".into(), fields_value(message, &key));
-    let reply = if valid {
-        REPLY_SUCCESS.to_owned()
-    } else {
-        reply_fail("签名失败")
+    record.insert("paid".into(), json!(valid && failure.is_none()));
+    record.insert("reported_failure".into(), json!(failure));
+    let (sign_type, source) = match &notification.verification {
+        Ok(v) => (
+            Some(v.sign_type.as_str()),
+            Some(describe_source(v.source, args.sign_type, selected.as_ref())),
+        ),
+        Err(_) => (None, None),
     };
-    record.insert("reply".into(), json!(reply));
-    if !valid {
-        // The hashed string helps find the cause; the sign we would expect is never shown,
-        // since printing it would sign forged fields for whoever reads this output.
-        if let Ok(verification) = &notification.verification {
-            explain(&mut record, &verification.canonical, &key, problems.clone());
-        } else {
-            record.insert("notes".into(), json!(problems));
-        }
-    }
+    record.insert("sign_type".into(), json!(sign_type));
+    record.insert("sign_type_source".into(), json!(source));
+    record.insert("fields".into(), fields_value(message.pairs(), &key));
+    record.insert("reply".into(), json!(reply_for(&rejections)));
+    // The hashed string helps find the cause; the sign we would expect is never shown, since
+    // printing it would sign forged fields for whoever reads this output.
+    explain(&mut record, &canonical(message.pairs()), &key, notes);
     context.printer.record(&record)?;
     if valid {
+        warn_all(context, &warnings);
         return Ok(exit::OK);
     }
-    let sign_problem = !notification.is_authentic();
     Err(Failure::new(
         exit::VERIFY,
         format!("{name}: {}; do not trust it", problems.join("; ")),
     )
-    .hint(if sign_problem {
+    .hint(if rejections.contains(&Rejection::Sign) {
         SIGN_HINT
     } else {
-        "check --profile: this notification was sent to another merchant or app"
+        "check --profile, --mch-id and --appid: this notification was sent to another merchant or app"
     }))
 }
 
@@ -141,15 +274,94 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
     let (name, bytes) = read_input(&args.file)?;
     let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
-    let refund = decrypt_refund(&bytes, &key).map_err(|e| Failure::notify(&name, e))?;
-    let mut envelope = refund.envelope.clone();
-    envelope.remove("req_info");
+    let envelope = Message::parse(&bytes).map_err(|e| Failure::xml(&name, e))?;
+    let expectations = Expectations::new(&args.recipient, selected.as_ref());
+    let failure = envelope_failure(&envelope);
+    let bare_failure = failure.is_some() && envelope.get("req_info").is_none();
+    let mut rejections = expectations.recipient().mismatches(&envelope);
+    if bare_failure {
+        // A FAIL envelope typically carries nothing but return_code and return_msg: only a
+        // field that is there and names someone else makes it foreign.
+        rejections
+            .retain(|r| !matches!(r, Rejection::Foreign { received, .. } if received.is_empty()));
+    }
+    let problems: Vec<String> = rejections
+        .iter()
+        .filter_map(|r| expectations.describe(r))
+        .collect();
+    let foreign = || {
+        Failure::new(
+            exit::VERIFY,
+            format!("{name}: {}; do not trust it", problems.join("; ")),
+        )
+        .hint("check --profile, --mch-id and --appid: this notification was sent to another merchant or app")
+    };
+    if bare_failure {
+        if !rejections.is_empty() {
+            return Err(foreign());
+        }
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "{name} reports {} and carries no req_info: no refund result",
+                failure.unwrap_or_default()
+            ),
+        )
+        .hint(
+            "WeChat Pay sent no refund result; check the refund's state in the merchant console",
+        ));
+    }
+
+    let refund = decrypt_envelope(envelope, &key).map_err(|e| Failure::notify(&name, e))?;
+    let extras: Vec<&str> = refund.extra_fields().map(|(field, _)| field).collect();
+    let mut notes = problems.clone();
+    let mut warnings = Vec::new();
+    if !extras.is_empty() {
+        warnings.push(format!(
+            "{name} carries fields outside req_info ({}): the envelope is not signed, so anyone \
+             could have added them; they are under unsigned_extra_fields, and only `fields` is \
+             authentic",
+            extras.join(", ")
+        ));
+    }
+    if let Some(failure) = &failure {
+        notes.push(format!(
+            "the envelope reports {failure}; the envelope is not signed"
+        ));
+    }
+    warnings.extend(expectations.unchecked_note());
+    notes.extend(warnings.iter().cloned());
 
     let mut record = Record::new();
     record.insert("decrypted".into(), json!(true));
-    record.insert("envelope".into(), fields_value(&envelope, &key));
-    record.insert("fields".into(), fields_value(&refund.info, &key));
-    record.insert("reply".into(), json!(REPLY_SUCCESS));
+    record.insert("reported_failure".into(), json!(failure));
+    record.insert(
+        "envelope".into(),
+        fields_value(
+            refund.envelope.pairs().filter(|(field, _)| {
+                *field != "req_info" && REFUND_ENVELOPE_FIELDS.contains(field)
+            }),
+            &key,
+        ),
+    );
+    record.insert(
+        "unsigned_extra_fields".into(),
+        fields_value(refund.extra_fields(), &key),
+    );
+    record.insert("fields".into(), fields_value(refund.info.pairs(), &key));
+    record.insert("reply".into(), json!(reply_for(&rejections)));
+    record.insert("notes".into(), json!(notes));
     context.printer.record(&record)?;
+    if !rejections.is_empty() {
+        return Err(foreign());
+    }
+    if let Some(failure) = failure {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!("{name} reports {failure}"),
+        )
+        .hint("the envelope's return_code is not signed; the decrypted fields show the refund as WeChat Pay sent it"));
+    }
+    warn_all(context, &warnings);
     Ok(exit::OK)
 }

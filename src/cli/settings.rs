@@ -183,9 +183,9 @@ pub fn read_input(arg: &Path) -> Result<(String, Vec<u8>), Failure> {
     Ok((name, bytes))
 }
 
+/// A `--sign-type` value, in any ASCII case.
 pub fn parse_sign_type(text: &str) -> Result<SignType, String> {
-    text.parse()
-        .map_err(|e: crate::wechat::sign::SignError| e.to_string())
+    SignType::parse_any_case(text).map_err(|e| e.to_string())
 }
 
 /// `--sign-type`'s value parser: [`parse_sign_type`], plus the list of names, which a plain

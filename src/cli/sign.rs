@@ -1,21 +1,25 @@
 //! `wxpay-ops sign` and `wxpay-ops sign verify`.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
-use super::settings::{Context, KeyArgs, SignTypeParser, chosen_sign_type, read_input, sign_type};
+use super::settings::{Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input};
 use crate::wechat::ApiKey;
-use crate::wechat::sign::{Canonical, SignType, SignTypeSource, canonical, sign_canonical, verify};
+use crate::wechat::sign::{
+    Canonical, SignError, SignType, SignTypeSource, canonical, sign_canonical, verify,
+};
 use crate::wechat::xml::Message;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct SignArgs {
-    /// Parameters as name=value (e.g. appid=wx… mch_id=… body=…)
+    /// Parameters as name=value (e.g. appid=wx… mch_id=… body=…), or - alone to read a JSON
+    /// object or an XML message from stdin
     #[arg(value_name = "NAME=VALUE")]
     fields: Vec<String>,
 
@@ -23,7 +27,8 @@ pub struct SignArgs {
     #[arg(long, short, value_name = "FILE", conflicts_with = "fields")]
     file: Option<PathBuf>,
 
-    /// MD5 or HMAC-SHA256 [default: the profile's sign_type, else MD5]
+    /// MD5 or HMAC-SHA256, in any case. The parameters' own sign_type field wins (a different
+    /// --sign-type is an error) [default: the profile's sign_type, else MD5]
     #[arg(long, value_parser = SignTypeParser)]
     sign_type: Option<SignType>,
 
@@ -50,9 +55,16 @@ struct VerifyArgs {
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
-    /// Verify with this sign type when the message declares none [default: by sign length]
+    /// MD5 or HMAC-SHA256, in any case, for a message with no sign_type field (the field
+    /// always wins) [default: the profile's sign_type, else by sign length: 32 MD5, 64
+    /// HMAC-SHA256]
     #[arg(long, value_parser = SignTypeParser)]
     sign_type: Option<SignType>,
+
+    /// Also show the sign expected for these fields. It is a valid sign for whatever the
+    /// message says: use it to find a bug, never paste it into a message
+    #[arg(long)]
+    explain: bool,
 
     #[command(flatten)]
     keys: KeyArgs,
@@ -62,8 +74,24 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
     if let Some(SignCommand::Verify(verify_args)) = args.command {
         return run_verify(context, verify_args);
     }
-    let message = match &args.file {
+    let stdin = Path::new("-");
+    let file = match args.fields.as_slice() {
+        [dash] if dash == "-" => Some(stdin),
+        _ if args.fields.len() > 1 && args.fields.iter().any(|f| f == "-") => {
+            return Err(
+                Failure::usage("- (standard input) cannot be mixed with NAME=VALUE")
+                    .hint("pass either NAME=VALUE arguments or - alone"),
+            );
+        }
+        _ => args.file.as_deref(),
+    };
+    let message = match file {
         Some(path) => {
+            if path == stdin && std::io::stdin().is_terminal() {
+                context
+                    .printer
+                    .status("reading parameters from standard input (Ctrl-D to end)");
+            }
             let (name, bytes) = read_input(path)?;
             parse_parameters(&name, &bytes)?
         }
@@ -76,19 +104,25 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
     };
     let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
-    let declared = message
-        .non_empty("sign_type")
-        .map(|text| text.parse::<SignType>())
-        .transpose()?;
-    let sign_type = match (declared, args.sign_type) {
+    let declared = match message.non_empty("sign_type") {
+        Some(text) => Some(
+            text.parse::<SignType>()
+                .map_err(|e| sign_error(e).named("parameters"))?,
+        ),
+        None => None,
+    };
+    let (sign_type, source) = match (declared, args.sign_type) {
         (Some(declared), Some(flag)) if declared != flag => {
             return Err(Failure::usage(format!(
                 "the parameters declare sign_type={declared} but --sign-type {flag} was given"
             ))
             .hint("WeChat Pay verifies with the declared sign_type; drop one of the two"));
         }
-        (Some(declared), _) => declared,
-        (None, flag) => sign_type(flag, selected.as_ref()),
+        (Some(declared), _) => (declared, "the parameters' sign_type field".to_owned()),
+        (None, flag) => chosen(flag, selected.as_ref()).unwrap_or((
+            SignType::Md5,
+            "the protocol default: no sign_type field, --sign-type or profile sign_type".into(),
+        )),
     };
     let canonical = canonical(message.pairs());
     let sign = sign_canonical(&canonical.string, &key, sign_type);
@@ -103,6 +137,7 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
     let mut record = Record::new();
     record.insert("sign".into(), json!(sign));
     record.insert("sign_type".into(), json!(sign_type.as_str()));
+    record.insert("sign_type_source".into(), json!(source));
     if args.explain {
         explain(&mut record, &canonical, &key, notes);
     }
@@ -116,18 +151,31 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
     let fallback = chosen_sign_type(args.sign_type, selected.as_ref());
-    let verification =
-        verify(&message, &key, fallback).map_err(|e| Failure::from(e).named(&name))?;
+    let verification = verify(&message, &key, fallback).map_err(|e| sign_error(e).named(&name))?;
 
     let mut record = Record::new();
     record.insert("valid".into(), json!(verification.valid));
     record.insert("sign_type".into(), json!(verification.sign_type.as_str()));
     record.insert(
         "sign_type_source".into(),
-        json!(verification.source.describe()),
+        json!(describe_source(
+            verification.source,
+            args.sign_type,
+            selected.as_ref()
+        )),
     );
     record.insert("received".into(), json!(verification.received));
-    record.insert("expected".into(), json!(verification.expected));
+    // The expected sign signs whatever fields the message carries: shown to whoever reads
+    // this output, it would make a forged message verify. Only a developer asks for it.
+    if args.explain {
+        record.insert("expected".into(), json!(verification.expected));
+        if !verification.valid {
+            context.printer.warn(
+                "`expected` is a valid sign for these fields as they are: use it to find the \
+                 cause, and never paste it into a message, or a forged message would verify",
+            );
+        }
+    }
     let mut notes = value_notes(&message);
     if !verification.valid {
         notes.extend(mismatch_notes(
@@ -146,6 +194,52 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
             format!("{name}: the signature does not match"),
         )
         .hint(SIGN_HINT))
+    }
+}
+
+/// A sign type chosen for this command, and who chose it: the flag, else the profile (named).
+pub fn chosen(flag: Option<SignType>, selected: Option<&Selected>) -> Option<(SignType, String)> {
+    if let Some(flag) = flag {
+        return Some((flag, "the --sign-type flag".to_owned()));
+    }
+    let selected = selected?;
+    let sign_type = selected.profile.sign_type?;
+    Some((
+        sign_type,
+        format!("the sign_type of profile {:?}", selected.name),
+    ))
+}
+
+/// Where the sign type of a verification came from, in words.
+pub fn describe_source(
+    source: SignTypeSource,
+    flag: Option<SignType>,
+    selected: Option<&Selected>,
+) -> String {
+    match source {
+        SignTypeSource::Declared => "the message's sign_type field".to_owned(),
+        SignTypeSource::Given => chosen(flag, selected)
+            .map(|(_, by)| by)
+            .unwrap_or_else(|| "the caller".to_owned()),
+        SignTypeSource::InferredFromLength => "inferred from the length of sign: no sign_type \
+             field, --sign-type or profile sign_type"
+            .to_owned(),
+    }
+}
+
+/// A sign error; a message's sign_type in the wrong case gets the exact spelling as a hint.
+pub fn sign_error(error: SignError) -> Failure {
+    let exact = match &error {
+        SignError::UnknownSignType(text) => SignType::parse_any_case(text).ok(),
+        _ => None,
+    };
+    let failure = Failure::from(error);
+    match exact {
+        Some(exact) => failure.hint(format!(
+            "WeChat Pay compares a message's sign_type exactly and refuses any other spelling \
+             (sign_type参数格式错误): write sign_type={exact}"
+        )),
+        None => failure,
     }
 }
 
@@ -223,6 +317,9 @@ fn parse_parameters(name: &str, bytes: &[u8]) -> Result<Message, Failure> {
     let text = std::str::from_utf8(bytes).map_err(|_| Failure::input(name, "not UTF-8 text"))?;
     let text = text.trim_start_matches('\u{feff}').trim_start();
     match text.chars().next() {
+        None => Err(Failure::input(name, "empty: no parameters to sign").hint(
+            "give a JSON object or an XML message, e.g. echo '{\"body\":\"test\"}' | wxpay-ops sign -",
+        )),
         Some('{') => parse_json(name, text),
         Some('<') => Message::parse(text.as_bytes()).map_err(|e| Failure::xml(name, e)),
         _ => Err(Failure::input(

@@ -142,7 +142,7 @@ fn inline_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiKey>, D::Erro
 
 fn sign_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SignType>, D::Error> {
     Option::<String>::deserialize(d)?
-        .map(|text| text.parse().map_err(serde::de::Error::custom))
+        .map(|text| SignType::parse_any_case(&text).map_err(serde::de::Error::custom))
         .transpose()
 }
 

@@ -42,6 +42,94 @@ pub enum NotifyError {
     DecryptedXml(XmlError),
 }
 
+/// Whom a notification must be addressed to. A `None` is not checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recipient<'a> {
+    pub mch_id: Option<&'a str>,
+    pub appid: Option<&'a str>,
+}
+
+impl Recipient<'_> {
+    fn expected(&self) -> [(&'static str, Option<&str>); 2] {
+        [("mch_id", self.mch_id), ("appid", self.appid)]
+    }
+
+    /// The fields that name another merchant or app.
+    pub fn mismatches(&self, message: &Message) -> Vec<Rejection> {
+        self.expected()
+            .into_iter()
+            .filter_map(|(field, expected)| {
+                let expected = expected?;
+                let received = message.get(field).unwrap_or("");
+                (received != expected).then(|| Rejection::Foreign {
+                    field,
+                    expected: expected.to_owned(),
+                    received: received.to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// The fields that nothing was given to check against.
+    pub fn unchecked(&self) -> Vec<&'static str> {
+        self.expected()
+            .into_iter()
+            .filter(|(_, expected)| expected.is_none())
+            .map(|(field, _)| field)
+            .collect()
+    }
+}
+
+/// Why a notification is answered with a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The sign does not match, or cannot be checked at all.
+    Sign,
+    /// `mch_id` or `appid` names another merchant or app.
+    Foreign {
+        field: &'static str,
+        expected: String,
+        received: String,
+    },
+}
+
+impl Rejection {
+    /// The reply's return_msg. It names the cause, so that whoever reads the delivery log
+    /// does not go hunting for a key problem when the notification was for another app.
+    pub fn return_msg(&self) -> String {
+        match self {
+            Rejection::Sign => "签名失败".to_owned(),
+            Rejection::Foreign { field, .. } => format!("{field}不匹配"),
+        }
+    }
+}
+
+/// The reply to send: success, or a failure naming the first rejection.
+pub fn reply_for(rejections: &[Rejection]) -> String {
+    match rejections.first() {
+        None => REPLY_SUCCESS.to_owned(),
+        Some(rejection) => reply_fail(&rejection.return_msg()),
+    }
+}
+
+/// Why an authentic notification still reports no success: `return_code` or `result_code`
+/// other than SUCCESS, with WeChat's own code and description.
+fn reported_failure(message: &Message) -> Option<String> {
+    let field = |name| message.get(name).unwrap_or("");
+    if field("return_code") != "SUCCESS" {
+        return Some(format!(
+            "return_code={}: {}",
+            or_missing(field("return_code")),
+            or_missing(field("return_msg"))
+        ));
+    }
+    None
+}
+
+fn or_missing(value: &str) -> &str {
+    if value.is_empty() { "(missing)" } else { value }
+}
+
 pub struct PaymentNotification {
     pub message: Message,
     /// An error when the sign cannot even be checked (missing, unknown sign type): such a
@@ -52,6 +140,35 @@ pub struct PaymentNotification {
 impl PaymentNotification {
     pub fn is_authentic(&self) -> bool {
         self.verification.as_ref().is_ok_and(|v| v.valid)
+    }
+
+    /// Everything that makes this notification one to refuse: a bad sign first, then the
+    /// fields that name another merchant or app.
+    pub fn rejections(&self, recipient: &Recipient) -> Vec<Rejection> {
+        let mut rejections = Vec::new();
+        if !self.is_authentic() {
+            rejections.push(Rejection::Sign);
+        }
+        rejections.extend(recipient.mismatches(&self.message));
+        rejections
+    }
+
+    /// Why the payment did not succeed, when the notification says so: WeChat's failure codes
+    /// (`return_code`, then `result_code` with `err_code` and `err_code_des`). `None` for a
+    /// paid order. Meaningful only for an authentic notification.
+    pub fn failure(&self) -> Option<String> {
+        if let Some(failure) = reported_failure(&self.message) {
+            return Some(failure);
+        }
+        let field = |name| self.message.get(name).unwrap_or("");
+        (field("result_code") != "SUCCESS").then(|| {
+            format!(
+                "result_code={}, err_code={}: {}",
+                or_missing(field("result_code")),
+                or_missing(field("err_code")),
+                or_missing(field("err_code_des"))
+            )
+        })
     }
 }
 
@@ -70,17 +187,53 @@ pub fn verify_payment(
     })
 }
 
+/// The fields a refund notification's envelope has (reference A5). None of them is signed.
+pub const REFUND_ENVELOPE_FIELDS: [&str; 8] = [
+    "return_code",
+    "return_msg",
+    "appid",
+    "mch_id",
+    "nonce_str",
+    "req_info",
+    "sub_appid",
+    "sub_mch_id",
+];
+
 pub struct RefundNotification {
-    /// The outer envelope: return_code, appid, mch_id, nonce_str, req_info.
+    /// The outer envelope: return_code, appid, mch_id, nonce_str, req_info. It is neither
+    /// signed nor encrypted: anyone on the way can change or add fields.
     pub envelope: Message,
     /// The decrypted `<root>` fields.
     pub info: Message,
 }
 
+impl RefundNotification {
+    /// Fields of the envelope that the protocol does not define. Being outside req_info,
+    /// they prove nothing, whatever they claim.
+    pub fn extra_fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.envelope
+            .pairs()
+            .filter(|(name, _)| !REFUND_ENVELOPE_FIELDS.contains(name))
+    }
+}
+
+/// The envelope's `return_code=FAIL` (or anything but SUCCESS), with its return_msg: WeChat
+/// reports no refund result in such a notification.
+pub fn envelope_failure(envelope: &Message) -> Option<String> {
+    reported_failure(envelope)
+}
+
 /// Decrypts a refund notification. It carries no `sign`: successful decryption with the
 /// merchant's key is what makes it authentic.
 pub fn decrypt_refund(body: &[u8], key: &ApiKey) -> Result<RefundNotification, NotifyError> {
-    let envelope = Message::parse(body)?;
+    decrypt_envelope(Message::parse(body)?, key)
+}
+
+/// Decrypts the req_info of an envelope already parsed.
+pub fn decrypt_envelope(
+    envelope: Message,
+    key: &ApiKey,
+) -> Result<RefundNotification, NotifyError> {
     let req_info = match envelope.get("req_info") {
         None => return Err(NotifyError::MissingField("req_info")),
         Some("") => return Err(NotifyError::EmptyField("req_info")),
@@ -234,6 +387,115 @@ mod tests {
             decrypt_refund(empty, &key),
             Err(NotifyError::MissingField("req_info"))
         ));
+    }
+
+    fn signed_payment(fields: &[(&str, &str)]) -> PaymentNotification {
+        let key = ApiKey::new(DOC_KEY);
+        let mut message = Message::from_pairs(fields.iter().copied()).unwrap();
+        super::super::sign::set_sign(&mut message, &key, SignType::Md5);
+        verify_payment(message.to_xml().as_bytes(), &key, None).unwrap()
+    }
+
+    const PAID: [(&str, &str); 4] = [
+        ("return_code", "SUCCESS"),
+        ("result_code", "SUCCESS"),
+        ("mch_id", "10000100"),
+        ("appid", "wx2421b1c4370ec43b"),
+    ];
+
+    #[test]
+    fn rejections_name_what_was_wrong_in_the_reply() {
+        let ours = Recipient {
+            mch_id: Some("10000100"),
+            appid: Some("wx2421b1c4370ec43b"),
+        };
+        let paid = signed_payment(&PAID);
+        assert!(paid.rejections(&ours).is_empty());
+        assert_eq!(reply_for(&paid.rejections(&ours)), REPLY_SUCCESS);
+        assert_eq!(paid.failure(), None);
+
+        let other_app = Recipient {
+            appid: Some("wxd930ea5d5a258f4f"),
+            ..ours
+        };
+        let rejections = paid.rejections(&other_app);
+        assert_eq!(
+            rejections,
+            vec![Rejection::Foreign {
+                field: "appid",
+                expected: "wxd930ea5d5a258f4f".into(),
+                received: "wx2421b1c4370ec43b".into(),
+            }]
+        );
+        assert!(reply_for(&rejections).contains("<![CDATA[appid不匹配]]>"));
+        let other_merchant = Recipient {
+            mch_id: Some("1900000109"),
+            ..ours
+        };
+        assert!(reply_for(&paid.rejections(&other_merchant)).contains("mch_id不匹配"));
+
+        // A bad sign comes first: nothing else in the message can be believed.
+        let mut forged = Message::parse(paid.message.to_xml().as_bytes()).unwrap();
+        forged.set("mch_id", "1900000109");
+        let forged =
+            verify_payment(forged.to_xml().as_bytes(), &ApiKey::new(DOC_KEY), None).unwrap();
+        let rejections = forged.rejections(&ours);
+        assert_eq!(rejections[0], Rejection::Sign);
+        assert_eq!(rejections.len(), 2);
+        assert!(reply_for(&rejections).contains("签名失败"));
+
+        assert_eq!(Recipient::default().unchecked(), vec!["mch_id", "appid"]);
+        assert!(Recipient::default().mismatches(&paid.message).is_empty());
+        assert_eq!(other_app.unchecked(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn failed_payments_are_told_apart_from_paid_ones() {
+        let mut fields = PAID.to_vec();
+        fields[1] = ("result_code", "FAIL");
+        fields.push(("err_code", "ORDERCLOSED"));
+        fields.push(("err_code_des", "订单已关闭"));
+        let failed = signed_payment(&fields);
+        assert!(failed.is_authentic());
+        assert_eq!(
+            failed.failure().as_deref(),
+            Some("result_code=FAIL, err_code=ORDERCLOSED: 订单已关闭")
+        );
+        let refused =
+            signed_payment(&[("return_code", "FAIL"), ("return_msg", "参数格式校验错误")]);
+        assert_eq!(
+            refused.failure().as_deref(),
+            Some("return_code=FAIL: 参数格式校验错误")
+        );
+        let bare = signed_payment(&[("return_code", "SUCCESS")]);
+        assert_eq!(
+            bare.failure().as_deref(),
+            Some("result_code=(missing), err_code=(missing): (missing)")
+        );
+    }
+
+    #[test]
+    fn refund_envelopes_report_failure_and_extra_fields() {
+        let key = ApiKey::new(DOC_KEY);
+        let mut envelope = Message::new();
+        envelope
+            .set("return_code", "FAIL")
+            .set("return_msg", "系统繁忙")
+            .set("mch_id", "10000100")
+            .set("refund_fee", "99999")
+            .set("req_info", APPENDIX_3);
+        assert_eq!(
+            envelope_failure(&envelope).as_deref(),
+            Some("return_code=FAIL: 系统繁忙")
+        );
+        let refund = decrypt_envelope(envelope, &key).unwrap();
+        assert_eq!(
+            refund.extra_fields().collect::<Vec<_>>(),
+            vec![("refund_fee", "99999")]
+        );
+        envelope = Message::new();
+        envelope.set("return_code", "SUCCESS");
+        assert_eq!(envelope_failure(&envelope), None);
     }
 
     #[test]

@@ -48,6 +48,16 @@ impl SignType {
         }
     }
 
+    /// Parses a sign type a person wrote (a flag, a config file) in any ASCII case. A message's
+    /// own `sign_type` field is parsed exactly with `from_str` instead: WeChat Pay compares it
+    /// exactly and answers `sign_type参数格式错误` to `md5`.
+    pub fn parse_any_case(text: &str) -> Result<SignType, SignError> {
+        [SignType::Md5, SignType::HmacSha256]
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(text))
+            .ok_or_else(|| SignError::UnknownSignType(text.to_owned()))
+    }
+
     fn from_sign_len(len: usize) -> Option<SignType> {
         [SignType::Md5, SignType::HmacSha256]
             .into_iter()
@@ -172,22 +182,11 @@ pub fn set_sign(message: &mut Message, key: &ApiKey, sign_type: SignType) {
 pub enum SignTypeSource {
     /// The message's own `sign_type` field.
     Declared,
-    /// Given by the caller (the request's sign type, or a command-line flag).
+    /// Given by the caller: the request's sign type, a command-line flag or a profile. The
+    /// caller knows which and names it.
     Given,
     /// Neither: inferred from the length of `sign` (32 → MD5, 64 → HMAC-SHA256).
     InferredFromLength,
-}
-
-impl SignTypeSource {
-    pub fn describe(self) -> &'static str {
-        match self {
-            SignTypeSource::Declared => "declared by the message's sign_type field",
-            SignTypeSource::Given => "given by the caller",
-            SignTypeSource::InferredFromLength => {
-                "inferred from the length of sign (the message declares no sign_type)"
-            }
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,6 +344,28 @@ mod tests {
         assert_eq!(
             verify(&message, &key, None),
             Err(SignError::UnknownSignType("SHA1".into()))
+        );
+    }
+
+    #[test]
+    fn people_may_write_any_case_but_messages_must_be_exact() {
+        for text in ["MD5", "md5", "Md5"] {
+            assert_eq!(SignType::parse_any_case(text), Ok(SignType::Md5));
+        }
+        for text in ["HMAC-SHA256", "hmac-sha256", "Hmac-Sha256"] {
+            assert_eq!(SignType::parse_any_case(text), Ok(SignType::HmacSha256));
+        }
+        for text in ["HMAC_SHA256", "SHA256", "", "md5 "] {
+            assert!(SignType::parse_any_case(text).is_err(), "{text:?}");
+        }
+        assert!("md5".parse::<SignType>().is_err());
+        let key = ApiKey::new(DOC_KEY);
+        let mut message = doc_example();
+        message.set("sign_type", "md5");
+        set_sign(&mut message, &key, SignType::Md5);
+        assert_eq!(
+            verify(&message, &key, None),
+            Err(SignError::UnknownSignType("md5".into()))
         );
     }
 

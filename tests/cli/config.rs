@@ -128,8 +128,10 @@ fn bad_files_are_named_with_the_line() {
     env.run(&["config", "show"])
         .expect(2)
         .error_mentions("line 1");
-    env.write_config("[profiles.x]\nmch_id = \"1\"\nappid = \"wx1\"\nsign_type = \"md5\"\n");
-    env.run(&["config", "show"]).expect(2).error_mentions("md5");
+    env.write_config("[profiles.x]\nmch_id = \"1\"\nappid = \"wx1\"\nsign_type = \"sha1\"\n");
+    env.run(&["config", "show"])
+        .expect(2)
+        .error_mentions("sha1");
     env.run(&["--config", "missing.toml", "config", "show"])
         .expect(2)
         .error_mentions("missing.toml")

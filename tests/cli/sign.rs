@@ -249,7 +249,7 @@ fn verify_holds_for_a_correct_sign_and_fails_with_4_otherwise() {
         .hint_mentions("sign --explain");
     let data = out.json();
     assert_eq!(data["valid"], false);
-    assert_eq!(data["expected"], "F3F481B732273AFA2839E877583F311D");
+    assert_eq!(data["received"], "B552ED6B279343CB493C5DD0D78AB241");
 
     let skit = b"<xml><appid>wxd930ea5d5a258f4f</appid><mch_id>10000100</mch_id><device_info>1000</device_info><body>test</body><nonce_str>ibuaiVcKdpRxkhJA</nonce_str><sign>9A0A8659F005D6984697E2CA0A9CF3B7</sign></xml>";
     env.run_with_stdin(
@@ -344,4 +344,217 @@ fn key_flags_work_beside_a_broken_or_absent_config() {
     env.set("WXPAY_OPS_PROFILE", "nope");
     std::fs::remove_file(env.config_path()).unwrap();
     env.run(&sign_args(&[])).expect(0);
+}
+
+/// The sign valid for the official notification sample's fields under the documentation key.
+const VALID_FOR_SAMPLE: &str = "F3F481B732273AFA2839E877583F311D";
+
+#[test]
+fn verify_shows_the_expected_sign_only_with_explain_and_a_warning() {
+    let env = Env::new();
+    let original = real_fixture("paysuccess.notification.sample.xml");
+    let path = original.to_str().unwrap();
+    for format in ["json", "table", "csv"] {
+        let out = env
+            .run(&[
+                "sign",
+                "verify",
+                path,
+                "--key-env",
+                "TEST_API_KEY",
+                "--format",
+                format,
+            ])
+            .expect(4)
+            .error_mentions("does not match");
+        assert!(
+            !out.stdout.contains(VALID_FOR_SAMPLE) && !out.stdout.contains("expected"),
+            "{format}: a valid sign for forged fields was printed:\n{}",
+            out.stdout
+        );
+    }
+    let out = env
+        .run(&[
+            "sign",
+            "verify",
+            path,
+            "--key-env",
+            "TEST_API_KEY",
+            "--explain",
+        ])
+        .expect(4);
+    assert_eq!(out.json()["expected"], VALID_FOR_SAMPLE);
+    assert!(
+        out.stderr
+            .starts_with("warning: `expected` is a valid sign")
+            && out.stderr.contains("never paste it"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("error: "), "{}", out.stderr);
+}
+
+fn good_notification(env: &Env) -> std::path::PathBuf {
+    let good = env.path("good.xml");
+    let fixture =
+        std::fs::read_to_string(real_fixture("paysuccess.notification.sample.xml")).unwrap();
+    std::fs::write(
+        &good,
+        fixture.replace("B552ED6B279343CB493C5DD0D78AB241", VALID_FOR_SAMPLE),
+    )
+    .unwrap();
+    good
+}
+
+#[test]
+fn sign_type_source_names_the_message_the_flag_or_the_profile() {
+    let env = Env::new();
+    let good = good_notification(&env);
+    let good = good.to_str().unwrap();
+    let source = |extra: &[&str]| {
+        let mut args = vec!["sign", "verify", good, "--key-env", "TEST_API_KEY"];
+        args.extend(extra);
+        env.run(&args).expect(0).json()["sign_type_source"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(source(&[]).starts_with("inferred from the length of sign"));
+    // Any case on the command line and in the profile.
+    assert_eq!(source(&["--sign-type", "md5"]), "the --sign-type flag");
+    env.write_config(
+        "[profiles.doc]\nmch_id = \"10000100\"\nappid = \"wx2421b1c4370ec43b\"\napi_key_env = \"TEST_API_KEY\"\nsign_type = \"md5\"\n",
+    );
+    assert_eq!(source(&[]), "the sign_type of profile \"doc\"");
+    assert_eq!(source(&["--sign-type", "Md5"]), "the --sign-type flag");
+
+    let declared = b"<xml><appid>wxd930ea5d5a258f4f</appid><mch_id>10000100</mch_id><device_info>1000</device_info><body>test</body><nonce_str>ibuaiVcKdpRxkhJA</nonce_str><sign_type>HMAC-SHA256</sign_type><sign>0</sign></xml>";
+    let out = env
+        .run_with_stdin(&["sign", "verify", "-", "--explain"], Some(declared))
+        .expect(4)
+        .json();
+    assert_eq!(out["sign_type"], "HMAC-SHA256");
+    assert_eq!(out["sign_type_source"], "the message's sign_type field");
+
+    let signed = env.run(&sign_args(&[])).expect(0).json();
+    assert_eq!(
+        signed["sign_type_source"],
+        "the sign_type of profile \"doc\""
+    );
+    let signed = env
+        .run(&sign_args(&["--sign-type", "hmac-sha256"]))
+        .expect(0)
+        .json();
+    assert_eq!(
+        signed["sign"],
+        "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6"
+    );
+    assert_eq!(signed["sign_type_source"], "the --sign-type flag");
+    let out = env
+        .run(&sign_args(&["--sign-type", "HMAC_SHA256"]))
+        .expect(2);
+    assert!(out.stderr.contains("HMAC_SHA256"), "{}", out.stderr);
+    // A message's own field is spelled as WeChat Pay compares it: exactly.
+    env.run(&sign_args(&["sign_type=md5"]))
+        .expect(2)
+        .error_mentions("\"md5\"")
+        .hint_mentions("write sign_type=MD5");
+}
+
+#[test]
+fn help_tells_the_real_order_of_sign_types() {
+    let env = Env::new();
+    for command in [
+        &["sign", "verify", "--help"][..],
+        &["notify", "verify", "--help"],
+    ] {
+        let help = env.run(command).expect(0).stdout;
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains(
+                "(the field always wins) [default: the profile's sign_type, else by sign length"
+            ),
+            "{help}"
+        );
+    }
+    let help = env.run(&["sign", "--help"]).expect(0).stdout;
+    let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("[default: the profile's sign_type, else MD5]") && flat.contains("any case"),
+        "{help}"
+    );
+}
+
+#[test]
+fn a_lone_dash_reads_the_parameters_from_stdin() {
+    let env = Env::new();
+    let json = br#"{"appid":"wxd930ea5d5a258f4f","mch_id":"10000100","device_info":"1000","body":"test","nonce_str":"ibuaiVcKdpRxkhJA"}"#;
+    let out = env
+        .run_with_stdin(&["sign", "-", "--key-env", "TEST_API_KEY"], Some(json))
+        .expect(0);
+    assert_eq!(out.json()["sign"], "9A0A8659F005D6984697E2CA0A9CF3B7");
+    assert!(
+        out.stderr.is_empty(),
+        "a pipe is not told to type: {}",
+        out.stderr
+    );
+    for empty in [&b""[..], b" \n"] {
+        env.run_with_stdin(&["sign", "-", "--key-env", "TEST_API_KEY"], Some(empty))
+            .expect(2)
+            .error_mentions("standard input: empty")
+            .hint_mentions("wxpay-ops sign -");
+    }
+    env.run_with_stdin(
+        &["sign", "-", "body=test", "--key-env", "TEST_API_KEY"],
+        Some(json),
+    )
+    .expect(2)
+    .error_mentions("cannot be mixed");
+}
+
+/// On a terminal, `sign -` says that it waits for input; `script` gives it one.
+#[test]
+fn a_lone_dash_on_a_terminal_says_that_input_is_awaited() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let env = Env::new();
+    let binary = env!("CARGO_BIN_EXE_wxpay-ops");
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{binary} sign - --key-env TEST_API_KEY --format json"),
+            "/dev/null",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("XDG_CONFIG_HOME", env.path("xdg"))
+        .env("TEST_API_KEY", DOC_KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux runs");
+    // Ctrl-D at the start of a line ends the input on a terminal.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"body\":\"test\"}\n\x04")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let out = crate::common::Output {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    crate::common::assert_no_key(&["script", "sign", "-"], &out);
+    let out = out.expect(0);
+    assert!(
+        out.stdout
+            .contains("reading parameters from standard input (Ctrl-D to end)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("\"sign\""), "{}", out.stdout);
 }
