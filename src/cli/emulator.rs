@@ -11,7 +11,7 @@ use super::settings::Context;
 use crate::bill::format::FeeRate;
 use crate::emulator::core::Options;
 use crate::emulator::merchant::{Merchant, load_merchants};
-use crate::emulator::pki::{ClientPaths, PkiError};
+use crate::emulator::pki::ClientPaths;
 use crate::emulator::server::{CONTROL_PREFIX, ServeError};
 use crate::emulator::synth::{Differences, SynthError, SyntheticDay, write_export};
 use crate::emulator::{Emulator, ServeOptions};
@@ -107,7 +107,11 @@ pub struct ExportArgs {
 #[command(after_help = "\
 With --format json, one JSON object goes to stdout once the emulator listens: its URLs and \
 ports, the control URL (and token), the CA, profile and certificate paths, and the merchants. \
-Scripts that listen on port 0, or run with -q, read the chosen ports from it.")]
+Scripts that listen on port 0, or run with -q, read the chosen ports from it. Without \
+--format json, a banner goes to stderr, even when stdout is no terminal.
+
+The global --config names the wxpay-ops config, which the emulator does not read: give its \
+merchants file with --merchants.")]
 pub struct ServeArgs {
     /// The emulator's merchants file: [[merchants]] tables with mch_id, appids, api_key and
     /// optional sign_types (see emulator-merchants.sample.toml) [default: one built-in merchant]
@@ -275,7 +279,7 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
             ServeError::Listen { .. } => {
                 Some("pick free ports with --listen and --tls-listen (port 0 picks one)")
             }
-            ServeError::Pki(PkiError::OpenFolder { .. }) => {
+            ServeError::OpenFolder { .. } => {
                 Some("run `chmod 700` on it, or name a new folder with --cert-dir")
             }
             _ => None,

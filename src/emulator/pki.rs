@@ -22,10 +22,6 @@ pub enum PkiError {
     Generate(String),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
-    #[error(
-        "{path} is open to other users (mode {mode:04o}), and the emulator keeps private keys there"
-    )]
-    OpenFolder { path: PathBuf, mode: u32 },
 }
 
 fn generation<E: std::fmt::Display>(e: E) -> PkiError {
@@ -208,34 +204,19 @@ fn name(common_name: &str, organization: &str) -> DistinguishedName {
     dn
 }
 
-/// Creates a folder for private keys as 0700, whatever the umask. An existing folder that
-/// others may enter is refused rather than tightened: it may be a folder the user shares on
-/// purpose (`--cert-dir .`), and a silent chmod would change it behind their back.
+/// Creates a folder for private keys as 0700, whatever the umask (an existing folder is used
+/// as it is: `emulator serve` checks its `--cert-dir` itself).
 // fsutil is getting a private-folder helper; this one can move there.
-fn create_dir(dir: &Path) -> Result<(), PkiError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let failed = |source| PkiError::Write {
-        path: dir.to_owned(),
-        source,
-    };
-    match std::fs::metadata(dir) {
-        Ok(found) => {
-            let mode = found.permissions().mode() & 0o7777;
-            if found.is_dir() && mode & 0o077 != 0 {
-                return Err(PkiError::OpenFolder {
-                    path: dir.to_owned(),
-                    mode,
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(failed),
-        Err(e) => Err(failed(e)),
-    }
+pub(crate) fn create_dir(dir: &Path) -> Result<(), PkiError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| PkiError::Write {
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), PkiError> {

@@ -45,6 +45,11 @@ pub enum ServeError {
     Pki(#[from] PkiError),
     #[error("cannot create a folder for the certificates: {0}")]
     TempDir(std::io::Error),
+    #[error(
+        "{} is open to other users (mode {mode:04o}), and the emulator keeps private keys there",
+        path.display()
+    )]
+    OpenFolder { path: PathBuf, mode: u32 },
     #[error("TLS setup failed: {0}")]
     Tls(String),
     #[error("cannot start the runtime: {0}")]
@@ -130,7 +135,10 @@ impl Emulator {
             .build()
             .map_err(ServeError::Runtime)?;
         let (temp, cert_dir) = match options.cert_dir {
-            Some(dir) => (None, dir),
+            Some(dir) => {
+                private_folder(&dir)?;
+                (None, dir)
+            }
             None => {
                 use std::os::unix::fs::PermissionsExt;
                 // 0700 is only ever narrowed by the umask, never widened.
@@ -302,6 +310,26 @@ impl Drop for Emulator {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+/// Creates `dir` as 0700, or checks that an existing one admits nobody else. An open folder
+/// is refused rather than tightened: it may be one the user shares on purpose
+/// (`--cert-dir .`), and a silent chmod would change it behind their back.
+fn private_folder(dir: &Path) -> Result<(), ServeError> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(dir) {
+        Ok(found) if found.is_dir() && found.permissions().mode() & 0o077 != 0 => {
+            Err(ServeError::OpenFolder {
+                path: dir.to_owned(),
+                mode: found.permissions().mode() & 0o7777,
+            })
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            super::pki::create_dir(dir).map_err(ServeError::Pki)
+        }
+        Err(e) => Err(ServeError::TempDir(e)),
     }
 }
 

@@ -658,6 +658,28 @@ fn export_writes_the_merchant_csv_and_what_reconciliation_must_find() {
     assert_eq!(expected["differences"]["amount_mismatch"], 3);
     assert_eq!(expected["day"]["trades"], 3000);
     let text = std::fs::read_to_string(&out).unwrap();
+    // The order numbers behind each count: absent from the file, or in it as they differ.
+    let listed = &expected["difference_orders"];
+    let lines_of = |number: &str| {
+        text.lines()
+            .filter(|line| line.split(',').next() == Some(number))
+            .count()
+    };
+    for (kind, count, lines) in [
+        ("missing_in_merchant", 2, 0),
+        ("missing_in_wechat", 1, 1),
+        ("amount_mismatch", 3, 1),
+        ("status_mismatch", 1, 1),
+        ("near_midnight", 2, 1),
+        ("duplicates", 1, 2),
+    ] {
+        let numbers = listed[kind].as_array().unwrap();
+        assert_eq!(numbers.len(), count, "{kind}");
+        assert_eq!(expected["differences"][kind], count, "{kind}");
+        for number in numbers {
+            assert_eq!(lines_of(number.as_str().unwrap()), lines, "{kind} {number}");
+        }
+    }
     assert!(text.starts_with("out_trade_no,status,amount,refund_amount,paid_at\n"));
     assert_eq!(
         text.lines().count() as u64 - 1,

@@ -6,4 +6,5 @@ mod emulator;
 mod general;
 mod notify;
 mod paysign;
+mod serve;
 mod sign;
