@@ -309,11 +309,13 @@ fn other_addresses_than_loopback_need_allow_remote_and_then_a_control_token() {
 
 #[test]
 fn serve_reads_merchants_from_its_own_flag_and_refuses_the_global_config() {
-    let env = Env::new();
+    let mut env = Env::new();
     env.run(&["--config", "merchants.toml", "emulator", "serve"])
         .expect(2)
         .error_mentions("--config")
         .hint_mentions("--merchants");
+    // WXPAY_OPS_CONFIG, set for the other commands, is neither read nor refused.
+    env.set("WXPAY_OPS_CONFIG", "elsewhere.toml");
     env.run(&["emulator", "serve", "--merchants", "missing.toml"])
         .expect(2)
         .error_mentions("missing.toml");
