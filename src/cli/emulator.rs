@@ -1,22 +1,26 @@
 //! `wxpay-ops emulator serve`: the local WeChat Pay v2 server.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
 use super::failure::{Failure, exit};
+use super::output::{Format, Printer, Record};
 use super::settings::Context;
 use crate::bill::format::FeeRate;
 use crate::emulator::core::Options;
 use crate::emulator::merchant::{Merchant, load_merchants};
+use crate::emulator::pki::ClientPaths;
+use crate::emulator::server::{CONTROL_PREFIX, ServeError};
 use crate::emulator::synth::{Differences, SynthError, SyntheticDay, write_export};
 use crate::emulator::{Emulator, ServeOptions};
 use crate::fsutil::{FileError, WriteError, is_stdout, write_atomic};
+use serde_json::{Value, json};
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
-    /// Serve the WeChat Pay v2 API on loopback until Ctrl-C
+    /// Serve the WeChat Pay v2 API on loopback until Ctrl-C, SIGTERM or SIGHUP
     Serve(ServeArgs),
     /// Write the merchant order export (CSV) of a synthetic day, with chosen differences
     Export(ExportArgs),
@@ -101,18 +105,44 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+With --format json, one JSON object goes to stdout once the emulator listens: its URLs and \
+ports, the control URL (and token), the CA, profile and certificate paths, and the merchants. \
+Scripts that listen on port 0, or run with -q, read the chosen ports from it. Without \
+--format json, a banner goes to stderr, even when stdout is no terminal.
+
+The global --config names the wxpay-ops config, which the emulator does not read: give its \
+merchants file with --merchants.")]
 pub struct ServeArgs {
-    /// Plain HTTP address for the endpoints that need no client certificate
-    #[arg(long, default_value = "127.0.0.1:8787")]
-    listen: SocketAddr,
+    /// The emulator's merchants file: [[merchants]] tables with mch_id, appids, api_key and
+    /// optional sign_types (see emulator-merchants.sample.toml) [default: one built-in merchant]
+    #[arg(long, value_name = "FILE")]
+    merchants: Option<PathBuf>,
 
-    /// HTTPS address (all endpoints; /secapi/* and downloadfundflow need the client certificate)
-    #[arg(long, default_value = "127.0.0.1:8788")]
-    tls_listen: SocketAddr,
+    /// Plain HTTP address for the endpoints that need no client certificate; port 0 picks a
+    /// free one (see --format json) [default: 127.0.0.1:8787]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
 
-    /// Folder for the CA and the merchant certificates [default: a new temporary folder]
+    /// HTTPS address (all endpoints; /secapi/* and downloadfundflow need the client
+    /// certificate) [default: 127.0.0.1:8788, or a free port on --listen's address when only
+    /// --listen is given]
+    #[arg(long, value_name = "ADDR")]
+    tls_listen: Option<SocketAddr>,
+
+    /// Allow addresses other than loopback, and notify_urls on other hosts. The control plane
+    /// then requires the control token printed at start, as `Authorization: Bearer TOKEN`
+    #[arg(long)]
+    allow_remote: bool,
+
+    /// Folder for the CA and the merchant certificates, created 0700 [default: a new temporary
+    /// folder, removed on exit]
     #[arg(long, value_name = "DIR")]
     cert_dir: Option<PathBuf>,
+
+    /// Keep the temporary certificate folder on exit, and say where it is
+    #[arg(long)]
+    keep: bool,
 
     /// Bill fee rate in hundredths of a percent (60 = 0.60%)
     #[arg(long, default_value_t = 60)]
@@ -131,15 +161,26 @@ pub struct ServeArgs {
     synthetic_day: Vec<DaySpec>,
 }
 
-/// `--config FILE` (the global flag, not WXPAY_OPS_CONFIG) names the emulator's merchants file
-/// here: `[[merchants]]` tables with mch_id, appids, api_key and optional sign_types.
-pub fn run(
-    context: &Context,
-    merchants_file: Option<PathBuf>,
-    command: EmulatorCommand,
-) -> Result<u8, Failure> {
+const DEFAULT_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
+const DEFAULT_HTTPS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8788);
+
+/// The two listening addresses. A listener not named takes a free port beside the one that
+/// is, so that a second emulator on another address never trips over a default port.
+fn addresses(listen: Option<SocketAddr>, tls: Option<SocketAddr>) -> (SocketAddr, SocketAddr) {
+    let beside = |other: SocketAddr| SocketAddr::new(other.ip(), 0);
+    match (listen, tls) {
+        (None, None) => (DEFAULT_HTTP, DEFAULT_HTTPS),
+        (Some(plain), None) => (plain, beside(plain)),
+        (None, Some(tls)) => (beside(tls), tls),
+        (Some(plain), Some(tls)) => (plain, tls),
+    }
+}
+
+/// `config_flag`: whether the global `--config` was given. It names the wxpay-ops config,
+/// which the emulator does not read; its merchants file is `serve --merchants`.
+pub fn run(context: &Context, config_flag: bool, command: EmulatorCommand) -> Result<u8, Failure> {
     match command {
-        EmulatorCommand::Serve(args) => serve(context, merchants_file, args),
+        EmulatorCommand::Serve(args) => serve(context, config_flag, args),
         EmulatorCommand::Export(args) => export(context, args),
     }
 }
@@ -185,12 +226,30 @@ fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-fn serve(
-    context: &Context,
-    merchants_file: Option<PathBuf>,
-    args: ServeArgs,
-) -> Result<u8, Failure> {
-    let merchants = match &merchants_file {
+fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Failure> {
+    if config_flag {
+        // Whoever passes --config here means the merchants file, as older versions read it.
+        return Err(Failure::usage(
+            "emulator serve does not read --config, the wxpay-ops config file",
+        )
+        .hint("name the emulator's merchants file with `emulator serve --merchants FILE`"));
+    }
+    let (http, https) = addresses(args.listen, args.tls_listen);
+    if !args.allow_remote {
+        for (flag, addr) in [("--listen", http), ("--tls-listen", https)] {
+            if !addr.ip().to_canonical().is_loopback() {
+                return Err(Failure::usage(format!(
+                    "{flag} {addr} is not a loopback address, and the emulator's control plane \
+                     can move money and time"
+                ))
+                .hint(
+                    "add --allow-remote to serve other machines; the control plane then requires \
+                     the token printed at start",
+                ));
+            }
+        }
+    }
+    let merchants = match &args.merchants {
         Some(path) => load_merchants(path).map_err(|e| {
             Failure::usage(e.to_string())
                 .hint("each [[merchants]] table needs mch_id, appids = [\"wx…\"] and a 32-character api_key")
@@ -205,21 +264,39 @@ fn serve(
     if args.refund_delay < 0 {
         return Err(Failure::usage("--refund-delay cannot be negative"));
     }
+    let control_token = args
+        .allow_remote
+        .then(crate::emulator::server::new_control_token);
     let options = ServeOptions {
         core: Options {
             merchants,
             fee_rate: FeeRate(args.fee_rate),
             notify_time_factor: args.notify_time_factor,
             refund_delay: time::Duration::seconds(args.refund_delay),
+            allow_remote_notify: args.allow_remote,
             ..Options::default()
         },
-        http: args.listen,
-        https: args.tls_listen,
+        http,
+        https,
         cert_dir: args.cert_dir,
+        control_token: control_token.clone(),
+        ..ServeOptions::default()
     };
-    let emulator = Emulator::start(options).map_err(|e| {
-        Failure::usage(e.to_string())
-            .hint("pick free ports with --listen and --tls-listen (port 0 picks one)")
+    let mut emulator = Emulator::start(options).map_err(|e| {
+        let hint = match &e {
+            ServeError::Listen { .. } => {
+                Some("pick free ports with --listen and --tls-listen (port 0 picks one)")
+            }
+            ServeError::OpenFolder { .. } => {
+                Some("run `chmod 700` on it, or name a new folder with --cert-dir")
+            }
+            _ => None,
+        };
+        let failure = Failure::usage(e.to_string());
+        match hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        }
     })?;
     for spec in &args.synthetic_day {
         let merchant = &emulator.core().options.merchants[0];
@@ -234,32 +311,105 @@ fn serve(
             })
             .map_err(Failure::usage)?;
     }
+    if args.keep {
+        emulator.keep_cert_dir();
+    }
+    let signals = emulator
+        .catch_stop_signals()
+        .map_err(|e| Failure::usage(format!("cannot catch the stop signals: {e}")))?;
     let printer = &context.printer;
+    if printer.format(Format::Table) == Format::Json {
+        printer.record(&listening_record(&emulator, control_token.as_deref()))?;
+    } else {
+        banner(
+            printer,
+            &emulator,
+            args.merchants.is_none(),
+            control_token.as_deref(),
+        );
+    }
+    printer.status("press Ctrl-C to stop");
+    let signal = emulator.wait_for(signals);
+    if args.keep && !emulator.is_temporary() {
+        printer.status(&format!(
+            "stopped by {signal}; certificates kept in {}",
+            emulator.cert_dir().display()
+        ));
+    } else {
+        printer.status(&format!("stopped by {signal}"));
+    }
+    // Dropping the emulator removes its temporary folder.
+    drop(emulator);
+    Ok(exit::OK)
+}
+
+/// What `serve --format json` prints once it listens. No API key: scripts read them from
+/// their own merchants file (or, for the built-in merchant, from the human banner).
+fn listening_record(emulator: &Emulator, control_token: Option<&str>) -> Record {
+    let merchants: Vec<Value> = emulator
+        .core()
+        .options
+        .merchants
+        .iter()
+        .map(|merchant| {
+            let certs = emulator.client_cert(&merchant.mch_id);
+            let path =
+                |pick: fn(&ClientPaths) -> &Path| certs.map(|c| pick(c).display().to_string());
+            json!({
+                "mch_id": merchant.mch_id,
+                "appids": merchant.appids,
+                "cert_pem": path(|c| &c.cert),
+                "cert_key_pem": path(|c| &c.key),
+                "cert_p12": path(|c| &c.p12),
+            })
+        })
+        .collect();
+    let record = json!({
+        "base_url": emulator.base_url(),
+        "tls_base_url": emulator.tls_base_url(),
+        "http_port": emulator.http_addr().port(),
+        "tls_port": emulator.https_addr().port(),
+        "control_url": format!("{}{CONTROL_PREFIX}/", emulator.base_url()),
+        "control_token": control_token,
+        "ca_cert": emulator.ca_cert().display().to_string(),
+        "profile": emulator.profile().display().to_string(),
+        "cert_dir": emulator.cert_dir().display().to_string(),
+        "cert_dir_removed_on_exit": emulator.is_temporary(),
+        "merchants": merchants,
+    });
+    record.as_object().cloned().unwrap_or_default()
+}
+
+fn banner(printer: &Printer, emulator: &Emulator, built_in: bool, control_token: Option<&str>) {
     printer.status(&format!(
         "WeChat Pay v2 emulator on {} and {}",
         emulator.base_url(),
         emulator.tls_base_url()
     ));
     printer.status(&format!(
-        "control plane: {}/__emulator/",
+        "control plane: {}{CONTROL_PREFIX}/",
         emulator.base_url()
     ));
+    if let Some(token) = control_token {
+        printer.status(&format!(
+            "control token (send it as Authorization: Bearer TOKEN): {token}"
+        ));
+    }
     printer.status(&format!("CA certificate: {}", emulator.ca_cert().display()));
     for merchant in &emulator.core().options.merchants {
-        let certs = emulator.client_cert(&merchant.mch_id);
         printer.status(&format!(
             "merchant mch_id={} appids={}",
             merchant.mch_id,
             merchant.appids.join(",")
         ));
-        if merchants_file.is_none() {
+        if built_in {
             // The built-in merchant's key is public test data, printed so a backend can use it.
             printer.status_showing_test_key(&format!(
                 "  api_key={}",
                 crate::emulator::merchant::DEFAULT_API_KEY
             ));
         }
-        if let Some(certs) = certs {
+        if let Some(certs) = emulator.client_cert(&merchant.mch_id) {
             printer.status(&format!(
                 "  cert_pem={} cert_key_pem={} cert_p12={} (password: the mch_id)",
                 certs.cert.display(),
@@ -273,8 +423,4 @@ fn serve(
         emulator.profile().display(),
         emulator.profile().display()
     ));
-    printer.status("press Ctrl-C to stop");
-    emulator.wait_for_ctrl_c();
-    printer.status("stopped");
-    Ok(exit::OK)
 }

@@ -60,7 +60,7 @@ enum Command {
     Config(config::ConfigCommand),
     /// Print shell completions
     Completions(completions::CompletionsArgs),
-    /// A local WeChat Pay v2 server for tests and development (--config names its merchants file)
+    /// A local WeChat Pay v2 server for tests and development
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
     /// Check the toolkit against published values, then run a payment flow on the built-in emulator
@@ -75,7 +75,8 @@ pub fn main() -> ExitCode {
     };
     // Flag over environment; an empty variable counts as unset, as shells often leave them.
     let from_env = |name| std::env::var_os(name).filter(|value| !value.is_empty());
-    let config_flag = cli.config.clone();
+    // Only to refuse it: the emulator's merchants file is `serve --merchants`.
+    let config_flag = cli.config.is_some();
     let context = Context {
         config: cli
             .config

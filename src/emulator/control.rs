@@ -9,7 +9,7 @@ use super::clock::{api_time, parse_api_time};
 use super::core::Core;
 use super::faults::Fault;
 use super::merchant::DEFAULT_MCH_ID;
-use super::state::PayOptions;
+use super::state::{PayOptions, Refusal};
 use super::synth::SyntheticDay;
 
 #[derive(Deserialize)]
@@ -47,6 +47,16 @@ fn ok(value: Value) -> (u16, String) {
         200,
         serde_json::to_string_pretty(&value).expect("JSON values serialize"),
     )
+}
+
+/// An unknown order is 404, like any missing resource; a refusal of the state it is in, 409.
+fn refused(refusal: &Refusal) -> (u16, String) {
+    let status = if refusal.code == "ORDERNOTEXIST" {
+        404
+    } else {
+        409
+    };
+    error(status, format!("{}: {}", refusal.code, refusal.description))
 }
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, (u16, String)> {
@@ -95,7 +105,7 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
             let mch_id = order.mch_id.as_deref().unwrap_or(DEFAULT_MCH_ID);
             match core.pay(mch_id, &order.out_trade_no, &options) {
                 Ok(paid) => ok(json!(paid)),
-                Err(refusal) => error(409, format!("{}: {}", refusal.code, refusal.description)),
+                Err(refusal) => refused(&refusal),
             }
         }),
         ("POST", "/orders/fail") => parse::<OrderRef>(body).map(|order| {
@@ -104,7 +114,7 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
                 Ok(()) => {
                     ok(json!({ "out_trade_no": order.out_trade_no, "trade_state": "PAYERROR" }))
                 }
-                Err(refusal) => error(409, format!("{}: {}", refusal.code, refusal.description)),
+                Err(refusal) => refused(&refusal),
             }
         }),
         ("POST", "/clock") => parse::<ClockChange>(body).map(|change| {

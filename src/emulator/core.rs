@@ -31,6 +31,9 @@ pub struct Options {
     pub refund_delay: Duration,
     /// How long an unpaid order lives without time_expire (reference A8: 7 days).
     pub unpaid_lifetime: Duration,
+    /// Whether notifications may go to another machine; otherwise only loopback notify_urls
+    /// are sent to, and others are logged as refused.
+    pub allow_remote_notify: bool,
 }
 
 impl Default for Options {
@@ -41,6 +44,7 @@ impl Default for Options {
             notify_time_factor: 1.0,
             refund_delay: Duration::seconds(5),
             unpaid_lifetime: Duration::days(7),
+            allow_remote_notify: false,
         }
     }
 }
@@ -144,7 +148,12 @@ impl Core {
     /// A core whose notifications are delivered on `runtime`.
     pub fn new(options: Options, runtime: tokio::runtime::Handle) -> Core {
         let clock = Clock::default();
-        let notifier = Notifier::new(options.notify_time_factor, runtime, clock.clone());
+        let notifier = Notifier::new(
+            options.notify_time_factor,
+            runtime,
+            clock.clone(),
+            options.allow_remote_notify,
+        );
         Core {
             options,
             clock,

@@ -42,6 +42,8 @@ pub struct Attempt {
     /// HTTP status and a short reason, or the transport error.
     pub outcome: String,
     pub accepted: bool,
+    /// Not sent: the emulator keeps notifications on this machine unless told otherwise.
+    pub refused: bool,
 }
 
 #[derive(Clone)]
@@ -53,6 +55,24 @@ pub struct Notifier {
     runtime: tokio::runtime::Handle,
     /// Attempts are stamped with the emulator's time, like everything else it records.
     clock: Clock,
+    /// Whether notify_url may name another machine (`emulator serve --allow-remote`).
+    allow_remote: bool,
+}
+
+/// Whether `url` names this machine: a loopback address, or `localhost`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match url.host_str() {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback()),
+        None => false,
+    }
 }
 
 /// Only the documented reply counts: an `<xml>` message whose return_code is SUCCESS, with
@@ -68,10 +88,28 @@ pub fn is_accepted(status: u16, body: &[u8]) -> bool {
 }
 
 impl Notifier {
-    pub fn new(time_factor: f64, runtime: tokio::runtime::Handle, clock: Clock) -> Notifier {
+    pub fn new(
+        time_factor: f64,
+        runtime: tokio::runtime::Handle,
+        clock: Clock,
+        allow_remote: bool,
+    ) -> Notifier {
         crate::wechat::transport::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(DELIVERY_TIMEOUT)
+        let mut client = reqwest::Client::builder().timeout(DELIVERY_TIMEOUT);
+        if !allow_remote {
+            // A loopback notify_url must not reach another machine through a redirect or a
+            // proxy from the environment either.
+            client = client
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                    if attempt.previous().len() < 10 && is_loopback_url(attempt.url().as_str()) {
+                        attempt.follow()
+                    } else {
+                        attempt.stop()
+                    }
+                }));
+        }
+        let client = client
             .build()
             .expect("an HTTP client with default settings builds");
         Notifier {
@@ -80,6 +118,7 @@ impl Notifier {
             attempts: Arc::default(),
             runtime,
             clock,
+            allow_remote,
         }
     }
 
@@ -98,6 +137,26 @@ impl Notifier {
 
     /// Delivers in the background until accepted or the schedule runs out.
     pub fn send(&self, kind: NotificationKind, reference: String, url: String, body: String) {
+        // WeChat Pay takes any well-formed http(s) notify_url (reference A1), so the order or
+        // refund itself is accepted as the real server would accept it; keeping notifications
+        // on this machine is the emulator's own rule, against being used to reach other hosts,
+        // so it is applied here, where the emulator would reach out, and logged where the
+        // developer looks for deliveries.
+        if !self.allow_remote && !is_loopback_url(&url) {
+            self.record(Attempt {
+                kind,
+                reference,
+                url,
+                attempt: 1,
+                at: bill_time(self.clock.now()),
+                outcome: "refused: notify_url is not a loopback address; \
+                          start the emulator with --allow-remote to send notifications elsewhere"
+                    .to_owned(),
+                accepted: false,
+                refused: true,
+            });
+            return;
+        }
         let notifier = self.clone();
         self.runtime.spawn(async move {
             for attempt in 1..=(RETRY_SCHEDULE_SECS.len() as u32 + 1) {
@@ -132,6 +191,7 @@ impl Notifier {
                     at: bill_time(notifier.clock.now()),
                     outcome,
                     accepted,
+                    refused: false,
                 });
                 let Some(delay) = RETRY_SCHEDULE_SECS.get(attempt as usize - 1) else {
                     break;
@@ -172,6 +232,32 @@ mod tests {
             b"",
         ] {
             assert!(!is_accepted(200, bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn only_loopback_hosts_are_local() {
+        for local in [
+            "http://127.0.0.1:8080/n",
+            "http://127.1.2.3/n",
+            "https://localhost/n",
+            "http://LOCALHOST:9/n",
+            "http://[::1]:80/n",
+            "http://[::ffff:127.0.0.1]/n",
+            "http://0x7f000001/n",
+        ] {
+            assert!(is_loopback_url(local), "{local}");
+        }
+        for remote in [
+            "http://10.0.0.1/n",
+            "http://0.0.0.0/n",
+            "http://example.com/n",
+            "http://localhost.example.com/n",
+            "http://127.0.0.1.nip.io/n",
+            "http://[::]/n",
+            "not a url",
+        ] {
+            assert!(!is_loopback_url(remote), "{remote}");
         }
     }
 

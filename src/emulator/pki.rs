@@ -204,11 +204,19 @@ fn name(common_name: &str, organization: &str) -> DistinguishedName {
     dn
 }
 
-fn create_dir(dir: &Path) -> Result<(), PkiError> {
-    std::fs::create_dir_all(dir).map_err(|source| PkiError::Write {
-        path: dir.to_owned(),
-        source,
-    })
+/// Creates a folder for private keys as 0700, whatever the umask (an existing folder is used
+/// as it is: `emulator serve` checks its `--cert-dir` itself).
+// fsutil is getting a private-folder helper; this one can move there.
+pub(crate) fn create_dir(dir: &Path) -> Result<(), PkiError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| PkiError::Write {
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), PkiError> {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
@@ -15,10 +16,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request as HttpRequest, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use super::control;
@@ -43,6 +45,11 @@ pub enum ServeError {
     Pki(#[from] PkiError),
     #[error("cannot create a folder for the certificates: {0}")]
     TempDir(std::io::Error),
+    #[error(
+        "{} is open to other users (mode {mode:04o}), and the emulator keeps private keys there",
+        path.display()
+    )]
+    OpenFolder { path: PathBuf, mode: u32 },
     #[error("TLS setup failed: {0}")]
     Tls(String),
     #[error("cannot start the runtime: {0}")]
@@ -57,6 +64,15 @@ pub struct ServeOptions {
     pub https: SocketAddr,
     /// Where the CA and the merchant certificates are written; a temporary folder if None.
     pub cert_dir: Option<PathBuf>,
+    /// When set, the control plane answers only requests carrying
+    /// `Authorization: Bearer TOKEN`; `emulator serve --allow-remote` always sets one.
+    pub control_token: Option<String>,
+    /// How long a client may take to send a request's headers (and, on the TLS listener, to
+    /// finish its handshake), and how long an idle connection stays open.
+    pub header_read_timeout: Duration,
+    /// Connections served at once, both listeners together; further clients wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -66,8 +82,34 @@ impl Default for ServeOptions {
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             https: SocketAddr::from(([127, 0, 0, 1], 0)),
             cert_dir: None,
+            control_token: None,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
+}
+
+/// A control token: 192 bits from the operating system's CSPRNG, in groups of eight hex
+/// digits, so that it never takes the shape of a 32-character API key that output scrubbing
+/// hides.
+pub fn new_control_token() -> String {
+    use rand::RngExt;
+    let bytes: [u8; 24] = rand::rng().random();
+    let hex = crate::wechat::hex_upper(&bytes).to_lowercase();
+    let groups: Vec<&str> = hex
+        .as_bytes()
+        .chunks(8)
+        .map(|group| std::str::from_utf8(group).expect("hex digits are ASCII"))
+        .collect();
+    format!("wxemu-{}", groups.join("-"))
+}
+
+/// What every connection needs: the core, the control token, the limits.
+struct Server {
+    core: Arc<Core>,
+    control_token: Option<String>,
+    header_read_timeout: Duration,
+    connections: Arc<Semaphore>,
 }
 
 /// A running emulator. Start it on port 0, read its URLs, drop it to stop it.
@@ -79,7 +121,7 @@ pub struct Emulator {
     ca_cert: PathBuf,
     clients: Vec<(String, ClientPaths)>,
     profile: PathBuf,
-    _temp: Option<tempfile::TempDir>,
+    temp: Option<tempfile::TempDir>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -93,10 +135,16 @@ impl Emulator {
             .build()
             .map_err(ServeError::Runtime)?;
         let (temp, cert_dir) = match options.cert_dir {
-            Some(dir) => (None, dir),
+            Some(dir) => {
+                private_folder(&dir)?;
+                (None, dir)
+            }
             None => {
+                use std::os::unix::fs::PermissionsExt;
+                // 0700 is only ever narrowed by the umask, never widened.
                 let temp = tempfile::Builder::new()
                     .prefix("wxpay-emulator-")
+                    .permissions(std::fs::Permissions::from_mode(0o700))
                     .tempdir()
                     .map_err(ServeError::TempDir)?;
                 let dir = temp.path().to_owned();
@@ -115,6 +163,12 @@ impl Emulator {
         let acceptor = tls_acceptor(&pki)?;
 
         let core = Arc::new(Core::new(options.core, runtime.handle().clone()));
+        let server = Arc::new(Server {
+            core: core.clone(),
+            control_token: options.control_token,
+            header_read_timeout: options.header_read_timeout,
+            connections: Arc::new(Semaphore::new(options.max_connections.max(1))),
+        });
         // Bind synchronously, so that starting works inside another runtime (async tests) too.
         let bind = |addr: SocketAddr| {
             let listener = std::net::TcpListener::bind(addr)
@@ -131,8 +185,8 @@ impl Emulator {
             let _context = runtime.enter();
             let plain = TcpListener::from_std(plain).map_err(ServeError::Runtime)?;
             let tls = TcpListener::from_std(tls).map_err(ServeError::Runtime)?;
-            runtime.spawn(accept_plain(plain, core.clone()));
-            runtime.spawn(accept_tls(tls, acceptor, core.clone()));
+            runtime.spawn(accept_plain(plain, server.clone()));
+            runtime.spawn(accept_tls(tls, acceptor, server));
             runtime.spawn(tick(core.clone()));
         }
         let profile = cert_dir.join("wxpay-ops.toml");
@@ -151,7 +205,7 @@ impl Emulator {
             ca_cert,
             clients,
             profile,
-            _temp: temp,
+            temp,
             runtime: Some(runtime),
         })
     }
@@ -164,6 +218,14 @@ impl Emulator {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.http)
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https
     }
 
     pub fn tls_base_url(&self) -> String {
@@ -191,12 +253,56 @@ impl Emulator {
         &self.core
     }
 
-    /// Serves until Ctrl-C.
-    pub fn wait_for_ctrl_c(&self) {
-        if let Some(runtime) = &self.runtime {
-            let _ = runtime.block_on(tokio::signal::ctrl_c());
+    /// Whether the certificate folder is a temporary one, removed when the emulator stops.
+    pub fn is_temporary(&self) -> bool {
+        self.temp.is_some()
+    }
+
+    /// Keeps the temporary certificate folder after the emulator stops.
+    pub fn keep_cert_dir(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            let _ = temp.keep();
         }
     }
+
+    /// Catches SIGINT, SIGTERM and SIGHUP from now on, so that none of them kills the
+    /// process before the temporary folder is removed. Catch them before telling anyone that
+    /// the emulator listens, then wait with `wait_for`.
+    pub fn catch_stop_signals(&self) -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("a running emulator has its runtime");
+        let _context = runtime.enter();
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Serves until one of the caught signals comes; returns its name.
+    pub fn wait_for(&self, mut signals: StopSignals) -> &'static str {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("a running emulator has its runtime");
+        runtime.block_on(async {
+            tokio::select! {
+                _ = signals.interrupt.recv() => "SIGINT",
+                _ = signals.terminate.recv() => "SIGTERM",
+                _ = signals.hangup.recv() => "SIGHUP",
+            }
+        })
+    }
+}
+
+/// The signals that stop `emulator serve`, caught.
+pub struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Drop for Emulator {
@@ -204,6 +310,26 @@ impl Drop for Emulator {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+/// Creates `dir` as 0700, or checks that an existing one admits nobody else. An open folder
+/// is refused rather than tightened: it may be one the user shares on purpose
+/// (`--cert-dir .`), and a silent chmod would change it behind their back.
+fn private_folder(dir: &Path) -> Result<(), ServeError> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(dir) {
+        Ok(found) if found.is_dir() && found.permissions().mode() & 0o077 != 0 => {
+            Err(ServeError::OpenFolder {
+                path: dir.to_owned(),
+                mode: found.permissions().mode() & 0o7777,
+            })
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            super::pki::create_dir(dir).map_err(ServeError::Pki)
+        }
+        Err(e) => Err(ServeError::TempDir(e)),
     }
 }
 
@@ -258,27 +384,63 @@ async fn tick(core: Arc<Core>) {
     }
 }
 
-async fn accept_plain(listener: TcpListener, core: Arc<Core>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(TokioIo::new(stream), core.clone(), None));
+/// How long to wait after a failed accept before trying again. A client that gave up
+/// before being accepted is no reason to wait; anything else (out of file descriptors,
+/// buffers or memory) persists for a while, and retrying at once would spin the CPU.
+fn accept_backoff(error: &std::io::Error) -> Option<Duration> {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted => None,
+        _ => Some(Duration::from_millis(100)),
     }
 }
 
-async fn accept_tls(listener: TcpListener, acceptor: TlsAcceptor, core: Arc<Core>) {
+/// The next connection, once fewer than `max_connections` are open; the permit is held for
+/// the connection's life.
+async fn accept(listener: &TcpListener, server: &Server) -> (TcpStream, OwnedSemaphorePermit) {
+    let permit = server
+        .connections
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the connection semaphore is never closed");
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let core = core.clone();
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                return (stream, permit);
+            }
+            Err(e) => {
+                if let Some(pause) = accept_backoff(&e) {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+    }
+}
+
+async fn accept_plain(listener: TcpListener, server: Arc<Server>) {
+    loop {
+        let (stream, permit) = accept(&listener, &server).await;
+        let server = server.clone();
         tokio::spawn(async move {
-            // A client whose certificate our CA did not issue fails the handshake here.
-            let Ok(tls) = acceptor.accept(stream).await else {
+            serve_connection(TokioIo::new(stream), server, None).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn accept_tls(listener: TcpListener, acceptor: TlsAcceptor, server: Arc<Server>) {
+    loop {
+        let (stream, permit) = accept(&listener, &server).await;
+        let acceptor = acceptor.clone();
+        let server = server.clone();
+        tokio::spawn(async move {
+            // A client whose certificate our CA did not issue fails the handshake here, and
+            // one that never finishes it is dropped after the header timeout.
+            let handshake = acceptor.accept(stream);
+            let Ok(Ok(tls)) = tokio::time::timeout(server.header_read_timeout, handshake).await
+            else {
                 return;
             };
             let common_name = tls
@@ -287,7 +449,8 @@ async fn accept_tls(listener: TcpListener, acceptor: TlsAcceptor, core: Arc<Core
                 .peer_certificates()
                 .and_then(|certs| certs.first())
                 .and_then(|der| common_name(der));
-            serve_connection(TokioIo::new(tls), core, common_name).await;
+            serve_connection(TokioIo::new(tls), server, common_name).await;
+            drop(permit);
         });
     }
 }
@@ -305,16 +468,41 @@ fn common_name(der: &[u8]) -> Option<String> {
     Some(cn)
 }
 
-async fn serve_connection<I>(io: I, core: Arc<Core>, client_cn: Option<String>)
+async fn serve_connection<I>(io: I, server: Arc<Server>, client_cn: Option<String>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let timeout = server.header_read_timeout;
     let service = service_fn(move |request| {
-        let core = core.clone();
+        let server = server.clone();
         let client_cn = client_cn.clone();
-        async move { respond(core, request, client_cn).await }
+        async move { respond(server, request, client_cn).await }
     });
-    let _ = http1::Builder::new().serve_connection(io, service).await;
+    // The timer also closes a kept-alive connection that sends nothing for that long.
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout)
+        .serve_connection(io, service)
+        .await;
+}
+
+/// Whether a control request carries the token, when one is required; compared in
+/// constant time.
+fn authorized(request: &HttpRequest<Incoming>, token: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(token) = token else {
+        return true;
+    };
+    request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
+}
+
+fn is_control(path: &str) -> bool {
+    path == CONTROL_PREFIX || path.starts_with(&format!("{CONTROL_PREFIX}/"))
 }
 
 /// An error makes hyper close the connection without an answer: the `drop` fault.
@@ -330,12 +518,25 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 async fn respond(
-    core: Arc<Core>,
+    server: Arc<Server>,
     request: HttpRequest<Incoming>,
     client_cn: Option<String>,
 ) -> Result<Response<ResponseBody>, Dropped> {
+    let core = &server.core;
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
+    if is_control(&path) && !authorized(&request, server.control_token.as_deref()) {
+        let body = serde_json::json!({
+            "error": "the control plane needs the control token that `emulator serve` printed, \
+                      sent as Authorization: Bearer TOKEN"
+        });
+        let mut response = json_response(StatusCode::UNAUTHORIZED, body.to_string());
+        response.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            "Bearer".parse().expect("valid header"),
+        );
+        return Ok(response);
+    }
     let body = match Limited::new(request.into_body(), MAX_MESSAGE_BYTES)
         .collect()
         .await
@@ -348,15 +549,10 @@ async fn respond(
             ));
         }
     };
-    if path == CONTROL_PREFIX || path.starts_with(&format!("{CONTROL_PREFIX}/")) {
-        let (status, json) = control::handle(&core, &method, &path[CONTROL_PREFIX.len()..], &body);
-        let mut response = Response::new(full(json.into_bytes()));
-        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-        response.headers_mut().insert(
-            "Content-Type",
-            "application/json".parse().expect("valid header"),
-        );
-        return Ok(response);
+    if is_control(&path) {
+        let (status, json) = control::handle(core, &method, &path[CONTROL_PREFIX.len()..], &body);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        return Ok(json_response(status, json));
     }
     let reply = core.handle(&Request {
         method: &method,
@@ -399,6 +595,16 @@ fn full(bytes: Vec<u8>) -> ResponseBody {
     Full::new(Bytes::from(bytes))
         .map_err(|never: Infallible| match never {})
         .boxed()
+}
+
+fn json_response(status: StatusCode, json: String) -> Response<ResponseBody> {
+    let mut response = Response::new(full(json.into_bytes()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "Content-Type",
+        "application/json".parse().expect("valid header"),
+    );
+    response
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<ResponseBody> {
@@ -511,5 +717,41 @@ impl Body for Truncated {
             Some(data) => Ok(Frame::data(data)),
             None => Err(std::io::Error::other("body truncated by an injected fault")),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn accept_errors_that_last_pause_the_loop_and_a_vanished_client_does_not() {
+        const EMFILE: i32 = 24;
+        const ENFILE: i32 = 23;
+        const ENOBUFS: i32 = 105;
+        for lasting in [EMFILE, ENFILE, ENOBUFS] {
+            assert_eq!(
+                accept_backoff(&Error::from_raw_os_error(lasting)),
+                Some(Duration::from_millis(100)),
+                "errno {lasting}"
+            );
+        }
+        for passing in [ErrorKind::ConnectionAborted, ErrorKind::ConnectionReset] {
+            assert_eq!(accept_backoff(&Error::from(passing)), None, "{passing:?}");
+        }
+    }
+
+    #[test]
+    fn control_tokens_are_fresh_and_never_shaped_like_an_api_key() {
+        let token = new_control_token();
+        assert_ne!(token, new_control_token());
+        assert_eq!(token.len(), "wxemu-".len() + 48 + 5);
+        assert!(
+            token
+                .split('-')
+                .all(|run| run.len() < 32 && run.chars().all(|c| c.is_ascii_alphanumeric())),
+            "{token}"
+        );
     }
 }

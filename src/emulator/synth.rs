@@ -165,6 +165,18 @@ pub struct Differences {
     pub duplicates: u64,
 }
 
+/// The out_trade_no of every difference of `Differences`, kind by kind, in file order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DifferenceOrders {
+    pub missing_in_merchant: Vec<String>,
+    pub missing_in_wechat: Vec<String>,
+    pub amount_mismatch: Vec<String>,
+    pub status_mismatch: Vec<String>,
+    pub near_midnight: Vec<String>,
+    pub duplicates: Vec<String>,
+}
+
 /// What a correct reconciliation of the bill against the export must find.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Expected {
@@ -176,6 +188,8 @@ pub struct Expected {
     /// Closed orders, in the export only, which are not differences.
     pub closed: u64,
     pub differences: Differences,
+    /// The orders behind each count of `differences`.
+    pub difference_orders: DifferenceOrders,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +282,7 @@ pub fn write_export<W: Write>(
         closed: 0,
         // Counted as they are written, so the record is of what the file holds.
         differences: Differences::default(),
+        difference_orders: DifferenceOrders::default(),
     };
     let mut last_candidate = None;
     for index in 0..day.trades {
@@ -323,17 +338,22 @@ pub fn write_export<W: Write>(
             bill_time(trade.paid_at),
         ];
         let placed = &mut expected.differences;
+        let listed = &mut expected.difference_orders;
+        let number = trade.out_trade_no.clone();
         match change {
             Some(Change::Missing) => {
                 placed.missing_in_merchant += 1;
+                listed.missing_in_merchant.push(number);
                 continue;
             }
             Some(Change::Amount) => {
                 placed.amount_mismatch += 1;
+                listed.amount_mismatch.push(number);
                 record[2] = Fen(trade.total_fee.0 + 1 + (index % 100) as i64).yuan();
             }
             Some(Change::Status) => {
                 placed.status_mismatch += 1;
+                listed.status_mismatch.push(number);
                 // A payment the merchant thinks was closed, or a refund it never recorded.
                 record[1] = if trade.kind == TradeKind::Refunded {
                     "PAID"
@@ -345,6 +365,7 @@ pub fn write_export<W: Write>(
             }
             Some(Change::NearMidnight) => {
                 placed.near_midnight += 1;
+                listed.near_midnight.push(number);
                 let recorded = day.start()
                     + Duration::days(1)
                     + Duration::seconds((index % NEAR_MIDNIGHT) as i64);
@@ -352,6 +373,7 @@ pub fn write_export<W: Write>(
             }
             Some(Change::Duplicate) => {
                 placed.duplicates += 1;
+                listed.duplicates.push(number);
                 writer.write_record(&record)?;
                 expected.export_rows += 1;
             }
@@ -365,8 +387,13 @@ pub fn write_export<W: Write>(
         return Err(SynthError::TooManyNearMidnight);
     }
     for k in 0..d.missing_in_wechat {
+        let number = format!("SYN{}X{k:09}", day.bill_date);
+        expected
+            .difference_orders
+            .missing_in_wechat
+            .push(number.clone());
         writer.write_record([
-            format!("SYN{}X{k:09}", day.bill_date),
+            number,
             "PAID".to_owned(),
             Fen(100 + k as i64).yuan(),
             Fen(0).yuan(),
@@ -456,6 +483,49 @@ mod tests {
             .filter(|r| !seen.insert(r[0].to_owned()))
             .count();
         assert_eq!(repeats, 1);
+
+        // The listed orders are the ones that differ, each as its kind says.
+        let listed = &expected.difference_orders;
+        let row = |number: &str| rows.iter().find(|r| &r[0] == number);
+        let trade = |number: &str| {
+            let index = number[11..].parse().unwrap();
+            day.trade(index)
+        };
+        for (list, count) in [
+            (&listed.missing_in_merchant, 3),
+            (&listed.missing_in_wechat, 2),
+            (&listed.amount_mismatch, 4),
+            (&listed.status_mismatch, 5),
+            (&listed.near_midnight, 2),
+            (&listed.duplicates, 1),
+        ] {
+            assert_eq!(list.len(), count);
+        }
+        for number in &listed.missing_in_merchant {
+            assert!(row(number).is_none(), "{number}");
+        }
+        for number in &listed.missing_in_wechat {
+            assert!(row(number).is_some() && number.contains('X'), "{number}");
+        }
+        for number in &listed.amount_mismatch {
+            assert_ne!(row(number).unwrap()[2], *trade(number).total_fee.yuan());
+        }
+        for number in &listed.status_mismatch {
+            let written = &row(number).unwrap()[1];
+            assert!(
+                written == "CLOSED"
+                    || (written == "PAID" && trade(number).kind == TradeKind::Refunded)
+            );
+        }
+        for number in &listed.near_midnight {
+            assert!(
+                row(number).unwrap()[4].starts_with("2026-11-21"),
+                "{number}"
+            );
+        }
+        for number in &listed.duplicates {
+            assert_eq!(rows.iter().filter(|r| &r[0] == number).count(), 2);
+        }
     }
 
     #[test]

@@ -154,7 +154,13 @@ struct Receiver {
 
 impl Receiver {
     fn start(replies: Vec<(u16, &'static str)>) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Receiver::start_on("127.0.0.1:0", replies)
+    }
+
+    /// On `0.0.0.0`, the URL is `http://0.0.0.0:PORT/notify`: Linux connects it to this
+    /// machine, yet it is no loopback address.
+    fn start_on(address: &str, replies: Vec<(u16, &'static str)>) -> Receiver {
+        let listener = TcpListener::bind(address).unwrap();
         let url = format!("http://{}/notify", listener.local_addr().unwrap());
         let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
         let kept = bodies.clone();
@@ -240,7 +246,11 @@ fn a_payment_notification_is_delivered_refused_retried_and_logged() {
 
 /// Places and pays order T1, then refunds 10 fen of it (R1) over mutual TLS with the PEM pair.
 fn pay_and_refund(emulator: &Emulator, notify_url: &str) -> Message {
-    place_order(emulator, "T1", "http://127.0.0.1:9/n");
+    pay_and_refund_to(emulator, "http://127.0.0.1:9/n", notify_url)
+}
+
+fn pay_and_refund_to(emulator: &Emulator, pay_notify_url: &str, notify_url: &str) -> Message {
+    place_order(emulator, "T1", pay_notify_url);
     emulator
         .core()
         .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
@@ -351,6 +361,167 @@ fn control_plane_over_http() {
     assert_eq!(requests[0]["outcome"], "SUCCESS");
     let unknown = http.get(format!("{control}/nope")).send().unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
+    for operation in ["pay", "fail"] {
+        let no_order = http
+            .post(format!("{control}/orders/{operation}"))
+            .body(r#"{"out_trade_no":"NOPE"}"#)
+            .send()
+            .unwrap();
+        assert_eq!(no_order.status().as_u16(), 404, "{operation}");
+        let error: serde_json::Value = no_order.json().unwrap();
+        assert!(error["error"].as_str().unwrap().contains("ORDERNOTEXIST"));
+    }
+}
+
+#[test]
+fn the_control_plane_needs_the_token_on_both_listeners_when_one_is_set() {
+    let token = "wxemu-0123abcd-4567ef01";
+    let emulator = Emulator::start(ServeOptions {
+        control_token: Some(token.to_owned()),
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let http = client(&emulator, None);
+    for base in [emulator.base_url(), emulator.tls_base_url()] {
+        let control = format!("{base}/__emulator/orders");
+        let status =
+            |request: reqwest::blocking::RequestBuilder| request.send().unwrap().status().as_u16();
+        assert_eq!(status(http.get(&control)), 401, "{base}: no token");
+        assert_eq!(
+            status(http.get(&control).bearer_auth("wxemu-0123abcd-4567ef02")),
+            401,
+            "{base}: wrong token"
+        );
+        assert_eq!(
+            status(http.get(&control).header("Authorization", token)),
+            401,
+            "{base}: not a bearer"
+        );
+        assert_eq!(status(http.get(&control).bearer_auth(token)), 200, "{base}");
+        assert_eq!(
+            status(
+                http.post(format!("{base}/__emulator/orders/pay"))
+                    .body(r#"{"out_trade_no":"T1"}"#)
+            ),
+            401,
+            "{base}: refused before the operation"
+        );
+    }
+    // The WeChat Pay API itself needs no token: its requests are signed.
+    place_order(&emulator, "T1", "http://127.0.0.1:9/n");
+}
+
+#[test]
+fn notifications_go_to_other_hosts_only_when_allowed() {
+    let receiver = Receiver::start_on("0.0.0.0:0", vec![(200, SUCCESS_REPLY)]);
+    let emulator = start();
+    let answer = pay_and_refund_to(&emulator, &receiver.url, &receiver.url);
+    assert_eq!(answer.get("result_code"), Some("SUCCESS"), "{answer:?}");
+    // The order and the refund are accepted, as WeChat Pay accepts any http(s) URL; the
+    // deliveries are refused and logged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let attempts = loop {
+        let attempts = emulator.core().notifier.attempts();
+        if attempts.len() >= 2 || Instant::now() > deadline {
+            break attempts;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let kinds: Vec<NotificationKind> = attempts.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [NotificationKind::Payment, NotificationKind::Refund]);
+    for attempt in &attempts {
+        assert!(attempt.refused && !attempt.accepted, "{attempt:?}");
+        assert!(attempt.outcome.contains("--allow-remote"), "{attempt:?}");
+        assert_eq!(attempt.url, receiver.url);
+    }
+    assert!(receiver.bodies.lock().unwrap().is_empty());
+
+    let allowed = Emulator::start(ServeOptions {
+        core: Options {
+            notify_time_factor: 0.001,
+            refund_delay: time::Duration::ZERO,
+            allow_remote_notify: true,
+            ..Options::default()
+        },
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    pay_and_refund_to(&allowed, &receiver.url, &receiver.url);
+    assert_eq!(receiver.wait_for(2).len(), 2);
+    assert!(
+        allowed
+            .core()
+            .notifier
+            .attempts()
+            .iter()
+            .all(|a| !a.refused)
+    );
+}
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let emulator = Emulator::start(ServeOptions {
+        header_read_timeout: Duration::from_millis(200),
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let plain = emulator.base_url().replace("http://", "");
+    let tls = emulator.tls_base_url().replace("https://", "");
+    // Half a request on the plain listener; nothing at all (not even a TLS hello) on the other.
+    for (address, sent) in [
+        (&plain, "POST /pay/orderquery HTTP/1.1\r\nHost: x\r\n"),
+        (&tls, ""),
+    ] {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.write_all(sent.as_bytes()).unwrap();
+        // A generous guard against hanging; the server is expected to close long before.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = match stream.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(closed, "{address}: the server kept the connection open");
+    }
+    // And the server still serves.
+    let info = reqwest::blocking::get(format!("{}/__emulator", emulator.base_url())).unwrap();
+    assert_eq!(info.status().as_u16(), 200);
+}
+
+#[test]
+fn connections_over_the_cap_wait_until_others_close() {
+    let emulator = Emulator::start(ServeOptions {
+        max_connections: 2,
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let address = emulator.base_url().replace("http://", "");
+    let request =
+        format!("GET /__emulator HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let answered = |stream: &mut std::net::TcpStream, wait: Duration| {
+        stream.set_read_timeout(Some(wait)).unwrap();
+        let mut first = [0; 12];
+        stream.read_exact(&mut first).is_ok() && first.starts_with(b"HTTP/1.1 200")
+    };
+    // Two idle connections take both places, both listeners counted together.
+    let idle_plain = std::net::TcpStream::connect(&address).unwrap();
+    let idle_tls =
+        std::net::TcpStream::connect(emulator.tls_base_url().replace("https://", "")).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut waiting = std::net::TcpStream::connect(&address).unwrap();
+    waiting.write_all(request.as_bytes()).unwrap();
+    assert!(
+        !answered(&mut waiting, Duration::from_millis(500)),
+        "a third connection was served while two were open"
+    );
+    drop(idle_plain);
+    drop(idle_tls);
+    assert!(
+        answered(&mut waiting, Duration::from_secs(30)),
+        "the waiting connection is served once the others close"
+    );
 }
 
 #[test]
@@ -487,6 +658,28 @@ fn export_writes_the_merchant_csv_and_what_reconciliation_must_find() {
     assert_eq!(expected["differences"]["amount_mismatch"], 3);
     assert_eq!(expected["day"]["trades"], 3000);
     let text = std::fs::read_to_string(&out).unwrap();
+    // The order numbers behind each count: absent from the file, or in it as they differ.
+    let listed = &expected["difference_orders"];
+    let lines_of = |number: &str| {
+        text.lines()
+            .filter(|line| line.split(',').next() == Some(number))
+            .count()
+    };
+    for (kind, count, lines) in [
+        ("missing_in_merchant", 2, 0),
+        ("missing_in_wechat", 1, 1),
+        ("amount_mismatch", 3, 1),
+        ("status_mismatch", 1, 1),
+        ("near_midnight", 2, 1),
+        ("duplicates", 1, 2),
+    ] {
+        let numbers = listed[kind].as_array().unwrap();
+        assert_eq!(numbers.len(), count, "{kind}");
+        assert_eq!(expected["differences"][kind], count, "{kind}");
+        for number in numbers {
+            assert_eq!(lines_of(number.as_str().unwrap()), lines, "{kind} {number}");
+        }
+    }
     assert!(text.starts_with("out_trade_no,status,amount,refund_amount,paid_at\n"));
     assert_eq!(
         text.lines().count() as u64 - 1,

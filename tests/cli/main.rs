@@ -8,5 +8,6 @@ mod general;
 mod notify;
 mod output;
 mod paysign;
+mod serve;
 mod sign;
 mod writes;
