@@ -108,9 +108,9 @@ fn show(context: &Context) -> Result<u8, Failure> {
     record.insert(
         "api_key".into(),
         match selected.config.key_source(&selected.name, profile) {
-            // The source is shown, never the key; scrub hides a key pasted in as a variable
+            // The source is shown, never the key; the printer hides a key pasted in as a variable
             // name or inside a command.
-            Ok(source) => json!(super::failure::scrub(&format!("******** from {source}"))),
+            Ok(source) => json!(format!("******** from {source}")),
             Err(e) => json!(format!("unusable: {e}")),
         },
     );

@@ -1,6 +1,7 @@
 //! The one place that turns errors into an exit code, an `error:` line and a `hint:`.
 
 use crate::config::ConfigError;
+use crate::fsutil::FileError;
 use crate::wechat::notify::NotifyError;
 use crate::wechat::paysign::PaySignError;
 use crate::wechat::sign::SignError;
@@ -25,14 +26,12 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   success
   2   usage, config or local input error
+  3   WeChat Pay refused: a refund notification whose envelope says return_code=FAIL
   4   verification failure: a signature or notification that does not check out
   75  temporary failure, try again later (the demo could not run its emulator)";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";
-
-/// Errors are prose for people; see [`super::scrub::prose`].
-pub use super::scrub::prose as scrub;
 
 #[derive(Debug)]
 pub struct Failure {
@@ -157,6 +156,20 @@ impl From<ConfigError> for Failure {
             code: exit::USAGE,
             message: error.to_string(),
             hint,
+        }
+    }
+}
+
+impl From<FileError> for Failure {
+    fn from(error: FileError) -> Self {
+        if error.is_closed_stdout() {
+            return Failure::closed_stdout();
+        }
+        let hint = error.hint();
+        let failure = Failure::usage(error.to_string());
+        match hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
         }
     }
 }

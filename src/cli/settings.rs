@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use clap::builder::{PossibleValue, TypedValueParser};
 
-use super::failure::{Failure, scrub};
+use super::failure::Failure;
 use super::output::Printer;
 use crate::config::{Config, ConfigError, KeySource, LoadedKey, Profile, default_path, read_key};
-use crate::fsutil::FileError;
 use crate::wechat::{ApiKey, SignType};
 
 /// The largest message, notification or parameter file read from a file or stdin.
@@ -61,7 +60,7 @@ impl Selected {
 /// The key, once what its command said on stderr is shown as a warning.
 fn shown(printer: &Printer, loaded: LoadedKey) -> ApiKey {
     if let Some(stderr) = &loaded.stderr {
-        printer.warn(&scrub(&format!("api_key_cmd said on stderr: {stderr}")));
+        printer.warn(&format!("api_key_cmd said on stderr: {stderr}"));
     }
     loaded.key
 }
@@ -112,10 +111,8 @@ impl Context {
         }
         match self.select_optional() {
             Err(failure) if keys.source().is_some() => {
-                self.printer.warn(&format!(
-                    "not using the config file: {}",
-                    scrub(&failure.message)
-                ));
+                self.printer
+                    .warn(&format!("not using the config file: {}", failure.message));
                 Ok(None)
             }
             other => other,
@@ -139,20 +136,6 @@ impl Context {
 }
 
 /// A file that could not be written, named as the user gave it, with the remedy.
-impl From<FileError> for Failure {
-    fn from(error: FileError) -> Self {
-        if error.is_closed_stdout() {
-            return Failure::closed_stdout();
-        }
-        let hint = error.hint();
-        let failure = Failure::usage(error.to_string());
-        match hint {
-            Some(hint) => failure.hint(hint),
-            None => failure,
-        }
-    }
-}
-
 /// The sign type someone chose: the flag, else the profile's.
 pub fn chosen_sign_type(flag: Option<SignType>, selected: Option<&Selected>) -> Option<SignType> {
     flag.or_else(|| selected.and_then(|s| s.profile.sign_type))

@@ -206,17 +206,11 @@ fn name(common_name: &str, organization: &str) -> DistinguishedName {
 
 /// Creates a folder for private keys as 0700, whatever the umask (an existing folder is used
 /// as it is: `emulator serve` checks its `--cert-dir` itself).
-// fsutil is getting a private-folder helper; this one can move there.
 pub(crate) fn create_dir(dir: &Path) -> Result<(), PkiError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| PkiError::Write {
-            path: dir.to_owned(),
-            source,
-        })
+    crate::fsutil::create_private_dir_all(dir).map_err(|e| PkiError::Write {
+        path: dir.to_owned(),
+        source: e.into(),
+    })
 }
 
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), PkiError> {

@@ -512,44 +512,17 @@ fn a_lone_dash_reads_the_parameters_from_stdin() {
     .error_mentions("cannot be mixed");
 }
 
-/// On a terminal, `sign -` says that it waits for input; `script` gives it one.
+/// On a terminal, `sign -` says that it waits for input.
 #[test]
 fn a_lone_dash_on_a_terminal_says_that_input_is_awaited() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     let env = Env::new();
-    let binary = env!("CARGO_BIN_EXE_wxpay-ops");
-    let mut child = Command::new("script")
-        .args([
-            "-qec",
-            &format!("{binary} sign - --key-env TEST_API_KEY --format json"),
-            "/dev/null",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.dir.path())
-        .env("XDG_CONFIG_HOME", env.path("xdg"))
-        .env("TEST_API_KEY", DOC_KEY)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script(1) from util-linux runs");
     // Ctrl-D at the start of a line ends the input on a terminal.
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{\"body\":\"test\"}\n\x04")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let out = crate::common::Output {
-        code: output.status.code().unwrap(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    crate::common::assert_no_key(&["script", "sign", "-"], &out);
-    let out = out.expect(0);
+    let out = env
+        .run_in_terminal(
+            &["sign", "-", "--key-env", "TEST_API_KEY", "--format", "json"],
+            Some(b"{\"body\":\"test\"}\n\x04"),
+        )
+        .expect(0);
     assert!(
         out.stdout
             .contains("reading parameters from standard input (Ctrl-D to end)"),
