@@ -22,13 +22,15 @@ pub mod exit {
 }
 
 /// Only the codes that some command of this build can give.
+/// Only the codes that some command of this build can give, each with the commands that give
+/// it (a test runs every command named here in backticks).
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   success
-  2   usage, config or local input error
-  3   WeChat Pay refused: a refund notification whose envelope says return_code=FAIL
-  4   verification failure: a signature or notification that does not check out
-  75  temporary failure, try again later (the demo could not run its emulator)";
+  2   usage, config or local input error (every command)
+  3   WeChat Pay refused: `notify decrypt` of an envelope that says return_code=FAIL
+  4   verification failure: `sign verify`, `notify verify`, `notify decrypt`
+  75  temporary failure, try again later: `demo` could not run its emulator";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";

@@ -14,6 +14,27 @@ fn help_documents_the_exit_codes() {
     }
 }
 
+/// Each exit code in the help names the commands of this build that give it.
+#[test]
+fn exit_code_help_names_only_what_exists() {
+    let env = Env::new();
+    let help = env.run(&["--help"]).expect(0).stdout;
+    let codes = &help[help.find("Exit codes:").expect("an exit-code section")..];
+    for line in codes
+        .lines()
+        .skip(1)
+        .filter(|l| !l.contains("success") && !l.contains("every command"))
+    {
+        let named: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
+        assert!(!named.is_empty(), "no command named for {line:?}");
+        for command in named {
+            let mut args: Vec<&str> = command.split_whitespace().collect();
+            args.push("--help");
+            env.run(&args).expect(0);
+        }
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let env = Env::new();
