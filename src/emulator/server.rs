@@ -669,6 +669,10 @@ impl std::io::Write for ChunkWriter {
         }
         let gone = |_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away");
         if self.cut_after.is_some_and(|limit| self.sent >= limit) {
+            // hyper drops what it has buffered when a body fails, so a cut that follows its
+            // chunk at once can arrive as a body of nothing. A real connection breaks after
+            // data has flowed; give the chunks sent so far a moment to reach the socket.
+            std::thread::sleep(std::time::Duration::from_millis(200));
             let cut = std::io::Error::other("body truncated by an injected fault");
             let _ = self.sender.blocking_send(Err(cut));
             return Err(std::io::Error::other("truncated"));
