@@ -8,6 +8,7 @@ use super::clock::{api_time, bill_time, parse_api_time, parse_bill_date};
 use super::core::{Body, Call, Core, Reply, Request};
 use super::faults::FaultKind;
 use super::lock;
+use super::outcomes::Subject;
 use super::state::{Order, Refund, RefundStatus, Refusal, TradeState, refuse};
 use super::synth::SyntheticDay;
 use crate::bill::format::BillType;
@@ -17,7 +18,7 @@ use crate::wechat::xml::{Kind, XmlError};
 use crate::wechat::{Fen, Message, SignType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+pub(super) enum Endpoint {
     UnifiedOrder,
     OrderQuery,
     CloseOrder,
@@ -30,7 +31,7 @@ enum Endpoint {
 
 impl Endpoint {
     /// The endpoint and whether it is the `/sandboxnew` variant.
-    fn route(path: &str) -> Option<(Endpoint, bool)> {
+    pub(super) fn route(path: &str) -> Option<(Endpoint, bool)> {
         let (rest, sandbox) = match path.strip_prefix("/sandboxnew") {
             Some(rest) => (rest, true),
             None => (path, false),
@@ -186,6 +187,9 @@ impl Core {
             }
             return self.answer(&call, Err(refuse("SYSTEMERROR", "系统错误")), false);
         }
+        if let Some(refusal) = self.outcome_for(endpoint, &call) {
+            return self.answer(&call, Err(refusal), endpoint == Endpoint::RefundQuery);
+        }
         let now = self.clock.now();
         let bill_creating = matches!(fault, Some(FaultKind::BillCreating));
         let mut reply = match endpoint {
@@ -217,6 +221,47 @@ impl Core {
             corrupt_sign(&mut reply);
         }
         reply
+    }
+
+    /// The err_code asked for on the control plane, if this request is about an order or a
+    /// refund that one is waiting for.
+    fn outcome_for(&self, endpoint: Endpoint, call: &Call<'_>) -> Option<Refusal> {
+        if matches!(
+            endpoint,
+            Endpoint::DownloadBill | Endpoint::DownloadFundFlow | Endpoint::GetSignKey
+        ) || lock(&self.outcomes).is_empty()
+        {
+            return None;
+        }
+        let m = &call.message;
+        let mch_id = call.merchant.mch_id.as_str();
+        let mut subject = Subject {
+            mch_id,
+            out_trade_no: m.non_empty("out_trade_no").map(str::to_owned),
+            out_refund_no: m.non_empty("out_refund_no").map(str::to_owned),
+        };
+        {
+            // A request may name its refund or order by WeChat's number only.
+            let ledger = lock(self.ledger(call.sandbox));
+            let refund = match (m.non_empty("refund_id"), &subject.out_refund_no) {
+                (Some(id), None) => ledger.refund_by_id(id).filter(|r| r.mch_id == mch_id),
+                (_, Some(no)) => ledger.refund_by_out_no(mch_id, no),
+                (None, None) => None,
+            };
+            if let Some(refund) = refund {
+                subject.out_refund_no = Some(refund.out_refund_no.clone());
+                subject.out_trade_no = Some(refund.out_trade_no.clone());
+            }
+            if subject.out_trade_no.is_none()
+                && let Some(order) = m
+                    .non_empty("transaction_id")
+                    .and_then(|id| ledger.order_by_transaction(id))
+                    .filter(|o| o.mch_id == mch_id)
+            {
+                subject.out_trade_no = Some(order.out_trade_no.clone());
+            }
+        }
+        lock(&self.outcomes).take_refusal(endpoint, &subject)
     }
 
     /// Transport, merchant, certificate and signature checks, in the real server's order.

@@ -6,9 +6,10 @@ use serde_json::{Value, json};
 use time::Duration;
 
 use super::clock::{api_time, parse_api_time};
-use super::core::Core;
+use super::core::{Core, OutcomeError};
 use super::faults::Fault;
 use super::merchant::DEFAULT_MCH_ID;
+use super::outcomes::Outcome;
 use super::state::{PayOptions, Refusal};
 use super::synth::SyntheticDay;
 
@@ -92,6 +93,18 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
         }),
         ("DELETE", "/faults") => {
             core.clear_faults();
+            Ok(ok(json!([])))
+        }
+        ("GET", "/outcomes") => Ok(ok(json!(core.pending_outcomes()))),
+        ("POST", "/outcomes") => {
+            parse::<Outcome>(body).map(|outcome| match core.add_outcome(outcome) {
+                Ok(()) => ok(json!(core.pending_outcomes())),
+                Err(e @ OutcomeError::Invalid(_)) => error(400, e.to_string()),
+                Err(e @ OutcomeError::RefundEnded { .. }) => error(409, e.to_string()),
+            })
+        }
+        ("DELETE", "/outcomes") => {
+            core.clear_outcomes();
             Ok(ok(json!([])))
         }
         ("POST", "/orders/pay") => parse::<OrderRef>(body).map(|order| {

@@ -12,7 +12,8 @@ use super::faults::{Fault, FaultKind, Faults};
 use super::lock;
 use super::merchant::Merchant;
 use super::notify::{NotificationKind, Notifier};
-use super::state::{Ledger, Order, PayOptions, Refund, Refusal};
+use super::outcomes::{Outcome, Outcomes};
+use super::state::{Ledger, Order, PayOptions, Refund, RefundStatus, Refusal};
 use super::synth::{MAX_SYNTHETIC_TRADES, SyntheticDay};
 use crate::bill::format::FeeRate;
 use crate::wechat::notify::encrypt_req_info;
@@ -119,6 +120,17 @@ pub struct LogEntry {
     pub fault: Option<FaultKind>,
 }
 
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OutcomeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("refund {out_refund_no} has already ended in {status}")]
+    RefundEnded {
+        out_refund_no: String,
+        status: &'static str,
+    },
+}
+
 pub struct Core {
     pub options: Options,
     pub clock: Clock,
@@ -126,6 +138,8 @@ pub struct Core {
     /// The `/sandboxnew` paths' own orders and refunds, apart from production's.
     sandbox_ledger: Mutex<Ledger>,
     faults: Mutex<Faults>,
+    /// Locked after a ledger when both are needed, never before.
+    pub(super) outcomes: Mutex<Outcomes>,
     log: Mutex<VecDeque<LogEntry>>,
     pub(super) synthetic: Mutex<Vec<SyntheticDay>>,
     pub notifier: Notifier,
@@ -160,6 +174,7 @@ impl Core {
             ledger: Mutex::default(),
             sandbox_ledger: Mutex::default(),
             faults: Mutex::default(),
+            outcomes: Mutex::default(),
             log: Mutex::default(),
             synthetic: Mutex::default(),
             notifier,
@@ -180,6 +195,41 @@ impl Core {
 
     pub fn pending_faults(&self) -> Vec<Fault> {
         lock(&self.faults).pending().to_vec()
+    }
+
+    /// Asks for a business outcome (see `Outcome`). A refund that has already ended cannot
+    /// be told how to end.
+    pub fn add_outcome(&self, outcome: Outcome) -> Result<(), OutcomeError> {
+        if outcome.refund_status.is_some()
+            && let Some(no) = &outcome.out_refund_no
+        {
+            let ended = lock(&self.ledger)
+                .refunds()
+                .iter()
+                .find(|r| {
+                    &r.out_refund_no == no
+                        && outcome.mch_id.as_ref().is_none_or(|m| m == &r.mch_id)
+                        && r.status != RefundStatus::Processing
+                })
+                .map(|r| r.status);
+            if let Some(status) = ended {
+                return Err(OutcomeError::RefundEnded {
+                    out_refund_no: no.clone(),
+                    status: status.as_str(),
+                });
+            }
+        }
+        lock(&self.outcomes)
+            .add(outcome)
+            .map_err(OutcomeError::Invalid)
+    }
+
+    pub fn pending_outcomes(&self) -> Vec<Outcome> {
+        lock(&self.outcomes).pending()
+    }
+
+    pub fn clear_outcomes(&self) {
+        lock(&self.outcomes).clear();
     }
 
     pub fn request_log(&self) -> Vec<LogEntry> {
@@ -244,7 +294,11 @@ impl Core {
     pub fn settle(&self) {
         let now = self.clock.now();
         for sandbox in [false, true] {
-            let settled = lock(self.ledger(sandbox)).settle_refunds(self.options.refund_delay, now);
+            let settled = lock(self.ledger(sandbox)).settle_refunds(
+                self.options.refund_delay,
+                now,
+                |refund| lock(&self.outcomes).take_ending(refund),
+            );
             for refund in settled {
                 self.notify_refund(&refund, sandbox);
             }
@@ -359,6 +413,10 @@ impl Core {
             ("total_fee", &total_fee),
             ("transaction_id", &refund.transaction_id),
         ] {
+            // success_time only when the refund succeeded (not for CHANGE or REFUNDCLOSE).
+            if value.is_empty() {
+                continue;
+            }
             info.push_str(&format!("<{name}>"));
             push_cdata(&mut info, value);
             info.push_str(&format!("</{name}>\n"));

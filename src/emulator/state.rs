@@ -105,11 +105,19 @@ fn serialize_sign_type<S: serde::Serializer>(t: &SignType, s: S) -> Result<S::Ok
     s.serialize_str(t.as_str())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+/// refund_status (reference A2.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RefundStatus {
+    #[serde(rename = "PROCESSING")]
     Processing,
+    #[serde(rename = "SUCCESS")]
     Success,
+    /// Abnormal: the payer's card was frozen or cancelled; handled by hand in the console.
+    #[serde(rename = "CHANGE")]
+    Change,
+    /// Closed: the refund failed and no money moved.
+    #[serde(rename = "REFUNDCLOSE")]
+    RefundClose,
 }
 
 impl RefundStatus {
@@ -117,6 +125,8 @@ impl RefundStatus {
         match self {
             RefundStatus::Processing => "PROCESSING",
             RefundStatus::Success => "SUCCESS",
+            RefundStatus::Change => "CHANGE",
+            RefundStatus::RefundClose => "REFUNDCLOSE",
         }
     }
 }
@@ -411,7 +421,12 @@ impl Ledger {
         if order_refunds.len() >= MAX_REFUNDS_PER_ORDER {
             return Err(refuse("ERROR", "一笔订单最多可退款50次"));
         }
-        let refunded: i64 = order_refunds.iter().map(|r| r.refund_fee).sum();
+        // A closed refund moved no money, so its amount may be refunded again.
+        let refunded: i64 = order_refunds
+            .iter()
+            .filter(|r| r.status != RefundStatus::RefundClose)
+            .map(|r| r.refund_fee)
+            .sum();
         // UNCONFIRMED wording; the rule (cumulative refunds never above the paid amount) is
         // documented.
         if refunded + refund_fee > total_fee {
@@ -445,16 +460,25 @@ impl Ledger {
         Ok(refund)
     }
 
-    /// Refunds that have been processing for `delay` succeed; returns them, to notify.
-    pub fn settle_refunds(&mut self, delay: Duration, now: OffsetDateTime) -> Vec<Refund> {
+    /// Refunds that have been processing for `delay` end, as `ending` says (SUCCESS unless
+    /// told otherwise); returns them, to notify.
+    pub fn settle_refunds(
+        &mut self,
+        delay: Duration,
+        now: OffsetDateTime,
+        mut ending: impl FnMut(&Refund) -> RefundStatus,
+    ) -> Vec<Refund> {
         let mut settled = Vec::new();
         let refunds = &mut self.refunds;
         self.processing.retain(|&index| {
             let refund = &mut refunds[index];
             let due = now - refund.created_at >= delay;
             if due {
-                refund.status = RefundStatus::Success;
-                refund.success_time = Some(refund.created_at + delay);
+                refund.status = ending(refund);
+                // Only a refund that succeeded has a success time (refund_success_time_$n).
+                if refund.status == RefundStatus::Success {
+                    refund.success_time = Some(refund.created_at + delay);
+                }
                 settled.push(refund.clone());
             }
             !due
@@ -520,6 +544,23 @@ impl Ledger {
             .get(key)
             .map(|indexes| indexes.iter().map(|&i| &self.refunds[i]).collect())
             .unwrap_or_default()
+    }
+
+    pub fn refund_by_id(&self, refund_id: &str) -> Option<&Refund> {
+        self.refund_by_id.get(refund_id).map(|&i| &self.refunds[i])
+    }
+
+    pub fn refund_by_out_no(&self, mch_id: &str, out_refund_no: &str) -> Option<&Refund> {
+        self.refund_by_out_no
+            .get(&(mch_id.to_owned(), out_refund_no.to_owned()))
+            .map(|&i| &self.refunds[i])
+    }
+
+    /// An order by its transaction_id, as it is (no expiry applied).
+    pub fn order_by_transaction(&self, transaction_id: &str) -> Option<&Order> {
+        self.by_transaction
+            .get(transaction_id)
+            .and_then(|key| self.orders.get(key))
     }
 
     /// An order by merchant and out_trade_no, as it is (no expiry applied).

@@ -1319,3 +1319,166 @@ fn a_payment_with_a_coupon_settles_the_rest() {
         ("5.00", "1.00", "0.03000", "6.00")
     );
 }
+
+/// Splits a bill's data lines into fields; header and summary lines are left out.
+fn bill_rows(text: &str) -> Vec<Vec<String>> {
+    text.trim_start_matches(BOM)
+        .split("\r\n")
+        .filter_map(|line| line.strip_prefix('`'))
+        .map(|line| line.split(",`").map(str::to_owned).collect())
+        .collect()
+}
+
+fn outcome(f: &Fixture, json: &str) {
+    f.core
+        .add_outcome(serde_json::from_str(json).unwrap())
+        .unwrap();
+}
+
+#[test]
+fn business_outcomes_answer_the_chosen_err_code_to_the_next_matching_requests() {
+    let f = fixture();
+    outcome(&f, r#"{"out_trade_no":"F1","err_code":"NOTENOUGH"}"#);
+    let answer = f.call(
+        "/pay/unifiedorder",
+        &[
+            ("body", "b"),
+            ("out_trade_no", "F1"),
+            ("total_fee", "100"),
+            ("spbill_create_ip", "14.23.150.211"),
+            ("notify_url", "http://127.0.0.1:9/notify"),
+            ("trade_type", "JSAPI"),
+            ("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
+        ],
+    );
+    assert_eq!(err_code(&answer), ("NOTENOUGH", "余额不足"));
+    assert!(f.core.orders().is_empty(), "a refused order is not placed");
+    f.paid_order("F1", "100");
+
+    for (code, description) in [
+        (
+            "BIZERR_NEED_RETRY",
+            "退款业务流程错误，需要商户触发重试来解决",
+        ),
+        ("FREQUENCY_LIMITED", "频率限制"),
+        ("INVALID_REQ_TOO_MUCH", "无效请求过多"),
+        ("USER_ACCOUNT_ABNORMAL", "退款请求失败"),
+        ("NOTENOUGH", "余额不足"),
+        ("SYSTEMERROR", "系统错误"),
+    ] {
+        outcome(
+            &f,
+            &format!(r#"{{"out_refund_no":"R1","err_code":"{code}","path":"/secapi/pay/refund"}}"#),
+        );
+        // call_as checks that the FAIL answer is signed with the request's sign type.
+        let answer = f.refund_call(&refund_fields("R1", "100", "10"));
+        assert_eq!(err_code(&answer), (code, description));
+        assert_eq!(answer.get("appid"), Some(APPID));
+    }
+    assert!(f.core.refunds().is_empty(), "no refused refund was made");
+    // The outcome is used up: the same out_refund_no now refunds, as a retry should.
+    let retried = f.refund_call(&refund_fields("R1", "100", "10"));
+    assert_eq!(retried.get("result_code"), Some("SUCCESS"), "{retried:?}");
+
+    // Requests naming the order by transaction_id, or the refund by refund_id, match too,
+    // and `count` covers that many requests.
+    let transaction_id = retried.get("transaction_id").unwrap().to_owned();
+    let refund_id = retried.get("refund_id").unwrap().to_owned();
+    outcome(
+        &f,
+        r#"{"out_trade_no":"F1","err_code":"SYSTEMERROR","path":"/pay/orderquery","count":2}"#,
+    );
+    for _ in 0..2 {
+        let query = f.call("/pay/orderquery", &[("transaction_id", &transaction_id)]);
+        assert_eq!(err_code(&query), ("SYSTEMERROR", "系统错误"));
+    }
+    let query = f.call("/pay/orderquery", &[("transaction_id", &transaction_id)]);
+    assert_eq!(query.get("trade_state"), Some("REFUND"));
+    outcome(&f, r#"{"out_refund_no":"R1","err_code":"SYSTEMERROR"}"#);
+    let other = f.call("/pay/orderquery", &[("out_trade_no", "F1")]);
+    assert_eq!(
+        other.get("result_code"),
+        Some("SUCCESS"),
+        "an orderquery is no refund request"
+    );
+    let query = f.call("/pay/refundquery", &[("refund_id", &refund_id)]);
+    assert_eq!(err_code(&query).0, "SYSTEMERROR");
+    assert!(f.core.pending_outcomes().is_empty());
+
+    // Another merchant's order of the same number is not concerned.
+    outcome(
+        &f,
+        r#"{"out_trade_no":"F1","mch_id":"10000100","err_code":"SYSTEMERROR"}"#,
+    );
+    let mine = f.call("/pay/orderquery", &[("out_trade_no", "F1")]);
+    assert_eq!(mine.get("result_code"), Some("SUCCESS"));
+    assert_eq!(f.core.pending_outcomes().len(), 1);
+    f.core.clear_outcomes();
+    assert!(f.core.pending_outcomes().is_empty());
+}
+
+#[test]
+fn refunds_end_in_change_or_refundclose_when_told() {
+    let f = fixture();
+    at_noon(&f, "20261120");
+    f.paid_order("F1", "100");
+    // Told before the refund exists, and after it is made while it is still PROCESSING.
+    outcome(&f, r#"{"out_refund_no":"R1","refund_status":"CHANGE"}"#);
+    assert_eq!(
+        f.refund_call(&refund_fields("R1", "100", "30"))
+            .get("result_code"),
+        Some("SUCCESS")
+    );
+    f.refund_call(&refund_fields("R2", "100", "70"));
+    outcome(
+        &f,
+        r#"{"out_refund_no":"R2","refund_status":"REFUNDCLOSE"}"#,
+    );
+    f.core.clock.advance(Duration::seconds(6)).unwrap();
+
+    let query = f.call("/pay/refundquery", &[("out_trade_no", "F1")]);
+    assert_eq!(query.get("refund_status_0"), Some("CHANGE"));
+    assert_eq!(query.get("refund_status_1"), Some("REFUNDCLOSE"));
+    for n in 0..2 {
+        assert!(
+            query.get(&format!("refund_success_time_{n}")).is_none(),
+            "only a refund that succeeded has a success time"
+        );
+    }
+    assert!(f.core.pending_outcomes().is_empty());
+    let ended = f
+        .core
+        .add_outcome(
+            serde_json::from_str(r#"{"out_refund_no":"R1","refund_status":"REFUNDCLOSE"}"#)
+                .unwrap(),
+        )
+        .unwrap_err();
+    assert!(ended.to_string().contains("CHANGE"), "{ended}");
+
+    // A closed refund moved no money, so its 70 fen can be refunded again.
+    let again = f.refund_call(&refund_fields("R4", "100", "70"));
+    assert_eq!(again.get("result_code"), Some("SUCCESS"), "{again:?}");
+    assert_eq!(
+        err_code(&f.refund_call(&refund_fields("R5", "100", "1"))).0,
+        "ERROR"
+    );
+    f.core.clock.advance(Duration::seconds(6)).unwrap();
+
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
+    let text =
+        String::from_utf8(bill(&f, &[("bill_date", "20261120"), ("bill_type", "REFUND")]).body)
+            .unwrap();
+    let statuses: Vec<(String, String)> = bill_rows(&text)
+        .into_iter()
+        .filter(|r| r.len() == 29)
+        .map(|r| (r[17].clone(), r[21].clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("R1", "CHANGE"), ("R2", "REFUNDCLOSE"), ("R4", "SUCCESS")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+}

@@ -871,3 +871,81 @@ fn refunds_without_a_notify_url_go_to_the_merchant_console_url() {
     let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
     assert_eq!(refund.info.get("out_refund_no"), Some("R1"));
 }
+
+#[test]
+fn business_outcomes_over_the_control_plane() {
+    let emulator = start();
+    let http = reqwest::blocking::Client::new();
+    let control = format!("{}/__emulator/outcomes", emulator.base_url());
+    let post_outcome = |body: &str| {
+        let response = http.post(&control).body(body.to_owned()).send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().unwrap())
+    };
+    let (status, pending) = post_outcome(
+        r#"{"out_refund_no":"R1","err_code":"BIZERR_NEED_RETRY","path":"/secapi/pay/refund"}"#,
+    );
+    assert_eq!(status, 200, "{pending}");
+    assert_eq!(pending[0]["err_code"], "BIZERR_NEED_RETRY");
+    assert_eq!(pending[0]["count"], 1);
+    let (status, pending) = post_outcome(r#"{"out_refund_no":"R1","refund_status":"CHANGE"}"#);
+    assert_eq!(status, 200, "{pending}");
+    for (body, why) in [
+        (
+            r#"{"out_trade_no":"T1","err_code":"BIZERR_NEED_RETRY","path":"/pay/orderquery"}"#,
+            "orderquery never answers BIZERR_NEED_RETRY",
+        ),
+        (
+            r#"{"out_trade_no":"T1","err_code":"MADE_UP"}"#,
+            "unknown code",
+        ),
+        (
+            r#"{"out_trade_no":"T1","refund_status":"CHANGE"}"#,
+            "needs a refund",
+        ),
+        (
+            r#"{"out_trade_no":"T1","err_code":"ERROR","colour":1}"#,
+            "unknown field",
+        ),
+    ] {
+        let (status, error) = post_outcome(body);
+        assert_eq!(status, 400, "{why}: {error}");
+        assert!(error["error"].as_str().is_some());
+    }
+
+    let receiver = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let refused = pay_and_refund(&emulator, &receiver.url);
+    assert_eq!(refused.get("err_code"), Some("BIZERR_NEED_RETRY"));
+    assert_eq!(
+        refused.get("err_code_des"),
+        Some("退款业务流程错误，需要商户触发重试来解决")
+    );
+    assert!(
+        verify(&refused, &ApiKey::new(DEFAULT_API_KEY), None)
+            .unwrap()
+            .valid,
+        "a business refusal is signed"
+    );
+    // The retry with the same out_refund_no goes through, and the refund ends in CHANGE.
+    let paths = emulator.client_cert(DEFAULT_MCH_ID).unwrap();
+    let tls = client(
+        &emulator,
+        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
+    );
+    let url = format!("{}/secapi/pay/refund", emulator.tls_base_url());
+    let retried = post(&tls, &url, refund_request("R1", &receiver.url));
+    assert_eq!(retried.get("result_code"), Some("SUCCESS"), "{retried:?}");
+    let bodies = receiver.wait_for(1);
+    let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
+    assert_eq!(refund.info.get("refund_status"), Some("CHANGE"));
+    assert_eq!(refund.info.get("success_time"), None);
+
+    let listed: serde_json::Value = http.get(&control).send().unwrap().json().unwrap();
+    assert_eq!(listed, serde_json::json!([]), "both outcomes were used");
+    let (status, error) = post_outcome(r#"{"out_refund_no":"R1","refund_status":"REFUNDCLOSE"}"#);
+    assert_eq!(status, 409, "{error}");
+    post_outcome(r#"{"out_trade_no":"T1","err_code":"SYSTEMERROR","count":3}"#);
+    let cleared = http.delete(&control).send().unwrap();
+    assert_eq!(cleared.status().as_u16(), 200);
+    assert!(emulator.core().pending_outcomes().is_empty());
+}
