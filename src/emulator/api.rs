@@ -9,7 +9,9 @@ use super::core::{Body, Call, Core, Reply, Request};
 use super::faults::FaultKind;
 use super::lock;
 use super::outcomes::Subject;
-use super::state::{Order, Refund, RefundStatus, Refusal, TradeState, refuse};
+use super::state::{
+    COUPON_TYPE, Order, Refund, RefundStatus, Refusal, TradeState, coupon_id, refuse,
+};
 use super::synth::SyntheticDay;
 use crate::bill::format::BillType;
 use crate::bill::format::TradeRow;
@@ -618,12 +620,20 @@ impl Core {
             .set("refund_id", &refund.refund_id)
             .set("refund_channel", "")
             .set_int("refund_fee", refund.refund_fee)
-            .set_int("settlement_refund_fee", refund.refund_fee)
+            .set_int("settlement_refund_fee", refund.settlement_refund_fee())
             .set_int("total_fee", refund.total_fee)
-            .set_int("settlement_total_fee", refund.total_fee)
+            .set_int("settlement_total_fee", refund.settlement_total_fee())
             .set("fee_type", "CNY")
-            .set_int("cash_fee", refund.total_fee)
-            .set_int("cash_refund_fee", refund.refund_fee);
+            .set_int("cash_fee", refund.settlement_total_fee())
+            .set_int("cash_refund_fee", refund.settlement_refund_fee());
+        if refund.coupon_refund_fee > 0 {
+            payload
+                .set_int("coupon_refund_fee", refund.coupon_refund_fee)
+                .set_int("coupon_refund_count", 1)
+                .set("coupon_type_0", COUPON_TYPE)
+                .set_int("coupon_refund_fee_0", refund.coupon_refund_fee)
+                .set("coupon_refund_id_0", coupon_id(refund.coupon_fee));
+        }
         Ok(payload)
     }
 
@@ -666,6 +676,7 @@ impl Core {
         let page: &[Refund] = &refunds[start..refunds.len().min(start + PAGE)];
         let mut payload = Message::new();
         let payment = order.payment.as_ref();
+        let coupon_fee = payment.map_or(0, |p| p.coupon_fee);
         payload
             .set(
                 "transaction_id",
@@ -674,7 +685,11 @@ impl Core {
             .set("out_trade_no", &order.out_trade_no)
             // Real refund-query answers put these two in CDATA (reference A2).
             .set("total_fee", order.total_fee.to_string())
-            .set("cash_fee", order.total_fee.to_string())
+            .set("cash_fee", (order.total_fee - coupon_fee).to_string());
+        if coupon_fee > 0 {
+            payload.set_int("settlement_total_fee", order.total_fee - coupon_fee);
+        }
+        payload
             .set_int("refund_count", page.len() as i64)
             // The order's refunded total, on every page.
             .set_int("refund_fee", refunds.iter().map(|r| r.refund_fee).sum());
@@ -687,13 +702,30 @@ impl Core {
                 .set(&format!("refund_id_{n}"), &refund.refund_id)
                 .set(&format!("refund_channel_{n}"), "ORIGINAL")
                 .set_int(&format!("refund_fee_{n}"), refund.refund_fee)
-                .set_int(&format!("settlement_refund_fee_{n}"), refund.refund_fee)
+                .set_int(
+                    &format!("settlement_refund_fee_{n}"),
+                    refund.settlement_refund_fee(),
+                )
                 .set(&format!("refund_status_{n}"), refund.status.as_str())
                 .set(&format!("refund_account_{n}"), &refund.refund_account)
                 .set(
                     &format!("refund_recv_accout_{n}"),
                     super::state::REFUND_RECEIVED_INTO,
                 );
+            if refund.coupon_refund_fee > 0 {
+                payload
+                    .set_int(&format!("coupon_refund_fee_{n}"), refund.coupon_refund_fee)
+                    .set_int(&format!("coupon_refund_count_{n}"), 1)
+                    .set(&format!("coupon_type_{n}_0"), COUPON_TYPE)
+                    .set(
+                        &format!("coupon_refund_id_{n}_0"),
+                        coupon_id(refund.coupon_fee),
+                    )
+                    .set_int(
+                        &format!("coupon_refund_fee_{n}_0"),
+                        refund.coupon_refund_fee,
+                    );
+            }
             if let (RefundStatus::Success, Some(at)) = (refund.status, refund.success_time) {
                 payload.set(&format!("refund_success_time_{n}"), bill_time(at));
             }

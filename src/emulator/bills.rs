@@ -71,6 +71,7 @@ fn refund_row(order: &Order, refund: &Refund, rate: FeeRate) -> Option<TradeRow>
         refund_id: refund.refund_id.clone(),
         out_refund_no: refund.out_refund_no.clone(),
         refund_fee: Fen(refund.refund_fee),
+        coupon_refund_fee: Fen(refund.coupon_refund_fee),
         refund_channel: "ORIGINAL".into(),
         refund_status: refund.status.as_str().into(),
     });
@@ -228,9 +229,12 @@ pub fn write_fund_flow<W: Write + ?Sized>(
                 business_no: &refund.refund_id,
                 name: "退款",
                 income: false,
-                amount: refund.refund_fee,
+                amount: refund.settlement_refund(),
                 initiator: format!("{mch_id}API"),
-                remark: format!("退款总金额{}元;含手续费0.00元", refund.refund_fee.yuan()),
+                remark: format!(
+                    "退款总金额{}元;含手续费0.00元",
+                    refund.settlement_refund().yuan()
+                ),
                 voucher: &refund.out_refund_no,
             })?,
         }

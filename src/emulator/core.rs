@@ -398,6 +398,8 @@ impl Core {
         let success_time = refund.success_time.map(bill_time).unwrap_or_default();
         let refund_fee = refund.refund_fee.to_string();
         let total_fee = refund.total_fee.to_string();
+        let settlement_refund_fee = refund.settlement_refund_fee().to_string();
+        let settlement_total_fee = refund.settlement_total_fee().to_string();
         for (name, value) in [
             ("out_refund_no", refund.out_refund_no.as_str()),
             ("out_trade_no", &refund.out_trade_no),
@@ -407,8 +409,8 @@ impl Core {
             ("refund_recv_accout", super::state::REFUND_RECEIVED_INTO),
             ("refund_request_source", "API"),
             ("refund_status", refund.status.as_str()),
-            ("settlement_refund_fee", &refund_fee),
-            ("settlement_total_fee", &total_fee),
+            ("settlement_refund_fee", &settlement_refund_fee),
+            ("settlement_total_fee", &settlement_total_fee),
             ("success_time", &success_time),
             ("total_fee", &total_fee),
             ("transaction_id", &refund.transaction_id),

@@ -56,6 +56,15 @@ pub struct Payment {
     pub coupon_fee: i64,
 }
 
+/// The emulator's coupons are all 免充值券 (NO_CASH): the merchant funds them, so they are
+/// neither cash nor settled.
+pub const COUPON_TYPE: &str = "NO_CASH";
+
+/// The id of the one coupon an order paid with `coupon_fee` carries.
+pub fn coupon_id(coupon_fee: i64) -> String {
+    format!("1{coupon_fee:09}")
+}
+
 impl Order {
     /// The amount fields of a paid order, as orderquery and the notification carry them:
     /// cash_fee, and with a coupon (免充值券, NO_CASH) the settled total and the coupon.
@@ -67,8 +76,8 @@ impl Order {
                 .set_int("settlement_total_fee", self.total_fee - coupon)
                 .set_int("coupon_fee", coupon)
                 .set_int("coupon_count", 1)
-                .set("coupon_type_0", "NO_CASH")
-                .set("coupon_id_0", format!("1{:09}", coupon))
+                .set("coupon_type_0", COUPON_TYPE)
+                .set("coupon_id_0", coupon_id(coupon))
                 .set_int("coupon_fee_0", coupon);
         }
     }
@@ -140,7 +149,12 @@ pub struct Refund {
     pub out_refund_no: String,
     pub refund_id: String,
     pub total_fee: i64,
+    /// The order's coupon (NO_CASH), in fen; 0 without one.
+    pub coupon_fee: i64,
     pub refund_fee: i64,
+    /// The coupon's share of refund_fee (reference A8: a refund is split between cash and
+    /// coupon in proportion).
+    pub coupon_refund_fee: i64,
     pub refund_account: String,
     pub notify_url: String,
     #[serde(serialize_with = "serialize_sign_type")]
@@ -150,6 +164,19 @@ pub struct Refund {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub success_time: Option<OffsetDateTime>,
+}
+
+impl Refund {
+    /// The order total less its non-cash coupon; also cash_fee, as every coupon is NO_CASH.
+    pub fn settlement_total_fee(&self) -> i64 {
+        self.total_fee - self.coupon_fee
+    }
+
+    /// The refund less its non-cash coupon share: what leaves the merchant's account, and
+    /// also cash_refund_fee.
+    pub fn settlement_refund_fee(&self) -> i64 {
+        self.refund_fee - self.coupon_refund_fee
+    }
 }
 
 /// A business refusal: the err_code and err_code_des of a signed `result_code=FAIL` answer.
@@ -422,16 +449,27 @@ impl Ledger {
             return Err(refuse("ERROR", "一笔订单最多可退款50次"));
         }
         // A closed refund moved no money, so its amount may be refunded again.
-        let refunded: i64 = order_refunds
+        let (refunded, coupon_refunded) = order_refunds
             .iter()
             .filter(|r| r.status != RefundStatus::RefundClose)
-            .map(|r| r.refund_fee)
-            .sum();
+            .fold((0, 0), |(all, coupon), r| {
+                (all + r.refund_fee, coupon + r.coupon_refund_fee)
+            });
         // UNCONFIRMED wording; the rule (cumulative refunds never above the paid amount) is
         // documented.
         if refunded + refund_fee > total_fee {
             return Err(refuse("ERROR", "累计退款金额大于支付金额"));
         }
+        let coupon_fee = payment.coupon_fee;
+        // The split is proportional (reference A8); how the coupon share is rounded is
+        // UNCONFIRMED. The emulator rounds it down, and the refund that completes the order
+        // takes whatever is left of the coupon, so a refund in parts returns exactly the
+        // coupon, as one whole refund does.
+        let coupon_refund_fee = if refunded + refund_fee == total_fee {
+            coupon_fee - coupon_refunded
+        } else {
+            refund_fee * coupon_fee / total_fee
+        };
         let order = self.orders.get_mut(&key).expect("order found above");
         order.state = TradeState::Refund;
         let refund = Refund {
@@ -442,7 +480,9 @@ impl Ledger {
             out_refund_no: out_refund_no.to_owned(),
             refund_id: format!("50300{}{:016}", &api_time(now)[..8], sequence),
             total_fee,
+            coupon_fee,
             refund_fee,
+            coupon_refund_fee,
             refund_account: refund_account.to_owned(),
             notify_url: notify_url.to_owned(),
             sign_type,

@@ -131,6 +131,7 @@ impl SyntheticDay {
                     refund_id: format!("50300{}{index:016}", self.bill_date),
                     out_refund_no: format!("RSYN{}{index:010}", self.bill_date),
                     refund_fee: trade.refund_fee,
+                    coupon_refund_fee: Fen(0),
                     refund_channel: "ORIGINAL".to_owned(),
                     refund_status: "SUCCESS".to_owned(),
                 });

@@ -1482,3 +1482,98 @@ fn refunds_end_in_change_or_refundclose_when_told() {
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
 }
+
+#[test]
+fn a_coupon_order_refunds_cash_and_coupon_in_proportion_everywhere() {
+    let f = fixture();
+    at_noon(&f, "20261120");
+    f.order("F1", "500");
+    let coupon = PayOptions {
+        coupon_fee: Some(100),
+        ..PayOptions::default()
+    };
+    f.core.pay(DEFAULT_MCH_ID, "F1", &coupon).unwrap();
+
+    let first = f.refund_call(&refund_fields("R1", "500", "120"));
+    assert_eq!(first.get("result_code"), Some("SUCCESS"), "{first:?}");
+    for (name, value) in [
+        ("refund_fee", "120"),
+        ("settlement_refund_fee", "96"),
+        ("total_fee", "500"),
+        ("settlement_total_fee", "400"),
+        ("cash_fee", "400"),
+        ("cash_refund_fee", "96"),
+        ("coupon_refund_fee", "24"),
+        ("coupon_refund_count", "1"),
+        ("coupon_type_0", "NO_CASH"),
+        ("coupon_refund_fee_0", "24"),
+        ("coupon_refund_id_0", "1000000100"),
+    ] {
+        assert_eq!(first.get(name), Some(value), "{name} in {first:?}");
+    }
+    // 133 × 100/500 = 26.6: the coupon share is rounded down; the refund that completes
+    // the order takes the rest of the coupon (49.4 would be 49; it gets 50).
+    f.refund_call(&refund_fields("R2", "500", "133"));
+    let last = f.refund_call(&refund_fields("R3", "500", "247"));
+    assert_eq!(last.get("coupon_refund_fee"), Some("50"));
+    assert_eq!(last.get("settlement_refund_fee"), Some("197"));
+
+    let query = f.call("/pay/refundquery", &[("out_trade_no", "F1")]);
+    for (name, value) in [
+        ("total_fee", "500"),
+        ("cash_fee", "400"),
+        ("settlement_total_fee", "400"),
+        ("refund_fee", "500"),
+        ("refund_fee_0", "120"),
+        ("settlement_refund_fee_0", "96"),
+        ("coupon_refund_fee_0", "24"),
+        ("coupon_refund_count_0", "1"),
+        ("coupon_type_0_0", "NO_CASH"),
+        ("coupon_refund_id_0_0", "1000000100"),
+        ("coupon_refund_fee_0_0", "24"),
+        ("settlement_refund_fee_1", "107"),
+        ("coupon_refund_fee_1", "26"),
+        ("coupon_refund_fee_2", "50"),
+    ] {
+        assert_eq!(query.get(name), Some(value), "{name} in {query:?}");
+    }
+
+    // Without a coupon nothing changes: the settled amounts are the amounts.
+    f.paid_order("F2", "300");
+    let plain = f.refund_call(&[
+        ("out_trade_no", "F2"),
+        ("out_refund_no", "P1"),
+        ("total_fee", "300"),
+        ("refund_fee", "100"),
+    ]);
+    assert_eq!(plain.get("settlement_refund_fee"), Some("100"));
+    assert_eq!(plain.get("cash_fee"), Some("300"));
+    assert_eq!(plain.get("coupon_refund_fee"), None);
+    let query = f.call("/pay/refundquery", &[("out_refund_no", "P1")]);
+    assert_eq!(query.get("settlement_total_fee"), None);
+    assert_eq!(query.get("coupon_refund_fee_0"), None);
+
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
+    let text =
+        String::from_utf8(bill(&f, &[("bill_date", "20261120"), ("bill_type", "REFUND")]).body)
+            .unwrap();
+    let rows = bill_rows(&text);
+    let r1 = rows
+        .iter()
+        .find(|r| r.get(17).map(String::as_str) == Some("R1"))
+        .unwrap();
+    // 退款金额, 充值券退款金额, 手续费 (0.60% of the settled 0.96), 申请退款金额.
+    assert_eq!(
+        (&*r1[18], &*r1[19], &*r1[24], &*r1[27]),
+        ("0.96", "0.24", "-0.01000", "1.20")
+    );
+    let summary = rows.last().unwrap();
+    // 退款总金额 4.00 + 1.00 (P1), 充值券退款总金额, 申请退款总金额 5.00 + 1.00.
+    assert_eq!(
+        (&*summary[2], &*summary[3], &*summary[6]),
+        ("5.00", "1.00", "6.00")
+    );
+}

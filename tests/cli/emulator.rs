@@ -949,3 +949,64 @@ fn business_outcomes_over_the_control_plane() {
     assert_eq!(cleared.status().as_u16(), 200);
     assert!(emulator.core().pending_outcomes().is_empty());
 }
+
+#[test]
+fn a_coupon_refund_notification_carries_the_settled_amounts() {
+    let emulator = start();
+    let receiver = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let http = client(&emulator, None);
+    let placed = post(
+        &http,
+        &format!("{}/pay/unifiedorder", emulator.base_url()),
+        signed(
+            &[
+                ("body", "test"),
+                ("out_trade_no", "C1"),
+                ("total_fee", "500"),
+                ("spbill_create_ip", "127.0.0.1"),
+                ("notify_url", "http://127.0.0.1:9/n"),
+                ("trade_type", "NATIVE"),
+                ("product_id", "P1"),
+            ],
+            SignType::Md5,
+        ),
+    );
+    assert_eq!(placed.get("result_code"), Some("SUCCESS"));
+    let paid = http
+        .post(format!("{}/__emulator/orders/pay", emulator.base_url()))
+        .body(r#"{"out_trade_no":"C1","coupon_fee":100}"#)
+        .send()
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 200);
+    let paths = emulator.client_cert(DEFAULT_MCH_ID).unwrap();
+    let tls = client(
+        &emulator,
+        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
+    );
+    let answer = post(
+        &tls,
+        &format!("{}/secapi/pay/refund", emulator.tls_base_url()),
+        signed(
+            &[
+                ("out_trade_no", "C1"),
+                ("out_refund_no", "CR1"),
+                ("total_fee", "500"),
+                ("refund_fee", "120"),
+                ("notify_url", &receiver.url),
+            ],
+            SignType::Md5,
+        ),
+    );
+    assert_eq!(answer.get("coupon_refund_fee"), Some("24"), "{answer:?}");
+    let bodies = receiver.wait_for(1);
+    let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
+    for (name, value) in [
+        ("total_fee", "500"),
+        ("settlement_total_fee", "400"),
+        ("refund_fee", "120"),
+        ("settlement_refund_fee", "96"),
+        ("refund_status", "SUCCESS"),
+    ] {
+        assert_eq!(refund.info.get(name), Some(value), "{name}");
+    }
+}
