@@ -3,7 +3,9 @@
 
 use time::{Duration, OffsetDateTime};
 
-use super::bills::{RefundDay, day_rows, moves_funds, write_fund_flow, write_trade_bill};
+use super::bills::{
+    RefundDay, day_rows, fund_flow_net, moves_funds, rows_before, write_fund_flow, write_trade_bill,
+};
 use super::clock::{api_time, bill_time, parse_api_time, parse_bill_date};
 use super::core::{Body, Call, Core, Reply, Request};
 use super::faults::FaultKind;
@@ -856,16 +858,50 @@ impl Core {
             return fail("NO_BILL_EXIST", "该日期无资金流水");
         }
         let rate = self.options.fee_rate;
+        let opening = self.opening_balance(call, day);
         let mch_id = call.merchant.mch_id.clone();
         let streamed = synthetic.is_some();
         bill_reply(
             move |out| {
                 let synthetic_rows = synthetic.into_iter().flat_map(move |d| d.into_rows(rate));
-                write_fund_flow(out, synthetic_rows.chain(rows), &mch_id)
+                write_fund_flow(out, synthetic_rows.chain(rows), &mch_id, opening)
             },
             gzip,
             streamed,
         )
+    }
+}
+
+impl Core {
+    /// The Basic account's balance at the start of `day`: every earlier movement of the
+    /// emulator's own trades and of earlier synthetic days. The account starts empty.
+    fn opening_balance(&self, call: &Call<'_>, day: time::Date) -> i64 {
+        let mch_id = &call.merchant.mch_id;
+        let rate = self.options.fee_rate;
+        let earlier = rows_before(&lock(self.ledger(call.sandbox)), mch_id, day, rate);
+        let own = fund_flow_net(earlier.into_iter());
+        if call.sandbox {
+            return own;
+        }
+        let earlier_days: Vec<SyntheticDay> = lock(&self.synthetic)
+            .iter()
+            .filter(|d| &d.mch_id == mch_id && d.date().is_some_and(|date| date < day))
+            .cloned()
+            .collect();
+        own + earlier_days
+            .into_iter()
+            .map(|d| self.synthetic_net(d))
+            .sum::<i64>()
+    }
+
+    /// A synthetic day's net movement, computed from its rows the first time it is needed.
+    fn synthetic_net(&self, day: SyntheticDay) -> i64 {
+        if let Some(&net) = lock(&self.synthetic_nets).get(&day) {
+            return net;
+        }
+        let net = fund_flow_net(day.clone().into_rows(self.options.fee_rate));
+        lock(&self.synthetic_nets).insert(day, net);
+        net
     }
 }
 

@@ -1,6 +1,6 @@
 //! The emulator's state and request handling, independent of the HTTP server around it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::sync::Mutex;
 
@@ -142,6 +142,9 @@ pub struct Core {
     pub(super) outcomes: Mutex<Outcomes>,
     log: Mutex<VecDeque<LogEntry>>,
     pub(super) synthetic: Mutex<Vec<SyntheticDay>>,
+    /// What each synthetic day adds to the Basic account, worked out once: later fund-flow
+    /// bills carry it in their balance.
+    pub(super) synthetic_nets: Mutex<HashMap<SyntheticDay, i64>>,
     pub notifier: Notifier,
 }
 
@@ -177,6 +180,7 @@ impl Core {
             outcomes: Mutex::default(),
             log: Mutex::default(),
             synthetic: Mutex::default(),
+            synthetic_nets: Mutex::default(),
             notifier,
         }
     }

@@ -19,7 +19,7 @@ const NEAR_MIDNIGHT: u64 = 10;
 /// arithmetic limit of the generator.
 pub const MAX_SYNTHETIC_TRADES: u64 = 100_000_000;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct SyntheticDay {
     pub mch_id: String,

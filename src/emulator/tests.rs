@@ -1258,7 +1258,8 @@ fn fund_flow_lists_refunds_on_the_day_they_succeed_and_covers_synthetic_days() {
         !flow("20261120").contains("`退款"),
         "applied on the 20th, succeeded on the 21st"
     );
-    assert!(flow("20261121").contains("`退款,`退款,`支出,`1.00"));
+    // 1.00 refunded, of which the returned 0.01 fee (0.60%) comes back to the account.
+    assert!(flow("20261121").contains("`退款,`退款,`支出,`0.99"));
     f.core
         .add_synthetic_day(SyntheticDay {
             mch_id: DEFAULT_MCH_ID.into(),
@@ -1576,4 +1577,95 @@ fn a_coupon_order_refunds_cash_and_coupon_in_proportion_everywhere() {
         (&*summary[2], &*summary[3], &*summary[6]),
         ("5.00", "1.00", "6.00")
     );
+}
+
+/// The fund-flow bill of `day` (yyyyMMdd) for the default merchant, as text.
+fn fund_flow(f: &Fixture, day: &str) -> String {
+    let body = f.signed(
+        &[("bill_date", day), ("account_type", "Basic")],
+        SignType::HmacSha256,
+        DEFAULT_API_KEY,
+    );
+    String::from_utf8(
+        f.raw("POST", "/pay/downloadfundflow", &body, Some(DEFAULT_MCH_ID))
+            .body,
+    )
+    .unwrap()
+}
+
+/// The balance before a fund-flow bill's first row, and after its last.
+fn opening_and_closing(text: &str) -> (i64, i64) {
+    let rows: Vec<Vec<String>> = bill_rows(text)
+        .into_iter()
+        .filter(|r| r.len() == 11)
+        .collect();
+    let fen = |text: &str| BillAmount::parse(text).unwrap().to_fen().unwrap().0;
+    let first = &rows[0];
+    let signed = if first[5] == "收入" {
+        fen(&first[6])
+    } else {
+        -fen(&first[6])
+    };
+    (fen(&first[7]) - signed, fen(&rows.last().unwrap()[7]))
+}
+
+#[test]
+fn fund_flow_balances_carry_over_and_refunds_return_their_fee() {
+    use super::synth::SyntheticDay;
+    let f = fixture();
+    f.core
+        .add_synthetic_day(SyntheticDay {
+            mch_id: DEFAULT_MCH_ID.into(),
+            appid: APPID.into(),
+            bill_date: "20261119".into(),
+            trades: 500,
+            seed: 3,
+        })
+        .unwrap();
+    at_noon(&f, "20261120");
+    f.paid_order("B1", "600");
+    f.refund_call(&[
+        ("out_trade_no", "B1"),
+        ("out_refund_no", "R1"),
+        ("total_fee", "600"),
+        ("refund_fee", "300"),
+    ]);
+    f.core.clock.advance(Duration::seconds(6)).unwrap();
+    at_noon(&f, "20261121");
+    f.paid_order("B2", "1000");
+    f.core
+        .clock
+        .set(parse_api_time("20261122100000").unwrap())
+        .unwrap();
+
+    let day19 = fund_flow(&f, "20261119");
+    let day20 = fund_flow(&f, "20261120");
+    let day21 = fund_flow(&f, "20261121");
+    let (opening19, closing19) = opening_and_closing(&day19);
+    let (opening20, closing20) = opening_and_closing(&day20);
+    let (opening21, closing21) = opening_and_closing(&day21);
+    assert_eq!(opening19, 0, "the account starts empty");
+    assert!(closing19 > 0);
+    assert_eq!(
+        opening20, closing19,
+        "the balance carries over from the day before"
+    );
+    assert_eq!(opening21, closing20);
+    // 6.00 in, 0.04 fee out, then the refund of 3.00 returns 0.02 of the fee (0.60%):
+    // 2.98 leaves the account.
+    assert_eq!(closing20 - opening20, 600 - 4 - 298);
+    assert!(day20.contains("`退款,`退款,`支出,`2.98,`"), "{day20}");
+    assert!(day20.contains(&format!(
+        "`{DEFAULT_MCH_ID}API,`退款总金额3.00元;含手续费0.02元,`R1"
+    )));
+    assert!(day20.ends_with("`3,`1,`6.00,`2,`3.02\r\n"), "{day20}");
+    assert_eq!(closing21 - opening21, 1000 - 6);
+
+    // The trade bill shows the same returned fee on the refund row.
+    let trade = String::from_utf8(bill(&f, &[("bill_date", "20261120")]).body).unwrap();
+    let refund_row = bill_rows(&trade)
+        .into_iter()
+        .find(|r| r.len() == 27 && r[15] == "R1")
+        .unwrap();
+    assert_eq!(refund_row[22], "-0.02000");
 }
