@@ -1010,3 +1010,108 @@ fn a_coupon_refund_notification_carries_the_settled_amounts() {
         assert_eq!(refund.info.get(name), Some(value), "{name}");
     }
 }
+
+/// Parses an attempt's `at` (Beijing time, `yyyy-MM-dd HH:mm:ss`).
+fn attempt_time(at: &str) -> time::PrimitiveDateTime {
+    time::PrimitiveDateTime::parse(
+        at,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn moving_the_clock_releases_notification_retries_in_order() {
+    use wxpay_ops::emulator::notify::RETRY_SCHEDULE_SECS;
+    // The real schedule: without moving the clock the second attempt would come in 15 s.
+    let emulator = Emulator::start(ServeOptions {
+        core: Options {
+            notify_time_factor: 1.0,
+            ..Options::default()
+        },
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let receiver = Receiver::start(vec![(500, "busy")]);
+    place_order(&emulator, "T1", &receiver.url);
+    emulator
+        .core()
+        .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
+        .unwrap();
+    let attempts = || emulator.core().notifier.attempts();
+    let settle = |count: usize| {
+        receiver.wait_for(count);
+        // Give the notifier a moment to log the last attempt, and to make any it should not.
+        std::thread::sleep(Duration::from_millis(300));
+        attempts()
+    };
+    assert_eq!(settle(1).len(), 1);
+
+    let http = reqwest::blocking::Client::new();
+    let advance = |seconds: u64| {
+        let moved = http
+            .post(format!("{}/__emulator/clock", emulator.base_url()))
+            .body(format!(r#"{{"advance_seconds":{seconds}}}"#))
+            .send()
+            .unwrap();
+        assert_eq!(moved.status().as_u16(), 200);
+    };
+    // Three hours cover the retries due at 15 s, 30 s, 1 min … up to 2 h 4 min (the tenth
+    // attempt); the eleventh falls due at 3 h 4 min.
+    advance(3 * 3600);
+    let after_3h = settle(10);
+    assert_eq!(after_3h.len(), 10, "{after_3h:#?}");
+    advance(24 * 3600);
+    let all = settle(16);
+    assert_eq!(all.len(), 16, "the first delivery and 15 retries");
+    assert_eq!(receiver.bodies.lock().unwrap().len(), 16);
+    let numbers: Vec<u32> = all.iter().map(|a| a.attempt).collect();
+    assert_eq!(numbers, (1..=16).collect::<Vec<_>>());
+    let gaps: Vec<i64> = all
+        .windows(2)
+        .map(|w| (attempt_time(&w[1].at) - attempt_time(&w[0].at)).whole_seconds())
+        .collect();
+    let schedule: Vec<i64> = RETRY_SCHEDULE_SECS.iter().map(|&s| s as i64).collect();
+    assert_eq!(
+        gaps, schedule,
+        "each attempt is stamped with the emulator time it was due"
+    );
+    assert!(all.iter().all(|a| !a.accepted));
+    advance(48 * 3600);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(attempts().len(), 16, "the schedule has run out");
+}
+
+#[test]
+fn a_retry_accepted_after_a_clock_jump_ends_the_schedule() {
+    let emulator = Emulator::start(ServeOptions {
+        core: Options {
+            notify_time_factor: 1.0,
+            ..Options::default()
+        },
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let receiver = Receiver::start(vec![(500, "busy"), (500, "busy"), (200, SUCCESS_REPLY)]);
+    place_order(&emulator, "T1", &receiver.url);
+    emulator
+        .core()
+        .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
+        .unwrap();
+    receiver.wait_for(1);
+    emulator
+        .core()
+        .clock
+        .advance(time::Duration::hours(24))
+        .unwrap();
+    receiver.wait_for(3);
+    std::thread::sleep(Duration::from_millis(300));
+    let accepted: Vec<bool> = emulator
+        .core()
+        .notifier
+        .attempts()
+        .iter()
+        .map(|a| a.accepted)
+        .collect();
+    assert_eq!(accepted, [false, false, true]);
+}
