@@ -203,6 +203,8 @@ pub struct TradeRow {
     pub time: String,
     pub appid: String,
     pub mch_id: String,
+    /// 特约商户号: the sub-merchant in service-provider mode, empty (written `0`) otherwise.
+    pub sub_mch_id: String,
     pub device_info: String,
     pub transaction_id: String,
     pub out_trade_no: String,
@@ -291,7 +293,11 @@ impl TradeRow {
             time,
             self.appid.clone(),
             self.mch_id.clone(),
-            "0".into(),
+            if self.sub_mch_id.is_empty() {
+                "0".into()
+            } else {
+                self.sub_mch_id.clone()
+            },
             self.device_info.clone(),
             self.transaction_id.clone(),
             self.out_trade_no.clone(),
@@ -429,6 +435,7 @@ mod tests {
             time: "2019-07-25 08:35:41".into(),
             appid: "wx2421b1c4370ec43b".into(),
             mch_id: "10000100".into(),
+            sub_mch_id: String::new(),
             device_info: String::new(),
             transaction_id: "4200000263201902167700134212".into(),
             out_trade_no: "T1".into(),

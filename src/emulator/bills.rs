@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use time::Date;
 
 use super::clock::{BEIJING, bill_time};
-use super::state::{Ledger, Order, Refund, RefundStatus};
+use super::state::{Account, Ledger, Order, Refund, RefundStatus};
 use crate::bill::format::{
     BOM, BillType, FUND_FLOW_HEADER, FUND_FLOW_SUMMARY_HEADER, FeeRate, RefundPart, SUMMARY_HEADER,
     Summary, TradeRow, push_header, push_record,
@@ -43,6 +43,7 @@ fn payment_row(order: &Order, rate: FeeRate) -> Option<TradeRow> {
         time: bill_time(payment.time_end),
         appid: order.appid.clone(),
         mch_id: order.mch_id.clone(),
+        sub_mch_id: order.sub_mch_id.clone(),
         device_info: order.device_info.clone(),
         transaction_id: payment.transaction_id.clone(),
         out_trade_no: order.out_trade_no.clone(),
@@ -84,28 +85,49 @@ pub enum RefundDay {
     Succeeded,
 }
 
-/// The rows of one Beijing day for one merchant: payments made, and refunds of that day.
+/// Whose trades a bill holds: a merchant's, and of a service provider either all its
+/// sub-merchants' or one's.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub mch_id: &'a str,
+    /// One sub-merchant's trades only (empty: the merchant's own); all when None.
+    pub sub_mch_id: Option<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    /// Exactly the trades of one account.
+    pub fn account(account: &'a Account) -> Scope<'a> {
+        Scope {
+            mch_id: &account.mch_id,
+            sub_mch_id: Some(&account.sub_mch_id),
+        }
+    }
+
+    pub fn includes(&self, mch_id: &str, sub_mch_id: &str) -> bool {
+        self.mch_id == mch_id && self.sub_mch_id.is_none_or(|s| s == sub_mch_id)
+    }
+}
+
+/// The rows of one Beijing day in `scope`: payments made, and refunds of that day.
 pub fn day_rows(
     ledger: &Ledger,
-    mch_id: &str,
+    scope: &Scope<'_>,
     day: Date,
     rate: FeeRate,
     refund_day: RefundDay,
 ) -> Vec<TradeRow> {
-    rows_dated(ledger, mch_id, rate, refund_day, |date| date == day)
+    rows_dated(ledger, scope, rate, refund_day, |date| date == day)
 }
 
 /// The rows of every day before `day`: what the balance at the start of `day` is made of.
-pub fn rows_before(ledger: &Ledger, mch_id: &str, day: Date, rate: FeeRate) -> Vec<TradeRow> {
-    rows_dated(ledger, mch_id, rate, RefundDay::Succeeded, |date| {
-        date < day
-    })
+pub fn rows_before(ledger: &Ledger, scope: &Scope<'_>, day: Date, rate: FeeRate) -> Vec<TradeRow> {
+    rows_dated(ledger, scope, rate, RefundDay::Succeeded, |date| date < day)
 }
 
 /// The rows whose Beijing date passes `wanted`, in time order.
 fn rows_dated(
     ledger: &Ledger,
-    mch_id: &str,
+    scope: &Scope<'_>,
     rate: FeeRate,
     refund_day: RefundDay,
     wanted: impl Fn(Date) -> bool,
@@ -113,7 +135,7 @@ fn rows_dated(
     let dated = |at: time::OffsetDateTime| wanted(at.to_offset(BEIJING).date());
     let mut rows: Vec<TradeRow> = ledger
         .orders()
-        .filter(|o| o.mch_id == mch_id)
+        .filter(|o| scope.includes(&o.mch_id, &o.sub_mch_id))
         .filter(|o| o.payment.as_ref().is_some_and(|p| dated(p.time_end)))
         .filter_map(|o| payment_row(o, rate))
         .collect();
@@ -122,9 +144,9 @@ fn rows_dated(
             RefundDay::Applied => Some(r.created_at),
             RefundDay::Succeeded => r.success_time,
         };
-        r.mch_id == mch_id && at.is_some_and(dated)
+        scope.includes(&r.mch_id, &r.sub_mch_id) && at.is_some_and(dated)
     }) {
-        let order = ledger.order_by_no(&refund.mch_id, &refund.out_trade_no);
+        let order = ledger.order_by_no(&refund.account(), &refund.out_trade_no);
         if let Some(row) = order.and_then(|o| refund_row(o, refund, rate)) {
             rows.push(row);
         }

@@ -13,7 +13,7 @@ use super::lock;
 use super::merchant::Merchant;
 use super::notify::{NotificationKind, Notifier};
 use super::outcomes::{Outcome, Outcomes};
-use super::state::{Ledger, Order, PayOptions, Refund, RefundStatus, Refusal};
+use super::state::{Account, Ledger, Order, PayOptions, Refund, RefundStatus, Refusal};
 use super::synth::{MAX_SYNTHETIC_TRADES, SyntheticDay};
 use crate::bill::format::FeeRate;
 use crate::wechat::notify::encrypt_req_info;
@@ -154,7 +154,10 @@ const MAX_LOG_ENTRIES: usize = 10_000;
 /// A request that passed transport, merchant and signature checks.
 pub(super) struct Call<'a> {
     pub merchant: &'a Merchant,
+    /// The merchant, or in service-provider mode the sub-merchant, the request trades for.
+    pub account: Account,
     pub appid: String,
+    pub sub_appid: Option<String>,
     pub sign_type: SignType,
     pub key: ApiKey,
     pub message: Message,
@@ -316,24 +319,33 @@ impl Core {
         out_trade_no: &str,
         options: &PayOptions,
     ) -> Result<Order, Refusal> {
-        self.pay_in(false, mch_id, out_trade_no, options)
+        let account = Account {
+            mch_id: mch_id.to_owned(),
+            sub_mch_id: options.sub_mch_id.clone().unwrap_or_default(),
+        };
+        self.pay_in(false, &account, out_trade_no, options)
     }
 
     pub(super) fn pay_in(
         &self,
         sandbox: bool,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         options: &PayOptions,
     ) -> Result<Order, Refusal> {
         let order =
-            lock(self.ledger(sandbox)).pay(mch_id, out_trade_no, options, self.clock.now())?;
+            lock(self.ledger(sandbox)).pay(account, out_trade_no, options, self.clock.now())?;
         self.notify_payment(&order, sandbox);
         Ok(order)
     }
 
     pub fn fail_payment(&self, mch_id: &str, out_trade_no: &str) -> Result<(), Refusal> {
-        lock(&self.ledger).fail(mch_id, out_trade_no, self.clock.now())
+        self.fail_payment_of(&Account::direct(mch_id), out_trade_no)
+    }
+
+    /// The payment of an order of `account` (a sub-merchant's, in service-provider mode) fails.
+    pub fn fail_payment_of(&self, account: &Account, out_trade_no: &str) -> Result<(), Refusal> {
+        lock(&self.ledger).fail(account, out_trade_no, self.clock.now())
     }
 
     fn notify_payment(&self, order: &Order, sandbox: bool) {
@@ -362,6 +374,17 @@ impl Core {
             .set("trade_type", &order.trade_type)
             .set("transaction_id", &payment.transaction_id);
         order.set_paid_amounts(&mut message);
+        // Service-provider mode adds the sub-merchant, and the payer under sub_appid
+        // (reference A4).
+        if !order.sub_mch_id.is_empty() {
+            message.set("sub_mch_id", &order.sub_mch_id);
+        }
+        if !order.sub_appid.is_empty() {
+            message
+                .set("sub_appid", &order.sub_appid)
+                .set("sub_openid", &payment.sub_openid)
+                .set("sub_is_subscribe", "N");
+        }
         for (name, value) in [
             ("attach", &order.attach),
             ("device_info", &order.device_info),
@@ -433,7 +456,15 @@ impl Core {
             .set("return_code", "SUCCESS")
             .set("return_msg", "OK")
             .set("appid", &refund.appid)
-            .set("mch_id", &refund.mch_id)
+            .set("mch_id", &refund.mch_id);
+        // Service-provider mode adds these two outside req_info (reference A5).
+        if !refund.sub_appid.is_empty() {
+            message.set("sub_appid", &refund.sub_appid);
+        }
+        if !refund.sub_mch_id.is_empty() {
+            message.set("sub_mch_id", &refund.sub_mch_id);
+        }
+        message
             .set("nonce_str", nonce_str())
             .set("req_info", encrypt_req_info(info.as_bytes(), &key));
         self.notifier.send(

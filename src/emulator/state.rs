@@ -54,6 +54,9 @@ pub struct Payment {
     pub bank_type: String,
     pub is_subscribe: String,
     pub coupon_fee: i64,
+    /// The payer under the order's sub_appid, in service-provider mode.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_openid: String,
 }
 
 /// The emulator's coupons are all 免充值券 (NO_CASH): the merchant funds them, so they are
@@ -66,6 +69,13 @@ pub fn coupon_id(coupon_fee: i64) -> String {
 }
 
 impl Order {
+    pub fn account(&self) -> Account {
+        Account {
+            mch_id: self.mch_id.clone(),
+            sub_mch_id: self.sub_mch_id.clone(),
+        }
+    }
+
     /// The amount fields of a paid order, as orderquery and the notification carry them:
     /// cash_fee, and with a coupon (免充值券, NO_CASH) the settled total and the coupon.
     pub fn set_paid_amounts(&self, message: &mut crate::wechat::Message) {
@@ -86,7 +96,12 @@ impl Order {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Order {
     pub mch_id: String,
+    /// Service-provider mode: the sub-merchant (特约商户) the order is for.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_mch_id: String,
     pub appid: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_appid: String,
     pub out_trade_no: String,
     pub body: String,
     pub attach: String,
@@ -94,6 +109,9 @@ pub struct Order {
     pub total_fee: i64,
     pub trade_type: String,
     pub openid: String,
+    /// The payer under sub_appid, in service-provider mode.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_openid: String,
     pub product_id: String,
     pub notify_url: String,
     pub prepay_id: String,
@@ -143,7 +161,11 @@ impl RefundStatus {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Refund {
     pub mch_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_mch_id: String,
     pub appid: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_appid: String,
     pub out_trade_no: String,
     pub transaction_id: String,
     pub out_refund_no: String,
@@ -167,6 +189,13 @@ pub struct Refund {
 }
 
 impl Refund {
+    pub fn account(&self) -> Account {
+        Account {
+            mch_id: self.mch_id.clone(),
+            sub_mch_id: self.sub_mch_id.clone(),
+        }
+    }
+
     /// The order total less its non-cash coupon; also cash_fee, as every coupon is NO_CASH.
     pub fn settlement_total_fee(&self) -> i64 {
         self.total_fee - self.coupon_fee
@@ -205,6 +234,8 @@ pub struct PayOptions {
     /// Paid partly with a coupon (免充值券) worth this many fen: the cash and the settled
     /// amount are the rest.
     pub coupon_fee: Option<i64>,
+    /// The sub-merchant the order belongs to, in service-provider mode.
+    pub sub_mch_id: Option<String>,
 }
 
 pub const MAX_REFUNDS_PER_ORDER: usize = 50;
@@ -212,7 +243,25 @@ pub const MAX_REFUNDS_PER_ORDER: usize = 50;
 /// Where the emulator's refunds go: the payer's change (零钱), as real answers word it.
 pub const REFUND_RECEIVED_INTO: &str = "支付用户的零钱";
 
-type OrderKey = (String, String);
+/// Whose orders and refunds: a merchant's own, or a sub-merchant's (特约商户) placed through
+/// its service provider. Order and refund numbers are unique within one account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Account {
+    pub mch_id: String,
+    /// Empty for a merchant's own trades.
+    pub sub_mch_id: String,
+}
+
+impl Account {
+    pub fn direct(mch_id: &str) -> Account {
+        Account {
+            mch_id: mch_id.to_owned(),
+            sub_mch_id: String::new(),
+        }
+    }
+}
+
+type OrderKey = (Account, String);
 
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -221,7 +270,7 @@ pub struct Ledger {
     order_keys: Vec<OrderKey>,
     by_transaction: HashMap<String, OrderKey>,
     refunds: Vec<Refund>,
-    refund_by_out_no: HashMap<(String, String), usize>,
+    refund_by_out_no: HashMap<(Account, String), usize>,
     refund_by_id: HashMap<String, usize>,
     /// Indexes of refunds still PROCESSING, so settling does not walk every refund.
     processing: Vec<usize>,
@@ -247,7 +296,7 @@ impl Ledger {
 
     /// Places a unified order, or answers a retry with the same prepay_id.
     pub fn place(&mut self, mut order: Order, now: OffsetDateTime) -> Result<String, Refusal> {
-        let key = (order.mch_id.clone(), order.out_trade_no.clone());
+        let key = (order.account(), order.out_trade_no.clone());
         if let Some(existing) = self.orders.get_mut(&key) {
             expire(existing, now);
             return match existing.state {
@@ -271,17 +320,17 @@ impl Ledger {
     /// Finds an order by transaction_id (which wins) or out_trade_no, applying expiry first.
     pub fn find(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         transaction_id: Option<&str>,
         out_trade_no: Option<&str>,
         now: OffsetDateTime,
     ) -> Option<&mut Order> {
         let key = match (transaction_id, out_trade_no) {
             (Some(id), _) => self.by_transaction.get(id)?.clone(),
-            (None, Some(no)) => (mch_id.to_owned(), no.to_owned()),
+            (None, Some(no)) => (account.clone(), no.to_owned()),
             (None, None) => return None,
         };
-        if key.0 != mch_id {
+        if &key.0 != account {
             return None;
         }
         let order = self.orders.get_mut(&key)?;
@@ -292,21 +341,21 @@ impl Ledger {
     /// An order by out_trade_no, or the ORDERNOTEXIST refusal.
     fn order(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         now: OffsetDateTime,
     ) -> Result<&mut Order, Refusal> {
-        self.find(mch_id, None, Some(out_trade_no), now)
+        self.find(account, None, Some(out_trade_no), now)
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))
     }
 
     pub fn close(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         now: OffsetDateTime,
     ) -> Result<(), Refusal> {
-        let order = self.order(mch_id, out_trade_no, now)?;
+        let order = self.order(account, out_trade_no, now)?;
         match order.state {
             TradeState::NotPay | TradeState::PayError => {
                 order.state = TradeState::Closed;
@@ -320,13 +369,13 @@ impl Ledger {
     /// The user pays: NOTPAY → SUCCESS. Returns the paid order, for the notification.
     pub fn pay(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         options: &PayOptions,
         now: OffsetDateTime,
     ) -> Result<Order, Refusal> {
         let sequence = self.next();
-        let order = self.order(mch_id, out_trade_no, now)?;
+        let order = self.order(account, out_trade_no, now)?;
         match order.state {
             TradeState::NotPay => {}
             TradeState::Success | TradeState::Refund => {
@@ -352,7 +401,7 @@ impl Ledger {
             return Err(refuse("PARAM_ERROR", "transaction_id is already used"));
         }
         let order = self
-            .find(mch_id, None, Some(out_trade_no), now)
+            .find(account, None, Some(out_trade_no), now)
             .expect("found above");
         if !(0..order.total_fee).contains(&coupon_fee) {
             return Err(refuse(
@@ -367,6 +416,11 @@ impl Ledger {
                 order.openid.clone()
             }
         });
+        let sub_openid = match (order.sub_appid.is_empty(), order.sub_openid.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => format!("oSub{:024}", sequence),
+            (false, false) => order.sub_openid.clone(),
+        };
         order.state = TradeState::Success;
         order.payment = Some(Payment {
             transaction_id: transaction_id.clone(),
@@ -375,21 +429,22 @@ impl Ledger {
             bank_type: options.bank_type.clone().unwrap_or_else(|| "CFT".into()),
             is_subscribe: "N".into(),
             coupon_fee,
+            sub_openid,
         });
         let paid = order.clone();
         self.by_transaction
-            .insert(transaction_id, (mch_id.to_owned(), out_trade_no.to_owned()));
+            .insert(transaction_id, (account.clone(), out_trade_no.to_owned()));
         Ok(paid)
     }
 
     /// The payment fails at the bank: NOTPAY → PAYERROR.
     pub fn fail(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         now: OffsetDateTime,
     ) -> Result<(), Refusal> {
-        let order = self.order(mch_id, out_trade_no, now)?;
+        let order = self.order(account, out_trade_no, now)?;
         if order.state != TradeState::NotPay {
             return Err(refuse("TRADE_STATE_ERROR", "订单状态错误"));
         }
@@ -402,7 +457,7 @@ impl Ledger {
     #[allow(clippy::too_many_arguments)]
     pub fn refund(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         transaction_id: Option<&str>,
         out_trade_no: Option<&str>,
         out_refund_no: &str,
@@ -415,7 +470,7 @@ impl Ledger {
     ) -> Result<Refund, Refusal> {
         if let Some(&index) = self
             .refund_by_out_no
-            .get(&(mch_id.to_owned(), out_refund_no.to_owned()))
+            .get(&(account.clone(), out_refund_no.to_owned()))
         {
             let existing = &self.refunds[index];
             let same_order = transaction_id.is_none_or(|id| id == existing.transaction_id)
@@ -430,7 +485,7 @@ impl Ledger {
         }
         let sequence = self.next();
         let order = self
-            .find(mch_id, transaction_id, out_trade_no, now)
+            .find(account, transaction_id, out_trade_no, now)
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
         // Unpaid orders do not exist as far as refunds are concerned (reference A2.10).
         let payment = match (&order.payment, order.state.is_paid()) {
@@ -443,7 +498,7 @@ impl Ledger {
         if total_fee != order.total_fee {
             return Err(refuse("PARAM_ERROR", "订单金额与实际支付金额不符"));
         }
-        let key = (order.mch_id.clone(), order.out_trade_no.clone());
+        let key = (order.account(), order.out_trade_no.clone());
         let order_refunds = self.refunds_of(&key);
         if order_refunds.len() >= MAX_REFUNDS_PER_ORDER {
             return Err(refuse("ERROR", "一笔订单最多可退款50次"));
@@ -474,7 +529,9 @@ impl Ledger {
         order.state = TradeState::Refund;
         let refund = Refund {
             mch_id: order.mch_id.clone(),
+            sub_mch_id: order.sub_mch_id.clone(),
             appid: order.appid.clone(),
+            sub_appid: order.sub_appid.clone(),
             out_trade_no: order.out_trade_no.clone(),
             transaction_id: payment.transaction_id.clone(),
             out_refund_no: out_refund_no.to_owned(),
@@ -492,7 +549,7 @@ impl Ledger {
         };
         let index = self.refunds.len();
         self.refund_by_out_no
-            .insert((mch_id.to_owned(), out_refund_no.to_owned()), index);
+            .insert((account.clone(), out_refund_no.to_owned()), index);
         self.refund_by_id.insert(refund.refund_id.clone(), index);
         self.processing.push(index);
         self.refunds_by_order.entry(key).or_default().push(index);
@@ -530,7 +587,7 @@ impl Ledger {
     /// precedence: refund_id > out_refund_no > transaction_id > out_trade_no.
     pub fn query_refunds(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         refund_id: Option<&str>,
         out_refund_no: Option<&str>,
         transaction_id: Option<&str>,
@@ -542,14 +599,14 @@ impl Ledger {
             (None, Some(no)) => Some(
                 *self
                     .refund_by_out_no
-                    .get(&(mch_id.to_owned(), no.to_owned()))?,
+                    .get(&(account.clone(), no.to_owned()))?,
             ),
             (None, None) => None,
         };
         let (transaction_id, out_trade_no) = match single {
             Some(index) => {
                 let refund = &self.refunds[index];
-                if refund.mch_id != mch_id {
+                if refund.account() != *account {
                     return None;
                 }
                 (None, Some(refund.out_trade_no.clone()))
@@ -561,7 +618,7 @@ impl Ledger {
         };
         let order = self
             .find(
-                mch_id,
+                account,
                 transaction_id.as_deref(),
                 out_trade_no.as_deref(),
                 now,
@@ -572,7 +629,7 @@ impl Ledger {
             None => self
                 .refunds
                 .iter()
-                .filter(|r| r.mch_id == order.mch_id && r.out_trade_no == order.out_trade_no)
+                .filter(|r| r.account() == order.account() && r.out_trade_no == order.out_trade_no)
                 .cloned()
                 .collect(),
         };
@@ -590,9 +647,9 @@ impl Ledger {
         self.refund_by_id.get(refund_id).map(|&i| &self.refunds[i])
     }
 
-    pub fn refund_by_out_no(&self, mch_id: &str, out_refund_no: &str) -> Option<&Refund> {
+    pub fn refund_by_out_no(&self, account: &Account, out_refund_no: &str) -> Option<&Refund> {
         self.refund_by_out_no
-            .get(&(mch_id.to_owned(), out_refund_no.to_owned()))
+            .get(&(account.clone(), out_refund_no.to_owned()))
             .map(|&i| &self.refunds[i])
     }
 
@@ -603,10 +660,9 @@ impl Ledger {
             .and_then(|key| self.orders.get(key))
     }
 
-    /// An order by merchant and out_trade_no, as it is (no expiry applied).
-    pub fn order_by_no(&self, mch_id: &str, out_trade_no: &str) -> Option<&Order> {
-        self.orders
-            .get(&(mch_id.to_owned(), out_trade_no.to_owned()))
+    /// An order by account and out_trade_no, as it is (no expiry applied).
+    pub fn order_by_no(&self, account: &Account, out_trade_no: &str) -> Option<&Order> {
+        self.orders.get(&(account.clone(), out_trade_no.to_owned()))
     }
 
     pub fn orders(&self) -> impl Iterator<Item = &Order> {

@@ -105,6 +105,7 @@ impl SyntheticDay {
             time: bill_time(trade.paid_at),
             appid: self.appid.clone(),
             mch_id: self.mch_id.clone(),
+            sub_mch_id: String::new(),
             device_info: String::new(),
             transaction_id: trade.transaction_id.clone(),
             out_trade_no: trade.out_trade_no.clone(),

@@ -36,7 +36,9 @@ fn fixture() -> Fixture {
         key: ApiKey::new(DOC_KEY),
         sign_types: vec![SignType::Md5, SignType::HmacSha256],
         refund_notify_url: None,
+        sub_merchants: Vec::new(),
     });
+    options.merchants.push(Merchant::default_service_provider());
     Fixture {
         core: Core::new(options, runtime.handle().clone()),
         _runtime: runtime,
@@ -1086,7 +1088,7 @@ fn a_seeded_day_renders_byte_for_byte() {
                     time_end: Some(time_end.into()),
                     openid: Some("oUpF8uMEb4qRXf22hE3X68TekukE".into()),
                     bank_type: Some("CMB_DEBIT".into()),
-                    coupon_fee: None,
+                    ..PayOptions::default()
                 },
             )
             .unwrap();
@@ -1668,4 +1670,206 @@ fn fund_flow_balances_carry_over_and_refunds_return_their_fee() {
         .find(|r| r.len() == 27 && r[15] == "R1")
         .unwrap();
     assert_eq!(refund_row[22], "-0.02000");
+}
+
+mod service_provider {
+    use super::*;
+    use crate::emulator::merchant::{
+        SERVICE_PROVIDER_API_KEY, SERVICE_PROVIDER_APPID, SERVICE_PROVIDER_MCH_ID, SUB_APPID,
+        SUB_MCH_ID,
+    };
+
+    /// Posts a request of the service provider, as it comes back.
+    fn raw(
+        f: &Fixture,
+        path: &str,
+        fields: &[(&str, &str)],
+        sign_type: SignType,
+        cn: Option<&str>,
+    ) -> Answer {
+        let mut message = Message::new();
+        message
+            .set("appid", SERVICE_PROVIDER_APPID)
+            .set("mch_id", SERVICE_PROVIDER_MCH_ID)
+            .set("nonce_str", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS");
+        for (name, value) in fields {
+            message.set(name, *value);
+        }
+        sign_in_place(
+            &mut message,
+            &ApiKey::new(SERVICE_PROVIDER_API_KEY),
+            sign_type,
+        );
+        f.raw("POST", path, message.to_xml().as_bytes(), cn)
+    }
+
+    /// Posts a request of the service provider; checks the sign of a SUCCESS answer.
+    fn call(f: &Fixture, path: &str, fields: &[(&str, &str)], cn: Option<&str>) -> Message {
+        let answer = raw(f, path, fields, SignType::Md5, cn).xml();
+        if answer.get("return_code") == Some("SUCCESS") {
+            let key = ApiKey::new(SERVICE_PROVIDER_API_KEY);
+            assert!(verify(&answer, &key, None).unwrap().valid, "{answer:?}");
+        }
+        answer
+    }
+
+    fn order_fields<'a>(
+        out_trade_no: &'a str,
+        sub: &[(&'a str, &'a str)],
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut fields = vec![
+            ("body", "服务商测试"),
+            ("out_trade_no", out_trade_no),
+            ("total_fee", "600"),
+            ("spbill_create_ip", "14.23.150.211"),
+            ("notify_url", "http://127.0.0.1:9/notify"),
+            ("trade_type", "JSAPI"),
+        ];
+        fields.extend_from_slice(sub);
+        fields
+    }
+
+    #[test]
+    fn sub_merchants_are_checked_echoed_and_billed() {
+        let f = fixture();
+        at_noon(&f, "20261120");
+        let sub = [
+            ("sub_mch_id", SUB_MCH_ID),
+            ("sub_appid", SUB_APPID),
+            ("sub_openid", "oSubUser0000000000000000000"),
+        ];
+        let placed = call(&f, "/pay/unifiedorder", &order_fields("S1", &sub), None);
+        assert_eq!(placed.get("result_code"), Some("SUCCESS"), "{placed:?}");
+        assert_eq!(placed.get("sub_mch_id"), Some(SUB_MCH_ID));
+        assert_eq!(placed.get("sub_appid"), Some(SUB_APPID));
+        assert_eq!(placed.get("mch_id"), Some(SERVICE_PROVIDER_MCH_ID));
+
+        // A bad or unbound sub-merchant, a sub_appid not bound to it, a service provider
+        // trading for itself, a direct merchant naming a sub-merchant.
+        for (fields, message) in [
+            (vec![("sub_mch_id", "1999999999")], "受理关系不存在"),
+            (
+                vec![("sub_mch_id", SUB_MCH_ID), ("sub_appid", APPID)],
+                "sub_mch_id与sub_appid不匹配",
+            ),
+            (vec![], "缺少参数sub_mch_id"),
+        ] {
+            let answer = call(
+                &f,
+                "/pay/orderquery",
+                &[&[("out_trade_no", "S1")], &fields[..]].concat(),
+                None,
+            );
+            assert_eq!(return_msg(&answer), message, "{fields:?}");
+        }
+        let direct = f.call(
+            "/pay/orderquery",
+            &[("out_trade_no", "S1"), ("sub_mch_id", SUB_MCH_ID)],
+        );
+        assert_eq!(return_msg(&direct), "受理关系不存在");
+        let no_sub_appid = call(
+            &f,
+            "/pay/unifiedorder",
+            &order_fields(
+                "S2",
+                &[("sub_mch_id", SUB_MCH_ID), ("sub_openid", "oSubUser")],
+            ),
+            None,
+        );
+        assert_eq!(err_code(&no_sub_appid).0, "PARAM_ERROR");
+
+        // The sub-merchant's orders are its own: the merchant of the same number has none.
+        f.core
+            .pay(
+                SERVICE_PROVIDER_MCH_ID,
+                "S1",
+                &PayOptions {
+                    sub_mch_id: Some(SUB_MCH_ID.into()),
+                    ..PayOptions::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            err_code(&f.call("/pay/orderquery", &[("out_trade_no", "S1")])).0,
+            "ORDERNOTEXIST"
+        );
+        let query = call(
+            &f,
+            "/pay/orderquery",
+            &[
+                ("out_trade_no", "S1"),
+                ("sub_mch_id", SUB_MCH_ID),
+                ("sub_appid", SUB_APPID),
+            ],
+            None,
+        );
+        assert_eq!(query.get("trade_state"), Some("SUCCESS"), "{query:?}");
+        assert_eq!(query.get("sub_openid"), Some("oSubUser0000000000000000000"));
+        assert_eq!(query.get("sub_is_subscribe"), Some("N"));
+        assert_eq!(query.get("sub_mch_id"), Some(SUB_MCH_ID));
+
+        let refund = call(
+            &f,
+            "/secapi/pay/refund",
+            &[
+                ("sub_mch_id", SUB_MCH_ID),
+                ("out_trade_no", "S1"),
+                ("out_refund_no", "SR1"),
+                ("total_fee", "600"),
+                ("refund_fee", "100"),
+            ],
+            Some(SERVICE_PROVIDER_MCH_ID),
+        );
+        assert_eq!(refund.get("result_code"), Some("SUCCESS"), "{refund:?}");
+        assert_eq!(refund.get("sub_mch_id"), Some(SUB_MCH_ID));
+        let refunds = call(
+            &f,
+            "/pay/refundquery",
+            &[("sub_mch_id", SUB_MCH_ID), ("out_refund_no", "SR1")],
+            None,
+        );
+        assert_eq!(refunds.get("refund_count"), Some("1"), "{refunds:?}");
+        f.core.clock.advance(Duration::seconds(6)).unwrap();
+
+        f.core
+            .clock
+            .set(parse_api_time("20261121100000").unwrap())
+            .unwrap();
+        let day = [("bill_date", "20261120")];
+        let bill = raw(&f, "/pay/downloadbill", &day, SignType::Md5, None);
+        let text = String::from_utf8(bill.body).unwrap();
+        let rows: Vec<Vec<String>> = bill_rows(&text)
+            .into_iter()
+            .filter(|r| r.len() == 27)
+            .collect();
+        assert_eq!(rows.len(), 2, "the payment and the refund: {text}");
+        for row in &rows {
+            // 公众账号ID, 商户号, 特约商户号
+            assert_eq!(
+                (&*row[1], &*row[2], &*row[3]),
+                (SERVICE_PROVIDER_APPID, SERVICE_PROVIDER_MCH_ID, SUB_MCH_ID)
+            );
+        }
+        // The money is the sub-merchant's: its fund flow has it, the provider's own none.
+        let flow = |fields: &[(&str, &str)]| {
+            let fields = [
+                &[("bill_date", "20261120"), ("account_type", "Basic")],
+                fields,
+            ]
+            .concat();
+            raw(
+                &f,
+                "/pay/downloadfundflow",
+                &fields,
+                SignType::HmacSha256,
+                Some(SERVICE_PROVIDER_MCH_ID),
+            )
+        };
+        let sub_flow = String::from_utf8(flow(&[("sub_mch_id", SUB_MCH_ID)]).body).unwrap();
+        assert!(
+            sub_flow.contains("`交易,`交易,`收入,`6.00,`6.00"),
+            "{sub_flow}"
+        );
+        assert_eq!(err_code(&flow(&[]).xml()).0, "NO_BILL_EXIST");
+    }
 }

@@ -1115,3 +1115,97 @@ fn a_retry_accepted_after_a_clock_jump_ends_the_schedule() {
         .collect();
     assert_eq!(accepted, [false, false, true]);
 }
+
+#[test]
+fn service_provider_notifications_carry_the_sub_merchant() {
+    use wxpay_ops::emulator::merchant::{
+        Merchant, SERVICE_PROVIDER_API_KEY, SERVICE_PROVIDER_APPID, SERVICE_PROVIDER_MCH_ID,
+        SUB_APPID, SUB_MCH_ID,
+    };
+    let emulator = Emulator::start(ServeOptions {
+        core: Options {
+            merchants: vec![
+                Merchant::default_merchant(),
+                Merchant::default_service_provider(),
+            ],
+            notify_time_factor: 0.001,
+            refund_delay: time::Duration::ZERO,
+            ..Options::default()
+        },
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let key = ApiKey::new(SERVICE_PROVIDER_API_KEY);
+    let provider_signed = |fields: &[(&str, &str)]| {
+        let mut message = Message::new();
+        message
+            .set("appid", SERVICE_PROVIDER_APPID)
+            .set("mch_id", SERVICE_PROVIDER_MCH_ID)
+            .set("sub_mch_id", SUB_MCH_ID)
+            .set("sub_appid", SUB_APPID)
+            .set("nonce_str", "ibuaiVcKdpRxkhJA");
+        for (name, value) in fields {
+            message.set(name, *value);
+        }
+        sign_in_place(&mut message, &key, SignType::Md5);
+        message.to_xml()
+    };
+    let payments = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let refunds = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let placed = post(
+        &client(&emulator, None),
+        &format!("{}/pay/unifiedorder", emulator.base_url()),
+        provider_signed(&[
+            ("body", "test"),
+            ("out_trade_no", "S1"),
+            ("total_fee", "100"),
+            ("spbill_create_ip", "127.0.0.1"),
+            ("notify_url", &payments.url),
+            ("trade_type", "JSAPI"),
+            ("sub_openid", "oSubPayer"),
+        ]),
+    );
+    assert_eq!(placed.get("result_code"), Some("SUCCESS"), "{placed:?}");
+    let http = reqwest::blocking::Client::new();
+    let paid = http
+        .post(format!("{}/__emulator/orders/pay", emulator.base_url()))
+        .body(format!(
+            r#"{{"mch_id":"{SERVICE_PROVIDER_MCH_ID}","sub_mch_id":"{SUB_MCH_ID}","out_trade_no":"S1"}}"#
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 200);
+    let notification = Message::parse(payments.wait_for(1)[0].as_bytes()).unwrap();
+    assert!(verify(&notification, &key, None).unwrap().valid);
+    for (name, value) in [
+        ("mch_id", SERVICE_PROVIDER_MCH_ID),
+        ("sub_mch_id", SUB_MCH_ID),
+        ("sub_appid", SUB_APPID),
+        ("sub_openid", "oSubPayer"),
+        ("sub_is_subscribe", "N"),
+    ] {
+        assert_eq!(notification.get(name), Some(value), "{name}");
+    }
+
+    let paths = emulator.client_cert(SERVICE_PROVIDER_MCH_ID).unwrap();
+    let tls = client(
+        &emulator,
+        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
+    );
+    let refund = post(
+        &tls,
+        &format!("{}/secapi/pay/refund", emulator.tls_base_url()),
+        provider_signed(&[
+            ("out_trade_no", "S1"),
+            ("out_refund_no", "SR1"),
+            ("total_fee", "100"),
+            ("refund_fee", "100"),
+            ("notify_url", &refunds.url),
+        ]),
+    );
+    assert_eq!(refund.get("sub_mch_id"), Some(SUB_MCH_ID), "{refund:?}");
+    let notified = decrypt_refund(refunds.wait_for(1)[0].as_bytes(), &key).unwrap();
+    assert_eq!(notified.envelope.get("sub_mch_id"), Some(SUB_MCH_ID));
+    assert_eq!(notified.envelope.get("sub_appid"), Some(SUB_APPID));
+    assert_eq!(notified.info.get("out_refund_no"), Some("SR1"));
+}
