@@ -176,7 +176,7 @@ fn format_json_prints_one_object_with_everything_a_script_needs() {
         .map(|m| &m["mch_id"])
         .collect();
     assert_eq!(listed, served);
-    assert_eq!(listed, ["1900000109", "10000100"]);
+    assert_eq!(listed, ["1900000109", "10000100", "1900000100"]);
     let cert_dir = path_of(&info["cert_dir"]);
     for path in [
         &info["ca_cert"],
