@@ -25,10 +25,14 @@ pub mod exit {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   success
-  2   usage, config or local input error
-  3   WeChat Pay refused: a refund notification whose envelope says return_code=FAIL
-  4   verification failure: a signature or notification that does not check out
-  75  temporary failure, try again later (the demo could not run its emulator)";
+  1   a negative answer: order query --expect or refund query --expect not met, a
+      confirmation declined
+  2   usage, config or local input error (nothing was sent)
+  3   WeChat Pay refused the request (result_code=FAIL with its err_code, return_code=FAIL),
+      or a refund notification whose envelope says return_code=FAIL
+  4   verification failure: a signature, notification or answer that does not check out
+  75  temporary failure, try again later: network, timeout, SYSTEMERROR after retries
+      (or the demo could not run its emulator)";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";

@@ -204,11 +204,6 @@ fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
         return api.show(&context.printer, &prepared);
     }
     let (order_field, order_number) = request.order.field();
-    if generated {
-        context.printer.status(&format!(
-            "refund number {out_refund_no} (generated): to retry this same refund, pass --out-refund-no {out_refund_no}"
-        ));
-    }
     let details = [
         format!(
             "merchant: {} (appid {}){}",
@@ -232,6 +227,11 @@ fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
     let action = format!("refunding order {order_number}");
     if !confirmed(&context.printer, args.yes, &action, &details, &question)? {
         return Ok(exit::NEGATIVE);
+    }
+    if generated {
+        context.printer.status(&format!(
+            "refund number {out_refund_no} (generated): to retry this same refund, pass --out-refund-no {out_refund_no}"
+        ));
     }
     let again = format!(
         "it is safe to run again with --out-refund-no {out_refund_no}: WeChat Pay makes each out_refund_no's refund only once"

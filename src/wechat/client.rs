@@ -330,21 +330,28 @@ impl Client {
                 }
                 Err(error) => error,
             };
-            let retry = number < attempts && endpoint.may_resend_after(&error);
-            let pause = retry.then(|| self.retry.delay(number + 1));
-            self.observe(number, &url, Some(&error), pause);
-            let Some(pause) = pause else {
+            if number >= attempts || !endpoint.may_resend_after(&error) {
+                self.observe(number, &url, Some(&error), None);
                 return Err(CallError {
                     error,
                     attempts: number,
                 });
+            }
+            // The other host is tried at once; the same one after a pause.
+            let next = match &self.backup {
+                Some(backup) if error.never_sent() || endpoint.is_query() => {
+                    let on_backup = url.starts_with(backup.as_str());
+                    Some(self.url(if on_backup { &self.base } else { backup }, endpoint))
+                }
+                _ => None,
             };
-            if let Some(backup) = &self.backup
-                && (error.never_sent() || endpoint.is_query())
-            {
-                let on_backup = url.starts_with(backup.as_str());
-                let next = if on_backup { &self.base } else { backup };
-                url = self.url(next, endpoint);
+            let pause = match next {
+                Some(_) => Duration::ZERO,
+                None => self.retry.delay(number + 1),
+            };
+            self.observe(number, &url, Some(&error), Some(pause));
+            if let Some(next) = next {
+                url = next;
             }
             tokio::time::sleep(pause).await;
             number += 1;
