@@ -475,9 +475,9 @@ pub fn call_failure(
             }
             match retry {
                 Retry::Now => Failure::new(exit::TEMPORARY, message)
-                    .hint(format!("it may pass in a while: {again}")),
+                    .hint(format!("it may pass in a while; {again}")),
                 Retry::Later => Failure::new(exit::TEMPORARY, message).hint(format!(
-                    "wait (a minute or more) before trying again: {again}"
+                    "wait a minute or more before trying again; {again}"
                 )),
                 Retry::Never => Failure::new(exit::REFUSED, message)
                     .hint("sent again unchanged, it gets the same answer"),

@@ -126,7 +126,7 @@ pub struct CreateArgs {
     #[arg(long, value_enum, default_value = "jsapi")]
     pay_scene: PaySceneArg,
 
-    /// NATIVE: also write the QR code as a PNG image (- for stdout)
+    /// NATIVE: also write the QR code as a PNG image
     #[arg(long, value_name = "FILE")]
     qr_png: Option<PathBuf>,
 

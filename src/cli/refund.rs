@@ -447,7 +447,7 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
         record.insert("extra".into(), extra(&list.extra));
         return context.printer.record(&record);
     }
-    const COLUMNS: [&str; 9] = [
+    const COLUMNS: [&str; 7] = [
         "out_refund_no",
         "refund_id",
         "refund_status",
@@ -455,8 +455,6 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
         "refund_yuan",
         "refund_success_time",
         "refund_recv_account",
-        "out_trade_no",
-        "transaction_id",
     ];
     let rows: Vec<Vec<String>> = list
         .refunds
@@ -470,8 +468,6 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
                 refund.refund_fee.yuan(),
                 refund.refund_success_time.clone().unwrap_or_default(),
                 refund.refund_recv_account.clone().unwrap_or_default(),
-                list.out_trade_no.clone().unwrap_or_default(),
-                list.transaction_id.clone().unwrap_or_default(),
             ]
         })
         .collect();
