@@ -1,13 +1,16 @@
 //! The command layer: clap types, settings resolution, rendering. No protocol logic here.
 
+mod api;
 mod completions;
 mod config;
 mod demo;
 mod emulator;
 pub mod failure;
 mod notify;
+mod order;
 pub mod output;
 mod paysign;
+mod refund;
 mod scrub;
 mod settings;
 mod sign;
@@ -42,6 +45,10 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     quiet: bool,
 
+    /// Show each attempt of an API call (URL, outcome, pause before a retry) on stderr
+    #[arg(long, short, global = true)]
+    verbose: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +59,12 @@ enum Command {
     Sign(sign::SignArgs),
     /// Client-side pay parameters for wx.requestPayment, WeixinJSBridge or the APP SDK
     Paysign(paysign::PaysignArgs),
+    /// Place, query and close orders (unifiedorder, orderquery, closeorder)
+    #[command(subcommand)]
+    Order(order::OrderCommand),
+    /// Refund paid orders and follow refunds (refund, refundquery)
+    #[command(subcommand)]
+    Refund(refund::RefundCommand),
     /// Verify payment notifications and decrypt refund notifications
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
@@ -85,10 +98,13 @@ pub fn main() -> ExitCode {
             .profile
             .or_else(|| from_env("WXPAY_OPS_PROFILE").map(|v| v.to_string_lossy().into_owned())),
         printer: Printer::new(cli.format, cli.quiet),
+        verbose: cli.verbose && !cli.quiet,
     };
     let result = match cli.command {
         Command::Sign(args) => sign::run(&context, args),
         Command::Paysign(args) => paysign::run(&context, args),
+        Command::Order(command) => order::run(&context, command),
+        Command::Refund(command) => refund::run(&context, command),
         Command::Notify(command) => notify::run(&context, command),
         Command::Config(command) => config::run(&context, command),
         Command::Completions(args) => completions::run(&context, args),

@@ -119,6 +119,67 @@ impl Printer {
             })
     }
 
+    /// Asks a person at the terminal to confirm, even under -q: `details` (one line each),
+    /// then the question. Only `y` or `yes` confirms; anything else, or end of input, declines.
+    pub fn confirm(&self, details: &[String], question: &str) -> Result<bool, Failure> {
+        let mut stderr = io::stderr().lock();
+        let mut prompt = String::new();
+        for line in details {
+            prompt.push_str(&format!("  {}\n", scrub::prose(line)));
+        }
+        prompt.push_str(&format!("{} [y/N] ", scrub::prose(question)));
+        let _ = stderr
+            .write_all(prompt.as_bytes())
+            .and_then(|()| stderr.flush());
+        let mut answer = String::new();
+        io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
+        Ok(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
+    }
+
+    /// A stream of rows under fixed columns, written as they come: JSON lines for JSON, CSV
+    /// (header first) otherwise, every cell scrubbed. With `expected` rows and a terminal on
+    /// stderr (and no -q), a progress bar counts them there.
+    pub fn stream(
+        &self,
+        columns: &[&str],
+        expected: Option<u64>,
+    ) -> Result<RowStream<'_>, Failure> {
+        let format = match self.format(Format::Json) {
+            Format::Json => Format::Json,
+            Format::Csv | Format::Table => Format::Csv,
+        };
+        let progress = (!self.quiet && io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                expected,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            let template = if expected.is_some() {
+                "{bar:30} {pos}/{len} {per_sec} {eta}"
+            } else {
+                "{spinner} {pos} {per_sec}"
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        let stream = RowStream {
+            printer: self,
+            format,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            progress,
+        };
+        if format == Format::Csv {
+            stream.emit(csv_text(&stream.columns, &[]))?;
+        }
+        Ok(stream)
+    }
+
     /// Progress and status for people, silenced by -q.
     pub fn status(&self, message: &str) {
         if !self.quiet {
@@ -148,6 +209,60 @@ impl Printer {
             if let Some(hint) = &failure.hint {
                 eprintln!("hint: {}", scrub::prose(hint));
             }
+        }
+    }
+}
+
+/// Rows written one by one; see [`Printer::stream`].
+pub struct RowStream<'a> {
+    printer: &'a Printer,
+    format: Format,
+    columns: Vec<String>,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl RowStream<'_> {
+    /// Writes one row: the record's values under the stream's columns (missing ones empty).
+    pub fn row(&self, record: &Record) -> Result<(), Failure> {
+        let text = match self.format {
+            Format::Json => {
+                let line: Record = self
+                    .columns
+                    .iter()
+                    .map(|c| (c.clone(), record.get(c).cloned().unwrap_or(Value::Null)))
+                    .collect();
+                let mut text = serde_json::to_string(&scrubbed(&Value::Object(line)))
+                    .expect("JSON values always serialize");
+                text.push('\n');
+                text
+            }
+            Format::Csv | Format::Table => {
+                let row: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|c| record.get(c).map(plain).unwrap_or_default())
+                    .collect();
+                csv_text(&[], &[row])
+            }
+        };
+        self.emit(text)?;
+        if let Some(bar) = &self.progress {
+            bar.inc(1);
+        }
+        Ok(())
+    }
+
+    fn emit(&self, text: String) -> Result<(), Failure> {
+        match &self.progress {
+            Some(bar) => bar.suspend(|| self.printer.write(&text)),
+            None => self.printer.write(&text),
+        }
+    }
+
+    /// Takes the progress bar off the terminal.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
         }
     }
 }
@@ -241,9 +356,12 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     text
 }
 
+/// CSV of a header (none when empty) and rows.
 fn csv_text(header: &[String], rows: &[Vec<String>]) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let written = std::iter::once(header)
+    let header = (!header.is_empty()).then_some(header);
+    let written = header
+        .into_iter()
         .chain(rows.iter().map(Vec::as_slice))
         .try_for_each(|row| writer.write_record(row.iter().map(|cell| scrub::csv_cell(cell))));
     written.expect("writing CSV to memory cannot fail");

@@ -730,13 +730,14 @@ fn the_client_reads_every_layer_of_an_answer() {
     use wxpay_ops::wechat::client::{Client, ClientError, ClientOptions};
     let emulator = start();
     let options = |key: &str| ClientOptions {
-        base: emulator.base_url(),
-        mch_id: DEFAULT_MCH_ID.into(),
-        appid: APPID.into(),
-        key: ApiKey::new(key),
-        sign_type: SignType::HmacSha256,
-        tls: None,
         timeout: Duration::from_secs(5),
+        ..ClientOptions::new(
+            emulator.base_url(),
+            DEFAULT_MCH_ID,
+            APPID,
+            ApiKey::new(key),
+            SignType::HmacSha256,
+        )
     };
     let client = Client::new(options(DEFAULT_API_KEY)).unwrap();
     let wrong_key = Client::new(options("00000000000000000000000000000000")).unwrap();

@@ -1,0 +1,334 @@
+//! `refund create|query`: mutual TLS with the PEM pair and the .p12, confirmations,
+//! idempotent retries with the same out_refund_no, every page of a refund query.
+
+use wxpay_ops::emulator::faults::FaultKind;
+use wxpay_ops::emulator::merchant::DEFAULT_MCH_ID;
+
+use crate::order::Shop;
+
+/// A paid order of 1.00 yuan.
+fn paid_order(shop: &Shop, out_trade_no: &str) -> String {
+    shop.place(out_trade_no, "100");
+    shop.pay(out_trade_no)
+}
+
+fn refund<'a>(out_trade_no: &'a str, amount: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "refund",
+        "create",
+        "--out-trade-no",
+        out_trade_no,
+        "--total",
+        "100",
+        "--refund",
+        amount,
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
+#[test]
+fn refunds_go_over_mutual_tls_with_the_p12_and_with_the_pem_pair() {
+    let mut shop = Shop::new();
+    paid_order(&shop, "M1");
+    // The emulator's own profile names the .p12.
+    let p12 = shop
+        .run(&refund(
+            "M1",
+            "10",
+            &["--out-refund-no", "P12REFUND", "--yes"],
+        ))
+        .expect(0)
+        .json();
+    assert_eq!(p12["out_refund_no"], "P12REFUND");
+    assert_eq!(p12["refund_fee"], 10);
+    assert_eq!(p12["refund_yuan"], "0.10");
+    assert_eq!(p12["out_refund_no_generated"], false);
+
+    let paths = shop.emulator.client_cert(DEFAULT_MCH_ID).unwrap();
+    let (cert, key) = (paths.cert.clone(), paths.key.clone());
+    shop.own_config(&format!(
+        "cert_pem = \"{}\"\ncert_key_pem = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    let pem = shop
+        .run(&refund(
+            "M1",
+            "0.20yuan",
+            &["--out-refund-no", "PEMREFUND", "-y"],
+        ))
+        .expect(0)
+        .json();
+    assert_eq!(pem["refund_fee"], 20);
+    let refunds = shop.emulator.core().refunds();
+    let numbers: Vec<&str> = refunds.iter().map(|r| r.out_refund_no.as_str()).collect();
+    assert_eq!(numbers, ["P12REFUND", "PEMREFUND"]);
+
+    // Without a certificate in the profile: refused before anything is sent.
+    shop.own_config("");
+    let before = shop.requests("/secapi/pay/refund");
+    shop.run(&refund("M1", "10", &["--yes"]))
+        .expect(2)
+        .error_mentions("no merchant API certificate")
+        .hint_mentions("cert_p12");
+    assert_eq!(shop.requests("/secapi/pay/refund"), before);
+}
+
+#[test]
+fn the_confirmation_shows_merchant_order_and_amounts_and_declining_sends_nothing() {
+    let shop = Shop::new();
+    paid_order(&shop, "C1");
+    let declined = shop.run_in_terminal(&refund("C1", "30", &["--out-refund-no", "CR1"]), b"no\n");
+    let declined = declined.expect(1);
+    for shown in [
+        DEFAULT_MCH_ID,
+        "out_trade_no C1",
+        "total 1.00 yuan (100 fen)",
+        "0.30 yuan (30 fen) as out_refund_no CR1",
+        "Refund 0.30 yuan (30 fen) of order C1?",
+        "nothing was sent",
+    ] {
+        assert!(
+            declined.stdout.contains(shown),
+            "{shown:?} in:\n{}",
+            declined.stdout
+        );
+    }
+    assert_eq!(
+        shop.requests("/secapi/pay/refund"),
+        0,
+        "declining sends nothing"
+    );
+
+    shop.run(&refund("C1", "30", &[]))
+        .expect(2)
+        .error_mentions("refunding order C1 needs confirmation")
+        .hint_mentions("--yes");
+    assert_eq!(shop.requests("/secapi/pay/refund"), 0);
+
+    let accepted = shop.run_in_terminal(
+        &[
+            &["--format", "json"][..],
+            &refund("C1", "30", &["--out-refund-no", "CR1"]),
+        ]
+        .concat(),
+        b"y\n",
+    );
+    accepted.expect(0);
+    assert_eq!(shop.requests("/secapi/pay/refund"), 1);
+    assert_eq!(shop.emulator.core().refunds().len(), 1);
+}
+
+#[test]
+fn a_generated_refund_number_is_printed_and_a_retry_with_it_refunds_once() {
+    let shop = Shop::new();
+    let transaction_id = paid_order(&shop, "G1");
+    let first = shop
+        .run(&[
+            "refund",
+            "create",
+            "--transaction-id",
+            &transaction_id,
+            "--total",
+            "100",
+            "--refund",
+            "40",
+            "--reason",
+            "damaged",
+            "--yes",
+        ])
+        .expect(0);
+    let json = first.json();
+    assert_eq!(json["out_refund_no_generated"], true);
+    let number = json["out_refund_no"].as_str().unwrap().to_owned();
+    assert!(number.starts_with('R') && number.len() <= 64, "{number}");
+    assert!(
+        first
+            .stderr
+            .contains(&format!("pass --out-refund-no {number}")),
+        "{}",
+        first.stderr
+    );
+    let again = shop
+        .run(&refund("G1", "40", &["--out-refund-no", &number, "--yes"]))
+        .expect(0)
+        .json();
+    assert_eq!(again["refund_id"], json["refund_id"], "the same refund");
+    assert_eq!(shop.emulator.core().refunds().len(), 1, "refunded once");
+}
+
+/// Runs a refund against a fault; the output and the attempts it made.
+fn refund_with_fault(shop: &Shop, kind: FaultKind, count: u32) -> (crate::common::Output, usize) {
+    let before = shop.requests("/secapi/pay/refund");
+    shop.fault("/secapi/pay/refund", count, kind);
+    let out = shop.run(&refund(
+        "F1",
+        "10",
+        &["--out-refund-no", "FR1", "--yes", "-v"],
+    ));
+    shop.emulator.core().clear_faults();
+    (out, shop.requests("/secapi/pay/refund") - before)
+}
+
+#[test]
+fn refund_faults_resend_only_the_identical_request_and_say_how_to_retry() {
+    let shop = Shop::new();
+    paid_order(&shop, "F1");
+    for kind in [
+        FaultKind::Http500,
+        FaultKind::Drop,
+        FaultKind::Truncate,
+        FaultKind::MalformedXml,
+    ] {
+        let (out, attempts) = refund_with_fault(&shop, kind.clone(), 5);
+        let out = out.expect(75);
+        assert_eq!(
+            attempts, 1,
+            "{kind:?}: a refund is not resent after a lost answer"
+        );
+        assert!(
+            out.stderr.contains("may or may not have acted"),
+            "{}",
+            out.stderr
+        );
+        out.hint_mentions("safe to run again with --out-refund-no FR1");
+    }
+    let (out, attempts) = refund_with_fault(&shop, FaultKind::BadSign, 5);
+    let out = out.expect(4);
+    assert!(out.stdout.is_empty());
+    assert_eq!(attempts, 1);
+    out.hint_mentions("--out-refund-no FR1");
+
+    let (out, attempts) = refund_with_fault(&shop, FaultKind::SystemError, 5);
+    out.expect(75).hint_mentions("--out-refund-no FR1");
+    assert_eq!(
+        attempts, 3,
+        "SYSTEMERROR: the identical request, twice more"
+    );
+
+    // The refund went through on one of the earlier attempts; the same number refunds once.
+    let (out, attempts) = refund_with_fault(&shop, FaultKind::SystemError, 1);
+    assert_eq!(out.expect(0).json()["out_refund_no"], "FR1");
+    assert_eq!(attempts, 2);
+    let refunds = shop.emulator.core().refunds();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].refund_fee, 10);
+}
+
+#[test]
+fn refund_query_finds_refunds_by_each_key_and_reads_every_page() {
+    let shop = Shop::new();
+    let transaction_id = paid_order(&shop, "Q1");
+    for n in 0..12 {
+        shop.run(&refund(
+            "Q1",
+            "1",
+            &["--out-refund-no", &format!("QR{n:02}"), "--yes"],
+        ))
+        .expect(0);
+    }
+    let all = shop
+        .run(&[
+            "refund",
+            "query",
+            "--out-trade-no",
+            "Q1",
+            "--expect",
+            "SUCCESS",
+        ])
+        .expect(0)
+        .json();
+    let refunds = all["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 12, "two pages of 10 and 2");
+    assert_eq!(all["refund_count"], 12);
+    let numbers: Vec<&str> = refunds
+        .iter()
+        .map(|r| r["out_refund_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers[0], "QR00");
+    assert_eq!(numbers[11], "QR11");
+    assert_eq!(all["refunded_fee"], 12);
+    assert!(
+        shop.requests("/pay/refundquery") >= 2,
+        "the second page was asked for with offset"
+    );
+    let by_transaction = shop
+        .run(&["refund", "query", "--transaction-id", &transaction_id])
+        .expect(0)
+        .json();
+    assert_eq!(by_transaction["refunds"].as_array().unwrap().len(), 12);
+    let one = shop
+        .run(&["refund", "query", "--out-refund-no", "QR05"])
+        .expect(0)
+        .json();
+    let refund_id = one["refunds"][0]["refund_id"].as_str().unwrap().to_owned();
+    assert_eq!(one["refunds"][0]["refund_status"], "SUCCESS");
+    let by_id = shop
+        .run(&["refund", "query", "--refund-id", &refund_id])
+        .expect(0)
+        .json();
+    assert_eq!(by_id["refunds"][0]["out_refund_no"], "QR05");
+
+    let csv = shop
+        .run(&["--format", "csv", "refund", "query", "--out-trade-no", "Q1"])
+        .expect(0);
+    let mut reader = csv::Reader::from_reader(csv.stdout.as_bytes());
+    assert_eq!(&reader.headers().unwrap()[2], "refund_status");
+    assert_eq!(reader.records().count(), 12);
+
+    shop.run(&["refund", "query", "--out-refund-no", "NOPE"])
+        .expect(3)
+        .error_mentions("REFUNDNOTEXIST");
+    shop.run(&[
+        "refund",
+        "query",
+        "--out-trade-no",
+        "Q1",
+        "--expect",
+        "CHANGE",
+    ])
+    .expect(1);
+    shop.run(&["refund", "query"]).expect(2);
+    shop.run(&[
+        "refund",
+        "query",
+        "--out-trade-no",
+        "Q1",
+        "--refund-id",
+        "1",
+    ])
+    .expect(2);
+}
+
+#[test]
+fn refunds_in_the_sandbox_use_the_sandbox_paths() {
+    let shop = Shop::new();
+    shop.run(&[
+        "order",
+        "create",
+        "--sandbox",
+        "--trade-type",
+        "APP",
+        "--out-trade-no",
+        "SB1",
+        "--amount",
+        "100",
+        "--body",
+        "b",
+        "--notify-url",
+        crate::order::NOTIFY,
+    ])
+    .expect(0);
+    let accepted = shop
+        .run(&refund("SB1", "100", &["--sandbox", "--yes"]))
+        .expect(0)
+        .json();
+    assert_eq!(accepted["sandbox"], true);
+    assert_eq!(shop.requests("/sandboxnew/secapi/pay/refund"), 1);
+    let listed = shop
+        .run(&["refund", "query", "--sandbox", "--out-trade-no", "SB1"])
+        .expect(0)
+        .json();
+    assert_eq!(listed["refunds"].as_array().unwrap().len(), 1);
+}
