@@ -236,24 +236,44 @@ fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
     let again = format!(
         "it is safe to run again with --out-refund-no {out_refund_no}: WeChat Pay makes each out_refund_no's refund only once"
     );
+    // Reference A2.10. Final codes: sent once; the same request gets the same answer until
+    // the cause is fixed. FREQUENCY_LIMITED and INVALID_REQ_TOO_MUCH may pass later, so exit
+    // 75, but are not resent at once: that would only prolong the block.
     let explain = |code: &str| -> Option<(u8, String)> {
+        let another_way = "WeChat Pay will not make this refund: refund the customer another way (cash, bank transfer)";
         Some(match code {
-            "NOTENOUGH" => (exit::REFUSED, format!(
-                "the merchant account has not enough funds to refund now: top it up (or pass --refund-account recharge), then run again with --out-refund-no {out_refund_no}"
-            )),
-            "USER_ACCOUNT_ABNORMAL" => (exit::REFUSED,
-                "the customer's WeChat account is closed or abnormal: WeChat Pay cannot refund it; give the money back another way".to_owned()),
-            "TRADE_OVERDUE" => (exit::REFUSED,
-                "the order was paid more than a year ago: WeChat Pay no longer refunds it; give the money back another way".to_owned()),
-            "ORDERNOTEXIST" => (exit::REFUSED, format!(
-                "WeChat Pay has no paid order {order_number}: check the number; an unpaid order has nothing to refund"
-            )),
-            "FREQUENCY_LIMITED" => (exit::TEMPORARY, format!(
-                "refunds of orders older than about two months are rate limited: run again later, and slower, with --out-refund-no {out_refund_no}"
-            )),
-            "INVALID_REQ_TOO_MUCH" => (exit::TEMPORARY, format!(
-                "after too many invalid refund requests WeChat Pay blocks them for about a minute: fix those, wait, then run again with --out-refund-no {out_refund_no}"
-            )),
+            "NOTENOUGH" => (
+                exit::REFUSED,
+                format!(
+                    "the merchant account has not enough funds for this refund: top up the merchant account's balance, then run the same command again (--out-refund-no {out_refund_no}); to refund from the recharge account instead, use a new --out-refund-no with --refund-account recharge"
+                ),
+            ),
+            "USER_ACCOUNT_ABNORMAL" => (
+                exit::REFUSED,
+                format!("the customer's WeChat account is closed or abnormal; {another_way}"),
+            ),
+            "TRADE_OVERDUE" => (
+                exit::REFUSED,
+                format!("the order was paid more than a year ago; {another_way}"),
+            ),
+            "ORDERNOTEXIST" => (
+                exit::REFUSED,
+                format!(
+                    "WeChat Pay has no paid order {order_number}: check the number; an unpaid order has nothing to refund"
+                ),
+            ),
+            "FREQUENCY_LIMITED" => (
+                exit::TEMPORARY,
+                format!(
+                    "refunds of orders older than about two months are rate limited: wait, then refund more slowly; {again}"
+                ),
+            ),
+            "INVALID_REQ_TOO_MUCH" => (
+                exit::TEMPORARY,
+                format!(
+                    "after too many invalid refund requests WeChat Pay blocks refunds for about a minute: fix those, wait a minute; {again}"
+                ),
+            ),
             _ => return None,
         })
     };

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use time::Duration;
 
 use super::clock::{BEIJING, Clock, bill_time};
@@ -118,6 +119,8 @@ pub struct LogEntry {
     pub mch_id: String,
     pub outcome: String,
     pub fault: Option<FaultKind>,
+    /// Of the request body, so that a test can tell a resent request from a changed one.
+    pub body_sha256: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -527,6 +530,7 @@ impl Core {
             mch_id,
             outcome,
             fault,
+            body_sha256: crate::wechat::hex_upper(&Sha256::digest(request.body)).to_lowercase(),
         });
     }
 }

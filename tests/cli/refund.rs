@@ -332,3 +332,206 @@ fn refunds_in_the_sandbox_use_the_sandbox_paths() {
         .json();
     assert_eq!(listed["refunds"].as_array().unwrap().len(), 1);
 }
+
+/// The next `count` refund requests for `out_refund_no` answer with `err_code`.
+fn refuse_refund(shop: &Shop, out_refund_no: &str, err_code: &str, count: u32) {
+    shop.emulator
+        .core()
+        .add_outcome(
+            serde_json::from_value(serde_json::json!({
+                "out_refund_no": out_refund_no,
+                "err_code": err_code,
+                "count": count,
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+}
+
+/// The SHA-256 of each refund request's body the emulator saw since `since` requests.
+fn refund_bodies(shop: &Shop, since: usize) -> Vec<String> {
+    shop.emulator
+        .core()
+        .request_log()
+        .iter()
+        .skip(since)
+        .filter(|entry| entry.path == "/secapi/pay/refund")
+        .map(|entry| entry.body_sha256.clone())
+        .collect()
+}
+
+/// Refunds 10 of order `order` as `out_refund_no`: the output, and the bodies sent.
+fn refund_once(
+    shop: &Shop,
+    order: &str,
+    out_refund_no: &str,
+    more: &[&str],
+) -> (crate::common::Output, Vec<String>) {
+    let before = shop.emulator.core().request_log().len();
+    let mut args = vec!["--out-refund-no", out_refund_no, "--yes"];
+    args.extend_from_slice(more);
+    let out = shop.run(&refund(order, "10", &args));
+    (out, refund_bodies(shop, before))
+}
+
+#[test]
+fn final_refund_err_codes_are_sent_once_and_say_what_to_do() {
+    let shop = Shop::new();
+    paid_order(&shop, "E1");
+    for (code, exit, hint) in [
+        ("NOTENOUGH", 3, "top up the merchant account's balance"),
+        (
+            "USER_ACCOUNT_ABNORMAL",
+            3,
+            "refund the customer another way",
+        ),
+        ("TRADE_OVERDUE", 3, "refund the customer another way"),
+        (
+            "FREQUENCY_LIMITED",
+            75,
+            "safe to run again with --out-refund-no",
+        ),
+        (
+            "INVALID_REQ_TOO_MUCH",
+            75,
+            "safe to run again with --out-refund-no",
+        ),
+    ] {
+        let number = format!("E1-{code}");
+        // Outcomes for several requests: a retry would meet the same code and be counted.
+        refuse_refund(&shop, &number, code, 5);
+        let (out, bodies) = refund_once(&shop, "E1", &number, &[]);
+        let out = out.expect(exit);
+        assert_eq!(bodies.len(), 1, "{code}: sent once, never retried");
+        let error = out
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap();
+        assert!(error.contains(code), "{error}");
+        out.hint_mentions(hint);
+        shop.emulator.core().clear_outcomes();
+        assert!(
+            shop.emulator
+                .core()
+                .refunds()
+                .iter()
+                .all(|r| r.out_refund_no != number),
+            "{code}: no refund was made"
+        );
+    }
+    // NOTENOUGH: after topping up, the very same command refunds (once).
+    let (out, _) = refund_once(&shop, "E1", "E1-NOTENOUGH", &[]);
+    assert_eq!(out.expect(0).json()["out_refund_no"], "E1-NOTENOUGH");
+}
+
+#[test]
+fn bizerr_need_retry_resends_the_identical_request_a_bounded_number_of_times() {
+    let shop = Shop::new();
+    paid_order(&shop, "B1");
+    // Once: the identical request again, which passes.
+    refuse_refund(&shop, "B1-R1", "BIZERR_NEED_RETRY", 1);
+    let (out, bodies) = refund_once(&shop, "B1", "B1-R1", &["-v"]);
+    let out = out.expect(0);
+    assert_eq!(out.json()["out_refund_no"], "B1-R1");
+    assert_eq!(bodies.len(), 2, "one retry");
+    assert_eq!(
+        bodies[0], bodies[1],
+        "the retry is the identical request, byte for byte"
+    );
+    assert!(out.stderr.contains("attempt 1: "), "{}", out.stderr);
+    assert!(out.stderr.contains("BIZERR_NEED_RETRY"), "{}", out.stderr);
+    let refunds = shop.emulator.core().refunds();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].refund_fee, 10);
+
+    // Persistently: three attempts in all (--retries 2 by default), then exit 75.
+    refuse_refund(&shop, "B1-R2", "BIZERR_NEED_RETRY", 10);
+    let (out, bodies) = refund_once(&shop, "B1", "B1-R2", &[]);
+    let out = out.expect(75);
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "never a changed request"
+    );
+    out.error_mentions("BIZERR_NEED_RETRY")
+        .error_mentions("3 attempts")
+        .hint_mentions("safe to run again with --out-refund-no B1-R2");
+    assert_eq!(shop.emulator.core().refunds().len(), 1, "nothing refunded");
+
+    // --retries bounds it.
+    let (out, bodies) = refund_once(&shop, "B1", "B1-R2", &["--retries", "0"]);
+    out.expect(75);
+    assert_eq!(bodies.len(), 1);
+    shop.emulator.core().clear_outcomes();
+    // Run again as the hint says: the same number refunds once.
+    let (out, _) = refund_once(&shop, "B1", "B1-R2", &[]);
+    out.expect(0);
+    assert_eq!(shop.emulator.core().refunds().len(), 2);
+}
+
+#[test]
+fn refunds_that_end_in_change_or_refundclose_are_warned_about() {
+    let shop = Shop::new();
+    paid_order(&shop, "W1");
+    for (number, status) in [("W1-C", "CHANGE"), ("W1-X", "REFUNDCLOSE")] {
+        shop.emulator
+            .core()
+            .add_outcome(
+                serde_json::from_value(serde_json::json!({
+                    "out_refund_no": number,
+                    "refund_status": status,
+                }))
+                .unwrap(),
+            )
+            .unwrap();
+        shop.run(&refund("W1", "10", &["--out-refund-no", number, "--yes"]))
+            .expect(0);
+        let query = shop
+            .run(&["refund", "query", "--out-refund-no", number])
+            .expect(0);
+        assert_eq!(query.json()["refunds"][0]["refund_status"], status);
+        let warning = query
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("warning: "))
+            .unwrap_or_else(|| panic!("a warning for {status}:\n{}", query.stderr));
+        assert!(
+            warning.contains(number) && warning.contains(status),
+            "{warning}"
+        );
+        let expect = shop
+            .run(&[
+                "refund",
+                "query",
+                "--out-refund-no",
+                number,
+                "--expect",
+                "SUCCESS",
+            ])
+            .expect(1);
+        assert!(expect.stderr.contains("not SUCCESS"), "{}", expect.stderr);
+    }
+    let change = shop
+        .run(&["refund", "query", "--out-refund-no", "W1-C"])
+        .stderr;
+    assert!(change.contains("merchant console"), "{change}");
+    let closed = shop
+        .run(&["refund", "query", "--out-refund-no", "W1-X"])
+        .stderr;
+    assert!(closed.contains("new out_refund_no"), "{closed}");
+    // A successful refund of the same order gives no warning.
+    shop.run(&refund("W1", "10", &["--out-refund-no", "W1-S", "--yes"]))
+        .expect(0);
+    let fine = shop
+        .run(&[
+            "refund",
+            "query",
+            "--out-refund-no",
+            "W1-S",
+            "--expect",
+            "SUCCESS",
+        ])
+        .expect(0);
+    assert!(!fine.stderr.contains("warning"), "{}", fine.stderr);
+}
