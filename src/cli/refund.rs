@@ -12,8 +12,8 @@ use super::output::{Format, Record};
 use super::settings::Context;
 use crate::wechat::Fen;
 use crate::wechat::api::{
-    Endpoint, OrderKey, RefundAccepted, RefundItem, RefundKey, RefundList, RefundRequest,
-    parse_amount,
+    CouponRefund, Endpoint, OrderKey, RefundAccepted, RefundItem, RefundKey, RefundList,
+    RefundRequest, parse_amount,
 };
 use crate::wechat::client::CallError;
 use crate::wechat::sign::nonce_str;
@@ -321,11 +321,25 @@ fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
     put_fen(&mut record, "cash_fee", accepted.cash_fee);
     put_fen(&mut record, "cash_refund_fee", accepted.cash_refund_fee);
     put_fen(&mut record, "coupon_refund_fee", accepted.coupon_refund_fee);
+    record.insert("coupons".into(), coupons(&accepted.coupons));
     record.insert("sandbox".into(), json!(api.sandbox));
     record.insert("extra".into(), extra(&accepted.extra));
     context.printer.record(&record)?;
+    let split = match accepted.coupon_refund_fee.filter(|f| f.0 > 0) {
+        Some(coupon) => format!(
+            " ({} in cash, {} in coupons)",
+            money(
+                accepted
+                    .cash_refund_fee
+                    .unwrap_or(Fen(accepted.refund_fee.0 - coupon.0))
+            ),
+            money(coupon)
+        ),
+        None => String::new(),
+    };
     context.printer.status(&format!(
-        "WeChat Pay accepted refund {out_refund_no}; it completes later: wxpay-ops refund query --out-refund-no {out_refund_no}"
+        "WeChat Pay accepted refund {out_refund_no} of {}{split}; it completes later: wxpay-ops refund query --out-refund-no {out_refund_no}",
+        money(accepted.refund_fee)
     ));
     Ok(exit::OK)
 }
@@ -399,6 +413,22 @@ fn query(context: &Context, args: QueryArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// Each coupon's share of a refund, for JSON (and a line each in a table).
+fn coupons(coupons: &[CouponRefund]) -> Value {
+    Value::Array(
+        coupons
+            .iter()
+            .map(|coupon| {
+                json!({
+                    "coupon_type": coupon.coupon_type,
+                    "coupon_refund_id": coupon.coupon_refund_id,
+                    "coupon_refund_fee": coupon.coupon_refund_fee.0,
+                })
+            })
+            .collect(),
+    )
+}
+
 fn refund_record(refund: &RefundItem) -> Record {
     let mut record = Record::new();
     record.insert("out_refund_no".into(), json!(refund.out_refund_no));
@@ -411,7 +441,13 @@ fn refund_record(refund: &RefundItem) -> Record {
         "settlement_refund_fee",
         refund.settlement_refund_fee,
     );
+    put_fen(
+        &mut record,
+        "cash_refund_fee",
+        Some(refund.cash_refund_fee()),
+    );
     put_fen(&mut record, "coupon_refund_fee", refund.coupon_refund_fee);
+    record.insert("coupons".into(), coupons(&refund.coupons));
     put_text(
         &mut record,
         "refund_channel",
@@ -467,15 +503,21 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
         record.insert("extra".into(), extra(&list.extra));
         return context.printer.record(&record);
     }
-    const COLUMNS: [&str; 7] = [
+    // Ops staff need the split: cash back to the payer, the coupons' share, and what is
+    // settled (the bills' 退款金额).
+    const COLUMNS: [&str; 10] = [
         "out_refund_no",
         "refund_id",
         "refund_status",
         "refund_fee",
         "refund_yuan",
+        "cash_refund_fee",
+        "coupon_refund_fee",
+        "settlement_refund_fee",
         "refund_success_time",
         "refund_recv_account",
     ];
+    let fen = |fen: Option<Fen>| fen.map(|f| f.0.to_string()).unwrap_or_default();
     let rows: Vec<Vec<String>> = list
         .refunds
         .iter()
@@ -486,6 +528,9 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
                 refund.refund_status.clone(),
                 refund.refund_fee.0.to_string(),
                 refund.refund_fee.yuan(),
+                refund.cash_refund_fee().0.to_string(),
+                fen(refund.coupon_refund_fee),
+                fen(refund.settlement_refund_fee),
                 refund.refund_success_time.clone().unwrap_or_default(),
                 refund.refund_recv_account.clone().unwrap_or_default(),
             ]

@@ -528,6 +528,33 @@ impl Reader {
             .transpose()
     }
 
+    /// The coupons counted by `count_field`: `coupon_type{infix}_$m`,
+    /// `coupon_refund_id{infix}_$m` and `coupon_refund_fee{infix}_$m` (infix `_$n` in a
+    /// refund query, where $n is the refund).
+    fn coupons(
+        &mut self,
+        count_field: &str,
+        infix: &str,
+    ) -> Result<Vec<CouponRefund>, ClientError> {
+        let count = self.count(count_field)?.unwrap_or(0);
+        if count > MAX_COUPONS {
+            return Err(ClientError::Payload {
+                field: count_field.to_owned(),
+                problem: format!("is {count}; a refund has at most {MAX_COUPONS} coupons"),
+            });
+        }
+        (0..count)
+            .map(|m| {
+                Ok(CouponRefund {
+                    coupon_type: self.text(&format!("coupon_type{infix}_{m}")),
+                    coupon_refund_id: self.text(&format!("coupon_refund_id{infix}_{m}")),
+                    coupon_refund_fee: self
+                        .required_fen(&format!("coupon_refund_fee{infix}_{m}"))?,
+                })
+            })
+            .collect()
+    }
+
     /// The fields nobody read, in the order received; empty ones included, as received.
     fn rest(&self) -> Extra {
         self.message
@@ -617,7 +644,10 @@ pub struct RefundAccepted {
     pub settlement_total_fee: Option<Fen>,
     pub cash_fee: Option<Fen>,
     pub cash_refund_fee: Option<Fen>,
+    /// The coupons' share of refund_fee; refund_fee less this is cash (reference A2.4).
     pub coupon_refund_fee: Option<Fen>,
+    /// Each coupon's share (`coupon_type_$n`, `coupon_refund_id_$n`, `coupon_refund_fee_$n`).
+    pub coupons: Vec<CouponRefund>,
     pub extra: Extra,
 }
 
@@ -636,10 +666,23 @@ impl RefundAccepted {
             cash_fee: r.fen("cash_fee")?,
             cash_refund_fee: r.fen("cash_refund_fee")?,
             coupon_refund_fee: r.fen("coupon_refund_fee")?,
+            coupons: r.coupons("coupon_refund_count", "")?,
             extra: r.rest(),
         })
     }
 }
+
+/// One coupon's share of a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponRefund {
+    /// `CASH` (pre-funded) or `NO_CASH` (免充值券, funded by the merchant).
+    pub coupon_type: Option<String>,
+    pub coupon_refund_id: Option<String>,
+    pub coupon_refund_fee: Fen,
+}
+
+/// A refund has a handful of coupons at most; a count beyond this is not a real answer.
+const MAX_COUPONS: usize = 100;
 
 /// One refund of a refund query (`_$n` fields).
 #[derive(Debug, Clone)]
@@ -650,14 +693,25 @@ pub struct RefundItem {
     pub refund_fee: Fen,
     pub settlement_refund_fee: Option<Fen>,
     pub coupon_refund_fee: Option<Fen>,
+    /// Each coupon's share (`coupon_*_$n_$m`).
+    pub coupons: Vec<CouponRefund>,
     pub refund_channel: Option<String>,
     pub refund_account: Option<String>,
     /// WeChat's spelling: `refund_recv_accout`.
     pub refund_recv_account: Option<String>,
     /// `yyyy-MM-dd HH:mm:ss`, Beijing time; once succeeded.
     pub refund_success_time: Option<String>,
-    /// This refund's other `_$n` and `_$n_$m` fields (coupons), under their full names.
+    /// This refund's other `_$n` and `_$n_$m` fields, under their full names.
     pub extra: Extra,
+}
+
+impl RefundItem {
+    /// What goes back to the payer as money: the refund less its coupons' share (WeChat's
+    /// field notes: 退款金额-代金券或立减优惠退款金额为现金). A refund query has no
+    /// cash_refund_fee_$n of its own.
+    pub fn cash_refund_fee(&self) -> Fen {
+        Fen(self.refund_fee.0 - self.coupon_refund_fee.map_or(0, |f| f.0))
+    }
 }
 
 /// An order's refunds, all pages put together (reference A2.5).
@@ -721,6 +775,7 @@ impl RefundPage {
                 refund_fee: r.required_fen(&field("refund_fee"))?,
                 settlement_refund_fee: r.fen(&field("settlement_refund_fee"))?,
                 coupon_refund_fee: r.fen(&field("coupon_refund_fee"))?,
+                coupons: r.coupons(&field("coupon_refund_count"), &format!("_{n}"))?,
                 refund_channel: r.text(&field("refund_channel")),
                 refund_account: r.text(&field("refund_account")),
                 refund_recv_account: r.text(&field("refund_recv_accout")),
@@ -890,8 +945,11 @@ mod tests {
             ("refund_status_0", "SUCCESS"),
             ("refund_fee_0", "120"),
             ("coupon_refund_fee_0", "20"),
+            ("coupon_refund_count_0", "1"),
             ("coupon_type_0_0", "NO_CASH"),
+            ("coupon_refund_id_0_0", "100000100"),
             ("coupon_refund_fee_0_0", "20"),
+            ("coupon_new_0_0", "z"),
             ("out_refund_no_1", "R1"),
             ("refund_id_1", "5001"),
             ("refund_status_1", "CHANGE"),
@@ -904,13 +962,21 @@ mod tests {
         let refunds = &page.list.refunds;
         assert_eq!(refunds.len(), 2);
         assert_eq!(refunds[0].coupon_refund_fee, Some(Fen(20)));
+        assert_eq!(refunds[0].cash_refund_fee(), Fen(100));
+        assert_eq!(
+            refunds[0].coupons,
+            vec![CouponRefund {
+                coupon_type: Some("NO_CASH".into()),
+                coupon_refund_id: Some("100000100".into()),
+                coupon_refund_fee: Fen(20),
+            }]
+        );
         assert_eq!(
             refunds[0].extra,
-            vec![
-                ("coupon_type_0_0".to_owned(), "NO_CASH".to_owned()),
-                ("coupon_refund_fee_0_0".to_owned(), "20".to_owned())
-            ]
+            vec![("coupon_new_0_0".to_owned(), "z".to_owned())]
         );
+        assert_eq!(refunds[1].coupons, vec![]);
+        assert_eq!(refunds[1].cash_refund_fee(), Fen(10));
         assert_eq!(
             refunds[1].extra,
             vec![("new_field_1".to_owned(), "x".to_owned())]
@@ -924,6 +990,47 @@ mod tests {
         assert!(matches!(
             RefundPage::read(short),
             Err(ClientError::Payload { .. })
+        ));
+    }
+
+    #[test]
+    fn a_refund_answer_keeps_each_coupon_share() {
+        let answer = Message::from_pairs([
+            ("out_refund_no", "R1"),
+            ("refund_id", "5000"),
+            ("refund_fee", "120"),
+            ("settlement_refund_fee", "96"),
+            ("cash_refund_fee", "96"),
+            ("coupon_refund_fee", "24"),
+            ("coupon_refund_count", "2"),
+            ("coupon_type_0", "NO_CASH"),
+            ("coupon_refund_id_0", "1000000100"),
+            ("coupon_refund_fee_0", "20"),
+            ("coupon_type_1", "CASH"),
+            ("coupon_refund_fee_1", "4"),
+        ])
+        .unwrap();
+        let accepted = RefundAccepted::read(answer).unwrap();
+        assert_eq!(accepted.coupon_refund_fee, Some(Fen(24)));
+        let shares: Vec<(Option<&str>, i64)> = accepted
+            .coupons
+            .iter()
+            .map(|c| (c.coupon_type.as_deref(), c.coupon_refund_fee.0))
+            .collect();
+        assert_eq!(shares, [(Some("NO_CASH"), 20), (Some("CASH"), 4)]);
+        assert_eq!(accepted.coupons[1].coupon_refund_id, None);
+        assert!(accepted.extra.is_empty(), "{:?}", accepted.extra);
+        // A count the fields do not bear out is a payload error, not a silent gap.
+        let short = Message::from_pairs([
+            ("out_refund_no", "R1"),
+            ("refund_id", "5000"),
+            ("refund_fee", "120"),
+            ("coupon_refund_count", "1"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            RefundAccepted::read(short),
+            Err(ClientError::Payload { field, .. }) if field == "coupon_refund_fee_0"
         ));
     }
 

@@ -535,3 +535,100 @@ fn refunds_that_end_in_change_or_refundclose_are_warned_about() {
         .expect(0);
     assert!(!fine.stderr.contains("warning"), "{}", fine.stderr);
 }
+
+#[test]
+fn a_coupon_order_refunds_in_cash_and_coupon_and_the_output_shows_both() {
+    let shop = Shop::new();
+    shop.place("CP1", "500");
+    // The customer pays 500 with a coupon of 100 (a 免充值券, NO_CASH), on the control plane.
+    let paid = reqwest::blocking::Client::new()
+        .post(format!("{}/__emulator/orders/pay", shop.emulator.base_url()))
+        .json(&serde_json::json!({"out_trade_no": "CP1", "coupon_fee": 100}))
+        .send()
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 200);
+
+    let accepted = shop.run(&[
+        "refund",
+        "create",
+        "--out-trade-no",
+        "CP1",
+        "--total",
+        "500",
+        "--refund",
+        "120",
+        "--out-refund-no",
+        "CP1-R1",
+        "--yes",
+    ]);
+    let accepted = accepted.expect(0);
+    let json = accepted.json();
+    // Reference A8: the refund splits in proportion, 120 × 100/500 = 24 in coupon.
+    assert_eq!(json["refund_fee"], 120);
+    assert_eq!(json["total_fee"], 500);
+    assert_eq!(json["settlement_total_fee"], 400);
+    assert_eq!(json["cash_fee"], 400);
+    assert_eq!(json["cash_refund_fee"], 96);
+    assert_eq!(json["settlement_refund_fee"], 96);
+    assert_eq!(json["coupon_refund_fee"], 24);
+    let coupons = json["coupons"].as_array().unwrap();
+    assert_eq!(coupons.len(), 1);
+    assert_eq!(coupons[0]["coupon_type"], "NO_CASH");
+    assert_eq!(coupons[0]["coupon_refund_fee"], 24);
+    assert!(coupons[0]["coupon_refund_id"].is_string());
+    assert!(
+        accepted
+            .stderr
+            .contains("0.96 yuan (96 fen) in cash, 0.24 yuan (24 fen) in coupons"),
+        "{}",
+        accepted.stderr
+    );
+
+    let listed = shop
+        .run(&["refund", "query", "--out-trade-no", "CP1"])
+        .expect(0)
+        .json();
+    assert_eq!(listed["total_fee"], 500);
+    assert_eq!(listed["settlement_total_fee"], 400);
+    let one = &listed["refunds"][0];
+    assert_eq!(one["refund_fee"], 120);
+    assert_eq!(one["cash_refund_fee"], 96);
+    assert_eq!(one["coupon_refund_fee"], 24);
+    assert_eq!(one["settlement_refund_fee"], 96);
+    assert_eq!(one["coupons"][0]["coupon_type"], "NO_CASH");
+    assert_eq!(one["coupons"][0]["coupon_refund_fee"], 24);
+    assert_eq!(one["extra"], serde_json::json!({}), "every coupon field is read");
+
+    // The table and CSV, which ops staff read, show the split too.
+    let csv = shop
+        .run(&["--format", "csv", "refund", "query", "--out-refund-no", "CP1-R1"])
+        .expect(0);
+    let mut reader = csv::Reader::from_reader(csv.stdout.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| &row[headers.iter().position(|h| h == name).unwrap()];
+    assert_eq!(cell("refund_fee"), "120");
+    assert_eq!(cell("cash_refund_fee"), "96");
+    assert_eq!(cell("coupon_refund_fee"), "24");
+    assert_eq!(cell("settlement_refund_fee"), "96");
+
+    // The refund that completes the order takes what is left of the coupon: 76 of 380.
+    let rest = shop
+        .run(&[
+            "refund",
+            "create",
+            "--out-trade-no",
+            "CP1",
+            "--total",
+            "500",
+            "--refund",
+            "380",
+            "--out-refund-no",
+            "CP1-R2",
+            "--yes",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(rest["coupon_refund_fee"], 76);
+    assert_eq!(rest["cash_refund_fee"], 304);
+}
