@@ -445,12 +445,9 @@ pub fn call_failure(
             .hint(format!("{again}; check the network, api_base and --timeout"))
         }
         ClientError::Protocol { message } => {
-            let hint = if message.contains("签名") {
-                SIGN_HINT.to_owned()
-            } else {
-                "fix the request: sent again unchanged, it gets the same answer".to_owned()
-            };
-            Failure::new(exit::REFUSED, format!("{what}: {error}")).hint(hint)
+            let (meaning, hint) = protocol_refusal(message);
+            let meaning = meaning.map(|m| format!(" ({m})")).unwrap_or_default();
+            Failure::new(exit::REFUSED, format!("{what}: {error}{meaning}")).hint(hint)
         }
         ClientError::MissingSign
         | ClientError::BadSign(_)
@@ -483,6 +480,37 @@ pub fn call_failure(
                     .hint("sent again unchanged, it gets the same answer"),
             }
         }
+    }
+}
+
+/// What a `return_code=FAIL` answer's return_msg means, where we know, and the remedy. The
+/// service-provider texts are the emulator's, as integrators report them from real servers
+/// (UNCONFIRMED in the reference).
+fn protocol_refusal(return_msg: &str) -> (Option<&'static str>, String) {
+    const UNCHANGED: &str = "sent again unchanged, it gets the same answer";
+    if return_msg.contains("签名") {
+        (None, SIGN_HINT.to_owned())
+    } else if return_msg.contains("受理关系不存在") {
+        (
+            Some("this sub-merchant is not bound to the service provider"),
+            format!(
+                "check sub_mch_id (the profile's, or --sub-mch-id): it must be a sub-merchant of the profile's mch_id, the service provider; {UNCHANGED}"
+            ),
+        )
+    } else if return_msg.contains("sub_appid不匹配") {
+        (
+            Some("the sub_appid does not belong to this sub-merchant"),
+            format!(
+                "check sub_appid (the profile's, or --sub-appid): it must be an AppID bound to the sub_mch_id; {UNCHANGED}"
+            ),
+        )
+    } else if return_msg.contains("缺少参数sub_mch_id") {
+        (
+            Some("a service provider trades only for a sub-merchant, and no sub_mch_id was sent"),
+            "set sub_mch_id in the profile, or pass --sub-mch-id".to_owned(),
+        )
+    } else {
+        (None, format!("fix the request: {UNCHANGED}"))
     }
 }
 

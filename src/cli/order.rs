@@ -357,7 +357,11 @@ fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
         .and_then(|answer| lift(Prepay::read(answer)))
         .map_err(|e| {
             call_failure(
-                &format!("unifiedorder of {}", args.out_trade_no),
+                &format!(
+                    "unifiedorder of {}{}",
+                    args.out_trade_no,
+                    sub_merchant(&api.client)
+                ),
                 Endpoint::UnifiedOrder,
                 e,
                 &again,
@@ -526,7 +530,7 @@ fn query(context: &Context, args: &QueryArgs) -> Result<u8, Failure> {
         .and_then(|answer| lift(OrderState::read(answer)))
         .map_err(|e| {
             call_failure(
-                &format!("orderquery of {value}"),
+                &format!("orderquery of {value}{}", sub_merchant(&api.client)),
                 Endpoint::OrderQuery,
                 e,
                 QUERY_AGAIN,
@@ -628,7 +632,7 @@ fn close(context: &Context, args: CloseArgs) -> Result<u8, Failure> {
     if !already {
         result.map_err(|e| {
             call_failure(
-                &format!("closeorder of {number}"),
+                &format!("closeorder of {number}{}", sub_merchant(&api.client)),
                 Endpoint::CloseOrder,
                 e,
                 &format!("closing again does no harm: it is safe to run again for {number}"),

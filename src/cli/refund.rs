@@ -284,7 +284,10 @@ fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
         })
         .map_err(|e| {
             call_failure(
-                &format!("refund {out_refund_no} of {order_number}"),
+                &format!(
+                    "refund {out_refund_no} of {order_number}{}",
+                    sub_merchant(&api.client)
+                ),
                 Endpoint::Refund,
                 e,
                 &again,
@@ -375,7 +378,7 @@ fn query(context: &Context, args: QueryArgs) -> Result<u8, Failure> {
         .block_on(api.client.refund_query_all(&prepared, &key))
         .map_err(|e| {
             call_failure(
-                &format!("refundquery of {value}"),
+                &format!("refundquery of {value}{}", sub_merchant(&api.client)),
                 Endpoint::RefundQuery,
                 e,
                 "a query changes nothing: it is safe to run again",

@@ -30,7 +30,7 @@ pub enum ClientError {
     #[error("the answer's sign does not verify; it may not come from WeChat Pay")]
     BadSign(Box<Verification>),
     /// A correctly signed answer addressed to another merchant or app.
-    #[error("the answer names {field} {received:?}, not {expected:?}")]
+    #[error("{}", mismatch(field, expected, received))]
     Mismatch {
         field: &'static str,
         expected: String,
@@ -42,6 +42,14 @@ pub enum ClientError {
     /// A verified answer whose payload is not what the protocol promises.
     #[error("the answer's {field} {problem}")]
     Payload { field: String, problem: String },
+}
+
+fn mismatch(field: &str, expected: &str, received: &str) -> String {
+    match (expected.is_empty(), received.is_empty()) {
+        (true, _) => format!("the answer names {field} {received:?}, which the request did not"),
+        (false, true) => format!("the answer names no {field}, not {expected:?}"),
+        (false, false) => format!("the answer names {field} {received:?}, not {expected:?}"),
+    }
 }
 
 /// What happened, in a few words: reqwest's top-level message leaves the cause out, and
@@ -569,9 +577,21 @@ impl Client {
         // Signed with our key, but possibly an answer to another request of ours, replayed.
         self.same("mch_id", &self.mch_id, answer.get("mch_id"))?;
         self.same("appid", &self.appid, answer.get("appid"))?;
-        // Service-provider answers echo the sub-merchant (UNCONFIRMED whether always).
-        if let (Some(sub_mch_id), Some(received)) = (&self.sub_mch_id, answer.get("sub_mch_id")) {
-            self.same("sub_mch_id", sub_mch_id, Some(received))?;
+        // Service-provider answers echo the sub-merchant (UNCONFIRMED whether always, so a
+        // missing echo passes). One that names another sub-merchant, or any sub-merchant
+        // when we asked for none, answers someone else's request.
+        if let Some(received) = answer.non_empty("sub_mch_id") {
+            self.same(
+                "sub_mch_id",
+                self.sub_mch_id.as_deref().unwrap_or(""),
+                Some(received),
+            )?;
+        }
+        // sub_appid is checked only against one we sent: whether WeChat fills in a
+        // sub-merchant's AppID unasked is UNCONFIRMED.
+        if let (Some(sub_appid), Some(received)) = (&self.sub_appid, answer.non_empty("sub_appid"))
+        {
+            self.same("sub_appid", sub_appid, Some(received))?;
         }
         Ok(answer)
     }
@@ -590,5 +610,90 @@ impl Client {
             expected: expected.to_owned(),
             received: received.unwrap_or("").to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "ServiceProviderKey0123456789abcd";
+
+    fn client(sub_mch_id: Option<&str>, sub_appid: Option<&str>) -> Client {
+        Client::new(ClientOptions {
+            sub_mch_id: sub_mch_id.map(str::to_owned),
+            sub_appid: sub_appid.map(str::to_owned),
+            ..ClientOptions::new(
+                "http://127.0.0.1:9",
+                "1900000100",
+                "wx8888888888888888",
+                ApiKey::new(KEY),
+                SignType::Md5,
+            )
+        })
+        .unwrap()
+    }
+
+    /// A correctly signed answer for the service provider, with these fields added.
+    fn answer(fields: &[(&str, &str)]) -> Message {
+        let mut message = Message::from_pairs([
+            ("return_code", "SUCCESS"),
+            ("appid", "wx8888888888888888"),
+            ("mch_id", "1900000100"),
+            ("nonce_str", "n"),
+            ("result_code", "SUCCESS"),
+        ])
+        .unwrap();
+        for (name, value) in fields {
+            message.set(name, *value);
+        }
+        sign_in_place(&mut message, &ApiKey::new(KEY), SignType::Md5);
+        message
+    }
+
+    fn mismatched_field(result: Result<Message, ClientError>) -> Option<&'static str> {
+        match result {
+            Err(ClientError::Mismatch { field, .. }) => Some(field),
+            Ok(_) => None,
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn an_echoed_sub_merchant_must_be_the_one_asked_for() {
+        let sub = client(Some("1900000201"), Some("wxd678efh567hg6999"));
+        let echo = [
+            ("sub_mch_id", "1900000201"),
+            ("sub_appid", "wxd678efh567hg6999"),
+        ];
+        assert_eq!(mismatched_field(sub.check(answer(&echo))), None);
+        assert_eq!(mismatched_field(sub.check(answer(&[]))), None, "no echo");
+        let other = [("sub_mch_id", "1900000999")];
+        assert_eq!(
+            mismatched_field(sub.check(answer(&other))),
+            Some("sub_mch_id")
+        );
+        let other_app = [
+            ("sub_mch_id", "1900000201"),
+            ("sub_appid", "wx0000000000000000"),
+        ];
+        assert_eq!(
+            mismatched_field(sub.check(answer(&other_app))),
+            Some("sub_appid")
+        );
+
+        // A request for no sub-merchant gets no sub-merchant's answer.
+        let direct = client(None, None);
+        let error = direct
+            .check(answer(&[("sub_mch_id", "1900000201")]))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the answer names sub_mch_id \"1900000201\", which the request did not"
+        );
+        assert_eq!(
+            mismatched_field(direct.check(answer(&[("sub_mch_id", "")]))),
+            None
+        );
     }
 }

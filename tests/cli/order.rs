@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use serde_json::Value;
 use wxpay_ops::emulator::core::Options;
 use wxpay_ops::emulator::faults::{Fault, FaultKind};
-use wxpay_ops::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID};
+use wxpay_ops::emulator::merchant::{
+    DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID, Merchant, SERVICE_PROVIDER_API_KEY,
+    SERVICE_PROVIDER_APPID, SERVICE_PROVIDER_MCH_ID, SUB_APPID, SUB_MCH_ID,
+};
 use wxpay_ops::emulator::state::PayOptions;
 use wxpay_ops::emulator::{Emulator, ServeOptions};
 use wxpay_ops::wechat::paysign::{PayRequest, PayScene, pay_params};
@@ -28,8 +31,14 @@ pub struct Shop {
 
 impl Shop {
     pub fn new() -> Shop {
+        Shop::with_merchants(vec![Merchant::default_merchant()])
+    }
+
+    /// A shop whose emulator knows these merchants; the profile is the first one's.
+    pub fn with_merchants(merchants: Vec<Merchant>) -> Shop {
         let emulator = Emulator::start(ServeOptions {
             core: Options {
+                merchants,
                 notify_time_factor: 0.001,
                 refund_delay: time::Duration::ZERO,
                 ..Options::default()
@@ -72,19 +81,21 @@ impl Shop {
     }
 
     fn checked(&self, output: Output) -> Output {
-        // The emulator's sandbox key (merchant.rs): md5 of this, lower-case hex.
-        use md5::{Digest, Md5};
-        let digest = Md5::digest(format!("sandbox:{DEFAULT_MCH_ID}:{DEFAULT_API_KEY}"));
-        let sandbox_key: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        for shown in [&output.stdout, &output.stderr] {
-            assert!(
-                !shown.contains(DEFAULT_API_KEY),
-                "the API key leaked:\n{shown}"
-            );
-            assert!(
-                !shown.contains(&sandbox_key),
-                "the sandbox key leaked:\n{shown}"
-            );
+        for (mch_id, key) in [
+            (DEFAULT_MCH_ID, DEFAULT_API_KEY),
+            (SERVICE_PROVIDER_MCH_ID, SERVICE_PROVIDER_API_KEY),
+        ] {
+            // The emulator's sandbox key (merchant.rs): md5 of this, lower-case hex.
+            use md5::{Digest, Md5};
+            let digest = Md5::digest(format!("sandbox:{mch_id}:{key}"));
+            let sandbox_key: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            for shown in [&output.stdout, &output.stderr] {
+                assert!(!shown.contains(key), "the API key leaked:\n{shown}");
+                assert!(
+                    !shown.contains(&sandbox_key),
+                    "the sandbox key leaked:\n{shown}"
+                );
+            }
         }
         output
     }
@@ -1201,4 +1212,287 @@ fn help_lists_the_exit_codes_the_api_commands_give() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn a_payer_without_enough_balance_is_a_refusal_sent_once() {
+    let shop = Shop::new();
+    shop.emulator
+        .core()
+        .add_outcome(
+            serde_json::from_value(serde_json::json!({
+                "out_trade_no": "NE1",
+                "err_code": "NOTENOUGH",
+                "count": 5,
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+    let out = shop
+        .run(&[
+            "order",
+            "create",
+            "--trade-type",
+            "NATIVE",
+            "--out-trade-no",
+            "NE1",
+            "--amount",
+            "100",
+            "--body",
+            "b",
+            "--notify-url",
+            NOTIFY,
+        ])
+        .expect(3)
+        .error_mentions("NOTENOUGH")
+        .hint_mentions("pay another way");
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        shop.requests("/pay/unifiedorder"),
+        1,
+        "a final err_code is never resent"
+    );
+}
+
+/// A profile for the emulator's service provider, acting for its sub-merchant, and one
+/// that names no sub-merchant (`bare`).
+fn service_provider_config(shop: &mut Shop) {
+    let ca = shop.emulator.ca_cert().to_str().unwrap().to_owned();
+    let p12 = shop
+        .emulator
+        .client_cert(SERVICE_PROVIDER_MCH_ID)
+        .unwrap()
+        .p12
+        .clone();
+    let common = format!(
+        "mch_id = \"{SERVICE_PROVIDER_MCH_ID}\"\nappid = \"{SERVICE_PROVIDER_APPID}\"\n\
+         api_key_env = \"SP_KEY\"\napi_base = \"{}\"\nca_cert = \"{ca}\"\ncert_p12 = \"{}\"\n",
+        shop.emulator.tls_base_url(),
+        p12.display()
+    );
+    let text = format!(
+        "default_profile = \"sp\"\n[profiles.sp]\n{common}sub_mch_id = \"{SUB_MCH_ID}\"\n\
+         sub_appid = \"{SUB_APPID}\"\n[profiles.bare]\n{common}"
+    );
+    shop.config = shop.env.write_config(&text);
+    shop.env.set("SP_KEY", SERVICE_PROVIDER_API_KEY);
+}
+
+#[test]
+fn a_service_provider_places_queries_and_refunds_orders_for_its_sub_merchant() {
+    let mut shop = Shop::with_merchants(vec![Merchant::default_service_provider()]);
+    service_provider_config(&mut shop);
+    shop.run(&["config", "check"]).expect(0);
+    let created = shop
+        .run(&[
+            "order",
+            "create",
+            "--trade-type",
+            "JSAPI",
+            "--out-trade-no",
+            "SP1",
+            "--amount",
+            "300",
+            "--body",
+            "Shop-Tea",
+            "--sub-openid",
+            "oSubPayer",
+            "--notify-url",
+            NOTIFY,
+        ])
+        .expect(0)
+        .json();
+    // The front end pays in the sub-merchant's app.
+    assert_eq!(created["pay_params"]["appId"], SUB_APPID);
+    let orders = shop.emulator.core().orders();
+    assert_eq!(orders[0].sub_mch_id, SUB_MCH_ID);
+    assert_eq!(orders[0].sub_appid, SUB_APPID);
+    assert_eq!(orders[0].sub_openid, "oSubPayer");
+
+    let paid = shop
+        .emulator
+        .core()
+        .pay(
+            SERVICE_PROVIDER_MCH_ID,
+            "SP1",
+            &PayOptions {
+                sub_mch_id: Some(SUB_MCH_ID.into()),
+                ..PayOptions::default()
+            },
+        )
+        .unwrap();
+    let transaction_id = paid.payment.unwrap().transaction_id;
+    let state = shop
+        .run(&[
+            "order",
+            "query",
+            "--out-trade-no",
+            "SP1",
+            "--expect",
+            "SUCCESS",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(state["transaction_id"], transaction_id.as_str());
+    assert_eq!(state["total_fee"], 300);
+    // Over mutual TLS with the service provider's certificate.
+    let refund = shop
+        .run(&[
+            "refund",
+            "create",
+            "--out-trade-no",
+            "SP1",
+            "--total",
+            "300",
+            "--refund",
+            "100",
+            "--out-refund-no",
+            "SP1-R1",
+            "--yes",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(refund["refund_fee"], 100);
+    assert_eq!(shop.emulator.core().refunds()[0].sub_mch_id, SUB_MCH_ID);
+    let refunds = shop
+        .run(&["refund", "query", "--transaction-id", &transaction_id])
+        .expect(0)
+        .json();
+    assert_eq!(refunds["refunds"][0]["out_refund_no"], "SP1-R1");
+    assert_eq!(refunds["refunds"][0]["refund_status"], "SUCCESS");
+
+    // Another sub-merchant's number: the emulator refuses (受理关系不存在), and says which.
+    let before = shop.requests("/pay/orderquery");
+    shop.run(&[
+        "order",
+        "query",
+        "--out-trade-no",
+        "SP1",
+        "--sub-mch-id",
+        "1900000999",
+    ])
+    .expect(3)
+    .error_mentions("for sub-merchant 1900000999")
+    .error_mentions("受理关系不存在")
+    .error_mentions("not bound to the service provider")
+    .hint_mentions("check sub_mch_id");
+    assert_eq!(shop.requests("/pay/orderquery"), before + 1, "sent once");
+    let refunds_before = shop.requests("/secapi/pay/refund");
+    shop.run(&[
+        "refund",
+        "create",
+        "--out-trade-no",
+        "SP1",
+        "--total",
+        "300",
+        "--refund",
+        "100",
+        "--out-refund-no",
+        "SP1-R2",
+        "--yes",
+        "--sub-mch-id",
+        "1900000999",
+    ])
+    .expect(3)
+    .error_mentions("受理关系不存在")
+    .hint_mentions("check sub_mch_id");
+    assert_eq!(shop.requests("/secapi/pay/refund"), refunds_before + 1);
+    shop.run(&[
+        "order",
+        "query",
+        "--out-trade-no",
+        "SP1",
+        "--sub-appid",
+        "wx0000000000000000",
+    ])
+    .expect(3)
+    .error_mentions("sub_mch_id与sub_appid不匹配")
+    .hint_mentions("check sub_appid");
+    shop.run(&[
+        "--profile",
+        "bare",
+        "order",
+        "query",
+        "--out-trade-no",
+        "SP1",
+    ])
+    .expect(3)
+    .error_mentions("缺少参数sub_mch_id")
+    .hint_mentions("set sub_mch_id in the profile");
+}
+
+/// Answers every request with `answer`: a server whose signed answers are for someone else.
+fn answering(answer: Message) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let serve = move |stream: std::net::TcpStream| -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        reader.read_exact(&mut vec![0; length])?;
+        let xml = answer.to_xml();
+        write!(
+            &stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+            xml.len()
+        )
+    };
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8).flatten() {
+            let _ = serve(stream);
+        }
+    });
+    base
+}
+
+#[test]
+fn an_answer_for_another_sub_merchant_is_refused() {
+    let mut answer = Message::from_pairs([
+        ("return_code", "SUCCESS"),
+        ("return_msg", "OK"),
+        ("appid", SERVICE_PROVIDER_APPID),
+        ("mch_id", SERVICE_PROVIDER_MCH_ID),
+        ("sub_mch_id", "1900000999"),
+        ("nonce_str", "5K8264ILTKCH16CQ"),
+        ("result_code", "SUCCESS"),
+        ("out_trade_no", "SP1"),
+        ("trade_state", "SUCCESS"),
+        ("total_fee", "300"),
+    ])
+    .unwrap();
+    wxpay_ops::wechat::sign::sign_in_place(
+        &mut answer,
+        &ApiKey::new(SERVICE_PROVIDER_API_KEY),
+        SignType::Md5,
+    );
+    let base = answering(answer);
+    let mut env = Env::new();
+    env.set("SP_KEY", SERVICE_PROVIDER_API_KEY);
+    let config = env.write_config(&format!(
+        "[profiles.sp]\nmch_id = \"{SERVICE_PROVIDER_MCH_ID}\"\nappid = \"{SERVICE_PROVIDER_APPID}\"\n\
+         api_key_env = \"SP_KEY\"\napi_base = \"{base}\"\nsub_mch_id = \"{SUB_MCH_ID}\"\n"
+    ));
+    let out = env
+        .run(&[
+            "--config",
+            config.to_str().unwrap(),
+            "order",
+            "query",
+            "--out-trade-no",
+            "SP1",
+        ])
+        .expect(4)
+        .error_mentions("names sub_mch_id \"1900000999\", not \"1900000201\"")
+        .error_mentions("nothing in it was used");
+    assert!(out.stdout.is_empty(), "nothing printed as if it were valid");
+    assert!(!out.stderr.contains(SERVICE_PROVIDER_API_KEY));
 }

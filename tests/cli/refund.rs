@@ -542,7 +542,10 @@ fn a_coupon_order_refunds_in_cash_and_coupon_and_the_output_shows_both() {
     shop.place("CP1", "500");
     // The customer pays 500 with a coupon of 100 (a 免充值券, NO_CASH), on the control plane.
     let paid = reqwest::blocking::Client::new()
-        .post(format!("{}/__emulator/orders/pay", shop.emulator.base_url()))
+        .post(format!(
+            "{}/__emulator/orders/pay",
+            shop.emulator.base_url()
+        ))
         .json(&serde_json::json!({"out_trade_no": "CP1", "coupon_fee": 100}))
         .send()
         .unwrap();
@@ -597,11 +600,22 @@ fn a_coupon_order_refunds_in_cash_and_coupon_and_the_output_shows_both() {
     assert_eq!(one["settlement_refund_fee"], 96);
     assert_eq!(one["coupons"][0]["coupon_type"], "NO_CASH");
     assert_eq!(one["coupons"][0]["coupon_refund_fee"], 24);
-    assert_eq!(one["extra"], serde_json::json!({}), "every coupon field is read");
+    assert_eq!(
+        one["extra"],
+        serde_json::json!({}),
+        "every coupon field is read"
+    );
 
     // The table and CSV, which ops staff read, show the split too.
     let csv = shop
-        .run(&["--format", "csv", "refund", "query", "--out-refund-no", "CP1-R1"])
+        .run(&[
+            "--format",
+            "csv",
+            "refund",
+            "query",
+            "--out-refund-no",
+            "CP1-R1",
+        ])
         .expect(0);
     let mut reader = csv::Reader::from_reader(csv.stdout.as_bytes());
     let headers = reader.headers().unwrap().clone();
