@@ -15,6 +15,7 @@ use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::{Format, Printer, Record};
 use super::settings::{Context, KeyArgs, Selected};
 use crate::config::certs::{identity_from_pem, read_p12};
+use crate::config::check::{MAX_TIMEOUT_SECS, usable_timeout};
 use crate::wechat::api::{Endpoint, Extra, Retry, err_code_meaning};
 use crate::wechat::client::{
     Attempt, CallError, Client, ClientError, ClientOptions, Prepared, RetryPolicy,
@@ -64,9 +65,32 @@ pub struct ApiArgs {
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     text.parse::<f64>()
         .ok()
-        .filter(|s| *s > 0.0 && *s <= 3600.0)
+        .filter(|s| usable_timeout(*s))
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{text:?} is not a number of seconds from 0 to 3600"))
+        .ok_or_else(|| {
+            format!("{text:?} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}")
+        })
+}
+
+/// A timeout from the profile: a flag wins; an unusable value is refused rather than
+/// silently replaced by the default.
+fn profile_seconds(
+    selected: &Selected,
+    name: &str,
+    flag: Option<Duration>,
+    value: Option<f64>,
+    default: Duration,
+) -> Result<Duration, Failure> {
+    match (flag, value) {
+        (Some(flag), _) => Ok(flag),
+        (None, None) => Ok(default),
+        (None, Some(seconds)) if usable_timeout(seconds) => Ok(Duration::from_secs_f64(seconds)),
+        (None, Some(seconds)) => Err(Failure::usage(format!(
+            "profile {:?}: {name} = {seconds} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}",
+            selected.name
+        ))
+        .hint(format!("fix {name} in {}, or pass --{}", selected.config.path.display(), name.replace('_', "-")))),
+    }
 }
 
 /// A client ready for one command, and what the command needs to know about it.
@@ -132,14 +156,20 @@ impl Api {
             sub_appid: args.sub_appid.clone().or_else(|| profile.sub_appid.clone()),
             tls: Some(tls),
             secure_tls,
-            timeout: args
-                .timeout
-                .or_else(|| seconds(profile.timeout))
-                .unwrap_or(Duration::from_secs(15)),
-            connect_timeout: args
-                .connect_timeout
-                .or_else(|| seconds(profile.connect_timeout))
-                .unwrap_or(Duration::from_secs(5)),
+            timeout: profile_seconds(
+                &selected,
+                "timeout",
+                args.timeout,
+                profile.timeout,
+                Duration::from_secs(15),
+            )?,
+            connect_timeout: profile_seconds(
+                &selected,
+                "connect_timeout",
+                args.connect_timeout,
+                profile.connect_timeout,
+                Duration::from_secs(5),
+            )?,
             retry: RetryPolicy {
                 attempts: args.retries + 1,
                 ..RetryPolicy::default()
@@ -221,10 +251,6 @@ impl Api {
     pub fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
         self.runtime.block_on(future)
     }
-}
-
-fn seconds(value: Option<f64>) -> Option<Duration> {
-    value.and_then(|s| parse_seconds(&s.to_string()).ok())
 }
 
 fn build(options: ClientOptions) -> Result<Client, Failure> {

@@ -922,6 +922,17 @@ fn timeouts_come_from_the_profile_and_the_flags() {
     .expect(0);
     shop.run(&["order", "query", "--out-trade-no", "T1", "--timeout", "0"])
         .expect(2);
+    // An unusable profile timeout is refused, not silently replaced by the default.
+    shop.emulator.core().clear_faults();
+    let before = shop.emulator.core().request_log().len();
+    shop.own_config("timeout = -1\n");
+    shop.run(&["order", "query", "--out-trade-no", "T1"])
+        .expect(2)
+        .error_mentions("timeout = -1")
+        .hint_mentions("--timeout");
+    shop.run(&["order", "query", "--out-trade-no", "T1", "--timeout", "5"])
+        .expect(0);
+    assert_eq!(shop.emulator.core().request_log().len(), before + 1);
 }
 
 #[test]
