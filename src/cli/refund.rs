@@ -330,7 +330,7 @@ fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
     context.printer.record(&record)?;
     let split = match accepted.coupon_refund_fee.filter(|f| f.0 > 0) {
         Some(coupon) => format!(
-            " ({} in cash, {} in coupons)",
+            ": {} in cash and {} in coupons",
             money(
                 accepted
                     .cash_refund_fee

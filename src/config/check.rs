@@ -248,11 +248,16 @@ fn sub_merchant(profile: &Profile) -> Vec<Check> {
         });
     }
     if let Some(sub_appid) = &profile.sub_appid {
-        checks.push(if !is_appid(sub_appid) {
+        // WeChat's own sample sub_appid (wxd678efh567hg6999, which the emulator uses too)
+        // is not hex, so only letters and digits are asked for here.
+        let shaped = sub_appid.len() == 18
+            && sub_appid.starts_with("wx")
+            && sub_appid[2..].bytes().all(|b| b.is_ascii_alphanumeric());
+        checks.push(if !shaped {
             check(
                 "sub_appid",
                 Status::Fail,
-                format!("{sub_appid:?} is not an AppID (\"wx\" and 16 hex digits)"),
+                format!("{sub_appid:?} is not an AppID (\"wx\" and 16 letters or digits)"),
             )
         } else if profile.sub_mch_id.is_none() {
             check(
@@ -484,7 +489,7 @@ mod tests {
             dir.path(),
             "timeout = 30\nconnect_timeout = 2.5\nsandbox = true\n\
              backup_api_base = \"https://api2.mch.weixin.qq.com\"\n\
-             sub_mch_id = \"1900000201\"\nsub_appid = \"wxd678efe567de6999\"\n",
+             sub_mch_id = \"1900000201\"\nsub_appid = \"wxd678efh567hg6999\"\n",
         );
         for name in [
             "timeout",

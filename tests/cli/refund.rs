@@ -582,7 +582,7 @@ fn a_coupon_order_refunds_in_cash_and_coupon_and_the_output_shows_both() {
     assert!(
         accepted
             .stderr
-            .contains("0.96 yuan (96 fen) in cash, 0.24 yuan (24 fen) in coupons"),
+            .contains("0.96 yuan (96 fen) in cash and 0.24 yuan (24 fen) in coupons;"),
         "{}",
         accepted.stderr
     );
