@@ -1,5 +1,6 @@
 //! The one printer: data to stdout as table, JSON or CSV; status and warnings to stderr.
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 use clap::ValueEnum;
@@ -14,6 +15,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// JSON lines: one compact object per line.
+    Jsonl,
 }
 
 /// An ordered record; JSON keeps the order, table and CSV show it as rows or columns.
@@ -53,6 +56,7 @@ impl Printer {
     fn record_as(&self, record: &Record, format: Format) -> Result<(), Failure> {
         let text = match format {
             Format::Json => json(&scrubbed(&Value::Object(record.clone()))),
+            Format::Jsonl => json_line(&scrubbed(&Value::Object(record.clone()))),
             Format::Table => table(
                 None,
                 flatten(record)
@@ -69,22 +73,20 @@ impl Printer {
 
     /// Prints rows under named columns; JSON gets an array of objects.
     pub fn rows(&self, columns: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
+        let objects = || {
+            rows.iter().map(|row| {
+                Value::Object(
+                    columns
+                        .iter()
+                        .zip(row)
+                        .map(|(c, v)| (c.to_string(), Value::String(scrub::value(v))))
+                        .collect(),
+                )
+            })
+        };
         let text = match self.format(Format::Json) {
-            Format::Json => {
-                let array: Vec<Value> = rows
-                    .iter()
-                    .map(|row| {
-                        Value::Object(
-                            columns
-                                .iter()
-                                .zip(row)
-                                .map(|(c, v)| (c.to_string(), Value::String(scrub::value(v))))
-                                .collect(),
-                        )
-                    })
-                    .collect();
-                json(&array)
-            }
+            Format::Json => json(&objects().collect::<Vec<_>>()),
+            Format::Jsonl => objects().map(|object| json_line(&object)).collect(),
             Format::Table => table(
                 Some(columns.iter().map(|c| c.to_string()).collect()),
                 rows.iter()
@@ -96,6 +98,39 @@ impl Printer {
             }
         };
         self.write(&text)
+    }
+
+    /// Starts a stream of rows under `columns`, for outputs too long to hold: a CSV header
+    /// and rows, JSON lines, or a JSON object `{"<name>": [rows…], "summary": …}` written
+    /// element by element. Every cell is scrubbed as it goes. A table cannot stream: the
+    /// caller shows something else there (a table is written as CSV).
+    pub fn row_stream(
+        &self,
+        format: Format,
+        name: &str,
+        columns: &[&str],
+    ) -> Result<RowStream, Failure> {
+        let buffered = || io::BufWriter::with_capacity(1 << 18, io::stdout().lock());
+        let mut sink = match format {
+            Format::Csv | Format::Table => Sink::Csv(Box::new(
+                csv::WriterBuilder::new()
+                    .buffer_capacity(1 << 18)
+                    .from_writer(io::stdout().lock()),
+            )),
+            Format::Json => Sink::Json(buffered()),
+            Format::Jsonl => Sink::Jsonl(buffered()),
+        };
+        match &mut sink {
+            Sink::Csv(writer) => writer.write_record(columns).map_err(csv_io),
+            Sink::Json(out) => write!(out, "{{{}:[", json_string(name)),
+            Sink::Jsonl(_) => Ok(()),
+        }
+        .map_err(stdout_failure)?;
+        Ok(RowStream {
+            sink,
+            keys: columns.iter().map(|c| json_string(c) + ":").collect(),
+            rows: 0,
+        })
     }
 
     /// Writes a block of text (a script, a path) to stdout, scrubbed; a closed pipe ends the
@@ -149,6 +184,124 @@ impl Printer {
                 eprintln!("hint: {}", scrub::prose(hint));
             }
         }
+    }
+}
+
+/// One value of a streamed row: text (scrubbed, quoted in JSON), or a number already
+/// formatted by us (written bare in JSON).
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    Text(&'a str),
+    Number(&'a str),
+}
+
+/// Rows written as they come; see [`Printer::row_stream`].
+pub struct RowStream {
+    sink: Sink,
+    /// `"column":`, ready for JSON.
+    keys: Vec<String>,
+    rows: u64,
+}
+
+enum Sink {
+    Csv(Box<csv::Writer<io::StdoutLock<'static>>>),
+    /// A JSON object whose `{"name":[` is written; rows are the array's elements.
+    Json(io::BufWriter<io::StdoutLock<'static>>),
+    Jsonl(io::BufWriter<io::StdoutLock<'static>>),
+}
+
+impl RowStream {
+    pub fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), Failure> {
+        // One look at the loaded keys per row, so that short plain cells need no copy.
+        let shortest_key = crate::wechat::secret::shortest_loaded();
+        let first = self.rows == 0;
+        self.rows += 1;
+        let written = match &mut self.sink {
+            Sink::Csv(writer) => cells
+                .iter()
+                .try_for_each(|cell| {
+                    let text = match cell {
+                        Cell::Text(text) => scrub::csv_cell_cow(text, shortest_key),
+                        Cell::Number(number) => Cow::Borrowed(*number),
+                    };
+                    writer.write_field(text.as_bytes())
+                })
+                .and_then(|()| writer.write_record(std::iter::empty::<&[u8]>()))
+                .map_err(csv_io),
+            Sink::Json(out) => out
+                .write_all(if first { b"\n" } else { b",\n" })
+                .and_then(|()| json_object(out, &self.keys, cells, shortest_key)),
+            Sink::Jsonl(out) => json_object(out, &self.keys, cells, shortest_key)
+                .and_then(|()| out.write_all(b"\n")),
+        };
+        written.map_err(stdout_failure)
+    }
+
+    /// Ends the stream: JSON closes the array and adds `"summary"`; JSON lines end with a
+    /// `{"summary": …}` line; CSV has nothing more.
+    pub fn finish(self, summary: Option<&Record>) -> Result<(), Failure> {
+        let summary = summary.map(|s| scrubbed(&Value::Object(s.clone())));
+        let written = match self.sink {
+            Sink::Csv(mut writer) => writer.flush(),
+            Sink::Json(mut out) => {
+                let mut ending = String::from(if self.rows > 0 { "\n]" } else { "]" });
+                if let Some(summary) = summary {
+                    ending.push_str(",\"summary\":");
+                    ending.push_str(&serde_json::to_string(&summary).expect("JSON serializes"));
+                }
+                ending.push_str("}\n");
+                out.write_all(ending.as_bytes()).and_then(|()| out.flush())
+            }
+            Sink::Jsonl(mut out) => {
+                let ending = summary
+                    .map(|summary| json_line(&serde_json::json!({ "summary": summary })))
+                    .unwrap_or_default();
+                out.write_all(ending.as_bytes()).and_then(|()| out.flush())
+            }
+        };
+        written.map_err(stdout_failure)
+    }
+}
+
+/// One row as a compact JSON object.
+fn json_object(
+    out: &mut impl Write,
+    keys: &[String],
+    cells: &[Cell<'_>],
+    shortest_key: usize,
+) -> io::Result<()> {
+    out.write_all(b"{")?;
+    for (index, (key, cell)) in keys.iter().zip(cells).enumerate() {
+        if index > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(key.as_bytes())?;
+        match cell {
+            Cell::Number(number) => out.write_all(number.as_bytes())?,
+            Cell::Text(text) => {
+                serde_json::to_writer(&mut *out, &scrub::value_cow(text, shortest_key))?
+            }
+        }
+    }
+    out.write_all(b"}")
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("strings serialize")
+}
+
+fn csv_io(error: csv::Error) -> io::Error {
+    match error.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+fn stdout_failure(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::closed_stdout()
+    } else {
+        Failure::usage(format!("cannot write to standard output: {e}"))
     }
 }
 
@@ -237,6 +390,12 @@ fn scrubbed(value: &Value) -> Value {
 
 fn json<T: serde::Serialize>(value: &T) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
+    text.push('\n');
+    text
+}
+
+fn json_line(value: &Value) -> String {
+    let mut text = serde_json::to_string(value).expect("JSON values always serialize");
     text.push('\n');
     text
 }
