@@ -26,9 +26,10 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   success
   2   usage, config or local input error
-  3   WeChat Pay refused: a refund notification whose envelope says return_code=FAIL
-  4   verification failure: a signature or notification that does not check out
-  75  temporary failure, try again later (the demo could not run its emulator)";
+  3   WeChat Pay refused: a refund notification whose envelope says return_code=FAIL; a bill request refused
+  4   verification failure: a signature, notification or answer that does not check out
+  75  temporary failure, try again later: a bill not ready yet (Bill Creating), a network or server
+      fault after retries (the demo could not run its emulator)";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";

@@ -154,6 +154,11 @@ impl Printer {
             })
     }
 
+    /// Whether a progress bar may be drawn: a person is watching stderr and did not pass -q.
+    pub fn shows_progress(&self) -> bool {
+        !self.quiet && io::stderr().is_terminal()
+    }
+
     /// Progress and status for people, silenced by -q.
     pub fn status(&self, message: &str) {
         if !self.quiet {

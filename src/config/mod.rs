@@ -134,6 +134,8 @@ pub struct Profile {
     pub cert_p12_password: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub notify_url: Option<String>,
+    /// Where `bill download` keeps bills, under a folder per mch_id.
+    pub bill_dir: Option<PathBuf>,
 }
 
 fn inline_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiKey>, D::Error> {

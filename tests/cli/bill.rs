@@ -224,3 +224,396 @@ fn on_a_terminal_parse_shows_the_summary() {
     assert!(out.stdout.contains("45"));
     assert!(!out.stdout.contains("autotest_"), "no records in the table");
 }
+
+mod download {
+    use std::path::{Path, PathBuf};
+
+    use serde_json::Value;
+    use time::{Date, Duration, OffsetDateTime};
+
+    use wxpay_ops::emulator::faults::{Fault, FaultKind};
+    use wxpay_ops::emulator::merchant::{DEFAULT_APPIDS, DEFAULT_MCH_ID};
+    use wxpay_ops::emulator::synth::SyntheticDay;
+    use wxpay_ops::emulator::{Emulator, ServeOptions};
+
+    use crate::common::{Env, Output};
+
+    /// Days relative to today in Beijing, the clock both the command and the emulator use.
+    fn days_ago(n: i64) -> Date {
+        (OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)) - Duration::days(n)).date()
+    }
+
+    fn iso(date: Date) -> String {
+        format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        )
+    }
+
+    fn compact(date: Date) -> String {
+        iso(date).replace('-', "")
+    }
+
+    struct Shop {
+        emulator: Emulator,
+        env: Env,
+    }
+
+    impl Shop {
+        fn new() -> Shop {
+            Shop {
+                emulator: Emulator::start(ServeOptions::default()).expect("emulator"),
+                env: Env::new(),
+            }
+        }
+
+        fn trades_on(&self, date: Date, trades: u64) {
+            self.emulator
+                .core()
+                .add_synthetic_day(SyntheticDay {
+                    mch_id: DEFAULT_MCH_ID.into(),
+                    appid: DEFAULT_APPIDS[0].into(),
+                    bill_date: compact(date),
+                    trades,
+                    seed: 3,
+                })
+                .unwrap();
+        }
+
+        fn fault(&self, kind: FaultKind, count: u32) {
+            self.emulator
+                .core()
+                .add_fault(Fault {
+                    path: "/pay/downloadbill".into(),
+                    count,
+                    kind,
+                })
+                .unwrap();
+        }
+
+        fn run(&self, args: &[&str]) -> Output {
+            let config = self.emulator.profile().display().to_string();
+            let out = self.env.path("bills").display().to_string();
+            let mut all = vec!["--config", &config];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["--out", &out]);
+            self.env.run(&all)
+        }
+
+        fn folder(&self) -> PathBuf {
+            self.env.path("bills").join(DEFAULT_MCH_ID)
+        }
+
+        fn manifest(&self) -> Vec<Value> {
+            let text =
+                std::fs::read_to_string(self.folder().join("manifest.jsonl")).unwrap_or_default();
+            super::json_lines(&text)
+        }
+
+        fn parse(&self, file: &Path) -> Value {
+            self.env
+                .run(&[
+                    "bill",
+                    "parse",
+                    &file.display().to_string(),
+                    "--format",
+                    "json",
+                ])
+                .expect(0)
+                .json()
+        }
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn a_single_day_is_saved_as_served_with_a_manifest_entry() {
+        let shop = Shop::new();
+        let day = days_ago(2);
+        shop.trades_on(day, 300);
+        let date = iso(day);
+        for (gzip, bill_type) in [(false, "ALL"), (true, "REFUND")] {
+            let mut args = vec![
+                "bill", "download", "--date", &date, "--type", bill_type, "--format", "json",
+            ];
+            if gzip {
+                args.push("--gzip");
+            }
+            let out = shop.run(&args).expect(0);
+            let rows = out.json();
+            assert_eq!(rows[0]["outcome"], "saved", "{}", out.stdout);
+            let file = shop.folder().join(format!("{}.{bill_type}.csv", iso(day)));
+            assert_eq!(rows[0]["file"], file.display().to_string());
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                bytes.starts_with("\u{feff}交易时间".as_bytes()),
+                "kept decompressed"
+            );
+            let parsed = shop.parse(&file);
+            assert_eq!(parsed["summary"]["consistent"], true);
+            let entry = shop.manifest().into_iter().last().unwrap();
+            assert_eq!(entry["date"], iso(day));
+            assert_eq!(entry["type"], bill_type);
+            assert_eq!(entry["status"], "saved");
+            assert_eq!(entry["gzip"], gzip);
+            assert_eq!(entry["bytes"], bytes.len());
+            assert_eq!(entry["sha256"], sha256_hex(&bytes));
+            assert_eq!(entry["rows"], parsed["summary"]["rows"]);
+            assert_eq!(entry["totals"], parsed["summary"]["totals"]);
+            assert!(
+                entry["source_url"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/pay/downloadbill")
+            );
+            assert!(entry["fetched_at"].as_str().unwrap().contains('T'));
+        }
+    }
+
+    #[test]
+    fn a_range_records_days_without_bills_retries_creating_days_and_resumes() {
+        let shop = Shop::new();
+        let (first, quiet, creating) = (days_ago(5), days_ago(4), days_ago(3));
+        shop.trades_on(first, 200);
+        shop.trades_on(creating, 200);
+        // The emulator's clock at 09:00 two days ago: the day before is still being made.
+        let at = (OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8))
+            - Duration::days(2))
+        .replace_time(time::macros::time!(9:00));
+        shop.emulator.core().clock.set(at).unwrap();
+        let from = iso(first);
+        let to = iso(creating);
+        let out = shop
+            .run(&[
+                "bill",
+                "download",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--attempts",
+                "2",
+                "--format",
+                "json",
+            ])
+            .expect(75);
+        assert!(
+            out.stderr.contains(&format!(
+                "1 of 3 days failed: {} ALL: the bill is not ready yet (Bill Creating)",
+                iso(creating)
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("hint: nothing was saved; try again after 10:00")
+        );
+        let outcomes: Vec<(String, String)> = out
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["date"].as_str().unwrap().to_owned(),
+                    row["outcome"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                (iso(first), "saved".to_owned()),
+                (iso(quiet), "no_bill".to_owned()),
+                (iso(creating), "failed".to_owned())
+            ]
+        );
+        assert!(
+            !shop
+                .folder()
+                .join(format!("{}.ALL.csv", iso(creating)))
+                .exists()
+        );
+        let creating_requests = shop
+            .emulator
+            .core()
+            .request_log()
+            .iter()
+            .filter(|entry| entry.path.ends_with("/pay/downloadbill"))
+            .count();
+        assert_eq!(
+            creating_requests, 4,
+            "two days once, the creating day twice"
+        );
+        let manifest = shop.manifest();
+        assert_eq!(manifest.len(), 2);
+        assert!(
+            manifest
+                .iter()
+                .any(|e| e["date"] == iso(quiet) && e["status"] == "no_bill")
+        );
+
+        // Later that morning: the rest comes, what is there is skipped.
+        shop.emulator
+            .core()
+            .clock
+            .set(at + Duration::hours(2))
+            .unwrap();
+        let out = shop
+            .run(&[
+                "bill", "download", "--from", &from, "--to", &to, "--format", "json",
+            ])
+            .expect(0);
+        let outcomes: Vec<String> = out
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(outcomes, ["skipped", "skipped", "saved"]);
+        assert_eq!(shop.manifest().len(), 3);
+        // --force fetches again.
+        let out = shop
+            .run(&[
+                "bill", "download", "--from", &from, "--to", &to, "--force", "--format", "json",
+            ])
+            .expect(0);
+        let outcomes: Vec<String> = out
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(outcomes, ["saved", "no_bill", "saved"]);
+
+        let summary = shop
+            .run(&[
+                "bill", "summary", "--from", &from, "--to", &to, "--format", "json",
+            ])
+            .expect(0)
+            .json();
+        let days = summary["days"].as_array().unwrap();
+        assert_eq!(days.len(), 3);
+        assert_eq!(days[1]["status"], "no_bill");
+        let parsed = shop.parse(&shop.folder().join(format!("{}.ALL.csv", iso(first))));
+        let totals = &parsed["summary"]["totals"];
+        assert_eq!(days[0]["trades"], totals["settlement_total_fee"]);
+        assert_eq!(days[0]["refunds"], totals["settlement_refund_fee"]);
+        assert_eq!(days[0]["fees"], totals["fee"]);
+        let net = |d: &Value| {
+            d["trades"].as_i64().unwrap()
+                - d["refunds"].as_i64().unwrap()
+                - d["fees"].as_i64().unwrap()
+        };
+        assert_eq!(days[0]["net"].as_i64().unwrap(), net(&days[0]));
+        assert_eq!(
+            summary["total"]["net"].as_i64().unwrap(),
+            days.iter().map(|d| d["net"].as_i64().unwrap()).sum::<i64>()
+        );
+    }
+
+    #[test]
+    fn an_interrupted_download_leaves_nothing_under_the_bill_name() {
+        let shop = Shop::new();
+        let day = days_ago(2);
+        shop.trades_on(day, 5_000);
+        for kind in [FaultKind::Truncate, FaultKind::Drop] {
+            shop.fault(kind, 2);
+            shop.run(&[
+                "bill",
+                "download",
+                "--date",
+                &iso(day),
+                "--attempts",
+                "2",
+                "--format",
+                "json",
+            ])
+            .expect(75)
+            .error_mentions(&format!("{} ALL:", iso(day)))
+            .hint_mentions("run the same command again later");
+            let left: Vec<String> = std::fs::read_dir(shop.folder())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(
+                left.is_empty(),
+                "nothing, not even a temporary file: {left:?}"
+            );
+        }
+        // Once the faults are gone, the same command succeeds.
+        shop.run(&["bill", "download", "--date", &iso(day), "--format", "json"])
+            .expect(0);
+    }
+
+    #[test]
+    fn days_the_api_cannot_serve_are_refused_before_any_request() {
+        let shop = Shop::new();
+        for (date, reason) in [
+            (iso(days_ago(0)), "has not ended yet"),
+            (iso(days_ago(-3)), "has not ended yet"),
+            (iso(days_ago(120)), "older than the API serves"),
+        ] {
+            shop.run(&["bill", "download", "--date", &date])
+                .expect(2)
+                .error_mentions(reason)
+                .hint_mentions("last 3 months");
+        }
+        assert!(shop.emulator.core().request_log().is_empty());
+        shop.run(&["bill", "download", "--date", "2026-13-01"])
+            .expect(2)
+            .error_mentions("is not a day");
+    }
+
+    #[test]
+    fn fund_flow_bills_come_over_mutual_tls() {
+        let shop = Shop::new();
+        let day = days_ago(2);
+        shop.trades_on(day, 100);
+        let out = shop
+            .run(&[
+                "bill",
+                "fundflow",
+                "--date",
+                &iso(day),
+                "--account-type",
+                "Basic",
+                "--format",
+                "json",
+            ])
+            .expect(0);
+        assert_eq!(out.json()[0]["outcome"], "saved");
+        let file = shop
+            .folder()
+            .join(format!("{}.fundflow-Basic.csv", iso(day)));
+        let parsed = shop.parse(&file);
+        assert_eq!(parsed["summary"]["variant"], "fund flow");
+        let out = shop
+            .run(&[
+                "bill",
+                "fundflow",
+                "--date",
+                &iso(day),
+                "--account-type",
+                "Fees",
+                "--format",
+                "json",
+            ])
+            .expect(0);
+        assert_eq!(out.json()[0]["outcome"], "no_bill");
+        let entry = shop.manifest().into_iter().last().unwrap();
+        assert_eq!(entry["type"], "fundflow-Fees");
+        assert_eq!(entry["status"], "no_bill");
+    }
+}
