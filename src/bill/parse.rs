@@ -137,6 +137,11 @@ impl<'a> Record<'a> {
         &self.text[start as usize..end as usize]
     }
 
+    /// The amount at `position`, when that column holds money (zero otherwise).
+    pub fn amount_at(&self, position: usize) -> BillAmount {
+        BillAmount(self.amounts[position])
+    }
+
     /// The text of a column, if the bill has it.
     pub fn get(&self, column: Column) -> Option<&'a str> {
         self.layout.position(column).map(|p| self.value(p))

@@ -325,18 +325,18 @@ fn record_cells<'r>(
     numbers: &'r mut String,
     cells: &mut [Cell<'r>; MAX_COLUMNS],
 ) -> usize {
-    let layout = record.layout();
+    let columns = &record.layout().columns;
     numbers.clear();
     let mut ends = [0usize; MAX_COLUMNS];
-    for (position, column) in layout.columns.iter().enumerate() {
-        if let Some(amount) = record.amount(*column) {
-            push_fen(numbers, amount);
+    for (position, column) in columns.iter().enumerate() {
+        if column.is_money() {
+            push_fen(numbers, record.amount_at(position));
             ends[position] = numbers.len();
         }
     }
     let numbers: &'r str = numbers;
     let mut start = 0;
-    for (position, column) in layout.columns.iter().enumerate() {
+    for (position, column) in columns.iter().enumerate() {
         cells[position] = if column.is_money() {
             let text = &numbers[start..ends[position]];
             start = ends[position];
@@ -345,7 +345,7 @@ fn record_cells<'r>(
             Cell::Text(record.value(position))
         };
     }
-    layout.columns.len()
+    columns.len()
 }
 
 /// An amount in fen: an integer, or a decimal for the rare fee with a fraction of a fen.

@@ -1,6 +1,5 @@
 //! The one printer: data to stdout as table, JSON or CSV; status and warnings to stderr.
 
-use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 use clap::ValueEnum;
@@ -112,16 +111,15 @@ impl Printer {
     ) -> Result<RowStream, Failure> {
         let buffered = || io::BufWriter::with_capacity(1 << 18, io::stdout().lock());
         let mut sink = match format {
-            Format::Csv | Format::Table => Sink::Csv(Box::new(
-                csv::WriterBuilder::new()
-                    .buffer_capacity(1 << 18)
-                    .from_writer(io::stdout().lock()),
-            )),
+            Format::Csv | Format::Table => Sink::Csv(buffered()),
             Format::Json => Sink::Json(buffered()),
             Format::Jsonl => Sink::Jsonl(buffered()),
         };
         match &mut sink {
-            Sink::Csv(writer) => writer.write_record(columns).map_err(csv_io),
+            Sink::Csv(out) => {
+                let header: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+                out.write_all(csv_text(&header, &[]).as_bytes())
+            }
             Sink::Json(out) => write!(out, "{{{}:[", json_string(name)),
             Sink::Jsonl(_) => Ok(()),
         }
@@ -130,6 +128,7 @@ impl Printer {
             sink,
             keys: columns.iter().map(|c| json_string(c) + ":").collect(),
             rows: 0,
+            line: Vec::new(),
         })
     }
 
@@ -206,10 +205,14 @@ pub struct RowStream {
     /// `"column":`, ready for JSON.
     keys: Vec<String>,
     rows: u64,
+    /// A CSV line being put together.
+    line: Vec<u8>,
 }
 
 enum Sink {
-    Csv(Box<csv::Writer<io::StdoutLock<'static>>>),
+    /// CSV with the csv crate's quoting (only where needed), written here: a row of short
+    /// cells is a few copies, which a general CSV writer's per-field state machine is not.
+    Csv(io::BufWriter<io::StdoutLock<'static>>),
     /// A JSON object whose `{"name":[` is written; rows are the array's elements.
     Json(io::BufWriter<io::StdoutLock<'static>>),
     Jsonl(io::BufWriter<io::StdoutLock<'static>>),
@@ -222,17 +225,25 @@ impl RowStream {
         let first = self.rows == 0;
         self.rows += 1;
         let written = match &mut self.sink {
-            Sink::Csv(writer) => cells
-                .iter()
-                .try_for_each(|cell| {
-                    let text = match cell {
-                        Cell::Text(text) => scrub::csv_cell_cow(text, shortest_key),
-                        Cell::Number(number) => Cow::Borrowed(*number),
-                    };
-                    writer.write_field(text.as_bytes())
-                })
-                .and_then(|()| writer.write_record(std::iter::empty::<&[u8]>()))
-                .map_err(csv_io),
+            Sink::Csv(out) => {
+                let line = &mut self.line;
+                line.clear();
+                for (index, cell) in cells.iter().enumerate() {
+                    if index > 0 {
+                        line.push(b',');
+                    }
+                    match cell {
+                        Cell::Number(text) => line.extend_from_slice(text.as_bytes()),
+                        Cell::Text(text) if scrub::is_plain_csv(text, shortest_key) => {
+                            line.extend_from_slice(text.as_bytes());
+                        }
+                        Cell::Text(text) => csv_field(line, &scrub::csv_cell(text))
+                            .expect("writing to memory cannot fail"),
+                    }
+                }
+                line.push(b'\n');
+                out.write_all(line)
+            }
             Sink::Json(out) => out
                 .write_all(if first { b"\n" } else { b",\n" })
                 .and_then(|()| json_object(out, &self.keys, cells, shortest_key)),
@@ -247,7 +258,7 @@ impl RowStream {
     pub fn finish(self, summary: Option<&Record>) -> Result<(), Failure> {
         let summary = summary.map(|s| scrubbed(&Value::Object(s.clone())));
         let written = match self.sink {
-            Sink::Csv(mut writer) => writer.flush(),
+            Sink::Csv(mut out) => out.flush(),
             Sink::Json(mut out) => {
                 let mut ending = String::from(if self.rows > 0 { "\n]" } else { "]" });
                 if let Some(summary) = summary {
@@ -295,11 +306,17 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).expect("strings serialize")
 }
 
-fn csv_io(error: csv::Error) -> io::Error {
-    match error.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::other(format!("{other:?}")),
+/// One CSV field, quoted as the csv crate quotes (a delimiter, quote or line end inside).
+fn csv_field(out: &mut impl Write, text: &str) -> io::Result<()> {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        return out.write_all(text.as_bytes());
     }
+    out.write_all(b"\"")?;
+    out.write_all(text.replace('"', "\"\"").as_bytes())?;
+    out.write_all(b"\"")
 }
 
 fn stdout_failure(e: io::Error) -> Failure {
@@ -470,6 +487,26 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn streamed_csv_fields_are_quoted_as_the_csv_crate_quotes() {
+        for text in [
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "two\nlines",
+            "cr\r",
+            "",
+            "商品,名",
+        ] {
+            let mut ours = Vec::new();
+            csv_field(&mut ours, &scrub::csv_cell(text)).unwrap();
+            ours.push(b'\n');
+            let theirs = csv_text(&[text.to_owned(), "x".into()], &[]);
+            let theirs = theirs.split_once(",x").unwrap().0.to_owned() + "\n";
+            assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{text:?}");
+        }
     }
 
     #[test]
