@@ -715,7 +715,10 @@ fn run_fetch(
 }
 
 fn manifest_entry(date: Date, source: Source, outcome: &Outcome, folder: &Path) -> Entry {
-    let fetched_at = OffsetDateTime::now_utc()
+    let now = OffsetDateTime::now_utc();
+    let fetched_at = now
+        .replace_nanosecond(0)
+        .unwrap_or(now)
         .to_offset(time::macros::offset!(+8))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -787,11 +790,10 @@ fn report_days(
                     saved.bytes.to_string(),
                     saved.path.display().to_string(),
                     if saved.report.is_consistent() {
-                        "summary checked"
+                        String::new()
                     } else {
-                        "summary does not match the rows"
-                    }
-                    .to_owned(),
+                        "the summary row does not match the rows".to_owned()
+                    },
                 )
             }
             DayResult::NoBill => (
@@ -799,7 +801,7 @@ fn report_days(
                 String::new(),
                 String::new(),
                 String::new(),
-                "No Bill Exist: no bill for this day".to_owned(),
+                "No Bill Exist".to_owned(),
             ),
             DayResult::Skipped(status) => (
                 "skipped",
@@ -807,11 +809,11 @@ fn report_days(
                 String::new(),
                 String::new(),
                 format!(
-                    "already in the manifest ({}); --force fetches it again",
+                    "already {}; --force fetches again",
                     if *status == Status::Saved {
                         "saved"
                     } else {
-                        "no bill"
+                        "known to have no bill"
                     }
                 ),
             ),
