@@ -231,11 +231,8 @@ pub fn run(context: &Context, command: BillCommand) -> Result<u8, Failure> {
 }
 
 fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
-    let (name, reader): (String, Box<dyn Read>) = if args.file.as_os_str() == "-" {
-        (
-            "standard input".to_owned(),
-            Box::new(std::io::stdin().lock()),
-        )
+    let (name, reader): (String, Box<dyn Read + Send>) = if args.file.as_os_str() == "-" {
+        ("standard input".to_owned(), Box::new(std::io::stdin()))
     } else {
         let name = args.file.display().to_string();
         let file = std::fs::File::open(&args.file).map_err(|e| Failure::input(&name, e))?;

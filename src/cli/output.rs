@@ -109,7 +109,7 @@ impl Printer {
         name: &str,
         columns: &[&str],
     ) -> Result<RowStream, Failure> {
-        let buffered = || io::BufWriter::with_capacity(1 << 18, io::stdout().lock());
+        let buffered = StdoutPipe::new;
         let mut sink = match format {
             Format::Csv | Format::Table => Sink::Csv(buffered()),
             Format::Json => Sink::Json(buffered()),
@@ -212,10 +212,10 @@ pub struct RowStream {
 enum Sink {
     /// CSV with the csv crate's quoting (only where needed), written here: a row of short
     /// cells is a few copies, which a general CSV writer's per-field state machine is not.
-    Csv(io::BufWriter<io::StdoutLock<'static>>),
+    Csv(StdoutPipe),
     /// A JSON object whose `{"name":[` is written; rows are the array's elements.
-    Json(io::BufWriter<io::StdoutLock<'static>>),
-    Jsonl(io::BufWriter<io::StdoutLock<'static>>),
+    Json(StdoutPipe),
+    Jsonl(StdoutPipe),
 }
 
 impl RowStream {
@@ -258,7 +258,7 @@ impl RowStream {
     pub fn finish(self, summary: Option<&Record>) -> Result<(), Failure> {
         let summary = summary.map(|s| scrubbed(&Value::Object(s.clone())));
         let written = match self.sink {
-            Sink::Csv(mut out) => out.flush(),
+            Sink::Csv(out) => out.finish(),
             Sink::Json(mut out) => {
                 let mut ending = String::from(if self.rows > 0 { "\n]" } else { "]" });
                 if let Some(summary) = summary {
@@ -266,16 +266,115 @@ impl RowStream {
                     ending.push_str(&serde_json::to_string(&summary).expect("JSON serializes"));
                 }
                 ending.push_str("}\n");
-                out.write_all(ending.as_bytes()).and_then(|()| out.flush())
+                out.write_all(ending.as_bytes()).and_then(|()| out.finish())
             }
             Sink::Jsonl(mut out) => {
                 let ending = summary
                     .map(|summary| json_line(&serde_json::json!({ "summary": summary })))
                     .unwrap_or_default();
-                out.write_all(ending.as_bytes()).and_then(|()| out.flush())
+                out.write_all(ending.as_bytes()).and_then(|()| out.finish())
             }
         };
         written.map_err(stdout_failure)
+    }
+}
+
+/// Standard output written by a thread of its own, so that the system calls that copy a long
+/// stream out overlap with making the next rows. Bytes gather in blocks; a few blocks in
+/// flight keep memory flat.
+pub struct StdoutPipe {
+    block: Vec<u8>,
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    writer: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+const PIPE_BLOCK: usize = 1 << 18;
+
+impl StdoutPipe {
+    fn new() -> StdoutPipe {
+        let (full, blocks) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (spare, empty) = std::sync::mpsc::sync_channel(4);
+        let writer = std::thread::spawn(move || {
+            let mut stdout = io::stdout().lock();
+            for mut block in blocks {
+                stdout.write_all(&block)?;
+                block.clear();
+                // The maker may be gone or have blocks enough; either way this one can go.
+                let _ = spare.try_send(block);
+            }
+            stdout.flush()
+        });
+        StdoutPipe {
+            block: Vec::with_capacity(PIPE_BLOCK),
+            full: Some(full),
+            empty,
+            writer: Some(writer),
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let fresh = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIPE_BLOCK));
+        let block = std::mem::replace(&mut self.block, fresh);
+        let sent = self.full.as_ref().map(|full| full.send(block));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The writer stopped: its error says why.
+            _ => self.join(),
+        }
+    }
+
+    fn join(&mut self) -> io::Result<()> {
+        self.full = None;
+        match self.writer.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result.and(Err(io::ErrorKind::BrokenPipe.into())),
+            Some(Err(_)) => Err(io::Error::other("the output thread failed")),
+            None => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    /// Writes what is left and waits for the writer.
+    fn finish(mut self) -> io::Result<()> {
+        if !self.block.is_empty() {
+            self.send()?;
+        }
+        self.full = None;
+        match self.writer.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(io::Error::other("the output thread failed")),
+        }
+    }
+}
+
+impl Drop for StdoutPipe {
+    /// A stream left unfinished (an error stopped it) still gets out what it had.
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            if !self.block.is_empty() {
+                let _ = self.send();
+            }
+            self.full = None;
+            if let Some(writer) = self.writer.take() {
+                let _ = writer.join();
+            }
+        }
+    }
+}
+
+impl Write for StdoutPipe {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.block.extend_from_slice(data);
+        if self.block.len() >= PIPE_BLOCK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
