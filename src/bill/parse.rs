@@ -12,9 +12,9 @@
 //! if !report.is_consistent() { … report.mismatches() … }
 //! ```
 //!
-//! [`read`] takes any `Read` (a file, stdin, a gzip file: detected by its magic bytes) and
-//! calls the visitor once per data row, in file order, with a [`Record`] that borrows the
-//! line. For bytes that arrive in pieces (a download), [`Parser::feed`] each piece and
+//! [`read`] takes any `Read + Send` (a file, stdin, a gzip file: detected by its magic
+//! bytes; a thread reads ahead) and calls the visitor once per data row, in file order, on
+//! the caller's thread, with a [`Record`] that borrows the line. For bytes that arrive in pieces (a download), [`Parser::feed`] each piece and
 //! [`Parser::finish`] at the end. A visitor error stops the parse and comes back as
 //! [`ParseError::Visit`].
 //!

@@ -608,7 +608,8 @@ fn run_fetch(
         mutual_tls,
         Duration::from_secs(args.timeout),
     )?;
-    let folder = bill_dir(args.out.as_deref(), Some(&selected))?.join(&selected.profile.mch_id);
+    let dir = bill_dir(args.out.as_deref(), Some(&selected))?;
+    let folder = dir.join(&selected.profile.mch_id);
     crate::fsutil::create_private_dir_all(&folder)?;
     let manifest_path = folder.join(MANIFEST_NAME);
     let known = manifest::read(&manifest_path).map_err(|e| {
@@ -663,12 +664,7 @@ fn run_fetch(
             let (client, permits, appends) = (client.clone(), permits.clone(), appends.clone());
             let (folder, manifest_path, progress) =
                 (folder.clone(), manifest_path.clone(), progress.clone());
-            let path = bill_path(
-                folder.parent().unwrap_or(&folder),
-                &client.mch_id,
-                date,
-                source,
-            );
+            let path = bill_path(&dir, &client.mch_id, date, source);
             let gzip = args.gzip;
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
@@ -891,7 +887,7 @@ fn failure_hint(error: &DownloadError) -> String {
         DownloadError::BadSign => SIGN_HINT.into(),
         DownloadError::Refused(_) => "check the profile's mch_id, appid and key with `wxpay-ops config check`, and the date and type".into(),
         DownloadError::File(e) => e.hint().unwrap_or_else(|| "check the bill folder".into()),
-        _ => "nothing was saved; keep WeChat Pay's answer for support by fetching it with `--out` to another folder".into(),
+        _ => "nothing was saved; try again later, and if it persists, report the line named above to WeChat Pay".into(),
     }
 }
 
