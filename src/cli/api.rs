@@ -253,7 +253,7 @@ impl Api {
     }
 }
 
-fn build(options: ClientOptions) -> Result<Client, Failure> {
+pub fn build(options: ClientOptions) -> Result<Client, Failure> {
     Client::new(options).map_err(|e| Failure::usage(format!("cannot set up HTTPS: {e}")))
 }
 
@@ -278,7 +278,7 @@ fn verbose_observer() -> Arc<dyn Fn(&Attempt<'_>) + Send + Sync> {
 
 /// The merchant certificate of a profile: the PEM pair, else the .p12 (password: the mch_id
 /// unless set).
-fn identity(selected: &Selected) -> Result<crate::wechat::transport::Identity, Failure> {
+pub fn identity(selected: &Selected) -> Result<crate::wechat::transport::Identity, Failure> {
     let profile = &selected.profile;
     let resolve = |path: &PathBuf| selected.config.resolve(path);
     let named = |e: crate::config::certs::CertError| {

@@ -29,9 +29,12 @@ Exit codes:
   0   success
   1   not met or declined: `order query --expect`, `refund query --expect`, a confirmation
   2   usage, config or local input error; nothing was sent (every command)
-  3   WeChat Pay refused (result_code or return_code FAIL): `order`, `refund`, `notify decrypt`
-  4   a sign that does not check out: `sign verify`, `notify verify`, `notify decrypt`, `order`
-  75  try again later (network, timeout, SYSTEMERROR after retries): `order`, `refund`, `demo`";
+  3   WeChat Pay refused (result_code or return_code FAIL): `order`, `refund`, `bill`,
+      `notify decrypt`
+  4   a sign that does not check out: `sign verify`, `notify verify`, `notify decrypt`, `order`,
+      `bill`
+  75  try again later (network, timeout, SYSTEMERROR, Bill Creating): `order`, `refund`, `bill`,
+      `demo`";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";

@@ -1,6 +1,7 @@
 //! The command layer: clap types, settings resolution, rendering. No protocol logic here.
 
 mod api;
+mod bill;
 mod completions;
 mod config;
 mod demo;
@@ -76,6 +77,9 @@ enum Command {
     /// A local WeChat Pay v2 server for tests and development
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
+    /// Download bills into a folder with a manifest, and read them
+    #[command(subcommand)]
+    Bill(bill::BillCommand),
     /// Check the toolkit against published values, then run a payment flow on the built-in emulator
     Demo,
 }
@@ -109,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Config(command) => config::run(&context, command),
         Command::Completions(args) => completions::run(&context, args),
         Command::Emulator(command) => emulator::run(&context, config_flag, command),
+        Command::Bill(command) => bill::run(&context, command),
         Command::Demo => demo::run(&context),
     };
     ExitCode::from(match result {

@@ -821,7 +821,7 @@ fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure
     } else {
         count_rows(path)
     };
-    let stream = context.printer.stream(&BATCH_COLUMNS, expected)?;
+    let stream = context.printer.record_stream(&BATCH_COLUMNS, expected)?;
     let pace = args.rate.map(|rate| Pace {
         interval: Duration::from_secs_f64(1.0 / rate),
         next: std::sync::Mutex::new(tokio::time::Instant::now()),

@@ -145,6 +145,8 @@ pub struct Profile {
     /// Service-provider mode: the sub-merchant, and its AppID, every request is made for.
     pub sub_mch_id: Option<String>,
     pub sub_appid: Option<String>,
+    /// Where `bill download` keeps bills, under a folder per mch_id.
+    pub bill_dir: Option<PathBuf>,
 }
 
 fn inline_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiKey>, D::Error> {

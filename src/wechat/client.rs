@@ -539,19 +539,74 @@ impl Client {
         self.check(answer)
     }
 
+    /// The URL of a bill endpoint, as [`Client::download_stream`] sends to it.
+    pub fn bill_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     /// Calls a bill endpoint: the bill's bytes, or the refusal WeChat sent as XML instead.
+    /// Holds the whole bill; [`Client::download_stream`] is for bills of any size.
     pub async fn download(
         &self,
         path: &str,
         fields: &[(&str, &str)],
     ) -> Result<Vec<u8>, ClientError> {
-        let (url, body) = self.post(path, fields).await?;
-        // Bills are not XML; failures are (even with tar_type=GZIP), and start with "<xml>".
-        if !body.starts_with(b"<xml>") {
-            return Ok(body);
+        let mut body = self.download_stream(path, fields).await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.chunk().await? {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
+    /// Calls a bill endpoint and hands back the bill as it arrives, never whole; a refusal
+    /// WeChat sent as XML instead (even with tar_type=GZIP, failures are plain XML starting
+    /// with `<xml>`) is the error.
+    pub async fn download_stream(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<BillBody, ClientError> {
+        let url = self.bill_url(path);
+        let transport = |url: &str| {
+            let url = url.to_owned();
+            move |source| ClientError::Transport { url, source }
+        };
+        let mut response = self
+            .http
+            .post(&url)
+            .header("Content-Type", "text/xml")
+            .body(self.request(fields).to_xml())
+            .send()
+            .await
+            .map_err(transport(&url))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(ClientError::Status { url, status });
+        }
+        // Enough of the start to tell a bill from an XML refusal.
+        let mut head = Vec::new();
+        while head.len() < XML_START.len() {
+            match response.chunk().await.map_err(transport(&url))? {
+                Some(chunk) => head.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        if !head.starts_with(XML_START) {
+            return Ok(BillBody {
+                url,
+                response,
+                head: Some(head.into()),
+            });
+        }
+        while let Some(chunk) = response.chunk().await.map_err(transport(&url))? {
+            head.extend_from_slice(&chunk);
+            if head.len() > MAX_REFUSAL_BYTES {
+                break;
+            }
         }
         let answer =
-            Message::parse(&body).map_err(|source| ClientError::Malformed { url, source })?;
+            Message::parse(&head).map_err(|source| ClientError::Malformed { url, source })?;
         let answer = self.check(answer)?;
         Err(ClientError::Refused {
             code: answer.get("err_code").unwrap_or("").to_owned(),
@@ -610,6 +665,41 @@ impl Client {
             expected: expected.to_owned(),
             received: received.unwrap_or("").to_owned(),
         })
+    }
+}
+
+
+/// How a refusal starts; a bill never does.
+const XML_START: &[u8] = b"<xml>";
+/// A refusal is a few hundred bytes; more than this is not one.
+const MAX_REFUSAL_BYTES: usize = 64 * 1024;
+
+/// A bill arriving from WeChat Pay, piece by piece.
+pub struct BillBody {
+    url: String,
+    response: reqwest::Response,
+    head: Option<bytes::Bytes>,
+}
+
+impl BillBody {
+    /// Where the bill came from, for the record (the request's fields travel in the body).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The next piece of the bill; `None` at its end. A connection cut before the end is an
+    /// error, never a short bill.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, ClientError> {
+        if let Some(head) = self.head.take().filter(|head| !head.is_empty()) {
+            return Ok(Some(head));
+        }
+        self.response
+            .chunk()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: self.url.clone(),
+                source,
+            })
     }
 }
 

@@ -1,5 +1,6 @@
 //! The real `wxpay-ops` binary, run as users run it.
 
+mod bill;
 mod common;
 mod completions;
 mod config;
