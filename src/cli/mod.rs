@@ -5,6 +5,8 @@ mod config;
 mod demo;
 mod emulator;
 pub mod failure;
+#[cfg(test)]
+mod fuzz_tests;
 mod notify;
 pub mod output;
 mod paysign;

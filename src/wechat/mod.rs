@@ -1,6 +1,8 @@
 //! The WeChat Pay v2 protocol core: no printing, no environment, typed errors.
 
 pub mod client;
+#[cfg(test)]
+pub(crate) mod fuzz_tests;
 pub mod money;
 pub mod notify;
 pub mod paysign;
