@@ -4,6 +4,7 @@ mod common;
 mod completions;
 mod config;
 mod emulator;
+mod fuzz;
 mod general;
 mod notify;
 mod output;
