@@ -7,6 +7,8 @@ mod config;
 mod demo;
 mod emulator;
 pub mod failure;
+#[cfg(test)]
+mod fuzz_tests;
 mod notify;
 mod order;
 pub mod output;
@@ -133,6 +135,11 @@ fn usage_error(error: &clap::Error) -> u8 {
         let _ = error.print();
         return failure::exit::OK;
     }
+    if error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let failure = missing_subcommand();
+        Printer::new(None, false).failure(&failure);
+        return failure.code;
+    }
     let rendered = error.render().to_string();
     let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
     let message = lines.next().unwrap_or_default();
@@ -149,6 +156,27 @@ fn usage_error(error: &clap::Error) -> u8 {
     }
     Printer::new(None, false).failure(&failure);
     failure.code
+}
+
+/// A command group given without its subcommand: which ones it has, in our error shape
+/// (clap would print the group's whole help).
+fn missing_subcommand() -> Failure {
+    let mut group = command();
+    let mut path = vec![group.get_name().to_owned()];
+    for arg in std::env::args().skip(1) {
+        if let Some(sub) = group.find_subcommand(&arg).cloned() {
+            path.push(arg);
+            group = sub;
+        }
+    }
+    let path = path.join(" ");
+    let names: Vec<&str> = group
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .filter(|name| *name != "help")
+        .collect();
+    Failure::usage(format!("`{path}` needs a command: {}", names.join(", ")))
+        .hint(format!("see `{path} --help`"))
 }
 
 /// The clap definition, for completions and their drift test.

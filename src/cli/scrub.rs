@@ -13,7 +13,7 @@ const HIDDEN_BY_SHAPE: &str = "<32 characters hidden: possibly an API key>";
 /// characters, and no token of 32 letters and digits, since that is where a key pasted in
 /// place of a name or a path ends up.
 pub fn prose(text: &str) -> String {
-    hide_key_shapes(&escape_controls(&redact_loaded(text), ""), |_, _| true)
+    hide_key_shapes(&escaped(text, ""), |_, _| true)
 }
 
 /// One data value (a table cell, a CSV cell, a JSON string). Signs and nonces have the shape
@@ -21,7 +21,7 @@ pub fn prose(text: &str) -> String {
 /// check's detail, say) a key-shaped word is hidden as in [`prose`]. Tokens joined by `=`,
 /// `&`, `/`, `.`, `_`, `-` or `:` are parts of a string to sign, a URL or a path, not words.
 pub fn value(text: &str) -> String {
-    let escaped = escape_controls(&redact_loaded(text), "");
+    let escaped = escaped(text, "");
     if !escaped.contains(char::is_whitespace) {
         return escaped;
     }
@@ -32,7 +32,7 @@ pub fn value(text: &str) -> String {
 /// A block of text written as it is (a completion script, a path): lines and tabs are kept,
 /// other control characters escaped, loaded keys hidden.
 pub fn block(text: &str) -> String {
-    escape_controls(&redact_loaded(text), "\n\t")
+    escaped(text, "\n\t")
 }
 
 /// A CSV cell that Excel or LibreOffice would evaluate (`=`, `+`, `-`, `@`, tab or carriage
@@ -81,6 +81,12 @@ fn is_plain_number(text: &str) -> bool {
         && !fraction.is_empty()
         && whole.bytes().all(|b| b.is_ascii_digit())
         && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Control characters escaped and loaded keys hidden, before escaping (a key may hold a
+/// control character) and after: an escape such as `\n` supplies the `n` a key may start with.
+fn escaped(text: &str, kept: &str) -> String {
+    redact_loaded(&escape_controls(&redact_loaded(text), kept)).into_owned()
 }
 
 pub fn escape_controls(text: &str, kept: &str) -> String {
@@ -164,6 +170,16 @@ mod tests {
     }
 
     #[test]
+    fn an_escape_cannot_complete_a_loaded_key() {
+        let key = "nW3vN5mL2kJ7hG4fD9sA1pO6iU0yZq8x";
+        let _loaded = ApiKey::new(key);
+        for scrub in [prose, value, csv_cell] {
+            let shown = scrub(&format!("\n{}", &key[1..]));
+            assert!(!shown.contains(key), "{shown}");
+        }
+    }
+
+    #[test]
     fn csv_cells_are_safe_to_open_in_a_spreadsheet() {
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
@@ -180,10 +196,12 @@ mod tests {
         let _loaded = ApiKey::new(key);
         let shortest = crate::wechat::secret::shortest_loaded();
         assert!(shortest <= key.len());
-        assert!(is_plain_csv("2019-02-19 05:01:46", shortest));
-        assert!(is_plain_csv("-0.02", shortest));
-        assert!(!is_plain_csv("-2+3", shortest));
-        assert!(!is_plain_csv("a,b", shortest));
+        // Other tests load keys of their own (as short as 16 characters), so the plain cases
+        // are checked against a key length of their own choosing.
+        assert!(is_plain_csv("2019-02-19 05:01:46", API_KEY_LEN));
+        assert!(is_plain_csv("-0.02", API_KEY_LEN));
+        assert!(!is_plain_csv("-2+3", API_KEY_LEN));
+        assert!(!is_plain_csv("a,b", API_KEY_LEN));
         assert!(!is_plain_csv(key, shortest));
         for text in [
             "2019-02-19 05:01:46",

@@ -2,6 +2,8 @@
 
 pub mod certs;
 pub mod check;
+#[cfg(test)]
+mod fuzz_tests;
 
 use std::collections::BTreeMap;
 use std::io::Read;

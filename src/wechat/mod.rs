@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod client;
+#[cfg(test)]
+pub(crate) mod fuzz_tests;
 pub mod money;
 pub mod notify;
 pub mod paysign;

@@ -237,11 +237,18 @@ fn write_element(out: &mut String, name: &str, value: &str, kind: Kind) {
     out.push('>');
 }
 
-/// CDATA cannot contain `]]>`, so such a value is split over two sections.
+/// CDATA cannot contain `]]>`, so such a value is split over two sections. A carriage return
+/// goes between sections as `&#13;`: every XML parser reads a literal one as a line feed, so
+/// the receiver would check the sign over another value.
 pub fn push_cdata(out: &mut String, value: &str) {
-    out.push_str("<![CDATA[");
-    out.push_str(&value.replace("]]>", "]]]]><![CDATA[>"));
-    out.push_str("]]>");
+    for (i, line) in value.split('\r').enumerate() {
+        if i > 0 {
+            out.push_str("&#13;");
+        }
+        out.push_str("<![CDATA[");
+        out.push_str(&line.replace("]]>", "]]]]><![CDATA[>"));
+        out.push_str("]]>");
+    }
 }
 
 struct Parser<'a> {
@@ -503,6 +510,21 @@ mod tests {
             Message::parse(xml.as_bytes()).unwrap().get("odd"),
             Some("a]]>b")
         );
+    }
+
+    #[test]
+    fn carriage_returns_survive_the_wire() {
+        let mut message = Message::new();
+        message.set("detail", "{\r\n}\r");
+        let xml = message.to_xml();
+        assert_eq!(
+            xml,
+            "<xml><detail><![CDATA[{]]>&#13;<![CDATA[\n}]]>&#13;<![CDATA[]]></detail>\n</xml>"
+        );
+        assert_eq!(Message::parse(xml.as_bytes()).unwrap(), message);
+        // A literal one is a line feed to any XML parser, WeChat Pay's included.
+        let literal = Message::parse(b"<xml><a><![CDATA[x\r\ny\r]]></a></xml>").unwrap();
+        assert_eq!(literal.get("a"), Some("x\ny\n"));
     }
 
     #[test]

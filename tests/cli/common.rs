@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -73,6 +75,8 @@ impl Output {
 pub struct Env {
     pub dir: tempfile::TempDir,
     vars: Vec<(String, String)>,
+    /// A run that takes longer is killed and fails the test.
+    time_limit: Option<Duration>,
 }
 
 impl Env {
@@ -80,6 +84,7 @@ impl Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
             vars: vec![("TEST_API_KEY".into(), DOC_KEY.into())],
+            time_limit: None,
         }
     }
 
@@ -111,6 +116,10 @@ impl Env {
         self.vars.push((name.into(), value.into()));
     }
 
+    pub fn time_limit(&mut self, limit: Duration) {
+        self.time_limit = Some(limit);
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_with_stdin(args, None)
     }
@@ -135,10 +144,24 @@ impl Env {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("the binary runs");
+        let watchdog = self
+            .time_limit
+            .map(|limit| Watchdog::start(child.id(), limit));
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input).unwrap();
+            // A command that exits without reading all of its input closes the pipe.
+            match child.stdin.take().unwrap().write_all(input) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.unwrap(),
+            }
         }
         let output = child.wait_with_output().unwrap();
+        if let Some(watchdog) = watchdog {
+            assert!(
+                !watchdog.stop(),
+                "{args:?} ran longer than {:?} and was killed",
+                self.time_limit.unwrap()
+            );
+        }
         let result = Output {
             code: output
                 .status
@@ -196,6 +219,33 @@ impl Env {
         };
         assert_no_key(args, &result);
         result
+    }
+}
+
+/// Kills a process that outlives its time limit.
+struct Watchdog {
+    done: mpsc::Sender<()>,
+    fired: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(pid: u32, limit: Duration) -> Watchdog {
+        let (done, finished) = mpsc::channel();
+        let fired = std::thread::spawn(move || {
+            let late = finished.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout);
+            if late {
+                let pid = rustix::process::Pid::from_raw(pid as i32).expect("a child's pid");
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+            late
+        });
+        Watchdog { done, fired }
+    }
+
+    /// Whether the process had to be killed.
+    fn stop(self) -> bool {
+        let _ = self.done.send(());
+        self.fired.join().unwrap()
     }
 }
 

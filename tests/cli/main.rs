@@ -5,6 +5,7 @@ mod common;
 mod completions;
 mod config;
 mod emulator;
+mod fuzz;
 mod general;
 mod notify;
 mod order;

@@ -120,6 +120,10 @@ fn usage_errors_are_scrubbed_and_in_our_shape() {
     env.run(&["sign", "--no-such-flag"])
         .expect(2)
         .error_mentions("--no-such-flag");
+    env.run(&["notify"])
+        .expect(2)
+        .error_mentions("`wxpay-ops notify` needs a command: verify, decrypt")
+        .hint_mentions("wxpay-ops notify --help");
     let help = env.run(&["--help"]).expect(0);
     assert!(help.stdout.contains("Exit codes:"), "{}", help.stdout);
 }
