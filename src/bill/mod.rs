@@ -1,4 +1,10 @@
 //! WeChat Pay bill files (reference A6): the exact byte format, shared by the emulator that
-//! writes bills and the parser that reads them.
+//! writes bills and the parser that reads them; the download of bills into a folder with a
+//! manifest.
 
 pub mod format;
+pub mod layout;
+pub mod parse;
+
+#[cfg(test)]
+mod tests;

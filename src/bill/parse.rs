@@ -1,0 +1,860 @@
+//! The streaming bill parser: one pass, flat memory, no copy of a row unless it straddles two
+//! reads.
+//!
+//! # Visiting records
+//!
+//! ```text
+//! let report = bill::parse::read(file, |record: &Record<'_>| {
+//!     // record borrows the parser's buffer: copy out what you keep
+//!     index.insert(record.out_trade_no().to_owned(), record.total_fee());
+//!     Ok::<(), Infallible>(())
+//! })?;
+//! if !report.is_consistent() { … report.mismatches() … }
+//! ```
+//!
+//! [`read`] takes any `Read` (a file, stdin, a gzip file: detected by its magic bytes) and
+//! calls the visitor once per data row, in file order, with a [`Record`] that borrows the
+//! line. For bytes that arrive in pieces (a download), [`Parser::feed`] each piece and
+//! [`Parser::finish`] at the end. A visitor error stops the parse and comes back as
+//! [`ParseError::Visit`].
+//!
+//! A [`Record`] gives every column by [`Column`] ([`Record::get`] for text,
+//! [`Record::amount`] / [`Record::fen`] for money, exact, never floats), and the key fields
+//! of a reconciliation directly: [`Record::trade_time`], [`Record::out_trade_no`],
+//! [`Record::transaction_id`], [`Record::trade_state`], [`Record::total_fee`],
+//! [`Record::refund_id`], [`Record::out_refund_no`], [`Record::refund_fee`],
+//! [`Record::refund_status`], [`Record::fee`]. Which columns a bill has is in
+//! [`Record::layout`] (the same [`Layout`] for every record of a bill).
+//!
+//! The [`Report`] at the end has the row count and the self-check: every total of the
+//! summary row against what the rows add up to.
+
+use std::io::{self, Read};
+
+use thiserror::Error;
+
+use super::layout::{Column, Direction, Kind, Layout, MAX_COLUMNS, Total};
+use crate::wechat::money::MoneyError;
+use crate::wechat::{BillAmount, Fen, Message};
+
+/// No real bill line comes near this; a longer one is not a bill, and refusing it keeps
+/// memory flat whatever the input.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// An XML answer is read up to this size to say what WeChat Pay refused.
+const MAX_XML: usize = 64 * 1024;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// One unit of [`BillAmount`] per count, for nothing: counts are compared as integers.
+const YUAN_UNITS_PER_FEN: i64 = 1000;
+
+/// What is wrong with a bill, and where (lines count from 1).
+#[derive(Debug, Error)]
+pub enum BillError {
+    #[error("empty: no header line")]
+    Empty,
+    #[error("line 1: not a bill header: {0}")]
+    UnknownHeader(String),
+    #[error("line {line}: not UTF-8 (byte {byte} of the line)")]
+    NotUtf8 { line: u64, byte: usize },
+    #[error("line {line}: longer than {MAX_LINE} bytes, which no bill line is")]
+    LineTooLong { line: u64 },
+    #[error("line {line}: {found} fields where the header has {expected}")]
+    FieldCount {
+        line: u64,
+        found: usize,
+        expected: usize,
+    },
+    #[error("line {line}: {reason}")]
+    Unexpected { line: u64, reason: &'static str },
+    #[error("line {line}, column {column}: {source}")]
+    Amount {
+        line: u64,
+        column: String,
+        source: MoneyError,
+    },
+    #[error("line {line}, column {column}: {text:?} has fractions of a fen")]
+    FractionOfFen {
+        line: u64,
+        column: String,
+        text: String,
+    },
+    #[error("line {line}: 收支类型 is {text:?}, neither 收入 nor 支出")]
+    Direction { line: u64, text: String },
+    #[error("line {line}: the summary's {name} is {text:?}, not a count")]
+    Count {
+        line: u64,
+        name: &'static str,
+        text: String,
+    },
+    #[error("line {line}: summary header: {reason}")]
+    UnknownSummary { line: u64, reason: String },
+    #[error("the bill ends in the middle of line {line}: it was cut short")]
+    CutMidLine { line: u64 },
+    #[error("the bill ends after line {line} without its summary row: it was cut short")]
+    NoSummary { line: u64 },
+    #[error("an XML message where a bill was expected: {0}")]
+    XmlBody(String),
+    #[error("the gzip data is damaged or cut short (after line {line}): {source}")]
+    Gzip { line: u64, source: io::Error },
+    #[error("cannot read: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A bill error, or the visitor's own.
+#[derive(Debug, Error)]
+pub enum ParseError<E> {
+    #[error(transparent)]
+    Bill(#[from] BillError),
+    #[error("{0}")]
+    Visit(E),
+}
+
+/// One data row of a bill, borrowed from the parser's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    line: u64,
+    text: &'a str,
+    bounds: &'a [(u32, u32)],
+    amounts: &'a [i64],
+    layout: &'a Layout,
+}
+
+impl<'a> Record<'a> {
+    /// The line of the file this row is on (1 is the header).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    pub fn layout(&self) -> &'a Layout {
+        self.layout
+    }
+
+    /// The value at `position`, without its backtick.
+    pub fn value(&self, position: usize) -> &'a str {
+        let (start, end) = self.bounds[position];
+        &self.text[start as usize..end as usize]
+    }
+
+    /// The text of a column, if the bill has it.
+    pub fn get(&self, column: Column) -> Option<&'a str> {
+        self.layout.position(column).map(|p| self.value(p))
+    }
+
+    /// A money column, exactly.
+    pub fn amount(&self, column: Column) -> Option<BillAmount> {
+        let position = self.layout.position(column)?;
+        column
+            .is_money()
+            .then(|| BillAmount(self.amounts[position]))
+    }
+
+    /// A money column in fen. Every money column but the fee is whole fen (checked while
+    /// parsing); a fee is rounded half away from zero.
+    pub fn fen(&self, column: Column) -> Option<Fen> {
+        self.amount(column).map(amount_fen)
+    }
+
+    fn text_or_empty(&self, column: Column) -> &'a str {
+        self.get(column).unwrap_or("")
+    }
+
+    /// 交易时间 (trade bills) or 记账时间 (fund flow), as the bill writes it.
+    pub fn trade_time(&self) -> &'a str {
+        match self.layout.kind {
+            Kind::Trade => self.text_or_empty(Column::TradeTime),
+            Kind::FundFlow => self.text_or_empty(Column::BookingTime),
+        }
+    }
+
+    /// 商户订单号; empty on fund-flow rows.
+    pub fn out_trade_no(&self) -> &'a str {
+        self.text_or_empty(Column::OutTradeNo)
+    }
+
+    /// 微信订单号; on fund-flow rows 微信支付业务单号.
+    pub fn transaction_id(&self) -> &'a str {
+        match self.layout.kind {
+            Kind::Trade => self.text_or_empty(Column::TransactionId),
+            Kind::FundFlow => self.text_or_empty(Column::BusinessNo),
+        }
+    }
+
+    /// 交易状态: SUCCESS, REFUND, REVOKED …
+    pub fn trade_state(&self) -> &'a str {
+        self.text_or_empty(Column::TradeState)
+    }
+
+    pub fn is_refund(&self) -> bool {
+        self.trade_state() == "REFUND"
+    }
+
+    /// 订单金额 (legacy 总金额); zero where the bill has no such column.
+    pub fn total_fee(&self) -> Fen {
+        self.fen(Column::TotalFee).unwrap_or_default()
+    }
+
+    /// 应结订单金额; zero where the bill has no such column.
+    pub fn settlement_total_fee(&self) -> Fen {
+        self.fen(Column::SettlementTotalFee).unwrap_or_default()
+    }
+
+    /// 微信退款单号, on refund rows only (payment rows print `0`).
+    pub fn refund_id(&self) -> Option<&'a str> {
+        self.get(Column::RefundId)
+            .filter(|id| !matches!(*id, "" | "0"))
+    }
+
+    /// 商户退款单号, on refund rows only.
+    pub fn out_refund_no(&self) -> Option<&'a str> {
+        self.get(Column::OutRefundNo)
+            .filter(|no| !matches!(*no, "" | "0"))
+    }
+
+    /// 申请退款金额 (legacy 退款金额); zero on payment rows.
+    pub fn refund_fee(&self) -> Fen {
+        self.fen(Column::RefundFee).unwrap_or_default()
+    }
+
+    /// 退款状态, on refund rows only.
+    pub fn refund_status(&self) -> Option<&'a str> {
+        self.get(Column::RefundStatus).filter(|s| !s.is_empty())
+    }
+
+    /// 手续费, exact (5 decimals; negative when returned on a refund).
+    pub fn fee(&self) -> BillAmount {
+        self.amount(Column::Fee).unwrap_or_default()
+    }
+
+    /// The columns in file order with their values.
+    pub fn fields(&self) -> impl Iterator<Item = (Column, &'a str)> + '_ {
+        self.layout
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(position, column)| (*column, self.value(position)))
+    }
+}
+
+/// Whole fen as they are; a fraction (fees only) rounded half away from zero.
+fn amount_fen(amount: BillAmount) -> Fen {
+    let half = YUAN_UNITS_PER_FEN / 2 * amount.0.signum();
+    Fen((amount.0 + half) / YUAN_UNITS_PER_FEN)
+}
+
+/// A count or an amount of the summary row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantity {
+    Count(u64),
+    Money(BillAmount),
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quantity::Count(n) => write!(f, "{n}"),
+            Quantity::Money(amount) => {
+                // Fees keep their 5 decimals; other money reads as yuan with 2.
+                let places = if amount.to_fen().is_some() { 2 } else { 5 };
+                f.write_str(&amount.format(places))
+            }
+        }
+    }
+}
+
+/// One total of the summary row and what the rows give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TotalCheck {
+    pub total: Total,
+    pub stated: Quantity,
+    pub computed: Quantity,
+}
+
+impl TotalCheck {
+    pub fn holds(&self) -> bool {
+        self.stated == self.computed
+    }
+}
+
+/// What a whole bill said: its layout, row count and summary against the rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub layout: Layout,
+    pub rows: u64,
+    /// Bytes read (after gzip), BOM and line ends included.
+    pub bytes: u64,
+    pub totals: Vec<TotalCheck>,
+}
+
+impl Report {
+    pub fn mismatches(&self) -> impl Iterator<Item = &TotalCheck> {
+        self.totals.iter().filter(|check| !check.holds())
+    }
+
+    pub fn is_consistent(&self) -> bool {
+        self.mismatches().next().is_none()
+    }
+
+    /// A stated total by name, when the summary has it.
+    pub fn stated(&self, total: Total) -> Option<Quantity> {
+        self.totals
+            .iter()
+            .find(|check| check.total == total)
+            .map(|check| check.stated)
+    }
+}
+
+enum State {
+    /// Before the header; nothing seen yet.
+    Start,
+    /// The input began with `<`: an XML answer, kept to say what it was.
+    Xml(Vec<u8>),
+    Rows,
+    SummaryValues,
+    Done,
+}
+
+/// The push parser: [`Parser::feed`] bytes as they come, then [`Parser::finish`].
+pub struct Parser {
+    state: State,
+    layout: Option<Layout>,
+    totals: Vec<Total>,
+    stated: Vec<Quantity>,
+    line: u64,
+    bytes: u64,
+    rows: u64,
+    /// A line begun in one piece of input and ended in a later one.
+    carry: Vec<u8>,
+    bounds: [(u32, u32); MAX_COLUMNS],
+    amounts: [i64; MAX_COLUMNS],
+    money: Vec<(usize, Column)>,
+    direction: Option<usize>,
+    sums: [i128; Column::COUNT],
+    by_direction: [(u64, i128); 2],
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Parser::new()
+    }
+}
+
+impl Parser {
+    pub fn new() -> Parser {
+        Parser {
+            state: State::Start,
+            layout: None,
+            totals: Vec::new(),
+            stated: Vec::new(),
+            line: 0,
+            bytes: 0,
+            rows: 0,
+            carry: Vec::new(),
+            bounds: [(0, 0); MAX_COLUMNS],
+            amounts: [0; MAX_COLUMNS],
+            money: Vec::new(),
+            direction: None,
+            sums: [0; Column::COUNT],
+            by_direction: [(0, 0); 2],
+        }
+    }
+
+    /// The bill's layout, once its header has been read.
+    pub fn layout(&self) -> Option<&Layout> {
+        self.layout.as_ref()
+    }
+
+    /// The number of lines seen so far.
+    pub fn lines(&self) -> u64 {
+        self.line
+    }
+
+    /// Parses the complete lines in `bytes`, keeping an unfinished last line for later.
+    pub fn feed<E>(
+        &mut self,
+        mut bytes: &[u8],
+        visit: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
+    ) -> Result<(), ParseError<E>> {
+        self.bytes += bytes.len() as u64;
+        if !self.carry.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', bytes) else {
+                return self.keep(bytes);
+            };
+            self.keep(&bytes[..end])?;
+            let carried = std::mem::take(&mut self.carry);
+            let result = self.line(&carried, true, visit);
+            self.carry = carried;
+            self.carry.clear();
+            result?;
+            bytes = &bytes[end + 1..];
+        }
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', bytes) {
+            self.line(&bytes[start..end], true, visit)?;
+            start = end + 1;
+        }
+        self.keep(&bytes[start..])
+    }
+
+    fn keep<E>(&mut self, bytes: &[u8]) -> Result<(), ParseError<E>> {
+        if self.carry.len() + bytes.len() > MAX_LINE {
+            return Err(BillError::LineTooLong {
+                line: self.line + 1,
+            }
+            .into());
+        }
+        self.carry.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Ends the input: a last line without a line end is read, then the summary checked.
+    pub fn finish<E>(
+        mut self,
+        visit: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
+    ) -> Result<Report, ParseError<E>> {
+        if !self.carry.is_empty() {
+            let carried = std::mem::take(&mut self.carry);
+            self.line(&carried, false, visit)?;
+        }
+        let checks = match std::mem::replace(&mut self.state, State::Done) {
+            State::Start => return Err(BillError::Empty.into()),
+            State::Xml(body) => return Err(BillError::XmlBody(describe_xml(&body)).into()),
+            State::Rows | State::SummaryValues => {
+                return Err(BillError::NoSummary { line: self.line }.into());
+            }
+            State::Done => self.checks(),
+        };
+        Ok(Report {
+            layout: self.layout.expect("the header was read"),
+            rows: self.rows,
+            bytes: self.bytes,
+            totals: checks,
+        })
+    }
+
+    fn checks(&self) -> Vec<TotalCheck> {
+        let money = |sum: i128| Quantity::Money(BillAmount(saturate(sum)));
+        let side = |d: Direction| self.by_direction[d as usize];
+        self.totals
+            .iter()
+            .zip(&self.stated)
+            .map(|(total, stated)| TotalCheck {
+                total: *total,
+                stated: *stated,
+                computed: match *total {
+                    Total::Count => Quantity::Count(self.rows),
+                    Total::Sum(column) => money(self.sums[column as usize]),
+                    Total::DirectionCount(d) => Quantity::Count(side(d).0),
+                    Total::DirectionSum(d) => money(side(d).1),
+                },
+            })
+            .collect()
+    }
+
+    fn line<E>(
+        &mut self,
+        raw: &[u8],
+        complete: bool,
+        visit: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
+    ) -> Result<(), ParseError<E>> {
+        self.line += 1;
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.len() > MAX_LINE {
+            return Err(BillError::LineTooLong { line: self.line }.into());
+        }
+        match &mut self.state {
+            State::Rows if line.first() == Some(&b'`') => {
+                let cut = |e| match e {
+                    BillError::FieldCount { .. } | BillError::Amount { .. } if !complete => {
+                        BillError::CutMidLine { line: self.line }
+                    }
+                    other => other,
+                };
+                let layout = self.layout.as_ref().expect("rows follow the header");
+                let fields =
+                    split(line, &mut self.bounds, layout.columns.len(), self.line).map_err(cut)?;
+                let text = utf8(line, self.line)?;
+                row_amounts(
+                    text,
+                    &self.bounds[..fields],
+                    &self.money,
+                    &mut self.amounts,
+                    &mut self.sums,
+                    layout,
+                    self.line,
+                )
+                .map_err(cut)?;
+                if let Some(position) = self.direction {
+                    let (start, end) = self.bounds[position];
+                    let side = match &text[start as usize..end as usize] {
+                        "收入" => Direction::Income,
+                        "支出" => Direction::Expense,
+                        other => {
+                            return Err(BillError::Direction {
+                                line: self.line,
+                                text: other.to_owned(),
+                            }
+                            .into());
+                        }
+                    };
+                    let amount = layout.position(Column::Amount).expect("required column");
+                    let entry = &mut self.by_direction[side as usize];
+                    entry.0 += 1;
+                    entry.1 += i128::from(self.amounts[amount]);
+                }
+                self.rows += 1;
+                let record = Record {
+                    line: self.line,
+                    text,
+                    bounds: &self.bounds[..fields],
+                    amounts: &self.amounts[..fields],
+                    layout,
+                };
+                visit(&record).map_err(ParseError::Visit)
+            }
+            State::Start => {
+                let line = line.strip_prefix(BOM).unwrap_or(line);
+                if line.trim_ascii_start().starts_with(b"<") {
+                    let mut body = line.to_vec();
+                    body.push(b'\n');
+                    self.state = State::Xml(body);
+                    return Ok(());
+                }
+                if line.trim_ascii().is_empty() {
+                    return Err(BillError::Empty.into());
+                }
+                let text = utf8(line, self.line)?;
+                let layout = Layout::from_header(text)
+                    .map_err(|e| BillError::UnknownHeader(e.to_string()))?;
+                self.money = (layout.columns.iter().enumerate())
+                    .filter(|(_, c)| c.is_money())
+                    .map(|(p, c)| (p, *c))
+                    .collect();
+                self.direction = layout.position(Column::Direction);
+                self.layout = Some(layout);
+                self.state = State::Rows;
+                Ok(())
+            }
+            State::Xml(body) => {
+                if body.len() + line.len() < MAX_XML {
+                    body.extend_from_slice(line);
+                    body.push(b'\n');
+                }
+                Ok(())
+            }
+            State::Rows => {
+                if line.trim_ascii().is_empty() {
+                    return Err(self.unexpected("an empty line among the rows"));
+                }
+                let text = utf8(line, self.line)?;
+                let layout = self.layout.as_ref().expect("rows follow the header");
+                self.totals =
+                    layout
+                        .summary_from_header(text)
+                        .map_err(|e| BillError::UnknownSummary {
+                            line: self.line,
+                            reason: e.reason,
+                        })?;
+                self.state = State::SummaryValues;
+                Ok(())
+            }
+            State::SummaryValues => {
+                if line.first() != Some(&b'`') {
+                    return Err(self.unexpected(
+                        "the summary values must follow the summary header, each with a backtick",
+                    ));
+                }
+                let count = split(line, &mut self.bounds, self.totals.len(), self.line).map_err(
+                    |e| match e {
+                        BillError::FieldCount { .. } if !complete => {
+                            BillError::CutMidLine { line: self.line }
+                        }
+                        other => other,
+                    },
+                )?;
+                let text = utf8(line, self.line)?;
+                let mut stated = Vec::with_capacity(count);
+                for (total, (start, end)) in self.totals.iter().zip(&self.bounds[..count]) {
+                    let value = &text[*start as usize..*end as usize];
+                    stated.push(summary_value(*total, value, self.line)?);
+                }
+                self.stated = stated;
+                self.state = State::Done;
+                Ok(())
+            }
+            State::Done => {
+                if line.trim_ascii().is_empty() {
+                    Ok(())
+                } else {
+                    Err(self.unexpected("more lines after the summary row"))
+                }
+            }
+        }
+    }
+
+    fn unexpected<E>(&self, reason: &'static str) -> ParseError<E> {
+        BillError::Unexpected {
+            line: self.line,
+            reason,
+        }
+        .into()
+    }
+}
+
+fn saturate(sum: i128) -> i64 {
+    i64::try_from(sum).unwrap_or(if sum < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn utf8(line: &[u8], number: u64) -> Result<&str, BillError> {
+    std::str::from_utf8(line).map_err(|e| BillError::NotUtf8 {
+        line: number,
+        byte: e.valid_up_to() + 1,
+    })
+}
+
+/// Splits a backtick line (`` `v1,`v2,…,`vN ``) on the two-byte separator `` ,` ``, as
+/// WeChat's own SDKs do: a comma inside a product name or attach stays in its value. Returns
+/// the number of fields, which must be `expected`.
+fn split(
+    line: &[u8],
+    bounds: &mut [(u32, u32); MAX_COLUMNS],
+    expected: usize,
+    number: u64,
+) -> Result<usize, BillError> {
+    let mut fields = 0;
+    let mut start = 1;
+    // Eight bytes at a time: separators are too dense for memchr's per-call cost to pay off.
+    // A separator is a backtick whose byte before is a comma.
+    let mut previous_commas = 0u64;
+    let mut separators = |word: u64, base: usize| -> Result<(), BillError> {
+        let commas = zero_bytes(word ^ (ONES * u64::from(b',')));
+        let after_comma = (commas << 8) | (previous_commas >> 56);
+        previous_commas = commas;
+        let mut found = zero_bytes(word ^ (ONES * u64::from(b'`'))) & after_comma;
+        while found != 0 {
+            let at = base + (found.trailing_zeros() / 8) as usize;
+            found &= found - 1;
+            if fields + 1 >= expected {
+                return Err(BillError::FieldCount {
+                    line: number,
+                    found: count_fields(line),
+                    expected,
+                });
+            }
+            bounds[fields] = (start as u32, (at - 1) as u32);
+            fields += 1;
+            start = at + 1;
+        }
+        Ok(())
+    };
+    let words = line.chunks_exact(8);
+    let tail = words.remainder();
+    for (index, word) in words.enumerate() {
+        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        separators(word, index * 8)?;
+    }
+    if !tail.is_empty() {
+        let mut padded = [0u8; 8];
+        padded[..tail.len()].copy_from_slice(tail);
+        separators(u64::from_le_bytes(padded), line.len() - tail.len())?;
+    }
+    bounds[fields] = (start as u32, line.len() as u32);
+    fields += 1;
+    if fields != expected {
+        return Err(BillError::FieldCount {
+            line: number,
+            found: fields,
+            expected,
+        });
+    }
+    Ok(fields)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of every byte of `word` that is zero, and of no other (exact: no carry
+/// crosses a byte).
+fn zero_bytes(word: u64) -> u64 {
+    !(((word & !HIGHS) + !HIGHS) | word) & HIGHS
+}
+
+fn count_fields(line: &[u8]) -> usize {
+    1 + line.windows(2).filter(|pair| pair == b",`").count()
+}
+
+fn row_amounts(
+    text: &str,
+    bounds: &[(u32, u32)],
+    money: &[(usize, Column)],
+    amounts: &mut [i64; MAX_COLUMNS],
+    sums: &mut [i128; Column::COUNT],
+    layout: &Layout,
+    number: u64,
+) -> Result<(), BillError> {
+    for &(position, column) in money {
+        let (start, end) = bounds[position];
+        let value = &text[start as usize..end as usize];
+        let amount = match parse_amount(value.as_bytes()) {
+            Some(amount) => amount,
+            None => {
+                // The slow parser says precisely what is wrong.
+                let source = match BillAmount::parse(value) {
+                    Err(e) => e,
+                    Ok(_) => MoneyError::NotYuan(value.to_owned(), BillAmount::DECIMALS),
+                };
+                return Err(BillError::Amount {
+                    line: number,
+                    column: layout.header[position].clone(),
+                    source,
+                });
+            }
+        };
+        if amount % YUAN_UNITS_PER_FEN != 0 && !column.allows_fractions_of_a_fen() {
+            return Err(BillError::FractionOfFen {
+                line: number,
+                column: layout.header[position].clone(),
+                text: value.to_owned(),
+            });
+        }
+        amounts[position] = amount;
+        sums[column as usize] += i128::from(amount);
+    }
+    Ok(())
+}
+
+/// [`BillAmount::parse`] for the hot path: the same accepted set (an optional `-`, 1 to 13
+/// digits, then optionally `.` and digits of which only the first 5 may be non-zero), in
+/// units of 0.00001 yuan, without allocating. `None` for anything else.
+pub(super) fn parse_amount(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let whole_len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    if whole_len == 0 || whole_len > 13 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &b in &digits[..whole_len] {
+        value = value * 10 + i64::from(b - b'0');
+    }
+    let mut scale: i64 = 100_000;
+    if let Some((&dot, fraction)) = digits[whole_len..].split_first() {
+        if dot != b'.' || fraction.is_empty() {
+            return None;
+        }
+        for (place, &b) in fraction.iter().enumerate() {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            if place < 5 {
+                scale /= 10;
+                value = value * 10 + i64::from(b - b'0');
+            } else if b != b'0' {
+                return None;
+            }
+        }
+    }
+    let value = value * scale;
+    Some(if negative { -value } else { value })
+}
+
+fn summary_value(total: Total, text: &str, line: u64) -> Result<Quantity, BillError> {
+    let amount = BillAmount::parse(text).map_err(|source| BillError::Amount {
+        line,
+        column: total.name().to_owned(),
+        source,
+    })?;
+    if !total.is_count() {
+        return Ok(Quantity::Money(amount));
+    }
+    // Real summaries print counts as floats (`45.0`): whole numbers only.
+    let units = 10i64.pow(BillAmount::DECIMALS);
+    match u64::try_from(amount.0) {
+        Ok(value) if amount.0 % units == 0 => Ok(Quantity::Count(value / units as u64)),
+        _ => Err(BillError::Count {
+            line,
+            name: total.name(),
+            text: text.to_owned(),
+        }),
+    }
+}
+
+/// What an XML answer in place of a bill says, for the error message.
+fn describe_xml(body: &[u8]) -> String {
+    let Ok(message) = Message::parse(body) else {
+        return "a body starting with `<` that is not a WeChat Pay message".to_owned();
+    };
+    let fields: Vec<String> = [
+        "return_code",
+        "return_msg",
+        "error_code",
+        "result_code",
+        "err_code",
+        "err_code_des",
+    ]
+    .iter()
+    .filter_map(|name| message.get(name).map(|value| format!("{name}={value}")))
+    .collect();
+    if fields.is_empty() {
+        "a WeChat Pay message without return_code".to_owned()
+    } else {
+        fields.join(" ")
+    }
+}
+
+/// How much is read at a time.
+const READ_SIZE: usize = 256 * 1024;
+
+/// Parses a whole bill from `reader` (gzip detected by its magic bytes), visiting each row.
+pub fn read<R: Read, E>(
+    mut reader: R,
+    mut visit: impl FnMut(&Record<'_>) -> Result<(), E>,
+) -> Result<Report, ParseError<E>> {
+    let mut parser = Parser::new();
+    let mut buffer = vec![0; READ_SIZE];
+    let mut head = 0;
+    while head < GZIP_MAGIC.len() {
+        match reader.read(&mut buffer[head..]) {
+            Ok(0) => break,
+            Ok(n) => head += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(BillError::Io(e).into()),
+        }
+    }
+    if buffer[..head].starts_with(&GZIP_MAGIC) {
+        let start = io::Cursor::new(buffer[..head].to_vec());
+        let mut gzip = flate2::read::MultiGzDecoder::new(start.chain(reader));
+        pump(&mut gzip, &mut buffer, &mut parser, &mut visit, true)?;
+    } else {
+        parser.feed(&buffer[..head], &mut visit)?;
+        pump(&mut reader, &mut buffer, &mut parser, &mut visit, false)?;
+    }
+    parser.finish(&mut visit)
+}
+
+fn pump<R: Read, E>(
+    reader: &mut R,
+    buffer: &mut [u8],
+    parser: &mut Parser,
+    visit: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
+    gzip: bool,
+) -> Result<(), ParseError<E>> {
+    loop {
+        match reader.read(buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => parser.feed(&buffer[..n], visit)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) if gzip => {
+                return Err(BillError::Gzip {
+                    line: parser.lines(),
+                    source,
+                }
+                .into());
+            }
+            Err(e) => return Err(BillError::Io(e).into()),
+        }
+    }
+}
