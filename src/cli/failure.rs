@@ -26,7 +26,8 @@ pub mod exit {
 /// it (a test runs every command named here in backticks).
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0   success
+  0   success; `reconcile` balanced
+  1   a negative answer: `reconcile` found differences
   2   usage, config or local input error (every command)
   3   WeChat Pay refused: `notify decrypt` of an envelope that says return_code=FAIL
   4   verification failure: `sign verify`, `notify verify`, `notify decrypt`

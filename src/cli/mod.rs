@@ -8,6 +8,7 @@ pub mod failure;
 mod notify;
 pub mod output;
 mod paysign;
+mod reconcile;
 mod scrub;
 mod settings;
 mod sign;
@@ -63,6 +64,8 @@ enum Command {
     /// A local WeChat Pay v2 server for tests and development
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
+    /// Reconcile the day's WeChat Pay bill against the shop's own order export
+    Reconcile(Box<reconcile::ReconcileArgs>),
     /// Check the toolkit against published values, then run a payment flow on the built-in emulator
     Demo,
 }
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Config(command) => config::run(&context, command),
         Command::Completions(args) => completions::run(&context, args),
         Command::Emulator(command) => emulator::run(&context, config_flag, command),
+        Command::Reconcile(args) => reconcile::run_command(&context, *args),
         Command::Demo => demo::run(&context),
     };
     ExitCode::from(match result {

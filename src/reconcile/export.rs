@@ -69,6 +69,8 @@ pub struct Mapping {
     pub zone: i32,
     pub refund_no: Option<String>,
     pub refund_amount: Option<String>,
+    /// The refund amount column was not named by anyone: used only if the export has it.
+    pub refund_amount_if_present: bool,
     pub refund_time: Option<String>,
     /// One row per transaction: the column that says payment or refund.
     pub type_column: Option<String>,
@@ -249,7 +251,10 @@ impl Columns {
             status,
             time: position("paid time", &mapping.time)?,
             refund_no: optional("refund number", &mapping.refund_no)?,
-            refund_amount: optional("refund amount", &mapping.refund_amount)?,
+            refund_amount: match optional("refund amount", &mapping.refund_amount) {
+                Err(ExportError::MissingColumn { .. }) if mapping.refund_amount_if_present => None,
+                other => other?,
+            },
             refund_time: optional("refund time", &mapping.refund_time)?,
             type_column,
             names: header.to_vec(),
@@ -855,6 +860,7 @@ mod tests {
             zone: BEIJING_OFFSET,
             refund_no: None,
             refund_amount: Some("refund_amount".into()),
+            refund_amount_if_present: false,
             refund_time: None,
             type_column: None,
             payment_types: vec![],

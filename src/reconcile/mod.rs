@@ -566,6 +566,7 @@ impl<'e> Matcher<'e> {
                     "the bill has this key more than once".to_owned(),
                 )
             } else if kind == Kind::Refund
+                && !export.info.transactions
                 && let Some(order) = order_entry.filter(|o| o.status != Status::Refunded)
             {
                 (

@@ -23,6 +23,7 @@ pub fn emulator_mapping() -> Mapping {
         zone: BEIJING_OFFSET,
         refund_no: None,
         refund_amount: Some("refund_amount".into()),
+        refund_amount_if_present: false,
         refund_time: None,
         type_column: None,
         payment_types: vec![],

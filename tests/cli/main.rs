@@ -8,6 +8,7 @@ mod general;
 mod notify;
 mod output;
 mod paysign;
+mod reconcile;
 mod serve;
 mod sign;
 mod writes;
