@@ -1,7 +1,5 @@
 //! `wxpay-ops reconcile`: the day's bill against the shop's own order export.
 
-use std::fs::File;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -10,16 +8,14 @@ use serde_json::{Value, json};
 use super::failure::{Failure, exit};
 use super::output::{Format, Record, render_records};
 use super::settings::Context;
-use crate::bill::layout::Column;
-use crate::bill::parse::{ParseError, Record as BillRecord, Report, read};
+use crate::bill::parse::Report;
 use crate::config::ReconcileConfig;
 use crate::fsutil::{WriteError, write_atomic};
+use crate::reconcile::bill::{BillError, Files, FilesError, reconcile_files};
 use crate::reconcile::clock::{BEIJING_OFFSET, Day, TimeFormat, format_stamp, parse_zone};
-use crate::reconcile::export::{Encoding, ExportError, Mapping, ReadOptions, Unit, read_export};
+use crate::reconcile::export::{Encoding, ExportError, Mapping, ReadOptions, Unit};
 use crate::reconcile::store::Kind;
-use crate::reconcile::{
-    BatchSender, BillRow, Category, Difference, Matcher, Options, Outcome, RunError, run,
-};
+use crate::reconcile::{Category, Difference, Options, Outcome};
 use crate::wechat::{BillAmount, Fen};
 
 /// Entries shown in the table; the CSV and JSON formats and --out have them all.
@@ -29,7 +25,7 @@ const TABLE_ENTRIES: usize = 200;
 #[command(after_help = "\
 Payments match on the merchant order number (商户订单号), refunds on the merchant refund number \
 (商户退款单号), or on the order number when the export has none; only the bill's Beijing day is \
-in scope. Categories: matched, missing_in_export, missing_in_bill, amount_mismatch, \
+in scope. Categories: matched, missing_inexport, missing_in_bill, amount_mismatch, \
 status_mismatch, duplicate, cross_day. Exit 0 when balanced, 1 when any entry differs (or bad \
 lines were skipped), 2 on bad input.")]
 pub struct ReconcileArgs {
@@ -297,68 +293,6 @@ fn mapping(
     ))
 }
 
-/// Why the bill side stopped.
-#[derive(Debug)]
-enum BillFailure {
-    Open(PathBuf, io::Error),
-    Parse(PathBuf, ParseError<Stop>),
-    Row(PathBuf, crate::reconcile::BillRowError),
-    NotAll(PathBuf),
-}
-
-/// The matching side has stopped (the export failed); the bill need not go on.
-#[derive(Debug)]
-struct Stop;
-
-impl std::fmt::Display for Stop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("stopped")
-    }
-}
-
-fn bill_row<'a>(record: &BillRecord<'a>) -> BillRow<'a> {
-    let refund = record.is_refund();
-    BillRow {
-        line: record.line(),
-        time: record.trade_time(),
-        mch_id: record.get(Column::MchId).unwrap_or(""),
-        out_trade_no: record.out_trade_no(),
-        out_refund_no: refund.then(|| record.out_refund_no().unwrap_or("")),
-        amount: if refund {
-            record.refund_fee()
-        } else {
-            record.total_fee()
-        },
-        settlement: record.settlement_total_fee(),
-        fee: record.fee(),
-    }
-}
-
-/// Reads a trade bill, handing each row to `visit`; only the ALL bill has both the payments
-/// and the refunds of a day.
-fn read_bill(
-    path: &Path,
-    mut visit: impl FnMut(&BillRow<'_>) -> Result<(), Stop>,
-) -> Result<Report, BillFailure> {
-    let file = File::open(path).map_err(|e| BillFailure::Open(path.to_owned(), e))?;
-    let mut checked = false;
-    let report = read(io::BufReader::with_capacity(0, file), |record| {
-        if !checked {
-            let variant = record.layout().variant();
-            if !matches!(variant, "ALL" | "legacy ALL") {
-                return Err(Stop);
-            }
-            checked = true;
-        }
-        visit(&bill_row(record))
-    });
-    match report {
-        Ok(report) => Ok(report),
-        Err(ParseError::Visit(Stop)) if !checked => Err(BillFailure::NotAll(path.to_owned())),
-        Err(e) => Err(BillFailure::Parse(path.to_owned(), e)),
-    }
-}
-
 pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure> {
     let selected = context.select_optional()?;
     let profile = selected.as_ref().map(|s| &s.profile);
@@ -393,52 +327,23 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         next_bill: args.next_bill.is_some(),
     };
     let export_name = args.export.display().to_string();
-    let export_path = args.export.clone();
-    let result = run(
-        || -> Result<_, ExportError> {
-            let file = File::open(&export_path)?;
-            read_export(
-                io::BufReader::with_capacity(0, file),
-                &mapping,
-                &read_options,
-            )
-        },
-        |sender: &mut BatchSender| {
-            read_bill(&bill_path, |row| {
-                if sender.push(row) { Ok(()) } else { Err(Stop) }
-            })
-        },
-        |matcher: &mut Matcher<'_>| {
-            for (path, next) in [(&args.prev_bill, false), (&args.next_bill, true)] {
-                let Some(path) = path else { continue };
-                let mut failed = None;
-                read_bill(path, |row| {
-                    matcher.adjacent_row(row, next).map_err(|e| {
-                        failed = Some(e);
-                        Stop
-                    })
-                })
-                .map_err(|e| match (e, failed.take()) {
-                    (_, Some(row)) => BillFailure::Row(path.clone(), row),
-                    (other, None) => other,
-                })?;
-            }
-            Ok(())
-        },
-        options,
-    );
-    let (outcome, report, _export) = match result {
-        Ok(done) => done,
-        Err(RunError::Export(e)) => return Err(export_failure(&export_name, e)),
-        Err(RunError::Bill(e)) => return Err(bill_failure(e)),
-        Err(RunError::Row(e)) => return Err(bill_failure(BillFailure::Row(bill_path, e))),
+    let files = Files {
+        bill: &bill_path,
+        export: &args.export,
+        previous_bill: args.prev_bill.as_deref(),
+        next_bill: args.next_bill.as_deref(),
     };
+    let (outcome, report, export) = reconcile_files(&files, &mapping, &read_options, options)
+        .map_err(|e| match e {
+            FilesError::Export(e) => export_failure(&export_name, e),
+            FilesError::Bill(path, e) => bill_failure(&path, e),
+        })?;
     let printer = &context.printer;
     if outcome.export.skipped_bad_lines > 0 {
         printer.warn(&format!(
             "{export_name}: skipped {} bad lines (the first: {})",
             outcome.export.skipped_bad_lines,
-            _export
+            export
                 .info
                 .bad_lines
                 .first()
@@ -457,7 +362,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
             ));
         }
     }
-    let summary = summary_json(&outcome, &report, &bill_path, &export_name, &_export);
+    let summary = summary_json(&outcome, &report, &bill_path, &export_name, &export);
     let differences: Vec<Record> = outcome.differences.iter().map(difference_record).collect();
     if let Some(dir) = &args.out {
         write_out(dir, &summary, &differences)?;
@@ -534,18 +439,20 @@ fn export_failure(name: &str, error: ExportError) -> Failure {
     Failure::input(name, error).hint(hint)
 }
 
-fn bill_failure(error: BillFailure) -> Failure {
+fn bill_failure(path: &Path, error: BillError) -> Failure {
+    let name = path.display().to_string();
     match error {
-        BillFailure::Open(path, e) => Failure::input(&path.display().to_string(), e)
-            .hint("check the path given with --bill, or download it with `wxpay-ops bill download`"),
-        BillFailure::Parse(path, e) => Failure::input(&path.display().to_string(), e)
-            .hint("download the bill again; reconcile reads the bill exactly as WeChat Pay serves it"),
-        BillFailure::NotAll(path) => Failure::usage(format!(
-            "{}: not an ALL trade bill; only the ALL bill has both the payments and the refunds of a day",
-            path.display()
+        BillError::Open(e) => Failure::input(&name, e).hint(
+            "check the path given with --bill, or download it with `wxpay-ops bill download`",
+        ),
+        BillError::Parse(e) => Failure::input(&name, e).hint(
+            "download the bill again; reconcile reads the bill exactly as WeChat Pay serves it",
+        ),
+        BillError::NotAll(variant) => Failure::usage(format!(
+            "{name}: a {variant} bill; only the ALL trade bill has both the payments and the refunds of a day"
         ))
         .hint("download it with `wxpay-ops bill download --type ALL`"),
-        BillFailure::Row(path, e) => Failure::input(&path.display().to_string(), e)
+        BillError::Row(e) => Failure::input(&name, e)
             .hint("give the bill of the export's merchant and day (--mch-id, --date)"),
     }
 }

@@ -9,6 +9,7 @@
 //! fed as [`BillRow`]s, which the bill parser's record visitor fills. [`run`] reads the two
 //! files at once on two threads, the bill rows crossing in batches.
 
+pub mod bill;
 pub mod clock;
 pub mod export;
 pub mod store;
