@@ -150,7 +150,11 @@ pub enum Piece {
 /// How a shop writes its times: a strftime subset, or Unix seconds or milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeFormat {
-    Pattern(Vec<Piece>),
+    /// `standard`: the pattern is `%Y-%m-%d %H:%M:%S`, which has a fast path.
+    Pattern {
+        pieces: Vec<Piece>,
+        standard: bool,
+    },
     UnixSeconds,
     UnixMillis,
 }
@@ -185,7 +189,10 @@ impl TimeFormat {
         if !(has(Piece::Year) && has(Piece::Month) && has(Piece::Day)) {
             return Err(TimeSpecError::Format(spec.to_owned()));
         }
-        Ok(TimeFormat::Pattern(pieces))
+        Ok(TimeFormat::Pattern {
+            pieces,
+            standard: spec == "%Y-%m-%d %H:%M:%S",
+        })
     }
 
     /// The stamp of `text` written in zone `offset` (seconds east of UTC); none when it does
@@ -196,7 +203,10 @@ impl TimeFormat {
         let utc_seconds: i64 = match self {
             TimeFormat::UnixSeconds => parse_int(text)?,
             TimeFormat::UnixMillis => parse_int(text)?.div_euclid(1000),
-            TimeFormat::Pattern(pieces) => {
+            TimeFormat::Pattern { pieces, standard } => {
+                if *standard && let Some(local) = fixed_stamp(text) {
+                    return shift(i64::from(local), i64::from(BEIJING_OFFSET - offset));
+                }
                 let local = parse_pattern(pieces, text)?;
                 return shift(local, i64::from(BEIJING_OFFSET - offset));
             }
@@ -304,7 +314,11 @@ pub fn parse_zone(text: &str) -> Result<i32, TimeSpecError> {
 
 /// The bill's own `yyyy-MM-dd HH:mm:ss`, in Beijing time.
 pub fn bill_stamp(text: &str) -> Option<Stamp> {
-    let b = text.as_bytes();
+    fixed_stamp(text.as_bytes())
+}
+
+/// `yyyy-MM-dd HH:mm:ss` exactly, as wall-clock seconds since 2000-01-01.
+fn fixed_stamp(b: &[u8]) -> Option<Stamp> {
     if b.len() != 19
         || b[4] != b'-'
         || b[7] != b'-'

@@ -179,6 +179,9 @@ impl Export {
     fn build_index(&mut self) {
         let mut index = Index::with_capacity(self.entries.len());
         for i in 0..self.entries.len() {
+            if i + 16 < self.entries.len() {
+                index.prefetch(self.entries.get(i + 16).hash);
+            }
             let entry = self.entries.get(i);
             let key = self.arena.get(entry.key, 0);
             let same = index.candidates(entry.hash).find(|&j| {

@@ -15,7 +15,7 @@ pub mod export;
 pub mod store;
 
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 
 use serde::Serialize;
 use thiserror::Error;
@@ -227,6 +227,9 @@ struct BillSide {
     line: u64,
 }
 
+/// Entry indexes are no secret to guard against flooding: a fast hash will do.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// A bill row whose key the export does not have.
 #[derive(Debug, Clone)]
 struct BillOnly {
@@ -243,11 +246,15 @@ pub struct Matcher<'e> {
     options: Options,
     day: Option<Day>,
     bill: BillTotals,
-    sides: HashMap<usize, BillSide>,
-    adjacent: HashMap<usize, BillSide>,
+    sides: FastMap<usize, BillSide>,
+    adjacent: FastMap<usize, BillSide>,
     bill_only: HashMap<(Kind, Box<str>), BillOnly>,
     /// Bill rows repeating a key the export has: (entry, row).
     bill_repeats: Vec<(usize, BillSide)>,
+    /// The first row this matcher saw, to name it if another matcher's day differs.
+    first_line: u64,
+    /// The hashes of a batch's rows, kept to be reused.
+    hashes: Vec<u64>,
 }
 
 impl<'e> Matcher<'e> {
@@ -257,11 +264,64 @@ impl<'e> Matcher<'e> {
             day: options.day,
             options,
             bill: BillTotals::default(),
-            sides: HashMap::new(),
-            adjacent: HashMap::new(),
+            sides: FastMap::default(),
+            adjacent: FastMap::default(),
             bill_only: HashMap::new(),
             bill_repeats: Vec::new(),
+            first_line: 0,
+            hashes: Vec::new(),
         }
+    }
+
+    /// Takes in what another matcher of the same bill found (rows matched on another
+    /// thread). The flags on the export's entries are already shared.
+    pub fn merge(&mut self, other: Matcher<'e>) -> Result<(), BillRowError> {
+        match (self.day, other.day) {
+            (Some(mine), Some(theirs)) if mine != theirs => {
+                return Err(BillRowError::WrongDay {
+                    line: self.first_line.max(other.first_line),
+                    found: theirs.max(mine).to_string(),
+                    expected: theirs.min(mine),
+                });
+            }
+            (None, theirs) => self.day = theirs,
+            _ => {}
+        }
+        let bill = &mut self.bill;
+        bill.rows += other.bill.rows;
+        bill.payments.count += other.bill.payments.count;
+        bill.payments.amount += other.bill.payments.amount;
+        bill.refunds.count += other.bill.refunds.count;
+        bill.refunds.amount += other.bill.refunds.amount;
+        bill.settlement += other.bill.settlement;
+        bill.fees += other.bill.fees;
+        for (index, side) in other.sides {
+            match self.sides.get_mut(&index) {
+                // Refunds of one order, summed on both threads.
+                Some(mine) => {
+                    mine.amount += side.amount;
+                    if side.line < mine.line {
+                        (mine.line, mine.time) = (side.line, side.time);
+                    }
+                }
+                None => {
+                    self.sides.insert(index, side);
+                }
+            }
+        }
+        for (key, only) in other.bill_only {
+            self.bill_only
+                .entry(key)
+                .and_modify(|mine| {
+                    mine.repeated = true;
+                    if only.side.line < mine.side.line {
+                        mine.side = only.side.clone();
+                    }
+                })
+                .or_insert(only);
+        }
+        self.bill_repeats.extend(other.bill_repeats);
+        Ok(())
     }
 
     fn check(&mut self, row: &BillRow<'_>) -> Result<Stamp, BillRowError> {
@@ -282,7 +342,54 @@ impl<'e> Matcher<'e> {
 
     /// One row of the day's bill.
     pub fn row(&mut self, row: &BillRow<'_>) -> Result<(), BillRowError> {
+        let (kind, key) = self.first_key(row);
+        self.row_hashed(row, key_hash(kind, key))
+    }
+
+    /// The key a bill row is looked up by first.
+    fn first_key<'r>(&self, row: &BillRow<'r>) -> (Kind, &'r [u8]) {
+        match row.out_refund_no {
+            None => (Kind::Payment, row.out_trade_no.as_bytes()),
+            Some(number) if self.export.info.refund_numbers => (Kind::Refund, number.as_bytes()),
+            Some(_) => (Kind::OrderRefund, row.out_trade_no.as_bytes()),
+        }
+    }
+
+    /// The rows of a batch. Each lookup is a few cache misses (index slot, entry, key), so
+    /// the rows ahead are prefetched in stages while a row is matched.
+    pub fn batch(&mut self, batch: &Batch) -> Result<(), BillRowError> {
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend(batch.rows().map(|row| {
+            let (kind, key) = self.first_key(&row);
+            key_hash(kind, key)
+        }));
+        let export = self.export;
+        let mut result = Ok(());
+        for (i, row) in batch.rows().enumerate() {
+            if let Some(&hash) = hashes.get(i + 16) {
+                export.index.prefetch(hash);
+            }
+            if let Some(candidate) = hashes.get(i + 8).and_then(|&h| export.index.first(h)) {
+                export.entries.prefetch(candidate);
+            }
+            if let Some(candidate) = hashes.get(i + 4).and_then(|&h| export.index.first(h)) {
+                export.arena.prefetch(export.entries.get(candidate).key);
+            }
+            result = self.row_hashed(&row, hashes[i]);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.hashes = hashes;
+        result
+    }
+
+    fn row_hashed(&mut self, row: &BillRow<'_>, first_hash: u64) -> Result<(), BillRowError> {
         let time = self.check(row)?;
+        if self.day.is_none() || self.first_line == 0 {
+            self.first_line = row.line;
+        }
         let day = *self.day.get_or_insert(Day::of(time));
         if !day.contains(time) {
             return Err(BillRowError::WrongDay {
@@ -304,27 +411,22 @@ impl<'e> Matcher<'e> {
             None => {
                 bill.payments.add(row.amount.0);
                 bill.settlement += row.settlement.0;
-                let hash = key_hash(Kind::Payment, order);
-                match self.export.find(Kind::Payment, hash, order) {
+                match self.export.find(Kind::Payment, first_hash, order) {
                     Some(index) => self.seen(index, side, day),
                     None => self.only(Kind::Payment, row, None, side),
                 }
             }
             Some(number) => {
                 bill.refunds.add(row.amount.0);
-                let by_number = || {
-                    let key = number.as_bytes();
-                    self.export
-                        .find(Kind::Refund, key_hash(Kind::Refund, key), key)
-                };
-                let by_order = || {
-                    self.export
-                        .find(Kind::OrderRefund, key_hash(Kind::OrderRefund, order), order)
-                };
                 let found = if self.export.info.refund_numbers {
-                    by_number().or_else(by_order)
+                    self.export
+                        .find(Kind::Refund, first_hash, number.as_bytes())
+                        .or_else(|| {
+                            let hash = key_hash(Kind::OrderRefund, order);
+                            self.export.find(Kind::OrderRefund, hash, order)
+                        })
                 } else {
-                    by_order()
+                    self.export.find(Kind::OrderRefund, first_hash, order)
                 };
                 match found {
                     Some(index) if self.export.entries.get(index).kind == Kind::OrderRefund => {
@@ -450,13 +552,21 @@ impl<'e> Matcher<'e> {
                     _ => out.export.refunds.add(entry.amount),
                 }
             }
-            let bill_side = self.sides.get(&index).cloned().or_else(|| {
-                seen.then_some(BillSide {
-                    amount: entry.amount,
-                    time: NO_TIME,
-                    line: 0,
-                })
-            });
+            // Only entries that differ, or sum refunds, have a bill side of their own.
+            let kept = entry.kind == Kind::OrderRefund
+                || flags & flag::AMOUNT != 0
+                || !entry.status.charged()
+                || !in_scope;
+            let bill_side = kept
+                .then(|| self.sides.get(&index).cloned())
+                .flatten()
+                .or_else(|| {
+                    seen.then_some(BillSide {
+                        amount: entry.amount,
+                        time: NO_TIME,
+                        line: 0,
+                    })
+                });
             let (category, note) = if flags & (flag::EXPORT_DUPLICATE | flag::BILL_DUPLICATE) != 0 {
                 let side = if flags & flag::EXPORT_DUPLICATE != 0 {
                     "export"
@@ -668,6 +778,11 @@ impl Batch {
         self.rows.len()
     }
 
+    fn clear(&mut self) {
+        self.text.clear();
+        self.rows.clear();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
@@ -700,14 +815,22 @@ impl Batch {
     }
 }
 
-/// Sends a bill's rows in batches over `channel`; the sending side of [`run`].
-pub struct BatchSender {
+/// The sending side of [`run`]: batches a bill's rows and sends them to the matching
+/// thread. Once the export is indexed, a batch that finds that thread busy is matched here
+/// instead, so both cores match while the bill is still being read.
+pub struct BatchSender<'e> {
     batch: Batch,
     channel: mpsc::SyncSender<Batch>,
+    /// Batches the matching thread is done with, to fill again without allocating.
+    recycled: mpsc::Receiver<Batch>,
+    ready: &'e OnceLock<Export>,
+    options: Options,
+    helper: Option<Matcher<'e>>,
+    failed: Option<BillRowError>,
 }
 
-impl BatchSender {
-    /// Adds a row; false once the matching side has stopped.
+impl BatchSender<'_> {
+    /// Adds a row; false once the rows are no longer wanted (the export or a row failed).
     pub fn push(&mut self, row: &BillRow<'_>) -> bool {
         self.batch.push(row);
         if self.batch.len() >= BATCH_ROWS {
@@ -717,12 +840,38 @@ impl BatchSender {
     }
 
     fn flush(&mut self) -> bool {
-        let full = std::mem::take(&mut self.batch);
-        full.is_empty() || self.channel.send(full).is_ok()
+        let empty = self.recycled.try_recv().unwrap_or_default();
+        let full = std::mem::replace(&mut self.batch, empty);
+        if full.is_empty() {
+            return self.failed.is_none();
+        }
+        match self.channel.try_send(full) {
+            Ok(()) => true,
+            Err(mpsc::TrySendError::Disconnected(_)) => false,
+            Err(mpsc::TrySendError::Full(full)) => match self.ready.get() {
+                Some(export) => {
+                    let options = &self.options;
+                    let helper = self
+                        .helper
+                        .get_or_insert_with(|| Matcher::new(export, options.clone()));
+                    let matched = helper.batch(&full);
+                    self.batch = full;
+                    self.batch.clear();
+                    match matched {
+                        Ok(()) => true,
+                        Err(e) => {
+                            self.failed = Some(e);
+                            false
+                        }
+                    }
+                }
+                None => self.channel.send(full).is_ok(),
+            },
+        }
     }
 }
 
-/// Batches in flight between the bill thread and the matcher, at most: about 40 MB of
+/// Batches in flight between the bill thread and the matcher, at most: about 100 MB of
 /// rows, enough for the bill to keep going while the export is indexed.
 const BATCHES_IN_FLIGHT: usize = 64;
 
@@ -740,7 +889,7 @@ pub enum RunError<X, B> {
 /// outcome. `adjacent` then feeds the adjacent days' bills, if any, to the matcher.
 pub fn run<R, X, B>(
     read_export: impl FnOnce() -> Result<Export, X>,
-    read_bill: impl FnOnce(&mut BatchSender) -> Result<R, B> + Send,
+    read_bill: impl FnOnce(&mut BatchSender<'_>) -> Result<R, B> + Send,
     adjacent: impl FnOnce(&mut Matcher<'_>) -> Result<(), B>,
     options: Options,
 ) -> Result<(Outcome, R, Export), RunError<X, B>>
@@ -749,15 +898,24 @@ where
     B: Send,
 {
     let (sender, receiver) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
-    std::thread::scope(|scope| {
+    let (recycle, recycled) = mpsc::channel();
+    let ready = OnceLock::new();
+    let done = std::thread::scope(|scope| {
+        let ready = &ready;
+        let helper_options = options.clone();
         let bill = scope.spawn(move || {
             let mut batches = BatchSender {
                 batch: Batch::default(),
                 channel: sender,
+                recycled,
+                ready,
+                options: helper_options,
+                helper: None,
+                failed: None,
             };
             let result = read_bill(&mut batches);
             batches.flush();
-            result
+            (result, batches.helper, batches.failed)
         });
         let export = match read_export() {
             Ok(export) => export,
@@ -767,30 +925,34 @@ where
                 return Err(RunError::Export(e));
             }
         };
-        let mut matcher = Matcher::new(&export, options);
+        let export = ready.get_or_init(|| export);
+        let mut matcher = Matcher::new(export, options);
         let mut failed = None;
-        for batch in receiver.iter() {
-            if failed.is_some() {
-                continue;
+        for mut batch in receiver.iter() {
+            if failed.is_none()
+                && let Err(e) = matcher.batch(&batch)
+            {
+                failed = Some(e);
             }
-            for row in batch.rows() {
-                if let Err(e) = matcher.row(&row) {
-                    failed = Some(e);
-                    break;
-                }
-            }
+            batch.clear();
+            // The bill thread may be done; then the batch is simply dropped.
+            let _ = recycle.send(batch);
         }
-        let report = bill
+        let (report, helper, helper_failed) = bill
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            .map_err(RunError::Bill)?;
-        if let Some(e) = failed {
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if let Some(e) = failed.or(helper_failed) {
             return Err(RunError::Row(e));
         }
+        let report = report.map_err(RunError::Bill)?;
+        if let Some(helper) = helper {
+            matcher.merge(helper).map_err(RunError::Row)?;
+        }
         adjacent(&mut matcher).map_err(RunError::Bill)?;
-        let outcome = matcher.finish();
-        Ok((outcome, report, export))
-    })
+        Ok((matcher.finish(), report))
+    })?;
+    let export = ready.into_inner().expect("the export was read");
+    Ok((done.0, done.1, export))
 }
 
 #[cfg(test)]

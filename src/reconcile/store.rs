@@ -89,6 +89,19 @@ impl Entry {
     }
 }
 
+/// Asks the CPU to bring `address` into the cache: a hint that never faults.
+#[inline]
+fn prefetch(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never dereferences the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch(address.cast::<i8>(), _MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 const SEED: u64 = 0x5f3c_9a1e_77d2_4b03;
 
 pub fn key_hash(kind: Kind, key: &[u8]) -> u64 {
@@ -142,6 +155,12 @@ impl<T> Chunked<T> {
 
     pub fn get_mut(&mut self, index: usize) -> &mut T {
         &mut self.chunks[index >> CHUNK_BITS][index & ((1 << CHUNK_BITS) - 1)]
+    }
+
+    /// Hints the CPU to load element `index`.
+    #[inline]
+    pub fn prefetch(&self, index: usize) {
+        prefetch(std::ptr::from_ref(self.get(index)).cast());
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &T> {
@@ -209,6 +228,15 @@ impl Arena {
     pub fn bytes(&self) -> usize {
         self.blocks.iter().map(Vec::len).sum()
     }
+
+    /// Hints the CPU to load the key at `at`.
+    #[inline]
+    pub fn prefetch(&self, at: u32) {
+        let block = &self.blocks[(at >> BLOCK_BITS) as usize];
+        if let Some(byte) = block.get((at as usize) & (BLOCK - 1)) {
+            prefetch(std::ptr::from_ref(byte));
+        }
+    }
 }
 
 /// Open addressing on the entries' hashes: each slot holds the top 32 bits of a hash and
@@ -247,6 +275,12 @@ impl Index {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = hash;
+    }
+
+    /// The first entry whose hash has the same top bits, for prefetching.
+    #[inline]
+    pub fn first(&self, hash: u64) -> Option<usize> {
+        self.candidates(hash).next()
     }
 
     /// The entries whose hash has the same top bits, in probe order.

@@ -311,3 +311,39 @@ fn near_midnight_entries_are_confirmed_by_the_next_bill_or_flagged() {
         }
     }
 }
+
+#[test]
+fn rows_matched_on_two_threads_merge_into_the_same_outcome() {
+    let day = day(2000, "20261120");
+    let differences = Differences {
+        missing_in_merchant: 3,
+        missing_in_wechat: 2,
+        amount_mismatch: 4,
+        status_mismatch: 5,
+        near_midnight: 2,
+        duplicates: 2,
+    };
+    let mut csv = Vec::new();
+    write_export(&day, &differences, FeeRate(60), &mut csv).unwrap();
+    let rows: Vec<TradeRow> = day.clone().into_rows(FeeRate(60)).collect();
+    let outcome = |split: bool| {
+        let export = read_export(&csv[..], &emulator_mapping(), &ReadOptions::default()).unwrap();
+        let mut one = Matcher::new(&export, Options::default());
+        let mut two = Matcher::new(&export, Options::default());
+        for (i, row) in rows.iter().enumerate() {
+            // Runs of rows, as batches go to one thread or the other.
+            let matcher = if split && (i / 7) % 2 == 1 {
+                &mut two
+            } else {
+                &mut one
+            };
+            matcher.row(&bill_row(row, i as u64 + 2)).unwrap();
+        }
+        // A bill repeating a row on the other thread is still a duplicate.
+        two.row(&bill_row(&rows[0], 9999)).unwrap();
+        one.merge(two).unwrap();
+        let outcome = one.finish();
+        (outcome.categories, outcome.bill, outcome.differences)
+    };
+    assert_eq!(outcome(true), outcome(false));
+}
