@@ -514,7 +514,7 @@ fn difference_record(d: &Difference) -> Record {
         "difference_fen": d.difference(),
         "bill_time": bill.as_ref().map(|s| format_stamp(s.time)).filter(|t| !t.is_empty()),
         "export_time": export.as_ref().map(|s| format_stamp(s.time)).filter(|t| !t.is_empty()),
-        "bill_line": bill.as_ref().map(|s| s.line),
+        "bill_line": bill.as_ref().map(|s| s.line).filter(|line| *line > 0),
         "export_line": export.as_ref().map(|s| s.line),
         "export_status": d.export_status.map(|s| s.name()),
         "note": d.note,

@@ -456,7 +456,11 @@ impl<'e> Matcher<'e> {
         if entry.amount != side.amount {
             entry.set(flag::AMOUNT);
         }
-        if entry.amount != side.amount || !entry.status.charged() || !day.contains(entry.time) {
+        if entry.amount != side.amount
+            || !entry.status.charged()
+            || !day.contains(entry.time)
+            || entry.flags() & flag::EXPORT_DUPLICATE != 0
+        {
             self.sides.insert(index, side);
         }
     }
@@ -554,7 +558,7 @@ impl<'e> Matcher<'e> {
             }
             // Only entries that differ, or sum refunds, have a bill side of their own.
             let kept = entry.kind == Kind::OrderRefund
-                || flags & flag::AMOUNT != 0
+                || flags & (flag::AMOUNT | flag::EXPORT_DUPLICATE) != 0
                 || !entry.status.charged()
                 || !in_scope;
             let bill_side = kept
@@ -623,6 +627,8 @@ impl<'e> Matcher<'e> {
             }
             let (key, order) = export.keys(entry);
             let adjacent = self.adjacent.get(&index);
+            // Seen in the bill, where exactly not kept: the same amount, no line.
+            let bill_side_unlocated = bill_side.clone().filter(|s| s.line == 0);
             out.differences.push(Difference {
                 category,
                 kind: entry.kind,
@@ -632,6 +638,7 @@ impl<'e> Matcher<'e> {
                 bill: bill_side
                     .filter(|s| s.line > 0)
                     .or_else(|| adjacent.cloned())
+                    .or(bill_side_unlocated)
                     .map(|s| Side {
                         amount: s.amount,
                         time: s.time,

@@ -473,6 +473,25 @@ fn bad_inputs_are_named_with_exit_2() {
         "2026-11-19",
     ];
     env.run(&wrong_day).expect(2).error_mentions("another day");
+    // A SUCCESS bill lacks the refunds.
+    let mut file = std::fs::File::create(env.path("2026-11-20.SUCCESS.csv")).unwrap();
+    write_trade_bill(
+        &mut file,
+        BillType::Success,
+        day.clone().into_rows(FeeRate(60)),
+    )
+    .unwrap();
+    let success = [
+        "reconcile",
+        "--bill",
+        "2026-11-20.SUCCESS.csv",
+        "--export",
+        "orders.csv",
+    ];
+    env.run(&success)
+        .expect(2)
+        .error_mentions("a SUCCESS bill; only the ALL trade bill")
+        .hint_mentions("--type ALL");
     // The downloaded bill of a day that was never downloaded.
     let missing = [
         "reconcile",
@@ -517,4 +536,46 @@ fn bad_inputs_are_named_with_exit_2() {
             .unwrap()
             .starts_with("line 3, column status")
     );
+}
+
+#[test]
+fn the_profile_maps_the_export() {
+    let mut env = Env::new();
+    let day = day("20261120", 300);
+    let (bill, _) = write_bill(&env, &day);
+    let (orders, _) = write_orders(&env, &day, &Differences::default());
+    let text = chinese(&orders);
+    let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+    std::fs::write(env.path("gbk.csv"), &gbk).unwrap();
+    let config = env.write_config(&format!(
+        "[profiles.shop]\nmch_id = \"{MCH_ID}\"\nappid = \"wx2421b1c4370ec43b\"\napi_key_env = \"TEST_API_KEY\"\n\n\
+         [profiles.shop.reconcile]\norder_column = \"商户订单号\"\nstatus_column = \"订单状态\"\n\
+         amount_column = \"金额\"\nrefund_amount_column = \"退款金额\"\ntime_column = \"支付时间\"\n\
+         paid_values = [\"已支付\"]\nrefunded_values = [\"已退款\"]\nclosed_values = [\"已关闭\"]\n\
+         encoding = \"gbk\"\n"
+    ));
+    env.set("WXPAY_OPS_CONFIG", config.to_str().unwrap());
+    let bill = bill.to_str().unwrap();
+    env.run(&[
+        "--format",
+        "json",
+        "reconcile",
+        "--bill",
+        bill,
+        "--export",
+        "gbk.csv",
+    ])
+    .expect(0);
+    // A flag overrides the profile: no such column.
+    env.run(&[
+        "reconcile",
+        "--bill",
+        bill,
+        "--export",
+        "gbk.csv",
+        "--order-column",
+        "订单",
+    ])
+    .expect(2)
+    .error_mentions("no column \"订单\"");
 }
