@@ -430,13 +430,19 @@ impl<'e> Matcher<'e> {
                 };
                 match found {
                     Some(index) if self.export.entries.get(index).kind == Kind::OrderRefund => {
-                        // Several refunds of one order add up.
-                        self.export.entries.get(index).set(flag::SEEN);
-                        let sum = self
-                            .sides
-                            .entry(index)
-                            .or_insert(BillSide { amount: 0, ..side });
-                        sum.amount += row.amount.0;
+                        // Several refunds of one order add up. The common case, a single
+                        // refund of the export's amount, is only a flag; anything else is
+                        // summed apart (on each thread, added up when they merge).
+                        let entry = self.export.entries.get(index);
+                        let first = entry.set(flag::SEEN) & flag::SEEN == 0;
+                        if first && row.amount.0 == entry.amount {
+                            entry.set(flag::FIRST_AS_EXPORTED);
+                        } else {
+                            self.sides
+                                .entry(index)
+                                .or_insert(BillSide { amount: 0, ..side })
+                                .amount += row.amount.0;
+                        }
                     }
                     Some(index) => self.seen(index, side, day),
                     None => self.only(Kind::Refund, row, Some(number), side),
@@ -561,16 +567,25 @@ impl<'e> Matcher<'e> {
                 || flags & (flag::AMOUNT | flag::EXPORT_DUPLICATE) != 0
                 || !entry.status.charged()
                 || !in_scope;
-            let bill_side = kept
+            let mut bill_side = kept
                 .then(|| self.sides.get(&index).cloned())
                 .flatten()
                 .or_else(|| {
                     seen.then_some(BillSide {
-                        amount: entry.amount,
+                        amount: if entry.kind == Kind::OrderRefund {
+                            0
+                        } else {
+                            entry.amount
+                        },
                         time: NO_TIME,
                         line: 0,
                     })
                 });
+            if let Some(side) = bill_side.as_mut()
+                && flags & flag::FIRST_AS_EXPORTED != 0
+            {
+                side.amount += entry.amount;
+            }
             let (category, note) = if flags & (flag::EXPORT_DUPLICATE | flag::BILL_DUPLICATE) != 0 {
                 let side = if flags & flag::EXPORT_DUPLICATE != 0 {
                     "export"

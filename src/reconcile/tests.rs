@@ -347,3 +347,60 @@ fn rows_matched_on_two_threads_merge_into_the_same_outcome() {
     };
     assert_eq!(outcome(true), outcome(false));
 }
+
+#[test]
+fn refunds_without_numbers_add_up_across_threads() {
+    // One row per transaction, no refund numbers: an order's refunds are summed.
+    let text = "type,out_trade_no,amount,paid_at\n\
+        pay,T,10.00,2026-11-20 08:00:00\n\
+        refund,T,3.00,2026-11-20 09:00:00\n\
+        refund,T,2.00,2026-11-20 09:30:00\n";
+    let mapping = Mapping {
+        status: None,
+        refund_amount: None,
+        type_column: Some("type".into()),
+        payment_types: vec!["pay".into()],
+        refund_types: vec!["refund".into()],
+        ..emulator_mapping()
+    };
+    let refund = |line, number, fen| BillRow {
+        line,
+        time: "2026-11-20 09:00:00",
+        mch_id: "1900000109",
+        out_trade_no: "T",
+        out_refund_no: Some(number),
+        amount: Fen(fen),
+        settlement: Fen(0),
+        fee: BillAmount(0),
+    };
+    let payment = BillRow {
+        out_refund_no: None,
+        amount: Fen(1000),
+        ..refund(2, "", 0)
+    };
+    for (refunds, matched) in [
+        (vec![(300, true), (200, false)], true),
+        (vec![(500, false)], true),
+        (vec![(500, true), (100, false)], false),
+        (vec![(200, false), (300, true)], true),
+    ] {
+        let export = read_export(text.as_bytes(), &mapping, &ReadOptions::default()).unwrap();
+        let mut one = Matcher::new(&export, Options::default());
+        let mut two = Matcher::new(&export, Options::default());
+        one.row(&payment).unwrap();
+        for (i, (fen, on_two)) in refunds.iter().enumerate() {
+            let matcher = if *on_two { &mut two } else { &mut one };
+            matcher.row(&refund(3 + i as u64, "R", *fen)).unwrap();
+        }
+        one.merge(two).unwrap();
+        let outcome = one.finish();
+        let found: Vec<_> = outcome.differences.iter().map(|d| d.category).collect();
+        if matched {
+            assert_eq!(found, [], "{refunds:?}");
+            assert_eq!(outcome.category(Category::Matched).count, 2);
+        } else {
+            assert_eq!(found, [Category::AmountMismatch], "{refunds:?}");
+            assert_eq!(outcome.differences[0].difference(), 100);
+        }
+    }
+}
