@@ -305,7 +305,12 @@ fn match_part<'e>(
         Ok(())
     };
     let mut parser = Parser::new();
+    // The whole file in one part: the parser's own reader, which also opens gzip.
+    let whole = header.is_none() && start == 0 && last;
     let parsed = (|| -> Result<Option<Report>, ParseError<Stop>> {
+        if whole {
+            return read(&mut file, &mut visit).map(Some);
+        }
         if let Some(header) = header {
             parser.feed(header, &mut visit)?;
         }
