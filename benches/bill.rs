@@ -85,8 +85,142 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU seconds of this process and of its waited-for children, from /proc (Linux; clock
+/// ticks of 1/100 s).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    // utime, stime, cutime, cstime are fields 14 to 17 of stat: 11 to 14 after the name.
+    (field(11) + field(12), field(13) + field(14))
+}
+
+/// Runs the real binary and samples its peak resident memory while it runs.
+fn run_binary(args: &[&str], stdout: Stdio) -> (std::process::ExitStatus, f64, Option<f64>) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wxpay-ops"))
+        .args(args)
+        .stdout(stdout)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary runs");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib: Option<f64> = None;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        {
+            peak_kib = Some(peak_kib.map_or(kib, |p: f64| p.max(kib)));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (
+        status,
+        started.elapsed().as_secs_f64(),
+        peak_kib.map(|k| k / 1024.0),
+    )
+}
+
+/// `bill parse --format csv` with stdout to a file.
+fn csv_to_file(path: &Path) {
+    let out_path = path.with_extension("parsed.csv");
+    let out = File::create(&out_path).expect("output file");
+    let (_, children_before) = cpu_seconds();
+    let (status, elapsed, peak) = run_binary(
+        &[
+            "bill",
+            "parse",
+            &path.display().to_string(),
+            "--format",
+            "csv",
+            "-q",
+        ],
+        Stdio::from(out),
+    );
+    assert!(status.success(), "bill parse failed");
+    let (_, children_after) = cpu_seconds();
+    let size = std::fs::metadata(path).map_or(0, |m| m.len()) as f64 / 1e6;
+    let written = std::fs::metadata(&out_path).map_or(0, |m| m.len()) as f64 / 1e6;
+    println!(
+        "bill parse --format csv > file: {size:.0} MB in, {written:.0} MB out, {elapsed:.2} s = {:.0} MB/s \
+         (CPU {:.2} s = {:.0} MB/s per CPU second); peak memory {:.0} MiB",
+        size / elapsed,
+        children_after - children_before,
+        size / (children_after - children_before).max(0.01),
+        peak.unwrap_or(f64::NAN)
+    );
+    let _ = std::fs::remove_file(out_path);
+}
+
+/// `bill download` of a synthetic day from the in-process emulator, with the binary's peak
+/// memory.
+fn download(trades: u64) {
+    use wxpay_ops::emulator::merchant::{DEFAULT_APPIDS, DEFAULT_MCH_ID};
+    use wxpay_ops::emulator::{Emulator, ServeOptions};
+    let emulator = Emulator::start(ServeOptions::default()).expect("emulator");
+    let day = (time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8))
+        - time::Duration::days(2))
+    .date();
+    let compact = format!(
+        "{:04}{:02}{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    );
+    emulator
+        .core()
+        .add_synthetic_day(SyntheticDay {
+            mch_id: DEFAULT_MCH_ID.into(),
+            appid: DEFAULT_APPIDS[0].into(),
+            bill_date: compact.clone(),
+            trades,
+            seed: 1,
+        })
+        .expect("synthetic day");
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let config = emulator.profile().display().to_string();
+    let out = folder.path().display().to_string();
+    let (status, elapsed, peak) = run_binary(
+        &[
+            "--config", &config, "bill", "download", "--date", &compact, "--out", &out, "--format",
+            "json", "-q",
+        ],
+        Stdio::null(),
+    );
+    assert!(status.success(), "bill download failed");
+    let file = folder.path().join(DEFAULT_MCH_ID).join(format!(
+        "{}-{}-{}.ALL.csv",
+        &compact[..4],
+        &compact[4..6],
+        &compact[6..]
+    ));
+    println!(
+        "bill download: {trades} synthetic trades, {:.0} MiB streamed to disk and checked in {elapsed:.1} s; \
+         peak memory of wxpay-ops {:.0} MiB",
+        mib(&file),
+        peak.unwrap_or(f64::NAN)
+    );
+}
+
 /// Parse and self-check, visiting every record's key fields as a reconciliation would.
 fn parse(path: &Path) {
+    let (cpu_before, _) = cpu_seconds();
     let started = Instant::now();
     let mut keys = 0u64;
     let mut refunds = 0i64;
@@ -100,14 +234,18 @@ fn parse(path: &Path) {
     )
     .expect("the bench bill parses");
     let elapsed = started.elapsed().as_secs_f64();
+    let (cpu_after, _) = cpu_seconds();
     assert!(report.is_consistent(), "self-check: {:?}", report.totals);
     assert!(keys > 0 && refunds > 0);
     let size = report.bytes as f64 / 1e6;
+    let cpu = (cpu_after - cpu_before).max(0.01);
     println!(
-        "parse + self-check: {} rows, {size:.0} MB in {elapsed:.2} s = {:.0} MB/s ({:.1} M rows/s); summary holds",
+        "parse + self-check: {} rows, {size:.0} MB in {elapsed:.2} s = {:.0} MB/s ({:.1} M rows/s; \
+         CPU {cpu:.2} s = {:.0} MB/s per CPU second); summary holds",
         report.rows,
         size / elapsed,
         report.rows as f64 / elapsed / 1e6,
+        size / cpu,
     );
     if let Some(peak) = peak_rss_mib() {
         println!("  peak memory of the process: {peak:.0} MiB");
@@ -120,10 +258,17 @@ fn main() {
         return;
     }
     let trades = setting("BENCH_BILL_ROWS", 10_000_000);
-    let path = bill_file(trades);
-    println!("bill: {} ({:.0} MiB)", path.display(), mib(&path));
-    if wanted("parse") {
-        parse(&path);
+    if wanted("parse") || wanted("csv") {
+        let path = bill_file(trades);
+        println!("bill: {} ({:.0} MiB)", path.display(), mib(&path));
+        if wanted("parse") {
+            parse(&path);
+        }
+        if wanted("csv") {
+            csv_to_file(&path);
+        }
     }
-    let _ = (Command::new("true"), Stdio::null());
+    if wanted("download") {
+        download(trades);
+    }
 }

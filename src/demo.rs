@@ -279,13 +279,15 @@ async fn flow(emulator: &Emulator) -> Result<Vec<Step>, String> {
         .await
         .map_err(|e| e.to_string())?;
     let client_options = |base: String, tls| ClientOptions {
-        base,
-        mch_id: DEFAULT_MCH_ID.into(),
-        appid: DEFAULT_APPIDS[0].into(),
-        key: key.clone(),
-        sign_type: SignType::Md5,
         tls,
         timeout: Duration::from_secs(10),
+        ..ClientOptions::new(
+            base,
+            DEFAULT_MCH_ID,
+            DEFAULT_APPIDS[0],
+            key.clone(),
+            SignType::Md5,
+        )
     };
     let client =
         Client::new(client_options(emulator.base_url(), None)).map_err(|e| e.to_string())?;

@@ -203,6 +203,8 @@ pub struct TradeRow {
     pub time: String,
     pub appid: String,
     pub mch_id: String,
+    /// 特约商户号: the sub-merchant in service-provider mode, empty (written `0`) otherwise.
+    pub sub_mch_id: String,
     pub device_info: String,
     pub transaction_id: String,
     pub out_trade_no: String,
@@ -225,9 +227,19 @@ pub struct RefundPart {
     pub success_time: String,
     pub refund_id: String,
     pub out_refund_no: String,
+    /// 申请退款金额: the refund asked for, coupon share included.
     pub refund_fee: Fen,
+    /// 充值券退款金额: the coupon's share of the refund.
+    pub coupon_refund_fee: Fen,
     pub refund_channel: String,
     pub refund_status: String,
+}
+
+impl RefundPart {
+    /// 退款金额: the refund less its coupon share, as coupons are not settled.
+    pub fn settlement_refund(&self) -> Fen {
+        Fen(self.refund_fee.0 - self.coupon_refund_fee.0)
+    }
 }
 
 impl TradeRow {
@@ -247,7 +259,7 @@ impl TradeRow {
     pub fn fee(&self) -> Fen {
         match &self.refund {
             None => self.rate.fee(self.settlement()),
-            Some(refund) => self.rate.fee(Fen(-refund.refund_fee.0)),
+            Some(refund) => self.rate.fee(Fen(-refund.settlement_refund().0)),
         }
     }
 
@@ -264,6 +276,10 @@ impl TradeRow {
             ),
             None => ("0".into(), "0".into(), zero(), String::new(), String::new()),
         };
+        let (settlement_refund, coupon_refund) = match &self.refund {
+            Some(r) => (r.settlement_refund().yuan(), r.coupon_refund_fee.yuan()),
+            None => (zero(), zero()),
+        };
         let order_amount = if self.is_refund() {
             zero()
         } else {
@@ -277,7 +293,11 @@ impl TradeRow {
             time,
             self.appid.clone(),
             self.mch_id.clone(),
-            "0".into(),
+            if self.sub_mch_id.is_empty() {
+                "0".into()
+            } else {
+                self.sub_mch_id.clone()
+            },
             self.device_info.clone(),
             self.transaction_id.clone(),
             self.out_trade_no.clone(),
@@ -303,8 +323,8 @@ impl TradeRow {
             BillType::All => values.extend([
                 refund_id,
                 out_refund_no,
-                refund_fee.clone(),
-                zero(),
+                settlement_refund,
+                coupon_refund,
                 channel,
                 status,
                 self.body.clone(),
@@ -330,8 +350,8 @@ impl TradeRow {
                     refund.map(|r| r.success_time.clone()).unwrap_or_default(),
                     refund_id,
                     out_refund_no,
-                    refund_fee.clone(),
-                    zero(),
+                    settlement_refund,
+                    coupon_refund,
                     channel,
                     status,
                     self.body.clone(),
@@ -354,6 +374,7 @@ pub struct Summary {
     pub count: u64,
     pub settlement: Fen,
     pub refund: Fen,
+    pub coupon_refund: Fen,
     pub fee: Fen,
     pub order_total: Fen,
     pub refund_requested: Fen,
@@ -366,7 +387,8 @@ impl Summary {
         self.fee.0 += row.fee().0;
         match &row.refund {
             Some(refund) => {
-                self.refund.0 += refund.refund_fee.0;
+                self.refund.0 += refund.settlement_refund().0;
+                self.coupon_refund.0 += refund.coupon_refund_fee.0;
                 self.refund_requested.0 += refund.refund_fee.0;
             }
             None => self.order_total.0 += row.total_fee.0,
@@ -378,7 +400,7 @@ impl Summary {
             self.count.to_string(),
             self.settlement.yuan(),
             self.refund.yuan(),
-            Fen(0).yuan(),
+            self.coupon_refund.yuan(),
             BillAmount::from_fen(self.fee).format(5),
             self.order_total.yuan(),
             self.refund_requested.yuan(),
@@ -413,6 +435,7 @@ mod tests {
             time: "2019-07-25 08:35:41".into(),
             appid: "wx2421b1c4370ec43b".into(),
             mch_id: "10000100".into(),
+            sub_mch_id: String::new(),
             device_info: String::new(),
             transaction_id: "4200000263201902167700134212".into(),
             out_trade_no: "T1".into(),
@@ -454,6 +477,7 @@ mod tests {
             refund_id: "50000203702017072601461713166".into(),
             out_refund_no: "R1".into(),
             refund_fee: Fen(101),
+            coupon_refund_fee: Fen(0),
             refund_channel: "ORIGINAL".into(),
             refund_status: "SUCCESS".into(),
         });

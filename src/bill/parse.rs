@@ -12,9 +12,9 @@
 //! if !report.is_consistent() { … report.mismatches() … }
 //! ```
 //!
-//! [`read`] takes any `Read` (a file, stdin, a gzip file: detected by its magic bytes) and
-//! calls the visitor once per data row, in file order, with a [`Record`] that borrows the
-//! line. For bytes that arrive in pieces (a download), [`Parser::feed`] each piece and
+//! [`read`] takes any `Read + Send` (a file, stdin, a gzip file: detected by its magic
+//! bytes; a thread reads ahead) and calls the visitor once per data row, in file order, on
+//! the caller's thread, with a [`Record`] that borrows the line. For bytes that arrive in pieces (a download), [`Parser::feed`] each piece and
 //! [`Parser::finish`] at the end. A visitor error stops the parse and comes back as
 //! [`ParseError::Visit`].
 //!
@@ -135,6 +135,11 @@ impl<'a> Record<'a> {
     pub fn value(&self, position: usize) -> &'a str {
         let (start, end) = self.bounds[position];
         &self.text[start as usize..end as usize]
+    }
+
+    /// The amount at `position`, when that column holds money (zero otherwise).
+    pub fn amount_at(&self, position: usize) -> BillAmount {
+        BillAmount(self.amounts[position])
     }
 
     /// The text of a column, if the bill has it.
@@ -806,55 +811,101 @@ fn describe_xml(body: &[u8]) -> String {
 }
 
 /// How much is read at a time.
-const READ_SIZE: usize = 256 * 1024;
+const READ_SIZE: usize = 1 << 20;
 
 /// Parses a whole bill from `reader` (gzip detected by its magic bytes), visiting each row.
-pub fn read<R: Read, E>(
-    mut reader: R,
+/// A thread of its own reads (and gunzips) ahead, so that the copying in of the next block
+/// overlaps with parsing this one; two blocks in flight keep memory flat.
+pub fn read<R: Read + Send, E>(
+    reader: R,
     mut visit: impl FnMut(&Record<'_>) -> Result<(), E>,
 ) -> Result<Report, ParseError<E>> {
     let mut parser = Parser::new();
-    let mut buffer = vec![0; READ_SIZE];
-    let mut head = 0;
-    while head < GZIP_MAGIC.len() {
-        match reader.read(&mut buffer[head..]) {
-            Ok(0) => break,
-            Ok(n) => head += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(BillError::Io(e).into()),
+    std::thread::scope(|scope| -> Result<(), ParseError<E>> {
+        let (full, blocks) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, ReadFailure>>(2);
+        let (spare, empty) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+        scope.spawn(move || read_ahead(reader, &full, &empty));
+        for block in blocks {
+            match block {
+                Ok(block) => {
+                    parser.feed(&block, &mut visit)?;
+                    let _ = spare.try_send(block);
+                }
+                Err(ReadFailure { gzip: true, error }) => {
+                    return Err(BillError::Gzip {
+                        line: parser.lines(),
+                        source: error,
+                    }
+                    .into());
+                }
+                Err(ReadFailure { error, .. }) => return Err(BillError::Io(error).into()),
+            }
         }
-    }
-    if buffer[..head].starts_with(&GZIP_MAGIC) {
-        let start = io::Cursor::new(buffer[..head].to_vec());
-        let mut gzip = flate2::read::MultiGzDecoder::new(start.chain(reader));
-        pump(&mut gzip, &mut buffer, &mut parser, &mut visit, true)?;
-    } else {
-        parser.feed(&buffer[..head], &mut visit)?;
-        pump(&mut reader, &mut buffer, &mut parser, &mut visit, false)?;
-    }
+        // Dropping `blocks` and `spare` on an early return stops the reader.
+        drop(spare);
+        Ok(())
+    })?;
     parser.finish(&mut visit)
 }
 
-fn pump<R: Read, E>(
-    reader: &mut R,
-    buffer: &mut [u8],
-    parser: &mut Parser,
-    visit: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
+struct ReadFailure {
     gzip: bool,
-) -> Result<(), ParseError<E>> {
-    loop {
-        match reader.read(buffer) {
-            Ok(0) => return Ok(()),
-            Ok(n) => parser.feed(&buffer[..n], visit)?,
+    error: io::Error,
+}
+
+/// The reading thread: blocks of the (decompressed) input, in order, then the end.
+fn read_ahead<R: Read>(
+    mut reader: R,
+    full: &std::sync::mpsc::SyncSender<Result<Vec<u8>, ReadFailure>>,
+    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let mut head = [0u8; 2];
+    let mut seen = 0;
+    while seen < head.len() {
+        match reader.read(&mut head[seen..]) {
+            Ok(0) => break,
+            Ok(n) => seen += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(source) if gzip => {
-                return Err(BillError::Gzip {
-                    line: parser.lines(),
-                    source,
-                }
-                .into());
+            Err(error) => {
+                let _ = full.send(Err(ReadFailure { gzip: false, error }));
+                return;
             }
-            Err(e) => return Err(BillError::Io(e).into()),
+        }
+    }
+    let start = io::Cursor::new(head[..seen].to_vec());
+    if head[..seen] == GZIP_MAGIC {
+        let gzip = flate2::read::MultiGzDecoder::new(start.chain(reader));
+        pump(gzip, true, full, empty);
+    } else {
+        pump(start.chain(reader), false, full, empty);
+    }
+}
+
+fn pump<R: Read>(
+    mut reader: R,
+    gzip: bool,
+    full: &std::sync::mpsc::SyncSender<Result<Vec<u8>, ReadFailure>>,
+    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    loop {
+        let mut block = empty.try_recv().unwrap_or_default();
+        block.clear();
+        // Fill the block (a pipe or a decoder gives little at a time), or reach the end;
+        // read_to_end writes into spare capacity without zeroing it first.
+        let filled = match reader
+            .by_ref()
+            .take(READ_SIZE as u64)
+            .read_to_end(&mut block)
+        {
+            Ok(filled) => filled,
+            Err(error) => {
+                let _ = full.send(Err(ReadFailure { gzip, error }));
+                return;
+            }
+        };
+        let end = filled < READ_SIZE;
+        if (!block.is_empty() && full.send(Ok(block)).is_err()) || end {
+            return;
         }
     }
 }

@@ -18,7 +18,8 @@ pub enum ConfigCommand {
     Path,
     /// Show the selected profile, secrets masked
     Show,
-    /// Validate the selected profile: key, mch_id and appid shapes, certificate files
+    /// Validate the selected profile: key, mch_id and appid shapes, certificate files,
+    /// timeouts, the backup host and the service-provider fields
     Check,
 }
 
@@ -139,6 +140,16 @@ fn show(context: &Context) -> Result<u8, Failure> {
     );
     record.insert("ca_cert".into(), path_value(&profile.ca_cert));
     record.insert("notify_url".into(), json!(profile.notify_url));
+    record.insert("backup_api_base".into(), json!(profile.backup_api_base));
+    // The values API commands use, defaults included (as for sign_type and api_base).
+    record.insert("timeout".into(), json!(profile.timeout.unwrap_or(15.0)));
+    record.insert(
+        "connect_timeout".into(),
+        json!(profile.connect_timeout.unwrap_or(5.0)),
+    );
+    record.insert("sandbox".into(), json!(profile.sandbox));
+    record.insert("sub_mch_id".into(), json!(profile.sub_mch_id));
+    record.insert("sub_appid".into(), json!(profile.sub_appid));
     context.printer.record(&record)?;
     Ok(exit::OK)
 }

@@ -358,6 +358,12 @@ fn listening_record(emulator: &Emulator, control_token: Option<&str>) -> Record 
             json!({
                 "mch_id": merchant.mch_id,
                 "appids": merchant.appids,
+                // A service provider's sub-merchants (empty for an ordinary merchant): the
+                // sub_mch_id and sub_appid values its requests may name.
+                "sub_merchants": merchant.sub_merchants.iter().map(|sub| json!({
+                    "sub_mch_id": sub.sub_mch_id,
+                    "sub_appids": sub.sub_appids,
+                })).collect::<Vec<_>>(),
                 "cert_pem": path(|c| &c.cert),
                 "cert_key_pem": path(|c| &c.key),
                 "cert_p12": path(|c| &c.p12),
@@ -398,15 +404,31 @@ fn banner(printer: &Printer, emulator: &Emulator, built_in: bool, control_token:
     printer.status(&format!("CA certificate: {}", emulator.ca_cert().display()));
     for merchant in &emulator.core().options.merchants {
         printer.status(&format!(
-            "merchant mch_id={} appids={}",
+            "merchant mch_id={} appids={}{}",
             merchant.mch_id,
-            merchant.appids.join(",")
+            merchant.appids.join(","),
+            if merchant.is_service_provider() {
+                " (service provider: trade requests name one of its sub_mch_ids)"
+            } else {
+                ""
+            }
         ));
         if built_in {
             // The built-in merchant's key is public test data, printed so a backend can use it.
             printer.status_showing_test_key(&format!(
                 "  api_key={}",
                 crate::emulator::merchant::DEFAULT_API_KEY
+            ));
+        }
+        for sub in &merchant.sub_merchants {
+            printer.status(&format!(
+                "  sub-merchant sub_mch_id={} sub_appids={}",
+                sub.sub_mch_id,
+                if sub.sub_appids.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    sub.sub_appids.join(",")
+                }
             ));
         }
         if let Some(certs) = emulator.client_cert(&merchant.mch_id) {

@@ -26,12 +26,16 @@ pub mod exit {
 /// it (a test runs every command named here in backticks).
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0   success; `reconcile` balanced
-  1   a negative answer: `reconcile` found differences
-  2   usage, config or local input error (every command)
-  3   WeChat Pay refused: `notify decrypt` of an envelope that says return_code=FAIL
-  4   verification failure: `sign verify`, `notify verify`, `notify decrypt`
-  75  temporary failure, try again later: `demo` could not run its emulator";
+  0   success; a balanced day for `reconcile`
+  1   not met, declined or differing: `order query --expect`, `refund query --expect`, a
+      confirmation, `reconcile` differences
+  2   usage, config or local input error; nothing was sent (every command)
+  3   WeChat Pay refused (result_code or return_code FAIL): `order`, `refund`, `bill`,
+      `notify decrypt`
+  4   a sign that does not check out: `sign verify`, `notify verify`, `notify decrypt`, `order`,
+      `bill`
+  75  try again later (network, timeout, SYSTEMERROR, Bill Creating): `order`, `refund`, `bill`,
+      `demo`";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";

@@ -1,14 +1,18 @@
 //! The command layer: clap types, settings resolution, rendering. No protocol logic here.
 
+mod api;
+mod bill;
 mod completions;
 mod config;
 mod demo;
 mod emulator;
 pub mod failure;
 mod notify;
+mod order;
 pub mod output;
 mod paysign;
 mod reconcile;
+mod refund;
 mod scrub;
 mod settings;
 mod sign;
@@ -43,6 +47,10 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     quiet: bool,
 
+    /// Show each attempt of an API call (URL, outcome, pause before a retry) on stderr
+    #[arg(long, short, global = true)]
+    verbose: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +61,12 @@ enum Command {
     Sign(sign::SignArgs),
     /// Client-side pay parameters for wx.requestPayment, WeixinJSBridge or the APP SDK
     Paysign(paysign::PaysignArgs),
+    /// Place, query and close orders (unifiedorder, orderquery, closeorder)
+    #[command(subcommand)]
+    Order(order::OrderCommand),
+    /// Refund paid orders and follow refunds (refund, refundquery)
+    #[command(subcommand)]
+    Refund(refund::RefundCommand),
     /// Verify payment notifications and decrypt refund notifications
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
@@ -64,6 +78,9 @@ enum Command {
     /// A local WeChat Pay v2 server for tests and development
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
+    /// Download bills into a folder with a manifest, and read them
+    #[command(subcommand)]
+    Bill(bill::BillCommand),
     /// Reconcile the day's WeChat Pay bill against the shop's own order export
     Reconcile(Box<reconcile::ReconcileArgs>),
     /// Check the toolkit against published values, then run a payment flow on the built-in emulator
@@ -88,14 +105,18 @@ pub fn main() -> ExitCode {
             .profile
             .or_else(|| from_env("WXPAY_OPS_PROFILE").map(|v| v.to_string_lossy().into_owned())),
         printer: Printer::new(cli.format, cli.quiet),
+        verbose: cli.verbose && !cli.quiet,
     };
     let result = match cli.command {
         Command::Sign(args) => sign::run(&context, args),
         Command::Paysign(args) => paysign::run(&context, args),
+        Command::Order(command) => order::run(&context, command),
+        Command::Refund(command) => refund::run(&context, command),
         Command::Notify(command) => notify::run(&context, command),
         Command::Config(command) => config::run(&context, command),
         Command::Completions(args) => completions::run(&context, args),
         Command::Emulator(command) => emulator::run(&context, config_flag, command),
+        Command::Bill(command) => bill::run(&context, command),
         Command::Reconcile(args) => reconcile::run_command(&context, *args),
         Command::Demo => demo::run(&context),
     };

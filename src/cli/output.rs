@@ -14,6 +14,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// JSON lines: one compact object per line.
+    Jsonl,
 }
 
 /// An ordered record; JSON keeps the order, table and CSV show it as rows or columns.
@@ -53,6 +55,7 @@ impl Printer {
     fn record_as(&self, record: &Record, format: Format) -> Result<(), Failure> {
         let text = match format {
             Format::Json => json(&scrubbed(&Value::Object(record.clone()))),
+            Format::Jsonl => json_line(&scrubbed(&Value::Object(record.clone()))),
             Format::Table => table(
                 None,
                 flatten(record)
@@ -69,22 +72,20 @@ impl Printer {
 
     /// Prints rows under named columns; JSON gets an array of objects.
     pub fn rows(&self, columns: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
+        let objects = || {
+            rows.iter().map(|row| {
+                Value::Object(
+                    columns
+                        .iter()
+                        .zip(row)
+                        .map(|(c, v)| (c.to_string(), Value::String(scrub::value(v))))
+                        .collect(),
+                )
+            })
+        };
         let text = match self.format(Format::Json) {
-            Format::Json => {
-                let array: Vec<Value> = rows
-                    .iter()
-                    .map(|row| {
-                        Value::Object(
-                            columns
-                                .iter()
-                                .zip(row)
-                                .map(|(c, v)| (c.to_string(), Value::String(scrub::value(v))))
-                                .collect(),
-                        )
-                    })
-                    .collect();
-                json(&array)
-            }
+            Format::Json => json(&objects().collect::<Vec<_>>()),
+            Format::Jsonl => objects().map(|object| json_line(&object)).collect(),
             Format::Table => table(
                 Some(columns.iter().map(|c| c.to_string()).collect()),
                 rows.iter()
@@ -102,6 +103,39 @@ impl Printer {
     /// types, or one table or CSV row per record.
     pub fn records(&self, columns: &[&str], records: &[Record]) -> Result<(), Failure> {
         self.write(&render_records(self.format(Format::Json), columns, records))
+    }
+
+    /// Starts a stream of rows under `columns`, for outputs too long to hold: a CSV header
+    /// and rows, JSON lines, or a JSON object `{"<name>": [rows…], "summary": …}` written
+    /// element by element. Every cell is scrubbed as it goes. A table cannot stream: the
+    /// caller shows something else there (a table is written as CSV).
+    pub fn row_stream(
+        &self,
+        format: Format,
+        name: &str,
+        columns: &[&str],
+    ) -> Result<RowStream, Failure> {
+        let buffered = StdoutPipe::new;
+        let mut sink = match format {
+            Format::Csv | Format::Table => Sink::Csv(buffered()),
+            Format::Json => Sink::Json(buffered()),
+            Format::Jsonl => Sink::Jsonl(buffered()),
+        };
+        match &mut sink {
+            Sink::Csv(out) => {
+                let header: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+                out.write_all(csv_text(&header, &[]).as_bytes())
+            }
+            Sink::Json(out) => write!(out, "{{{}:[", json_string(name)),
+            Sink::Jsonl(_) => Ok(()),
+        }
+        .map_err(stdout_failure)?;
+        Ok(RowStream {
+            sink,
+            keys: columns.iter().map(|c| json_string(c) + ":").collect(),
+            rows: 0,
+            line: Vec::new(),
+        })
     }
 
     /// Writes a block of text (a script, a path) to stdout, scrubbed; a closed pipe ends the
@@ -123,6 +157,74 @@ impl Printer {
                     Failure::usage(format!("cannot write to standard output: {e}"))
                 }
             })
+    }
+
+    /// Asks a person at the terminal to confirm, even under -q: `details` (one line each),
+    /// then the question. Only `y` or `yes` confirms; anything else, or end of input, declines.
+    pub fn confirm(&self, details: &[String], question: &str) -> Result<bool, Failure> {
+        let mut stderr = io::stderr().lock();
+        let mut prompt = String::new();
+        for line in details {
+            prompt.push_str(&format!("  {}\n", scrub::prose(line)));
+        }
+        prompt.push_str(&format!("{} [y/N] ", scrub::prose(question)));
+        let _ = stderr
+            .write_all(prompt.as_bytes())
+            .and_then(|()| stderr.flush());
+        let mut answer = String::new();
+        io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
+        Ok(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
+    }
+
+    /// A stream of records under fixed columns, each written and flushed the moment it comes
+    /// (JSON lines for JSON, CSV with its header first otherwise, every cell scrubbed), for
+    /// results that arrive at the pace of the network, such as a batch of queries a script
+    /// follows. With `expected` rows and a terminal on stderr (and no -q), a progress bar counts
+    /// them there. Long local streams, where throughput counts, use [`Printer::row_stream`].
+    pub fn record_stream(
+        &self,
+        columns: &[&str],
+        expected: Option<u64>,
+    ) -> Result<RecordStream<'_>, Failure> {
+        let format = match self.format(Format::Json) {
+            Format::Json | Format::Jsonl => Format::Json,
+            Format::Csv | Format::Table => Format::Csv,
+        };
+        let progress = self.shows_progress().then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                expected,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            let template = if expected.is_some() {
+                "{bar:30} {pos}/{len} {per_sec} {eta}"
+            } else {
+                "{spinner} {pos} {per_sec}"
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        let stream = RecordStream {
+            printer: self,
+            format,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            progress,
+        };
+        if format == Format::Csv {
+            stream.emit(csv_text(&stream.columns, &[]))?;
+        }
+        Ok(stream)
+    }
+
+    /// Whether a progress bar may be drawn: a person is watching stderr and did not pass -q.
+    pub fn shows_progress(&self) -> bool {
+        !self.quiet && io::stderr().is_terminal()
     }
 
     /// Progress and status for people, silenced by -q.
@@ -155,6 +257,295 @@ impl Printer {
                 eprintln!("hint: {}", scrub::prose(hint));
             }
         }
+    }
+}
+
+/// Records written one by one as they come; see [`Printer::record_stream`].
+pub struct RecordStream<'a> {
+    printer: &'a Printer,
+    format: Format,
+    columns: Vec<String>,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl RecordStream<'_> {
+    /// Writes one row: the record's values under the stream's columns (missing ones empty).
+    pub fn row(&self, record: &Record) -> Result<(), Failure> {
+        let text = match self.format {
+            Format::Json | Format::Jsonl => {
+                let line: Record = self
+                    .columns
+                    .iter()
+                    .map(|c| (c.clone(), record.get(c).cloned().unwrap_or(Value::Null)))
+                    .collect();
+                let mut text = serde_json::to_string(&scrubbed(&Value::Object(line)))
+                    .expect("JSON values always serialize");
+                text.push('\n');
+                text
+            }
+            Format::Csv | Format::Table => {
+                let row: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|c| record.get(c).map(plain).unwrap_or_default())
+                    .collect();
+                csv_text(&[], &[row])
+            }
+        };
+        self.emit(text)?;
+        if let Some(bar) = &self.progress {
+            bar.inc(1);
+        }
+        Ok(())
+    }
+
+    fn emit(&self, text: String) -> Result<(), Failure> {
+        match &self.progress {
+            Some(bar) => bar.suspend(|| self.printer.write(&text)),
+            None => self.printer.write(&text),
+        }
+    }
+
+    /// Takes the progress bar off the terminal.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// One value of a streamed row: text (scrubbed, quoted in JSON), or a number already
+/// formatted by us (written bare in JSON).
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    Text(&'a str),
+    Number(&'a str),
+}
+
+/// Rows written as they come; see [`Printer::row_stream`].
+pub struct RowStream {
+    sink: Sink,
+    /// `"column":`, ready for JSON.
+    keys: Vec<String>,
+    rows: u64,
+    /// A CSV line being put together.
+    line: Vec<u8>,
+}
+
+enum Sink {
+    /// CSV with the csv crate's quoting (only where needed), written here: a row of short
+    /// cells is a few copies, which a general CSV writer's per-field state machine is not.
+    Csv(StdoutPipe),
+    /// A JSON object whose `{"name":[` is written; rows are the array's elements.
+    Json(StdoutPipe),
+    Jsonl(StdoutPipe),
+}
+
+impl RowStream {
+    pub fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), Failure> {
+        // One look at the loaded keys per row, so that short plain cells need no copy.
+        let shortest_key = crate::wechat::secret::shortest_loaded();
+        let first = self.rows == 0;
+        self.rows += 1;
+        let written = match &mut self.sink {
+            Sink::Csv(out) => {
+                let line = &mut self.line;
+                line.clear();
+                for (index, cell) in cells.iter().enumerate() {
+                    if index > 0 {
+                        line.push(b',');
+                    }
+                    match cell {
+                        Cell::Number(text) => line.extend_from_slice(text.as_bytes()),
+                        Cell::Text(text) if scrub::is_plain_csv(text, shortest_key) => {
+                            line.extend_from_slice(text.as_bytes());
+                        }
+                        Cell::Text(text) => csv_field(line, &scrub::csv_cell(text))
+                            .expect("writing to memory cannot fail"),
+                    }
+                }
+                line.push(b'\n');
+                out.write_all(line)
+            }
+            Sink::Json(out) => out
+                .write_all(if first { b"\n" } else { b",\n" })
+                .and_then(|()| json_object(out, &self.keys, cells, shortest_key)),
+            Sink::Jsonl(out) => json_object(out, &self.keys, cells, shortest_key)
+                .and_then(|()| out.write_all(b"\n")),
+        };
+        written.map_err(stdout_failure)
+    }
+
+    /// Ends the stream: JSON closes the array and adds `"summary"`; JSON lines end with a
+    /// `{"summary": …}` line; CSV has nothing more.
+    pub fn finish(self, summary: Option<&Record>) -> Result<(), Failure> {
+        let summary = summary.map(|s| scrubbed(&Value::Object(s.clone())));
+        let written = match self.sink {
+            Sink::Csv(out) => out.finish(),
+            Sink::Json(mut out) => {
+                let mut ending = String::from(if self.rows > 0 { "\n]" } else { "]" });
+                if let Some(summary) = summary {
+                    ending.push_str(",\"summary\":");
+                    ending.push_str(&serde_json::to_string(&summary).expect("JSON serializes"));
+                }
+                ending.push_str("}\n");
+                out.write_all(ending.as_bytes()).and_then(|()| out.finish())
+            }
+            Sink::Jsonl(mut out) => {
+                let ending = summary
+                    .map(|summary| json_line(&serde_json::json!({ "summary": summary })))
+                    .unwrap_or_default();
+                out.write_all(ending.as_bytes()).and_then(|()| out.finish())
+            }
+        };
+        written.map_err(stdout_failure)
+    }
+}
+
+/// Standard output written by a thread of its own, so that the system calls that copy a long
+/// stream out overlap with making the next rows. Bytes gather in blocks; a few blocks in
+/// flight keep memory flat.
+pub struct StdoutPipe {
+    block: Vec<u8>,
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    writer: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+const PIPE_BLOCK: usize = 1 << 18;
+
+impl StdoutPipe {
+    fn new() -> StdoutPipe {
+        let (full, blocks) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (spare, empty) = std::sync::mpsc::sync_channel(4);
+        let writer = std::thread::spawn(move || {
+            let mut stdout = io::stdout().lock();
+            for mut block in blocks {
+                stdout.write_all(&block)?;
+                block.clear();
+                // The maker may be gone or have blocks enough; either way this one can go.
+                let _ = spare.try_send(block);
+            }
+            stdout.flush()
+        });
+        StdoutPipe {
+            block: Vec::with_capacity(PIPE_BLOCK),
+            full: Some(full),
+            empty,
+            writer: Some(writer),
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let fresh = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIPE_BLOCK));
+        let block = std::mem::replace(&mut self.block, fresh);
+        let sent = self.full.as_ref().map(|full| full.send(block));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The writer stopped: its error says why.
+            _ => self.join(),
+        }
+    }
+
+    fn join(&mut self) -> io::Result<()> {
+        self.full = None;
+        match self.writer.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result.and(Err(io::ErrorKind::BrokenPipe.into())),
+            Some(Err(_)) => Err(io::Error::other("the output thread failed")),
+            None => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    /// Writes what is left and waits for the writer.
+    fn finish(mut self) -> io::Result<()> {
+        if !self.block.is_empty() {
+            self.send()?;
+        }
+        self.full = None;
+        match self.writer.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(io::Error::other("the output thread failed")),
+        }
+    }
+}
+
+impl Drop for StdoutPipe {
+    /// A stream left unfinished (an error stopped it) still gets out what it had.
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            if !self.block.is_empty() {
+                let _ = self.send();
+            }
+            self.full = None;
+            if let Some(writer) = self.writer.take() {
+                let _ = writer.join();
+            }
+        }
+    }
+}
+
+impl Write for StdoutPipe {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.block.extend_from_slice(data);
+        if self.block.len() >= PIPE_BLOCK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One row as a compact JSON object.
+fn json_object(
+    out: &mut impl Write,
+    keys: &[String],
+    cells: &[Cell<'_>],
+    shortest_key: usize,
+) -> io::Result<()> {
+    out.write_all(b"{")?;
+    for (index, (key, cell)) in keys.iter().zip(cells).enumerate() {
+        if index > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(key.as_bytes())?;
+        match cell {
+            Cell::Number(number) => out.write_all(number.as_bytes())?,
+            Cell::Text(text) => {
+                serde_json::to_writer(&mut *out, &scrub::value_cow(text, shortest_key))?
+            }
+        }
+    }
+    out.write_all(b"}")
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("strings serialize")
+}
+
+/// One CSV field, quoted as the csv crate quotes (a delimiter, quote or line end inside).
+fn csv_field(out: &mut impl Write, text: &str) -> io::Result<()> {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        return out.write_all(text.as_bytes());
+    }
+    out.write_all(b"\"")?;
+    out.write_all(text.replace('"', "\"\"").as_bytes())?;
+    out.write_all(b"\"")
+}
+
+fn stdout_failure(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::closed_stdout()
+    } else {
+        Failure::usage(format!("cannot write to standard output: {e}"))
     }
 }
 
@@ -241,6 +632,10 @@ pub fn render_records(format: Format, columns: &[&str], records: &[Record]) -> S
         Format::Json => json(&scrubbed(&Value::Array(
             records.iter().cloned().map(Value::Object).collect(),
         ))),
+        Format::Jsonl => records
+            .iter()
+            .map(|record| json_line(&scrubbed(&Value::Object(record.clone()))))
+            .collect(),
         Format::Table => table(
             Some(columns.iter().map(|c| c.to_string()).collect()),
             cells(),
@@ -272,9 +667,18 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     text
 }
 
+fn json_line(value: &Value) -> String {
+    let mut text = serde_json::to_string(value).expect("JSON values always serialize");
+    text.push('\n');
+    text
+}
+
+/// CSV of a header (none when empty) and rows.
 fn csv_text(header: &[String], rows: &[Vec<String>]) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let written = std::iter::once(header)
+    let header = (!header.is_empty()).then_some(header);
+    let written = header
+        .into_iter()
         .chain(rows.iter().map(Vec::as_slice))
         .try_for_each(|row| writer.write_record(row.iter().map(|cell| scrub::csv_cell(cell))));
     written.expect("writing CSV to memory cannot fail");
@@ -337,6 +741,26 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn streamed_csv_fields_are_quoted_as_the_csv_crate_quotes() {
+        for text in [
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "two\nlines",
+            "cr\r",
+            "",
+            "商品,名",
+        ] {
+            let mut ours = Vec::new();
+            csv_field(&mut ours, &scrub::csv_cell(text)).unwrap();
+            ours.push(b'\n');
+            let theirs = csv_text(&[text.to_owned(), "x".into()], &[]);
+            let theirs = theirs.split_once(",x").unwrap().0.to_owned() + "\n";
+            assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{text:?}");
+        }
     }
 
     #[test]

@@ -37,8 +37,9 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     date: Option<Day>,
 
-    /// Where `bill download` saved the bills: DIR/<mch_id>/<yyyy-MM-dd>.ALL.csv
-    #[arg(long, value_name = "DIR", env = "WXPAY_OPS_BILL_DIR")]
+    /// Where `bill download` saved the bills, as DIR/<mch_id>/<yyyy-MM-dd>.ALL.csv
+    /// [env: WXPAY_OPS_BILL_DIR] [default: the profile's bill_dir, else the user's data folder]
+    #[arg(long, value_name = "DIR")]
     bill_dir: Option<PathBuf>,
 
     /// The previous day's bill, to confirm entries the shop dated before midnight
@@ -315,7 +316,10 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         .or_else(|| profile.map(|p| p.mch_id.clone()));
     let bill_path = match (&args.bill, args.date) {
         (Some(path), _) => path.clone(),
-        (None, Some(day)) => downloaded_bill(&args, day, mch_id.as_deref())?,
+        (None, Some(day)) => {
+            let dir = super::bill::bill_dir(args.bill_dir.as_deref(), selected.as_ref())?;
+            downloaded_bill(&dir, day, mch_id.as_deref())?
+        }
         (None, None) => unreachable!("clap requires --bill or --date"),
     };
     let day = args.date.or_else(|| day_in_name(&bill_path));
@@ -389,18 +393,7 @@ fn day_in_name(path: &Path) -> Option<Day> {
     Day::parse(name.get(..10)?)
 }
 
-fn downloaded_bill(
-    args: &ReconcileArgs,
-    day: Day,
-    mch_id: Option<&str>,
-) -> Result<PathBuf, Failure> {
-    let Some(dir) = &args.bill_dir else {
-        return Err(
-            Failure::usage("--date needs the folder of downloaded bills").hint(
-                "pass --bill-dir DIR (or WXPAY_OPS_BILL_DIR), or the bill itself with --bill FILE",
-            ),
-        );
-    };
+fn downloaded_bill(dir: &Path, day: Day, mch_id: Option<&str>) -> Result<PathBuf, Failure> {
     let Some(mch_id) = mch_id else {
         return Err(
             Failure::usage("--date needs the merchant's mch_id to find its bill")

@@ -3,6 +3,8 @@
 //! appears; key-shaped tokens hidden where users paste keys by mistake; and CSV cells that a
 //! spreadsheet would run as formulas defused.
 
+use std::borrow::Cow;
+
 use crate::wechat::secret::{API_KEY_LEN, redact_loaded};
 
 const HIDDEN_BY_SHAPE: &str = "<32 characters hidden: possibly an API key>";
@@ -44,6 +46,32 @@ pub fn csv_cell(text: &str) -> String {
     } else {
         text
     }
+}
+
+/// [`value`] without a copy for the common cell of a long stream: printable ASCII shorter
+/// than `shortest_key` (from [`crate::wechat::secret::shortest_loaded`], read once per row)
+/// and than a key's shape, which none of the rules can change.
+pub fn value_cow(text: &str, shortest_key: usize) -> Cow<'_, str> {
+    if is_short_plain(text, shortest_key) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(value(text))
+    }
+}
+
+/// Whether [`csv_cell`] leaves `text` as it is and CSV needs no quotes around it: the common
+/// cell of a long stream, written as it is after this one look (see [`value_cow`]).
+pub fn is_plain_csv(text: &str, shortest_key: usize) -> bool {
+    let risky = text.starts_with(['=', '+', '-', '@']);
+    // One pass without early exit, which the compiler turns into a few vector compares.
+    let plain = text.bytes().fold(true, |plain, b| {
+        plain & (0x20..0x7f).contains(&b) & (b != b',') & (b != b'"')
+    });
+    plain && text.len() < API_KEY_LEN.min(shortest_key) && (!risky || is_plain_number(text))
+}
+
+fn is_short_plain(text: &str, shortest_key: usize) -> bool {
+    text.len() < API_KEY_LEN.min(shortest_key) && text.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
 fn is_plain_number(text: &str) -> bool {
@@ -144,6 +172,41 @@ mod tests {
         assert_eq!(csv_cell("-12.50"), "-12.50");
         assert_eq!(csv_cell("-1"), "-1");
         assert_eq!(csv_cell("商品"), "商品");
+    }
+
+    #[test]
+    fn the_copy_free_cells_agree_with_the_full_rules() {
+        let key = "Pq8xW3vN5mL2kJ7hG4fD9sA1pO6iU0yZ";
+        let _loaded = ApiKey::new(key);
+        let shortest = crate::wechat::secret::shortest_loaded();
+        assert!(shortest <= key.len());
+        assert!(is_plain_csv("2019-02-19 05:01:46", shortest));
+        assert!(is_plain_csv("-0.02", shortest));
+        assert!(!is_plain_csv("-2+3", shortest));
+        assert!(!is_plain_csv("a,b", shortest));
+        assert!(!is_plain_csv(key, shortest));
+        for text in [
+            "2019-02-19 05:01:46",
+            "-0.02",
+            "-2+3",
+            "=1",
+            "@x",
+            "商品",
+            "a\u{1b}b",
+            "",
+            key,
+            &format!("x{key}"),
+            "4200000263201902167700134212",
+            "a,b",
+            "say \"x\"",
+        ] {
+            assert_eq!(value_cow(text, shortest), value(text), "{text:?}");
+            if is_plain_csv(text, shortest) {
+                assert_eq!(csv_cell(text), text);
+                assert!(!text.contains([',', '"']));
+            }
+            assert_eq!(value_cow(text, 20), value(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Context {
     pub config: Option<PathBuf>,
     pub profile: Option<String>,
     pub printer: Printer,
+    /// `-v`: show each attempt of an API call on stderr.
+    pub verbose: bool,
 }
 
 /// Where to take the API key from instead of the profile.

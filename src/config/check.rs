@@ -38,14 +38,32 @@ fn check(name: &'static str, status: Status, detail: impl Into<String>) -> Check
 /// A certificate that expires within this many days is reported as a warning.
 const EXPIRY_WARNING_DAYS: i64 = 30;
 
+/// The longest timeout, in seconds, a profile or flag may set: longer would leave a cron job
+/// hanging.
+pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
+
+/// Whether `seconds` is a usable timeout: more than zero, at most an hour.
+pub fn usable_timeout(seconds: f64) -> bool {
+    seconds > 0.0 && seconds <= MAX_TIMEOUT_SECS
+}
+
+/// Merchant numbers, the service provider's and its sub-merchants': 8 (early merchants,
+/// e.g. 10000100) to 10 digits.
+fn is_merchant_number(text: &str) -> bool {
+    (8..=10).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An AppID: "wx" and 16 hex digits.
+fn is_appid(text: &str) -> bool {
+    text.len() == 18 && text.starts_with("wx") && text[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Runs every check on one profile; `now` is seconds since 1970.
 pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -> Vec<Check> {
     let mut checks = Vec::new();
 
-    // Merchant numbers are 8 (early merchants, e.g. 10000100) to 10 digits.
     let mch_id = &profile.mch_id;
-    let mch_ok = (8..=10).contains(&mch_id.len()) && mch_id.bytes().all(|b| b.is_ascii_digit());
-    checks.push(if mch_ok {
+    checks.push(if is_merchant_number(mch_id) {
         check("mch_id", Status::Ok, mch_id.clone())
     } else {
         check(
@@ -56,10 +74,7 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
     });
 
     let appid = &profile.appid;
-    let appid_ok = appid.len() == 18
-        && appid.starts_with("wx")
-        && appid[2..].bytes().all(|b| b.is_ascii_hexdigit());
-    checks.push(if appid_ok {
+    checks.push(if is_appid(appid) {
         check("appid", Status::Ok, appid.clone())
     } else {
         check(
@@ -108,6 +123,36 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
         ),
     });
 
+    if let Some(url) = &profile.backup_api_base {
+        checks.push(if !crate::wechat::is_http_url(url) {
+            check(
+                "backup_api_base",
+                Status::Fail,
+                format!("{url:?} is not an http(s) URL"),
+            )
+        } else if profile.api_base.as_deref() == Some(url.as_str()) {
+            check(
+                "backup_api_base",
+                Status::Warn,
+                "is the same as api_base, so it is no backup",
+            )
+        } else {
+            check("backup_api_base", Status::Ok, url.clone())
+        });
+    }
+
+    checks.extend(timeouts(profile));
+
+    if profile.sandbox {
+        checks.push(check(
+            "sandbox",
+            Status::Ok,
+            "on: requests go to the /sandboxnew paths, signed with the sandbox key",
+        ));
+    }
+
+    checks.extend(sub_merchant(profile));
+
     checks.push(certificate(config, profile, now));
 
     if let Some(ca) = &profile.ca_cert {
@@ -133,6 +178,95 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
             )
         } else {
             check("notify_url", Status::Ok, url.clone())
+        });
+    }
+    checks
+}
+
+/// `timeout` and `connect_timeout`: usable numbers of seconds, the connection within the
+/// whole.
+fn timeouts(profile: &Profile) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (name, value, default) in [
+        ("timeout", profile.timeout, 15.0),
+        ("connect_timeout", profile.connect_timeout, 5.0),
+    ] {
+        checks.push(match value {
+            None => check(name, Status::Ok, format!("{default} s (default)")),
+            Some(seconds) if usable_timeout(seconds) => {
+                check(name, Status::Ok, format!("{seconds} s"))
+            }
+            Some(seconds) => check(
+                name,
+                Status::Fail,
+                format!(
+                    "{seconds} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}"
+                ),
+            ),
+        });
+    }
+    if let (Some(connect), Some(total)) = (profile.connect_timeout, profile.timeout)
+        && usable_timeout(connect)
+        && usable_timeout(total)
+        && connect > total
+    {
+        checks.push(check(
+            "connect_timeout",
+            Status::Warn,
+            format!("{connect} s is longer than the whole request's timeout of {total} s"),
+        ));
+    }
+    checks
+}
+
+/// Service-provider mode: the sub-merchant's number and AppID.
+fn sub_merchant(profile: &Profile) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if let Some(sub_mch_id) = &profile.sub_mch_id {
+        checks.push(if !is_merchant_number(sub_mch_id) {
+            check(
+                "sub_mch_id",
+                Status::Fail,
+                format!("{sub_mch_id:?} is not a merchant number (8 to 10 digits)"),
+            )
+        } else if *sub_mch_id == profile.mch_id {
+            check(
+                "sub_mch_id",
+                Status::Warn,
+                "is the profile's own mch_id: in service-provider mode mch_id is the service \
+                 provider's, sub_mch_id the sub-merchant's",
+            )
+        } else {
+            check(
+                "sub_mch_id",
+                Status::Ok,
+                format!(
+                    "{sub_mch_id}: requests are made for this sub-merchant of service provider {}",
+                    profile.mch_id
+                ),
+            )
+        });
+    }
+    if let Some(sub_appid) = &profile.sub_appid {
+        // WeChat's own sample sub_appid (wxd678efh567hg6999, which the emulator uses too)
+        // is not hex, so only letters and digits are asked for here.
+        let shaped = sub_appid.len() == 18
+            && sub_appid.starts_with("wx")
+            && sub_appid[2..].bytes().all(|b| b.is_ascii_alphanumeric());
+        checks.push(if !shaped {
+            check(
+                "sub_appid",
+                Status::Fail,
+                format!("{sub_appid:?} is not an AppID (\"wx\" and 16 letters or digits)"),
+            )
+        } else if profile.sub_mch_id.is_none() {
+            check(
+                "sub_appid",
+                Status::Fail,
+                "needs sub_mch_id: a sub_appid is the AppID of a sub-merchant",
+            )
+        } else {
+            check("sub_appid", Status::Ok, sub_appid.clone())
         });
     }
     checks
@@ -345,6 +479,54 @@ mod tests {
             certificate.detail.contains("openssl x509 -inform der"),
             "{}",
             certificate.detail
+        );
+    }
+
+    #[test]
+    fn timeouts_backup_host_sandbox_and_service_provider_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = config_with(
+            dir.path(),
+            "timeout = 30\nconnect_timeout = 2.5\nsandbox = true\n\
+             backup_api_base = \"https://api2.mch.weixin.qq.com\"\n\
+             sub_mch_id = \"1900000201\"\nsub_appid = \"wxd678efh567hg6999\"\n",
+        );
+        for name in [
+            "timeout",
+            "connect_timeout",
+            "sandbox",
+            "backup_api_base",
+            "sub_mch_id",
+            "sub_appid",
+        ] {
+            assert_eq!(status_of(&good, name), Status::Ok, "{name}");
+        }
+        let bad = config_with(
+            dir.path(),
+            "timeout = 0\nconnect_timeout = -1\nbackup_api_base = \"api2\"\n\
+             sub_mch_id = \"12ab\"\nsub_appid = \"wechat\"\n",
+        );
+        for name in [
+            "timeout",
+            "connect_timeout",
+            "backup_api_base",
+            "sub_mch_id",
+            "sub_appid",
+        ] {
+            assert_eq!(status_of(&bad, name), Status::Fail, "{name}");
+        }
+        let long = config_with(dir.path(), "timeout = 3601\n");
+        assert_eq!(status_of(&long, "timeout"), Status::Fail);
+        let lonely = config_with(dir.path(), "sub_appid = \"wxd678efe567de6999\"\n");
+        assert_eq!(status_of(&lonely, "sub_appid"), Status::Fail);
+        let own = config_with(dir.path(), "sub_mch_id = \"1900000109\"\n");
+        assert_eq!(status_of(&own, "sub_mch_id"), Status::Warn);
+        let plain = config_with(dir.path(), "");
+        assert_eq!(status_of(&plain, "timeout"), Status::Ok);
+        assert!(
+            statuses(&plain)
+                .iter()
+                .all(|c| c.0 != "sub_mch_id" && c.0 != "sandbox")
         );
     }
 

@@ -134,6 +134,19 @@ pub struct Profile {
     pub cert_p12_password: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub notify_url: Option<String>,
+    /// Tried when api_base cannot be reached (WeChat's is https://api2.mch.weixin.qq.com).
+    pub backup_api_base: Option<String>,
+    /// Seconds for a whole API request, and for its connection.
+    pub timeout: Option<f64>,
+    pub connect_timeout: Option<f64>,
+    /// Use the `/sandboxnew` paths and the sandbox key.
+    #[serde(default)]
+    pub sandbox: bool,
+    /// Service-provider mode: the sub-merchant, and its AppID, every request is made for.
+    pub sub_mch_id: Option<String>,
+    pub sub_appid: Option<String>,
+    /// Where `bill download` keeps bills, under a folder per mch_id.
+    pub bill_dir: Option<PathBuf>,
     /// How `reconcile` reads this merchant's own order export.
     pub reconcile: Option<ReconcileConfig>,
 }

@@ -3,12 +3,18 @@
 
 use time::{Duration, OffsetDateTime};
 
-use super::bills::{RefundDay, day_rows, moves_funds, write_fund_flow, write_trade_bill};
+use super::bills::{
+    RefundDay, Scope, day_rows, fund_flow_net, moves_funds, rows_before, write_fund_flow,
+    write_trade_bill,
+};
 use super::clock::{api_time, bill_time, parse_api_time, parse_bill_date};
 use super::core::{Body, Call, Core, Reply, Request};
 use super::faults::FaultKind;
 use super::lock;
-use super::state::{Order, Refund, RefundStatus, Refusal, TradeState, refuse};
+use super::outcomes::Subject;
+use super::state::{
+    Account, COUPON_TYPE, Order, Refund, RefundStatus, Refusal, TradeState, coupon_id, refuse,
+};
 use super::synth::SyntheticDay;
 use crate::bill::format::BillType;
 use crate::bill::format::TradeRow;
@@ -17,7 +23,7 @@ use crate::wechat::xml::{Kind, XmlError};
 use crate::wechat::{Fen, Message, SignType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+pub(super) enum Endpoint {
     UnifiedOrder,
     OrderQuery,
     CloseOrder,
@@ -30,7 +36,7 @@ enum Endpoint {
 
 impl Endpoint {
     /// The endpoint and whether it is the `/sandboxnew` variant.
-    fn route(path: &str) -> Option<(Endpoint, bool)> {
+    pub(super) fn route(path: &str) -> Option<(Endpoint, bool)> {
         let (rest, sandbox) = match path.strip_prefix("/sandboxnew") {
             Some(rest) => (rest, true),
             None => (path, false),
@@ -102,9 +108,57 @@ enum TransportError {
     Malformed,
 }
 
+/// The sub-merchant a service provider's request is for, checked against the merchants
+/// file: (sub_mch_id, or empty for a merchant's own request; sub_appid). A service provider
+/// trades only for its sub-merchants, so its trade requests need sub_mch_id; bills may
+/// leave it out. The messages are what integrators report from real servers (受理关系不存在
+/// for a sub-merchant not bound to the service provider); UNCONFIRMED in the reference.
+fn sub_merchant(
+    endpoint: Endpoint,
+    merchant: &super::merchant::Merchant,
+    message: &Message,
+) -> Result<(String, Option<String>), Reply> {
+    if endpoint == Endpoint::GetSignKey {
+        return Ok((String::new(), None));
+    }
+    let bill = endpoint.is_bill();
+    let sub_appid = message.non_empty("sub_appid");
+    let Some(sub_mch_id) = message.non_empty("sub_mch_id") else {
+        let trade = !matches!(
+            endpoint,
+            Endpoint::DownloadBill | Endpoint::DownloadFundFlow
+        );
+        if (merchant.is_service_provider() && trade) || sub_appid.is_some() {
+            return Err(protocol_fail(if bill {
+                "missing parameter"
+            } else {
+                "缺少参数sub_mch_id"
+            }));
+        }
+        return Ok((String::new(), None));
+    };
+    let sub = merchant.sub_merchant(sub_mch_id).ok_or_else(|| {
+        protocol_fail(if bill {
+            "invalid parameter"
+        } else {
+            "受理关系不存在"
+        })
+    })?;
+    if let Some(appid) = sub_appid
+        && !sub.sub_appids.iter().any(|a| a == appid)
+    {
+        return Err(protocol_fail(if bill {
+            "invalid parameter"
+        } else {
+            "sub_mch_id与sub_appid不匹配"
+        }));
+    }
+    Ok((sub_mch_id.to_owned(), sub_appid.map(str::to_owned)))
+}
+
 /// Byte lengths of the String(n) fields (WeChat counts UTF-8 bytes: a Chinese body of 43
 /// characters is already too long for String(128)).
-const MAX_LENGTHS: [(&str, usize); 22] = [
+const MAX_LENGTHS: [(&str, usize); 25] = [
     ("appid", 32),
     ("mch_id", 32),
     ("nonce_str", 32),
@@ -127,6 +181,9 @@ const MAX_LENGTHS: [(&str, usize); 22] = [
     ("out_refund_no", 64),
     ("refund_desc", 80),
     ("refund_id", 32),
+    ("sub_mch_id", 32),
+    ("sub_appid", 32),
+    ("sub_openid", 128),
 ];
 
 fn lack(name: &str) -> Refusal {
@@ -186,6 +243,9 @@ impl Core {
             }
             return self.answer(&call, Err(refuse("SYSTEMERROR", "系统错误")), false);
         }
+        if let Some(refusal) = self.outcome_for(endpoint, &call) {
+            return self.answer(&call, Err(refusal), endpoint == Endpoint::RefundQuery);
+        }
         let now = self.clock.now();
         let bill_creating = matches!(fault, Some(FaultKind::BillCreating));
         let mut reply = match endpoint {
@@ -217,6 +277,47 @@ impl Core {
             corrupt_sign(&mut reply);
         }
         reply
+    }
+
+    /// The err_code asked for on the control plane, if this request is about an order or a
+    /// refund that one is waiting for.
+    fn outcome_for(&self, endpoint: Endpoint, call: &Call<'_>) -> Option<Refusal> {
+        if matches!(
+            endpoint,
+            Endpoint::DownloadBill | Endpoint::DownloadFundFlow | Endpoint::GetSignKey
+        ) || lock(&self.outcomes).is_empty()
+        {
+            return None;
+        }
+        let m = &call.message;
+        let account = &call.account;
+        let mut subject = Subject {
+            mch_id: &account.mch_id,
+            out_trade_no: m.non_empty("out_trade_no").map(str::to_owned),
+            out_refund_no: m.non_empty("out_refund_no").map(str::to_owned),
+        };
+        {
+            // A request may name its refund or order by WeChat's number only.
+            let ledger = lock(self.ledger(call.sandbox));
+            let refund = match (m.non_empty("refund_id"), &subject.out_refund_no) {
+                (Some(id), None) => ledger.refund_by_id(id).filter(|r| &r.account() == account),
+                (_, Some(no)) => ledger.refund_by_out_no(account, no),
+                (None, None) => None,
+            };
+            if let Some(refund) = refund {
+                subject.out_refund_no = Some(refund.out_refund_no.clone());
+                subject.out_trade_no = Some(refund.out_trade_no.clone());
+            }
+            if subject.out_trade_no.is_none()
+                && let Some(order) = m
+                    .non_empty("transaction_id")
+                    .and_then(|id| ledger.order_by_transaction(id))
+                    .filter(|o| &o.account() == account)
+            {
+                subject.out_trade_no = Some(order.out_trade_no.clone());
+            }
+        }
+        lock(&self.outcomes).take_refusal(endpoint, &subject)
     }
 
     /// Transport, merchant, certificate and signature checks, in the real server's order.
@@ -325,9 +426,15 @@ impl Core {
                 "nonce_str参数长度有误"
             }));
         }
+        let (sub_mch_id, sub_appid) = sub_merchant(endpoint, merchant, &message)?;
         Ok(Call {
             merchant,
+            account: Account {
+                mch_id: merchant.mch_id.clone(),
+                sub_mch_id,
+            },
             appid,
+            sub_appid,
             sign_type,
             key,
             message,
@@ -336,6 +443,7 @@ impl Core {
     }
 
     /// A signed answer: the common fields, then either the payload or err_code.
+    /// Service-provider answers echo sub_appid and sub_mch_id.
     fn answer(
         &self,
         call: &Call<'_>,
@@ -348,6 +456,12 @@ impl Core {
             .set("return_msg", "OK")
             .set("appid", &call.appid)
             .set("mch_id", &call.merchant.mch_id);
+        if let Some(sub_appid) = &call.sub_appid {
+            answer.set("sub_appid", sub_appid);
+        }
+        if !call.account.sub_mch_id.is_empty() {
+            answer.set("sub_mch_id", &call.account.sub_mch_id);
+        }
         if call.sandbox {
             answer.set("device_info", "sandbox");
         }
@@ -426,7 +540,14 @@ impl Core {
             "APP" => "",
             _ => return Err(param_error("trade_type参数格式错误")),
         };
-        if !condition.is_empty() && m.non_empty(condition).is_none() {
+        // In service-provider mode the payer may be named under sub_appid instead
+        // (reference A2.1), which needs the sub_appid too (UNCONFIRMED wording).
+        let sub_openid = m.non_empty("sub_openid");
+        if sub_openid.is_some() && call.sub_appid.is_none() {
+            return Err(param_error("sub_openid需与sub_appid一起传"));
+        }
+        let named_under_sub_appid = condition == "openid" && sub_openid.is_some();
+        if !condition.is_empty() && m.non_empty(condition).is_none() && !named_under_sub_appid {
             return Err(param_error(format!("{trade_type}支付必须传{condition}")));
         }
         let parse_time = |name: &str| -> Result<Option<OffsetDateTime>, Refusal> {
@@ -450,7 +571,9 @@ impl Core {
             .filter(|(name, _)| !matches!(*name, "nonce_str" | "sign" | "sign_type"));
         let order = Order {
             mch_id: call.merchant.mch_id.clone(),
+            sub_mch_id: call.account.sub_mch_id.clone(),
             appid: call.appid.clone(),
+            sub_appid: call.sub_appid.clone().unwrap_or_default(),
             out_trade_no: out_trade_no.to_owned(),
             body: m.get("body").unwrap_or("").to_owned(),
             attach: m.get("attach").unwrap_or("").to_owned(),
@@ -458,6 +581,7 @@ impl Core {
             total_fee,
             trade_type: trade_type.to_owned(),
             openid: m.get("openid").unwrap_or("").to_owned(),
+            sub_openid: sub_openid.unwrap_or("").to_owned(),
             product_id: m.get("product_id").unwrap_or("").to_owned(),
             notify_url: notify_url.to_owned(),
             prepay_id: String::new(),
@@ -472,12 +596,7 @@ impl Core {
         if call.sandbox {
             // The sandbox plays the payer itself: its orders are paid, and notified, at once
             // (reference A7). A repeated request finds the order paid already.
-            let _ = self.pay_in(
-                true,
-                &call.merchant.mch_id,
-                out_trade_no,
-                &Default::default(),
-            );
+            let _ = self.pay_in(true, &call.account, out_trade_no, &Default::default());
         }
         let mut payload = Message::new();
         if let Some(device) = m.non_empty("device_info") {
@@ -517,14 +636,14 @@ impl Core {
         check_lengths(m)?;
         let mut ledger = lock(self.ledger(call.sandbox));
         let order = ledger
-            .find(&call.merchant.mch_id, transaction_id, out_trade_no, now)
+            .find(&call.account, transaction_id, out_trade_no, now)
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
         Ok(order_fields(order))
     }
 
     fn close_order(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
         let out_trade_no = required(&call.message, "out_trade_no")?;
-        lock(self.ledger(call.sandbox)).close(&call.merchant.mch_id, out_trade_no, now)?;
+        lock(self.ledger(call.sandbox)).close(&call.account, out_trade_no, now)?;
         let mut payload = Message::new();
         payload.set("result_msg", "OK");
         Ok(payload)
@@ -554,7 +673,7 @@ impl Core {
             return Err(param_error("refund_account参数格式错误"));
         }
         let refund = lock(self.ledger(call.sandbox)).refund(
-            &call.merchant.mch_id,
+            &call.account,
             transaction_id,
             out_trade_no,
             out_refund_no,
@@ -573,12 +692,20 @@ impl Core {
             .set("refund_id", &refund.refund_id)
             .set("refund_channel", "")
             .set_int("refund_fee", refund.refund_fee)
-            .set_int("settlement_refund_fee", refund.refund_fee)
+            .set_int("settlement_refund_fee", refund.settlement_refund_fee())
             .set_int("total_fee", refund.total_fee)
-            .set_int("settlement_total_fee", refund.total_fee)
+            .set_int("settlement_total_fee", refund.settlement_total_fee())
             .set("fee_type", "CNY")
-            .set_int("cash_fee", refund.total_fee)
-            .set_int("cash_refund_fee", refund.refund_fee);
+            .set_int("cash_fee", refund.settlement_total_fee())
+            .set_int("cash_refund_fee", refund.settlement_refund_fee());
+        if refund.coupon_refund_fee > 0 {
+            payload
+                .set_int("coupon_refund_fee", refund.coupon_refund_fee)
+                .set_int("coupon_refund_count", 1)
+                .set("coupon_type_0", COUPON_TYPE)
+                .set_int("coupon_refund_fee_0", refund.coupon_refund_fee)
+                .set("coupon_refund_id_0", coupon_id(refund.coupon_fee));
+        }
         Ok(payload)
     }
 
@@ -604,14 +731,7 @@ impl Core {
         };
         let not_found = || refuse("REFUNDNOTEXIST", "退款订单查询失败");
         let (order, refunds) = lock(self.ledger(call.sandbox))
-            .query_refunds(
-                &call.merchant.mch_id,
-                keys[0],
-                keys[1],
-                keys[2],
-                keys[3],
-                now,
-            )
+            .query_refunds(&call.account, keys[0], keys[1], keys[2], keys[3], now)
             .ok_or_else(not_found)?;
         const PAGE: usize = 10;
         let start = offset.unwrap_or(0);
@@ -621,6 +741,7 @@ impl Core {
         let page: &[Refund] = &refunds[start..refunds.len().min(start + PAGE)];
         let mut payload = Message::new();
         let payment = order.payment.as_ref();
+        let coupon_fee = payment.map_or(0, |p| p.coupon_fee);
         payload
             .set(
                 "transaction_id",
@@ -629,7 +750,11 @@ impl Core {
             .set("out_trade_no", &order.out_trade_no)
             // Real refund-query answers put these two in CDATA (reference A2).
             .set("total_fee", order.total_fee.to_string())
-            .set("cash_fee", order.total_fee.to_string())
+            .set("cash_fee", (order.total_fee - coupon_fee).to_string());
+        if coupon_fee > 0 {
+            payload.set_int("settlement_total_fee", order.total_fee - coupon_fee);
+        }
+        payload
             .set_int("refund_count", page.len() as i64)
             // The order's refunded total, on every page.
             .set_int("refund_fee", refunds.iter().map(|r| r.refund_fee).sum());
@@ -642,13 +767,30 @@ impl Core {
                 .set(&format!("refund_id_{n}"), &refund.refund_id)
                 .set(&format!("refund_channel_{n}"), "ORIGINAL")
                 .set_int(&format!("refund_fee_{n}"), refund.refund_fee)
-                .set_int(&format!("settlement_refund_fee_{n}"), refund.refund_fee)
+                .set_int(
+                    &format!("settlement_refund_fee_{n}"),
+                    refund.settlement_refund_fee(),
+                )
                 .set(&format!("refund_status_{n}"), refund.status.as_str())
                 .set(&format!("refund_account_{n}"), &refund.refund_account)
                 .set(
                     &format!("refund_recv_accout_{n}"),
                     super::state::REFUND_RECEIVED_INTO,
                 );
+            if refund.coupon_refund_fee > 0 {
+                payload
+                    .set_int(&format!("coupon_refund_fee_{n}"), refund.coupon_refund_fee)
+                    .set_int(&format!("coupon_refund_count_{n}"), 1)
+                    .set(&format!("coupon_type_{n}_0"), COUPON_TYPE)
+                    .set(
+                        &format!("coupon_refund_id_{n}_0"),
+                        coupon_id(refund.coupon_fee),
+                    )
+                    .set_int(
+                        &format!("coupon_refund_fee_{n}_0"),
+                        refund.coupon_refund_fee,
+                    );
+            }
             if let (RefundStatus::Success, Some(at)) = (refund.status, refund.success_time) {
                 payload.set(&format!("refund_success_time_{n}"), bill_time(at));
             }
@@ -705,7 +847,14 @@ impl Core {
         if recharge_refund {
             return bill_fail("No Bill Exist", Some("20002"));
         }
-        let (rows, synthetic) = self.day_sources(call, day, RefundDay::Applied);
+        // A service provider's bill holds its sub-merchants' trades, or one sub-merchant's
+        // when the request names it (UNCONFIRMED which of the two real servers give without
+        // sub_mch_id; the trade bill's 特约商户号 column exists for the first).
+        let scope = Scope {
+            mch_id: &call.account.mch_id,
+            sub_mch_id: call.message.non_empty("sub_mch_id"),
+        };
+        let (rows, synthetic) = self.day_sources(call, &scope, day, RefundDay::Applied);
         if synthetic.is_none() && !rows.iter().any(|row| bill_type.includes(row)) {
             return bill_fail("No Bill Exist", Some("20002"));
         }
@@ -721,25 +870,32 @@ impl Core {
         )
     }
 
-    /// The emulator's own rows of a day, and the synthetic day of that date if there is one.
+    /// The emulator's own rows of a day in `scope`, and the synthetic day of that date if
+    /// there is one.
     fn day_sources(
         &self,
         call: &Call<'_>,
+        scope: &Scope<'_>,
         day: time::Date,
         refund_day: RefundDay,
     ) -> (Vec<TradeRow>, Option<SyntheticDay>) {
-        let mch_id = &call.merchant.mch_id;
         let rows = day_rows(
             &lock(self.ledger(call.sandbox)),
-            mch_id,
+            scope,
             day,
             self.options.fee_rate,
             refund_day,
         );
-        // Synthetic days are production data; the sandbox has only its own trades.
+        // Synthetic days are production data, a merchant's own trades; the sandbox has only
+        // its own trades.
         let synthetic = lock(&self.synthetic)
             .iter()
-            .find(|d| !call.sandbox && &d.mch_id == mch_id && d.date() == Some(day) && d.trades > 0)
+            .find(|d| {
+                !call.sandbox
+                    && scope.includes(&d.mch_id, "")
+                    && d.date() == Some(day)
+                    && d.trades > 0
+            })
             .cloned();
         (rows, synthetic)
     }
@@ -772,23 +928,58 @@ impl Core {
                 return fail("BILL_CREATING", "账单生成中，请在上午10点以后再下载");
             }
         };
-        let (rows, synthetic) = self.day_sources(call, day, RefundDay::Succeeded);
+        // Money lands in the account that traded: a sub-merchant's, or the merchant's own.
+        let scope = Scope::account(&call.account);
+        let (rows, synthetic) = self.day_sources(call, &scope, day, RefundDay::Succeeded);
         // All money of the emulator moves through the Basic account.
         let moved = synthetic.is_some() || rows.iter().any(moves_funds);
         if account != Some("Basic") || !moved {
             return fail("NO_BILL_EXIST", "该日期无资金流水");
         }
         let rate = self.options.fee_rate;
+        let opening = self.opening_balance(call, &scope, day);
         let mch_id = call.merchant.mch_id.clone();
         let streamed = synthetic.is_some();
         bill_reply(
             move |out| {
                 let synthetic_rows = synthetic.into_iter().flat_map(move |d| d.into_rows(rate));
-                write_fund_flow(out, synthetic_rows.chain(rows), &mch_id)
+                write_fund_flow(out, synthetic_rows.chain(rows), &mch_id, opening)
             },
             gzip,
             streamed,
         )
+    }
+}
+
+impl Core {
+    /// The Basic account's balance at the start of `day`: every earlier movement of the
+    /// emulator's own trades and of earlier synthetic days. The account starts empty.
+    fn opening_balance(&self, call: &Call<'_>, scope: &Scope<'_>, day: time::Date) -> i64 {
+        let rate = self.options.fee_rate;
+        let earlier = rows_before(&lock(self.ledger(call.sandbox)), scope, day, rate);
+        let own = fund_flow_net(earlier.into_iter());
+        if call.sandbox {
+            return own;
+        }
+        let earlier_days: Vec<SyntheticDay> = lock(&self.synthetic)
+            .iter()
+            .filter(|d| scope.includes(&d.mch_id, "") && d.date().is_some_and(|date| date < day))
+            .cloned()
+            .collect();
+        own + earlier_days
+            .into_iter()
+            .map(|d| self.synthetic_net(d))
+            .sum::<i64>()
+    }
+
+    /// A synthetic day's net movement, computed from its rows the first time it is needed.
+    fn synthetic_net(&self, day: SyntheticDay) -> i64 {
+        if let Some(&net) = lock(&self.synthetic_nets).get(&day) {
+            return net;
+        }
+        let net = fund_flow_net(day.clone().into_rows(self.options.fee_rate));
+        lock(&self.synthetic_nets).insert(day, net);
+        net
     }
 }
 
@@ -850,7 +1041,13 @@ fn order_fields(order: &Order) -> Message {
     if let Some(payment) = &order.payment {
         payload
             .set("openid", &payment.openid)
-            .set("is_subscribe", &payment.is_subscribe)
+            .set("is_subscribe", &payment.is_subscribe);
+        if !order.sub_appid.is_empty() {
+            payload
+                .set("sub_openid", &payment.sub_openid)
+                .set("sub_is_subscribe", "N");
+        }
+        payload
             .set("trade_type", &order.trade_type)
             .set("bank_type", &payment.bank_type)
             .set_int("total_fee", order.total_fee)

@@ -11,12 +11,47 @@ use super::lock;
 pub const BEIJING: UtcOffset = offset!(+8);
 
 /// A handle on the emulator's clock; clones share it.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Clock {
     offset: Arc<Mutex<Duration>>,
+    /// Tells whoever waits for an emulator time (notification retries) that the clock moved.
+    moved: Arc<tokio::sync::watch::Sender<()>>,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            offset: Arc::default(),
+            moved: Arc::new(tokio::sync::watch::Sender::new(())),
+        }
+    }
 }
 
 impl Clock {
+    /// Sees every later change of the clock.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<()> {
+        self.moved.subscribe()
+    }
+
+    /// Waits until the emulator's time reaches `due`: as time passes, or at once when the
+    /// clock is moved past it.
+    pub async fn wait_until(&self, due: OffsetDateTime) {
+        let mut moved = self.watch();
+        loop {
+            moved.borrow_and_update();
+            let left = due - self.now();
+            if left <= Duration::ZERO {
+                return;
+            }
+            let left = std::time::Duration::try_from(left).unwrap_or(std::time::Duration::MAX);
+            tokio::select! {
+                () = tokio::time::sleep(left) => {}
+                // The sender lives as long as this clock, so an error cannot happen here.
+                _ = moved.changed() => {}
+            }
+        }
+    }
+
     pub fn now(&self) -> OffsetDateTime {
         let offset = *lock(&self.offset);
         (OffsetDateTime::now_utc() + offset).to_offset(BEIJING)
@@ -35,6 +70,7 @@ impl Clock {
             return Err(ClockError::OutOfRange);
         }
         *lock(&self.offset) = to - OffsetDateTime::now_utc();
+        self.moved.send_replace(());
         Ok(to)
     }
 }

@@ -6,10 +6,11 @@ use serde_json::{Value, json};
 use time::Duration;
 
 use super::clock::{api_time, parse_api_time};
-use super::core::Core;
+use super::core::{Core, OutcomeError};
 use super::faults::Fault;
 use super::merchant::DEFAULT_MCH_ID;
-use super::state::{PayOptions, Refusal};
+use super::outcomes::Outcome;
+use super::state::{Account, PayOptions, Refusal};
 use super::synth::SyntheticDay;
 
 #[derive(Deserialize)]
@@ -28,6 +29,8 @@ struct PayFields {
     openid: Option<String>,
     bank_type: Option<String>,
     coupon_fee: Option<i64>,
+    /// The sub-merchant of the order, in service-provider mode.
+    sub_mch_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +75,10 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
                 "mch_id": m.mch_id,
                 "appids": m.appids,
                 "sign_types": m.sign_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+                "sub_merchants": m.sub_merchants.iter().map(|s| json!({
+                    "sub_mch_id": s.sub_mch_id,
+                    "sub_appids": s.sub_appids,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         }))),
         ("GET", "/orders") => Ok(ok(json!(core.orders()))),
@@ -94,6 +101,18 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
             core.clear_faults();
             Ok(ok(json!([])))
         }
+        ("GET", "/outcomes") => Ok(ok(json!(core.pending_outcomes()))),
+        ("POST", "/outcomes") => {
+            parse::<Outcome>(body).map(|outcome| match core.add_outcome(outcome) {
+                Ok(()) => ok(json!(core.pending_outcomes())),
+                Err(e @ OutcomeError::Invalid(_)) => error(400, e.to_string()),
+                Err(e @ OutcomeError::RefundEnded { .. }) => error(409, e.to_string()),
+            })
+        }
+        ("DELETE", "/outcomes") => {
+            core.clear_outcomes();
+            Ok(ok(json!([])))
+        }
         ("POST", "/orders/pay") => parse::<OrderRef>(body).map(|order| {
             let options = PayOptions {
                 transaction_id: order.pay.transaction_id,
@@ -101,6 +120,7 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
                 openid: order.pay.openid,
                 bank_type: order.pay.bank_type,
                 coupon_fee: order.pay.coupon_fee,
+                sub_mch_id: order.pay.sub_mch_id,
             };
             let mch_id = order.mch_id.as_deref().unwrap_or(DEFAULT_MCH_ID);
             match core.pay(mch_id, &order.out_trade_no, &options) {
@@ -109,8 +129,11 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
             }
         }),
         ("POST", "/orders/fail") => parse::<OrderRef>(body).map(|order| {
-            let mch_id = order.mch_id.as_deref().unwrap_or(DEFAULT_MCH_ID);
-            match core.fail_payment(mch_id, &order.out_trade_no) {
+            let account = Account {
+                mch_id: order.mch_id.unwrap_or_else(|| DEFAULT_MCH_ID.to_owned()),
+                sub_mch_id: order.pay.sub_mch_id.unwrap_or_default(),
+            };
+            match core.fail_payment_of(&account, &order.out_trade_no) {
                 Ok(()) => {
                     ok(json!({ "out_trade_no": order.out_trade_no, "trade_state": "PAYERROR" }))
                 }

@@ -1,10 +1,11 @@
 //! The emulator's state and request handling, independent of the HTTP server around it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::sync::Mutex;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use time::Duration;
 
 use super::clock::{BEIJING, Clock, bill_time};
@@ -12,7 +13,8 @@ use super::faults::{Fault, FaultKind, Faults};
 use super::lock;
 use super::merchant::Merchant;
 use super::notify::{NotificationKind, Notifier};
-use super::state::{Ledger, Order, PayOptions, Refund, Refusal};
+use super::outcomes::{Outcome, Outcomes};
+use super::state::{Account, Ledger, Order, PayOptions, Refund, RefundStatus, Refusal};
 use super::synth::{MAX_SYNTHETIC_TRADES, SyntheticDay};
 use crate::bill::format::FeeRate;
 use crate::wechat::notify::encrypt_req_info;
@@ -117,6 +119,19 @@ pub struct LogEntry {
     pub mch_id: String,
     pub outcome: String,
     pub fault: Option<FaultKind>,
+    /// Of the request body, so that a test can tell a resent request from a changed one.
+    pub body_sha256: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OutcomeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("refund {out_refund_no} has already ended in {status}")]
+    RefundEnded {
+        out_refund_no: String,
+        status: &'static str,
+    },
 }
 
 pub struct Core {
@@ -126,8 +141,13 @@ pub struct Core {
     /// The `/sandboxnew` paths' own orders and refunds, apart from production's.
     sandbox_ledger: Mutex<Ledger>,
     faults: Mutex<Faults>,
+    /// Locked after a ledger when both are needed, never before.
+    pub(super) outcomes: Mutex<Outcomes>,
     log: Mutex<VecDeque<LogEntry>>,
     pub(super) synthetic: Mutex<Vec<SyntheticDay>>,
+    /// What each synthetic day adds to the Basic account, worked out once: later fund-flow
+    /// bills carry it in their balance.
+    pub(super) synthetic_nets: Mutex<HashMap<SyntheticDay, i64>>,
     pub notifier: Notifier,
 }
 
@@ -137,7 +157,10 @@ const MAX_LOG_ENTRIES: usize = 10_000;
 /// A request that passed transport, merchant and signature checks.
 pub(super) struct Call<'a> {
     pub merchant: &'a Merchant,
+    /// The merchant, or in service-provider mode the sub-merchant, the request trades for.
+    pub account: Account,
     pub appid: String,
+    pub sub_appid: Option<String>,
     pub sign_type: SignType,
     pub key: ApiKey,
     pub message: Message,
@@ -160,8 +183,10 @@ impl Core {
             ledger: Mutex::default(),
             sandbox_ledger: Mutex::default(),
             faults: Mutex::default(),
+            outcomes: Mutex::default(),
             log: Mutex::default(),
             synthetic: Mutex::default(),
+            synthetic_nets: Mutex::default(),
             notifier,
         }
     }
@@ -180,6 +205,41 @@ impl Core {
 
     pub fn pending_faults(&self) -> Vec<Fault> {
         lock(&self.faults).pending().to_vec()
+    }
+
+    /// Asks for a business outcome (see `Outcome`). A refund that has already ended cannot
+    /// be told how to end.
+    pub fn add_outcome(&self, outcome: Outcome) -> Result<(), OutcomeError> {
+        if outcome.refund_status.is_some()
+            && let Some(no) = &outcome.out_refund_no
+        {
+            let ended = lock(&self.ledger)
+                .refunds()
+                .iter()
+                .find(|r| {
+                    &r.out_refund_no == no
+                        && outcome.mch_id.as_ref().is_none_or(|m| m == &r.mch_id)
+                        && r.status != RefundStatus::Processing
+                })
+                .map(|r| r.status);
+            if let Some(status) = ended {
+                return Err(OutcomeError::RefundEnded {
+                    out_refund_no: no.clone(),
+                    status: status.as_str(),
+                });
+            }
+        }
+        lock(&self.outcomes)
+            .add(outcome)
+            .map_err(OutcomeError::Invalid)
+    }
+
+    pub fn pending_outcomes(&self) -> Vec<Outcome> {
+        lock(&self.outcomes).pending()
+    }
+
+    pub fn clear_outcomes(&self) {
+        lock(&self.outcomes).clear();
     }
 
     pub fn request_log(&self) -> Vec<LogEntry> {
@@ -244,7 +304,11 @@ impl Core {
     pub fn settle(&self) {
         let now = self.clock.now();
         for sandbox in [false, true] {
-            let settled = lock(self.ledger(sandbox)).settle_refunds(self.options.refund_delay, now);
+            let settled = lock(self.ledger(sandbox)).settle_refunds(
+                self.options.refund_delay,
+                now,
+                |refund| lock(&self.outcomes).take_ending(refund),
+            );
             for refund in settled {
                 self.notify_refund(&refund, sandbox);
             }
@@ -258,24 +322,33 @@ impl Core {
         out_trade_no: &str,
         options: &PayOptions,
     ) -> Result<Order, Refusal> {
-        self.pay_in(false, mch_id, out_trade_no, options)
+        let account = Account {
+            mch_id: mch_id.to_owned(),
+            sub_mch_id: options.sub_mch_id.clone().unwrap_or_default(),
+        };
+        self.pay_in(false, &account, out_trade_no, options)
     }
 
     pub(super) fn pay_in(
         &self,
         sandbox: bool,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         options: &PayOptions,
     ) -> Result<Order, Refusal> {
         let order =
-            lock(self.ledger(sandbox)).pay(mch_id, out_trade_no, options, self.clock.now())?;
+            lock(self.ledger(sandbox)).pay(account, out_trade_no, options, self.clock.now())?;
         self.notify_payment(&order, sandbox);
         Ok(order)
     }
 
     pub fn fail_payment(&self, mch_id: &str, out_trade_no: &str) -> Result<(), Refusal> {
-        lock(&self.ledger).fail(mch_id, out_trade_no, self.clock.now())
+        self.fail_payment_of(&Account::direct(mch_id), out_trade_no)
+    }
+
+    /// The payment of an order of `account` (a sub-merchant's, in service-provider mode) fails.
+    pub fn fail_payment_of(&self, account: &Account, out_trade_no: &str) -> Result<(), Refusal> {
+        lock(&self.ledger).fail(account, out_trade_no, self.clock.now())
     }
 
     fn notify_payment(&self, order: &Order, sandbox: bool) {
@@ -304,6 +377,17 @@ impl Core {
             .set("trade_type", &order.trade_type)
             .set("transaction_id", &payment.transaction_id);
         order.set_paid_amounts(&mut message);
+        // Service-provider mode adds the sub-merchant, and the payer under sub_appid
+        // (reference A4).
+        if !order.sub_mch_id.is_empty() {
+            message.set("sub_mch_id", &order.sub_mch_id);
+        }
+        if !order.sub_appid.is_empty() {
+            message
+                .set("sub_appid", &order.sub_appid)
+                .set("sub_openid", &payment.sub_openid)
+                .set("sub_is_subscribe", "N");
+        }
         for (name, value) in [
             ("attach", &order.attach),
             ("device_info", &order.device_info),
@@ -344,6 +428,8 @@ impl Core {
         let success_time = refund.success_time.map(bill_time).unwrap_or_default();
         let refund_fee = refund.refund_fee.to_string();
         let total_fee = refund.total_fee.to_string();
+        let settlement_refund_fee = refund.settlement_refund_fee().to_string();
+        let settlement_total_fee = refund.settlement_total_fee().to_string();
         for (name, value) in [
             ("out_refund_no", refund.out_refund_no.as_str()),
             ("out_trade_no", &refund.out_trade_no),
@@ -353,12 +439,16 @@ impl Core {
             ("refund_recv_accout", super::state::REFUND_RECEIVED_INTO),
             ("refund_request_source", "API"),
             ("refund_status", refund.status.as_str()),
-            ("settlement_refund_fee", &refund_fee),
-            ("settlement_total_fee", &total_fee),
+            ("settlement_refund_fee", &settlement_refund_fee),
+            ("settlement_total_fee", &settlement_total_fee),
             ("success_time", &success_time),
             ("total_fee", &total_fee),
             ("transaction_id", &refund.transaction_id),
         ] {
+            // success_time only when the refund succeeded (not for CHANGE or REFUNDCLOSE).
+            if value.is_empty() {
+                continue;
+            }
             info.push_str(&format!("<{name}>"));
             push_cdata(&mut info, value);
             info.push_str(&format!("</{name}>\n"));
@@ -369,7 +459,15 @@ impl Core {
             .set("return_code", "SUCCESS")
             .set("return_msg", "OK")
             .set("appid", &refund.appid)
-            .set("mch_id", &refund.mch_id)
+            .set("mch_id", &refund.mch_id);
+        // Service-provider mode adds these two outside req_info (reference A5).
+        if !refund.sub_appid.is_empty() {
+            message.set("sub_appid", &refund.sub_appid);
+        }
+        if !refund.sub_mch_id.is_empty() {
+            message.set("sub_mch_id", &refund.sub_mch_id);
+        }
+        message
             .set("nonce_str", nonce_str())
             .set("req_info", encrypt_req_info(info.as_bytes(), &key));
         self.notifier.send(
@@ -432,6 +530,7 @@ impl Core {
             mch_id,
             outcome,
             fault,
+            body_sha256: crate::wechat::hex_upper(&Sha256::digest(request.body)).to_lowercase(),
         });
     }
 }

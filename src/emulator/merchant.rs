@@ -12,6 +12,15 @@ pub const DEFAULT_MCH_ID: &str = "1900000109";
 pub const DEFAULT_APPIDS: [&str; 2] = ["wx2421b1c4370ec43b", "wxd930ea5d5a258f4f"];
 pub const DEFAULT_API_KEY: &str = "EmulatorKey0123456789abcdefABCDE";
 
+/// A service provider (服务商) for tests of service-provider mode, with one sub-merchant.
+/// Not among the built-in merchants; add it with `Merchant::default_service_provider()` or
+/// a merchants file.
+pub const SERVICE_PROVIDER_MCH_ID: &str = "1900000100";
+pub const SERVICE_PROVIDER_APPID: &str = "wx8888888888888888";
+pub const SERVICE_PROVIDER_API_KEY: &str = "ServiceProviderKey0123456789abcd";
+pub const SUB_MCH_ID: &str = "1900000201";
+pub const SUB_APPID: &str = "wxd678efh567hg6999";
+
 #[derive(Debug, Clone)]
 pub struct Merchant {
     pub mch_id: String,
@@ -21,6 +30,17 @@ pub struct Merchant {
     /// Where refund results go when a refund request names no notify_url: the URL a merchant
     /// sets in the console.
     pub refund_notify_url: Option<String>,
+    /// A service provider's sub-merchants (特约商户); empty for an ordinary merchant.
+    pub sub_merchants: Vec<SubMerchant>,
+}
+
+/// A sub-merchant bound to a service provider, and the AppIDs bound to it (sub_appid).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubMerchant {
+    pub sub_mch_id: String,
+    #[serde(default)]
+    pub sub_appids: Vec<String>,
 }
 
 impl Merchant {
@@ -31,7 +51,34 @@ impl Merchant {
             key: ApiKey::new(DEFAULT_API_KEY),
             sign_types: vec![SignType::Md5, SignType::HmacSha256],
             refund_notify_url: None,
+            sub_merchants: Vec::new(),
         }
+    }
+
+    /// The service provider of `SERVICE_PROVIDER_MCH_ID`, with the sub-merchant `SUB_MCH_ID`.
+    pub fn default_service_provider() -> Merchant {
+        Merchant {
+            mch_id: SERVICE_PROVIDER_MCH_ID.into(),
+            appids: vec![SERVICE_PROVIDER_APPID.into()],
+            key: ApiKey::new(SERVICE_PROVIDER_API_KEY),
+            sign_types: vec![SignType::Md5, SignType::HmacSha256],
+            refund_notify_url: None,
+            sub_merchants: vec![SubMerchant {
+                sub_mch_id: SUB_MCH_ID.into(),
+                sub_appids: vec![SUB_APPID.into()],
+            }],
+        }
+    }
+
+    /// A service provider trades for its sub-merchants, never for itself.
+    pub fn is_service_provider(&self) -> bool {
+        !self.sub_merchants.is_empty()
+    }
+
+    pub fn sub_merchant(&self, sub_mch_id: &str) -> Option<&SubMerchant> {
+        self.sub_merchants
+            .iter()
+            .find(|s| s.sub_mch_id == sub_mch_id)
     }
 
     /// The key `/sandboxnew/pay/getsignkey` hands out: fixed per merchant, so that a client
@@ -58,6 +105,9 @@ struct MerchantEntry {
     sign_types: Option<Vec<String>>,
     #[serde(default)]
     refund_notify_url: Option<String>,
+    /// Makes the merchant a service provider with these sub-merchants.
+    #[serde(default)]
+    sub_merchants: Vec<SubMerchant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +121,8 @@ pub enum MerchantsError {
     Invalid { path: String, message: String },
 }
 
-/// Reads `[[merchants]]` tables: mch_id, appids, api_key, optional sign_types.
+/// Reads `[[merchants]]` tables: mch_id, appids, api_key, optional sign_types,
+/// refund_notify_url and `[[merchants.sub_merchants]]`.
 pub fn load_merchants(path: &Path) -> Result<Vec<Merchant>, MerchantsError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| MerchantsError::Read {
@@ -96,6 +147,12 @@ pub fn load_merchants(path: &Path) -> Result<Vec<Merchant>, MerchantsError> {
             if entry.appids.is_empty() {
                 return Err(invalid(format!("merchant {} has no appids", entry.mch_id)));
             }
+            if entry.sub_merchants.iter().any(|s| s.sub_mch_id.is_empty()) {
+                return Err(invalid(format!(
+                    "merchant {} has a sub-merchant without sub_mch_id",
+                    entry.mch_id
+                )));
+            }
             let sign_types = match entry.sign_types {
                 None => vec![SignType::Md5, SignType::HmacSha256],
                 Some(names) => names
@@ -110,6 +167,7 @@ pub fn load_merchants(path: &Path) -> Result<Vec<Merchant>, MerchantsError> {
                 key,
                 sign_types,
                 refund_notify_url: entry.refund_notify_url,
+                sub_merchants: entry.sub_merchants,
             })
         })
         .collect()
@@ -134,8 +192,13 @@ mod tests {
             "/emulator-merchants.sample.toml"
         );
         let merchants = load_merchants(Path::new(path)).unwrap();
-        assert_eq!(merchants.len(), 2);
+        assert_eq!(merchants.len(), 3);
         assert_eq!(merchants[0].key.expose(), DEFAULT_API_KEY);
+        let provider = Merchant::default_service_provider();
+        assert_eq!(merchants[2].mch_id, provider.mch_id);
+        assert_eq!(merchants[2].key.expose(), provider.key.expose());
+        assert_eq!(merchants[2].sub_merchants, provider.sub_merchants);
+        assert!(!merchants[0].is_service_provider());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod core;
 pub mod faults;
 pub mod merchant;
 pub mod notify;
+pub mod outcomes;
 pub mod pki;
 pub mod server;
 pub mod state;

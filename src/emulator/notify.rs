@@ -38,6 +38,8 @@ pub struct Attempt {
     pub url: String,
     /// 1 for the first delivery.
     pub attempt: u32,
+    /// When the attempt fell due by the emulator's clock (Beijing time): the notification
+    /// time, then the retry schedule from there.
     pub at: String,
     /// HTTP status and a short reason, or the transport error.
     pub outcome: String,
@@ -50,6 +52,7 @@ pub struct Attempt {
 pub struct Notifier {
     client: reqwest::Client,
     /// Multiplies every retry delay: 1.0 is WeChat's real schedule, 0.001 turns 15 s into 15 ms.
+    /// Moving the emulator's clock also releases the retries it passes.
     time_factor: f64,
     attempts: Arc<Mutex<VecDeque<Attempt>>>,
     runtime: tokio::runtime::Handle,
@@ -159,7 +162,12 @@ impl Notifier {
         }
         let notifier = self.clone();
         self.runtime.spawn(async move {
+            // Each retry falls due by the emulator's clock, counted from when the attempt
+            // before it was due, so that moving the clock ahead releases every attempt of
+            // the schedule it passes, in order, as WeChat would have made them.
+            let mut due = notifier.clock.now();
             for attempt in 1..=(RETRY_SCHEDULE_SECS.len() as u32 + 1) {
+                notifier.clock.wait_until(due).await;
                 let outcome = notifier
                     .client
                     .post(&url)
@@ -188,7 +196,7 @@ impl Notifier {
                     reference: reference.clone(),
                     url: url.clone(),
                     attempt,
-                    at: bill_time(notifier.clock.now()),
+                    at: bill_time(due),
                     outcome,
                     accepted,
                     refused: false,
@@ -199,8 +207,12 @@ impl Notifier {
                 if accepted {
                     break;
                 }
-                let scaled = Duration::from_secs_f64(*delay as f64 * notifier.time_factor);
-                tokio::time::sleep(scaled).await;
+                let scaled =
+                    time::Duration::checked_seconds_f64(*delay as f64 * notifier.time_factor);
+                match scaled.and_then(|by| due.checked_add(by)) {
+                    Some(next) => due = next,
+                    None => break,
+                }
             }
         });
     }

@@ -54,9 +54,28 @@ pub struct Payment {
     pub bank_type: String,
     pub is_subscribe: String,
     pub coupon_fee: i64,
+    /// The payer under the order's sub_appid, in service-provider mode.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_openid: String,
+}
+
+/// The emulator's coupons are all 免充值券 (NO_CASH): the merchant funds them, so they are
+/// neither cash nor settled.
+pub const COUPON_TYPE: &str = "NO_CASH";
+
+/// The id of the one coupon an order paid with `coupon_fee` carries.
+pub fn coupon_id(coupon_fee: i64) -> String {
+    format!("1{coupon_fee:09}")
 }
 
 impl Order {
+    pub fn account(&self) -> Account {
+        Account {
+            mch_id: self.mch_id.clone(),
+            sub_mch_id: self.sub_mch_id.clone(),
+        }
+    }
+
     /// The amount fields of a paid order, as orderquery and the notification carry them:
     /// cash_fee, and with a coupon (免充值券, NO_CASH) the settled total and the coupon.
     pub fn set_paid_amounts(&self, message: &mut crate::wechat::Message) {
@@ -67,8 +86,8 @@ impl Order {
                 .set_int("settlement_total_fee", self.total_fee - coupon)
                 .set_int("coupon_fee", coupon)
                 .set_int("coupon_count", 1)
-                .set("coupon_type_0", "NO_CASH")
-                .set("coupon_id_0", format!("1{:09}", coupon))
+                .set("coupon_type_0", COUPON_TYPE)
+                .set("coupon_id_0", coupon_id(coupon))
                 .set_int("coupon_fee_0", coupon);
         }
     }
@@ -77,7 +96,12 @@ impl Order {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Order {
     pub mch_id: String,
+    /// Service-provider mode: the sub-merchant (特约商户) the order is for.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_mch_id: String,
     pub appid: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_appid: String,
     pub out_trade_no: String,
     pub body: String,
     pub attach: String,
@@ -85,6 +109,9 @@ pub struct Order {
     pub total_fee: i64,
     pub trade_type: String,
     pub openid: String,
+    /// The payer under sub_appid, in service-provider mode.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_openid: String,
     pub product_id: String,
     pub notify_url: String,
     pub prepay_id: String,
@@ -105,11 +132,19 @@ fn serialize_sign_type<S: serde::Serializer>(t: &SignType, s: S) -> Result<S::Ok
     s.serialize_str(t.as_str())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+/// refund_status (reference A2.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RefundStatus {
+    #[serde(rename = "PROCESSING")]
     Processing,
+    #[serde(rename = "SUCCESS")]
     Success,
+    /// Abnormal: the payer's card was frozen or cancelled; handled by hand in the console.
+    #[serde(rename = "CHANGE")]
+    Change,
+    /// Closed: the refund failed and no money moved.
+    #[serde(rename = "REFUNDCLOSE")]
+    RefundClose,
 }
 
 impl RefundStatus {
@@ -117,6 +152,8 @@ impl RefundStatus {
         match self {
             RefundStatus::Processing => "PROCESSING",
             RefundStatus::Success => "SUCCESS",
+            RefundStatus::Change => "CHANGE",
+            RefundStatus::RefundClose => "REFUNDCLOSE",
         }
     }
 }
@@ -124,13 +161,22 @@ impl RefundStatus {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Refund {
     pub mch_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_mch_id: String,
     pub appid: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_appid: String,
     pub out_trade_no: String,
     pub transaction_id: String,
     pub out_refund_no: String,
     pub refund_id: String,
     pub total_fee: i64,
+    /// The order's coupon (NO_CASH), in fen; 0 without one.
+    pub coupon_fee: i64,
     pub refund_fee: i64,
+    /// The coupon's share of refund_fee (reference A8: a refund is split between cash and
+    /// coupon in proportion).
+    pub coupon_refund_fee: i64,
     pub refund_account: String,
     pub notify_url: String,
     #[serde(serialize_with = "serialize_sign_type")]
@@ -140,6 +186,26 @@ pub struct Refund {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub success_time: Option<OffsetDateTime>,
+}
+
+impl Refund {
+    pub fn account(&self) -> Account {
+        Account {
+            mch_id: self.mch_id.clone(),
+            sub_mch_id: self.sub_mch_id.clone(),
+        }
+    }
+
+    /// The order total less its non-cash coupon; also cash_fee, as every coupon is NO_CASH.
+    pub fn settlement_total_fee(&self) -> i64 {
+        self.total_fee - self.coupon_fee
+    }
+
+    /// The refund less its non-cash coupon share: what leaves the merchant's account, and
+    /// also cash_refund_fee.
+    pub fn settlement_refund_fee(&self) -> i64 {
+        self.refund_fee - self.coupon_refund_fee
+    }
 }
 
 /// A business refusal: the err_code and err_code_des of a signed `result_code=FAIL` answer.
@@ -168,6 +234,8 @@ pub struct PayOptions {
     /// Paid partly with a coupon (免充值券) worth this many fen: the cash and the settled
     /// amount are the rest.
     pub coupon_fee: Option<i64>,
+    /// The sub-merchant the order belongs to, in service-provider mode.
+    pub sub_mch_id: Option<String>,
 }
 
 pub const MAX_REFUNDS_PER_ORDER: usize = 50;
@@ -175,7 +243,25 @@ pub const MAX_REFUNDS_PER_ORDER: usize = 50;
 /// Where the emulator's refunds go: the payer's change (零钱), as real answers word it.
 pub const REFUND_RECEIVED_INTO: &str = "支付用户的零钱";
 
-type OrderKey = (String, String);
+/// Whose orders and refunds: a merchant's own, or a sub-merchant's (特约商户) placed through
+/// its service provider. Order and refund numbers are unique within one account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Account {
+    pub mch_id: String,
+    /// Empty for a merchant's own trades.
+    pub sub_mch_id: String,
+}
+
+impl Account {
+    pub fn direct(mch_id: &str) -> Account {
+        Account {
+            mch_id: mch_id.to_owned(),
+            sub_mch_id: String::new(),
+        }
+    }
+}
+
+type OrderKey = (Account, String);
 
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -184,7 +270,7 @@ pub struct Ledger {
     order_keys: Vec<OrderKey>,
     by_transaction: HashMap<String, OrderKey>,
     refunds: Vec<Refund>,
-    refund_by_out_no: HashMap<(String, String), usize>,
+    refund_by_out_no: HashMap<(Account, String), usize>,
     refund_by_id: HashMap<String, usize>,
     /// Indexes of refunds still PROCESSING, so settling does not walk every refund.
     processing: Vec<usize>,
@@ -210,7 +296,7 @@ impl Ledger {
 
     /// Places a unified order, or answers a retry with the same prepay_id.
     pub fn place(&mut self, mut order: Order, now: OffsetDateTime) -> Result<String, Refusal> {
-        let key = (order.mch_id.clone(), order.out_trade_no.clone());
+        let key = (order.account(), order.out_trade_no.clone());
         if let Some(existing) = self.orders.get_mut(&key) {
             expire(existing, now);
             return match existing.state {
@@ -234,17 +320,17 @@ impl Ledger {
     /// Finds an order by transaction_id (which wins) or out_trade_no, applying expiry first.
     pub fn find(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         transaction_id: Option<&str>,
         out_trade_no: Option<&str>,
         now: OffsetDateTime,
     ) -> Option<&mut Order> {
         let key = match (transaction_id, out_trade_no) {
             (Some(id), _) => self.by_transaction.get(id)?.clone(),
-            (None, Some(no)) => (mch_id.to_owned(), no.to_owned()),
+            (None, Some(no)) => (account.clone(), no.to_owned()),
             (None, None) => return None,
         };
-        if key.0 != mch_id {
+        if &key.0 != account {
             return None;
         }
         let order = self.orders.get_mut(&key)?;
@@ -255,21 +341,21 @@ impl Ledger {
     /// An order by out_trade_no, or the ORDERNOTEXIST refusal.
     fn order(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         now: OffsetDateTime,
     ) -> Result<&mut Order, Refusal> {
-        self.find(mch_id, None, Some(out_trade_no), now)
+        self.find(account, None, Some(out_trade_no), now)
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))
     }
 
     pub fn close(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         now: OffsetDateTime,
     ) -> Result<(), Refusal> {
-        let order = self.order(mch_id, out_trade_no, now)?;
+        let order = self.order(account, out_trade_no, now)?;
         match order.state {
             TradeState::NotPay | TradeState::PayError => {
                 order.state = TradeState::Closed;
@@ -283,13 +369,13 @@ impl Ledger {
     /// The user pays: NOTPAY → SUCCESS. Returns the paid order, for the notification.
     pub fn pay(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         options: &PayOptions,
         now: OffsetDateTime,
     ) -> Result<Order, Refusal> {
         let sequence = self.next();
-        let order = self.order(mch_id, out_trade_no, now)?;
+        let order = self.order(account, out_trade_no, now)?;
         match order.state {
             TradeState::NotPay => {}
             TradeState::Success | TradeState::Refund => {
@@ -315,7 +401,7 @@ impl Ledger {
             return Err(refuse("PARAM_ERROR", "transaction_id is already used"));
         }
         let order = self
-            .find(mch_id, None, Some(out_trade_no), now)
+            .find(account, None, Some(out_trade_no), now)
             .expect("found above");
         if !(0..order.total_fee).contains(&coupon_fee) {
             return Err(refuse(
@@ -330,6 +416,11 @@ impl Ledger {
                 order.openid.clone()
             }
         });
+        let sub_openid = match (order.sub_appid.is_empty(), order.sub_openid.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => format!("oSub{:024}", sequence),
+            (false, false) => order.sub_openid.clone(),
+        };
         order.state = TradeState::Success;
         order.payment = Some(Payment {
             transaction_id: transaction_id.clone(),
@@ -338,21 +429,22 @@ impl Ledger {
             bank_type: options.bank_type.clone().unwrap_or_else(|| "CFT".into()),
             is_subscribe: "N".into(),
             coupon_fee,
+            sub_openid,
         });
         let paid = order.clone();
         self.by_transaction
-            .insert(transaction_id, (mch_id.to_owned(), out_trade_no.to_owned()));
+            .insert(transaction_id, (account.clone(), out_trade_no.to_owned()));
         Ok(paid)
     }
 
     /// The payment fails at the bank: NOTPAY → PAYERROR.
     pub fn fail(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         out_trade_no: &str,
         now: OffsetDateTime,
     ) -> Result<(), Refusal> {
-        let order = self.order(mch_id, out_trade_no, now)?;
+        let order = self.order(account, out_trade_no, now)?;
         if order.state != TradeState::NotPay {
             return Err(refuse("TRADE_STATE_ERROR", "订单状态错误"));
         }
@@ -365,7 +457,7 @@ impl Ledger {
     #[allow(clippy::too_many_arguments)]
     pub fn refund(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         transaction_id: Option<&str>,
         out_trade_no: Option<&str>,
         out_refund_no: &str,
@@ -378,7 +470,7 @@ impl Ledger {
     ) -> Result<Refund, Refusal> {
         if let Some(&index) = self
             .refund_by_out_no
-            .get(&(mch_id.to_owned(), out_refund_no.to_owned()))
+            .get(&(account.clone(), out_refund_no.to_owned()))
         {
             let existing = &self.refunds[index];
             let same_order = transaction_id.is_none_or(|id| id == existing.transaction_id)
@@ -393,7 +485,7 @@ impl Ledger {
         }
         let sequence = self.next();
         let order = self
-            .find(mch_id, transaction_id, out_trade_no, now)
+            .find(account, transaction_id, out_trade_no, now)
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))?;
         // Unpaid orders do not exist as far as refunds are concerned (reference A2.10).
         let payment = match (&order.payment, order.state.is_paid()) {
@@ -406,28 +498,48 @@ impl Ledger {
         if total_fee != order.total_fee {
             return Err(refuse("PARAM_ERROR", "订单金额与实际支付金额不符"));
         }
-        let key = (order.mch_id.clone(), order.out_trade_no.clone());
+        let key = (order.account(), order.out_trade_no.clone());
         let order_refunds = self.refunds_of(&key);
         if order_refunds.len() >= MAX_REFUNDS_PER_ORDER {
             return Err(refuse("ERROR", "一笔订单最多可退款50次"));
         }
-        let refunded: i64 = order_refunds.iter().map(|r| r.refund_fee).sum();
+        // A closed refund moved no money, so its amount may be refunded again.
+        let (refunded, coupon_refunded) = order_refunds
+            .iter()
+            .filter(|r| r.status != RefundStatus::RefundClose)
+            .fold((0, 0), |(all, coupon), r| {
+                (all + r.refund_fee, coupon + r.coupon_refund_fee)
+            });
         // UNCONFIRMED wording; the rule (cumulative refunds never above the paid amount) is
         // documented.
         if refunded + refund_fee > total_fee {
             return Err(refuse("ERROR", "累计退款金额大于支付金额"));
         }
+        let coupon_fee = payment.coupon_fee;
+        // The split is proportional (reference A8); how the coupon share is rounded is
+        // UNCONFIRMED. The emulator rounds it down, and the refund that completes the order
+        // takes whatever is left of the coupon, so a refund in parts returns exactly the
+        // coupon, as one whole refund does.
+        let coupon_refund_fee = if refunded + refund_fee == total_fee {
+            coupon_fee - coupon_refunded
+        } else {
+            refund_fee * coupon_fee / total_fee
+        };
         let order = self.orders.get_mut(&key).expect("order found above");
         order.state = TradeState::Refund;
         let refund = Refund {
             mch_id: order.mch_id.clone(),
+            sub_mch_id: order.sub_mch_id.clone(),
             appid: order.appid.clone(),
+            sub_appid: order.sub_appid.clone(),
             out_trade_no: order.out_trade_no.clone(),
             transaction_id: payment.transaction_id.clone(),
             out_refund_no: out_refund_no.to_owned(),
             refund_id: format!("50300{}{:016}", &api_time(now)[..8], sequence),
             total_fee,
+            coupon_fee,
             refund_fee,
+            coupon_refund_fee,
             refund_account: refund_account.to_owned(),
             notify_url: notify_url.to_owned(),
             sign_type,
@@ -437,7 +549,7 @@ impl Ledger {
         };
         let index = self.refunds.len();
         self.refund_by_out_no
-            .insert((mch_id.to_owned(), out_refund_no.to_owned()), index);
+            .insert((account.clone(), out_refund_no.to_owned()), index);
         self.refund_by_id.insert(refund.refund_id.clone(), index);
         self.processing.push(index);
         self.refunds_by_order.entry(key).or_default().push(index);
@@ -445,16 +557,25 @@ impl Ledger {
         Ok(refund)
     }
 
-    /// Refunds that have been processing for `delay` succeed; returns them, to notify.
-    pub fn settle_refunds(&mut self, delay: Duration, now: OffsetDateTime) -> Vec<Refund> {
+    /// Refunds that have been processing for `delay` end, as `ending` says (SUCCESS unless
+    /// told otherwise); returns them, to notify.
+    pub fn settle_refunds(
+        &mut self,
+        delay: Duration,
+        now: OffsetDateTime,
+        mut ending: impl FnMut(&Refund) -> RefundStatus,
+    ) -> Vec<Refund> {
         let mut settled = Vec::new();
         let refunds = &mut self.refunds;
         self.processing.retain(|&index| {
             let refund = &mut refunds[index];
             let due = now - refund.created_at >= delay;
             if due {
-                refund.status = RefundStatus::Success;
-                refund.success_time = Some(refund.created_at + delay);
+                refund.status = ending(refund);
+                // Only a refund that succeeded has a success time (refund_success_time_$n).
+                if refund.status == RefundStatus::Success {
+                    refund.success_time = Some(refund.created_at + delay);
+                }
                 settled.push(refund.clone());
             }
             !due
@@ -466,7 +587,7 @@ impl Ledger {
     /// precedence: refund_id > out_refund_no > transaction_id > out_trade_no.
     pub fn query_refunds(
         &mut self,
-        mch_id: &str,
+        account: &Account,
         refund_id: Option<&str>,
         out_refund_no: Option<&str>,
         transaction_id: Option<&str>,
@@ -478,14 +599,14 @@ impl Ledger {
             (None, Some(no)) => Some(
                 *self
                     .refund_by_out_no
-                    .get(&(mch_id.to_owned(), no.to_owned()))?,
+                    .get(&(account.clone(), no.to_owned()))?,
             ),
             (None, None) => None,
         };
         let (transaction_id, out_trade_no) = match single {
             Some(index) => {
                 let refund = &self.refunds[index];
-                if refund.mch_id != mch_id {
+                if refund.account() != *account {
                     return None;
                 }
                 (None, Some(refund.out_trade_no.clone()))
@@ -497,7 +618,7 @@ impl Ledger {
         };
         let order = self
             .find(
-                mch_id,
+                account,
                 transaction_id.as_deref(),
                 out_trade_no.as_deref(),
                 now,
@@ -508,7 +629,7 @@ impl Ledger {
             None => self
                 .refunds
                 .iter()
-                .filter(|r| r.mch_id == order.mch_id && r.out_trade_no == order.out_trade_no)
+                .filter(|r| r.account() == order.account() && r.out_trade_no == order.out_trade_no)
                 .cloned()
                 .collect(),
         };
@@ -522,10 +643,26 @@ impl Ledger {
             .unwrap_or_default()
     }
 
-    /// An order by merchant and out_trade_no, as it is (no expiry applied).
-    pub fn order_by_no(&self, mch_id: &str, out_trade_no: &str) -> Option<&Order> {
-        self.orders
-            .get(&(mch_id.to_owned(), out_trade_no.to_owned()))
+    pub fn refund_by_id(&self, refund_id: &str) -> Option<&Refund> {
+        self.refund_by_id.get(refund_id).map(|&i| &self.refunds[i])
+    }
+
+    pub fn refund_by_out_no(&self, account: &Account, out_refund_no: &str) -> Option<&Refund> {
+        self.refund_by_out_no
+            .get(&(account.clone(), out_refund_no.to_owned()))
+            .map(|&i| &self.refunds[i])
+    }
+
+    /// An order by its transaction_id, as it is (no expiry applied).
+    pub fn order_by_transaction(&self, transaction_id: &str) -> Option<&Order> {
+        self.by_transaction
+            .get(transaction_id)
+            .and_then(|key| self.orders.get(key))
+    }
+
+    /// An order by account and out_trade_no, as it is (no expiry applied).
+    pub fn order_by_no(&self, account: &Account, out_trade_no: &str) -> Option<&Order> {
+        self.orders.get(&(account.clone(), out_trade_no.to_owned()))
     }
 
     pub fn orders(&self) -> impl Iterator<Item = &Order> {

@@ -19,7 +19,7 @@ const NEAR_MIDNIGHT: u64 = 10;
 /// arithmetic limit of the generator.
 pub const MAX_SYNTHETIC_TRADES: u64 = 100_000_000;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct SyntheticDay {
     pub mch_id: String,
@@ -105,6 +105,7 @@ impl SyntheticDay {
             time: bill_time(trade.paid_at),
             appid: self.appid.clone(),
             mch_id: self.mch_id.clone(),
+            sub_mch_id: String::new(),
             device_info: String::new(),
             transaction_id: trade.transaction_id.clone(),
             out_trade_no: trade.out_trade_no.clone(),
@@ -131,6 +132,7 @@ impl SyntheticDay {
                     refund_id: format!("50300{}{index:016}", self.bill_date),
                     out_refund_no: format!("RSYN{}{index:010}", self.bill_date),
                     refund_fee: trade.refund_fee,
+                    coupon_refund_fee: Fen(0),
                     refund_channel: "ORIGINAL".to_owned(),
                     refund_status: "SUCCESS".to_owned(),
                 });

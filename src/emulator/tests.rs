@@ -36,7 +36,9 @@ fn fixture() -> Fixture {
         key: ApiKey::new(DOC_KEY),
         sign_types: vec![SignType::Md5, SignType::HmacSha256],
         refund_notify_url: None,
+        sub_merchants: Vec::new(),
     });
+    options.merchants.push(Merchant::default_service_provider());
     Fixture {
         core: Core::new(options, runtime.handle().clone()),
         _runtime: runtime,
@@ -1086,7 +1088,7 @@ fn a_seeded_day_renders_byte_for_byte() {
                     time_end: Some(time_end.into()),
                     openid: Some("oUpF8uMEb4qRXf22hE3X68TekukE".into()),
                     bank_type: Some("CMB_DEBIT".into()),
-                    coupon_fee: None,
+                    ..PayOptions::default()
                 },
             )
             .unwrap();
@@ -1258,7 +1260,8 @@ fn fund_flow_lists_refunds_on_the_day_they_succeed_and_covers_synthetic_days() {
         !flow("20261120").contains("`退款"),
         "applied on the 20th, succeeded on the 21st"
     );
-    assert!(flow("20261121").contains("`退款,`退款,`支出,`1.00"));
+    // 1.00 refunded, of which the returned 0.01 fee (0.60%) comes back to the account.
+    assert!(flow("20261121").contains("`退款,`退款,`支出,`0.99"));
     f.core
         .add_synthetic_day(SyntheticDay {
             mch_id: DEFAULT_MCH_ID.into(),
@@ -1318,4 +1321,555 @@ fn a_payment_with_a_coupon_settles_the_rest() {
         (fields[12], fields[13], fields[22], fields[24]),
         ("5.00", "1.00", "0.03000", "6.00")
     );
+}
+
+/// Splits a bill's data lines into fields; header and summary lines are left out.
+fn bill_rows(text: &str) -> Vec<Vec<String>> {
+    text.trim_start_matches(BOM)
+        .split("\r\n")
+        .filter_map(|line| line.strip_prefix('`'))
+        .map(|line| line.split(",`").map(str::to_owned).collect())
+        .collect()
+}
+
+fn outcome(f: &Fixture, json: &str) {
+    f.core
+        .add_outcome(serde_json::from_str(json).unwrap())
+        .unwrap();
+}
+
+#[test]
+fn business_outcomes_answer_the_chosen_err_code_to_the_next_matching_requests() {
+    let f = fixture();
+    outcome(&f, r#"{"out_trade_no":"F1","err_code":"NOTENOUGH"}"#);
+    let answer = f.call(
+        "/pay/unifiedorder",
+        &[
+            ("body", "b"),
+            ("out_trade_no", "F1"),
+            ("total_fee", "100"),
+            ("spbill_create_ip", "14.23.150.211"),
+            ("notify_url", "http://127.0.0.1:9/notify"),
+            ("trade_type", "JSAPI"),
+            ("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
+        ],
+    );
+    assert_eq!(err_code(&answer), ("NOTENOUGH", "余额不足"));
+    assert!(f.core.orders().is_empty(), "a refused order is not placed");
+    f.paid_order("F1", "100");
+
+    for (code, description) in [
+        (
+            "BIZERR_NEED_RETRY",
+            "退款业务流程错误，需要商户触发重试来解决",
+        ),
+        ("FREQUENCY_LIMITED", "频率限制"),
+        ("INVALID_REQ_TOO_MUCH", "无效请求过多"),
+        ("USER_ACCOUNT_ABNORMAL", "退款请求失败"),
+        ("NOTENOUGH", "余额不足"),
+        ("SYSTEMERROR", "系统错误"),
+    ] {
+        outcome(
+            &f,
+            &format!(r#"{{"out_refund_no":"R1","err_code":"{code}","path":"/secapi/pay/refund"}}"#),
+        );
+        // call_as checks that the FAIL answer is signed with the request's sign type.
+        let answer = f.refund_call(&refund_fields("R1", "100", "10"));
+        assert_eq!(err_code(&answer), (code, description));
+        assert_eq!(answer.get("appid"), Some(APPID));
+    }
+    assert!(f.core.refunds().is_empty(), "no refused refund was made");
+    // The outcome is used up: the same out_refund_no now refunds, as a retry should.
+    let retried = f.refund_call(&refund_fields("R1", "100", "10"));
+    assert_eq!(retried.get("result_code"), Some("SUCCESS"), "{retried:?}");
+
+    // Requests naming the order by transaction_id, or the refund by refund_id, match too,
+    // and `count` covers that many requests.
+    let transaction_id = retried.get("transaction_id").unwrap().to_owned();
+    let refund_id = retried.get("refund_id").unwrap().to_owned();
+    outcome(
+        &f,
+        r#"{"out_trade_no":"F1","err_code":"SYSTEMERROR","path":"/pay/orderquery","count":2}"#,
+    );
+    for _ in 0..2 {
+        let query = f.call("/pay/orderquery", &[("transaction_id", &transaction_id)]);
+        assert_eq!(err_code(&query), ("SYSTEMERROR", "系统错误"));
+    }
+    let query = f.call("/pay/orderquery", &[("transaction_id", &transaction_id)]);
+    assert_eq!(query.get("trade_state"), Some("REFUND"));
+    outcome(&f, r#"{"out_refund_no":"R1","err_code":"SYSTEMERROR"}"#);
+    let other = f.call("/pay/orderquery", &[("out_trade_no", "F1")]);
+    assert_eq!(
+        other.get("result_code"),
+        Some("SUCCESS"),
+        "an orderquery is no refund request"
+    );
+    let query = f.call("/pay/refundquery", &[("refund_id", &refund_id)]);
+    assert_eq!(err_code(&query).0, "SYSTEMERROR");
+    assert!(f.core.pending_outcomes().is_empty());
+
+    // Another merchant's order of the same number is not concerned.
+    outcome(
+        &f,
+        r#"{"out_trade_no":"F1","mch_id":"10000100","err_code":"SYSTEMERROR"}"#,
+    );
+    let mine = f.call("/pay/orderquery", &[("out_trade_no", "F1")]);
+    assert_eq!(mine.get("result_code"), Some("SUCCESS"));
+    assert_eq!(f.core.pending_outcomes().len(), 1);
+    f.core.clear_outcomes();
+    assert!(f.core.pending_outcomes().is_empty());
+}
+
+#[test]
+fn refunds_end_in_change_or_refundclose_when_told() {
+    let f = fixture();
+    at_noon(&f, "20261120");
+    f.paid_order("F1", "100");
+    // Told before the refund exists, and after it is made while it is still PROCESSING.
+    outcome(&f, r#"{"out_refund_no":"R1","refund_status":"CHANGE"}"#);
+    assert_eq!(
+        f.refund_call(&refund_fields("R1", "100", "30"))
+            .get("result_code"),
+        Some("SUCCESS")
+    );
+    f.refund_call(&refund_fields("R2", "100", "70"));
+    outcome(
+        &f,
+        r#"{"out_refund_no":"R2","refund_status":"REFUNDCLOSE"}"#,
+    );
+    f.core.clock.advance(Duration::seconds(6)).unwrap();
+
+    let query = f.call("/pay/refundquery", &[("out_trade_no", "F1")]);
+    assert_eq!(query.get("refund_status_0"), Some("CHANGE"));
+    assert_eq!(query.get("refund_status_1"), Some("REFUNDCLOSE"));
+    for n in 0..2 {
+        assert!(
+            query.get(&format!("refund_success_time_{n}")).is_none(),
+            "only a refund that succeeded has a success time"
+        );
+    }
+    assert!(f.core.pending_outcomes().is_empty());
+    let ended = f
+        .core
+        .add_outcome(
+            serde_json::from_str(r#"{"out_refund_no":"R1","refund_status":"REFUNDCLOSE"}"#)
+                .unwrap(),
+        )
+        .unwrap_err();
+    assert!(ended.to_string().contains("CHANGE"), "{ended}");
+
+    // A closed refund moved no money, so its 70 fen can be refunded again.
+    let again = f.refund_call(&refund_fields("R4", "100", "70"));
+    assert_eq!(again.get("result_code"), Some("SUCCESS"), "{again:?}");
+    assert_eq!(
+        err_code(&f.refund_call(&refund_fields("R5", "100", "1"))).0,
+        "ERROR"
+    );
+    f.core.clock.advance(Duration::seconds(6)).unwrap();
+
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
+    let text =
+        String::from_utf8(bill(&f, &[("bill_date", "20261120"), ("bill_type", "REFUND")]).body)
+            .unwrap();
+    let statuses: Vec<(String, String)> = bill_rows(&text)
+        .into_iter()
+        .filter(|r| r.len() == 29)
+        .map(|r| (r[17].clone(), r[21].clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("R1", "CHANGE"), ("R2", "REFUNDCLOSE"), ("R4", "SUCCESS")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+}
+
+#[test]
+fn a_coupon_order_refunds_cash_and_coupon_in_proportion_everywhere() {
+    let f = fixture();
+    at_noon(&f, "20261120");
+    f.order("F1", "500");
+    let coupon = PayOptions {
+        coupon_fee: Some(100),
+        ..PayOptions::default()
+    };
+    f.core.pay(DEFAULT_MCH_ID, "F1", &coupon).unwrap();
+
+    let first = f.refund_call(&refund_fields("R1", "500", "120"));
+    assert_eq!(first.get("result_code"), Some("SUCCESS"), "{first:?}");
+    for (name, value) in [
+        ("refund_fee", "120"),
+        ("settlement_refund_fee", "96"),
+        ("total_fee", "500"),
+        ("settlement_total_fee", "400"),
+        ("cash_fee", "400"),
+        ("cash_refund_fee", "96"),
+        ("coupon_refund_fee", "24"),
+        ("coupon_refund_count", "1"),
+        ("coupon_type_0", "NO_CASH"),
+        ("coupon_refund_fee_0", "24"),
+        ("coupon_refund_id_0", "1000000100"),
+    ] {
+        assert_eq!(first.get(name), Some(value), "{name} in {first:?}");
+    }
+    // 133 × 100/500 = 26.6: the coupon share is rounded down; the refund that completes
+    // the order takes the rest of the coupon (49.4 would be 49; it gets 50).
+    f.refund_call(&refund_fields("R2", "500", "133"));
+    let last = f.refund_call(&refund_fields("R3", "500", "247"));
+    assert_eq!(last.get("coupon_refund_fee"), Some("50"));
+    assert_eq!(last.get("settlement_refund_fee"), Some("197"));
+
+    let query = f.call("/pay/refundquery", &[("out_trade_no", "F1")]);
+    for (name, value) in [
+        ("total_fee", "500"),
+        ("cash_fee", "400"),
+        ("settlement_total_fee", "400"),
+        ("refund_fee", "500"),
+        ("refund_fee_0", "120"),
+        ("settlement_refund_fee_0", "96"),
+        ("coupon_refund_fee_0", "24"),
+        ("coupon_refund_count_0", "1"),
+        ("coupon_type_0_0", "NO_CASH"),
+        ("coupon_refund_id_0_0", "1000000100"),
+        ("coupon_refund_fee_0_0", "24"),
+        ("settlement_refund_fee_1", "107"),
+        ("coupon_refund_fee_1", "26"),
+        ("coupon_refund_fee_2", "50"),
+    ] {
+        assert_eq!(query.get(name), Some(value), "{name} in {query:?}");
+    }
+
+    // Without a coupon nothing changes: the settled amounts are the amounts.
+    f.paid_order("F2", "300");
+    let plain = f.refund_call(&[
+        ("out_trade_no", "F2"),
+        ("out_refund_no", "P1"),
+        ("total_fee", "300"),
+        ("refund_fee", "100"),
+    ]);
+    assert_eq!(plain.get("settlement_refund_fee"), Some("100"));
+    assert_eq!(plain.get("cash_fee"), Some("300"));
+    assert_eq!(plain.get("coupon_refund_fee"), None);
+    let query = f.call("/pay/refundquery", &[("out_refund_no", "P1")]);
+    assert_eq!(query.get("settlement_total_fee"), None);
+    assert_eq!(query.get("coupon_refund_fee_0"), None);
+
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
+    let text =
+        String::from_utf8(bill(&f, &[("bill_date", "20261120"), ("bill_type", "REFUND")]).body)
+            .unwrap();
+    let rows = bill_rows(&text);
+    let r1 = rows
+        .iter()
+        .find(|r| r.get(17).map(String::as_str) == Some("R1"))
+        .unwrap();
+    // 退款金额, 充值券退款金额, 手续费 (0.60% of the settled 0.96), 申请退款金额.
+    assert_eq!(
+        (&*r1[18], &*r1[19], &*r1[24], &*r1[27]),
+        ("0.96", "0.24", "-0.01000", "1.20")
+    );
+    let summary = rows.last().unwrap();
+    // 退款总金额 4.00 + 1.00 (P1), 充值券退款总金额, 申请退款总金额 5.00 + 1.00.
+    assert_eq!(
+        (&*summary[2], &*summary[3], &*summary[6]),
+        ("5.00", "1.00", "6.00")
+    );
+}
+
+/// The fund-flow bill of `day` (yyyyMMdd) for the default merchant, as text.
+fn fund_flow(f: &Fixture, day: &str) -> String {
+    let body = f.signed(
+        &[("bill_date", day), ("account_type", "Basic")],
+        SignType::HmacSha256,
+        DEFAULT_API_KEY,
+    );
+    String::from_utf8(
+        f.raw("POST", "/pay/downloadfundflow", &body, Some(DEFAULT_MCH_ID))
+            .body,
+    )
+    .unwrap()
+}
+
+/// The balance before a fund-flow bill's first row, and after its last.
+fn opening_and_closing(text: &str) -> (i64, i64) {
+    let rows: Vec<Vec<String>> = bill_rows(text)
+        .into_iter()
+        .filter(|r| r.len() == 11)
+        .collect();
+    let fen = |text: &str| BillAmount::parse(text).unwrap().to_fen().unwrap().0;
+    let first = &rows[0];
+    let signed = if first[5] == "收入" {
+        fen(&first[6])
+    } else {
+        -fen(&first[6])
+    };
+    (fen(&first[7]) - signed, fen(&rows.last().unwrap()[7]))
+}
+
+#[test]
+fn fund_flow_balances_carry_over_and_refunds_return_their_fee() {
+    use super::synth::SyntheticDay;
+    let f = fixture();
+    f.core
+        .add_synthetic_day(SyntheticDay {
+            mch_id: DEFAULT_MCH_ID.into(),
+            appid: APPID.into(),
+            bill_date: "20261119".into(),
+            trades: 500,
+            seed: 3,
+        })
+        .unwrap();
+    at_noon(&f, "20261120");
+    f.paid_order("B1", "600");
+    f.refund_call(&[
+        ("out_trade_no", "B1"),
+        ("out_refund_no", "R1"),
+        ("total_fee", "600"),
+        ("refund_fee", "300"),
+    ]);
+    f.core.clock.advance(Duration::seconds(6)).unwrap();
+    at_noon(&f, "20261121");
+    f.paid_order("B2", "1000");
+    f.core
+        .clock
+        .set(parse_api_time("20261122100000").unwrap())
+        .unwrap();
+
+    let day19 = fund_flow(&f, "20261119");
+    let day20 = fund_flow(&f, "20261120");
+    let day21 = fund_flow(&f, "20261121");
+    let (opening19, closing19) = opening_and_closing(&day19);
+    let (opening20, closing20) = opening_and_closing(&day20);
+    let (opening21, closing21) = opening_and_closing(&day21);
+    assert_eq!(opening19, 0, "the account starts empty");
+    assert!(closing19 > 0);
+    assert_eq!(
+        opening20, closing19,
+        "the balance carries over from the day before"
+    );
+    assert_eq!(opening21, closing20);
+    // 6.00 in, 0.04 fee out, then the refund of 3.00 returns 0.02 of the fee (0.60%):
+    // 2.98 leaves the account.
+    assert_eq!(closing20 - opening20, 600 - 4 - 298);
+    assert!(day20.contains("`退款,`退款,`支出,`2.98,`"), "{day20}");
+    assert!(day20.contains(&format!(
+        "`{DEFAULT_MCH_ID}API,`退款总金额3.00元;含手续费0.02元,`R1"
+    )));
+    assert!(day20.ends_with("`3,`1,`6.00,`2,`3.02\r\n"), "{day20}");
+    assert_eq!(closing21 - opening21, 1000 - 6);
+
+    // The trade bill shows the same returned fee on the refund row.
+    let trade = String::from_utf8(bill(&f, &[("bill_date", "20261120")]).body).unwrap();
+    let refund_row = bill_rows(&trade)
+        .into_iter()
+        .find(|r| r.len() == 27 && r[15] == "R1")
+        .unwrap();
+    assert_eq!(refund_row[22], "-0.02000");
+}
+
+mod service_provider {
+    use super::*;
+    use crate::emulator::merchant::{
+        SERVICE_PROVIDER_API_KEY, SERVICE_PROVIDER_APPID, SERVICE_PROVIDER_MCH_ID, SUB_APPID,
+        SUB_MCH_ID,
+    };
+
+    /// Posts a request of the service provider, as it comes back.
+    fn raw(
+        f: &Fixture,
+        path: &str,
+        fields: &[(&str, &str)],
+        sign_type: SignType,
+        cn: Option<&str>,
+    ) -> Answer {
+        let mut message = Message::new();
+        message
+            .set("appid", SERVICE_PROVIDER_APPID)
+            .set("mch_id", SERVICE_PROVIDER_MCH_ID)
+            .set("nonce_str", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS");
+        for (name, value) in fields {
+            message.set(name, *value);
+        }
+        sign_in_place(
+            &mut message,
+            &ApiKey::new(SERVICE_PROVIDER_API_KEY),
+            sign_type,
+        );
+        f.raw("POST", path, message.to_xml().as_bytes(), cn)
+    }
+
+    /// Posts a request of the service provider; checks the sign of a SUCCESS answer.
+    fn call(f: &Fixture, path: &str, fields: &[(&str, &str)], cn: Option<&str>) -> Message {
+        let answer = raw(f, path, fields, SignType::Md5, cn).xml();
+        if answer.get("return_code") == Some("SUCCESS") {
+            let key = ApiKey::new(SERVICE_PROVIDER_API_KEY);
+            assert!(verify(&answer, &key, None).unwrap().valid, "{answer:?}");
+        }
+        answer
+    }
+
+    fn order_fields<'a>(
+        out_trade_no: &'a str,
+        sub: &[(&'a str, &'a str)],
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut fields = vec![
+            ("body", "服务商测试"),
+            ("out_trade_no", out_trade_no),
+            ("total_fee", "600"),
+            ("spbill_create_ip", "14.23.150.211"),
+            ("notify_url", "http://127.0.0.1:9/notify"),
+            ("trade_type", "JSAPI"),
+        ];
+        fields.extend_from_slice(sub);
+        fields
+    }
+
+    #[test]
+    fn sub_merchants_are_checked_echoed_and_billed() {
+        let f = fixture();
+        at_noon(&f, "20261120");
+        let sub = [
+            ("sub_mch_id", SUB_MCH_ID),
+            ("sub_appid", SUB_APPID),
+            ("sub_openid", "oSubUser0000000000000000000"),
+        ];
+        let placed = call(&f, "/pay/unifiedorder", &order_fields("S1", &sub), None);
+        assert_eq!(placed.get("result_code"), Some("SUCCESS"), "{placed:?}");
+        assert_eq!(placed.get("sub_mch_id"), Some(SUB_MCH_ID));
+        assert_eq!(placed.get("sub_appid"), Some(SUB_APPID));
+        assert_eq!(placed.get("mch_id"), Some(SERVICE_PROVIDER_MCH_ID));
+
+        // A bad or unbound sub-merchant, a sub_appid not bound to it, a service provider
+        // trading for itself, a direct merchant naming a sub-merchant.
+        for (fields, message) in [
+            (vec![("sub_mch_id", "1999999999")], "受理关系不存在"),
+            (
+                vec![("sub_mch_id", SUB_MCH_ID), ("sub_appid", APPID)],
+                "sub_mch_id与sub_appid不匹配",
+            ),
+            (vec![], "缺少参数sub_mch_id"),
+        ] {
+            let answer = call(
+                &f,
+                "/pay/orderquery",
+                &[&[("out_trade_no", "S1")], &fields[..]].concat(),
+                None,
+            );
+            assert_eq!(return_msg(&answer), message, "{fields:?}");
+        }
+        let direct = f.call(
+            "/pay/orderquery",
+            &[("out_trade_no", "S1"), ("sub_mch_id", SUB_MCH_ID)],
+        );
+        assert_eq!(return_msg(&direct), "受理关系不存在");
+        let no_sub_appid = call(
+            &f,
+            "/pay/unifiedorder",
+            &order_fields(
+                "S2",
+                &[("sub_mch_id", SUB_MCH_ID), ("sub_openid", "oSubUser")],
+            ),
+            None,
+        );
+        assert_eq!(err_code(&no_sub_appid).0, "PARAM_ERROR");
+
+        // The sub-merchant's orders are its own: the merchant of the same number has none.
+        f.core
+            .pay(
+                SERVICE_PROVIDER_MCH_ID,
+                "S1",
+                &PayOptions {
+                    sub_mch_id: Some(SUB_MCH_ID.into()),
+                    ..PayOptions::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            err_code(&f.call("/pay/orderquery", &[("out_trade_no", "S1")])).0,
+            "ORDERNOTEXIST"
+        );
+        let query = call(
+            &f,
+            "/pay/orderquery",
+            &[
+                ("out_trade_no", "S1"),
+                ("sub_mch_id", SUB_MCH_ID),
+                ("sub_appid", SUB_APPID),
+            ],
+            None,
+        );
+        assert_eq!(query.get("trade_state"), Some("SUCCESS"), "{query:?}");
+        assert_eq!(query.get("sub_openid"), Some("oSubUser0000000000000000000"));
+        assert_eq!(query.get("sub_is_subscribe"), Some("N"));
+        assert_eq!(query.get("sub_mch_id"), Some(SUB_MCH_ID));
+
+        let refund = call(
+            &f,
+            "/secapi/pay/refund",
+            &[
+                ("sub_mch_id", SUB_MCH_ID),
+                ("out_trade_no", "S1"),
+                ("out_refund_no", "SR1"),
+                ("total_fee", "600"),
+                ("refund_fee", "100"),
+            ],
+            Some(SERVICE_PROVIDER_MCH_ID),
+        );
+        assert_eq!(refund.get("result_code"), Some("SUCCESS"), "{refund:?}");
+        assert_eq!(refund.get("sub_mch_id"), Some(SUB_MCH_ID));
+        let refunds = call(
+            &f,
+            "/pay/refundquery",
+            &[("sub_mch_id", SUB_MCH_ID), ("out_refund_no", "SR1")],
+            None,
+        );
+        assert_eq!(refunds.get("refund_count"), Some("1"), "{refunds:?}");
+        f.core.clock.advance(Duration::seconds(6)).unwrap();
+
+        f.core
+            .clock
+            .set(parse_api_time("20261121100000").unwrap())
+            .unwrap();
+        let day = [("bill_date", "20261120")];
+        let bill = raw(&f, "/pay/downloadbill", &day, SignType::Md5, None);
+        let text = String::from_utf8(bill.body).unwrap();
+        let rows: Vec<Vec<String>> = bill_rows(&text)
+            .into_iter()
+            .filter(|r| r.len() == 27)
+            .collect();
+        assert_eq!(rows.len(), 2, "the payment and the refund: {text}");
+        for row in &rows {
+            // 公众账号ID, 商户号, 特约商户号
+            assert_eq!(
+                (&*row[1], &*row[2], &*row[3]),
+                (SERVICE_PROVIDER_APPID, SERVICE_PROVIDER_MCH_ID, SUB_MCH_ID)
+            );
+        }
+        // The money is the sub-merchant's: its fund flow has it, the provider's own none.
+        let flow = |fields: &[(&str, &str)]| {
+            let fields = [
+                &[("bill_date", "20261120"), ("account_type", "Basic")],
+                fields,
+            ]
+            .concat();
+            raw(
+                &f,
+                "/pay/downloadfundflow",
+                &fields,
+                SignType::HmacSha256,
+                Some(SERVICE_PROVIDER_MCH_ID),
+            )
+        };
+        let sub_flow = String::from_utf8(flow(&[("sub_mch_id", SUB_MCH_ID)]).body).unwrap();
+        assert!(
+            sub_flow.contains("`交易,`交易,`收入,`6.00,`6.00"),
+            "{sub_flow}"
+        );
+        assert_eq!(err_code(&flow(&[]).xml()).0, "NO_BILL_EXIST");
+    }
 }

@@ -1,5 +1,6 @@
 //! The WeChat Pay v2 protocol core: no printing, no environment, typed errors.
 
+pub mod api;
 pub mod client;
 pub mod money;
 pub mod notify;

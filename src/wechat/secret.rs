@@ -92,6 +92,13 @@ fn remember(key: &str) {
     }
 }
 
+/// The length in bytes of the shortest key loaded (`usize::MAX` when none is): text shorter
+/// than this cannot contain one, which lets a stream of many short values skip the search.
+pub fn shortest_loaded() -> usize {
+    let loaded = LOADED.read().unwrap_or_else(|e| e.into_inner());
+    loaded.iter().map(String::len).min().unwrap_or(usize::MAX)
+}
+
 /// Replaces every key this process has loaded, wherever it appears in `text`.
 pub fn redact_loaded(text: &str) -> Cow<'_, str> {
     let loaded = LOADED.read().unwrap_or_else(|e| e.into_inner());

@@ -349,3 +349,65 @@ fn a_merchant_number_written_as_a_number_asks_to_be_quoted() {
         .error_mentions("line 2: mch_id is a number")
         .hint_mentions("quote it: mch_id = \"10000100\"");
 }
+
+#[test]
+fn show_and_check_know_the_api_keys_of_a_profile() {
+    let env = Env::new();
+    env.write_config(
+        "default_profile = \"sp\"\n\
+         [profiles.sp]\nmch_id = \"1900000100\"\nappid = \"wx8888888888888888\"\napi_key_env = \"TEST_API_KEY\"\n\
+         backup_api_base = \"https://api2.mch.weixin.qq.com\"\ntimeout = 30\nconnect_timeout = 2.5\nsandbox = true\n\
+         sub_mch_id = \"1900000201\"\nsub_appid = \"wxd678efe567de6999\"\n\
+         [profiles.plain]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n\
+         [profiles.bad]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n\
+         backup_api_base = \"api2.mch.weixin.qq.com\"\ntimeout = 0\nconnect_timeout = -5\n\
+         sub_mch_id = \"1900-0201\"\nsub_appid = \"wx8888\"\n",
+    );
+    let shown = env.run(&["config", "show"]).expect(0).json();
+    assert_eq!(shown["backup_api_base"], "https://api2.mch.weixin.qq.com");
+    assert_eq!(shown["timeout"], 30.0);
+    assert_eq!(shown["connect_timeout"], 2.5);
+    assert_eq!(shown["sandbox"], true);
+    assert_eq!(shown["sub_mch_id"], "1900000201");
+    assert_eq!(shown["sub_appid"], "wxd678efe567de6999");
+    let plain = env.run(&["-p", "plain", "config", "show"]).expect(0).json();
+    assert_eq!(plain["timeout"], 15.0, "the default the API commands use");
+    assert_eq!(plain["connect_timeout"], 5.0);
+    assert_eq!(plain["sandbox"], false);
+    assert_eq!(plain["sub_mch_id"], serde_json::Value::Null);
+    assert_eq!(plain["backup_api_base"], serde_json::Value::Null);
+
+    let status = |rows: &serde_json::Value, name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["check"] == name)
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let good = env.run(&["config", "check"]).expect(0).json();
+    for name in [
+        "backup_api_base",
+        "timeout",
+        "connect_timeout",
+        "sandbox",
+        "sub_mch_id",
+        "sub_appid",
+    ] {
+        assert_eq!(status(&good, name), ["ok"], "{name}");
+    }
+    let out = env
+        .run(&["-p", "bad", "config", "check"])
+        .expect(2)
+        .error_mentions("fails 5 check");
+    let bad = out.json();
+    for name in [
+        "backup_api_base",
+        "timeout",
+        "connect_timeout",
+        "sub_mch_id",
+        "sub_appid",
+    ] {
+        assert_eq!(status(&bad, name), ["fail"], "{name}");
+    }
+}

@@ -730,13 +730,14 @@ fn the_client_reads_every_layer_of_an_answer() {
     use wxpay_ops::wechat::client::{Client, ClientError, ClientOptions};
     let emulator = start();
     let options = |key: &str| ClientOptions {
-        base: emulator.base_url(),
-        mch_id: DEFAULT_MCH_ID.into(),
-        appid: APPID.into(),
-        key: ApiKey::new(key),
-        sign_type: SignType::HmacSha256,
-        tls: None,
         timeout: Duration::from_secs(5),
+        ..ClientOptions::new(
+            emulator.base_url(),
+            DEFAULT_MCH_ID,
+            APPID,
+            ApiKey::new(key),
+            SignType::HmacSha256,
+        )
     };
     let client = Client::new(options(DEFAULT_API_KEY)).unwrap();
     let wrong_key = Client::new(options("00000000000000000000000000000000")).unwrap();
@@ -870,4 +871,342 @@ fn refunds_without_a_notify_url_go_to_the_merchant_console_url() {
     let bodies = receiver.wait_for(1);
     let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
     assert_eq!(refund.info.get("out_refund_no"), Some("R1"));
+}
+
+#[test]
+fn business_outcomes_over_the_control_plane() {
+    let emulator = start();
+    let http = reqwest::blocking::Client::new();
+    let control = format!("{}/__emulator/outcomes", emulator.base_url());
+    let post_outcome = |body: &str| {
+        let response = http.post(&control).body(body.to_owned()).send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().unwrap())
+    };
+    let (status, pending) = post_outcome(
+        r#"{"out_refund_no":"R1","err_code":"BIZERR_NEED_RETRY","path":"/secapi/pay/refund"}"#,
+    );
+    assert_eq!(status, 200, "{pending}");
+    assert_eq!(pending[0]["err_code"], "BIZERR_NEED_RETRY");
+    assert_eq!(pending[0]["count"], 1);
+    let (status, pending) = post_outcome(r#"{"out_refund_no":"R1","refund_status":"CHANGE"}"#);
+    assert_eq!(status, 200, "{pending}");
+    for (body, why) in [
+        (
+            r#"{"out_trade_no":"T1","err_code":"BIZERR_NEED_RETRY","path":"/pay/orderquery"}"#,
+            "orderquery never answers BIZERR_NEED_RETRY",
+        ),
+        (
+            r#"{"out_trade_no":"T1","err_code":"MADE_UP"}"#,
+            "unknown code",
+        ),
+        (
+            r#"{"out_trade_no":"T1","refund_status":"CHANGE"}"#,
+            "needs a refund",
+        ),
+        (
+            r#"{"out_trade_no":"T1","err_code":"ERROR","colour":1}"#,
+            "unknown field",
+        ),
+    ] {
+        let (status, error) = post_outcome(body);
+        assert_eq!(status, 400, "{why}: {error}");
+        assert!(error["error"].as_str().is_some());
+    }
+
+    let receiver = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let refused = pay_and_refund(&emulator, &receiver.url);
+    assert_eq!(refused.get("err_code"), Some("BIZERR_NEED_RETRY"));
+    assert_eq!(
+        refused.get("err_code_des"),
+        Some("退款业务流程错误，需要商户触发重试来解决")
+    );
+    assert!(
+        verify(&refused, &ApiKey::new(DEFAULT_API_KEY), None)
+            .unwrap()
+            .valid,
+        "a business refusal is signed"
+    );
+    // The retry with the same out_refund_no goes through, and the refund ends in CHANGE.
+    let paths = emulator.client_cert(DEFAULT_MCH_ID).unwrap();
+    let tls = client(
+        &emulator,
+        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
+    );
+    let url = format!("{}/secapi/pay/refund", emulator.tls_base_url());
+    let retried = post(&tls, &url, refund_request("R1", &receiver.url));
+    assert_eq!(retried.get("result_code"), Some("SUCCESS"), "{retried:?}");
+    let bodies = receiver.wait_for(1);
+    let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
+    assert_eq!(refund.info.get("refund_status"), Some("CHANGE"));
+    assert_eq!(refund.info.get("success_time"), None);
+
+    let listed: serde_json::Value = http.get(&control).send().unwrap().json().unwrap();
+    assert_eq!(listed, serde_json::json!([]), "both outcomes were used");
+    let (status, error) = post_outcome(r#"{"out_refund_no":"R1","refund_status":"REFUNDCLOSE"}"#);
+    assert_eq!(status, 409, "{error}");
+    post_outcome(r#"{"out_trade_no":"T1","err_code":"SYSTEMERROR","count":3}"#);
+    let cleared = http.delete(&control).send().unwrap();
+    assert_eq!(cleared.status().as_u16(), 200);
+    assert!(emulator.core().pending_outcomes().is_empty());
+}
+
+#[test]
+fn a_coupon_refund_notification_carries_the_settled_amounts() {
+    let emulator = start();
+    let receiver = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let http = client(&emulator, None);
+    let placed = post(
+        &http,
+        &format!("{}/pay/unifiedorder", emulator.base_url()),
+        signed(
+            &[
+                ("body", "test"),
+                ("out_trade_no", "C1"),
+                ("total_fee", "500"),
+                ("spbill_create_ip", "127.0.0.1"),
+                ("notify_url", "http://127.0.0.1:9/n"),
+                ("trade_type", "NATIVE"),
+                ("product_id", "P1"),
+            ],
+            SignType::Md5,
+        ),
+    );
+    assert_eq!(placed.get("result_code"), Some("SUCCESS"));
+    let paid = http
+        .post(format!("{}/__emulator/orders/pay", emulator.base_url()))
+        .body(r#"{"out_trade_no":"C1","coupon_fee":100}"#)
+        .send()
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 200);
+    let paths = emulator.client_cert(DEFAULT_MCH_ID).unwrap();
+    let tls = client(
+        &emulator,
+        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
+    );
+    let answer = post(
+        &tls,
+        &format!("{}/secapi/pay/refund", emulator.tls_base_url()),
+        signed(
+            &[
+                ("out_trade_no", "C1"),
+                ("out_refund_no", "CR1"),
+                ("total_fee", "500"),
+                ("refund_fee", "120"),
+                ("notify_url", &receiver.url),
+            ],
+            SignType::Md5,
+        ),
+    );
+    assert_eq!(answer.get("coupon_refund_fee"), Some("24"), "{answer:?}");
+    let bodies = receiver.wait_for(1);
+    let refund = decrypt_refund(bodies[0].as_bytes(), &ApiKey::new(DEFAULT_API_KEY)).unwrap();
+    for (name, value) in [
+        ("total_fee", "500"),
+        ("settlement_total_fee", "400"),
+        ("refund_fee", "120"),
+        ("settlement_refund_fee", "96"),
+        ("refund_status", "SUCCESS"),
+    ] {
+        assert_eq!(refund.info.get(name), Some(value), "{name}");
+    }
+}
+
+/// Parses an attempt's `at` (Beijing time, `yyyy-MM-dd HH:mm:ss`).
+fn attempt_time(at: &str) -> time::PrimitiveDateTime {
+    time::PrimitiveDateTime::parse(
+        at,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn moving_the_clock_releases_notification_retries_in_order() {
+    use wxpay_ops::emulator::notify::RETRY_SCHEDULE_SECS;
+    // The real schedule: without moving the clock the second attempt would come in 15 s.
+    let emulator = Emulator::start(ServeOptions {
+        core: Options {
+            notify_time_factor: 1.0,
+            ..Options::default()
+        },
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let receiver = Receiver::start(vec![(500, "busy")]);
+    place_order(&emulator, "T1", &receiver.url);
+    emulator
+        .core()
+        .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
+        .unwrap();
+    let attempts = || emulator.core().notifier.attempts();
+    let settle = |count: usize| {
+        receiver.wait_for(count);
+        // Give the notifier a moment to log the last attempt, and to make any it should not.
+        std::thread::sleep(Duration::from_millis(300));
+        attempts()
+    };
+    assert_eq!(settle(1).len(), 1);
+
+    let http = reqwest::blocking::Client::new();
+    let advance = |seconds: u64| {
+        let moved = http
+            .post(format!("{}/__emulator/clock", emulator.base_url()))
+            .body(format!(r#"{{"advance_seconds":{seconds}}}"#))
+            .send()
+            .unwrap();
+        assert_eq!(moved.status().as_u16(), 200);
+    };
+    // Three hours cover the retries due at 15 s, 30 s, 1 min … up to 2 h 4 min (the tenth
+    // attempt); the eleventh falls due at 3 h 4 min.
+    advance(3 * 3600);
+    let after_3h = settle(10);
+    assert_eq!(after_3h.len(), 10, "{after_3h:#?}");
+    advance(24 * 3600);
+    let all = settle(16);
+    assert_eq!(all.len(), 16, "the first delivery and 15 retries");
+    assert_eq!(receiver.bodies.lock().unwrap().len(), 16);
+    let numbers: Vec<u32> = all.iter().map(|a| a.attempt).collect();
+    assert_eq!(numbers, (1..=16).collect::<Vec<_>>());
+    let gaps: Vec<i64> = all
+        .windows(2)
+        .map(|w| (attempt_time(&w[1].at) - attempt_time(&w[0].at)).whole_seconds())
+        .collect();
+    let schedule: Vec<i64> = RETRY_SCHEDULE_SECS.iter().map(|&s| s as i64).collect();
+    assert_eq!(
+        gaps, schedule,
+        "each attempt is stamped with the emulator time it was due"
+    );
+    assert!(all.iter().all(|a| !a.accepted));
+    advance(48 * 3600);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(attempts().len(), 16, "the schedule has run out");
+}
+
+#[test]
+fn a_retry_accepted_after_a_clock_jump_ends_the_schedule() {
+    let emulator = Emulator::start(ServeOptions {
+        core: Options {
+            notify_time_factor: 1.0,
+            ..Options::default()
+        },
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let receiver = Receiver::start(vec![(500, "busy"), (500, "busy"), (200, SUCCESS_REPLY)]);
+    place_order(&emulator, "T1", &receiver.url);
+    emulator
+        .core()
+        .pay(DEFAULT_MCH_ID, "T1", &PayOptions::default())
+        .unwrap();
+    receiver.wait_for(1);
+    emulator
+        .core()
+        .clock
+        .advance(time::Duration::hours(24))
+        .unwrap();
+    receiver.wait_for(3);
+    std::thread::sleep(Duration::from_millis(300));
+    let accepted: Vec<bool> = emulator
+        .core()
+        .notifier
+        .attempts()
+        .iter()
+        .map(|a| a.accepted)
+        .collect();
+    assert_eq!(accepted, [false, false, true]);
+}
+
+#[test]
+fn service_provider_notifications_carry_the_sub_merchant() {
+    use wxpay_ops::emulator::merchant::{
+        Merchant, SERVICE_PROVIDER_API_KEY, SERVICE_PROVIDER_APPID, SERVICE_PROVIDER_MCH_ID,
+        SUB_APPID, SUB_MCH_ID,
+    };
+    let emulator = Emulator::start(ServeOptions {
+        core: Options {
+            merchants: vec![
+                Merchant::default_merchant(),
+                Merchant::default_service_provider(),
+            ],
+            notify_time_factor: 0.001,
+            refund_delay: time::Duration::ZERO,
+            ..Options::default()
+        },
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let key = ApiKey::new(SERVICE_PROVIDER_API_KEY);
+    let provider_signed = |fields: &[(&str, &str)]| {
+        let mut message = Message::new();
+        message
+            .set("appid", SERVICE_PROVIDER_APPID)
+            .set("mch_id", SERVICE_PROVIDER_MCH_ID)
+            .set("sub_mch_id", SUB_MCH_ID)
+            .set("sub_appid", SUB_APPID)
+            .set("nonce_str", "ibuaiVcKdpRxkhJA");
+        for (name, value) in fields {
+            message.set(name, *value);
+        }
+        sign_in_place(&mut message, &key, SignType::Md5);
+        message.to_xml()
+    };
+    let payments = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let refunds = Receiver::start(vec![(200, SUCCESS_REPLY)]);
+    let placed = post(
+        &client(&emulator, None),
+        &format!("{}/pay/unifiedorder", emulator.base_url()),
+        provider_signed(&[
+            ("body", "test"),
+            ("out_trade_no", "S1"),
+            ("total_fee", "100"),
+            ("spbill_create_ip", "127.0.0.1"),
+            ("notify_url", &payments.url),
+            ("trade_type", "JSAPI"),
+            ("sub_openid", "oSubPayer"),
+        ]),
+    );
+    assert_eq!(placed.get("result_code"), Some("SUCCESS"), "{placed:?}");
+    let http = reqwest::blocking::Client::new();
+    let paid = http
+        .post(format!("{}/__emulator/orders/pay", emulator.base_url()))
+        .body(format!(
+            r#"{{"mch_id":"{SERVICE_PROVIDER_MCH_ID}","sub_mch_id":"{SUB_MCH_ID}","out_trade_no":"S1"}}"#
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 200);
+    let notification = Message::parse(payments.wait_for(1)[0].as_bytes()).unwrap();
+    assert!(verify(&notification, &key, None).unwrap().valid);
+    for (name, value) in [
+        ("mch_id", SERVICE_PROVIDER_MCH_ID),
+        ("sub_mch_id", SUB_MCH_ID),
+        ("sub_appid", SUB_APPID),
+        ("sub_openid", "oSubPayer"),
+        ("sub_is_subscribe", "N"),
+    ] {
+        assert_eq!(notification.get(name), Some(value), "{name}");
+    }
+
+    let paths = emulator.client_cert(SERVICE_PROVIDER_MCH_ID).unwrap();
+    let tls = client(
+        &emulator,
+        Some(identity_from_pem(&paths.cert, &paths.key).unwrap()),
+    );
+    let refund = post(
+        &tls,
+        &format!("{}/secapi/pay/refund", emulator.tls_base_url()),
+        provider_signed(&[
+            ("out_trade_no", "S1"),
+            ("out_refund_no", "SR1"),
+            ("total_fee", "100"),
+            ("refund_fee", "100"),
+            ("notify_url", &refunds.url),
+        ]),
+    );
+    assert_eq!(refund.get("sub_mch_id"), Some(SUB_MCH_ID), "{refund:?}");
+    let notified = decrypt_refund(refunds.wait_for(1)[0].as_bytes(), &key).unwrap();
+    assert_eq!(notified.envelope.get("sub_mch_id"), Some(SUB_MCH_ID));
+    assert_eq!(notified.envelope.get("sub_appid"), Some(SUB_APPID));
+    assert_eq!(notified.info.get("out_refund_no"), Some("SR1"));
 }

@@ -1,14 +1,17 @@
 //! The real `wxpay-ops` binary, run as users run it.
 
+mod bill;
 mod common;
 mod completions;
 mod config;
 mod emulator;
 mod general;
 mod notify;
+mod order;
 mod output;
 mod paysign;
 mod reconcile;
+mod refund;
 mod serve;
 mod sign;
 mod writes;

@@ -176,7 +176,7 @@ fn format_json_prints_one_object_with_everything_a_script_needs() {
         .map(|m| &m["mch_id"])
         .collect();
     assert_eq!(listed, served);
-    assert_eq!(listed, ["1900000109", "10000100"]);
+    assert_eq!(listed, ["1900000109", "10000100", "1900000100"]);
     let cert_dir = path_of(&info["cert_dir"]);
     for path in [
         &info["ca_cert"],
@@ -391,5 +391,51 @@ fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
         200,
         "it serves again once files are free"
     );
+    assert_eq!(serving.stop("TERM").code, 0);
+}
+
+#[test]
+fn a_service_providers_sub_merchants_are_listed_in_the_banner_and_the_record() {
+    let env = Env::new();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("emulator-merchants.sample.toml"),
+        env.path("merchants.toml"),
+    )
+    .unwrap();
+    let mut args = json_serve(&["-q"]);
+    args.extend(["--merchants", "merchants.toml"]);
+    let mut serving = Serving::start(&env, &args, None, &[]);
+    let info = serving.listening();
+    let merchants = info["merchants"].as_array().unwrap();
+    assert_eq!(merchants[0]["sub_merchants"], serde_json::json!([]));
+    let provider = merchants
+        .iter()
+        .find(|m| m["mch_id"] == "1900000100")
+        .unwrap();
+    assert_eq!(
+        provider["sub_merchants"],
+        serde_json::json!([{"sub_mch_id": "1900000201", "sub_appids": ["wxd678efh567hg6999"]}])
+    );
+    assert_eq!(serving.stop("INT").code, 0);
+
+    let mut args: Vec<&str> = vec!["emulator", "serve"];
+    args.extend(FREE_PORTS);
+    args.extend(["--merchants", "merchants.toml"]);
+    let mut serving = Serving::start(&env, &args, None, &[]);
+    let banner = serving.stderr_until("wxpay-ops profile for it");
+    let provider = banner
+        .split("merchant mch_id=")
+        .find(|part| part.starts_with("1900000100 "))
+        .unwrap_or_else(|| panic!("the service provider in:\n{banner}"));
+    assert!(provider.contains("(service provider"), "{banner}");
+    assert!(
+        provider.contains("sub-merchant sub_mch_id=1900000201 sub_appids=wxd678efh567hg6999"),
+        "{banner}"
+    );
+    let ordinary = banner
+        .split("merchant mch_id=")
+        .find(|part| part.starts_with("1900000109 "))
+        .unwrap();
+    assert!(!ordinary.contains("sub-merchant"), "{banner}");
     assert_eq!(serving.stop("TERM").code, 0);
 }

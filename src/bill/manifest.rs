@@ -1,0 +1,160 @@
+//! The manifest beside downloaded bills: one JSON line per bill fetched (or per day found to
+//! have none), the audit trail of what was fetched, when, from where, and what it held. The
+//! last line for a date and type is the one that counts.
+
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use crate::fsutil::{FileError, WriteError, write_atomic};
+
+pub const MANIFEST_NAME: &str = "manifest.jsonl";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The bill is in `file`.
+    Saved,
+    /// WeChat Pay has no bill for the day (no trade, or no fund movement).
+    NoBill,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// YYYY-MM-DD, the bill day (Beijing time).
+    pub date: String,
+    /// ALL, SUCCESS, REFUND, RECHARGE_REFUND, or fundflow-Basic / -Operation / -Fees.
+    #[serde(rename = "type")]
+    pub bill_type: String,
+    pub status: Status,
+    /// The file's name in the manifest's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// The summary row: counts, and amounts in fen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Map<String, Value>>,
+    /// Whether the summary row matched the rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistent: Option<bool>,
+    /// Whether WeChat Pay sent it gzip-compressed (the file holds it decompressed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<bool>,
+    pub source_url: String,
+    /// RFC 3339.
+    pub fetched_at: String,
+}
+
+#[derive(Debug, Error)]
+pub enum ManifestError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("{path}: line {line}: not a manifest entry: {source}")]
+    Invalid {
+        path: String,
+        line: usize,
+        source: serde_json::Error,
+    },
+}
+
+/// Every entry, in the order written; an absent manifest has none.
+pub fn read(path: &Path) -> Result<Vec<Entry>, ManifestError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ManifestError::Read {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str(line).map_err(|source| ManifestError::Invalid {
+                path: path.display().to_string(),
+                line: index + 1,
+                source,
+            })
+        })
+        .collect()
+}
+
+/// The entry that counts for a date and type: the last one written.
+pub fn latest<'a>(entries: &'a [Entry], date: &str, bill_type: &str) -> Option<&'a Entry> {
+    entries
+        .iter()
+        .rev()
+        .find(|e| e.date == date && e.bill_type == bill_type)
+}
+
+/// Adds an entry. The manifest is small (a line per bill), so it is rewritten whole through
+/// the atomic writer: a crash leaves the old manifest or the new one, never half a line.
+/// Callers in one process serialise their appends.
+pub fn append(path: &Path, entry: &Entry) -> Result<(), FileError> {
+    let mut text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(FileError::new(path, e)),
+    };
+    if !text.is_empty() && !text.ends_with(b"\n") {
+        text.push(b'\n');
+    }
+    text.extend(serde_json::to_vec(entry).expect("entries serialize"));
+    text.push(b'\n');
+    write_atomic(path, |out| out.write_all(&text)).map_err(|e| match e {
+        WriteError::File(e) => e,
+        WriteError::Inner(e) => FileError::new(path, e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(date: &str, status: Status) -> Entry {
+        Entry {
+            date: date.into(),
+            bill_type: "ALL".into(),
+            status,
+            file: None,
+            bytes: None,
+            sha256: None,
+            rows: None,
+            totals: None,
+            consistent: None,
+            gzip: None,
+            source_url: "http://127.0.0.1/pay/downloadbill".into(),
+            fetched_at: "2026-11-21T10:00:00+08:00".into(),
+        }
+    }
+
+    #[test]
+    fn appends_and_the_last_entry_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_NAME);
+        assert!(read(&path).unwrap().is_empty());
+        append(&path, &entry("2026-11-20", Status::NoBill)).unwrap();
+        append(&path, &entry("2026-11-19", Status::Saved)).unwrap();
+        append(&path, &entry("2026-11-20", Status::Saved)).unwrap();
+        let entries = read(&path).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(
+            latest(&entries, "2026-11-20", "ALL").unwrap().status,
+            Status::Saved
+        );
+        assert!(latest(&entries, "2026-11-20", "REFUND").is_none());
+        std::fs::write(&path, "{\"date\":1}\n").unwrap();
+        assert!(read(&path).unwrap_err().to_string().contains("line 1"));
+    }
+}

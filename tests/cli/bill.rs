@@ -1,0 +1,619 @@
+//! `bill parse`, `bill download`, `bill fundflow` and `bill summary`, as users run them.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::common::{Env, real_fixture};
+
+fn fixture_path() -> String {
+    real_fixture("bill.ALL.probe.csv").display().to_string()
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn parse_prints_records_in_english_with_fen_then_the_summary() {
+    let env = Env::new();
+    let out = env
+        .run(&["bill", "parse", &fixture_path(), "--format", "json"])
+        .expect(0);
+    let json = out.json();
+    let records = json["records"].as_array().unwrap();
+    assert_eq!(records.len(), 45);
+    assert_eq!(records[0]["out_trade_no"], "autotest_20190216081946_82335");
+    assert_eq!(records[0]["trade_state"], "REFUND");
+    assert_eq!(records[0]["refund_fee"], 1);
+    assert_eq!(records[2]["settlement_total_fee"], 3);
+    assert_eq!(records[2]["fee"], 1);
+    assert_eq!(records[2]["rate"], "39.00%");
+    let summary = &json["summary"];
+    assert_eq!(summary["variant"], "ALL");
+    assert_eq!(summary["rows"], 45);
+    assert_eq!(summary["totals"]["count"], 45);
+    assert_eq!(summary["totals"]["settlement_total_fee"], 47);
+    assert_eq!(summary["totals"]["fee"], 8);
+    assert_eq!(summary["consistent"], true);
+    assert!(
+        out.stderr
+            .contains("ALL bill, 45 rows; the summary row matches")
+    );
+
+    let lines = json_lines(
+        &env.run(&["bill", "parse", &fixture_path(), "--format", "jsonl"])
+            .expect(0)
+            .stdout,
+    );
+    assert_eq!(lines.len(), 46);
+    assert_eq!(lines[44]["out_trade_no"], "autotest_20190219015157_13391");
+    assert_eq!(lines[45]["summary"]["totals"]["refund_fee"], 14);
+
+    let out = env
+        .run(&["bill", "parse", &fixture_path(), "--format", "csv"])
+        .expect(0);
+    let mut reader = csv::Reader::from_reader(out.stdout.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(&header[0], "trade_time");
+    assert_eq!(header.len(), 27);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 45);
+    let body = header.iter().position(|h| h == "body").unwrap();
+    assert_eq!(&rows[0][body], "系统拨测-cheeryin-test_micropay_succ");
+    assert!(
+        out.stderr
+            .contains("summary (fen): count 45, settlement_total_fee 47")
+    );
+}
+
+#[test]
+fn parse_reads_stdin_and_gzip() {
+    let env = Env::new();
+    let bytes = std::fs::read(real_fixture("bill.ALL.probe.csv")).unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(&bytes).unwrap();
+    let gzip = gzip.finish().unwrap();
+    for input in [bytes, gzip] {
+        let out = env
+            .run_with_stdin(&["bill", "parse", "-", "--format", "jsonl"], Some(&input))
+            .expect(0);
+        assert_eq!(json_lines(&out.stdout).len(), 46);
+    }
+}
+
+/// One row of a 48-row bill (reference A6.6 b): the summary does not match.
+const EXCERPT: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注
+`2019-07-25 08:35:41,`WWWW,`XXXXXXXX,`0,`,`XXXXXXXXXXXXX,`XXXXXXXXXX,`XXXXXXXXXXX,`JSAPI,`SUCCESS,`PSBC_DEBIT,`CNY,`6.00,`0.00,`0,`0,`0.00,`0.00,`,`,`=HYPERLINK(\"x\"),`XXXXXXX,`0.04000,`0.60%,`6.00,`0.00,`
+总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额
+`48,`5.76,`1.42,`0.00,`0.01000,`5.76,`1.42";
+
+#[test]
+fn a_summary_that_does_not_match_is_a_warning_or_exit_2_when_strict() {
+    let env = Env::new();
+    std::fs::write(env.path("excerpt.csv"), EXCERPT).unwrap();
+    let out = env
+        .run(&["bill", "parse", "excerpt.csv", "--format", "json"])
+        .expect(0);
+    let json = out.json();
+    assert_eq!(json["summary"]["consistent"], false);
+    let mismatches = json["summary"]["mismatches"].as_array().unwrap();
+    assert_eq!(mismatches[0]["total"], "count");
+    assert_eq!(mismatches[0]["stated"], 48);
+    assert_eq!(mismatches[0]["computed"], 1);
+    assert!(
+        out.stderr
+            .contains("warning: excerpt.csv: the summary row does not match the rows: count: the summary says 48, the rows give 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("fee: the summary says 0.01, the rows give 0.04")
+    );
+
+    env.run(&[
+        "bill",
+        "parse",
+        "excerpt.csv",
+        "--strict",
+        "--format",
+        "json",
+    ])
+    .expect(2)
+    .error_mentions(
+        "excerpt.csv: the summary row does not match the rows: count: the summary says 48",
+    )
+    .hint_mentions("download it again");
+}
+
+#[test]
+fn csv_cells_are_defused_for_spreadsheets() {
+    let env = Env::new();
+    std::fs::write(env.path("excerpt.csv"), EXCERPT).unwrap();
+    let out = env
+        .run(&["bill", "parse", "excerpt.csv", "--format", "csv"])
+        .expect(0);
+    let mut reader = csv::Reader::from_reader(out.stdout.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[20], "'=HYPERLINK(\"x\")");
+}
+
+#[test]
+fn bad_bills_are_errors_naming_the_file_and_line() {
+    let env = Env::new();
+    let good = std::fs::read(real_fixture("bill.ALL.probe.csv")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "cut.csv",
+            good[..good.len() / 2].to_vec(),
+            "cut.csv: the bill ends in the middle of line 23",
+            "download it again",
+        ),
+        (
+            "gbk.csv",
+            {
+                let mut bytes = good.clone();
+                let at = bytes.windows(3).position(|w| w == "系".as_bytes()).unwrap();
+                bytes[at] = 0xCF;
+                bytes
+            },
+            "gbk.csv: line 2: not UTF-8",
+            "iconv",
+        ),
+        (
+            "fields.csv",
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen(",`JSAPI,", ",`JSAPI,`extra,", 1)
+                .into_bytes(),
+            "fields.csv: line 2: 28 fields where the header has 27",
+            "check that line",
+        ),
+        (
+            "error.xml",
+            b"<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[No Bill Exist]]></return_msg><error_code><![CDATA[20002]]></error_code></xml>".to_vec(),
+            "error.xml: an XML message where a bill was expected: return_code=FAIL return_msg=No Bill Exist",
+            "not a bill",
+        ),
+        (
+            "orders.csv",
+            b"out_trade_no,amount\nA1,100\n".to_vec(),
+            "orders.csv: line 1: not a bill header: unknown column(s) \"out_trade_no\", \"amount\"",
+            "as WeChat Pay serves it",
+        ),
+        (
+            "truncated.gz",
+            {
+                let mut gzip =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gzip.write_all(&good).unwrap();
+                let gzip = gzip.finish().unwrap();
+                gzip[..gzip.len() - 20].to_vec()
+            },
+            "truncated.gz: the gzip data is damaged or cut short",
+            "download it again",
+        ),
+    ];
+    for (name, bytes, error, hint) in cases {
+        std::fs::write(env.path(name), bytes).unwrap();
+        env.run(&["bill", "parse", name, "--format", "jsonl"])
+            .expect(2)
+            .error_mentions(error)
+            .hint_mentions(hint);
+    }
+    env.run(&["bill", "parse", "missing.csv"])
+        .expect(2)
+        .error_mentions("missing.csv");
+}
+
+#[test]
+fn on_a_terminal_parse_shows_the_summary() {
+    let env = Env::new();
+    let out = env
+        .run_in_terminal(&["bill", "parse", &fixture_path()], None)
+        .expect(0);
+    assert!(
+        out.stdout.contains("totals.settlement_total_fee"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("45"));
+    assert!(!out.stdout.contains("autotest_"), "no records in the table");
+}
+
+mod download {
+    use std::path::{Path, PathBuf};
+
+    use serde_json::Value;
+    use time::{Date, Duration, OffsetDateTime};
+
+    use wxpay_ops::emulator::faults::{Fault, FaultKind};
+    use wxpay_ops::emulator::merchant::{DEFAULT_APPIDS, DEFAULT_MCH_ID};
+    use wxpay_ops::emulator::synth::SyntheticDay;
+    use wxpay_ops::emulator::{Emulator, ServeOptions};
+
+    use crate::common::{Env, Output};
+
+    /// Days relative to today in Beijing, the clock both the command and the emulator use.
+    fn days_ago(n: i64) -> Date {
+        (OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)) - Duration::days(n)).date()
+    }
+
+    fn iso(date: Date) -> String {
+        format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        )
+    }
+
+    fn compact(date: Date) -> String {
+        iso(date).replace('-', "")
+    }
+
+    struct Shop {
+        emulator: Emulator,
+        env: Env,
+    }
+
+    impl Shop {
+        fn new() -> Shop {
+            Shop {
+                emulator: Emulator::start(ServeOptions::default()).expect("emulator"),
+                env: Env::new(),
+            }
+        }
+
+        fn trades_on(&self, date: Date, trades: u64) {
+            self.emulator
+                .core()
+                .add_synthetic_day(SyntheticDay {
+                    mch_id: DEFAULT_MCH_ID.into(),
+                    appid: DEFAULT_APPIDS[0].into(),
+                    bill_date: compact(date),
+                    trades,
+                    seed: 3,
+                })
+                .unwrap();
+        }
+
+        fn fault(&self, kind: FaultKind, count: u32) {
+            self.emulator
+                .core()
+                .add_fault(Fault {
+                    path: "/pay/downloadbill".into(),
+                    count,
+                    kind,
+                })
+                .unwrap();
+        }
+
+        fn run(&self, args: &[&str]) -> Output {
+            let config = self.emulator.profile().display().to_string();
+            let out = self.env.path("bills").display().to_string();
+            let mut all = vec!["--config", &config];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["--out", &out]);
+            self.env.run(&all)
+        }
+
+        fn folder(&self) -> PathBuf {
+            self.env.path("bills").join(DEFAULT_MCH_ID)
+        }
+
+        fn manifest(&self) -> Vec<Value> {
+            let text =
+                std::fs::read_to_string(self.folder().join("manifest.jsonl")).unwrap_or_default();
+            super::json_lines(&text)
+        }
+
+        fn parse(&self, file: &Path) -> Value {
+            self.env
+                .run(&[
+                    "bill",
+                    "parse",
+                    &file.display().to_string(),
+                    "--format",
+                    "json",
+                ])
+                .expect(0)
+                .json()
+        }
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn a_single_day_is_saved_as_served_with_a_manifest_entry() {
+        let shop = Shop::new();
+        let day = days_ago(2);
+        shop.trades_on(day, 300);
+        let date = iso(day);
+        for (gzip, bill_type) in [(false, "ALL"), (true, "REFUND")] {
+            let mut args = vec![
+                "bill", "download", "--date", &date, "--type", bill_type, "--format", "json",
+            ];
+            if gzip {
+                args.push("--gzip");
+            }
+            let out = shop.run(&args).expect(0);
+            let rows = out.json();
+            assert_eq!(rows[0]["outcome"], "saved", "{}", out.stdout);
+            let file = shop.folder().join(format!("{}.{bill_type}.csv", iso(day)));
+            assert_eq!(rows[0]["file"], file.display().to_string());
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                bytes.starts_with("\u{feff}交易时间".as_bytes()),
+                "kept decompressed"
+            );
+            let parsed = shop.parse(&file);
+            assert_eq!(parsed["summary"]["consistent"], true);
+            let entry = shop.manifest().into_iter().last().unwrap();
+            assert_eq!(entry["date"], iso(day));
+            assert_eq!(entry["type"], bill_type);
+            assert_eq!(entry["status"], "saved");
+            assert_eq!(entry["gzip"], gzip);
+            assert_eq!(entry["bytes"], bytes.len());
+            assert_eq!(entry["sha256"], sha256_hex(&bytes));
+            assert_eq!(entry["rows"], parsed["summary"]["rows"]);
+            assert_eq!(entry["totals"], parsed["summary"]["totals"]);
+            assert!(
+                entry["source_url"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/pay/downloadbill")
+            );
+            assert!(entry["fetched_at"].as_str().unwrap().contains('T'));
+        }
+    }
+
+    #[test]
+    fn a_range_records_days_without_bills_retries_creating_days_and_resumes() {
+        let shop = Shop::new();
+        let (first, quiet, creating) = (days_ago(5), days_ago(4), days_ago(3));
+        shop.trades_on(first, 200);
+        shop.trades_on(creating, 200);
+        // The emulator's clock at 09:00 two days ago: the day before is still being made.
+        let at = (OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8))
+            - Duration::days(2))
+        .replace_time(time::macros::time!(9:00));
+        shop.emulator.core().clock.set(at).unwrap();
+        let from = iso(first);
+        let to = iso(creating);
+        let out = shop
+            .run(&[
+                "bill",
+                "download",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--attempts",
+                "2",
+                "--format",
+                "json",
+            ])
+            .expect(75);
+        assert!(
+            out.stderr.contains(&format!(
+                "1 of 3 days failed: {} ALL: the bill is not ready yet (Bill Creating)",
+                iso(creating)
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("hint: nothing was saved; try again after 10:00")
+        );
+        let outcomes: Vec<(String, String)> = out
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["date"].as_str().unwrap().to_owned(),
+                    row["outcome"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                (iso(first), "saved".to_owned()),
+                (iso(quiet), "no_bill".to_owned()),
+                (iso(creating), "failed".to_owned())
+            ]
+        );
+        assert!(
+            !shop
+                .folder()
+                .join(format!("{}.ALL.csv", iso(creating)))
+                .exists()
+        );
+        let creating_requests = shop
+            .emulator
+            .core()
+            .request_log()
+            .iter()
+            .filter(|entry| entry.path.ends_with("/pay/downloadbill"))
+            .count();
+        assert_eq!(
+            creating_requests, 4,
+            "two days once, the creating day twice"
+        );
+        let manifest = shop.manifest();
+        assert_eq!(manifest.len(), 2);
+        assert!(
+            manifest
+                .iter()
+                .any(|e| e["date"] == iso(quiet) && e["status"] == "no_bill")
+        );
+
+        // Later that morning: the rest comes, what is there is skipped.
+        shop.emulator
+            .core()
+            .clock
+            .set(at + Duration::hours(2))
+            .unwrap();
+        let out = shop
+            .run(&[
+                "bill", "download", "--from", &from, "--to", &to, "--format", "json",
+            ])
+            .expect(0);
+        let outcomes: Vec<String> = out
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(outcomes, ["skipped", "skipped", "saved"]);
+        assert_eq!(shop.manifest().len(), 3);
+        // --force fetches again.
+        let out = shop
+            .run(&[
+                "bill", "download", "--from", &from, "--to", &to, "--force", "--format", "json",
+            ])
+            .expect(0);
+        let outcomes: Vec<String> = out
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(outcomes, ["saved", "no_bill", "saved"]);
+
+        let summary = shop
+            .run(&[
+                "bill", "summary", "--from", &from, "--to", &to, "--format", "json",
+            ])
+            .expect(0)
+            .json();
+        let days = summary["days"].as_array().unwrap();
+        assert_eq!(days.len(), 3);
+        assert_eq!(days[1]["status"], "no_bill");
+        let parsed = shop.parse(&shop.folder().join(format!("{}.ALL.csv", iso(first))));
+        let totals = &parsed["summary"]["totals"];
+        assert_eq!(days[0]["trades"], totals["settlement_total_fee"]);
+        assert_eq!(days[0]["refunds"], totals["settlement_refund_fee"]);
+        assert_eq!(days[0]["fees"], totals["fee"]);
+        let net = |d: &Value| {
+            d["trades"].as_i64().unwrap()
+                - d["refunds"].as_i64().unwrap()
+                - d["fees"].as_i64().unwrap()
+        };
+        assert_eq!(days[0]["net"].as_i64().unwrap(), net(&days[0]));
+        assert_eq!(
+            summary["total"]["net"].as_i64().unwrap(),
+            days.iter().map(|d| d["net"].as_i64().unwrap()).sum::<i64>()
+        );
+    }
+
+    #[test]
+    fn an_interrupted_download_leaves_nothing_under_the_bill_name() {
+        let shop = Shop::new();
+        let day = days_ago(2);
+        shop.trades_on(day, 5_000);
+        for kind in [FaultKind::Truncate, FaultKind::Drop] {
+            shop.fault(kind, 2);
+            shop.run(&[
+                "bill",
+                "download",
+                "--date",
+                &iso(day),
+                "--attempts",
+                "2",
+                "--format",
+                "json",
+            ])
+            .expect(75)
+            .error_mentions(&format!("{} ALL:", iso(day)))
+            .hint_mentions("run the same command again later");
+            let left: Vec<String> = std::fs::read_dir(shop.folder())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(
+                left.is_empty(),
+                "nothing, not even a temporary file: {left:?}"
+            );
+        }
+        // Once the faults are gone, the same command succeeds.
+        shop.run(&["bill", "download", "--date", &iso(day), "--format", "json"])
+            .expect(0);
+    }
+
+    #[test]
+    fn days_the_api_cannot_serve_are_refused_before_any_request() {
+        let shop = Shop::new();
+        for (date, reason) in [
+            (iso(days_ago(0)), "has not ended yet"),
+            (iso(days_ago(-3)), "has not ended yet"),
+            (iso(days_ago(120)), "older than the API serves"),
+        ] {
+            shop.run(&["bill", "download", "--date", &date])
+                .expect(2)
+                .error_mentions(reason)
+                .hint_mentions("last 3 months");
+        }
+        assert!(shop.emulator.core().request_log().is_empty());
+        shop.run(&["bill", "download", "--date", "2026-13-01"])
+            .expect(2)
+            .error_mentions("is not a day");
+    }
+
+    #[test]
+    fn fund_flow_bills_come_over_mutual_tls() {
+        let shop = Shop::new();
+        let day = days_ago(2);
+        shop.trades_on(day, 100);
+        let out = shop
+            .run(&[
+                "bill",
+                "fundflow",
+                "--date",
+                &iso(day),
+                "--account-type",
+                "Basic",
+                "--format",
+                "json",
+            ])
+            .expect(0);
+        assert_eq!(out.json()[0]["outcome"], "saved");
+        let file = shop
+            .folder()
+            .join(format!("{}.fundflow-Basic.csv", iso(day)));
+        let parsed = shop.parse(&file);
+        assert_eq!(parsed["summary"]["variant"], "fund flow");
+        let out = shop
+            .run(&[
+                "bill",
+                "fundflow",
+                "--date",
+                &iso(day),
+                "--account-type",
+                "Fees",
+                "--format",
+                "json",
+            ])
+            .expect(0);
+        assert_eq!(out.json()[0]["outcome"], "no_bill");
+        let entry = shop.manifest().into_iter().last().unwrap();
+        assert_eq!(entry["type"], "fundflow-Fees");
+        assert_eq!(entry["status"], "no_bill");
+    }
+}
