@@ -11,6 +11,7 @@ mod notify;
 mod order;
 mod output;
 mod paysign;
+mod reconcile;
 mod refund;
 mod serve;
 mod sign;
