@@ -6,4 +6,5 @@ pub mod config;
 pub mod demo;
 pub mod emulator;
 pub mod fsutil;
+pub mod reconcile;
 pub mod wechat;

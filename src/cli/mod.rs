@@ -11,6 +11,7 @@ mod notify;
 mod order;
 pub mod output;
 mod paysign;
+mod reconcile;
 mod refund;
 mod scrub;
 mod settings;
@@ -80,6 +81,8 @@ enum Command {
     /// Download bills into a folder with a manifest, and read them
     #[command(subcommand)]
     Bill(bill::BillCommand),
+    /// Reconcile the day's WeChat Pay bill against the shop's own order export
+    Reconcile(Box<reconcile::ReconcileArgs>),
     /// Check the toolkit against published values, then run a payment flow on the built-in emulator
     Demo,
 }
@@ -114,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => completions::run(&context, args),
         Command::Emulator(command) => emulator::run(&context, config_flag, command),
         Command::Bill(command) => bill::run(&context, command),
+        Command::Reconcile(args) => reconcile::run_command(&context, *args),
         Command::Demo => demo::run(&context),
     };
     ExitCode::from(match result {

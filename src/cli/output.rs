@@ -132,6 +132,12 @@ impl Printer {
         })
     }
 
+    /// Prints records with the same keys: a JSON array of objects whose values keep their
+    /// types, or one table or CSV row per record.
+    pub fn records(&self, columns: &[&str], records: &[Record]) -> Result<(), Failure> {
+        self.write(&render_records(self.format(Format::Json), columns, records))
+    }
+
     /// Writes a block of text (a script, a path) to stdout, scrubbed; a closed pipe ends the
     /// program quietly.
     pub fn data(&self, text: &str) -> Result<(), Failure> {
@@ -610,6 +616,35 @@ fn utf8_locale() -> bool {
             let locale = locale.to_ascii_lowercase();
             locale.contains("utf-8") || locale.contains("utf8")
         })
+}
+
+/// Records as [`Printer::records`] prints them, for a file a command writes.
+pub fn render_records(format: Format, columns: &[&str], records: &[Record]) -> String {
+    let cells = || {
+        records.iter().map(|record| {
+            columns
+                .iter()
+                .map(|c| record.get(*c).map(plain).unwrap_or_default())
+                .collect::<Vec<_>>()
+        })
+    };
+    match format {
+        Format::Json => json(&scrubbed(&Value::Array(
+            records.iter().cloned().map(Value::Object).collect(),
+        ))),
+        Format::Jsonl => records
+            .iter()
+            .map(|record| json_line(&scrubbed(&Value::Object(record.clone()))))
+            .collect(),
+        Format::Table => table(
+            Some(columns.iter().map(|c| c.to_string()).collect()),
+            cells(),
+        ),
+        Format::Csv => {
+            let header: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+            csv_text(&header, &cells().collect::<Vec<_>>())
+        }
+    }
 }
 
 /// A copy of a JSON value with every string scrubbed.

@@ -668,7 +668,6 @@ impl Client {
     }
 }
 
-
 /// How a refusal starts; a bill never does.
 const XML_START: &[u8] = b"<xml>";
 /// A refusal is a few hundred bytes; more than this is not one.

@@ -10,6 +10,7 @@ mod notify;
 mod order;
 mod output;
 mod paysign;
+mod reconcile;
 mod refund;
 mod serve;
 mod sign;

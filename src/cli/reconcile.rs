@@ -1,0 +1,723 @@
+//! `wxpay-ops reconcile`: the day's bill against the shop's own order export.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use super::failure::{Failure, exit};
+use super::output::{Format, Record, render_records};
+use super::settings::Context;
+use crate::bill::parse::Report;
+use crate::config::ReconcileConfig;
+use crate::fsutil::{WriteError, write_atomic};
+use crate::reconcile::bill::{BillError, Files, FilesError, reconcile_files};
+use crate::reconcile::clock::{BEIJING_OFFSET, Day, TimeFormat, format_stamp, parse_zone};
+use crate::reconcile::export::{Encoding, ExportError, Mapping, ReadOptions, Unit};
+use crate::reconcile::store::Kind;
+use crate::reconcile::{Category, Difference, Options, Outcome};
+use crate::wechat::{BillAmount, Fen};
+
+/// Entries shown in the table; the CSV and JSON formats and --out have them all.
+const TABLE_ENTRIES: usize = 200;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Payments match on the merchant order number (商户订单号), refunds on the merchant refund number \
+(商户退款单号), or on the order number when the export has none; only the bill's Beijing day is \
+in scope. Categories: matched, missing_inexport, missing_in_bill, amount_mismatch, \
+status_mismatch, duplicate, cross_day. Exit 0 when balanced, 1 when any entry differs (or bad \
+lines were skipped), 2 on bad input.")]
+pub struct ReconcileArgs {
+    /// The day's trade bill (ALL), as `bill download` saves it
+    #[arg(long, value_name = "FILE", required_unless_present = "date")]
+    bill: Option<PathBuf>,
+
+    /// The bill day (yyyy-MM-dd); without --bill, the bill is read from --bill-dir
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    date: Option<Day>,
+
+    /// Where `bill download` saved the bills: DIR/<mch_id>/<yyyy-MM-dd>.ALL.csv
+    #[arg(long, value_name = "DIR", env = "WXPAY_OPS_BILL_DIR")]
+    bill_dir: Option<PathBuf>,
+
+    /// The previous day's bill, to confirm entries the shop dated before midnight
+    #[arg(long, value_name = "FILE")]
+    prev_bill: Option<PathBuf>,
+
+    /// The next day's bill, to confirm entries the shop dated before midnight and WeChat after
+    #[arg(long, value_name = "FILE")]
+    next_bill: Option<PathBuf>,
+
+    /// The shop's own order export (CSV)
+    #[arg(long, value_name = "FILE")]
+    export: PathBuf,
+
+    /// The merchant the bill must be of [default: the profile's mch_id]
+    #[arg(long)]
+    mch_id: Option<String>,
+
+    /// Write differences.csv and summary.json into this folder
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Go on past export lines that cannot be read, and count them
+    #[arg(long)]
+    skip_bad_lines: bool,
+
+    /// How close to midnight an export entry missing from the bill is flagged as a likely
+    /// cut-off difference (cross_day), when the adjacent day's bill is not given: 300, 90s,
+    /// 5m, 1h [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    cutoff_window: Option<u32>,
+
+    #[command(flatten)]
+    mapping: MappingArgs,
+}
+
+/// The export's columns and values (each overrides the profile's [reconcile] key of the
+/// same name).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Export mapping")]
+pub struct MappingArgs {
+    /// Column of the merchant order number [default: out_trade_no]
+    #[arg(long, value_name = "NAME")]
+    order_column: Option<String>,
+    /// Column of the amount [default: amount]
+    #[arg(long, value_name = "NAME")]
+    amount_column: Option<String>,
+    /// Unit of the amounts [default: yuan]
+    #[arg(long, value_enum)]
+    amount_unit: Option<UnitArg>,
+    /// Column of the order status (one row per order) [default: status]
+    #[arg(long, value_name = "NAME")]
+    status_column: Option<String>,
+    /// Status values meaning paid [default: PAID,SUCCESS]
+    #[arg(long, value_name = "V,…", value_delimiter = ',')]
+    paid_values: Option<Vec<String>>,
+    /// Status values meaning refunded [default: REFUNDED,REFUND]
+    #[arg(long, value_name = "V,…", value_delimiter = ',')]
+    refunded_values: Option<Vec<String>>,
+    /// Status values meaning closed [default: CLOSED,REVOKED]
+    #[arg(long, value_name = "V,…", value_delimiter = ',')]
+    closed_values: Option<Vec<String>>,
+    /// Status values meaning unpaid [default: UNPAID,NOTPAY]
+    #[arg(long, value_name = "V,…", value_delimiter = ',')]
+    unpaid_values: Option<Vec<String>>,
+    /// Column of the paid time [default: paid_at]
+    #[arg(long, value_name = "NAME")]
+    time_column: Option<String>,
+    /// Format of the times: strftime fields %Y %m %d %H %M %S, or unix, unix_ms
+    /// [default: "%Y-%m-%d %H:%M:%S"]
+    #[arg(long, value_name = "FORMAT")]
+    time_format: Option<String>,
+    /// Time zone of the times: +08:00, UTC, Asia/Shanghai … [default: +08:00]
+    #[arg(long, value_name = "ZONE")]
+    time_zone: Option<String>,
+    /// Column of the merchant refund number; refunds then match on it
+    #[arg(long, value_name = "NAME")]
+    refund_no_column: Option<String>,
+    /// Column of the refunded amount [default: refund_amount, when the export has it]
+    #[arg(long, value_name = "NAME")]
+    refund_amount_column: Option<String>,
+    /// Column of the refund time
+    #[arg(long, value_name = "NAME")]
+    refund_time_column: Option<String>,
+    /// One row per transaction: the column saying payment or refund
+    #[arg(long, value_name = "NAME")]
+    type_column: Option<String>,
+    /// Values of --type-column for payments [default: payment,pay,支付]
+    #[arg(long, value_name = "V,…", value_delimiter = ',')]
+    payment_types: Option<Vec<String>>,
+    /// Values of --type-column for refunds [default: refund,退款]
+    #[arg(long, value_name = "V,…", value_delimiter = ',')]
+    refund_types: Option<Vec<String>>,
+    /// The export's encoding: auto, utf-8, gbk, gb18030 [default: auto]
+    #[arg(long, value_name = "ENCODING")]
+    encoding: Option<String>,
+    /// The export's delimiter: auto, comma, tab, semicolon [default: auto]
+    #[arg(long, value_name = "DELIMITER")]
+    delimiter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum UnitArg {
+    Fen,
+    Yuan,
+}
+
+fn parse_day(text: &str) -> Result<Day, String> {
+    Day::parse(text).ok_or_else(|| "expected a date as yyyy-MM-dd, from 2000 on".to_owned())
+}
+
+fn parse_window(text: &str) -> Result<u32, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err("expected seconds, or a number with s, m or h".to_owned()),
+    };
+    let value: u32 = number
+        .parse()
+        .map_err(|_| "expected seconds, or a number with s, m or h".to_owned())?;
+    value
+        .checked_mul(scale)
+        .filter(|v| *v <= 12 * 3600)
+        .ok_or_else(|| "at most 12h".to_owned())
+}
+
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
+}
+
+/// Flag, else the profile's key, else the default that reads `emulator export`.
+fn mapping(
+    flags: &MappingArgs,
+    profile: &ReconcileConfig,
+) -> Result<(Mapping, ReadOptions), Failure> {
+    let pick = |flag: &Option<String>, key: &Option<String>| flag.clone().or_else(|| key.clone());
+    let list = |flag: &Option<Vec<String>>, key: &Option<Vec<String>>, default: &[&str]| {
+        flag.clone()
+            .or_else(|| key.clone())
+            .unwrap_or_else(|| strings(default))
+    };
+    let setting = |name: &str, problem: String| {
+        Failure::usage(format!("{name}: {problem}"))
+            .hint("give it as a flag of the same name, or in the profile's [reconcile] table")
+    };
+    let unit = match (flags.amount_unit, profile.amount_unit.as_deref()) {
+        (Some(UnitArg::Fen), _) | (None, Some("fen")) => Unit::Fen,
+        (Some(UnitArg::Yuan), _) | (None, Some("yuan") | None) => Unit::Yuan,
+        (None, Some(other)) => {
+            return Err(setting(
+                "amount_unit",
+                format!("{other:?} is neither fen nor yuan"),
+            ));
+        }
+    };
+    let format_text = pick(&flags.time_format, &profile.time_format)
+        .unwrap_or_else(|| "%Y-%m-%d %H:%M:%S".to_owned());
+    let time_format =
+        TimeFormat::parse(&format_text).map_err(|e| setting("time_format", e.to_string()))?;
+    let zone = match pick(&flags.time_zone, &profile.time_zone) {
+        Some(text) => parse_zone(&text).map_err(|e| setting("time_zone", e.to_string()))?,
+        None => BEIJING_OFFSET,
+    };
+    let type_column = pick(&flags.type_column, &profile.type_column);
+    let refund_amount = pick(&flags.refund_amount_column, &profile.refund_amount_column);
+    let status = pick(&flags.status_column, &profile.status_column)
+        .or_else(|| type_column.is_none().then(|| "status".to_owned()));
+    let encoding = match pick(&flags.encoding, &profile.encoding).as_deref() {
+        None | Some("auto") => None,
+        Some(text) => Some(Encoding::parse(text).ok_or_else(|| {
+            setting(
+                "encoding",
+                format!("{text:?} is not one of auto, utf-8, gbk, gb18030"),
+            )
+        })?),
+    };
+    let delimiter = match pick(&flags.delimiter, &profile.delimiter).as_deref() {
+        None | Some("auto") => None,
+        Some("comma" | ",") => Some(b','),
+        Some("tab" | "\t" | "\\t") => Some(b'\t'),
+        Some("semicolon" | ";") => Some(b';'),
+        Some(other) => {
+            return Err(setting(
+                "delimiter",
+                format!("{other:?} is not one of auto, comma, tab, semicolon"),
+            ));
+        }
+    };
+    let mapping = Mapping {
+        order: pick(&flags.order_column, &profile.order_column)
+            .unwrap_or_else(|| "out_trade_no".to_owned()),
+        amount: pick(&flags.amount_column, &profile.amount_column)
+            .unwrap_or_else(|| "amount".to_owned()),
+        unit,
+        status,
+        paid_values: list(
+            &flags.paid_values,
+            &profile.paid_values,
+            &["PAID", "SUCCESS"],
+        ),
+        refunded_values: list(
+            &flags.refunded_values,
+            &profile.refunded_values,
+            &["REFUNDED", "REFUND"],
+        ),
+        closed_values: list(
+            &flags.closed_values,
+            &profile.closed_values,
+            &["CLOSED", "REVOKED"],
+        ),
+        unpaid_values: list(
+            &flags.unpaid_values,
+            &profile.unpaid_values,
+            &["UNPAID", "NOTPAY"],
+        ),
+        time: pick(&flags.time_column, &profile.time_column)
+            .unwrap_or_else(|| "paid_at".to_owned()),
+        time_format,
+        zone,
+        refund_no: pick(&flags.refund_no_column, &profile.refund_no_column),
+        refund_amount: Some(
+            refund_amount
+                .clone()
+                .unwrap_or_else(|| "refund_amount".to_owned()),
+        ),
+        refund_amount_if_present: refund_amount.is_none(),
+        refund_time: pick(&flags.refund_time_column, &profile.refund_time_column),
+        type_column,
+        payment_types: list(
+            &flags.payment_types,
+            &profile.payment_types,
+            &["payment", "pay", "支付"],
+        ),
+        refund_types: list(
+            &flags.refund_types,
+            &profile.refund_types,
+            &["refund", "退款"],
+        ),
+    };
+    Ok((
+        mapping,
+        ReadOptions {
+            encoding,
+            delimiter,
+            skip_bad_lines: false,
+        },
+    ))
+}
+
+pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure> {
+    let selected = context.select_optional()?;
+    let profile = selected.as_ref().map(|s| &s.profile);
+    let profile_mapping = profile
+        .and_then(|p| p.reconcile.clone())
+        .unwrap_or_default();
+    let (mapping, mut read_options) = mapping(&args.mapping, &profile_mapping)?;
+    read_options.skip_bad_lines = args.skip_bad_lines;
+    let cutoff_window = match (args.cutoff_window, &profile_mapping.cutoff_window) {
+        (Some(window), _) => window,
+        (None, Some(text)) => parse_window(text).map_err(|e| {
+            Failure::usage(format!("cutoff_window {text:?}: {e}"))
+                .hint("for example cutoff_window = \"5m\"")
+        })?,
+        (None, None) => 300,
+    };
+    let mch_id = args
+        .mch_id
+        .clone()
+        .or_else(|| profile.map(|p| p.mch_id.clone()));
+    let bill_path = match (&args.bill, args.date) {
+        (Some(path), _) => path.clone(),
+        (None, Some(day)) => downloaded_bill(&args, day, mch_id.as_deref())?,
+        (None, None) => unreachable!("clap requires --bill or --date"),
+    };
+    let day = args.date.or_else(|| day_in_name(&bill_path));
+    let options = Options {
+        day,
+        mch_id: mch_id.clone(),
+        cutoff_window,
+        previous_bill: args.prev_bill.is_some(),
+        next_bill: args.next_bill.is_some(),
+    };
+    let export_name = args.export.display().to_string();
+    let files = Files {
+        bill: &bill_path,
+        export: &args.export,
+        previous_bill: args.prev_bill.as_deref(),
+        next_bill: args.next_bill.as_deref(),
+    };
+    let (outcome, report, export) = reconcile_files(&files, &mapping, &read_options, options)
+        .map_err(|e| match e {
+            FilesError::Export(e) => export_failure(&export_name, e),
+            FilesError::Bill(path, e) => bill_failure(&path, e),
+        })?;
+    let printer = &context.printer;
+    if outcome.export.skipped_bad_lines > 0 {
+        printer.warn(&format!(
+            "{export_name}: skipped {} bad lines (the first: {})",
+            outcome.export.skipped_bad_lines,
+            export
+                .info
+                .bad_lines
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        ));
+    }
+    if !report.is_consistent() {
+        for check in report.mismatches() {
+            printer.warn(&format!(
+                "{}: the summary row says {} {}, the rows add up to {}",
+                bill_path.display(),
+                check.total.name(),
+                check.stated,
+                check.computed
+            ));
+        }
+    }
+    let summary = summary_json(&outcome, &report, &bill_path, &export_name, &export);
+    let differences: Vec<Record> = outcome.differences.iter().map(difference_record).collect();
+    if let Some(dir) = &args.out {
+        write_out(dir, &summary, &differences)?;
+        printer.status(&format!(
+            "wrote {} and {}",
+            dir.join("differences.csv").display(),
+            dir.join("summary.json").display()
+        ));
+    }
+    match printer.format(Format::Json) {
+        Format::Table => print_tables(context, &outcome)?,
+        _ => printer.records(&DIFFERENCE_COLUMNS, &differences)?,
+    }
+    Ok(if outcome.balanced() {
+        exit::OK
+    } else {
+        exit::NEGATIVE
+    })
+}
+
+/// The day in a bill's file name, as `bill download` names them (`2026-11-20.ALL.csv`).
+fn day_in_name(path: &Path) -> Option<Day> {
+    let name = path.file_name()?.to_str()?;
+    Day::parse(name.get(..10)?)
+}
+
+fn downloaded_bill(
+    args: &ReconcileArgs,
+    day: Day,
+    mch_id: Option<&str>,
+) -> Result<PathBuf, Failure> {
+    let Some(dir) = &args.bill_dir else {
+        return Err(
+            Failure::usage("--date needs the folder of downloaded bills").hint(
+                "pass --bill-dir DIR (or WXPAY_OPS_BILL_DIR), or the bill itself with --bill FILE",
+            ),
+        );
+    };
+    let Some(mch_id) = mch_id else {
+        return Err(
+            Failure::usage("--date needs the merchant's mch_id to find its bill")
+                .hint("pass --mch-id, or use a profile"),
+        );
+    };
+    let path = dir.join(mch_id).join(format!("{day}.ALL.csv"));
+    if !path.exists() {
+        return Err(
+            Failure::usage(format!("no bill of {day} at {}", path.display())).hint(format!(
+                "download it first: wxpay-ops bill download --date {day} --out {}",
+                dir.display()
+            )),
+        );
+    }
+    Ok(path)
+}
+
+fn export_failure(name: &str, error: ExportError) -> Failure {
+    let hint = match &error {
+        ExportError::MissingColumn { .. } => {
+            "name the export's columns with --order-column, --amount-column, --status-column, --time-column (or in the profile's [reconcile] table)"
+        }
+        ExportError::Bad(_) => {
+            "fix the line, map the column or its values differently, or pass --skip-bad-lines to count such lines and go on"
+        }
+        ExportError::Encoding { .. } => {
+            "save the export as UTF-8 or GBK CSV, or give its encoding with --encoding utf-8|gbk"
+        }
+        ExportError::NoHeader | ExportError::NoRows => {
+            "export the day's orders from the shop system again; an export with no orders cannot be reconciled"
+        }
+        ExportError::Csv { .. } => "check the quoting of that line, or give --delimiter",
+        ExportError::Io(_) | ExportError::TooLarge(_) => "check the path given with --export",
+    };
+    Failure::input(name, error).hint(hint)
+}
+
+fn bill_failure(path: &Path, error: BillError) -> Failure {
+    let name = path.display().to_string();
+    match error {
+        BillError::Open(e) => Failure::input(&name, e).hint(
+            "check the path given with --bill, or download it with `wxpay-ops bill download`",
+        ),
+        BillError::Parse(e) => Failure::input(&name, e).hint(
+            "download the bill again; reconcile reads the bill exactly as WeChat Pay serves it",
+        ),
+        BillError::NotAll(variant) => Failure::usage(format!(
+            "{name}: a {variant} bill; only the ALL trade bill has both the payments and the refunds of a day"
+        ))
+        .hint("download it with `wxpay-ops bill download --type ALL`"),
+        BillError::Row(e) => Failure::input(&name, e)
+            .hint("give the bill of the export's merchant and day (--mch-id, --date)"),
+    }
+}
+
+fn write_out(dir: &Path, summary: &Value, differences: &[Record]) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::fsutil::FileError::new(dir, e))?;
+    let write = |name: &str, text: String| -> Result<(), Failure> {
+        let path = dir.join(name);
+        write_atomic(&path, |out| out.write_all(text.as_bytes())).map_err(|e| match e {
+            WriteError::File(e) => Failure::from(e),
+            WriteError::Inner(e) => crate::fsutil::FileError::new(&path, e).into(),
+        })
+    };
+    write(
+        "differences.csv",
+        render_records(Format::Csv, &DIFFERENCE_COLUMNS, differences),
+    )?;
+    let mut text = serde_json::to_string_pretty(summary).expect("JSON values serialize");
+    text.push('\n');
+    write("summary.json", text)
+}
+
+/// One row per difference: its category, both sides' values, the difference. The order
+/// number column is `out_trade_no`, so the file can go as it is to `order query --from-csv`.
+const DIFFERENCE_COLUMNS: [&str; 14] = [
+    "category",
+    "kind",
+    "out_trade_no",
+    "out_refund_no",
+    "bill_amount_fen",
+    "export_amount_fen",
+    "difference_fen",
+    "bill_time",
+    "export_time",
+    "bill_line",
+    "export_line",
+    "export_status",
+    "note",
+    "difference_yuan",
+];
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Payment => "payment",
+        Kind::Refund | Kind::OrderRefund => "refund",
+    }
+}
+
+fn difference_record(d: &Difference) -> Record {
+    let side = |s: Option<&crate::reconcile::Side>| s.cloned();
+    let (bill, export) = (side(d.bill.as_ref()), side(d.export.as_ref()));
+    let value = json!({
+        "category": d.category.name(),
+        "kind": kind_name(d.kind),
+        "out_trade_no": d.out_trade_no,
+        "out_refund_no": d.out_refund_no,
+        "bill_amount_fen": bill.as_ref().map(|s| s.amount),
+        "export_amount_fen": export.as_ref().map(|s| s.amount),
+        "difference_fen": d.difference(),
+        "bill_time": bill.as_ref().map(|s| format_stamp(s.time)).filter(|t| !t.is_empty()),
+        "export_time": export.as_ref().map(|s| format_stamp(s.time)).filter(|t| !t.is_empty()),
+        "bill_line": bill.as_ref().map(|s| s.line).filter(|line| *line > 0),
+        "export_line": export.as_ref().map(|s| s.line),
+        "export_status": d.export_status.map(|s| s.name()),
+        "note": d.note,
+        "difference_yuan": Fen(d.difference()).yuan(),
+    });
+    value.as_object().cloned().unwrap_or_default()
+}
+
+fn yuan(fen: i64) -> String {
+    Fen(fen).yuan()
+}
+
+fn summary_json(
+    outcome: &Outcome,
+    report: &Report,
+    bill_path: &Path,
+    export_name: &str,
+    export: &crate::reconcile::export::Export,
+) -> Value {
+    let bill = &outcome.bill;
+    let categories: serde_json::Map<String, Value> = Category::ALL
+        .iter()
+        .map(|c| {
+            let t = outcome.category(*c);
+            (
+                c.name().to_owned(),
+                json!({
+                    "count": t.count,
+                    "bill_amount_fen": t.bill_amount,
+                    "export_amount_fen": t.export_amount,
+                    "difference_fen": t.bill_amount - t.export_amount,
+                }),
+            )
+        })
+        .collect();
+    let checks: Vec<Value> = report
+        .totals
+        .iter()
+        .map(|check| {
+            json!({
+                "total": check.total.name(),
+                "stated": check.stated.to_string(),
+                "computed": check.computed.to_string(),
+                "holds": check.holds(),
+            })
+        })
+        .collect();
+    json!({
+        "day": outcome.day.to_string(),
+        "balanced": outcome.balanced(),
+        "differences": outcome.differences.len(),
+        "bill": {
+            "file": bill_path.display().to_string(),
+            "rows": bill.rows,
+            "payments": bill.payments,
+            "refunds": bill.refunds,
+            "settlement_fen": bill.settlement,
+            "fees_yuan": BillAmount(bill.fees).format(5),
+            "net_settlement_yuan": BillAmount(bill.net()).format(5),
+            "summary_consistent": report.is_consistent(),
+            "summary_checks": checks,
+        },
+        "export": {
+            "file": export_name,
+            "encoding": export.info.encoding.map(Encoding::name),
+            "bom": export.info.bom,
+            "delimiter": (export.info.delimiter as char).to_string(),
+            "rows": outcome.export.rows,
+            "payments": outcome.export.payments,
+            "refunds": outcome.export.refunds,
+            "not_charged": outcome.export.not_charged,
+            "out_of_scope": outcome.export.out_of_scope,
+            "skipped_bad_lines": outcome.export.skipped_bad_lines,
+            "bad_lines": export.info.bad_lines.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
+        "categories": categories,
+    })
+}
+
+fn print_tables(context: &Context, outcome: &Outcome) -> Result<(), Failure> {
+    let printer = &context.printer;
+    let mut rows: Vec<Vec<String>> = Category::ALL
+        .iter()
+        .map(|c| {
+            let t = outcome.category(*c);
+            vec![
+                c.name().to_owned(),
+                t.count.to_string(),
+                yuan(t.bill_amount),
+                yuan(t.export_amount),
+                yuan(t.bill_amount - t.export_amount),
+            ]
+        })
+        .collect();
+    let bill = &outcome.bill;
+    let export = &outcome.export;
+    rows.push(vec![
+        "bill: payments".into(),
+        bill.payments.count.to_string(),
+        yuan(bill.payments.amount),
+        String::new(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "bill: refunds".into(),
+        bill.refunds.count.to_string(),
+        yuan(-bill.refunds.amount),
+        String::new(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "bill: fees".into(),
+        String::new(),
+        BillAmount(-bill.fees).format(5),
+        String::new(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "bill: net settlement".into(),
+        String::new(),
+        BillAmount(bill.net()).format(5),
+        String::new(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "export: payments".into(),
+        export.payments.count.to_string(),
+        String::new(),
+        yuan(export.payments.amount),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "export: refunds".into(),
+        export.refunds.count.to_string(),
+        String::new(),
+        yuan(-export.refunds.amount),
+        String::new(),
+    ]);
+    for (name, count) in [
+        ("export: closed or unpaid", export.not_charged),
+        ("export: other days", export.out_of_scope),
+        ("export: bad lines skipped", export.skipped_bad_lines),
+    ] {
+        rows.push(vec![
+            name.into(),
+            count.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    printer.rows(
+        &[
+            &format!("day {}", outcome.day),
+            "entries",
+            "bill (yuan)",
+            "export (yuan)",
+            "difference",
+        ],
+        &rows,
+    )?;
+    if outcome.differences.is_empty() {
+        printer.status("balanced: every entry matched");
+        return Ok(());
+    }
+    let shown: Vec<Vec<String>> = outcome
+        .differences
+        .iter()
+        .take(TABLE_ENTRIES)
+        .map(|d| {
+            vec![
+                d.category.name().to_owned(),
+                kind_name(d.kind).to_owned(),
+                d.out_trade_no.clone(),
+                d.out_refund_no.clone().unwrap_or_default(),
+                d.bill.as_ref().map(|s| yuan(s.amount)).unwrap_or_default(),
+                d.export
+                    .as_ref()
+                    .map(|s| yuan(s.amount))
+                    .unwrap_or_default(),
+                yuan(d.difference()),
+                d.note.clone(),
+            ]
+        })
+        .collect();
+    printer.rows(
+        &[
+            "category",
+            "kind",
+            "out_trade_no",
+            "out_refund_no",
+            "bill",
+            "export",
+            "difference",
+            "note",
+        ],
+        &shown,
+    )?;
+    if outcome.differences.len() > TABLE_ENTRIES {
+        printer.status(&format!(
+            "{} more differences: see --format csv or --out DIR",
+            outcome.differences.len() - TABLE_ENTRIES
+        ));
+    }
+    Ok(())
+}

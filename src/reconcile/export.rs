@@ -1,0 +1,1032 @@
+//! The merchant's own order export: whatever CSV the shop system writes, read through a
+//! column mapping into compact entries (see [`super::store`]).
+//!
+//! An export is either one row per order (its status says paid, refunded, closed or
+//! unpaid; a refunded order may give its refund number, amount and time) or one row per
+//! transaction, with a type column saying payment or refund. It may be UTF-8, UTF-8 with a
+//! byte order mark, or GBK/GB18030 as Excel saves it in China; the encoding and the
+//! delimiter (comma, tab, semicolon) are detected unless given.
+
+use std::io::{self, Read};
+
+use thiserror::Error;
+
+use super::clock::{NO_TIME, Stamp, TimeFormat};
+use super::store::{
+    Arena, ArenaFull, Chunked, Entry, Index, Kind, MAX_KEY, Status, flag, key_hash,
+};
+
+/// How many bad lines are kept to show; all of them are counted.
+const BAD_LINES_KEPT: usize = 20;
+/// The head of the file read to detect its encoding and delimiter.
+const SNIFF: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    /// GB18030, which reads GBK and GB2312 too.
+    Gb18030,
+}
+
+impl Encoding {
+    pub fn parse(text: &str) -> Option<Encoding> {
+        match text.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "utf8" => Some(Encoding::Utf8),
+            "gbk" | "gb2312" | "gb18030" | "cp936" => Some(Encoding::Gb18030),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Gb18030 => "gb18030",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Fen,
+    Yuan,
+}
+
+/// Which columns hold what, and which values mean what.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub order: String,
+    pub amount: String,
+    pub unit: Unit,
+    /// Required for one row per order; optional for one row per transaction.
+    pub status: Option<String>,
+    pub paid_values: Vec<String>,
+    pub refunded_values: Vec<String>,
+    pub closed_values: Vec<String>,
+    pub unpaid_values: Vec<String>,
+    pub time: String,
+    pub time_format: TimeFormat,
+    /// Seconds east of UTC of the export's times.
+    pub zone: i32,
+    pub refund_no: Option<String>,
+    pub refund_amount: Option<String>,
+    /// The refund amount column was not named by anyone: used only if the export has it.
+    pub refund_amount_if_present: bool,
+    pub refund_time: Option<String>,
+    /// One row per transaction: the column that says payment or refund.
+    pub type_column: Option<String>,
+    pub payment_types: Vec<String>,
+    pub refund_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub encoding: Option<Encoding>,
+    pub delimiter: Option<u8>,
+    pub skip_bad_lines: bool,
+}
+
+/// A line of the export that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("line {line}, column {column}: {value:?} {problem}")]
+pub struct BadLine {
+    pub line: u64,
+    pub column: String,
+    pub value: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Error)]
+pub enum ExportError {
+    #[error("cannot read: {0}")]
+    Io(#[from] io::Error),
+    #[error("the export is empty: no header line")]
+    NoHeader,
+    #[error("the export has a header and no rows")]
+    NoRows,
+    #[error("no column {name:?} for the {role} (columns found: {found})")]
+    MissingColumn {
+        role: &'static str,
+        name: String,
+        found: String,
+    },
+    #[error("{0}")]
+    Bad(BadLine),
+    #[error("line {line}: {problem}")]
+    Encoding { line: u64, problem: String },
+    #[error("line {line}: {message}")]
+    Csv { line: u64, message: String },
+    #[error(transparent)]
+    TooLarge(#[from] ArenaFull),
+}
+
+/// One repeat of a key the export already had.
+#[derive(Debug, Clone, Copy)]
+pub struct Repeat {
+    /// The first entry with the key.
+    pub first: usize,
+    /// The repeating entry (folded into the first).
+    pub again: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExportInfo {
+    pub encoding: Option<Encoding>,
+    pub bom: bool,
+    pub delimiter: u8,
+    pub header: Vec<String>,
+    pub rows: u64,
+    pub skipped: u64,
+    pub bad_lines: Vec<BadLine>,
+    /// Whether refunds may be keyed by their refund number.
+    pub refund_numbers: bool,
+    /// One row per transaction: the refund rows of an order without refund numbers add up.
+    pub transactions: bool,
+}
+
+/// The export, indexed by key.
+#[derive(Debug, Default)]
+pub struct Export {
+    pub entries: Chunked<Entry>,
+    pub arena: Arena,
+    pub index: Index,
+    pub repeats: Vec<Repeat>,
+    pub info: ExportInfo,
+}
+
+/// An entry folded into another: a duplicate, or a further refund row of an order.
+pub const FOLDED: u16 = 1 << 8;
+
+impl Export {
+    /// The entry with this key, if any.
+    pub fn find(&self, kind: Kind, hash: u64, key: &[u8]) -> Option<usize> {
+        self.index.candidates(hash).find(|&i| {
+            let entry = self.entries.get(i);
+            entry.hash == hash && entry.kind == kind && self.arena.get(entry.key, 0) == key
+        })
+    }
+
+    /// The key of an entry (its refund number for a refund), and its order number.
+    pub fn keys(&self, entry: &Entry) -> (&[u8], &[u8]) {
+        let key = self.arena.get(entry.key, 0);
+        match entry.kind {
+            Kind::Refund => (key, self.arena.get(entry.key, 1)),
+            Kind::Payment | Kind::OrderRefund => (key, key),
+        }
+    }
+
+    /// Indexes the entries; repeats are folded into the first entry with their key (refund
+    /// rows of one order without refund numbers add up instead).
+    fn build_index(&mut self) {
+        let mut index = Index::with_capacity(self.entries.len());
+        for i in 0..self.entries.len() {
+            if i + 16 < self.entries.len() {
+                index.prefetch(self.entries.get(i + 16).hash);
+            }
+            let entry = self.entries.get(i);
+            let key = self.arena.get(entry.key, 0);
+            let same = index.candidates(entry.hash).find(|&j| {
+                let other = self.entries.get(j);
+                other.hash == entry.hash
+                    && other.kind == entry.kind
+                    && self.arena.get(other.key, 0) == key
+            });
+            match same {
+                None => index.insert(entry.hash, i),
+                Some(first) => {
+                    entry.set(FOLDED);
+                    if entry.kind == Kind::OrderRefund && self.info.transactions {
+                        let amount = entry.amount;
+                        self.entries.get_mut(first).amount += amount;
+                    } else {
+                        self.entries.get(first).set(flag::EXPORT_DUPLICATE);
+                        self.repeats.push(Repeat { first, again: i });
+                    }
+                }
+            }
+        }
+        self.index = index;
+    }
+}
+
+/// The columns of the mapping, found in the header.
+struct Columns {
+    order: usize,
+    amount: usize,
+    status: Option<usize>,
+    time: usize,
+    refund_no: Option<usize>,
+    refund_amount: Option<usize>,
+    refund_time: Option<usize>,
+    type_column: Option<usize>,
+    names: Vec<String>,
+}
+
+impl Columns {
+    fn find(header: &[String], mapping: &Mapping) -> Result<Columns, ExportError> {
+        let position = |role: &'static str, name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .or_else(|| header.iter().position(|h| h.eq_ignore_ascii_case(name)))
+                .ok_or_else(|| ExportError::MissingColumn {
+                    role,
+                    name: name.to_owned(),
+                    found: header.join(", "),
+                })
+        };
+        let optional =
+            |role, name: &Option<String>| name.as_deref().map(|n| position(role, n)).transpose();
+        let type_column = optional("transaction type", &mapping.type_column)?;
+        let status = match (&mapping.status, type_column) {
+            (Some(name), _) => Some(position("status", name)?),
+            (None, Some(_)) => None,
+            (None, None) => {
+                return Err(ExportError::MissingColumn {
+                    role: "status",
+                    name: String::new(),
+                    found: header.join(", "),
+                });
+            }
+        };
+        Ok(Columns {
+            order: position("order number", &mapping.order)?,
+            amount: position("amount", &mapping.amount)?,
+            status,
+            time: position("paid time", &mapping.time)?,
+            refund_no: optional("refund number", &mapping.refund_no)?,
+            refund_amount: match optional("refund amount", &mapping.refund_amount) {
+                Err(ExportError::MissingColumn { .. }) if mapping.refund_amount_if_present => None,
+                other => other?,
+            },
+            refund_time: optional("refund time", &mapping.refund_time)?,
+            type_column,
+            names: header.to_vec(),
+        })
+    }
+}
+
+/// Reads a whole export. `source` is any reader (a file, stdin).
+pub fn read_export(
+    mut source: impl Read,
+    mapping: &Mapping,
+    options: &ReadOptions,
+) -> Result<Export, ExportError> {
+    let mut head = Vec::with_capacity(SNIFF);
+    (&mut source).take(SNIFF as u64).read_to_end(&mut head)?;
+    if head.iter().all(u8::is_ascii_whitespace) {
+        return Err(ExportError::NoHeader);
+    }
+    let (encoding, bom) = detect_encoding(&head, head.len() == SNIFF, options.encoding)?;
+    let delimiter = options
+        .delimiter
+        .unwrap_or_else(|| detect_delimiter(&head[bom..]));
+    let bytes = io::Cursor::new(head).chain(source);
+    let mut info = ExportInfo {
+        encoding: Some(encoding),
+        bom: bom > 0,
+        delimiter,
+        ..ExportInfo::default()
+    };
+    let mut export = Export::default();
+    match encoding {
+        Encoding::Utf8 => {
+            let mut bytes = bytes;
+            io::copy(&mut (&mut bytes).take(bom as u64), &mut io::sink())?;
+            read_rows(bytes, mapping, options, &mut info, &mut export)?
+        }
+        Encoding::Gb18030 => read_rows(
+            Decoded::new(bytes),
+            mapping,
+            options,
+            &mut info,
+            &mut export,
+        )?,
+    }
+    export.info = info;
+    export.build_index();
+    Ok(export)
+}
+
+fn read_rows(
+    source: impl Read,
+    mapping: &Mapping,
+    options: &ReadOptions,
+    info: &mut ExportInfo,
+    export: &mut Export,
+) -> Result<(), ExportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(info.delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(source);
+    let mut record = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+        return Err(ExportError::NoHeader);
+    }
+    let header: Vec<String> = record
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).trim().to_owned())
+        .collect();
+    info.header = header.clone();
+    let columns = Columns::find(&header, mapping)?;
+    let rows = Rows {
+        mapping,
+        columns: &columns,
+    };
+    loop {
+        if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+            break;
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        if record.iter().all(|field| field.trim_ascii().is_empty()) {
+            continue;
+        }
+        info.rows += 1;
+        match rows.add(&record, line, export) {
+            Ok(()) => {}
+            Err(Problem::Bad(bad)) if options.skip_bad_lines => {
+                info.skipped += 1;
+                if info.bad_lines.len() < BAD_LINES_KEPT {
+                    info.bad_lines.push(bad);
+                }
+            }
+            Err(Problem::Bad(bad)) => return Err(ExportError::Bad(bad)),
+            Err(Problem::Full(full)) => return Err(full.into()),
+        }
+    }
+    if info.rows == 0 {
+        return Err(ExportError::NoRows);
+    }
+    info.refund_numbers = columns.refund_no.is_some();
+    info.transactions = columns.type_column.is_some();
+    Ok(())
+}
+
+fn csv_error(error: csv::Error) -> ExportError {
+    let line = error.position().map_or(0, csv::Position::line);
+    match error.into_kind() {
+        csv::ErrorKind::Io(e) => match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<NotEncoded>())
+        {
+            Some(not) => ExportError::Encoding {
+                line: not.line,
+                problem: "bytes that are not GBK/GB18030".to_owned(),
+            },
+            None => ExportError::Io(e),
+        },
+        csv::ErrorKind::Utf8 { err, .. } => ExportError::Encoding {
+            line,
+            problem: err.to_string(),
+        },
+        other => ExportError::Csv {
+            line,
+            message: format!("{other:?}"),
+        },
+    }
+}
+
+enum Problem {
+    Bad(BadLine),
+    Full(ArenaFull),
+}
+
+struct Rows<'a> {
+    mapping: &'a Mapping,
+    columns: &'a Columns,
+}
+
+impl Rows<'_> {
+    fn bad(&self, line: u64, column: usize, value: &[u8], problem: impl Into<String>) -> Problem {
+        Problem::Bad(BadLine {
+            line,
+            column: self.columns.names[column].clone(),
+            value: String::from_utf8_lossy(value).into_owned(),
+            problem: problem.into(),
+        })
+    }
+
+    fn field<'r>(
+        &self,
+        record: &'r csv::ByteRecord,
+        column: usize,
+        line: u64,
+    ) -> Result<&'r [u8], Problem> {
+        record.get(column).map(<[u8]>::trim_ascii).ok_or_else(|| {
+            self.bad(
+                line,
+                column,
+                b"",
+                format!(
+                    "is missing: the line has {} fields and the header {}",
+                    record.len(),
+                    self.columns.names.len()
+                ),
+            )
+        })
+    }
+
+    fn key<'r>(
+        &self,
+        record: &'r csv::ByteRecord,
+        column: usize,
+        line: u64,
+    ) -> Result<&'r [u8], Problem> {
+        let key = self.field(record, column, line)?;
+        if key.is_empty() {
+            return Err(self.bad(line, column, key, "is empty"));
+        }
+        if key.len() > MAX_KEY {
+            return Err(self.bad(line, column, key, "is longer than 255 bytes"));
+        }
+        if std::str::from_utf8(key).is_err() {
+            return Err(self.bad(
+                line,
+                column,
+                key,
+                "is not UTF-8: give the export's encoding with --encoding gbk",
+            ));
+        }
+        Ok(key)
+    }
+
+    fn amount(&self, record: &csv::ByteRecord, column: usize, line: u64) -> Result<i64, Problem> {
+        let text = self.field(record, column, line)?;
+        parse_amount(text, self.mapping.unit).ok_or_else(|| {
+            let unit = match self.mapping.unit {
+                Unit::Fen => "is not an amount in fen (a whole number)",
+                Unit::Yuan => "is not an amount in yuan (at most 2 decimals)",
+            };
+            self.bad(line, column, text, unit)
+        })
+    }
+
+    fn time(
+        &self,
+        record: &csv::ByteRecord,
+        column: usize,
+        line: u64,
+        needed: bool,
+    ) -> Result<Stamp, Problem> {
+        let text = self.field(record, column, line)?;
+        if text.is_empty() && !needed {
+            return Ok(NO_TIME);
+        }
+        self.mapping
+            .time_format
+            .stamp(text, self.mapping.zone)
+            .ok_or_else(|| {
+                self.bad(
+                    line,
+                    column,
+                    text,
+                    "is not a time in the export's time format",
+                )
+            })
+    }
+
+    fn status(
+        &self,
+        record: &csv::ByteRecord,
+        column: usize,
+        line: u64,
+    ) -> Result<Status, Problem> {
+        let text = self.field(record, column, line)?;
+        let is = |values: &[String]| {
+            values
+                .iter()
+                .any(|v| v.as_bytes().eq_ignore_ascii_case(text))
+        };
+        let m = self.mapping;
+        if is(&m.paid_values) {
+            Ok(Status::Paid)
+        } else if is(&m.refunded_values) {
+            Ok(Status::Refunded)
+        } else if is(&m.closed_values) {
+            Ok(Status::Closed)
+        } else if is(&m.unpaid_values) {
+            Ok(Status::Unpaid)
+        } else {
+            Err(self.bad(
+                line,
+                column,
+                text,
+                "is no status the mapping knows (paid, refunded, closed or unpaid values)",
+            ))
+        }
+    }
+
+    fn add(&self, record: &csv::ByteRecord, line: u64, export: &mut Export) -> Result<(), Problem> {
+        let c = self.columns;
+        let order = self.key(record, c.order, line)?;
+        let line32 = u32::try_from(line).map_err(|_| Problem::Full(ArenaFull))?;
+        let refund_row = match c.type_column {
+            None => false,
+            Some(column) => {
+                let text = self.field(record, column, line)?;
+                let is = |values: &[String]| {
+                    values
+                        .iter()
+                        .any(|v| v.as_bytes().eq_ignore_ascii_case(text))
+                };
+                if is(&self.mapping.payment_types) {
+                    false
+                } else if is(&self.mapping.refund_types) {
+                    true
+                } else {
+                    return Err(self.bad(
+                        line,
+                        column,
+                        text,
+                        "is neither a payment nor a refund type of the mapping",
+                    ));
+                }
+            }
+        };
+        let status = match c.status {
+            Some(column) => self.status(record, column, line)?,
+            None if refund_row => Status::Refunded,
+            None => Status::Paid,
+        };
+        let amount = self.amount(record, c.amount, line)?;
+        let time = self.time(record, c.time, line, status.charged())?;
+        if !refund_row {
+            let refund = match c.refund_amount {
+                Some(column) => Some(self.amount(record, column, line)?.abs()),
+                None => None,
+            };
+            let refunded = status == Status::Refunded || refund.is_some_and(|r| r > 0);
+            let at = export.arena.push(&[order]).map_err(Problem::Full)?;
+            export.entries.push(Entry {
+                hash: key_hash(Kind::Payment, order),
+                key: at,
+                time,
+                line: line32,
+                kind: Kind::Payment,
+                status,
+                flags: 0.into(),
+                amount,
+            });
+            if refunded {
+                self.add_refund(
+                    record,
+                    line,
+                    order,
+                    Some(at),
+                    refund.unwrap_or(amount),
+                    time,
+                    export,
+                )?;
+            }
+        } else {
+            let refund = match c.refund_amount {
+                Some(column) => self.amount(record, column, line)?,
+                None => amount,
+            };
+            self.add_refund(record, line, order, None, refund.abs(), time, export)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_refund(
+        &self,
+        record: &csv::ByteRecord,
+        line: u64,
+        order: &[u8],
+        order_at: Option<u32>,
+        amount: i64,
+        paid: Stamp,
+        export: &mut Export,
+    ) -> Result<(), Problem> {
+        let c = self.columns;
+        let number = match c.refund_no {
+            Some(column) if !self.field(record, column, line)?.is_empty() => {
+                Some(self.key(record, column, line)?)
+            }
+            _ => None,
+        };
+        let (time, undated) = match c.refund_time {
+            Some(column) => match self.time(record, column, line, false)? {
+                NO_TIME => (paid, true),
+                time => (time, false),
+            },
+            None => (paid, true),
+        };
+        let (kind, key, at) = match number {
+            Some(number) => (
+                Kind::Refund,
+                number,
+                export.arena.push(&[number, order]).map_err(Problem::Full)?,
+            ),
+            None => (
+                Kind::OrderRefund,
+                order,
+                match order_at {
+                    Some(at) => at,
+                    None => export.arena.push(&[order]).map_err(Problem::Full)?,
+                },
+            ),
+        };
+        export.entries.push(Entry {
+            hash: key_hash(kind, key),
+            key: at,
+            time,
+            line: line as u32,
+            kind,
+            status: Status::Refunded,
+            flags: (if undated { flag::UNDATED } else { 0 }).into(),
+            amount,
+        });
+        Ok(())
+    }
+}
+
+/// An exact amount in fen: whole fen, or yuan with at most two decimals. A leading `+` or
+/// `-`, and thousands separators in yuan, are accepted; floats never enter.
+pub fn parse_amount(text: &[u8], unit: Unit) -> Option<i64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, text),
+    };
+    let (whole, fraction) = match unit {
+        Unit::Fen => (digits, &b""[..]),
+        Unit::Yuan => match memchr::memchr(b'.', digits) {
+            Some(dot) => (&digits[..dot], &digits[dot + 1..]),
+            None => (digits, &b""[..]),
+        },
+    };
+    if whole.is_empty() || whole.len() > 16 || (unit == Unit::Yuan && digits.last() == Some(&b'.'))
+    {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &b in whole {
+        match b {
+            b'0'..=b'9' => value = value * 10 + i64::from(b - b'0'),
+            b',' if unit == Unit::Yuan => {}
+            _ => return None,
+        }
+    }
+    let fraction = {
+        let mut end = fraction.len();
+        while end > 2 && fraction[end - 1] == b'0' {
+            end -= 1;
+        }
+        &fraction[..end]
+    };
+    if fraction.len() > 2 || !fraction.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if unit == Unit::Yuan {
+        let cents = fraction
+            .iter()
+            .chain(std::iter::repeat(&b'0'))
+            .take(2)
+            .fold(0, |n, d| n * 10 + i64::from(d - b'0'));
+        value = value.checked_mul(100)?.checked_add(cents)?;
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// The encoding and the length of a byte order mark. Without a mark, valid UTF-8 is UTF-8
+/// and anything else that reads as GB18030 is GB18030.
+fn detect_encoding(
+    head: &[u8],
+    cut: bool,
+    given: Option<Encoding>,
+) -> Result<(Encoding, usize), ExportError> {
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        return match given {
+            None | Some(Encoding::Utf8) => Ok((Encoding::Utf8, 3)),
+            Some(Encoding::Gb18030) => Err(ExportError::Encoding {
+                line: 1,
+                problem:
+                    "--encoding gbk was given, but the file starts with a UTF-8 byte order mark"
+                        .into(),
+            }),
+        };
+    }
+    if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") || head.contains(&0) {
+        return Err(ExportError::Encoding {
+            line: 1,
+            problem: "UTF-16 or binary data, not a CSV export in UTF-8 or GBK".into(),
+        });
+    }
+    if let Some(given) = given {
+        return Ok((given, 0));
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => return Ok((Encoding::Utf8, 0)),
+        // Cut inside a character by the end of the sniffed head.
+        Err(e) if cut && e.error_len().is_none() => return Ok((Encoding::Utf8, 0)),
+        Err(_) => {}
+    }
+    let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
+    let mut out = vec![
+        0;
+        decoder
+            .max_utf8_buffer_length(head.len())
+            .unwrap_or(SNIFF * 4)
+    ];
+    let (result, _, written) = decoder.decode_to_utf8_without_replacement(head, &mut out, !cut);
+    match result {
+        encoding_rs::DecoderResult::Malformed(..) => Err(ExportError::Encoding {
+            line: 1 + memchr::memchr_iter(b'\n', &out[..written]).count() as u64,
+            problem: "neither UTF-8 nor GBK/GB18030; save the export as UTF-8 or give --encoding"
+                .into(),
+        }),
+        _ => Ok((Encoding::Gb18030, 0)),
+    }
+}
+
+/// The delimiter that splits the header line most: comma, tab or semicolon.
+fn detect_delimiter(head: &[u8]) -> u8 {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut counts = [(b',', 0), (b'\t', 0), (b';', 0)];
+    let mut quoted = false;
+    for &b in line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            for (d, n) in &mut counts {
+                if *d == b {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    counts
+        .iter()
+        .rev()
+        .max_by_key(|(_, n)| *n)
+        .filter(|(_, n)| *n > 0)
+        .map_or(b',', |(d, _)| *d)
+}
+
+#[derive(Debug)]
+struct NotEncoded {
+    line: u64,
+}
+
+impl std::fmt::Display for NotEncoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: not GBK/GB18030", self.line)
+    }
+}
+
+impl std::error::Error for NotEncoded {}
+
+/// GB18030 bytes in, UTF-8 out; a malformed sequence is an error naming its line.
+struct Decoded<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    lines: u64,
+}
+
+impl<R: Read> Decoded<R> {
+    fn new(inner: R) -> Self {
+        Decoded {
+            inner,
+            decoder: encoding_rs::GB18030.new_decoder_without_bom_handling(),
+            input: vec![0; 1 << 16],
+            start: 0,
+            end: 0,
+            eof: false,
+            lines: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.len() < 4 {
+            return Err(io::Error::other(
+                "decoding needs room for a whole character",
+            ));
+        }
+        loop {
+            if self.start == self.end && !self.eof {
+                self.end = self.inner.read(&mut self.input)?;
+                self.start = 0;
+                self.eof = self.end == 0;
+            }
+            let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
+                &self.input[self.start..self.end],
+                out,
+                self.eof,
+            );
+            self.start += read;
+            self.lines += memchr::memchr_iter(b'\n', &out[..written]).count() as u64;
+            match result {
+                encoding_rs::DecoderResult::Malformed(..) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        NotEncoded {
+                            line: self.lines + 1,
+                        },
+                    ));
+                }
+                encoding_rs::DecoderResult::OutputFull => return Ok(written),
+                encoding_rs::DecoderResult::InputEmpty if written > 0 || self.eof => {
+                    return Ok(written);
+                }
+                encoding_rs::DecoderResult::InputEmpty => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::clock::{BEIJING_OFFSET, format_stamp};
+
+    pub fn mapping() -> Mapping {
+        Mapping {
+            order: "out_trade_no".into(),
+            amount: "amount".into(),
+            unit: Unit::Yuan,
+            status: Some("status".into()),
+            paid_values: vec!["PAID".into()],
+            refunded_values: vec!["REFUNDED".into()],
+            closed_values: vec!["CLOSED".into()],
+            unpaid_values: vec!["UNPAID".into()],
+            time: "paid_at".into(),
+            time_format: TimeFormat::parse("%Y-%m-%d %H:%M:%S").unwrap(),
+            zone: BEIJING_OFFSET,
+            refund_no: None,
+            refund_amount: Some("refund_amount".into()),
+            refund_amount_if_present: false,
+            refund_time: None,
+            type_column: None,
+            payment_types: vec![],
+            refund_types: vec![],
+        }
+    }
+
+    fn read(bytes: &[u8], mapping: &Mapping, options: &ReadOptions) -> Result<Export, ExportError> {
+        read_export(bytes, mapping, options)
+    }
+
+    const ORDERS: &str = "out_trade_no,status,amount,refund_amount,paid_at\n\
+        T1,PAID,6.00,0.00,2026-11-20 08:00:00\n\
+        T2,REFUNDED,10,2.5,2026-11-20 09:00:00\n\
+        T3,CLOSED,1.00,0.00,\n\
+        T1,PAID,6.00,0.00,2026-11-20 08:00:00\n";
+
+    #[test]
+    fn one_row_per_order() {
+        let export = read(ORDERS.as_bytes(), &mapping(), &ReadOptions::default()).unwrap();
+        assert_eq!(export.info.rows, 4);
+        assert_eq!(export.info.delimiter, b',');
+        let t2 = export
+            .find(Kind::Payment, key_hash(Kind::Payment, b"T2"), b"T2")
+            .unwrap();
+        assert_eq!(export.entries.get(t2).amount, 1000);
+        assert_eq!(
+            format_stamp(export.entries.get(t2).time),
+            "2026-11-20 09:00:00"
+        );
+        let refund = export
+            .find(Kind::OrderRefund, key_hash(Kind::OrderRefund, b"T2"), b"T2")
+            .unwrap();
+        assert_eq!(export.entries.get(refund).amount, 250);
+        let t3 = export
+            .find(Kind::Payment, key_hash(Kind::Payment, b"T3"), b"T3")
+            .unwrap();
+        assert_eq!(export.entries.get(t3).status, Status::Closed);
+        assert_eq!(export.repeats.len(), 1);
+        assert_eq!(export.entries.get(export.repeats[0].again).line, 5);
+        assert!(
+            export
+                .find(Kind::Payment, key_hash(Kind::Payment, b"T9"), b"T9")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn gbk_tabs_and_quotes() {
+        let text = "订单号\t状态\t金额\t支付时间\n\"A,1\"\t已支付\t1.5\t2026/11/20 10:00\n";
+        let (gbk, _, _) = encoding_rs::GBK.encode(text);
+        let mapping = Mapping {
+            order: "订单号".into(),
+            status: Some("状态".into()),
+            amount: "金额".into(),
+            time: "支付时间".into(),
+            paid_values: vec!["已支付".into()],
+            refund_amount: None,
+            time_format: TimeFormat::parse("%Y/%m/%d %H:%M").unwrap(),
+            ..mapping()
+        };
+        let export = read(&gbk, &mapping, &ReadOptions::default()).unwrap();
+        assert_eq!(export.info.encoding, Some(Encoding::Gb18030));
+        assert_eq!(export.info.delimiter, b'\t');
+        let found = export.find(Kind::Payment, key_hash(Kind::Payment, b"A,1"), b"A,1");
+        assert_eq!(export.entries.get(found.unwrap()).amount, 150);
+        // The same file as UTF-8 with a byte order mark.
+        let bom = format!("\u{feff}{text}");
+        let export = read(bom.as_bytes(), &mapping, &ReadOptions::default()).unwrap();
+        assert_eq!(
+            (export.info.encoding, export.info.bom),
+            (Some(Encoding::Utf8), true)
+        );
+    }
+
+    #[test]
+    fn bad_input_names_line_column_and_value() {
+        let bad = ORDERS.replace("10,2.5", "10,2.555");
+        let error = read(bad.as_bytes(), &mapping(), &ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "line 3, column refund_amount: \"2.555\" is not an amount in yuan (at most 2 decimals)"
+        );
+        let skipping = ReadOptions {
+            skip_bad_lines: true,
+            ..ReadOptions::default()
+        };
+        let export = read(bad.as_bytes(), &mapping(), &skipping).unwrap();
+        assert_eq!((export.info.skipped, export.info.bad_lines[0].line), (1, 3));
+        let error = read(b"id,amount\n1,2\n", &mapping(), &ReadOptions::default()).unwrap_err();
+        assert!(
+            error.to_string().contains("columns found: id, amount"),
+            "{error}"
+        );
+        assert!(matches!(
+            read(b"", &mapping(), &ReadOptions::default()),
+            Err(ExportError::NoHeader)
+        ));
+        assert!(matches!(
+            read(
+                b"out_trade_no,status,amount,refund_amount,paid_at\n",
+                &mapping(),
+                &ReadOptions::default()
+            ),
+            Err(ExportError::NoRows)
+        ));
+        let utf16 = b"\xFF\xFEo\0u\0t\0";
+        assert!(matches!(
+            read(utf16, &mapping(), &ReadOptions::default()),
+            Err(ExportError::Encoding { .. })
+        ));
+        let time = ORDERS.replace("2026-11-20 09:00:00", "20/11/2026");
+        let error = read(time.as_bytes(), &mapping(), &ReadOptions::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("line 3, column paid_at: \"20/11/2026\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn one_row_per_transaction_with_refund_numbers() {
+        let text = "type;order;refund_no;amount;time\n\
+            pay;T1;;6.00;2026-11-20 08:00:00\n\
+            refund;T1;R1;-1.00;2026-11-20 09:00:00\n\
+            refund;T1;R2;-2.00;2026-11-20 09:30:00\n";
+        let mapping = Mapping {
+            order: "order".into(),
+            status: None,
+            time: "time".into(),
+            refund_amount: None,
+            refund_no: Some("refund_no".into()),
+            type_column: Some("type".into()),
+            payment_types: vec!["pay".into()],
+            refund_types: vec!["refund".into()],
+            ..mapping()
+        };
+        let export = read(text.as_bytes(), &mapping, &ReadOptions::default()).unwrap();
+        assert_eq!(export.info.delimiter, b';');
+        let r2 = export
+            .find(Kind::Refund, key_hash(Kind::Refund, b"R2"), b"R2")
+            .unwrap();
+        let entry = export.entries.get(r2);
+        assert_eq!((entry.amount, export.keys(entry).1), (200, &b"T1"[..]));
+    }
+
+    #[test]
+    fn amounts_are_exact() {
+        for (text, unit, fen) in [
+            ("12.3", Unit::Yuan, Some(1230)),
+            ("1,234.56", Unit::Yuan, Some(123_456)),
+            ("-0.01", Unit::Yuan, Some(-1)),
+            ("7", Unit::Yuan, Some(700)),
+            ("6.000", Unit::Yuan, Some(600)),
+            ("0.001", Unit::Yuan, None),
+            ("1.", Unit::Yuan, None),
+            ("", Unit::Yuan, None),
+            ("1e3", Unit::Yuan, None),
+            ("600", Unit::Fen, Some(600)),
+            ("6.00", Unit::Fen, None),
+        ] {
+            assert_eq!(parse_amount(text.as_bytes(), unit), fen, "{text}");
+        }
+    }
+}

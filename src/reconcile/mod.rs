@@ -1,0 +1,981 @@
+//! Reconciliation: a day's WeChat Pay trade bill against the merchant's own export.
+//!
+//! Payments match on 商户订单号 (out_trade_no), refunds on 商户退款单号 (out_refund_no), or
+//! on the order number when the export has no refund numbers. Only the bill's Beijing day
+//! is in scope: an export entry dated on another day is left out, unless the bill has it.
+//! Every entry of the day ends in exactly one [`Category`].
+//!
+//! The export is read into a compact hash index ([`store`]); the bill is streamed past it,
+//! fed as [`BillRow`]s, which the bill parser's record visitor fills. [`run`] reads the two
+//! files at once on two threads, the bill rows crossing in batches.
+
+pub mod bill;
+pub mod clock;
+pub mod export;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{OnceLock, mpsc};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use clock::{DAY, Day, NO_TIME, Stamp, bill_stamp};
+use export::{Export, FOLDED};
+use store::{Entry, Kind, Status, flag, key_hash};
+
+use crate::wechat::{BillAmount, Fen};
+
+/// The key fields of one trade bill row, as the bill parser's visitor gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct BillRow<'a> {
+    pub line: u64,
+    /// 交易时间, `yyyy-MM-dd HH:mm:ss` Beijing time (the refund's time on a refund row).
+    pub time: &'a str,
+    pub mch_id: &'a str,
+    pub out_trade_no: &'a str,
+    /// 商户退款单号: `Some` on refund rows.
+    pub out_refund_no: Option<&'a str>,
+    /// 订单金额 on a payment row, 申请退款金额 on a refund row.
+    pub amount: Fen,
+    /// 应结订单金额 (payment rows).
+    pub settlement: Fen,
+    /// 手续费, negative when a refund returns it.
+    pub fee: BillAmount,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Matched,
+    MissingInExport,
+    MissingInBill,
+    AmountMismatch,
+    StatusMismatch,
+    Duplicate,
+    CrossDay,
+}
+
+impl Category {
+    pub const ALL: [Category; 7] = [
+        Category::Matched,
+        Category::MissingInExport,
+        Category::MissingInBill,
+        Category::AmountMismatch,
+        Category::StatusMismatch,
+        Category::Duplicate,
+        Category::CrossDay,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Matched => "matched",
+            Category::MissingInExport => "missing_in_export",
+            Category::MissingInBill => "missing_in_bill",
+            Category::AmountMismatch => "amount_mismatch",
+            Category::StatusMismatch => "status_mismatch",
+            Category::Duplicate => "duplicate",
+            Category::CrossDay => "cross_day",
+        }
+    }
+}
+
+/// A bill row that cannot belong to this reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BillRowError {
+    #[error("line {line}: 交易时间 {text:?} is not a time (yyyy-MM-dd HH:mm:ss)")]
+    Time { line: u64, text: String },
+    #[error(
+        "line {line}: a row of {found}, in the bill of {expected}: this is the bill of another day"
+    )]
+    WrongDay {
+        line: u64,
+        found: String,
+        expected: Day,
+    },
+    #[error("line {line}: 商户号 {found}, not {expected}: this is the bill of another merchant")]
+    WrongMerchant {
+        line: u64,
+        found: String,
+        expected: String,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The bill's day; else the day of its first row.
+    pub day: Option<Day>,
+    /// The merchant the bill must be of.
+    pub mch_id: Option<String>,
+    /// Export entries missing from the bill this close to midnight are flagged as likely
+    /// cut-off differences when the adjacent day's bill is not given.
+    pub cutoff_window: u32,
+    pub previous_bill: bool,
+    pub next_bill: bool,
+}
+
+/// One side's view of an entry.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Side {
+    pub amount: i64,
+    pub time: Stamp,
+    pub line: u64,
+}
+
+/// A payment or refund that is not `matched`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub category: Category,
+    pub kind: Kind,
+    pub out_trade_no: String,
+    pub out_refund_no: Option<String>,
+    pub bill: Option<Side>,
+    pub export: Option<Side>,
+    /// What the export says of the order.
+    pub export_status: Option<Status>,
+    pub note: String,
+}
+
+impl Difference {
+    /// The bill's amount less the export's (a missing side counts as zero).
+    pub fn difference(&self) -> i64 {
+        self.bill.as_ref().map_or(0, |s| s.amount) - self.export.as_ref().map_or(0, |s| s.amount)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Tally {
+    pub count: u64,
+    pub amount: i64,
+}
+
+impl Tally {
+    fn add(&mut self, amount: i64) {
+        self.count += 1;
+        self.amount += amount;
+    }
+}
+
+/// What the bill's rows add up to.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct BillTotals {
+    pub rows: u64,
+    /// 订单金额 of payment rows.
+    pub payments: Tally,
+    /// 申请退款金额 of refund rows.
+    pub refunds: Tally,
+    /// 应结订单金额, fen.
+    pub settlement: i64,
+    /// 手续费 in 0.00001 yuan (fees have five decimals).
+    pub fees: i64,
+}
+
+impl BillTotals {
+    /// The day's net settlement in 0.00001 yuan: settled payments − refunds − fees.
+    pub fn net(&self) -> i64 {
+        (self.settlement - self.refunds.amount) * 1000 - self.fees
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ExportTotals {
+    pub rows: u64,
+    pub skipped_bad_lines: u64,
+    /// Charged payments of the day.
+    pub payments: Tally,
+    pub refunds: Tally,
+    /// Orders closed or unpaid, absent from the bill as they should be.
+    pub not_charged: u64,
+    /// Entries dated on another day that the bill does not have.
+    pub out_of_scope: u64,
+}
+
+/// Entries of one category, with both sides' sums (a refund counts negative).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct CategoryTotal {
+    pub count: u64,
+    pub bill_amount: i64,
+    pub export_amount: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub day: Day,
+    pub bill: BillTotals,
+    pub export: ExportTotals,
+    pub categories: [CategoryTotal; 7],
+    /// Every entry not matched, payments and refunds, in a stable order.
+    pub differences: Vec<Difference>,
+}
+
+impl Outcome {
+    pub fn category(&self, category: Category) -> CategoryTotal {
+        self.categories[category as usize]
+    }
+
+    pub fn balanced(&self) -> bool {
+        self.differences.is_empty() && self.export.skipped_bad_lines == 0
+    }
+}
+
+/// The bill's side of an entry that needs more than a flag: a different amount, a refund
+/// sum, or a row to show.
+#[derive(Debug, Clone)]
+struct BillSide {
+    amount: i64,
+    time: Stamp,
+    line: u64,
+}
+
+/// Entry indexes are no secret to guard against flooding: a fast hash will do.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// A bill row whose key the export does not have.
+#[derive(Debug, Clone)]
+struct BillOnly {
+    order: String,
+    refund: Option<String>,
+    side: BillSide,
+    repeated: bool,
+}
+
+/// Matches bill rows against an export; one per bill, fed in file order. Matching marks
+/// the export's entries, so an export is matched once.
+pub struct Matcher<'e> {
+    export: &'e Export,
+    options: Options,
+    day: Option<Day>,
+    bill: BillTotals,
+    sides: FastMap<usize, BillSide>,
+    adjacent: FastMap<usize, BillSide>,
+    bill_only: HashMap<(Kind, Box<str>), BillOnly>,
+    /// Bill rows repeating a key the export has: (entry, row).
+    bill_repeats: Vec<(usize, BillSide)>,
+    /// The first row this matcher saw, to name it if another matcher's day differs.
+    first_line: u64,
+    /// The hashes of a batch's rows, kept to be reused.
+    hashes: Vec<u64>,
+}
+
+impl<'e> Matcher<'e> {
+    pub fn new(export: &'e Export, options: Options) -> Matcher<'e> {
+        Matcher {
+            export,
+            day: options.day,
+            options,
+            bill: BillTotals::default(),
+            sides: FastMap::default(),
+            adjacent: FastMap::default(),
+            bill_only: HashMap::new(),
+            bill_repeats: Vec::new(),
+            first_line: 0,
+            hashes: Vec::new(),
+        }
+    }
+
+    /// Takes in what another matcher of the same bill found (rows matched on another
+    /// thread). The flags on the export's entries are already shared.
+    pub fn merge(&mut self, other: Matcher<'e>) -> Result<(), BillRowError> {
+        match (self.day, other.day) {
+            (Some(mine), Some(theirs)) if mine != theirs => {
+                return Err(BillRowError::WrongDay {
+                    line: self.first_line.max(other.first_line),
+                    found: theirs.max(mine).to_string(),
+                    expected: theirs.min(mine),
+                });
+            }
+            (None, theirs) => self.day = theirs,
+            _ => {}
+        }
+        let bill = &mut self.bill;
+        bill.rows += other.bill.rows;
+        bill.payments.count += other.bill.payments.count;
+        bill.payments.amount += other.bill.payments.amount;
+        bill.refunds.count += other.bill.refunds.count;
+        bill.refunds.amount += other.bill.refunds.amount;
+        bill.settlement += other.bill.settlement;
+        bill.fees += other.bill.fees;
+        for (index, side) in other.sides {
+            match self.sides.get_mut(&index) {
+                // Refunds of one order, summed on both threads.
+                Some(mine) => {
+                    mine.amount += side.amount;
+                    if side.line < mine.line {
+                        (mine.line, mine.time) = (side.line, side.time);
+                    }
+                }
+                None => {
+                    self.sides.insert(index, side);
+                }
+            }
+        }
+        for (key, only) in other.bill_only {
+            self.bill_only
+                .entry(key)
+                .and_modify(|mine| {
+                    mine.repeated = true;
+                    if only.side.line < mine.side.line {
+                        mine.side = only.side.clone();
+                    }
+                })
+                .or_insert(only);
+        }
+        self.bill_repeats.extend(other.bill_repeats);
+        Ok(())
+    }
+
+    fn check(&mut self, row: &BillRow<'_>) -> Result<Stamp, BillRowError> {
+        if let Some(expected) = &self.options.mch_id
+            && row.mch_id != expected
+        {
+            return Err(BillRowError::WrongMerchant {
+                line: row.line,
+                found: row.mch_id.to_owned(),
+                expected: expected.clone(),
+            });
+        }
+        bill_stamp(row.time).ok_or_else(|| BillRowError::Time {
+            line: row.line,
+            text: row.time.to_owned(),
+        })
+    }
+
+    /// One row of the day's bill.
+    pub fn row(&mut self, row: &BillRow<'_>) -> Result<(), BillRowError> {
+        let (kind, key) = self.first_key(row);
+        self.row_hashed(row, key_hash(kind, key))
+    }
+
+    /// The key a bill row is looked up by first.
+    fn first_key<'r>(&self, row: &BillRow<'r>) -> (Kind, &'r [u8]) {
+        match row.out_refund_no {
+            None => (Kind::Payment, row.out_trade_no.as_bytes()),
+            Some(number) if self.export.info.refund_numbers => (Kind::Refund, number.as_bytes()),
+            Some(_) => (Kind::OrderRefund, row.out_trade_no.as_bytes()),
+        }
+    }
+
+    /// The rows of a batch. Each lookup is a few cache misses (index slot, entry, key), so
+    /// the rows ahead are prefetched in stages while a row is matched.
+    pub fn batch(&mut self, batch: &Batch) -> Result<(), BillRowError> {
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend(batch.rows().map(|row| {
+            let (kind, key) = self.first_key(&row);
+            key_hash(kind, key)
+        }));
+        let export = self.export;
+        let mut result = Ok(());
+        for (i, row) in batch.rows().enumerate() {
+            if let Some(&hash) = hashes.get(i + 16) {
+                export.index.prefetch(hash);
+            }
+            if let Some(candidate) = hashes.get(i + 8).and_then(|&h| export.index.first(h)) {
+                export.entries.prefetch(candidate);
+            }
+            if let Some(candidate) = hashes.get(i + 4).and_then(|&h| export.index.first(h)) {
+                export.arena.prefetch(export.entries.get(candidate).key);
+            }
+            result = self.row_hashed(&row, hashes[i]);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.hashes = hashes;
+        result
+    }
+
+    fn row_hashed(&mut self, row: &BillRow<'_>, first_hash: u64) -> Result<(), BillRowError> {
+        let time = self.check(row)?;
+        if self.day.is_none() || self.first_line == 0 {
+            self.first_line = row.line;
+        }
+        let day = *self.day.get_or_insert(Day::of(time));
+        if !day.contains(time) {
+            return Err(BillRowError::WrongDay {
+                line: row.line,
+                found: Day::of(time).to_string(),
+                expected: day,
+            });
+        }
+        let bill = &mut self.bill;
+        bill.rows += 1;
+        bill.fees += row.fee.0;
+        let side = BillSide {
+            amount: row.amount.0,
+            time,
+            line: row.line,
+        };
+        let order = row.out_trade_no.as_bytes();
+        match row.out_refund_no {
+            None => {
+                bill.payments.add(row.amount.0);
+                bill.settlement += row.settlement.0;
+                match self.export.find(Kind::Payment, first_hash, order) {
+                    Some(index) => self.seen(index, side, day),
+                    None => self.only(Kind::Payment, row, None, side),
+                }
+            }
+            Some(number) => {
+                bill.refunds.add(row.amount.0);
+                let found = if self.export.info.refund_numbers {
+                    self.export
+                        .find(Kind::Refund, first_hash, number.as_bytes())
+                        .or_else(|| {
+                            let hash = key_hash(Kind::OrderRefund, order);
+                            self.export.find(Kind::OrderRefund, hash, order)
+                        })
+                } else {
+                    self.export.find(Kind::OrderRefund, first_hash, order)
+                };
+                match found {
+                    Some(index) if self.export.entries.get(index).kind == Kind::OrderRefund => {
+                        // Several refunds of one order add up. The common case, a single
+                        // refund of the export's amount, is only a flag; anything else is
+                        // summed apart (on each thread, added up when they merge).
+                        let entry = self.export.entries.get(index);
+                        let first = entry.set(flag::SEEN) & flag::SEEN == 0;
+                        if first && row.amount.0 == entry.amount {
+                            entry.set(flag::FIRST_AS_EXPORTED);
+                        } else {
+                            self.sides
+                                .entry(index)
+                                .or_insert(BillSide { amount: 0, ..side })
+                                .amount += row.amount.0;
+                        }
+                    }
+                    Some(index) => self.seen(index, side, day),
+                    None => self.only(Kind::Refund, row, Some(number), side),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn seen(&mut self, index: usize, side: BillSide, day: Day) {
+        let entry = self.export.entries.get(index);
+        if entry.set(flag::SEEN) & flag::SEEN != 0 {
+            entry.set(flag::BILL_DUPLICATE);
+            self.bill_repeats.push((index, side));
+            return;
+        }
+        if entry.amount != side.amount {
+            entry.set(flag::AMOUNT);
+        }
+        if entry.amount != side.amount
+            || !entry.status.charged()
+            || !day.contains(entry.time)
+            || entry.flags() & flag::EXPORT_DUPLICATE != 0
+        {
+            self.sides.insert(index, side);
+        }
+    }
+
+    fn only(&mut self, kind: Kind, row: &BillRow<'_>, refund: Option<&str>, side: BillSide) {
+        let key = refund.unwrap_or(row.out_trade_no);
+        self.bill_only
+            .entry((kind, key.into()))
+            .and_modify(|only| only.repeated = true)
+            .or_insert_with(|| BillOnly {
+                order: row.out_trade_no.to_owned(),
+                refund: refund.map(str::to_owned),
+                side,
+                repeated: false,
+            });
+    }
+
+    /// A row of the previous or next day's bill: only its payments are looked for, to
+    /// confirm the export's entries of this day that this day's bill lacks.
+    pub fn adjacent_row(&mut self, row: &BillRow<'_>, next: bool) -> Result<(), BillRowError> {
+        let time = self.check(row)?;
+        if row.out_refund_no.is_some() {
+            return Ok(());
+        }
+        let order = row.out_trade_no.as_bytes();
+        if let Some(index) = self
+            .export
+            .find(Kind::Payment, key_hash(Kind::Payment, order), order)
+        {
+            self.export.entries.get(index).set(if next {
+                flag::NEXT_BILL
+            } else {
+                flag::PREVIOUS_BILL
+            });
+            self.adjacent.insert(
+                index,
+                BillSide {
+                    amount: row.amount.0,
+                    time,
+                    line: row.line,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The day of the bill, once a row has been read.
+    pub fn day(&self) -> Option<Day> {
+        self.day
+    }
+
+    /// Sorts every entry into its category.
+    pub fn finish(self) -> Outcome {
+        let day = self.day.or(self.options.day).unwrap_or(Day(0));
+        let export = self.export;
+        let mut out = Outcome {
+            day,
+            bill: self.bill.clone(),
+            export: ExportTotals {
+                rows: export.info.rows,
+                skipped_bad_lines: export.info.skipped,
+                ..ExportTotals::default()
+            },
+            categories: [CategoryTotal::default(); 7],
+            differences: Vec::new(),
+        };
+        let window = self.options.cutoff_window;
+        let near_start = |t: Stamp| t != NO_TIME && t >= day.start() && t < day.start() + window;
+        let near_end = |t: Stamp| {
+            t != NO_TIME && t < day.start() + DAY && t >= (day.start() + DAY).saturating_sub(window)
+        };
+        let sign = |kind: Kind| if kind == Kind::Payment { 1 } else { -1 };
+        for index in 0..export.entries.len() {
+            let entry = export.entries.get(index);
+            let flags = entry.flags();
+            if flags & FOLDED != 0 {
+                continue;
+            }
+            let seen = flags & flag::SEEN != 0;
+            let undated = flags & flag::UNDATED != 0;
+            let in_scope = day.contains(entry.time);
+            if !seen && !in_scope {
+                out.export.out_of_scope += 1;
+                continue;
+            }
+            if !seen && !entry.status.charged() {
+                out.export.not_charged += 1;
+                continue;
+            }
+            if in_scope {
+                match entry.kind {
+                    Kind::Payment => out.export.payments.add(entry.amount),
+                    _ => out.export.refunds.add(entry.amount),
+                }
+            }
+            // Only entries that differ, or sum refunds, have a bill side of their own.
+            let kept = entry.kind == Kind::OrderRefund
+                || flags & (flag::AMOUNT | flag::EXPORT_DUPLICATE) != 0
+                || !entry.status.charged()
+                || !in_scope;
+            let mut bill_side = kept
+                .then(|| self.sides.get(&index).cloned())
+                .flatten()
+                .or_else(|| {
+                    seen.then_some(BillSide {
+                        amount: if entry.kind == Kind::OrderRefund {
+                            0
+                        } else {
+                            entry.amount
+                        },
+                        time: NO_TIME,
+                        line: 0,
+                    })
+                });
+            if let Some(side) = bill_side.as_mut()
+                && flags & flag::FIRST_AS_EXPORTED != 0
+            {
+                side.amount += entry.amount;
+            }
+            let (category, note) = if flags & (flag::EXPORT_DUPLICATE | flag::BILL_DUPLICATE) != 0 {
+                let side = if flags & flag::EXPORT_DUPLICATE != 0 {
+                    "export"
+                } else {
+                    "bill"
+                };
+                (
+                    Category::Duplicate,
+                    format!("the {side} has this key more than once"),
+                )
+            } else if seen {
+                let bill_amount = bill_side.as_ref().map_or(0, |s| s.amount);
+                if entry.kind == Kind::Payment && !entry.status.charged() {
+                    (
+                        Category::StatusMismatch,
+                        format!(
+                            "WeChat Pay took the money; the export says {}",
+                            entry.status.name()
+                        ),
+                    )
+                } else if !in_scope && !undated {
+                    (
+                        Category::CrossDay,
+                        format!("the export dates it {}", clock::format_stamp(entry.time)),
+                    )
+                } else if bill_amount != entry.amount {
+                    (Category::AmountMismatch, String::new())
+                } else {
+                    (Category::Matched, String::new())
+                }
+            } else if flags & (flag::PREVIOUS_BILL | flag::NEXT_BILL) != 0 {
+                let which = if flags & flag::NEXT_BILL != 0 {
+                    "next"
+                } else {
+                    "previous"
+                };
+                (Category::CrossDay, format!("in the {which} day's bill"))
+            } else if (near_start(entry.time) && !self.options.previous_bill)
+                || (near_end(entry.time) && !self.options.next_bill)
+            {
+                (
+                    Category::CrossDay,
+                    "likely cut-off: dated close to midnight and not in this day's bill; give the adjacent day's bill to confirm".to_owned(),
+                )
+            } else {
+                (Category::MissingInBill, String::new())
+            };
+            let total = &mut out.categories[category as usize];
+            total.count += 1;
+            total.export_amount += sign(entry.kind) * entry.amount;
+            total.bill_amount += sign(entry.kind) * bill_side.as_ref().map_or(0, |s| s.amount);
+            if category == Category::Matched {
+                continue;
+            }
+            let (key, order) = export.keys(entry);
+            let adjacent = self.adjacent.get(&index);
+            // Seen in the bill, where exactly not kept: the same amount, no line.
+            let bill_side_unlocated = bill_side.clone().filter(|s| s.line == 0);
+            out.differences.push(Difference {
+                category,
+                kind: entry.kind,
+                out_trade_no: String::from_utf8_lossy(order).into_owned(),
+                out_refund_no: (entry.kind == Kind::Refund)
+                    .then(|| String::from_utf8_lossy(key).into_owned()),
+                bill: bill_side
+                    .filter(|s| s.line > 0)
+                    .or_else(|| adjacent.cloned())
+                    .or(bill_side_unlocated)
+                    .map(|s| Side {
+                        amount: s.amount,
+                        time: s.time,
+                        line: s.line,
+                    }),
+                export: Some(export_side(entry)),
+                export_status: Some(entry.status),
+                note,
+            });
+        }
+        for repeat in &export.repeats {
+            let again = export.entries.get(repeat.again);
+            if let Some(first) = out.differences.iter_mut().find(|d| {
+                d.export
+                    .as_ref()
+                    .is_some_and(|s| s.line == u64::from(export.entries.get(repeat.first).line))
+            }) {
+                first.note = format!("{}; again on line {}", first.note, again.line);
+            }
+        }
+        for (index, side) in &self.bill_repeats {
+            let line = u64::from(export.entries.get(*index).line);
+            if let Some(first) = out.differences.iter_mut().find(|d| {
+                d.category == Category::Duplicate
+                    && d.export.as_ref().is_some_and(|s| s.line == line)
+            }) {
+                first.note = format!("{}; bill line {} again", first.note, side.line);
+            }
+        }
+        let mut only: Vec<_> = self.bill_only.into_iter().collect();
+        only.sort_by_key(|(_, o)| o.side.line);
+        for ((kind, _), only) in only {
+            let order_entry = export
+                .find(
+                    Kind::Payment,
+                    key_hash(Kind::Payment, only.order.as_bytes()),
+                    only.order.as_bytes(),
+                )
+                .map(|i| export.entries.get(i));
+            let (category, note) = if only.repeated {
+                (
+                    Category::Duplicate,
+                    "the bill has this key more than once".to_owned(),
+                )
+            } else if kind == Kind::Refund
+                && !export.info.transactions
+                && let Some(order) = order_entry.filter(|o| o.status != Status::Refunded)
+            {
+                (
+                    Category::StatusMismatch,
+                    format!(
+                        "WeChat Pay refunded it; the export says {}",
+                        order.status.name()
+                    ),
+                )
+            } else {
+                (Category::MissingInExport, String::new())
+            };
+            let total = &mut out.categories[category as usize];
+            total.count += 1;
+            total.bill_amount += sign(kind) * only.side.amount;
+            out.differences.push(Difference {
+                category,
+                kind,
+                out_trade_no: only.order,
+                out_refund_no: only.refund,
+                bill: Some(Side {
+                    amount: only.side.amount,
+                    time: only.side.time,
+                    line: only.side.line,
+                }),
+                export: None,
+                export_status: order_entry.map(|o| o.status),
+                note,
+            });
+        }
+        out.differences.sort_by(|a, b| {
+            (a.category, &a.out_trade_no, a.kind, &a.out_refund_no).cmp(&(
+                b.category,
+                &b.out_trade_no,
+                b.kind,
+                &b.out_refund_no,
+            ))
+        });
+        out
+    }
+}
+
+fn export_side(entry: &Entry) -> Side {
+    Side {
+        amount: entry.amount,
+        time: entry.time,
+        line: u64::from(entry.line),
+    }
+}
+
+/// Bill rows copied out of the parser's buffer, to cross to the matching thread.
+#[derive(Debug, Default)]
+pub struct Batch {
+    text: String,
+    rows: Vec<Packed>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    line: u64,
+    start: u32,
+    lens: [u16; 4],
+    refund: bool,
+    amount: i64,
+    settlement: i64,
+    fee: i64,
+}
+
+/// Rows a batch holds before it is sent.
+pub const BATCH_ROWS: usize = 16 * 1024;
+
+impl Batch {
+    pub fn push(&mut self, row: &BillRow<'_>) {
+        let start = self.text.len() as u32;
+        let refund = row.out_refund_no.unwrap_or("");
+        let mut lens = [0u16; 4];
+        for (len, text) in lens
+            .iter_mut()
+            .zip([row.time, row.mch_id, row.out_trade_no, refund])
+        {
+            // Longer fields are no bill's; cut, they still fail every check they should.
+            let text = &text[..text.floor_char_boundary(usize::from(u16::MAX))];
+            *len = text.len() as u16;
+            self.text.push_str(text);
+        }
+        self.rows.push(Packed {
+            line: row.line,
+            start,
+            lens,
+            refund: row.out_refund_no.is_some(),
+            amount: row.amount.0,
+            settlement: row.settlement.0,
+            fee: row.fee.0,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.rows.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = BillRow<'_>> {
+        self.rows.iter().map(|p| {
+            let mut at = p.start as usize;
+            let mut next = |len: u16| {
+                let text = &self.text[at..at + usize::from(len)];
+                at += usize::from(len);
+                text
+            };
+            let (time, mch_id, order, refund) = (
+                next(p.lens[0]),
+                next(p.lens[1]),
+                next(p.lens[2]),
+                next(p.lens[3]),
+            );
+            BillRow {
+                line: p.line,
+                time,
+                mch_id,
+                out_trade_no: order,
+                out_refund_no: p.refund.then_some(refund),
+                amount: Fen(p.amount),
+                settlement: Fen(p.settlement),
+                fee: BillAmount(p.fee),
+            }
+        })
+    }
+}
+
+/// The sending side of [`run`]: batches a bill's rows and sends them to the matching
+/// thread. Once the export is indexed, a batch that finds that thread busy is matched here
+/// instead, so both cores match while the bill is still being read.
+pub struct BatchSender<'e> {
+    batch: Batch,
+    channel: mpsc::SyncSender<Batch>,
+    /// Batches the matching thread is done with, to fill again without allocating.
+    recycled: mpsc::Receiver<Batch>,
+    ready: &'e OnceLock<Export>,
+    options: Options,
+    helper: Option<Matcher<'e>>,
+    failed: Option<BillRowError>,
+}
+
+impl BatchSender<'_> {
+    /// Adds a row; false once the rows are no longer wanted (the export or a row failed).
+    pub fn push(&mut self, row: &BillRow<'_>) -> bool {
+        self.batch.push(row);
+        if self.batch.len() >= BATCH_ROWS {
+            return self.flush();
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        let empty = self.recycled.try_recv().unwrap_or_default();
+        let full = std::mem::replace(&mut self.batch, empty);
+        if full.is_empty() {
+            return self.failed.is_none();
+        }
+        match self.channel.try_send(full) {
+            Ok(()) => true,
+            Err(mpsc::TrySendError::Disconnected(_)) => false,
+            Err(mpsc::TrySendError::Full(full)) => match self.ready.get() {
+                Some(export) => {
+                    let options = &self.options;
+                    let helper = self
+                        .helper
+                        .get_or_insert_with(|| Matcher::new(export, options.clone()));
+                    let matched = helper.batch(&full);
+                    self.batch = full;
+                    self.batch.clear();
+                    match matched {
+                        Ok(()) => true,
+                        Err(e) => {
+                            self.failed = Some(e);
+                            false
+                        }
+                    }
+                }
+                None => self.channel.send(full).is_ok(),
+            },
+        }
+    }
+}
+
+/// Batches in flight between the bill thread and the matcher, at most: about 100 MB of
+/// rows, enough for the bill to keep going while the export is indexed.
+const BATCHES_IN_FLIGHT: usize = 64;
+
+/// What went wrong on either side of [`run`].
+#[derive(Debug)]
+pub enum RunError<X, B> {
+    Export(X),
+    Bill(B),
+    Row(BillRowError),
+}
+
+/// Reads the export on this thread while `read_bill` streams the bill on another, sending
+/// its rows through the [`BatchSender`]; then matches every row and sorts the entries.
+/// `read_bill` returns its own result (the bill parser's report), handed back with the
+/// outcome. `adjacent` then feeds the adjacent days' bills, if any, to the matcher.
+pub fn run<R, X, B>(
+    read_export: impl FnOnce() -> Result<Export, X>,
+    read_bill: impl FnOnce(&mut BatchSender<'_>) -> Result<R, B> + Send,
+    adjacent: impl FnOnce(&mut Matcher<'_>) -> Result<(), B>,
+    options: Options,
+) -> Result<(Outcome, R, Export), RunError<X, B>>
+where
+    R: Send,
+    B: Send,
+{
+    let (sender, receiver) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    let (recycle, recycled) = mpsc::channel();
+    let ready = OnceLock::new();
+    let done = std::thread::scope(|scope| {
+        let ready = &ready;
+        let helper_options = options.clone();
+        let bill = scope.spawn(move || {
+            let mut batches = BatchSender {
+                batch: Batch::default(),
+                channel: sender,
+                recycled,
+                ready,
+                options: helper_options,
+                helper: None,
+                failed: None,
+            };
+            let result = read_bill(&mut batches);
+            batches.flush();
+            (result, batches.helper, batches.failed)
+        });
+        let export = match read_export() {
+            Ok(export) => export,
+            Err(e) => {
+                drop(receiver);
+                let _ = bill.join();
+                return Err(RunError::Export(e));
+            }
+        };
+        let export = ready.get_or_init(|| export);
+        let mut matcher = Matcher::new(export, options);
+        let mut failed = None;
+        for mut batch in receiver.iter() {
+            if failed.is_none()
+                && let Err(e) = matcher.batch(&batch)
+            {
+                failed = Some(e);
+            }
+            batch.clear();
+            // The bill thread may be done; then the batch is simply dropped.
+            let _ = recycle.send(batch);
+        }
+        let (report, helper, helper_failed) = bill
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if let Some(e) = failed.or(helper_failed) {
+            return Err(RunError::Row(e));
+        }
+        let report = report.map_err(RunError::Bill)?;
+        if let Some(helper) = helper {
+            matcher.merge(helper).map_err(RunError::Row)?;
+        }
+        adjacent(&mut matcher).map_err(RunError::Bill)?;
+        Ok((matcher.finish(), report))
+    })?;
+    let export = ready.into_inner().expect("the export was read");
+    Ok((done.0, done.1, export))
+}
+
+#[cfg(test)]
+mod tests;

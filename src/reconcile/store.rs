@@ -1,0 +1,381 @@
+//! The export side held compactly: one 32-byte entry per payment or refund, the keys
+//! interned in one arena, and an open-addressing index of hashes. Ten million orders take
+//! about 600 MB, and nothing is allocated per row.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use super::clock::Stamp;
+
+/// What an entry is keyed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Kind {
+    /// A payment, on 商户订单号.
+    Payment = 0,
+    /// A refund, on 商户退款单号.
+    Refund = 1,
+    /// The refunds of an order, summed, on 商户订单号: for exports without refund numbers.
+    OrderRefund = 2,
+}
+
+/// What the shop says of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Status {
+    Paid = 0,
+    Refunded = 1,
+    Closed = 2,
+    Unpaid = 3,
+}
+
+impl Status {
+    /// Whether the shop says money came in.
+    pub fn charged(self) -> bool {
+        matches!(self, Status::Paid | Status::Refunded)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Paid => "paid",
+            Status::Refunded => "refunded",
+            Status::Closed => "closed",
+            Status::Unpaid => "unpaid",
+        }
+    }
+}
+
+/// Flags an entry collects as the bills are read.
+pub mod flag {
+    /// A bill row of the day matched it.
+    pub const SEEN: u16 = 1;
+    /// A second bill row of the day had its key.
+    pub const BILL_DUPLICATE: u16 = 1 << 1;
+    /// The export has its key twice.
+    pub const EXPORT_DUPLICATE: u16 = 1 << 2;
+    /// The bill's amount differs (the bill's side is kept apart).
+    pub const AMOUNT: u16 = 1 << 3;
+    /// Found in the previous day's bill.
+    pub const PREVIOUS_BILL: u16 = 1 << 4;
+    /// Found in the next day's bill.
+    pub const NEXT_BILL: u16 = 1 << 5;
+    /// A refund whose export row gives no refund time: dated by its payment.
+    pub const UNDATED: u16 = 1 << 6;
+    /// The refunds of an order: the first refund in the bill was the export's amount, and
+    /// is counted by this flag rather than kept apart.
+    pub const FIRST_AS_EXPORTED: u16 = 1 << 7;
+}
+
+/// One payment or refund of the export.
+#[derive(Debug)]
+pub struct Entry {
+    pub hash: u64,
+    /// Where its key is in the arena.
+    pub key: u32,
+    pub time: Stamp,
+    pub line: u32,
+    pub kind: Kind,
+    pub status: Status,
+    pub flags: AtomicU16,
+    /// Fen: the payment's amount, or the refund's.
+    pub amount: i64,
+}
+
+impl Entry {
+    pub fn flags(&self) -> u16 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// Sets `bits`, returning the flags as they were.
+    pub fn set(&self, bits: u16) -> u16 {
+        self.flags.fetch_or(bits, Ordering::Relaxed)
+    }
+}
+
+/// Asks the CPU to bring `address` into the cache: a hint that never faults.
+#[inline]
+fn prefetch(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never dereferences the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch(address.cast::<i8>(), _MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
+/// Asks Linux to back a large, not yet touched allocation with 2 MiB pages: the index and
+/// the entries are read at random, and with 4 KiB pages nearly every lookup would also miss
+/// the TLB. Only the whole 2 MiB pages inside the allocation can be huge; the advice is a
+/// hint, and its failure (no transparent huge pages here) changes nothing but speed.
+pub fn advise_huge_pages<T>(memory: &[T]) {
+    const HUGE: usize = 2 << 20;
+    let start = memory.as_ptr() as usize;
+    let end = start + std::mem::size_of_val(memory);
+    let (aligned_start, aligned_end) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
+    if aligned_end > aligned_start {
+        // SAFETY: the range lies inside `memory`, which this process owns; MADV_HUGEPAGE
+        // changes how pages are backed, never their contents.
+        let _ = unsafe {
+            rustix::mm::madvise(
+                aligned_start as *mut std::ffi::c_void,
+                aligned_end - aligned_start,
+                rustix::mm::Advice::LinuxHugepage,
+            )
+        };
+    }
+}
+
+const SEED: u64 = 0x5f3c_9a1e_77d2_4b03;
+
+pub fn key_hash(kind: Kind, key: &[u8]) -> u64 {
+    let mut hasher = foldhash::quality::FixedState::with_seed(SEED).build_hasher();
+    hasher.write_u8(kind as u8);
+    hasher.write(key);
+    hasher.finish()
+}
+
+/// 8 MiB chunks of entries: large enough for most of each to lie on huge pages.
+const CHUNK_BITS: u32 = 18;
+
+/// A vector grown in fixed chunks, so that growing never copies or doubles ten million
+/// entries (a doubling `Vec` would briefly hold 1.5 times its size twice over).
+#[derive(Debug)]
+pub struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Chunked<T> {
+    pub fn push(&mut self, value: T) -> usize {
+        if self.len >> CHUNK_BITS == self.chunks.len() {
+            let mut chunk = Vec::with_capacity(1 << CHUNK_BITS);
+            advise_huge_pages(chunk.spare_capacity_mut());
+            self.chunks.push(chunk);
+        }
+        let index = self.len;
+        self.chunks[index >> CHUNK_BITS].push(value);
+        self.len += 1;
+        index
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get(&self, index: usize) -> &T {
+        &self.chunks[index >> CHUNK_BITS][index & ((1 << CHUNK_BITS) - 1)]
+    }
+
+    pub fn get_mut(&mut self, index: usize) -> &mut T {
+        &mut self.chunks[index >> CHUNK_BITS][index & ((1 << CHUNK_BITS) - 1)]
+    }
+
+    /// Hints the CPU to load element `index`.
+    #[inline]
+    pub fn prefetch(&self, index: usize) {
+        prefetch(std::ptr::from_ref(self.get(index)).cast());
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+
+    pub fn last_mut(&mut self) -> Option<&mut T> {
+        self.chunks.last_mut().and_then(|c| c.last_mut())
+    }
+}
+
+const BLOCK_BITS: u32 = 23;
+const BLOCK: usize = 1 << BLOCK_BITS;
+/// Keys are at most this long (out_trade_no and out_refund_no are at most 64).
+pub const MAX_KEY: usize = 255;
+
+/// Keys, each stored once as a length byte and its bytes, in 8 MiB blocks; a key is named
+/// by a u32 (block and offset), so the arena holds up to 4 GiB of keys.
+#[derive(Debug, Default)]
+pub struct Arena {
+    blocks: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("more than 4 GiB of order numbers")]
+pub struct ArenaFull;
+
+impl Arena {
+    /// Stores the keys back to back (a refund keeps its order number after its own), and
+    /// returns where.
+    pub fn push(&mut self, keys: &[&[u8]]) -> Result<u32, ArenaFull> {
+        let needed: usize = keys.iter().map(|k| 1 + k.len()).sum();
+        if self
+            .blocks
+            .last()
+            .is_none_or(|block| block.len() + needed > BLOCK)
+        {
+            if self.blocks.len() >= 1 << (32 - BLOCK_BITS) {
+                return Err(ArenaFull);
+            }
+            let mut block = Vec::with_capacity(BLOCK);
+            advise_huge_pages(block.spare_capacity_mut());
+            self.blocks.push(block);
+        }
+        let index = self.blocks.len() - 1;
+        let block = &mut self.blocks[index];
+        let at = block.len();
+        for key in keys {
+            debug_assert!(key.len() <= MAX_KEY);
+            block.push(key.len() as u8);
+            block.extend_from_slice(key);
+        }
+        Ok(((index as u32) << BLOCK_BITS) | at as u32)
+    }
+
+    /// The `nth` key stored at `at`.
+    pub fn get(&self, at: u32, nth: usize) -> &[u8] {
+        let block = &self.blocks[(at >> BLOCK_BITS) as usize];
+        let mut offset = (at as usize) & (BLOCK - 1);
+        for _ in 0..nth {
+            offset += 1 + block[offset] as usize;
+        }
+        let len = block[offset] as usize;
+        &block[offset + 1..offset + 1 + len]
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.blocks.iter().map(Vec::len).sum()
+    }
+
+    /// Hints the CPU to load the key at `at`.
+    #[inline]
+    pub fn prefetch(&self, at: u32) {
+        let block = &self.blocks[(at >> BLOCK_BITS) as usize];
+        if let Some(byte) = block.get((at as usize) & (BLOCK - 1)) {
+            prefetch(std::ptr::from_ref(byte));
+        }
+    }
+}
+
+/// Open addressing on the entries' hashes: each slot holds the top 32 bits of a hash and
+/// the entry's index + 1, so most probes settle without touching an entry.
+#[derive(Debug, Default)]
+pub struct Index {
+    slots: Vec<u64>,
+    mask: usize,
+}
+
+impl Index {
+    pub fn with_capacity(entries: usize) -> Index {
+        // At most 70 % full.
+        let size = (entries * 10 / 7 + 1).next_power_of_two().max(16);
+        let mut slots = Vec::with_capacity(size);
+        advise_huge_pages(slots.spare_capacity_mut());
+        slots.resize(size, 0);
+        Index {
+            slots,
+            mask: size - 1,
+        }
+    }
+
+    fn start(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    /// Hints the CPU to load the slot of `hash`, for lookups done in batches.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: prefetching is a hint; the address is inside `slots`.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch(
+                self.slots.as_ptr().add(self.start(hash)).cast::<i8>(),
+                _MM_HINT_T0,
+            );
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = hash;
+    }
+
+    /// The first entry whose hash has the same top bits, for prefetching.
+    #[inline]
+    pub fn first(&self, hash: u64) -> Option<usize> {
+        self.candidates(hash).next()
+    }
+
+    /// The entries whose hash has the same top bits, in probe order.
+    pub fn candidates(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
+        let tag = hash >> 32;
+        let mut at = self.start(hash);
+        std::iter::from_fn(move || {
+            loop {
+                let slot = self.slots[at];
+                if slot == 0 {
+                    return None;
+                }
+                at = (at + 1) & self.mask;
+                if slot >> 32 == tag {
+                    return Some((slot & 0xffff_ffff) as usize - 1);
+                }
+            }
+        })
+    }
+
+    /// Adds entry `index`; the caller has checked that no entry has its key.
+    pub fn insert(&mut self, hash: u64, index: usize) {
+        let mut at = self.start(hash);
+        while self.slots[at] != 0 {
+            at = (at + 1) & self.mask;
+        }
+        self.slots[at] = ((hash >> 32) << 32) | (index as u64 + 1);
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.slots.len() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arena_keeps_keys_and_pairs() {
+        let mut arena = Arena::default();
+        let a = arena.push(&[b"T1"]).unwrap();
+        let b = arena.push(&[b"R1", b"T1"]).unwrap();
+        assert_eq!(arena.get(a, 0), b"T1");
+        assert_eq!(arena.get(b, 0), b"R1");
+        assert_eq!(arena.get(b, 1), b"T1");
+    }
+
+    #[test]
+    fn index_finds_what_was_inserted_even_on_equal_tags() {
+        let mut index = Index::with_capacity(4);
+        index.insert(0xAAAA_0000_0000_0001, 0);
+        index.insert(0xAAAA_0000_0000_0001, 1);
+        index.insert(0xBBBB_0000_0000_0001, 2);
+        let found: Vec<_> = index.candidates(0xAAAA_0000_0000_0001).collect();
+        assert_eq!(found, vec![0, 1]);
+        assert_eq!(index.candidates(0xCCCC_0000_0000_0001).count(), 0);
+        let mut chunked = Chunked::default();
+        for i in 0..70_000u32 {
+            chunked.push(i);
+        }
+        assert_eq!(*chunked.get(69_999), 69_999);
+        assert_eq!(chunked.iter().count(), 70_000);
+    }
+}
