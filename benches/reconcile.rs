@@ -256,13 +256,14 @@ fn child(trades: u64) {
     let cpu = cpu_seconds() - cpu;
     let peak = peak_memory_kib();
     assert!(report.is_consistent());
-    if std::env::var_os("BENCH_RECONCILE_NO_CHECK").is_none() {
+    let checked = std::env::var_os("BENCH_RECONCILE_NO_CHECK").is_none();
+    if checked {
         check(&outcome, &expected);
     }
     let bytes = std::fs::metadata(&data.bill).unwrap().len()
         + std::fs::metadata(&data.export).unwrap().len();
     println!(
-        "{trades:>9} trades: {:>9} bill rows + {:>9} export rows ({:.2} GB) in {wall:.3} s (CPU {cpu:.2} s), {:.1} M rows/s, {:.0} MB/s, peak memory {} MiB; {} differences, all as expected",
+        "{trades:>9} trades: {:>9} bill rows + {:>9} export rows ({:.2} GB) in {wall:.3} s (CPU {cpu:.2} s), {:.1} M rows/s, {:.0} MB/s, peak memory {} MiB; {} differences, {}",
         outcome.bill.rows,
         outcome.export.rows,
         bytes as f64 / 1e9,
@@ -270,6 +271,11 @@ fn child(trades: u64) {
         bytes as f64 / wall / 1e6,
         peak / 1024,
         outcome.differences.len(),
+        if checked {
+            "all as expected"
+        } else {
+            "not checked"
+        },
     );
 }
 

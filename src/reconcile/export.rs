@@ -7,7 +7,9 @@
 //! byte order mark, or GBK/GB18030 as Excel saves it in China; the encoding and the
 //! delimiter (comma, tab, semicolon) are detected unless given.
 
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
 
 use thiserror::Error;
 
@@ -273,49 +275,215 @@ pub fn read_export(
 ) -> Result<Export, ExportError> {
     let mut head = Vec::with_capacity(SNIFF);
     (&mut source).take(SNIFF as u64).read_to_end(&mut head)?;
-    if head.iter().all(u8::is_ascii_whitespace) {
-        return Err(ExportError::NoHeader);
-    }
-    let (encoding, bom) = detect_encoding(&head, head.len() == SNIFF, options.encoding)?;
-    let delimiter = options
-        .delimiter
-        .unwrap_or_else(|| detect_delimiter(&head[bom..]));
-    let bytes = io::Cursor::new(head).chain(source);
-    let mut info = ExportInfo {
-        encoding: Some(encoding),
-        bom: bom > 0,
-        delimiter,
-        ..ExportInfo::default()
-    };
-    let mut export = Export::default();
-    match encoding {
-        Encoding::Utf8 => {
-            let mut bytes = bytes;
-            io::copy(&mut (&mut bytes).take(bom as u64), &mut io::sink())?;
-            read_rows(bytes, mapping, options, &mut info, &mut export)?
-        }
-        Encoding::Gb18030 => read_rows(
-            Decoded::new(bytes),
-            mapping,
-            options,
-            &mut info,
-            &mut export,
-        )?,
-    }
-    export.info = info;
-    export.build_index();
+    let shape = Shape::sniff(&head, options)?;
+    let (mut export, _) = shape.read_part(io::Cursor::new(head).chain(source), mapping, options)?;
+    export.finish()?;
     Ok(export)
 }
 
+/// Exports smaller than this are read on one thread (in unit tests, nearly every one is
+/// split, to test the joining).
+const PARALLEL_BYTES: u64 = if cfg!(test) { 1024 } else { 8 << 20 };
+
+/// Reads an export file, a large one as two halves on two threads: each half is parsed on
+/// its own (the second one behind a copy of the header line) and the two are joined.
+pub fn read_export_file(
+    path: &Path,
+    mapping: &Mapping,
+    options: &ReadOptions,
+) -> Result<Export, ExportError> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if len < PARALLEL_BYTES {
+        return read_export(file, mapping, options);
+    }
+    let mut head = Vec::with_capacity(SNIFF);
+    (&mut file).take(SNIFF as u64).read_to_end(&mut head)?;
+    let shape = Shape::sniff(&head, options)?;
+    // The header line, without quotes (a quoted newline would make it more than a line).
+    let header = match memchr::memchr(b'\n', &head) {
+        Some(end) if !head[..end].contains(&b'"') => head[..=end].to_vec(),
+        _ => return read_export(File::open(path)?, mapping, options),
+    };
+    let Some(split) = line_start_after(&mut file, len / 2)? else {
+        return read_export(File::open(path)?, mapping, options);
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| -> Result<_, ExportError> {
+            let mut file = File::open(path)?;
+            file.seek(SeekFrom::Start(split))?;
+            let raw = io::Cursor::new(&header).chain(file.take(len - split));
+            shape.read_part(raw, mapping, options)
+        });
+        let first = File::open(path)
+            .map_err(ExportError::from)
+            .and_then(|file| {
+                let mut quotes = Quotes::new(file.take(split));
+                let part = shape.read_part(&mut quotes, mapping, options)?;
+                Ok((part, quotes.count))
+            });
+        let second = second
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (first, second)
+    });
+    let ((mut export, lines), quotes) = first?;
+    if quotes % 2 == 1 {
+        // The middle falls inside a quoted field: read it whole instead.
+        return read_export(File::open(path)?, mapping, options);
+    }
+    // The second half's line 1 is the copied header; its line 2 follows the first half.
+    let shift = lines - 1;
+    let (part, _) = second.map_err(|e| e.shifted(shift))?;
+    export.append(part, shift)?;
+    export.finish()?;
+    Ok(export)
+}
+
+/// The offset of the first line that starts at or after `at`.
+fn line_start_after(file: &mut File, at: u64) -> io::Result<Option<u64>> {
+    file.seek(SeekFrom::Start(at))?;
+    let mut window = vec![0; SNIFF];
+    let mut read = 0;
+    while read < window.len() {
+        match file.read(&mut window[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(memchr::memchr(b'\n', &window[..read]).map(|i| at + i as u64 + 1))
+}
+
+/// Counts the quote characters that pass, to tell whether a cut falls inside a quoted
+/// field (a quote byte is never part of a multi-byte GBK or UTF-8 character).
+struct Quotes<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R> Quotes<R> {
+    fn new(inner: R) -> Self {
+        Quotes { inner, count: 0 }
+    }
+}
+
+impl<R: Read> Read for Quotes<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += memchr::memchr_iter(b'"', &buf[..n]).count() as u64;
+        Ok(n)
+    }
+}
+
+/// What the head of an export says: its encoding, byte order mark and delimiter.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    encoding: Encoding,
+    bom: usize,
+    delimiter: u8,
+}
+
+impl Shape {
+    fn sniff(head: &[u8], options: &ReadOptions) -> Result<Shape, ExportError> {
+        if head.iter().all(u8::is_ascii_whitespace) {
+            return Err(ExportError::NoHeader);
+        }
+        let (encoding, bom) = detect_encoding(head, head.len() == SNIFF, options.encoding)?;
+        let delimiter = options
+            .delimiter
+            .unwrap_or_else(|| detect_delimiter(&head[bom..]));
+        Ok(Shape {
+            encoding,
+            bom,
+            delimiter,
+        })
+    }
+
+    /// Reads the rows of `raw` (header first), returning the export without its index and
+    /// the number of lines read.
+    fn read_part(
+        &self,
+        raw: impl Read,
+        mapping: &Mapping,
+        options: &ReadOptions,
+    ) -> Result<(Export, u64), ExportError> {
+        let mut export = Export {
+            info: ExportInfo {
+                encoding: Some(self.encoding),
+                bom: self.bom > 0,
+                delimiter: self.delimiter,
+                ..ExportInfo::default()
+            },
+            ..Export::default()
+        };
+        let lines = match self.encoding {
+            Encoding::Utf8 => {
+                let mut raw = raw;
+                io::copy(&mut (&mut raw).take(self.bom as u64), &mut io::sink())?;
+                read_rows(raw, mapping, options, &mut export)?
+            }
+            Encoding::Gb18030 => read_rows(Decoded::new(raw), mapping, options, &mut export)?,
+        };
+        Ok((export, lines))
+    }
+}
+
+impl ExportError {
+    /// The error with its line numbers moved down by `lines`.
+    fn shifted(mut self, lines: u64) -> ExportError {
+        match &mut self {
+            ExportError::Bad(bad) => bad.line += lines,
+            ExportError::Encoding { line, .. } | ExportError::Csv { line, .. } => *line += lines,
+            _ => {}
+        }
+        self
+    }
+}
+
+impl Export {
+    /// Joins the entries of a later part of the same file, whose lines come `shift` lines
+    /// further down.
+    fn append(&mut self, other: Export, shift: u64) -> Result<(), ExportError> {
+        let blocks = self.arena.append(other.arena)?;
+        for entry in other.entries.into_values() {
+            let line = u32::try_from(u64::from(entry.line) + shift).map_err(|_| ArenaFull)?;
+            self.entries.push(Entry {
+                key: blocks.moved(entry.key),
+                line,
+                ..entry
+            });
+        }
+        let info = &mut self.info;
+        info.rows += other.info.rows;
+        info.skipped += other.info.skipped;
+        for mut bad in other.info.bad_lines {
+            if info.bad_lines.len() < BAD_LINES_KEPT {
+                bad.line += shift;
+                info.bad_lines.push(bad);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an export of no rows, and indexes the rest.
+    fn finish(&mut self) -> Result<(), ExportError> {
+        if self.info.rows == 0 {
+            return Err(ExportError::NoRows);
+        }
+        self.build_index();
+        Ok(())
+    }
+}
+
+/// Reads the header and the rows into `export`, returning the number of lines read.
 fn read_rows(
     source: impl Read,
     mapping: &Mapping,
     options: &ReadOptions,
-    info: &mut ExportInfo,
     export: &mut Export,
-) -> Result<(), ExportError> {
+) -> Result<u64, ExportError> {
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(info.delimiter)
+        .delimiter(export.info.delimiter)
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(1 << 20)
@@ -328,24 +496,24 @@ fn read_rows(
         .iter()
         .map(|name| String::from_utf8_lossy(name).trim().to_owned())
         .collect();
-    info.header = header.clone();
     let columns = Columns::find(&header, mapping)?;
+    export.info.header = header;
+    export.info.refund_numbers = columns.refund_no.is_some();
+    export.info.transactions = columns.type_column.is_some();
     let rows = Rows {
         mapping,
         columns: &columns,
     };
-    loop {
-        if !reader.read_byte_record(&mut record).map_err(csv_error)? {
-            break;
-        }
+    while reader.read_byte_record(&mut record).map_err(csv_error)? {
         let line = record.position().map_or(0, csv::Position::line);
         if record.iter().all(|field| field.trim_ascii().is_empty()) {
             continue;
         }
-        info.rows += 1;
+        export.info.rows += 1;
         match rows.add(&record, line, export) {
             Ok(()) => {}
             Err(Problem::Bad(bad)) if options.skip_bad_lines => {
+                let info = &mut export.info;
                 info.skipped += 1;
                 if info.bad_lines.len() < BAD_LINES_KEPT {
                     info.bad_lines.push(bad);
@@ -355,12 +523,7 @@ fn read_rows(
             Err(Problem::Full(full)) => return Err(full.into()),
         }
     }
-    if info.rows == 0 {
-        return Err(ExportError::NoRows);
-    }
-    info.refund_numbers = columns.refund_no.is_some();
-    info.transactions = columns.type_column.is_some();
-    Ok(())
+    Ok(reader.position().line().saturating_sub(1))
 }
 
 fn csv_error(error: csv::Error) -> ExportError {

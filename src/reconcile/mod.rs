@@ -6,8 +6,8 @@
 //! Every entry of the day ends in exactly one [`Category`].
 //!
 //! The export is read into a compact hash index ([`store`]); the bill is streamed past it,
-//! fed as [`BillRow`]s, which the bill parser's record visitor fills. [`run`] reads the two
-//! files at once on two threads, the bill rows crossing in batches.
+//! fed as [`BillRow`]s, which the bill parser's record visitor fills. [`bill::reconcile_files`]
+//! reads each file as two halves on the two cores.
 
 pub mod bill;
 pub mod clock;
@@ -15,7 +15,6 @@ pub mod export;
 pub mod store;
 
 use std::collections::HashMap;
-use std::sync::{OnceLock, mpsc};
 
 use serde::Serialize;
 use thiserror::Error;
@@ -77,6 +76,18 @@ impl Category {
             Category::Duplicate => "duplicate",
             Category::CrossDay => "cross_day",
         }
+    }
+}
+
+impl BillRowError {
+    /// The error with its line moved `by` lines down.
+    pub fn shifted(mut self, by: u64) -> BillRowError {
+        match &mut self {
+            BillRowError::Time { line, .. }
+            | BillRowError::WrongDay { line, .. }
+            | BillRowError::WrongMerchant { line, .. } => *line += by,
+        }
+        self
     }
 }
 
@@ -270,6 +281,21 @@ impl<'e> Matcher<'e> {
             bill_repeats: Vec::new(),
             first_line: 0,
             hashes: Vec::new(),
+        }
+    }
+
+    /// Moves every line this matcher noted `by` lines down: it read a later part of the bill
+    /// behind a copy of the header.
+    pub fn shift_lines(&mut self, by: u64) {
+        self.first_line += by;
+        for side in self.sides.values_mut() {
+            side.line += by;
+        }
+        for only in self.bill_only.values_mut() {
+            only.side.line += by;
+        }
+        for (_, side) in &mut self.bill_repeats {
+            side.line += by;
         }
     }
 
@@ -539,6 +565,8 @@ impl<'e> Matcher<'e> {
             t != NO_TIME && t < day.start() + DAY && t >= (day.start() + DAY).saturating_sub(window)
         };
         let sign = |kind: Kind| if kind == Kind::Payment { 1 } else { -1 };
+        // Where each duplicated entry's difference is, to note its repeats.
+        let mut duplicates = FastMap::default();
         for index in 0..export.entries.len() {
             let entry = export.entries.get(index);
             let flags = entry.flags();
@@ -640,6 +668,9 @@ impl<'e> Matcher<'e> {
             if category == Category::Matched {
                 continue;
             }
+            if category == Category::Duplicate {
+                duplicates.insert(index, out.differences.len());
+            }
             let (key, order) = export.keys(entry);
             let adjacent = self.adjacent.get(&index);
             // Seen in the bill, where exactly not kept: the same amount, no line.
@@ -666,20 +697,14 @@ impl<'e> Matcher<'e> {
         }
         for repeat in &export.repeats {
             let again = export.entries.get(repeat.again);
-            if let Some(first) = out.differences.iter_mut().find(|d| {
-                d.export
-                    .as_ref()
-                    .is_some_and(|s| s.line == u64::from(export.entries.get(repeat.first).line))
-            }) {
+            if let Some(&at) = duplicates.get(&repeat.first) {
+                let first = &mut out.differences[at];
                 first.note = format!("{}; again on line {}", first.note, again.line);
             }
         }
         for (index, side) in &self.bill_repeats {
-            let line = u64::from(export.entries.get(*index).line);
-            if let Some(first) = out.differences.iter_mut().find(|d| {
-                d.category == Category::Duplicate
-                    && d.export.as_ref().is_some_and(|s| s.line == line)
-            }) {
+            if let Some(&at) = duplicates.get(index) {
+                let first = &mut out.differences[at];
                 first.note = format!("{}; bill line {} again", first.note, side.line);
             }
         }
@@ -750,7 +775,7 @@ fn export_side(entry: &Entry) -> Side {
     }
 }
 
-/// Bill rows copied out of the parser's buffer, to cross to the matching thread.
+/// Bill rows copied out of the parser's buffer, to be matched a batch at a time.
 #[derive(Debug, Default)]
 pub struct Batch {
     text: String,
@@ -768,10 +793,15 @@ struct Packed {
     fee: i64,
 }
 
-/// Rows a batch holds before it is sent.
-pub const BATCH_ROWS: usize = 16 * 1024;
-
 impl Batch {
+    /// A batch with room for `rows` rows of usual length.
+    pub fn new_with(rows: usize) -> Batch {
+        Batch {
+            text: String::with_capacity(rows * 96),
+            rows: Vec::with_capacity(rows),
+        }
+    }
+
     pub fn push(&mut self, row: &BillRow<'_>) {
         let start = self.text.len() as u32;
         let refund = row.out_refund_no.unwrap_or("");
@@ -800,7 +830,7 @@ impl Batch {
         self.rows.len()
     }
 
-    fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.text.clear();
         self.rows.clear();
     }
@@ -835,146 +865,6 @@ impl Batch {
             }
         })
     }
-}
-
-/// The sending side of [`run`]: batches a bill's rows and sends them to the matching
-/// thread. Once the export is indexed, a batch that finds that thread busy is matched here
-/// instead, so both cores match while the bill is still being read.
-pub struct BatchSender<'e> {
-    batch: Batch,
-    channel: mpsc::SyncSender<Batch>,
-    /// Batches the matching thread is done with, to fill again without allocating.
-    recycled: mpsc::Receiver<Batch>,
-    ready: &'e OnceLock<Export>,
-    options: Options,
-    helper: Option<Matcher<'e>>,
-    failed: Option<BillRowError>,
-}
-
-impl BatchSender<'_> {
-    /// Adds a row; false once the rows are no longer wanted (the export or a row failed).
-    pub fn push(&mut self, row: &BillRow<'_>) -> bool {
-        self.batch.push(row);
-        if self.batch.len() >= BATCH_ROWS {
-            return self.flush();
-        }
-        true
-    }
-
-    fn flush(&mut self) -> bool {
-        let empty = self.recycled.try_recv().unwrap_or_default();
-        let full = std::mem::replace(&mut self.batch, empty);
-        if full.is_empty() {
-            return self.failed.is_none();
-        }
-        match self.channel.try_send(full) {
-            Ok(()) => true,
-            Err(mpsc::TrySendError::Disconnected(_)) => false,
-            Err(mpsc::TrySendError::Full(full)) => match self.ready.get() {
-                Some(export) => {
-                    let options = &self.options;
-                    let helper = self
-                        .helper
-                        .get_or_insert_with(|| Matcher::new(export, options.clone()));
-                    let matched = helper.batch(&full);
-                    self.batch = full;
-                    self.batch.clear();
-                    match matched {
-                        Ok(()) => true,
-                        Err(e) => {
-                            self.failed = Some(e);
-                            false
-                        }
-                    }
-                }
-                None => self.channel.send(full).is_ok(),
-            },
-        }
-    }
-}
-
-/// Batches in flight between the bill thread and the matcher, at most: about 100 MB of
-/// rows, enough for the bill to keep going while the export is indexed.
-const BATCHES_IN_FLIGHT: usize = 64;
-
-/// What went wrong on either side of [`run`].
-#[derive(Debug)]
-pub enum RunError<X, B> {
-    Export(X),
-    Bill(B),
-    Row(BillRowError),
-}
-
-/// Reads the export on this thread while `read_bill` streams the bill on another, sending
-/// its rows through the [`BatchSender`]; then matches every row and sorts the entries.
-/// `read_bill` returns its own result (the bill parser's report), handed back with the
-/// outcome. `adjacent` then feeds the adjacent days' bills, if any, to the matcher.
-pub fn run<R, X, B>(
-    read_export: impl FnOnce() -> Result<Export, X>,
-    read_bill: impl FnOnce(&mut BatchSender<'_>) -> Result<R, B> + Send,
-    adjacent: impl FnOnce(&mut Matcher<'_>) -> Result<(), B>,
-    options: Options,
-) -> Result<(Outcome, R, Export), RunError<X, B>>
-where
-    R: Send,
-    B: Send,
-{
-    let (sender, receiver) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
-    let (recycle, recycled) = mpsc::channel();
-    let ready = OnceLock::new();
-    let done = std::thread::scope(|scope| {
-        let ready = &ready;
-        let helper_options = options.clone();
-        let bill = scope.spawn(move || {
-            let mut batches = BatchSender {
-                batch: Batch::default(),
-                channel: sender,
-                recycled,
-                ready,
-                options: helper_options,
-                helper: None,
-                failed: None,
-            };
-            let result = read_bill(&mut batches);
-            batches.flush();
-            (result, batches.helper, batches.failed)
-        });
-        let export = match read_export() {
-            Ok(export) => export,
-            Err(e) => {
-                drop(receiver);
-                let _ = bill.join();
-                return Err(RunError::Export(e));
-            }
-        };
-        let export = ready.get_or_init(|| export);
-        let mut matcher = Matcher::new(export, options);
-        let mut failed = None;
-        for mut batch in receiver.iter() {
-            if failed.is_none()
-                && let Err(e) = matcher.batch(&batch)
-            {
-                failed = Some(e);
-            }
-            batch.clear();
-            // The bill thread may be done; then the batch is simply dropped.
-            let _ = recycle.send(batch);
-        }
-        let (report, helper, helper_failed) = bill
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        if let Some(e) = failed.or(helper_failed) {
-            return Err(RunError::Row(e));
-        }
-        let report = report.map_err(RunError::Bill)?;
-        if let Some(helper) = helper {
-            matcher.merge(helper).map_err(RunError::Row)?;
-        }
-        adjacent(&mut matcher).map_err(RunError::Bill)?;
-        Ok((matcher.finish(), report))
-    })?;
-    let export = ready.into_inner().expect("the export was read");
-    Ok((done.0, done.1, export))
 }
 
 #[cfg(test)]

@@ -195,6 +195,10 @@ impl<T> Chunked<T> {
         self.chunks.iter().flatten()
     }
 
+    pub fn into_values(self) -> impl Iterator<Item = T> {
+        self.chunks.into_iter().flatten()
+    }
+
     pub fn last_mut(&mut self) -> Option<&mut T> {
         self.chunks.last_mut().and_then(|c| c.last_mut())
     }
@@ -244,6 +248,17 @@ impl Arena {
         Ok(((index as u32) << BLOCK_BITS) | at as u32)
     }
 
+    /// Takes over another arena's blocks; keys that were at `at` there are at
+    /// `moved.moved(at)` here.
+    pub fn append(&mut self, other: Arena) -> Result<Moved, ArenaFull> {
+        let shift = self.blocks.len() as u32;
+        if self.blocks.len() + other.blocks.len() > 1 << (32 - BLOCK_BITS) {
+            return Err(ArenaFull);
+        }
+        self.blocks.extend(other.blocks);
+        Ok(Moved(shift))
+    }
+
     /// The `nth` key stored at `at`.
     pub fn get(&self, at: u32, nth: usize) -> &[u8] {
         let block = &self.blocks[(at >> BLOCK_BITS) as usize];
@@ -269,6 +284,16 @@ impl Arena {
     }
 }
 
+/// How far an appended arena's blocks moved.
+#[derive(Debug, Clone, Copy)]
+pub struct Moved(u32);
+
+impl Moved {
+    pub fn moved(self, at: u32) -> u32 {
+        at + (self.0 << BLOCK_BITS)
+    }
+}
+
 /// Open addressing on the entries' hashes: each slot holds the top 32 bits of a hash and
 /// the entry's index + 1, so most probes settle without touching an entry.
 #[derive(Debug, Default)]
@@ -281,9 +306,10 @@ impl Index {
     pub fn with_capacity(entries: usize) -> Index {
         // At most 70 % full.
         let size = (entries * 10 / 7 + 1).next_power_of_two().max(16);
-        let mut slots = Vec::with_capacity(size);
-        advise_huge_pages(slots.spare_capacity_mut());
-        slots.resize(size, 0);
+        // Zeroed by the kernel as the pages are first touched, not written here (a calloc),
+        // so the advice still finds them untouched.
+        let slots = vec![0; size];
+        advise_huge_pages(&slots);
         Index {
             slots,
             mask: size - 1,

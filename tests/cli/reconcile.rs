@@ -203,7 +203,19 @@ fn a_clean_day_is_balanced_and_the_table_shows_the_totals() {
         out.stdout
     );
     assert!(out.stderr.contains("balanced"), "{}", out.stderr);
-    let _ = expected;
+    assert!(expected.matched > 0);
+    // The same bill gzipped, as `--gzip` downloads may be kept.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &std::fs::read(bill).unwrap()).unwrap();
+    std::fs::write(env.path("2026-11-20.ALL.csv.gz"), gz.finish().unwrap()).unwrap();
+    env.run(&[
+        "reconcile",
+        "--bill",
+        "2026-11-20.ALL.csv.gz",
+        "--export",
+        "orders.csv",
+    ])
+    .expect(0);
 }
 
 fn chinese(orders: &str) -> String {
