@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::failure::{Failure, exit};
 use super::output::{Format, Record, render_records};
-use super::settings::Context;
+use super::settings::{Context, Selected};
 use crate::bill::parse::Report;
 use crate::config::ReconcileConfig;
 use crate::fsutil::{WriteError, write_atomic};
@@ -40,7 +40,8 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     date: Option<Day>,
 
-    /// Where `bill download` saved the bills: DIR/<mch_id>/<yyyy-MM-dd>.ALL.csv
+    /// Where `bill download` saved the bills: DIR/<mch_id>/<yyyy-MM-dd>.ALL.csv [default: as
+    /// `bill download`: the profile's bill_dir, else the user's data folder, wxpay-ops/bills]
     #[arg(long, value_name = "DIR", env = "WXPAY_OPS_BILL_DIR")]
     bill_dir: Option<PathBuf>,
 
@@ -318,7 +319,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         .or_else(|| profile.map(|p| p.mch_id.clone()));
     let bill_path = match (&args.bill, args.date) {
         (Some(path), _) => path.clone(),
-        (None, Some(day)) => downloaded_bill(&args, day, mch_id.as_deref())?,
+        (None, Some(day)) => downloaded_bill(&args, day, mch_id.as_deref(), selected.as_ref())?,
         (None, None) => unreachable!("clap requires --bill or --date"),
     };
     let day = args.date.or_else(|| day_in_name(&bill_path));
@@ -392,18 +393,14 @@ fn day_in_name(path: &Path) -> Option<Day> {
     Day::parse(name.get(..10)?)
 }
 
+/// The bill `bill download` saved for the day, in the same folder it saves to.
 fn downloaded_bill(
     args: &ReconcileArgs,
     day: Day,
     mch_id: Option<&str>,
+    selected: Option<&Selected>,
 ) -> Result<PathBuf, Failure> {
-    let Some(dir) = &args.bill_dir else {
-        return Err(
-            Failure::usage("--date needs the folder of downloaded bills").hint(
-                "pass --bill-dir DIR (or WXPAY_OPS_BILL_DIR), or the bill itself with --bill FILE",
-            ),
-        );
-    };
+    let dir = &super::bill::bill_dir(args.bill_dir.as_deref(), selected)?;
     let Some(mch_id) = mch_id else {
         return Err(
             Failure::usage("--date needs the merchant's mch_id to find its bill")
