@@ -588,7 +588,8 @@ pub struct MerchantDay {
     pub reconciled: Option<Reconciled>,
 }
 
-/// How the day's export is read, as `reconcile` reads it without flags or profile.
+/// Where the day's files go, and how its export is read (as `reconcile` reads one without
+/// flags or profile).
 pub struct DayOptions<'a> {
     /// Where the bill is downloaded and the export written; nothing is written elsewhere.
     pub folder: &'a Path,
@@ -723,6 +724,7 @@ fn clock_time(api: &str) -> String {
     format!("{}:{}:{}", &api[8..10], &api[10..12], &api[12..14])
 }
 
+/// The merchant's side of the day: its client and notify_url, and the steps so far.
 struct Shop<'a> {
     emulator: &'a Emulator,
     client: Client,
@@ -990,7 +992,11 @@ impl Shop<'_> {
         .await;
         let (paid, refunded) = {
             let received = self.received.lock().expect("received lock");
-            (received.payments.len(), received.refunds.len())
+            let paid = payments
+                .iter()
+                .filter(|p| received.payments.iter().any(|n| n == *p))
+                .count();
+            (paid, received.refunds.len())
         };
         self.record(
             "notify_url: payment notifications verified, refund notifications decrypted".to_owned(),
