@@ -456,7 +456,7 @@ pub fn bill_failure(name: &str, error: BillError) -> Failure {
 
 /// The bill folder: --out, then $WXPAY_OPS_BILL_DIR, then the profile's bill_dir, then the
 /// user's data folder.
-pub(crate) fn bill_dir(
+pub(super) fn bill_dir(
     flag: Option<&Path>,
     selected: Option<&Selected>,
 ) -> Result<PathBuf, Failure> {

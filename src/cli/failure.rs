@@ -26,9 +26,9 @@ pub mod exit {
 /// it (a test runs every command named here in backticks).
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0   success; `reconcile` balanced
+  0   success; a balanced day for `reconcile`
   1   not met, declined or differing: `order query --expect`, `refund query --expect`, a
-      confirmation, `reconcile` found differences
+      confirmation, `reconcile` differences
   2   usage, config or local input error; nothing was sent (every command)
   3   WeChat Pay refused (result_code or return_code FAIL): `order`, `refund`, `bill`,
       `notify decrypt`

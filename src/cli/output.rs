@@ -99,6 +99,12 @@ impl Printer {
         self.write(&text)
     }
 
+    /// Prints records with the same keys: a JSON array of objects whose values keep their
+    /// types, or one table or CSV row per record.
+    pub fn records(&self, columns: &[&str], records: &[Record]) -> Result<(), Failure> {
+        self.write(&render_records(self.format(Format::Json), columns, records))
+    }
+
     /// Starts a stream of rows under `columns`, for outputs too long to hold: a CSV header
     /// and rows, JSON lines, or a JSON object `{"<name>": [rows…], "summary": …}` written
     /// element by element. Every cell is scrubbed as it goes. A table cannot stream: the
@@ -130,12 +136,6 @@ impl Printer {
             rows: 0,
             line: Vec::new(),
         })
-    }
-
-    /// Prints records with the same keys: a JSON array of objects whose values keep their
-    /// types, or one table or CSV row per record.
-    pub fn records(&self, columns: &[&str], records: &[Record]) -> Result<(), Failure> {
-        self.write(&render_records(self.format(Format::Json), columns, records))
     }
 
     /// Writes a block of text (a script, a path) to stdout, scrubbed; a closed pipe ends the

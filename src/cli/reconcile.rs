@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::failure::{Failure, exit};
 use super::output::{Format, Record, render_records};
-use super::settings::{Context, Selected};
+use super::settings::Context;
 use crate::bill::parse::Report;
 use crate::config::ReconcileConfig;
 use crate::fsutil::{WriteError, write_atomic};
@@ -40,9 +40,9 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     date: Option<Day>,
 
-    /// Where `bill download` saved the bills: DIR/<mch_id>/<yyyy-MM-dd>.ALL.csv [default: as
-    /// `bill download`: the profile's bill_dir, else the user's data folder, wxpay-ops/bills]
-    #[arg(long, value_name = "DIR", env = "WXPAY_OPS_BILL_DIR")]
+    /// Where `bill download` saved the bills, as DIR/<mch_id>/<yyyy-MM-dd>.ALL.csv
+    /// [env: WXPAY_OPS_BILL_DIR] [default: the profile's bill_dir, else the user's data folder]
+    #[arg(long, value_name = "DIR")]
     bill_dir: Option<PathBuf>,
 
     /// The previous day's bill, to confirm entries the shop dated before midnight
@@ -319,7 +319,10 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         .or_else(|| profile.map(|p| p.mch_id.clone()));
     let bill_path = match (&args.bill, args.date) {
         (Some(path), _) => path.clone(),
-        (None, Some(day)) => downloaded_bill(&args, day, mch_id.as_deref(), selected.as_ref())?,
+        (None, Some(day)) => {
+            let dir = super::bill::bill_dir(args.bill_dir.as_deref(), selected.as_ref())?;
+            downloaded_bill(&dir, day, mch_id.as_deref())?
+        }
         (None, None) => unreachable!("clap requires --bill or --date"),
     };
     let day = args.date.or_else(|| day_in_name(&bill_path));
@@ -393,14 +396,7 @@ fn day_in_name(path: &Path) -> Option<Day> {
     Day::parse(name.get(..10)?)
 }
 
-/// The bill `bill download` saved for the day, in the same folder it saves to.
-fn downloaded_bill(
-    args: &ReconcileArgs,
-    day: Day,
-    mch_id: Option<&str>,
-    selected: Option<&Selected>,
-) -> Result<PathBuf, Failure> {
-    let dir = &super::bill::bill_dir(args.bill_dir.as_deref(), selected)?;
+fn downloaded_bill(dir: &Path, day: Day, mch_id: Option<&str>) -> Result<PathBuf, Failure> {
     let Some(mch_id) = mch_id else {
         return Err(
             Failure::usage("--date needs the merchant's mch_id to find its bill")
