@@ -1,8 +1,12 @@
-//! The demo job: the signing toolkit checked against published values, then a whole payment
-//! flow (order, pay parameters, payment, notification, query, refund over mutual TLS, refund
-//! notification, bill) against an in-process emulator. The CLI renders what it returns.
+//! The demo job: the signing toolkit checked against published values, then a merchant's
+//! day against an in-process emulator, on loopback only: orders of every trade type, payments,
+//! a refund over mutual TLS, a closed order, the next morning's bill download, and the
+//! reconciliation of that bill against the shop's own export, in which one difference of each
+//! category was planted. Each step comes with the command a merchant would type to do the same
+//! against WeChat Pay. The CLI renders what it returns; nothing here prints.
 
 use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,13 +15,30 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use thiserror::Error;
+use time::Date;
+use time::macros::date;
 
+use crate::bill::download::{
+    Outcome as Downloaded, Retry, Source, TradeType as BillType, bill_path, check_date, fetch,
+};
+use crate::bill::parse::Report;
 use crate::config::certs::read_p12;
-use crate::emulator::clock::parse_api_time;
+use crate::emulator::clock::{bill_time, parse_api_time};
 use crate::emulator::core::Options;
 use crate::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID};
+use crate::emulator::server::ServeError;
 use crate::emulator::state::PayOptions;
+use crate::emulator::synth::EXPORT_HEADER;
 use crate::emulator::{Emulator, ServeOptions};
+use crate::fsutil::{WriteError, create_private_dir_all, write_atomic};
+use crate::reconcile::bill::{Files, reconcile_files};
+use crate::reconcile::clock::Day;
+use crate::reconcile::export::{Export, Mapping, ReadOptions};
+use crate::reconcile::{Category, Options as ReconcileOptions, Outcome};
+use crate::wechat::api::{
+    Endpoint, OrderKey, OrderState, Prepay, RefundAccepted, RefundRequest, TradeType, UnifiedOrder,
+};
 use crate::wechat::client::{Client, ClientOptions};
 use crate::wechat::notify::{
     Recipient, decrypt_refund, decrypt_req_info, encrypt_req_info, reply_fail, reply_for,
@@ -26,18 +47,21 @@ use crate::wechat::notify::{
 use crate::wechat::paysign::{PayRequest, PayScene, pay_params};
 use crate::wechat::sign::{sign_in_place, sign_pairs};
 use crate::wechat::transport::tls_config;
-use crate::wechat::{ApiKey, Message, SignType};
+use crate::wechat::{ApiKey, Fen, Message, SignType};
 
 /// One line of the demo's report.
 pub struct Step {
-    pub name: &'static str,
+    pub name: String,
+    /// What a merchant types to do the same against WeChat Pay; none for local checks.
+    pub command: Option<String>,
     pub result: String,
     pub ok: bool,
 }
 
-fn check(name: &'static str, expected: &str, got: String) -> Step {
+fn check(name: &str, expected: &str, got: String) -> Step {
     Step {
-        name,
+        name: name.to_owned(),
+        command: None,
         ok: got == expected,
         result: got,
     }
@@ -246,9 +270,357 @@ async fn wait_for(received: &Mutex<Received>, ready: impl Fn(&Received) -> bool)
     false
 }
 
-/// The whole flow against a fresh in-process emulator, its clock at 2026-11-20 10:00
-/// Beijing time so that every run reports the same values.
-pub fn emulator_flow() -> Result<Vec<Step>, String> {
+/// The demo's day of trade, Beijing time, and its bill.
+const DAY: &str = "2026-11-20";
+const DAY_API: &str = "20261120";
+const BILL_DATE: Date = date!(2026 - 11 - 20);
+/// The next morning, after 10:00, when WeChat Pay serves the day's bill.
+const NEXT_MORNING: &str = "20261121100500";
+/// The name of the shop's export in the demo's folder, as the printed commands call it.
+const EXPORT_FILE: &str = "orders.csv";
+const SHOP: &str = "Demo Cafe";
+const OPENID: &str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
+const SCENE_INFO: &str =
+    r#"{"h5_info":{"type":"Wap","wap_url":"https://m.example.com","wap_name":"Demo Cafe"}}"#;
+
+/// What becomes of an order at WeChat Pay; times are `yyyyMMddHHmmss`, Beijing time.
+#[derive(Debug, Clone, Copy)]
+enum Fate {
+    Paid {
+        at: &'static str,
+    },
+    /// Paid, then partly refunded.
+    Refunded {
+        paid: &'static str,
+        refund: i64,
+        at: &'static str,
+    },
+    Closed {
+        at: &'static str,
+    },
+    /// The customer never pays.
+    Unpaid,
+}
+
+/// How the shop's own export records an order.
+#[derive(Debug, Clone, Copy)]
+enum Recorded {
+    /// As WeChat Pay has it.
+    Agrees,
+    /// Not at all.
+    Omitted,
+    /// With another amount, in fen.
+    Amount(i64),
+    /// With another status.
+    Status(&'static str),
+    /// Twice.
+    Twice,
+    /// Paid at another time (`yyyy-MM-dd HH:mm:ss`).
+    PaidAt(&'static str),
+}
+
+/// One order of the day: how it is placed, what becomes of it, what the shop's export says,
+/// and the difference the reconciliation must find for it.
+struct Planned {
+    out_trade_no: &'static str,
+    trade_type: TradeType,
+    fee: i64,
+    item: &'static str,
+    placed: &'static str,
+    fate: Fate,
+    shop: Recorded,
+    planted: Option<(Category, &'static str)>,
+}
+
+static ORDERS: [Planned; 10] = [
+    Planned {
+        out_trade_no: "DEMO1120-01",
+        trade_type: TradeType::Jsapi,
+        fee: 1800,
+        item: "Latte",
+        placed: "20261120090000",
+        fate: Fate::Paid {
+            at: "20261120090110",
+        },
+        shop: Recorded::Agrees,
+        planted: None,
+    },
+    Planned {
+        out_trade_no: "DEMO1120-02",
+        trade_type: TradeType::Native,
+        fee: 2500,
+        item: "Coffee beans 250g",
+        placed: "20261120093000",
+        fate: Fate::Refunded {
+            paid: "20261120093205",
+            refund: 1000,
+            at: "20261120153000",
+        },
+        shop: Recorded::Agrees,
+        planted: None,
+    },
+    Planned {
+        out_trade_no: "DEMO1120-03",
+        trade_type: TradeType::App,
+        fee: 880,
+        item: "Croissant",
+        placed: "20261120101500",
+        fate: Fate::Paid {
+            at: "20261120101540",
+        },
+        shop: Recorded::Amount(800),
+        planted: Some((
+            Category::AmountMismatch,
+            "the shop recorded 8.00 for an order of 8.80",
+        )),
+    },
+    Planned {
+        out_trade_no: "DEMO1120-04",
+        trade_type: TradeType::Mweb,
+        fee: 1299,
+        item: "Gift card",
+        placed: "20261120110200",
+        fate: Fate::Paid {
+            at: "20261120110330",
+        },
+        shop: Recorded::Status("UNPAID"),
+        planted: Some((
+            Category::StatusMismatch,
+            "paid, but the shop still marks it unpaid",
+        )),
+    },
+    Planned {
+        out_trade_no: "DEMO1120-05",
+        trade_type: TradeType::Jsapi,
+        fee: 600,
+        item: "Green tea",
+        placed: "20261120122000",
+        fate: Fate::Closed {
+            at: "20261120125000",
+        },
+        shop: Recorded::Agrees,
+        planted: None,
+    },
+    Planned {
+        out_trade_no: "DEMO1120-06",
+        trade_type: TradeType::Native,
+        fee: 4500,
+        item: "Grinder",
+        placed: "20261120134000",
+        fate: Fate::Paid {
+            at: "20261120134112",
+        },
+        shop: Recorded::Omitted,
+        planted: Some((
+            Category::MissingInExport,
+            "paid, but the shop never recorded it",
+        )),
+    },
+    Planned {
+        out_trade_no: "DEMO1120-07",
+        trade_type: TradeType::App,
+        fee: 350,
+        item: "Espresso",
+        placed: "20261120140500",
+        fate: Fate::Paid {
+            at: "20261120140520",
+        },
+        shop: Recorded::Twice,
+        planted: Some((Category::Duplicate, "the shop exported it twice")),
+    },
+    Planned {
+        out_trade_no: "DEMO1120-08",
+        trade_type: TradeType::Mweb,
+        fee: 1500,
+        item: "Cheesecake",
+        placed: "20261120164500",
+        fate: Fate::Unpaid,
+        shop: Recorded::Status("PAID"),
+        planted: Some((
+            Category::MissingInBill,
+            "never paid, but the shop marks it paid",
+        )),
+    },
+    Planned {
+        out_trade_no: "DEMO1120-09",
+        trade_type: TradeType::Jsapi,
+        fee: 2000,
+        item: "Mug",
+        placed: "20261120181000",
+        fate: Fate::Paid {
+            at: "20261120181102",
+        },
+        shop: Recorded::Agrees,
+        planted: None,
+    },
+    Planned {
+        out_trade_no: "DEMO1120-10",
+        trade_type: TradeType::Native,
+        fee: 990,
+        item: "Beans to go",
+        placed: "20261120235940",
+        fate: Fate::Paid {
+            at: "20261121000003",
+        },
+        shop: Recorded::PaidAt("2026-11-20 23:59:58"),
+        planted: Some((
+            Category::CrossDay,
+            "the shop dates it 23:59:58; WeChat Pay took it at 00:00:03, in the next day's bill",
+        )),
+    },
+];
+
+impl Planned {
+    fn paid_at(&self) -> Option<&'static str> {
+        match self.fate {
+            Fate::Paid { at } | Fate::Refunded { paid: at, .. } => Some(at),
+            Fate::Closed { .. } | Fate::Unpaid => None,
+        }
+    }
+
+    fn refund_no(&self) -> String {
+        format!("{}-R1", self.out_trade_no)
+    }
+
+    fn body(&self) -> String {
+        format!("{SHOP}-{}", self.item)
+    }
+
+    fn unified_order(&self, notify_url: &str) -> UnifiedOrder {
+        let only = |trade_type: TradeType, value: &str| {
+            (self.trade_type == trade_type).then(|| value.to_owned())
+        };
+        UnifiedOrder {
+            trade_type: self.trade_type,
+            out_trade_no: self.out_trade_no.to_owned(),
+            total_fee: Fen(self.fee),
+            body: self.body(),
+            notify_url: notify_url.to_owned(),
+            spbill_create_ip: "127.0.0.1".to_owned(),
+            openid: only(TradeType::Jsapi, OPENID),
+            sub_openid: None,
+            product_id: only(TradeType::Native, self.out_trade_no),
+            attach: None,
+            time_expire: None,
+            scene_info: only(TradeType::Mweb, SCENE_INFO),
+        }
+    }
+
+    /// `order create` as the merchant would type it (notify_url from the profile).
+    fn create_command(&self) -> String {
+        let mut command = format!(
+            "wxpay-ops order create --trade-type {} --out-trade-no {} --amount {} --body {}",
+            self.trade_type.as_str(),
+            self.out_trade_no,
+            self.fee,
+            shell_word(&self.body())
+        );
+        match self.trade_type {
+            TradeType::Jsapi => command += &format!(" --openid {OPENID}"),
+            TradeType::Mweb => command += &format!(" --scene-info {}", shell_word(SCENE_INFO)),
+            TradeType::Native | TradeType::App => {}
+        }
+        command
+    }
+
+    /// The order's rows in the shop's export: out_trade_no, status, amount, refund_amount,
+    /// paid_at (the order's time when it was not paid).
+    fn export_rows(&self) -> Vec<[String; 5]> {
+        let (status, refund) = match self.fate {
+            Fate::Paid { .. } => ("PAID", 0),
+            Fate::Refunded { refund, .. } => ("REFUNDED", refund),
+            Fate::Closed { .. } => ("CLOSED", 0),
+            Fate::Unpaid => ("UNPAID", 0),
+        };
+        let time = |api: &str| parse_api_time(api).map(bill_time).unwrap_or_default();
+        let mut row = [
+            self.out_trade_no.to_owned(),
+            status.to_owned(),
+            Fen(self.fee).yuan(),
+            Fen(refund).yuan(),
+            time(self.paid_at().unwrap_or(self.placed)),
+        ];
+        let mut copies = 1;
+        match self.shop {
+            Recorded::Agrees => {}
+            Recorded::Omitted => copies = 0,
+            Recorded::Twice => copies = 2,
+            Recorded::Amount(fee) => row[2] = Fen(fee).yuan(),
+            Recorded::Status(status) => row[1] = status.to_owned(),
+            Recorded::PaidAt(at) => row[4] = at.to_owned(),
+        }
+        vec![row; copies]
+    }
+}
+
+/// A word as a POSIX shell reads it back.
+fn shell_word(text: &str) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-_./:@=,+".contains(&b);
+    if !text.is_empty() && text.bytes().all(plain) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// One difference the demo planted in the shop's export.
+#[derive(Debug, Clone)]
+pub struct Planted {
+    pub category: Category,
+    pub out_trade_no: String,
+    pub how: &'static str,
+}
+
+/// The day's reconciliation, as the `reconcile` command has it before rendering.
+pub struct Reconciled {
+    pub outcome: Outcome,
+    pub report: Report,
+    pub export: Export,
+    pub bill: PathBuf,
+    pub export_path: PathBuf,
+}
+
+/// A merchant's day on the emulator: every step, the differences planted in the export,
+/// and the reconciliation, when the day got that far.
+pub struct MerchantDay {
+    pub steps: Vec<Step>,
+    pub planted: Vec<Planted>,
+    pub reconciled: Option<Reconciled>,
+}
+
+/// Where the day's files go, and how its export is read (as `reconcile` reads one without
+/// flags or profile).
+pub struct DayOptions<'a> {
+    /// Where the bill is downloaded and the export written; nothing is written elsewhere.
+    pub folder: &'a Path,
+    pub mapping: &'a Mapping,
+    pub read_options: &'a ReadOptions,
+    pub cutoff_window: u32,
+}
+
+/// What kept the demo from running at all (its steps never began).
+#[derive(Debug, Error)]
+pub enum DemoError {
+    #[error("the emulator did not start: {0}")]
+    Emulator(#[from] ServeError),
+    #[error("cannot start the network runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the demo's notify_url cannot listen: {0}")]
+    NotifyUrl(std::io::Error),
+    #[error("the emulator's client certificate: {0}")]
+    Certificate(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A failed step was recorded; the steps after it cannot run.
+struct Halt;
+
+/// A merchant's day against a fresh in-process emulator, on loopback only: orders of every
+/// trade type placed through the typed client, most paid on the control plane, one refunded
+/// over mutual TLS and one closed; then, the next morning, the day's bill downloaded, the
+/// shop's export written with one difference of each category, and the two reconciled.
+pub fn merchant_day(options: &DayOptions<'_>) -> Result<MerchantDay, DemoError> {
     let emulator = Emulator::start(ServeOptions {
         core: Options {
             notify_time_factor: 0.01,
@@ -256,160 +628,590 @@ pub fn emulator_flow() -> Result<Vec<Step>, String> {
             ..Options::default()
         },
         ..ServeOptions::default()
-    })
-    .map_err(|e| e.to_string())?;
-    let start = parse_api_time("20261120100000").expect("a valid time");
-    emulator
-        .core()
-        .clock
-        .set(start)
-        .map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(flow(&emulator))
+        .map_err(DemoError::Runtime)?;
+    let key = ApiKey::new(DEFAULT_API_KEY);
+    let received = Arc::new(Mutex::new(Received::default()));
+    let notify = runtime
+        .block_on(notify_url(key.clone(), received.clone()))
+        .map_err(DemoError::NotifyUrl)?;
+    let mut day = Shop {
+        client: merchant_client(&emulator, key)?,
+        emulator: &emulator,
+        notify,
+        received,
+        steps: Vec::new(),
+    };
+    let planted = ORDERS
+        .iter()
+        .filter_map(|o| {
+            o.planted.map(|(category, how)| Planted {
+                category,
+                out_trade_no: o.out_trade_no.to_owned(),
+                how,
+            })
+        })
+        .collect();
+    let reconciled = runtime
+        .block_on(day.trade_and_download(options.folder))
+        .and_then(|bill| day.reconcile(options, bill))
+        .ok();
+    Ok(MerchantDay {
+        steps: day.steps,
+        planted,
+        reconciled,
+    })
 }
 
-async fn flow(emulator: &Emulator) -> Result<Vec<Step>, String> {
-    let key = ApiKey::new(DEFAULT_API_KEY);
-    let mut steps = Vec::new();
-    let received = Arc::new(Mutex::new(Received::default()));
-    let notify = notify_url(key.clone(), received.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let client_options = |base: String, tls| ClientOptions {
-        tls,
+/// The merchant's client, as the emulator's profile sets it up: the HTTPS API, the
+/// emulator's CA, and the merchant certificate (apiclient_cert.p12) for /secapi.
+fn merchant_client(emulator: &Emulator, key: ApiKey) -> Result<Client, DemoError> {
+    let certificate = |e: &dyn std::fmt::Display| DemoError::Certificate(e.to_string());
+    let paths = emulator
+        .client_cert(DEFAULT_MCH_ID)
+        .ok_or_else(|| certificate(&"none was issued"))?;
+    let identity = read_p12(&paths.p12, DEFAULT_MCH_ID).map_err(|e| certificate(&e))?;
+    let ca = std::fs::read(emulator.ca_cert()).map_err(|e| certificate(&e))?;
+    let tls = |identity| tls_config(Some(&ca), identity).map_err(|e| certificate(&e));
+    Ok(Client::new(ClientOptions {
+        tls: Some(tls(None)?),
+        secure_tls: Some(tls(Some(identity.identity()))?),
         timeout: Duration::from_secs(10),
         ..ClientOptions::new(
-            base,
+            emulator.tls_base_url(),
             DEFAULT_MCH_ID,
             DEFAULT_APPIDS[0],
-            key.clone(),
+            key,
             SignType::Md5,
         )
-    };
-    let client =
-        Client::new(client_options(emulator.base_url(), None)).map_err(|e| e.to_string())?;
-    let field = |answer: &Message, name: &str| answer.get(name).unwrap_or("").to_owned();
+    })?)
+}
 
-    let order = client
-        .call(
-            "/pay/unifiedorder",
-            &[
-                ("body", "wxpay-ops demo"),
-                ("out_trade_no", "DEMO0001"),
-                ("total_fee", "100"),
-                ("spbill_create_ip", "127.0.0.1"),
-                ("notify_url", &notify),
-                ("trade_type", "JSAPI"),
-                ("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
-            ],
+/// What happens at a moment of the day.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    Place,
+    Pay,
+    Refund,
+    Close,
+}
+
+/// The day's events, in time order.
+fn timeline() -> Vec<(&'static str, Event, &'static Planned)> {
+    let mut events = Vec::new();
+    for order in &ORDERS {
+        events.push((order.placed, Event::Place, order));
+        match order.fate {
+            Fate::Paid { at } => events.push((at, Event::Pay, order)),
+            Fate::Refunded { paid, at, .. } => {
+                events.push((paid, Event::Pay, order));
+                events.push((at, Event::Refund, order));
+            }
+            Fate::Closed { at } => events.push((at, Event::Close, order)),
+            Fate::Unpaid => {}
+        }
+    }
+    events.sort_by_key(|(at, _, _)| *at);
+    events
+}
+
+/// `HH:mm:ss` of an API time, for step names.
+fn clock_time(api: &str) -> String {
+    format!("{}:{}:{}", &api[8..10], &api[10..12], &api[12..14])
+}
+
+/// The merchant's side of the day: its client and notify_url, and the steps so far.
+struct Shop<'a> {
+    emulator: &'a Emulator,
+    client: Client,
+    notify: String,
+    received: Arc<Mutex<Received>>,
+    steps: Vec<Step>,
+}
+
+impl Shop<'_> {
+    fn record(
+        &mut self,
+        name: String,
+        command: Option<String>,
+        result: String,
+        ok: bool,
+    ) -> Result<(), Halt> {
+        self.steps.push(Step {
+            name,
+            command,
+            result,
+            ok,
+        });
+        if ok { Ok(()) } else { Err(Halt) }
+    }
+
+    fn fail<T>(
+        &mut self,
+        name: String,
+        command: Option<String>,
+        error: impl std::fmt::Display,
+    ) -> Result<T, Halt> {
+        let _ = self.record(name, command, format!("error: {error}"), false);
+        Err(Halt)
+    }
+
+    fn set_clock(&mut self, api: &str) -> Result<(), Halt> {
+        let set = parse_api_time(api)
+            .ok_or_else(|| format!("{api} is not a time"))
+            .and_then(|at| {
+                self.emulator
+                    .core()
+                    .clock
+                    .set(at)
+                    .map_err(|e| e.to_string())
+            });
+        match set {
+            Ok(_) => Ok(()),
+            Err(e) => self.fail(format!("emulator clock to {api}"), None, e),
+        }
+    }
+
+    async fn send(&self, endpoint: Endpoint, fields: &[(&str, String)]) -> Result<Message, String> {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let prepared = self.client.prepare(endpoint, &pairs);
+        self.client.send(&prepared).await.map_err(|e| e.to_string())
+    }
+
+    async fn query(&self, out_trade_no: &str) -> Result<OrderState, String> {
+        let answer = self
+            .send(
+                Endpoint::OrderQuery,
+                &[("out_trade_no", out_trade_no.to_owned())],
+            )
+            .await?;
+        OrderState::read(answer).map_err(|e| e.to_string())
+    }
+
+    /// The day's trade, then the next morning's bill download; returns the bill's path.
+    async fn trade_and_download(&mut self, folder: &Path) -> Result<PathBuf, Halt> {
+        for (at, event, order) in timeline() {
+            self.set_clock(at)?;
+            match event {
+                Event::Place => self.place(at, order).await?,
+                Event::Pay => self.pay(at, order).await?,
+                Event::Refund => self.refund(at, order).await?,
+                Event::Close => self.close(at, order).await?,
+            }
+        }
+        self.notifications().await?;
+        self.set_clock(NEXT_MORNING)?;
+        self.download(folder).await
+    }
+
+    async fn place(&mut self, at: &str, order: &Planned) -> Result<(), Halt> {
+        let name = format!(
+            "{} order create {} {}",
+            clock_time(at),
+            order.trade_type.as_str(),
+            order.out_trade_no
+        );
+        let command = Some(order.create_command());
+        let request = order.unified_order(&self.notify);
+        if let Err(e) = request.validate() {
+            return self.fail(name, command, e);
+        }
+        let placed = self
+            .send(Endpoint::UnifiedOrder, &request.fields())
+            .await
+            .and_then(|answer| Prepay::read(answer).map_err(|e| e.to_string()));
+        let prepay = match placed {
+            Ok(prepay) => prepay,
+            Err(e) => return self.fail(name, command, e),
+        };
+        // What the front end needs: a QR code's URL for NATIVE, a page's for MWEB.
+        let (result, ok) = match order.trade_type {
+            TradeType::Native => (
+                format!("code_url {}", prepay.code_url.clone().unwrap_or_default()),
+                prepay.code_url.is_some(),
+            ),
+            TradeType::Mweb => ("mweb_url received".to_owned(), prepay.mweb_url.is_some()),
+            TradeType::Jsapi | TradeType::App => (format!("prepay_id {}", prepay.prepay_id), true),
+        };
+        let ok = ok && prepay.trade_type == order.trade_type.as_str();
+        self.record(name, command, result, ok)?;
+        if order.trade_type == TradeType::Jsapi && order.out_trade_no == ORDERS[0].out_trade_no {
+            self.pay_sign(&prepay.prepay_id)?;
+        }
+        Ok(())
+    }
+
+    /// The JSAPI pay parameters the page hands to WeixinJSBridge, with their paySign.
+    fn pay_sign(&mut self, prepay_id: &str) -> Result<(), Halt> {
+        let request = PayRequest {
+            appid: DEFAULT_APPIDS[0],
+            mch_id: DEFAULT_MCH_ID,
+            prepay_id,
+            timestamp: 1_795_000_000,
+            nonce: "wxpayopsdemo",
+            sign_type: SignType::Md5,
+        };
+        let key = ApiKey::new(DEFAULT_API_KEY);
+        let pay_sign = pay_field(pay_params(PayScene::Jsapi, &request, &key), "paySign");
+        let ok = pay_sign.len() == 32 && pay_sign.bytes().all(|b| b.is_ascii_hexdigit());
+        self.record(
+            format!("paysign jsapi for {}", ORDERS[0].out_trade_no),
+            Some(format!("wxpay-ops paysign jsapi --prepay-id {prepay_id}")),
+            format!("paySign={pay_sign}"),
+            ok,
         )
-        .await
-        .map_err(|e| e.to_string())?;
-    let prepay_id = field(&order, "prepay_id");
-    steps.push(Step {
-        name: "emulator: unifiedorder JSAPI, answer sign verified",
-        ok: field(&order, "result_code") == "SUCCESS" && prepay_id.starts_with("wx"),
-        result: prepay_id.clone(),
-    });
+    }
 
-    let request = PayRequest {
-        appid: DEFAULT_APPIDS[0],
-        mch_id: DEFAULT_MCH_ID,
-        prepay_id: &prepay_id,
-        timestamp: 1_795_000_000,
-        nonce: "wxpayopsdemo",
-        sign_type: SignType::Md5,
-    };
-    let pay_sign = pay_field(pay_params(PayScene::Jsapi, &request, &key), "paySign");
-    steps.push(Step {
-        name: "emulator: paysign jsapi for that prepay_id",
-        ok: pay_sign.len() == 32,
-        result: pay_sign,
-    });
+    /// The customer pays (the emulator's control plane), and the merchant queries the order.
+    async fn pay(&mut self, at: &str, order: &Planned) -> Result<(), Halt> {
+        let name = format!(
+            "{} customer pays {} ({})",
+            clock_time(at),
+            order.out_trade_no,
+            Fen(order.fee).yuan()
+        );
+        let command = Some(format!(
+            "wxpay-ops order query --out-trade-no {} --expect SUCCESS",
+            order.out_trade_no
+        ));
+        let core = self.emulator.core();
+        let paid_at = PayOptions {
+            time_end: Some(at.to_owned()),
+            ..PayOptions::default()
+        };
+        if let Err(refusal) = core.pay(DEFAULT_MCH_ID, order.out_trade_no, &paid_at) {
+            return self.fail(name, command, refusal.description);
+        }
+        match self.query(order.out_trade_no).await {
+            Ok(state) => {
+                let ok = state.trade_state == "SUCCESS"
+                    && state.total_fee == Some(Fen(order.fee))
+                    && state.time_end.as_deref() == Some(at);
+                let result = format!(
+                    "{}, transaction_id {}",
+                    state.trade_state,
+                    state.transaction_id.unwrap_or_default()
+                );
+                self.record(name, command, result, ok)
+            }
+            Err(e) => self.fail(name, command, e),
+        }
+    }
 
-    emulator
-        .core()
-        .pay(DEFAULT_MCH_ID, "DEMO0001", &PayOptions::default())
-        .map_err(|e| e.description)?;
-    let delivered = wait_for(&received, |r| r.payments.iter().any(|p| p == "DEMO0001")).await;
-    steps.push(Step {
-        name: "emulator: payment notification to notify_url",
-        ok: delivered,
-        result: if delivered {
-            "sign valid, answered SUCCESS".into()
-        } else {
-            "not delivered".into()
-        },
-    });
+    async fn refund(&mut self, at: &str, order: &Planned) -> Result<(), Halt> {
+        let Fate::Refunded { refund, .. } = order.fate else {
+            return Ok(());
+        };
+        let name = format!(
+            "{} refund {} of {} over mutual TLS (apiclient_cert.p12)",
+            clock_time(at),
+            Fen(refund).yuan(),
+            order.out_trade_no
+        );
+        let command = Some(format!(
+            "wxpay-ops refund create --out-trade-no {} --out-refund-no {} --total {} --refund {refund} --yes",
+            order.out_trade_no,
+            order.refund_no(),
+            order.fee
+        ));
+        let request = RefundRequest {
+            order: OrderKey::OutTradeNo(order.out_trade_no.to_owned()),
+            out_refund_no: order.refund_no(),
+            total_fee: Fen(order.fee),
+            refund_fee: Fen(refund),
+            refund_desc: None,
+            notify_url: Some(self.notify.clone()),
+            refund_account: None,
+        };
+        if let Err(e) = request.validate() {
+            return self.fail(name, command, e);
+        }
+        let accepted = self
+            .send(Endpoint::Refund, &request.fields())
+            .await
+            .and_then(|answer| RefundAccepted::read(answer).map_err(|e| e.to_string()));
+        match accepted {
+            Ok(accepted) => {
+                let ok = accepted.refund_fee == Fen(refund);
+                let result = format!("accepted, refund_id {}", accepted.refund_id);
+                self.record(name, command, result, ok)
+            }
+            Err(e) => self.fail(name, command, e),
+        }
+    }
 
-    let query = client
-        .call("/pay/orderquery", &[("out_trade_no", "DEMO0001")])
-        .await
-        .map_err(|e| e.to_string())?;
-    steps.push(check(
-        "emulator: orderquery",
-        "SUCCESS",
-        field(&query, "trade_state"),
-    ));
+    async fn close(&mut self, at: &str, order: &Planned) -> Result<(), Halt> {
+        let name = format!(
+            "{} order close {} (never paid)",
+            clock_time(at),
+            order.out_trade_no
+        );
+        let command = Some(format!(
+            "wxpay-ops order close --out-trade-no {} --yes",
+            order.out_trade_no
+        ));
+        let closed = self
+            .send(
+                Endpoint::CloseOrder,
+                &[("out_trade_no", order.out_trade_no.to_owned())],
+            )
+            .await;
+        let state = match closed {
+            Ok(_) => self.query(order.out_trade_no).await,
+            Err(e) => Err(e),
+        };
+        match state {
+            Ok(state) => {
+                let ok = state.trade_state == "CLOSED";
+                self.record(name, command, state.trade_state, ok)
+            }
+            Err(e) => self.fail(name, command, e),
+        }
+    }
 
-    let certificate = emulator
-        .client_cert(DEFAULT_MCH_ID)
-        .ok_or("no client certificate")?;
-    let identity = read_p12(&certificate.p12, DEFAULT_MCH_ID).map_err(|e| e.to_string())?;
-    let ca = std::fs::read(emulator.ca_cert()).map_err(|e| e.to_string())?;
-    let tls = tls_config(Some(&ca), Some(identity.identity())).map_err(|e| e.to_string())?;
-    let secure = Client::new(client_options(emulator.tls_base_url(), Some(tls)))
-        .map_err(|e| e.to_string())?;
-    let refund = secure
-        .call(
-            "/secapi/pay/refund",
-            &[
-                ("out_trade_no", "DEMO0001"),
-                ("out_refund_no", "DEMOREFUND1"),
-                ("total_fee", "100"),
-                ("refund_fee", "30"),
-                ("notify_url", &notify),
-            ],
+    /// Every payment notified to the notify_url and verified there, and the refund's
+    /// notification decrypted.
+    async fn notifications(&mut self) -> Result<(), Halt> {
+        let payments: Vec<&str> = ORDERS
+            .iter()
+            .filter(|o| o.paid_at().is_some())
+            .map(|o| o.out_trade_no)
+            .collect();
+        let refunds = ORDERS
+            .iter()
+            .filter(|o| matches!(o.fate, Fate::Refunded { .. }))
+            .count();
+        let all_in = wait_for(&self.received, |r| {
+            payments.iter().all(|p| r.payments.iter().any(|n| n == p))
+                && r.refunds.iter().filter(|s| *s == "SUCCESS").count() >= refunds
+        })
+        .await;
+        let (paid, refunded) = {
+            let received = self.received.lock().expect("received lock");
+            let paid = payments
+                .iter()
+                .filter(|p| received.payments.iter().any(|n| n == *p))
+                .count();
+            (paid, received.refunds.len())
+        };
+        self.record(
+            "notify_url: payment notifications verified, refund notifications decrypted".to_owned(),
+            Some(
+                "wxpay-ops notify verify payment.xml; wxpay-ops notify decrypt refund.xml"
+                    .to_owned(),
+            ),
+            format!("{paid} payments (sign valid, answered SUCCESS), {refunded} refund (SUCCESS)"),
+            all_in,
         )
-        .await
-        .map_err(|e| e.to_string())?;
-    steps.push(Step {
-        name: "emulator: refund over mutual TLS with apiclient_cert.p12",
-        ok: field(&refund, "result_code") == "SUCCESS",
-        result: field(&refund, "refund_id"),
-    });
-    let refunded = wait_for(&received, |r| r.refunds.iter().any(|s| s == "SUCCESS")).await;
-    steps.push(Step {
-        name: "emulator: refund notification, req_info decrypted",
-        ok: refunded,
-        result: if refunded {
-            "refund_status SUCCESS".into()
-        } else {
-            "not delivered".into()
-        },
-    });
+    }
 
-    emulator
-        .core()
-        .clock
-        .set(parse_api_time("20261121100000").expect("a valid time"))
-        .map_err(|e| e.to_string())?;
-    let bill = client
-        .download(
-            "/pay/downloadbill",
-            &[("bill_date", "20261120"), ("bill_type", "ALL")],
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&bill);
-    let summary = text.trim_end().lines().last().unwrap_or("").to_owned();
-    steps.push(check(
-        "emulator: downloadbill 20261120, summary row",
-        "`2,`1.00,`0.30,`0.00,`0.01000,`1.00,`0.30",
-        summary,
-    ));
-    Ok(steps)
+    /// The next morning: the day's ALL bill, streamed into `folder` as `bill download` keeps
+    /// bills (`<folder>/<mch_id>/<date>.ALL.csv`).
+    async fn download(&mut self, folder: &Path) -> Result<PathBuf, Halt> {
+        let name = format!(
+            "next morning {}: bill download {DAY} (ALL)",
+            clock_time(NEXT_MORNING)
+        );
+        let command = Some(format!("wxpay-ops bill download --date {DAY}"));
+        let date = BILL_DATE;
+        if let Err(refusal) = check_date(date, self.emulator.core().clock.now()) {
+            return self.fail(name, command, refusal);
+        }
+        let source = Source::Trade(BillType::All);
+        let path = bill_path(folder, DEFAULT_MCH_ID, date, source);
+        if let Some(parent) = path.parent()
+            && let Err(e) = create_private_dir_all(parent)
+        {
+            return self.fail(name, command, e);
+        }
+        let retry = Retry {
+            attempts: 3,
+            first_wait: Duration::from_millis(200),
+        };
+        let saved = match fetch(&self.client, source, date, false, &path, retry).await {
+            Ok(Downloaded::Saved(saved)) => saved,
+            Ok(Downloaded::NoBill { .. }) => return self.fail(name, command, "No Bill Exist"),
+            Err(e) => return self.fail(name, command, e),
+        };
+        let payments = ORDERS
+            .iter()
+            .filter(|o| o.paid_at().is_some_and(|at| at.starts_with(DAY_API)))
+            .count() as u64;
+        let refunds = ORDERS
+            .iter()
+            .filter(|o| matches!(o.fate, Fate::Refunded { at, .. } if at.starts_with(DAY_API)))
+            .count() as u64;
+        let report = &saved.report;
+        let ok = report.rows == payments + refunds && report.is_consistent();
+        let result = format!(
+            "{} rows ({payments} payments, {refunds} refund), {} bytes, summary row {}",
+            report.rows,
+            saved.bytes,
+            if report.is_consistent() {
+                "matches the rows"
+            } else {
+                "does not match the rows"
+            }
+        );
+        self.record(name, command, result, ok)?;
+        Ok(saved.path)
+    }
+
+    /// The shop's export of the day, with the planted differences, then the reconciliation,
+    /// which must find exactly those.
+    fn reconcile(&mut self, options: &DayOptions<'_>, bill: PathBuf) -> Result<Reconciled, Halt> {
+        let export_path = options.folder.join(EXPORT_FILE);
+        let rows: Vec<[String; 5]> = ORDERS.iter().flat_map(Planned::export_rows).collect();
+        let written = write_atomic(&export_path, |out| {
+            let mut writer = csv::Writer::from_writer(out);
+            writer.write_record(EXPORT_HEADER)?;
+            for row in &rows {
+                writer.write_record(row)?;
+            }
+            writer.flush().map_err(csv::Error::from)
+        });
+        let planted = ORDERS.iter().filter(|o| o.planted.is_some()).count();
+        let name = format!("the shop's own order export of {DAY}: {EXPORT_FILE}");
+        match written {
+            Ok(()) => self.record(
+                name,
+                None,
+                format!(
+                    "{} rows, one difference of each category planted ({planted})",
+                    rows.len()
+                ),
+                true,
+            )?,
+            Err(WriteError::File(e)) => return self.fail(name, None, e),
+            Err(WriteError::Inner(e)) => return self.fail(name, None, e),
+        }
+
+        let name = format!("reconcile {DAY}: the bill against {EXPORT_FILE}");
+        let command = Some(format!(
+            "wxpay-ops reconcile --date {DAY} --export {EXPORT_FILE}"
+        ));
+        let files = Files {
+            bill: &bill,
+            export: &export_path,
+            previous_bill: None,
+            next_bill: None,
+        };
+        let reconcile_options = ReconcileOptions {
+            day: Day::parse(DAY),
+            mch_id: Some(DEFAULT_MCH_ID.to_owned()),
+            cutoff_window: options.cutoff_window,
+            previous_bill: false,
+            next_bill: false,
+        };
+        let (outcome, report, export) = match reconcile_files(
+            &files,
+            options.mapping,
+            options.read_options,
+            reconcile_options,
+        ) {
+            Ok(reconciled) => reconciled,
+            Err(e) => return self.fail(name, command, e),
+        };
+        let (result, ok) = judge(&outcome);
+        // The report is shown even when it is not the expected one: it says what differs.
+        let _ = self.record(name, command, result, ok);
+        Ok(Reconciled {
+            outcome,
+            report,
+            export,
+            bill,
+            export_path,
+        })
+    }
+}
+
+/// Whether the reconciliation found exactly the planted differences, and every other
+/// payment and refund of the day matched.
+fn judge(outcome: &Outcome) -> (String, bool) {
+    let key = |category: Category, order: &str| format!("{} {order}", category.name());
+    let mut expected: Vec<String> = ORDERS
+        .iter()
+        .filter_map(|o| o.planted.map(|(category, _)| key(category, o.out_trade_no)))
+        .collect();
+    let mut found: Vec<String> = outcome
+        .differences
+        .iter()
+        .map(|d| key(d.category, &d.out_trade_no))
+        .collect();
+    expected.sort();
+    found.sort();
+    let agreeing = ORDERS
+        .iter()
+        .filter(|o| o.planted.is_none() && o.paid_at().is_some_and(|at| at.starts_with(DAY_API)));
+    let matched = agreeing
+        .map(|o| 1 + u64::from(matches!(o.fate, Fate::Refunded { .. })))
+        .sum::<u64>();
+    let found_matched = outcome.category(Category::Matched).count;
+    if found == expected && found_matched == matched {
+        return (
+            format!(
+                "{} differences, exactly the planted ones; {matched} payments and refunds matched",
+                found.len()
+            ),
+            true,
+        );
+    }
+    let missed: Vec<&String> = expected.iter().filter(|e| !found.contains(e)).collect();
+    let unexpected: Vec<&String> = found.iter().filter(|f| !expected.contains(f)).collect();
+    (
+        format!(
+            "not the planted differences: missed {missed:?}, unexpected {unexpected:?}; {found_matched} matched, expected {matched}"
+        ),
+        false,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bill::download::{compact, iso};
+
+    #[test]
+    fn the_day_is_written_one_way() {
+        assert_eq!(iso(BILL_DATE), DAY);
+        assert_eq!(compact(BILL_DATE), DAY_API);
+        assert!(NEXT_MORNING > "20261121100000" && NEXT_MORNING.starts_with("20261121"));
+    }
+
+    #[test]
+    fn every_order_happens_in_order_and_each_category_is_planted_once() {
+        for order in &ORDERS {
+            let later: Vec<&str> = match order.fate {
+                Fate::Paid { at } | Fate::Closed { at } => vec![at],
+                Fate::Refunded { paid, at, .. } => vec![paid, at],
+                Fate::Unpaid => vec![],
+            };
+            let mut times = vec![order.placed];
+            times.extend(later);
+            assert!(times.iter().all(|t| parse_api_time(t).is_some()));
+            assert!(times.is_sorted(), "{}", order.out_trade_no);
+            assert!(order.placed.starts_with(DAY_API));
+            assert!(order.unified_order("http://127.0.0.1/n").validate().is_ok());
+        }
+        let mut planted: Vec<Category> = ORDERS
+            .iter()
+            .filter_map(|o| o.planted)
+            .map(|p| p.0)
+            .collect();
+        planted.sort();
+        let others: Vec<Category> = Category::ALL[1..].to_vec();
+        assert_eq!(planted, others);
+    }
+
+    #[test]
+    fn commands_quote_what_the_shell_would_split() {
+        assert_eq!(shell_word("DEMO1120-01"), "DEMO1120-01");
+        assert_eq!(shell_word("Demo Cafe-Latte"), "'Demo Cafe-Latte'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

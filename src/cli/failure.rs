@@ -33,7 +33,7 @@ Exit codes:
   3   WeChat Pay refused (result_code or return_code FAIL): `order`, `refund`, `bill`,
       `notify decrypt`
   4   a sign that does not check out: `sign verify`, `notify verify`, `notify decrypt`, `order`,
-      `bill`
+      `bill`; a demo step not as expected: `demo`
   75  try again later (network, timeout, SYSTEMERROR, Bill Creating): `order`, `refund`, `bill`,
       `demo`";
 

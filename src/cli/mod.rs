@@ -85,7 +85,7 @@ enum Command {
     Bill(bill::BillCommand),
     /// Reconcile the day's WeChat Pay bill against the shop's own order export
     Reconcile(Box<reconcile::ReconcileArgs>),
-    /// Check the toolkit against published values, then run a payment flow on the built-in emulator
+    /// Check the toolkit against published values, then run a merchant's day on the built-in emulator
     Demo,
 }
 

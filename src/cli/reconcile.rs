@@ -21,6 +21,9 @@ use crate::wechat::{BillAmount, Fen};
 /// Entries shown in the table; the CSV and JSON formats and --out have them all.
 const TABLE_ENTRIES: usize = 200;
 
+/// --cutoff-window when neither the flag nor the profile gives one: 5m.
+pub(crate) const DEFAULT_CUTOFF_WINDOW: u32 = 300;
+
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Payments match on the merchant order number (商户订单号), refunds on the merchant refund number \
@@ -78,7 +81,7 @@ pub struct ReconcileArgs {
 
 /// The export's columns and values (each overrides the profile's [reconcile] key of the
 /// same name).
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Export mapping")]
 pub struct MappingArgs {
     /// Column of the merchant order number [default: out_trade_no]
@@ -176,7 +179,7 @@ fn strings(values: &[&str]) -> Vec<String> {
 }
 
 /// Flag, else the profile's key, else the default that reads `emulator export`.
-fn mapping(
+pub(crate) fn mapping(
     flags: &MappingArgs,
     profile: &ReconcileConfig,
 ) -> Result<(Mapping, ReadOptions), Failure> {
@@ -308,7 +311,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
             Failure::usage(format!("cutoff_window {text:?}: {e}"))
                 .hint("for example cutoff_window = \"5m\"")
         })?,
-        (None, None) => 300,
+        (None, None) => DEFAULT_CUTOFF_WINDOW,
     };
     let mch_id = args
         .mch_id
@@ -494,7 +497,7 @@ fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
-fn difference_record(d: &Difference) -> Record {
+pub(crate) fn difference_record(d: &Difference) -> Record {
     let side = |s: Option<&crate::reconcile::Side>| s.cloned();
     let (bill, export) = (side(d.bill.as_ref()), side(d.export.as_ref()));
     let value = json!({
@@ -520,7 +523,7 @@ fn yuan(fen: i64) -> String {
     Fen(fen).yuan()
 }
 
-fn summary_json(
+pub(crate) fn summary_json(
     outcome: &Outcome,
     report: &Report,
     bill_path: &Path,
@@ -587,7 +590,7 @@ fn summary_json(
     })
 }
 
-fn print_tables(context: &Context, outcome: &Outcome) -> Result<(), Failure> {
+pub(crate) fn print_tables(context: &Context, outcome: &Outcome) -> Result<(), Failure> {
     let printer = &context.printer;
     let mut rows: Vec<Vec<String>> = Category::ALL
         .iter()

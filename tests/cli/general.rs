@@ -57,13 +57,121 @@ fn usage_errors_exit_2() {
     env.run(&["completions", "tcsh"]).expect(2);
 }
 
+/// The published vectors, then a merchant's day: every step passes, each comes with the
+/// command for a real merchant, and the reconciliation finds exactly the planted differences,
+/// one of each category.
 #[test]
 fn demo_runs_on_built_in_data() {
-    let out = Env::new().run(&["demo"]).expect(0);
-    let rows = out.json();
-    let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 15);
-    assert!(rows.iter().all(|r| r["check"] == "ok"));
+    let env = Env::new();
+    let demo = env.run(&["demo"]).expect(0).json();
+    let steps = demo["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["check"] == "ok"), "{steps:#?}");
+    let result_of = |name: &str| {
+        let step = steps.iter().find(|s| s["step"] == name);
+        step.unwrap_or_else(|| panic!("no step {name:?}"))["result"].clone()
+    };
+    assert_eq!(
+        result_of("sign official example (MD5)"),
+        "9A0A8659F005D6984697E2CA0A9CF3B7"
+    );
+    assert_eq!(result_of("XXE attack sample refused"), "refused");
+
+    let commands: Vec<&str> = steps.iter().filter_map(|s| s["command"].as_str()).collect();
+    let typed = |prefix: &str| commands.iter().filter(|c| c.starts_with(prefix)).count();
+    for trade_type in ["JSAPI", "NATIVE", "APP", "MWEB"] {
+        let create = format!("wxpay-ops order create --trade-type {trade_type} --out-trade-no ");
+        assert!(
+            typed(&create) >= 1,
+            "no {trade_type} order in {commands:#?}"
+        );
+    }
+    let created = typed("wxpay-ops order create ");
+    let paid = typed("wxpay-ops order query --out-trade-no ");
+    assert!(
+        paid > created / 2 && paid < created,
+        "{paid} of {created} paid"
+    );
+    for prefix in [
+        "wxpay-ops paysign jsapi --prepay-id wx",
+        "wxpay-ops refund create --out-trade-no ",
+        "wxpay-ops order close --out-trade-no ",
+        "wxpay-ops notify verify ",
+    ] {
+        assert_eq!(typed(prefix), 1, "{prefix} in {commands:#?}");
+    }
+    assert_eq!(typed("wxpay-ops bill download --date 2026-11-20"), 1);
+    assert_eq!(
+        typed("wxpay-ops reconcile --date 2026-11-20 --export orders.csv"),
+        1
+    );
+    let pay_sign = steps
+        .iter()
+        .find(|s| {
+            s["command"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("wxpay-ops paysign"))
+        })
+        .unwrap()["result"]
+        .as_str()
+        .unwrap();
+    let pay_sign = pay_sign.strip_prefix("paySign=").unwrap();
+    assert!(pay_sign.len() == 32 && pay_sign.chars().all(|c| c.is_ascii_hexdigit()));
+
+    let pairs = |list: &serde_json::Value| -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let field = |name: &str| d[name].as_str().unwrap().to_owned();
+                (field("category"), field("out_trade_no"))
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    let planted = pairs(&demo["planted"]);
+    let found = pairs(&demo["reconcile"]["differences"]);
+    assert_eq!(found, planted);
+    let categories: Vec<&str> = planted.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        categories,
+        [
+            "amount_mismatch",
+            "cross_day",
+            "duplicate",
+            "missing_in_bill",
+            "missing_in_export",
+            "status_mismatch"
+        ]
+    );
+    let summary = &demo["reconcile"]["summary"];
+    assert_eq!(summary["day"], "2026-11-20");
+    assert_eq!(summary["balanced"], false);
+    assert_eq!(summary["bill"]["summary_consistent"], true);
+    for category in categories {
+        assert_eq!(summary["categories"][category]["count"], 1, "{category}");
+    }
+    // Three payments and a partial refund agree on both sides.
+    assert_eq!(summary["categories"]["matched"]["count"], 4);
+    let differences = demo["reconcile"]["differences"].as_array().unwrap();
+    let amounts = differences
+        .iter()
+        .find(|d| d["category"] == "amount_mismatch")
+        .unwrap();
+    assert_eq!(amounts["bill_amount_fen"], 880);
+    assert_eq!(amounts["export_amount_fen"], 800);
+    assert_eq!(amounts["difference_fen"], 80);
+
+    // People get the steps, then the report exactly as `reconcile` shows it.
+    let table = env.run(&["demo", "--format", "table"]).expect(0).stdout;
+    for shown in [
+        "wxpay-ops bill download",
+        "day 2026-11-20",
+        "missing_in_export",
+    ] {
+        assert!(table.contains(shown), "{shown} not in\n{table}");
+    }
 }
 
 #[test]

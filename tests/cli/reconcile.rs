@@ -591,3 +591,37 @@ fn the_profile_maps_the_export() {
     .expect(2)
     .error_mentions("no column \"订单\"");
 }
+
+/// `--date` finds the bill where `bill download` saved it: the profile's bill_dir.
+#[test]
+fn date_reads_the_bill_from_the_profiles_bill_folder() {
+    let mut env = Env::new();
+    let day = day("20261120", 200);
+    let (bill, _) = write_bill(&env, &day);
+    write_orders(&env, &day, &Differences::default());
+    let folder = env.path("bills").join(MCH_ID);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::rename(&bill, folder.join("2026-11-20.ALL.csv")).unwrap();
+    let config = env.write_config(&format!(
+        "[profiles.shop]\nmch_id = \"{MCH_ID}\"\nappid = \"wx2421b1c4370ec43b\"\napi_key_env = \"TEST_API_KEY\"\nbill_dir = {:?}\n",
+        env.path("bills").to_str().unwrap()
+    ));
+    env.set("WXPAY_OPS_CONFIG", config.to_str().unwrap());
+    let by_date = [
+        "reconcile",
+        "--date",
+        "2026-11-20",
+        "--export",
+        "orders.csv",
+    ];
+    env.run(&by_date).expect(0);
+    env.run(&[
+        "reconcile",
+        "--date",
+        "2026-11-19",
+        "--export",
+        "orders.csv",
+    ])
+    .expect(2)
+    .hint_mentions("wxpay-ops bill download --date 2026-11-19");
+}
