@@ -546,7 +546,6 @@ fn run_fetch(
     source: Source,
     args: FetchArgs,
 ) -> Result<u8, Failure> {
-    let printer = &context.printer;
     let (dates, range) = match (days.date, days.from, days.to) {
         (Some(date), _, _) => (vec![date], false),
         (None, Some(from), Some(to)) if from <= to => {
@@ -565,8 +564,34 @@ fn run_fetch(
         }
         _ => return Err(Failure::usage("give --date, or --from and --to")),
     };
+    let fetched = fetch(context, &dates, range, source, &args)?;
+    report_days(
+        &context.printer,
+        &fetched.folder,
+        &source.label(),
+        &fetched.results,
+        range,
+    )
+}
+
+/// What a download of some days gave, day by day, in the order asked.
+struct Fetched {
+    folder: PathBuf,
+    results: Vec<(Date, DayResult)>,
+}
+
+/// Downloads the bills of `dates` into the profile's bill folder, recording each in the
+/// manifest; one failed day does not stop the others.
+fn fetch(
+    context: &Context,
+    dates: &[Date],
+    range: bool,
+    source: Source,
+    args: &FetchArgs,
+) -> Result<Fetched, Failure> {
+    let printer = &context.printer;
     let now = beijing_now();
-    for date in &dates {
+    for date in dates {
         check_date(*date, now).map_err(|refusal| {
             Failure::usage(refusal.to_string())
                 .hint("WeChat Pay serves bills of finished days of the last 3 months")
@@ -680,7 +705,47 @@ fn run_fetch(
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    report_days(printer, &folder, &label, &results, range)
+    Ok(Fetched { folder, results })
+}
+
+/// The day's trade bill (ALL) in `dir`, downloaded first when it is not there yet, for
+/// `reconcile --date`.
+pub(super) fn trade_bill(context: &Context, dir: &Path, day: &str) -> Result<PathBuf, Failure> {
+    let date = parse_day(day).map_err(Failure::usage)?;
+    let args = FetchArgs {
+        gzip: false,
+        out: Some(dir.to_owned()),
+        skip_existing: true,
+        force: false,
+        concurrency: 1,
+        attempts: 3,
+        timeout: 600,
+        keys: KeyArgs::default(),
+    };
+    let source = Source::Trade(TypeArg::All.trade_type());
+    let fetched = fetch(context, &[date], false, source, &args)?;
+    let path = bill_path(dir, &context.select()?.profile.mch_id, date, source);
+    match fetched.results.into_iter().next().map(|(_, result)| result) {
+        Some(DayResult::Saved(_) | DayResult::Skipped(Status::Saved)) => {
+            context
+                .printer
+                .status(&format!("the bill of {day} is at {}", path.display()));
+            Ok(path)
+        }
+        Some(DayResult::NoBill | DayResult::Skipped(_)) => Err(Failure::new(
+            exit::NEGATIVE,
+            format!(
+                "WeChat Pay has no bill of {day} (No Bill Exist): it took no payments that day"
+            ),
+        )
+        .hint("every paid order in the export of that day is then missing in WeChat Pay")),
+        Some(DayResult::Failed(error)) => Err(Failure::new(
+            failure_code(&error),
+            format!("the bill of {day} could not be downloaded: {error}"),
+        )
+        .hint(failure_hint(&error))),
+        None => Err(Failure::usage(format!("no bill of {day} was fetched"))),
+    }
 }
 
 fn manifest_entry(date: Date, source: Source, outcome: &Outcome, folder: &Path) -> Entry {

@@ -321,7 +321,13 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         (Some(path), _) => path.clone(),
         (None, Some(day)) => {
             let dir = super::bill::bill_dir(args.bill_dir.as_deref(), selected.as_ref())?;
-            downloaded_bill(&dir, day, mch_id.as_deref())?
+            match downloaded_bill(&dir, day, mch_id.as_deref()) {
+                // Missing, and a profile to fetch it with: download it as `bill download` does.
+                Err(_) if selected.is_some() && args.mch_id.is_none() => {
+                    super::bill::trade_bill(context, &dir, &day.to_string())?
+                }
+                other => other?,
+            }
         }
         (None, None) => unreachable!("clap requires --bill or --date"),
     };

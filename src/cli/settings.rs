@@ -23,7 +23,7 @@ pub struct Context {
 }
 
 /// Where to take the API key from instead of the profile.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct KeyArgs {
     /// Read the API key from this environment variable instead of the profile
     #[arg(long, value_name = "VAR", conflicts_with = "key_file")]

@@ -326,6 +326,62 @@ mod download {
         }
     }
 
+    /// `reconcile --date` fetches a bill that was never downloaded, into the same folder and
+    /// manifest as `bill download`; a day without a bill is a negative answer, not an error.
+    #[test]
+    fn reconcile_by_date_downloads_a_missing_bill_first() {
+        let shop = Shop::new();
+        let date = days_ago(2);
+        shop.trades_on(date, 40);
+        let day = SyntheticDay {
+            mch_id: DEFAULT_MCH_ID.into(),
+            appid: DEFAULT_APPIDS[0].into(),
+            bill_date: compact(date),
+            trades: 40,
+            seed: 3,
+        };
+        let mut export = Vec::new();
+        wxpay_ops::emulator::synth::write_export(
+            &day,
+            &wxpay_ops::emulator::synth::Differences::default(),
+            wxpay_ops::bill::format::FeeRate(60),
+            &mut export,
+        )
+        .unwrap();
+        std::fs::write(shop.env.path("orders.csv"), export).unwrap();
+        let config = shop.emulator.profile().display().to_string();
+        let bills = shop.env.path("bills").display().to_string();
+        let reconcile = |date: &str| {
+            shop.env.run(&[
+                "--config",
+                &config,
+                "reconcile",
+                "--date",
+                date,
+                "--bill-dir",
+                &bills,
+                "--export",
+                "orders.csv",
+                "--format",
+                "json",
+            ])
+        };
+        let out = reconcile(&iso(date)).expect(0);
+        assert!(out.stderr.contains("the bill of"), "{}", out.stderr);
+        assert!(
+            shop.folder()
+                .join(format!("{}.ALL.csv", iso(date)))
+                .is_file()
+        );
+        assert_eq!(shop.manifest().len(), 1);
+        // The second time it is read from the folder, not fetched again.
+        reconcile(&iso(date)).expect(0);
+        assert_eq!(shop.manifest().len(), 1);
+        reconcile(&iso(days_ago(3)))
+            .expect(1)
+            .error_mentions("No Bill Exist");
+    }
+
     fn sha256_hex(bytes: &[u8]) -> String {
         use sha2::Digest;
         sha2::Sha256::digest(bytes)
