@@ -21,8 +21,7 @@ use wxpay_ops::bill::format::{BillType, FeeRate};
 use wxpay_ops::emulator::bills::write_trade_bill;
 use wxpay_ops::emulator::synth::{Differences, Expected, SyntheticDay, TradeKind, write_export};
 use wxpay_ops::reconcile::bill::{Files, reconcile_files};
-use wxpay_ops::reconcile::clock::{BEIJING_OFFSET, TimeFormat};
-use wxpay_ops::reconcile::export::{Mapping, ReadOptions, Unit};
+use wxpay_ops::reconcile::export::{Mapping, ReadOptions};
 use wxpay_ops::reconcile::{Category, Options, Outcome};
 
 const CHILD: &str = "BENCH_RECONCILE_CHILD";
@@ -90,30 +89,6 @@ fn data(trades: u64) -> Data {
         started.elapsed().as_secs_f64()
     );
     data
-}
-
-fn mapping() -> Mapping {
-    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
-    Mapping {
-        order: "out_trade_no".into(),
-        amount: "amount".into(),
-        unit: Unit::Yuan,
-        status: Some("status".into()),
-        paid_values: strings(&["PAID"]),
-        refunded_values: strings(&["REFUNDED"]),
-        closed_values: strings(&["CLOSED"]),
-        unpaid_values: strings(&["UNPAID"]),
-        time: "paid_at".into(),
-        time_format: TimeFormat::parse("%Y-%m-%d %H:%M:%S").unwrap(),
-        zone: BEIJING_OFFSET,
-        refund_no: None,
-        refund_amount: Some("refund_amount".into()),
-        refund_amount_if_present: false,
-        refund_time: None,
-        type_column: None,
-        payment_types: vec![],
-        refund_types: vec![],
-    }
 }
 
 /// User and system CPU seconds of this process so far: a figure that other processes on a
@@ -216,7 +191,7 @@ fn child(trades: u64) {
         let t = Instant::now();
         let export = wxpay_ops::reconcile::export::read_export(
             File::open(&data.export).unwrap(),
-            &mapping(),
+            &Mapping::emulator_export(),
             &ReadOptions::default(),
         )
         .unwrap();
@@ -250,8 +225,13 @@ fn child(trades: u64) {
     }
     let cpu = cpu_seconds();
     let started = Instant::now();
-    let (outcome, report, _) =
-        reconcile_files(&files, &mapping(), &ReadOptions::default(), options).expect("reconcile");
+    let (outcome, report, _) = reconcile_files(
+        &files,
+        &Mapping::emulator_export(),
+        &ReadOptions::default(),
+        options,
+    )
+    .expect("reconcile");
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu;
     let peak = peak_memory_kib();

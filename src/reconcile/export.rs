@@ -80,6 +80,35 @@ pub struct Mapping {
     pub refund_types: Vec<String>,
 }
 
+impl Mapping {
+    /// The columns of `wxpay-ops emulator export` (one row per order, yuan, Beijing time):
+    /// what the tests, the benchmark and the demo reconcile against.
+    pub fn emulator_export() -> Mapping {
+        let strings = |values: &[&str]| values.iter().map(|v| v.to_string()).collect();
+        Mapping {
+            order: "out_trade_no".into(),
+            amount: "amount".into(),
+            unit: Unit::Yuan,
+            status: Some("status".into()),
+            paid_values: strings(&["PAID"]),
+            refunded_values: strings(&["REFUNDED"]),
+            closed_values: strings(&["CLOSED"]),
+            unpaid_values: strings(&["UNPAID"]),
+            time: "paid_at".into(),
+            time_format: TimeFormat::parse("%Y-%m-%d %H:%M:%S")
+                .expect("a fixed, valid time format"),
+            zone: crate::reconcile::clock::BEIJING_OFFSET,
+            refund_no: None,
+            refund_amount: Some("refund_amount".into()),
+            refund_amount_if_present: false,
+            refund_time: None,
+            type_column: None,
+            payment_types: vec![],
+            refund_types: vec![],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
     pub encoding: Option<Encoding>,
@@ -1009,30 +1038,7 @@ impl<R: Read> Read for Decoded<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::clock::{BEIJING_OFFSET, format_stamp};
-
-    pub fn mapping() -> Mapping {
-        Mapping {
-            order: "out_trade_no".into(),
-            amount: "amount".into(),
-            unit: Unit::Yuan,
-            status: Some("status".into()),
-            paid_values: vec!["PAID".into()],
-            refunded_values: vec!["REFUNDED".into()],
-            closed_values: vec!["CLOSED".into()],
-            unpaid_values: vec!["UNPAID".into()],
-            time: "paid_at".into(),
-            time_format: TimeFormat::parse("%Y-%m-%d %H:%M:%S").unwrap(),
-            zone: BEIJING_OFFSET,
-            refund_no: None,
-            refund_amount: Some("refund_amount".into()),
-            refund_amount_if_present: false,
-            refund_time: None,
-            type_column: None,
-            payment_types: vec![],
-            refund_types: vec![],
-        }
-    }
+    use crate::reconcile::clock::format_stamp;
 
     fn read(bytes: &[u8], mapping: &Mapping, options: &ReadOptions) -> Result<Export, ExportError> {
         read_export(bytes, mapping, options)
@@ -1046,7 +1052,12 @@ mod tests {
 
     #[test]
     fn one_row_per_order() {
-        let export = read(ORDERS.as_bytes(), &mapping(), &ReadOptions::default()).unwrap();
+        let export = read(
+            ORDERS.as_bytes(),
+            &Mapping::emulator_export(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
         assert_eq!(export.info.rows, 4);
         assert_eq!(export.info.delimiter, b',');
         let t2 = export
@@ -1086,7 +1097,7 @@ mod tests {
             paid_values: vec!["已支付".into()],
             refund_amount: None,
             time_format: TimeFormat::parse("%Y/%m/%d %H:%M").unwrap(),
-            ..mapping()
+            ..Mapping::emulator_export()
         };
         let export = read(&gbk, &mapping, &ReadOptions::default()).unwrap();
         assert_eq!(export.info.encoding, Some(Encoding::Gb18030));
@@ -1105,7 +1116,12 @@ mod tests {
     #[test]
     fn bad_input_names_line_column_and_value() {
         let bad = ORDERS.replace("10,2.5", "10,2.555");
-        let error = read(bad.as_bytes(), &mapping(), &ReadOptions::default()).unwrap_err();
+        let error = read(
+            bad.as_bytes(),
+            &Mapping::emulator_export(),
+            &ReadOptions::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "line 3, column refund_amount: \"2.555\" is not an amount in yuan (at most 2 decimals)"
@@ -1114,32 +1130,42 @@ mod tests {
             skip_bad_lines: true,
             ..ReadOptions::default()
         };
-        let export = read(bad.as_bytes(), &mapping(), &skipping).unwrap();
+        let export = read(bad.as_bytes(), &Mapping::emulator_export(), &skipping).unwrap();
         assert_eq!((export.info.skipped, export.info.bad_lines[0].line), (1, 3));
-        let error = read(b"id,amount\n1,2\n", &mapping(), &ReadOptions::default()).unwrap_err();
+        let error = read(
+            b"id,amount\n1,2\n",
+            &Mapping::emulator_export(),
+            &ReadOptions::default(),
+        )
+        .unwrap_err();
         assert!(
             error.to_string().contains("columns found: id, amount"),
             "{error}"
         );
         assert!(matches!(
-            read(b"", &mapping(), &ReadOptions::default()),
+            read(b"", &Mapping::emulator_export(), &ReadOptions::default()),
             Err(ExportError::NoHeader)
         ));
         assert!(matches!(
             read(
                 b"out_trade_no,status,amount,refund_amount,paid_at\n",
-                &mapping(),
+                &Mapping::emulator_export(),
                 &ReadOptions::default()
             ),
             Err(ExportError::NoRows)
         ));
         let utf16 = b"\xFF\xFEo\0u\0t\0";
         assert!(matches!(
-            read(utf16, &mapping(), &ReadOptions::default()),
+            read(utf16, &Mapping::emulator_export(), &ReadOptions::default()),
             Err(ExportError::Encoding { .. })
         ));
         let time = ORDERS.replace("2026-11-20 09:00:00", "20/11/2026");
-        let error = read(time.as_bytes(), &mapping(), &ReadOptions::default()).unwrap_err();
+        let error = read(
+            time.as_bytes(),
+            &Mapping::emulator_export(),
+            &ReadOptions::default(),
+        )
+        .unwrap_err();
         assert!(
             error
                 .to_string()
@@ -1163,7 +1189,7 @@ mod tests {
             type_column: Some("type".into()),
             payment_types: vec!["pay".into()],
             refund_types: vec!["refund".into()],
-            ..mapping()
+            ..Mapping::emulator_export()
         };
         let export = read(text.as_bytes(), &mapping, &ReadOptions::default()).unwrap();
         assert_eq!(export.info.delimiter, b';');

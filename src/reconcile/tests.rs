@@ -2,34 +2,10 @@
 
 use std::collections::BTreeSet;
 
-use super::clock::{BEIJING_OFFSET, TimeFormat};
-use super::export::{Mapping, ReadOptions, Unit, read_export};
+use super::export::{Mapping, ReadOptions, read_export};
 use super::*;
 use crate::bill::format::{FeeRate, Summary, TradeRow};
 use crate::emulator::synth::{Differences, Expected, SyntheticDay, TradeKind, write_export};
-
-pub fn emulator_mapping() -> Mapping {
-    Mapping {
-        order: "out_trade_no".into(),
-        amount: "amount".into(),
-        unit: Unit::Yuan,
-        status: Some("status".into()),
-        paid_values: vec!["PAID".into()],
-        refunded_values: vec!["REFUNDED".into()],
-        closed_values: vec!["CLOSED".into()],
-        unpaid_values: vec!["UNPAID".into()],
-        time: "paid_at".into(),
-        time_format: TimeFormat::parse("%Y-%m-%d %H:%M:%S").unwrap(),
-        zone: BEIJING_OFFSET,
-        refund_no: None,
-        refund_amount: Some("refund_amount".into()),
-        refund_amount_if_present: false,
-        refund_time: None,
-        type_column: None,
-        payment_types: vec![],
-        refund_types: vec![],
-    }
-}
 
 fn day(trades: u64, date: &str) -> SyntheticDay {
     SyntheticDay {
@@ -81,7 +57,12 @@ fn reconcile(
 ) -> (Outcome, Expected, Summary) {
     let mut csv = Vec::new();
     let expected = write_export(day, differences, FeeRate(60), &mut csv).unwrap();
-    let export = read_export(&csv[..], &emulator_mapping(), &ReadOptions::default()).unwrap();
+    let export = read_export(
+        &csv[..],
+        &Mapping::emulator_export(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
     let mut matcher = Matcher::new(&export, options);
     let mut summary = Summary::default();
     for (i, row) in day.clone().into_rows(FeeRate(60)).enumerate() {
@@ -215,7 +196,7 @@ fn a_clean_day_balances() {
 fn rows_of_another_day_or_merchant_are_refused() {
     let export = read_export(
         &b"out_trade_no,status,amount,refund_amount,paid_at\nT,PAID,1,0,2026-11-20 10:00:00\n"[..],
-        &emulator_mapping(),
+        &Mapping::emulator_export(),
         &ReadOptions::default(),
     )
     .unwrap();
@@ -273,7 +254,7 @@ fn near_midnight_entries_are_confirmed_by_the_next_bill_or_flagged() {
                A,PAID,1,0,2026-11-20 12:00:00\n\
                B,PAID,2,0,2026-11-20 23:59:58\n\
                C,PAID,3,0,2026-11-20 23:59:59\n"[..],
-            &emulator_mapping(),
+            &Mapping::emulator_export(),
             &ReadOptions::default(),
         )
         .unwrap();
@@ -327,7 +308,12 @@ fn rows_matched_on_two_threads_merge_into_the_same_outcome() {
     write_export(&day, &differences, FeeRate(60), &mut csv).unwrap();
     let rows: Vec<TradeRow> = day.clone().into_rows(FeeRate(60)).collect();
     let outcome = |split: bool| {
-        let export = read_export(&csv[..], &emulator_mapping(), &ReadOptions::default()).unwrap();
+        let export = read_export(
+            &csv[..],
+            &Mapping::emulator_export(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
         let mut one = Matcher::new(&export, Options::default());
         let mut two = Matcher::new(&export, Options::default());
         for (i, row) in rows.iter().enumerate() {
@@ -361,7 +347,7 @@ fn refunds_without_numbers_add_up_across_threads() {
         type_column: Some("type".into()),
         payment_types: vec!["pay".into()],
         refund_types: vec!["refund".into()],
-        ..emulator_mapping()
+        ..Mapping::emulator_export()
     };
     let refund = |line, number, fen| BillRow {
         line,
@@ -433,7 +419,7 @@ fn files_read_in_halves_give_what_one_pass_gives() {
     };
     let (outcome, report, export) = bill::reconcile_files(
         &files,
-        &emulator_mapping(),
+        &Mapping::emulator_export(),
         &ReadOptions::default(),
         Options::default(),
     )
@@ -462,7 +448,7 @@ fn files_read_in_halves_give_what_one_pass_gives() {
     std::fs::write(&orders, quoted).unwrap();
     let (outcome, _, _) = bill::reconcile_files(
         &files,
-        &emulator_mapping(),
+        &Mapping::emulator_export(),
         &ReadOptions::default(),
         Options::default(),
     )
