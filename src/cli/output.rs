@@ -572,17 +572,19 @@ fn table(header: Option<Vec<String>>, rows: impl IntoIterator<Item = Vec<String>
     for row in rows {
         table.add_row(row);
     }
+    let longest_word = |text: String| text.split_whitespace().map(str::len).max().unwrap_or(0);
     let longest_words: Vec<usize> = (0..table.column_count())
         .map(|index| {
+            let header = table
+                .header()
+                .and_then(|header| header.cell_iter().nth(index))
+                .map(|cell| cell.content());
             table
                 .column_cells_iter(index)
                 .flatten()
-                .flat_map(|cell| {
-                    cell.content()
-                        .split_whitespace()
-                        .map(str::len)
-                        .collect::<Vec<_>>()
-                })
+                .map(|cell| cell.content())
+                .chain(header)
+                .map(longest_word)
                 .max()
                 .unwrap_or(0)
         })
