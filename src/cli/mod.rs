@@ -29,7 +29,8 @@ use output::{Format, Printer};
 use settings::Context;
 
 /// WeChat Pay (微信支付) API v2 merchant operations: signatures and why they fail, pay
-/// parameters, notifications, merchant profiles, and a local WeChat Pay server.
+/// parameters, notifications, orders and refunds, bills, reconciliation against the shop's own
+/// export, and a local WeChat Pay server.
 #[derive(Debug, Parser)]
 #[command(name = "wxpay-ops", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
