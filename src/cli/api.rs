@@ -161,14 +161,14 @@ impl Api {
                 "timeout",
                 args.timeout,
                 profile.timeout,
-                Duration::from_secs(15),
+                crate::wechat::client::DEFAULT_TIMEOUT,
             )?,
             connect_timeout: profile_seconds(
                 &selected,
                 "connect_timeout",
                 args.connect_timeout,
                 profile.connect_timeout,
-                Duration::from_secs(5),
+                crate::wechat::client::DEFAULT_CONNECT_TIMEOUT,
             )?,
             retry: RetryPolicy {
                 attempts: args.retries + 1,

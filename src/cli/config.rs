@@ -125,7 +125,7 @@ fn show(context: &Context) -> Result<u8, Failure> {
             profile
                 .api_base
                 .as_deref()
-                .unwrap_or("https://api.mch.weixin.qq.com")
+                .unwrap_or(super::api::DEFAULT_API_BASE)
         ),
     );
     record.insert("cert_pem".into(), path_value(&profile.cert_pem));
@@ -142,14 +142,30 @@ fn show(context: &Context) -> Result<u8, Failure> {
     record.insert("notify_url".into(), json!(profile.notify_url));
     record.insert("backup_api_base".into(), json!(profile.backup_api_base));
     // The values API commands use, defaults included (as for sign_type and api_base).
-    record.insert("timeout".into(), json!(profile.timeout.unwrap_or(15.0)));
+    record.insert(
+        "timeout".into(),
+        json!(
+            profile
+                .timeout
+                .unwrap_or(crate::wechat::client::DEFAULT_TIMEOUT.as_secs_f64())
+        ),
+    );
     record.insert(
         "connect_timeout".into(),
-        json!(profile.connect_timeout.unwrap_or(5.0)),
+        json!(
+            profile
+                .connect_timeout
+                .unwrap_or(crate::wechat::client::DEFAULT_CONNECT_TIMEOUT.as_secs_f64())
+        ),
     );
     record.insert("sandbox".into(), json!(profile.sandbox));
     record.insert("sub_mch_id".into(), json!(profile.sub_mch_id));
     record.insert("sub_appid".into(), json!(profile.sub_appid));
+    record.insert("bill_dir".into(), path_value(&profile.bill_dir));
+    record.insert(
+        "reconcile_mapping".into(),
+        json!(profile.reconcile.is_some()),
+    );
     context.printer.record(&record)?;
     Ok(exit::OK)
 }

@@ -213,7 +213,7 @@ fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
     if is_stdout(&args.output) {
         // Stdout holds the CSV alone, ready for a pipe; the expected counts, which a script
         // needs as much as the rows, go to stderr as one JSON line.
-        eprintln!("{json}");
+        context.printer.data_to_stderr(&format!("{json}\n"));
         return Ok(exit::OK);
     }
     context.printer.status(&format!(

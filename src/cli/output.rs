@@ -227,6 +227,12 @@ impl Printer {
         !self.quiet && io::stderr().is_terminal()
     }
 
+    /// Data that must not mix with stdout's (which already carries a file), so it goes to
+    /// stderr; not status, so -q does not silence it. Scrubbed as [`Printer::data`].
+    pub fn data_to_stderr(&self, text: &str) {
+        eprint!("{}", scrub::block(text));
+    }
+
     /// Progress and status for people, silenced by -q.
     pub fn status(&self, message: &str) {
         if !self.quiet {

@@ -216,6 +216,10 @@ pub struct ClientOptions {
     pub on_attempt: Option<AttemptObserver>,
 }
 
+/// A whole request, and its connection: short enough for cron, long enough for a slow day.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl ClientOptions {
     /// Options for one merchant, with the defaults a cron job wants: 5 s to connect, 15 s
     /// for a whole attempt (WeChat's own SDKs wait 5 s and 10 s), three attempts where a
@@ -239,8 +243,8 @@ impl ClientOptions {
             sign_type,
             tls: None,
             secure_tls: None,
-            timeout: Duration::from_secs(15),
-            connect_timeout: Duration::from_secs(5),
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
             on_attempt: None,
         }

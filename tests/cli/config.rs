@@ -357,7 +357,7 @@ fn show_and_check_know_the_api_keys_of_a_profile() {
         "default_profile = \"sp\"\n\
          [profiles.sp]\nmch_id = \"1900000100\"\nappid = \"wx8888888888888888\"\napi_key_env = \"TEST_API_KEY\"\n\
          backup_api_base = \"https://api2.mch.weixin.qq.com\"\ntimeout = 30\nconnect_timeout = 2.5\nsandbox = true\n\
-         sub_mch_id = \"1900000201\"\nsub_appid = \"wxd678efe567de6999\"\n\
+         sub_mch_id = \"1900000201\"\nsub_appid = \"wxd678efe567de6999\"\nbill_dir = \"bills\"\n\
          [profiles.plain]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n\
          [profiles.bad]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n\
          backup_api_base = \"api2.mch.weixin.qq.com\"\ntimeout = 0\nconnect_timeout = -5\n\
@@ -370,6 +370,11 @@ fn show_and_check_know_the_api_keys_of_a_profile() {
     assert_eq!(shown["sandbox"], true);
     assert_eq!(shown["sub_mch_id"], "1900000201");
     assert_eq!(shown["sub_appid"], "wxd678efe567de6999");
+    let bill_dir = shown["bill_dir"].as_str().unwrap();
+    assert!(
+        bill_dir.ends_with("wxpay-ops/bills"),
+        "relative to the file: {bill_dir}"
+    );
     let plain = env.run(&["-p", "plain", "config", "show"]).expect(0).json();
     assert_eq!(plain["timeout"], 15.0, "the default the API commands use");
     assert_eq!(plain["connect_timeout"], 5.0);
