@@ -394,30 +394,7 @@ impl Client {
         url: &str,
         body: String,
     ) -> Result<Message, ClientError> {
-        let transport = |source| ClientError::Transport {
-            url: url.to_owned(),
-            source,
-        };
-        let response = http
-            .post(url)
-            .header("Content-Type", "text/xml")
-            .body(body)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(ClientError::Status {
-                url: url.to_owned(),
-                status,
-            });
-        }
-        let bytes = response.bytes().await.map_err(transport)?;
-        let answer = Message::parse(&bytes).map_err(|source| ClientError::Malformed {
-            url: url.to_owned(),
-            source,
-        })?;
-        self.check(answer)
+        self.check(exchange(http, url, body).await?)
     }
 
     /// The business layer of a verified answer: `result_code=FAIL` is a refusal.
@@ -450,35 +427,7 @@ impl Client {
         sign_in_place(&mut message, &self.key, SignType::Md5);
         let url = format!("{}/sandboxnew/pay/getsignkey", self.base);
         let once = async {
-            let response = self
-                .http
-                .post(&url)
-                .header("Content-Type", "text/xml")
-                .body(message.to_xml())
-                .send()
-                .await
-                .map_err(|source| ClientError::Transport {
-                    url: url.clone(),
-                    source,
-                })?;
-            let status = response.status().as_u16();
-            if status != 200 {
-                return Err(ClientError::Status {
-                    url: url.clone(),
-                    status,
-                });
-            }
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|source| ClientError::Transport {
-                    url: url.clone(),
-                    source,
-                })?;
-            let answer = Message::parse(&bytes).map_err(|source| ClientError::Malformed {
-                url: url.clone(),
-                source,
-            })?;
+            let answer = exchange(&self.http, &url, message.to_xml()).await?;
             if answer.get("return_code") != Some("SUCCESS") {
                 return Err(ClientError::Protocol {
                     // Failures may say retmsg instead of return_msg (reference A7).
@@ -503,44 +452,12 @@ impl Client {
         result.map_err(|error| CallError { error, attempts: 1 })
     }
 
-    async fn post(
-        &self,
-        path: &str,
-        fields: &[(&str, &str)],
-    ) -> Result<(String, Vec<u8>), ClientError> {
-        let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .header("Content-Type", "text/xml")
-            .body(self.request(fields).to_xml())
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source,
-            })?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(ClientError::Status { url, status });
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source,
-            })?;
-        Ok((url, body.to_vec()))
-    }
-
     /// Calls an XML endpoint once. The answer is returned once its sign and merchant hold;
     /// whether the business succeeded (`result_code`) is the caller's to read.
     pub async fn call(&self, path: &str, fields: &[(&str, &str)]) -> Result<Message, ClientError> {
-        let (url, body) = self.post(path, fields).await?;
-        let answer =
-            Message::parse(&body).map_err(|source| ClientError::Malformed { url, source })?;
-        self.check(answer)
+        let url = format!("{}{path}", self.base);
+        let body = self.request(fields).to_xml();
+        self.check(exchange(&self.http, &url, body).await?)
     }
 
     /// The URL of a bill endpoint, as [`Client::download_stream`] sends to it.
@@ -670,6 +587,34 @@ impl Client {
             received: received.unwrap_or("").to_owned(),
         })
     }
+}
+
+/// One POST of an XML message and its answer parsed, nothing checked yet: the transport,
+/// the HTTP status and the XML are the first layers of every call.
+async fn exchange(http: &reqwest::Client, url: &str, body: String) -> Result<Message, ClientError> {
+    let transport = |source| ClientError::Transport {
+        url: url.to_owned(),
+        source,
+    };
+    let response = http
+        .post(url)
+        .header("Content-Type", "text/xml")
+        .body(body)
+        .send()
+        .await
+        .map_err(transport)?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(ClientError::Status {
+            url: url.to_owned(),
+            status,
+        });
+    }
+    let bytes = response.bytes().await.map_err(transport)?;
+    Message::parse(&bytes).map_err(|source| ClientError::Malformed {
+        url: url.to_owned(),
+        source,
+    })
 }
 
 /// How a refusal starts; a bill never does.
