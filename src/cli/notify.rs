@@ -14,7 +14,7 @@ use crate::wechat::notify::{
     verify_payment,
 };
 use crate::wechat::sign::canonical;
-use crate::wechat::{ApiKey, Message, SignType};
+use crate::wechat::{Message, SignType};
 
 const VERIFY_AFTER_HELP: &str = "\
 Exit 0 when the sign holds and mch_id and appid are this merchant's, even for a notification \
@@ -179,10 +179,11 @@ pub fn run(context: &Context, command: NotifyCommand) -> Result<u8, Failure> {
     }
 }
 
-fn fields_value<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, key: &ApiKey) -> Value {
+/// The fields as a JSON object; a key among the values is hidden by the printer.
+fn fields_value<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
     Value::Object(
         pairs
-            .map(|(name, value)| (name.to_owned(), json!(key.redact(value))))
+            .map(|(name, value)| (name.to_owned(), json!(value)))
             .collect(),
     )
 }
@@ -249,7 +250,7 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     };
     record.insert("sign_type".into(), json!(sign_type));
     record.insert("sign_type_source".into(), json!(source));
-    record.insert("fields".into(), fields_value(message.pairs(), &key));
+    record.insert("fields".into(), fields_value(message.pairs()));
     record.insert("reply".into(), json!(reply_for(&rejections)));
     // The hashed string helps find the cause; the sign we would expect is never shown, since
     // printing it would sign forged fields for whoever reads this output.
@@ -341,14 +342,13 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
             refund.envelope.pairs().filter(|(field, _)| {
                 *field != "req_info" && REFUND_ENVELOPE_FIELDS.contains(field)
             }),
-            &key,
         ),
     );
     record.insert(
         "unsigned_extra_fields".into(),
-        fields_value(refund.extra_fields(), &key),
+        fields_value(refund.extra_fields()),
     );
-    record.insert("fields".into(), fields_value(refund.info.pairs(), &key));
+    record.insert("fields".into(), fields_value(refund.info.pairs()));
     record.insert("reply".into(), json!(reply_for(&rejections)));
     record.insert("notes".into(), json!(notes));
     context.printer.record(&record)?;

@@ -245,11 +245,12 @@ pub fn sign_error(error: SignError) -> Failure {
 
 /// Adds the explanation: the hashed string with the key masked, and what was left out.
 pub fn explain(record: &mut Record, canonical: &Canonical, key: &ApiKey, notes: Vec<String>) {
-    let shown = key.redact(&canonical.string);
+    // A key pasted in as a parameter value is hidden by the printer, as every loaded key is.
     record.insert(
         "string_to_sign".into(),
         json!(format!(
-            "{shown}&key=<API key sha256:{}>",
+            "{}&key=<API key sha256:{}>",
+            canonical.string,
             key.fingerprint()
         )),
     );
