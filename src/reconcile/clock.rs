@@ -96,21 +96,8 @@ fn days_from_civil(year: u32, month: u32, day: u32) -> Option<u32> {
         return None;
     }
     let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if day > month_days[month as usize - 1] {
+    const MONTH_DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if day > MONTH_DAYS[month as usize - 1] + u32::from(leap && month == 2) {
         return None;
     }
     let y = if month <= 2 { year - 1 } else { year };
@@ -319,27 +306,42 @@ pub fn bill_stamp(text: &str) -> Option<Stamp> {
 
 /// `yyyy-MM-dd HH:mm:ss` exactly, as wall-clock seconds since 2000-01-01.
 fn fixed_stamp(b: &[u8]) -> Option<Stamp> {
-    if b.len() != 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b' '
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    let b: &[u8; 19] = b.try_into().ok()?;
+    let days = days_of(b[..10].try_into().expect("ten bytes"))?;
+    if b[10] != b' ' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let two = |i: usize| -> Option<u32> {
-        let (h, l) = (b[i], b[i + 1]);
-        (h.is_ascii_digit() && l.is_ascii_digit())
-            .then(|| u32::from(h - b'0') * 10 + u32::from(l - b'0'))
-    };
-    let year = two(0)? * 100 + two(2)?;
-    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
+    let (hour, minute, second) = (two_digits(b, 11)?, two_digits(b, 14)?, two_digits(b, 17)?);
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let days = days_from_civil(year, two(5)?, two(8)?)?;
     Some(days * DAY + hour * 3600 + minute * 60 + second)
+}
+
+thread_local! {
+    /// The last date read and its day number: the rows of a bill or an export share a
+    /// handful of dates, and this parse runs on every row of both.
+    static LAST_DATE: std::cell::Cell<([u8; 10], u32)> = const { std::cell::Cell::new(([0; 10], 0)) };
+}
+
+/// `yyyy-MM-dd` as days since 2000-01-01.
+fn days_of(date: &[u8; 10]) -> Option<u32> {
+    let (last, days) = LAST_DATE.get();
+    if last == *date {
+        return Some(days);
+    }
+    if date[4] != b'-' || date[7] != b'-' {
+        return None;
+    }
+    let year = two_digits(date, 0)? * 100 + two_digits(date, 2)?;
+    let days = days_from_civil(year, two_digits(date, 5)?, two_digits(date, 8)?)?;
+    LAST_DATE.set((*date, days));
+    Some(days)
+}
+
+fn two_digits(b: &[u8], at: usize) -> Option<u32> {
+    let (high, low) = (b[at].wrapping_sub(b'0'), b[at + 1].wrapping_sub(b'0'));
+    (high < 10 && low < 10).then(|| u32::from(high) * 10 + u32::from(low))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use super::clock::{NO_TIME, Stamp, TimeFormat};
 use super::store::{
-    Arena, ArenaFull, Chunked, Entry, Index, Kind, MAX_KEY, Status, flag, key_hash,
+    Arena, ArenaFull, Chunked, Entry, Index, IndexHalf, Kind, MAX_KEY, Status, flag, key_hash,
 };
 
 /// How many bad lines are kept to show; all of them are counted.
@@ -206,38 +206,71 @@ impl Export {
     }
 
     /// Indexes the entries; repeats are folded into the first entry with their key (refund
-    /// rows of one order without refund numbers add up instead).
+    /// rows of one order without refund numbers add up instead). A large export's index is
+    /// filled by two threads, a half each.
     fn build_index(&mut self) {
         let mut index = Index::with_capacity(self.entries.len());
-        for i in 0..self.entries.len() {
-            if i + 16 < self.entries.len() {
-                index.prefetch(self.entries.get(i + 16).hash);
+        let [low, high] = index.halves();
+        let folds = if self.entries.len() >= PARALLEL_ENTRIES {
+            std::thread::scope(|scope| {
+                let high = scope.spawn(|| self.fill_half(high, 1));
+                let mut folds = self.fill_half(low, 0);
+                folds.extend(high.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                folds
+            })
+        } else {
+            let mut folds = self.fill_half(low, 0);
+            folds.extend(self.fill_half(high, 1));
+            folds
+        };
+        self.index = index;
+        let mut repeats = Vec::new();
+        for repeat in folds {
+            let again = self.entries.get(repeat.again);
+            again.set(FOLDED);
+            if again.kind == Kind::OrderRefund && self.info.transactions {
+                let amount = again.amount;
+                self.entries.get_mut(repeat.first).amount += amount;
+            } else {
+                self.entries.get(repeat.first).set(flag::EXPORT_DUPLICATE);
+                repeats.push(repeat);
             }
-            let entry = self.entries.get(i);
+        }
+        // In the order of the file, as one thread would have found them.
+        repeats.sort_unstable_by_key(|r| r.again);
+        self.repeats = repeats;
+    }
+
+    /// Indexes the entries whose hash falls in `half`, returning the repeats of a key.
+    fn fill_half(&self, mut slots: IndexHalf<'_>, half: usize) -> Vec<Repeat> {
+        let mut repeats = Vec::new();
+        let mine = self
+            .entries
+            .indexed()
+            .filter(|(_, e)| Index::half(e.hash) == half);
+        // The slot of the entry 16 ahead is prefetched while this one is inserted.
+        let mut ahead = mine.clone().skip(16);
+        for (i, entry) in mine {
+            if let Some((_, next)) = ahead.next() {
+                slots.prefetch(next.hash);
+            }
             let key = self.arena.get(entry.key, 0);
-            let same = index.candidates(entry.hash).find(|&j| {
+            let same = |j: usize| {
                 let other = self.entries.get(j);
                 other.hash == entry.hash
                     && other.kind == entry.kind
                     && self.arena.get(other.key, 0) == key
-            });
-            match same {
-                None => index.insert(entry.hash, i),
-                Some(first) => {
-                    entry.set(FOLDED);
-                    if entry.kind == Kind::OrderRefund && self.info.transactions {
-                        let amount = entry.amount;
-                        self.entries.get_mut(first).amount += amount;
-                    } else {
-                        self.entries.get(first).set(flag::EXPORT_DUPLICATE);
-                        self.repeats.push(Repeat { first, again: i });
-                    }
-                }
+            };
+            if let Some(first) = slots.insert_new(entry.hash, i, same) {
+                repeats.push(Repeat { first, again: i });
             }
         }
-        self.index = index;
+        repeats
     }
 }
+
+/// Exports of fewer entries are indexed on one thread.
+const PARALLEL_ENTRIES: usize = if cfg!(test) { 4 } else { 1 << 16 };
 
 /// The columns of the mapping, found in the header.
 struct Columns {
@@ -250,6 +283,8 @@ struct Columns {
     refund_time: Option<usize>,
     type_column: Option<usize>,
     names: Vec<String>,
+    /// The number of leading fields that hold every mapped column.
+    needed: usize,
 }
 
 impl Columns {
@@ -279,7 +314,7 @@ impl Columns {
                 });
             }
         };
-        Ok(Columns {
+        let mut columns = Columns {
             order: position("order number", &mapping.order)?,
             amount: position("amount", &mapping.amount)?,
             status,
@@ -292,7 +327,16 @@ impl Columns {
             refund_time: optional("refund time", &mapping.refund_time)?,
             type_column,
             names: header.to_vec(),
-        })
+            needed: 0,
+        };
+        let c = &columns;
+        let optional = [c.status, c.refund_no, c.refund_amount, c.refund_time];
+        columns.needed = 1 + [c.order, c.amount, c.time]
+            .into_iter()
+            .chain(optional.into_iter().chain([c.type_column]).flatten())
+            .max()
+            .unwrap_or(0);
+        Ok(columns)
     }
 }
 
@@ -474,14 +518,12 @@ impl Export {
     /// further down.
     fn append(&mut self, other: Export, shift: u64) -> Result<(), ExportError> {
         let blocks = self.arena.append(other.arena)?;
-        for entry in other.entries.into_values() {
-            let line = u32::try_from(u64::from(entry.line) + shift).map_err(|_| ArenaFull)?;
-            self.entries.push(Entry {
-                key: blocks.moved(entry.key),
-                line,
-                ..entry
-            });
+        let mut entries = other.entries;
+        for entry in entries.iter_mut() {
+            entry.line = u32::try_from(u64::from(entry.line) + shift).map_err(|_| ArenaFull)?;
+            entry.key = blocks.moved(entry.key);
         }
+        self.entries.append(entries);
         let info = &mut self.info;
         info.rows += other.info.rows;
         info.skipped += other.info.skipped;
@@ -518,9 +560,11 @@ fn read_rows(
     let delimiter = export.info.delimiter;
     let mut buffer = vec![0; 1 << 20];
     let (mut start, mut end, mut eof) = (0, 0, false);
+    // Bytes before this one hold no quote and no lone carriage return.
+    let mut plain_until = 0;
     let mut lines = 0u64;
     let mut columns = None;
-    let mut record = csv::ByteRecord::new();
+    let mut ends = Vec::new();
     loop {
         let line_end = match memchr::memchr(b'\n', &buffer[start..end]) {
             Some(at) => start + at + 1,
@@ -530,6 +574,7 @@ fn read_rows(
                 buffer.copy_within(start..end, 0);
                 end -= start;
                 start = 0;
+                plain_until = 0;
                 // A line of nearly the whole buffer is left to the csv reader.
                 if buffer.len() - end < 4096 {
                     break;
@@ -541,34 +586,155 @@ fn read_rows(
                 continue;
             }
         };
-        let line = &buffer[start..line_end];
-        let text = line.strip_suffix(b"\n").unwrap_or(line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        if memchr::memchr2(b'"', b'\r', text).is_some() {
-            break;
+        if plain_until < line_end {
+            plain_until = plain_end(&buffer[..end], start);
+            if plain_until < line_end {
+                break;
+            }
         }
+        let line = &buffer[start..line_end];
         start = line_end;
         let number = lines + 1;
         if line.ends_with(b"\n") {
             lines += 1;
         }
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
         // The csv reader skips empty lines too.
         if text.is_empty() {
             continue;
         }
-        record.clear();
-        for field in text.split(|&b| b == delimiter) {
-            record.push_field(field);
-        }
         match &columns {
-            None => columns = Some(read_header(&record, mapping, export)?),
-            Some(columns) => add_row(columns, &record, number, mapping, options, export)?,
+            None => {
+                let mut record = csv::ByteRecord::new();
+                for field in text.split(|&b| b == delimiter) {
+                    record.push_field(field);
+                }
+                columns = Some(read_header(&record, mapping, export)?);
+            }
+            Some(columns) => {
+                let line = Plain::split(text, delimiter, columns.needed, &mut ends);
+                add_row(columns, &line, number, mapping, options, export)?;
+            }
         }
     }
     // A finished decoder must not be read again.
     let unread = if eof { 0 } else { u64::MAX };
     let rest = io::Cursor::new(&buffer[start..end]).chain(source.take(unread));
     Ok(lines + read_csv_rows(rest, lines, columns, mapping, options, export)?)
+}
+
+/// Where, from `from` on, the first quote or carriage return not ending a line is (the
+/// end of `bytes` if there is none).
+fn plain_end(bytes: &[u8], mut from: usize) -> usize {
+    while let Some(at) = memchr::memchr2(b'"', b'\r', &bytes[from..]) {
+        let at = from + at;
+        if bytes[at] == b'"' || bytes.get(at + 1) != Some(&b'\n') {
+            return at;
+        }
+        from = at + 2;
+    }
+    bytes.len()
+}
+
+/// The fields of one line of the export.
+trait Fields {
+    /// Field `i`, if the line has that many.
+    fn get(&self, i: usize) -> Option<&[u8]>;
+    /// How many fields the line has.
+    fn count(&self) -> usize;
+    /// Whether every field is empty or white space.
+    fn is_blank(&self) -> bool;
+}
+
+impl Fields for csv::ByteRecord {
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        self.get(i)
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn is_blank(&self) -> bool {
+        self.iter().all(|field| field.trim_ascii().is_empty())
+    }
+}
+
+/// A line without quotes, split at the delimiter as far as the mapped columns go.
+struct Plain<'a> {
+    text: &'a [u8],
+    delimiter: u8,
+    /// Where the fields end: as many as the mapping needs, or all the line has.
+    ends: &'a [u32],
+}
+
+impl<'a> Plain<'a> {
+    fn split(text: &'a [u8], delimiter: u8, needed: usize, ends: &'a mut Vec<u32>) -> Self {
+        ends.clear();
+        // Eight bytes at a time: fields are too short for memchr's per-call cost to pay off.
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let mut found = |word: u64, base: usize| {
+            let delimiters = word ^ (ONES * u64::from(delimiter));
+            // The high bit of each zero byte, exactly (no carry crosses a byte).
+            let mut zero = !(((delimiters & !HIGHS) + !HIGHS) | delimiters) & HIGHS;
+            while zero != 0 {
+                ends.push((base + zero.trailing_zeros() as usize / 8) as u32);
+                zero &= zero - 1;
+            }
+            ends.len() >= needed
+        };
+        let words = text.chunks_exact(8);
+        let tail = words.remainder();
+        let mut done = false;
+        for (i, word) in words.enumerate() {
+            if found(
+                u64::from_le_bytes(word.try_into().expect("eight bytes")),
+                i * 8,
+            ) {
+                done = true;
+                break;
+            }
+        }
+        if !done && !tail.is_empty() {
+            let mut padded = [0u8; 8];
+            padded[..tail.len()].copy_from_slice(tail);
+            // Padding that reads as the delimiter is no field end.
+            padded[tail.len()..].fill(!delimiter);
+            found(u64::from_le_bytes(padded), text.len() - tail.len());
+        }
+        // The line's last field, if it ended before the mapped columns did.
+        if ends.len() < needed {
+            ends.push(text.len() as u32);
+        }
+        ends.truncate(needed);
+        Plain {
+            text,
+            delimiter,
+            ends,
+        }
+    }
+}
+
+impl Fields for Plain<'_> {
+    #[inline]
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize + 1,
+        };
+        Some(&self.text[start..end])
+    }
+
+    fn count(&self) -> usize {
+        1 + memchr::memchr_iter(self.delimiter, self.text).count()
+    }
+
+    fn is_blank(&self) -> bool {
+        (self.text.iter()).all(|&b| b == self.delimiter || b.is_ascii_whitespace())
+    }
 }
 
 /// Reads rows with the csv reader, from line `offset + 1` on (the header first, if
@@ -586,13 +752,18 @@ fn read_csv_rows(
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(1 << 20)
-        .from_reader(source);
+        .from_reader(LineCounter::new(source));
     let mut record = csv::ByteRecord::new();
-    while reader
-        .read_byte_record(&mut record)
-        .map_err(|e| csv_error(e, offset))?
-    {
-        let line = offset + record.position().map_or(0, csv::Position::line);
+    loop {
+        let read = reader.read_byte_record(&mut record);
+        let start = match &read {
+            Ok(_) => record.position().map(csv::Position::byte),
+            Err(e) => e.position().map(csv::Position::byte),
+        };
+        let line = offset + reader.get_mut().line_at(start.unwrap_or(0));
+        if !read.map_err(|e| csv_error(e, line))? {
+            break;
+        }
         match &columns {
             None => columns = Some(read_header(&record, mapping, export)?),
             Some(columns) => add_row(columns, &record, line, mapping, options, export)?,
@@ -601,7 +772,66 @@ fn read_csv_rows(
     if columns.is_none() {
         return Err(ExportError::NoHeader);
     }
-    Ok(reader.position().line().saturating_sub(1))
+    Ok(reader.get_ref().newlines)
+}
+
+/// Tells the line a csv record starts on. The csv crate's own count is one behind after
+/// each CRLF, and puts a record after blank lines on the first of them.
+struct LineCounter<R> {
+    inner: R,
+    /// Bytes read from offset `kept_from` on: the csv reader reads ahead of its records.
+    kept: Vec<u8>,
+    kept_from: u64,
+    /// Where in `kept` the last record began, and the line ends before it.
+    at: usize,
+    newlines_before: u64,
+    /// Line ends read in all.
+    newlines: u64,
+}
+
+impl<R> LineCounter<R> {
+    fn new(inner: R) -> Self {
+        LineCounter {
+            inner,
+            kept: Vec::new(),
+            kept_from: 0,
+            at: 0,
+            newlines_before: 0,
+            newlines: 0,
+        }
+    }
+
+    /// The line (from 1) of the first byte at or after offset `start` that is not a line
+    /// end: where the record the csv reader began reading at `start` is. Records are
+    /// asked for in order.
+    fn line_at(&mut self, start: u64) -> u64 {
+        let upto = usize::try_from(start.saturating_sub(self.kept_from))
+            .unwrap_or(usize::MAX)
+            .clamp(self.at, self.kept.len());
+        self.newlines_before +=
+            memchr::memchr_iter(b'\n', &self.kept[self.at..upto]).count() as u64;
+        self.at = upto;
+        // Forget what is behind, now and then rather than on every record.
+        if self.at > (1 << 20) && self.at > self.kept.len() / 2 {
+            self.kept.drain(..self.at);
+            self.kept_from += self.at as u64;
+            self.at = 0;
+        }
+        let blank = (self.kept[self.at..].iter())
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        1 + self.newlines_before + blank
+    }
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.newlines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        self.kept.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }
 
 fn read_header(
@@ -622,13 +852,13 @@ fn read_header(
 
 fn add_row(
     columns: &Columns,
-    record: &csv::ByteRecord,
+    record: &impl Fields,
     line: u64,
     mapping: &Mapping,
     options: &ReadOptions,
     export: &mut Export,
 ) -> Result<(), ExportError> {
-    if record.iter().all(|field| field.trim_ascii().is_empty()) {
+    if record.is_blank() {
         return Ok(());
     }
     export.info.rows += 1;
@@ -662,9 +892,8 @@ fn read_error(error: io::Error) -> ExportError {
     }
 }
 
-/// A csv reader's error, its line moved down by `offset`.
-fn csv_error(error: csv::Error, offset: u64) -> ExportError {
-    let line = offset + error.position().map_or(0, csv::Position::line);
+/// A csv reader's error, on `line`.
+fn csv_error(error: csv::Error, line: u64) -> ExportError {
     match error.into_kind() {
         csv::ErrorKind::Io(e) => read_error(e),
         csv::ErrorKind::Utf8 { err, .. } => ExportError::Encoding {
@@ -698,29 +927,35 @@ impl Rows<'_> {
         })
     }
 
+    #[inline]
     fn field<'r>(
         &self,
-        record: &'r csv::ByteRecord,
+        record: &'r impl Fields,
         column: usize,
         line: u64,
     ) -> Result<&'r [u8], Problem> {
-        record.get(column).map(<[u8]>::trim_ascii).ok_or_else(|| {
-            self.bad(
-                line,
-                column,
-                b"",
-                format!(
-                    "is missing: the line has {} fields and the header {}",
-                    record.len(),
-                    self.columns.names.len()
-                ),
-            )
-        })
+        match record.get(column) {
+            Some(field) => Ok(field.trim_ascii()),
+            None => Err(self.missing(record.count(), column, line)),
+        }
+    }
+
+    #[cold]
+    fn missing(&self, fields: usize, column: usize, line: u64) -> Problem {
+        self.bad(
+            line,
+            column,
+            b"",
+            format!(
+                "is missing: the line has {fields} fields and the header {}",
+                self.columns.names.len()
+            ),
+        )
     }
 
     fn key<'r>(
         &self,
-        record: &'r csv::ByteRecord,
+        record: &'r impl Fields,
         column: usize,
         line: u64,
     ) -> Result<&'r [u8], Problem> {
@@ -742,7 +977,7 @@ impl Rows<'_> {
         Ok(key)
     }
 
-    fn amount(&self, record: &csv::ByteRecord, column: usize, line: u64) -> Result<i64, Problem> {
+    fn amount(&self, record: &impl Fields, column: usize, line: u64) -> Result<i64, Problem> {
         let text = self.field(record, column, line)?;
         parse_amount(text, self.mapping.unit).ok_or_else(|| {
             let unit = match self.mapping.unit {
@@ -755,7 +990,7 @@ impl Rows<'_> {
 
     fn time(
         &self,
-        record: &csv::ByteRecord,
+        record: &impl Fields,
         column: usize,
         line: u64,
         needed: bool,
@@ -777,12 +1012,7 @@ impl Rows<'_> {
             })
     }
 
-    fn status(
-        &self,
-        record: &csv::ByteRecord,
-        column: usize,
-        line: u64,
-    ) -> Result<Status, Problem> {
+    fn status(&self, record: &impl Fields, column: usize, line: u64) -> Result<Status, Problem> {
         let text = self.field(record, column, line)?;
         let is = |values: &[String]| {
             values
@@ -808,7 +1038,7 @@ impl Rows<'_> {
         }
     }
 
-    fn add(&self, record: &csv::ByteRecord, line: u64, export: &mut Export) -> Result<(), Problem> {
+    fn add(&self, record: &impl Fields, line: u64, export: &mut Export) -> Result<(), Problem> {
         let c = self.columns;
         let order = self.key(record, c.order, line)?;
         let line32 = u32::try_from(line).map_err(|_| Problem::Full(ArenaFull))?;
@@ -883,7 +1113,7 @@ impl Rows<'_> {
     #[allow(clippy::too_many_arguments)]
     fn add_refund(
         &self,
-        record: &csv::ByteRecord,
+        record: &impl Fields,
         line: u64,
         order: &[u8],
         order_at: Option<u32>,
@@ -942,42 +1172,36 @@ pub fn parse_amount(text: &[u8], unit: Unit) -> Option<i64> {
         Some((b'+', rest)) => (false, rest),
         _ => (false, text),
     };
-    let (whole, fraction) = match unit {
-        Unit::Fen => (digits, &b""[..]),
-        Unit::Yuan => match memchr::memchr(b'.', digits) {
-            Some(dot) => (&digits[..dot], &digits[dot + 1..]),
-            None => (digits, &b""[..]),
-        },
-    };
-    if whole.is_empty() || whole.len() > 16 || (unit == Unit::Yuan && digits.last() == Some(&b'.'))
-    {
-        return None;
-    }
+    let yuan = unit == Unit::Yuan;
     let mut value: i64 = 0;
-    for &b in whole {
-        match b {
-            b'0'..=b'9' => value = value * 10 + i64::from(b - b'0'),
-            b',' if unit == Unit::Yuan => {}
+    // Bytes before the decimal point, separators included; then fraction digits kept.
+    let mut whole = 0;
+    let mut places: Option<u32> = None;
+    for &b in digits {
+        match (b, places) {
+            (b'0'..=b'9', None) => {
+                value = value * 10 + i64::from(b - b'0');
+                whole += 1;
+            }
+            (b',', None) if yuan => whole += 1,
+            (b'.', None) if yuan => places = Some(0),
+            // Two decimals at most, then only zeros.
+            (b'0'..=b'9', Some(kept)) if kept < 2 => {
+                value = value * 10 + i64::from(b - b'0');
+                places = Some(kept + 1);
+            }
+            (b'0', Some(_)) => {}
             _ => return None,
         }
-    }
-    let fraction = {
-        let mut end = fraction.len();
-        while end > 2 && fraction[end - 1] == b'0' {
-            end -= 1;
+        if whole > 16 {
+            return None;
         }
-        &fraction[..end]
-    };
-    if fraction.len() > 2 || !fraction.iter().all(u8::is_ascii_digit) {
+    }
+    if whole == 0 || digits.last() == Some(&b'.') {
         return None;
     }
-    if unit == Unit::Yuan {
-        let cents = fraction
-            .iter()
-            .chain(std::iter::repeat(&b'0'))
-            .take(2)
-            .fold(0, |n, d| n * 10 + i64::from(d - b'0'));
-        value = value.checked_mul(100)?.checked_add(cents)?;
+    if yuan {
+        value = value.checked_mul(10i64.pow(2 - places.unwrap_or(0)))?;
     }
     Some(if negative { -value } else { value })
 }
@@ -1344,6 +1568,22 @@ mod tests {
             ("1e3", Unit::Yuan, None),
             ("600", Unit::Fen, Some(600)),
             ("6.00", Unit::Fen, None),
+            ("1,234", Unit::Fen, None),
+            ("+5", Unit::Yuan, Some(500)),
+            ("1.05", Unit::Yuan, Some(105)),
+            ("0.10", Unit::Yuan, Some(10)),
+            ("1.2300", Unit::Yuan, Some(123)),
+            ("1.2301", Unit::Yuan, None),
+            (".5", Unit::Yuan, None),
+            ("1.2.3", Unit::Yuan, None),
+            ("1.2,3", Unit::Yuan, None),
+            ("-", Unit::Yuan, None),
+            (
+                "9999999999999999.99",
+                Unit::Yuan,
+                Some(999_999_999_999_999_999),
+            ),
+            ("12345678901234567", Unit::Fen, None),
         ] {
             assert_eq!(parse_amount(text.as_bytes(), unit), fen, "{text}");
         }

@@ -12,6 +12,8 @@
 pub mod bill;
 pub mod clock;
 pub mod export;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod store;
 
 use std::collections::HashMap;
@@ -567,8 +569,7 @@ impl<'e> Matcher<'e> {
         let sign = |kind: Kind| if kind == Kind::Payment { 1 } else { -1 };
         // Where each duplicated entry's difference is, to note its repeats.
         let mut duplicates = FastMap::default();
-        for index in 0..export.entries.len() {
-            let entry = export.entries.get(index);
+        for (index, entry) in export.entries.indexed() {
             let flags = entry.flags();
             if flags & FOLDED != 0 {
                 continue;

@@ -138,51 +138,61 @@ pub fn key_hash(kind: Kind, key: &[u8]) -> u64 {
 
 /// 8 MiB chunks of entries: large enough for most of each to lie on huge pages.
 const CHUNK_BITS: u32 = 18;
+const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// A vector grown in fixed chunks, so that growing never copies or doubles ten million
 /// entries (a doubling `Vec` would briefly hold 1.5 times its size twice over).
+///
+/// An element's index is its chunk and its place in the chunk. Appending another
+/// `Chunked` moves its chunks whole, so the indexes skip the rest of a last chunk that was
+/// not full: they stay in insertion order, but are not dense.
 #[derive(Debug)]
 pub struct Chunked<T> {
     chunks: Vec<Vec<T>>,
-    len: usize,
 }
 
 impl<T> Default for Chunked<T> {
     fn default() -> Self {
-        Chunked {
-            chunks: Vec::new(),
-            len: 0,
-        }
+        Chunked { chunks: Vec::new() }
     }
 }
 
 impl<T> Chunked<T> {
     pub fn push(&mut self, value: T) -> usize {
-        if self.len >> CHUNK_BITS == self.chunks.len() {
-            let mut chunk = Vec::with_capacity(1 << CHUNK_BITS);
+        if self.chunks.last().is_none_or(|chunk| chunk.len() == CHUNK) {
+            let mut chunk = Vec::with_capacity(CHUNK);
             advise_huge_pages(chunk.spare_capacity_mut());
             self.chunks.push(chunk);
         }
-        let index = self.len;
-        self.chunks[index >> CHUNK_BITS].push(value);
-        self.len += 1;
-        index
+        let last = self.chunks.len() - 1;
+        let chunk = &mut self.chunks[last];
+        chunk.push(value);
+        (last << CHUNK_BITS) | (chunk.len() - 1)
     }
 
+    /// Moves `other`'s elements behind these; an element at `i` there is at
+    /// `self.index_after(i)` here. Nothing is copied.
+    pub fn append(&mut self, other: Chunked<T>) -> usize {
+        let shift = self.chunks.len();
+        self.chunks.extend(other.chunks);
+        shift << CHUNK_BITS
+    }
+
+    /// The number of elements.
     pub fn len(&self) -> usize {
-        self.len
+        self.chunks.iter().map(Vec::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.chunks.iter().all(Vec::is_empty)
     }
 
     pub fn get(&self, index: usize) -> &T {
-        &self.chunks[index >> CHUNK_BITS][index & ((1 << CHUNK_BITS) - 1)]
+        &self.chunks[index >> CHUNK_BITS][index & (CHUNK - 1)]
     }
 
     pub fn get_mut(&mut self, index: usize) -> &mut T {
-        &mut self.chunks[index >> CHUNK_BITS][index & ((1 << CHUNK_BITS) - 1)]
+        &mut self.chunks[index >> CHUNK_BITS][index & (CHUNK - 1)]
     }
 
     /// Hints the CPU to load element `index`.
@@ -195,12 +205,15 @@ impl<T> Chunked<T> {
         self.chunks.iter().flatten()
     }
 
-    pub fn into_values(self) -> impl Iterator<Item = T> {
-        self.chunks.into_iter().flatten()
+    /// The elements with their indexes, in insertion order.
+    pub fn indexed(&self) -> impl Iterator<Item = (usize, &T)> + Clone {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            (chunk.iter().enumerate()).map(move |(i, value)| ((c << CHUNK_BITS) | i, value))
+        })
     }
 
-    pub fn last_mut(&mut self) -> Option<&mut T> {
-        self.chunks.last_mut().and_then(|c| c.last_mut())
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.chunks.iter_mut().flatten()
     }
 }
 
@@ -296,9 +309,19 @@ impl Moved {
 
 /// Open addressing on the entries' hashes: each slot holds the top 32 bits of a hash and
 /// the entry's index + 1, so most probes settle without touching an entry.
+///
+/// The slots are two halves chosen by the hash's top bit, each probed on its own, so that
+/// two threads can fill one half each.
 #[derive(Debug, Default)]
 pub struct Index {
     slots: Vec<u64>,
+    /// Slots per half, less one.
+    mask: usize,
+}
+
+/// One half of an [`Index`], to fill.
+pub struct IndexHalf<'a> {
+    slots: &'a mut [u64],
     mask: usize,
 }
 
@@ -312,28 +335,33 @@ impl Index {
         advise_huge_pages(&slots);
         Index {
             slots,
-            mask: size - 1,
+            mask: size / 2 - 1,
         }
     }
 
+    /// Which half a hash is in.
+    pub fn half(hash: u64) -> usize {
+        (hash >> 63) as usize
+    }
+
     fn start(&self, hash: u64) -> usize {
-        hash as usize & self.mask
+        Index::half(hash) * (self.mask + 1) + (hash as usize & self.mask)
+    }
+
+    /// The two halves, to fill at once.
+    pub fn halves(&mut self) -> [IndexHalf<'_>; 2] {
+        let mask = self.mask;
+        let (low, high) = self.slots.split_at_mut(mask + 1);
+        [
+            IndexHalf { slots: low, mask },
+            IndexHalf { slots: high, mask },
+        ]
     }
 
     /// Hints the CPU to load the slot of `hash`, for lookups done in batches.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: prefetching is a hint; the address is inside `slots`.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch(
-                self.slots.as_ptr().add(self.start(hash)).cast::<i8>(),
-                _MM_HINT_T0,
-            );
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = hash;
+        prefetch(std::ptr::from_ref(&self.slots[self.start(hash)]).cast());
     }
 
     /// The first entry whose hash has the same top bits, for prefetching.
@@ -344,33 +372,56 @@ impl Index {
 
     /// The entries whose hash has the same top bits, in probe order.
     pub fn candidates(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
-        let tag = hash >> 32;
-        let mut at = self.start(hash);
-        std::iter::from_fn(move || {
-            loop {
-                let slot = self.slots[at];
-                if slot == 0 {
-                    return None;
-                }
-                at = (at + 1) & self.mask;
-                if slot >> 32 == tag {
-                    return Some((slot & 0xffff_ffff) as usize - 1);
-                }
-            }
-        })
-    }
-
-    /// Adds entry `index`; the caller has checked that no entry has its key.
-    pub fn insert(&mut self, hash: u64, index: usize) {
-        let mut at = self.start(hash);
-        while self.slots[at] != 0 {
-            at = (at + 1) & self.mask;
-        }
-        self.slots[at] = ((hash >> 32) << 32) | (index as u64 + 1);
+        let half = &self.slots[Index::half(hash) * (self.mask + 1)..][..=self.mask];
+        probe(half, self.mask, hash)
     }
 
     pub fn bytes(&self) -> usize {
         self.slots.len() * 8
+    }
+}
+
+fn probe(slots: &[u64], mask: usize, hash: u64) -> impl Iterator<Item = usize> + '_ {
+    let tag = hash >> 32;
+    let mut at = hash as usize & mask;
+    std::iter::from_fn(move || {
+        loop {
+            let slot = slots[at];
+            if slot == 0 {
+                return None;
+            }
+            at = (at + 1) & mask;
+            if slot >> 32 == tag {
+                return Some((slot & 0xffff_ffff) as usize - 1);
+            }
+        }
+    })
+}
+
+impl IndexHalf<'_> {
+    /// Adds entry `index` unless an entry with the same key (`same`) is there already,
+    /// which is returned instead.
+    pub fn insert_new(
+        &mut self,
+        hash: u64,
+        index: usize,
+        same: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        if let Some(first) = probe(self.slots, self.mask, hash).find(|&i| same(i)) {
+            return Some(first);
+        }
+        let mut at = hash as usize & self.mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & self.mask;
+        }
+        self.slots[at] = ((hash >> 32) << 32) | (index as u64 + 1);
+        None
+    }
+
+    /// Hints the CPU to load the slot of `hash`.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        prefetch(std::ptr::from_ref(&self.slots[hash as usize & self.mask]).cast());
     }
 }
 
@@ -391,17 +442,41 @@ mod tests {
     #[test]
     fn index_finds_what_was_inserted_even_on_equal_tags() {
         let mut index = Index::with_capacity(4);
-        index.insert(0xAAAA_0000_0000_0001, 0);
-        index.insert(0xAAAA_0000_0000_0001, 1);
-        index.insert(0xBBBB_0000_0000_0001, 2);
-        let found: Vec<_> = index.candidates(0xAAAA_0000_0000_0001).collect();
+        let [mut low, mut high] = index.halves();
+        let different = |_| false;
+        // Equal tags, different keys: both kept; the same key: the first is found.
+        assert_eq!(low.insert_new(0x2AAA_0000_0000_0001, 0, different), None);
+        assert_eq!(low.insert_new(0x2AAA_0000_0000_0001, 1, different), None);
+        assert_eq!(
+            low.insert_new(0x2AAA_0000_0000_0001, 5, |i| i == 1),
+            Some(1)
+        );
+        assert_eq!(high.insert_new(0xBBBB_0000_0000_0001, 2, different), None);
+        let found: Vec<_> = index.candidates(0x2AAA_0000_0000_0001).collect();
         assert_eq!(found, vec![0, 1]);
+        assert_eq!(
+            index.candidates(0xBBBB_0000_0000_0001).collect::<Vec<_>>(),
+            [2]
+        );
         assert_eq!(index.candidates(0xCCCC_0000_0000_0001).count(), 0);
-        let mut chunked = Chunked::default();
+    }
+
+    #[test]
+    fn chunked_keeps_its_indexes_when_appended() {
+        let mut first = Chunked::default();
         for i in 0..70_000u32 {
-            chunked.push(i);
+            first.push(i);
         }
-        assert_eq!(*chunked.get(69_999), 69_999);
-        assert_eq!(chunked.iter().count(), 70_000);
+        assert_eq!(*first.get(69_999), 69_999);
+        let mut second = Chunked::default();
+        let at = second.push(7u32);
+        let shift = first.append(second);
+        assert_eq!(*first.get(shift + at), 7);
+        assert_eq!(first.len(), 70_001);
+        let indexed: Vec<_> = first.indexed().map(|(i, v)| (i, *v)).collect();
+        assert_eq!(indexed.len(), 70_001);
+        assert_eq!(indexed[69_999], (69_999, 69_999));
+        assert_eq!(indexed[70_000], (shift + at, 7));
+        assert!(indexed.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }
