@@ -375,6 +375,16 @@ impl Parser {
         self.line
     }
 
+    /// The data rows read so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The sum of each money column over the rows read so far, by [`Column`].
+    pub fn sums(&self) -> &[i128; Column::COUNT] {
+        &self.sums
+    }
+
     /// Parses the complete lines in `bytes`, keeping an unfinished last line for later.
     pub fn feed<E>(
         &mut self,

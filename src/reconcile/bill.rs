@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::export::{Export, ExportError, Mapping, ReadOptions, read_export_file};
-use super::{Batch, BillRow, BillRowError, Matcher, Options, Outcome};
+use super::{BillRow, BillRowError, Matcher, Options, Outcome};
 use crate::bill::layout::{Column, Total};
 use crate::bill::parse::{
     BillError as ParseBillError, ParseError, Parser, Quantity, Record, Report, read,
@@ -99,8 +99,6 @@ pub enum FilesError {
 /// split, to test the joining).
 const PARALLEL_BYTES: u64 = if cfg!(test) { 1024 } else { 16 << 20 };
 const READ_SIZE: usize = 1 << 20;
-/// Rows matched at a time, so that the lookups of the rows ahead can be prefetched.
-const MATCH_BATCH: usize = 1024;
 
 /// Reconciles a bill file against an export file. First the export is read and indexed
 /// (a large one as two halves on two threads); then the bill is read as two halves on two
@@ -134,7 +132,8 @@ pub fn reconcile_files(
     Ok((outcome, report, export))
 }
 
-/// What one part of a bill gave.
+/// What one part of a bill gave. A part that ends the bill has its counts in its report
+/// instead of `lines`, `rows` and `sums`.
 struct Part<'e> {
     matcher: Matcher<'e>,
     /// Lines seen, the header (or its copy) included.
@@ -199,30 +198,34 @@ fn match_bill<'e>(
         .matcher
         .merge(second.matcher)
         .map_err(BillError::Row)?;
-    for (sum, more) in first.sums.iter_mut().zip(&second.sums) {
-        *sum += more;
-    }
     let report = checked_report(
         second.report.expect("the last part finishes"),
-        first.rows + second.rows,
+        first.rows,
         &first.sums,
         len,
     );
     Ok((first.matcher, report))
 }
 
-/// The last part's report, its summary checked against the rows of every part.
-fn checked_report(mut report: Report, rows: u64, sums: &[i128], bytes: u64) -> Report {
-    report.rows = rows;
+/// The last part's report, its summary checked against the rows of every part: the
+/// first part's rows and sums are added to its own.
+fn checked_report(
+    mut report: Report,
+    rows_before: u64,
+    sums_before: &[i128],
+    bytes: u64,
+) -> Report {
+    report.rows += rows_before;
     report.bytes = bytes;
     for check in &mut report.totals {
-        check.computed = match check.total {
-            Total::Count => Quantity::Count(rows),
-            Total::Sum(column) => Quantity::Money(BillAmount(
-                i64::try_from(sums[column as usize]).unwrap_or(i64::MAX),
-            )),
+        check.computed = match (check.total, check.computed) {
+            (Total::Count, _) => Quantity::Count(report.rows),
+            (Total::Sum(column), Quantity::Money(last)) => {
+                let sum = sums_before[column as usize] + i128::from(last.0);
+                Quantity::Money(BillAmount(i64::try_from(sum).unwrap_or(i64::MAX)))
+            }
             // Fund-flow totals; a fund-flow bill is refused before it gets here.
-            _ => check.computed,
+            (_, computed) => computed,
         };
     }
     report
@@ -261,48 +264,22 @@ fn match_part<'e>(
     let mut file = File::open(path).map_err(BillError::Open)?;
     file.seek(SeekFrom::Start(start)).map_err(BillError::Open)?;
     let mut matcher = Matcher::new(export, options.clone());
-    let mut batch = Batch::new_with(MATCH_BATCH);
-    let mut sums = vec![0i128; Column::COUNT];
-    let mut money: Option<Vec<Column>> = None;
     let mut refused = None;
     let mut failed = None;
-    let mut rows = 0u64;
+    let mut checked = false;
     let mut visit = |record: &Record<'_>| -> Result<(), Stop> {
-        let columns = match &money {
-            Some(columns) => columns,
-            None => {
-                let layout = record.layout();
-                let variant = layout.variant();
-                if !matches!(variant, "ALL" | "legacy ALL") {
-                    refused = Some(variant);
-                    return Err(Stop);
-                }
-                money.insert(
-                    layout
-                        .columns
-                        .iter()
-                        .copied()
-                        .filter(|c| c.is_money())
-                        .collect(),
-                )
+        if !checked {
+            let variant = record.layout().variant();
+            if !matches!(variant, "ALL" | "legacy ALL") {
+                refused = Some(variant);
+                return Err(Stop);
             }
-        };
-        for &column in columns {
-            if let Some(amount) = record.amount(column) {
-                sums[column as usize] += i128::from(amount.0);
-            }
+            checked = true;
         }
-        rows += 1;
-        batch.push(&bill_row(record));
-        if batch.len() >= MATCH_BATCH {
-            let matched = matcher.batch(&batch);
-            batch.clear();
-            matched.map_err(|e| {
-                failed = Some(e);
-                Stop
-            })?;
-        }
-        Ok(())
+        matcher.push(&bill_row(record)).map_err(|e| {
+            failed = Some(e);
+            Stop
+        })
     };
     let mut parser = Parser::new();
     // The whole file in one part: the parser's own reader, which also opens gzip.
@@ -335,12 +312,6 @@ fn match_part<'e>(
         }
         Ok(None)
     })();
-    let lines = parser.lines();
-    let flushed = if parsed.is_ok() && !batch.is_empty() {
-        matcher.batch(&batch)
-    } else {
-        Ok(())
-    };
     if let Some(variant) = refused {
         return Err(BillError::NotAll(variant));
     }
@@ -348,12 +319,11 @@ fn match_part<'e>(
         return Err(BillError::Row(e));
     }
     let report = parsed.map_err(BillError::Parse)?;
-    flushed.map_err(BillError::Row)?;
     Ok(Part {
         matcher,
-        lines,
-        rows,
-        sums,
+        lines: parser.lines(),
+        rows: parser.rows(),
+        sums: parser.sums().to_vec(),
         report,
     })
 }

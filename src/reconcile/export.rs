@@ -1173,6 +1173,17 @@ pub fn parse_amount(text: &[u8], unit: Unit) -> Option<i64> {
         _ => (false, text),
     };
     let yuan = unit == Unit::Yuan;
+    // The usual shape first: digits, then a point and two decimals in yuan.
+    let usual = match digits {
+        [whole @ .., b'.', tens, ones] if yuan => whole_number(whole)
+            .zip(whole_number(&[*tens, *ones]))
+            .map(|(whole, cents)| whole * 100 + cents),
+        _ if !yuan => whole_number(digits),
+        _ => None,
+    };
+    if let Some(value) = usual {
+        return Some(if negative { -value } else { value });
+    }
     let mut value: i64 = 0;
     // Bytes before the decimal point, separators included; then fraction digits kept.
     let mut whole = 0;
@@ -1204,6 +1215,17 @@ pub fn parse_amount(text: &[u8], unit: Unit) -> Option<i64> {
         value = value.checked_mul(10i64.pow(2 - places.unwrap_or(0)))?;
     }
     Some(if negative { -value } else { value })
+}
+
+/// 1 to 16 digits and nothing else.
+fn whole_number(digits: &[u8]) -> Option<i64> {
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    digits.iter().try_fold(0, |value, &b| {
+        let digit = b.wrapping_sub(b'0');
+        (digit < 10).then(|| value * 10 + i64::from(digit))
+    })
 }
 
 /// The encoding and the length of a byte order mark. Without a mark, valid UTF-8 is UTF-8

@@ -266,8 +266,8 @@ pub struct Matcher<'e> {
     bill_repeats: Vec<(usize, BillSide)>,
     /// The first row this matcher saw, to name it if another matcher's day differs.
     first_line: u64,
-    /// The hashes of a batch's rows, kept to be reused.
-    hashes: Vec<u64>,
+    /// Rows checked and counted, waiting to be looked up a batch at a time.
+    pending: Batch,
 }
 
 impl<'e> Matcher<'e> {
@@ -282,13 +282,14 @@ impl<'e> Matcher<'e> {
             bill_only: HashMap::new(),
             bill_repeats: Vec::new(),
             first_line: 0,
-            hashes: Vec::new(),
+            pending: Batch::default(),
         }
     }
 
     /// Moves every line this matcher noted `by` lines down: it read a later part of the bill
     /// behind a copy of the header.
     pub fn shift_lines(&mut self, by: u64) {
+        self.flush();
         self.first_line += by;
         for side in self.sides.values_mut() {
             side.line += by;
@@ -303,7 +304,9 @@ impl<'e> Matcher<'e> {
 
     /// Takes in what another matcher of the same bill found (rows matched on another
     /// thread). The flags on the export's entries are already shared.
-    pub fn merge(&mut self, other: Matcher<'e>) -> Result<(), BillRowError> {
+    pub fn merge(&mut self, mut other: Matcher<'e>) -> Result<(), BillRowError> {
+        self.flush();
+        other.flush();
         match (self.day, other.day) {
             (Some(mine), Some(theirs)) if mine != theirs => {
                 return Err(BillRowError::WrongDay {
@@ -368,52 +371,16 @@ impl<'e> Matcher<'e> {
         })
     }
 
-    /// One row of the day's bill.
+    /// One row of the day's bill, matched at once.
     pub fn row(&mut self, row: &BillRow<'_>) -> Result<(), BillRowError> {
-        let (kind, key) = self.first_key(row);
-        self.row_hashed(row, key_hash(kind, key))
+        self.push(row)?;
+        self.flush();
+        Ok(())
     }
 
-    /// The key a bill row is looked up by first.
-    fn first_key<'r>(&self, row: &BillRow<'r>) -> (Kind, &'r [u8]) {
-        match row.out_refund_no {
-            None => (Kind::Payment, row.out_trade_no.as_bytes()),
-            Some(number) if self.export.info.refund_numbers => (Kind::Refund, number.as_bytes()),
-            Some(_) => (Kind::OrderRefund, row.out_trade_no.as_bytes()),
-        }
-    }
-
-    /// The rows of a batch. Each lookup is a few cache misses (index slot, entry, key), so
-    /// the rows ahead are prefetched in stages while a row is matched.
-    pub fn batch(&mut self, batch: &Batch) -> Result<(), BillRowError> {
-        let mut hashes = std::mem::take(&mut self.hashes);
-        hashes.clear();
-        hashes.extend(batch.rows().map(|row| {
-            let (kind, key) = self.first_key(&row);
-            key_hash(kind, key)
-        }));
-        let export = self.export;
-        let mut result = Ok(());
-        for (i, row) in batch.rows().enumerate() {
-            if let Some(&hash) = hashes.get(i + 16) {
-                export.index.prefetch(hash);
-            }
-            if let Some(candidate) = hashes.get(i + 8).and_then(|&h| export.index.first(h)) {
-                export.entries.prefetch(candidate);
-            }
-            if let Some(candidate) = hashes.get(i + 4).and_then(|&h| export.index.first(h)) {
-                export.arena.prefetch(export.entries.get(candidate).key);
-            }
-            result = self.row_hashed(&row, hashes[i]);
-            if result.is_err() {
-                break;
-            }
-        }
-        self.hashes = hashes;
-        result
-    }
-
-    fn row_hashed(&mut self, row: &BillRow<'_>, first_hash: u64) -> Result<(), BillRowError> {
+    /// One row of the day's bill: checked and counted now, matched with the rows of its
+    /// batch (before [`Matcher::finish`] at the latest).
+    pub fn push(&mut self, row: &BillRow<'_>) -> Result<(), BillRowError> {
         let time = self.check(row)?;
         if self.day.is_none() || self.first_line == 0 {
             self.first_line = row.line;
@@ -429,32 +396,75 @@ impl<'e> Matcher<'e> {
         let bill = &mut self.bill;
         bill.rows += 1;
         bill.fees += row.fee.0;
-        let side = BillSide {
-            amount: row.amount.0,
-            time,
-            line: row.line,
-        };
-        let order = row.out_trade_no.as_bytes();
         match row.out_refund_no {
             None => {
                 bill.payments.add(row.amount.0);
                 bill.settlement += row.settlement.0;
-                match self.export.find(Kind::Payment, first_hash, order) {
-                    Some(index) => self.seen(index, side, day),
-                    None => self.only(Kind::Payment, row, None, side),
-                }
             }
+            Some(_) => bill.refunds.add(row.amount.0),
+        }
+        let (kind, key) = self.first_key(row);
+        let hash = key_hash(kind, key);
+        self.export.index.prefetch(hash);
+        self.pending.push(row, time, hash);
+        if self.pending.len() >= MATCH_BATCH {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    /// The key a bill row is looked up by first.
+    fn first_key<'r>(&self, row: &BillRow<'r>) -> (Kind, &'r [u8]) {
+        match row.out_refund_no {
+            None => (Kind::Payment, row.out_trade_no.as_bytes()),
+            Some(number) if self.export.info.refund_numbers => (Kind::Refund, number.as_bytes()),
+            Some(_) => (Kind::OrderRefund, row.out_trade_no.as_bytes()),
+        }
+    }
+
+    /// Matches the pending rows. Each lookup is a few cache misses (index slot, entry,
+    /// key): the slots were prefetched as the rows came, and the entries and keys of the
+    /// rows ahead are prefetched while a row is matched.
+    fn flush(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let export = self.export;
+        let rows = pending.rows();
+        for (i, row) in rows.iter().enumerate() {
+            if let Some(candidate) = rows.get(i + 8).and_then(|r| export.index.first(r.hash)) {
+                export.entries.prefetch(candidate);
+            }
+            if let Some(candidate) = rows.get(i + 4).and_then(|r| export.index.first(r.hash)) {
+                export.arena.prefetch(export.entries.get(candidate).key);
+            }
+            self.match_row(&pending, row);
+        }
+        self.pending = pending;
+        self.pending.clear();
+    }
+
+    fn match_row(&mut self, pending: &Batch, row: &Pending) {
+        let day = self.day.expect("set by the first row");
+        let side = BillSide {
+            amount: row.amount,
+            time: row.time,
+            line: row.line,
+        };
+        let (order, refund) = pending.keys(row);
+        match refund {
+            None => match self.export.find(Kind::Payment, row.hash, order) {
+                Some(index) => self.seen(index, side, day),
+                None => self.only(Kind::Payment, order, None, side),
+            },
             Some(number) => {
-                bill.refunds.add(row.amount.0);
                 let found = if self.export.info.refund_numbers {
                     self.export
-                        .find(Kind::Refund, first_hash, number.as_bytes())
+                        .find(Kind::Refund, row.hash, number)
                         .or_else(|| {
                             let hash = key_hash(Kind::OrderRefund, order);
                             self.export.find(Kind::OrderRefund, hash, order)
                         })
                 } else {
-                    self.export.find(Kind::OrderRefund, first_hash, order)
+                    self.export.find(Kind::OrderRefund, row.hash, order)
                 };
                 match found {
                     Some(index) if self.export.entries.get(index).kind == Kind::OrderRefund => {
@@ -463,21 +473,20 @@ impl<'e> Matcher<'e> {
                         // summed apart (on each thread, added up when they merge).
                         let entry = self.export.entries.get(index);
                         let first = entry.set(flag::SEEN) & flag::SEEN == 0;
-                        if first && row.amount.0 == entry.amount {
+                        if first && row.amount == entry.amount {
                             entry.set(flag::FIRST_AS_EXPORTED);
                         } else {
                             self.sides
                                 .entry(index)
                                 .or_insert(BillSide { amount: 0, ..side })
-                                .amount += row.amount.0;
+                                .amount += row.amount;
                         }
                     }
                     Some(index) => self.seen(index, side, day),
-                    None => self.only(Kind::Refund, row, Some(number), side),
+                    None => self.only(Kind::Refund, order, Some(number), side),
                 }
             }
         }
-        Ok(())
     }
 
     fn seen(&mut self, index: usize, side: BillSide, day: Day) {
@@ -499,14 +508,16 @@ impl<'e> Matcher<'e> {
         }
     }
 
-    fn only(&mut self, kind: Kind, row: &BillRow<'_>, refund: Option<&str>, side: BillSide) {
-        let key = refund.unwrap_or(row.out_trade_no);
+    fn only(&mut self, kind: Kind, order: &[u8], refund: Option<&[u8]>, side: BillSide) {
+        // Bill rows are UTF-8 (the parser checked).
+        let text = |bytes| String::from_utf8_lossy(bytes).into_owned();
+        let key = text(refund.unwrap_or(order));
         self.bill_only
             .entry((kind, key.into()))
             .and_modify(|only| only.repeated = true)
             .or_insert_with(|| BillOnly {
-                order: row.out_trade_no.to_owned(),
-                refund: refund.map(str::to_owned),
+                order: text(order),
+                refund: refund.map(text),
                 side,
                 repeated: false,
             });
@@ -547,7 +558,8 @@ impl<'e> Matcher<'e> {
     }
 
     /// Sorts every entry into its category.
-    pub fn finish(self) -> Outcome {
+    pub fn finish(mut self) -> Outcome {
+        self.flush();
         let day = self.day.or(self.options.day).unwrap_or(Day(0));
         let export = self.export;
         let mut out = Outcome {
@@ -776,95 +788,74 @@ fn export_side(entry: &Entry) -> Side {
     }
 }
 
-/// Bill rows copied out of the parser's buffer, to be matched a batch at a time.
+/// Rows matched at a time, so that the lookups of the rows ahead can be prefetched.
+const MATCH_BATCH: usize = 256;
+
+/// Bill rows copied out of the parser's buffer, to be matched a batch at a time: their
+/// keys, and what a difference shows.
 #[derive(Debug, Default)]
-pub struct Batch {
-    text: String,
-    rows: Vec<Packed>,
+struct Batch {
+    keys: Vec<u8>,
+    rows: Vec<Pending>,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Packed {
+struct Pending {
+    hash: u64,
     line: u64,
+    time: Stamp,
+    /// Where the order number is in `keys`, and how long it and the refund number are.
     start: u32,
-    lens: [u16; 4],
-    refund: bool,
+    order_len: u16,
+    /// The refund number's length + 1 on a refund row, 0 on a payment.
+    refund_len: u16,
     amount: i64,
-    settlement: i64,
-    fee: i64,
 }
 
 impl Batch {
-    /// A batch with room for `rows` rows of usual length.
-    pub fn new_with(rows: usize) -> Batch {
-        Batch {
-            text: String::with_capacity(rows * 96),
-            rows: Vec::with_capacity(rows),
-        }
-    }
-
-    pub fn push(&mut self, row: &BillRow<'_>) {
-        let start = self.text.len() as u32;
-        let refund = row.out_refund_no.unwrap_or("");
-        let mut lens = [0u16; 4];
-        for (len, text) in lens
-            .iter_mut()
-            .zip([row.time, row.mch_id, row.out_trade_no, refund])
-        {
-            // Longer fields are no bill's; cut, they still fail every check they should.
-            let text = &text[..text.floor_char_boundary(usize::from(u16::MAX))];
-            *len = text.len() as u16;
-            self.text.push_str(text);
-        }
-        self.rows.push(Packed {
+    fn push(&mut self, row: &BillRow<'_>, time: Stamp, hash: u64) {
+        // Longer fields are no bill's; cut, they still fail every check they should.
+        let start = self.keys.len() as u32;
+        let mut add = |text: &str| {
+            let text = &text.as_bytes()[..text.len().min(usize::from(u16::MAX) - 1)];
+            self.keys.extend_from_slice(text);
+            text.len() as u16
+        };
+        let order_len = add(row.out_trade_no);
+        let refund_len = row.out_refund_no.map_or(0, |number| add(number) + 1);
+        self.rows.push(Pending {
+            hash,
             line: row.line,
+            time,
             start,
-            lens,
-            refund: row.out_refund_no.is_some(),
+            order_len,
+            refund_len,
             amount: row.amount.0,
-            settlement: row.settlement.0,
-            fee: row.fee.0,
         });
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.rows.len()
     }
 
-    pub fn clear(&mut self) {
-        self.text.clear();
+    fn clear(&mut self) {
+        self.keys.clear();
         self.rows.clear();
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+    fn rows(&self) -> &[Pending] {
+        &self.rows
     }
 
-    pub fn rows(&self) -> impl Iterator<Item = BillRow<'_>> {
-        self.rows.iter().map(|p| {
-            let mut at = p.start as usize;
-            let mut next = |len: u16| {
-                let text = &self.text[at..at + usize::from(len)];
-                at += usize::from(len);
-                text
-            };
-            let (time, mch_id, order, refund) = (
-                next(p.lens[0]),
-                next(p.lens[1]),
-                next(p.lens[2]),
-                next(p.lens[3]),
-            );
-            BillRow {
-                line: p.line,
-                time,
-                mch_id,
-                out_trade_no: order,
-                out_refund_no: p.refund.then_some(refund),
-                amount: Fen(p.amount),
-                settlement: Fen(p.settlement),
-                fee: BillAmount(p.fee),
-            }
-        })
+    /// A row's order number, and its refund number on a refund row.
+    fn keys(&self, row: &Pending) -> (&[u8], Option<&[u8]>) {
+        let start = row.start as usize;
+        let (order, rest) = self.keys[start..].split_at(usize::from(row.order_len));
+        let refund = row
+            .refund_len
+            .checked_sub(1)
+            .map(|len| &rest[..usize::from(len)]);
+        (order, refund)
     }
 }
 
