@@ -629,41 +629,19 @@ fn split(
 ) -> Result<usize, BillError> {
     let mut fields = 0;
     let mut start = 1;
-    // Eight bytes at a time: separators are too dense for memchr's per-call cost to pay off.
-    // A separator is a backtick whose byte before is a comma.
-    let mut previous_commas = 0u64;
-    let mut separators = |word: u64, base: usize| -> Result<(), BillError> {
-        let commas = zero_bytes(word ^ (ONES * u64::from(b',')));
-        let after_comma = (commas << 8) | (previous_commas >> 56);
-        previous_commas = commas;
-        let mut found = zero_bytes(word ^ (ONES * u64::from(b'`'))) & after_comma;
-        while found != 0 {
-            let at = base + (found.trailing_zeros() / 8) as usize;
-            found &= found - 1;
-            if fields + 1 >= expected {
-                return Err(BillError::FieldCount {
-                    line: number,
-                    found: count_fields(line),
-                    expected,
-                });
-            }
-            bounds[fields] = (start as u32, (at - 1) as u32);
-            fields += 1;
-            start = at + 1;
+    separators(line, |at| {
+        if fields + 1 >= expected {
+            return Err(BillError::FieldCount {
+                line: number,
+                found: count_fields(line),
+                expected,
+            });
         }
+        bounds[fields] = (start as u32, (at - 1) as u32);
+        fields += 1;
+        start = at + 1;
         Ok(())
-    };
-    let words = line.chunks_exact(8);
-    let tail = words.remainder();
-    for (index, word) in words.enumerate() {
-        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        separators(word, index * 8)?;
-    }
-    if !tail.is_empty() {
-        let mut padded = [0u8; 8];
-        padded[..tail.len()].copy_from_slice(tail);
-        separators(u64::from_le_bytes(padded), line.len() - tail.len())?;
-    }
+    })?;
     bounds[fields] = (start as u32, line.len() as u32);
     fields += 1;
     if fields != expected {
@@ -676,11 +654,95 @@ fn split(
     Ok(fields)
 }
 
+/// Calls `found` with the position of the backtick of every separator, in order, and stops at
+/// its first error. Separators are too dense (one every 8 bytes or so) for memchr's per-call
+/// cost to pay off: a block of bytes is compared at once into bit masks instead, and a
+/// separator is a backtick whose byte before is a comma.
+#[cfg(target_arch = "x86_64")]
+fn separators<E>(line: &[u8], found: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
+    separators_sse2(line, found)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn separators<E>(line: &[u8], found: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
+    separators_swar(line, found)
+}
+
+/// [`separators`] sixteen bytes at a time (SSE2 is part of every x86_64).
+#[cfg(target_arch = "x86_64")]
+fn separators_sse2<E>(line: &[u8], mut found: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    // Bit i of each mask is byte i of the block.
+    let masks = |block: &[u8; 16]| -> (u32, u32) {
+        // SAFETY: every x86_64 has SSE2; `block` is 16 readable bytes and loadu needs no
+        // alignment.
+        unsafe {
+            let bytes = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+            let is = |byte: u8| {
+                _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(byte as i8))) as u32
+            };
+            (is(b','), is(b'`'))
+        }
+    };
+    let mut previous_commas = 0u32;
+    let mut walk = |(commas, backticks): (u32, u32), base: usize| -> Result<(), E> {
+        let mut hits = backticks & ((commas << 1) | (previous_commas >> 15));
+        previous_commas = commas;
+        while hits != 0 {
+            found(base + hits.trailing_zeros() as usize)?;
+            hits &= hits - 1;
+        }
+        Ok(())
+    };
+    let (blocks, tail) = line.as_chunks::<16>();
+    for (index, block) in blocks.iter().enumerate() {
+        walk(masks(block), index * 16)?;
+    }
+    if !tail.is_empty() {
+        let mut padded = [0u8; 16];
+        padded[..tail.len()].copy_from_slice(tail);
+        walk(masks(&padded), line.len() - tail.len())?;
+    }
+    Ok(())
+}
+
+/// [`separators`] eight bytes at a time in a `u64`, for any architecture.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn separators_swar<E>(line: &[u8], mut found: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
+    let mut previous_commas = 0u64;
+    let mut walk = |word: u64, base: usize| -> Result<(), E> {
+        let commas = zero_bytes(word ^ (ONES * u64::from(b',')));
+        let after_comma = (commas << 8) | (previous_commas >> 56);
+        previous_commas = commas;
+        let mut hits = zero_bytes(word ^ (ONES * u64::from(b'`'))) & after_comma;
+        while hits != 0 {
+            found(base + (hits.trailing_zeros() / 8) as usize)?;
+            hits &= hits - 1;
+        }
+        Ok(())
+    };
+    let (words, tail) = line.as_chunks::<8>();
+    for (index, word) in words.iter().enumerate() {
+        walk(u64::from_le_bytes(*word), index * 8)?;
+    }
+    if !tail.is_empty() {
+        let mut padded = [0u8; 8];
+        padded[..tail.len()].copy_from_slice(tail);
+        walk(u64::from_le_bytes(padded), line.len() - tail.len())?;
+    }
+    Ok(())
+}
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
 const ONES: u64 = 0x0101_0101_0101_0101;
+#[cfg(any(test, not(target_arch = "x86_64")))]
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// The high bit of every byte of `word` that is zero, and of no other (exact: no carry
 /// crosses a byte).
+#[cfg(any(test, not(target_arch = "x86_64")))]
 fn zero_bytes(word: u64) -> u64 {
     !(((word & !HIGHS) + !HIGHS) | word) & HIGHS
 }
@@ -906,6 +968,85 @@ fn pump<R: Read>(
         let end = filled < READ_SIZE;
         if (!block.is_empty() && full.send(Ok(block)).is_err()) || end {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use proptest::prelude::*;
+
+    use super::separators_swar;
+
+    fn positions(scan: fn(&[u8], &mut Vec<usize>)) -> impl Fn(&[u8]) -> Vec<usize> {
+        move |line| {
+            let mut found = Vec::new();
+            scan(line, &mut found);
+            found
+        }
+    }
+
+    fn by_swar(line: &[u8], found: &mut Vec<usize>) {
+        let _ = separators_swar(line, |at| {
+            found.push(at);
+            Ok::<(), ()>(())
+        });
+    }
+
+    fn by_pairs(line: &[u8], found: &mut Vec<usize>) {
+        found.extend((1..line.len()).filter(|&at| &line[at - 1..=at] == b",`"));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn by_sse2(line: &[u8], found: &mut Vec<usize>) {
+        let _ = super::separators_sse2(line, |at| {
+            found.push(at);
+            Ok::<(), ()>(())
+        });
+    }
+
+    /// Lines dense in commas and backticks, with bytes of every kind between them, of every
+    /// length around the block sizes.
+    fn lines() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            3 => Just(b','),
+            3 => Just(b'`'),
+            1 => Just(b'a'),
+            1 => Just(0u8),
+            1 => any::<u8>(),
+        ];
+        prop::collection::vec(byte, 0..80)
+    }
+
+    #[test]
+    fn separators_across_block_ends_and_in_short_tails() {
+        let mut cases: Vec<Vec<u8>> = vec![b"".to_vec(), b",`".to_vec(), b"`,`,`".to_vec()];
+        for at in [6, 7, 8, 14, 15, 16, 17, 23, 31, 32] {
+            for len in [at + 2, at + 3, 33, 40]
+                .into_iter()
+                .filter(|len| *len >= at + 2)
+            {
+                let mut line = vec![b'x'; len];
+                line[at] = b',';
+                line[at + 1] = b'`';
+                cases.push(line);
+            }
+        }
+        for line in cases {
+            let expected = positions(by_pairs)(&line);
+            assert_eq!(positions(by_swar)(&line), expected, "{line:?}");
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(positions(by_sse2)(&line), expected, "{line:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_scanner_finds_the_separators_a_pair_search_finds(line in lines()) {
+            let expected = positions(by_pairs)(&line);
+            prop_assert_eq!(positions(by_swar)(&line), expected.clone());
+            #[cfg(target_arch = "x86_64")]
+            prop_assert_eq!(positions(by_sse2)(&line), expected);
         }
     }
 }
