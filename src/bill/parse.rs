@@ -735,14 +735,11 @@ fn separators_swar<E>(line: &[u8], mut found: impl FnMut(usize) -> Result<(), E>
     Ok(())
 }
 
-#[cfg(any(test, not(target_arch = "x86_64")))]
 const ONES: u64 = 0x0101_0101_0101_0101;
-#[cfg(any(test, not(target_arch = "x86_64")))]
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// The high bit of every byte of `word` that is zero, and of no other (exact: no carry
 /// crosses a byte).
-#[cfg(any(test, not(target_arch = "x86_64")))]
 fn zero_bytes(word: u64) -> u64 {
     !(((word & !HIGHS) + !HIGHS) | word) & HIGHS
 }
@@ -762,27 +759,26 @@ fn row_amounts(
 ) -> Result<(), BillError> {
     for &(position, column) in money {
         let (start, end) = bounds[position];
-        let value = &text[start as usize..end as usize];
-        let amount = match parse_amount(value.as_bytes()) {
-            Some(amount) => amount,
-            None => {
-                // The slow parser says precisely what is wrong.
-                let source = match BillAmount::parse(value) {
-                    Err(e) => e,
-                    Ok(_) => MoneyError::NotYuan(value.to_owned(), BillAmount::DECIMALS),
-                };
-                return Err(BillError::Amount {
-                    line: number,
-                    column: layout.header[position].clone(),
-                    source,
-                });
-            }
+        // Bounds from `split` lie next to ASCII separators: slicing the bytes needs no check
+        // for character boundaries, which slicing the text would do.
+        let Some(amount) = parse_amount_in(text.as_bytes(), start as usize, end as usize) else {
+            let value = &text[start as usize..end as usize];
+            // The slow parser says precisely what is wrong.
+            let source = match BillAmount::parse(value) {
+                Err(e) => e,
+                Ok(_) => MoneyError::NotYuan(value.to_owned(), BillAmount::DECIMALS),
+            };
+            return Err(BillError::Amount {
+                line: number,
+                column: layout.header[position].clone(),
+                source,
+            });
         };
-        if amount % YUAN_UNITS_PER_FEN != 0 && !column.allows_fractions_of_a_fen() {
+        if !column.allows_fractions_of_a_fen() && amount % YUAN_UNITS_PER_FEN != 0 {
             return Err(BillError::FractionOfFen {
                 line: number,
                 column: layout.header[position].clone(),
-                text: value.to_owned(),
+                text: text[start as usize..end as usize].to_owned(),
             });
         }
         amounts[position] = amount;
@@ -791,40 +787,113 @@ fn row_amounts(
     Ok(())
 }
 
+/// [`parse_amount`] of `line[start..end]`, eight bytes at once for the common short shapes
+/// ("197.24", "0.00", "0", "-1.26000"); anything else goes to [`parse_amount`], so both accept
+/// exactly the same.
+fn parse_amount_in(line: &[u8], start: usize, end: usize) -> Option<i64> {
+    let negative = line.get(start) == Some(&b'-');
+    let digits = end.wrapping_sub(start + usize::from(negative));
+    // The eight bytes that end with the value: those before it (the separator, the field
+    // before) are masked off, which leaves the digits where `eight_digits` wants them.
+    let window = end.checked_sub(8).and_then(|from| line.get(from..end));
+    let fast = match window {
+        Some(window) if (1..=8).contains(&digits) => {
+            let word = u64::from_le_bytes(window.try_into().expect("eight bytes"));
+            short_amount(word, digits)
+        }
+        _ => None,
+    };
+    match fast {
+        Some(value) => Some(if negative { -value } else { value }),
+        None => parse_amount(line.get(start..end)?),
+    }
+}
+
+/// The unsigned amount in the last `len` (1 to 8) bytes of `word` (little-endian, so its
+/// highest bytes), if it has at most one `.` with digits on both sides and at most 5 after;
+/// `None` for anything else, which may still be an amount for [`parse_amount`].
+fn short_amount(word: u64, len: usize) -> Option<i64> {
+    const ZEROS: u64 = ONES * b'0' as u64;
+    const SCALE: [i64; 6] = [100_000, 10_000, 1_000, 100, 10, 1];
+    let kept = u64::MAX << (8 * (8 - len));
+    let value = word & kept;
+    let dots = zero_bytes(value ^ (ONES * u64::from(b'.')));
+    let (digits, places) = if dots == 0 {
+        (value | (ZEROS & !kept), 0)
+    } else {
+        // The first `.` (the lowest byte); a second stays among the digits and fails below.
+        let dot = (dots.trailing_zeros() / 8) as usize;
+        let places = 7 - dot;
+        let whole_from = 8 - len;
+        if dot <= whole_from || !(1..=5).contains(&places) {
+            return None;
+        }
+        // Close the gap: the whole part moves up one byte onto the `.`.
+        let fraction = value & (u64::MAX << (8 * (dot + 1)));
+        let whole = value & ((1u64 << (8 * dot)) - 1);
+        (fraction | (whole << 8) | (ZEROS & !(kept << 8)), places)
+    };
+    // Every byte '0'..='9': high nibble 3, and still 3 after adding 6 (exact: a byte that
+    // carries into the next fails on its own high nibble).
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    let carried = digits.wrapping_add(ONES * 6);
+    if (digits & HIGH_NIBBLES) | ((carried & HIGH_NIBBLES) >> 4) != ONES * 0x33 {
+        return None;
+    }
+    Some(eight_digits(digits) as i64 * SCALE[places])
+}
+
+/// The number written by eight ASCII digits, the first in the lowest byte: pairs, then
+/// fours, then all eight combined by multiplication.
+fn eight_digits(digits: u64) -> u64 {
+    let pairs = ((digits & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(10 << 8 | 1)) >> 8;
+    let fours = ((pairs & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 << 16 | 1)) >> 16;
+    ((fours & 0x0000_FFFF_0000_FFFF).wrapping_mul(10000 << 32 | 1)) >> 32
+}
+
 /// [`BillAmount::parse`] for the hot path: the same accepted set (an optional `-`, 1 to 13
 /// digits, then optionally `.` and digits of which only the first 5 may be non-zero), in
 /// units of 0.00001 yuan, without allocating. `None` for anything else.
 pub(super) fn parse_amount(text: &[u8]) -> Option<i64> {
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
+    /// Units of 0.00001 yuan per unit of the last digit read, by the decimals read.
+    const SCALE: [i64; 6] = [100_000, 10_000, 1_000, 100, 10, 1];
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
         _ => (false, text),
     };
-    let whole_len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-    if whole_len == 0 || whole_len > 13 {
+    // One pass, one multiply-add a digit: 13 whole and 5 decimal digits fit an i64.
+    let mut value: i64 = 0;
+    let mut whole = 0;
+    while let Some(digit) = digits.get(whole).map(|b| b.wrapping_sub(b'0')) {
+        // A 14th digit stops here and is refused below as "not a `.`".
+        if digit > 9 || whole == 13 {
+            break;
+        }
+        value = value * 10 + i64::from(digit);
+        whole += 1;
+    }
+    if whole == 0 {
         return None;
     }
-    let mut value: i64 = 0;
-    for &b in &digits[..whole_len] {
-        value = value * 10 + i64::from(b - b'0');
-    }
-    let mut scale: i64 = 100_000;
-    if let Some((&dot, fraction)) = digits[whole_len..].split_first() {
-        if dot != b'.' || fraction.is_empty() {
+    let mut places = 0;
+    if let [dot, fraction @ ..] = &digits[whole..] {
+        if *dot != b'.' || fraction.is_empty() {
             return None;
         }
-        for (place, &b) in fraction.iter().enumerate() {
-            if !b.is_ascii_digit() {
+        let (kept, zeros) = fraction.split_at(fraction.len().min(5));
+        for &b in kept {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
                 return None;
             }
-            if place < 5 {
-                scale /= 10;
-                value = value * 10 + i64::from(b - b'0');
-            } else if b != b'0' {
-                return None;
-            }
+            value = value * 10 + i64::from(digit);
         }
+        if zeros.iter().any(|&b| b != b'0') {
+            return None;
+        }
+        places = kept.len();
     }
-    let value = value * scale;
+    let value = value * SCALE[places];
     Some(if negative { -value } else { value })
 }
 
@@ -972,11 +1041,12 @@ fn pump<R: Read>(
     }
 }
 
+/// The fast paths against plain versions of the same; the bill tests cover the rest.
 #[cfg(test)]
-mod split_tests {
+mod fast_path_tests {
     use proptest::prelude::*;
 
-    use super::separators_swar;
+    use super::{parse_amount, parse_amount_in, separators_swar, short_amount};
 
     fn positions(scan: fn(&[u8], &mut Vec<usize>)) -> impl Fn(&[u8]) -> Vec<usize> {
         move |line| {
@@ -1040,6 +1110,62 @@ mod split_tests {
         }
     }
 
+    /// Every string of up to 7 bytes over an alphabet of amount bytes and one other, after
+    /// a separator or at the start of the line.
+    #[test]
+    fn every_short_amount_parses_as_on_its_own() {
+        const ALPHABET: &[u8] = b"-.019x";
+        let mut value = Vec::new();
+        for len in 0..=7u32 {
+            for mut index in 0..ALPHABET.len().pow(len) {
+                value.clear();
+                for _ in 0..len {
+                    value.push(ALPHABET[index % ALPHABET.len()]);
+                    index /= ALPHABET.len();
+                }
+                let expected = parse_amount(&value);
+                for before in [&b""[..], b"`0.00,`", b"`SUCCESS,`CNY,`"] {
+                    let line = [before, &value, b",`"].concat();
+                    let (start, end) = (before.len(), before.len() + value.len());
+                    assert_eq!(parse_amount_in(&line, start, end), expected, "{line:?}");
+                }
+            }
+        }
+        // Eight bytes, the most the fast path takes, with the `.` anywhere.
+        for mut index in 0..3usize.pow(8) {
+            let value: Vec<u8> = (0..8)
+                .map(|_| {
+                    let byte = b"0.7"[index % 3];
+                    index /= 3;
+                    byte
+                })
+                .collect();
+            let line = [b"`CNY,`", value.as_slice()].concat();
+            assert_eq!(
+                parse_amount_in(&line, 6, 14),
+                parse_amount(&value),
+                "{value:?}"
+            );
+        }
+    }
+
+    /// The shapes of nearly every bill amount take the eight-byte path, not the fallback.
+    #[test]
+    fn common_amounts_take_the_short_path() {
+        for (text, expected) in [
+            ("197.24", 19_724_000),
+            ("0.00", 0),
+            ("0", 0),
+            ("1.18000", 118_000),
+            ("12345678", 1_234_567_800_000),
+            ("123456.7", 12_345_670_000),
+        ] {
+            let line = [b"`0.60%,`", text.as_bytes()].concat();
+            let word = u64::from_le_bytes(line[line.len() - 8..].try_into().unwrap());
+            assert_eq!(short_amount(word, text.len()), Some(expected), "{text}");
+        }
+    }
+
     proptest! {
         #[test]
         fn every_scanner_finds_the_separators_a_pair_search_finds(line in lines()) {
@@ -1047,6 +1173,17 @@ mod split_tests {
             prop_assert_eq!(positions(by_swar)(&line), expected.clone());
             #[cfg(target_arch = "x86_64")]
             prop_assert_eq!(positions(by_sse2)(&line), expected);
+        }
+
+        #[test]
+        fn amounts_in_a_line_parse_as_on_their_own(
+            before in prop::collection::vec(prop_oneof![Just(b'`'), Just(b','), Just(b'.'), any::<u8>()], 0..12),
+            value in "-?[0-9.]{0,10}|[-0-9. a]{0,12}|-?[0-9]{1,13}(\\.[0-9]{1,7})?",
+            after in prop::collection::vec(any::<u8>(), 0..4),
+        ) {
+            let line = [before.as_slice(), value.as_bytes(), &after].concat();
+            let (start, end) = (before.len(), before.len() + value.len());
+            prop_assert_eq!(parse_amount_in(&line, start, end), parse_amount(value.as_bytes()));
         }
     }
 }
