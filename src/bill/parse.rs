@@ -477,9 +477,9 @@ impl Parser {
                     other => other,
                 };
                 let layout = self.layout.as_ref().expect("rows follow the header");
-                let fields =
+                let (fields, ascii) =
                     split(line, &mut self.bounds, layout.columns.len(), self.line).map_err(cut)?;
-                let text = utf8(line, self.line)?;
+                let text = utf8_after(line, ascii, self.line)?;
                 row_amounts(
                     text,
                     &self.bounds[..fields],
@@ -570,15 +570,14 @@ impl Parser {
                         "the summary values must follow the summary header, each with a backtick",
                     ));
                 }
-                let count = split(line, &mut self.bounds, self.totals.len(), self.line).map_err(
-                    |e| match e {
+                let (count, ascii) = split(line, &mut self.bounds, self.totals.len(), self.line)
+                    .map_err(|e| match e {
                         BillError::FieldCount { .. } if !complete => {
                             BillError::CutMidLine { line: self.line }
                         }
                         other => other,
-                    },
-                )?;
-                let text = utf8(line, self.line)?;
+                    })?;
+                let text = utf8_after(line, ascii, self.line)?;
                 let mut stated = Vec::with_capacity(count);
                 for (total, (start, end)) in self.totals.iter().zip(&self.bounds[..count]) {
                     let value = &text[*start as usize..*end as usize];
@@ -612,37 +611,58 @@ fn saturate(sum: i128) -> i64 {
 }
 
 fn utf8(line: &[u8], number: u64) -> Result<&str, BillError> {
-    std::str::from_utf8(line).map_err(|e| BillError::NotUtf8 {
-        line: number,
-        byte: e.valid_up_to() + 1,
-    })
+    utf8_after(line, 0, number)
+}
+
+/// [`utf8`] of a line known to be ASCII up to `ascii`: only the rest is checked.
+fn utf8_after(line: &[u8], ascii: usize, number: u64) -> Result<&str, BillError> {
+    debug_assert!(line[..ascii].is_ascii());
+    let rest = &line[ascii..];
+    if !rest.is_empty() {
+        std::str::from_utf8(rest).map_err(|e| BillError::NotUtf8 {
+            line: number,
+            byte: ascii + e.valid_up_to() + 1,
+        })?;
+    }
+    // SAFETY: ASCII followed by valid UTF-8 (or nothing) is valid UTF-8.
+    Ok(unsafe { std::str::from_utf8_unchecked(line) })
 }
 
 /// Splits a backtick line (`` `v1,`v2,…,`vN ``) on the two-byte separator `` ,` ``, as
 /// WeChat's own SDKs do: a comma inside a product name or attach stays in its value. Returns
-/// the number of fields, which must be `expected`.
+/// the number of fields, which must be `expected`, and where the line's first byte that is
+/// not ASCII is (its length if none), found on the way.
 fn split(
     line: &[u8],
     bounds: &mut [(u32, u32); MAX_COLUMNS],
     expected: usize,
     number: u64,
-) -> Result<usize, BillError> {
+) -> Result<(usize, usize), BillError> {
     let mut fields = 0;
     let mut start = 1;
-    separators(line, |at| {
-        if fields + 1 >= expected {
-            return Err(BillError::FieldCount {
-                line: number,
-                found: count_fields(line),
-                expected,
-            });
+    let ascii = separator_masks(line, |mut hits, base| {
+        let count = hits.count_ones() as usize;
+        // One check for the whole stretch rather than one a separator.
+        let slots = match bounds.get_mut(fields..fields + count) {
+            Some(slots) if fields + count < expected => slots,
+            _ => {
+                return Err(BillError::FieldCount {
+                    line: number,
+                    found: count_fields(line),
+                    expected,
+                });
+            }
+        };
+        for slot in slots {
+            let at = (base + hits.trailing_zeros() as usize) as u32;
+            *slot = (start, at - 1);
+            start = at + 1;
+            hits &= hits - 1;
         }
-        bounds[fields] = (start as u32, (at - 1) as u32);
-        fields += 1;
-        start = at + 1;
+        fields += count;
         Ok(())
     })?;
-    bounds[fields] = (start as u32, line.len() as u32);
+    bounds[fields] = (start, line.len() as u32);
     fields += 1;
     if fields != expected {
         return Err(BillError::FieldCount {
@@ -651,88 +671,133 @@ fn split(
             expected,
         });
     }
-    Ok(fields)
+    Ok((fields, ascii))
 }
 
-/// Calls `found` with the position of the backtick of every separator, in order, and stops at
-/// its first error. Separators are too dense (one every 8 bytes or so) for memchr's per-call
-/// cost to pay off: a block of bytes is compared at once into bit masks instead, and a
-/// separator is a backtick whose byte before is a comma.
+/// Finds the separators of `line`: calls `found(mask, base)` for each stretch of it, in order,
+/// with bit i of `mask` set when the byte at `base + i` is the backtick of a separator (a
+/// backtick whose byte before is a comma); stops at its first error. Separators are too
+/// dense (one every 8 bytes or so) for memchr's per-call cost to pay off: a block of bytes is
+/// compared at once into bit masks instead. Returns the position of the first byte that is not
+/// ASCII (the line's length if none), which the same blocks give almost for free.
 #[cfg(target_arch = "x86_64")]
-fn separators<E>(line: &[u8], found: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
-    separators_sse2(line, found)
+fn separator_masks<E>(
+    line: &[u8],
+    found: impl FnMut(u64, usize) -> Result<(), E>,
+) -> Result<usize, E> {
+    separator_masks_sse2(line, found)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn separators<E>(line: &[u8], found: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
-    separators_swar(line, found)
+fn separator_masks<E>(
+    line: &[u8],
+    found: impl FnMut(u64, usize) -> Result<(), E>,
+) -> Result<usize, E> {
+    separator_masks_swar(line, found)
 }
 
-/// [`separators`] sixteen bytes at a time (SSE2 is part of every x86_64).
+/// [`separator_masks`] 64 bytes at a time, as four SSE2 compares (SSE2 is part of every
+/// x86_64).
 #[cfg(target_arch = "x86_64")]
-fn separators_sse2<E>(line: &[u8], mut found: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
+fn separator_masks_sse2<E>(
+    line: &[u8],
+    mut found: impl FnMut(u64, usize) -> Result<(), E>,
+) -> Result<usize, E> {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
     };
-    // Bit i of each mask is byte i of the block.
-    let masks = |block: &[u8; 16]| -> (u32, u32) {
-        // SAFETY: every x86_64 has SSE2; `block` is 16 readable bytes and loadu needs no
-        // alignment.
-        unsafe {
-            let bytes = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
-            let is = |byte: u8| {
-                _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(byte as i8))) as u32
+    /// The commas, the backticks and the bytes that are not ASCII of `chunk`, bit i for byte i.
+    fn masks(chunk: &[u8; 64]) -> (u64, u64, u64) {
+        let (mut commas, mut backticks, mut high) = (0, 0, 0);
+        for (index, block) in chunk.as_chunks::<16>().0.iter().enumerate() {
+            // SAFETY: every x86_64 has SSE2; `block` is 16 readable bytes and loadu needs
+            // no alignment.
+            let (block_commas, block_backticks, block_high) = unsafe {
+                let bytes = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+                let is = |byte: u8| {
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(byte as i8))) as u16
+                };
+                (is(b','), is(b'`'), _mm_movemask_epi8(bytes) as u16)
             };
-            (is(b','), is(b'`'))
+            commas |= u64::from(block_commas) << (16 * index);
+            backticks |= u64::from(block_backticks) << (16 * index);
+            high |= u64::from(block_high) << (16 * index);
         }
-    };
-    let mut previous_commas = 0u32;
-    let mut walk = |(commas, backticks): (u32, u32), base: usize| -> Result<(), E> {
-        let mut hits = backticks & ((commas << 1) | (previous_commas >> 15));
+        (commas, backticks, high)
+    }
+    let mut ascii = line.len();
+    let mut previous_commas = 0u64;
+    let (chunks, tail) = line.as_chunks::<64>();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let (commas, backticks, high) = masks(chunk);
+        let base = index * 64;
+        found(backticks & ((commas << 1) | (previous_commas >> 63)), base)?;
         previous_commas = commas;
-        while hits != 0 {
-            found(base + hits.trailing_zeros() as usize)?;
-            hits &= hits - 1;
+        if high != 0 && ascii == line.len() {
+            ascii = base + high.trailing_zeros() as usize;
         }
-        Ok(())
+    }
+    if tail.is_empty() {
+        return Ok(ascii);
+    }
+    let base = line.len() - tail.len();
+    let (hits, high) = match line.last_chunk::<64>() {
+        // The last 64 bytes of the line: the comma before the first byte not yet scanned is
+        // in them, and the bytes already scanned are shifted out.
+        Some(last) => {
+            let (commas, backticks, high) = masks(last);
+            let seen = 64 - tail.len();
+            ((backticks & (commas << 1)) >> seen, high >> seen)
+        }
+        // A line shorter than 64 bytes, padded with zeros.
+        None => {
+            let mut padded = [0u8; 64];
+            padded[..tail.len()].copy_from_slice(tail);
+            let (commas, backticks, high) = masks(&padded);
+            (backticks & (commas << 1), high)
+        }
     };
-    let (blocks, tail) = line.as_chunks::<16>();
-    for (index, block) in blocks.iter().enumerate() {
-        walk(masks(block), index * 16)?;
+    found(hits, base)?;
+    if high != 0 && ascii == line.len() {
+        ascii = base + high.trailing_zeros() as usize;
     }
-    if !tail.is_empty() {
-        let mut padded = [0u8; 16];
-        padded[..tail.len()].copy_from_slice(tail);
-        walk(masks(&padded), line.len() - tail.len())?;
-    }
-    Ok(())
+    Ok(ascii)
 }
 
-/// [`separators`] eight bytes at a time in a `u64`, for any architecture.
+/// [`separator_masks`] eight bytes at a time in a `u64`, for any architecture.
 #[cfg(any(test, not(target_arch = "x86_64")))]
-fn separators_swar<E>(line: &[u8], mut found: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
+fn separator_masks_swar<E>(
+    line: &[u8],
+    mut found: impl FnMut(u64, usize) -> Result<(), E>,
+) -> Result<usize, E> {
+    /// The high bit of byte i moved to bit i.
+    fn gather(high_bits: u64) -> u64 {
+        (high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+    }
+    let mut ascii = line.len();
     let mut previous_commas = 0u64;
-    let mut walk = |word: u64, base: usize| -> Result<(), E> {
+    let mut scan = |word: u64, base: usize| -> Result<(), E> {
         let commas = zero_bytes(word ^ (ONES * u64::from(b',')));
         let after_comma = (commas << 8) | (previous_commas >> 56);
         previous_commas = commas;
-        let mut hits = zero_bytes(word ^ (ONES * u64::from(b'`'))) & after_comma;
-        while hits != 0 {
-            found(base + (hits.trailing_zeros() / 8) as usize)?;
-            hits &= hits - 1;
+        let backticks = zero_bytes(word ^ (ONES * u64::from(b'`')));
+        found(gather(backticks & after_comma), base)?;
+        let high = word & HIGHS;
+        if high != 0 && ascii == line.len() {
+            ascii = base + (high.trailing_zeros() / 8) as usize;
         }
         Ok(())
     };
     let (words, tail) = line.as_chunks::<8>();
     for (index, word) in words.iter().enumerate() {
-        walk(u64::from_le_bytes(*word), index * 8)?;
+        scan(u64::from_le_bytes(*word), index * 8)?;
     }
     if !tail.is_empty() {
         let mut padded = [0u8; 8];
         padded[..tail.len()].copy_from_slice(tail);
-        walk(u64::from_le_bytes(padded), line.len() - tail.len())?;
+        scan(u64::from_le_bytes(padded), line.len() - tail.len())?;
     }
-    Ok(())
+    Ok(ascii)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -1046,7 +1111,7 @@ fn pump<R: Read>(
 mod fast_path_tests {
     use proptest::prelude::*;
 
-    use super::{parse_amount, parse_amount_in, separators_swar, short_amount};
+    use super::{parse_amount, parse_amount_in, separator_masks_swar, short_amount, utf8_after};
 
     fn positions(scan: fn(&[u8], &mut Vec<usize>)) -> impl Fn(&[u8]) -> Vec<usize> {
         move |line| {
@@ -1056,23 +1121,36 @@ mod fast_path_tests {
         }
     }
 
+    /// The positions of the bits of the masks.
+    fn walk(found: &mut Vec<usize>) -> impl FnMut(u64, usize) -> Result<(), ()> + '_ {
+        |mut mask, base| {
+            while mask != 0 {
+                found.push(base + mask.trailing_zeros() as usize);
+                mask &= mask - 1;
+            }
+            Ok(())
+        }
+    }
+
+    /// The separators, then the position of the first byte that is not ASCII.
     fn by_swar(line: &[u8], found: &mut Vec<usize>) {
-        let _ = separators_swar(line, |at| {
-            found.push(at);
-            Ok::<(), ()>(())
-        });
+        let ascii = separator_masks_swar(line, walk(found));
+        found.push(ascii.unwrap());
     }
 
     fn by_pairs(line: &[u8], found: &mut Vec<usize>) {
         found.extend((1..line.len()).filter(|&at| &line[at - 1..=at] == b",`"));
+        found.push(
+            line.iter()
+                .position(|b| !b.is_ascii())
+                .unwrap_or(line.len()),
+        );
     }
 
     #[cfg(target_arch = "x86_64")]
     fn by_sse2(line: &[u8], found: &mut Vec<usize>) {
-        let _ = super::separators_sse2(line, |at| {
-            found.push(at);
-            Ok::<(), ()>(())
-        });
+        let ascii = super::separator_masks_sse2(line, walk(found));
+        found.push(ascii.unwrap());
     }
 
     /// Lines dense in commas and backticks, with bytes of every kind between them, of every
@@ -1083,22 +1161,47 @@ mod fast_path_tests {
             3 => Just(b'`'),
             1 => Just(b'a'),
             1 => Just(0u8),
-            1 => any::<u8>(),
+            1 => any::<u8>().prop_map(|b| b & 0x7f),
         ];
-        prop::collection::vec(byte, 0..80)
+        // Bytes that are not ASCII: none, one anywhere (a block of its own, or one already
+        // scanned), or many.
+        let high = prop_oneof![
+            Just(None),
+            (any::<prop::sample::Index>(), 0x80u8..).prop_map(Some),
+        ];
+        (prop::collection::vec(byte, 0..200), high, any::<bool>()).prop_map(
+            |(mut line, high, many)| {
+                if let Some((at, byte)) = high.filter(|_| !line.is_empty()) {
+                    let at = at.index(line.len());
+                    line[at] = byte;
+                    if many {
+                        line[at..].iter_mut().step_by(3).for_each(|b| *b |= 0x80);
+                    }
+                }
+                line
+            },
+        )
     }
 
     #[test]
-    fn separators_across_block_ends_and_in_short_tails() {
+    fn separators_and_bytes_not_ascii_across_block_ends_and_in_short_tails() {
         let mut cases: Vec<Vec<u8>> = vec![b"".to_vec(), b",`".to_vec(), b"`,`,`".to_vec()];
-        for at in [6, 7, 8, 14, 15, 16, 17, 23, 31, 32] {
-            for len in [at + 2, at + 3, 33, 40]
+        for at in [6, 7, 8, 14, 15, 16, 17, 23, 31, 32, 62, 63, 64, 126, 127] {
+            for len in [at + 2, at + 3, 33, 40, 64, 65, 127, 128, 129, 200]
                 .into_iter()
                 .filter(|len| *len >= at + 2)
             {
                 let mut line = vec![b'x'; len];
                 line[at] = b',';
                 line[at + 1] = b'`';
+                cases.push(line);
+            }
+        }
+        for at in [0, 7, 8, 15, 16, 63, 64, 65, 127, 130] {
+            for len in [at + 1, 70, 200].into_iter().filter(|len| *len > at) {
+                let mut line = b",`".repeat(len / 2 + 1);
+                line.truncate(len);
+                line[at] = 0xE4;
                 cases.push(line);
             }
         }
@@ -1168,7 +1271,19 @@ mod fast_path_tests {
 
     proptest! {
         #[test]
-        fn every_scanner_finds_the_separators_a_pair_search_finds(line in lines()) {
+        fn checking_only_after_the_ascii_gives_what_checking_all_gives(
+            line in prop::collection::vec(prop_oneof![any::<u8>(), Just(b'a'), Just(0xE4), Just(0xB8)], 0..40),
+        ) {
+            let ascii = line.iter().position(|b| !b.is_ascii()).unwrap_or(line.len());
+            let fast = utf8_after(&line, ascii, 2).map_err(|e| e.to_string());
+            let plain = std::str::from_utf8(&line).map_err(|e| {
+                format!("line 2: not UTF-8 (byte {} of the line)", e.valid_up_to() + 1)
+            });
+            prop_assert_eq!(fast, plain);
+        }
+
+        #[test]
+        fn every_scanner_finds_what_a_plain_search_finds(line in lines()) {
             let expected = positions(by_pairs)(&line);
             prop_assert_eq!(positions(by_swar)(&line), expected.clone());
             #[cfg(target_arch = "x86_64")]
