@@ -487,9 +487,9 @@ impl Parser {
                     other => other,
                 };
                 let layout = self.layout.as_ref().expect("rows follow the header");
-                let fields =
+                let (fields, ascii) =
                     split(line, &mut self.bounds, layout.columns.len(), self.line).map_err(cut)?;
-                let text = utf8(line, self.line)?;
+                let text = utf8_after(line, ascii, self.line)?;
                 row_amounts(
                     text,
                     &self.bounds[..fields],
@@ -580,15 +580,14 @@ impl Parser {
                         "the summary values must follow the summary header, each with a backtick",
                     ));
                 }
-                let count = split(line, &mut self.bounds, self.totals.len(), self.line).map_err(
-                    |e| match e {
+                let (count, ascii) = split(line, &mut self.bounds, self.totals.len(), self.line)
+                    .map_err(|e| match e {
                         BillError::FieldCount { .. } if !complete => {
                             BillError::CutMidLine { line: self.line }
                         }
                         other => other,
-                    },
-                )?;
-                let text = utf8(line, self.line)?;
+                    })?;
+                let text = utf8_after(line, ascii, self.line)?;
                 let mut stated = Vec::with_capacity(count);
                 for (total, (start, end)) in self.totals.iter().zip(&self.bounds[..count]) {
                     let value = &text[*start as usize..*end as usize];
@@ -622,59 +621,58 @@ fn saturate(sum: i128) -> i64 {
 }
 
 fn utf8(line: &[u8], number: u64) -> Result<&str, BillError> {
-    std::str::from_utf8(line).map_err(|e| BillError::NotUtf8 {
-        line: number,
-        byte: e.valid_up_to() + 1,
-    })
+    utf8_after(line, 0, number)
+}
+
+/// [`utf8`] of a line known to be ASCII up to `ascii`: only the rest is checked.
+fn utf8_after(line: &[u8], ascii: usize, number: u64) -> Result<&str, BillError> {
+    debug_assert!(line[..ascii].is_ascii());
+    let rest = &line[ascii..];
+    if !rest.is_empty() {
+        std::str::from_utf8(rest).map_err(|e| BillError::NotUtf8 {
+            line: number,
+            byte: ascii + e.valid_up_to() + 1,
+        })?;
+    }
+    // SAFETY: ASCII followed by valid UTF-8 (or nothing) is valid UTF-8.
+    Ok(unsafe { std::str::from_utf8_unchecked(line) })
 }
 
 /// Splits a backtick line (`` `v1,`v2,…,`vN ``) on the two-byte separator `` ,` ``, as
 /// WeChat's own SDKs do: a comma inside a product name or attach stays in its value. Returns
-/// the number of fields, which must be `expected`.
+/// the number of fields, which must be `expected`, and where the line's first byte that is
+/// not ASCII is (its length if none), found on the way.
 fn split(
     line: &[u8],
     bounds: &mut [(u32, u32); MAX_COLUMNS],
     expected: usize,
     number: u64,
-) -> Result<usize, BillError> {
+) -> Result<(usize, usize), BillError> {
     let mut fields = 0;
     let mut start = 1;
-    // Eight bytes at a time: separators are too dense for memchr's per-call cost to pay off.
-    // A separator is a backtick whose byte before is a comma.
-    let mut previous_commas = 0u64;
-    let mut separators = |word: u64, base: usize| -> Result<(), BillError> {
-        let commas = zero_bytes(word ^ (ONES * u64::from(b',')));
-        let after_comma = (commas << 8) | (previous_commas >> 56);
-        previous_commas = commas;
-        let mut found = zero_bytes(word ^ (ONES * u64::from(b'`'))) & after_comma;
-        while found != 0 {
-            let at = base + (found.trailing_zeros() / 8) as usize;
-            found &= found - 1;
-            if fields + 1 >= expected {
+    let ascii = separator_masks(line, |mut hits, base| {
+        let count = hits.count_ones() as usize;
+        // One check for the whole stretch rather than one a separator.
+        let slots = match bounds.get_mut(fields..fields + count) {
+            Some(slots) if fields + count < expected => slots,
+            _ => {
                 return Err(BillError::FieldCount {
                     line: number,
                     found: count_fields(line),
                     expected,
                 });
             }
-            bounds[fields] = (start as u32, (at - 1) as u32);
-            fields += 1;
+        };
+        for slot in slots {
+            let at = (base + hits.trailing_zeros() as usize) as u32;
+            *slot = (start, at - 1);
             start = at + 1;
+            hits &= hits - 1;
         }
+        fields += count;
         Ok(())
-    };
-    let words = line.chunks_exact(8);
-    let tail = words.remainder();
-    for (index, word) in words.enumerate() {
-        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        separators(word, index * 8)?;
-    }
-    if !tail.is_empty() {
-        let mut padded = [0u8; 8];
-        padded[..tail.len()].copy_from_slice(tail);
-        separators(u64::from_le_bytes(padded), line.len() - tail.len())?;
-    }
-    bounds[fields] = (start as u32, line.len() as u32);
+    })?;
+    bounds[fields] = (start, line.len() as u32);
     fields += 1;
     if fields != expected {
         return Err(BillError::FieldCount {
@@ -683,7 +681,133 @@ fn split(
             expected,
         });
     }
-    Ok(fields)
+    Ok((fields, ascii))
+}
+
+/// Finds the separators of `line`: calls `found(mask, base)` for each stretch of it, in order,
+/// with bit i of `mask` set when the byte at `base + i` is the backtick of a separator (a
+/// backtick whose byte before is a comma); stops at its first error. Separators are too
+/// dense (one every 8 bytes or so) for memchr's per-call cost to pay off: a block of bytes is
+/// compared at once into bit masks instead. Returns the position of the first byte that is not
+/// ASCII (the line's length if none), which the same blocks give almost for free.
+#[cfg(target_arch = "x86_64")]
+fn separator_masks<E>(
+    line: &[u8],
+    found: impl FnMut(u64, usize) -> Result<(), E>,
+) -> Result<usize, E> {
+    separator_masks_sse2(line, found)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn separator_masks<E>(
+    line: &[u8],
+    found: impl FnMut(u64, usize) -> Result<(), E>,
+) -> Result<usize, E> {
+    separator_masks_swar(line, found)
+}
+
+/// [`separator_masks`] 64 bytes at a time, as four SSE2 compares (SSE2 is part of every
+/// x86_64).
+#[cfg(target_arch = "x86_64")]
+fn separator_masks_sse2<E>(
+    line: &[u8],
+    mut found: impl FnMut(u64, usize) -> Result<(), E>,
+) -> Result<usize, E> {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    /// The commas, the backticks and the bytes that are not ASCII of `chunk`, bit i for byte i.
+    fn masks(chunk: &[u8; 64]) -> (u64, u64, u64) {
+        let (mut commas, mut backticks, mut high) = (0, 0, 0);
+        for (index, block) in chunk.as_chunks::<16>().0.iter().enumerate() {
+            // SAFETY: every x86_64 has SSE2; `block` is 16 readable bytes and loadu needs
+            // no alignment.
+            let (block_commas, block_backticks, block_high) = unsafe {
+                let bytes = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+                let is = |byte: u8| {
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(byte as i8))) as u16
+                };
+                (is(b','), is(b'`'), _mm_movemask_epi8(bytes) as u16)
+            };
+            commas |= u64::from(block_commas) << (16 * index);
+            backticks |= u64::from(block_backticks) << (16 * index);
+            high |= u64::from(block_high) << (16 * index);
+        }
+        (commas, backticks, high)
+    }
+    let mut ascii = line.len();
+    let mut previous_commas = 0u64;
+    let (chunks, tail) = line.as_chunks::<64>();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let (commas, backticks, high) = masks(chunk);
+        let base = index * 64;
+        found(backticks & ((commas << 1) | (previous_commas >> 63)), base)?;
+        previous_commas = commas;
+        if high != 0 && ascii == line.len() {
+            ascii = base + high.trailing_zeros() as usize;
+        }
+    }
+    if tail.is_empty() {
+        return Ok(ascii);
+    }
+    let base = line.len() - tail.len();
+    let (hits, high) = match line.last_chunk::<64>() {
+        // The last 64 bytes of the line: the comma before the first byte not yet scanned is
+        // in them, and the bytes already scanned are shifted out.
+        Some(last) => {
+            let (commas, backticks, high) = masks(last);
+            let seen = 64 - tail.len();
+            ((backticks & (commas << 1)) >> seen, high >> seen)
+        }
+        // A line shorter than 64 bytes, padded with zeros.
+        None => {
+            let mut padded = [0u8; 64];
+            padded[..tail.len()].copy_from_slice(tail);
+            let (commas, backticks, high) = masks(&padded);
+            (backticks & (commas << 1), high)
+        }
+    };
+    found(hits, base)?;
+    if high != 0 && ascii == line.len() {
+        ascii = base + high.trailing_zeros() as usize;
+    }
+    Ok(ascii)
+}
+
+/// [`separator_masks`] eight bytes at a time in a `u64`, for any architecture.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn separator_masks_swar<E>(
+    line: &[u8],
+    mut found: impl FnMut(u64, usize) -> Result<(), E>,
+) -> Result<usize, E> {
+    /// The high bit of byte i moved to bit i.
+    fn gather(high_bits: u64) -> u64 {
+        (high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+    }
+    let mut ascii = line.len();
+    let mut previous_commas = 0u64;
+    let mut scan = |word: u64, base: usize| -> Result<(), E> {
+        let commas = zero_bytes(word ^ (ONES * u64::from(b',')));
+        let after_comma = (commas << 8) | (previous_commas >> 56);
+        previous_commas = commas;
+        let backticks = zero_bytes(word ^ (ONES * u64::from(b'`')));
+        found(gather(backticks & after_comma), base)?;
+        let high = word & HIGHS;
+        if high != 0 && ascii == line.len() {
+            ascii = base + (high.trailing_zeros() / 8) as usize;
+        }
+        Ok(())
+    };
+    let (words, tail) = line.as_chunks::<8>();
+    for (index, word) in words.iter().enumerate() {
+        scan(u64::from_le_bytes(*word), index * 8)?;
+    }
+    if !tail.is_empty() {
+        let mut padded = [0u8; 8];
+        padded[..tail.len()].copy_from_slice(tail);
+        scan(u64::from_le_bytes(padded), line.len() - tail.len())?;
+    }
+    Ok(ascii)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -710,27 +834,26 @@ fn row_amounts(
 ) -> Result<(), BillError> {
     for &(position, column) in money {
         let (start, end) = bounds[position];
-        let value = &text[start as usize..end as usize];
-        let amount = match parse_amount(value.as_bytes()) {
-            Some(amount) => amount,
-            None => {
-                // The slow parser says precisely what is wrong.
-                let source = match BillAmount::parse(value) {
-                    Err(e) => e,
-                    Ok(_) => MoneyError::NotYuan(value.to_owned(), BillAmount::DECIMALS),
-                };
-                return Err(BillError::Amount {
-                    line: number,
-                    column: layout.header[position].clone(),
-                    source,
-                });
-            }
+        // Bounds from `split` lie next to ASCII separators: slicing the bytes needs no check
+        // for character boundaries, which slicing the text would do.
+        let Some(amount) = parse_amount_in(text.as_bytes(), start as usize, end as usize) else {
+            let value = &text[start as usize..end as usize];
+            // The slow parser says precisely what is wrong.
+            let source = match BillAmount::parse(value) {
+                Err(e) => e,
+                Ok(_) => MoneyError::NotYuan(value.to_owned(), BillAmount::DECIMALS),
+            };
+            return Err(BillError::Amount {
+                line: number,
+                column: layout.header[position].clone(),
+                source,
+            });
         };
-        if amount % YUAN_UNITS_PER_FEN != 0 && !column.allows_fractions_of_a_fen() {
+        if !column.allows_fractions_of_a_fen() && amount % YUAN_UNITS_PER_FEN != 0 {
             return Err(BillError::FractionOfFen {
                 line: number,
                 column: layout.header[position].clone(),
-                text: value.to_owned(),
+                text: text[start as usize..end as usize].to_owned(),
             });
         }
         amounts[position] = amount;
@@ -739,40 +862,113 @@ fn row_amounts(
     Ok(())
 }
 
+/// [`parse_amount`] of `line[start..end]`, eight bytes at once for the common short shapes
+/// ("197.24", "0.00", "0", "-1.26000"); anything else goes to [`parse_amount`], so both accept
+/// exactly the same.
+fn parse_amount_in(line: &[u8], start: usize, end: usize) -> Option<i64> {
+    let negative = line.get(start) == Some(&b'-');
+    let digits = end.wrapping_sub(start + usize::from(negative));
+    // The eight bytes that end with the value: those before it (the separator, the field
+    // before) are masked off, which leaves the digits where `eight_digits` wants them.
+    let window = end.checked_sub(8).and_then(|from| line.get(from..end));
+    let fast = match window {
+        Some(window) if (1..=8).contains(&digits) => {
+            let word = u64::from_le_bytes(window.try_into().expect("eight bytes"));
+            short_amount(word, digits)
+        }
+        _ => None,
+    };
+    match fast {
+        Some(value) => Some(if negative { -value } else { value }),
+        None => parse_amount(line.get(start..end)?),
+    }
+}
+
+/// The unsigned amount in the last `len` (1 to 8) bytes of `word` (little-endian, so its
+/// highest bytes), if it has at most one `.` with digits on both sides and at most 5 after;
+/// `None` for anything else, which may still be an amount for [`parse_amount`].
+fn short_amount(word: u64, len: usize) -> Option<i64> {
+    const ZEROS: u64 = ONES * b'0' as u64;
+    const SCALE: [i64; 6] = [100_000, 10_000, 1_000, 100, 10, 1];
+    let kept = u64::MAX << (8 * (8 - len));
+    let value = word & kept;
+    let dots = zero_bytes(value ^ (ONES * u64::from(b'.')));
+    let (digits, places) = if dots == 0 {
+        (value | (ZEROS & !kept), 0)
+    } else {
+        // The first `.` (the lowest byte); a second stays among the digits and fails below.
+        let dot = (dots.trailing_zeros() / 8) as usize;
+        let places = 7 - dot;
+        let whole_from = 8 - len;
+        if dot <= whole_from || !(1..=5).contains(&places) {
+            return None;
+        }
+        // Close the gap: the whole part moves up one byte onto the `.`.
+        let fraction = value & (u64::MAX << (8 * (dot + 1)));
+        let whole = value & ((1u64 << (8 * dot)) - 1);
+        (fraction | (whole << 8) | (ZEROS & !(kept << 8)), places)
+    };
+    // Every byte '0'..='9': high nibble 3, and still 3 after adding 6 (exact: a byte that
+    // carries into the next fails on its own high nibble).
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    let carried = digits.wrapping_add(ONES * 6);
+    if (digits & HIGH_NIBBLES) | ((carried & HIGH_NIBBLES) >> 4) != ONES * 0x33 {
+        return None;
+    }
+    Some(eight_digits(digits) as i64 * SCALE[places])
+}
+
+/// The number written by eight ASCII digits, the first in the lowest byte: pairs, then
+/// fours, then all eight combined by multiplication.
+fn eight_digits(digits: u64) -> u64 {
+    let pairs = ((digits & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(10 << 8 | 1)) >> 8;
+    let fours = ((pairs & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 << 16 | 1)) >> 16;
+    ((fours & 0x0000_FFFF_0000_FFFF).wrapping_mul(10000 << 32 | 1)) >> 32
+}
+
 /// [`BillAmount::parse`] for the hot path: the same accepted set (an optional `-`, 1 to 13
 /// digits, then optionally `.` and digits of which only the first 5 may be non-zero), in
 /// units of 0.00001 yuan, without allocating. `None` for anything else.
 pub(super) fn parse_amount(text: &[u8]) -> Option<i64> {
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
+    /// Units of 0.00001 yuan per unit of the last digit read, by the decimals read.
+    const SCALE: [i64; 6] = [100_000, 10_000, 1_000, 100, 10, 1];
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
         _ => (false, text),
     };
-    let whole_len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-    if whole_len == 0 || whole_len > 13 {
+    // One pass, one multiply-add a digit: 13 whole and 5 decimal digits fit an i64.
+    let mut value: i64 = 0;
+    let mut whole = 0;
+    while let Some(digit) = digits.get(whole).map(|b| b.wrapping_sub(b'0')) {
+        // A 14th digit stops here and is refused below as "not a `.`".
+        if digit > 9 || whole == 13 {
+            break;
+        }
+        value = value * 10 + i64::from(digit);
+        whole += 1;
+    }
+    if whole == 0 {
         return None;
     }
-    let mut value: i64 = 0;
-    for &b in &digits[..whole_len] {
-        value = value * 10 + i64::from(b - b'0');
-    }
-    let mut scale: i64 = 100_000;
-    if let Some((&dot, fraction)) = digits[whole_len..].split_first() {
-        if dot != b'.' || fraction.is_empty() {
+    let mut places = 0;
+    if let [dot, fraction @ ..] = &digits[whole..] {
+        if *dot != b'.' || fraction.is_empty() {
             return None;
         }
-        for (place, &b) in fraction.iter().enumerate() {
-            if !b.is_ascii_digit() {
+        let (kept, zeros) = fraction.split_at(fraction.len().min(5));
+        for &b in kept {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
                 return None;
             }
-            if place < 5 {
-                scale /= 10;
-                value = value * 10 + i64::from(b - b'0');
-            } else if b != b'0' {
-                return None;
-            }
+            value = value * 10 + i64::from(digit);
         }
+        if zeros.iter().any(|&b| b != b'0') {
+            return None;
+        }
+        places = kept.len();
     }
-    let value = value * scale;
+    let value = value * SCALE[places];
     Some(if negative { -value } else { value })
 }
 
@@ -916,6 +1112,203 @@ fn pump<R: Read>(
         let end = filled < READ_SIZE;
         if (!block.is_empty() && full.send(Ok(block)).is_err()) || end {
             return;
+        }
+    }
+}
+
+/// The fast paths against plain versions of the same; the bill tests cover the rest.
+#[cfg(test)]
+mod fast_path_tests {
+    use proptest::prelude::*;
+
+    use super::{parse_amount, parse_amount_in, separator_masks_swar, short_amount, utf8_after};
+
+    fn positions(scan: fn(&[u8], &mut Vec<usize>)) -> impl Fn(&[u8]) -> Vec<usize> {
+        move |line| {
+            let mut found = Vec::new();
+            scan(line, &mut found);
+            found
+        }
+    }
+
+    /// The positions of the bits of the masks.
+    fn walk(found: &mut Vec<usize>) -> impl FnMut(u64, usize) -> Result<(), ()> + '_ {
+        |mut mask, base| {
+            while mask != 0 {
+                found.push(base + mask.trailing_zeros() as usize);
+                mask &= mask - 1;
+            }
+            Ok(())
+        }
+    }
+
+    /// The separators, then the position of the first byte that is not ASCII.
+    fn by_swar(line: &[u8], found: &mut Vec<usize>) {
+        let ascii = separator_masks_swar(line, walk(found));
+        found.push(ascii.unwrap());
+    }
+
+    fn by_pairs(line: &[u8], found: &mut Vec<usize>) {
+        found.extend((1..line.len()).filter(|&at| &line[at - 1..=at] == b",`"));
+        found.push(
+            line.iter()
+                .position(|b| !b.is_ascii())
+                .unwrap_or(line.len()),
+        );
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn by_sse2(line: &[u8], found: &mut Vec<usize>) {
+        let ascii = super::separator_masks_sse2(line, walk(found));
+        found.push(ascii.unwrap());
+    }
+
+    /// Lines dense in commas and backticks, with bytes of every kind between them, of every
+    /// length around the block sizes.
+    fn lines() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            3 => Just(b','),
+            3 => Just(b'`'),
+            1 => Just(b'a'),
+            1 => Just(0u8),
+            1 => any::<u8>().prop_map(|b| b & 0x7f),
+        ];
+        // Bytes that are not ASCII: none, one anywhere (a block of its own, or one already
+        // scanned), or many.
+        let high = prop_oneof![
+            Just(None),
+            (any::<prop::sample::Index>(), 0x80u8..).prop_map(Some),
+        ];
+        (prop::collection::vec(byte, 0..200), high, any::<bool>()).prop_map(
+            |(mut line, high, many)| {
+                if let Some((at, byte)) = high.filter(|_| !line.is_empty()) {
+                    let at = at.index(line.len());
+                    line[at] = byte;
+                    if many {
+                        line[at..].iter_mut().step_by(3).for_each(|b| *b |= 0x80);
+                    }
+                }
+                line
+            },
+        )
+    }
+
+    #[test]
+    fn separators_and_bytes_not_ascii_across_block_ends_and_in_short_tails() {
+        let mut cases: Vec<Vec<u8>> = vec![b"".to_vec(), b",`".to_vec(), b"`,`,`".to_vec()];
+        for at in [6, 7, 8, 14, 15, 16, 17, 23, 31, 32, 62, 63, 64, 126, 127] {
+            for len in [at + 2, at + 3, 33, 40, 64, 65, 127, 128, 129, 200]
+                .into_iter()
+                .filter(|len| *len >= at + 2)
+            {
+                let mut line = vec![b'x'; len];
+                line[at] = b',';
+                line[at + 1] = b'`';
+                cases.push(line);
+            }
+        }
+        for at in [0, 7, 8, 15, 16, 63, 64, 65, 127, 130] {
+            for len in [at + 1, 70, 200].into_iter().filter(|len| *len > at) {
+                let mut line = b",`".repeat(len / 2 + 1);
+                line.truncate(len);
+                line[at] = 0xE4;
+                cases.push(line);
+            }
+        }
+        for line in cases {
+            let expected = positions(by_pairs)(&line);
+            assert_eq!(positions(by_swar)(&line), expected, "{line:?}");
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(positions(by_sse2)(&line), expected, "{line:?}");
+        }
+    }
+
+    /// Every string of up to 7 bytes over an alphabet of amount bytes and one other, after
+    /// a separator or at the start of the line.
+    #[test]
+    fn every_short_amount_parses_as_on_its_own() {
+        const ALPHABET: &[u8] = b"-.019x";
+        let mut value = Vec::new();
+        for len in 0..=7u32 {
+            for mut index in 0..ALPHABET.len().pow(len) {
+                value.clear();
+                for _ in 0..len {
+                    value.push(ALPHABET[index % ALPHABET.len()]);
+                    index /= ALPHABET.len();
+                }
+                let expected = parse_amount(&value);
+                for before in [&b""[..], b"`0.00,`", b"`SUCCESS,`CNY,`"] {
+                    let line = [before, &value, b",`"].concat();
+                    let (start, end) = (before.len(), before.len() + value.len());
+                    assert_eq!(parse_amount_in(&line, start, end), expected, "{line:?}");
+                }
+            }
+        }
+        // Eight bytes, the most the fast path takes, with the `.` anywhere.
+        for mut index in 0..3usize.pow(8) {
+            let value: Vec<u8> = (0..8)
+                .map(|_| {
+                    let byte = b"0.7"[index % 3];
+                    index /= 3;
+                    byte
+                })
+                .collect();
+            let line = [b"`CNY,`", value.as_slice()].concat();
+            assert_eq!(
+                parse_amount_in(&line, 6, 14),
+                parse_amount(&value),
+                "{value:?}"
+            );
+        }
+    }
+
+    /// The shapes of nearly every bill amount take the eight-byte path, not the fallback.
+    #[test]
+    fn common_amounts_take_the_short_path() {
+        for (text, expected) in [
+            ("197.24", 19_724_000),
+            ("0.00", 0),
+            ("0", 0),
+            ("1.18000", 118_000),
+            ("12345678", 1_234_567_800_000),
+            ("123456.7", 12_345_670_000),
+        ] {
+            let line = [b"`0.60%,`", text.as_bytes()].concat();
+            let word = u64::from_le_bytes(line[line.len() - 8..].try_into().unwrap());
+            assert_eq!(short_amount(word, text.len()), Some(expected), "{text}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn checking_only_after_the_ascii_gives_what_checking_all_gives(
+            line in prop::collection::vec(prop_oneof![any::<u8>(), Just(b'a'), Just(0xE4), Just(0xB8)], 0..40),
+        ) {
+            let ascii = line.iter().position(|b| !b.is_ascii()).unwrap_or(line.len());
+            let fast = utf8_after(&line, ascii, 2).map_err(|e| e.to_string());
+            let plain = std::str::from_utf8(&line).map_err(|e| {
+                format!("line 2: not UTF-8 (byte {} of the line)", e.valid_up_to() + 1)
+            });
+            prop_assert_eq!(fast, plain);
+        }
+
+        #[test]
+        fn every_scanner_finds_what_a_plain_search_finds(line in lines()) {
+            let expected = positions(by_pairs)(&line);
+            prop_assert_eq!(positions(by_swar)(&line), expected.clone());
+            #[cfg(target_arch = "x86_64")]
+            prop_assert_eq!(positions(by_sse2)(&line), expected);
+        }
+
+        #[test]
+        fn amounts_in_a_line_parse_as_on_their_own(
+            before in prop::collection::vec(prop_oneof![Just(b'`'), Just(b','), Just(b'.'), any::<u8>()], 0..12),
+            value in "-?[0-9.]{0,10}|[-0-9. a]{0,12}|-?[0-9]{1,13}(\\.[0-9]{1,7})?",
+            after in prop::collection::vec(any::<u8>(), 0..4),
+        ) {
+            let line = [before.as_slice(), value.as_bytes(), &after].concat();
+            let (start, end) = (before.len(), before.len() + value.len());
+            prop_assert_eq!(parse_amount_in(&line, start, end), parse_amount(value.as_bytes()));
         }
     }
 }
