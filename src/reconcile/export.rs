@@ -244,25 +244,28 @@ impl Export {
     /// Indexes the entries whose hash falls in `half`, returning the repeats of a key.
     fn fill_half(&self, mut slots: IndexHalf<'_>, half: usize) -> Vec<Repeat> {
         let mut repeats = Vec::new();
-        let mine = self
-            .entries
-            .indexed()
-            .filter(|(_, e)| Index::half(e.hash) == half);
-        // The slot of the entry 16 ahead is prefetched while this one is inserted.
-        let mut ahead = mine.clone().skip(16);
-        for (i, entry) in mine {
-            if let Some((_, next)) = ahead.next() {
-                slots.prefetch(next.hash);
-            }
-            let key = self.arena.get(entry.key, 0);
-            let same = |j: usize| {
-                let other = self.entries.get(j);
-                other.hash == entry.hash
-                    && other.kind == entry.kind
-                    && self.arena.get(other.key, 0) == key
-            };
-            if let Some(first) = slots.insert_new(entry.hash, i, same) {
-                repeats.push(Repeat { first, again: i });
+        for (base, chunk) in self.entries.chunks() {
+            for (offset, entry) in chunk.iter().enumerate() {
+                // The slot of an entry ahead is loaded while this one is inserted.
+                if let Some(ahead) = chunk.get(offset + 32)
+                    && Index::half(ahead.hash) == half
+                {
+                    slots.prefetch(ahead.hash);
+                }
+                if Index::half(entry.hash) != half {
+                    continue;
+                }
+                let key = self.arena.get(entry.key, 0);
+                let same = |j: usize| {
+                    let other = self.entries.get(j);
+                    other.hash == entry.hash
+                        && other.kind == entry.kind
+                        && self.arena.get(other.key, 0) == key
+                };
+                let i = base + offset;
+                if let Some(first) = slots.insert_new(entry.hash, i, same) {
+                    repeats.push(Repeat { first, again: i });
+                }
             }
         }
         repeats

@@ -212,6 +212,11 @@ impl<T> Chunked<T> {
         })
     }
 
+    /// The chunks, each with the index of its first element.
+    pub fn chunks(&self) -> impl Iterator<Item = (usize, &[T])> {
+        (self.chunks.iter().enumerate()).map(|(c, chunk)| (c << CHUNK_BITS, chunk.as_slice()))
+    }
+
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
         self.chunks.iter_mut().flatten()
     }
