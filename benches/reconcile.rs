@@ -8,7 +8,8 @@
 //! 100000,1000000,10000000), BENCH_RECONCILE_DIR (default target/bench-reconcile; the
 //! generated files are kept there and reused), BENCH_RECONCILE_PHASES (set: also time the
 //! export alone, the bill alone, and the bill matched on one thread), BENCH_RECONCILE_NO_CHECK
-//! (set: skip checking the differences, for profiling).
+//! (set: skip checking the differences, for profiling), BENCH_RECONCILE_NO_FLOOR (set: skip
+//! timing the yardstick, the csv crate counting the records of both files).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -242,6 +243,16 @@ fn child(trades: u64) {
     }
     let bytes = std::fs::metadata(&data.bill).unwrap().len()
         + std::fs::metadata(&data.export).unwrap().len();
+    // The yardstick, timed here on the same machine at the same moment: counting
+    // the records of both files with the csv crate, on one thread.
+    let floor = (std::env::var_os("BENCH_RECONCILE_NO_FLOOR").is_none()).then(|| {
+        let started = Instant::now();
+        let records: u64 = [&data.bill, &data.export]
+            .into_iter()
+            .map(|path| count_records(path))
+            .sum();
+        (started.elapsed().as_secs_f64(), records)
+    });
     println!(
         "{trades:>9} trades: {:>9} bill rows + {:>9} export rows ({:.2} GB) in {wall:.3} s (CPU {cpu:.2} s), {:.1} M rows/s, {:.0} MB/s, peak memory {} MiB; {} differences, {}",
         outcome.bill.rows,
@@ -257,6 +268,25 @@ fn child(trades: u64) {
             "not checked"
         },
     );
+    if let Some((seconds, records)) = floor {
+        println!(
+            "{trades:>9} trades: counting the {records} records of both files with the csv crate took {seconds:.3} s"
+        );
+    }
+}
+
+fn count_records(path: &Path) -> u64 {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .expect("bench file");
+    let mut record = csv::ByteRecord::new();
+    let mut records = 0;
+    while reader.read_byte_record(&mut record).expect("csv") {
+        records += 1;
+    }
+    records
 }
 
 fn main() {
