@@ -58,23 +58,36 @@ pub fn read_bill(
     mut visit: impl FnMut(&BillRow<'_>) -> Result<(), Stop>,
 ) -> Result<Report, BillError> {
     let file = File::open(path).map_err(BillError::Open)?;
-    let mut refused = None;
-    let mut checked = false;
+    let mut all = AllOnly::default();
     let report = read(file, |record| {
-        if !checked {
-            let variant = record.layout().variant();
-            if !matches!(variant, "ALL" | "legacy ALL") {
-                refused = Some(variant);
-                return Err(Stop);
-            }
-            checked = true;
-        }
+        all.check(record)?;
         visit(&bill_row(record))
     });
-    match (report, refused) {
+    match (report, all.refused) {
         (Ok(report), _) => Ok(report),
         (Err(_), Some(variant)) => Err(BillError::NotAll(variant)),
         (Err(e), None) => Err(BillError::Parse(e)),
+    }
+}
+
+/// Stops at the first record of a bill that is not an ALL trade bill, naming its variant.
+#[derive(Default)]
+struct AllOnly {
+    checked: bool,
+    refused: Option<&'static str>,
+}
+
+impl AllOnly {
+    fn check(&mut self, record: &Record<'_>) -> Result<(), Stop> {
+        if !self.checked {
+            let variant = record.layout().variant();
+            if !matches!(variant, "ALL" | "legacy ALL") {
+                self.refused = Some(variant);
+                return Err(Stop);
+            }
+            self.checked = true;
+        }
+        Ok(())
     }
 }
 
@@ -264,18 +277,10 @@ fn match_part<'e>(
     let mut file = File::open(path).map_err(BillError::Open)?;
     file.seek(SeekFrom::Start(start)).map_err(BillError::Open)?;
     let mut matcher = Matcher::new(export, options.clone());
-    let mut refused = None;
+    let mut all = AllOnly::default();
     let mut failed = None;
-    let mut checked = false;
     let mut visit = |record: &Record<'_>| -> Result<(), Stop> {
-        if !checked {
-            let variant = record.layout().variant();
-            if !matches!(variant, "ALL" | "legacy ALL") {
-                refused = Some(variant);
-                return Err(Stop);
-            }
-            checked = true;
-        }
+        all.check(record)?;
         matcher.push(&bill_row(record)).map_err(|e| {
             failed = Some(e);
             Stop
@@ -312,7 +317,7 @@ fn match_part<'e>(
         }
         Ok(None)
     })();
-    if let Some(variant) = refused {
+    if let Some(variant) = all.refused {
         return Err(BillError::NotAll(variant));
     }
     if let Some(e) = failed {
