@@ -401,7 +401,7 @@ impl<'w> Checked<'w> {
             .map_err(|e| SinkError::Bill(bill_error(e)))
     }
 
-    fn finish(self) -> Result<Finished, SinkError> {
+    fn finish(mut self) -> Result<Finished, SinkError> {
         let report = self
             .parser
             .finish(&mut ignore)

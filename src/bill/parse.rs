@@ -425,7 +425,7 @@ impl Parser {
 
     /// Ends the input: a last line without a line end is read, then the summary checked.
     pub fn finish<E>(
-        mut self,
+        &mut self,
         visit: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
     ) -> Result<Report, ParseError<E>> {
         if !self.carry.is_empty() {
@@ -441,7 +441,7 @@ impl Parser {
             State::Done => self.checks(),
         };
         Ok(Report {
-            layout: self.layout.expect("the header was read"),
+            layout: self.layout.clone().expect("the header was read"),
             rows: self.rows,
             bytes: self.bytes,
             totals: checks,

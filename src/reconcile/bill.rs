@@ -145,8 +145,8 @@ pub fn reconcile_files(
     Ok((outcome, report, export))
 }
 
-/// What one part of a bill gave. A part that ends the bill has its counts in its report
-/// instead of `lines`, `rows` and `sums`.
+/// What one part of a bill gave. (A part that is the whole bill, read by the parser's own
+/// reader, has its counts in its report only.)
 struct Part<'e> {
     matcher: Matcher<'e>,
     /// Lines seen, the header (or its copy) included.
@@ -211,34 +211,30 @@ fn match_bill<'e>(
         .matcher
         .merge(second.matcher)
         .map_err(BillError::Row)?;
+    for (sum, more) in first.sums.iter_mut().zip(&second.sums) {
+        *sum += more;
+    }
     let report = checked_report(
         second.report.expect("the last part finishes"),
-        first.rows,
+        first.rows + second.rows,
         &first.sums,
         len,
     );
     Ok((first.matcher, report))
 }
 
-/// The last part's report, its summary checked against the rows of every part: the
-/// first part's rows and sums are added to its own.
-fn checked_report(
-    mut report: Report,
-    rows_before: u64,
-    sums_before: &[i128],
-    bytes: u64,
-) -> Report {
-    report.rows += rows_before;
+/// The last part's report, its summary checked against the rows of every part.
+fn checked_report(mut report: Report, rows: u64, sums: &[i128], bytes: u64) -> Report {
+    report.rows = rows;
     report.bytes = bytes;
     for check in &mut report.totals {
-        check.computed = match (check.total, check.computed) {
-            (Total::Count, _) => Quantity::Count(report.rows),
-            (Total::Sum(column), Quantity::Money(last)) => {
-                let sum = sums_before[column as usize] + i128::from(last.0);
-                Quantity::Money(BillAmount(i64::try_from(sum).unwrap_or(i64::MAX)))
-            }
+        check.computed = match check.total {
+            Total::Count => Quantity::Count(rows),
+            Total::Sum(column) => Quantity::Money(BillAmount(
+                i64::try_from(sums[column as usize]).unwrap_or(i64::MAX),
+            )),
             // Fund-flow totals; a fund-flow bill is refused before it gets here.
-            (_, computed) => computed,
+            _ => check.computed,
         };
     }
     report
@@ -312,7 +308,6 @@ fn match_part<'e>(
             parser.feed(&buffer[..n], &mut visit)?;
         }
         if last {
-            let parser = std::mem::take(&mut parser);
             return parser.finish(&mut visit).map(Some);
         }
         Ok(None)

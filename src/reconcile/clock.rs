@@ -321,7 +321,8 @@ fn fixed_stamp(b: &[u8]) -> Option<Stamp> {
 thread_local! {
     /// The last date read and its day number: the rows of a bill or an export share a
     /// handful of dates, and this parse runs on every row of both.
-    static LAST_DATE: std::cell::Cell<([u8; 10], u32)> = const { std::cell::Cell::new(([0; 10], 0)) };
+    static LAST_DATE: std::cell::Cell<([u8; 10], u32)> =
+        const { std::cell::Cell::new((*b"2000-01-01", 0)) };
 }
 
 /// `yyyy-MM-dd` as days since 2000-01-01.
@@ -365,6 +366,22 @@ mod tests {
         ] {
             assert_eq!(Day::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_remembered_date_starts_as_a_real_one() {
+        // A fresh thread has read no date yet: nothing but a real date may match its memo.
+        std::thread::spawn(|| {
+            assert_eq!(bill_stamp("\0\0\0\0\0\0\0\0\0\0 12:00:00"), None);
+            assert_eq!(bill_stamp("2000-01-01 12:00:00"), Some(12 * 3600));
+            assert_eq!(bill_stamp("2026-02-29 12:00:00"), None);
+            assert_eq!(
+                bill_stamp("2028-02-29 12:00:00").map(Day::of),
+                Day::parse("2028-02-29")
+            );
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -209,7 +209,10 @@ impl Export {
     /// rows of one order without refund numbers add up instead). A large export's index is
     /// filled by two threads, a half each.
     fn build_index(&mut self) {
-        let mut index = Index::with_capacity(self.entries.len());
+        let high = (self.entries.iter())
+            .filter(|e| Index::half(e.hash) == 1)
+            .count();
+        let mut index = Index::with_capacity(self.entries.len() - high, high);
         let [low, high] = index.halves();
         let folds = if self.entries.len() >= PARALLEL_ENTRIES {
             std::thread::scope(|scope| {
@@ -1577,6 +1580,32 @@ mod tests {
             .unwrap();
         let entry = export.entries.get(r2);
         assert_eq!((entry.amount, export.keys(entry).1), (200, &b"T1"[..]));
+    }
+
+    #[test]
+    fn keys_all_in_one_half_of_the_table_are_found() {
+        // Each half of the table is probed on its own: one that took every key must still
+        // have room, or inserting and looking up would never end.
+        let high = |key: &String| key_hash(Kind::Payment, key.as_bytes()) >> 63 == 1;
+        let mut keys = (0..).map(|n| format!("O{n}")).filter(high);
+        let orders: Vec<String> = keys.by_ref().take(40).collect();
+        let mut text = String::from("out_trade_no,status,amount,refund_amount,paid_at\n");
+        for order in &orders {
+            text += &format!("{order},PAID,1.00,0.00,2026-11-20 08:00:00\n");
+        }
+        let export = read(
+            text.as_bytes(),
+            &Mapping::emulator_export(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        for order in &orders {
+            let hash = key_hash(Kind::Payment, order.as_bytes());
+            assert!(export.find(Kind::Payment, hash, order.as_bytes()).is_some());
+        }
+        let missing = keys.next().unwrap();
+        let hash = key_hash(Kind::Payment, missing.as_bytes());
+        assert_eq!(export.find(Kind::Payment, hash, missing.as_bytes()), None);
     }
 
     #[test]

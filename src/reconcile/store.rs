@@ -170,8 +170,8 @@ impl<T> Chunked<T> {
         (last << CHUNK_BITS) | (chunk.len() - 1)
     }
 
-    /// Moves `other`'s elements behind these; an element at `i` there is at
-    /// `self.index_after(i)` here. Nothing is copied.
+    /// Moves `other`'s elements behind these, and returns how far their indexes moved: an
+    /// element at `i` there is at `i` plus that here. Nothing is copied.
     pub fn append(&mut self, other: Chunked<T>) -> usize {
         let shift = self.chunks.len();
         self.chunks.extend(other.chunks);
@@ -331,9 +331,11 @@ pub struct IndexHalf<'a> {
 }
 
 impl Index {
-    pub fn with_capacity(entries: usize) -> Index {
-        // At most 70 % full.
-        let size = (entries * 10 / 7 + 1).next_power_of_two().max(16);
+    /// A table for `low` and `high` entries in its two halves. Each half is probed on its
+    /// own, so each is kept at most 70 % full: a full half would never end a probe.
+    pub fn with_capacity(low: usize, high: usize) -> Index {
+        let half = (low.max(high) * 10 / 7 + 1).next_power_of_two().max(8);
+        let size = 2 * half;
         // Zeroed by the kernel as the pages are first touched, not written here (a calloc),
         // so the advice still finds them untouched.
         let slots = vec![0; size];
@@ -446,7 +448,7 @@ mod tests {
 
     #[test]
     fn index_finds_what_was_inserted_even_on_equal_tags() {
-        let mut index = Index::with_capacity(4);
+        let mut index = Index::with_capacity(3, 1);
         let [mut low, mut high] = index.halves();
         let different = |_| false;
         // Equal tags, different keys: both kept; the same key: the first is found.
