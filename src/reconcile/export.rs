@@ -875,11 +875,11 @@ fn add_row(
             let info = &mut export.info;
             info.skipped += 1;
             if info.bad_lines.len() < BAD_LINES_KEPT {
-                info.bad_lines.push(bad);
+                info.bad_lines.push(*bad);
             }
             Ok(())
         }
-        Err(Problem::Bad(bad)) => Err(ExportError::Bad(bad)),
+        Err(Problem::Bad(bad)) => Err(ExportError::Bad(*bad)),
         Err(Problem::Full(full)) => Err(full.into()),
     }
 }
@@ -913,8 +913,9 @@ fn csv_error(error: csv::Error, line: u64) -> ExportError {
     }
 }
 
+/// Boxed, so that the results of the per-field steps stay two words wide.
 enum Problem {
-    Bad(BadLine),
+    Bad(Box<BadLine>),
     Full(ArenaFull),
 }
 
@@ -925,12 +926,12 @@ struct Rows<'a> {
 
 impl Rows<'_> {
     fn bad(&self, line: u64, column: usize, value: &[u8], problem: impl Into<String>) -> Problem {
-        Problem::Bad(BadLine {
+        Problem::Bad(Box::new(BadLine {
             line,
             column: self.columns.names[column].clone(),
             value: String::from_utf8_lossy(value).into_owned(),
             problem: problem.into(),
-        })
+        }))
     }
 
     #[inline]
