@@ -167,6 +167,11 @@ impl Tally {
         self.count += 1;
         self.amount += amount;
     }
+
+    fn merge(&mut self, other: Tally) {
+        self.count += other.count;
+        self.amount += other.amount;
+    }
 }
 
 /// What the bill's rows add up to.
@@ -557,31 +562,20 @@ impl<'e> Matcher<'e> {
         self.day
     }
 
-    /// Sorts every entry into its category.
-    pub fn finish(mut self) -> Outcome {
-        self.flush();
-        let day = self.day.or(self.options.day).unwrap_or(Day(0));
+    /// Sorts a share of the export's entries into their categories.
+    fn sort_entries(&self, chunks: &[(usize, &[Entry])], day: Day) -> Sorted {
         let export = self.export;
-        let mut out = Outcome {
-            day,
-            bill: self.bill.clone(),
-            export: ExportTotals {
-                rows: export.info.rows,
-                skipped_bad_lines: export.info.skipped,
-                ..ExportTotals::default()
-            },
-            categories: [CategoryTotal::default(); 7],
-            differences: Vec::new(),
-        };
+        let mut out = Sorted::default();
         let window = self.options.cutoff_window;
         let near_start = |t: Stamp| t != NO_TIME && t >= day.start() && t < day.start() + window;
         let near_end = |t: Stamp| {
             t != NO_TIME && t < day.start() + DAY && t >= (day.start() + DAY).saturating_sub(window)
         };
-        let sign = |kind: Kind| if kind == Kind::Payment { 1 } else { -1 };
-        // Where each duplicated entry's difference is, to note its repeats.
-        let mut duplicates = FastMap::default();
-        for (index, entry) in export.entries.indexed() {
+        let duplicates = &mut out.duplicates;
+        for (index, entry) in chunks
+            .iter()
+            .flat_map(|&(base, chunk)| chunk.iter().enumerate().map(move |(i, e)| (base + i, e)))
+        {
             let flags = entry.flags();
             if flags & FOLDED != 0 {
                 continue;
@@ -708,6 +702,55 @@ impl<'e> Matcher<'e> {
                 note,
             });
         }
+        out
+    }
+
+    /// Sorts every entry into its category.
+    pub fn finish(mut self) -> Outcome {
+        self.flush();
+        let day = self.day.or(self.options.day).unwrap_or(Day(0));
+        let export = self.export;
+        let mut out = Outcome {
+            day,
+            bill: self.bill.clone(),
+            export: ExportTotals {
+                rows: export.info.rows,
+                skipped_bad_lines: export.info.skipped,
+                ..ExportTotals::default()
+            },
+            categories: [CategoryTotal::default(); 7],
+            differences: Vec::new(),
+        };
+        // The entries are sorted on both cores, half of the chunks each.
+        let chunks: Vec<(usize, &[Entry])> = export.entries.chunks().collect();
+        let (first, second) = chunks.split_at(chunks.len() / 2);
+        let shares = std::thread::scope(|scope| {
+            let second = scope.spawn(|| self.sort_entries(second, day));
+            let first = self.sort_entries(first, day);
+            [
+                first,
+                second
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            ]
+        });
+        // Where each duplicated entry's difference is, to note its repeats.
+        let mut duplicates = FastMap::default();
+        for share in shares {
+            let shift = out.differences.len();
+            duplicates.extend(share.duplicates.into_iter().map(|(i, at)| (i, at + shift)));
+            out.differences.extend(share.differences);
+            let (mine, theirs) = (&mut out.export, share.export);
+            mine.payments.merge(theirs.payments);
+            mine.refunds.merge(theirs.refunds);
+            mine.not_charged += theirs.not_charged;
+            mine.out_of_scope += theirs.out_of_scope;
+            for (mine, theirs) in out.categories.iter_mut().zip(share.categories) {
+                mine.count += theirs.count;
+                mine.bill_amount += theirs.bill_amount;
+                mine.export_amount += theirs.export_amount;
+            }
+        }
         for repeat in &export.repeats {
             let again = export.entries.get(repeat.again);
             if let Some(&at) = duplicates.get(&repeat.first) {
@@ -778,6 +821,21 @@ impl<'e> Matcher<'e> {
         });
         out
     }
+}
+
+/// A payment counts positive in the totals, a refund negative.
+fn sign(kind: Kind) -> i64 {
+    if kind == Kind::Payment { 1 } else { -1 }
+}
+
+/// What sorting a share of the export's entries found.
+#[derive(Default)]
+struct Sorted {
+    export: ExportTotals,
+    categories: [CategoryTotal; 7],
+    differences: Vec<Difference>,
+    /// Where each duplicated entry's difference is in `differences`.
+    duplicates: FastMap<usize, usize>,
 }
 
 fn export_side(entry: &Entry) -> Side {

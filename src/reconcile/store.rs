@@ -136,8 +136,9 @@ pub fn key_hash(kind: Kind, key: &[u8]) -> u64 {
     hasher.finish()
 }
 
-/// 8 MiB chunks of entries: large enough for most of each to lie on huge pages.
-const CHUNK_BITS: u32 = 18;
+/// 8 MiB chunks of entries: large enough for most of each to lie on huge pages (in unit
+/// tests, chunks of 16, so that appending and sharing out chunks are tested).
+const CHUNK_BITS: u32 = if cfg!(test) { 4 } else { 18 };
 const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// A vector grown in fixed chunks, so that growing never copies or doubles ten million
