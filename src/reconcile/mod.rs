@@ -572,10 +572,7 @@ impl<'e> Matcher<'e> {
             t != NO_TIME && t < day.start() + DAY && t >= (day.start() + DAY).saturating_sub(window)
         };
         let duplicates = &mut out.duplicates;
-        for (index, entry) in chunks
-            .iter()
-            .flat_map(|&(base, chunk)| chunk.iter().enumerate().map(move |(i, e)| (base + i, e)))
-        {
+        for (index, entry) in store::indexed(chunks) {
             let flags = entry.flags();
             if flags & FOLDED != 0 {
                 continue;

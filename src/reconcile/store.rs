@@ -206,13 +206,6 @@ impl<T> Chunked<T> {
         self.chunks.iter().flatten()
     }
 
-    /// The elements with their indexes, in insertion order.
-    pub fn indexed(&self) -> impl Iterator<Item = (usize, &T)> + Clone {
-        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
-            (chunk.iter().enumerate()).map(move |(i, value)| ((c << CHUNK_BITS) | i, value))
-        })
-    }
-
     /// The chunks, each with the index of its first element.
     pub fn chunks(&self) -> impl Iterator<Item = (usize, &[T])> {
         (self.chunks.iter().enumerate()).map(|(c, chunk)| (c << CHUNK_BITS, chunk.as_slice()))
@@ -221,6 +214,16 @@ impl<T> Chunked<T> {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
         self.chunks.iter_mut().flatten()
     }
+}
+
+/// The elements of some of a [`Chunked`]'s chunks with their indexes, in insertion order.
+pub fn indexed<'a, T>(chunks: &'a [(usize, &'a [T])]) -> impl Iterator<Item = (usize, &'a T)> {
+    (chunks.iter()).flat_map(|&(base, chunk)| {
+        chunk
+            .iter()
+            .enumerate()
+            .map(move |(i, value)| (base + i, value))
+    })
 }
 
 const BLOCK_BITS: u32 = 23;
@@ -481,7 +484,8 @@ mod tests {
         let shift = first.append(second);
         assert_eq!(*first.get(shift + at), 7);
         assert_eq!(first.len(), 70_001);
-        let indexed: Vec<_> = first.indexed().map(|(i, v)| (i, *v)).collect();
+        let chunks: Vec<_> = first.chunks().collect();
+        let indexed: Vec<_> = indexed(&chunks).map(|(i, v)| (i, *v)).collect();
         assert_eq!(indexed.len(), 70_001);
         assert_eq!(indexed[69_999], (69_999, 69_999));
         assert_eq!(indexed[70_000], (shift + at, 7));
