@@ -99,31 +99,17 @@ fn every_category_has_exactly_the_differences_placed() {
     };
     let (outcome, expected, summary) = reconcile(&day, &differences, options);
     let listed = &expected.difference_orders;
-    let set = |list: &Vec<String>| list.iter().cloned().collect::<BTreeSet<_>>();
-    assert_eq!(
-        orders(&outcome, Category::MissingInExport),
-        set(&listed.missing_in_merchant)
-    );
-    assert_eq!(
-        orders(&outcome, Category::MissingInBill),
-        set(&listed.missing_in_wechat)
-    );
-    assert_eq!(
-        orders(&outcome, Category::AmountMismatch),
-        set(&listed.amount_mismatch)
-    );
-    assert_eq!(
-        orders(&outcome, Category::StatusMismatch),
-        set(&listed.status_mismatch)
-    );
-    assert_eq!(
-        orders(&outcome, Category::CrossDay),
-        set(&listed.near_midnight)
-    );
-    assert_eq!(
-        orders(&outcome, Category::Duplicate),
-        set(&listed.duplicates)
-    );
+    for (category, list) in [
+        (Category::MissingInExport, &listed.missing_in_merchant),
+        (Category::MissingInBill, &listed.missing_in_wechat),
+        (Category::AmountMismatch, &listed.amount_mismatch),
+        (Category::StatusMismatch, &listed.status_mismatch),
+        (Category::CrossDay, &listed.near_midnight),
+        (Category::Duplicate, &listed.duplicates),
+    ] {
+        let placed: BTreeSet<String> = list.iter().cloned().collect();
+        assert_eq!(orders(&outcome, category), placed, "{category:?}");
+    }
     assert_eq!(outcome.day.to_string(), "2026-11-20");
 
     // A payment and a refund are two entries: the refund of a refunded order matches on
