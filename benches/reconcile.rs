@@ -23,7 +23,7 @@ use wxpay_ops::emulator::bills::write_trade_bill;
 use wxpay_ops::emulator::synth::{Differences, Expected, SyntheticDay, TradeKind, write_export};
 use wxpay_ops::reconcile::bill::{Files, reconcile_files};
 use wxpay_ops::reconcile::export::{Mapping, ReadOptions};
-use wxpay_ops::reconcile::{Category, Options, Outcome};
+use wxpay_ops::reconcile::{Category, Options, Outcome, Reconciled};
 
 const CHILD: &str = "BENCH_RECONCILE_CHILD";
 
@@ -226,7 +226,9 @@ fn child(trades: u64) {
     }
     let cpu = cpu_seconds();
     let started = Instant::now();
-    let (outcome, report, _) = reconcile_files(
+    let Reconciled {
+        outcome, report, ..
+    } = reconcile_files(
         &files,
         &Mapping::emulator_export(),
         &ReadOptions::default(),

@@ -22,7 +22,6 @@ use time::macros::date;
 use crate::bill::download::{
     Outcome as Downloaded, Retry, Source, TradeType as BillType, bill_path, check_date, fetch,
 };
-use crate::bill::parse::Report;
 use crate::config::certs::read_p12;
 use crate::emulator::clock::{bill_time, parse_api_time};
 use crate::emulator::core::Options;
@@ -34,7 +33,7 @@ use crate::emulator::{Emulator, ServeOptions};
 use crate::fsutil::{WriteError, create_private_dir_all, write_atomic};
 use crate::reconcile::bill::{Files, reconcile_files};
 use crate::reconcile::clock::Day;
-use crate::reconcile::export::{Export, Mapping, ReadOptions};
+use crate::reconcile::export::{Mapping, ReadOptions};
 use crate::reconcile::{Category, Options as ReconcileOptions, Outcome};
 use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, RefundAccepted, RefundRequest, TradeType, UnifiedOrder,
@@ -572,10 +571,8 @@ pub struct Planted {
 }
 
 /// The day's reconciliation, as the `reconcile` command has it before rendering.
-pub struct Reconciled {
-    pub outcome: Outcome,
-    pub report: Report,
-    pub export: Export,
+pub struct DayReconciled {
+    pub reconciled: crate::reconcile::Reconciled,
     pub bill: PathBuf,
     pub export_path: PathBuf,
 }
@@ -585,7 +582,7 @@ pub struct Reconciled {
 pub struct MerchantDay {
     pub steps: Vec<Step>,
     pub planted: Vec<Planted>,
-    pub reconciled: Option<Reconciled>,
+    pub reconciled: Option<DayReconciled>,
 }
 
 /// Where the day's files go, and how its export is read (as `reconcile` reads one without
@@ -1063,7 +1060,11 @@ impl Shop<'_> {
 
     /// The shop's export of the day, with the planted differences, then the reconciliation,
     /// which must find exactly those.
-    fn reconcile(&mut self, options: &DayOptions<'_>, bill: PathBuf) -> Result<Reconciled, Halt> {
+    fn reconcile(
+        &mut self,
+        options: &DayOptions<'_>,
+        bill: PathBuf,
+    ) -> Result<DayReconciled, Halt> {
         let export_path = options.folder.join(EXPORT_FILE);
         let rows: Vec<[String; 5]> = ORDERS.iter().flat_map(Planned::export_rows).collect();
         let written = write_atomic(&export_path, |out| {
@@ -1106,8 +1107,9 @@ impl Shop<'_> {
             cutoff_window: options.cutoff_window,
             previous_bill: false,
             next_bill: false,
+            threads: options.read_options.threads,
         };
-        let (outcome, report, export) = match reconcile_files(
+        let reconciled = match reconcile_files(
             &files,
             options.mapping,
             options.read_options,
@@ -1116,13 +1118,11 @@ impl Shop<'_> {
             Ok(reconciled) => reconciled,
             Err(e) => return self.fail(name, command, e),
         };
-        let (result, ok) = judge(&outcome);
+        let (result, ok) = judge(&reconciled.outcome);
         // The report is shown even when it is not the expected one: it says what differs.
         let _ = self.record(name, command, result, ok);
-        Ok(Reconciled {
-            outcome,
-            report,
-            export,
+        Ok(DayReconciled {
+            reconciled,
             bill,
             export_path,
         })

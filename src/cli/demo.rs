@@ -89,7 +89,7 @@ fn render(
         Format::Table => {
             printer.rows(&STEP_COLUMNS, &rows)?;
             match &day.reconciled {
-                Some(reconciled) => print_tables(context, &reconciled.outcome),
+                Some(day) => print_tables(context, &day.reconciled.outcome),
                 None => Ok(()),
             }
         }
@@ -120,13 +120,14 @@ fn render(
                 let within = |path: &Path| path.strip_prefix(folder).unwrap_or(path).to_owned();
                 let export_name = within(&r.export_path).display().to_string();
                 let differences: Vec<Value> = r
+                    .reconciled
                     .outcome
                     .differences
                     .iter()
                     .map(|d| Value::Object(difference_record(d)))
                     .collect();
                 json!({
-                    "summary": summary_json(&r.outcome, &r.report, &within(&r.bill), &export_name, &r.export),
+                    "summary": summary_json(&r.reconciled, &within(&r.bill), &export_name),
                     "differences": differences,
                 })
             });

@@ -8,15 +8,15 @@ use serde_json::{Value, json};
 use super::failure::{Failure, exit};
 use super::output::{Format, Record, render_records};
 use super::settings::Context;
-use crate::bill::parse::Report;
 use crate::config::ReconcileConfig;
 use crate::fsutil::{WriteError, write_atomic};
 use crate::reconcile::bill::{BillError, Files, FilesError, reconcile_files};
 use crate::reconcile::clock::{BEIJING_OFFSET, Day, TimeFormat, format_stamp, parse_zone};
 use crate::reconcile::export::{Encoding, ExportError, Mapping, ReadOptions, Unit};
 use crate::reconcile::store::Kind;
-use crate::reconcile::{Category, Difference, Options, Outcome};
-use crate::wechat::{BillAmount, Fen};
+use crate::reconcile::{Category, Difference, Options, Outcome, Reconciled};
+use crate::wechat::Fen;
+use crate::wechat::money::format_fixed;
 
 /// Entries shown in the table; the CSV and JSON formats and --out have them all.
 const TABLE_ENTRIES: usize = 200;
@@ -28,7 +28,7 @@ pub(crate) const DEFAULT_CUTOFF_WINDOW: u32 = 300;
 #[command(after_help = "\
 Payments match on the merchant order number (商户订单号), refunds on the merchant refund number \
 (商户退款单号), or on the order number when the export has none; only the bill's Beijing day is \
-in scope. Categories: matched, missing_inexport, missing_in_bill, amount_mismatch, \
+in scope. Categories: matched, missing_in_export, missing_in_bill, amount_mismatch, \
 status_mismatch, duplicate, cross_day. Exit 0 when balanced, 1 when any entry differs (or bad \
 lines were skipped), 2 on bad input.")]
 pub struct ReconcileArgs {
@@ -45,11 +45,13 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "DIR")]
     bill_dir: Option<PathBuf>,
 
-    /// The previous day's bill, to confirm entries the shop dated before midnight
+    /// The previous day's bill, to confirm entries the shop dated just after midnight that
+    /// WeChat Pay booked the day before
     #[arg(long, value_name = "FILE")]
     prev_bill: Option<PathBuf>,
 
-    /// The next day's bill, to confirm entries the shop dated before midnight and WeChat after
+    /// The next day's bill, to confirm entries the shop dated just before midnight that
+    /// WeChat Pay booked the day after
     #[arg(long, value_name = "FILE")]
     next_bill: Option<PathBuf>,
 
@@ -74,6 +76,16 @@ pub struct ReconcileArgs {
     /// 5m, 1h [default: 5m]
     #[arg(long, value_name = "DURATION", value_parser = parse_window)]
     cutoff_window: Option<u32>,
+
+    /// Threads to read and match with; 1 reads each file on one thread [env: WXPAY_OPS_THREADS]
+    /// [default: the machine's cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+
+    /// fast, or reference: the plain engine whose code states the rules, to check a result
+    /// (about ten times slower; it holds every entry as text)
+    #[arg(long, value_enum, default_value_t = Engine::Fast)]
+    engine: Engine,
 
     #[command(flatten)]
     mapping: MappingArgs,
@@ -108,7 +120,8 @@ pub struct MappingArgs {
     /// Status values meaning unpaid [default: UNPAID,NOTPAY]
     #[arg(long, value_name = "V,…", value_delimiter = ',')]
     unpaid_values: Option<Vec<String>>,
-    /// Column of the paid time [default: paid_at]
+    /// Column of the paid time; none: the export has no times, and cross-day hints are off
+    /// [default: paid_at, when the export has it]
     #[arg(long, value_name = "NAME")]
     time_column: Option<String>,
     /// Format of the times: strftime fields %Y %m %d %H %M %S, or unix, unix_ms
@@ -142,6 +155,12 @@ pub struct MappingArgs {
     /// The export's delimiter: auto, comma, tab, semicolon [default: auto]
     #[arg(long, value_name = "DELIMITER")]
     delimiter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    Fast,
+    Reference,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -212,6 +231,7 @@ pub(crate) fn mapping(
         None => BEIJING_OFFSET,
     };
     let type_column = pick(&flags.type_column, &profile.type_column);
+    let time_column = pick(&flags.time_column, &profile.time_column);
     let refund_amount = pick(&flags.refund_amount_column, &profile.refund_amount_column);
     let status = pick(&flags.status_column, &profile.status_column)
         .or_else(|| type_column.is_none().then(|| "status".to_owned()));
@@ -263,8 +283,12 @@ pub(crate) fn mapping(
             &profile.unpaid_values,
             &["UNPAID", "NOTPAY"],
         ),
-        time: pick(&flags.time_column, &profile.time_column)
-            .unwrap_or_else(|| "paid_at".to_owned()),
+        time: match time_column.as_deref() {
+            Some("none") => None,
+            Some(name) => Some(name.to_owned()),
+            None => Some("paid_at".to_owned()),
+        },
+        time_if_present: time_column.is_none(),
         time_format,
         zone,
         refund_no: pick(&flags.refund_no_column, &profile.refund_no_column),
@@ -293,6 +317,7 @@ pub(crate) fn mapping(
             encoding,
             delimiter,
             skip_bad_lines: false,
+            threads: 1,
         },
     ))
 }
@@ -305,6 +330,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         .unwrap_or_default();
     let (mapping, mut read_options) = mapping(&args.mapping, &profile_mapping)?;
     read_options.skip_bad_lines = args.skip_bad_lines;
+    read_options.threads = threads(args.threads)?;
     let cutoff_window = match (args.cutoff_window, &profile_mapping.cutoff_window) {
         (Some(window), _) => window,
         (None, Some(text)) => parse_window(text).map_err(|e| {
@@ -338,6 +364,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         cutoff_window,
         previous_bill: args.prev_bill.is_some(),
         next_bill: args.next_bill.is_some(),
+        threads: read_options.threads,
     };
     let export_name = args.export.display().to_string();
     let files = Files {
@@ -346,18 +373,30 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         previous_bill: args.prev_bill.as_deref(),
         next_bill: args.next_bill.as_deref(),
     };
-    let (outcome, report, export) = reconcile_files(&files, &mapping, &read_options, options)
-        .map_err(|e| match e {
-            FilesError::Export(e) => export_failure(&export_name, e),
-            FilesError::Bill(path, e) => bill_failure(&path, e),
-        })?;
+    let engine = match args.engine {
+        Engine::Fast => reconcile_files,
+        Engine::Reference => crate::reconcile::reference::reconcile,
+    };
+    let reconciled = engine(&files, &mapping, &read_options, options).map_err(|e| match e {
+        FilesError::Export(e) => export_failure(&export_name, e),
+        FilesError::Bill(path, e) => bill_failure(&path, e),
+    })?;
+    let Reconciled {
+        outcome,
+        report,
+        export,
+    } = &reconciled;
     let printer = &context.printer;
+    if let Some(column) = &export.absent_time_column {
+        printer.warn(&format!(
+            "{export_name}: no column {column:?}, so entries are not dated and cross-day hints are off; name the time column with --time-column, or pass --time-column none"
+        ));
+    }
     if outcome.export.skipped_bad_lines > 0 {
         printer.warn(&format!(
             "{export_name}: skipped {} bad lines (the first: {})",
             outcome.export.skipped_bad_lines,
             export
-                .info
                 .bad_lines
                 .first()
                 .map(ToString::to_string)
@@ -375,7 +414,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
             ));
         }
     }
-    let summary = summary_json(&outcome, &report, &bill_path, &export_name, &export);
+    let summary = summary_json(&reconciled, &bill_path, &export_name);
     let differences: Vec<Record> = outcome.differences.iter().map(difference_record).collect();
     if let Some(dir) = &args.out {
         write_out(dir, &summary, &differences)?;
@@ -386,7 +425,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         ));
     }
     match printer.format(Format::Json) {
-        Format::Table => print_tables(context, &outcome)?,
+        Format::Table => print_tables(context, outcome)?,
         _ => printer.records(&DIFFERENCE_COLUMNS, &differences)?,
     }
     Ok(if outcome.balanced() {
@@ -435,7 +474,12 @@ fn export_failure(name: &str, error: ExportError) -> Failure {
         ExportError::NoHeader | ExportError::NoRows => {
             "export the day's orders from the shop system again; an export with no orders cannot be reconciled"
         }
-        ExportError::Csv { .. } => "check the quoting of that line, or give --delimiter",
+        ExportError::Records(_) => {
+            "check the quotes on that line: a cell that holds a quote must be quoted whole, with the quote doubled (\"12\"\" pizza\")"
+        }
+        ExportError::DuplicateColumn { .. } => {
+            "rename one of the two columns in the export, or map the column you mean under another name"
+        }
         ExportError::Io(_) | ExportError::TooLarge(_) => "check the path given with --export",
     };
     Failure::input(name, error).hint(hint)
@@ -525,17 +569,38 @@ pub(crate) fn difference_record(d: &Difference) -> Record {
     value.as_object().cloned().unwrap_or_default()
 }
 
-fn yuan(fen: i64) -> String {
-    Fen(fen).yuan()
+fn yuan(fen: i128) -> String {
+    format_fixed(fen, 2)
 }
 
-pub(crate) fn summary_json(
-    outcome: &Outcome,
-    report: &Report,
-    bill_path: &Path,
-    export_name: &str,
-    export: &crate::reconcile::export::Export,
-) -> Value {
+/// A bill's fees and net settlement, in 0.00001 yuan.
+fn fine_yuan(units: i128) -> String {
+    format_fixed(units, 5)
+}
+
+/// `threads` flag, else $WXPAY_OPS_THREADS, else the machine's cores.
+fn threads(flag: Option<u16>) -> Result<usize, Failure> {
+    if let Some(threads) = flag {
+        return Ok(usize::from(threads));
+    }
+    match std::env::var("WXPAY_OPS_THREADS") {
+        Ok(text) => match text.trim().parse::<u16>() {
+            Ok(n) if (1..=1024).contains(&n) => Ok(usize::from(n)),
+            _ => Err(Failure::usage(format!(
+                "WXPAY_OPS_THREADS={text:?} is not a number of threads from 1 to 1024"
+            ))
+            .hint("set it to a whole number such as 4, or unset it to use every core")),
+        },
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, usize::from)),
+    }
+}
+
+pub(crate) fn summary_json(reconciled: &Reconciled, bill_path: &Path, export_name: &str) -> Value {
+    let Reconciled {
+        outcome,
+        report,
+        export,
+    } = reconciled;
     let bill = &outcome.bill;
     let categories: serde_json::Map<String, Value> = Category::ALL
         .iter()
@@ -574,23 +639,23 @@ pub(crate) fn summary_json(
             "payments": bill.payments,
             "refunds": bill.refunds,
             "settlement_fen": bill.settlement,
-            "fees_yuan": BillAmount(bill.fees).format(5),
-            "net_settlement_yuan": BillAmount(bill.net()).format(5),
+            "fees_yuan": fine_yuan(bill.fees),
+            "net_settlement_yuan": fine_yuan(bill.net()),
             "summary_consistent": report.is_consistent(),
             "summary_checks": checks,
         },
         "export": {
             "file": export_name,
-            "encoding": export.info.encoding.map(Encoding::name),
-            "bom": export.info.bom,
-            "delimiter": (export.info.delimiter as char).to_string(),
+            "encoding": export.encoding.map(Encoding::name),
+            "bom": export.bom,
+            "delimiter": (export.delimiter as char).to_string(),
             "rows": outcome.export.rows,
             "payments": outcome.export.payments,
             "refunds": outcome.export.refunds,
             "not_charged": outcome.export.not_charged,
             "out_of_scope": outcome.export.out_of_scope,
             "skipped_bad_lines": outcome.export.skipped_bad_lines,
-            "bad_lines": export.info.bad_lines.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "bad_lines": export.bad_lines.iter().map(ToString::to_string).collect::<Vec<_>>(),
         },
         "categories": categories,
     })
@@ -630,14 +695,14 @@ pub(crate) fn print_tables(context: &Context, outcome: &Outcome) -> Result<(), F
     rows.push(vec![
         "bill: fees".into(),
         String::new(),
-        BillAmount(-bill.fees).format(5),
+        fine_yuan(-bill.fees),
         String::new(),
         String::new(),
     ]);
     rows.push(vec![
         "bill: net settlement".into(),
         String::new(),
-        BillAmount(bill.net()).format(5),
+        fine_yuan(bill.net()),
         String::new(),
         String::new(),
     ]);
@@ -692,12 +757,15 @@ pub(crate) fn print_tables(context: &Context, outcome: &Outcome) -> Result<(), F
                 kind_name(d.kind).to_owned(),
                 d.out_trade_no.clone(),
                 d.out_refund_no.clone().unwrap_or_default(),
-                d.bill.as_ref().map(|s| yuan(s.amount)).unwrap_or_default(),
+                d.bill
+                    .as_ref()
+                    .map(|s| Fen(s.amount).yuan())
+                    .unwrap_or_default(),
                 d.export
                     .as_ref()
-                    .map(|s| yuan(s.amount))
+                    .map(|s| Fen(s.amount).yuan())
                     .unwrap_or_default(),
-                yuan(d.difference()),
+                Fen(d.difference()).yuan(),
                 d.note.clone(),
             ]
         })

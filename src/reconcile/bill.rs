@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::export::{Export, ExportError, Mapping, ReadOptions, read_export_file};
-use super::{BillRow, BillRowError, Matcher, Options, Outcome};
+use super::{BillRow, BillRowError, Matcher, Options, Reconciled};
 use crate::bill::layout::{Column, Total};
 use crate::bill::parse::{
     BillError as ParseBillError, ParseError, Parser, Quantity, Record, Report, read,
@@ -110,18 +110,18 @@ pub enum FilesError {
 
 /// Bills smaller than this are read on one thread (in unit tests, nearly every one is
 /// split, to test the joining).
-const PARALLEL_BYTES: u64 = if cfg!(test) { 1024 } else { 16 << 20 };
+const PARALLEL_BYTES: u64 = if cfg!(test) { 256 } else { 16 << 20 };
 const READ_SIZE: usize = 1 << 20;
 
-/// Reconciles a bill file against an export file. First the export is read and indexed
-/// (a large one as two halves on two threads); then the bill is read as two halves on two
-/// threads, each matching its rows as it goes, and the two matchers are joined.
+/// Reconciles a bill file against an export file. First the export is read and indexed;
+/// then the bill is read, in as many parts as there are threads, each matching its rows as
+/// it goes, and the parts' matchers are joined in order.
 pub fn reconcile_files(
     files: &Files<'_>,
     mapping: &Mapping,
     read_options: &ReadOptions,
     options: Options,
-) -> Result<(Outcome, Report, Export), FilesError> {
+) -> Result<Reconciled, FilesError> {
     let export =
         read_export_file(files.export, mapping, read_options).map_err(FilesError::Export)?;
     let bill_error = |path: &Path, e| FilesError::Bill(path.to_owned(), e);
@@ -142,7 +142,11 @@ pub fn reconcile_files(
         })?;
     }
     let outcome = matcher.finish();
-    Ok((outcome, report, export))
+    Ok(Reconciled {
+        outcome,
+        report,
+        export: export.info,
+    })
 }
 
 /// What one part of a bill gave. (A part that is the whole bill, read by the parser's own
@@ -155,6 +159,8 @@ struct Part<'e> {
     /// The sums of every money column, to check the summary row against all parts.
     sums: Vec<i128>,
     report: Option<Report>,
+    /// The part's first bad row, which stopped it.
+    failed: Option<BillRowError>,
 }
 
 fn match_bill<'e>(
@@ -163,64 +169,120 @@ fn match_bill<'e>(
     options: &Options,
 ) -> Result<(Matcher<'e>, Report), BillError> {
     let mut file = File::open(path).map_err(BillError::Open)?;
-    let len = file.metadata().map_err(BillError::Open)?.len();
+    let metadata = file.metadata().map_err(BillError::Open)?;
+    let len = metadata.len();
     let mut head = vec![0; 64 * 1024];
     let read = read_full(&mut file, &mut head).map_err(BillError::Open)?;
     head.truncate(read);
     let gzip = head.starts_with(&[0x1f, 0x8b]);
     let header_end = memchr::memchr(b'\n', &head).map(|i| i + 1);
-    let split = match header_end {
-        Some(_) if len >= PARALLEL_BYTES && !gzip => {
-            line_start_after(&mut file, len / 2).map_err(BillError::Open)?
+    let threads = options.threads.max(1) as u64;
+    let mut starts = vec![0];
+    if header_end.is_some() && threads > 1 && metadata.is_file() && len >= PARALLEL_BYTES && !gzip {
+        for k in 1..threads {
+            if let Some(cut) =
+                row_start_after(&mut file, len * k / threads).map_err(BillError::Open)?
+                && cut > *starts.last().unwrap_or(&0)
+                && cut < len
+            {
+                starts.push(cut);
+            }
         }
-        _ => None,
-    };
-    let (Some(header_end), Some(split)) = (header_end, split) else {
-        let part = match_part(export, path, options, None, 0, len, true)?;
+    }
+    let (Some(header_end), true) = (header_end, starts.len() > 1) else {
+        let part = match_part(export, path, options, None, (0, 0), len, true)?;
+        if let Some(e) = part.failed {
+            return Err(BillError::Row(e));
+        }
         let report = part.report.expect("the only part finishes");
         return Ok((part.matcher, report));
     };
     let header = &head[..header_end];
-    let (first, second) = std::thread::scope(|scope| {
-        let second =
-            scope.spawn(|| match_part(export, path, options, Some(header), split, len, true));
-        let first = match_part(export, path, options, None, 0, split, false);
-        let second = second
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (first, second)
-    });
-    let (mut first, second) = match (first, second) {
-        (Ok(first), Ok(second)) => (first, second),
-        (Err(BillError::Row(e)), _) => return Err(BillError::Row(e)),
-        (Ok(first), Err(BillError::Row(e))) => {
-            return Err(BillError::Row(e.shifted(first.lines - 1)));
-        }
-        (first, second) => {
-            // A damaged bill: read it whole, so the error names the right line.
-            let error = first.err().or(second.err()).expect("one part failed");
-            return match read_bill(path, |_| Ok(())) {
-                Err(whole) => Err(whole),
-                Ok(_) => Err(error),
-            };
-        }
+    let ends: Vec<u64> = starts.iter().skip(1).copied().chain([len]).collect();
+    let last = starts.len() - 1;
+    let part = |k: usize| {
+        let header = (k > 0).then_some(header);
+        match_part(
+            export,
+            path,
+            options,
+            header,
+            (k, starts[k]),
+            ends[k],
+            k == last,
+        )
     };
-    let mut second = second;
-    second.matcher.shift_lines(first.lines - 1);
-    first
-        .matcher
-        .merge(second.matcher)
-        .map_err(BillError::Row)?;
-    for (sum, more) in first.sums.iter_mut().zip(&second.sums) {
-        *sum += more;
+    let parts: Vec<Result<Part<'e>, BillError>> = std::thread::scope(|scope| {
+        let later: Vec<_> = (1..=last).map(|k| scope.spawn(move || part(k))).collect();
+        let first = part(0);
+        std::iter::once(first)
+            .chain(later.into_iter().map(|p| {
+                p.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }))
+            .collect()
+    });
+    // Rows checked in file order: the first part's bad row, else a later part's (its lines
+    // moved down past the parts before it). A damaged bill is read again whole, so that
+    // its error names the right line.
+    let mut joined: Option<Part<'e>> = None;
+    let mut lines_before: u64 = 0;
+    let mut damaged = None;
+    for (k, part) in parts.into_iter().enumerate() {
+        let shift = lines_before.saturating_sub(u64::from(k > 0));
+        match part {
+            Ok(mut part) => {
+                lines_before = shift + part.lines;
+                if damaged.is_some() {
+                    continue;
+                }
+                part.matcher.shift_lines(shift);
+                // A part takes its day from its first row: of another day than the parts
+                // before, that row is the first that is wrong.
+                let day = joined.as_ref().and_then(|j| j.matcher.day());
+                if let (Some(day), Some(theirs)) = (day, part.matcher.day())
+                    && day != theirs
+                {
+                    return Err(BillError::Row(BillRowError::WrongDay {
+                        line: part.matcher.first_line(),
+                        found: theirs.to_string(),
+                        expected: day,
+                    }));
+                }
+                if let Some(e) = part.failed {
+                    return Err(BillError::Row(e.shifted(shift)));
+                }
+                match &mut joined {
+                    None => joined = Some(part),
+                    Some(joined) => {
+                        joined.matcher.merge(part.matcher);
+                        for (sum, more) in joined.sums.iter_mut().zip(&part.sums) {
+                            *sum += more;
+                        }
+                        joined.rows += part.rows;
+                        joined.report = part.report;
+                    }
+                }
+            }
+            Err(e) => {
+                damaged.get_or_insert(e);
+            }
+        }
     }
+    if let Some(error) = damaged {
+        return match read_bill(path, |_| Ok(())) {
+            Err(whole) => Err(whole),
+            Ok(_) => Err(error),
+        };
+    }
+    let joined = joined.expect("at least one part");
     let report = checked_report(
-        second.report.expect("the last part finishes"),
-        first.rows + second.rows,
-        &first.sums,
+        joined.report.expect("the last part finishes"),
+        joined.rows,
+        &joined.sums,
         len,
     );
-    Ok((first.matcher, report))
+    Ok((joined.matcher, report))
 }
 
 /// The last part's report, its summary checked against the rows of every part.
@@ -251,28 +313,35 @@ fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
     Ok(read)
 }
 
-/// The offset of the first line that starts at or after `at`.
-fn line_start_after(file: &mut File, at: u64) -> io::Result<Option<u64>> {
+/// The offset of the first data row that starts at or after `at` and is followed by
+/// another: a row, not the summary (whose header has no backtick, and whose values end
+/// the bill), so that every part but the last is rows only.
+fn row_start_after(file: &mut File, at: u64) -> io::Result<Option<u64>> {
     file.seek(SeekFrom::Start(at))?;
     let mut window = vec![0; 64 * 1024];
     let read = read_full(file, &mut window)?;
-    Ok(memchr::memchr(b'\n', &window[..read]).map(|i| at + i as u64 + 1))
+    let window = &window[..read];
+    let starts: Vec<usize> = memchr::memchr_iter(b'\n', window).map(|i| i + 1).collect();
+    Ok(starts
+        .windows(2)
+        .find(|pair| window.get(pair[0]) == Some(&b'`') && window.get(pair[1]) == Some(&b'`'))
+        .map(|pair| at + pair[0] as u64))
 }
 
-/// Parses bytes `start..end` of a bill (behind a copy of the header, for a part after the
-/// first) and matches its rows.
+/// Parses bytes `start..end` of a bill, its part `part` (behind a copy of the header, for a
+/// part after the first), and matches its rows.
 fn match_part<'e>(
     export: &'e Export,
     path: &Path,
     options: &Options,
     header: Option<&[u8]>,
-    start: u64,
+    (part, start): (usize, u64),
     end: u64,
     last: bool,
 ) -> Result<Part<'e>, BillError> {
     let mut file = File::open(path).map_err(BillError::Open)?;
     file.seek(SeekFrom::Start(start)).map_err(BillError::Open)?;
-    let mut matcher = Matcher::new(export, options.clone());
+    let mut matcher = Matcher::for_part(export, options.clone(), part);
     let mut all = AllOnly::default();
     let mut failed = None;
     let mut visit = |record: &Record<'_>| -> Result<(), Stop> {
@@ -315,15 +384,18 @@ fn match_part<'e>(
     if let Some(variant) = all.refused {
         return Err(BillError::NotAll(variant));
     }
-    if let Some(e) = failed {
-        return Err(BillError::Row(e));
-    }
-    let report = parsed.map_err(BillError::Parse)?;
+    // A bad row stops the part; what it read so far says whether a part before it was of
+    // another day.
+    let report = match failed {
+        Some(_) => None,
+        None => parsed.map_err(BillError::Parse)?,
+    };
     Ok(Part {
         matcher,
         lines: parser.lines(),
         rows: parser.rows(),
         sums: parser.sums().to_vec(),
         report,
+        failed,
     })
 }

@@ -186,14 +186,22 @@ impl TimeFormat {
     /// not fit the format. Month, day and time fields take one or two digits, as Excel
     /// writes them; fractions of a second after %S are ignored.
     pub fn stamp(&self, text: &[u8], offset: i32) -> Option<Stamp> {
+        if let TimeFormat::Pattern { standard: true, .. } = self
+            && let Some(local) = fixed_stamp(text.trim_ascii())
+        {
+            return shift(i64::from(local), i64::from(BEIJING_OFFSET - offset));
+        }
+        self.stamp_plain(text, offset)
+    }
+
+    /// [`TimeFormat::stamp`] without the short path for `yyyy-MM-dd HH:mm:ss`: the reference
+    /// engine's reading, which the short path must agree with.
+    pub fn stamp_plain(&self, text: &[u8], offset: i32) -> Option<Stamp> {
         let text = text.trim_ascii();
         let utc_seconds: i64 = match self {
             TimeFormat::UnixSeconds => parse_int(text)?,
             TimeFormat::UnixMillis => parse_int(text)?.div_euclid(1000),
-            TimeFormat::Pattern { pieces, standard } => {
-                if *standard && let Some(local) = fixed_stamp(text) {
-                    return shift(i64::from(local), i64::from(BEIJING_OFFSET - offset));
-                }
+            TimeFormat::Pattern { pieces, .. } => {
                 let local = parse_pattern(pieces, text)?;
                 return shift(local, i64::from(BEIJING_OFFSET - offset));
             }

@@ -13,15 +13,21 @@ use std::path::Path;
 
 use thiserror::Error;
 
+use super::MAX_ORDER_FEN;
 use super::clock::{NO_TIME, Stamp, TimeFormat};
+use super::records::{MAX_RECORD, RecordError, Records};
+use super::reference;
 use super::store::{
-    Arena, ArenaFull, Chunked, Entry, Index, IndexHalf, Kind, MAX_KEY, Status, flag, key_hash,
+    Arena, ArenaFull, Chunked, Entry, Index, IndexPart, Kind, MAX_KEY, Status, flag, key_hash,
 };
 
 /// How many bad lines are kept to show; all of them are counted.
-const BAD_LINES_KEPT: usize = 20;
+pub(super) const BAD_LINES_KEPT: usize = 20;
 /// The head of the file read to detect its encoding and delimiter.
-const SNIFF: usize = 64 * 1024;
+pub(super) const SNIFF: usize = 64 * 1024;
+/// The problem of an amount beyond [`super::MAX_ORDER_FEN`].
+pub(super) const TOO_LARGE: &str =
+    "is more than one WeChat Pay order can carry (21474836.47 yuan, total_fee's 32 bits of fen)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -65,7 +71,10 @@ pub struct Mapping {
     pub refunded_values: Vec<String>,
     pub closed_values: Vec<String>,
     pub unpaid_values: Vec<String>,
-    pub time: String,
+    /// The paid time's column; `None`: the export has no times, and cross-day hints are off.
+    pub time: Option<String>,
+    /// The time column was not named by anyone: used only if the export has it.
+    pub time_if_present: bool,
     pub time_format: TimeFormat,
     /// Seconds east of UTC of the export's times.
     pub zone: i32,
@@ -94,7 +103,8 @@ impl Mapping {
             refunded_values: strings(&["REFUNDED"]),
             closed_values: strings(&["CLOSED"]),
             unpaid_values: strings(&["UNPAID"]),
-            time: "paid_at".into(),
+            time: Some("paid_at".into()),
+            time_if_present: false,
             time_format: TimeFormat::parse("%Y-%m-%d %H:%M:%S")
                 .expect("a fixed, valid time format"),
             zone: crate::reconcile::clock::BEIJING_OFFSET,
@@ -114,6 +124,14 @@ pub struct ReadOptions {
     pub encoding: Option<Encoding>,
     pub delimiter: Option<u8>,
     pub skip_bad_lines: bool,
+    /// Threads to read and index with; 0 or 1 reads on the calling thread alone.
+    pub threads: usize,
+}
+
+impl ReadOptions {
+    pub fn threads(&self) -> usize {
+        self.threads.max(1)
+    }
 }
 
 /// A line of the export that could not be used, and why.
@@ -140,12 +158,20 @@ pub enum ExportError {
         name: String,
         found: String,
     },
+    #[error(
+        "the header names column {name:?} twice (columns {first} and {second}), and the mapping uses it"
+    )]
+    DuplicateColumn {
+        name: String,
+        first: usize,
+        second: usize,
+    },
+    #[error(transparent)]
+    Records(#[from] RecordError),
     #[error("{0}")]
     Bad(BadLine),
     #[error("line {line}: {problem}")]
     Encoding { line: u64, problem: String },
-    #[error("line {line}: {message}")]
-    Csv { line: u64, message: String },
     #[error(transparent)]
     TooLarge(#[from] ArenaFull),
 }
@@ -172,6 +198,8 @@ pub struct ExportInfo {
     pub refund_numbers: bool,
     /// One row per transaction: the refund rows of an order without refund numbers add up.
     pub transactions: bool,
+    /// The default time column, which the export lacks: cross-day hints are off.
+    pub absent_time_column: Option<String>,
 }
 
 /// The export, indexed by key.
@@ -207,25 +235,30 @@ impl Export {
 
     /// Indexes the entries; repeats are folded into the first entry with their key (refund
     /// rows of one order without refund numbers add up instead). A large export's index is
-    /// filled by two threads, a half each.
-    fn build_index(&mut self) {
-        let high = (self.entries.iter())
-            .filter(|e| Index::half(e.hash) == 1)
-            .count();
-        let mut index = Index::with_capacity(self.entries.len() - high, high);
-        let [low, high] = index.halves();
-        let folds = if self.entries.len() >= PARALLEL_ENTRIES {
-            std::thread::scope(|scope| {
-                let high = scope.spawn(|| self.fill_half(high, 1));
-                let mut folds = self.fill_half(low, 0);
-                folds.extend(high.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-                folds
-            })
-        } else {
-            let mut folds = self.fill_half(low, 0);
-            folds.extend(self.fill_half(high, 1));
+    /// filled by up to `threads` threads, a part of the table each.
+    fn build_index(&mut self, threads: usize) {
+        let parallel = self.entries.len() >= PARALLEL_ENTRIES;
+        // A power of two of parts, one per thread.
+        let bits = if parallel { threads.ilog2() } else { 0 };
+        let mut counts = vec![0; 1 << bits];
+        for entry in self.entries.iter() {
+            counts[Index::part_of(entry.hash, bits)] += 1;
+        }
+        let mut index = Index::with_capacity(&counts);
+        let parts = index.parts();
+        let this = &*self;
+        let folds: Vec<Repeat> = std::thread::scope(|scope| {
+            let mut parts = parts.into_iter().enumerate();
+            let first = parts.next().expect("at least one part");
+            let later: Vec<_> = parts
+                .map(|(p, slots)| scope.spawn(move || this.fill_part(slots, p, bits)))
+                .collect();
+            let mut folds = this.fill_part(first.1, 0, bits);
+            for part in later {
+                folds.extend(part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
             folds
-        };
+        });
         self.index = index;
         let mut repeats = Vec::new();
         for repeat in folds {
@@ -244,18 +277,19 @@ impl Export {
         self.repeats = repeats;
     }
 
-    /// Indexes the entries whose hash falls in `half`, returning the repeats of a key.
-    fn fill_half(&self, mut slots: IndexHalf<'_>, half: usize) -> Vec<Repeat> {
+    /// Indexes the entries whose hash falls in `part` (of `2^bits`), returning the repeats
+    /// of a key.
+    fn fill_part(&self, mut slots: IndexPart<'_>, part: usize, bits: u32) -> Vec<Repeat> {
         let mut repeats = Vec::new();
         for (base, chunk) in self.entries.chunks() {
             for (offset, entry) in chunk.iter().enumerate() {
                 // The slot of an entry ahead is loaded while this one is inserted.
                 if let Some(ahead) = chunk.get(offset + 32)
-                    && Index::half(ahead.hash) == half
+                    && Index::part_of(ahead.hash, bits) == part
                 {
                     slots.prefetch(ahead.hash);
                 }
-                if Index::half(entry.hash) != half {
+                if Index::part_of(entry.hash, bits) != part {
                     continue;
                 }
                 let key = self.arena.get(entry.key, 0);
@@ -279,74 +313,107 @@ impl Export {
 const PARALLEL_ENTRIES: usize = if cfg!(test) { 4 } else { 1 << 16 };
 
 /// The columns of the mapping, found in the header.
-struct Columns {
-    order: usize,
-    amount: usize,
-    status: Option<usize>,
-    time: usize,
-    refund_no: Option<usize>,
-    refund_amount: Option<usize>,
-    refund_time: Option<usize>,
-    type_column: Option<usize>,
-    names: Vec<String>,
+pub(super) struct Columns {
+    pub order: usize,
+    pub amount: usize,
+    pub status: Option<usize>,
+    pub time: Option<usize>,
+    pub refund_no: Option<usize>,
+    pub refund_amount: Option<usize>,
+    pub refund_time: Option<usize>,
+    pub type_column: Option<usize>,
+    pub names: Vec<String>,
     /// The number of leading fields that hold every mapped column.
-    needed: usize,
+    pub needed: usize,
+    /// The default time column, not in the header.
+    pub absent_time_column: Option<String>,
 }
 
-impl Columns {
-    fn find(header: &[String], mapping: &Mapping) -> Result<Columns, ExportError> {
-        let position = |role: &'static str, name: &str| {
-            header
-                .iter()
-                .position(|h| h == name)
-                .or_else(|| header.iter().position(|h| h.eq_ignore_ascii_case(name)))
-                .ok_or_else(|| ExportError::MissingColumn {
-                    role,
-                    name: name.to_owned(),
-                    found: header.join(", "),
-                })
+/// Finds the mapping's columns in the header: by exact name, else ignoring ASCII case. A
+/// name the header has twice is refused, as either could be meant.
+pub(super) fn find_columns(header: &[String], mapping: &Mapping) -> Result<Columns, ExportError> {
+    let position = |role: &'static str, name: &str| {
+        let exact: Vec<usize> = (0..header.len()).filter(|&i| header[i] == name).collect();
+        let found = if exact.is_empty() {
+            (0..header.len())
+                .filter(|&i| header[i].eq_ignore_ascii_case(name))
+                .collect()
+        } else {
+            exact
         };
-        let optional =
-            |role, name: &Option<String>| name.as_deref().map(|n| position(role, n)).transpose();
-        let type_column = optional("transaction type", &mapping.type_column)?;
-        let status = match (&mapping.status, type_column) {
-            (Some(name), _) => Some(position("status", name)?),
-            (None, Some(_)) => None,
-            (None, None) => {
-                return Err(ExportError::MissingColumn {
-                    role: "status",
-                    name: String::new(),
-                    found: header.join(", "),
-                });
-            }
-        };
-        let mut columns = Columns {
-            order: position("order number", &mapping.order)?,
-            amount: position("amount", &mapping.amount)?,
-            status,
-            time: position("paid time", &mapping.time)?,
-            refund_no: optional("refund number", &mapping.refund_no)?,
-            refund_amount: match optional("refund amount", &mapping.refund_amount) {
-                Err(ExportError::MissingColumn { .. }) if mapping.refund_amount_if_present => None,
-                other => other?,
-            },
-            refund_time: optional("refund time", &mapping.refund_time)?,
-            type_column,
-            names: header.to_vec(),
-            needed: 0,
-        };
-        let c = &columns;
-        let optional = [c.status, c.refund_no, c.refund_amount, c.refund_time];
-        columns.needed = 1 + [c.order, c.amount, c.time]
-            .into_iter()
-            .chain(optional.into_iter().chain([c.type_column]).flatten())
-            .max()
-            .unwrap_or(0);
-        Ok(columns)
-    }
+        match found[..] {
+            [] => Err(ExportError::MissingColumn {
+                role,
+                name: name.to_owned(),
+                found: header.join(", "),
+            }),
+            [one] => Ok(one),
+            [first, second, ..] => Err(ExportError::DuplicateColumn {
+                name: name.to_owned(),
+                first: first + 1,
+                second: second + 1,
+            }),
+        }
+    };
+    let optional =
+        |role, name: &Option<String>| name.as_deref().map(|n| position(role, n)).transpose();
+    // A default column the export lacks is not used.
+    let if_present = |role, name: &Option<String>, if_present: bool| match optional(role, name) {
+        Err(ExportError::MissingColumn { .. }) if if_present => Ok(None),
+        other => other,
+    };
+    let type_column = optional("transaction type", &mapping.type_column)?;
+    let status = match (&mapping.status, type_column) {
+        (Some(name), _) => Some(position("status", name)?),
+        (None, Some(_)) => None,
+        (None, None) => {
+            return Err(ExportError::MissingColumn {
+                role: "status",
+                name: String::new(),
+                found: header.join(", "),
+            });
+        }
+    };
+    let order = position("order number", &mapping.order)?;
+    let amount = position("amount", &mapping.amount)?;
+    let time = if_present("paid time", &mapping.time, mapping.time_if_present)?;
+    let mut columns = Columns {
+        order,
+        amount,
+        status,
+        time,
+        refund_no: optional("refund number", &mapping.refund_no)?,
+        refund_amount: if_present(
+            "refund amount",
+            &mapping.refund_amount,
+            mapping.refund_amount_if_present,
+        )?,
+        refund_time: optional("refund time", &mapping.refund_time)?,
+        type_column,
+        names: header.to_vec(),
+        needed: 0,
+        absent_time_column: match (&mapping.time, time) {
+            (Some(name), None) => Some(name.clone()),
+            _ => None,
+        },
+    };
+    let c = &columns;
+    let optional = [
+        c.status,
+        c.time,
+        c.refund_no,
+        c.refund_amount,
+        c.refund_time,
+    ];
+    columns.needed = 1 + [c.order, c.amount]
+        .into_iter()
+        .chain(optional.into_iter().chain([c.type_column]).flatten())
+        .max()
+        .unwrap_or(0);
+    Ok(columns)
 }
 
-/// Reads a whole export. `source` is any reader (a file, stdin).
+/// Reads a whole export on one thread. `source` is any reader (a file, stdin).
 pub fn read_export(
     mut source: impl Read,
     mapping: &Mapping,
@@ -356,24 +423,32 @@ pub fn read_export(
     (&mut source).take(SNIFF as u64).read_to_end(&mut head)?;
     let shape = Shape::sniff(&head, options)?;
     let (mut export, _) = shape.read_part(io::Cursor::new(head).chain(source), mapping, options)?;
-    export.finish()?;
+    export.finish(options.threads())?;
     Ok(export)
 }
 
 /// Exports smaller than this are read on one thread (in unit tests, nearly every one is
 /// split, to test the joining).
-const PARALLEL_BYTES: u64 = if cfg!(test) { 1024 } else { 8 << 20 };
+const PARALLEL_BYTES: u64 = if cfg!(test) { 256 } else { 8 << 20 };
 
-/// Reads an export file, a large one as two halves on two threads: each half is parsed on
-/// its own (the second one behind a copy of the header line) and the two are joined.
+/// Reads an export file; a large one in as many parts as there are threads, each parsed on
+/// its own (behind a copy of the header line) and joined in order.
+///
+/// A part starts at a line start, which is a row start only if the cut is outside quotes.
+/// That is known once the part before it is read: a part that ends inside a quoted cell
+/// reports the quote as never closed (or a row it cut short as bad). Then the parts after
+/// the cut are worthless, and the file is read again on one thread; so is a file with any
+/// error, so that the error is the one a single reader meets first.
 pub fn read_export_file(
     path: &Path,
     mapping: &Mapping,
     options: &ReadOptions,
 ) -> Result<Export, ExportError> {
     let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    if len < PARALLEL_BYTES {
+    let metadata = file.metadata()?;
+    let len = metadata.len();
+    let threads = options.threads();
+    if threads < 2 || !metadata.is_file() || len < PARALLEL_BYTES {
         return read_export(file, mapping, options);
     }
     let mut head = Vec::with_capacity(SNIFF);
@@ -384,38 +459,58 @@ pub fn read_export_file(
         Some(end) if !head[..end].contains(&b'"') => head[..=end].to_vec(),
         _ => return read_export(File::open(path)?, mapping, options),
     };
-    let Some(split) = line_start_after(&mut file, len / 2)? else {
-        return read_export(File::open(path)?, mapping, options);
-    };
-    let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| -> Result<_, ExportError> {
-            let mut file = File::open(path)?;
-            file.seek(SeekFrom::Start(split))?;
-            let raw = io::Cursor::new(&header).chain(file.take(len - split));
-            shape.read_part(raw, mapping, options)
-        });
-        let first = File::open(path)
-            .map_err(ExportError::from)
-            .and_then(|file| {
-                let mut quotes = Quotes::new(file.take(split));
-                let part = shape.read_part(&mut quotes, mapping, options)?;
-                Ok((part, quotes.count))
-            });
-        let second = second
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (first, second)
-    });
-    let ((mut export, lines), quotes) = first?;
-    if quotes % 2 == 1 {
-        // The middle falls inside a quoted field: read it whole instead.
-        return read_export(File::open(path)?, mapping, options);
+    let mut starts = vec![0];
+    for k in 1..threads as u64 {
+        match line_start_after(&mut file, len * k / threads as u64)? {
+            Some(cut) if cut > *starts.last().unwrap_or(&0) && cut < len => starts.push(cut),
+            _ => {}
+        }
     }
-    // The second half's line 1 is the copied header; its line 2 follows the first half.
-    let shift = lines - 1;
-    let (part, _) = second.map_err(|e| e.shifted(shift))?;
-    export.append(part, shift)?;
-    export.finish()?;
+    let ends: Vec<u64> = starts.iter().skip(1).copied().chain([len]).collect();
+    let read_part = |k: usize| -> Result<(Export, u64), ExportError> {
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(starts[k]))?;
+        let bytes = file.take(ends[k] - starts[k]);
+        if k == 0 {
+            shape.read_part(bytes, mapping, options)
+        } else {
+            shape.read_part(io::Cursor::new(&header).chain(bytes), mapping, options)
+        }
+    };
+    let parts: Vec<_> = std::thread::scope(|scope| {
+        let later: Vec<_> = (1..starts.len())
+            .map(|k| scope.spawn(move || read_part(k)))
+            .collect();
+        let first = read_part(0);
+        std::iter::once(first)
+            .chain(
+                later
+                    .into_iter()
+                    .map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+            )
+            .collect()
+    });
+    let mut export: Option<Export> = None;
+    // Lines before the part; a later part's line 1 is the copied header.
+    let mut lines_before: u64 = 0;
+    for (k, part) in parts.into_iter().enumerate() {
+        let shift = lines_before.saturating_sub(u64::from(k > 0));
+        match part {
+            Ok((part, lines)) => {
+                lines_before = shift + lines;
+                match &mut export {
+                    None => export = Some(part),
+                    Some(export) => export.append(part, shift)?,
+                }
+            }
+            // A part that failed may have been cut inside a quoted cell, which makes
+            // its last row look wrong: whatever the error, one thread reads the file again
+            // and says what is really wrong, and where.
+            Err(_) => return read_export(File::open(path)?, mapping, options),
+        }
+    }
+    let mut export = export.expect("at least one part");
+    export.finish(threads)?;
     Ok(export)
 }
 
@@ -433,37 +528,17 @@ fn line_start_after(file: &mut File, at: u64) -> io::Result<Option<u64>> {
     Ok(memchr::memchr(b'\n', &window[..read]).map(|i| at + i as u64 + 1))
 }
 
-/// Counts the quote characters that pass, to tell whether a cut falls inside a quoted
-/// field (a quote byte is never part of a multi-byte GBK or UTF-8 character).
-struct Quotes<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R> Quotes<R> {
-    fn new(inner: R) -> Self {
-        Quotes { inner, count: 0 }
-    }
-}
-
-impl<R: Read> Read for Quotes<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += memchr::memchr_iter(b'"', &buf[..n]).count() as u64;
-        Ok(n)
-    }
-}
-
 /// What the head of an export says: its encoding, byte order mark and delimiter.
 #[derive(Debug, Clone, Copy)]
-struct Shape {
-    encoding: Encoding,
-    bom: usize,
-    delimiter: u8,
+pub(super) struct Shape {
+    pub encoding: Encoding,
+    /// The length of the byte order mark.
+    pub bom: usize,
+    pub delimiter: u8,
 }
 
 impl Shape {
-    fn sniff(head: &[u8], options: &ReadOptions) -> Result<Shape, ExportError> {
+    pub(super) fn sniff(head: &[u8], options: &ReadOptions) -> Result<Shape, ExportError> {
         if head.iter().all(u8::is_ascii_whitespace) {
             return Err(ExportError::NoHeader);
         }
@@ -479,7 +554,7 @@ impl Shape {
     }
 
     /// Reads the rows of `raw` (header first), returning the export without its index and
-    /// the number of lines read.
+    /// the number of line ends read.
     fn read_part(
         &self,
         raw: impl Read,
@@ -495,28 +570,18 @@ impl Shape {
             },
             ..Export::default()
         };
-        let lines = match self.encoding {
-            Encoding::Utf8 => {
-                let mut raw = raw;
-                io::copy(&mut (&mut raw).take(self.bom as u64), &mut io::sink())?;
-                read_rows(raw, mapping, options, &mut export)?
-            }
-            Encoding::Gb18030 => read_rows(Decoded::new(raw), mapping, options, &mut export)?,
-        };
+        let lines = read_rows(decoded(raw, *self)?, mapping, options, &mut export)?;
         Ok((export, lines))
     }
 }
 
-impl ExportError {
-    /// The error with its line numbers moved down by `lines`.
-    fn shifted(mut self, lines: u64) -> ExportError {
-        match &mut self {
-            ExportError::Bad(bad) => bad.line += lines,
-            ExportError::Encoding { line, .. } | ExportError::Csv { line, .. } => *line += lines,
-            _ => {}
-        }
-        self
-    }
+/// The text of an export as UTF-8: past its byte order mark, decoded from GB18030 if it is.
+pub(super) fn decoded<'a>(mut raw: impl Read + 'a, shape: Shape) -> io::Result<Box<dyn Read + 'a>> {
+    io::copy(&mut (&mut raw).take(shape.bom as u64), &mut io::sink())?;
+    Ok(match shape.encoding {
+        Encoding::Utf8 => Box::new(raw),
+        Encoding::Gb18030 => Box::new(Decoded::new(raw)),
+    })
 }
 
 impl Export {
@@ -543,16 +608,16 @@ impl Export {
     }
 
     /// Refuses an export of no rows, and indexes the rest.
-    fn finish(&mut self) -> Result<(), ExportError> {
+    fn finish(&mut self, threads: usize) -> Result<(), ExportError> {
         if self.info.rows == 0 {
             return Err(ExportError::NoRows);
         }
-        self.build_index();
+        self.build_index(threads);
         Ok(())
     }
 }
 
-/// Reads the header and the rows into `export`, returning the number of lines read.
+/// Reads the header and the rows into `export`, returning the number of line ends read.
 ///
 /// Lines without a quote are split at the delimiter where they lie, which is several times
 /// faster than the csv reader; from the first line with a quote (a quoted field may hold a
@@ -610,6 +675,10 @@ fn read_rows(
         if text.is_empty() {
             continue;
         }
+        // As the csv reader counts a record: its cells' bytes and one per cell.
+        if text.len() + 1 > MAX_RECORD {
+            return Err(RecordError::TooLong { line: number }.into());
+        }
         match &columns {
             None => {
                 let mut record = csv::ByteRecord::new();
@@ -624,9 +693,7 @@ fn read_rows(
             }
         }
     }
-    // A finished decoder must not be read again.
-    let unread = if eof { 0 } else { u64::MAX };
-    let rest = io::Cursor::new(&buffer[start..end]).chain(source.take(unread));
+    let rest = io::Cursor::new(&buffer[start..end]).chain(source);
     Ok(lines + read_csv_rows(rest, lines, columns, mapping, options, export)?)
 }
 
@@ -744,7 +811,7 @@ impl Fields for Plain<'_> {
 }
 
 /// Reads rows with the csv reader, from line `offset + 1` on (the header first, if
-/// `columns` is not found yet), returning the number of lines read.
+/// `columns` is not found yet), returning the number of line ends read.
 fn read_csv_rows(
     source: impl Read,
     offset: u64,
@@ -753,23 +820,9 @@ fn read_csv_rows(
     options: &ReadOptions,
     export: &mut Export,
 ) -> Result<u64, ExportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(export.info.delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(LineCounter::new(source));
+    let mut records = Records::new(source, export.info.delimiter, offset);
     let mut record = csv::ByteRecord::new();
-    loop {
-        let read = reader.read_byte_record(&mut record);
-        let start = match &read {
-            Ok(_) => record.position().map(csv::Position::byte),
-            Err(e) => e.position().map(csv::Position::byte),
-        };
-        let line = offset + reader.get_mut().line_at(start.unwrap_or(0));
-        if !read.map_err(|e| csv_error(e, line))? {
-            break;
-        }
+    while let Some(line) = records.read(&mut record).map_err(records_error)? {
         match &columns {
             None => columns = Some(read_header(&record, mapping, export)?),
             Some(columns) => add_row(columns, &record, line, mapping, options, export)?,
@@ -778,66 +831,7 @@ fn read_csv_rows(
     if columns.is_none() {
         return Err(ExportError::NoHeader);
     }
-    Ok(reader.get_ref().newlines)
-}
-
-/// Tells the line a csv record starts on. The csv crate's own count is one behind after
-/// each CRLF, and puts a record after blank lines on the first of them.
-struct LineCounter<R> {
-    inner: R,
-    /// Bytes read from offset `kept_from` on: the csv reader reads ahead of its records.
-    kept: Vec<u8>,
-    kept_from: u64,
-    /// Where in `kept` the last record began, and the line ends before it.
-    at: usize,
-    newlines_before: u64,
-    /// Line ends read in all.
-    newlines: u64,
-}
-
-impl<R> LineCounter<R> {
-    fn new(inner: R) -> Self {
-        LineCounter {
-            inner,
-            kept: Vec::new(),
-            kept_from: 0,
-            at: 0,
-            newlines_before: 0,
-            newlines: 0,
-        }
-    }
-
-    /// The line (from 1) of the first byte at or after offset `start` that is not a line
-    /// end: where the record the csv reader began reading at `start` is. Records are
-    /// asked for in order.
-    fn line_at(&mut self, start: u64) -> u64 {
-        let upto = usize::try_from(start.saturating_sub(self.kept_from))
-            .unwrap_or(usize::MAX)
-            .clamp(self.at, self.kept.len());
-        self.newlines_before +=
-            memchr::memchr_iter(b'\n', &self.kept[self.at..upto]).count() as u64;
-        self.at = upto;
-        // Forget what is behind, now and then rather than on every record.
-        if self.at > (1 << 20) && self.at > self.kept.len() / 2 {
-            self.kept.drain(..self.at);
-            self.kept_from += self.at as u64;
-            self.at = 0;
-        }
-        let blank = (self.kept[self.at..].iter())
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .filter(|&&b| b == b'\n')
-            .count() as u64;
-        1 + self.newlines_before + blank
-    }
-}
-
-impl<R: Read> Read for LineCounter<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.newlines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-        self.kept.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
+    Ok(records.newlines())
 }
 
 fn read_header(
@@ -849,10 +843,11 @@ fn read_header(
         .iter()
         .map(|name| String::from_utf8_lossy(name).trim().to_owned())
         .collect();
-    let columns = Columns::find(&header, mapping)?;
+    let columns = find_columns(&header, mapping)?;
     export.info.header = header;
     export.info.refund_numbers = columns.refund_no.is_some();
     export.info.transactions = columns.type_column.is_some();
+    export.info.absent_time_column = columns.absent_time_column.clone();
     Ok(columns)
 }
 
@@ -898,18 +893,11 @@ fn read_error(error: io::Error) -> ExportError {
     }
 }
 
-/// A csv reader's error, on `line`.
-fn csv_error(error: csv::Error, line: u64) -> ExportError {
-    match error.into_kind() {
-        csv::ErrorKind::Io(e) => read_error(e),
-        csv::ErrorKind::Utf8 { err, .. } => ExportError::Encoding {
-            line,
-            problem: err.to_string(),
-        },
-        other => ExportError::Csv {
-            line,
-            message: format!("{other:?}"),
-        },
+/// The record reader's error; the decoder's, read as [`read_error`] does.
+pub(super) fn records_error(error: RecordError) -> ExportError {
+    match error {
+        RecordError::Io(e) => read_error(e),
+        other => ExportError::Records(other),
     }
 }
 
@@ -984,26 +972,28 @@ impl Rows<'_> {
         Ok(key)
     }
 
-    fn amount(&self, record: &impl Fields, column: usize, line: u64) -> Result<i64, Problem> {
-        let text = self.field(record, column, line)?;
-        parse_amount(text, self.mapping.unit).ok_or_else(|| {
-            let unit = match self.mapping.unit {
-                Unit::Fen => "is not an amount in fen (a whole number)",
-                Unit::Yuan => "is not an amount in yuan (at most 2 decimals)",
-            };
-            self.bad(line, column, text, unit)
-        })
-    }
-
-    fn time(
+    /// An amount; `None` for an empty cell.
+    fn amount(
         &self,
         record: &impl Fields,
         column: usize,
         line: u64,
-        needed: bool,
-    ) -> Result<Stamp, Problem> {
+    ) -> Result<Option<i64>, Problem> {
         let text = self.field(record, column, line)?;
-        if text.is_empty() && !needed {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        match parse_amount(text, self.mapping.unit) {
+            Some(value) if value.unsigned_abs() <= MAX_ORDER_FEN as u128 => Ok(Some(value as i64)),
+            Some(_) => Err(self.bad(line, column, text, TOO_LARGE)),
+            None => Err(self.bad(line, column, text, not_an_amount(self.mapping.unit))),
+        }
+    }
+
+    /// A time; [`NO_TIME`] for an empty cell.
+    fn time(&self, record: &impl Fields, column: usize, line: u64) -> Result<Stamp, Problem> {
+        let text = self.field(record, column, line)?;
+        if text.is_empty() {
             return Ok(NO_TIME);
         }
         self.mapping
@@ -1019,8 +1009,7 @@ impl Rows<'_> {
             })
     }
 
-    fn status(&self, record: &impl Fields, column: usize, line: u64) -> Result<Status, Problem> {
-        let text = self.field(record, column, line)?;
+    fn status(&self, text: &[u8], column: usize, line: u64) -> Result<Status, Problem> {
         let is = |values: &[String]| {
             values
                 .iter()
@@ -1072,75 +1061,58 @@ impl Rows<'_> {
                 }
             }
         };
-        let status = match c.status {
-            Some(column) => self.status(record, column, line)?,
-            None if refund_row => Status::Refunded,
-            None => Status::Paid,
+        let status_text = match c.status {
+            Some(column) => Some((self.field(record, column, line)?, column)),
+            None => None,
         };
-        let amount = self.amount(record, c.amount, line)?;
-        let time = self.time(record, c.time, line, status.charged())?;
-        if !refund_row {
-            let refund = match c.refund_amount {
-                Some(column) => Some(self.amount(record, column, line)?.abs()),
-                None => None,
-            };
-            let refunded = status == Status::Refunded || refund.is_some_and(|r| r > 0);
-            let at = export.arena.push(&[order]).map_err(Problem::Full)?;
-            export.entries.push(Entry {
-                hash: key_hash(Kind::Payment, order),
-                key: at,
-                time,
-                line: line32,
-                kind: Kind::Payment,
-                status,
-                flags: 0.into(),
-                amount,
-            });
-            if refunded {
-                self.add_refund(
-                    record,
-                    line,
-                    order,
-                    Some(at),
-                    refund.unwrap_or(amount),
-                    time,
-                    export,
-                )?;
+        let status = match status_text {
+            // A per-transaction row's type says what its empty status would.
+            Some((text, column)) if !(text.is_empty() && c.type_column.is_some()) => {
+                self.status(text, column, line)?
             }
+            _ if refund_row => Status::Refunded,
+            _ => Status::Paid,
+        };
+        let Some(amount) = self.amount(record, c.amount, line)? else {
+            let unit = not_an_amount(self.mapping.unit);
+            return Err(self.bad(line, c.amount, b"", unit));
+        };
+        let time = match c.time {
+            Some(column) => self.time(record, column, line)?,
+            None => NO_TIME,
+        };
+        let refund = match c.refund_amount {
+            Some(column) => self.amount(record, column, line)?.map(i64::abs),
+            None => None,
+        };
+        let refund = if refund_row {
+            Some(refund.unwrap_or(amount.abs()))
         } else {
-            let refund = match c.refund_amount {
-                Some(column) => self.amount(record, column, line)?,
-                None => amount,
-            };
-            self.add_refund(record, line, order, None, refund.abs(), time, export)?;
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn add_refund(
-        &self,
-        record: &impl Fields,
-        line: u64,
-        order: &[u8],
-        order_at: Option<u32>,
-        amount: i64,
-        paid: Stamp,
-        export: &mut Export,
-    ) -> Result<(), Problem> {
-        let c = self.columns;
-        let number = match c.refund_no {
-            Some(column) if !self.field(record, column, line)?.is_empty() => {
-                Some(self.key(record, column, line)?)
-            }
-            _ => None,
+            let refunded = status == Status::Refunded || refund.is_some_and(|r| r > 0);
+            refunded.then(|| refund.unwrap_or(amount))
         };
-        let (time, undated) = match c.refund_time {
-            Some(column) => match self.time(record, column, line, false)? {
-                NO_TIME => (paid, true),
-                time => (time, false),
-            },
-            None => (paid, true),
+        // Every cell is read before anything is kept: a bad line adds nothing.
+        let refund = match refund {
+            Some(amount) => Some((amount, self.refund_details(record, line, time)?)),
+            None => None,
+        };
+        let mut order_at = None;
+        if !refund_row {
+            let at = export.arena.push(&[order]).map_err(Problem::Full)?;
+            order_at = Some(at);
+            export.entries.push(Entry::new(
+                key_hash(Kind::Payment, order),
+                at,
+                time,
+                line32,
+                Kind::Payment,
+                status,
+                0,
+                amount,
+            ));
+        }
+        let Some((amount, (number, time, undated))) = refund else {
+            return Ok(());
         };
         let (kind, key, at) = match number {
             Some(number) => (
@@ -1157,71 +1129,72 @@ impl Rows<'_> {
                 },
             ),
         };
-        export.entries.push(Entry {
-            hash: key_hash(kind, key),
-            key: at,
+        export.entries.push(Entry::new(
+            key_hash(kind, key),
+            at,
             time,
-            line: line as u32,
+            line32,
             kind,
-            status: Status::Refunded,
-            flags: (if undated { flag::UNDATED } else { 0 }).into(),
+            Status::Refunded,
+            if undated { flag::UNDATED } else { 0 },
             amount,
-        });
+        ));
         Ok(())
+    }
+
+    /// A refund's number (if the export gives one), its time, and whether that time is its
+    /// payment's (`paid`) for want of its own.
+    fn refund_details<'r>(
+        &self,
+        record: &'r impl Fields,
+        line: u64,
+        paid: Stamp,
+    ) -> Result<(Option<&'r [u8]>, Stamp, bool), Problem> {
+        let c = self.columns;
+        let number = match c.refund_no {
+            Some(column) if !self.field(record, column, line)?.is_empty() => {
+                Some(self.key(record, column, line)?)
+            }
+            _ => None,
+        };
+        let time = match c.refund_time {
+            Some(column) => self.time(record, column, line)?,
+            None => NO_TIME,
+        };
+        Ok(match time {
+            NO_TIME => (number, paid, true),
+            time => (number, time, false),
+        })
     }
 }
 
-/// An exact amount in fen: whole fen, or yuan with at most two decimals. A leading `+` or
-/// `-`, and thousands separators in yuan, are accepted; floats never enter.
-pub fn parse_amount(text: &[u8], unit: Unit) -> Option<i64> {
+fn not_an_amount(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Fen => "is not an amount in fen (a whole number)",
+        Unit::Yuan => "is not an amount in yuan (at most 2 decimals)",
+    }
+}
+
+/// An exact amount in fen, as [`reference::parse_amount`] reads it: the usual shape
+/// (digits, and in yuan a point and two decimals) in one short pass, anything else by the
+/// reference's own rules.
+pub fn parse_amount(text: &[u8], unit: Unit) -> Option<i128> {
     let (negative, digits) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),
         _ => (false, text),
     };
-    let yuan = unit == Unit::Yuan;
-    // The usual shape first: digits, then a point and two decimals in yuan.
     let usual = match digits {
-        [whole @ .., b'.', tens, ones] if yuan => whole_number(whole)
+        [whole @ .., b'.', tens, ones] if unit == Unit::Yuan => whole_number(whole)
             .zip(whole_number(&[*tens, *ones]))
             .map(|(whole, cents)| whole * 100 + cents),
-        _ if !yuan => whole_number(digits),
+        _ if unit == Unit::Fen => whole_number(digits),
         _ => None,
     };
-    if let Some(value) = usual {
-        return Some(if negative { -value } else { value });
+    match usual {
+        Some(value) => Some(i128::from(if negative { -value } else { value })),
+        None => reference::parse_amount(text, unit),
     }
-    let mut value: i64 = 0;
-    // Bytes before the decimal point, separators included; then fraction digits kept.
-    let mut whole = 0;
-    let mut places: Option<u32> = None;
-    for &b in digits {
-        match (b, places) {
-            (b'0'..=b'9', None) => {
-                value = value * 10 + i64::from(b - b'0');
-                whole += 1;
-            }
-            (b',', None) if yuan => whole += 1,
-            (b'.', None) if yuan => places = Some(0),
-            // Two decimals at most, then only zeros.
-            (b'0'..=b'9', Some(kept)) if kept < 2 => {
-                value = value * 10 + i64::from(b - b'0');
-                places = Some(kept + 1);
-            }
-            (b'0', Some(_)) => {}
-            _ => return None,
-        }
-        if whole > 16 {
-            return None;
-        }
-    }
-    if whole == 0 || digits.last() == Some(&b'.') {
-        return None;
-    }
-    if yuan {
-        value = value.checked_mul(10i64.pow(2 - places.unwrap_or(0)))?;
-    }
-    Some(if negative { -value } else { value })
 }
 
 /// 1 to 16 digits and nothing else.
@@ -1244,13 +1217,16 @@ fn detect_encoding(
 ) -> Result<(Encoding, usize), ExportError> {
     if head.starts_with(b"\xEF\xBB\xBF") {
         return match given {
-            None | Some(Encoding::Utf8) => Ok((Encoding::Utf8, 3)),
-            Some(Encoding::Gb18030) => Err(ExportError::Encoding {
-                line: 1,
-                problem:
-                    "--encoding gbk was given, but the file starts with a UTF-8 byte order mark"
+            Some(given) => Ok((given, 3)),
+            // Some tools put a UTF-8 mark before text they wrote in GBK.
+            None if !is_utf8(&head[3..], cut) && is_gb18030(&head[3..], cut) => {
+                Err(ExportError::Encoding {
+                    line: 1,
+                    problem: "this looks like GBK behind a UTF-8 byte order mark: pass --encoding gbk, or save the export as UTF-8"
                         .into(),
-            }),
+                })
+            }
+            None => Ok((Encoding::Utf8, 3)),
         };
     }
     if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") || head.contains(&0) {
@@ -1262,11 +1238,8 @@ fn detect_encoding(
     if let Some(given) = given {
         return Ok((given, 0));
     }
-    match std::str::from_utf8(head) {
-        Ok(_) => return Ok((Encoding::Utf8, 0)),
-        // Cut inside a character by the end of the sniffed head.
-        Err(e) if cut && e.error_len().is_none() => return Ok((Encoding::Utf8, 0)),
-        Err(_) => {}
+    if is_utf8(head, cut) {
+        return Ok((Encoding::Utf8, 0));
     }
     let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
     let mut out = vec![
@@ -1284,6 +1257,26 @@ fn detect_encoding(
         }),
         _ => Ok((Encoding::Gb18030, 0)),
     }
+}
+
+/// Whether `head` is UTF-8, but for a character that a `cut` may have cut short.
+fn is_utf8(head: &[u8], cut: bool) -> bool {
+    match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => cut && e.error_len().is_none(),
+    }
+}
+
+fn is_gb18030(head: &[u8], cut: bool) -> bool {
+    let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
+    let mut out = vec![
+        0;
+        decoder
+            .max_utf8_buffer_length(head.len())
+            .unwrap_or(SNIFF * 4)
+    ];
+    let (result, _, _) = decoder.decode_to_utf8_without_replacement(head, &mut out, !cut);
+    !matches!(result, encoding_rs::DecoderResult::Malformed(..))
 }
 
 /// The delimiter that splits the header line most: comma, tab or semicolon.
@@ -1331,6 +1324,8 @@ struct Decoded<R> {
     start: usize,
     end: usize,
     eof: bool,
+    /// The decoder has had its last input: it must not be called again.
+    finished: bool,
     lines: u64,
 }
 
@@ -1343,6 +1338,7 @@ impl<R: Read> Decoded<R> {
             start: 0,
             end: 0,
             eof: false,
+            finished: false,
             lines: 0,
         }
     }
@@ -1356,6 +1352,9 @@ impl<R: Read> Read for Decoded<R> {
             ));
         }
         loop {
+            if self.finished {
+                return Ok(0);
+            }
             if self.start == self.end && !self.eof {
                 self.end = self.inner.read(&mut self.input)?;
                 self.start = 0;
@@ -1378,9 +1377,11 @@ impl<R: Read> Read for Decoded<R> {
                     ));
                 }
                 encoding_rs::DecoderResult::OutputFull => return Ok(written),
-                encoding_rs::DecoderResult::InputEmpty if written > 0 || self.eof => {
+                encoding_rs::DecoderResult::InputEmpty if self.eof => {
+                    self.finished = true;
                     return Ok(written);
                 }
+                encoding_rs::DecoderResult::InputEmpty if written > 0 => return Ok(written),
                 encoding_rs::DecoderResult::InputEmpty => {}
             }
         }
@@ -1476,7 +1477,7 @@ mod tests {
             order: "订单号".into(),
             status: Some("状态".into()),
             amount: "金额".into(),
-            time: "支付时间".into(),
+            time: Some("支付时间".into()),
             paid_values: vec!["已支付".into()],
             refund_amount: None,
             time_format: TimeFormat::parse("%Y/%m/%d %H:%M").unwrap(),
@@ -1566,7 +1567,7 @@ mod tests {
         let mapping = Mapping {
             order: "order".into(),
             status: None,
-            time: "time".into(),
+            time: Some("time".into()),
             refund_amount: None,
             refund_no: Some("refund_no".into()),
             type_column: Some("type".into()),
@@ -1638,7 +1639,14 @@ mod tests {
                 Unit::Yuan,
                 Some(999_999_999_999_999_999),
             ),
-            ("12345678901234567", Unit::Fen, None),
+            // Any number of digits: the caller refuses an amount no order carries.
+            ("12345678901234567", Unit::Fen, Some(12_345_678_901_234_567)),
+            // Thousands separators only in groups of three, so a decimal comma is refused.
+            ("197,24", Unit::Yuan, None),
+            ("1,2345", Unit::Yuan, None),
+            ("12,345,678.9", Unit::Yuan, Some(1_234_567_890)),
+            (",123", Unit::Yuan, None),
+            ("0,123", Unit::Yuan, None),
         ] {
             assert_eq!(parse_amount(text.as_bytes(), unit), fen, "{text}");
         }

@@ -5,15 +5,19 @@
 //! is in scope: an export entry dated on another day is left out, unless the bill has it.
 //! Every entry of the day ends in exactly one [`Category`].
 //!
-//! The export is read into a compact hash index ([`store`]); the bill is streamed past it,
-//! fed as [`BillRow`]s, which the bill parser's record visitor fills. [`bill::reconcile_files`]
-//! reads each file as two halves on the two cores.
+//! [`reference`] states the rules as plain code; it is the specification. The fast engine
+//! reads the export into a compact hash index ([`store`]) and streams the bill past it, fed
+//! as [`BillRow`]s, which the bill parser's record visitor fills; [`bill::reconcile_files`]
+//! reads each file in as many parts as it is given threads. Property tests hold the two
+//! engines to the same results.
 
 pub mod bill;
 pub mod clock;
 pub mod export;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod records;
+pub mod reference;
 pub mod store;
 
 use std::collections::HashMap;
@@ -25,7 +29,20 @@ use clock::{DAY, Day, NO_TIME, Stamp, bill_stamp};
 use export::{Export, FOLDED};
 use store::{Entry, Kind, Status, flag, key_hash};
 
+use crate::bill::parse::Report;
 use crate::wechat::{BillAmount, Fen};
+
+/// The most one WeChat Pay order carries: total_fee is a 32-bit count of fen.
+pub const MAX_ORDER_FEN: i64 = i32::MAX as i64;
+
+/// What a reconciliation gives, from either engine.
+#[derive(Debug)]
+pub struct Reconciled {
+    pub outcome: Outcome,
+    /// The bill's summary row checked against its rows.
+    pub report: Report,
+    pub export: export::ExportInfo,
+}
 
 /// The key fields of one trade bill row, as the bill parser's visitor gives them.
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +104,9 @@ impl BillRowError {
         match &mut self {
             BillRowError::Time { line, .. }
             | BillRowError::WrongDay { line, .. }
-            | BillRowError::WrongMerchant { line, .. } => *line += by,
+            | BillRowError::WrongMerchant { line, .. }
+            | BillRowError::Amount { line, .. }
+            | BillRowError::TooManyLines { line } => *line += by,
         }
         self
     }
@@ -112,6 +131,26 @@ pub enum BillRowError {
         found: String,
         expected: String,
     },
+    #[error(
+        "line {line}: an amount of {yuan} yuan, more than one WeChat Pay order can carry (21474836.47): this is no WeChat Pay bill"
+    )]
+    Amount { line: u64, yuan: String },
+    #[error("line {line}: a bill of more than 4294967295 lines, which no day has")]
+    TooManyLines { line: u64 },
+}
+
+/// Refuses a bill row of an amount no order can carry, so that sums of rows stay exact.
+pub fn check_amount(row: &BillRow<'_>) -> Result<(), BillRowError> {
+    if row.line > u64::from(u32::MAX) {
+        return Err(BillRowError::TooManyLines { line: row.line });
+    }
+    if row.amount.0.unsigned_abs() > MAX_ORDER_FEN as u64 {
+        return Err(BillRowError::Amount {
+            line: row.line,
+            yuan: row.amount.yuan(),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Default)]
@@ -125,6 +164,8 @@ pub struct Options {
     pub cutoff_window: u32,
     pub previous_bill: bool,
     pub next_bill: bool,
+    /// Threads to read the bill and sort the entries with; 0 or 1: the calling thread.
+    pub threads: usize,
 }
 
 /// One side's view of an entry.
@@ -156,16 +197,17 @@ impl Difference {
     }
 }
 
+/// Sums are exact: i128 holds any sum of the rows of any file.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Tally {
     pub count: u64,
-    pub amount: i64,
+    pub amount: i128,
 }
 
 impl Tally {
     fn add(&mut self, amount: i64) {
         self.count += 1;
-        self.amount += amount;
+        self.amount += i128::from(amount);
     }
 
     fn merge(&mut self, other: Tally) {
@@ -183,14 +225,14 @@ pub struct BillTotals {
     /// 申请退款金额 of refund rows.
     pub refunds: Tally,
     /// 应结订单金额, fen.
-    pub settlement: i64,
+    pub settlement: i128,
     /// 手续费 in 0.00001 yuan (fees have five decimals).
-    pub fees: i64,
+    pub fees: i128,
 }
 
 impl BillTotals {
     /// The day's net settlement in 0.00001 yuan: settled payments − refunds − fees.
-    pub fn net(&self) -> i64 {
+    pub fn net(&self) -> i128 {
         (self.settlement - self.refunds.amount) * 1000 - self.fees
     }
 }
@@ -212,11 +254,11 @@ pub struct ExportTotals {
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct CategoryTotal {
     pub count: u64,
-    pub bill_amount: i64,
-    pub export_amount: i64,
+    pub bill_amount: i128,
+    pub export_amount: i128,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub day: Day,
     pub bill: BillTotals,
@@ -273,10 +315,26 @@ pub struct Matcher<'e> {
     first_line: u64,
     /// Rows checked and counted, waiting to be looked up a batch at a time.
     pending: Batch,
+    /// The part of the bill this matcher reads, and how far each part's lines move down
+    /// (its lines count from its copy of the header).
+    part: usize,
+    shifts: Vec<u64>,
+}
+
+/// A bill row's place, packed into a u64 that an entry holds: the part of the bill it was
+/// read in (15 bits), its line there (32), its second of the bill's day (17). Places order
+/// as rows do in the file.
+fn place(part: usize, line: u64, second: u32) -> u64 {
+    ((part as u64) << 49) | ((line & 0xffff_ffff) << 17) | u64::from(second)
 }
 
 impl<'e> Matcher<'e> {
     pub fn new(export: &'e Export, options: Options) -> Matcher<'e> {
+        Matcher::for_part(export, options, 0)
+    }
+
+    /// A matcher of part `part` of a bill read in parts.
+    pub fn for_part(export: &'e Export, options: Options, part: usize) -> Matcher<'e> {
         Matcher {
             export,
             day: options.day,
@@ -288,13 +346,26 @@ impl<'e> Matcher<'e> {
             bill_repeats: Vec::new(),
             first_line: 0,
             pending: Batch::default(),
+            part,
+            shifts: vec![0; part + 1],
         }
+    }
+
+    /// The line and time of a packed place.
+    fn unplace(&self, place: u64, day: Day) -> (u64, Stamp) {
+        let part = (place >> 49) as usize;
+        let line = (place >> 17) & 0xffff_ffff;
+        (
+            line + self.shifts[part],
+            day.start() + (place & 0x1_ffff) as u32,
+        )
     }
 
     /// Moves every line this matcher noted `by` lines down: it read a later part of the bill
     /// behind a copy of the header.
     pub fn shift_lines(&mut self, by: u64) {
         self.flush();
+        self.shifts[self.part] += by;
         self.first_line += by;
         for side in self.sides.values_mut() {
             side.line += by;
@@ -309,19 +380,11 @@ impl<'e> Matcher<'e> {
 
     /// Takes in what another matcher of the same bill found (rows matched on another
     /// thread). The flags on the export's entries are already shared.
-    pub fn merge(&mut self, mut other: Matcher<'e>) -> Result<(), BillRowError> {
+    pub fn merge(&mut self, mut other: Matcher<'e>) {
         self.flush();
         other.flush();
-        match (self.day, other.day) {
-            (Some(mine), Some(theirs)) if mine != theirs => {
-                return Err(BillRowError::WrongDay {
-                    line: self.first_line.max(other.first_line),
-                    found: theirs.max(mine).to_string(),
-                    expected: theirs.min(mine),
-                });
-            }
-            (None, theirs) => self.day = theirs,
-            _ => {}
+        if self.day.is_none() {
+            self.day = other.day;
         }
         let bill = &mut self.bill;
         bill.rows += other.bill.rows;
@@ -357,7 +420,10 @@ impl<'e> Matcher<'e> {
                 .or_insert(only);
         }
         self.bill_repeats.extend(other.bill_repeats);
-        Ok(())
+        if self.shifts.len() < other.shifts.len() {
+            self.shifts.resize(other.shifts.len(), 0);
+        }
+        self.shifts[other.part] = other.shifts[other.part];
     }
 
     fn check(&mut self, row: &BillRow<'_>) -> Result<Stamp, BillRowError> {
@@ -398,13 +464,14 @@ impl<'e> Matcher<'e> {
                 expected: day,
             });
         }
+        check_amount(row)?;
         let bill = &mut self.bill;
         bill.rows += 1;
-        bill.fees += row.fee.0;
+        bill.fees += i128::from(row.fee.0);
         match row.out_refund_no {
             None => {
                 bill.payments.add(row.amount.0);
-                bill.settlement += row.settlement.0;
+                bill.settlement += i128::from(row.settlement.0);
             }
             Some(_) => bill.refunds.add(row.amount.0),
         }
@@ -477,6 +544,7 @@ impl<'e> Matcher<'e> {
                         // refund of the export's amount, is only a flag; anything else is
                         // summed apart (on each thread, added up when they merge).
                         let entry = self.export.entries.get(index);
+                        entry.seen_first(place(self.part, side.line, side.time - day.start()));
                         let first = entry.set(flag::SEEN) & flag::SEEN == 0;
                         if first && row.amount == entry.amount {
                             entry.set(flag::FIRST_AS_EXPORTED);
@@ -501,6 +569,8 @@ impl<'e> Matcher<'e> {
             self.bill_repeats.push((index, side));
             return;
         }
+        // The row that set the flag; any other is a repeat, whatever thread met it first.
+        entry.seen_by(place(self.part, side.line, side.time - day.start()));
         if entry.amount != side.amount {
             entry.set(flag::AMOUNT);
         }
@@ -539,6 +609,8 @@ impl<'e> Matcher<'e> {
         if let Some(index) = self
             .export
             .find(Kind::Payment, key_hash(Kind::Payment, order), order)
+            // The first row found, the previous day's bill read before the next.
+            && !self.adjacent.contains_key(&index)
         {
             self.export.entries.get(index).set(if next {
                 flag::NEXT_BILL
@@ -562,75 +634,89 @@ impl<'e> Matcher<'e> {
         self.day
     }
 
+    /// The line of the first row this matcher took.
+    pub fn first_line(&self) -> u64 {
+        self.first_line
+    }
+
     /// Sorts a share of the export's entries into their categories.
-    fn sort_entries(&self, chunks: &[(usize, &[Entry])], day: Day) -> Sorted {
+    fn sort_entries(&self, chunks: &[(usize, &[Entry])], day: Day, notes: &Notes) -> Sorted {
         let export = self.export;
         let mut out = Sorted::default();
         let window = self.options.cutoff_window;
-        let near_start = |t: Stamp| t != NO_TIME && t >= day.start() && t < day.start() + window;
-        let near_end = |t: Stamp| {
-            t != NO_TIME && t < day.start() + DAY && t >= (day.start() + DAY).saturating_sub(window)
+        let near_midnight = |t: Stamp| {
+            let after_start = t >= day.start() && t < day.start() + window;
+            let before_end =
+                t < day.start() + DAY && t >= (day.start() + DAY).saturating_sub(window);
+            t != NO_TIME
+                && ((after_start && !self.options.previous_bill)
+                    || (before_end && !self.options.next_bill))
         };
-        let duplicates = &mut out.duplicates;
         for (index, entry) in store::indexed(chunks) {
             let flags = entry.flags();
             if flags & FOLDED != 0 {
                 continue;
             }
             let seen = flags & flag::SEEN != 0;
-            let undated = flags & flag::UNDATED != 0;
-            let in_scope = day.contains(entry.time);
+            let in_scope = entry.time == NO_TIME || day.contains(entry.time);
+            let charged = entry.status.charged();
             if !seen && !in_scope {
                 out.export.out_of_scope += 1;
                 continue;
             }
-            if !seen && !entry.status.charged() {
+            if !seen && !charged {
                 out.export.not_charged += 1;
                 continue;
             }
-            if in_scope {
+            if in_scope && charged {
                 match entry.kind {
                     Kind::Payment => out.export.payments.add(entry.amount),
                     _ => out.export.refunds.add(entry.amount),
                 }
             }
-            // Only entries that differ, or sum refunds, have a bill side of their own.
-            let kept = entry.kind == Kind::OrderRefund
-                || flags & (flag::AMOUNT | flag::EXPORT_DUPLICATE) != 0
-                || !entry.status.charged()
-                || !in_scope;
-            let mut bill_side = kept
-                .then(|| self.sides.get(&index).cloned())
-                .flatten()
-                .or_else(|| {
-                    seen.then_some(BillSide {
-                        amount: if entry.kind == Kind::OrderRefund {
-                            0
-                        } else {
-                            entry.amount
-                        },
-                        time: NO_TIME,
-                        line: 0,
-                    })
-                });
-            if let Some(side) = bill_side.as_mut()
-                && flags & flag::FIRST_AS_EXPORTED != 0
-            {
-                side.amount += entry.amount;
-            }
-            let (category, note) = if flags & (flag::EXPORT_DUPLICATE | flag::BILL_DUPLICATE) != 0 {
-                let side = if flags & flag::EXPORT_DUPLICATE != 0 {
+            let repeats = notes.bill.get(&index);
+            // The row that matched first, by time on some thread; the first in the file is
+            // this one or an earlier repeat.
+            let matched = entry.first_bill().map(|place| {
+                let (line, time) = self.unplace(place, day);
+                BillSide {
+                    amount: match entry.kind {
+                        // The refunds of an order, summed.
+                        Kind::OrderRefund => {
+                            let exported = flags & flag::FIRST_AS_EXPORTED != 0;
+                            self.sides.get(&index).map_or(0, |s| s.amount)
+                                + if exported { entry.amount } else { 0 }
+                        }
+                        _ if flags & flag::AMOUNT != 0 => self.sides[&index].amount,
+                        _ => entry.amount,
+                    },
+                    time,
+                    line,
+                }
+            });
+            let mut rows: Vec<&BillSide> = matched
+                .iter()
+                .chain(repeats.into_iter().flatten())
+                .collect();
+            rows.sort_by_key(|side| side.line);
+            let bill_amount = rows.first().map_or(0, |side| side.amount);
+            let export_repeats = notes.export.get(&index);
+            let (category, note) = if export_repeats.is_some() || repeats.is_some() {
+                let side = if export_repeats.is_some() {
                     "export"
                 } else {
                     "bill"
                 };
-                (
-                    Category::Duplicate,
-                    format!("the {side} has this key more than once"),
-                )
+                let mut note = format!("the {side} has this key more than once");
+                for line in export_repeats.into_iter().flatten() {
+                    note += &format!("; again on line {line}");
+                }
+                for row in rows.iter().skip(1) {
+                    note += &format!("; bill line {} again", row.line);
+                }
+                (Category::Duplicate, note)
             } else if seen {
-                let bill_amount = bill_side.as_ref().map_or(0, |s| s.amount);
-                if entry.kind == Kind::Payment && !entry.status.charged() {
+                if entry.kind == Kind::Payment && !charged {
                     (
                         Category::StatusMismatch,
                         format!(
@@ -638,7 +724,7 @@ impl<'e> Matcher<'e> {
                             entry.status.name()
                         ),
                     )
-                } else if !in_scope && !undated {
+                } else if !in_scope && flags & flag::UNDATED == 0 {
                     (
                         Category::CrossDay,
                         format!("the export dates it {}", clock::format_stamp(entry.time)),
@@ -649,15 +735,13 @@ impl<'e> Matcher<'e> {
                     (Category::Matched, String::new())
                 }
             } else if flags & (flag::PREVIOUS_BILL | flag::NEXT_BILL) != 0 {
-                let which = if flags & flag::NEXT_BILL != 0 {
-                    "next"
-                } else {
+                let which = if flags & flag::PREVIOUS_BILL != 0 {
                     "previous"
+                } else {
+                    "next"
                 };
                 (Category::CrossDay, format!("in the {which} day's bill"))
-            } else if (near_start(entry.time) && !self.options.previous_bill)
-                || (near_end(entry.time) && !self.options.next_bill)
-            {
+            } else if near_midnight(entry.time) {
                 (
                     Category::CrossDay,
                     "likely cut-off: dated close to midnight and not in this day's bill; give the adjacent day's bill to confirm".to_owned(),
@@ -667,33 +751,24 @@ impl<'e> Matcher<'e> {
             };
             let total = &mut out.categories[category as usize];
             total.count += 1;
-            total.export_amount += sign(entry.kind) * entry.amount;
-            total.bill_amount += sign(entry.kind) * bill_side.as_ref().map_or(0, |s| s.amount);
+            total.export_amount += sign(entry.kind) * i128::from(entry.amount);
+            total.bill_amount += sign(entry.kind) * i128::from(bill_amount);
             if category == Category::Matched {
                 continue;
             }
-            if category == Category::Duplicate {
-                duplicates.insert(index, out.differences.len());
-            }
             let (key, order) = export.keys(entry);
-            let adjacent = self.adjacent.get(&index);
-            // Seen in the bill, where exactly not kept: the same amount, no line.
-            let bill_side_unlocated = bill_side.clone().filter(|s| s.line == 0);
+            let bill = rows.first().copied().or(self.adjacent.get(&index));
             out.differences.push(Difference {
                 category,
                 kind: entry.kind,
                 out_trade_no: String::from_utf8_lossy(order).into_owned(),
                 out_refund_no: (entry.kind == Kind::Refund)
                     .then(|| String::from_utf8_lossy(key).into_owned()),
-                bill: bill_side
-                    .filter(|s| s.line > 0)
-                    .or_else(|| adjacent.cloned())
-                    .or(bill_side_unlocated)
-                    .map(|s| Side {
-                        amount: s.amount,
-                        time: s.time,
-                        line: s.line,
-                    }),
+                bill: bill.map(|side| Side {
+                    amount: side.amount,
+                    time: side.time,
+                    line: side.line,
+                }),
                 export: Some(export_side(entry)),
                 export_status: Some(entry.status),
                 note,
@@ -718,24 +793,37 @@ impl<'e> Matcher<'e> {
             categories: [CategoryTotal::default(); 7],
             differences: Vec::new(),
         };
-        // The entries are sorted on both cores, half of the chunks each.
+        let mut notes = Notes::default();
+        for repeat in &export.repeats {
+            let line = export.entries.get(repeat.again).line;
+            notes.export.entry(repeat.first).or_default().push(line);
+        }
+        for (index, side) in std::mem::take(&mut self.bill_repeats) {
+            notes.bill.entry(index).or_default().push(side);
+        }
+        // The entries are sorted in shares of whole chunks, one per thread, in file order.
         let chunks: Vec<(usize, &[Entry])> = export.entries.chunks().collect();
-        let (first, second) = chunks.split_at(chunks.len() / 2);
-        let shares = std::thread::scope(|scope| {
-            let second = scope.spawn(|| self.sort_entries(second, day));
-            let first = self.sort_entries(first, day);
-            [
-                first,
-                second
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            ]
+        let threads = self.options.threads.clamp(1, chunks.len().max(1));
+        let per_share = chunks.len().div_ceil(threads).max(1);
+        let shares: Vec<&[(usize, &[Entry])]> = chunks.chunks(per_share).collect();
+        let (this, notes) = (&self, &notes);
+        let sorted: Vec<Sorted> = std::thread::scope(|scope| {
+            let later: Vec<_> = (shares.iter().skip(1))
+                .map(|share| scope.spawn(move || this.sort_entries(share, day, notes)))
+                .collect();
+            let first = shares
+                .first()
+                .map(|share| this.sort_entries(share, day, notes));
+            first
+                .into_iter()
+                .chain(later.into_iter().map(|share| {
+                    share
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                }))
+                .collect()
         });
-        // Where each duplicated entry's difference is, to note its repeats.
-        let mut duplicates = FastMap::default();
-        for share in shares {
-            let shift = out.differences.len();
-            duplicates.extend(share.duplicates.into_iter().map(|(i, at)| (i, at + shift)));
+        for share in sorted {
             out.differences.extend(share.differences);
             let (mine, theirs) = (&mut out.export, share.export);
             mine.payments.merge(theirs.payments);
@@ -746,19 +834,6 @@ impl<'e> Matcher<'e> {
                 mine.count += theirs.count;
                 mine.bill_amount += theirs.bill_amount;
                 mine.export_amount += theirs.export_amount;
-            }
-        }
-        for repeat in &export.repeats {
-            let again = export.entries.get(repeat.again);
-            if let Some(&at) = duplicates.get(&repeat.first) {
-                let first = &mut out.differences[at];
-                first.note = format!("{}; again on line {}", first.note, again.line);
-            }
-        }
-        for (index, side) in &self.bill_repeats {
-            if let Some(&at) = duplicates.get(index) {
-                let first = &mut out.differences[at];
-                first.note = format!("{}; bill line {} again", first.note, side.line);
             }
         }
         let mut only: Vec<_> = self.bill_only.into_iter().collect();
@@ -792,7 +867,7 @@ impl<'e> Matcher<'e> {
             };
             let total = &mut out.categories[category as usize];
             total.count += 1;
-            total.bill_amount += sign(kind) * only.side.amount;
+            total.bill_amount += sign(kind) * i128::from(only.side.amount);
             out.differences.push(Difference {
                 category,
                 kind,
@@ -821,8 +896,16 @@ impl<'e> Matcher<'e> {
 }
 
 /// A payment counts positive in the totals, a refund negative.
-fn sign(kind: Kind) -> i64 {
+pub fn sign(kind: Kind) -> i128 {
     if kind == Kind::Payment { 1 } else { -1 }
+}
+
+/// The repeats of each duplicated entry's key: the lines of the export's, and the bill's
+/// rows.
+#[derive(Default)]
+struct Notes {
+    export: FastMap<usize, Vec<u32>>,
+    bill: FastMap<usize, Vec<BillSide>>,
 }
 
 /// What sorting a share of the export's entries found.
@@ -831,8 +914,6 @@ struct Sorted {
     export: ExportTotals,
     categories: [CategoryTotal; 7],
     differences: Vec<Difference>,
-    /// Where each duplicated entry's difference is in `differences`.
-    duplicates: FastMap<usize, usize>,
 }
 
 fn export_side(entry: &Entry) -> Side {

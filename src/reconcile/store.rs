@@ -1,9 +1,9 @@
-//! The export side held compactly: one 32-byte entry per payment or refund, the keys
+//! The export side held compactly: one 40-byte entry per payment or refund, the keys
 //! interned in one arena, and an open-addressing index of hashes. Ten million orders take
 //! about 680 MiB in all, and nothing is allocated per row.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use super::clock::Stamp;
 
@@ -79,9 +79,36 @@ pub struct Entry {
     pub flags: AtomicU16,
     /// Fen: the payment's amount, or the refund's.
     pub amount: i64,
+    /// Where the bill row that matched it is, as the matcher packs it; `u64::MAX` until one
+    /// has.
+    pub first_bill: AtomicU64,
 }
 
 impl Entry {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        hash: u64,
+        key: u32,
+        time: Stamp,
+        line: u32,
+        kind: Kind,
+        status: Status,
+        flags: u16,
+        amount: i64,
+    ) -> Entry {
+        Entry {
+            hash,
+            key,
+            time,
+            line,
+            kind,
+            status,
+            flags: flags.into(),
+            amount,
+            first_bill: AtomicU64::new(u64::MAX),
+        }
+    }
+
     pub fn flags(&self) -> u16 {
         self.flags.load(Ordering::Relaxed)
     }
@@ -89,6 +116,25 @@ impl Entry {
     /// Sets `bits`, returning the flags as they were.
     pub fn set(&self, bits: u16) -> u16 {
         self.flags.fetch_or(bits, Ordering::Relaxed)
+    }
+
+    /// Notes the bill row that matched it first (by time, on whichever thread), as the
+    /// matcher packs a row's place.
+    pub fn seen_by(&self, place: u64) {
+        self.first_bill.store(place, Ordering::Relaxed);
+    }
+
+    /// Notes a bill row that matched it, keeping the least place (the first in the file).
+    pub fn seen_first(&self, place: u64) {
+        self.first_bill.fetch_min(place, Ordering::Relaxed);
+    }
+
+    /// The place of the bill row noted.
+    pub fn first_bill(&self) -> Option<u64> {
+        match self.first_bill.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            place => Some(place),
+        }
     }
 }
 
@@ -315,60 +361,65 @@ impl Moved {
 /// Open addressing on the entries' hashes: each slot holds the top 32 bits of a hash and
 /// the entry's index + 1, so most probes settle without touching an entry.
 ///
-/// The slots are two halves chosen by the hash's top bit, each probed on its own, so that
-/// two threads can fill one half each.
+/// The slots are parts (a power of two of them) chosen by the hash's top bits, each probed
+/// on its own, so that threads can fill one part each.
 #[derive(Debug, Default)]
 pub struct Index {
     slots: Vec<u64>,
-    /// Slots per half, less one.
+    /// Slots per part, less one.
     mask: usize,
+    /// log2 of the number of parts.
+    bits: u32,
 }
 
-/// One half of an [`Index`], to fill.
-pub struct IndexHalf<'a> {
+/// One part of an [`Index`], to fill.
+pub struct IndexPart<'a> {
     slots: &'a mut [u64],
     mask: usize,
 }
 
 impl Index {
-    /// A table for `low` and `high` entries in its two halves. Each half is probed on its
-    /// own, so each is kept at most 70 % full: a full half would never end a probe.
-    pub fn with_capacity(low: usize, high: usize) -> Index {
-        let half = (low.max(high) * 10 / 7 + 1).next_power_of_two().max(8);
-        let size = 2 * half;
+    /// A table of `counts.len()` parts (a power of two) for `counts[p]` entries in part `p`.
+    /// Each part is probed on its own, so each is kept at most 70 % full: a full part would
+    /// never end a probe.
+    pub fn with_capacity(counts: &[usize]) -> Index {
+        debug_assert!(counts.len().is_power_of_two());
+        let most = counts.iter().copied().max().unwrap_or(0);
+        let part = (most * 10 / 7 + 1).next_power_of_two().max(8);
         // Zeroed by the kernel as the pages are first touched, not written here (a calloc),
         // so the advice still finds them untouched.
-        let slots = vec![0; size];
+        let slots = vec![0; part * counts.len()];
         advise_huge_pages(&slots);
         Index {
             slots,
-            mask: size / 2 - 1,
+            mask: part - 1,
+            bits: counts.len().trailing_zeros(),
         }
     }
 
-    /// Which half a hash is in.
-    pub fn half(hash: u64) -> usize {
-        (hash >> 63) as usize
+    /// Which of `2^bits` parts a hash is in.
+    pub fn part_of(hash: u64, bits: u32) -> usize {
+        hash.checked_shr(64 - bits).unwrap_or(0) as usize
     }
 
-    fn start(&self, hash: u64) -> usize {
-        Index::half(hash) * (self.mask + 1) + (hash as usize & self.mask)
+    fn part_start(&self, hash: u64) -> usize {
+        Index::part_of(hash, self.bits) * (self.mask + 1)
     }
 
-    /// The two halves, to fill at once.
-    pub fn halves(&mut self) -> [IndexHalf<'_>; 2] {
+    /// The parts, to fill at once.
+    pub fn parts(&mut self) -> Vec<IndexPart<'_>> {
         let mask = self.mask;
-        let (low, high) = self.slots.split_at_mut(mask + 1);
-        [
-            IndexHalf { slots: low, mask },
-            IndexHalf { slots: high, mask },
-        ]
+        self.slots
+            .chunks_mut(mask + 1)
+            .map(|slots| IndexPart { slots, mask })
+            .collect()
     }
 
     /// Hints the CPU to load the slot of `hash`, for lookups done in batches.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        prefetch(std::ptr::from_ref(&self.slots[self.start(hash)]).cast());
+        let at = self.part_start(hash) + (hash as usize & self.mask);
+        prefetch(std::ptr::from_ref(&self.slots[at]).cast());
     }
 
     /// The first entry whose hash has the same top bits, for prefetching.
@@ -379,8 +430,8 @@ impl Index {
 
     /// The entries whose hash has the same top bits, in probe order.
     pub fn candidates(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
-        let half = &self.slots[Index::half(hash) * (self.mask + 1)..][..=self.mask];
-        probe(half, self.mask, hash)
+        let part = &self.slots[self.part_start(hash)..][..=self.mask];
+        probe(part, self.mask, hash)
     }
 }
 
@@ -401,7 +452,7 @@ fn probe(slots: &[u64], mask: usize, hash: u64) -> impl Iterator<Item = usize> +
     })
 }
 
-impl IndexHalf<'_> {
+impl IndexPart<'_> {
     /// Adds entry `index` unless an entry with the same key (`same`) is there already,
     /// which is returned instead.
     pub fn insert_new(
@@ -444,8 +495,11 @@ mod tests {
 
     #[test]
     fn index_finds_what_was_inserted_even_on_equal_tags() {
-        let mut index = Index::with_capacity(3, 1);
-        let [mut low, mut high] = index.halves();
+        let mut index = Index::with_capacity(&[3, 1]);
+        let mut parts = index.parts();
+        let [low, high] = &mut parts[..] else {
+            unreachable!("two parts")
+        };
         let different = |_| false;
         // Equal tags, different keys: both kept; the same key: the first is found.
         assert_eq!(low.insert_new(0x2AAA_0000_0000_0001, 0, different), None);

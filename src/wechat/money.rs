@@ -37,7 +37,7 @@ impl Fen {
 
     /// Formats as yuan with exactly two decimals, as bills print amounts.
     pub fn yuan(self) -> String {
-        format_fixed(self.0, 2)
+        format_fixed(i128::from(self.0), 2)
     }
 }
 
@@ -80,7 +80,7 @@ impl BillAmount {
         } else {
             (self.0 - half) / step
         };
-        format_fixed(rounded, places)
+        format_fixed(i128::from(rounded), places)
     }
 }
 
@@ -123,8 +123,10 @@ fn parse_fixed(text: &str, places: u32) -> Result<i64, MoneyError> {
     Ok(if negative { -value } else { value })
 }
 
-fn format_fixed(value: i64, places: u32) -> String {
-    let scale = 10u64.pow(places);
+/// `value` units of 10^-`places` yuan, exactly: `format_fixed(-1234, 2)` is `-12.34`. Takes
+/// an i128 so that sums of any size print exactly.
+pub fn format_fixed(value: i128, places: u32) -> String {
+    let scale = 10u128.pow(places);
     let sign = if value < 0 { "-" } else { "" };
     let magnitude = value.unsigned_abs();
     if places == 0 {
