@@ -15,6 +15,7 @@ use super::api::{
 use super::failure::{Failure, exit};
 use super::output::{Format, Record};
 use super::settings::Context;
+use crate::reconcile::records::Records;
 use crate::wechat::Fen;
 use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, TradeType, UnifiedOrder, parse_amount,
@@ -769,11 +770,18 @@ fn error_code(error: &ClientError) -> String {
 
 fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure> {
     let (name, input) = open_csv(path)?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let headers = reader
-        .headers()
-        .map_err(|e| Failure::input(&name, e))?
-        .clone();
+    // Read strictly: a quote never closed would otherwise hide every row after it.
+    let mut records = Records::new(input, b',', 0);
+    let mut header = csv::ByteRecord::new();
+    match records.read(&mut header) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(Failure::input(&name, "empty: no header line")),
+        Err(e) => return Err(Failure::input(&name, e)),
+    }
+    let headers: Vec<String> = header
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).into_owned())
+        .collect();
     let find = |column: &str| {
         headers
             .iter()
@@ -789,21 +797,35 @@ fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure
     let index = index.ok_or_else(|| {
         Failure::input(
             &name,
-            format!(
-                "no column {column:?} (columns: {})",
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ),
+            format!("no column {column:?} (columns: {})", headers.join(", ")),
         )
         .hint("name the column of order numbers with --column NAME; the first row must be a header")
     })?;
     let by_transaction = column == "transaction_id";
+    // Each row's number in the column, until the end or the first row that cannot be read.
+    let mut record = csv::ByteRecord::new();
+    let mut failed = false;
+    let mut numbers = std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        match records.read(&mut record) {
+            Ok(Some(_)) => Some(Ok(record
+                .get(index)
+                .map(|cell| String::from_utf8_lossy(cell).trim().to_owned())
+                .unwrap_or_default())),
+            Ok(None) => None,
+            Err(e) => {
+                failed = true;
+                Some(Err(e))
+            }
+        }
+    });
     let api = Api::connect(context, &args.api, false)?;
     if api.dry_run {
-        let first = reader
-            .records()
+        let first = numbers
             .next()
             .and_then(Result::ok)
-            .and_then(|r| r.get(index).map(str::to_owned))
             .ok_or_else(|| Failure::input(&name, "no order numbers to show a request for"))?;
         let field = if by_transaction {
             "transaction_id"
@@ -829,49 +851,43 @@ fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure
     let client = &api.client;
     let pace = pace.as_ref();
     let name = &name;
-    let queries = reader
-        .into_records()
-        .enumerate()
-        .map(|(row, record)| async move {
-            let number = match &record {
-                Ok(record) => record.get(index).unwrap_or("").trim().to_owned(),
-                Err(_) => String::new(),
+    let queries = numbers.enumerate().map(|(row, read)| async move {
+        let number = read.as_ref().cloned().unwrap_or_default();
+        let outcome = async {
+            let invalid = |failure: Failure| (failure, "INVALID_INPUT".to_owned());
+            let number = read.map_err(|e| invalid(Failure::input(name, e)))?;
+            let number = number.as_str();
+            let key = if by_transaction {
+                OrderKey::TransactionId(number.to_owned())
+            } else {
+                OrderKey::OutTradeNo(number.to_owned())
             };
-            let outcome = async {
-                let invalid = |failure: Failure| (failure, "INVALID_INPUT".to_owned());
-                let record = record.map_err(|e| invalid(Failure::input(name, e)))?;
-                let number = record.get(index).unwrap_or("").trim();
-                let key = if by_transaction {
-                    OrderKey::TransactionId(number.to_owned())
-                } else {
-                    OrderKey::OutTradeNo(number.to_owned())
-                };
-                key.validate()
-                    .map_err(|e| invalid(Failure::usage(format!("row {}: {e}", row + 1))))?;
-                if let Some(pace) = pace {
-                    pace.wait().await;
-                }
-                let (field, value) = key.field();
-                let prepared = client.prepare(Endpoint::OrderQuery, &[(field, value)]);
-                client
-                    .send(&prepared)
-                    .await
-                    .and_then(|answer| lift(OrderState::read(answer)))
-                    .map_err(|e| {
-                        let code = error_code(&e.error);
-                        let failure = call_failure(
-                            &format!("orderquery of {value}"),
-                            Endpoint::OrderQuery,
-                            e,
-                            QUERY_AGAIN,
-                            None,
-                        );
-                        (failure, code)
-                    })
+            key.validate()
+                .map_err(|e| invalid(Failure::usage(format!("row {}: {e}", row + 1))))?;
+            if let Some(pace) = pace {
+                pace.wait().await;
             }
-            .await;
-            batch_row(row, &number, by_transaction, outcome)
-        });
+            let (field, value) = key.field();
+            let prepared = client.prepare(Endpoint::OrderQuery, &[(field, value)]);
+            client
+                .send(&prepared)
+                .await
+                .and_then(|answer| lift(OrderState::read(answer)))
+                .map_err(|e| {
+                    let code = error_code(&e.error);
+                    let failure = call_failure(
+                        &format!("orderquery of {value}"),
+                        Endpoint::OrderQuery,
+                        e,
+                        QUERY_AGAIN,
+                        None,
+                    );
+                    (failure, code)
+                })
+        }
+        .await;
+        batch_row(row, &number, by_transaction, outcome)
+    });
     let window = args.concurrency as usize;
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     let mut worst: Option<u8> = None;
@@ -939,9 +955,13 @@ fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure
     Ok(exit::OK)
 }
 
-/// The number of data rows of a CSV file, for the progress bar; None if it cannot be read.
+/// The number of data rows of a CSV file, for the progress bar; None if it cannot be read
+/// twice (a pipe or a FIFO, even given by path: counting would drain it).
 fn count_rows(path: &Path) -> Option<u64> {
     let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
     let mut record = csv::ByteRecord::new();
     let mut rows = 0;

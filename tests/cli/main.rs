@@ -12,6 +12,7 @@ mod order;
 mod output;
 mod paysign;
 mod reconcile;
+mod reconcile_strict;
 mod refund;
 mod serve;
 mod sign;
