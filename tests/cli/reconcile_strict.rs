@@ -2,7 +2,7 @@
 //! them, read the same from a file and from a pipe, and refused loudly where they cannot
 //! be read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use wxpay_ops::bill::format::{BillType, FeeRate, RefundPart, TradeRow};
@@ -37,7 +37,7 @@ fn balanced_day(env: &Env, trades: u64) -> (PathBuf, String) {
     (bill, String::from_utf8(csv).unwrap())
 }
 
-fn reconcile(env: &Env, bill: &PathBuf, export: &str, extra: &[&str]) -> crate::common::Output {
+fn reconcile(env: &Env, bill: &Path, export: &str, extra: &[&str]) -> crate::common::Output {
     let mut args = vec![
         "--format",
         "json",
