@@ -3,13 +3,20 @@
 //!
 //! cargo bench --bench reconcile
 //!
-//! Each size runs in a child process of its own, so that its peak memory (VmHWM) is its
-//! own. Settings by environment: BENCH_RECONCILE_SIZES (trades per day, default
-//! 100000,1000000,10000000), BENCH_RECONCILE_DIR (default target/bench-reconcile; the
-//! generated files are kept there and reused), BENCH_RECONCILE_PHASES (set: also time the
-//! export alone, the bill alone, and the bill matched on one thread), BENCH_RECONCILE_NO_CHECK
-//! (set: skip checking the differences, for profiling), BENCH_RECONCILE_NO_FLOOR (set: skip
-//! timing the yardstick, the csv crate counting the records of both files).
+//! For each size: at 100k trades or fewer, the fast engine is checked against the reference
+//! engine (identical outcome) and the reference is timed; then one warm-up and
+//! BENCH_RECONCILE_RUNS (default 5) timed runs of the fast engine at each thread count, each
+//! in a child process of its own (so that its peak memory, VmHWM, is its own), interleaved
+//! with the same reconciliation in DuckDB (`reconcile_duckdb.py`, a SQL full outer join),
+//! and min/median/max of each. DuckDB's Python package is installed into target/ for the
+//! bench if it is missing; where it cannot be, the bench says so and goes on without it.
+//!
+//! Settings by environment: BENCH_RECONCILE_SIZES (trades per day, default
+//! 100000,1000000,10000000), BENCH_RECONCILE_THREADS (default 1,2), BENCH_RECONCILE_RUNS,
+//! BENCH_RECONCILE_DIR (default target/bench-reconcile; the generated files are kept there
+//! and reused), BENCH_RECONCILE_PHASES (set: also time the export alone, the bill alone, and
+//! the bill matched on one thread), BENCH_RECONCILE_NO_CHECK (set: skip checking the
+//! differences, for profiling), BENCH_RECONCILE_NO_DUCKDB (set: skip DuckDB).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -173,7 +180,7 @@ fn check(outcome: &Outcome, expected: &Expected) {
     assert_eq!(outcome.export.rows, expected.export_rows);
 }
 
-fn child(trades: u64) {
+fn child(trades: u64, threads: usize) {
     let data = data(trades);
     let expected: Expected =
         serde_json::from_slice(&std::fs::read(&data.expected).unwrap()).unwrap();
@@ -186,8 +193,17 @@ fn child(trades: u64) {
     let options = Options {
         mch_id: Some("1900000109".into()),
         cutoff_window: 300,
+        threads,
         ..Options::default()
     };
+    let read_options = ReadOptions {
+        threads,
+        ..ReadOptions::default()
+    };
+    if std::env::var_os(REFERENCE).is_some() {
+        compare_engines(&files, &read_options, options);
+        return;
+    }
     if std::env::var_os("BENCH_RECONCILE_PHASES").is_some() {
         let t = Instant::now();
         let export = wxpay_ops::reconcile::export::read_export(
@@ -228,13 +244,8 @@ fn child(trades: u64) {
     let started = Instant::now();
     let Reconciled {
         outcome, report, ..
-    } = reconcile_files(
-        &files,
-        &Mapping::emulator_export(),
-        &ReadOptions::default(),
-        options,
-    )
-    .expect("reconcile");
+    } = reconcile_files(&files, &Mapping::emulator_export(), &read_options, options)
+        .expect("reconcile");
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu;
     let peak = peak_memory_kib();
@@ -243,73 +254,213 @@ fn child(trades: u64) {
     if checked {
         check(&outcome, &expected);
     }
-    let bytes = std::fs::metadata(&data.bill).unwrap().len()
-        + std::fs::metadata(&data.export).unwrap().len();
-    // The yardstick, timed here on the same machine at the same moment: counting
-    // the records of both files with the csv crate, on one thread.
-    let floor = (std::env::var_os("BENCH_RECONCILE_NO_FLOOR").is_none()).then(|| {
-        let started = Instant::now();
-        let records: u64 = [&data.bill, &data.export]
-            .into_iter()
-            .map(|path| count_records(path))
-            .sum();
-        (started.elapsed().as_secs_f64(), records)
-    });
+    // For the parent: wall seconds, CPU seconds, peak KiB.
     println!(
-        "{trades:>9} trades: {:>9} bill rows + {:>9} export rows ({:.2} GB) in {wall:.3} s (CPU {cpu:.2} s), {:.1} M rows/s, {:.0} MB/s, peak memory {} MiB; {} differences, {}",
+        "RESULT {wall} {cpu} {peak} {} {} {}",
         outcome.bill.rows,
         outcome.export.rows,
-        bytes as f64 / 1e9,
-        (outcome.bill.rows + outcome.export.rows) as f64 / wall / 1e6,
-        bytes as f64 / wall / 1e6,
-        peak / 1024,
-        outcome.differences.len(),
-        if checked {
-            "all as expected"
-        } else {
-            "not checked"
-        },
+        if checked { "checked" } else { "unchecked" }
     );
-    if let Some((seconds, records)) = floor {
-        println!(
-            "{trades:>9} trades: counting the {records} records of both files with the csv crate took {seconds:.3} s"
-        );
+}
+
+/// The fast engine against the reference engine on the same files: the same outcome,
+/// report and export, and how long each took.
+fn compare_engines(files: &Files<'_>, read_options: &ReadOptions, options: Options) {
+    let mapping = Mapping::emulator_export();
+    let started = Instant::now();
+    let fast = reconcile_files(files, &mapping, read_options, options.clone()).expect("fast");
+    let fast_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let reference =
+        wxpay_ops::reconcile::reference::reconcile(files, &mapping, read_options, options)
+            .expect("reference");
+    let reference_seconds = started.elapsed().as_secs_f64();
+    assert!(fast.outcome == reference.outcome, "the engines differ");
+    assert!(fast.report == reference.report, "the reports differ");
+    assert_eq!(
+        format!("{:?}", fast.export),
+        format!("{:?}", reference.export)
+    );
+    println!(
+        "fast == reference: {} differences, {} entries matched; reference {reference_seconds:.2} s, fast {fast_seconds:.3} s ({:.0}x)",
+        fast.outcome.differences.len(),
+        fast.outcome.category(Category::Matched).count,
+        reference_seconds / fast_seconds
+    );
+}
+
+const REFERENCE: &str = "BENCH_RECONCILE_REFERENCE";
+const THREADS: &str = "BENCH_RECONCILE_CHILD_THREADS";
+
+/// One timed run: wall and CPU seconds, peak memory.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    wall: f64,
+    cpu: f64,
+    peak_kib: u64,
+}
+
+fn run_child(me: &Path, trades: u64, threads: usize, extra: Option<&str>) -> Option<Run> {
+    let mut command = Command::new(me);
+    command
+        .env(CHILD, trades.to_string())
+        .env(THREADS, threads.to_string())
+        .arg("--bench");
+    if let Some(name) = extra {
+        command.env(name, "1");
+    }
+    let output = command.output().expect("child run");
+    std::io::stderr().write_all(&output.stderr).ok();
+    assert!(output.status.success(), "the child run failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut result = None;
+    for line in stdout.lines() {
+        match line.strip_prefix("RESULT ") {
+            Some(fields) => {
+                let fields: Vec<&str> = fields.split(' ').collect();
+                result = Some(Run {
+                    wall: fields[0].parse().unwrap(),
+                    cpu: fields[1].parse().unwrap(),
+                    peak_kib: fields[2].parse().unwrap(),
+                });
+            }
+            None => println!("{line}"),
+        }
+    }
+    result
+}
+
+/// A Python that imports duckdb, installing the package into target/ if need be.
+fn duckdb_python() -> Result<Option<PathBuf>, String> {
+    if std::env::var_os("BENCH_RECONCILE_NO_DUCKDB").is_some() {
+        return Ok(None);
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-python");
+    let imports = |path: &Path| {
+        Command::new("python3")
+            .args(["-c", "import duckdb"])
+            .env("PYTHONPATH", path)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if imports(&target) {
+        return Ok(Some(target));
+    }
+    eprintln!(
+        "installing DuckDB's Python package into {} for the bench",
+        target.display()
+    );
+    let installed = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "--target"])
+        .arg(&target)
+        .arg("duckdb")
+        .status();
+    match installed {
+        Ok(status) if status.success() && imports(&target) => Ok(Some(target)),
+        Ok(status) => Err(format!("pip install duckdb failed ({status})")),
+        Err(e) => Err(format!("python3 could not be run: {e}")),
     }
 }
 
-fn count_records(path: &Path) -> u64 {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_path(path)
-        .expect("bench file");
-    let mut record = csv::ByteRecord::new();
-    let mut records = 0;
-    while reader.read_byte_record(&mut record).expect("csv") {
-        records += 1;
-    }
-    records
+fn run_duckdb(python_path: &Path, data: &Data, threads: usize) -> (f64, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reconcile_duckdb.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&data.bill)
+        .arg(&data.export)
+        .arg(threads.to_string())
+        .env("PYTHONPATH", python_path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "DuckDB failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).expect("DuckDB's JSON");
+    (
+        result["seconds"].as_f64().unwrap(),
+        result["categories"].to_string(),
+    )
+}
+
+/// min / median / max.
+fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        values[0],
+        values[values.len() / 2],
+        values[values.len() - 1],
+    )
 }
 
 fn main() {
     if let Ok(trades) = std::env::var(CHILD) {
-        child(trades.parse().expect("trades"));
+        let threads = std::env::var(THREADS).map_or(1, |t| t.parse().expect("threads"));
+        child(trades.parse().expect("trades"), threads);
         return;
     }
     let sizes =
         std::env::var("BENCH_RECONCILE_SIZES").unwrap_or_else(|_| "100000,1000000,10000000".into());
+    let threads: Vec<usize> = std::env::var("BENCH_RECONCILE_THREADS")
+        .unwrap_or_else(|_| "1,2".into())
+        .split(',')
+        .map(|t| t.trim().parse().expect("BENCH_RECONCILE_THREADS: numbers"))
+        .collect();
+    let runs: usize = std::env::var("BENCH_RECONCILE_RUNS").map_or(5, |r| r.parse().expect("runs"));
     let me = std::env::current_exe().expect("the bench binary");
+    let duckdb = match duckdb_python() {
+        Ok(found) => found,
+        Err(why) => {
+            println!("DuckDB is not available here ({why}): timing wxpay-ops alone");
+            None
+        }
+    };
+    let machine = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("{machine} cores; {runs} runs after one warm-up, each engine in turn");
     for size in sizes.split(',') {
         let trades: u64 = size.trim().parse().expect("BENCH_RECONCILE_SIZES: numbers");
-        data(trades);
-        // Twice: the first run warms the page cache, the second is reported.
-        for _ in 0..2 {
-            let status = Command::new(&me)
-                .env(CHILD, trades.to_string())
-                .arg("--bench")
-                .status()
-                .expect("child run");
-            assert!(status.success());
+        let data = data(trades);
+        if trades <= 100_000 {
+            run_child(&me, trades, *threads.last().unwrap_or(&1), Some(REFERENCE));
+        }
+        let mut ours: Vec<Vec<Run>> = vec![Vec::new(); threads.len()];
+        let mut theirs: Vec<Vec<f64>> = vec![Vec::new(); threads.len()];
+        let mut categories = String::new();
+        for run in 0..=runs {
+            for (i, &n) in threads.iter().enumerate() {
+                let result = run_child(&me, trades, n, None).expect("a timed run");
+                let duck = duckdb.as_ref().map(|python| run_duckdb(python, &data, n));
+                // The first round warms the page cache and is not counted.
+                if run > 0 {
+                    ours[i].push(result);
+                    if let Some((seconds, found)) = duck {
+                        theirs[i].push(seconds);
+                        categories = found;
+                    }
+                }
+            }
+        }
+        for (i, &n) in threads.iter().enumerate() {
+            let (low, median, high) = spread(ours[i].iter().map(|r| r.wall).collect());
+            let (_, cpu, _) = spread(ours[i].iter().map(|r| r.cpu).collect());
+            let peak = ours[i].iter().map(|r| r.peak_kib).max().unwrap_or(0);
+            print!(
+                "{trades:>9} trades, {n} thread(s): wxpay-ops {low:.3} / {median:.3} / {high:.3} s (min/median/max; CPU {cpu:.2} s, peak {} MiB)",
+                peak / 1024
+            );
+            if theirs[i].is_empty() {
+                println!();
+            } else {
+                let (d_low, d_median, d_high) = spread(theirs[i].clone());
+                println!(
+                    "; DuckDB {d_low:.3} / {d_median:.3} / {d_high:.3} s; ratio of medians {:.2}",
+                    median / d_median
+                );
+            }
+        }
+        if !categories.is_empty() {
+            println!("{trades:>9} trades: DuckDB's categories {categories}");
         }
     }
 }

@@ -124,7 +124,7 @@ pub struct MappingArgs {
     /// [default: paid_at, when the export has it]
     #[arg(long, value_name = "NAME")]
     time_column: Option<String>,
-    /// Format of the times: strftime fields %Y %m %d %H %M %S, or unix, unix_ms
+    /// Format of the times: strftime fields %Y %m %d %H %M %S %f %z, or unix, unix_ms
     /// [default: "%Y-%m-%d %H:%M:%S"]
     #[arg(long, value_name = "FORMAT")]
     time_format: Option<String>,

@@ -17,9 +17,13 @@ pub const NO_TIME: Stamp = u32::MAX;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TimeSpecError {
     #[error(
-        "time format {0:?} has no date: use strftime fields %Y %m %d %H %M %S (e.g. \"%Y-%m-%d %H:%M:%S\"), or unix / unix_ms"
+        "time format {0:?} has no date: use strftime fields %Y %m %d %H %M %S %f %z (e.g. \"%Y-%m-%d %H:%M:%S\"), or unix / unix_ms"
     )]
     Format(String),
+    #[error(
+        "time format {spec:?}: %{field} is not supported; use the fields %Y %m %d %H %M %S %f %z and %%"
+    )]
+    Field { spec: String, field: char },
     #[error("time zone {0:?} is not an offset such as +08:00, UTC or Asia/Shanghai")]
     Zone(String),
 }
@@ -131,6 +135,11 @@ pub enum Piece {
     Hour,
     Minute,
     Second,
+    /// `%f`: fractions of a second, 1 to 9 digits, ignored.
+    Fraction,
+    /// `%z`: the time's own offset, `+0800`, `+08:00` or `Z`, which then wins over the
+    /// mapping's time zone.
+    Offset,
     Literal(u8),
 }
 
@@ -168,8 +177,15 @@ impl TimeFormat {
                 Some(b'H') => Piece::Hour,
                 Some(b'M') => Piece::Minute,
                 Some(b'S') => Piece::Second,
+                Some(b'f') => Piece::Fraction,
+                Some(b'z') => Piece::Offset,
                 Some(b'%') => Piece::Literal(b'%'),
-                _ => return Err(TimeSpecError::Format(spec.to_owned())),
+                other => {
+                    return Err(TimeSpecError::Field {
+                        spec: spec.to_owned(),
+                        field: other.map_or('%', char::from),
+                    });
+                }
             });
         }
         let has = |p| pieces.contains(&p);
@@ -202,8 +218,8 @@ impl TimeFormat {
             TimeFormat::UnixSeconds => parse_int(text)?,
             TimeFormat::UnixMillis => parse_int(text)?.div_euclid(1000),
             TimeFormat::Pattern { pieces, .. } => {
-                let local = parse_pattern(pieces, text)?;
-                return shift(local, i64::from(BEIJING_OFFSET - offset));
+                let (local, own) = parse_pattern(pieces, text)?;
+                return shift(local, i64::from(BEIJING_OFFSET - own.unwrap_or(offset)));
             }
         };
         // Unix time counts from 1970; stamps from 2000-01-01 Beijing.
@@ -223,8 +239,10 @@ fn parse_int(text: &[u8]) -> Option<i64> {
     Some(text.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
 }
 
-/// Local wall-clock seconds since 2000-01-01 00:00 of the zone the text is in.
-fn parse_pattern(pieces: &[Piece], text: &[u8]) -> Option<i64> {
+/// Local wall-clock seconds since 2000-01-01 00:00 of the zone the text is in, and that
+/// zone's offset if the text gives it (`%z`).
+fn parse_pattern(pieces: &[Piece], text: &[u8]) -> Option<(i64, Option<i32>)> {
+    let mut offset = None;
     let mut at = 0;
     let mut fields = [0u32; 6];
     let digits = |at: &mut usize, min: usize, max: usize| -> Option<u32> {
@@ -236,7 +254,7 @@ fn parse_pattern(pieces: &[Piece], text: &[u8]) -> Option<i64> {
         }
         (*at - start >= min).then_some(value)
     };
-    for piece in pieces {
+    for (i, piece) in pieces.iter().enumerate() {
         match *piece {
             Piece::Literal(b) => {
                 if text.get(at) != Some(&b) {
@@ -247,10 +265,37 @@ fn parse_pattern(pieces: &[Piece], text: &[u8]) -> Option<i64> {
             Piece::Year => fields[0] = digits(&mut at, 4, 4)?,
             Piece::Second => {
                 fields[5] = digits(&mut at, 1, 2)?;
-                if text.get(at) == Some(&b'.') {
+                // Fractions are ignored, unless the format reads them itself (`%S.%f`).
+                let fraction_next = pieces.get(i + 1) == Some(&Piece::Literal(b'.'));
+                if text.get(at) == Some(&b'.') && !fraction_next {
                     at += 1;
                     digits(&mut at, 1, 9)?;
                 }
+            }
+            Piece::Fraction => {
+                digits(&mut at, 1, 9)?;
+            }
+            Piece::Offset => {
+                if text.get(at) == Some(&b'Z') {
+                    at += 1;
+                    offset = Some(0);
+                    continue;
+                }
+                let sign = match text.get(at) {
+                    Some(b'+') => 1,
+                    Some(b'-') => -1,
+                    _ => return None,
+                };
+                at += 1;
+                let hours = digits(&mut at, 2, 2)?;
+                if text.get(at) == Some(&b':') {
+                    at += 1;
+                }
+                let minutes = digits(&mut at, 2, 2)?;
+                if hours > 14 || minutes > 59 {
+                    return None;
+                }
+                offset = Some(sign * (hours * 3600 + minutes * 60) as i32);
             }
             field => {
                 let index = match field {
@@ -271,7 +316,8 @@ fn parse_pattern(pieces: &[Piece], text: &[u8]) -> Option<i64> {
         return None;
     }
     let days = days_from_civil(year, month, day)?;
-    Some(i64::from(days) * i64::from(DAY) + i64::from(hour * 3600 + minute * 60 + second))
+    let local = i64::from(days) * i64::from(DAY) + i64::from(hour * 3600 + minute * 60 + second);
+    Some((local, offset))
 }
 
 /// A time zone as an offset: `+08:00`, `+0800`, `-05:00`, `UTC`, `Z`, or the names of
@@ -436,7 +482,26 @@ mod tests {
             assert_eq!(default.stamp(bad.as_bytes(), 0), None, "{bad}");
         }
         assert!(TimeFormat::parse("%H:%M").is_err());
-        assert!(TimeFormat::parse("%Y-%q").is_err());
+        assert_eq!(
+            TimeFormat::parse("%Y-%m-%d %q").unwrap_err().to_string(),
+            "time format \"%Y-%m-%d %q\": %q is not supported; use the fields %Y %m %d %H %M %S %f %z and %%"
+        );
+        // ISO 8601 with fractions and the time's own offset, which wins over the zone.
+        let iso = TimeFormat::parse("%Y-%m-%dT%H:%M:%S.%f%z").unwrap();
+        for text in [
+            "2026-11-20T15:59:59.123+00:00",
+            "2026-11-20T23:59:59.5+0800",
+            "2026-11-20T15:59:59.000000Z",
+        ] {
+            let stamp = iso.stamp(text.as_bytes(), -5 * 3600).unwrap();
+            assert_eq!(format_stamp(stamp), "2026-11-20 23:59:59", "{text}");
+        }
+        assert_eq!(
+            iso.stamp(b"2026-11-20T23:59:59+0800", 0),
+            None,
+            "%f needs digits"
+        );
+        assert_eq!(iso.stamp(b"2026-11-20T23:59:59.1+2500", 0), None);
         assert_eq!(parse_zone("+08:00"), Ok(BEIJING_OFFSET));
         assert_eq!(parse_zone("-0530"), Ok(-(5 * 3600 + 30 * 60)));
         assert_eq!(parse_zone("Asia/Shanghai"), Ok(BEIJING_OFFSET));

@@ -380,3 +380,37 @@ fn header_twins_decimal_commas_gbk_behind_a_bom_and_the_help() {
     assert!(!help.contains("missing_inexport"));
     assert!(help.contains("just after midnight that WeChat Pay booked the day before"));
 }
+
+#[test]
+fn iso_times_with_fractions_and_their_own_offset() {
+    let env = Env::new();
+    let (bill, orders) = balanced_day(&env, 50);
+    let iso: String = orders
+        .lines()
+        .map(|line| match line.rsplit_once(',') {
+            Some((rest, time)) if time.len() == 19 => {
+                format!("{rest},{}T{}.250+08:00\n", &time[..10], &time[11..])
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    assert!(iso.contains("T"), "{iso}");
+    std::fs::write(env.path("iso.csv"), &iso).unwrap();
+    // The times' own offset wins over --time-zone.
+    let format = [
+        "--time-format",
+        "%Y-%m-%dT%H:%M:%S.%f%z",
+        "--time-zone",
+        "UTC",
+    ];
+    let out = reconcile(&env, &bill, "iso.csv", &format).expect(0);
+    assert_eq!(out.json(), Value::Array(vec![]));
+    reconcile(
+        &env,
+        &bill,
+        "iso.csv",
+        &["--time-format", "%Y-%m-%dT%H:%M:%S%Q"],
+    )
+    .expect(2)
+    .error_mentions("%Q is not supported");
+}
