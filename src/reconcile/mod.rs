@@ -280,7 +280,7 @@ impl Outcome {
 
 /// The bill's side of an entry that needs more than a flag: a different amount, a refund
 /// sum, or a row to show.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct BillSide {
     amount: i64,
     time: Stamp,
@@ -414,7 +414,7 @@ impl<'e> Matcher<'e> {
                 .and_modify(|mine| {
                     mine.repeated = true;
                     if only.side.line < mine.side.line {
-                        mine.side = only.side.clone();
+                        mine.side = only.side;
                     }
                 })
                 .or_insert(only);
@@ -571,14 +571,9 @@ impl<'e> Matcher<'e> {
         }
         // The row that set the flag; any other is a repeat, whatever thread met it first.
         entry.seen_by(place(self.part, side.line, side.time - day.start()));
+        // Only a different amount needs keeping: the place says the rest.
         if entry.amount != side.amount {
             entry.set(flag::AMOUNT);
-        }
-        if entry.amount != side.amount
-            || !entry.status.charged()
-            || !day.contains(entry.time)
-            || entry.flags() & flag::EXPORT_DUPLICATE != 0
-        {
             self.sides.insert(index, side);
         }
     }
@@ -694,12 +689,14 @@ impl<'e> Matcher<'e> {
                     line,
                 }
             });
-            let mut rows: Vec<&BillSide> = matched
-                .iter()
-                .chain(repeats.into_iter().flatten())
-                .collect();
-            rows.sort_by_key(|side| side.line);
-            let bill_amount = rows.first().map_or(0, |side| side.amount);
+            // The first row of the key in the file.
+            let first = match repeats {
+                None => matched,
+                Some(repeats) => (matched.into_iter())
+                    .chain(repeats.iter().copied())
+                    .min_by_key(|side| side.line),
+            };
+            let bill_amount = first.as_ref().map_or(0, |side| side.amount);
             let export_repeats = notes.export.get(&index);
             let (category, note) = if export_repeats.is_some() || repeats.is_some() {
                 let side = if export_repeats.is_some() {
@@ -711,8 +708,12 @@ impl<'e> Matcher<'e> {
                 for line in export_repeats.into_iter().flatten() {
                     note += &format!("; again on line {line}");
                 }
-                for row in rows.iter().skip(1) {
-                    note += &format!("; bill line {} again", row.line);
+                let mut lines: Vec<u64> = (matched.iter().chain(repeats.into_iter().flatten()))
+                    .map(|side| side.line)
+                    .collect();
+                lines.sort_unstable();
+                for line in lines.iter().skip(1) {
+                    note += &format!("; bill line {line} again");
                 }
                 (Category::Duplicate, note)
             } else if seen {
@@ -757,7 +758,7 @@ impl<'e> Matcher<'e> {
                 continue;
             }
             let (key, order) = export.keys(entry);
-            let bill = rows.first().copied().or(self.adjacent.get(&index));
+            let bill = first.as_ref().or(self.adjacent.get(&index));
             out.differences.push(Difference {
                 category,
                 kind: entry.kind,
