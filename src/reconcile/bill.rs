@@ -176,7 +176,8 @@ fn match_bill<'e>(
     head.truncate(read);
     let gzip = head.starts_with(&[0x1f, 0x8b]);
     let header_end = memchr::memchr(b'\n', &head).map(|i| i + 1);
-    let threads = options.threads.max(1) as u64;
+    // Parts of at least half the size read on one thread, whatever --threads says.
+    let threads = (options.threads.max(1) as u64).min((len / (PARALLEL_BYTES / 2)).max(1));
     let mut starts = vec![0];
     if header_end.is_some() && threads > 1 && metadata.is_file() && len >= PARALLEL_BYTES && !gzip {
         for k in 1..threads {

@@ -329,6 +329,16 @@ pub(super) struct Columns {
     pub absent_time_column: Option<String>,
 }
 
+/// The header's column names, trimmed (of a byte order mark too: some tools write two).
+pub(super) fn header_names(record: &csv::ByteRecord) -> Vec<String> {
+    (record.iter())
+        .map(|name| {
+            let name = String::from_utf8_lossy(name);
+            name.trim_start_matches('\u{feff}').trim().to_owned()
+        })
+        .collect()
+}
+
 /// Finds the mapping's columns in the header: by exact name, else ignoring ASCII case. A
 /// name the header has twice is refused, as either could be meant.
 pub(super) fn find_columns(header: &[String], mapping: &Mapping) -> Result<Columns, ExportError> {
@@ -447,17 +457,32 @@ pub fn read_export_file(
     let mut file = File::open(path)?;
     let metadata = file.metadata()?;
     let len = metadata.len();
-    let threads = options.threads();
+    // Parts of at least half the size read on one thread, whatever --threads says.
+    let threads = options
+        .threads()
+        .min((len / (PARALLEL_BYTES / 2)).max(1) as usize);
     if threads < 2 || !metadata.is_file() || len < PARALLEL_BYTES {
         return read_export(file, mapping, options);
     }
     let mut head = Vec::with_capacity(SNIFF);
     (&mut file).take(SNIFF as u64).read_to_end(&mut head)?;
     let shape = Shape::sniff(&head, options)?;
-    // The header line, without quotes (a quoted newline would make it more than a line).
+    // Each later part is read behind a copy of the header, which must be the first line
+    // as a line and as the csv reader's first record: not blank (the reader would skip
+    // it), no quote (a quoted line break would make it more), no carriage return inside
+    // (which would end it sooner).
     let header = match memchr::memchr(b'\n', &head) {
-        Some(end) if !head[..end].contains(&b'"') => head[..=end].to_vec(),
-        _ => return read_export(File::open(path)?, mapping, options),
+        Some(end) => {
+            let line = &head[shape.bom..end];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let plain =
+                !line.trim_ascii().is_empty() && !line.contains(&b'"') && !line.contains(&b'\r');
+            if !plain {
+                return read_export(File::open(path)?, mapping, options);
+            }
+            head[..=end].to_vec()
+        }
+        None => return read_export(File::open(path)?, mapping, options),
     };
     let mut starts = vec![0];
     for k in 1..threads as u64 {
@@ -839,10 +864,7 @@ fn read_header(
     mapping: &Mapping,
     export: &mut Export,
 ) -> Result<Columns, ExportError> {
-    let header: Vec<String> = record
-        .iter()
-        .map(|name| String::from_utf8_lossy(name).trim().to_owned())
-        .collect();
+    let header = header_names(record);
     let columns = find_columns(&header, mapping)?;
     export.info.header = header;
     export.info.refund_numbers = columns.refund_no.is_some();

@@ -205,7 +205,17 @@ mod engines {
         match column {
             // Order number.
             0 => pick(&[
-                "O1", "O2", "O3", "O4", "O5", "\"O,6\"", "O1 ", "", "\"O\n2\"",
+                "O1",
+                "O2",
+                "O3",
+                "O4",
+                "O5",
+                "\"O,6\"",
+                "O1 ",
+                "",
+                "\"O\n2\"",
+                "\u{feff}O3",
+                "\u{feff}\"O4\"",
             ]),
             // Status (or type, per transaction).
             1 => pick(&["PAID", "paid", "REFUNDED", "CLOSED", "UNPAID", "", "weird"]),
@@ -263,6 +273,12 @@ mod engines {
         gbk: bool,
         /// A quote opened and never closed, in that row's note.
         open_quote: Option<usize>,
+        /// What comes before the header: nothing, a blank line, a mark of UTF-8 again.
+        lead: &'static str,
+        /// How the header line ends: usually as the rows do; a lone CR ends a record too.
+        header_end: Option<&'static str>,
+        /// The header again, as in exports pasted together, before that row.
+        header_again: Option<usize>,
     }
 
     fn export() -> impl Strategy<Value = Export> {
@@ -285,9 +301,20 @@ mod engines {
             prop::collection::vec(row, 1..30),
             any::<(bool, bool, bool)>(),
             prop::option::weighted(0.05, 0..30usize),
+            prop::sample::select(vec!["", "", "", "\n", "\r\n", "\u{feff}"]),
+            prop::option::weighted(0.1, prop::sample::select(vec!["\r", "\r\n", "\n"])),
+            prop::option::weighted(0.1, 0..30usize),
         )
             .prop_map(
-                |((transactions, refund_numbers, refund_times), rows, (crlf, bom, gbk), open)| {
+                |(
+                    (transactions, refund_numbers, refund_times),
+                    rows,
+                    (crlf, bom, gbk),
+                    open,
+                    lead,
+                    header_end,
+                    header_again,
+                )| {
                     Export {
                         transactions,
                         refund_numbers,
@@ -297,6 +324,9 @@ mod engines {
                         bom,
                         gbk,
                         open_quote: open,
+                        lead,
+                        header_end,
+                        header_again,
                     }
                 },
             )
@@ -324,10 +354,14 @@ mod engines {
         fn bytes(&self) -> Vec<u8> {
             let status = if self.transactions { "type" } else { "status" };
             let end = if self.crlf { "\r\n" } else { "\n" };
-            let mut text = format!(
-                "out_trade_no,{status},amount,refund_amount,paid_at,refund_no,refunded_at,note{end}"
+            let header = format!(
+                "out_trade_no,{status},amount,refund_amount,paid_at,refund_no,refunded_at,note"
             );
+            let mut text = format!("{}{header}{}", self.lead, self.header_end.unwrap_or(end));
             for (i, row) in self.rows.iter().enumerate() {
+                if self.header_again == Some(i) {
+                    text += &format!("{header}{end}");
+                }
                 let mut row = row.clone();
                 if self.open_quote == Some(i) && row.len() == 8 {
                     row[7] = "\"oops, never closed".into();

@@ -669,7 +669,10 @@ impl<'e> Matcher<'e> {
                     _ => out.export.refunds.add(entry.amount),
                 }
             }
-            let repeats = notes.bill.get(&index);
+            // Only the flagged few have repeats to look up.
+            let repeats = (flags & flag::BILL_DUPLICATE != 0)
+                .then(|| notes.bill.get(&index))
+                .flatten();
             // The row that matched first, by time on some thread; the first in the file is
             // this one or an earlier repeat.
             let matched = entry.first_bill().map(|place| {
@@ -697,7 +700,9 @@ impl<'e> Matcher<'e> {
                     .min_by_key(|side| side.line),
             };
             let bill_amount = first.as_ref().map_or(0, |side| side.amount);
-            let export_repeats = notes.export.get(&index);
+            let export_repeats = (flags & flag::EXPORT_DUPLICATE != 0)
+                .then(|| notes.export.get(&index))
+                .flatten();
             let (category, note) = if export_repeats.is_some() || repeats.is_some() {
                 let side = if export_repeats.is_some() {
                     "export"

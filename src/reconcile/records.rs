@@ -84,13 +84,13 @@ impl<R: Read> Records<R> {
             {
                 let (_, line) = tracked.locate(first + quote as u64);
                 return Err(RecordError::OpenQuote {
-                    line: self.offset + line,
+                    line: self.offset + line - 1,
                 });
             }
             return Ok(None);
         }
         let (first, line) = self.reader.get_mut().locate(start);
-        let line = self.offset + line;
+        let line = self.offset + line - 1;
         match read {
             Ok(_) => {
                 if record.as_slice().len() + record.len() > MAX_RECORD {
@@ -114,7 +114,7 @@ impl<R: Read> Records<R> {
 
     /// Line ends read in all.
     pub fn newlines(&self) -> u64 {
-        self.reader.get_ref().newlines
+        self.reader.get_ref().newlines - 1
     }
 }
 
@@ -180,6 +180,8 @@ struct Tracked<R> {
     newlines: u64,
     /// Where the record being read began.
     record_start: u64,
+    /// Whether the blank line put first was read.
+    started: bool,
 }
 
 impl<R> Tracked<R> {
@@ -191,6 +193,7 @@ impl<R> Tracked<R> {
             newlines_before: 0,
             newlines: 0,
             record_start: 0,
+            started: false,
         }
     }
 
@@ -234,7 +237,18 @@ impl<R: Read> Read for Tracked<R> {
         if in_record > (2 * MAX_RECORD + 2 + BUFFER) as u64 {
             return Err(io::Error::other(Overlong));
         }
-        let n = self.inner.read(buf)?;
+        // The csv crate drops a byte order mark from the first bytes it reads, wherever they
+        // are. A blank line first (which it skips, and which the lines told leave out) keeps
+        // a U+FEFF in a row where it is, so that a reader started mid-file reads as one
+        // started at the top does.
+        let n = match self.started {
+            false if !buf.is_empty() => {
+                self.started = true;
+                buf[0] = b'\n';
+                1
+            }
+            _ => self.inner.read(buf)?,
+        };
         self.newlines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
         self.kept.extend_from_slice(&buf[..n]);
         Ok(n)

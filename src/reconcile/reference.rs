@@ -52,7 +52,7 @@ use super::bill::{BillError, Files, FilesError, Stop, read_bill};
 use super::clock::{self, DAY, Day, NO_TIME, Stamp};
 use super::export::{
     BAD_LINES_KEPT, BadLine, ExportError, ExportInfo, Mapping, ReadOptions, Shape, Unit, decoded,
-    find_columns, records_error,
+    find_columns, header_names, records_error,
 };
 use super::records::Records;
 use super::store::{Kind, MAX_KEY, Status};
@@ -440,10 +440,7 @@ fn read_export(
     let mut entries = Vec::new();
     while let Some(line) = records.read(&mut record).map_err(records_error)? {
         let Some(columns) = &columns else {
-            let header: Vec<String> = record
-                .iter()
-                .map(|name| String::from_utf8_lossy(name).trim().to_owned())
-                .collect();
+            let header = header_names(&record);
             let found = find_columns(&header, mapping)?;
             info.header = header;
             info.refund_numbers = found.refund_no.is_some();
