@@ -15,6 +15,10 @@ use super::parse::{BillError, ParseError, Parser, Report};
 use crate::fsutil::{FileError, WriteError, write_atomic};
 use crate::wechat::client::{BillBody, Client, ClientError};
 
+/// The longest a bill may take to arrive: the largest bill (a few hundred MB) arrives well
+/// within it, and a longer wait would leave a scheduled job hanging.
+pub const MAX_TIMEOUT_SECS: u64 = 3600;
+
 /// What to download: a trade bill of a type, or a fund-flow bill of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

@@ -15,7 +15,7 @@ use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::{Format, Printer, Record};
 use super::settings::{Context, KeyArgs, Selected};
 use crate::config::certs::{identity_from_pem, read_p12};
-use crate::config::check::{MAX_TIMEOUT_SECS, usable_timeout};
+use crate::config::check::{timeout_range, usable_timeout};
 use crate::wechat::api::{Endpoint, Extra, Retry, err_code_meaning};
 use crate::wechat::client::{
     Attempt, CallError, Client, ClientError, ClientOptions, Prepared, RetryPolicy,
@@ -67,9 +67,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok()
         .filter(|s| usable_timeout(*s))
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            format!("{text:?} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}")
-        })
+        .ok_or_else(|| format!("{text:?} is not {}", timeout_range()))
 }
 
 /// A timeout from the profile: a flag wins; an unusable value is refused rather than
@@ -86,10 +84,15 @@ fn profile_seconds(
         (None, None) => Ok(default),
         (None, Some(seconds)) if usable_timeout(seconds) => Ok(Duration::from_secs_f64(seconds)),
         (None, Some(seconds)) => Err(Failure::usage(format!(
-            "profile {:?}: {name} = {seconds} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}",
-            selected.name
+            "profile {:?}: {name} = {seconds} is not {}",
+            selected.name,
+            timeout_range()
         ))
-        .hint(format!("fix {name} in {}, or pass --{}", selected.config.path.display(), name.replace('_', "-")))),
+        .hint(format!(
+            "fix {name} in {}, or pass --{}",
+            selected.config.path.display(),
+            name.replace('_', "-")
+        ))),
     }
 }
 

@@ -92,8 +92,9 @@ pub struct FetchArgs {
     /// Tries per day when the bill is not ready or a temporary fault occurs
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     attempts: u32,
-    /// Seconds one bill may take to arrive
-    #[arg(long, default_value_t = 600)]
+    /// Seconds one bill may take to arrive, 1 to 3600
+    #[arg(long, default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=download::MAX_TIMEOUT_SECS))]
     timeout: u64,
     #[command(flatten)]
     keys: KeyArgs,

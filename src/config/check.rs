@@ -42,9 +42,18 @@ const EXPIRY_WARNING_DAYS: i64 = 30;
 /// hanging.
 pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
 
-/// Whether `seconds` is a usable timeout: more than zero, at most an hour.
+/// The shortest: no answer from WeChat Pay comes sooner, and a tinier one (1e-300) rounds to
+/// no time at all, which fails every request as a timeout.
+pub const MIN_TIMEOUT_SECS: f64 = 0.1;
+
+/// Whether `seconds` is a usable timeout: from a tenth of a second to an hour (NaN is not).
 pub fn usable_timeout(seconds: f64) -> bool {
-    seconds > 0.0 && seconds <= MAX_TIMEOUT_SECS
+    (MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&seconds)
+}
+
+/// How a timeout out of range is described, in flags and profiles alike.
+pub fn timeout_range() -> String {
+    format!("a number of seconds from {MIN_TIMEOUT_SECS} to {MAX_TIMEOUT_SECS}")
 }
 
 /// Merchant numbers, the service provider's and its sub-merchants': 8 (early merchants,
@@ -199,9 +208,7 @@ fn timeouts(profile: &Profile) -> Vec<Check> {
             Some(seconds) => check(
                 name,
                 Status::Fail,
-                format!(
-                    "{seconds} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}"
-                ),
+                format!("{seconds} is not {}", timeout_range()),
             ),
         });
     }

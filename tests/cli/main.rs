@@ -8,6 +8,7 @@ mod emulator;
 mod fuzz;
 mod general;
 mod notify;
+mod numbers;
 mod order;
 mod output;
 mod paysign;
