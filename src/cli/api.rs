@@ -21,7 +21,7 @@ use crate::wechat::client::{
     Attempt, CallError, Client, ClientError, ClientOptions, Prepared, RetryPolicy,
 };
 use crate::wechat::transport::tls_config;
-use crate::wechat::{ApiKey, Fen};
+use crate::wechat::{ApiKey, Fen, shown_url};
 
 pub const DEFAULT_API_BASE: &str = "https://api.mch.weixin.qq.com";
 
@@ -122,11 +122,13 @@ impl Api {
         for url in std::iter::once(&base).chain(&profile.backup_api_base) {
             if !crate::wechat::is_http_url(url) {
                 return Err(Failure::usage(format!(
-                    "profile {:?}: {url:?} is not an http(s) URL",
-                    selected.name
+                    "profile {:?}: {:?} is not an http(s) URL",
+                    selected.name,
+                    shown_url(url)
                 ))
                 .hint("api_base and backup_api_base look like https://api.mch.weixin.qq.com"));
             }
+            warn_if_plain_http(&context.printer, url);
         }
         let ca = match &profile.ca_cert {
             Some(path) => {
@@ -211,10 +213,11 @@ impl Api {
     /// a terminal gets the request line and the XML as they would be sent.
     pub fn show(&self, printer: &Printer, prepared: &Prepared) -> Result<u8, Failure> {
         let certificate = prepared.endpoint.needs_client_certificate();
+        let url = shown_url(&prepared.url);
         match printer.format(Format::Json) {
             Format::Table => printer.data(&format!(
                 "POST {}{}\n\n{}\n",
-                prepared.url,
+                url,
                 if certificate {
                     "  (mutual TLS with the merchant certificate)"
                 } else {
@@ -225,7 +228,7 @@ impl Api {
             _ => {
                 let mut record = Record::new();
                 record.insert("method".into(), json!("POST"));
-                record.insert("url".into(), json!(prepared.url));
+                record.insert("url".into(), json!(url));
                 record.insert("client_certificate".into(), json!(certificate));
                 record.insert("sandbox".into(), json!(self.sandbox));
                 // JSON escapes control characters, so the line breaks between elements
@@ -253,6 +256,14 @@ impl Api {
 
     pub fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
         self.runtime.block_on(future)
+    }
+}
+
+/// Requests to a plain http:// api_base on another machine travel unencrypted: said on every
+/// call, since nothing else would tell.
+pub fn warn_if_plain_http(printer: &Printer, url: &str) {
+    if let Some(warning) = crate::config::check::plain_http_warning(url) {
+        printer.warn(&format!("api_base {warning}"));
     }
 }
 

@@ -516,14 +516,16 @@ fn bill_client(
     } else {
         profile.sign_type.unwrap_or_default()
     };
+    let base = profile
+        .api_base
+        .clone()
+        .unwrap_or_else(|| super::api::DEFAULT_API_BASE.to_owned());
+    super::api::warn_if_plain_http(&context.printer, &base);
     super::api::build(ClientOptions {
         tls,
         timeout,
         ..ClientOptions::new(
-            profile
-                .api_base
-                .clone()
-                .unwrap_or_else(|| super::api::DEFAULT_API_BASE.to_owned()),
+            base,
             profile.mch_id.clone(),
             profile.appid.clone(),
             context.api_key(keys, Some(selected))?,

@@ -1,6 +1,7 @@
 //! The real `wxpay-ops` binary, run as users run it.
 
 mod bill;
+mod binding;
 mod common;
 mod completions;
 mod config;
