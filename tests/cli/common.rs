@@ -270,3 +270,52 @@ pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+/// A WeChat Pay server of one answer: on loopback over plain HTTP, it answers every request
+/// with what `answer` makes of the request's XML, for answers the emulator never gives. It
+/// serves until the test ends.
+pub struct FakeServer {
+    pub base_url: String,
+}
+
+impl FakeServer {
+    pub fn start(
+        answer: impl Fn(&wxpay_ops::wechat::Message) -> String + Send + 'static,
+    ) -> FakeServer {
+        use std::io::{BufRead, BufReader, Read};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut reader = BufReader::new(&stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let Ok(request) = wxpay_ops::wechat::Message::parse(&body) else {
+                    continue;
+                };
+                let xml = answer(&request);
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                    xml.len()
+                );
+            }
+        });
+        FakeServer { base_url }
+    }
+}
