@@ -226,6 +226,23 @@ pub fn write_new_private(path: &Path, contents: &[u8]) -> Result<(), FileError> 
     write_bytes(path, Policy::NewPrivate, contents)
 }
 
+/// An exclusive advisory lock on a folder, held until dropped, for read-modify-write cycles
+/// that other processes run on the same files. The folder, not a file in it, is locked: the
+/// atomic writer replaces a file with a new one, and a lock held on the old one would guard
+/// nothing. Only cooperating processes (ours) are held back.
+pub struct FolderLock {
+    _folder: File,
+}
+
+/// Waits for the lock on `dir` and takes it.
+pub fn lock_folder(dir: &Path) -> Result<FolderLock, FileError> {
+    let folder = File::open(dir).map_err(|e| FileError::new(dir, e))?;
+    rustix::fs::flock(&folder, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| FileError::new(dir, e.into()))?;
+    // Closing the file releases the lock.
+    Ok(FolderLock { _folder: folder })
+}
+
 /// Creates a folder and its missing parents with mode 0700 whatever the umask, for folders
 /// that hold secrets. Folders that exist are left as they are.
 pub fn create_private_dir_all(dir: &Path) -> Result<(), FileError> {

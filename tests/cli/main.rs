@@ -6,6 +6,7 @@ mod common;
 mod completions;
 mod config;
 mod emulator;
+mod folders;
 mod fuzz;
 mod general;
 mod notify;
