@@ -1,9 +1,15 @@
 //! The one way files are written. A reader never sees half a file, and nothing is replaced that
 //! is not ours to replace: `-` is standard output, a device or FIFO is written in place, and a
 //! symlink's target is replaced while the link stays.
+//!
+//! Folders other users control are refused, as ssh refuses such a config: a folder must be
+//! ours (or root's) and writable by no one else, or else sticky (as /tmp is), where others may
+//! add entries but not replace ours. In a sticky folder of others a symlink is never followed
+//! and another user's file is never replaced: either would let them pick what we overwrite.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Linux gives up on a chain of symlinks at the same length.
@@ -16,6 +22,8 @@ pub struct FileError {
     pub source: io::Error,
     /// The folder that should hold the file and does not exist.
     missing_folder: Option<PathBuf>,
+    /// Why the place is refused: another user controls it.
+    refused: Option<String>,
 }
 
 impl FileError {
@@ -24,6 +32,15 @@ impl FileError {
             path: path.to_owned(),
             source,
             missing_folder: None,
+            refused: None,
+        }
+    }
+
+    /// A place another user controls, refused before anything is written.
+    fn refused(path: &Path, why: String) -> Self {
+        FileError {
+            refused: Some(why),
+            ..FileError::new(path, io::ErrorKind::PermissionDenied.into())
         }
     }
 
@@ -33,9 +50,10 @@ impl FileError {
 
     /// What went wrong, without the path.
     pub fn reason(&self) -> String {
-        match &self.missing_folder {
-            Some(dir) => format!("the folder {} does not exist", dir.display()),
-            None => plain(&self.source),
+        match (&self.missing_folder, &self.refused) {
+            (Some(dir), _) => format!("the folder {} does not exist", dir.display()),
+            (None, Some(why)) => why.clone(),
+            (None, None) => plain(&self.source),
         }
     }
 
@@ -46,6 +64,12 @@ impl FileError {
                 "create the folder first (mkdir -p {}), or pick another path",
                 dir.display()
             ));
+        }
+        if self.refused.is_some() {
+            return Some(
+                "write into a folder of your own that no one else can write (chmod 700), or remove what another user put there"
+                    .to_owned(),
+            );
         }
         match self.kind() {
             io::ErrorKind::PermissionDenied => Some(format!(
@@ -116,6 +140,29 @@ pub fn is_stdout(path: &Path) -> bool {
     matches!(Target::of(path), Ok(Target::Stdout))
 }
 
+/// Makes `dir` and its missing parents (mode 0700, see [`create_private_dir_all`]) for a
+/// command to write its files into, and refuses one that another user controls (see the
+/// module's rule): no file of ours is then written where they can swap it for a link.
+pub fn output_folder(dir: &Path) -> Result<(), FileError> {
+    create_private_dir_all(dir)?;
+    let refused = |why| Err(FileError::refused(dir, why));
+    // The folder may be a link planted in a folder others can write.
+    let entry = std::fs::symlink_metadata(dir).map_err(|e| FileError::new(dir, e))?;
+    if entry.file_type().is_symlink()
+        && Control::of(folder_of(dir)).is_ok_and(|c| c != Control::Ours)
+    {
+        return refused(format!(
+            "{} is a symlink in {}, a folder others can write; it is not followed",
+            dir.display(),
+            folder_of(dir).display()
+        ));
+    }
+    match Control::of(dir).map_err(|e| FileError::new(dir, e))? {
+        Control::Others(why) => refused(why),
+        Control::Ours | Control::Sticky => Ok(()),
+    }
+}
+
 /// Whom a write is for, which decides the mode and whether an existing file may go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Policy {
@@ -144,7 +191,7 @@ enum Target {
 impl Target {
     /// Follows symlinks to the place the bytes would land. A dangling link is written through,
     /// creating its target, as `echo > link` would.
-    fn of(path: &Path) -> io::Result<Target> {
+    fn of(path: &Path) -> Result<Target, Refusal> {
         if path == Path::new("-") {
             return Ok(Target::Stdout);
         }
@@ -157,13 +204,37 @@ impl Target {
                     Target::InPlace(path)
                 });
             }
+            let shared = match Control::of(folder_of(&path)) {
+                Ok(Control::Ours) => false,
+                Ok(Control::Sticky) => true,
+                Ok(Control::Others(why)) => return Err(Refusal::Refused(why)),
+                // A folder that is missing fails the write later, with its own words.
+                Err(_) => false,
+            };
             match std::fs::symlink_metadata(&path) {
+                Ok(metadata) if shared && metadata.file_type().is_symlink() => {
+                    return Err(Refusal::Refused(format!(
+                        "{} is a symlink in {}, a folder others can write; it is not followed",
+                        path.display(),
+                        folder_of(&path).display()
+                    )));
+                }
+                Ok(metadata) if shared && !is_ours(metadata.uid()) => {
+                    return Err(Refusal::Refused(format!(
+                        "{} belongs to another user (uid {}) in {}, a folder others can write; it is not replaced",
+                        path.display(),
+                        metadata.uid(),
+                        folder_of(&path).display()
+                    )));
+                }
                 Ok(metadata) if metadata.file_type().is_symlink() => {
                     // A relative target is relative to the link's folder; an absolute one
                     // replaces the whole path.
-                    path = folder_of(&path).join(std::fs::read_link(&path)?);
+                    path = folder_of(&path).join(std::fs::read_link(&path).map_err(Refusal::Io)?);
                 }
-                Ok(metadata) if metadata.is_dir() => return Err(io::ErrorKind::IsADirectory.into()),
+                Ok(metadata) if metadata.is_dir() => {
+                    return Err(Refusal::Io(io::ErrorKind::IsADirectory.into()));
+                }
                 Ok(metadata) if metadata.is_file() => {
                     return Ok(Target::Replace {
                         path,
@@ -177,11 +248,69 @@ impl Target {
                         existing: None,
                     });
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(Refusal::Io(e)),
             }
         }
-        Err(rustix::io::Errno::LOOP.into())
+        Err(Refusal::Io(rustix::io::Errno::LOOP.into()))
     }
+}
+
+/// Why bytes cannot go to a path.
+#[derive(Debug)]
+enum Refusal {
+    Io(io::Error),
+    /// Another user controls the place: what was found.
+    Refused(String),
+}
+
+impl Refusal {
+    fn for_path(self, path: &Path) -> FileError {
+        match self {
+            Refusal::Io(e) => FileError::new(path, e),
+            Refusal::Refused(why) => FileError::refused(path, why),
+        }
+    }
+}
+
+/// Who may change what a folder holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Control {
+    /// This user (or root), and no one else.
+    Ours,
+    /// Others may add entries but not rename or remove ours (the sticky bit, as on /tmp).
+    Sticky,
+    /// Another user, or anyone in its group or at all: what was found.
+    Others(String),
+}
+
+impl Control {
+    /// The folder as it is reached, symlinks followed.
+    fn of(dir: &Path) -> io::Result<Control> {
+        let metadata = std::fs::metadata(dir)?;
+        let mode = metadata.mode() & 0o7777;
+        // The owner of a sticky folder may still rename what others put there.
+        Ok(if mode & 0o1000 != 0 && is_ours(metadata.uid()) {
+            Control::Sticky
+        } else if !is_ours(metadata.uid()) || mode & 0o022 != 0 {
+            Control::Others(format!(
+                "the folder {} belongs to uid {} with mode {mode:04o}: {}",
+                dir.display(),
+                metadata.uid(),
+                if is_ours(metadata.uid()) {
+                    "others can write in it"
+                } else {
+                    "another user controls it"
+                }
+            ))
+        } else {
+            Control::Ours
+        })
+    }
+}
+
+/// Ours, or root's (as the folders above every home are).
+fn is_ours(uid: u32) -> bool {
+    uid == 0 || uid == rustix::process::geteuid().as_raw()
 }
 
 /// Whether `path` is an entry of a `/proc/PID/fd` folder (`/dev/stdout` and `/dev/fd/N` lead
@@ -268,7 +397,7 @@ fn write_with<T, E>(
     write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
 ) -> Result<T, WriteError<E>> {
     let file_error = |e| WriteError::File(FileError::new(path, e));
-    let target = Target::of(path).map_err(file_error)?;
+    let target = Target::of(path).map_err(|e| WriteError::File(e.for_path(path)))?;
     match target {
         Target::Stdout => {
             let mut out = BufWriter::new(io::stdout().lock());

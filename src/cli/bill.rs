@@ -614,7 +614,7 @@ fn fetch(
     )?;
     let dir = bill_dir(args.out.as_deref(), Some(&selected))?;
     let folder = dir.join(&selected.profile.mch_id);
-    crate::fsutil::create_private_dir_all(&folder)?;
+    crate::fsutil::output_folder(&folder)?;
     let manifest_path = folder.join(MANIFEST_NAME);
     let known = manifest::read(&manifest_path).map_err(|e| {
         Failure::usage(e.to_string())

@@ -460,7 +460,7 @@ fn bill_failure(path: &Path, error: BillError) -> Failure {
 }
 
 fn write_out(dir: &Path, summary: &Value, differences: &[Record]) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir).map_err(|e| crate::fsutil::FileError::new(dir, e))?;
+    crate::fsutil::output_folder(dir)?;
     let write = |name: &str, text: String| -> Result<(), Failure> {
         let path = dir.join(name);
         write_atomic(&path, |out| out.write_all(text.as_bytes())).map_err(|e| match e {

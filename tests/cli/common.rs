@@ -77,6 +77,8 @@ pub struct Env {
     vars: Vec<(String, String)>,
     /// A run that takes longer is killed and fails the test.
     time_limit: Option<Duration>,
+    /// The umask the binary runs with, when not the test's own.
+    umask: Option<u32>,
 }
 
 impl Env {
@@ -85,6 +87,7 @@ impl Env {
             dir: tempfile::tempdir().unwrap(),
             vars: vec![("TEST_API_KEY".into(), DOC_KEY.into())],
             time_limit: None,
+            umask: None,
         }
     }
 
@@ -120,6 +123,10 @@ impl Env {
         self.time_limit = Some(limit);
     }
 
+    pub fn umask(&mut self, mask: u32) {
+        self.umask = Some(mask);
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_with_stdin(args, None)
     }
@@ -142,6 +149,16 @@ impl Env {
             .stderr(Stdio::piped());
         for (name, value) in &self.vars {
             command.env(name, value);
+        }
+        if let Some(mask) = self.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask(2) is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                command.pre_exec(move || {
+                    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+                    Ok(())
+                });
+            }
         }
         let mut child = command.spawn().expect("the binary runs");
         let watchdog = self
@@ -318,4 +335,19 @@ impl FakeServer {
         });
         FakeServer { base_url }
     }
+}
+
+/// Runs a shell command as the unprivileged user `nobody`, for tests that need another user
+/// to have made something; None (with a note on stderr) when the tests do not run as root.
+pub fn as_nobody(script: &str) -> Option<()> {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: running as another user needs root (runuser -u nobody)");
+        return None;
+    }
+    let status = Command::new("runuser")
+        .args(["-u", "nobody", "--", "sh", "-ec", script])
+        .status()
+        .expect("runuser runs");
+    assert!(status.success(), "as nobody: {script}");
+    Some(())
 }

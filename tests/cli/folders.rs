@@ -119,3 +119,162 @@ fn two_downloads_at_once_into_one_folder_keep_every_manifest_line() {
 fn four_downloads_at_once_into_one_folder_keep_every_manifest_line() {
     downloads_at_once(4, 6);
 }
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// A day's ALL bill and its matching export, for reconcile, in the env's folder.
+fn reconcilable_day(env: &crate::common::Env) {
+    use wxpay_ops::bill::format::{BillType, FeeRate};
+    let day = SyntheticDay {
+        mch_id: DEFAULT_MCH_ID.into(),
+        appid: DEFAULT_APPIDS[0].into(),
+        bill_date: "20261120".into(),
+        trades: 20,
+        seed: 3,
+    };
+    let mut bill = std::fs::File::create(env.path("day.ALL.csv")).unwrap();
+    wxpay_ops::emulator::bills::write_trade_bill(
+        &mut bill,
+        BillType::All,
+        day.clone().into_rows(FeeRate(60)),
+    )
+    .unwrap();
+    let mut export = Vec::new();
+    wxpay_ops::emulator::synth::write_export(
+        &day,
+        &wxpay_ops::emulator::synth::Differences::default(),
+        FeeRate(60),
+        &mut export,
+    )
+    .unwrap();
+    std::fs::write(env.path("orders.csv"), export).unwrap();
+}
+
+fn reconcile_into(env: &crate::common::Env, out: &str) -> crate::common::Output {
+    env.run(&[
+        "reconcile",
+        "--bill",
+        "day.ALL.csv",
+        "--export",
+        "orders.csv",
+        "--mch-id",
+        DEFAULT_MCH_ID,
+        "--out",
+        out,
+    ])
+}
+
+#[test]
+fn folders_the_tool_creates_are_0700_whatever_the_umask() {
+    let mut shop = Shop::new();
+    shop.env.umask(0o000);
+    reconcilable_day(&shop.env);
+    reconcile_into(&shop.env, "reports/nov/20").expect(0);
+    for folder in ["reports", "reports/nov", "reports/nov/20"] {
+        assert_eq!(mode(&shop.env.path(folder)), 0o700, "{folder}");
+    }
+    trades_on_days(&shop, 1);
+    let day = iso(days_ago(2));
+    shop.run(&["bill", "download", "--date", &day, "--out", "bills/shop"])
+        .expect(0);
+    for folder in [
+        "bills",
+        "bills/shop",
+        &format!("bills/shop/{DEFAULT_MCH_ID}"),
+    ] {
+        assert_eq!(mode(&shop.env.path(folder)), 0o700, "{folder}");
+    }
+}
+
+#[test]
+fn a_bill_folder_another_user_made_is_refused_with_its_owner_and_mode() {
+    let shop = Shop::new();
+    trades_on_days(&shop, 1);
+    // A shared folder like /tmp: anyone may add to it.
+    let shared = shop.env.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    crate::common::set_mode(&shared, 0o1777);
+    crate::common::set_mode(shop.env.dir.path(), 0o711);
+    let victim = shop.env.path("victim.txt");
+    std::fs::write(&victim, "the victim's own file").unwrap();
+    let day = iso(days_ago(2));
+    let folder = shared.join(DEFAULT_MCH_ID);
+    let planted = format!(
+        "mkdir -m 755 {folder} && ln -s {victim} {folder}/{day}.ALL.csv",
+        folder = folder.display(),
+        victim = victim.display()
+    );
+    if crate::common::as_nobody(&planted).is_none() {
+        return;
+    }
+    let out = shop
+        .run(&[
+            "bill",
+            "download",
+            "--date",
+            &day,
+            "--out",
+            shared.to_str().unwrap(),
+        ])
+        .expect(2)
+        .error_mentions(&format!(
+            "{}: the folder {} belongs to uid 65534 with mode 0755",
+            folder.display(),
+            folder.display()
+        ));
+    assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the victim's own file"
+    );
+    assert!(!folder.join("manifest.jsonl").exists());
+}
+
+#[test]
+fn in_a_sticky_folder_another_users_symlink_is_not_followed_but_ours_are() {
+    let env = crate::common::Env::new();
+    reconcilable_day(&env);
+    let shared = env.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    crate::common::set_mode(&shared, 0o1777);
+    crate::common::set_mode(env.dir.path(), 0o711);
+    let victim = env.path("victim.txt");
+    std::fs::write(&victim, "the victim's own file").unwrap();
+    let planted = format!(
+        "ln -s {} {}/summary.json",
+        victim.display(),
+        shared.display()
+    );
+    if crate::common::as_nobody(&planted).is_none() {
+        return;
+    }
+    reconcile_into(&env, shared.to_str().unwrap())
+        .expect(2)
+        .error_mentions("summary.json is a symlink in");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the victim's own file"
+    );
+
+    // Our own symlink in our own folder is followed, as ever.
+    let own = env.path("own");
+    std::fs::create_dir(&own).unwrap();
+    crate::common::set_mode(&own, 0o700);
+    std::os::unix::fs::symlink(&victim, own.join("summary.json")).unwrap();
+    reconcile_into(&env, own.to_str().unwrap()).expect(0);
+    assert!(
+        own.join("summary.json")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(&victim)
+            .unwrap()
+            .contains("\"categories\"")
+    );
+}
