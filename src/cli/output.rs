@@ -655,6 +655,12 @@ pub fn render_records(format: Format, columns: &[&str], records: &[Record]) -> S
     }
 }
 
+/// A JSON document as a command writes it to a file: pretty, every string scrubbed as
+/// printed ones are.
+pub fn render_json(value: &Value) -> String {
+    json(&scrubbed(value))
+}
+
 /// A copy of a JSON value with every string scrubbed.
 fn scrubbed(value: &Value) -> Value {
     match value {

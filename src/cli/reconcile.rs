@@ -472,9 +472,7 @@ fn write_out(dir: &Path, summary: &Value, differences: &[Record]) -> Result<(), 
         "differences.csv",
         render_records(Format::Csv, &DIFFERENCE_COLUMNS, differences),
     )?;
-    let mut text = serde_json::to_string_pretty(summary).expect("JSON values serialize");
-    text.push('\n');
-    write("summary.json", text)
+    write("summary.json", super::output::render_json(summary))
 }
 
 /// One row per difference: its category, both sides' values, the difference. The order
