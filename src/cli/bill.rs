@@ -935,8 +935,32 @@ fn failure_hint(error: &DownloadError) -> String {
     }
 }
 
+/// The widest range `bill summary` sums: ten years. Every day is a row held until the table
+/// is drawn, and a manifest holds only what was downloaded, which the API serves for three
+/// months back; a wider range is a typo (0001-01-01 would be 3.6 million rows).
+const MAX_SUMMARY_DAYS: i64 = 3660;
+
+/// Days named in a warning: the first few, then how many more.
+const LISTED_DAYS: usize = 10;
+
 fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
     let printer = &context.printer;
+    let span = (args.to - args.from).whole_days() + 1;
+    if span < 1 {
+        return Err(Failure::usage(format!(
+            "--from {} is after --to {}",
+            iso(args.from),
+            iso(args.to)
+        )));
+    }
+    if span > MAX_SUMMARY_DAYS {
+        return Err(Failure::usage(format!(
+            "--from {} --to {} spans {span} days; at most {MAX_SUMMARY_DAYS} (ten years) are summed at once",
+            iso(args.from),
+            iso(args.to)
+        ))
+        .hint("narrow the range, or sum it in parts"));
+    }
     let selected = context.select()?;
     let folder = bill_dir(args.out.as_deref(), Some(&selected))?.join(&selected.profile.mch_id);
     let manifest_path = folder.join(MANIFEST_NAME);
@@ -1023,9 +1047,13 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
         )?;
     }
     if !missing.is_empty() {
+        let listed = match missing.len() - missing.len().min(LISTED_DAYS) {
+            0 => missing.join(", "),
+            more => format!("{} and {more} more", missing[..LISTED_DAYS].join(", ")),
+        };
         printer.warn(&format!(
-            "not in the manifest: {}; fetch them with `wxpay-ops bill download --from {} --to {}`",
-            missing.join(", "),
+            "{} days are not in the manifest: {listed}; fetch them with `wxpay-ops bill download --from {} --to {}`",
+            missing.len(),
             iso(args.from),
             iso(args.to)
         ));
