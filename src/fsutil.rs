@@ -15,6 +15,72 @@ use std::path::{Path, PathBuf};
 /// Linux gives up on a chain of symlinks at the same length.
 const MAX_SYMLINKS: usize = 40;
 
+/// How our temporary files are named: `.wxpay-ops-XXXXXX.part`, a name no other program
+/// picks, so that a later run can tell ours from others' and remove what a killed run left.
+const TEMP_PREFIX: &str = ".wxpay-ops-";
+const TEMP_SUFFIX: &str = ".part";
+
+/// The temporary files being written now, for [`remove_live_temporaries`].
+static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// A temporary file listed in [`LIVE`] while it is written; dropped once it is renamed into
+/// place or removed.
+struct Live(PathBuf);
+
+impl Live {
+    fn register(path: &Path) -> Live {
+        live().push(path.to_owned());
+        Live(path.to_owned())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        live().retain(|path| *path != self.0);
+    }
+}
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A poisoned list still names every file; keep using it.
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes the temporary files being written now, for a process about to end on a signal,
+/// whose destructors will not run.
+pub fn remove_live_temporaries() {
+    for path in live().drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Removes our own temporary files in `dir` untouched for longer than `older_than`: what runs
+/// that were killed left behind. A run still writing one touches it more often than that;
+/// other programs' files, and files of other users, are left alone. Returns how many went.
+pub fn remove_stale_temporaries(dir: &Path, older_than: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let stale = |entry: &std::fs::DirEntry| -> bool {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX);
+        let Ok(metadata) = entry.metadata() else {
+            return false;
+        };
+        let idle = metadata
+            .modified()
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|idle| idle > older_than);
+        ours && metadata.is_file() && metadata.uid() == rustix::process::geteuid().as_raw() && idle
+    };
+    entries
+        .flatten()
+        .filter(stale)
+        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
+}
+
 /// A file write that failed, named by the path the caller asked for, never by a temporary file.
 #[derive(Debug)]
 pub struct FileError {
@@ -124,7 +190,12 @@ fn plain(error: &io::Error) -> String {
         .and_then(|source| source.downcast_ref::<io::Error>());
     match inner {
         Some(inner) => plain(inner),
-        None => error.to_string(),
+        // tempfile's wrapper of an OS error gives no source: its text is the OS error's,
+        // then ` at path "…"`.
+        None => {
+            let text = error.to_string();
+            text.split(" at path \"").next().unwrap_or(&text).to_owned()
+        }
     }
 }
 
@@ -426,13 +497,18 @@ fn write_with<T, E>(
             existing,
         } => {
             let dir = folder_of(&target);
-            let file = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
-                let missing = e.kind() == io::ErrorKind::NotFound && !dir.exists();
-                WriteError::File(FileError {
-                    missing_folder: missing.then(|| dir.to_owned()),
-                    ..FileError::new(path, e)
-                })
-            })?;
+            let file = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .suffix(TEMP_SUFFIX)
+                .tempfile_in(dir)
+                .map_err(|e| {
+                    let missing = e.kind() == io::ErrorKind::NotFound && !dir.exists();
+                    WriteError::File(FileError {
+                        missing_folder: missing.then(|| dir.to_owned()),
+                        ..FileError::new(path, e)
+                    })
+                })?;
+            let _live = Live::register(file.path());
             let result = {
                 let mut out = BufWriter::new(file.as_file());
                 let result = write(&mut out).map_err(WriteError::Inner)?;

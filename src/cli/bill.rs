@@ -615,6 +615,16 @@ fn fetch(
     let dir = bill_dir(args.out.as_deref(), Some(&selected))?;
     let folder = dir.join(&selected.profile.mch_id);
     crate::fsutil::output_folder(&folder)?;
+    let stale = crate::fsutil::remove_stale_temporaries(
+        &folder,
+        Duration::from_secs(download::MAX_TIMEOUT_SECS),
+    );
+    if stale > 0 {
+        printer.status(&format!(
+            "removed {stale} unfinished download(s) that an interrupted run left in {}",
+            folder.display()
+        ));
+    }
     let manifest_path = folder.join(MANIFEST_NAME);
     let known = manifest::read(&manifest_path).map_err(|e| {
         Failure::usage(e.to_string())
@@ -693,12 +703,28 @@ fn fetch(
                 (index, date, result)
             });
         }
-        let mut results = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(result) = joined {
-                results.push(result);
+        let collected = async {
+            let mut results = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                if let Ok(result) = joined {
+                    results.push(result);
+                }
             }
-        }
+            results
+        };
+        let mut results = tokio::select! {
+            results = collected => results,
+            code = interrupted() => {
+                // Killed mid-download, destructors never run: the half-written bills go
+                // here, or a later run finds them stale.
+                crate::fsutil::remove_live_temporaries();
+                if let Some(bar) = &progress {
+                    bar.finish_and_clear();
+                }
+                printer.status("interrupted: the bills being downloaded were not saved");
+                std::process::exit(code);
+            }
+        };
         results.sort_by_key(|(index, _, _)| *index);
         results
             .into_iter()
@@ -709,6 +735,22 @@ fn fetch(
         bar.finish_and_clear();
     }
     Ok(Fetched { folder, results })
+}
+
+/// Waits for SIGINT or SIGTERM, and gives the exit code a shell reports for it.
+async fn interrupted() -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        },
+        // No handler, no cleanup: the signal ends the process as before.
+        _ => std::future::pending().await,
+    }
 }
 
 /// The day's trade bill (ALL) in `dir`, downloaded first when it is not there yet, for

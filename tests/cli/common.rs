@@ -131,7 +131,9 @@ impl Env {
         self.run_with_stdin(args, None)
     }
 
-    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    /// The binary with these arguments in this environment, for a test that runs it itself
+    /// (to signal it, say); stdin is empty, stdout and stderr are piped.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wxpay-ops"));
         command
             .args(args)
@@ -140,15 +142,19 @@ impl Env {
             .env("HOME", self.dir.path())
             .env("XDG_CONFIG_HOME", self.path("xdg"))
             .current_dir(self.dir.path())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, value) in &self.vars {
             command.env(name, value);
+        }
+        command
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut command = self.command(args);
+        if stdin.is_some() {
+            command.stdin(Stdio::piped());
         }
         if let Some(mask) = self.umask {
             use std::os::unix::process::CommandExt;

@@ -278,3 +278,117 @@ fn in_a_sticky_folder_another_users_symlink_is_not_followed_but_ours_are() {
             .contains("\"categories\"")
     );
 }
+
+fn our_temporaries(folder: &Path) -> Vec<String> {
+    std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with(".wxpay-ops-") && name.ends_with(".part"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_killed_download_removes_its_temporary_and_later_runs_remove_stale_ones() {
+    use rustix::process::{Pid, Signal, kill_process};
+    let shop = Shop::new();
+    // A bill large enough to be still arriving when the signal comes.
+    shop.emulator
+        .core()
+        .add_synthetic_day(SyntheticDay {
+            mch_id: DEFAULT_MCH_ID.into(),
+            appid: DEFAULT_APPIDS[0].into(),
+            bill_date: iso(days_ago(2)).replace('-', ""),
+            trades: 5_000_000,
+            seed: 1,
+        })
+        .unwrap();
+    let folder = shop.env.path("bills").join(DEFAULT_MCH_ID);
+    let config = shop.config.to_str().unwrap().to_owned();
+    let day = iso(days_ago(2));
+    for (signal, code) in [(Signal::TERM, 143), (Signal::INT, 130)] {
+        let child = shop
+            .env
+            .command(&[
+                "--config", &config, "bill", "download", "--date", &day, "--out", "bills",
+            ])
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while our_temporaries(&folder).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no download began");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        kill_process(Pid::from_raw(child.id() as i32).unwrap(), signal).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(code), "{signal:?}: {output:?}");
+        assert_eq!(our_temporaries(&folder), Vec::<String>::new(), "{signal:?}");
+        assert!(!folder.join(format!("{day}.ALL.csv")).exists());
+    }
+
+    // What a run killed with SIGKILL leaves: stale files of ours go on the next run; a fresh
+    // one (another run may be writing it) and other programs' files stay.
+    let stale = folder.join(".wxpay-ops-AbC123.part");
+    let fresh = folder.join(".wxpay-ops-XyZ789.part");
+    let foreign = folder.join(".tmpQw3rTy");
+    for file in [&stale, &fresh, &foreign] {
+        std::fs::write(file, "half a bill").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for file in [&stale, &foreign] {
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+    let quiet_day = iso(days_ago(3));
+    let out = shop
+        .run(&["bill", "download", "--date", &quiet_day, "--out", "bills"])
+        .expect(0);
+    assert!(
+        out.stderr.contains("removed 1 unfinished download"),
+        "{}",
+        out.stderr
+    );
+    assert!(!stale.exists());
+    assert!(fresh.exists() && foreign.exists());
+}
+
+/// A folder the user may not write in: the error names the file asked for, never the
+/// temporary file the write began with. Root may write anywhere, so the binary runs as nobody.
+#[test]
+fn an_unwritable_folder_is_named_with_the_final_path() {
+    let env = crate::common::Env::new();
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: running the binary as another user needs root (runuser -u nobody)");
+        return;
+    }
+    crate::common::set_mode(env.dir.path(), 0o711);
+    let closed = env.path("closed");
+    std::fs::create_dir(&closed).unwrap();
+    crate::common::set_mode(&closed, 0o755);
+    let target = closed.join("orders.csv");
+    let output = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_wxpay-ops")])
+        .args(["emulator", "export", "--day", "20261120:20:3", "-o"])
+        .arg(&target)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {}: Permission denied", target.display())),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(".wxpay-ops-") && !stderr.contains("at path"),
+        "{stderr}"
+    );
+}
