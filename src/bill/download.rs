@@ -193,6 +193,9 @@ pub enum DownloadError {
     Bill(BillError),
     #[error("{0}")]
     File(FileError),
+    /// The TLS handshake failed: nothing was sent, and the same certificates fail again.
+    #[error("the TLS handshake failed: {0}; the request was not sent")]
+    Tls(String),
 }
 
 impl DownloadError {
@@ -204,13 +207,19 @@ impl DownloadError {
                 e,
                 BillError::CutMidLine { .. } | BillError::NoSummary { .. } | BillError::Gzip { .. }
             ),
-            DownloadError::Refused(_) | DownloadError::BadSign | DownloadError::File(_) => false,
+            DownloadError::Refused(_)
+            | DownloadError::BadSign
+            | DownloadError::File(_)
+            | DownloadError::Tls(_) => false,
         }
     }
 }
 
 /// The answer WeChat Pay gave instead of a bill, sorted by what to do about it.
 fn classify(error: ClientError) -> Result<Outcome, DownloadError> {
+    if let Some(tls) = error.tls_failure() {
+        return Err(DownloadError::Tls(tls));
+    }
     let words = |text: &str| text.to_ascii_lowercase().replace('_', " ");
     match error {
         ClientError::Protocol { message } => {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::{Format, Printer, Record};
 use super::settings::{Context, KeyArgs, Selected};
-use crate::config::certs::{identity_from_pem, read_p12};
+use crate::config::certs::{usable_identity_from_p12, usable_identity_from_pem};
 use crate::config::check::{timeout_range, usable_timeout};
 use crate::wechat::api::{Endpoint, Extra, Retry, err_code_meaning};
 use crate::wechat::client::{
@@ -295,16 +295,21 @@ fn verbose_observer() -> Arc<dyn Fn(&Attempt<'_>) + Send + Sync> {
 pub fn identity(selected: &Selected) -> Result<crate::wechat::transport::Identity, Failure> {
     let profile = &selected.profile;
     let resolve = |path: &PathBuf| selected.config.resolve(path);
+    // Checked before anything is sent: an expired certificate, another merchant's or a key
+    // that is not its own fails the handshake with little to say why.
     let named = |e: crate::config::certs::CertError| {
-        Failure::usage(e.to_string()).hint("run `wxpay-ops config check` to check the certificate")
+        Failure::usage(format!("{e}; the request was not sent"))
+            .hint("run `wxpay-ops config check` to check the certificate; renew it in the merchant console when it has expired")
     };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mch_id = &profile.mch_id;
     match (&profile.cert_pem, &profile.cert_key_pem, &profile.cert_p12) {
-        (Some(cert), Some(key), _) => identity_from_pem(&resolve(cert), &resolve(key)).map_err(named),
+        (Some(cert), Some(key), _) => {
+            usable_identity_from_pem(&resolve(cert), &resolve(key), mch_id, now).map_err(named)
+        }
         (_, _, Some(p12)) => {
-            let password = profile.cert_p12_password.as_deref().unwrap_or(&profile.mch_id);
-            read_p12(&resolve(p12), password)
-                .map(|contents| contents.identity())
-                .map_err(named)
+            let password = profile.cert_p12_password.as_deref().unwrap_or(mch_id);
+            usable_identity_from_p12(&resolve(p12), password, mch_id, now).map_err(named)
         }
         _ => Err(Failure::usage(format!(
             "profile {:?} has no merchant API certificate, which refunds need (mutual TLS)",
@@ -476,6 +481,9 @@ pub fn call_failure(
     } else {
         "; WeChat Pay may or may not have acted on it"
     };
+    if let Some(tls) = error.tls_failure() {
+        return tls_failure(what, &tls);
+    }
     match error {
         ClientError::Transport { .. } | ClientError::Status { .. } | ClientError::Malformed { .. } => {
             Failure::new(
@@ -521,6 +529,15 @@ pub fn call_failure(
             }
         }
     }
+}
+
+/// A failed TLS handshake: no temporary fault, since the same certificates fail again, and
+/// nothing was sent.
+pub fn tls_failure(what: &str, reason: &str) -> Failure {
+    Failure::usage(format!(
+        "{what}: the TLS handshake failed: {reason}; the request was not sent"
+    ))
+    .hint("check ca_cert and the merchant certificate (cert_p12, or cert_pem and cert_key_pem) with `wxpay-ops config check`")
 }
 
 /// What a `return_code=FAIL` answer's return_msg means, where we know, and the remedy. The

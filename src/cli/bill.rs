@@ -973,6 +973,7 @@ fn failure_hint(error: &DownloadError) -> String {
         DownloadError::BadSign => SIGN_HINT.into(),
         DownloadError::Refused(_) => "check the profile's mch_id, appid and key with `wxpay-ops config check`, and the date and type".into(),
         DownloadError::File(e) => e.hint().unwrap_or_else(|| "check the bill folder".into()),
+        DownloadError::Tls(_) => "check ca_cert and the merchant certificate (cert_p12, or cert_pem and cert_key_pem) with `wxpay-ops config check`".into(),
         _ => "nothing was saved; try again later, and if it persists, report the line named above to WeChat Pay".into(),
     }
 }

@@ -92,10 +92,61 @@ fn transport_reason(error: &reqwest::Error) -> String {
     }
 }
 
+fn describe_tls(error: &rustls::Error) -> String {
+    use rustls::AlertDescription as Alert;
+    match error {
+        rustls::Error::InvalidCertificate(why) => format!(
+            "the server's certificate is not trusted ({why:?}): ca_cert, or the system's roots, do not vouch for it"
+        ),
+        rustls::Error::AlertReceived(
+            alert @ (Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateRequired
+            | Alert::CertificateExpired
+            | Alert::CertificateRevoked
+            | Alert::CertificateUnknown
+            | Alert::UnsupportedCertificate
+            | Alert::AccessDenied),
+        ) => format!("the server refused the client certificate ({alert:?})"),
+        // What rustls and others send when a certificate's signature does not check out
+        // against the CA they know of that name.
+        rustls::Error::AlertReceived(alert @ (Alert::DecryptError | Alert::HandshakeFailure)) => {
+            format!(
+                "the server ended the handshake ({alert:?}); most often it does not accept the client certificate"
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
 impl ClientError {
     /// Whether WeChat Pay cannot have acted on the request: the connection never opened.
     pub fn never_sent(&self) -> bool {
         matches!(self, ClientError::Transport { source, .. } if source.is_connect())
+    }
+
+    /// What failed in the TLS handshake, when that is why the call failed: the server's
+    /// certificate is not trusted, or the server refused ours. WeChat Pay reads a request
+    /// only once the handshake is done, so such a request was never acted on.
+    pub fn tls_failure(&self) -> Option<String> {
+        let ClientError::Transport { source, .. } = self else {
+            return None;
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source);
+        while let Some(error) = cause {
+            if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+                return Some(describe_tls(tls));
+            }
+            // rustls's error arrives inside an io::Error (inside another, at times), whose
+            // source() skips the error it holds.
+            cause = match error.downcast_ref::<std::io::Error>() {
+                Some(io) => io
+                    .get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static)),
+                None => error.source(),
+            };
+        }
+        None
     }
 
     /// Whether the answer was lost on the way or garbled: the request's fate is unknown.

@@ -2,6 +2,7 @@
 
 mod bill;
 mod binding;
+mod certs;
 mod common;
 mod completions;
 mod config;
