@@ -206,6 +206,26 @@ pub enum WriteError<E> {
     Inner(E),
 }
 
+/// Makes the writer that `-` (and `/dev/stdout`) is written to.
+pub type StdoutWriter = fn() -> Box<dyn Write>;
+
+static STDOUT: std::sync::OnceLock<StdoutWriter> = std::sync::OnceLock::new();
+
+/// Routes what is written to `-` through `writer`: the command layer hands over its printer's
+/// scrubbing writer, so that a file written to standard output is scrubbed as everything
+/// printed is (this module sits below the printer and holds only the hook). Without it, as in
+/// library use, the bytes go out as they are.
+pub fn route_stdout(writer: StdoutWriter) {
+    let _ = STDOUT.set(writer);
+}
+
+fn stdout_writer() -> Box<dyn Write> {
+    match STDOUT.get() {
+        Some(make) => make(),
+        None => Box::new(io::stdout().lock()),
+    }
+}
+
 /// Whether writing to `path` writes to standard output: `-`, or `/dev/stdout` and its kin.
 pub fn is_stdout(path: &Path) -> bool {
     matches!(Target::of(path), Ok(Target::Stdout))
@@ -471,7 +491,7 @@ fn write_with<T, E>(
     let target = Target::of(path).map_err(|e| WriteError::File(e.for_path(path)))?;
     match target {
         Target::Stdout => {
-            let mut out = BufWriter::new(io::stdout().lock());
+            let mut out = BufWriter::new(stdout_writer());
             let result = write(&mut out).map_err(WriteError::Inner)?;
             out.flush().map_err(file_error)?;
             Ok(result)
