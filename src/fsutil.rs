@@ -248,6 +248,10 @@ pub fn output_folder(dir: &Path) -> Result<(), FileError> {
             folder_of(dir).display()
         ));
     }
+    // Whoever controls the folder above can swap this one for another between our writes.
+    if let Ok(Control::Others(why)) = Control::of(folder_of(dir)) {
+        return refused(why);
+    }
     match Control::of(dir).map_err(|e| FileError::new(dir, e))? {
         Control::Others(why) => refused(why),
         Control::Ours | Control::Sticky => Ok(()),

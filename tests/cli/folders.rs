@@ -233,6 +233,24 @@ fn a_bill_folder_another_user_made_is_refused_with_its_owner_and_mode() {
     assert!(!folder.join("manifest.jsonl").exists());
 }
 
+/// A folder of ours inside one that others can write (without the sticky bit) can be swapped
+/// for another between two writes: refused as well.
+#[test]
+fn an_output_folder_inside_a_folder_others_can_write_is_refused() {
+    let env = crate::common::Env::new();
+    reconcilable_day(&env);
+    let open = env.path("open");
+    std::fs::create_dir(&open).unwrap();
+    crate::common::set_mode(&open, 0o777);
+    reconcile_into(&env, "open/report")
+        .expect(2)
+        .error_mentions(&format!(
+            "open/report: the folder open belongs to uid {} with mode 0777: others can write in it",
+            rustix::process::geteuid().as_raw()
+        ));
+    assert!(!env.path("open/report/summary.json").exists());
+}
+
 #[test]
 fn in_a_sticky_folder_another_users_symlink_is_not_followed_but_ours_are() {
     let env = crate::common::Env::new();
