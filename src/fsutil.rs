@@ -383,22 +383,22 @@ impl Control {
     fn of(dir: &Path) -> io::Result<Control> {
         let metadata = std::fs::metadata(dir)?;
         let mode = metadata.mode() & 0o7777;
-        // The owner of a sticky folder may still rename what others put there.
-        Ok(if mode & 0o1000 != 0 && is_ours(metadata.uid()) {
-            Control::Sticky
-        } else if !is_ours(metadata.uid()) || mode & 0o022 != 0 {
+        let refused = |why: &str| {
             Control::Others(format!(
-                "the folder {} belongs to uid {} with mode {mode:04o}: {}",
+                "the folder {} belongs to uid {} with mode {mode:04o}: {why}",
                 dir.display(),
                 metadata.uid(),
-                if is_ours(metadata.uid()) {
-                    "others can write in it"
-                } else {
-                    "another user controls it"
-                }
             ))
-        } else {
+        };
+        Ok(if !is_ours(metadata.uid()) {
+            // The owner of a folder may rename what others put there, sticky or not.
+            refused("another user controls it")
+        } else if mode & 0o022 == 0 {
             Control::Ours
+        } else if mode & 0o1000 != 0 {
+            Control::Sticky
+        } else {
+            refused("others can write in it")
         })
     }
 }
@@ -748,6 +748,61 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "theirs");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn folders_others_can_write_are_refused_unless_sticky_and_then_no_link_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target.csv");
+        std::fs::write(&target, "old").unwrap();
+        let folder = |name: &str, mode: u32| {
+            let path = dir.path().join(name);
+            std::fs::create_dir(&path).unwrap();
+            std::fs::set_permissions(&path, Permissions::from_mode(mode)).unwrap();
+            symlink(&target, path.join("link.csv")).unwrap();
+            path
+        };
+        // Ours alone, sticky or not: our link is followed.
+        for (name, mode) in [("own", 0o700), ("own-sticky", 0o1700)] {
+            write_text(&folder(name, mode).join("link.csv"), name).unwrap();
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), name);
+        }
+        let open = folder("open", 0o777);
+        let Err(WriteError::File(error)) = write_text(&open.join("new.csv"), "x") else {
+            panic!("wrote into a folder anyone can write");
+        };
+        assert!(error.reason().contains("others can write in it"), "{error}");
+        assert!(error.hint().unwrap().contains("chmod 700"));
+        assert!(output_folder(&open.join("report")).is_err());
+
+        let sticky = folder("sticky", 0o1777);
+        write_text(&sticky.join("new.csv"), "x").unwrap();
+        let Err(WriteError::File(error)) = write_text(&sticky.join("link.csv"), "x") else {
+            panic!("followed a link in a sticky folder others can write");
+        };
+        assert!(error.reason().contains("is a symlink in"), "{error}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "own-sticky");
+        output_folder(&sticky.join("report")).unwrap();
+    }
+
+    #[test]
+    fn stale_temporaries_of_ours_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        let make = |name: &str, modified: Option<std::time::SystemTime>| {
+            let path = dir.path().join(name);
+            let file = File::create(&path).unwrap();
+            if let Some(at) = modified {
+                file.set_modified(at).unwrap();
+            }
+            path
+        };
+        let stale = make(".wxpay-ops-AAAAAA.part", Some(old));
+        let fresh = make(".wxpay-ops-BBBBBB.part", None);
+        let other = make(".tmpCCCCCC", Some(old));
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(remove_stale_temporaries(dir.path(), hour), 1);
+        assert!(!stale.exists() && fresh.exists() && other.exists());
     }
 
     #[test]
