@@ -1019,10 +1019,15 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
     let mut days = Vec::new();
     let mut sums = [0i64; 5];
     let mut missing = Vec::new();
+    let mut unlisted = Vec::new();
     let mut date = args.from;
     while date <= args.to {
         let (status, numbers) = match manifest::latest(&entries, &iso(date), &label) {
             None => {
+                // A bill on disk that the manifest lacks: a download's line was lost.
+                if folder.join(format!("{}.{label}.csv", iso(date))).is_file() {
+                    unlisted.push(iso(date));
+                }
                 missing.push(iso(date));
                 ("missing", None)
             }
@@ -1089,16 +1094,24 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
             &rows,
         )?;
     }
+    let listed = |days: &[String]| match days.len() - days.len().min(LISTED_DAYS) {
+        0 => days.join(", "),
+        more => format!("{} and {more} more", days[..LISTED_DAYS].join(", ")),
+    };
     if !missing.is_empty() {
-        let listed = match missing.len() - missing.len().min(LISTED_DAYS) {
-            0 => missing.join(", "),
-            more => format!("{} and {more} more", missing[..LISTED_DAYS].join(", ")),
-        };
         printer.warn(&format!(
-            "{} days are not in the manifest: {listed}; fetch them with `wxpay-ops bill download --from {} --to {}`",
+            "{} days are not in the manifest: {}; fetch them with `wxpay-ops bill download --from {} --to {}`",
             missing.len(),
+            listed(&missing),
             iso(args.from),
             iso(args.to)
+        ));
+    }
+    if !unlisted.is_empty() {
+        printer.warn(&format!(
+            "{} days have a bill file but no manifest entry, so their sums are missing above: {}; record them with `wxpay-ops bill download --force` for those days",
+            unlisted.len(),
+            listed(&unlisted)
         ));
     }
     Ok(exit::OK)
