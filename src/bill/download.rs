@@ -15,6 +15,10 @@ use super::parse::{BillError, ParseError, Parser, Report};
 use crate::fsutil::{FileError, WriteError, write_atomic};
 use crate::wechat::client::{BillBody, Client, ClientError};
 
+/// The longest a bill may take to arrive: the largest bill (a few hundred MB) arrives well
+/// within it, and a longer wait would leave a scheduled job hanging.
+pub const MAX_TIMEOUT_SECS: u64 = 3600;
+
 /// What to download: a trade bill of a type, or a fund-flow bill of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -189,6 +193,9 @@ pub enum DownloadError {
     Bill(BillError),
     #[error("{0}")]
     File(FileError),
+    /// The TLS handshake failed: nothing was sent, and the same certificates fail again.
+    #[error("the TLS handshake failed: {0}; the request was not sent")]
+    Tls(String),
 }
 
 impl DownloadError {
@@ -200,13 +207,19 @@ impl DownloadError {
                 e,
                 BillError::CutMidLine { .. } | BillError::NoSummary { .. } | BillError::Gzip { .. }
             ),
-            DownloadError::Refused(_) | DownloadError::BadSign | DownloadError::File(_) => false,
+            DownloadError::Refused(_)
+            | DownloadError::BadSign
+            | DownloadError::File(_)
+            | DownloadError::Tls(_) => false,
         }
     }
 }
 
 /// The answer WeChat Pay gave instead of a bill, sorted by what to do about it.
 fn classify(error: ClientError) -> Result<Outcome, DownloadError> {
+    if let Some(tls) = error.tls_failure() {
+        return Err(DownloadError::Tls(tls));
+    }
     let words = |text: &str| text.to_ascii_lowercase().replace('_', " ");
     match error {
         ClientError::Protocol { message } => {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::fsutil::{FileError, WriteError, write_atomic};
+use crate::fsutil::{FileError, WriteError, lock_folder, write_atomic};
 
 pub const MANIFEST_NAME: &str = "manifest.jsonl";
 
@@ -99,9 +99,16 @@ pub fn latest<'a>(entries: &'a [Entry], date: &str, bill_type: &str) -> Option<&
 }
 
 /// Adds an entry. The manifest is small (a line per bill), so it is rewritten whole through
-/// the atomic writer: a crash leaves the old manifest or the new one, never half a line.
-/// Callers in one process serialise their appends.
+/// the atomic writer: a crash leaves the old manifest or the new one, never half a line
+/// (which one write with O_APPEND could leave). Two processes downloading into one folder
+/// would each read, add their line and rename, the second losing the first's line; an
+/// advisory lock on the folder around the whole cycle makes them take turns.
 pub fn append(path: &Path, entry: &Entry) -> Result<(), FileError> {
+    let folder = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let _turn = lock_folder(folder)?;
     let mut text = match std::fs::read(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),

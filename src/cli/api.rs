@@ -14,14 +14,14 @@ use serde_json::{Value, json};
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::{Format, Printer, Record};
 use super::settings::{Context, KeyArgs, Selected};
-use crate::config::certs::{identity_from_pem, read_p12};
-use crate::config::check::{MAX_TIMEOUT_SECS, usable_timeout};
+use crate::config::certs::{usable_identity_from_p12, usable_identity_from_pem};
+use crate::config::check::{timeout_range, usable_timeout};
 use crate::wechat::api::{Endpoint, Extra, Retry, err_code_meaning};
 use crate::wechat::client::{
     Attempt, CallError, Client, ClientError, ClientOptions, Prepared, RetryPolicy,
 };
 use crate::wechat::transport::tls_config;
-use crate::wechat::{ApiKey, Fen};
+use crate::wechat::{ApiKey, Fen, shown_url};
 
 pub const DEFAULT_API_BASE: &str = "https://api.mch.weixin.qq.com";
 
@@ -67,9 +67,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok()
         .filter(|s| usable_timeout(*s))
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            format!("{text:?} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}")
-        })
+        .ok_or_else(|| format!("{text:?} is not {}", timeout_range()))
 }
 
 /// A timeout from the profile: a flag wins; an unusable value is refused rather than
@@ -86,10 +84,15 @@ fn profile_seconds(
         (None, None) => Ok(default),
         (None, Some(seconds)) if usable_timeout(seconds) => Ok(Duration::from_secs_f64(seconds)),
         (None, Some(seconds)) => Err(Failure::usage(format!(
-            "profile {:?}: {name} = {seconds} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}",
-            selected.name
+            "profile {:?}: {name} = {seconds} is not {}",
+            selected.name,
+            timeout_range()
         ))
-        .hint(format!("fix {name} in {}, or pass --{}", selected.config.path.display(), name.replace('_', "-")))),
+        .hint(format!(
+            "fix {name} in {}, or pass --{}",
+            selected.config.path.display(),
+            name.replace('_', "-")
+        ))),
     }
 }
 
@@ -119,11 +122,13 @@ impl Api {
         for url in std::iter::once(&base).chain(&profile.backup_api_base) {
             if !crate::wechat::is_http_url(url) {
                 return Err(Failure::usage(format!(
-                    "profile {:?}: {url:?} is not an http(s) URL",
-                    selected.name
+                    "profile {:?}: {:?} is not an http(s) URL",
+                    selected.name,
+                    shown_url(url)
                 ))
                 .hint("api_base and backup_api_base look like https://api.mch.weixin.qq.com"));
             }
+            warn_if_plain_http(&context.printer, url);
         }
         let ca = match &profile.ca_cert {
             Some(path) => {
@@ -208,10 +213,11 @@ impl Api {
     /// a terminal gets the request line and the XML as they would be sent.
     pub fn show(&self, printer: &Printer, prepared: &Prepared) -> Result<u8, Failure> {
         let certificate = prepared.endpoint.needs_client_certificate();
+        let url = shown_url(&prepared.url);
         match printer.format(Format::Json) {
             Format::Table => printer.data(&format!(
                 "POST {}{}\n\n{}\n",
-                prepared.url,
+                url,
                 if certificate {
                     "  (mutual TLS with the merchant certificate)"
                 } else {
@@ -222,7 +228,7 @@ impl Api {
             _ => {
                 let mut record = Record::new();
                 record.insert("method".into(), json!("POST"));
-                record.insert("url".into(), json!(prepared.url));
+                record.insert("url".into(), json!(url));
                 record.insert("client_certificate".into(), json!(certificate));
                 record.insert("sandbox".into(), json!(self.sandbox));
                 // JSON escapes control characters, so the line breaks between elements
@@ -250,6 +256,14 @@ impl Api {
 
     pub fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
         self.runtime.block_on(future)
+    }
+}
+
+/// Requests to a plain http:// api_base on another machine travel unencrypted: said on every
+/// call, since nothing else would tell.
+pub fn warn_if_plain_http(printer: &Printer, url: &str) {
+    if let Some(warning) = crate::config::check::plain_http_warning(url) {
+        printer.warn(&format!("api_base {warning}"));
     }
 }
 
@@ -281,16 +295,21 @@ fn verbose_observer() -> Arc<dyn Fn(&Attempt<'_>) + Send + Sync> {
 pub fn identity(selected: &Selected) -> Result<crate::wechat::transport::Identity, Failure> {
     let profile = &selected.profile;
     let resolve = |path: &PathBuf| selected.config.resolve(path);
+    // Checked before anything is sent: an expired certificate, another merchant's or a key
+    // that is not its own fails the handshake with little to say why.
     let named = |e: crate::config::certs::CertError| {
-        Failure::usage(e.to_string()).hint("run `wxpay-ops config check` to check the certificate")
+        Failure::usage(format!("{e}; the request was not sent"))
+            .hint("run `wxpay-ops config check` to check the certificate; renew it in the merchant console when it has expired")
     };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mch_id = &profile.mch_id;
     match (&profile.cert_pem, &profile.cert_key_pem, &profile.cert_p12) {
-        (Some(cert), Some(key), _) => identity_from_pem(&resolve(cert), &resolve(key)).map_err(named),
+        (Some(cert), Some(key), _) => {
+            usable_identity_from_pem(&resolve(cert), &resolve(key), mch_id, now).map_err(named)
+        }
         (_, _, Some(p12)) => {
-            let password = profile.cert_p12_password.as_deref().unwrap_or(&profile.mch_id);
-            read_p12(&resolve(p12), password)
-                .map(|contents| contents.identity())
-                .map_err(named)
+            let password = profile.cert_p12_password.as_deref().unwrap_or(mch_id);
+            usable_identity_from_p12(&resolve(p12), password, mch_id, now).map_err(named)
         }
         _ => Err(Failure::usage(format!(
             "profile {:?} has no merchant API certificate, which refunds need (mutual TLS)",
@@ -462,6 +481,9 @@ pub fn call_failure(
     } else {
         "; WeChat Pay may or may not have acted on it"
     };
+    if let Some(tls) = error.tls_failure() {
+        return tls_failure(what, &tls);
+    }
     match error {
         ClientError::Transport { .. } | ClientError::Status { .. } | ClientError::Malformed { .. } => {
             Failure::new(
@@ -507,6 +529,15 @@ pub fn call_failure(
             }
         }
     }
+}
+
+/// A failed TLS handshake: no temporary fault, since the same certificates fail again, and
+/// nothing was sent.
+pub fn tls_failure(what: &str, reason: &str) -> Failure {
+    Failure::usage(format!(
+        "{what}: the TLS handshake failed: {reason}; the request was not sent"
+    ))
+    .hint("check ca_cert and the merchant certificate (cert_p12, or cert_pem and cert_key_pem) with `wxpay-ops config check`")
 }
 
 /// What a `return_code=FAIL` answer's return_msg means, where we know, and the remedy. The

@@ -92,8 +92,9 @@ pub struct FetchArgs {
     /// Tries per day when the bill is not ready or a temporary fault occurs
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     attempts: u32,
-    /// Seconds one bill may take to arrive
-    #[arg(long, default_value_t = 600)]
+    /// Seconds one bill may take to arrive, 1 to 3600
+    #[arg(long, default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=download::MAX_TIMEOUT_SECS))]
     timeout: u64,
     #[command(flatten)]
     keys: KeyArgs,
@@ -515,14 +516,16 @@ fn bill_client(
     } else {
         profile.sign_type.unwrap_or_default()
     };
+    let base = profile
+        .api_base
+        .clone()
+        .unwrap_or_else(|| super::api::DEFAULT_API_BASE.to_owned());
+    super::api::warn_if_plain_http(&context.printer, &base);
     super::api::build(ClientOptions {
         tls,
         timeout,
         ..ClientOptions::new(
-            profile
-                .api_base
-                .clone()
-                .unwrap_or_else(|| super::api::DEFAULT_API_BASE.to_owned()),
+            base,
             profile.mch_id.clone(),
             profile.appid.clone(),
             context.api_key(keys, Some(selected))?,
@@ -611,7 +614,17 @@ fn fetch(
     )?;
     let dir = bill_dir(args.out.as_deref(), Some(&selected))?;
     let folder = dir.join(&selected.profile.mch_id);
-    crate::fsutil::create_private_dir_all(&folder)?;
+    crate::fsutil::output_folder(&folder)?;
+    let stale = crate::fsutil::remove_stale_temporaries(
+        &folder,
+        Duration::from_secs(download::MAX_TIMEOUT_SECS),
+    );
+    if stale > 0 {
+        printer.status(&format!(
+            "removed {stale} unfinished download(s) that an interrupted run left in {}",
+            folder.display()
+        ));
+    }
     let manifest_path = folder.join(MANIFEST_NAME);
     let known = manifest::read(&manifest_path).map_err(|e| {
         Failure::usage(e.to_string())
@@ -690,12 +703,28 @@ fn fetch(
                 (index, date, result)
             });
         }
-        let mut results = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(result) = joined {
-                results.push(result);
+        let collected = async {
+            let mut results = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                if let Ok(result) = joined {
+                    results.push(result);
+                }
             }
-        }
+            results
+        };
+        let mut results = tokio::select! {
+            results = collected => results,
+            code = interrupted() => {
+                // Killed mid-download, destructors never run: the half-written bills go
+                // here, or a later run finds them stale.
+                crate::fsutil::remove_live_temporaries();
+                if let Some(bar) = &progress {
+                    bar.finish_and_clear();
+                }
+                printer.status("interrupted: the bills being downloaded were not saved");
+                std::process::exit(code);
+            }
+        };
         results.sort_by_key(|(index, _, _)| *index);
         results
             .into_iter()
@@ -706,6 +735,22 @@ fn fetch(
         bar.finish_and_clear();
     }
     Ok(Fetched { folder, results })
+}
+
+/// Waits for SIGINT or SIGTERM, and gives the exit code a shell reports for it.
+async fn interrupted() -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        },
+        // No handler, no cleanup: the signal ends the process as before.
+        _ => std::future::pending().await,
+    }
 }
 
 /// The day's trade bill (ALL) in `dir`, downloaded first when it is not there yet, for
@@ -928,12 +973,37 @@ fn failure_hint(error: &DownloadError) -> String {
         DownloadError::BadSign => SIGN_HINT.into(),
         DownloadError::Refused(_) => "check the profile's mch_id, appid and key with `wxpay-ops config check`, and the date and type".into(),
         DownloadError::File(e) => e.hint().unwrap_or_else(|| "check the bill folder".into()),
+        DownloadError::Tls(_) => "check ca_cert and the merchant certificate (cert_p12, or cert_pem and cert_key_pem) with `wxpay-ops config check`".into(),
         _ => "nothing was saved; try again later, and if it persists, report the line named above to WeChat Pay".into(),
     }
 }
 
+/// The widest range `bill summary` sums: ten years. Every day is a row held until the table
+/// is drawn, and a manifest holds only what was downloaded, which the API serves for three
+/// months back; a wider range is a typo (0001-01-01 would be 3.6 million rows).
+const MAX_SUMMARY_DAYS: i64 = 3660;
+
+/// Days named in a warning: the first few, then how many more.
+const LISTED_DAYS: usize = 10;
+
 fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
     let printer = &context.printer;
+    let span = (args.to - args.from).whole_days() + 1;
+    if span < 1 {
+        return Err(Failure::usage(format!(
+            "--from {} is after --to {}",
+            iso(args.from),
+            iso(args.to)
+        )));
+    }
+    if span > MAX_SUMMARY_DAYS {
+        return Err(Failure::usage(format!(
+            "--from {} --to {} spans {span} days; at most {MAX_SUMMARY_DAYS} (ten years) are summed at once",
+            iso(args.from),
+            iso(args.to)
+        ))
+        .hint("narrow the range, or sum it in parts"));
+    }
     let selected = context.select()?;
     let folder = bill_dir(args.out.as_deref(), Some(&selected))?.join(&selected.profile.mch_id);
     let manifest_path = folder.join(MANIFEST_NAME);
@@ -949,10 +1019,15 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
     let mut days = Vec::new();
     let mut sums = [0i64; 5];
     let mut missing = Vec::new();
+    let mut unlisted = Vec::new();
     let mut date = args.from;
     while date <= args.to {
         let (status, numbers) = match manifest::latest(&entries, &iso(date), &label) {
             None => {
+                // A bill on disk that the manifest lacks: a download's line was lost.
+                if folder.join(format!("{}.{label}.csv", iso(date))).is_file() {
+                    unlisted.push(iso(date));
+                }
                 missing.push(iso(date));
                 ("missing", None)
             }
@@ -1019,12 +1094,24 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
             &rows,
         )?;
     }
+    let listed = |days: &[String]| match days.len() - days.len().min(LISTED_DAYS) {
+        0 => days.join(", "),
+        more => format!("{} and {more} more", days[..LISTED_DAYS].join(", ")),
+    };
     if !missing.is_empty() {
         printer.warn(&format!(
-            "not in the manifest: {}; fetch them with `wxpay-ops bill download --from {} --to {}`",
-            missing.join(", "),
+            "{} days are not in the manifest: {}; fetch them with `wxpay-ops bill download --from {} --to {}`",
+            missing.len(),
+            listed(&missing),
             iso(args.from),
             iso(args.to)
+        ));
+    }
+    if !unlisted.is_empty() {
+        printer.warn(&format!(
+            "{} days have a bill file but no manifest entry, so their sums are missing above: {}; record them with `wxpay-ops bill download --force` for those days",
+            unlisted.len(),
+            listed(&unlisted)
         ));
     }
     Ok(exit::OK)

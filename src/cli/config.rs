@@ -9,6 +9,7 @@ use super::settings::Context;
 use crate::config::TEMPLATE;
 use crate::config::check::{Status, check_profile};
 use crate::fsutil::{create_private_dir_all, is_stdout, write_new_private, write_private};
+use crate::wechat::shown_url;
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -121,12 +122,12 @@ fn show(context: &Context) -> Result<u8, Failure> {
     );
     record.insert(
         "api_base".into(),
-        json!(
+        json!(shown_url(
             profile
                 .api_base
                 .as_deref()
                 .unwrap_or(super::api::DEFAULT_API_BASE)
-        ),
+        )),
     );
     record.insert("cert_pem".into(), path_value(&profile.cert_pem));
     record.insert("cert_key_pem".into(), path_value(&profile.cert_key_pem));
@@ -140,7 +141,10 @@ fn show(context: &Context) -> Result<u8, Failure> {
     );
     record.insert("ca_cert".into(), path_value(&profile.ca_cert));
     record.insert("notify_url".into(), json!(profile.notify_url));
-    record.insert("backup_api_base".into(), json!(profile.backup_api_base));
+    record.insert(
+        "backup_api_base".into(),
+        json!(profile.backup_api_base.as_deref().map(shown_url)),
+    );
     // The values API commands use, defaults included (as for sign_type and api_base).
     record.insert(
         "timeout".into(),

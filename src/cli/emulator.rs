@@ -61,6 +61,25 @@ fn parse_day(text: &str) -> Result<DaySpec, String> {
     })
 }
 
+/// A count of differences: a synthetic day has no more trades than this.
+fn count() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=crate::emulator::synth::MAX_SYNTHETIC_TRADES)
+}
+
+/// Hundredths of a percent, up to the whole amount.
+fn fee_rate() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(0..=10_000)
+}
+
+/// The notification schedule's factor: NaN, infinities and negatives have no schedule, and
+/// beyond 1000 the last retry would come years later.
+fn parse_time_factor(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|factor| (0.0..=1000.0).contains(factor))
+        .ok_or_else(|| format!("{text:?} is not a number from 0 to 1000"))
+}
+
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The synthetic day, as given to `serve --synthetic-day`
@@ -81,26 +100,26 @@ pub struct ExportArgs {
     output: PathBuf,
 
     /// Paid orders left out of the export
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count())]
     missing_in_merchant: u64,
     /// Paid orders in the export that WeChat never saw
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count())]
     missing_in_wechat: u64,
     /// Orders whose amount differs
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count())]
     amount_mismatch: u64,
     /// Orders whose status differs
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count())]
     status_mismatch: u64,
     /// Payments of the day's last seconds recorded after midnight (at most 10)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count())]
     near_midnight: u64,
     /// Orders listed twice
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count())]
     duplicates: u64,
 
     /// Bill fee rate, as given to `serve --fee-rate`
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = fee_rate())]
     fee_rate: u32,
 }
 
@@ -144,16 +163,17 @@ pub struct ServeArgs {
     #[arg(long)]
     keep: bool,
 
-    /// Bill fee rate in hundredths of a percent (60 = 0.60%)
-    #[arg(long, default_value_t = 60)]
+    /// Bill fee rate in hundredths of a percent (60 = 0.60%), 0 to 10000
+    #[arg(long, default_value_t = 60, value_parser = fee_rate())]
     fee_rate: u32,
 
-    /// Multiplies the notification retry schedule (15 s, 15 s, 30 s, 3 min …); 0.01 makes it 100 times faster
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiplies the notification retry schedule (15 s, 15 s, 30 s, 3 min …); 0.01 makes it
+    /// 100 times faster; 0 to 1000
+    #[arg(long, default_value_t = 1.0, value_parser = parse_time_factor)]
     notify_time_factor: f64,
 
-    /// Seconds a refund stays PROCESSING before it succeeds
-    #[arg(long, default_value_t = 5)]
+    /// Seconds a refund stays PROCESSING before it succeeds, 0 to 86400
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(0..=86_400))]
     refund_delay: i64,
 
     /// Add a synthetic day of the first merchant: DATE:TRADES[:SEED] (repeatable)
@@ -256,14 +276,6 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         })?,
         None => vec![Merchant::default_merchant()],
     };
-    if !(0.0..=1000.0).contains(&args.notify_time_factor) {
-        return Err(Failure::usage(
-            "--notify-time-factor must be between 0 and 1000",
-        ));
-    }
-    if args.refund_delay < 0 {
-        return Err(Failure::usage("--refund-delay cannot be negative"));
-    }
     let control_token = args
         .allow_remote
         .then(crate::emulator::server::new_control_token);

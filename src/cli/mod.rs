@@ -91,6 +91,7 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    crate::fsutil::route_stdout(output::scrubbed_stdout);
     completions::answer_if_asked();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -214,7 +214,7 @@ fn parse_state(text: &str) -> Result<String, String> {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration such as 90s, 30m or 2h");
+    let bad = || format!("{text:?} is not a duration such as 90s, 30m or 2h, of at most 90d");
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().map_err(|_| bad())?;
@@ -232,13 +232,24 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(bad)
 }
 
+/// Requests per second for `--rate`. The bounds keep the pause between requests sensible: at
+/// least one request every 100 s (a slower rate would wait for days), and no faster than any
+/// merchant's API quota.
+const RATES: std::ops::RangeInclusive<f64> = 0.01..=10_000.0;
+
 fn parse_rate(text: &str) -> Result<f64, String> {
     text.strip_suffix("/s")
         .unwrap_or(text)
         .parse::<f64>()
         .ok()
-        .filter(|rate| *rate > 0.0 && rate.is_finite())
-        .ok_or_else(|| format!("{text:?} is not a rate such as 50 or 50/s"))
+        .filter(|rate| RATES.contains(rate))
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a rate from {} to {} requests per second, such as 50 or 50/s",
+                RATES.start(),
+                RATES.end()
+            )
+        })
 }
 
 pub fn run(context: &Context, command: OrderCommand) -> Result<u8, Failure> {

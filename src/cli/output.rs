@@ -507,6 +507,53 @@ impl Write for StdoutPipe {
     }
 }
 
+/// Standard output for what a command writes as a file to `-` (see
+/// [`crate::fsutil::route_stdout`]): each line scrubbed as [`Printer::data`] scrubs a block.
+/// A stream that is not text (a PNG) goes as it is from its first line that is not UTF-8 on,
+/// since escaping its bytes would break it, and a terminal is no place for it anyway.
+pub fn scrubbed_stdout() -> Box<dyn Write> {
+    Box::new(ScrubbedLines {
+        out: io::stdout().lock(),
+        pending: Vec::new(),
+        binary: false,
+    })
+}
+
+struct ScrubbedLines<W: Write> {
+    out: W,
+    pending: Vec<u8>,
+    binary: bool,
+}
+
+impl<W: Write> ScrubbedLines<W> {
+    fn emit(&mut self, end: usize) -> io::Result<()> {
+        let line: Vec<u8> = self.pending.drain(..end).collect();
+        if !self.binary {
+            match std::str::from_utf8(&line) {
+                Ok(text) => return self.out.write_all(scrub::block(text).as_bytes()),
+                Err(_) => self.binary = true,
+            }
+        }
+        self.out.write_all(&line)
+    }
+}
+
+impl<W: Write> Write for ScrubbedLines<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(data);
+        while let Some(at) = memchr::memchr(b'\n', &self.pending) {
+            self.emit(at + 1)?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let rest = self.pending.len();
+        self.emit(rest)?;
+        self.out.flush()
+    }
+}
+
 /// One row as a compact JSON object.
 fn json_object(
     out: &mut impl Write,
@@ -655,6 +702,12 @@ pub fn render_records(format: Format, columns: &[&str], records: &[Record]) -> S
     }
 }
 
+/// A JSON document as a command writes it to a file: pretty, every string scrubbed as
+/// printed ones are.
+pub fn render_json(value: &Value) -> String {
+    json(&scrubbed(value))
+}
+
 /// A copy of a JSON value with every string scrubbed.
 fn scrubbed(value: &Value) -> Value {
     match value {
@@ -769,6 +822,32 @@ mod tests {
             let theirs = theirs.split_once(",x").unwrap().0.to_owned() + "\n";
             assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{text:?}");
         }
+    }
+
+    #[test]
+    fn files_written_to_stdout_are_scrubbed_line_by_line_unless_binary() {
+        let key = crate::wechat::ApiKey::new("ScrubbedLinesTestKey0123456789ab");
+        let mut text = ScrubbedLines {
+            out: Vec::new(),
+            pending: Vec::new(),
+            binary: false,
+        };
+        let written = format!("a,{}\nb,\u{1b}]0;x\u{7}\nlast", key.expose());
+        text.write_all(written.as_bytes()).unwrap();
+        text.flush().unwrap();
+        assert_eq!(
+            String::from_utf8(text.out).unwrap(),
+            "a,<API key>\nb,\\u{1b}]0;x\\u{7}\nlast"
+        );
+        let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\n\x00";
+        let mut binary = ScrubbedLines {
+            out: Vec::new(),
+            pending: Vec::new(),
+            binary: false,
+        };
+        binary.write_all(png).unwrap();
+        binary.flush().unwrap();
+        assert_eq!(binary.out, png);
     }
 
     #[test]

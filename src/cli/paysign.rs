@@ -39,8 +39,8 @@ pub struct PaysignArgs {
     #[arg(long)]
     mch_id: Option<String>,
 
-    /// Seconds since 1970 [default: now]; fix it for reproducible test fixtures
-    #[arg(long)]
+    /// Seconds since 1970, ten digits [default: now]; fix it for reproducible test fixtures
+    #[arg(long, value_parser = clap::value_parser!(u64).range(crate::wechat::paysign::TIMESTAMPS))]
     timestamp: Option<u64>,
 
     /// Nonce of up to 32 letters and digits [default: random]

@@ -504,7 +504,7 @@ fn bill_failure(path: &Path, error: BillError) -> Failure {
 }
 
 fn write_out(dir: &Path, summary: &Value, differences: &[Record]) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir).map_err(|e| crate::fsutil::FileError::new(dir, e))?;
+    crate::fsutil::output_folder(dir)?;
     let write = |name: &str, text: String| -> Result<(), Failure> {
         let path = dir.join(name);
         write_atomic(&path, |out| out.write_all(text.as_bytes())).map_err(|e| match e {
@@ -516,9 +516,7 @@ fn write_out(dir: &Path, summary: &Value, differences: &[Record]) -> Result<(), 
         "differences.csv",
         render_records(Format::Csv, &DIFFERENCE_COLUMNS, differences),
     )?;
-    let mut text = serde_json::to_string_pretty(summary).expect("JSON values serialize");
-    text.push('\n');
-    write("summary.json", text)
+    write("summary.json", super::output::render_json(summary))
 }
 
 /// One row per difference: its category, both sides' values, the difference. The order

@@ -28,7 +28,7 @@ retries, FREQUENCY_LIMITED, INVALID_REQ_TOO_MUCH, no answer).";
 
 const QUERY_AFTER_HELP: &str = "\
 Lists every refund, all pages. Exit 0; 1 when --expect names a status some refund does not \
-have; 3 when WeChat Pay has no such refund (REFUNDNOTEXIST). A refund in CHANGE (the money \
+have, or the answer lists no refund; 3 when WeChat Pay has no such refund (REFUNDNOTEXIST). A refund in CHANGE (the money \
 could not reach the payer's card) or REFUNDCLOSE (it failed) is warned about on stderr.";
 
 #[derive(Debug, Subcommand)]
@@ -400,6 +400,14 @@ fn query(context: &Context, args: QueryArgs) -> Result<u8, Failure> {
         }
     }
     if let Some(expected) = &args.expect {
+        // An expectation about no refund at all is not met: a script checking that a refund
+        // succeeded must not pass on an answer that lists none.
+        if list.refunds.is_empty() {
+            context.printer.status(&format!(
+                "the answer lists no refund, so none is {expected}"
+            ));
+            return Ok(exit::NEGATIVE);
+        }
         let unmet = list
             .refunds
             .iter()

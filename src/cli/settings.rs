@@ -59,6 +59,18 @@ impl Selected {
     }
 }
 
+/// Loads the profile's key only to hide it in everything printed or written, for commands
+/// that read the profile but never sign (reconcile reads its mapping): a key pasted into an
+/// export cell must not come out raw. A key command is not run for this, since it may ask
+/// for a password or cost a call; a key that cannot be read is the signing commands' error.
+fn remember_key(config: &Config, name: &str, profile: &Profile) {
+    // An inline key is remembered as the file is read.
+    if let Ok(source @ (KeySource::Env(_) | KeySource::File(_))) = config.key_source(name, profile)
+    {
+        let _ = read_key(&source);
+    }
+}
+
 /// The key, once what its command said on stderr is shown as a warning.
 fn shown(printer: &Printer, loaded: LoadedKey) -> ApiKey {
     if let Some(stderr) = &loaded.stderr {
@@ -82,6 +94,7 @@ impl Context {
         let config = self.load_config()?;
         let (name, profile) = config.profile(self.profile.as_deref())?;
         let (name, profile) = (name.to_owned(), profile.clone());
+        remember_key(&config, &name, &profile);
         Ok(Selected {
             config,
             name,

@@ -38,6 +38,88 @@ pub enum CertError {
     KeyMismatch { cert: PathBuf, key: PathBuf },
     #[error("{path} holds a private key that cannot be read")]
     BadKey { path: PathBuf },
+    #[error("the certificate in {path} expired on {date} (UTC)")]
+    Expired { path: PathBuf, date: String },
+    #[error("the certificate in {path} is valid only from {date} (UTC)")]
+    NotYetValid { path: PathBuf, date: String },
+    #[error("the certificate in {path} is issued for {issued_for:?}, not for mch_id {mch_id}")]
+    OtherMerchant {
+        path: PathBuf,
+        issued_for: String,
+        mch_id: String,
+    },
+}
+
+impl CertInfo {
+    /// Whether the certificate can open a connection for `mch_id` at `now` (seconds since
+    /// 1970): inside its validity and issued for that merchant. WeChat Pay would refuse it in
+    /// the handshake otherwise, and a handshake failure says little.
+    pub fn check_usable(&self, path: &Path, mch_id: &str, now: i64) -> Result<(), CertError> {
+        let date = |at: i64| {
+            time::OffsetDateTime::from_unix_timestamp(at)
+                .map(|t| t.date().to_string())
+                .unwrap_or_else(|_| at.to_string())
+        };
+        if now > self.not_after {
+            return Err(CertError::Expired {
+                path: path.to_owned(),
+                date: date(self.not_after),
+            });
+        }
+        if now < self.not_before {
+            return Err(CertError::NotYetValid {
+                path: path.to_owned(),
+                date: date(self.not_before),
+            });
+        }
+        if !self.issued_for(mch_id) {
+            return Err(CertError::OtherMerchant {
+                path: path.to_owned(),
+                issued_for: self.common_name.clone().unwrap_or_default(),
+                mch_id: mch_id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The client identity of a PEM pair, once the key is found to be the certificate's and the
+/// certificate usable for `mch_id` at `now` (see [`CertInfo::check_usable`]).
+pub fn usable_identity_from_pem(
+    cert: &Path,
+    key: &Path,
+    mch_id: &str,
+    now: i64,
+) -> Result<Identity, CertError> {
+    read_pem_pair(cert, key)?.check_usable(cert, mch_id, now)?;
+    identity_from_pem(cert, key)
+}
+
+/// The client identity of a PKCS#12 file, checked as [`usable_identity_from_pem`] checks.
+pub fn usable_identity_from_p12(
+    path: &Path,
+    password: &str,
+    mch_id: &str,
+    now: i64,
+) -> Result<Identity, CertError> {
+    let contents = read_p12(path, password)?;
+    let key = PrivateKeyDer::Pkcs8(contents.key_der.clone().into());
+    match key_matches(&contents.cert_der, key) {
+        Some(true) => {}
+        Some(false) => {
+            return Err(CertError::KeyMismatch {
+                cert: path.to_owned(),
+                key: path.to_owned(),
+            });
+        }
+        None => {
+            return Err(CertError::BadKey {
+                path: path.to_owned(),
+            });
+        }
+    }
+    contents.info.check_usable(path, mch_id, now)?;
+    Ok(contents.identity())
 }
 
 /// What `config check` needs to know of a client certificate.

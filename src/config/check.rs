@@ -2,6 +2,7 @@
 
 use super::certs::{CertError, CertInfo, read_certificate, read_p12, read_pem_pair};
 use super::{Config, Profile};
+use crate::wechat::shown_url;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -42,9 +43,38 @@ const EXPIRY_WARNING_DAYS: i64 = 30;
 /// hanging.
 pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
 
-/// Whether `seconds` is a usable timeout: more than zero, at most an hour.
+/// The shortest: no answer from WeChat Pay comes sooner, and a tinier one (1e-300) rounds to
+/// no time at all, which fails every request as a timeout.
+pub const MIN_TIMEOUT_SECS: f64 = 0.1;
+
+/// Whether `seconds` is a usable timeout: from a tenth of a second to an hour (NaN is not).
 pub fn usable_timeout(seconds: f64) -> bool {
-    seconds > 0.0 && seconds <= MAX_TIMEOUT_SECS
+    (MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&seconds)
+}
+
+/// How a timeout out of range is described, in flags and profiles alike.
+pub fn timeout_range() -> String {
+    format!("a number of seconds from {MIN_TIMEOUT_SECS} to {MAX_TIMEOUT_SECS}")
+}
+
+/// An http(s) api_base: shown without credentials, and a warning when it is plain http to
+/// another machine.
+fn checked_base(name: &'static str, url: &str) -> Check {
+    match plain_http_warning(url) {
+        Some(warning) => check(name, Status::Warn, warning),
+        None => check(name, Status::Ok, shown_url(url)),
+    }
+}
+
+/// What is wrong with sending to `url`, when it is plain http to another machine.
+pub fn plain_http_warning(url: &str) -> Option<String> {
+    crate::wechat::is_plain_http_remote(url).then(|| {
+        format!(
+            "{} is plain http:// to another machine: requests and answers can be read, held back \
+             or replayed on the way; use https://",
+            shown_url(url)
+        )
+    })
 }
 
 /// Merchant numbers, the service provider's and its sub-merchants': 8 (early merchants,
@@ -115,12 +145,12 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
             Status::Ok,
             "https://api.mch.weixin.qq.com (default)",
         ),
-        Some(url) if crate::wechat::is_http_url(url) => check("api_base", Status::Ok, url.clone()),
-        Some(url) => check(
+        Some(url) if !crate::wechat::is_http_url(url) => check(
             "api_base",
             Status::Fail,
-            format!("{url:?} is not an http(s) URL"),
+            format!("{:?} is not an http(s) URL", shown_url(url)),
         ),
+        Some(url) => checked_base("api_base", url),
     });
 
     if let Some(url) = &profile.backup_api_base {
@@ -128,7 +158,7 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
             check(
                 "backup_api_base",
                 Status::Fail,
-                format!("{url:?} is not an http(s) URL"),
+                format!("{:?} is not an http(s) URL", shown_url(url)),
             )
         } else if profile.api_base.as_deref() == Some(url.as_str()) {
             check(
@@ -137,7 +167,7 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
                 "is the same as api_base, so it is no backup",
             )
         } else {
-            check("backup_api_base", Status::Ok, url.clone())
+            checked_base("backup_api_base", url)
         });
     }
 
@@ -199,9 +229,7 @@ fn timeouts(profile: &Profile) -> Vec<Check> {
             Some(seconds) => check(
                 name,
                 Status::Fail,
-                format!(
-                    "{seconds} is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}"
-                ),
+                format!("{seconds} is not {}", timeout_range()),
             ),
         });
     }

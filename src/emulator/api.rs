@@ -20,7 +20,7 @@ use crate::bill::format::BillType;
 use crate::bill::format::TradeRow;
 use crate::wechat::sign::{canonical, nonce_str, set_sign, verify};
 use crate::wechat::xml::{Kind, XmlError};
-use crate::wechat::{Fen, Message, SignType};
+use crate::wechat::{ApiKey, Fen, Message, SignType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Endpoint {
@@ -273,8 +273,17 @@ impl Core {
             Endpoint::DownloadFundFlow => self.download_fund_flow(&call, now, bill_creating),
             Endpoint::GetSignKey => unreachable!("answered above"),
         };
-        if let Some(FaultKind::BadSign) = fault {
-            corrupt_sign(&mut reply);
+        match fault {
+            Some(FaultKind::BadSign) => corrupt_sign(&mut reply),
+            Some(FaultKind::ForeignAnswer) => {
+                resign(&mut reply, &call.key, call.sign_type, |answer| {
+                    readdress(answer, &call.message)
+                })
+            }
+            Some(FaultKind::Md5Answer) => resign(&mut reply, &call.key, SignType::Md5, |answer| {
+                answer.set("sign_type", "MD5");
+            }),
+            _ => {}
         }
         reply
     }
@@ -1068,6 +1077,50 @@ fn order_fields(order: &Order) -> Message {
             .set("trade_state_desc", order.state.description());
     }
     payload
+}
+
+/// The answer changed by `change`, then signed again as the fault says.
+fn resign(reply: &mut Reply, key: &ApiKey, sign_type: SignType, change: impl FnOnce(&mut Message)) {
+    if let Some(Ok(mut answer)) = reply.body.bytes().map(Message::parse) {
+        change(&mut answer);
+        set_sign(&mut answer, key, sign_type);
+        reply.body = Body::Bytes(answer.to_xml().into_bytes());
+    }
+}
+
+/// Names another order or refund wherever the answer names the request's (an answer that
+/// names none, as closeorder's, is given the other one).
+fn readdress(answer: &mut Message, request: &Message) {
+    for field in [
+        "out_trade_no",
+        "transaction_id",
+        "out_refund_no",
+        "refund_id",
+    ] {
+        let Some(sent) = request.non_empty(field) else {
+            continue;
+        };
+        let indexed = |name: &str| {
+            name.strip_prefix(field)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        let mut named: Vec<(String, String)> = answer
+            .pairs()
+            .filter(|(name, value)| !value.is_empty() && (*name == field || indexed(name)))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        if named.is_empty() {
+            named.push((field.to_owned(), sent.to_owned()));
+        }
+        for (name, value) in named {
+            // The last character changed: the same shape, another number.
+            let mut other = value;
+            let last = other.pop().unwrap_or('0');
+            other.push(if last == '0' { '1' } else { '0' });
+            answer.set(&name, other);
+        }
+    }
 }
 
 fn corrupt_sign(reply: &mut Reply) {

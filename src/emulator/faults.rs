@@ -19,6 +19,12 @@ pub enum FaultKind {
     MalformedXml,
     /// A normal answer whose sign does not verify.
     BadSign,
+    /// A correctly signed answer about another order or refund: each of out_trade_no,
+    /// transaction_id, out_refund_no and refund_id that the request named is named otherwise.
+    ForeignAnswer,
+    /// A correctly signed answer, but signed with MD5 and declaring `sign_type=MD5`, whatever
+    /// the request was signed with.
+    Md5Answer,
     /// A signed `result_code=FAIL`, `err_code=SYSTEMERROR` answer.
     SystemError,
     /// downloadbill's `Bill Creating` (fund-flow: BILL_CREATING).

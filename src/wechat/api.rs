@@ -47,6 +47,8 @@ impl Endpoint {
     /// (reference A2.10).
     pub fn may_resend_after(self, error: &ClientError) -> bool {
         match error {
+            // The same certificates fail the same handshake again.
+            _ if error.tls_failure().is_some() => false,
             // The connection never opened: WeChat Pay saw nothing.
             _ if error.never_sent() => true,
             // A lost or garbled answer leaves a change's fate unknown; only a query may go again.

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::ApiKey;
 use super::api::Endpoint;
-use super::sign::{SignType, Verification, nonce_str, sign_in_place, verify};
+use super::sign::{SignType, Verification, nonce_str, sign_in_place, verify_as};
 use super::transport::install_crypto_provider;
 use super::xml::{Message, XmlError};
+use super::{ApiKey, shown_url};
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -75,7 +75,14 @@ fn transport_reason(error: &reqwest::Error) -> String {
                 let text = cause.to_string();
                 text.split(": https://").next().unwrap_or(&text).to_owned()
             }
-            None => error.to_string(),
+            // reqwest names the URL, credentials and all.
+            None => {
+                let text = error.to_string();
+                match error.url() {
+                    Some(url) => text.replace(url.as_str(), &shown_url(url.as_str())),
+                    None => text,
+                }
+            }
         },
     };
     if error.is_connect() {
@@ -85,10 +92,61 @@ fn transport_reason(error: &reqwest::Error) -> String {
     }
 }
 
+fn describe_tls(error: &rustls::Error) -> String {
+    use rustls::AlertDescription as Alert;
+    match error {
+        rustls::Error::InvalidCertificate(why) => format!(
+            "the server's certificate is not trusted ({why:?}): ca_cert, or the system's roots, do not vouch for it"
+        ),
+        rustls::Error::AlertReceived(
+            alert @ (Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateRequired
+            | Alert::CertificateExpired
+            | Alert::CertificateRevoked
+            | Alert::CertificateUnknown
+            | Alert::UnsupportedCertificate
+            | Alert::AccessDenied),
+        ) => format!("the server refused the client certificate ({alert:?})"),
+        // What rustls and others send when a certificate's signature does not check out
+        // against the CA they know of that name.
+        rustls::Error::AlertReceived(alert @ (Alert::DecryptError | Alert::HandshakeFailure)) => {
+            format!(
+                "the server ended the handshake ({alert:?}); most often it does not accept the client certificate"
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
 impl ClientError {
     /// Whether WeChat Pay cannot have acted on the request: the connection never opened.
     pub fn never_sent(&self) -> bool {
         matches!(self, ClientError::Transport { source, .. } if source.is_connect())
+    }
+
+    /// What failed in the TLS handshake, when that is why the call failed: the server's
+    /// certificate is not trusted, or the server refused ours. WeChat Pay reads a request
+    /// only once the handshake is done, so such a request was never acted on.
+    pub fn tls_failure(&self) -> Option<String> {
+        let ClientError::Transport { source, .. } = self else {
+            return None;
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source);
+        while let Some(error) = cause {
+            if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+                return Some(describe_tls(tls));
+            }
+            // rustls's error arrives inside an io::Error (inside another, at times), whose
+            // source() skips the error it holds.
+            cause = match error.downcast_ref::<std::io::Error>() {
+                Some(io) => io
+                    .get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static)),
+                None => error.source(),
+            };
+        }
+        None
     }
 
     /// Whether the answer was lost on the way or garbled: the request's fate is unknown.
@@ -334,7 +392,9 @@ impl Client {
         let mut number = 1;
         loop {
             let result = self.attempt(http, &url, body.clone()).await;
-            let result = result.and_then(|answer| self.business(answer));
+            let result = result
+                .and_then(|answer| self.business(answer))
+                .and_then(|answer| bound(&prepared.message, answer));
             let error = match result {
                 Ok(answer) => {
                     self.observe(number, &url, None, None);
@@ -380,7 +440,7 @@ impl Client {
         if let Some(observer) = &self.on_attempt {
             observer(&Attempt {
                 number,
-                url,
+                url: &shown_url(url),
                 error,
                 retry_in,
             });
@@ -460,9 +520,10 @@ impl Client {
         self.check(exchange(&self.http, &url, body).await?)
     }
 
-    /// The URL of a bill endpoint, as [`Client::download_stream`] sends to it.
+    /// The URL of a bill endpoint, as [`Client::download_stream`] sends to it, to be shown
+    /// and recorded: credentials in api_base are masked.
     pub fn bill_url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        shown_url(&format!("{}{path}", self.base)).into_owned()
     }
 
     /// Calls a bill endpoint: the bill's bytes, or the refusal WeChat sent as XML instead.
@@ -488,6 +549,7 @@ impl Client {
         path: &str,
         fields: &[(&str, &str)],
     ) -> Result<BillBody, ClientError> {
+        let target = format!("{}{path}", self.base);
         let url = self.bill_url(path);
         let transport = |url: &str| {
             let url = url.to_owned();
@@ -495,7 +557,7 @@ impl Client {
         };
         let mut response = self
             .http
-            .post(&url)
+            .post(&target)
             .header("Content-Type", "text/xml")
             .body(self.request(fields).to_xml())
             .send()
@@ -544,9 +606,10 @@ impl Client {
                     .to_owned(),
             });
         }
-        // WeChat signs its answer with the request's sign type and does not declare it.
-        let verification = verify(&answer, &self.key, Some(self.sign_type))
-            .map_err(|_| ClientError::MissingSign)?;
+        // WeChat signs its answer with the request's sign type; every request of this client
+        // is signed with `self.sign_type`.
+        let verification =
+            verify_as(&answer, &self.key, self.sign_type).map_err(|_| ClientError::MissingSign)?;
         if !verification.valid {
             return Err(ClientError::BadSign(Box::new(verification)));
         }
@@ -589,15 +652,62 @@ impl Client {
     }
 }
 
+/// The numbers that name what a request is about. An answer that names another order or
+/// refund, however well signed, answers another request of ours (replayed, or crossed on the
+/// way), and nothing in it may be used.
+const SUBJECT_FIELDS: [&str; 4] = [
+    "out_trade_no",
+    "transaction_id",
+    "out_refund_no",
+    "refund_id",
+];
+
+/// The answer, when each number the request sent comes back unchanged wherever the answer
+/// names it: as itself, or in a refund list as `out_refund_no_0`, `refund_id_1` …. An answer
+/// that leaves one out passes (closeorder names no order); the merchant and app are checked
+/// with the sign, in [`Client::check`].
+fn bound(request: &Message, answer: Message) -> Result<Message, ClientError> {
+    for field in SUBJECT_FIELDS {
+        let Some(sent) = request.non_empty(field) else {
+            continue;
+        };
+        let named = answer.pairs().filter(|(name, value)| {
+            !value.is_empty() && (*name == field || is_indexed(name, field))
+        });
+        for (_, received) in named {
+            if received != sent {
+                return Err(ClientError::Mismatch {
+                    field,
+                    expected: sent.to_owned(),
+                    received: received.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(answer)
+}
+
+/// Whether `name` is `field_N`, an entry of a list in the answer.
+fn is_indexed(name: &str, field: &str) -> bool {
+    name.strip_prefix(field)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// One POST of an XML message and its answer parsed, nothing checked yet: the transport,
 /// the HTTP status and the XML are the first layers of every call.
-async fn exchange(http: &reqwest::Client, url: &str, body: String) -> Result<Message, ClientError> {
+async fn exchange(
+    http: &reqwest::Client,
+    target: &str,
+    body: String,
+) -> Result<Message, ClientError> {
+    let url = &*shown_url(target);
     let transport = |source| ClientError::Transport {
         url: url.to_owned(),
         source,
     };
     let response = http
-        .post(url)
+        .post(target)
         .header("Content-Type", "text/xml")
         .body(body)
         .send()

@@ -27,6 +27,45 @@ pub fn is_http_url(url: &str) -> bool {
         })
 }
 
+/// The scheme and the authority (`user:pass@host:port`) of a URL, and the rest.
+fn split_authority(url: &str) -> Option<(&str, &str, &str)> {
+    let at = url.find("://")? + 3;
+    let (scheme, rest) = url.split_at(at);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    Some((scheme, authority, path))
+}
+
+/// Whether requests to `url` would travel unencrypted over a network: plain `http://` to a
+/// host other than this machine. Signed requests cannot be forged there, but they can be
+/// read, and answers held back or replayed.
+pub fn is_plain_http_remote(url: &str) -> bool {
+    let Some(("http://", authority, _)) = split_authority(url) else {
+        return false;
+    };
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
+/// A URL as it may be shown: credentials in it (`https://user:pass@host`) replaced by `***`.
+pub fn shown_url(url: &str) -> std::borrow::Cow<'_, str> {
+    match split_authority(url) {
+        Some((scheme, authority, rest)) if authority.contains('@') => {
+            let host = authority.rsplit('@').next().unwrap_or("");
+            format!("{scheme}***@{host}{rest}").into()
+        }
+        _ => url.into(),
+    }
+}
+
 /// Upper-case hex, the form every v2 signature takes.
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -36,4 +75,43 @@ pub(crate) fn hex_upper(bytes: &[u8]) -> String {
             let _ = write!(out, "{b:02X}");
             out
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_flagged_only_off_this_machine() {
+        for remote in [
+            "http://api.example.com",
+            "http://10.0.0.2:8080/pay",
+            "http://user:pw@api.example.com",
+            "http://[2001:db8::1]:80",
+        ] {
+            assert!(is_plain_http_remote(remote), "{remote}");
+        }
+        for local in [
+            "https://api.mch.weixin.qq.com",
+            "http://127.0.0.1:8787",
+            "http://localhost/x",
+            "http://[::1]:8787",
+            "http://u:p@127.0.0.1",
+        ] {
+            assert!(!is_plain_http_remote(local), "{local}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_masked() {
+        assert_eq!(
+            shown_url("https://user:pa@ss@api.example.com/pay?x=@"),
+            "https://***@api.example.com/pay?x=@"
+        );
+        assert_eq!(
+            shown_url("https://api.example.com/a@b"),
+            "https://api.example.com/a@b"
+        );
+        assert_eq!(shown_url("not a url"), "not a url");
+    }
 }

@@ -5,6 +5,9 @@ use thiserror::Error;
 use super::secret::ApiKey;
 use super::sign::{SignType, sign_pairs};
 
+/// Timestamps as the pay SDKs read them: seconds since 1970, ten digits (2001 to 2286).
+pub const TIMESTAMPS: std::ops::Range<u64> = 1_000_000_000..10_000_000_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayScene {
     /// `wx.requestPayment`: signed with `appId`, which the call itself does not take.
@@ -106,7 +109,7 @@ fn validate(scene: PayScene, request: &PayRequest<'_>) -> Result<(), PaySignErro
     if nonce.is_empty() || nonce.len() > 32 || !nonce.bytes().all(|c| c.is_ascii_alphanumeric()) {
         return Err(PaySignError::BadNonce(nonce.to_owned()));
     }
-    if !(1_000_000_000..10_000_000_000).contains(&request.timestamp) {
+    if !TIMESTAMPS.contains(&request.timestamp) {
         return Err(PaySignError::BadTimestamp(request.timestamp));
     }
     Ok(())

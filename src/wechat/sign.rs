@@ -216,17 +216,45 @@ pub fn verify(
             SignTypeSource::InferredFromLength,
         ),
     };
+    Ok(check_sign(message, key, received, sign_type, source))
+}
+
+/// Checks the `sign` of an answer to a request of ours with the type the request was signed
+/// with. The answer's own `sign_type` has no say: whoever forged it would declare the weaker
+/// MD5, and WeChat Pay signs its answers as the request was signed.
+pub fn verify_as(
+    message: &Message,
+    key: &ApiKey,
+    sign_type: SignType,
+) -> Result<Verification, SignError> {
+    let received = message.non_empty("sign").ok_or(SignError::MissingSign)?;
+    Ok(check_sign(
+        message,
+        key,
+        received,
+        sign_type,
+        SignTypeSource::Given,
+    ))
+}
+
+fn check_sign(
+    message: &Message,
+    key: &ApiKey,
+    received: &str,
+    sign_type: SignType,
+    source: SignTypeSource,
+) -> Verification {
     let canonical = canonical(message.pairs());
     let expected = sign_canonical(&canonical.string, key, sign_type);
     let valid = bool::from(expected.as_bytes().ct_eq(received.as_bytes()));
-    Ok(Verification {
+    Verification {
         valid,
         sign_type,
         source,
         received: received.to_owned(),
         expected,
         canonical,
-    })
+    }
 }
 
 /// A nonce of 32 letters and digits from the operating system's CSPRNG-seeded generator.

@@ -673,3 +673,88 @@ mod download {
         assert_eq!(entry["status"], "no_bill");
     }
 }
+
+/// A range of any width once held a row per day and named every missing day in one warning
+/// (0001-01-01 to 9999-12-31: 1.66 GB and a 43 MB line). Ranges are bounded, and warnings
+/// about many days are summarised.
+#[test]
+fn summary_ranges_are_bounded_and_missing_days_summarised() {
+    let mut env = crate::common::Env::new();
+    env.doc_profile();
+    env.time_limit(std::time::Duration::from_secs(60));
+    env.run(&[
+        "bill",
+        "summary",
+        "--from",
+        "0001-01-01",
+        "--to",
+        "9999-12-31",
+        "--out",
+        "bills",
+    ])
+    .expect(2)
+    .error_mentions("spans 3652059 days; at most 3660")
+    .hint_mentions("narrow the range");
+    env.run(&[
+        "bill",
+        "summary",
+        "--from",
+        "2026-01-02",
+        "--to",
+        "2026-01-01",
+        "--out",
+        "bills",
+    ])
+    .expect(2)
+    .error_mentions("--from 2026-01-02 is after --to 2026-01-01");
+    let out = env
+        .run(&[
+            "bill",
+            "summary",
+            "--from",
+            "2017-01-01",
+            "--to",
+            "2026-12-31",
+            "--out",
+            "bills",
+            "--format",
+            "json",
+        ])
+        .expect(0);
+    assert_eq!(out.json()["days"].as_array().unwrap().len(), 3652);
+    let warning = out.stderr.lines().next().unwrap_or("");
+    assert!(
+        warning.starts_with("warning: 3652 days are not in the manifest: 2017-01-01, 2017-01-02")
+            && warning.contains(" and 3642 more; fetch them with")
+            && warning.len() < 400,
+        "{warning}"
+    );
+}
+
+/// A bill on disk that the manifest lacks (a line lost to an old race) is not summed: said.
+#[test]
+fn summary_names_days_with_a_bill_file_but_no_manifest_entry() {
+    let env = crate::common::Env::new();
+    env.doc_profile();
+    let folder = env.path("bills/10000100");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("2026-11-03.ALL.csv"), "a bill").unwrap();
+    let out = env
+        .run(&[
+            "bill",
+            "summary",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-07",
+            "--out",
+            "bills",
+        ])
+        .expect(0);
+    assert!(
+        out.stderr
+            .contains("1 days have a bill file but no manifest entry, so their sums are missing above: 2026-11-03"),
+        "{}",
+        out.stderr
+    );
+}

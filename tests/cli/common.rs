@@ -77,6 +77,8 @@ pub struct Env {
     vars: Vec<(String, String)>,
     /// A run that takes longer is killed and fails the test.
     time_limit: Option<Duration>,
+    /// The umask the binary runs with, when not the test's own.
+    umask: Option<u32>,
 }
 
 impl Env {
@@ -85,6 +87,7 @@ impl Env {
             dir: tempfile::tempdir().unwrap(),
             vars: vec![("TEST_API_KEY".into(), DOC_KEY.into())],
             time_limit: None,
+            umask: None,
         }
     }
 
@@ -120,11 +123,17 @@ impl Env {
         self.time_limit = Some(limit);
     }
 
+    pub fn umask(&mut self, mask: u32) {
+        self.umask = Some(mask);
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_with_stdin(args, None)
     }
 
-    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    /// The binary with these arguments in this environment, for a test that runs it itself
+    /// (to signal it, say); stdin is empty, stdout and stderr are piped.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wxpay-ops"));
         command
             .args(args)
@@ -133,15 +142,29 @@ impl Env {
             .env("HOME", self.dir.path())
             .env("XDG_CONFIG_HOME", self.path("xdg"))
             .current_dir(self.dir.path())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, value) in &self.vars {
             command.env(name, value);
+        }
+        command
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut command = self.command(args);
+        if stdin.is_some() {
+            command.stdin(Stdio::piped());
+        }
+        if let Some(mask) = self.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask(2) is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                command.pre_exec(move || {
+                    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+                    Ok(())
+                });
+            }
         }
         let mut child = command.spawn().expect("the binary runs");
         let watchdog = self
@@ -269,4 +292,68 @@ pub fn assert_no_key(args: &[&str], output: &Output) {
 pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A WeChat Pay server of one answer: on loopback over plain HTTP, it answers every request
+/// with what `answer` makes of the request's XML, for answers the emulator never gives. It
+/// serves until the test ends.
+pub struct FakeServer {
+    pub base_url: String,
+}
+
+impl FakeServer {
+    pub fn start(
+        answer: impl Fn(&wxpay_ops::wechat::Message) -> String + Send + 'static,
+    ) -> FakeServer {
+        use std::io::{BufRead, BufReader, Read};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut reader = BufReader::new(&stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let Ok(request) = wxpay_ops::wechat::Message::parse(&body) else {
+                    continue;
+                };
+                let xml = answer(&request);
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                    xml.len()
+                );
+            }
+        });
+        FakeServer { base_url }
+    }
+}
+
+/// Runs a shell command as the unprivileged user `nobody`, for tests that need another user
+/// to have made something; None (with a note on stderr) when the tests do not run as root.
+pub fn as_nobody(script: &str) -> Option<()> {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: running as another user needs root (runuser -u nobody)");
+        return None;
+    }
+    let status = Command::new("runuser")
+        .args(["-u", "nobody", "--", "sh", "-ec", script])
+        .status()
+        .expect("runuser runs");
+    assert!(status.success(), "as nobody: {script}");
+    Some(())
 }

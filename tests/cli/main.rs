@@ -1,13 +1,17 @@
 //! The real `wxpay-ops` binary, run as users run it.
 
 mod bill;
+mod binding;
+mod certs;
 mod common;
 mod completions;
 mod config;
 mod emulator;
+mod folders;
 mod fuzz;
 mod general;
 mod notify;
+mod numbers;
 mod order;
 mod output;
 mod paysign;

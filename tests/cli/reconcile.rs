@@ -629,3 +629,50 @@ fn date_reads_the_bill_from_the_profiles_bill_folder() {
     .expect(2)
     .hint_mentions("wxpay-ops bill download --date 2026-11-19");
 }
+
+/// A key pasted into the export comes out hidden in every output and every file, also when
+/// reconcile never loads the key to sign: the profile's key is registered as it is read.
+#[test]
+fn a_key_in_an_export_cell_is_hidden_in_every_file_and_output() {
+    use crate::common::DOC_KEY;
+    let env = Env::new();
+    env.doc_profile();
+    let day = day("20261120", 50);
+    let (bill, _) = write_bill(&env, &day);
+    let (orders, _) = write_orders(&env, &day, &Differences::default());
+    let mut lines: Vec<String> = orders.lines().map(str::to_owned).collect();
+    // An order number that holds the key, and an amount that is the key (a bad line).
+    let first: Vec<&str> = lines[1].split(',').collect();
+    lines[1] = std::iter::once(format!("K{DOC_KEY}"))
+        .chain(first[1..].iter().map(|c| (*c).to_owned()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let second: Vec<String> = lines[2].split(',').map(str::to_owned).collect();
+    lines[2] = [second[0].clone(), second[1].clone(), DOC_KEY.to_owned()]
+        .into_iter()
+        .chain(second[3..].iter().cloned())
+        .collect::<Vec<_>>()
+        .join(",");
+    std::fs::write(env.path("keyed.csv"), lines.join("\n") + "\n").unwrap();
+    // Env::run checks stdout and stderr for the key.
+    env.run(&[
+        "--format",
+        "json",
+        "reconcile",
+        "--bill",
+        bill.to_str().unwrap(),
+        "--export",
+        "keyed.csv",
+        "--mch-id",
+        MCH_ID,
+        "--skip-bad-lines",
+        "--out",
+        "keyed",
+    ])
+    .expect(1);
+    for file in ["differences.csv", "summary.json"] {
+        let text = std::fs::read_to_string(env.path("keyed").join(file)).unwrap();
+        assert!(!text.contains(DOC_KEY), "{file}:\n{text}");
+        assert!(text.contains("<API key>"), "{file}:\n{text}");
+    }
+}

@@ -646,3 +646,51 @@ fn a_coupon_order_refunds_in_cash_and_coupon_and_the_output_shows_both() {
     assert_eq!(rest["coupon_refund_fee"], 76);
     assert_eq!(rest["cash_refund_fee"], 304);
 }
+
+/// A signed SUCCESS that lists no refund meets no expectation about refunds.
+#[test]
+fn an_expectation_about_no_refund_at_all_is_not_met() {
+    use wxpay_ops::wechat::sign::set_sign;
+    use wxpay_ops::wechat::{ApiKey, Message, SignType};
+
+    let server = crate::common::FakeServer::start(|request| {
+        let mut answer = Message::new();
+        answer
+            .set("return_code", "SUCCESS")
+            .set("appid", request.get("appid").unwrap_or(""))
+            .set("mch_id", request.get("mch_id").unwrap_or(""))
+            .set("nonce_str", "n0nce")
+            .set("result_code", "SUCCESS")
+            .set("out_trade_no", request.get("out_trade_no").unwrap_or(""))
+            .set("transaction_id", "4200000000000000000000000001")
+            .set("total_fee", "100")
+            .set("cash_fee", "100")
+            .set("refund_fee", "0")
+            .set("refund_count", "0");
+        set_sign(
+            &mut answer,
+            &ApiKey::new(crate::common::DOC_KEY),
+            SignType::Md5,
+        );
+        answer.to_xml()
+    });
+    let env = crate::common::Env::new();
+    env.write_config(&format!(
+        "[profiles.doc]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\napi_base = \"{}\"\n",
+        server.base_url
+    ));
+    let query = [
+        "refund",
+        "query",
+        "--out-trade-no",
+        "Z1",
+        "--format",
+        "json",
+    ];
+    let listed = env.run(&query).expect(0).json();
+    assert_eq!(listed["refunds"].as_array().unwrap().len(), 0, "{listed}");
+    let mut expecting = query.to_vec();
+    expecting.extend(["--expect", "SUCCESS"]);
+    let out = env.run(&expecting).expect(1);
+    assert!(out.stderr.contains("no refund"), "{}", out.stderr);
+}
