@@ -83,7 +83,7 @@ pub struct ReconcileArgs {
     threads: Option<u16>,
 
     /// fast, or reference: the plain engine whose code states the rules, to check a result
-    /// (about ten times slower; it holds every entry as text)
+    /// (slower, and it holds every entry as text)
     #[arg(long, value_enum, default_value_t = Engine::Fast)]
     engine: Engine,
 
