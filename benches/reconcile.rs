@@ -30,7 +30,7 @@ use wxpay_ops::emulator::bills::write_trade_bill;
 use wxpay_ops::emulator::synth::{Differences, Expected, SyntheticDay, TradeKind, write_export};
 use wxpay_ops::reconcile::bill::{Files, reconcile_files};
 use wxpay_ops::reconcile::export::{Mapping, ReadOptions};
-use wxpay_ops::reconcile::{Category, Options, Outcome, Reconciled};
+use wxpay_ops::reconcile::{Category, Options, Reconciled, Reconciliation};
 
 const CHILD: &str = "BENCH_RECONCILE_CHILD";
 
@@ -126,7 +126,7 @@ fn peak_memory_kib() -> u64 {
 }
 
 /// Checks the outcome against what the export's writer placed, entry by entry.
-fn check(outcome: &Outcome, expected: &Expected) {
+fn check(outcome: &Reconciliation, expected: &Expected) {
     let listed = &expected.difference_orders;
     let orders = |category: Category| -> BTreeSet<&str> {
         outcome

@@ -34,7 +34,7 @@ use crate::fsutil::{WriteError, create_private_dir_all, write_atomic};
 use crate::reconcile::bill::{Files, reconcile_files};
 use crate::reconcile::clock::Day;
 use crate::reconcile::export::{Mapping, ReadOptions};
-use crate::reconcile::{Category, Options as ReconcileOptions, Outcome};
+use crate::reconcile::{Category, Options as ReconcileOptions, Reconciliation};
 use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, RefundAccepted, RefundRequest, TradeType, UnifiedOrder,
 };
@@ -1131,7 +1131,7 @@ impl Shop<'_> {
 
 /// Whether the reconciliation found exactly the planted differences, and every other
 /// payment and refund of the day matched.
-fn judge(outcome: &Outcome) -> (String, bool) {
+fn judge(outcome: &Reconciliation) -> (String, bool) {
     let key = |category: Category, order: &str| format!("{} {order}", category.name());
     let mut expected: Vec<String> = ORDERS
         .iter()

@@ -10,11 +10,11 @@ use super::output::{Format, Record, render_records};
 use super::settings::Context;
 use crate::config::ReconcileConfig;
 use crate::fsutil::{WriteError, write_atomic};
-use crate::reconcile::bill::{BillError, Files, FilesError, reconcile_files};
+use crate::reconcile::bill::{BillReadError, Files, FilesError, reconcile_files};
 use crate::reconcile::clock::{BEIJING_OFFSET, Day, TimeFormat, format_stamp, parse_zone};
 use crate::reconcile::export::{Encoding, ExportError, Mapping, ReadOptions, Unit};
-use crate::reconcile::store::Kind;
-use crate::reconcile::{Category, Difference, Options, Outcome, Reconciled};
+use crate::reconcile::store::EntryKind;
+use crate::reconcile::{Category, Difference, Options, Reconciled, Reconciliation};
 use crate::wechat::Fen;
 use crate::wechat::money::format_fixed;
 
@@ -108,16 +108,16 @@ pub struct MappingArgs {
     /// Column of the order status (one row per order) [default: status]
     #[arg(long, value_name = "NAME")]
     status_column: Option<String>,
-    /// Status values meaning paid [default: PAID,SUCCESS]
+    /// OrderStatus values meaning paid [default: PAID,SUCCESS]
     #[arg(long, value_name = "V,…", value_delimiter = ',')]
     paid_values: Option<Vec<String>>,
-    /// Status values meaning refunded [default: REFUNDED,REFUND]
+    /// OrderStatus values meaning refunded [default: REFUNDED,REFUND]
     #[arg(long, value_name = "V,…", value_delimiter = ',')]
     refunded_values: Option<Vec<String>>,
-    /// Status values meaning closed [default: CLOSED,REVOKED]
+    /// OrderStatus values meaning closed [default: CLOSED,REVOKED]
     #[arg(long, value_name = "V,…", value_delimiter = ',')]
     closed_values: Option<Vec<String>>,
-    /// Status values meaning unpaid [default: UNPAID,NOTPAY]
+    /// OrderStatus values meaning unpaid [default: UNPAID,NOTPAY]
     #[arg(long, value_name = "V,…", value_delimiter = ',')]
     unpaid_values: Option<Vec<String>>,
     /// Column of the paid time; none: the export has no times, and cross-day hints are off
@@ -485,20 +485,20 @@ fn export_failure(name: &str, error: ExportError) -> Failure {
     Failure::input(name, error).hint(hint)
 }
 
-fn bill_failure(path: &Path, error: BillError) -> Failure {
+fn bill_failure(path: &Path, error: BillReadError) -> Failure {
     let name = path.display().to_string();
     match error {
-        BillError::Open(e) => Failure::input(&name, e).hint(
+        BillReadError::Open(e) => Failure::input(&name, e).hint(
             "check the path given with --bill, or download it with `wxpay-ops bill download`",
         ),
-        BillError::Parse(e) => Failure::input(&name, e).hint(
+        BillReadError::Parse(e) => Failure::input(&name, e).hint(
             "download the bill again; reconcile reads the bill exactly as WeChat Pay serves it",
         ),
-        BillError::NotAll(variant) => Failure::usage(format!(
+        BillReadError::NotAll(variant) => Failure::usage(format!(
             "{name}: a {variant} bill; only the ALL trade bill has both the payments and the refunds of a day"
         ))
         .hint("download it with `wxpay-ops bill download --type ALL`"),
-        BillError::Row(e) => Failure::input(&name, e)
+        BillReadError::Row(e) => Failure::input(&name, e)
             .hint("give the bill of the export's merchant and day (--mch-id, --date)"),
     }
 }
@@ -538,10 +538,10 @@ const DIFFERENCE_COLUMNS: [&str; 14] = [
     "difference_yuan",
 ];
 
-fn kind_name(kind: Kind) -> &'static str {
+fn kind_name(kind: EntryKind) -> &'static str {
     match kind {
-        Kind::Payment => "payment",
-        Kind::Refund | Kind::OrderRefund => "refund",
+        EntryKind::Payment => "payment",
+        EntryKind::Refund | EntryKind::OrderRefund => "refund",
     }
 }
 
@@ -659,7 +659,7 @@ pub(crate) fn summary_json(reconciled: &Reconciled, bill_path: &Path, export_nam
     })
 }
 
-pub(crate) fn print_tables(context: &Context, outcome: &Outcome) -> Result<(), Failure> {
+pub(crate) fn print_tables(context: &Context, outcome: &Reconciliation) -> Result<(), Failure> {
     let printer = &context.printer;
     let mut rows: Vec<Vec<String>> = Category::ALL
         .iter()

@@ -21,7 +21,7 @@ use crate::wechat::BillAmount;
 pub struct Stop;
 
 #[derive(Debug, Error)]
-pub enum BillError {
+pub enum BillReadError {
     #[error("cannot read: {0}")]
     Open(io::Error),
     #[error(transparent)]
@@ -56,8 +56,8 @@ pub fn bill_row<'a>(record: &Record<'a>) -> BillRow<'a> {
 pub fn read_bill(
     path: &Path,
     mut visit: impl FnMut(&BillRow<'_>) -> Result<(), Stop>,
-) -> Result<Report, BillError> {
-    let file = File::open(path).map_err(BillError::Open)?;
+) -> Result<Report, BillReadError> {
+    let file = File::open(path).map_err(BillReadError::Open)?;
     let mut all = AllOnly::default();
     let report = read(file, |record| {
         all.check(record)?;
@@ -65,8 +65,8 @@ pub fn read_bill(
     });
     match (report, all.refused) {
         (Ok(report), _) => Ok(report),
-        (Err(_), Some(variant)) => Err(BillError::NotAll(variant)),
-        (Err(e), None) => Err(BillError::Parse(e)),
+        (Err(_), Some(variant)) => Err(BillReadError::NotAll(variant)),
+        (Err(e), None) => Err(BillReadError::Parse(e)),
     }
 }
 
@@ -105,7 +105,7 @@ pub enum FilesError {
     #[error(transparent)]
     Export(ExportError),
     #[error("{path}: {error}", path = .0.display(), error = .1)]
-    Bill(PathBuf, BillError),
+    Bill(PathBuf, BillReadError),
 }
 
 /// Bills smaller than this are read on one thread (in unit tests, nearly every one is
@@ -137,7 +137,7 @@ pub fn reconcile_files(
             })
         })
         .map_err(|e| match failed.take() {
-            Some(row) => bill_error(path, BillError::Row(row)),
+            Some(row) => bill_error(path, BillReadError::Row(row)),
             None => bill_error(path, e),
         })?;
     }
@@ -167,12 +167,12 @@ fn match_bill<'e>(
     export: &'e Export,
     path: &Path,
     options: &Options,
-) -> Result<(Matcher<'e>, Report), BillError> {
-    let mut file = File::open(path).map_err(BillError::Open)?;
-    let metadata = file.metadata().map_err(BillError::Open)?;
+) -> Result<(Matcher<'e>, Report), BillReadError> {
+    let mut file = File::open(path).map_err(BillReadError::Open)?;
+    let metadata = file.metadata().map_err(BillReadError::Open)?;
     let len = metadata.len();
     let mut head = vec![0; 64 * 1024];
-    let read = read_full(&mut file, &mut head).map_err(BillError::Open)?;
+    let read = read_full(&mut file, &mut head).map_err(BillReadError::Open)?;
     head.truncate(read);
     let gzip = head.starts_with(&[0x1f, 0x8b]);
     let header_end = memchr::memchr(b'\n', &head).map(|i| i + 1);
@@ -182,7 +182,7 @@ fn match_bill<'e>(
     if header_end.is_some() && threads > 1 && metadata.is_file() && len >= PARALLEL_BYTES && !gzip {
         for k in 1..threads {
             if let Some(cut) =
-                row_start_after(&mut file, len * k / threads).map_err(BillError::Open)?
+                row_start_after(&mut file, len * k / threads).map_err(BillReadError::Open)?
                 && cut > *starts.last().unwrap_or(&0)
                 && cut < len
             {
@@ -193,7 +193,7 @@ fn match_bill<'e>(
     let (Some(header_end), true) = (header_end, starts.len() > 1) else {
         let part = match_part(export, path, options, None, (0, 0), len, true)?;
         if let Some(e) = part.failed {
-            return Err(BillError::Row(e));
+            return Err(BillReadError::Row(e));
         }
         let report = part.report.expect("the only part finishes");
         return Ok((part.matcher, report));
@@ -213,7 +213,7 @@ fn match_bill<'e>(
             k == last,
         )
     };
-    let parts: Vec<Result<Part<'e>, BillError>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<Part<'e>, BillReadError>> = std::thread::scope(|scope| {
         let later: Vec<_> = (1..=last).map(|k| scope.spawn(move || part(k))).collect();
         let first = part(0);
         std::iter::once(first)
@@ -244,14 +244,14 @@ fn match_bill<'e>(
                 if let (Some(day), Some(theirs)) = (day, part.matcher.day())
                     && day != theirs
                 {
-                    return Err(BillError::Row(BillRowError::WrongDay {
+                    return Err(BillReadError::Row(BillRowError::WrongDay {
                         line: part.matcher.first_line(),
                         found: theirs.to_string(),
                         expected: day,
                     }));
                 }
                 if let Some(e) = part.failed {
-                    return Err(BillError::Row(e.shifted(shift)));
+                    return Err(BillReadError::Row(e.shifted(shift)));
                 }
                 match &mut joined {
                     None => joined = Some(part),
@@ -339,9 +339,10 @@ fn match_part<'e>(
     (part, start): (usize, u64),
     end: u64,
     last: bool,
-) -> Result<Part<'e>, BillError> {
-    let mut file = File::open(path).map_err(BillError::Open)?;
-    file.seek(SeekFrom::Start(start)).map_err(BillError::Open)?;
+) -> Result<Part<'e>, BillReadError> {
+    let mut file = File::open(path).map_err(BillReadError::Open)?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(BillReadError::Open)?;
     let mut matcher = Matcher::for_part(export, options.clone(), part);
     let mut all = AllOnly::default();
     let mut failed = None;
@@ -383,13 +384,13 @@ fn match_part<'e>(
         Ok(None)
     })();
     if let Some(variant) = all.refused {
-        return Err(BillError::NotAll(variant));
+        return Err(BillReadError::NotAll(variant));
     }
     // A bad row stops the part; what it read so far says whether a part before it was of
     // another day.
     let report = match failed {
         Some(_) => None,
-        None => parsed.map_err(BillError::Parse)?,
+        None => parsed.map_err(BillReadError::Parse)?,
     };
     Ok(Part {
         matcher,

@@ -18,7 +18,8 @@ use super::clock::{NO_TIME, Stamp, TimeFormat};
 use super::records::{MAX_RECORD, RecordError, Records};
 use super::reference;
 use super::store::{
-    Arena, ArenaFull, Chunked, Entry, Index, IndexPart, Kind, MAX_KEY, Status, flag, key_hash,
+    Arena, ArenaFull, Chunked, Entry, EntryKind, Index, IndexPart, MAX_KEY, OrderStatus, flag,
+    key_hash,
 };
 
 /// How many bad lines are kept to show; all of them are counted.
@@ -217,7 +218,7 @@ pub const FOLDED: u16 = 1 << 8;
 
 impl Export {
     /// The entry with this key, if any.
-    pub fn find(&self, kind: Kind, hash: u64, key: &[u8]) -> Option<usize> {
+    pub fn find(&self, kind: EntryKind, hash: u64, key: &[u8]) -> Option<usize> {
         self.index.candidates(hash).find(|&i| {
             let entry = self.entries.get(i);
             entry.hash == hash && entry.kind == kind && self.arena.get(entry.key, 0) == key
@@ -228,8 +229,8 @@ impl Export {
     pub fn keys(&self, entry: &Entry) -> (&[u8], &[u8]) {
         let key = self.arena.get(entry.key, 0);
         match entry.kind {
-            Kind::Refund => (key, self.arena.get(entry.key, 1)),
-            Kind::Payment | Kind::OrderRefund => (key, key),
+            EntryKind::Refund => (key, self.arena.get(entry.key, 1)),
+            EntryKind::Payment | EntryKind::OrderRefund => (key, key),
         }
     }
 
@@ -264,7 +265,7 @@ impl Export {
         for repeat in folds {
             let again = self.entries.get(repeat.again);
             again.set(FOLDED);
-            if again.kind == Kind::OrderRefund && self.info.transactions {
+            if again.kind == EntryKind::OrderRefund && self.info.transactions {
                 let amount = again.amount;
                 self.entries.get_mut(repeat.first).amount += amount;
             } else {
@@ -1031,7 +1032,7 @@ impl Rows<'_> {
             })
     }
 
-    fn status(&self, text: &[u8], column: usize, line: u64) -> Result<Status, Problem> {
+    fn status(&self, text: &[u8], column: usize, line: u64) -> Result<OrderStatus, Problem> {
         let is = |values: &[String]| {
             values
                 .iter()
@@ -1039,13 +1040,13 @@ impl Rows<'_> {
         };
         let m = self.mapping;
         if is(&m.paid_values) {
-            Ok(Status::Paid)
+            Ok(OrderStatus::Paid)
         } else if is(&m.refunded_values) {
-            Ok(Status::Refunded)
+            Ok(OrderStatus::Refunded)
         } else if is(&m.closed_values) {
-            Ok(Status::Closed)
+            Ok(OrderStatus::Closed)
         } else if is(&m.unpaid_values) {
-            Ok(Status::Unpaid)
+            Ok(OrderStatus::Unpaid)
         } else {
             Err(self.bad(
                 line,
@@ -1092,8 +1093,8 @@ impl Rows<'_> {
             Some((text, column)) if !(text.is_empty() && c.type_column.is_some()) => {
                 self.status(text, column, line)?
             }
-            _ if refund_row => Status::Refunded,
-            _ => Status::Paid,
+            _ if refund_row => OrderStatus::Refunded,
+            _ => OrderStatus::Paid,
         };
         let Some(amount) = self.amount(record, c.amount, line)? else {
             let unit = not_an_amount(self.mapping.unit);
@@ -1110,7 +1111,7 @@ impl Rows<'_> {
         let refund = if refund_row {
             Some(refund.unwrap_or(amount.abs()))
         } else {
-            let refunded = status == Status::Refunded || refund.is_some_and(|r| r > 0);
+            let refunded = status == OrderStatus::Refunded || refund.is_some_and(|r| r > 0);
             refunded.then(|| refund.unwrap_or(amount))
         };
         // Every cell is read before anything is kept: a bad line adds nothing.
@@ -1123,11 +1124,11 @@ impl Rows<'_> {
             let at = export.arena.push(&[order]).map_err(Problem::Full)?;
             order_at = Some(at);
             export.entries.push(Entry::new(
-                key_hash(Kind::Payment, order),
+                key_hash(EntryKind::Payment, order),
                 at,
                 time,
                 line32,
-                Kind::Payment,
+                EntryKind::Payment,
                 status,
                 0,
                 amount,
@@ -1138,12 +1139,12 @@ impl Rows<'_> {
         };
         let (kind, key, at) = match number {
             Some(number) => (
-                Kind::Refund,
+                EntryKind::Refund,
                 number,
                 export.arena.push(&[number, order]).map_err(Problem::Full)?,
             ),
             None => (
-                Kind::OrderRefund,
+                EntryKind::OrderRefund,
                 order,
                 match order_at {
                     Some(at) => at,
@@ -1157,7 +1158,7 @@ impl Rows<'_> {
             time,
             line32,
             kind,
-            Status::Refunded,
+            OrderStatus::Refunded,
             if undated { flag::UNDATED } else { 0 },
             amount,
         ));
@@ -1467,7 +1468,11 @@ mod tests {
         assert_eq!(export.info.rows, 4);
         assert_eq!(export.info.delimiter, b',');
         let t2 = export
-            .find(Kind::Payment, key_hash(Kind::Payment, b"T2"), b"T2")
+            .find(
+                EntryKind::Payment,
+                key_hash(EntryKind::Payment, b"T2"),
+                b"T2",
+            )
             .unwrap();
         assert_eq!(export.entries.get(t2).amount, 1000);
         assert_eq!(
@@ -1475,18 +1480,30 @@ mod tests {
             "2026-11-20 09:00:00"
         );
         let refund = export
-            .find(Kind::OrderRefund, key_hash(Kind::OrderRefund, b"T2"), b"T2")
+            .find(
+                EntryKind::OrderRefund,
+                key_hash(EntryKind::OrderRefund, b"T2"),
+                b"T2",
+            )
             .unwrap();
         assert_eq!(export.entries.get(refund).amount, 250);
         let t3 = export
-            .find(Kind::Payment, key_hash(Kind::Payment, b"T3"), b"T3")
+            .find(
+                EntryKind::Payment,
+                key_hash(EntryKind::Payment, b"T3"),
+                b"T3",
+            )
             .unwrap();
-        assert_eq!(export.entries.get(t3).status, Status::Closed);
+        assert_eq!(export.entries.get(t3).status, OrderStatus::Closed);
         assert_eq!(export.repeats.len(), 1);
         assert_eq!(export.entries.get(export.repeats[0].again).line, 5);
         assert!(
             export
-                .find(Kind::Payment, key_hash(Kind::Payment, b"T9"), b"T9")
+                .find(
+                    EntryKind::Payment,
+                    key_hash(EntryKind::Payment, b"T9"),
+                    b"T9"
+                )
                 .is_none()
         );
     }
@@ -1508,7 +1525,11 @@ mod tests {
         let export = read(&gbk, &mapping, &ReadOptions::default()).unwrap();
         assert_eq!(export.info.encoding, Some(Encoding::Gb18030));
         assert_eq!(export.info.delimiter, b'\t');
-        let found = export.find(Kind::Payment, key_hash(Kind::Payment, b"A,1"), b"A,1");
+        let found = export.find(
+            EntryKind::Payment,
+            key_hash(EntryKind::Payment, b"A,1"),
+            b"A,1",
+        );
         assert_eq!(export.entries.get(found.unwrap()).amount, 150);
         // The same file as UTF-8 with a byte order mark.
         let bom = format!("\u{feff}{text}");
@@ -1600,7 +1621,7 @@ mod tests {
         let export = read(text.as_bytes(), &mapping, &ReadOptions::default()).unwrap();
         assert_eq!(export.info.delimiter, b';');
         let r2 = export
-            .find(Kind::Refund, key_hash(Kind::Refund, b"R2"), b"R2")
+            .find(EntryKind::Refund, key_hash(EntryKind::Refund, b"R2"), b"R2")
             .unwrap();
         let entry = export.entries.get(r2);
         assert_eq!((entry.amount, export.keys(entry).1), (200, &b"T1"[..]));
@@ -1610,7 +1631,7 @@ mod tests {
     fn keys_all_in_one_half_of_the_table_are_found() {
         // Each half of the table is probed on its own: one that took every key must still
         // have room, or inserting and looking up would never end.
-        let high = |key: &String| key_hash(Kind::Payment, key.as_bytes()) >> 63 == 1;
+        let high = |key: &String| key_hash(EntryKind::Payment, key.as_bytes()) >> 63 == 1;
         let mut keys = (0..).map(|n| format!("O{n}")).filter(high);
         let orders: Vec<String> = keys.by_ref().take(40).collect();
         let mut text = String::from("out_trade_no,status,amount,refund_amount,paid_at\n");
@@ -1624,12 +1645,19 @@ mod tests {
         )
         .unwrap();
         for order in &orders {
-            let hash = key_hash(Kind::Payment, order.as_bytes());
-            assert!(export.find(Kind::Payment, hash, order.as_bytes()).is_some());
+            let hash = key_hash(EntryKind::Payment, order.as_bytes());
+            assert!(
+                export
+                    .find(EntryKind::Payment, hash, order.as_bytes())
+                    .is_some()
+            );
         }
         let missing = keys.next().unwrap();
-        let hash = key_hash(Kind::Payment, missing.as_bytes());
-        assert_eq!(export.find(Kind::Payment, hash, missing.as_bytes()), None);
+        let hash = key_hash(EntryKind::Payment, missing.as_bytes());
+        assert_eq!(
+            export.find(EntryKind::Payment, hash, missing.as_bytes()),
+            None
+        );
     }
 
     #[test]

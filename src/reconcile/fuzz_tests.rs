@@ -217,7 +217,7 @@ mod engines {
                 "\u{feff}O3",
                 "\u{feff}\"O4\"",
             ]),
-            // Status (or type, per transaction).
+            // OrderStatus (or type, per transaction).
             1 => pick(&["PAID", "paid", "REFUNDED", "CLOSED", "UNPAID", "", "weird"]),
             // Amount.
             2 => pick(&[

@@ -27,7 +27,7 @@ use thiserror::Error;
 
 use clock::{DAY, Day, NO_TIME, Stamp, bill_stamp};
 use export::{Export, FOLDED};
-use store::{Entry, Kind, Status, flag, key_hash};
+use store::{Entry, EntryKind, OrderStatus, flag, key_hash};
 
 use crate::bill::parse::Report;
 use crate::wechat::{BillAmount, Fen};
@@ -38,7 +38,7 @@ pub const MAX_ORDER_FEN: i64 = i32::MAX as i64;
 /// What a reconciliation gives, from either engine.
 #[derive(Debug)]
 pub struct Reconciled {
-    pub outcome: Outcome,
+    pub outcome: Reconciliation,
     /// The bill's summary row checked against its rows.
     pub report: Report,
     pub export: export::ExportInfo,
@@ -180,13 +180,13 @@ pub struct Side {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
     pub category: Category,
-    pub kind: Kind,
+    pub kind: EntryKind,
     pub out_trade_no: String,
     pub out_refund_no: Option<String>,
     pub bill: Option<Side>,
     pub export: Option<Side>,
     /// What the export says of the order.
-    pub export_status: Option<Status>,
+    pub export_status: Option<OrderStatus>,
     pub note: String,
 }
 
@@ -259,7 +259,7 @@ pub struct CategoryTotal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Reconciliation {
     pub day: Day,
     pub bill: BillTotals,
     pub export: ExportTotals,
@@ -268,7 +268,7 @@ pub struct Outcome {
     pub differences: Vec<Difference>,
 }
 
-impl Outcome {
+impl Reconciliation {
     pub fn category(&self, category: Category) -> CategoryTotal {
         self.categories[category as usize]
     }
@@ -308,7 +308,7 @@ pub struct Matcher<'e> {
     bill: BillTotals,
     sides: FastMap<usize, BillSide>,
     adjacent: FastMap<usize, BillSide>,
-    bill_only: HashMap<(Kind, Box<str>), BillOnly>,
+    bill_only: HashMap<(EntryKind, Box<str>), BillOnly>,
     /// Bill rows repeating a key the export has: (entry, row).
     bill_repeats: Vec<(usize, BillSide)>,
     /// The first row this matcher saw, to name it if another matcher's day differs.
@@ -486,11 +486,13 @@ impl<'e> Matcher<'e> {
     }
 
     /// The key a bill row is looked up by first.
-    fn first_key<'r>(&self, row: &BillRow<'r>) -> (Kind, &'r [u8]) {
+    fn first_key<'r>(&self, row: &BillRow<'r>) -> (EntryKind, &'r [u8]) {
         match row.out_refund_no {
-            None => (Kind::Payment, row.out_trade_no.as_bytes()),
-            Some(number) if self.export.info.refund_numbers => (Kind::Refund, number.as_bytes()),
-            Some(_) => (Kind::OrderRefund, row.out_trade_no.as_bytes()),
+            None => (EntryKind::Payment, row.out_trade_no.as_bytes()),
+            Some(number) if self.export.info.refund_numbers => {
+                (EntryKind::Refund, number.as_bytes())
+            }
+            Some(_) => (EntryKind::OrderRefund, row.out_trade_no.as_bytes()),
         }
     }
 
@@ -523,23 +525,25 @@ impl<'e> Matcher<'e> {
         };
         let (order, refund) = pending.keys(row);
         match refund {
-            None => match self.export.find(Kind::Payment, row.hash, order) {
+            None => match self.export.find(EntryKind::Payment, row.hash, order) {
                 Some(index) => self.seen(index, side, day),
-                None => self.only(Kind::Payment, order, None, side),
+                None => self.only(EntryKind::Payment, order, None, side),
             },
             Some(number) => {
                 let found = if self.export.info.refund_numbers {
                     self.export
-                        .find(Kind::Refund, row.hash, number)
+                        .find(EntryKind::Refund, row.hash, number)
                         .or_else(|| {
-                            let hash = key_hash(Kind::OrderRefund, order);
-                            self.export.find(Kind::OrderRefund, hash, order)
+                            let hash = key_hash(EntryKind::OrderRefund, order);
+                            self.export.find(EntryKind::OrderRefund, hash, order)
                         })
                 } else {
-                    self.export.find(Kind::OrderRefund, row.hash, order)
+                    self.export.find(EntryKind::OrderRefund, row.hash, order)
                 };
                 match found {
-                    Some(index) if self.export.entries.get(index).kind == Kind::OrderRefund => {
+                    Some(index)
+                        if self.export.entries.get(index).kind == EntryKind::OrderRefund =>
+                    {
                         // Several refunds of one order add up. The common case, a single
                         // refund of the export's amount, is only a flag; anything else is
                         // summed apart (on each thread, added up when they merge).
@@ -556,7 +560,7 @@ impl<'e> Matcher<'e> {
                         }
                     }
                     Some(index) => self.seen(index, side, day),
-                    None => self.only(Kind::Refund, order, Some(number), side),
+                    None => self.only(EntryKind::Refund, order, Some(number), side),
                 }
             }
         }
@@ -578,7 +582,7 @@ impl<'e> Matcher<'e> {
         }
     }
 
-    fn only(&mut self, kind: Kind, order: &[u8], refund: Option<&[u8]>, side: BillSide) {
+    fn only(&mut self, kind: EntryKind, order: &[u8], refund: Option<&[u8]>, side: BillSide) {
         // Bill rows are UTF-8 (the parser checked).
         let text = |bytes| String::from_utf8_lossy(bytes).into_owned();
         let key = text(refund.unwrap_or(order));
@@ -603,7 +607,7 @@ impl<'e> Matcher<'e> {
         let order = row.out_trade_no.as_bytes();
         if let Some(index) = self
             .export
-            .find(Kind::Payment, key_hash(Kind::Payment, order), order)
+            .find(EntryKind::Payment, key_hash(EntryKind::Payment, order), order)
             // The first row found, the previous day's bill read before the next.
             && !self.adjacent.contains_key(&index)
         {
@@ -665,7 +669,7 @@ impl<'e> Matcher<'e> {
             }
             if in_scope && charged {
                 match entry.kind {
-                    Kind::Payment => out.export.payments.add(entry.amount),
+                    EntryKind::Payment => out.export.payments.add(entry.amount),
                     _ => out.export.refunds.add(entry.amount),
                 }
             }
@@ -680,7 +684,7 @@ impl<'e> Matcher<'e> {
                 BillSide {
                     amount: match entry.kind {
                         // The refunds of an order, summed.
-                        Kind::OrderRefund => {
+                        EntryKind::OrderRefund => {
                             let exported = flags & flag::FIRST_AS_EXPORTED != 0;
                             self.sides.get(&index).map_or(0, |s| s.amount)
                                 + if exported { entry.amount } else { 0 }
@@ -722,7 +726,7 @@ impl<'e> Matcher<'e> {
                 }
                 (Category::Duplicate, note)
             } else if seen {
-                if entry.kind == Kind::Payment && !charged {
+                if entry.kind == EntryKind::Payment && !charged {
                     (
                         Category::StatusMismatch,
                         format!(
@@ -768,7 +772,7 @@ impl<'e> Matcher<'e> {
                 category,
                 kind: entry.kind,
                 out_trade_no: String::from_utf8_lossy(order).into_owned(),
-                out_refund_no: (entry.kind == Kind::Refund)
+                out_refund_no: (entry.kind == EntryKind::Refund)
                     .then(|| String::from_utf8_lossy(key).into_owned()),
                 bill: bill.map(|side| Side {
                     amount: side.amount,
@@ -784,11 +788,11 @@ impl<'e> Matcher<'e> {
     }
 
     /// Sorts every entry into its category.
-    pub fn finish(mut self) -> Outcome {
+    pub fn finish(mut self) -> Reconciliation {
         self.flush();
         let day = self.day.or(self.options.day).unwrap_or(Day(0));
         let export = self.export;
-        let mut out = Outcome {
+        let mut out = Reconciliation {
             day,
             bill: self.bill.clone(),
             export: ExportTotals {
@@ -847,8 +851,8 @@ impl<'e> Matcher<'e> {
         for ((kind, _), only) in only {
             let order_entry = export
                 .find(
-                    Kind::Payment,
-                    key_hash(Kind::Payment, only.order.as_bytes()),
+                    EntryKind::Payment,
+                    key_hash(EntryKind::Payment, only.order.as_bytes()),
                     only.order.as_bytes(),
                 )
                 .map(|i| export.entries.get(i));
@@ -857,9 +861,9 @@ impl<'e> Matcher<'e> {
                     Category::Duplicate,
                     "the bill has this key more than once".to_owned(),
                 )
-            } else if kind == Kind::Refund
+            } else if kind == EntryKind::Refund
                 && !export.info.transactions
-                && let Some(order) = order_entry.filter(|o| o.status != Status::Refunded)
+                && let Some(order) = order_entry.filter(|o| o.status != OrderStatus::Refunded)
             {
                 (
                     Category::StatusMismatch,
@@ -902,8 +906,8 @@ impl<'e> Matcher<'e> {
 }
 
 /// A payment counts positive in the totals, a refund negative.
-pub fn sign(kind: Kind) -> i128 {
-    if kind == Kind::Payment { 1 } else { -1 }
+pub fn sign(kind: EntryKind) -> i128 {
+    if kind == EntryKind::Payment { 1 } else { -1 }
 }
 
 /// The repeats of each duplicated entry's key: the lines of the export's, and the bill's

@@ -48,23 +48,23 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use super::bill::{BillError, Files, FilesError, Stop, read_bill};
+use super::bill::{BillReadError, Files, FilesError, Stop, read_bill};
 use super::clock::{self, DAY, Day, NO_TIME, Stamp};
 use super::export::{
     BAD_LINES_KEPT, BadLine, ExportError, ExportInfo, Mapping, ReadOptions, Shape, Unit, decoded,
     find_columns, header_names, records_error,
 };
 use super::records::Records;
-use super::store::{Kind, MAX_KEY, Status};
+use super::store::{EntryKind, MAX_KEY, OrderStatus};
 use super::{
     BillRow, BillRowError, BillTotals, Category, CategoryTotal, Difference, ExportTotals,
-    MAX_ORDER_FEN, Options, Outcome, Reconciled, Side, check_amount, sign,
+    MAX_ORDER_FEN, Options, Reconciled, Reconciliation, Side, check_amount, sign,
 };
 
 /// One payment or refund of the export.
 #[derive(Debug, Clone)]
 struct Entry {
-    kind: Kind,
+    kind: EntryKind,
     /// The order number of a payment, the refund number or order number of a refund.
     key: String,
     order: String,
@@ -73,7 +73,7 @@ struct Entry {
     /// A refund without a time of its own, dated by its payment: never cross-day.
     undated: bool,
     line: u64,
-    status: Status,
+    status: OrderStatus,
     /// Lines of later rows with the same key.
     repeats: Vec<u64>,
     /// The bill rows that matched it, in file order.
@@ -94,7 +94,7 @@ pub fn reconcile(
         read_export(file, mapping, read_options).map_err(FilesError::Export)?;
 
     // The first entry of each key; later ones fold into it.
-    let mut first_of: HashMap<(Kind, String), usize> = HashMap::new();
+    let mut first_of: HashMap<(EntryKind, String), usize> = HashMap::new();
     let mut folded = vec![false; entries.len()];
     for i in 0..entries.len() {
         let key = (entries[i].kind, entries[i].key.clone());
@@ -104,7 +104,7 @@ pub fn reconcile(
             }
             Some(&first) => {
                 folded[i] = true;
-                if entries[i].kind == Kind::OrderRefund && info.transactions {
+                if entries[i].kind == EntryKind::OrderRefund && info.transactions {
                     entries[first].amount += entries[i].amount;
                 } else {
                     let line = entries[i].line;
@@ -117,8 +117,8 @@ pub fn reconcile(
     let mut day = options.day;
     let mut bill = BillTotals::default();
     // Bill rows whose key the export lacks: the first row, and whether the key repeats.
-    let mut bill_only: Vec<(Kind, String, Option<String>, Side, bool)> = Vec::new();
-    let mut bill_only_at: HashMap<(Kind, String), usize> = HashMap::new();
+    let mut bill_only: Vec<(EntryKind, String, Option<String>, Side, bool)> = Vec::new();
+    let mut bill_only_at: HashMap<(EntryKind, String), usize> = HashMap::new();
     let mut failed = None;
     let report = read_bill(files.bill, |row| {
         let checked = check_row(row, &options, &mut day);
@@ -139,18 +139,19 @@ pub fn reconcile(
                 bill.payments.add(row.amount.0);
                 bill.settlement += i128::from(row.settlement.0);
                 (
-                    first_of.get(&(Kind::Payment, order.clone())),
-                    (Kind::Payment, order.clone()),
+                    first_of.get(&(EntryKind::Payment, order.clone())),
+                    (EntryKind::Payment, order.clone()),
                 )
             }
             Some(number) => {
                 bill.refunds.add(row.amount.0);
                 let by_number = info
                     .refund_numbers
-                    .then(|| first_of.get(&(Kind::Refund, number.to_owned())))
+                    .then(|| first_of.get(&(EntryKind::Refund, number.to_owned())))
                     .flatten();
-                let found = by_number.or_else(|| first_of.get(&(Kind::OrderRefund, order.clone())));
-                (found, (Kind::Refund, number.to_owned()))
+                let found =
+                    by_number.or_else(|| first_of.get(&(EntryKind::OrderRefund, order.clone())));
+                (found, (EntryKind::Refund, number.to_owned()))
             }
         };
         match found {
@@ -177,7 +178,7 @@ pub fn reconcile(
                 Stop
             })?;
             if row.out_refund_no.is_none()
-                && let Some(&i) = first_of.get(&(Kind::Payment, row.out_trade_no.to_owned()))
+                && let Some(&i) = first_of.get(&(EntryKind::Payment, row.out_trade_no.to_owned()))
                 && entries[i].adjacent.is_none()
             {
                 let side = Side {
@@ -193,7 +194,7 @@ pub fn reconcile(
     }
 
     let day = day.unwrap_or(Day(0));
-    let mut outcome = Outcome {
+    let mut outcome = Reconciliation {
         day,
         bill,
         export: ExportTotals {
@@ -209,16 +210,16 @@ pub fn reconcile(
     }
     for (kind, order, refund, side, repeated) in bill_only {
         let payment = first_of
-            .get(&(Kind::Payment, order.clone()))
+            .get(&(EntryKind::Payment, order.clone()))
             .map(|&i| &entries[i]);
         let (category, note) = if repeated {
             (
                 Category::Duplicate,
                 "the bill has this key more than once".to_owned(),
             )
-        } else if kind == Kind::Refund
+        } else if kind == EntryKind::Refund
             && !info.transactions
-            && let Some(payment) = payment.filter(|p| p.status != Status::Refunded)
+            && let Some(payment) = payment.filter(|p| p.status != OrderStatus::Refunded)
         {
             (
                 Category::StatusMismatch,
@@ -260,7 +261,7 @@ pub fn reconcile(
 }
 
 /// Sorts one export entry into its category, adding it to the totals.
-fn categorize(entry: &Entry, day: Day, options: &Options, out: &mut Outcome) {
+fn categorize(entry: &Entry, day: Day, options: &Options, out: &mut Reconciliation) {
     let seen = !entry.bill_rows.is_empty();
     let in_scope = entry.time == NO_TIME || day.contains(entry.time);
     let charged = entry.status.charged();
@@ -274,13 +275,13 @@ fn categorize(entry: &Entry, day: Day, options: &Options, out: &mut Outcome) {
     }
     if in_scope && charged {
         match entry.kind {
-            Kind::Payment => out.export.payments.add(entry.amount),
+            EntryKind::Payment => out.export.payments.add(entry.amount),
             _ => out.export.refunds.add(entry.amount),
         }
     }
     // The refunds of an order add up; a payment or a refund by number is its first row.
     let bill_amount = match entry.kind {
-        Kind::OrderRefund => entry.bill_rows.iter().map(|r| r.amount).sum(),
+        EntryKind::OrderRefund => entry.bill_rows.iter().map(|r| r.amount).sum(),
         _ => entry.bill_rows.first().map_or(0, |r| r.amount),
     };
     let near_midnight = |t: Stamp| {
@@ -290,7 +291,7 @@ fn categorize(entry: &Entry, day: Day, options: &Options, out: &mut Outcome) {
         t != NO_TIME
             && ((after_start && !options.previous_bill) || (before_end && !options.next_bill))
     };
-    let bill_repeated = entry.kind != Kind::OrderRefund && entry.bill_rows.len() > 1;
+    let bill_repeated = entry.kind != EntryKind::OrderRefund && entry.bill_rows.len() > 1;
     let (category, mut note) = if !entry.repeats.is_empty() || bill_repeated {
         let side = if entry.repeats.is_empty() {
             "bill"
@@ -302,7 +303,7 @@ fn categorize(entry: &Entry, day: Day, options: &Options, out: &mut Outcome) {
             format!("the {side} has this key more than once"),
         )
     } else if seen {
-        if entry.kind == Kind::Payment && !charged {
+        if entry.kind == EntryKind::Payment && !charged {
             (
                 Category::StatusMismatch,
                 format!(
@@ -342,7 +343,7 @@ fn categorize(entry: &Entry, day: Day, options: &Options, out: &mut Outcome) {
         for line in &entry.repeats {
             note += &format!("; again on line {line}");
         }
-        if entry.kind != Kind::OrderRefund {
+        if entry.kind != EntryKind::OrderRefund {
             for row in entry.bill_rows.iter().skip(1) {
                 note += &format!("; bill line {} again", row.line);
             }
@@ -359,7 +360,7 @@ fn categorize(entry: &Entry, day: Day, options: &Options, out: &mut Outcome) {
         category,
         kind: entry.kind,
         out_trade_no: entry.order.clone(),
-        out_refund_no: (entry.kind == Kind::Refund).then(|| entry.key.clone()),
+        out_refund_no: (entry.kind == EntryKind::Refund).then(|| entry.key.clone()),
         bill,
         export: Some(Side {
             amount: entry.amount,
@@ -408,9 +409,9 @@ fn check_adjacent_row(row: &BillRow<'_>, options: &Options) -> Result<Stamp, Bil
     })
 }
 
-fn bill_failure(path: &Path, error: BillError, row: &mut Option<BillRowError>) -> FilesError {
+fn bill_failure(path: &Path, error: BillReadError, row: &mut Option<BillRowError>) -> FilesError {
     let error = match row.take() {
-        Some(row) => BillError::Row(row),
+        Some(row) => BillReadError::Row(row),
         None => error,
     };
     FilesError::Bill(path.to_owned(), error)
@@ -569,13 +570,13 @@ fn read_row<'r>(
         Some(column) if !(columns.type_column.is_some() && cell(column)?.is_empty()) => {
             let text = cell(column)?;
             if one_of(text, &mapping.paid_values) {
-                Status::Paid
+                OrderStatus::Paid
             } else if one_of(text, &mapping.refunded_values) {
-                Status::Refunded
+                OrderStatus::Refunded
             } else if one_of(text, &mapping.closed_values) {
-                Status::Closed
+                OrderStatus::Closed
             } else if one_of(text, &mapping.unpaid_values) {
-                Status::Unpaid
+                OrderStatus::Unpaid
             } else {
                 return Err(bad(
                     column,
@@ -584,8 +585,8 @@ fn read_row<'r>(
                 ));
             }
         }
-        _ if refund_row => Status::Refunded,
-        _ => Status::Paid,
+        _ if refund_row => OrderStatus::Refunded,
+        _ => OrderStatus::Paid,
     };
     let row_amount = match amount(columns.amount)? {
         Some(value) => value,
@@ -604,7 +605,7 @@ fn read_row<'r>(
         Some(refund_amount.unwrap_or(row_amount).abs())
     } else {
         entries.push(Entry {
-            kind: Kind::Payment,
+            kind: EntryKind::Payment,
             key: order.clone(),
             order: order.clone(),
             amount: row_amount,
@@ -617,7 +618,7 @@ fn read_row<'r>(
             adjacent: None,
         });
         let refund = refund_amount.map(i64::abs);
-        let refunded = status == Status::Refunded || refund.is_some_and(|r| r > 0);
+        let refunded = status == OrderStatus::Refunded || refund.is_some_and(|r| r > 0);
         refunded.then(|| refund.unwrap_or(row_amount))
     };
     let Some(refund) = refund else {
@@ -636,8 +637,8 @@ fn read_row<'r>(
         time => (time, false),
     };
     let (kind, key) = match number {
-        Some(number) => (Kind::Refund, number),
-        None => (Kind::OrderRefund, order.clone()),
+        Some(number) => (EntryKind::Refund, number),
+        None => (EntryKind::OrderRefund, order.clone()),
     };
     entries.push(Entry {
         kind,
@@ -647,7 +648,7 @@ fn read_row<'r>(
         time,
         undated,
         line,
-        status: Status::Refunded,
+        status: OrderStatus::Refunded,
         repeats: Vec::new(),
         bill_rows: Vec::new(),
         adjacent: None,

@@ -10,7 +10,7 @@ use super::clock::Stamp;
 /// What an entry is keyed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
-pub enum Kind {
+pub enum EntryKind {
     /// A payment, on 商户订单号.
     Payment = 0,
     /// A refund, on 商户退款单号.
@@ -22,25 +22,25 @@ pub enum Kind {
 /// What the shop says of an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
-pub enum Status {
+pub enum OrderStatus {
     Paid = 0,
     Refunded = 1,
     Closed = 2,
     Unpaid = 3,
 }
 
-impl Status {
+impl OrderStatus {
     /// Whether the shop says money came in.
     pub fn charged(self) -> bool {
-        matches!(self, Status::Paid | Status::Refunded)
+        matches!(self, OrderStatus::Paid | OrderStatus::Refunded)
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            Status::Paid => "paid",
-            Status::Refunded => "refunded",
-            Status::Closed => "closed",
-            Status::Unpaid => "unpaid",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::Closed => "closed",
+            OrderStatus::Unpaid => "unpaid",
         }
     }
 }
@@ -74,8 +74,8 @@ pub struct Entry {
     pub key: u32,
     pub time: Stamp,
     pub line: u32,
-    pub kind: Kind,
-    pub status: Status,
+    pub kind: EntryKind,
+    pub status: OrderStatus,
     pub flags: AtomicU16,
     /// Fen: the payment's amount, or the refund's.
     pub amount: i64,
@@ -91,8 +91,8 @@ impl Entry {
         key: u32,
         time: Stamp,
         line: u32,
-        kind: Kind,
-        status: Status,
+        kind: EntryKind,
+        status: OrderStatus,
         flags: u16,
         amount: i64,
     ) -> Entry {
@@ -175,7 +175,7 @@ pub fn advise_huge_pages<T>(memory: &[T]) {
 
 const SEED: u64 = 0x5f3c_9a1e_77d2_4b03;
 
-pub fn key_hash(kind: Kind, key: &[u8]) -> u64 {
+pub fn key_hash(kind: EntryKind, key: &[u8]) -> u64 {
     let mut hasher = foldhash::quality::FixedState::with_seed(SEED).build_hasher();
     hasher.write_u8(kind as u8);
     hasher.write(key);

@@ -54,7 +54,7 @@ fn reconcile(
     day: &SyntheticDay,
     differences: &Differences,
     options: Options,
-) -> (Outcome, Expected, Summary) {
+) -> (Reconciliation, Expected, Summary) {
     let mut csv = Vec::new();
     let expected = write_export(day, differences, FeeRate(60), &mut csv).unwrap();
     let export = read_export(
@@ -72,7 +72,7 @@ fn reconcile(
     (matcher.finish(), expected, summary)
 }
 
-fn orders(outcome: &Outcome, category: Category) -> BTreeSet<String> {
+fn orders(outcome: &Reconciliation, category: Category) -> BTreeSet<String> {
     outcome
         .differences
         .iter()
@@ -445,7 +445,7 @@ fn files_read_in_halves_give_what_one_pass_gives() {
         .unwrap()
         .outcome;
     // Lines after the quoted line break come one later in the export; all else is equal.
-    let entries = |outcome: &Outcome| {
+    let entries = |outcome: &Reconciliation| {
         outcome
             .differences
             .iter()
