@@ -208,7 +208,7 @@ fn child(trades: u64, threads: usize) {
         let t = Instant::now();
         let export = wxpay_ops::reconcile::export::read_export(
             File::open(&data.export).unwrap(),
-            &Mapping::emulator_export(),
+            &Mapping::default(),
             &ReadOptions::default(),
         )
         .unwrap();
@@ -244,8 +244,7 @@ fn child(trades: u64, threads: usize) {
     let started = Instant::now();
     let Reconciled {
         outcome, report, ..
-    } = reconcile_files(&files, &Mapping::emulator_export(), &read_options, options)
-        .expect("reconcile");
+    } = reconcile_files(&files, &Mapping::default(), &read_options, options).expect("reconcile");
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu;
     let peak = peak_memory_kib();
@@ -266,7 +265,7 @@ fn child(trades: u64, threads: usize) {
 /// The fast engine against the reference engine on the same files: the same outcome,
 /// report and export, and how long each took.
 fn compare_engines(files: &Files<'_>, read_options: &ReadOptions, options: Options) {
-    let mapping = Mapping::emulator_export();
+    let mapping = Mapping::default();
     let started = Instant::now();
     let fast = reconcile_files(files, &mapping, read_options, options.clone()).expect("fast");
     let fast_seconds = started.elapsed().as_secs_f64();

@@ -11,8 +11,10 @@ use super::settings::Context;
 use crate::config::ReconcileConfig;
 use crate::fsutil::{WriteError, write_atomic};
 use crate::reconcile::bill::{BillReadError, Files, FilesError, reconcile_files};
-use crate::reconcile::clock::{BEIJING_OFFSET, Day, TimeFormat, format_stamp, parse_zone};
-use crate::reconcile::export::{Encoding, ExportError, Mapping, ReadOptions, Unit};
+use crate::reconcile::clock::{Day, TimeFormat, format_stamp, parse_zone};
+use crate::reconcile::export::{
+    Encoding, ExportError, Mapping, ReadOptions, Unit, parse_delimiter,
+};
 use crate::reconcile::store::EntryKind;
 use crate::reconcile::{Category, Difference, Options, Reconciled, Reconciliation};
 use crate::wechat::Fen;
@@ -193,48 +195,95 @@ fn parse_window(text: &str) -> Result<u32, String> {
         .ok_or_else(|| "at most 12h".to_owned())
 }
 
-fn strings(values: &[&str]) -> Vec<String> {
-    values.iter().map(|v| (*v).to_owned()).collect()
-}
-
 /// Flag, else the profile's key, else the default that reads `emulator export`.
 pub(crate) fn mapping(
     flags: &MappingArgs,
     profile: &ReconcileConfig,
 ) -> Result<(Mapping, ReadOptions), Failure> {
     let pick = |flag: &Option<String>, key: &Option<String>| flag.clone().or_else(|| key.clone());
-    let list = |flag: &Option<Vec<String>>, key: &Option<Vec<String>>, default: &[&str]| {
-        flag.clone()
-            .or_else(|| key.clone())
-            .unwrap_or_else(|| strings(default))
+    let list = |flag: &Option<Vec<String>>, key: &Option<Vec<String>>| {
+        flag.clone().or_else(|| key.clone())
     };
     let setting = |name: &str, problem: String| {
         Failure::usage(format!("{name}: {problem}"))
             .hint("give it as a flag of the same name, or in the profile's [reconcile] table")
     };
-    let unit = match (flags.amount_unit, profile.amount_unit.as_deref()) {
-        (Some(UnitArg::Fen), _) | (None, Some("fen")) => Unit::Fen,
-        (Some(UnitArg::Yuan), _) | (None, Some("yuan") | None) => Unit::Yuan,
-        (None, Some(other)) => {
-            return Err(setting(
-                "amount_unit",
-                format!("{other:?} is neither fen nor yuan"),
-            ));
+    let mut mapping = Mapping::default();
+    if let Some(unit) = flags.amount_unit {
+        mapping.unit = match unit {
+            UnitArg::Fen => Unit::Fen,
+            UnitArg::Yuan => Unit::Yuan,
+        };
+    } else if let Some(text) = &profile.amount_unit {
+        mapping.unit = Unit::parse(text)
+            .ok_or_else(|| setting("amount_unit", format!("{text:?} is neither fen nor yuan")))?;
+    }
+    if let Some(text) = pick(&flags.time_format, &profile.time_format) {
+        mapping.time_format =
+            TimeFormat::parse(&text).map_err(|e| setting("time_format", e.to_string()))?;
+    }
+    if let Some(text) = pick(&flags.time_zone, &profile.time_zone) {
+        mapping.zone = parse_zone(&text).map_err(|e| setting("time_zone", e.to_string()))?;
+    }
+    if let Some(order) = pick(&flags.order_column, &profile.order_column) {
+        mapping.order = order;
+    }
+    if let Some(amount) = pick(&flags.amount_column, &profile.amount_column) {
+        mapping.amount = amount;
+    }
+    // One row per transaction: the type says what a row is, and a status is optional.
+    mapping.type_column = pick(&flags.type_column, &profile.type_column);
+    let status = pick(&flags.status_column, &profile.status_column);
+    if status.is_some() || mapping.type_column.is_some() {
+        mapping.status = status;
+    }
+    for (values, flag, key) in [
+        (
+            &mut mapping.paid_values,
+            &flags.paid_values,
+            &profile.paid_values,
+        ),
+        (
+            &mut mapping.refunded_values,
+            &flags.refunded_values,
+            &profile.refunded_values,
+        ),
+        (
+            &mut mapping.closed_values,
+            &flags.closed_values,
+            &profile.closed_values,
+        ),
+        (
+            &mut mapping.unpaid_values,
+            &flags.unpaid_values,
+            &profile.unpaid_values,
+        ),
+        (
+            &mut mapping.payment_types,
+            &flags.payment_types,
+            &profile.payment_types,
+        ),
+        (
+            &mut mapping.refund_types,
+            &flags.refund_types,
+            &profile.refund_types,
+        ),
+    ] {
+        if let Some(given) = list(flag, key) {
+            *values = given;
         }
-    };
-    let format_text = pick(&flags.time_format, &profile.time_format)
-        .unwrap_or_else(|| "%Y-%m-%d %H:%M:%S".to_owned());
-    let time_format =
-        TimeFormat::parse(&format_text).map_err(|e| setting("time_format", e.to_string()))?;
-    let zone = match pick(&flags.time_zone, &profile.time_zone) {
-        Some(text) => parse_zone(&text).map_err(|e| setting("time_zone", e.to_string()))?,
-        None => BEIJING_OFFSET,
-    };
-    let type_column = pick(&flags.type_column, &profile.type_column);
-    let time_column = pick(&flags.time_column, &profile.time_column);
-    let refund_amount = pick(&flags.refund_amount_column, &profile.refund_amount_column);
-    let status = pick(&flags.status_column, &profile.status_column)
-        .or_else(|| type_column.is_none().then(|| "status".to_owned()));
+    }
+    // A column someone named must be there; `none` turns the time off.
+    match pick(&flags.time_column, &profile.time_column).as_deref() {
+        Some("none") => mapping.time = None,
+        Some(name) => (mapping.time, mapping.time_if_present) = (Some(name.to_owned()), false),
+        None => {}
+    }
+    if let Some(name) = pick(&flags.refund_amount_column, &profile.refund_amount_column) {
+        (mapping.refund_amount, mapping.refund_amount_if_present) = (Some(name), false);
+    }
+    mapping.refund_no = pick(&flags.refund_no_column, &profile.refund_no_column);
+    mapping.refund_time = pick(&flags.refund_time_column, &profile.refund_time_column);
     let encoding = match pick(&flags.encoding, &profile.encoding).as_deref() {
         None | Some("auto") => None,
         Some(text) => Some(Encoding::parse(text).ok_or_else(|| {
@@ -246,70 +295,12 @@ pub(crate) fn mapping(
     };
     let delimiter = match pick(&flags.delimiter, &profile.delimiter).as_deref() {
         None | Some("auto") => None,
-        Some("comma" | ",") => Some(b','),
-        Some("tab" | "\t" | "\\t") => Some(b'\t'),
-        Some("semicolon" | ";") => Some(b';'),
-        Some(other) => {
-            return Err(setting(
+        Some(text) => Some(parse_delimiter(text).ok_or_else(|| {
+            setting(
                 "delimiter",
-                format!("{other:?} is not one of auto, comma, tab, semicolon"),
-            ));
-        }
-    };
-    let mapping = Mapping {
-        order: pick(&flags.order_column, &profile.order_column)
-            .unwrap_or_else(|| "out_trade_no".to_owned()),
-        amount: pick(&flags.amount_column, &profile.amount_column)
-            .unwrap_or_else(|| "amount".to_owned()),
-        unit,
-        status,
-        paid_values: list(
-            &flags.paid_values,
-            &profile.paid_values,
-            &["PAID", "SUCCESS"],
-        ),
-        refunded_values: list(
-            &flags.refunded_values,
-            &profile.refunded_values,
-            &["REFUNDED", "REFUND"],
-        ),
-        closed_values: list(
-            &flags.closed_values,
-            &profile.closed_values,
-            &["CLOSED", "REVOKED"],
-        ),
-        unpaid_values: list(
-            &flags.unpaid_values,
-            &profile.unpaid_values,
-            &["UNPAID", "NOTPAY"],
-        ),
-        time: match time_column.as_deref() {
-            Some("none") => None,
-            Some(name) => Some(name.to_owned()),
-            None => Some("paid_at".to_owned()),
-        },
-        time_if_present: time_column.is_none(),
-        time_format,
-        zone,
-        refund_no: pick(&flags.refund_no_column, &profile.refund_no_column),
-        refund_amount: Some(
-            refund_amount
-                .clone()
-                .unwrap_or_else(|| "refund_amount".to_owned()),
-        ),
-        refund_amount_if_present: refund_amount.is_none(),
-        refund_time: pick(&flags.refund_time_column, &profile.refund_time_column),
-        type_column,
-        payment_types: list(
-            &flags.payment_types,
-            &profile.payment_types,
-            &["payment", "pay", "支付"],
-        ),
-        refund_types: list(
-            &flags.refund_types,
-            &profile.refund_types,
-            &["refund", "退款"],
-        ),
+                format!("{text:?} is not one of auto, comma, tab, semicolon"),
+            )
+        })?),
     };
     Ok((
         mapping,

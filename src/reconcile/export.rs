@@ -90,33 +90,54 @@ pub struct Mapping {
     pub refund_types: Vec<String>,
 }
 
-impl Mapping {
-    /// The columns of `wxpay-ops emulator export` (one row per order, yuan, Beijing time):
-    /// what the tests, the benchmark and the demo reconcile against.
-    pub fn emulator_export() -> Mapping {
+impl Default for Mapping {
+    /// What `reconcile` reads unless told otherwise, and what `wxpay-ops emulator export`
+    /// writes: one row per order, `out_trade_no,status,amount,refund_amount,paid_at`, yuan,
+    /// Beijing time; the refund amount and the time only if the export has those columns.
+    fn default() -> Mapping {
         let strings = |values: &[&str]| values.iter().map(|v| v.to_string()).collect();
         Mapping {
             order: "out_trade_no".into(),
             amount: "amount".into(),
             unit: Unit::Yuan,
             status: Some("status".into()),
-            paid_values: strings(&["PAID"]),
-            refunded_values: strings(&["REFUNDED"]),
-            closed_values: strings(&["CLOSED"]),
-            unpaid_values: strings(&["UNPAID"]),
+            paid_values: strings(&["PAID", "SUCCESS"]),
+            refunded_values: strings(&["REFUNDED", "REFUND"]),
+            closed_values: strings(&["CLOSED", "REVOKED"]),
+            unpaid_values: strings(&["UNPAID", "NOTPAY"]),
             time: Some("paid_at".into()),
-            time_if_present: false,
+            time_if_present: true,
             time_format: TimeFormat::parse("%Y-%m-%d %H:%M:%S")
                 .expect("a fixed, valid time format"),
             zone: crate::reconcile::clock::BEIJING_OFFSET,
             refund_no: None,
             refund_amount: Some("refund_amount".into()),
-            refund_amount_if_present: false,
+            refund_amount_if_present: true,
             refund_time: None,
             type_column: None,
-            payment_types: vec![],
-            refund_types: vec![],
+            payment_types: strings(&["payment", "pay", "支付"]),
+            refund_types: strings(&["refund", "退款"]),
         }
+    }
+}
+
+impl Unit {
+    pub fn parse(text: &str) -> Option<Unit> {
+        match text {
+            "fen" => Some(Unit::Fen),
+            "yuan" => Some(Unit::Yuan),
+            _ => None,
+        }
+    }
+}
+
+/// A delimiter by name or as itself: comma, tab, semicolon; `None` for anything else.
+pub fn parse_delimiter(text: &str) -> Option<u8> {
+    match text {
+        "comma" | "," => Some(b','),
+        "tab" | "\t" | "\\t" => Some(b'\t'),
+        "semicolon" | ";" => Some(b';'),
+        _ => None,
     }
 }
 
@@ -1437,7 +1458,7 @@ mod tests {
             T3,PAID,x,0.00,2026-11-20 10:00:00,";
         let error = read(
             text.as_bytes(),
-            &Mapping::emulator_export(),
+            &Mapping::default(),
             &ReadOptions::default(),
         )
         .unwrap_err();
@@ -1448,7 +1469,7 @@ mod tests {
         let text = text.replace(",x,", ",3,");
         let export = read(
             text.as_bytes(),
-            &Mapping::emulator_export(),
+            &Mapping::default(),
             &ReadOptions::default(),
         )
         .unwrap();
@@ -1461,7 +1482,7 @@ mod tests {
     fn one_row_per_order() {
         let export = read(
             ORDERS.as_bytes(),
-            &Mapping::emulator_export(),
+            &Mapping::default(),
             &ReadOptions::default(),
         )
         .unwrap();
@@ -1520,7 +1541,7 @@ mod tests {
             paid_values: vec!["已支付".into()],
             refund_amount: None,
             time_format: TimeFormat::parse("%Y/%m/%d %H:%M").unwrap(),
-            ..Mapping::emulator_export()
+            ..Mapping::default()
         };
         let export = read(&gbk, &mapping, &ReadOptions::default()).unwrap();
         assert_eq!(export.info.encoding, Some(Encoding::Gb18030));
@@ -1543,12 +1564,7 @@ mod tests {
     #[test]
     fn bad_input_names_line_column_and_value() {
         let bad = ORDERS.replace("10,2.5", "10,2.555");
-        let error = read(
-            bad.as_bytes(),
-            &Mapping::emulator_export(),
-            &ReadOptions::default(),
-        )
-        .unwrap_err();
+        let error = read(bad.as_bytes(), &Mapping::default(), &ReadOptions::default()).unwrap_err();
         assert_eq!(
             error.to_string(),
             "line 3, column refund_amount: \"2.555\" is not an amount in yuan (at most 2 decimals)"
@@ -1557,11 +1573,11 @@ mod tests {
             skip_bad_lines: true,
             ..ReadOptions::default()
         };
-        let export = read(bad.as_bytes(), &Mapping::emulator_export(), &skipping).unwrap();
+        let export = read(bad.as_bytes(), &Mapping::default(), &skipping).unwrap();
         assert_eq!((export.info.skipped, export.info.bad_lines[0].line), (1, 3));
         let error = read(
             b"id,amount\n1,2\n",
-            &Mapping::emulator_export(),
+            &Mapping::default(),
             &ReadOptions::default(),
         )
         .unwrap_err();
@@ -1570,26 +1586,26 @@ mod tests {
             "{error}"
         );
         assert!(matches!(
-            read(b"", &Mapping::emulator_export(), &ReadOptions::default()),
+            read(b"", &Mapping::default(), &ReadOptions::default()),
             Err(ExportError::NoHeader)
         ));
         assert!(matches!(
             read(
                 b"out_trade_no,status,amount,refund_amount,paid_at\n",
-                &Mapping::emulator_export(),
+                &Mapping::default(),
                 &ReadOptions::default()
             ),
             Err(ExportError::NoRows)
         ));
         let utf16 = b"\xFF\xFEo\0u\0t\0";
         assert!(matches!(
-            read(utf16, &Mapping::emulator_export(), &ReadOptions::default()),
+            read(utf16, &Mapping::default(), &ReadOptions::default()),
             Err(ExportError::Encoding { .. })
         ));
         let time = ORDERS.replace("2026-11-20 09:00:00", "20/11/2026");
         let error = read(
             time.as_bytes(),
-            &Mapping::emulator_export(),
+            &Mapping::default(),
             &ReadOptions::default(),
         )
         .unwrap_err();
@@ -1616,7 +1632,7 @@ mod tests {
             type_column: Some("type".into()),
             payment_types: vec!["pay".into()],
             refund_types: vec!["refund".into()],
-            ..Mapping::emulator_export()
+            ..Mapping::default()
         };
         let export = read(text.as_bytes(), &mapping, &ReadOptions::default()).unwrap();
         assert_eq!(export.info.delimiter, b';');
@@ -1640,7 +1656,7 @@ mod tests {
         }
         let export = read(
             text.as_bytes(),
-            &Mapping::emulator_export(),
+            &Mapping::default(),
             &ReadOptions::default(),
         )
         .unwrap();

@@ -94,7 +94,7 @@ proptest! {
     ) {
         let body = lines.concat();
         let options = ReadOptions { skip_bad_lines, threads: 2, ..ReadOptions::default() };
-        let mapping = Mapping::emulator_export();
+        let mapping = Mapping::default();
         let csv = outcome(read_export(
             format!("{QUOTED_HEADER}\n{body}").as_bytes(),
             &mapping,
@@ -334,7 +334,7 @@ mod engines {
 
     impl Export {
         fn mapping(&self) -> Mapping {
-            let mut mapping = Mapping::emulator_export();
+            let mut mapping = Mapping::default();
             if self.transactions {
                 mapping.status = None;
                 mapping.type_column = Some("type".into());

@@ -57,12 +57,7 @@ fn reconcile(
 ) -> (Reconciliation, Expected, Summary) {
     let mut csv = Vec::new();
     let expected = write_export(day, differences, FeeRate(60), &mut csv).unwrap();
-    let export = read_export(
-        &csv[..],
-        &Mapping::emulator_export(),
-        &ReadOptions::default(),
-    )
-    .unwrap();
+    let export = read_export(&csv[..], &Mapping::default(), &ReadOptions::default()).unwrap();
     let mut matcher = Matcher::new(&export, options);
     let mut summary = Summary::default();
     for (i, row) in day.clone().into_rows(FeeRate(60)).enumerate() {
@@ -185,7 +180,7 @@ fn a_clean_day_balances() {
 fn rows_of_another_day_or_merchant_are_refused() {
     let export = read_export(
         &b"out_trade_no,status,amount,refund_amount,paid_at\nT,PAID,1,0,2026-11-20 10:00:00\n"[..],
-        &Mapping::emulator_export(),
+        &Mapping::default(),
         &ReadOptions::default(),
     )
     .unwrap();
@@ -243,7 +238,7 @@ fn near_midnight_entries_are_confirmed_by_the_next_bill_or_flagged() {
                A,PAID,1,0,2026-11-20 12:00:00\n\
                B,PAID,2,0,2026-11-20 23:59:58\n\
                C,PAID,3,0,2026-11-20 23:59:59\n"[..],
-            &Mapping::emulator_export(),
+            &Mapping::default(),
             &ReadOptions::default(),
         )
         .unwrap();
@@ -297,12 +292,7 @@ fn rows_matched_on_two_threads_merge_into_the_same_outcome() {
     write_export(&day, &differences, FeeRate(60), &mut csv).unwrap();
     let rows: Vec<TradeRow> = day.clone().into_rows(FeeRate(60)).collect();
     let outcome = |split: bool| {
-        let export = read_export(
-            &csv[..],
-            &Mapping::emulator_export(),
-            &ReadOptions::default(),
-        )
-        .unwrap();
+        let export = read_export(&csv[..], &Mapping::default(), &ReadOptions::default()).unwrap();
         let mut one = Matcher::new(&export, Options::default());
         let mut two = Matcher::new(&export, Options::default());
         for (i, row) in rows.iter().enumerate() {
@@ -336,7 +326,7 @@ fn refunds_without_numbers_add_up_across_threads() {
         type_column: Some("type".into()),
         payment_types: vec!["pay".into()],
         refund_types: vec!["refund".into()],
-        ..Mapping::emulator_export()
+        ..Mapping::default()
     };
     let refund = |line, number, fen| BillRow {
         line,
@@ -418,7 +408,7 @@ fn files_read_in_halves_give_what_one_pass_gives() {
         outcome,
         report,
         export,
-    } = bill::reconcile_files(&files, &Mapping::emulator_export(), &two, two_options()).unwrap();
+    } = bill::reconcile_files(&files, &Mapping::default(), &two, two_options()).unwrap();
     assert!(
         report.is_consistent(),
         "{:?}",
@@ -441,7 +431,7 @@ fn files_read_in_halves_give_what_one_pass_gives() {
     let (number, rest) = line.split_once(',').unwrap();
     quoted.replace_range(line_start..line_end, &format!("\"{number}\n\",{rest}"));
     std::fs::write(&orders, quoted).unwrap();
-    let outcome = bill::reconcile_files(&files, &Mapping::emulator_export(), &two, two_options())
+    let outcome = bill::reconcile_files(&files, &Mapping::default(), &two, two_options())
         .unwrap()
         .outcome;
     // Lines after the quoted line break come one later in the export; all else is equal.
