@@ -7,4 +7,5 @@ pub mod demo;
 pub mod emulator;
 pub mod fsutil;
 pub mod reconcile;
+pub mod toml_error;
 pub mod wechat;

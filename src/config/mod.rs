@@ -288,7 +288,7 @@ impl Config {
         let file: ConfigFile = toml::from_str(text).map_err(|e| {
             unquoted(path, text, &e).unwrap_or_else(|| ConfigError::Invalid {
                 path: path.to_owned(),
-                message: one_line(text, &e),
+                message: crate::toml_error::one_line(text, &e),
             })
         })?;
         Ok(Config {
@@ -456,20 +456,6 @@ fn unquoted(path: &Path, text: &str, error: &toml::de::Error) -> Option<ConfigEr
         key: key.to_owned(),
         value: value.to_owned(),
     })
-}
-
-/// "line L, column C: message", in place of toml's multi-line report with a source snippet.
-pub(crate) fn one_line(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim_end().replace('\n', "; ");
-    match error.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-            format!("line {line}, column {column}: {message}")
-        }
-        None => message,
-    }
 }
 
 /// Reads a key from an environment variable, a file, or a command; never the inline one.

@@ -134,7 +134,7 @@ pub fn load_merchants(path: &Path) -> Result<Vec<Merchant>, MerchantsError> {
         message,
     };
     let file: MerchantsFile =
-        toml::from_str(&text).map_err(|e| invalid(crate::config::one_line(&text, &e)))?;
+        toml::from_str(&text).map_err(|e| invalid(crate::toml_error::one_line(&text, &e)))?;
     if file.merchants.is_empty() {
         return Err(invalid("no [[merchants]] entries".into()));
     }
