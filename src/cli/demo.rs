@@ -5,21 +5,21 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::common::print_tables;
 use super::failure::{Failure, exit};
 use super::output::{Format, Record};
-use super::reconcile::{
-    DEFAULT_CUTOFF_WINDOW, MappingArgs, difference_record, mapping, print_tables, summary_json,
-};
 use super::settings::Context;
-use crate::config::ReconcileConfig;
 use crate::demo::{DayOptions, DemoError, MerchantDay, Step, merchant_day, published_vectors};
+use crate::reconcile::DEFAULT_CUTOFF_WINDOW;
+use crate::reconcile::export::{Mapping, ReadOptions};
+use crate::reconcile::report::{difference_record, summary_json};
 
 pub fn run(context: &Context) -> Result<u8, Failure> {
     let printer = &context.printer;
     let mut steps = published_vectors();
     printer.status("running a merchant's day against the built-in emulator…");
     // The export is read exactly as `wxpay-ops reconcile` reads one with no flags or profile.
-    let (mapping, read_options) = mapping(&MappingArgs::default(), &ReconcileConfig::default())?;
+    let (mapping, read_options) = (Mapping::default(), ReadOptions::default());
     let folder = tempfile::Builder::new()
         .prefix("wxpay-ops-demo-")
         .tempdir()

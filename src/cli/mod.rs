@@ -2,6 +2,7 @@
 
 mod api;
 mod bill;
+mod common;
 mod completions;
 mod config;
 mod demo;

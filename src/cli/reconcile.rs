@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::failure::{Failure, exit};
 use super::output::{Format, Record, render_records};
@@ -11,20 +11,12 @@ use super::settings::Context;
 use crate::config::ReconcileConfig;
 use crate::fsutil::{WriteError, write_atomic};
 use crate::reconcile::bill::{BillReadError, Files, FilesError, reconcile_files};
-use crate::reconcile::clock::{Day, TimeFormat, format_stamp, parse_zone};
+use crate::reconcile::clock::{Day, TimeFormat, parse_zone};
 use crate::reconcile::export::{
     Encoding, ExportError, Mapping, ReadOptions, Unit, parse_delimiter,
 };
-use crate::reconcile::store::EntryKind;
-use crate::reconcile::{Category, Difference, Options, Reconciled, Reconciliation};
-use crate::wechat::Fen;
-use crate::wechat::money::format_fixed;
-
-/// Entries shown in the table; the CSV and JSON formats and --out have them all.
-const TABLE_ENTRIES: usize = 200;
-
-/// --cutoff-window when neither the flag nor the profile gives one: 5m.
-pub(crate) const DEFAULT_CUTOFF_WINDOW: u32 = 300;
+use crate::reconcile::report::{DIFFERENCE_COLUMNS, difference_record, summary_json};
+use crate::reconcile::{DEFAULT_CUTOFF_WINDOW, Options, Reconciled};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -416,7 +408,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         ));
     }
     match printer.format(Format::Json) {
-        Format::Table => print_tables(context, outcome)?,
+        Format::Table => super::common::print_tables(context, outcome)?,
         _ => printer.records(&DIFFERENCE_COLUMNS, &differences)?,
     }
     Ok(if outcome.balanced() {
@@ -510,63 +502,6 @@ fn write_out(dir: &Path, summary: &Value, differences: &[Record]) -> Result<(), 
     write("summary.json", super::output::render_json(summary))
 }
 
-/// One row per difference: its category, both sides' values, the difference. The order
-/// number column is `out_trade_no`, so the file can go as it is to `order query --from-csv`.
-const DIFFERENCE_COLUMNS: [&str; 14] = [
-    "category",
-    "kind",
-    "out_trade_no",
-    "out_refund_no",
-    "bill_amount_fen",
-    "export_amount_fen",
-    "difference_fen",
-    "bill_time",
-    "export_time",
-    "bill_line",
-    "export_line",
-    "export_status",
-    "note",
-    "difference_yuan",
-];
-
-fn kind_name(kind: EntryKind) -> &'static str {
-    match kind {
-        EntryKind::Payment => "payment",
-        EntryKind::Refund | EntryKind::OrderRefund => "refund",
-    }
-}
-
-pub(crate) fn difference_record(d: &Difference) -> Record {
-    let side = |s: Option<&crate::reconcile::Side>| s.cloned();
-    let (bill, export) = (side(d.bill.as_ref()), side(d.export.as_ref()));
-    let value = json!({
-        "category": d.category.name(),
-        "kind": kind_name(d.kind),
-        "out_trade_no": d.out_trade_no,
-        "out_refund_no": d.out_refund_no,
-        "bill_amount_fen": bill.as_ref().map(|s| s.amount),
-        "export_amount_fen": export.as_ref().map(|s| s.amount),
-        "difference_fen": d.difference(),
-        "bill_time": bill.as_ref().map(|s| format_stamp(s.time)).filter(|t| !t.is_empty()),
-        "export_time": export.as_ref().map(|s| format_stamp(s.time)).filter(|t| !t.is_empty()),
-        "bill_line": bill.as_ref().map(|s| s.line).filter(|line| *line > 0),
-        "export_line": export.as_ref().map(|s| s.line),
-        "export_status": d.export_status.map(|s| s.name()),
-        "note": d.note,
-        "difference_yuan": Fen(d.difference()).yuan(),
-    });
-    value.as_object().cloned().unwrap_or_default()
-}
-
-fn yuan(fen: i128) -> String {
-    format_fixed(fen, 2)
-}
-
-/// A bill's fees and net settlement, in 0.00001 yuan.
-fn fine_yuan(units: i128) -> String {
-    format_fixed(units, 5)
-}
-
 /// `threads` flag, else $WXPAY_OPS_THREADS, else the machine's cores.
 fn threads(flag: Option<u16>) -> Result<usize, Failure> {
     if let Some(threads) = flag {
@@ -582,201 +517,4 @@ fn threads(flag: Option<u16>) -> Result<usize, Failure> {
         },
         Err(_) => Ok(std::thread::available_parallelism().map_or(1, usize::from)),
     }
-}
-
-pub(crate) fn summary_json(reconciled: &Reconciled, bill_path: &Path, export_name: &str) -> Value {
-    let Reconciled {
-        outcome,
-        report,
-        export,
-    } = reconciled;
-    let bill = &outcome.bill;
-    let categories: serde_json::Map<String, Value> = Category::ALL
-        .iter()
-        .map(|c| {
-            let t = outcome.category(*c);
-            (
-                c.name().to_owned(),
-                json!({
-                    "count": t.count,
-                    "bill_amount_fen": t.bill_amount,
-                    "export_amount_fen": t.export_amount,
-                    "difference_fen": t.bill_amount - t.export_amount,
-                }),
-            )
-        })
-        .collect();
-    let checks: Vec<Value> = report
-        .totals
-        .iter()
-        .map(|check| {
-            json!({
-                "total": check.total.name(),
-                "stated": check.stated.to_string(),
-                "computed": check.computed.to_string(),
-                "holds": check.holds(),
-            })
-        })
-        .collect();
-    json!({
-        "day": outcome.day.to_string(),
-        "balanced": outcome.balanced(),
-        "differences": outcome.differences.len(),
-        "bill": {
-            "file": bill_path.display().to_string(),
-            "rows": bill.rows,
-            "payments": bill.payments,
-            "refunds": bill.refunds,
-            "settlement_fen": bill.settlement,
-            "fees_yuan": fine_yuan(bill.fees),
-            "net_settlement_yuan": fine_yuan(bill.net()),
-            "summary_consistent": report.is_consistent(),
-            "summary_checks": checks,
-        },
-        "export": {
-            "file": export_name,
-            "encoding": export.encoding.map(Encoding::name),
-            "bom": export.bom,
-            "delimiter": (export.delimiter as char).to_string(),
-            "rows": outcome.export.rows,
-            "payments": outcome.export.payments,
-            "refunds": outcome.export.refunds,
-            "not_charged": outcome.export.not_charged,
-            "out_of_scope": outcome.export.out_of_scope,
-            "skipped_bad_lines": outcome.export.skipped_bad_lines,
-            "bad_lines": export.bad_lines.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        },
-        "categories": categories,
-    })
-}
-
-pub(crate) fn print_tables(context: &Context, outcome: &Reconciliation) -> Result<(), Failure> {
-    let printer = &context.printer;
-    let mut rows: Vec<Vec<String>> = Category::ALL
-        .iter()
-        .map(|c| {
-            let t = outcome.category(*c);
-            vec![
-                c.name().to_owned(),
-                t.count.to_string(),
-                yuan(t.bill_amount),
-                yuan(t.export_amount),
-                yuan(t.bill_amount - t.export_amount),
-            ]
-        })
-        .collect();
-    let bill = &outcome.bill;
-    let export = &outcome.export;
-    rows.push(vec![
-        "bill: payments".into(),
-        bill.payments.count.to_string(),
-        yuan(bill.payments.amount),
-        String::new(),
-        String::new(),
-    ]);
-    rows.push(vec![
-        "bill: refunds".into(),
-        bill.refunds.count.to_string(),
-        yuan(-bill.refunds.amount),
-        String::new(),
-        String::new(),
-    ]);
-    rows.push(vec![
-        "bill: fees".into(),
-        String::new(),
-        fine_yuan(-bill.fees),
-        String::new(),
-        String::new(),
-    ]);
-    rows.push(vec![
-        "bill: net settlement".into(),
-        String::new(),
-        fine_yuan(bill.net()),
-        String::new(),
-        String::new(),
-    ]);
-    rows.push(vec![
-        "export: payments".into(),
-        export.payments.count.to_string(),
-        String::new(),
-        yuan(export.payments.amount),
-        String::new(),
-    ]);
-    rows.push(vec![
-        "export: refunds".into(),
-        export.refunds.count.to_string(),
-        String::new(),
-        yuan(-export.refunds.amount),
-        String::new(),
-    ]);
-    for (name, count) in [
-        ("export: closed or unpaid", export.not_charged),
-        ("export: other days", export.out_of_scope),
-        ("export: bad lines skipped", export.skipped_bad_lines),
-    ] {
-        rows.push(vec![
-            name.into(),
-            count.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
-    }
-    printer.rows(
-        &[
-            &format!("day {}", outcome.day),
-            "entries",
-            "bill (yuan)",
-            "export (yuan)",
-            "difference",
-        ],
-        &rows,
-    )?;
-    if outcome.differences.is_empty() {
-        printer.status("balanced: every entry matched");
-        return Ok(());
-    }
-    let shown: Vec<Vec<String>> = outcome
-        .differences
-        .iter()
-        .take(TABLE_ENTRIES)
-        .map(|d| {
-            vec![
-                d.category.name().to_owned(),
-                kind_name(d.kind).to_owned(),
-                d.out_trade_no.clone(),
-                d.out_refund_no.clone().unwrap_or_default(),
-                d.bill
-                    .as_ref()
-                    .map(|s| Fen(s.amount).yuan())
-                    .unwrap_or_default(),
-                d.export
-                    .as_ref()
-                    .map(|s| Fen(s.amount).yuan())
-                    .unwrap_or_default(),
-                Fen(d.difference()).yuan(),
-                d.note.clone(),
-            ]
-        })
-        .collect();
-    printer.rows(
-        &[
-            "category",
-            "kind",
-            "out_trade_no",
-            "out_refund_no",
-            "bill",
-            "export",
-            "difference",
-            "note",
-        ],
-        &shown,
-    )?;
-    if outcome.differences.len() > TABLE_ENTRIES {
-        printer.status(&format!(
-            "{} more differences: see --format csv or --out DIR",
-            outcome.differences.len() - TABLE_ENTRIES
-        ));
-    }
-    Ok(())
 }

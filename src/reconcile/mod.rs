@@ -18,6 +18,7 @@ pub mod export;
 mod fuzz_tests;
 pub mod records;
 pub mod reference;
+pub mod report;
 pub mod store;
 
 use std::collections::HashMap;
@@ -31,6 +32,10 @@ use store::{Entry, EntryKind, OrderStatus, flag, key_hash};
 
 use crate::bill::parse::Report;
 use crate::wechat::{BillAmount, Fen};
+
+/// How close to midnight an entry missing from the bill is a likely cut-off difference,
+/// when neither a flag nor a profile says: five minutes.
+pub const DEFAULT_CUTOFF_WINDOW: u32 = 300;
 
 /// The most one WeChat Pay order carries: total_fee is a 32-bit count of fen.
 pub const MAX_ORDER_FEN: i64 = i32::MAX as i64;

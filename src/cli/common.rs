@@ -1,0 +1,141 @@
+//! What more than one command shows alike.
+
+use super::failure::Failure;
+use super::settings::Context;
+use crate::reconcile::report::{fine_yuan, yuan};
+use crate::reconcile::{Category, Reconciliation};
+use crate::wechat::Fen;
+
+/// Entries shown in the table; the CSV and JSON formats and --out have them all.
+const TABLE_ENTRIES: usize = 200;
+
+pub(crate) fn print_tables(context: &Context, outcome: &Reconciliation) -> Result<(), Failure> {
+    let printer = &context.printer;
+    let mut rows: Vec<Vec<String>> = Category::ALL
+        .iter()
+        .map(|c| {
+            let t = outcome.category(*c);
+            vec![
+                c.name().to_owned(),
+                t.count.to_string(),
+                yuan(t.bill_amount),
+                yuan(t.export_amount),
+                yuan(t.bill_amount - t.export_amount),
+            ]
+        })
+        .collect();
+    let bill = &outcome.bill;
+    let export = &outcome.export;
+    rows.push(vec![
+        "bill: payments".into(),
+        bill.payments.count.to_string(),
+        yuan(bill.payments.amount),
+        String::new(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "bill: refunds".into(),
+        bill.refunds.count.to_string(),
+        yuan(-bill.refunds.amount),
+        String::new(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "bill: fees".into(),
+        String::new(),
+        fine_yuan(-bill.fees),
+        String::new(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "bill: net settlement".into(),
+        String::new(),
+        fine_yuan(bill.net()),
+        String::new(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "export: payments".into(),
+        export.payments.count.to_string(),
+        String::new(),
+        yuan(export.payments.amount),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "export: refunds".into(),
+        export.refunds.count.to_string(),
+        String::new(),
+        yuan(-export.refunds.amount),
+        String::new(),
+    ]);
+    for (name, count) in [
+        ("export: closed or unpaid", export.not_charged),
+        ("export: other days", export.out_of_scope),
+        ("export: bad lines skipped", export.skipped_bad_lines),
+    ] {
+        rows.push(vec![
+            name.into(),
+            count.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    printer.rows(
+        &[
+            &format!("day {}", outcome.day),
+            "entries",
+            "bill (yuan)",
+            "export (yuan)",
+            "difference",
+        ],
+        &rows,
+    )?;
+    if outcome.differences.is_empty() {
+        printer.status("balanced: every entry matched");
+        return Ok(());
+    }
+    let shown: Vec<Vec<String>> = outcome
+        .differences
+        .iter()
+        .take(TABLE_ENTRIES)
+        .map(|d| {
+            vec![
+                d.category.name().to_owned(),
+                d.kind.name().to_owned(),
+                d.out_trade_no.clone(),
+                d.out_refund_no.clone().unwrap_or_default(),
+                d.bill
+                    .as_ref()
+                    .map(|s| Fen(s.amount).yuan())
+                    .unwrap_or_default(),
+                d.export
+                    .as_ref()
+                    .map(|s| Fen(s.amount).yuan())
+                    .unwrap_or_default(),
+                Fen(d.difference()).yuan(),
+                d.note.clone(),
+            ]
+        })
+        .collect();
+    printer.rows(
+        &[
+            "category",
+            "kind",
+            "out_trade_no",
+            "out_refund_no",
+            "bill",
+            "export",
+            "difference",
+            "note",
+        ],
+        &shown,
+    )?;
+    if outcome.differences.len() > TABLE_ENTRIES {
+        printer.status(&format!(
+            "{} more differences: see --format csv or --out DIR",
+            outcome.differences.len() - TABLE_ENTRIES
+        ));
+    }
+    Ok(())
+}
