@@ -23,8 +23,6 @@ use crate::wechat::client::{
 use crate::wechat::transport::tls_config;
 use crate::wechat::{ApiKey, Fen, shown_url};
 
-pub const DEFAULT_API_BASE: &str = "https://api.mch.weixin.qq.com";
-
 /// The flags of every API command.
 #[derive(Debug, Args)]
 pub struct ApiArgs {
@@ -118,7 +116,7 @@ impl Api {
         let base = profile
             .api_base
             .clone()
-            .unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
+            .unwrap_or_else(|| crate::wechat::client::DEFAULT_API_BASE.to_owned());
         for url in std::iter::once(&base).chain(&profile.backup_api_base) {
             if !crate::wechat::is_http_url(url) {
                 return Err(Failure::usage(format!(
@@ -613,4 +611,12 @@ pub fn rfc3339(api_time: &str) -> Option<String> {
         .assume_offset(BEIJING)
         .format(&time::format_description::well_known::Rfc3339)
         .ok()
+}
+
+/// " for sub-merchant N" in service-provider mode, to say whose order a message is about.
+pub fn sub_merchant(client: &Client) -> String {
+    match &client.sub_mch_id {
+        Some(sub) => format!(" for sub-merchant {sub}"),
+        None => String::new(),
+    }
 }

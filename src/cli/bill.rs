@@ -519,7 +519,7 @@ fn bill_client(
     let base = profile
         .api_base
         .clone()
-        .unwrap_or_else(|| super::api::DEFAULT_API_BASE.to_owned());
+        .unwrap_or_else(|| crate::wechat::client::DEFAULT_API_BASE.to_owned());
     super::api::warn_if_plain_http(&context.printer, &base);
     super::api::build(ClientOptions {
         tls,

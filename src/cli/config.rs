@@ -126,7 +126,7 @@ fn show(context: &Context) -> Result<u8, Failure> {
             profile
                 .api_base
                 .as_deref()
-                .unwrap_or(super::api::DEFAULT_API_BASE)
+                .unwrap_or(crate::wechat::client::DEFAULT_API_BASE)
         )),
     );
     record.insert("cert_pem".into(), path_value(&profile.cert_pem));

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::api::{
     Api, ApiArgs, api_time_after, call_failure, confirmed, extra, put_fen, put_text, put_yuan,
-    rfc3339,
+    rfc3339, sub_merchant,
 };
 use super::failure::{Failure, exit};
 use super::output::{Format, Record};
@@ -20,7 +20,6 @@ use crate::wechat::Fen;
 use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, TradeType, UnifiedOrder, parse_amount,
 };
-use crate::wechat::client::Client;
 use crate::wechat::client::ClientError;
 use crate::wechat::paysign::{PayRequest, PayScene, pay_params};
 use crate::wechat::sign::nonce_str;
@@ -663,13 +662,6 @@ fn close(context: &Context, args: CloseArgs) -> Result<u8, Failure> {
         format!("order {number} is closed: the customer can no longer pay it")
     });
     Ok(exit::OK)
-}
-
-pub fn sub_merchant(client: &Client) -> String {
-    match &client.sub_mch_id {
-        Some(sub) => format!(" for sub-merchant {sub}"),
-        None => String::new(),
-    }
 }
 
 /// The columns of `order query --from-csv`, in order.

@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::api::{
     Api, ApiArgs, api_time_after, call_failure, confirmed, extra, put_fen, put_text, put_yuan,
+    sub_merchant,
 };
 use super::failure::{Failure, exit};
-use super::order::sub_merchant;
 use super::output::{Format, Record};
 use super::settings::Context;
 use crate::wechat::Fen;

@@ -13,6 +13,9 @@ use super::transport::install_crypto_provider;
 use super::xml::{Message, XmlError};
 use super::{ApiKey, shown_url};
 
+/// Where WeChat Pay's API v2 answers, when a profile names no other.
+pub const DEFAULT_API_BASE: &str = "https://api.mch.weixin.qq.com";
+
 #[derive(Debug, Error)]
 pub enum ClientError {
     /// Network, timeout, TLS: nothing is known about the request's fate.
