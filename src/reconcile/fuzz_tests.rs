@@ -1,5 +1,5 @@
 //! Property fuzzing of the export reader: its fast path for lines without quotes, and its
-//! reading of a file as two halves, must give exactly what the csv reader gives for the
+//! reading of a file in parts, must give exactly what the csv reader gives for the
 //! whole file on one thread, line numbers included.
 
 use std::io::Write;
