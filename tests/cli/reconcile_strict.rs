@@ -405,3 +405,21 @@ fn iso_times_with_fractions_and_their_own_offset() {
     .expect(2)
     .error_mentions("%Q is not supported");
 }
+
+#[test]
+fn threads_come_from_the_flag_else_the_environment() {
+    let mut env = Env::new();
+    let (bill, orders) = balanced_day(&env, 20);
+    std::fs::write(env.path("orders.csv"), &orders).unwrap();
+    env.set("WXPAY_OPS_THREADS", "0");
+    reconcile(&env, &bill, "orders.csv", &[])
+        .expect(2)
+        .error_mentions("WXPAY_OPS_THREADS=\"0\" is not a number of threads from 1 to 1024");
+    // The flag wins over the environment.
+    reconcile(&env, &bill, "orders.csv", &["--threads", "3"]).expect(0);
+    env.set("WXPAY_OPS_THREADS", "4");
+    reconcile(&env, &bill, "orders.csv", &[]).expect(0);
+    reconcile(&env, &bill, "orders.csv", &["--threads", "0"])
+        .expect(2)
+        .error_mentions("--threads");
+}
