@@ -7,7 +7,7 @@ use crate::wechat::paysign::PaySignError;
 use crate::wechat::sign::SignError;
 use crate::wechat::xml::XmlError;
 
-/// Exit codes, documented in `--help` and the README.
+/// Exit codes, documented in `--help`, the README and docs/reference.md.
 pub mod exit {
     pub const OK: u8 = 0;
     /// A negative answer that is not an error (reconcile differences, an unmet --expect).

@@ -1,7 +1,7 @@
 //! Property fuzzing of the protocol core: the XML codec, signing and notifications.
 //!
-//! CI runs each property with a few hundred cases; a long run sets `PROPTEST_CASES` (see the
-//! README's Development section).
+//! CI runs each property with a few hundred cases; a long run sets `PROPTEST_CASES` (see
+//! DEVELOPMENT.md, Fuzzing).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -184,8 +184,8 @@ fn fish_completes_subcommands_and_values() {
     });
 }
 
-/// The committed scripts are what the binary prints; they are regenerated with the loop in the
-/// README.
+/// The committed scripts are what the binary prints; they are regenerated with the loop in
+/// DEVELOPMENT.md.
 #[test]
 fn committed_scripts_are_what_the_binary_prints() {
     let env = Env::new();
@@ -196,7 +196,7 @@ fn committed_scripts_are_what_the_binary_prints() {
         let printed = env.run(&["completions", shell]).expect(0).stdout;
         assert!(
             committed == printed,
-            "{} differs from `wxpay-ops completions {shell}`; regenerate completions/ (README, Tests)",
+            "{} differs from `wxpay-ops completions {shell}`; regenerate completions/ (DEVELOPMENT.md, Generated files)",
             path.display()
         );
     }

@@ -4,8 +4,8 @@
 //! key in its output, no control character that could drive a terminal, and a failure in the
 //! `error:`/`hint:` shape.
 //!
-//! CI runs a few dozen cases; a long run sets `PROPTEST_CASES` (see the README's Development
-//! section).
+//! CI runs a few dozen cases; a long run sets `PROPTEST_CASES` (see DEVELOPMENT.md,
+//! Fuzzing).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -20,7 +20,7 @@ use wxpay_ops::wechat::{ApiKey, Message, SignType};
 
 use crate::common::{DOC_KEY, Env, OTHER_KEY, Output, real_fixture, set_mode};
 
-/// Exit codes the README documents.
+/// Exit codes the docs document (README.md, docs/reference.md).
 const DOCUMENTED_CODES: [i32; 6] = [0, 1, 2, 3, 4, 75];
 
 /// The debug binary in CI runs any command in well under a second; a minute means a hang.

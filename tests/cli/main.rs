@@ -6,6 +6,7 @@ mod certs;
 mod common;
 mod completions;
 mod config;
+mod docs;
 mod emulator;
 mod folders;
 mod fuzz;
