@@ -99,24 +99,24 @@ pub struct ExportArgs {
     #[arg(long, short, value_name = "FILE")]
     output: PathBuf,
 
-    /// Paid orders left out of the export
-    #[arg(long, default_value_t = 0, value_parser = count())]
-    missing_in_merchant: u64,
-    /// Paid orders in the export that WeChat never saw
-    #[arg(long, default_value_t = 0, value_parser = count())]
-    missing_in_wechat: u64,
+    /// Paid orders left out of the export (reconcile's missing_in_export)
+    #[arg(long, alias = "missing-in-merchant", default_value_t = 0, value_parser = count())]
+    missing_in_export: u64,
+    /// Paid orders in the export that WeChat never saw (missing_in_bill)
+    #[arg(long, alias = "missing-in-wechat", default_value_t = 0, value_parser = count())]
+    missing_in_bill: u64,
     /// Orders whose amount differs
     #[arg(long, default_value_t = 0, value_parser = count())]
     amount_mismatch: u64,
     /// Orders whose status differs
     #[arg(long, default_value_t = 0, value_parser = count())]
     status_mismatch: u64,
-    /// Payments of the day's last seconds recorded after midnight (at most 10)
-    #[arg(long, default_value_t = 0, value_parser = count())]
-    near_midnight: u64,
-    /// Orders listed twice
-    #[arg(long, default_value_t = 0, value_parser = count())]
-    duplicates: u64,
+    /// Payments of the day's last seconds recorded after midnight (cross_day; at most 10)
+    #[arg(long, alias = "near-midnight", default_value_t = 0, value_parser = count())]
+    cross_day: u64,
+    /// Orders listed twice (duplicate)
+    #[arg(long, alias = "duplicates", default_value_t = 0, value_parser = count())]
+    duplicate: u64,
 
     /// Bill fee rate, as given to `serve --fee-rate`
     #[arg(long, default_value_t = 60, value_parser = fee_rate())]
@@ -214,12 +214,12 @@ fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
         seed: args.day.seed,
     };
     let differences = Differences {
-        missing_in_merchant: args.missing_in_merchant,
-        missing_in_wechat: args.missing_in_wechat,
+        missing_in_export: args.missing_in_export,
+        missing_in_bill: args.missing_in_bill,
         amount_mismatch: args.amount_mismatch,
         status_mismatch: args.status_mismatch,
-        near_midnight: args.near_midnight,
-        duplicates: args.duplicates,
+        cross_day: args.cross_day,
+        duplicate: args.duplicate,
     };
     let expected = write_atomic(&args.output, |out| {
         write_export(&day, &differences, FeeRate(args.fee_rate), out)
