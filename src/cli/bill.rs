@@ -13,13 +13,14 @@ use time::{Date, OffsetDateTime};
 
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::{Cell, Format, Printer, Record, RowStream};
-use super::settings::{Context, KeyArgs, Selected};
+use super::settings::{Context, KeyArgs, Selected, parse_day};
 use crate::bill::download::{
     self, Account, DownloadError, Outcome, Retry, Source, TradeType, bill_path, check_date, iso,
 };
 use crate::bill::layout::{Column, MAX_COLUMNS};
 use crate::bill::manifest::{self, Entry, MANIFEST_NAME, Status};
 use crate::bill::parse::{self, BillError, ParseError, Quantity, Report};
+use crate::reconcile::clock::Day;
 use crate::wechat::client::{Client, ClientOptions};
 use crate::wechat::transport::tls_config;
 use crate::wechat::{BillAmount, SignType};
@@ -60,15 +61,29 @@ pub enum BillCommand {
 /// A day, or a range of days.
 #[derive(Debug, Args)]
 pub struct Days {
-    /// The bill day, Beijing time: YYYY-MM-DD, yyyyMMdd or "yesterday"
-    #[arg(long, value_parser = parse_day, required_unless_present = "from", conflicts_with = "from")]
-    date: Option<Date>,
-    /// First day of a range (with --to)
-    #[arg(long, value_parser = parse_day, requires = "to")]
-    from: Option<Date>,
+    /// The bill day, Beijing time: yyyy-MM-dd, yyyyMMdd, today or yesterday
+    #[arg(long, value_name = "DATE", value_parser = parse_day, required_unless_present = "from", conflicts_with = "from")]
+    date: Option<Day>,
+    /// First day of a range (with --to), in the same forms
+    #[arg(long, value_name = "DATE", value_parser = parse_day, requires = "to")]
+    from: Option<Day>,
     /// Last day of a range, included
-    #[arg(long, value_parser = parse_day, requires = "from")]
-    to: Option<Date>,
+    #[arg(long, value_name = "DATE", value_parser = parse_day, requires = "from")]
+    to: Option<Day>,
+}
+
+impl Days {
+    /// The first and last day, and whether a range was asked for.
+    fn span(&self) -> Result<(Date, Date, bool), Failure> {
+        match (self.date, self.from, self.to) {
+            (Some(date), _, _) => Ok((date.date(), date.date(), false)),
+            (None, Some(from), Some(to)) if from <= to => Ok((from.date(), to.date(), true)),
+            (None, Some(from), Some(to)) => {
+                Err(Failure::usage(format!("--from {from} is after --to {to}")))
+            }
+            _ => Err(Failure::usage("give --date, or --from and --to")),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -124,12 +139,8 @@ pub struct FundflowArgs {
 
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
-    /// First day
-    #[arg(long, value_parser = parse_day)]
-    from: Date,
-    /// Last day, included
-    #[arg(long, value_parser = parse_day)]
-    to: Date,
+    #[command(flatten)]
+    days: Days,
     /// Bill type to sum
     #[arg(long = "type", value_enum, default_value = "ALL")]
     bill_type: TypeArg,
@@ -173,27 +184,6 @@ pub enum AccountArg {
 
 fn beijing_now() -> OffsetDateTime {
     OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8))
-}
-
-/// YYYY-MM-DD, yyyyMMdd, or "yesterday" (Beijing time).
-fn parse_day(text: &str) -> Result<Date, String> {
-    if text == "yesterday" {
-        return beijing_now()
-            .date()
-            .previous_day()
-            .ok_or_else(|| "no day before today".to_owned());
-    }
-    let digits: String = text.chars().filter(|c| *c != '-').collect();
-    let dashes_ok =
-        text.len() == 8 || (text.len() == 10 && &text[4..5] == "-" && &text[7..8] == "-");
-    let parsed = (digits.len() == 8 && dashes_ok && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| {
-            let number = |range: std::ops::Range<usize>| digits[range].parse::<u32>().ok();
-            let month = time::Month::try_from(number(4..6)? as u8).ok()?;
-            Date::from_calendar_date(number(0..4)? as i32, month, number(6..8)? as u8).ok()
-        })
-        .flatten();
-    parsed.ok_or_else(|| format!("{text:?} is not a day: use YYYY-MM-DD, yyyyMMdd or yesterday"))
 }
 
 #[derive(Debug, Args)]
@@ -549,24 +539,11 @@ fn run_fetch(
     source: Source,
     args: FetchArgs,
 ) -> Result<u8, Failure> {
-    let (dates, range) = match (days.date, days.from, days.to) {
-        (Some(date), _, _) => (vec![date], false),
-        (None, Some(from), Some(to)) if from <= to => {
-            let mut dates = vec![from];
-            while let Some(next) = dates.last().and_then(|d| d.next_day()).filter(|d| *d <= to) {
-                dates.push(next);
-            }
-            (dates, true)
-        }
-        (None, Some(from), Some(to)) => {
-            return Err(Failure::usage(format!(
-                "--from {} is after --to {}",
-                iso(from),
-                iso(to)
-            )));
-        }
-        _ => return Err(Failure::usage("give --date, or --from and --to")),
-    };
+    let (from, to, range) = days.span()?;
+    let mut dates = vec![from];
+    while let Some(next) = dates.last().and_then(|d| d.next_day()).filter(|d| *d <= to) {
+        dates.push(next);
+    }
     let fetched = fetch(context, &dates, range, source, &args)?;
     report_days(
         &context.printer,
@@ -755,8 +732,8 @@ async fn interrupted() -> i32 {
 
 /// The day's trade bill (ALL) in `dir`, downloaded first when it is not there yet, for
 /// `reconcile --date`.
-pub(super) fn trade_bill(context: &Context, dir: &Path, day: &str) -> Result<PathBuf, Failure> {
-    let date = parse_day(day).map_err(Failure::usage)?;
+pub(super) fn trade_bill(context: &Context, dir: &Path, day: Day) -> Result<PathBuf, Failure> {
+    let date = day.date();
     let args = FetchArgs {
         gzip: false,
         out: Some(dir.to_owned()),
@@ -988,19 +965,13 @@ const LISTED_DAYS: usize = 10;
 
 fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
     let printer = &context.printer;
-    let span = (args.to - args.from).whole_days() + 1;
-    if span < 1 {
-        return Err(Failure::usage(format!(
-            "--from {} is after --to {}",
-            iso(args.from),
-            iso(args.to)
-        )));
-    }
+    let (from, to, _) = args.days.span()?;
+    let span = (to - from).whole_days() + 1;
     if span > MAX_SUMMARY_DAYS {
         return Err(Failure::usage(format!(
             "--from {} --to {} spans {span} days; at most {MAX_SUMMARY_DAYS} (ten years) are summed at once",
-            iso(args.from),
-            iso(args.to)
+            iso(from),
+            iso(to)
         ))
         .hint("narrow the range, or sum it in parts"));
     }
@@ -1020,8 +991,8 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
     let mut sums = [0i64; 5];
     let mut missing = Vec::new();
     let mut unlisted = Vec::new();
-    let mut date = args.from;
-    while date <= args.to {
+    let mut date = from;
+    while date <= to {
         let (status, numbers) = match manifest::latest(&entries, &iso(date), &label) {
             None => {
                 // A bill on disk that the manifest lacks: a download's line was lost.
@@ -1103,8 +1074,8 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
             "{} days are not in the manifest: {}; fetch them with `wxpay-ops bill download --from {} --to {}`",
             missing.len(),
             listed(&missing),
-            iso(args.from),
-            iso(args.to)
+            iso(from),
+            iso(to)
         ));
     }
     if !unlisted.is_empty() {

@@ -36,7 +36,7 @@ pub struct DaySpec {
 
 fn parse_day(text: &str) -> Result<DaySpec, String> {
     let mut parts = text.split(':');
-    let bill_date = parts.next().unwrap_or_default().to_owned();
+    let date = super::settings::parse_day(parts.next().unwrap_or_default())?;
     let number = |part: Option<&str>, what: &str| -> Result<u64, String> {
         part.map_or(Ok(0), |p| {
             p.parse()
@@ -46,16 +46,13 @@ fn parse_day(text: &str) -> Result<DaySpec, String> {
     let trades = number(parts.next(), "TRADES")?;
     let seed = number(parts.next(), "SEED")?;
     let max = crate::emulator::synth::MAX_SYNTHETIC_TRADES;
-    if parts.next().is_some()
-        || crate::emulator::clock::parse_bill_date(&bill_date).is_none()
-        || !(1..=max).contains(&trades)
-    {
+    if parts.next().is_some() || !(1..=max).contains(&trades) {
         return Err(format!(
-            "expected DATE:TRADES[:SEED], DATE as yyyyMMdd and TRADES from 1 to {max}"
+            "expected DATE:TRADES[:SEED], with TRADES from 1 to {max}"
         ));
     }
     Ok(DaySpec {
-        bill_date,
+        bill_date: date.compact(),
         trades,
         seed,
     })
@@ -82,7 +79,9 @@ fn parse_time_factor(text: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The synthetic day, as given to `serve --synthetic-day`
+    /// The synthetic day, as given to `serve --synthetic-day`: DATE as yyyy-MM-dd, yyyyMMdd,
+    /// today or yesterday (Beijing time), TRADES from 1 to 100 million, SEED a whole number
+    /// [default: 0]
     #[arg(long, value_name = "DATE:TRADES[:SEED]", value_parser = parse_day)]
     day: DaySpec,
 
@@ -176,7 +175,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(0..=86_400))]
     refund_delay: i64,
 
-    /// Add a synthetic day of the first merchant: DATE:TRADES[:SEED] (repeatable)
+    /// Add a synthetic day of the first merchant (repeatable): DATE as yyyy-MM-dd, yyyyMMdd,
+    /// today or yesterday (Beijing time), TRADES from 1 to 100 million, SEED a whole number
+    /// [default: 0]
     #[arg(long, value_name = "DATE:TRADES[:SEED]", value_parser = parse_day)]
     synthetic_day: Vec<DaySpec>,
 }
