@@ -93,8 +93,8 @@ pub struct FetchArgs {
     gzip: bool,
     /// The bill folder [env: WXPAY_OPS_BILL_DIR] [default: the profile's bill_dir, else the
     /// user's data folder, wxpay-ops/bills]
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    #[arg(long, alias = "out", value_name = "DIR")]
+    bill_dir: Option<PathBuf>,
     /// Skip days the manifest already has (the default for ranges)
     #[arg(long, conflicts_with = "force")]
     skip_existing: bool,
@@ -104,13 +104,14 @@ pub struct FetchArgs {
     /// Days downloaded at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
     concurrency: u16,
-    /// Tries per day when the bill is not ready or a temporary fault occurs
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
-    attempts: u32,
-    /// Seconds one bill may take to arrive, 1 to 3600
-    #[arg(long, default_value_t = 600,
+    /// Retries per day when the bill is not ready or a temporary fault occurs, 0 to 10
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
+    retries: u32,
+    /// Seconds one bill (one request) may take to arrive, 1 to 3600
+    #[arg(long, value_name = "SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=download::MAX_TIMEOUT_SECS))]
-    timeout: u64,
+    bill_timeout: u64,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -145,8 +146,8 @@ pub struct SummaryArgs {
     #[arg(long = "type", value_enum, default_value = "ALL")]
     bill_type: TypeArg,
     /// The bill folder [env: WXPAY_OPS_BILL_DIR] [default: as for download]
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    #[arg(long, alias = "out", value_name = "DIR")]
+    bill_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -445,7 +446,7 @@ pub fn bill_failure(name: &str, error: BillError) -> Failure {
     }
 }
 
-/// The bill folder: --out, then $WXPAY_OPS_BILL_DIR, then the profile's bill_dir, then the
+/// The bill folder: --bill-dir, then $WXPAY_OPS_BILL_DIR, then the profile's bill_dir, then the
 /// user's data folder.
 pub(super) fn bill_dir(
     flag: Option<&Path>,
@@ -466,7 +467,7 @@ pub(super) fn bill_dir(
         .map(|dir| dir.join("wxpay-ops").join("bills"))
         .ok_or_else(|| {
             Failure::usage("no folder for bills")
-                .hint("pass --out DIR, or set bill_dir in the profile")
+                .hint("pass --bill-dir DIR, or set bill_dir in the profile")
         })
 }
 
@@ -587,9 +588,9 @@ fn fetch(
         &selected,
         &args.keys,
         mutual_tls,
-        Duration::from_secs(args.timeout),
+        Duration::from_secs(args.bill_timeout),
     )?;
-    let dir = bill_dir(args.out.as_deref(), Some(&selected))?;
+    let dir = bill_dir(args.bill_dir.as_deref(), Some(&selected))?;
     let folder = dir.join(&selected.profile.mch_id);
     crate::fsutil::output_folder(&folder)?;
     let stale = crate::fsutil::remove_stale_temporaries(
@@ -636,7 +637,7 @@ fn fetch(
         bar
     });
     let retry = Retry {
-        attempts: args.attempts,
+        attempts: args.retries + 1,
         first_wait: Duration::from_millis(500),
     };
     let client = Arc::new(client);
@@ -736,12 +737,12 @@ pub(super) fn trade_bill(context: &Context, dir: &Path, day: Day) -> Result<Path
     let date = day.date();
     let args = FetchArgs {
         gzip: false,
-        out: Some(dir.to_owned()),
+        bill_dir: Some(dir.to_owned()),
         skip_existing: true,
         force: false,
         concurrency: 1,
-        attempts: 3,
-        timeout: 600,
+        retries: 2,
+        bill_timeout: 600,
         keys: KeyArgs::default(),
     };
     let source = Source::Trade(TypeArg::All.trade_type());
@@ -976,7 +977,8 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
         .hint("narrow the range, or sum it in parts"));
     }
     let selected = context.select()?;
-    let folder = bill_dir(args.out.as_deref(), Some(&selected))?.join(&selected.profile.mch_id);
+    let folder =
+        bill_dir(args.bill_dir.as_deref(), Some(&selected))?.join(&selected.profile.mch_id);
     let manifest_path = folder.join(MANIFEST_NAME);
     let entries = manifest::read(&manifest_path).map_err(|e| Failure::usage(e.to_string()))?;
     let label = Source::Trade(args.bill_type.trade_type()).label();

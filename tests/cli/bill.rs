@@ -298,7 +298,7 @@ mod download {
             let out = self.env.path("bills").display().to_string();
             let mut all = vec!["--config", &config];
             all.extend_from_slice(args);
-            all.extend_from_slice(&["--out", &out]);
+            all.extend_from_slice(&["--bill-dir", &out]);
             self.env.run(&all)
         }
 
@@ -496,6 +496,90 @@ mod download {
         }
     }
 
+    /// The same flag names on every command: the bill folder is --bill-dir on bill download,
+    /// bill summary and reconcile; --retries counts retries as the API commands do; the
+    /// per-bill limit is --bill-timeout, since --timeout is a request's seconds elsewhere.
+    #[test]
+    fn bill_commands_share_the_flag_names_of_the_others() {
+        let shop = Shop::new();
+        let day = days_ago(2);
+        shop.trades_on(day, 30);
+        let config = shop.emulator.profile().display().to_string();
+        let elsewhere = shop.env.path("elsewhere").display().to_string();
+        let rows = shop
+            .env
+            .run(&[
+                "--config",
+                &config,
+                "bill",
+                "download",
+                "--date",
+                &iso(day),
+                "--bill-dir",
+                &elsewhere,
+                "--retries",
+                "0",
+                "--bill-timeout",
+                "30",
+                "--format",
+                "json",
+            ])
+            .expect(0)
+            .json();
+        assert_eq!(rows[0]["outcome"], "saved");
+        let summary = shop
+            .env
+            .run(&[
+                "--config",
+                &config,
+                "bill",
+                "summary",
+                "--date",
+                &iso(day),
+                "--bill-dir",
+                &elsewhere,
+                "--format",
+                "json",
+            ])
+            .expect(0)
+            .json();
+        assert_eq!(summary["days"][0]["status"], "saved");
+        // The old folder flag still works, hidden.
+        shop.env
+            .run(&[
+                "--config",
+                &config,
+                "bill",
+                "summary",
+                "--date",
+                &iso(day),
+                "--out",
+                &elsewhere,
+            ])
+            .expect(0);
+        for command in [
+            &["bill", "download"][..],
+            &["bill", "summary"],
+            &["reconcile"],
+        ] {
+            let mut args = command.to_vec();
+            args.push("--help");
+            let help = shop.env.run(&args).expect(0).stdout;
+            assert!(help.contains("--bill-dir <DIR>"), "{command:?}: {help}");
+            assert!(!help.contains("--out <DIR>") || command == ["reconcile"]);
+            assert!(!help.contains("--attempts"), "{command:?}");
+        }
+        let help = shop
+            .env
+            .run(&["bill", "download", "--help"])
+            .expect(0)
+            .stdout;
+        assert!(help.contains("--retries <N>") && help.contains("--bill-timeout <SECS>"));
+        assert!(!help.contains("--timeout"), "{help}");
+        shop.run(&["bill", "download", "--date", &iso(day), "--attempts", "2"])
+            .expect(2);
+    }
+
     fn sha256_hex(bytes: &[u8]) -> String {
         use sha2::Digest;
         sha2::Sha256::digest(bytes)
@@ -569,8 +653,8 @@ mod download {
                 &from,
                 "--to",
                 &to,
-                "--attempts",
-                "2",
+                "--retries",
+                "1",
                 "--format",
                 "json",
             ])
@@ -705,8 +789,8 @@ mod download {
                 "download",
                 "--date",
                 &iso(day),
-                "--attempts",
-                "2",
+                "--retries",
+                "1",
                 "--format",
                 "json",
             ])
@@ -803,7 +887,7 @@ fn summary_ranges_are_bounded_and_missing_days_summarised() {
         "2000-01-01",
         "--to",
         "2135-12-31",
-        "--out",
+        "--bill-dir",
         "bills",
     ])
     .expect(2)
@@ -816,7 +900,7 @@ fn summary_ranges_are_bounded_and_missing_days_summarised() {
         "2026-01-02",
         "--to",
         "2026-01-01",
-        "--out",
+        "--bill-dir",
         "bills",
     ])
     .expect(2)
@@ -829,7 +913,7 @@ fn summary_ranges_are_bounded_and_missing_days_summarised() {
             "2017-01-01",
             "--to",
             "2026-12-31",
-            "--out",
+            "--bill-dir",
             "bills",
             "--format",
             "json",
@@ -861,7 +945,7 @@ fn summary_names_days_with_a_bill_file_but_no_manifest_entry() {
             "2026-11-01",
             "--to",
             "2026-11-07",
-            "--out",
+            "--bill-dir",
             "bills",
         ])
         .expect(0);

@@ -139,7 +139,13 @@ fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<String>> {
         ]),
         ["refund", "query"] => words(&["refund", "query", "--out-trade-no", "PAID"]),
         ["bill", "download"] => words(&[
-            "bill", "download", "--date", &day, "--force", "--out", &bills,
+            "bill",
+            "download",
+            "--date",
+            &day,
+            "--force",
+            "--bill-dir",
+            &bills,
         ]),
         ["bill", "fundflow"] => words(&[
             "bill",
@@ -149,7 +155,7 @@ fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<String>> {
             "--account-type",
             "Basic",
             "--force",
-            "--out",
+            "--bill-dir",
             &bills,
         ]),
         ["emulator", "export"] => words(&[
