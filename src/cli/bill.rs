@@ -829,9 +829,10 @@ fn report_days(
     range: bool,
 ) -> Result<u8, Failure> {
     let columns = ["date", "type", "outcome", "rows", "bytes", "file", "detail"];
-    let mut rows = Vec::new();
+    let mut records = Vec::new();
     let mut failures: Vec<(Date, &DownloadError)> = Vec::new();
     for (date, result) in results {
+        // Counts are numbers, and what a day does not have is null.
         let (outcome, count, bytes, file, detail) = match result {
             DayResult::Saved(saved) => {
                 if !saved.report.is_consistent() {
@@ -843,68 +844,67 @@ fn report_days(
                 }
                 (
                     "saved",
-                    saved.report.rows.to_string(),
-                    saved.bytes.to_string(),
-                    saved.path.display().to_string(),
+                    json!(saved.report.rows),
+                    json!(saved.bytes),
+                    json!(saved.path.display().to_string()),
                     if saved.report.is_consistent() {
-                        String::new()
+                        Value::Null
                     } else {
-                        "the summary row does not match the rows".to_owned()
+                        json!("the summary row does not match the rows")
                     },
                 )
             }
             DayResult::NoBill => (
                 "no_bill",
-                String::new(),
-                String::new(),
-                String::new(),
-                "No Bill Exist".to_owned(),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                json!("No Bill Exist"),
             ),
             DayResult::Skipped(status) => (
                 "skipped",
-                String::new(),
-                String::new(),
-                String::new(),
-                format!(
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                json!(format!(
                     "already {}; --force fetches again",
                     if *status == Status::Saved {
                         "saved"
                     } else {
                         "known to have no bill"
                     }
-                ),
+                )),
             ),
             DayResult::Failed(error) => {
                 failures.push((*date, error));
                 (
                     "failed",
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    error.to_string(),
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                    json!(error.to_string()),
                 )
             }
         };
-        rows.push(vec![
-            iso(*date),
-            label.to_owned(),
-            outcome.to_owned(),
-            count,
-            bytes,
-            file,
-            detail,
-        ]);
+        let values = [json!(iso(*date)), json!(label), json!(outcome)];
+        let values = values.into_iter().chain([count, bytes, file, detail]);
+        records.push(columns.iter().map(|c| c.to_string()).zip(values).collect());
     }
     if range || failures.is_empty() {
-        printer.rows(&columns, &rows)?;
+        printer.records(&columns, &records)?;
     }
     if failures.is_empty() {
+        let count = |outcome: &str| {
+            (records.iter())
+                .filter(|r: &&Record| r["outcome"] == outcome)
+                .count()
+        };
         printer.status(&format!(
             "{}: {} saved, {} without a bill, {} skipped",
             folder.display(),
-            rows.iter().filter(|r| r[2] == "saved").count(),
-            rows.iter().filter(|r| r[2] == "no_bill").count(),
-            rows.iter().filter(|r| r[2] == "skipped").count(),
+            count("saved"),
+            count("no_bill"),
+            count("skipped"),
         ));
         return Ok(exit::OK);
     }
@@ -1028,7 +1028,7 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
         }
     }
     let yuan = |fen: i64| crate::wechat::Fen(fen).yuan();
-    if printer.format(Format::Json) == Format::Json {
+    if printer.format(Format::Json).is_json() {
         let day_json = |(date, status, numbers): &(String, &str, Option<[i64; 5]>)| {
             let n = numbers.unwrap_or_default();
             json!({"date": date, "status": status, "rows": n[0], "trades": n[1], "refunds": n[2], "fees": n[3], "net": n[4]})

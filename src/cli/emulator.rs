@@ -331,7 +331,7 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         .catch_stop_signals()
         .map_err(|e| Failure::usage(format!("cannot catch the stop signals: {e}")))?;
     let printer = &context.printer;
-    if printer.format(Format::Table) == Format::Json {
+    if printer.format(Format::Table).is_json() {
         printer.record(&listening_record(&emulator, control_token.as_deref()))?;
     } else {
         banner(

@@ -604,6 +604,10 @@ mod download {
             let out = shop.run(&args).expect(0);
             let rows = out.json();
             assert_eq!(rows[0]["outcome"], "saved", "{}", out.stdout);
+            // Numbers are numbers; what the day lacks is null.
+            assert!(rows[0]["rows"].as_u64().unwrap() > 0, "{}", out.stdout);
+            assert!(rows[0]["bytes"].as_u64().unwrap() > 0);
+            assert_eq!(rows[0]["detail"], Value::Null);
             let file = shop.folder().join(format!("{}.{bill_type}.csv", iso(day)));
             assert_eq!(rows[0]["file"], file.display().to_string());
             let bytes = std::fs::read(&file).unwrap();
@@ -865,7 +869,11 @@ mod download {
                 "json",
             ])
             .expect(0);
-        assert_eq!(out.json()[0]["outcome"], "no_bill");
+        let row = &out.json()[0];
+        assert_eq!(row["outcome"], "no_bill");
+        for absent in ["rows", "bytes", "file"] {
+            assert_eq!(row[absent], Value::Null, "{absent}");
+        }
         let entry = shop.manifest().into_iter().last().unwrap();
         assert_eq!(entry["type"], "fundflow-Fees");
         assert_eq!(entry["status"], "no_bill");
