@@ -890,9 +890,8 @@ fn report_days(
         let values = values.into_iter().chain([count, bytes, file, detail]);
         records.push(columns.iter().map(|c| c.to_string()).zip(values).collect());
     }
-    if range || failures.is_empty() {
-        printer.records(&columns, &records)?;
-    }
+    // A failed day is a row too, of a single day as of a range: what was done is on stdout.
+    printer.records(&columns, &records)?;
     if failures.is_empty() {
         let count = |outcome: &str| {
             (records.iter())

@@ -788,19 +788,26 @@ mod download {
         shop.trades_on(day, 5_000);
         for kind in [FaultKind::Truncate, FaultKind::Drop] {
             shop.fault(kind, 2);
-            shop.run(&[
-                "bill",
-                "download",
-                "--date",
-                &iso(day),
-                "--retries",
-                "1",
-                "--format",
-                "json",
-            ])
-            .expect(75)
-            .error_mentions(&format!("{} ALL:", iso(day)))
-            .hint_mentions("run the same command again later");
+            let out = shop
+                .run(&[
+                    "bill",
+                    "download",
+                    "--date",
+                    &iso(day),
+                    "--retries",
+                    "1",
+                    "--format",
+                    "json",
+                ])
+                .expect(75)
+                .error_mentions(&format!("{} ALL:", iso(day)))
+                .hint_mentions("run the same command again later");
+            // The failed day is on stdout as a range's would be.
+            let rows = out.json();
+            assert_eq!(rows.as_array().unwrap().len(), 1);
+            assert_eq!(rows[0]["outcome"], "failed");
+            assert_eq!(rows[0]["date"], iso(day));
+            assert_eq!(rows[0]["file"], Value::Null);
             let left: Vec<String> = std::fs::read_dir(shop.folder())
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
