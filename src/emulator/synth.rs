@@ -209,7 +209,20 @@ pub enum SynthError {
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error(transparent)]
-    Csv(#[from] csv::Error),
+    Csv(csv::Error),
+}
+
+/// A write that failed is an I/O error (a closed pipe, a full disk), whichever writer saw it.
+impl From<csv::Error> for SynthError {
+    fn from(error: csv::Error) -> Self {
+        if !error.is_io_error() {
+            return SynthError::Csv(error);
+        }
+        match error.into_kind() {
+            csv::ErrorKind::Io(error) => SynthError::Io(error),
+            _ => unreachable!("an I/O error's kind is Io"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
