@@ -47,12 +47,12 @@ fn day(trades: u64) -> SyntheticDay {
 fn differences(trades: u64) -> Differences {
     let each = (trades / 10_000).max(5);
     Differences {
-        missing_in_merchant: each,
-        missing_in_wechat: each,
+        missing_in_export: each,
+        missing_in_bill: each,
         amount_mismatch: each,
         status_mismatch: each,
-        near_midnight: 5,
-        duplicates: each,
+        cross_day: 5,
+        duplicate: each,
     }
 }
 
@@ -140,18 +140,18 @@ fn check(outcome: &Reconciliation, expected: &Expected) {
         list.iter().map(String::as_str).collect()
     }
     for (category, list) in [
-        (Category::MissingInExport, &listed.missing_in_merchant),
-        (Category::MissingInBill, &listed.missing_in_wechat),
+        (Category::MissingInExport, &listed.missing_in_export),
+        (Category::MissingInBill, &listed.missing_in_bill),
         (Category::AmountMismatch, &listed.amount_mismatch),
         (Category::StatusMismatch, &listed.status_mismatch),
-        (Category::CrossDay, &listed.near_midnight),
-        (Category::Duplicate, &listed.duplicates),
+        (Category::CrossDay, &listed.cross_day),
+        (Category::Duplicate, &listed.duplicate),
     ] {
         assert!(orders(category) == set(list), "{category:?} differs");
     }
     // Refunded orders are a second entry, matched unless their order differs in a way that
     // touches the refund.
-    let touching: BTreeSet<&str> = [&listed.missing_in_merchant, &listed.duplicates]
+    let touching: BTreeSet<&str> = [&listed.missing_in_export, &listed.duplicate]
         .into_iter()
         .flatten()
         .map(String::as_str)

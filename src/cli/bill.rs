@@ -13,13 +13,14 @@ use time::{Date, OffsetDateTime};
 
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::{Cell, Format, Printer, Record, RowStream};
-use super::settings::{Context, KeyArgs, Selected};
+use super::settings::{Context, KeyArgs, Selected, parse_day};
 use crate::bill::download::{
     self, Account, DownloadError, Outcome, Retry, Source, TradeType, bill_path, check_date, iso,
 };
 use crate::bill::layout::{Column, MAX_COLUMNS};
 use crate::bill::manifest::{self, Entry, MANIFEST_NAME, Status};
 use crate::bill::parse::{self, BillError, ParseError, Quantity, Report};
+use crate::reconcile::clock::Day;
 use crate::wechat::client::{Client, ClientOptions};
 use crate::wechat::transport::tls_config;
 use crate::wechat::{BillAmount, SignType};
@@ -60,15 +61,29 @@ pub enum BillCommand {
 /// A day, or a range of days.
 #[derive(Debug, Args)]
 pub struct Days {
-    /// The bill day, Beijing time: YYYY-MM-DD, yyyyMMdd or "yesterday"
-    #[arg(long, value_parser = parse_day, required_unless_present = "from", conflicts_with = "from")]
-    date: Option<Date>,
-    /// First day of a range (with --to)
-    #[arg(long, value_parser = parse_day, requires = "to")]
-    from: Option<Date>,
+    /// The bill day, Beijing time: yyyy-MM-dd, yyyyMMdd, today or yesterday
+    #[arg(long, value_name = "DATE", value_parser = parse_day, required_unless_present = "from", conflicts_with = "from")]
+    date: Option<Day>,
+    /// First day of a range (with --to), in the same forms
+    #[arg(long, value_name = "DATE", value_parser = parse_day, requires = "to")]
+    from: Option<Day>,
     /// Last day of a range, included
-    #[arg(long, value_parser = parse_day, requires = "from")]
-    to: Option<Date>,
+    #[arg(long, value_name = "DATE", value_parser = parse_day, requires = "from")]
+    to: Option<Day>,
+}
+
+impl Days {
+    /// The first and last day, and whether a range was asked for.
+    fn span(&self) -> Result<(Date, Date, bool), Failure> {
+        match (self.date, self.from, self.to) {
+            (Some(date), _, _) => Ok((date.date(), date.date(), false)),
+            (None, Some(from), Some(to)) if from <= to => Ok((from.date(), to.date(), true)),
+            (None, Some(from), Some(to)) => {
+                Err(Failure::usage(format!("--from {from} is after --to {to}")))
+            }
+            _ => Err(Failure::usage("give --date, or --from and --to")),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -78,8 +93,8 @@ pub struct FetchArgs {
     gzip: bool,
     /// The bill folder [env: WXPAY_OPS_BILL_DIR] [default: the profile's bill_dir, else the
     /// user's data folder, wxpay-ops/bills]
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    #[arg(long, alias = "out", value_name = "DIR")]
+    bill_dir: Option<PathBuf>,
     /// Skip days the manifest already has (the default for ranges)
     #[arg(long, conflicts_with = "force")]
     skip_existing: bool,
@@ -89,13 +104,14 @@ pub struct FetchArgs {
     /// Days downloaded at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
     concurrency: u16,
-    /// Tries per day when the bill is not ready or a temporary fault occurs
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
-    attempts: u32,
-    /// Seconds one bill may take to arrive, 1 to 3600
-    #[arg(long, default_value_t = 600,
+    /// Retries per day when the bill is not ready or a temporary fault occurs, 0 to 10
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
+    retries: u32,
+    /// Seconds one bill (one request) may take to arrive, 1 to 3600
+    #[arg(long, value_name = "SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=download::MAX_TIMEOUT_SECS))]
-    timeout: u64,
+    bill_timeout: u64,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -124,18 +140,14 @@ pub struct FundflowArgs {
 
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
-    /// First day
-    #[arg(long, value_parser = parse_day)]
-    from: Date,
-    /// Last day, included
-    #[arg(long, value_parser = parse_day)]
-    to: Date,
+    #[command(flatten)]
+    days: Days,
     /// Bill type to sum
     #[arg(long = "type", value_enum, default_value = "ALL")]
     bill_type: TypeArg,
     /// The bill folder [env: WXPAY_OPS_BILL_DIR] [default: as for download]
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    #[arg(long, alias = "out", value_name = "DIR")]
+    bill_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,27 +185,6 @@ pub enum AccountArg {
 
 fn beijing_now() -> OffsetDateTime {
     OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8))
-}
-
-/// YYYY-MM-DD, yyyyMMdd, or "yesterday" (Beijing time).
-fn parse_day(text: &str) -> Result<Date, String> {
-    if text == "yesterday" {
-        return beijing_now()
-            .date()
-            .previous_day()
-            .ok_or_else(|| "no day before today".to_owned());
-    }
-    let digits: String = text.chars().filter(|c| *c != '-').collect();
-    let dashes_ok =
-        text.len() == 8 || (text.len() == 10 && &text[4..5] == "-" && &text[7..8] == "-");
-    let parsed = (digits.len() == 8 && dashes_ok && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| {
-            let number = |range: std::ops::Range<usize>| digits[range].parse::<u32>().ok();
-            let month = time::Month::try_from(number(4..6)? as u8).ok()?;
-            Date::from_calendar_date(number(0..4)? as i32, month, number(6..8)? as u8).ok()
-        })
-        .flatten();
-    parsed.ok_or_else(|| format!("{text:?} is not a day: use YYYY-MM-DD, yyyyMMdd or yesterday"))
 }
 
 #[derive(Debug, Args)]
@@ -455,7 +446,7 @@ pub fn bill_failure(name: &str, error: BillError) -> Failure {
     }
 }
 
-/// The bill folder: --out, then $WXPAY_OPS_BILL_DIR, then the profile's bill_dir, then the
+/// The bill folder: --bill-dir, then $WXPAY_OPS_BILL_DIR, then the profile's bill_dir, then the
 /// user's data folder.
 pub(super) fn bill_dir(
     flag: Option<&Path>,
@@ -476,7 +467,7 @@ pub(super) fn bill_dir(
         .map(|dir| dir.join("wxpay-ops").join("bills"))
         .ok_or_else(|| {
             Failure::usage("no folder for bills")
-                .hint("pass --out DIR, or set bill_dir in the profile")
+                .hint("pass --bill-dir DIR, or set bill_dir in the profile")
         })
 }
 
@@ -549,24 +540,11 @@ fn run_fetch(
     source: Source,
     args: FetchArgs,
 ) -> Result<u8, Failure> {
-    let (dates, range) = match (days.date, days.from, days.to) {
-        (Some(date), _, _) => (vec![date], false),
-        (None, Some(from), Some(to)) if from <= to => {
-            let mut dates = vec![from];
-            while let Some(next) = dates.last().and_then(|d| d.next_day()).filter(|d| *d <= to) {
-                dates.push(next);
-            }
-            (dates, true)
-        }
-        (None, Some(from), Some(to)) => {
-            return Err(Failure::usage(format!(
-                "--from {} is after --to {}",
-                iso(from),
-                iso(to)
-            )));
-        }
-        _ => return Err(Failure::usage("give --date, or --from and --to")),
-    };
+    let (from, to, range) = days.span()?;
+    let mut dates = vec![from];
+    while let Some(next) = dates.last().and_then(|d| d.next_day()).filter(|d| *d <= to) {
+        dates.push(next);
+    }
     let fetched = fetch(context, &dates, range, source, &args)?;
     report_days(
         &context.printer,
@@ -610,9 +588,9 @@ fn fetch(
         &selected,
         &args.keys,
         mutual_tls,
-        Duration::from_secs(args.timeout),
+        Duration::from_secs(args.bill_timeout),
     )?;
-    let dir = bill_dir(args.out.as_deref(), Some(&selected))?;
+    let dir = bill_dir(args.bill_dir.as_deref(), Some(&selected))?;
     let folder = dir.join(&selected.profile.mch_id);
     crate::fsutil::output_folder(&folder)?;
     let stale = crate::fsutil::remove_stale_temporaries(
@@ -659,7 +637,7 @@ fn fetch(
         bar
     });
     let retry = Retry {
-        attempts: args.attempts,
+        attempts: args.retries + 1,
         first_wait: Duration::from_millis(500),
     };
     let client = Arc::new(client);
@@ -755,16 +733,16 @@ async fn interrupted() -> i32 {
 
 /// The day's trade bill (ALL) in `dir`, downloaded first when it is not there yet, for
 /// `reconcile --date`.
-pub(super) fn trade_bill(context: &Context, dir: &Path, day: &str) -> Result<PathBuf, Failure> {
-    let date = parse_day(day).map_err(Failure::usage)?;
+pub(super) fn trade_bill(context: &Context, dir: &Path, day: Day) -> Result<PathBuf, Failure> {
+    let date = day.date();
     let args = FetchArgs {
         gzip: false,
-        out: Some(dir.to_owned()),
+        bill_dir: Some(dir.to_owned()),
         skip_existing: true,
         force: false,
         concurrency: 1,
-        attempts: 3,
-        timeout: 600,
+        retries: 2,
+        bill_timeout: 600,
         keys: KeyArgs::default(),
     };
     let source = Source::Trade(TypeArg::All.trade_type());
@@ -851,9 +829,10 @@ fn report_days(
     range: bool,
 ) -> Result<u8, Failure> {
     let columns = ["date", "type", "outcome", "rows", "bytes", "file", "detail"];
-    let mut rows = Vec::new();
+    let mut records = Vec::new();
     let mut failures: Vec<(Date, &DownloadError)> = Vec::new();
     for (date, result) in results {
+        // Counts are numbers, and what a day does not have is null.
         let (outcome, count, bytes, file, detail) = match result {
             DayResult::Saved(saved) => {
                 if !saved.report.is_consistent() {
@@ -865,68 +844,66 @@ fn report_days(
                 }
                 (
                     "saved",
-                    saved.report.rows.to_string(),
-                    saved.bytes.to_string(),
-                    saved.path.display().to_string(),
+                    json!(saved.report.rows),
+                    json!(saved.bytes),
+                    json!(saved.path.display().to_string()),
                     if saved.report.is_consistent() {
-                        String::new()
+                        Value::Null
                     } else {
-                        "the summary row does not match the rows".to_owned()
+                        json!("the summary row does not match the rows")
                     },
                 )
             }
             DayResult::NoBill => (
                 "no_bill",
-                String::new(),
-                String::new(),
-                String::new(),
-                "No Bill Exist".to_owned(),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                json!("No Bill Exist"),
             ),
             DayResult::Skipped(status) => (
                 "skipped",
-                String::new(),
-                String::new(),
-                String::new(),
-                format!(
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                json!(format!(
                     "already {}; --force fetches again",
                     if *status == Status::Saved {
                         "saved"
                     } else {
                         "known to have no bill"
                     }
-                ),
+                )),
             ),
             DayResult::Failed(error) => {
                 failures.push((*date, error));
                 (
                     "failed",
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    error.to_string(),
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                    json!(error.to_string()),
                 )
             }
         };
-        rows.push(vec![
-            iso(*date),
-            label.to_owned(),
-            outcome.to_owned(),
-            count,
-            bytes,
-            file,
-            detail,
-        ]);
+        let values = [json!(iso(*date)), json!(label), json!(outcome)];
+        let values = values.into_iter().chain([count, bytes, file, detail]);
+        records.push(columns.iter().map(|c| c.to_string()).zip(values).collect());
     }
-    if range || failures.is_empty() {
-        printer.rows(&columns, &rows)?;
-    }
+    // A failed day is a row too, of a single day as of a range: what was done is on stdout.
+    printer.records(&columns, &records)?;
     if failures.is_empty() {
+        let count = |outcome: &str| {
+            (records.iter())
+                .filter(|r: &&Record| r["outcome"] == outcome)
+                .count()
+        };
         printer.status(&format!(
             "{}: {} saved, {} without a bill, {} skipped",
             folder.display(),
-            rows.iter().filter(|r| r[2] == "saved").count(),
-            rows.iter().filter(|r| r[2] == "no_bill").count(),
-            rows.iter().filter(|r| r[2] == "skipped").count(),
+            count("saved"),
+            count("no_bill"),
+            count("skipped"),
         ));
         return Ok(exit::OK);
     }
@@ -988,24 +965,19 @@ const LISTED_DAYS: usize = 10;
 
 fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
     let printer = &context.printer;
-    let span = (args.to - args.from).whole_days() + 1;
-    if span < 1 {
-        return Err(Failure::usage(format!(
-            "--from {} is after --to {}",
-            iso(args.from),
-            iso(args.to)
-        )));
-    }
+    let (from, to, _) = args.days.span()?;
+    let span = (to - from).whole_days() + 1;
     if span > MAX_SUMMARY_DAYS {
         return Err(Failure::usage(format!(
             "--from {} --to {} spans {span} days; at most {MAX_SUMMARY_DAYS} (ten years) are summed at once",
-            iso(args.from),
-            iso(args.to)
+            iso(from),
+            iso(to)
         ))
         .hint("narrow the range, or sum it in parts"));
     }
     let selected = context.select()?;
-    let folder = bill_dir(args.out.as_deref(), Some(&selected))?.join(&selected.profile.mch_id);
+    let folder =
+        bill_dir(args.bill_dir.as_deref(), Some(&selected))?.join(&selected.profile.mch_id);
     let manifest_path = folder.join(MANIFEST_NAME);
     let entries = manifest::read(&manifest_path).map_err(|e| Failure::usage(e.to_string()))?;
     let label = Source::Trade(args.bill_type.trade_type()).label();
@@ -1020,8 +992,8 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
     let mut sums = [0i64; 5];
     let mut missing = Vec::new();
     let mut unlisted = Vec::new();
-    let mut date = args.from;
-    while date <= args.to {
+    let mut date = from;
+    while date <= to {
         let (status, numbers) = match manifest::latest(&entries, &iso(date), &label) {
             None => {
                 // A bill on disk that the manifest lacks: a download's line was lost.
@@ -1055,7 +1027,7 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
         }
     }
     let yuan = |fen: i64| crate::wechat::Fen(fen).yuan();
-    if printer.format(Format::Json) == Format::Json {
+    if printer.format(Format::Json).is_json() {
         let day_json = |(date, status, numbers): &(String, &str, Option<[i64; 5]>)| {
             let n = numbers.unwrap_or_default();
             json!({"date": date, "status": status, "rows": n[0], "trades": n[1], "refunds": n[2], "fees": n[3], "net": n[4]})
@@ -1103,8 +1075,8 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
             "{} days are not in the manifest: {}; fetch them with `wxpay-ops bill download --from {} --to {}`",
             missing.len(),
             listed(&missing),
-            iso(args.from),
-            iso(args.to)
+            iso(from),
+            iso(to)
         ));
     }
     if !unlisted.is_empty() {

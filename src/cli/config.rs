@@ -76,7 +76,7 @@ fn init(context: &Context, args: InitArgs) -> Result<u8, Failure> {
 fn path(context: &Context) -> Result<u8, Failure> {
     let path = context.config_path()?;
     // A bare path is what `$(wxpay-ops config path)` wants; JSON only when asked for.
-    if context.printer.format(Format::Table) == Format::Json {
+    if context.printer.format(Format::Table).is_json() {
         let mut record = Record::new();
         record.insert("path".into(), json!(path.display().to_string()));
         record.insert("exists".into(), json!(path.exists()));

@@ -36,7 +36,7 @@ pub struct DaySpec {
 
 fn parse_day(text: &str) -> Result<DaySpec, String> {
     let mut parts = text.split(':');
-    let bill_date = parts.next().unwrap_or_default().to_owned();
+    let date = super::settings::parse_day(parts.next().unwrap_or_default())?;
     let number = |part: Option<&str>, what: &str| -> Result<u64, String> {
         part.map_or(Ok(0), |p| {
             p.parse()
@@ -46,16 +46,13 @@ fn parse_day(text: &str) -> Result<DaySpec, String> {
     let trades = number(parts.next(), "TRADES")?;
     let seed = number(parts.next(), "SEED")?;
     let max = crate::emulator::synth::MAX_SYNTHETIC_TRADES;
-    if parts.next().is_some()
-        || crate::emulator::clock::parse_bill_date(&bill_date).is_none()
-        || !(1..=max).contains(&trades)
-    {
+    if parts.next().is_some() || !(1..=max).contains(&trades) {
         return Err(format!(
-            "expected DATE:TRADES[:SEED], DATE as yyyyMMdd and TRADES from 1 to {max}"
+            "expected DATE:TRADES[:SEED], with TRADES from 1 to {max}"
         ));
     }
     Ok(DaySpec {
-        bill_date,
+        bill_date: date.compact(),
         trades,
         seed,
     })
@@ -82,7 +79,9 @@ fn parse_time_factor(text: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The synthetic day, as given to `serve --synthetic-day`
+    /// The synthetic day, as given to `serve --synthetic-day`: DATE as yyyy-MM-dd, yyyyMMdd,
+    /// today or yesterday (Beijing time), TRADES from 1 to 100 million, SEED a whole number
+    /// [default: 0]
     #[arg(long, value_name = "DATE:TRADES[:SEED]", value_parser = parse_day)]
     day: DaySpec,
 
@@ -99,24 +98,24 @@ pub struct ExportArgs {
     #[arg(long, short, value_name = "FILE")]
     output: PathBuf,
 
-    /// Paid orders left out of the export
-    #[arg(long, default_value_t = 0, value_parser = count())]
-    missing_in_merchant: u64,
-    /// Paid orders in the export that WeChat never saw
-    #[arg(long, default_value_t = 0, value_parser = count())]
-    missing_in_wechat: u64,
+    /// Paid orders left out of the export (reconcile's missing_in_export)
+    #[arg(long, alias = "missing-in-merchant", default_value_t = 0, value_parser = count())]
+    missing_in_export: u64,
+    /// Paid orders in the export that WeChat never saw (missing_in_bill)
+    #[arg(long, alias = "missing-in-wechat", default_value_t = 0, value_parser = count())]
+    missing_in_bill: u64,
     /// Orders whose amount differs
     #[arg(long, default_value_t = 0, value_parser = count())]
     amount_mismatch: u64,
     /// Orders whose status differs
     #[arg(long, default_value_t = 0, value_parser = count())]
     status_mismatch: u64,
-    /// Payments of the day's last seconds recorded after midnight (at most 10)
-    #[arg(long, default_value_t = 0, value_parser = count())]
-    near_midnight: u64,
-    /// Orders listed twice
-    #[arg(long, default_value_t = 0, value_parser = count())]
-    duplicates: u64,
+    /// Payments of the day's last seconds recorded after midnight (cross_day; at most 10)
+    #[arg(long, alias = "near-midnight", default_value_t = 0, value_parser = count())]
+    cross_day: u64,
+    /// Orders listed twice (duplicate)
+    #[arg(long, alias = "duplicates", default_value_t = 0, value_parser = count())]
+    duplicate: u64,
 
     /// Bill fee rate, as given to `serve --fee-rate`
     #[arg(long, default_value_t = 60, value_parser = fee_rate())]
@@ -176,7 +175,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(0..=86_400))]
     refund_delay: i64,
 
-    /// Add a synthetic day of the first merchant: DATE:TRADES[:SEED] (repeatable)
+    /// Add a synthetic day of the first merchant (repeatable): DATE as yyyy-MM-dd, yyyyMMdd,
+    /// today or yesterday (Beijing time), TRADES from 1 to 100 million, SEED a whole number
+    /// [default: 0]
     #[arg(long, value_name = "DATE:TRADES[:SEED]", value_parser = parse_day)]
     synthetic_day: Vec<DaySpec>,
 }
@@ -214,12 +215,12 @@ fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
         seed: args.day.seed,
     };
     let differences = Differences {
-        missing_in_merchant: args.missing_in_merchant,
-        missing_in_wechat: args.missing_in_wechat,
+        missing_in_export: args.missing_in_export,
+        missing_in_bill: args.missing_in_bill,
         amount_mismatch: args.amount_mismatch,
         status_mismatch: args.status_mismatch,
-        near_midnight: args.near_midnight,
-        duplicates: args.duplicates,
+        cross_day: args.cross_day,
+        duplicate: args.duplicate,
     };
     let expected = write_atomic(&args.output, |out| {
         write_export(&day, &differences, FeeRate(args.fee_rate), out)
@@ -330,7 +331,7 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         .catch_stop_signals()
         .map_err(|e| Failure::usage(format!("cannot catch the stop signals: {e}")))?;
     let printer = &context.printer;
-    if printer.format(Format::Table) == Format::Json {
+    if printer.format(Format::Table).is_json() {
         printer.record(&listening_record(&emulator, control_token.as_deref()))?;
     } else {
         banner(

@@ -931,8 +931,9 @@ fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure
         }
         Ok(())
     });
-    stream.finish();
+    let finished = stream.finish();
     written?;
+    finished?;
     let summary: Vec<String> = states
         .iter()
         .map(|(state, n)| format!("{state} {n}"))

@@ -18,6 +18,13 @@ pub enum Format {
     Jsonl,
 }
 
+impl Format {
+    /// JSON, as one document or one object per line.
+    pub fn is_json(self) -> bool {
+        matches!(self, Format::Json | Format::Jsonl)
+    }
+}
+
 /// An ordered record; JSON keeps the order, table and CSV show it as rows or columns.
 pub type Record = Map<String, Value>;
 
@@ -182,19 +189,17 @@ impl Printer {
     }
 
     /// A stream of records under fixed columns, each written and flushed the moment it comes
-    /// (JSON lines for JSON, CSV with its header first otherwise, every cell scrubbed), for
-    /// results that arrive at the pace of the network, such as a batch of queries a script
-    /// follows. With `expected` rows and a terminal on stderr (and no -q), a progress bar counts
-    /// them there. Long local streams, where throughput counts, use [`Printer::row_stream`].
+    /// (a JSON array element by element, JSON lines, or CSV with its header first, every cell
+    /// scrubbed), for results that arrive at the pace of the network, such as a batch of
+    /// queries a script follows. A table, for a person, is drawn once the last record is in.
+    /// With `expected` rows and a terminal on stderr (and no -q), a progress bar counts them
+    /// there. Long local streams, where throughput counts, use [`Printer::row_stream`].
     pub fn record_stream(
         &self,
         columns: &[&str],
         expected: Option<u64>,
     ) -> Result<RecordStream<'_>, Failure> {
-        let format = match self.format(Format::Json) {
-            Format::Json | Format::Jsonl => Format::Json,
-            Format::Csv | Format::Table => Format::Csv,
-        };
+        let format = self.format(Format::Json);
         let progress = self.shows_progress().then(|| {
             let bar = indicatif::ProgressBar::with_draw_target(
                 expected,
@@ -215,6 +220,8 @@ impl Printer {
             format,
             columns: columns.iter().map(|c| c.to_string()).collect(),
             progress,
+            rows: std::cell::Cell::new(0),
+            held: std::cell::RefCell::new(Vec::new()),
         };
         if format == Format::Csv {
             stream.emit(csv_text(&stream.columns, &[]))?;
@@ -272,33 +279,43 @@ pub struct RecordStream<'a> {
     format: Format,
     columns: Vec<String>,
     progress: Option<indicatif::ProgressBar>,
+    rows: std::cell::Cell<u64>,
+    /// The records of a table, drawn at the end.
+    held: std::cell::RefCell<Vec<Record>>,
 }
 
 impl RecordStream<'_> {
-    /// Writes one row: the record's values under the stream's columns (missing ones empty).
+    /// Writes one row: the record's values under the stream's columns (missing ones null).
     pub fn row(&self, record: &Record) -> Result<(), Failure> {
+        let line: Record = self
+            .columns
+            .iter()
+            .map(|c| (c.clone(), record.get(c).cloned().unwrap_or(Value::Null)))
+            .collect();
+        let first = self.rows.get() == 0;
+        self.rows.set(self.rows.get() + 1);
         let text = match self.format {
             Format::Json | Format::Jsonl => {
-                let line: Record = self
-                    .columns
-                    .iter()
-                    .map(|c| (c.clone(), record.get(c).cloned().unwrap_or(Value::Null)))
-                    .collect();
-                let mut text = serde_json::to_string(&scrubbed(&Value::Object(line)))
+                let object = serde_json::to_string(&scrubbed(&Value::Object(line)))
                     .expect("JSON values always serialize");
-                text.push('\n');
-                text
+                match self.format {
+                    Format::Json if first => format!("[\n{object}"),
+                    Format::Json => format!(",\n{object}"),
+                    _ => format!("{object}\n"),
+                }
             }
-            Format::Csv | Format::Table => {
-                let row: Vec<String> = self
-                    .columns
-                    .iter()
-                    .map(|c| record.get(c).map(plain).unwrap_or_default())
-                    .collect();
+            Format::Csv => {
+                let row: Vec<String> = line.values().map(plain).collect();
                 csv_text(&[], &[row])
             }
+            Format::Table => {
+                self.held.borrow_mut().push(line);
+                String::new()
+            }
         };
-        self.emit(text)?;
+        if !text.is_empty() {
+            self.emit(text)?;
+        }
         if let Some(bar) = &self.progress {
             bar.inc(1);
         }
@@ -312,10 +329,22 @@ impl RecordStream<'_> {
         }
     }
 
-    /// Takes the progress bar off the terminal.
-    pub fn finish(&self) {
+    /// Takes the progress bar off the terminal, and ends the output: closes the JSON array,
+    /// or draws the table.
+    pub fn finish(&self) -> Result<(), Failure> {
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
+        }
+        match self.format {
+            Format::Json if self.rows.get() == 0 => self.printer.write("[]\n"),
+            Format::Json => self.printer.write("\n]\n"),
+            Format::Table => {
+                let columns: Vec<&str> = self.columns.iter().map(String::as_str).collect();
+                let held = self.held.take();
+                self.printer
+                    .write(&render_records(Format::Table, &columns, &held))
+            }
+            Format::Jsonl | Format::Csv => Ok(()),
         }
     }
 }

@@ -30,8 +30,9 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "FILE", required_unless_present = "date")]
     bill: Option<PathBuf>,
 
-    /// The bill day (yyyy-MM-dd); without --bill, the bill is read from --bill-dir
-    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    /// The bill day, Beijing time: yyyy-MM-dd, yyyyMMdd, today or yesterday; without --bill,
+    /// the bill is read from --bill-dir
+    #[arg(long, value_name = "DATE", value_parser = super::settings::parse_day)]
     date: Option<Day>,
 
     /// Where `bill download` saved the bills, as DIR/<mch_id>/<yyyy-MM-dd>.ALL.csv
@@ -161,10 +162,6 @@ enum Engine {
 enum UnitArg {
     Fen,
     Yuan,
-}
-
-fn parse_day(text: &str) -> Result<Day, String> {
-    Day::parse(text).ok_or_else(|| "expected a date as yyyy-MM-dd, from 2000 on".to_owned())
 }
 
 fn parse_window(text: &str) -> Result<u32, String> {
@@ -333,7 +330,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
             match downloaded_bill(&dir, day, mch_id.as_deref()) {
                 // Missing, and a profile to fetch it with: download it as `bill download` does.
                 Err(_) if selected.is_some() && args.mch_id.is_none() => {
-                    super::bill::trade_bill(context, &dir, &day.to_string())?
+                    super::bill::trade_bill(context, &dir, day)?
                 }
                 other => other?,
             }

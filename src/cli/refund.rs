@@ -485,7 +485,7 @@ fn refund_record(refund: &RefundItem) -> Record {
 
 /// JSON gets the order with its refunds; a table or CSV one row per refund.
 fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
-    if context.printer.format(Format::Json) == Format::Json {
+    if context.printer.format(Format::Json).is_json() {
         let mut record = Record::new();
         put_text(&mut record, "out_trade_no", list.out_trade_no.as_deref());
         put_text(

@@ -9,10 +9,19 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use super::failure::Failure;
 use super::output::Printer;
 use crate::config::{Config, ConfigError, KeySource, LoadedKey, Profile, default_path, read_key};
+use crate::reconcile::clock::{Day, parse_day_arg};
 use crate::wechat::{ApiKey, SignType};
 
 /// The largest message, notification or parameter file read from a file or stdin.
 pub const MAX_INPUT_BYTES: u64 = 1 << 20;
+
+/// The value parser of every day argument: yyyy-MM-dd, yyyyMMdd, today or yesterday, counted
+/// from the current Beijing day.
+pub fn parse_day(text: &str) -> Result<Day, String> {
+    let today = Day::of_unix(time::OffsetDateTime::now_utc().unix_timestamp())
+        .ok_or("the system clock is not between 2000 and 2135")?;
+    parse_day_arg(text, today).map_err(|e| e.to_string())
+}
 
 pub struct Context {
     pub config: Option<PathBuf>,

@@ -153,30 +153,30 @@ impl SyntheticDay {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Differences {
-    /// Paid at WeChat, absent from the export.
-    pub missing_in_merchant: u64,
+    /// Paid at WeChat, absent from the export. The names are reconcile's categories.
+    pub missing_in_export: u64,
     /// In the export as paid, absent from WeChat's bill.
-    pub missing_in_wechat: u64,
+    pub missing_in_bill: u64,
     /// Both sides have it, with different amounts.
     pub amount_mismatch: u64,
     /// Both sides have it, in different states (paid vs closed, refunded vs paid).
     pub status_mismatch: u64,
     /// Paid seconds before midnight at WeChat, recorded after midnight by the merchant.
-    pub near_midnight: u64,
+    pub cross_day: u64,
     /// The export lists the same order twice.
-    pub duplicates: u64,
+    pub duplicate: u64,
 }
 
 /// The out_trade_no of every difference of `Differences`, kind by kind, in file order.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DifferenceOrders {
-    pub missing_in_merchant: Vec<String>,
-    pub missing_in_wechat: Vec<String>,
+    pub missing_in_export: Vec<String>,
+    pub missing_in_bill: Vec<String>,
     pub amount_mismatch: Vec<String>,
     pub status_mismatch: Vec<String>,
-    pub near_midnight: Vec<String>,
-    pub duplicates: Vec<String>,
+    pub cross_day: Vec<String>,
+    pub duplicate: Vec<String>,
 }
 
 /// What a correct reconciliation of the bill against the export must find.
@@ -202,14 +202,27 @@ pub enum SynthError {
         "{requested} differences asked for, but the day has only {available} paid trades to give them"
     )]
     TooMany { requested: u64, available: u64 },
-    #[error("at most {NEAR_MIDNIGHT} near-midnight differences (the trades of the day's last seconds), and the day needs more than {} trades", 2 * NEAR_MIDNIGHT)]
+    #[error("at most {NEAR_MIDNIGHT} cross_day differences (paid in the day's last seconds, recorded after midnight), and the day needs more than {} trades", 2 * NEAR_MIDNIGHT)]
     TooManyNearMidnight,
     #[error("at most {MAX_SYNTHETIC_TRADES} trades in a synthetic day")]
     TooManyTrades,
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error(transparent)]
-    Csv(#[from] csv::Error),
+    Csv(csv::Error),
+}
+
+/// A write that failed is an I/O error (a closed pipe, a full disk), whichever writer saw it.
+impl From<csv::Error> for SynthError {
+    fn from(error: csv::Error) -> Self {
+        if !error.is_io_error() {
+            return SynthError::Csv(error);
+        }
+        match error.into_kind() {
+            csv::ErrorKind::Io(error) => SynthError::Io(error),
+            _ => unreachable!("an I/O error's kind is Io"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,10 +257,10 @@ pub fn write_export<W: Write>(
         return Err(SynthError::TooManyTrades);
     }
     let d = differences;
-    if d.near_midnight > 0 && (d.near_midnight > NEAR_MIDNIGHT || day.trades <= 2 * NEAR_MIDNIGHT) {
+    if d.cross_day > 0 && (d.cross_day > NEAR_MIDNIGHT || day.trades <= 2 * NEAR_MIDNIGHT) {
         return Err(SynthError::TooManyNearMidnight);
     }
-    let spread = d.missing_in_merchant + d.amount_mismatch + d.status_mismatch + d.duplicates;
+    let spread = d.missing_in_export + d.amount_mismatch + d.status_mismatch + d.duplicate;
     let ordinary = day
         .trades
         .saturating_sub(if day.trades > 2 * NEAR_MIDNIGHT {
@@ -267,13 +280,13 @@ pub fn write_export<W: Write>(
     let stride = ordinary.checked_div(spread).map_or(u64::MAX, |s| s.max(1));
     let mut spread_left = spread;
     let mut pending = [
-        (Change::Missing, d.missing_in_merchant),
+        (Change::Missing, d.missing_in_export),
         (Change::Amount, d.amount_mismatch),
         (Change::Status, d.status_mismatch),
-        (Change::Duplicate, d.duplicates),
+        (Change::Duplicate, d.duplicate),
     ];
     let mut next_kind = 0;
-    let mut near_midnight_left = d.near_midnight;
+    let mut cross_day_left = d.cross_day;
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(EXPORT_HEADER)?;
     let mut expected = Expected {
@@ -303,8 +316,8 @@ pub fn write_export<W: Write>(
         let change = if !paid {
             None
         } else if index >= ordinary {
-            (near_midnight_left > 0).then(|| {
-                near_midnight_left -= 1;
+            (cross_day_left > 0).then(|| {
+                cross_day_left -= 1;
                 Change::NearMidnight
             })
         } else if due {
@@ -344,8 +357,8 @@ pub fn write_export<W: Write>(
         let number = trade.out_trade_no.clone();
         match change {
             Some(Change::Missing) => {
-                placed.missing_in_merchant += 1;
-                listed.missing_in_merchant.push(number);
+                placed.missing_in_export += 1;
+                listed.missing_in_export.push(number);
                 continue;
             }
             Some(Change::Amount) => {
@@ -366,16 +379,16 @@ pub fn write_export<W: Write>(
                 record[3] = Fen(0).yuan();
             }
             Some(Change::NearMidnight) => {
-                placed.near_midnight += 1;
-                listed.near_midnight.push(number);
+                placed.cross_day += 1;
+                listed.cross_day.push(number);
                 let recorded = day.start()
                     + Duration::days(1)
                     + Duration::seconds((index % NEAR_MIDNIGHT) as i64);
                 record[4] = bill_time(recorded);
             }
             Some(Change::Duplicate) => {
-                placed.duplicates += 1;
-                listed.duplicates.push(number);
+                placed.duplicate += 1;
+                listed.duplicate.push(number);
                 writer.write_record(&record)?;
                 expected.export_rows += 1;
             }
@@ -385,14 +398,14 @@ pub fn write_export<W: Write>(
         writer.write_record(&record)?;
         expected.export_rows += 1;
     }
-    if near_midnight_left > 0 {
+    if cross_day_left > 0 {
         return Err(SynthError::TooManyNearMidnight);
     }
-    for k in 0..d.missing_in_wechat {
+    for k in 0..d.missing_in_bill {
         let number = format!("SYN{}X{k:09}", day.bill_date);
         expected
             .difference_orders
-            .missing_in_wechat
+            .missing_in_bill
             .push(number.clone());
         writer.write_record([
             number,
@@ -401,7 +414,7 @@ pub fn write_export<W: Write>(
             Fen(0).yuan(),
             bill_time(day.start() + Duration::hours(12)),
         ])?;
-        expected.differences.missing_in_wechat += 1;
+        expected.differences.missing_in_bill += 1;
         expected.export_rows += 1;
     }
     writer.flush()?;
@@ -446,12 +459,12 @@ mod tests {
     fn export_has_exactly_the_requested_differences() {
         let day = day(2000);
         let differences = Differences {
-            missing_in_merchant: 3,
-            missing_in_wechat: 2,
+            missing_in_export: 3,
+            missing_in_bill: 2,
             amount_mismatch: 4,
             status_mismatch: 5,
-            near_midnight: 2,
-            duplicates: 1,
+            cross_day: 2,
+            duplicate: 1,
         };
         let mut out = Vec::new();
         let expected = write_export(&day, &differences, FeeRate(60), &mut out).unwrap();
@@ -494,19 +507,19 @@ mod tests {
             day.trade(index)
         };
         for (list, count) in [
-            (&listed.missing_in_merchant, 3),
-            (&listed.missing_in_wechat, 2),
+            (&listed.missing_in_export, 3),
+            (&listed.missing_in_bill, 2),
             (&listed.amount_mismatch, 4),
             (&listed.status_mismatch, 5),
-            (&listed.near_midnight, 2),
-            (&listed.duplicates, 1),
+            (&listed.cross_day, 2),
+            (&listed.duplicate, 1),
         ] {
             assert_eq!(list.len(), count);
         }
-        for number in &listed.missing_in_merchant {
+        for number in &listed.missing_in_export {
             assert!(row(number).is_none(), "{number}");
         }
-        for number in &listed.missing_in_wechat {
+        for number in &listed.missing_in_bill {
             assert!(row(number).is_some() && number.contains('X'), "{number}");
         }
         for number in &listed.amount_mismatch {
@@ -519,13 +532,13 @@ mod tests {
                     || (written == "PAID" && trade(number).kind == TradeKind::Refunded)
             );
         }
-        for number in &listed.near_midnight {
+        for number in &listed.cross_day {
             assert!(
                 row(number).unwrap()[4].starts_with("2026-11-21"),
                 "{number}"
             );
         }
-        for number in &listed.duplicates {
+        for number in &listed.duplicate {
             assert_eq!(rows.iter().filter(|r| &r[0] == number).count(), 2);
         }
     }
@@ -567,7 +580,7 @@ mod tests {
             Err(SynthError::TooMany { .. })
         ));
         let midnight = Differences {
-            near_midnight: 11,
+            cross_day: 11,
             ..Default::default()
         };
         assert!(matches!(

@@ -28,6 +28,25 @@ pub enum TimeSpecError {
     Zone(String),
 }
 
+/// A day argument that is not one of the forms `parse_day_arg` takes.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0:?} is not a day: use yyyy-MM-dd, yyyyMMdd, today or yesterday (Beijing time)")]
+pub struct DayArgError(pub String);
+
+/// The one parser of every day a user names: `yyyy-MM-dd`, `yyyyMMdd`, `today` or
+/// `yesterday`, the last two counted from `today`, the current Beijing day (see
+/// [`Day::of_unix`]).
+pub fn parse_day_arg(text: &str, today: Day) -> Result<Day, DayArgError> {
+    match text {
+        "today" => Ok(today),
+        "yesterday" if today.0 > 0 => Ok(today.previous()),
+        _ => Day::parse(text).ok_or_else(|| DayArgError(text.to_owned())),
+    }
+}
+
+/// Days from 1970-01-01 to 2000-01-01.
+const UNIX_TO_2000: i64 = 10_957;
+
 /// A calendar day, as bills and exports date things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Day(pub u32);
@@ -49,6 +68,28 @@ impl Day {
         }
         let number = |range: std::ops::Range<usize>| digits[range].parse::<u32>().ok();
         Day::from_ymd(number(0..4)?, number(4..6)?, number(6..8)?)
+    }
+
+    /// The Beijing day of a Unix time, if it falls from 2000 to 2135.
+    pub fn of_unix(seconds: i64) -> Option<Day> {
+        let days = (seconds + i64::from(BEIJING_OFFSET)).div_euclid(i64::from(DAY)) - UNIX_TO_2000;
+        u32::try_from(days)
+            .ok()
+            .filter(|d| Some(*d) <= days_from_civil(2135, 12, 31))
+            .map(Day)
+    }
+
+    /// The same day as a `time::Date`.
+    pub fn date(self) -> time::Date {
+        let (y, m, d) = civil_from_days(self.0);
+        let month = time::Month::try_from(m as u8).expect("a month from 1 to 12");
+        time::Date::from_calendar_date(y as i32, month, d as u8).expect("a real day")
+    }
+
+    /// `yyyyMMdd`, as the API's bill_date writes it.
+    pub fn compact(self) -> String {
+        let (y, m, d) = civil_from_days(self.0);
+        format!("{y:04}{m:02}{d:02}")
     }
 
     pub fn start(self) -> Stamp {
@@ -420,6 +461,38 @@ mod tests {
         ] {
             assert_eq!(Day::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn day_arguments_take_four_forms_counted_in_beijing() {
+        // 2026-11-20 16:30 UTC is 2026-11-21 00:30 in Beijing.
+        let today = Day::of_unix(1_795_192_200).unwrap();
+        assert_eq!(today, Day::parse("2026-11-21").unwrap());
+        assert_eq!(Day::of_unix(1_795_192_200 - 3600), Day::parse("2026-11-20"));
+        assert_eq!(parse_day_arg("today", today), Ok(today));
+        assert_eq!(
+            parse_day_arg("yesterday", today),
+            Day::parse("2026-11-20").ok_or(DayArgError(String::new()))
+        );
+        for text in ["2026-11-19", "20261119"] {
+            assert_eq!(
+                parse_day_arg(text, today).unwrap().to_string(),
+                "2026-11-19"
+            );
+        }
+        let refused = parse_day_arg("2026/11/19", today).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("yyyy-MM-dd, yyyyMMdd, today or yesterday")
+        );
+        assert_eq!(today.compact(), "20261121");
+        assert_eq!(today.date(), time::macros::date!(2026 - 11 - 21));
+        assert_eq!(Day::of_unix(0), None);
+        assert_eq!(
+            Day::of_unix(946_684_800 - 8 * 3600),
+            Day::parse("2000-01-01")
+        );
     }
 
     #[test]

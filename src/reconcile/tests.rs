@@ -35,11 +35,11 @@ pub fn bill_row(row: &TradeRow, line: u64) -> BillRow<'_> {
 fn matched_refunds(day: &SyntheticDay, expected: &Expected) -> u64 {
     let listed = &expected.difference_orders;
     let differing: BTreeSet<&String> = [
-        &listed.missing_in_merchant,
+        &listed.missing_in_export,
         &listed.amount_mismatch,
         &listed.status_mismatch,
-        &listed.near_midnight,
-        &listed.duplicates,
+        &listed.cross_day,
+        &listed.duplicate,
     ]
     .into_iter()
     .flatten()
@@ -80,12 +80,12 @@ fn orders(outcome: &Reconciliation, category: Category) -> BTreeSet<String> {
 fn every_category_has_exactly_the_differences_placed() {
     let day = day(3000, "20261120");
     let differences = Differences {
-        missing_in_merchant: 3,
-        missing_in_wechat: 2,
+        missing_in_export: 3,
+        missing_in_bill: 2,
         amount_mismatch: 4,
         status_mismatch: 5,
-        near_midnight: 2,
-        duplicates: 2,
+        cross_day: 2,
+        duplicate: 2,
     };
     let options = Options {
         mch_id: Some("1900000109".into()),
@@ -95,12 +95,12 @@ fn every_category_has_exactly_the_differences_placed() {
     let (outcome, expected, summary) = reconcile(&day, &differences, options);
     let listed = &expected.difference_orders;
     for (category, list) in [
-        (Category::MissingInExport, &listed.missing_in_merchant),
-        (Category::MissingInBill, &listed.missing_in_wechat),
+        (Category::MissingInExport, &listed.missing_in_export),
+        (Category::MissingInBill, &listed.missing_in_bill),
         (Category::AmountMismatch, &listed.amount_mismatch),
         (Category::StatusMismatch, &listed.status_mismatch),
-        (Category::CrossDay, &listed.near_midnight),
-        (Category::Duplicate, &listed.duplicates),
+        (Category::CrossDay, &listed.cross_day),
+        (Category::Duplicate, &listed.duplicate),
     ] {
         let placed: BTreeSet<String> = list.iter().cloned().collect();
         assert_eq!(orders(&outcome, category), placed, "{category:?}");
@@ -116,7 +116,7 @@ fn every_category_has_exactly_the_differences_placed() {
         + matched_refunds(&day, &expected)
         + refunded_in(&listed.status_mismatch)
         + refunded_in(&listed.amount_mismatch)
-        + refunded_in(&listed.near_midnight);
+        + refunded_in(&listed.cross_day);
     assert_eq!(outcome.category(Category::Matched).count, matched);
     let entries = |category| {
         outcome
@@ -127,11 +127,11 @@ fn every_category_has_exactly_the_differences_placed() {
     };
     assert_eq!(
         entries(Category::MissingInExport),
-        3 + refunded_in(&listed.missing_in_merchant)
+        3 + refunded_in(&listed.missing_in_export)
     );
     assert_eq!(
         entries(Category::Duplicate),
-        2 + refunded_in(&listed.duplicates)
+        2 + refunded_in(&listed.duplicate)
     );
     assert_eq!(outcome.export.not_charged, expected.closed);
 
@@ -219,7 +219,7 @@ fn rows_of_another_day_or_merchant_are_refused() {
 }
 
 #[test]
-fn near_midnight_entries_are_confirmed_by_the_next_bill_or_flagged() {
+fn cross_day_entries_are_confirmed_by_the_next_bill_or_flagged() {
     // The shop dates two orders just before midnight; WeChat has them after it.
     let row = |time, order, amount| BillRow {
         line: 2,
@@ -281,12 +281,12 @@ fn near_midnight_entries_are_confirmed_by_the_next_bill_or_flagged() {
 fn rows_matched_on_two_threads_merge_into_the_same_outcome() {
     let day = day(2000, "20261120");
     let differences = Differences {
-        missing_in_merchant: 3,
-        missing_in_wechat: 2,
+        missing_in_export: 3,
+        missing_in_bill: 2,
         amount_mismatch: 4,
         status_mismatch: 5,
-        near_midnight: 2,
-        duplicates: 2,
+        cross_day: 2,
+        duplicate: 2,
     };
     let mut csv = Vec::new();
     write_export(&day, &differences, FeeRate(60), &mut csv).unwrap();
@@ -376,12 +376,12 @@ fn files_read_in_halves_give_what_one_pass_gives() {
     use crate::emulator::bills::write_trade_bill;
     let day = day(3000, "20261120");
     let differences = Differences {
-        missing_in_merchant: 3,
-        missing_in_wechat: 2,
+        missing_in_export: 3,
+        missing_in_bill: 2,
         amount_mismatch: 4,
         status_mismatch: 5,
-        near_midnight: 2,
-        duplicates: 2,
+        cross_day: 2,
+        duplicate: 2,
     };
     let dir = tempfile::tempdir().unwrap();
     let (bill, orders) = (dir.path().join("bill.csv"), dir.path().join("orders.csv"));

@@ -298,7 +298,7 @@ mod download {
             let out = self.env.path("bills").display().to_string();
             let mut all = vec!["--config", &config];
             all.extend_from_slice(args);
-            all.extend_from_slice(&["--out", &out]);
+            all.extend_from_slice(&["--bill-dir", &out]);
             self.env.run(&all)
         }
 
@@ -382,6 +382,204 @@ mod download {
             .error_mentions("No Bill Exist");
     }
 
+    /// One parser for every date argument: yyyy-MM-dd, yyyyMMdd, today and yesterday (Beijing
+    /// time) on `bill download`, `bill summary --date`, `reconcile --date` and the emulator's
+    /// synthetic days; the same words when one is refused.
+    #[test]
+    fn every_date_argument_takes_the_same_four_forms() {
+        let shop = Shop::new();
+        // Ten hours on, yesterday's bill is ready at any hour of today.
+        shop.emulator
+            .core()
+            .clock
+            .advance(time::Duration::hours(10))
+            .unwrap();
+        let yesterday = days_ago(1);
+        shop.trades_on(yesterday, 40);
+        // The emulator's export of "yesterday" is the export of that day written out.
+        let orders = shop.env.path("orders.csv").display().to_string();
+        let expected = shop
+            .env
+            .run(&[
+                "emulator",
+                "export",
+                "--day",
+                "yesterday:40:3",
+                "-o",
+                &orders,
+            ])
+            .expect(0)
+            .json();
+        assert_eq!(expected["day"]["bill_date"], compact(yesterday));
+        let dashed = shop.env.path("dashed.csv").display().to_string();
+        let by_iso = format!("{}:40:3", iso(yesterday));
+        shop.env
+            .run(&["emulator", "export", "--day", &by_iso, "-o", &dashed])
+            .expect(0);
+        assert_eq!(
+            std::fs::read(&orders).unwrap(),
+            std::fs::read(&dashed).unwrap()
+        );
+
+        let rows = shop
+            .run(&[
+                "bill",
+                "download",
+                "--date",
+                "yesterday",
+                "--format",
+                "json",
+            ])
+            .expect(0)
+            .json();
+        assert_eq!(rows[0]["date"], iso(yesterday));
+        let config = shop.emulator.profile().display().to_string();
+        let bills = shop.env.path("bills").display().to_string();
+        let report = shop.env.path("report");
+        for date in ["yesterday", &iso(yesterday), &compact(yesterday)] {
+            shop.env
+                .run(&[
+                    "--config",
+                    &config,
+                    "reconcile",
+                    "--date",
+                    date,
+                    "--bill-dir",
+                    &bills,
+                    "--export",
+                    &orders,
+                    "--out",
+                    &report.display().to_string(),
+                ])
+                .expect(0);
+            let summary = std::fs::read_to_string(report.join("summary.json")).unwrap();
+            let summary: Value = serde_json::from_str(&summary).unwrap();
+            assert_eq!(summary["day"], iso(yesterday), "{date}");
+        }
+        for date in ["yesterday", &compact(yesterday)] {
+            let summary = shop
+                .run(&["bill", "summary", "--date", date, "--format", "json"])
+                .expect(0)
+                .json();
+            let days = summary["days"].as_array().unwrap();
+            assert_eq!(days.len(), 1, "{date}");
+            assert_eq!(days[0]["date"], iso(yesterday));
+            assert_eq!(days[0]["status"], "saved");
+        }
+        // today parses everywhere, and then meets each command's own rule.
+        shop.run(&["bill", "download", "--date", "today"])
+            .expect(2)
+            .error_mentions("has not ended yet");
+        shop.run(&["bill", "summary", "--date", "today", "--format", "json"])
+            .expect(0);
+
+        let refusals = [
+            vec!["bill", "download", "--date", "2026/11/20"],
+            vec!["bill", "summary", "--date", "2026/11/20"],
+            vec!["bill", "summary", "--from", "tomorrow", "--to", "today"],
+            vec!["reconcile", "--date", "2026/11/20", "--export", "x.csv"],
+            vec![
+                "emulator",
+                "export",
+                "--day",
+                "2026/11/20:40",
+                "-o",
+                "x.csv",
+            ],
+            vec!["emulator", "serve", "--synthetic-day", "2026/11/20:40"],
+        ];
+        for args in refusals {
+            shop.env
+                .run(&args)
+                .expect(2)
+                .error_mentions("use yyyy-MM-dd, yyyyMMdd, today or yesterday");
+        }
+    }
+
+    /// The same flag names on every command: the bill folder is --bill-dir on bill download,
+    /// bill summary and reconcile; --retries counts retries as the API commands do; the
+    /// per-bill limit is --bill-timeout, since --timeout is a request's seconds elsewhere.
+    #[test]
+    fn bill_commands_share_the_flag_names_of_the_others() {
+        let shop = Shop::new();
+        let day = days_ago(2);
+        shop.trades_on(day, 30);
+        let config = shop.emulator.profile().display().to_string();
+        let elsewhere = shop.env.path("elsewhere").display().to_string();
+        let rows = shop
+            .env
+            .run(&[
+                "--config",
+                &config,
+                "bill",
+                "download",
+                "--date",
+                &iso(day),
+                "--bill-dir",
+                &elsewhere,
+                "--retries",
+                "0",
+                "--bill-timeout",
+                "30",
+                "--format",
+                "json",
+            ])
+            .expect(0)
+            .json();
+        assert_eq!(rows[0]["outcome"], "saved");
+        let summary = shop
+            .env
+            .run(&[
+                "--config",
+                &config,
+                "bill",
+                "summary",
+                "--date",
+                &iso(day),
+                "--bill-dir",
+                &elsewhere,
+                "--format",
+                "json",
+            ])
+            .expect(0)
+            .json();
+        assert_eq!(summary["days"][0]["status"], "saved");
+        // The old folder flag still works, hidden.
+        shop.env
+            .run(&[
+                "--config",
+                &config,
+                "bill",
+                "summary",
+                "--date",
+                &iso(day),
+                "--out",
+                &elsewhere,
+            ])
+            .expect(0);
+        for command in [
+            &["bill", "download"][..],
+            &["bill", "summary"],
+            &["reconcile"],
+        ] {
+            let mut args = command.to_vec();
+            args.push("--help");
+            let help = shop.env.run(&args).expect(0).stdout;
+            assert!(help.contains("--bill-dir <DIR>"), "{command:?}: {help}");
+            assert!(!help.contains("--out <DIR>") || command == ["reconcile"]);
+            assert!(!help.contains("--attempts"), "{command:?}");
+        }
+        let help = shop
+            .env
+            .run(&["bill", "download", "--help"])
+            .expect(0)
+            .stdout;
+        assert!(help.contains("--retries <N>") && help.contains("--bill-timeout <SECS>"));
+        assert!(!help.contains("--timeout"), "{help}");
+        shop.run(&["bill", "download", "--date", &iso(day), "--attempts", "2"])
+            .expect(2);
+    }
+
     fn sha256_hex(bytes: &[u8]) -> String {
         use sha2::Digest;
         sha2::Sha256::digest(bytes)
@@ -406,6 +604,10 @@ mod download {
             let out = shop.run(&args).expect(0);
             let rows = out.json();
             assert_eq!(rows[0]["outcome"], "saved", "{}", out.stdout);
+            // Numbers are numbers; what the day lacks is null.
+            assert!(rows[0]["rows"].as_u64().unwrap() > 0, "{}", out.stdout);
+            assert!(rows[0]["bytes"].as_u64().unwrap() > 0);
+            assert_eq!(rows[0]["detail"], Value::Null);
             let file = shop.folder().join(format!("{}.{bill_type}.csv", iso(day)));
             assert_eq!(rows[0]["file"], file.display().to_string());
             let bytes = std::fs::read(&file).unwrap();
@@ -455,8 +657,8 @@ mod download {
                 &from,
                 "--to",
                 &to,
-                "--attempts",
-                "2",
+                "--retries",
+                "1",
                 "--format",
                 "json",
             ])
@@ -586,19 +788,26 @@ mod download {
         shop.trades_on(day, 5_000);
         for kind in [FaultKind::Truncate, FaultKind::Drop] {
             shop.fault(kind, 2);
-            shop.run(&[
-                "bill",
-                "download",
-                "--date",
-                &iso(day),
-                "--attempts",
-                "2",
-                "--format",
-                "json",
-            ])
-            .expect(75)
-            .error_mentions(&format!("{} ALL:", iso(day)))
-            .hint_mentions("run the same command again later");
+            let out = shop
+                .run(&[
+                    "bill",
+                    "download",
+                    "--date",
+                    &iso(day),
+                    "--retries",
+                    "1",
+                    "--format",
+                    "json",
+                ])
+                .expect(75)
+                .error_mentions(&format!("{} ALL:", iso(day)))
+                .hint_mentions("run the same command again later");
+            // The failed day is on stdout as a range's would be.
+            let rows = out.json();
+            assert_eq!(rows.as_array().unwrap().len(), 1);
+            assert_eq!(rows[0]["outcome"], "failed");
+            assert_eq!(rows[0]["date"], iso(day));
+            assert_eq!(rows[0]["file"], Value::Null);
             let left: Vec<String> = std::fs::read_dir(shop.folder())
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -667,7 +876,11 @@ mod download {
                 "json",
             ])
             .expect(0);
-        assert_eq!(out.json()[0]["outcome"], "no_bill");
+        let row = &out.json()[0];
+        assert_eq!(row["outcome"], "no_bill");
+        for absent in ["rows", "bytes", "file"] {
+            assert_eq!(row[absent], Value::Null, "{absent}");
+        }
         let entry = shop.manifest().into_iter().last().unwrap();
         assert_eq!(entry["type"], "fundflow-Fees");
         assert_eq!(entry["status"], "no_bill");
@@ -686,14 +899,14 @@ fn summary_ranges_are_bounded_and_missing_days_summarised() {
         "bill",
         "summary",
         "--from",
-        "0001-01-01",
+        "2000-01-01",
         "--to",
-        "9999-12-31",
-        "--out",
+        "2135-12-31",
+        "--bill-dir",
         "bills",
     ])
     .expect(2)
-    .error_mentions("spans 3652059 days; at most 3660")
+    .error_mentions("spans 49673 days; at most 3660")
     .hint_mentions("narrow the range");
     env.run(&[
         "bill",
@@ -702,7 +915,7 @@ fn summary_ranges_are_bounded_and_missing_days_summarised() {
         "2026-01-02",
         "--to",
         "2026-01-01",
-        "--out",
+        "--bill-dir",
         "bills",
     ])
     .expect(2)
@@ -715,7 +928,7 @@ fn summary_ranges_are_bounded_and_missing_days_summarised() {
             "2017-01-01",
             "--to",
             "2026-12-31",
-            "--out",
+            "--bill-dir",
             "bills",
             "--format",
             "json",
@@ -747,7 +960,7 @@ fn summary_names_days_with_a_bill_file_but_no_manifest_entry() {
             "2026-11-01",
             "--to",
             "2026-11-07",
-            "--out",
+            "--bill-dir",
             "bills",
         ])
         .expect(0);

@@ -194,7 +194,7 @@ fn plain_http_to_another_machine_is_warned_about_and_credentials_are_masked() {
         day.day()
     );
     let out = env
-        .run(&["bill", "download", "--date", &day, "--out", "bills"])
+        .run(&["bill", "download", "--date", &day, "--bill-dir", "bills"])
         .expect(0);
     no_secret(&out);
     assert!(!out.stderr.contains("plain http"), "{}", out.stderr);

@@ -640,17 +640,17 @@ fn export_writes_the_merchant_csv_and_what_reconciliation_must_find() {
             "20261120:3000:7",
             "-o",
             out.to_str().unwrap(),
-            "--missing-in-merchant",
+            "--missing-in-export",
             "2",
-            "--missing-in-wechat",
+            "--missing-in-bill",
             "1",
             "--amount-mismatch",
             "3",
             "--status-mismatch",
             "1",
-            "--near-midnight",
+            "--cross-day",
             "2",
-            "--duplicates",
+            "--duplicate",
             "1",
         ])
         .expect(0)
@@ -666,12 +666,12 @@ fn export_writes_the_merchant_csv_and_what_reconciliation_must_find() {
             .count()
     };
     for (kind, count, lines) in [
-        ("missing_in_merchant", 2, 0),
-        ("missing_in_wechat", 1, 1),
+        ("missing_in_export", 2, 0),
+        ("missing_in_bill", 1, 1),
         ("amount_mismatch", 3, 1),
         ("status_mismatch", 1, 1),
-        ("near_midnight", 2, 1),
-        ("duplicates", 1, 2),
+        ("cross_day", 2, 1),
+        ("duplicate", 1, 2),
     ] {
         let numbers = listed[kind].as_array().unwrap();
         assert_eq!(numbers.len(), count, "{kind}");
@@ -686,7 +686,8 @@ fn export_writes_the_merchant_csv_and_what_reconciliation_must_find() {
         expected["export_rows"].as_u64().unwrap()
     );
 
-    // An impossible request names the problem and leaves no file behind.
+    // An impossible request names the problem and leaves no file behind (the flag's old
+    // spelling still works).
     let refused = env.path("refused.csv");
     env.run(&[
         "emulator",
@@ -699,7 +700,7 @@ fn export_writes_the_merchant_csv_and_what_reconciliation_must_find() {
         "11",
     ])
     .expect(2)
-    .error_mentions("near-midnight");
+    .error_mentions("cross_day");
     assert!(!refused.exists());
     let leftovers = std::fs::read_dir(env.dir.path())
         .unwrap()
@@ -713,15 +714,19 @@ fn export_writes_the_merchant_csv_and_what_reconciliation_must_find() {
         })
         .count();
     assert_eq!(leftovers, 0, "no temporary file is left behind");
-    env.run(&[
-        "emulator",
-        "export",
-        "--day",
-        "2026-11-20:100",
-        "-o",
-        "x.csv",
-    ])
-    .expect(2);
+    // The day takes every form of a date argument.
+    let dashed = env
+        .run(&[
+            "emulator",
+            "export",
+            "--day",
+            "2026-11-20:100",
+            "-o",
+            "x.csv",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(dashed["day"]["bill_date"], "20261120");
 }
 
 #[test]

@@ -74,7 +74,7 @@ fn downloads_at_once(processes: i64, days_each: i64) {
                         &to,
                         "--concurrency",
                         "16",
-                        "--out",
+                        "--bill-dir",
                         out,
                     ])
                     .expect(0);
@@ -178,8 +178,15 @@ fn folders_the_tool_creates_are_0700_whatever_the_umask() {
     }
     trades_on_days(&shop, 1);
     let day = iso(days_ago(2));
-    shop.run(&["bill", "download", "--date", &day, "--out", "bills/shop"])
-        .expect(0);
+    shop.run(&[
+        "bill",
+        "download",
+        "--date",
+        &day,
+        "--bill-dir",
+        "bills/shop",
+    ])
+    .expect(0);
     for folder in [
         "bills",
         "bills/shop",
@@ -216,7 +223,7 @@ fn a_bill_folder_another_user_made_is_refused_with_its_owner_and_mode() {
             "download",
             "--date",
             &day,
-            "--out",
+            "--bill-dir",
             shared.to_str().unwrap(),
         ])
         .expect(2)
@@ -330,7 +337,14 @@ fn a_killed_download_removes_its_temporary_and_later_runs_remove_stale_ones() {
         let child = shop
             .env
             .command(&[
-                "--config", &config, "bill", "download", "--date", &day, "--out", "bills",
+                "--config",
+                &config,
+                "bill",
+                "download",
+                "--date",
+                &day,
+                "--bill-dir",
+                "bills",
             ])
             .spawn()
             .unwrap();
@@ -365,7 +379,14 @@ fn a_killed_download_removes_its_temporary_and_later_runs_remove_stale_ones() {
     }
     let quiet_day = iso(days_ago(3));
     let out = shop
-        .run(&["bill", "download", "--date", &quiet_day, "--out", "bills"])
+        .run(&[
+            "bill",
+            "download",
+            "--date",
+            &quiet_day,
+            "--bill-dir",
+            "bills",
+        ])
         .expect(0);
     assert!(
         out.stderr.contains("removed 1 unfinished download"),

@@ -98,7 +98,7 @@ fn iso(date: time::Date) -> String {
 
 /// A command line of `path` that succeeds on this shop, the flag under test still to come.
 /// Commands that change something get fresh numbers each time.
-fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<String>> {
+pub(crate) fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<String>> {
     let words = |list: &[&str]| list.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
     let day = iso(days_ago(2));
     let bills = shop.env.path("bills").display().to_string();
@@ -139,7 +139,13 @@ fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<String>> {
         ]),
         ["refund", "query"] => words(&["refund", "query", "--out-trade-no", "PAID"]),
         ["bill", "download"] => words(&[
-            "bill", "download", "--date", &day, "--force", "--out", &bills,
+            "bill",
+            "download",
+            "--date",
+            &day,
+            "--force",
+            "--bill-dir",
+            &bills,
         ]),
         ["bill", "fundflow"] => words(&[
             "bill",
@@ -149,7 +155,7 @@ fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<String>> {
             "--account-type",
             "Basic",
             "--force",
-            "--out",
+            "--bill-dir",
             &bills,
         ]),
         ["emulator", "export"] => words(&[
@@ -191,7 +197,7 @@ fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<String>> {
 
 /// The shop every base invocation works in: a paid order with room for many refunds, a bill
 /// two days ago, an orders file, and a reconcilable day.
-fn shop() -> Shop {
+pub(crate) fn shop() -> Shop {
     let shop = Shop::new();
     shop.place("PAID", "100000");
     shop.pay("PAID");

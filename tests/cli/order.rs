@@ -163,11 +163,9 @@ impl Shop {
     }
 }
 
-fn parse_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect()
+/// A batch's JSON: one document, an array of rows.
+fn parse_rows(stdout: &str) -> Vec<Value> {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
 #[test]
@@ -1083,8 +1081,26 @@ fn batch_queries_stream_in_input_order_and_one_failure_does_not_stop_them() {
     let file = file.to_str().unwrap();
     let out = shop.run(&["order", "query", "--from-csv", file, "--concurrency", "4"]);
     let out = out.expect(3);
-    let rows = parse_lines(&out.stdout);
+    let rows = parse_rows(&out.stdout);
     assert_eq!(rows.len(), 32);
+    // --format jsonl: the same rows, one object per line.
+    let lines = shop
+        .run(&["--format", "jsonl", "order", "query", "--from-csv", file])
+        .expect(3);
+    let lines: Vec<Value> = (lines.stdout.lines())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines, rows);
+    // --format table is a table (drawn once the rows are in), not CSV.
+    let table = shop
+        .run(&["--format", "table", "order", "query", "--from-csv", file])
+        .expect(3)
+        .stdout;
+    assert!(!table.starts_with("row,"), "{table}");
+    assert!(
+        table.contains("trade_state") && table.contains("| SUCCESS"),
+        "{table}"
+    );
     for (index, row) in rows.iter().enumerate() {
         assert_eq!(row["row"], index + 1, "input order");
     }
@@ -1146,7 +1162,7 @@ fn batch_queries_stream_in_input_order_and_one_failure_does_not_stop_them() {
         &["order", "query", "--from-csv", "-", "--expect", "SUCCESS"],
         input.as_bytes(),
     );
-    assert_eq!(parse_lines(&all.expect(0).stdout).len(), 10);
+    assert_eq!(parse_rows(&all.expect(0).stdout).len(), 10);
     let some = "out_trade_no\nB000\nB001\n";
     shop.run_with_stdin(
         &["order", "query", "--from-csv", "-", "--expect", "SUCCESS"],
@@ -1188,7 +1204,7 @@ fn batch_exit_codes_follow_the_worst_failure() {
         input,
     );
     let out = out.expect(75);
-    let rows = parse_lines(&out.stdout);
+    let rows = parse_rows(&out.stdout);
     assert!(
         rows.iter().all(|r| r["error_code"] == "HTTP_ERROR"),
         "{rows:?}"
@@ -1200,7 +1216,7 @@ fn batch_exit_codes_follow_the_worst_failure() {
             input,
         )
         .expect(4);
-    let rows = parse_lines(&out.stdout);
+    let rows = parse_rows(&out.stdout);
     assert_eq!(rows[0]["error_code"], "BAD_SIGN");
     assert_eq!(rows[1]["trade_state"], "NOTPAY", "the batch went on");
     // A dry run shows the first order's request and sends nothing.

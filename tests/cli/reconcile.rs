@@ -65,12 +65,12 @@ fn each_category_holds_exactly_the_expected_orders() {
     let day = day("20261120", 5000);
     let (bill, summary) = write_bill(&env, &day);
     let differences = Differences {
-        missing_in_merchant: 4,
-        missing_in_wechat: 3,
+        missing_in_export: 4,
+        missing_in_bill: 3,
         amount_mismatch: 5,
         status_mismatch: 6,
-        near_midnight: 2,
-        duplicates: 2,
+        cross_day: 2,
+        duplicate: 2,
     };
     // The export as `emulator export` writes it, with the list of what differs.
     let out = env
@@ -81,17 +81,17 @@ fn each_category_holds_exactly_the_expected_orders() {
             "20261120:5000:7",
             "-o",
             "orders.csv",
-            "--missing-in-merchant",
+            "--missing-in-export",
             "4",
-            "--missing-in-wechat",
+            "--missing-in-bill",
             "3",
             "--amount-mismatch",
             "5",
             "--status-mismatch",
             "6",
-            "--near-midnight",
+            "--cross-day",
             "2",
-            "--duplicates",
+            "--duplicate",
             "2",
         ])
         .expect(0);
@@ -117,12 +117,12 @@ fn each_category_holds_exactly_the_expected_orders() {
     let found = by_category(&rows);
     let listed = &expected.difference_orders;
     for (category, orders) in [
-        ("missing_in_export", &listed.missing_in_merchant),
-        ("missing_in_bill", &listed.missing_in_wechat),
+        ("missing_in_export", &listed.missing_in_export),
+        ("missing_in_bill", &listed.missing_in_bill),
         ("amount_mismatch", &listed.amount_mismatch),
         ("status_mismatch", &listed.status_mismatch),
-        ("cross_day", &listed.near_midnight),
-        ("duplicate", &listed.duplicates),
+        ("cross_day", &listed.cross_day),
+        ("duplicate", &listed.duplicate),
     ] {
         assert_eq!(found.get(category), Some(&set(orders)), "{category}");
     }
