@@ -19,11 +19,11 @@ use thiserror::Error;
 use time::Date;
 use time::macros::date;
 
+use crate::beijing::{bill_time, parse_api_time};
 use crate::bill::download::{
     Outcome as Downloaded, Retry, Source, TradeType as BillType, bill_path, check_date, fetch,
 };
 use crate::config::certs::read_p12;
-use crate::emulator::clock::{bill_time, parse_api_time};
 use crate::emulator::core::Options;
 use crate::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID};
 use crate::emulator::server::ServeError;

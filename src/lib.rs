@@ -1,5 +1,6 @@
 //! wxpay-ops: WeChat Pay API v2 merchant operations.
 
+pub mod beijing;
 pub mod bill;
 pub mod cli;
 pub mod config;

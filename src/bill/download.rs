@@ -143,7 +143,7 @@ pub fn oldest_bill_date(today: Date) -> Date {
 /// Whether WeChat Pay can have a bill of `date` at `now`: the day must be over in Beijing
 /// time and no older than three months.
 pub fn check_date(date: Date, now: OffsetDateTime) -> Result<(), DateRefusal> {
-    let today = now.to_offset(time::macros::offset!(+8)).date();
+    let today = crate::beijing::day_of(now);
     if date >= today {
         return Err(DateRefusal::NotOver(iso(date)));
     }

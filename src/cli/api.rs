@@ -592,23 +592,14 @@ pub fn extra(fields: &Extra) -> Value {
     )
 }
 
-const BEIJING: time::UtcOffset = time::macros::offset!(+8);
-
 /// Now plus `after`, as the protocol writes times: yyyyMMddHHmmss, Beijing time.
 pub fn api_time_after(after: Duration) -> String {
-    let at = time::OffsetDateTime::now_utc().to_offset(BEIJING) + after;
-    at.format(time::macros::format_description!(
-        "[year][month][day][hour][minute][second]"
-    ))
-    .expect("a time formats")
+    crate::beijing::api_time(crate::beijing::now() + after)
 }
 
 /// A protocol time (yyyyMMddHHmmss, Beijing) as RFC 3339, for scripts.
 pub fn rfc3339(api_time: &str) -> Option<String> {
-    let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
-    let local = time::PrimitiveDateTime::parse(api_time, format).ok()?;
-    local
-        .assume_offset(BEIJING)
+    crate::beijing::parse_api_time(api_time)?
         .format(&time::format_description::well_known::Rfc3339)
         .ok()
 }

@@ -183,10 +183,6 @@ pub enum AccountArg {
     Fees,
 }
 
-fn beijing_now() -> OffsetDateTime {
-    OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8))
-}
-
 #[derive(Debug, Args)]
 pub struct ParseArgs {
     /// The bill as WeChat Pay serves it, plain or gzip (- for stdin)
@@ -571,7 +567,7 @@ fn fetch(
     args: &FetchArgs,
 ) -> Result<Fetched, Failure> {
     let printer = &context.printer;
-    let now = beijing_now();
+    let now = crate::beijing::now();
     for date in dates {
         check_date(*date, now).map_err(|refusal| {
             Failure::usage(refusal.to_string())
@@ -776,7 +772,7 @@ fn manifest_entry(date: Date, source: Source, outcome: &Outcome, folder: &Path) 
     let fetched_at = now
         .replace_nanosecond(0)
         .unwrap_or(now)
-        .to_offset(time::macros::offset!(+8))
+        .to_offset(crate::beijing::BEIJING)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let mut entry = Entry {

@@ -7,7 +7,6 @@ use super::bills::{
     RefundDay, Scope, day_rows, fund_flow_net, moves_funds, rows_before, write_fund_flow,
     write_trade_bill,
 };
-use super::clock::{api_time, bill_time, parse_api_time, parse_bill_date};
 use super::core::{Body, Call, Core, Reply, Request};
 use super::faults::FaultKind;
 use super::lock;
@@ -16,6 +15,7 @@ use super::state::{
     Account, COUPON_TYPE, Order, Refund, RefundStatus, Refusal, TradeState, coupon_id, refuse,
 };
 use super::synth::SyntheticDay;
+use crate::beijing::{api_time, bill_time, parse_api_time, parse_bill_date};
 use crate::bill::format::BillType;
 use crate::bill::format::TradeRow;
 use crate::wechat::sign::{canonical, nonce_str, set_sign, verify};
@@ -823,7 +823,7 @@ impl Core {
         let ready_at = day
             .next_day()
             .and_then(|d| d.with_hms(10, 0, 0).ok())
-            .map(|d| d.assume_offset(super::clock::BEIJING))
+            .map(|d| d.assume_offset(crate::beijing::BEIJING))
             .ok_or(BillDayError::Invalid)?;
         if now < ready_at {
             return Err(BillDayError::Creating);

@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use time::Date;
 
-use super::clock::{BEIJING, bill_time};
 use super::state::{Account, Ledger, Order, Refund, RefundStatus};
+use crate::beijing::{BEIJING, bill_time};
 use crate::bill::format::{
     BOM, BillType, FUND_FLOW_HEADER, FUND_FLOW_SUMMARY_HEADER, FeeRate, RefundPart, SUMMARY_HEADER,
     Summary, TradeRow, push_header, push_record,

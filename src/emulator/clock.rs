@@ -3,12 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use time::{Duration, OffsetDateTime, UtcOffset, macros::format_description, macros::offset};
+use time::{Duration, OffsetDateTime};
+
+use crate::beijing::BEIJING;
 
 use super::lock;
-
-/// Every time in the v2 protocol is Beijing time.
-pub const BEIJING: UtcOffset = offset!(+8);
 
 /// A handle on the emulator's clock; clones share it.
 #[derive(Debug, Clone)]
@@ -81,60 +80,10 @@ pub enum ClockError {
     OutOfRange,
 }
 
-/// `yyyyMMddHHmmss`, the API's time format.
-pub fn api_time(at: OffsetDateTime) -> String {
-    at.to_offset(BEIJING)
-        .format(format_description!(
-            "[year][month][day][hour][minute][second]"
-        ))
-        .expect("formatting a valid date")
-}
-
-/// `yyyy-MM-dd HH:mm:ss`, the format of bills and refund times.
-pub fn bill_time(at: OffsetDateTime) -> String {
-    at.to_offset(BEIJING)
-        .format(format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second]"
-        ))
-        .expect("formatting a valid date")
-}
-
-/// Parses `yyyyMMddHHmmss` as Beijing time.
-pub fn parse_api_time(text: &str) -> Option<OffsetDateTime> {
-    if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let format = format_description!("[year][month][day][hour][minute][second]");
-    time::PrimitiveDateTime::parse(text, format)
-        .ok()
-        .map(|at| at.assume_offset(BEIJING))
-}
-
-/// Parses `yyyyMMdd`.
-pub fn parse_bill_date(text: &str) -> Option<time::Date> {
-    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    time::Date::parse(text, format_description!("[year][month][day]")).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_and_parses_beijing_time() {
-        let at = parse_api_time("20141110163345").unwrap();
-        assert_eq!(api_time(at), "20141110163345");
-        assert_eq!(bill_time(at), "2014-11-10 16:33:45");
-        assert!(parse_api_time("2014111016334").is_none());
-        assert!(parse_api_time("20141310163345").is_none());
-        assert_eq!(
-            parse_bill_date("20190219"),
-            Some(time::macros::date!(2019 - 02 - 19))
-        );
-        assert!(parse_bill_date("2019-2-19").is_none());
-    }
+    use crate::beijing::parse_api_time;
 
     #[test]
     fn the_clock_moves_when_told() {

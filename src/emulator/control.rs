@@ -5,13 +5,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::Duration;
 
-use super::clock::{api_time, parse_api_time};
 use super::core::{Core, OutcomeError};
 use super::faults::Fault;
 use super::merchant::DEFAULT_MCH_ID;
 use super::outcomes::Outcome;
 use super::state::{Account, PayOptions, Refusal};
 use super::synth::SyntheticDay;
+use crate::beijing::{api_time, parse_api_time};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::clock::{Clock, bill_time};
+use super::clock::Clock;
 use super::lock;
+use crate::beijing::bill_time;
 use crate::wechat::Message;
 
 /// Delays before each retry after a failed delivery (reference A4, current documentation):

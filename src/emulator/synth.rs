@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime};
 
-use super::clock::{BEIJING, bill_time};
+use crate::beijing::{BEIJING, bill_time};
 use crate::bill::format::{FeeRate, RefundPart, TradeRow};
 use crate::wechat::Fen;
 
@@ -61,7 +61,7 @@ fn mix(mut x: u64) -> u64 {
 
 impl SyntheticDay {
     pub fn date(&self) -> Option<Date> {
-        super::clock::parse_bill_date(&self.bill_date)
+        crate::beijing::parse_bill_date(&self.bill_date)
     }
 
     fn start(&self) -> OffsetDateTime {

@@ -2,11 +2,11 @@
 
 use time::Duration;
 
-use super::clock::{api_time, parse_api_time};
 use super::core::{Core, Options, Request};
 use super::faults::{Fault, FaultKind};
 use super::merchant::{DEFAULT_API_KEY, DEFAULT_MCH_ID, Merchant};
 use super::state::PayOptions;
+use crate::beijing::{api_time, parse_api_time};
 use crate::bill::format::{ALL_HEADER, BOM, SUMMARY_HEADER};
 use crate::wechat::sign::{sign_in_place, verify};
 use crate::wechat::xml::Kind;

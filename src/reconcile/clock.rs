@@ -5,8 +5,8 @@ use std::fmt;
 
 use thiserror::Error;
 
-/// Beijing (UTC+8), the time zone of every bill day.
-pub const BEIJING_OFFSET: i32 = 8 * 3600;
+use crate::beijing::BEIJING_SECONDS;
+
 pub const DAY: u32 = 86_400;
 
 /// Beijing wall-clock seconds since 2000-01-01 00:00; fits a u32 until 2136.
@@ -72,7 +72,7 @@ impl Day {
 
     /// The Beijing day of a Unix time, if it falls from 2000 to 2135.
     pub fn of_unix(seconds: i64) -> Option<Day> {
-        let days = (seconds + i64::from(BEIJING_OFFSET)).div_euclid(i64::from(DAY)) - UNIX_TO_2000;
+        let days = (seconds + i64::from(BEIJING_SECONDS)).div_euclid(i64::from(DAY)) - UNIX_TO_2000;
         u32::try_from(days)
             .ok()
             .filter(|d| Some(*d) <= days_from_civil(2135, 12, 31))
@@ -246,7 +246,7 @@ impl TimeFormat {
         if let TimeFormat::Pattern { standard: true, .. } = self
             && let Some(local) = fixed_stamp(text.trim_ascii())
         {
-            return shift(i64::from(local), i64::from(BEIJING_OFFSET - offset));
+            return shift(i64::from(local), i64::from(BEIJING_SECONDS - offset));
         }
         self.stamp_plain(text, offset)
     }
@@ -260,11 +260,11 @@ impl TimeFormat {
             TimeFormat::UnixMillis => parse_int(text)?.div_euclid(1000),
             TimeFormat::Pattern { pieces, .. } => {
                 let (local, own) = parse_pattern(pieces, text)?;
-                return shift(local, i64::from(BEIJING_OFFSET - own.unwrap_or(offset)));
+                return shift(local, i64::from(BEIJING_SECONDS - own.unwrap_or(offset)));
             }
         };
         // Unix time counts from 1970; stamps from 2000-01-01 Beijing.
-        shift(utc_seconds - 946_684_800, i64::from(BEIJING_OFFSET))
+        shift(utc_seconds - 946_684_800, i64::from(BEIJING_SECONDS))
     }
 }
 
@@ -369,7 +369,7 @@ pub fn parse_zone(text: &str) -> Result<i32, TimeSpecError> {
     match text {
         "UTC" | "utc" | "Z" | "GMT" | "Etc/UTC" => return Ok(0),
         "Asia/Shanghai" | "Asia/Chongqing" | "Asia/Harbin" | "PRC" | "CST" | "Beijing" => {
-            return Ok(BEIJING_OFFSET);
+            return Ok(BEIJING_SECONDS);
         }
         _ => {}
     }
@@ -515,7 +515,7 @@ mod tests {
     fn formats_and_zones() {
         let default = TimeFormat::parse("%Y-%m-%d %H:%M:%S").unwrap();
         let stamp = default
-            .stamp(b"2026-11-20 23:59:59", BEIJING_OFFSET)
+            .stamp(b"2026-11-20 23:59:59", BEIJING_SECONDS)
             .unwrap();
         assert_eq!(format_stamp(stamp), "2026-11-20 23:59:59");
         assert_eq!(bill_stamp("2026-11-20 23:59:59"), Some(stamp));
@@ -524,13 +524,13 @@ mod tests {
         assert_eq!(format_stamp(utc), "2026-11-21 00:00:00");
         let slashes = TimeFormat::parse("%Y/%m/%d %H:%M").unwrap();
         assert_eq!(
-            format_stamp(slashes.stamp(b"2026/1/5 9:03", BEIJING_OFFSET).unwrap()),
+            format_stamp(slashes.stamp(b"2026/1/5 9:03", BEIJING_SECONDS).unwrap()),
             "2026-01-05 09:03:00"
         );
         assert_eq!(
             format_stamp(
                 default
-                    .stamp(b"2026-11-20 10:00:00.250", BEIJING_OFFSET)
+                    .stamp(b"2026-11-20 10:00:00.250", BEIJING_SECONDS)
                     .unwrap()
             ),
             "2026-11-20 10:00:00"
@@ -575,9 +575,9 @@ mod tests {
             "%f needs digits"
         );
         assert_eq!(iso.stamp(b"2026-11-20T23:59:59.1+2500", 0), None);
-        assert_eq!(parse_zone("+08:00"), Ok(BEIJING_OFFSET));
+        assert_eq!(parse_zone("+08:00"), Ok(BEIJING_SECONDS));
         assert_eq!(parse_zone("-0530"), Ok(-(5 * 3600 + 30 * 60)));
-        assert_eq!(parse_zone("Asia/Shanghai"), Ok(BEIJING_OFFSET));
+        assert_eq!(parse_zone("Asia/Shanghai"), Ok(BEIJING_SECONDS));
         assert!(parse_zone("Europe/Berlin").is_err());
         assert!(parse_zone("+8").is_err());
     }

@@ -109,7 +109,7 @@ impl Default for Mapping {
             time_if_present: true,
             time_format: TimeFormat::parse("%Y-%m-%d %H:%M:%S")
                 .expect("a fixed, valid time format"),
-            zone: crate::reconcile::clock::BEIJING_OFFSET,
+            zone: crate::beijing::BEIJING_SECONDS,
             refund_no: None,
             refund_amount: Some("refund_amount".into()),
             refund_amount_if_present: true,
