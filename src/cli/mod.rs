@@ -148,9 +148,21 @@ fn usage_error(error: &clap::Error) -> u8 {
         return failure.code;
     }
     let rendered = error.render().to_string();
-    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    // clap lists the missing arguments on the lines below its first; they belong in the message.
+    let missing = missing_arguments(error);
+    let mut lines = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !missing.iter().any(|name| name == l));
     let message = lines.next().unwrap_or_default();
-    let mut failure = Failure::usage(message.strip_prefix("error: ").unwrap_or(message));
+    let mut message = message
+        .strip_prefix("error: ")
+        .unwrap_or(message)
+        .to_owned();
+    if !missing.is_empty() {
+        message = format!("{} {}", message.trim_end(), missing.join(", "));
+    }
+    let mut failure = Failure::usage(message);
     let hints: Vec<String> = lines
         .map(|line| {
             let line = line.strip_prefix("tip: ").unwrap_or(line);
@@ -163,6 +175,19 @@ fn usage_error(error: &clap::Error) -> u8 {
     }
     Printer::new(None, false).failure(&failure);
     failure.code
+}
+
+/// The arguments a missing-argument error names, as clap lists them under its first line.
+fn missing_arguments(error: &clap::Error) -> Vec<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::MissingRequiredArgument {
+        return Vec::new();
+    }
+    match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::Strings(names)) => names.clone(),
+        Some(ContextValue::String(name)) => vec![name.clone()],
+        _ => Vec::new(),
+    }
 }
 
 /// A command group given without its subcommand: which ones it has, in our error shape

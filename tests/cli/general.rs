@@ -57,6 +57,26 @@ fn usage_errors_exit_2() {
     env.run(&["completions", "tcsh"]).expect(2);
 }
 
+/// A missing argument is named in the error line, not left to a list clap prints below it.
+#[test]
+fn missing_arguments_are_named() {
+    let env = Env::new();
+    let out = env
+        .run(&["completions"])
+        .expect(2)
+        .error_mentions("<SHELL>")
+        .hint_mentions("usage: wxpay-ops completions");
+    let error = out.stderr.lines().next().unwrap();
+    assert!(
+        error.contains("not provided: <SHELL>"),
+        "the name follows the sentence:\n{}",
+        out.stderr
+    );
+    env.run(&["sign", "verify"])
+        .expect(2)
+        .error_mentions("not provided: <FILE>");
+}
+
 /// The published vectors, then a merchant's day: every step passes, each comes with the
 /// command for a real merchant, and the reconciliation finds exactly the planted differences,
 /// one of each category.
