@@ -159,8 +159,16 @@ fn usage_error(error: &clap::Error) -> u8 {
         .strip_prefix("error: ")
         .unwrap_or(message)
         .to_owned();
-    if !missing.is_empty() {
-        message = format!("{} {}", message.trim_end(), missing.join(", "));
+    let named: Vec<String> = missing
+        .iter()
+        .map(|name| one_of(name).unwrap_or_else(|| name.clone()))
+        .collect();
+    if let [group] = missing.as_slice()
+        && let Some(group) = one_of(group)
+    {
+        message = format!("{group} is required");
+    } else if !named.is_empty() {
+        message = format!("{} {}", message.trim_end(), named.join(", "));
     }
     let mut failure = Failure::usage(message);
     let hints: Vec<String> = lines
@@ -187,6 +195,17 @@ fn missing_arguments(error: &clap::Error) -> Vec<String> {
         Some(ContextValue::Strings(names)) => names.clone(),
         Some(ContextValue::String(name)) => vec![name.clone()],
         _ => Vec::new(),
+    }
+}
+
+/// A required group of arguments as clap names it, `<--bill <FILE>|--date <DATE>>`, in words:
+/// `one of --bill <FILE> or --date <DATE>`. None for a single argument.
+fn one_of(name: &str) -> Option<String> {
+    let inner = name.strip_prefix("<--")?.strip_suffix('>')?;
+    let choices: Vec<String> = inner.split("|--").map(|c| format!("--{c}")).collect();
+    match choices.as_slice() {
+        [] | [_] => None,
+        [init @ .., last] => Some(format!("one of {} or {last}", init.join(", "))),
     }
 }
 
