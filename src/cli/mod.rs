@@ -29,6 +29,9 @@ use failure::{EXIT_CODES_HELP, Failure};
 use output::{Format, Printer};
 use settings::Context;
 
+/// The help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 /// WeChat Pay (微信支付) API v2 merchant operations: signatures and why they fail, pay
 /// parameters, notifications, orders and refunds, bills, reconciliation against the shop's own
 /// export, and a local WeChat Pay server.
@@ -36,23 +39,23 @@ use settings::Context;
 #[command(name = "wxpay-ops", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     config: Option<PathBuf>,
 
     /// Profile to use [env: WXPAY_OPS_PROFILE] [default: the file's default_profile]
-    #[arg(long, short = 'p', global = true)]
+    #[arg(long, short = 'p', global = true, help_heading = GLOBAL)]
     profile: Option<String>,
 
     /// Output format [default: table on a terminal, otherwise json]
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_enum, help_heading = GLOBAL)]
     format: Option<Format>,
 
     /// No status or warnings on stderr; data and errors only
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     quiet: bool,
 
     /// Show each attempt of an API call (URL, outcome, pause before a retry) on stderr
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     verbose: bool,
 
     #[command(subcommand)]
