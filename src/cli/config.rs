@@ -194,9 +194,10 @@ fn check(context: &Context) -> Result<u8, Failure> {
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     if failed > 0 {
         return Err(Failure::usage(format!(
-            "profile {:?} in {} fails {failed} check(s)",
+            "profile {:?} in {} fails {}",
             selected.name,
-            selected.config.path.display()
+            selected.config.path.display(),
+            super::common::counted(failed, "check")
         ))
         .hint("fix the lines marked fail; `wxpay-ops config init` writes a commented template"));
     }
