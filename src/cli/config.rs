@@ -166,10 +166,15 @@ fn show(context: &Context) -> Result<u8, Failure> {
     record.insert("sub_mch_id".into(), json!(profile.sub_mch_id));
     record.insert("sub_appid".into(), json!(profile.sub_appid));
     record.insert("bill_dir".into(), path_value(&profile.bill_dir));
-    record.insert(
-        "reconcile_mapping".into(),
-        json!(profile.reconcile.is_some()),
-    );
+    // The [reconcile] table's keys as the file sets them; flags override each.
+    let mapping = profile.reconcile.as_ref().map(|mapping| {
+        let mut keys = serde_json::to_value(mapping).unwrap_or(Value::Null);
+        if let Value::Object(keys) = &mut keys {
+            keys.retain(|_, value| !value.is_null());
+        }
+        keys
+    });
+    record.insert("reconcile".into(), json!(mapping));
     context.printer.record(&record)?;
     Ok(exit::OK)
 }
