@@ -258,9 +258,9 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
         }
     }
     let mut described = format!(
-        "{name}: {} bill, {} rows",
+        "{name}: {} bill, {}",
         report.layout.variant(),
-        report.rows
+        super::common::counted(report.rows, "row")
     );
     if format == Format::Csv {
         // CSV has no place for the summary; people and logs get it here.
@@ -595,7 +595,8 @@ fn fetch(
     );
     if stale > 0 {
         printer.status(&format!(
-            "removed {stale} unfinished download(s) that an interrupted run left in {}",
+            "removed {} that an interrupted run left in {}",
+            super::common::counted(stale, "unfinished download"),
             folder.display()
         ));
     }
@@ -919,9 +920,9 @@ fn report_days(
         .collect();
     let message = if range {
         format!(
-            "{} of {} days failed: {}",
+            "{} of {} failed: {}",
             failures.len(),
-            results.len(),
+            super::common::counted(results.len(), "day"),
             listed.join("; ")
         )
     } else {
@@ -1067,18 +1068,32 @@ fn run_summary(context: &Context, args: SummaryArgs) -> Result<u8, Failure> {
         more => format!("{} and {more} more", days[..LISTED_DAYS].join(", ")),
     };
     if !missing.is_empty() {
+        let (days, them) = match missing.len() {
+            1 => ("1 day is".to_owned(), "it"),
+            n => (format!("{n} days are"), "them"),
+        };
         printer.warn(&format!(
-            "{} days are not in the manifest: {}; fetch them with `wxpay-ops bill download --from {} --to {}`",
-            missing.len(),
+            "{days} not in the manifest: {}; fetch {them} with `wxpay-ops bill download --from {} --to {}`",
             listed(&missing),
             iso(from),
             iso(to)
         ));
     }
     if !unlisted.is_empty() {
+        let (days, their, them) = match unlisted.len() {
+            1 => (
+                "1 day has".to_owned(),
+                "its sums are",
+                "it with `wxpay-ops bill download --force` for that day",
+            ),
+            n => (
+                format!("{n} days have"),
+                "their sums are",
+                "them with `wxpay-ops bill download --force` for those days",
+            ),
+        };
         printer.warn(&format!(
-            "{} days have a bill file but no manifest entry, so their sums are missing above: {}; record them with `wxpay-ops bill download --force` for those days",
-            unlisted.len(),
+            "{days} a bill file but no manifest entry, so {their} missing above: {}; record {them}",
             listed(&unlisted)
         ));
     }

@@ -6,6 +6,16 @@ use crate::reconcile::report::{fine_yuan, yuan};
 use crate::reconcile::{Category, Reconciliation};
 use crate::wechat::Fen;
 
+/// A count and its noun, singular for one: `1 order`, `2 orders`.
+pub(crate) fn counted(n: impl std::fmt::Display, noun: &str) -> String {
+    let n = n.to_string();
+    if n == "1" {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Entries shown in the table; the CSV and JSON formats and --out have them all.
 const TABLE_ENTRIES: usize = 200;
 

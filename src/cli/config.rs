@@ -166,10 +166,15 @@ fn show(context: &Context) -> Result<u8, Failure> {
     record.insert("sub_mch_id".into(), json!(profile.sub_mch_id));
     record.insert("sub_appid".into(), json!(profile.sub_appid));
     record.insert("bill_dir".into(), path_value(&profile.bill_dir));
-    record.insert(
-        "reconcile_mapping".into(),
-        json!(profile.reconcile.is_some()),
-    );
+    // The [reconcile] table's keys as the file sets them; flags override each.
+    let mapping = profile.reconcile.as_ref().map(|mapping| {
+        let mut keys = serde_json::to_value(mapping).unwrap_or(Value::Null);
+        if let Value::Object(keys) = &mut keys {
+            keys.retain(|_, value| !value.is_null());
+        }
+        keys
+    });
+    record.insert("reconcile".into(), json!(mapping));
     context.printer.record(&record)?;
     Ok(exit::OK)
 }
@@ -194,9 +199,10 @@ fn check(context: &Context) -> Result<u8, Failure> {
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     if failed > 0 {
         return Err(Failure::usage(format!(
-            "profile {:?} in {} fails {failed} check(s)",
+            "profile {:?} in {} fails {}",
             selected.name,
-            selected.config.path.display()
+            selected.config.path.display(),
+            super::common::counted(failed, "check")
         ))
         .hint("fix the lines marked fail; `wxpay-ops config init` writes a commented template"));
     }

@@ -43,7 +43,10 @@ pub fn run(context: &Context) -> Result<u8, Failure> {
     if failed > 0 {
         return Err(Failure::new(
             exit::VERIFY,
-            format!("{failed} demo step(s) did not give the expected result"),
+            format!(
+                "{} did not give the expected result",
+                super::common::counted(failed, "demo step")
+            ),
         )
         .hint("the FAILED rows say what was expected; please report them with the output of `wxpay-ops demo --format json`"));
     }

@@ -132,6 +132,11 @@ Scripts that listen on port 0, or run with -q, read the chosen ports from it. Wi
 The global --config names the wxpay-ops config, which the emulator does not read: give its \
 merchants file with --merchants.")]
 pub struct ServeArgs {
+    /// Not read here, so hidden from help: it stands in for the global --config (which it
+    /// shadows), only so that `serve --config FILE` is refused with the way to --merchants.
+    #[arg(long, value_name = "FILE", hide = true)]
+    config: Option<PathBuf>,
+
     /// The emulator's merchants file: [[merchants]] tables with mch_id, appids, api_key and
     /// optional sign_types (see emulator-merchants.sample.toml) [default: one built-in merchant]
     #[arg(long, value_name = "FILE")]
@@ -248,7 +253,7 @@ fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
 }
 
 fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Failure> {
-    if config_flag {
+    if config_flag || args.config.is_some() {
         // Whoever passes --config here means the merchants file, as older versions read it.
         return Err(Failure::usage(
             "emulator serve does not read --config, the wxpay-ops config file",

@@ -29,6 +29,9 @@ use failure::{EXIT_CODES_HELP, Failure};
 use output::{Format, Printer};
 use settings::Context;
 
+/// The help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 /// WeChat Pay (微信支付) API v2 merchant operations: signatures and why they fail, pay
 /// parameters, notifications, orders and refunds, bills, reconciliation against the shop's own
 /// export, and a local WeChat Pay server.
@@ -36,23 +39,23 @@ use settings::Context;
 #[command(name = "wxpay-ops", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// Config file [env: WXPAY_OPS_CONFIG] [default: $XDG_CONFIG_HOME/wxpay-ops/config.toml]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     config: Option<PathBuf>,
 
     /// Profile to use [env: WXPAY_OPS_PROFILE] [default: the file's default_profile]
-    #[arg(long, short = 'p', global = true)]
+    #[arg(long, short = 'p', global = true, help_heading = GLOBAL)]
     profile: Option<String>,
 
     /// Output format [default: table on a terminal, otherwise json]
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_enum, help_heading = GLOBAL)]
     format: Option<Format>,
 
     /// No status or warnings on stderr; data and errors only
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     quiet: bool,
 
     /// Show each attempt of an API call (URL, outcome, pause before a retry) on stderr
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     verbose: bool,
 
     #[command(subcommand)]
@@ -148,9 +151,29 @@ fn usage_error(error: &clap::Error) -> u8 {
         return failure.code;
     }
     let rendered = error.render().to_string();
-    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    // clap lists the missing arguments on the lines below its first; they belong in the message.
+    let missing = missing_arguments(error);
+    let mut lines = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !missing.iter().any(|name| name == l));
     let message = lines.next().unwrap_or_default();
-    let mut failure = Failure::usage(message.strip_prefix("error: ").unwrap_or(message));
+    let mut message = message
+        .strip_prefix("error: ")
+        .unwrap_or(message)
+        .to_owned();
+    let named: Vec<String> = missing
+        .iter()
+        .map(|name| one_of(name).unwrap_or_else(|| name.clone()))
+        .collect();
+    if let [group] = missing.as_slice()
+        && let Some(group) = one_of(group)
+    {
+        message = format!("{group} is required");
+    } else if !named.is_empty() {
+        message = format!("{} {}", message.trim_end(), named.join(", "));
+    }
+    let mut failure = Failure::usage(message);
     let hints: Vec<String> = lines
         .map(|line| {
             let line = line.strip_prefix("tip: ").unwrap_or(line);
@@ -163,6 +186,30 @@ fn usage_error(error: &clap::Error) -> u8 {
     }
     Printer::new(None, false).failure(&failure);
     failure.code
+}
+
+/// The arguments a missing-argument error names, as clap lists them under its first line.
+fn missing_arguments(error: &clap::Error) -> Vec<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::MissingRequiredArgument {
+        return Vec::new();
+    }
+    match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::Strings(names)) => names.clone(),
+        Some(ContextValue::String(name)) => vec![name.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// A required group of arguments as clap names it, `<--bill <FILE>|--date <DATE>>`, in words:
+/// `one of --bill <FILE> or --date <DATE>`. None for a single argument.
+fn one_of(name: &str) -> Option<String> {
+    let inner = name.strip_prefix("<--")?.strip_suffix('>')?;
+    let choices: Vec<String> = inner.split("|--").map(|c| format!("--{c}")).collect();
+    match choices.as_slice() {
+        [] | [_] => None,
+        [init @ .., last] => Some(format!("one of {} or {last}", init.join(", "))),
+    }
 }
 
 /// A command group given without its subcommand: which ones it has, in our error shape

@@ -939,7 +939,8 @@ fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure
         .map(|(state, n)| format!("{state} {n}"))
         .collect();
     context.printer.status(&format!(
-        "{rows} orders: {}",
+        "{}: {}",
+        super::common::counted(rows, "order"),
         if summary.is_empty() {
             "none".to_owned()
         } else {
@@ -951,7 +952,9 @@ fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure
     }
     if unmet > 0 {
         context.printer.status(&format!(
-            "{unmet} of {rows} orders are not {}",
+            "{unmet} of {} {} not {}",
+            super::common::counted(rows, "order"),
+            if rows == 1 { "is" } else { "are" },
             args.expect.as_deref().unwrap_or("")
         ));
         return Ok(exit::NEGATIVE);

@@ -211,7 +211,12 @@ impl Printer {
                 "{spinner} {pos} {per_sec}"
             };
             if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-                bar.set_style(style);
+                bar.set_style(style.with_key(
+                    "per_sec",
+                    |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                        let _ = out.write_str(&rate(state.per_sec()));
+                    },
+                ));
             }
             bar
         });
@@ -777,6 +782,17 @@ fn csv_text(header: &[String], rows: &[Vec<String>]) -> String {
 }
 
 /// Flattens nested objects to `outer.inner`; arrays become one line per element.
+/// A rate as people read it: whole units a second (`234/s`), one decimal below 10 (`2.5/s`).
+pub fn rate(per_second: f64) -> String {
+    if !per_second.is_finite() || per_second <= 0.0 {
+        "0/s".to_owned()
+    } else if per_second < 9.95 {
+        format!("{per_second:.1}/s")
+    } else {
+        format!("{per_second:.0}/s")
+    }
+}
+
 fn flatten(record: &Record) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (key, value) in record {
@@ -808,6 +824,15 @@ fn plain(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rates_are_rounded() {
+        assert_eq!(super::rate(234.1391), "234/s");
+        assert_eq!(super::rate(9.96), "10/s");
+        assert_eq!(super::rate(2.46), "2.5/s");
+        assert_eq!(super::rate(0.0), "0/s");
+        assert_eq!(super::rate(f64::NAN), "0/s");
+    }
+
     use super::*;
     use serde_json::json;
 

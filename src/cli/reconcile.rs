@@ -25,9 +25,10 @@ Payments match on the merchant order number (商户订单号), refunds on the me
 in scope. Categories: matched, missing_in_export, missing_in_bill, amount_mismatch, \
 status_mismatch, duplicate, cross_day. Exit 0 when balanced, 1 when any entry differs (or bad \
 lines were skipped), 2 on bad input.")]
+#[command(group(clap::ArgGroup::new("bill_day").args(["bill", "date"]).required(true).multiple(true)))]
 pub struct ReconcileArgs {
     /// The day's trade bill (ALL), as `bill download` saves it
-    #[arg(long, value_name = "FILE", required_unless_present = "date")]
+    #[arg(long, value_name = "FILE")]
     bill: Option<PathBuf>,
 
     /// The bill day, Beijing time: yyyy-MM-dd, yyyyMMdd, today or yesterday; without --bill,

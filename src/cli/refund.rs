@@ -415,8 +415,9 @@ fn query(context: &Context, args: QueryArgs) -> Result<u8, Failure> {
             .count();
         if unmet > 0 {
             context.printer.status(&format!(
-                "{unmet} of {} refunds are not {expected}",
-                list.refunds.len()
+                "{unmet} of {} {} not {expected}",
+                super::common::counted(list.refunds.len(), "refund"),
+                if list.refunds.len() == 1 { "is" } else { "are" }
             ));
             return Ok(exit::NEGATIVE);
         }

@@ -177,6 +177,14 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         }
     }
     let mut notes = value_notes(&message);
+    if message.non_empty("sign_type").is_none() && verification.received.len() == 64 {
+        // As `sign` notes for HMAC-SHA256 without the field: the server checks such a sign as MD5.
+        let note = "the message carries no sign_type field, so WeChat Pay checks its \
+                    64-character sign as MD5 and answers 签名错误: add sign_type=HMAC-SHA256 to \
+                    the message";
+        context.printer.warn(note);
+        notes.push(note.to_owned());
+    }
     if !verification.valid {
         notes.extend(mismatch_notes(
             &verification.received,

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::wechat::secret::KeyShapeError;
@@ -155,7 +155,7 @@ pub struct Profile {
 
 /// The `[profiles.NAME.reconcile]` table: the columns of the shop's order export and what
 /// their values mean. Every key is optional; flags override them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileConfig {
     pub order_column: Option<String>,

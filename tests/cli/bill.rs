@@ -966,7 +966,32 @@ fn summary_names_days_with_a_bill_file_but_no_manifest_entry() {
         .expect(0);
     assert!(
         out.stderr
-            .contains("1 days have a bill file but no manifest entry, so their sums are missing above: 2026-11-03"),
+            .contains("1 day has a bill file but no manifest entry, so its sums are missing above: 2026-11-03; record it with"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// One day is one day: the warning of a single missing day is in the singular.
+#[test]
+fn summary_of_one_missing_day_says_day() {
+    let env = crate::common::Env::new();
+    env.doc_profile();
+    let out = env
+        .run(&[
+            "bill",
+            "summary",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-01",
+            "--bill-dir",
+            "bills",
+        ])
+        .expect(0);
+    assert!(
+        out.stderr
+            .contains("warning: 1 day is not in the manifest: 2026-11-01; fetch it with"),
         "{}",
         out.stderr
     );

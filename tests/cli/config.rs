@@ -416,3 +416,36 @@ fn show_and_check_know_the_api_keys_of_a_profile() {
         assert_eq!(status(&bad, name), ["fail"], "{name}");
     }
 }
+
+/// `config show` prints the profile's [reconcile] mapping, its keys and values, not a flag
+/// saying that there is one; in a table too, one row a key.
+#[test]
+fn show_prints_the_reconcile_mapping() {
+    let env = Env::new();
+    env.write_config(
+        "[profiles.shop]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n\
+         [profiles.shop.reconcile]\norder_column = \"订单号\"\namount_unit = \"fen\"\npaid_values = [\"已支付\", \"PAID\"]\n\
+         [profiles.plain]\nmch_id = \"10000100\"\nappid = \"wxd930ea5d5a258f4f\"\napi_key_env = \"TEST_API_KEY\"\n",
+    );
+    let shown = env.run(&["-p", "shop", "config", "show"]).expect(0).json();
+    assert_eq!(
+        shown["reconcile"],
+        serde_json::json!({
+            "order_column": "订单号",
+            "amount_unit": "fen",
+            "paid_values": ["已支付", "PAID"],
+        }),
+        "only the keys the file sets: {shown}"
+    );
+    assert!(shown.get("reconcile_mapping").is_none(), "{shown}");
+    let table = env
+        .run(&["-p", "shop", "--format", "table", "config", "show"])
+        .expect(0)
+        .stdout;
+    assert!(
+        table.contains("reconcile.order_column") && table.contains("订单号"),
+        "{table}"
+    );
+    let plain = env.run(&["-p", "plain", "config", "show"]).expect(0).json();
+    assert_eq!(plain["reconcile"], serde_json::Value::Null);
+}

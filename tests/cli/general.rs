@@ -57,6 +57,61 @@ fn usage_errors_exit_2() {
     env.run(&["completions", "tcsh"]).expect(2);
 }
 
+/// A missing argument is named in the error line, not left to a list clap prints below it.
+#[test]
+fn missing_arguments_are_named() {
+    let env = Env::new();
+    let out = env
+        .run(&["completions"])
+        .expect(2)
+        .error_mentions("<SHELL>")
+        .hint_mentions("usage: wxpay-ops completions");
+    let error = out.stderr.lines().next().unwrap();
+    assert!(
+        error.contains("not provided: <SHELL>"),
+        "the name follows the sentence:\n{}",
+        out.stderr
+    );
+    env.run(&["sign", "verify"])
+        .expect(2)
+        .error_mentions("not provided: <FILE>");
+}
+
+/// The options every command takes are listed apart from the command's own, under their own
+/// heading, in every command's help.
+#[test]
+fn global_options_have_their_own_heading() {
+    let env = Env::new();
+    for args in [
+        vec!["--help"],
+        vec!["order", "query", "--help"],
+        vec!["reconcile", "--help"],
+        vec!["sign", "verify", "--help"],
+    ] {
+        let help = env.run(&args).expect(0).stdout;
+        let global = help
+            .find("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("{args:?}: no Global options heading:\n{help}"));
+        let (own, global) = help.split_at(global);
+        for flag in [
+            "--config <FILE>",
+            "--profile <PROFILE>",
+            "--format <FORMAT>",
+            "--quiet",
+            "--verbose",
+        ] {
+            assert!(
+                global.contains(flag),
+                "{args:?}: {flag} not under Global options:\n{help}"
+            );
+            assert!(
+                !own.contains(flag),
+                "{args:?}: {flag} among the command's own:\n{help}"
+            );
+        }
+    }
+}
+
 /// The published vectors, then a merchant's day: every step passes, each comes with the
 /// command for a real merchant, and the reconciliation finds exactly the planted differences,
 /// one of each category.

@@ -1523,3 +1523,22 @@ fn an_answer_for_another_sub_merchant_is_refused() {
     assert!(out.stdout.is_empty(), "nothing printed as if it were valid");
     assert!(!out.stderr.contains(SERVICE_PROVIDER_API_KEY));
 }
+
+/// A batch of one is "1 order", not "1 orders".
+#[test]
+fn a_batch_of_one_counts_one_order() {
+    let shop = Shop::new();
+    shop.place("S001", "100");
+    let file = shop.env.path("one.csv");
+    std::fs::write(&file, "out_trade_no\nS001\n").unwrap();
+    let file = file.to_str().unwrap();
+    let out = shop
+        .run(&["order", "query", "--from-csv", file, "--expect", "SUCCESS"])
+        .expect(1);
+    assert_eq!(
+        out.stderr.trim(),
+        "1 order: NOTPAY 1\n1 of 1 order is not SUCCESS",
+        "{}",
+        out.stderr
+    );
+}

@@ -676,3 +676,19 @@ fn a_key_in_an_export_cell_is_hidden_in_every_file_and_output() {
         assert!(text.contains("<API key>"), "{file}:\n{text}");
     }
 }
+
+/// Without a bill, the error names both ways to give one: the file, or the day to read from
+/// --bill-dir.
+#[test]
+fn without_a_bill_the_error_names_bill_and_date() {
+    let env = Env::new();
+    let out = env
+        .run(&["reconcile", "--export", "orders.csv"])
+        .expect(2)
+        .error_mentions("one of --bill <FILE> or --date <DATE> is required");
+    let error = out.stderr.lines().next().unwrap();
+    assert!(!error.contains("<--bill"), "{}", out.stderr);
+    env.run(&["reconcile"])
+        .expect(2)
+        .error_mentions("--export <FILE>, one of --bill <FILE> or --date <DATE>");
+}

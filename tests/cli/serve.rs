@@ -310,10 +310,24 @@ fn other_addresses_than_loopback_need_allow_remote_and_then_a_control_token() {
 #[test]
 fn serve_reads_merchants_from_its_own_flag_and_refuses_the_global_config() {
     let mut env = Env::new();
-    env.run(&["--config", "merchants.toml", "emulator", "serve"])
-        .expect(2)
-        .error_mentions("--config")
-        .hint_mentions("--merchants");
+    for args in [
+        ["--config", "merchants.toml", "emulator", "serve"],
+        ["emulator", "serve", "--config", "merchants.toml"],
+    ] {
+        env.run(&args)
+            .expect(2)
+            .error_mentions("--config")
+            .hint_mentions("--merchants");
+    }
+    // Its help offers no --config among its options, only the sentence on --merchants.
+    let help = env.run(&["emulator", "serve", "--help"]).expect(0).stdout;
+    assert!(help.contains("--merchants <FILE>"), "{help}");
+    assert!(
+        !help
+            .lines()
+            .any(|line| line.trim_start().starts_with("--config")),
+        "{help}"
+    );
     // WXPAY_OPS_CONFIG, set for the other commands, is neither read nor refused.
     env.set("WXPAY_OPS_CONFIG", "elsewhere.toml");
     env.run(&["emulator", "serve", "--merchants", "missing.toml"])

@@ -531,3 +531,36 @@ fn a_lone_dash_on_a_terminal_says_that_input_is_awaited() {
     );
     assert!(out.stdout.contains("\"sign\""), "{}", out.stdout);
 }
+
+/// `sign verify` notes, as `sign` does, that a 64-character sign on a message without
+/// sign_type is checked by WeChat Pay as MD5 (and refused with 签名错误), even when it holds.
+#[test]
+fn verify_warns_of_a_hmac_sign_without_a_declared_sign_type() {
+    let env = Env::new();
+    let hmac = "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6";
+    let message = format!(
+        "<xml><appid>wxd930ea5d5a258f4f</appid><mch_id>10000100</mch_id><device_info>1000</device_info><body>test</body><nonce_str>ibuaiVcKdpRxkhJA</nonce_str><sign>{hmac}</sign></xml>"
+    );
+    let args = ["sign", "verify", "-", "--key-env", "TEST_API_KEY"];
+    let out = env
+        .run_with_stdin(&args, Some(message.as_bytes()))
+        .expect(0);
+    assert!(
+        out.stderr
+            .starts_with("warning: the message carries no sign_type field")
+            && out.stderr.contains("签名错误"),
+        "{}",
+        out.stderr
+    );
+    let json = out.json();
+    assert_eq!(json["valid"], true);
+    assert!(
+        json["notes"].to_string().contains("sign_type=HMAC-SHA256"),
+        "{json}"
+    );
+
+    // A declared sign_type, or a 32-character MD5 sign, gets no such note.
+    let md5 = "<xml><appid>wxd930ea5d5a258f4f</appid><mch_id>10000100</mch_id><device_info>1000</device_info><body>test</body><nonce_str>ibuaiVcKdpRxkhJA</nonce_str><sign>9A0A8659F005D6984697E2CA0A9CF3B7</sign></xml>";
+    let out = env.run_with_stdin(&args, Some(md5.as_bytes())).expect(0);
+    assert!(!out.stderr.contains("sign_type"), "{}", out.stderr);
+}
