@@ -125,8 +125,8 @@ fn a_file_and_the_same_bytes_through_a_pipe_reconcile_alike() {
     assert!(text.len() > 8 << 20);
     std::fs::write(env.path("orders.csv"), &text).unwrap();
     let bill = bill.to_str().unwrap();
-    let args = |export: &'static str| {
-        [
+    let run = |export: &str, extra: &[&str], stdin: Option<&[u8]>| {
+        let mut args = vec![
             "--format",
             "csv",
             "reconcile",
@@ -134,45 +134,21 @@ fn a_file_and_the_same_bytes_through_a_pipe_reconcile_alike() {
             bill,
             "--export",
             export,
-            "--threads",
-            "2",
-        ]
+        ];
+        args.extend(extra);
+        env.run_with_stdin(&args, stdin).expect(1).stdout
     };
-    let file = env.run(&args("orders.csv")).expect(1);
-    let pipe = env
-        .run_with_stdin(&args("/dev/stdin"), Some(text.as_bytes()))
-        .expect(1);
-    assert_eq!(file.stdout, pipe.stdout);
-    let one = env.run(&[
-        "--format",
-        "csv",
-        "reconcile",
-        "--bill",
-        bill,
-        "--export",
-        "orders.csv",
-        "--threads",
-        "1",
-    ]);
-    assert_eq!(one.expect(1).stdout, file.stdout);
-    let reference = env.run(&[
-        "--format",
-        "csv",
-        "reconcile",
-        "--bill",
-        bill,
-        "--export",
-        "orders.csv",
-        "--engine",
-        "reference",
-    ]);
-    assert_eq!(reference.expect(1).stdout, file.stdout);
+    let file = run("orders.csv", &["--threads", "2"], None);
+    // The same bytes through a pipe, on one thread, and by the reference engine.
+    let pipe = run("/dev/stdin", &["--threads", "2"], Some(text.as_bytes()));
+    assert_eq!(pipe, file);
+    assert_eq!(run("orders.csv", &["--threads", "1"], None), file);
+    assert_eq!(run("orders.csv", &["--engine", "reference"], None), file);
     let missing = file
-        .stdout
         .lines()
         .filter(|l| l.starts_with("missing_in_bill,payment,M000"))
         .count();
-    assert_eq!(missing, 3, "{}", file.stdout);
+    assert_eq!(missing, 3, "{file}");
 }
 
 #[test]
