@@ -4,7 +4,7 @@
 //! every entry in plain maps and vectors, and decides each entry's category in one place
 //! ([`categorize`]). The fast engine ([`super::bill::reconcile_files`]) must give exactly
 //! what this one gives, entries, totals, line numbers and errors alike; property tests hold
-//! it to that. It is slower (three times at 100,000 trades) and holds every entry as owned
+//! it to that. It is slower (three to five times at 100,000 trades) and holds every entry as owned
 //! strings, so it is meant for checking, and for `reconcile --engine reference`.
 //!
 //! # The export
