@@ -344,7 +344,9 @@ fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr) -> Stri
          sign_type = \"MD5\"\n\
          api_base = \"https://{https}\"\n\
          ca_cert = \"ca_cert.pem\"\n\
-         cert_p12 = \"{mch_id}/apiclient_cert.p12\"\n",
+         cert_p12 = \"{mch_id}/apiclient_cert.p12\"\n\
+         # Your own backend's payment handler: the emulator posts signed notifications here.\n\
+         notify_url = \"http://127.0.0.1:8080/wxpay/notify\"\n",
         mch_id = merchant.mch_id,
         appid = merchant.appids[0],
         key = merchant.key.expose(),

@@ -1542,3 +1542,27 @@ fn a_batch_of_one_counts_one_order() {
         out.stderr
     );
 }
+
+#[test]
+fn the_emulators_profile_places_the_guides_order_as_written() {
+    // The guide's command, with no --notify-url: the generated profile gives one.
+    let shop = Shop::new();
+    let out = shop.run(&[
+        "order",
+        "create",
+        "--trade-type",
+        "JSAPI",
+        "--out-trade-no",
+        "20261120-0001",
+        "--amount",
+        "12.50yuan",
+        "--body",
+        "Shop-Coffee",
+        "--openid",
+        "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+    ]);
+    let out = out.expect(0);
+    assert!(out.stdout.contains("prepay_id"), "{}", out.stdout);
+    let profile = std::fs::read_to_string(&shop.config).unwrap();
+    assert!(profile.contains("notify_url = \"http://127.0.0.1:8080/wxpay/notify\""));
+}
