@@ -131,10 +131,13 @@ impl Api {
         let ca = match &profile.ca_cert {
             Some(path) => {
                 let path = selected.config.resolve(path);
-                Some(
-                    std::fs::read(&path)
-                        .map_err(|e| Failure::input(&path.display().to_string(), e))?,
-                )
+                Some(std::fs::read(&path).map_err(|e| {
+                    Failure::input(&format!("ca_cert {}", path.display()), e).hint(format!(
+                        "the profile {:?} names this file as ca_cert in {}; fix the path, or for the emulator use the profile it wrote at its last start",
+                        selected.name,
+                        selected.config.path.display()
+                    ))
+                })?)
             }
             None => None,
         };

@@ -221,9 +221,8 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
     let (name, reader): (String, Box<dyn Read + Send>) = if args.file.as_os_str() == "-" {
         ("standard input".to_owned(), Box::new(std::io::stdin()))
     } else {
-        let name = args.file.display().to_string();
-        let file = std::fs::File::open(&args.file).map_err(|e| Failure::input(&name, e))?;
-        (name, Box::new(file))
+        let file = super::settings::open_input(&args.file)?;
+        (args.file.display().to_string(), Box::new(file))
     };
     let format = printer.format(Format::Json);
     let mut stream: Option<RowStream> = None;

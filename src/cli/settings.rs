@@ -170,14 +170,26 @@ pub fn sign_type(flag: Option<SignType>, selected: Option<&Selected>) -> SignTyp
     chosen_sign_type(flag, selected).unwrap_or_default()
 }
 
+/// Opens a file named on the command line; a missing one says where it was looked for.
+pub fn open_input(path: &Path) -> Result<std::fs::File, Failure> {
+    std::fs::File::open(path).map_err(|e| {
+        let failure = Failure::input(&path.display().to_string(), &e);
+        match e.kind() {
+            std::io::ErrorKind::NotFound => failure.hint(format!(
+                "check the path (a relative one is taken from {}), or give - to read standard input",
+                std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string())
+            )),
+            _ => failure,
+        }
+    })
+}
+
 /// Reads a file, or standard input for `-`, refusing anything over the input limit.
 pub fn read_input(arg: &Path) -> Result<(String, Vec<u8>), Failure> {
     let (name, reader): (String, Box<dyn Read>) = if arg == Path::new("-") {
         ("standard input".to_owned(), Box::new(std::io::stdin()))
     } else {
-        let name = arg.display().to_string();
-        let file = std::fs::File::open(arg).map_err(|e| Failure::input(&name, e))?;
-        (name, Box::new(file))
+        (arg.display().to_string(), Box::new(open_input(arg)?))
     };
     let mut bytes = Vec::new();
     reader

@@ -251,3 +251,17 @@ fn quiet_silences_status_but_not_data() {
     assert!(out.stderr.is_empty());
     assert!(!out.stdout.is_empty());
 }
+
+#[test]
+fn a_missing_input_file_says_where_it_was_looked_for() {
+    let env = Env::new();
+    for args in [
+        &["bill", "parse", "nope.csv"][..],
+        &["sign", "verify", "nope.xml"],
+    ] {
+        env.run(args)
+            .expect(2)
+            .error_mentions("No such file or directory")
+            .hint_mentions("a relative one is taken from");
+    }
+}

@@ -1566,3 +1566,16 @@ fn the_emulators_profile_places_the_guides_order_as_written() {
     let profile = std::fs::read_to_string(&shop.config).unwrap();
     assert!(profile.contains("notify_url = \"http://127.0.0.1:8080/wxpay/notify\""));
 }
+
+#[test]
+fn a_missing_ca_cert_names_the_profile_key_that_pointed_at_it() {
+    let shop = Shop::new();
+    // As after the emulator restarted with a fresh folder: the old CA file is gone.
+    let ca = shop.config.parent().unwrap().join("ca_cert.pem");
+    std::fs::remove_file(&ca).unwrap();
+    shop.run(&["order", "query", "--out-trade-no", "X1"])
+        .expect(2)
+        .error_mentions("ca_cert")
+        .error_mentions("No such file or directory")
+        .hint_mentions("names this file as ca_cert");
+}
