@@ -1212,7 +1212,7 @@ impl Rows<'_> {
     }
 }
 
-fn not_an_amount(unit: Unit) -> &'static str {
+pub(super) fn not_an_amount(unit: Unit) -> &'static str {
     match unit {
         Unit::Fen => "is not an amount in fen (a whole number)",
         Unit::Yuan => "is not an amount in yuan (at most 2 decimals)",

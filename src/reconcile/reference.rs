@@ -52,7 +52,7 @@ use super::bill::{BillReadError, Files, FilesError, Stop, read_bill};
 use super::clock::{self, DAY, Day, NO_TIME, Stamp};
 use super::export::{
     BAD_LINES_KEPT, BadLine, ExportError, ExportInfo, Mapping, ReadOptions, Shape, Unit, decoded,
-    find_columns, header_names, records_error,
+    find_columns, header_names, not_an_amount, records_error,
 };
 use super::records::Records;
 use super::store::{EntryKind, MAX_KEY, OrderStatus};
@@ -654,13 +654,6 @@ fn read_row<'r>(
         adjacent: None,
     });
     Ok(entries)
-}
-
-fn not_an_amount(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Fen => "is not an amount in fen (a whole number)",
-        Unit::Yuan => "is not an amount in yuan (at most 2 decimals)",
-    }
 }
 
 /// An amount in fen, exactly: `[+-]digits` in fen; in yuan, digits (or digits in groups of
