@@ -128,7 +128,7 @@ fn streamed_bill(emulator: &Emulator, runtime: &tokio::runtime::Runtime) {
     emulator
         .core()
         .clock
-        .set(wxpay_ops::beijing::parse_api_time("20261121120000").expect("time"))
+        .set(wxpay_ops::time::parse_api_time("20261121120000").expect("time"))
         .expect("a time the clock accepts");
     let before = peak_rss_mib();
     let started = Instant::now();

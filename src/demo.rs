@@ -19,7 +19,6 @@ use thiserror::Error;
 use time::Date;
 use time::macros::date;
 
-use crate::beijing::{bill_time, parse_api_time};
 use crate::bill::download::{
     Outcome as Downloaded, Retry, Source, TradeType as BillType, bill_path, check_date, fetch,
 };
@@ -32,9 +31,10 @@ use crate::emulator::synth::EXPORT_HEADER;
 use crate::emulator::{Emulator, ServeOptions};
 use crate::fsutil::{WriteError, create_private_dir_all, write_atomic};
 use crate::reconcile::bill::{Files, reconcile_files};
-use crate::reconcile::clock::Day;
 use crate::reconcile::export::{Mapping, ReadOptions};
 use crate::reconcile::{Category, Options as ReconcileOptions, Reconciliation};
+use crate::time::stamp::Day;
+use crate::time::{bill_time, parse_api_time};
 use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, RefundAccepted, RefundRequest, TradeType, UnifiedOrder,
 };
@@ -1102,7 +1102,7 @@ impl Shop<'_> {
             next_bill: None,
         };
         let reconcile_options = ReconcileOptions {
-            day: Day::parse(DAY),
+            day: Day::of_date(BILL_DATE),
             mch_id: Some(DEFAULT_MCH_ID.to_owned()),
             cutoff_window: options.cutoff_window,
             previous_bill: false,
@@ -1173,12 +1173,13 @@ fn judge(outcome: &Reconciliation) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bill::download::{compact, iso};
+    use crate::bill::download::iso;
+    use crate::time::bill_date;
 
     #[test]
     fn the_day_is_written_one_way() {
         assert_eq!(iso(BILL_DATE), DAY);
-        assert_eq!(compact(BILL_DATE), DAY_API);
+        assert_eq!(bill_date(BILL_DATE), DAY_API);
         assert!(NEXT_MORNING > "20261121100000" && NEXT_MORNING.starts_with("20261121"));
     }
 

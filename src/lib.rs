@@ -1,6 +1,5 @@
 //! wxpay-ops: WeChat Pay API v2 merchant operations.
 
-pub mod beijing;
 pub mod bill;
 pub mod cli;
 pub mod config;
@@ -8,5 +7,6 @@ pub mod demo;
 pub mod emulator;
 pub mod fsutil;
 pub mod reconcile;
+pub mod time;
 pub mod toml_error;
 pub mod wechat;

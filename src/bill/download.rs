@@ -80,7 +80,7 @@ impl Source {
     }
 
     fn fields(self, date: Date, gzip: bool) -> Vec<(&'static str, String)> {
-        let mut fields = vec![("bill_date", compact(date))];
+        let mut fields = vec![("bill_date", crate::time::bill_date(date))];
         match self {
             Source::Trade(t) => fields.push(("bill_type", t.as_str().to_owned())),
             Source::FundFlow(a) => fields.push(("account_type", a.as_str().to_owned())),
@@ -90,16 +90,6 @@ impl Source {
         }
         fields
     }
-}
-
-/// `yyyyMMdd`, as the API writes bill dates.
-pub fn compact(date: Date) -> String {
-    format!(
-        "{:04}{:02}{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
 }
 
 /// `YYYY-MM-DD`, as file names and the manifest write them.
@@ -143,7 +133,7 @@ pub fn oldest_bill_date(today: Date) -> Date {
 /// Whether WeChat Pay can have a bill of `date` at `now`: the day must be over in Beijing
 /// time and no older than three months.
 pub fn check_date(date: Date, now: OffsetDateTime) -> Result<(), DateRefusal> {
-    let today = crate::beijing::day_of(now);
+    let today = crate::time::day_of(now);
     if date >= today {
         return Err(DateRefusal::NotOver(iso(date)));
     }

@@ -597,12 +597,12 @@ pub fn extra(fields: &Extra) -> Value {
 
 /// Now plus `after`, as the protocol writes times: yyyyMMddHHmmss, Beijing time.
 pub fn api_time_after(after: Duration) -> String {
-    crate::beijing::api_time(crate::beijing::now() + after)
+    crate::time::api_time(crate::time::now() + after)
 }
 
 /// A protocol time (yyyyMMddHHmmss, Beijing) as RFC 3339, for scripts.
 pub fn rfc3339(api_time: &str) -> Option<String> {
-    crate::beijing::parse_api_time(api_time)?
+    crate::time::parse_api_time(api_time)?
         .format(&time::format_description::well_known::Rfc3339)
         .ok()
 }

@@ -20,7 +20,6 @@ use crate::bill::download::{
 use crate::bill::layout::{Column, MAX_COLUMNS};
 use crate::bill::manifest::{self, Entry, MANIFEST_NAME, Status};
 use crate::bill::parse::{self, BillError, ParseError, Quantity, Report};
-use crate::reconcile::clock::Day;
 use crate::wechat::client::{Client, ClientOptions};
 use crate::wechat::transport::tls_config;
 use crate::wechat::{BillAmount, SignType};
@@ -63,21 +62,21 @@ pub enum BillCommand {
 pub struct Days {
     /// The bill day, Beijing time: yyyy-MM-dd, yyyyMMdd, today or yesterday
     #[arg(long, value_name = "DATE", value_parser = parse_day, required_unless_present = "from", conflicts_with = "from")]
-    date: Option<Day>,
+    date: Option<Date>,
     /// First day of a range (with --to), in the same forms
     #[arg(long, value_name = "DATE", value_parser = parse_day, requires = "to")]
-    from: Option<Day>,
+    from: Option<Date>,
     /// Last day of a range, included
     #[arg(long, value_name = "DATE", value_parser = parse_day, requires = "from")]
-    to: Option<Day>,
+    to: Option<Date>,
 }
 
 impl Days {
     /// The first and last day, and whether a range was asked for.
     fn span(&self) -> Result<(Date, Date, bool), Failure> {
         match (self.date, self.from, self.to) {
-            (Some(date), _, _) => Ok((date.date(), date.date(), false)),
-            (None, Some(from), Some(to)) if from <= to => Ok((from.date(), to.date(), true)),
+            (Some(date), _, _) => Ok((date, date, false)),
+            (None, Some(from), Some(to)) if from <= to => Ok((from, to, true)),
             (None, Some(from), Some(to)) => {
                 Err(Failure::usage(format!("--from {from} is after --to {to}")))
             }
@@ -566,7 +565,7 @@ fn fetch(
     args: &FetchArgs,
 ) -> Result<Fetched, Failure> {
     let printer = &context.printer;
-    let now = crate::beijing::now();
+    let now = crate::time::now();
     for date in dates {
         check_date(*date, now).map_err(|refusal| {
             Failure::usage(refusal.to_string())
@@ -729,8 +728,7 @@ async fn interrupted() -> i32 {
 
 /// The day's trade bill (ALL) in `dir`, downloaded first when it is not there yet, for
 /// `reconcile --date`.
-pub(super) fn trade_bill(context: &Context, dir: &Path, day: Day) -> Result<PathBuf, Failure> {
-    let date = day.date();
+pub(super) fn trade_bill(context: &Context, dir: &Path, date: Date) -> Result<PathBuf, Failure> {
     let args = FetchArgs {
         gzip: false,
         bill_dir: Some(dir.to_owned()),
@@ -748,22 +746,22 @@ pub(super) fn trade_bill(context: &Context, dir: &Path, day: Day) -> Result<Path
         Some(DayResult::Saved(_) | DayResult::Skipped(Status::Saved)) => {
             context
                 .printer
-                .status(&format!("the bill of {day} is at {}", path.display()));
+                .status(&format!("the bill of {date} is at {}", path.display()));
             Ok(path)
         }
         Some(DayResult::NoBill | DayResult::Skipped(_)) => Err(Failure::new(
             exit::NEGATIVE,
             format!(
-                "WeChat Pay has no bill of {day} (No Bill Exist): it took no payments that day"
+                "WeChat Pay has no bill of {date} (No Bill Exist): it took no payments that day"
             ),
         )
         .hint("every paid order in the export of that day is then missing in WeChat Pay")),
         Some(DayResult::Failed(error)) => Err(Failure::new(
             failure_code(&error),
-            format!("the bill of {day} could not be downloaded: {error}"),
+            format!("the bill of {date} could not be downloaded: {error}"),
         )
         .hint(failure_hint(&error))),
-        None => Err(Failure::usage(format!("no bill of {day} was fetched"))),
+        None => Err(Failure::usage(format!("no bill of {date} was fetched"))),
     }
 }
 
@@ -772,7 +770,7 @@ fn manifest_entry(date: Date, source: Source, outcome: &Outcome, folder: &Path) 
     let fetched_at = now
         .replace_nanosecond(0)
         .unwrap_or(now)
-        .to_offset(crate::beijing::BEIJING)
+        .to_offset(crate::time::BEIJING)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let mut entry = Entry {

@@ -52,7 +52,7 @@ fn parse_day(text: &str) -> Result<DaySpec, String> {
         ));
     }
     Ok(DaySpec {
-        bill_date: date.compact(),
+        bill_date: crate::time::bill_date(date),
         trades,
         seed,
     })

@@ -11,12 +11,14 @@ use super::settings::Context;
 use crate::config::ReconcileConfig;
 use crate::fsutil::{WriteError, write_atomic};
 use crate::reconcile::bill::{BillReadError, Files, FilesError, reconcile_files};
-use crate::reconcile::clock::{Day, TimeFormat, parse_zone};
 use crate::reconcile::export::{
     Encoding, ExportError, Mapping, ReadOptions, Unit, parse_delimiter,
 };
 use crate::reconcile::report::{DIFFERENCE_COLUMNS, difference_record, summary_json};
+use crate::reconcile::time_format::{TimeFormat, parse_zone};
 use crate::reconcile::{DEFAULT_CUTOFF_WINDOW, Options, Reconciled};
+use crate::time::stamp::Day;
+use time::Date;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -34,7 +36,7 @@ pub struct ReconcileArgs {
     /// The bill day, Beijing time: yyyy-MM-dd, yyyyMMdd, today or yesterday; without --bill,
     /// the bill is read from --bill-dir
     #[arg(long, value_name = "DATE", value_parser = super::settings::parse_day)]
-    date: Option<Day>,
+    date: Option<Date>,
 
     /// Where `bill download` saved the bills, as DIR/<mch_id>/<yyyy-MM-dd>.ALL.csv
     /// [env: WXPAY_OPS_BILL_DIR] [default: the profile's bill_dir, else the user's data folder]
@@ -338,9 +340,10 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         }
         (None, None) => unreachable!("clap requires --bill or --date"),
     };
+    // parse_day takes the days a Day counts, so nothing is dropped here.
     let day = args.date.or_else(|| day_in_name(&bill_path));
     let options = Options {
-        day,
+        day: day.and_then(Day::of_date),
         mch_id: mch_id.clone(),
         cutoff_window,
         previous_bill: args.prev_bill.is_some(),
@@ -417,12 +420,12 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
 }
 
 /// The day in a bill's file name, as `bill download` names them (`2026-11-20.ALL.csv`).
-fn day_in_name(path: &Path) -> Option<Day> {
+fn day_in_name(path: &Path) -> Option<Date> {
     let name = path.file_name()?.to_str()?;
-    Day::parse(name.get(..10)?)
+    crate::time::parse_day(name.get(..10)?)
 }
 
-fn downloaded_bill(dir: &Path, day: Day, mch_id: Option<&str>) -> Result<PathBuf, Failure> {
+fn downloaded_bill(dir: &Path, day: Date, mch_id: Option<&str>) -> Result<PathBuf, Failure> {
     let Some(mch_id) = mch_id else {
         return Err(
             Failure::usage("--date needs the merchant's mch_id to find its bill")
@@ -433,7 +436,7 @@ fn downloaded_bill(dir: &Path, day: Day, mch_id: Option<&str>) -> Result<PathBuf
     if !path.exists() {
         return Err(
             Failure::usage(format!("no bill of {day} at {}", path.display())).hint(format!(
-                "download it first: wxpay-ops bill download --date {day} --out {}",
+                "download it first: wxpay-ops bill download --date {day} --bill-dir {}",
                 dir.display()
             )),
         );

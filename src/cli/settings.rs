@@ -9,7 +9,6 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use super::failure::Failure;
 use super::output::Printer;
 use crate::config::{Config, ConfigError, KeySource, LoadedKey, Profile, default_path, read_key};
-use crate::reconcile::clock::{Day, parse_day_arg};
 use crate::wechat::{ApiKey, SignType};
 
 /// The largest message, notification or parameter file read from a file or stdin.
@@ -17,10 +16,8 @@ pub const MAX_INPUT_BYTES: u64 = 1 << 20;
 
 /// The value parser of every day argument: yyyy-MM-dd, yyyyMMdd, today or yesterday, counted
 /// from the current Beijing day.
-pub fn parse_day(text: &str) -> Result<Day, String> {
-    let today = Day::of_unix(time::OffsetDateTime::now_utc().unix_timestamp())
-        .ok_or("the system clock is not between 2000 and 2135")?;
-    parse_day_arg(text, today).map_err(|e| e.to_string())
+pub fn parse_day(text: &str) -> Result<time::Date, String> {
+    crate::time::parse_day_arg(text, crate::time::today()).map_err(|e| e.to_string())
 }
 
 pub struct Context {

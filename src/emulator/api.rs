@@ -15,9 +15,9 @@ use super::state::{
     Account, COUPON_TYPE, Order, Refund, RefundStatus, Refusal, TradeState, coupon_id, refuse,
 };
 use super::synth::SyntheticDay;
-use crate::beijing::{api_time, bill_time, parse_api_time, parse_bill_date};
 use crate::bill::format::BillType;
 use crate::bill::format::TradeRow;
+use crate::time::{api_time, bill_time, parse_api_time, parse_bill_date};
 use crate::wechat::sign::{canonical, nonce_str, set_sign, verify};
 use crate::wechat::xml::{Kind, XmlError};
 use crate::wechat::{ApiKey, Fen, Message, SignType};
@@ -823,7 +823,7 @@ impl Core {
         let ready_at = day
             .next_day()
             .and_then(|d| d.with_hms(10, 0, 0).ok())
-            .map(|d| d.assume_offset(crate::beijing::BEIJING))
+            .map(|d| d.assume_offset(crate::time::BEIJING))
             .ok_or(BillDayError::Invalid)?;
         if now < ready_at {
             return Err(BillDayError::Creating);

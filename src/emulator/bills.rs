@@ -5,11 +5,11 @@ use std::io::{self, Write};
 use time::Date;
 
 use super::state::{Account, Ledger, Order, Refund, RefundStatus};
-use crate::beijing::{BEIJING, bill_time};
 use crate::bill::format::{
     BOM, BillType, FUND_FLOW_HEADER, FUND_FLOW_SUMMARY_HEADER, FeeRate, RefundPart, SUMMARY_HEADER,
     Summary, TradeRow, push_header, push_record,
 };
+use crate::time::{BEIJING, bill_time};
 use crate::wechat::Fen;
 
 /// Writes a whole trade bill (BOM, header, rows, summary) row by row, so that a bill of

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use time::{Duration, OffsetDateTime};
 
-use crate::beijing::BEIJING;
+use crate::time::BEIJING;
 
 use super::lock;
 
@@ -83,7 +83,7 @@ pub enum ClockError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::beijing::parse_api_time;
+    use crate::time::parse_api_time;
 
     #[test]
     fn the_clock_moves_when_told() {

@@ -11,7 +11,7 @@ use super::merchant::DEFAULT_MCH_ID;
 use super::outcomes::Outcome;
 use super::state::{Account, PayOptions, Refusal};
 use super::synth::SyntheticDay;
-use crate::beijing::{api_time, parse_api_time};
+use crate::time::{api_time, parse_api_time};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

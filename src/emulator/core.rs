@@ -16,8 +16,8 @@ use super::notify::{NotificationKind, Notifier};
 use super::outcomes::{Outcome, Outcomes};
 use super::state::{Account, Ledger, Order, PayOptions, Refund, RefundStatus, Refusal};
 use super::synth::{MAX_SYNTHETIC_TRADES, SyntheticDay};
-use crate::beijing::{BEIJING, bill_time};
 use crate::bill::format::FeeRate;
+use crate::time::{BEIJING, bill_time};
 use crate::wechat::notify::encrypt_req_info;
 use crate::wechat::sign::{nonce_str, set_sign};
 use crate::wechat::xml::push_cdata;
@@ -373,7 +373,7 @@ impl Core {
             .set("out_trade_no", &order.out_trade_no)
             .set("result_code", "SUCCESS")
             .set("return_code", "SUCCESS")
-            .set("time_end", crate::beijing::api_time(payment.time_end))
+            .set("time_end", crate::time::api_time(payment.time_end))
             .set_int("total_fee", order.total_fee)
             .set("trade_type", &order.trade_type)
             .set("transaction_id", &payment.transaction_id);

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::clock::Clock;
 use super::lock;
-use crate::beijing::bill_time;
+use crate::time::bill_time;
 use crate::wechat::Message;
 
 /// Delays before each retry after a failed delivery (reference A4, current documentation):

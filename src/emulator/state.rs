@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::beijing::api_time;
+use crate::time::api_time;
 use crate::wechat::SignType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -387,7 +387,7 @@ impl Ledger {
             }
         }
         let time_end = match &options.time_end {
-            Some(text) => crate::beijing::parse_api_time(text)
+            Some(text) => crate::time::parse_api_time(text)
                 .ok_or_else(|| refuse("PARAM_ERROR", "time_end must be yyyyMMddHHmmss"))?,
             None => now,
         };

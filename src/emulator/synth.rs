@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::beijing::{BEIJING, bill_time};
 use crate::bill::format::{FeeRate, RefundPart, TradeRow};
+use crate::time::{BEIJING, bill_time};
 use crate::wechat::Fen;
 
 /// The last trades of a synthetic day fall in its last ten seconds, as real days have
@@ -61,7 +61,7 @@ fn mix(mut x: u64) -> u64 {
 
 impl SyntheticDay {
     pub fn date(&self) -> Option<Date> {
-        crate::beijing::parse_bill_date(&self.bill_date)
+        crate::time::parse_bill_date(&self.bill_date)
     }
 
     fn start(&self) -> OffsetDateTime {

@@ -14,13 +14,14 @@ use std::path::Path;
 use thiserror::Error;
 
 use super::MAX_ORDER_FEN;
-use super::clock::{NO_TIME, Stamp, TimeFormat};
 use super::records::{MAX_RECORD, RecordError, Records};
 use super::reference;
 use super::store::{
     Arena, ArenaFull, Chunked, Entry, EntryKind, Index, IndexPart, MAX_KEY, OrderStatus, flag,
     key_hash,
 };
+use super::time_format::TimeFormat;
+use crate::time::stamp::{NO_TIME, Stamp};
 
 /// How many bad lines are kept to show; all of them are counted.
 pub(super) const BAD_LINES_KEPT: usize = 20;
@@ -109,7 +110,7 @@ impl Default for Mapping {
             time_if_present: true,
             time_format: TimeFormat::parse("%Y-%m-%d %H:%M:%S")
                 .expect("a fixed, valid time format"),
-            zone: crate::beijing::BEIJING_SECONDS,
+            zone: crate::time::BEIJING_SECONDS,
             refund_no: None,
             refund_amount: Some("refund_amount".into()),
             refund_amount_if_present: true,
@@ -1435,7 +1436,7 @@ impl<R: Read> Read for Decoded<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::clock::format_stamp;
+    use crate::time::stamp::format_stamp;
 
     fn read(bytes: &[u8], mapping: &Mapping, options: &ReadOptions) -> Result<Export, ExportError> {
         read_export(bytes, mapping, options)

@@ -121,9 +121,9 @@ mod engines {
     use crate::bill::format::{BillType, FeeRate, RefundPart, TradeRow};
     use crate::emulator::bills::write_trade_bill;
     use crate::reconcile::bill::{Files, FilesError, reconcile_files};
-    use crate::reconcile::clock::Day;
     use crate::reconcile::export::{Encoding, Mapping, ReadOptions};
     use crate::reconcile::{Options, Reconciled, reference};
+    use crate::time::stamp::Day;
     use crate::wechat::Fen;
     use crate::wechat::fuzz_tests::fuzz_config;
 
@@ -453,7 +453,7 @@ mod engines {
                 ..ReadOptions::default()
             };
             let options = |threads| Options {
-                day: given_day.then(|| Day::parse("2026-11-20").unwrap()),
+                day: given_day.then(|| Day::of_date(time::macros::date!(2026 - 11 - 20)).unwrap()),
                 mch_id: Some(MCH_ID.into()),
                 cutoff_window: cutoff,
                 previous_bill: with_previous,

@@ -12,7 +12,6 @@
 //! engines to the same results.
 
 pub mod bill;
-pub mod clock;
 pub mod export;
 #[cfg(test)]
 mod fuzz_tests;
@@ -20,13 +19,14 @@ pub mod records;
 pub mod reference;
 pub mod report;
 pub mod store;
+pub mod time_format;
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 use thiserror::Error;
 
-use clock::{DAY, Day, NO_TIME, Stamp, bill_stamp};
+use crate::time::stamp::{self, DAY, Day, NO_TIME, Stamp, bill_stamp};
 use export::{Export, FOLDED};
 use store::{Entry, EntryKind, OrderStatus, flag, key_hash};
 
@@ -742,7 +742,7 @@ impl<'e> Matcher<'e> {
                 } else if !in_scope && flags & flag::UNDATED == 0 {
                     (
                         Category::CrossDay,
-                        format!("the export dates it {}", clock::format_stamp(entry.time)),
+                        format!("the export dates it {}", stamp::format_stamp(entry.time)),
                     )
                 } else if bill_amount != entry.amount {
                     (Category::AmountMismatch, String::new())

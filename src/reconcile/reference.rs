@@ -49,7 +49,6 @@ use std::io::Read;
 use std::path::Path;
 
 use super::bill::{BillReadError, Files, FilesError, Stop, read_bill};
-use super::clock::{self, DAY, Day, NO_TIME, Stamp};
 use super::export::{
     BAD_LINES_KEPT, BadLine, ExportError, ExportInfo, Mapping, ReadOptions, Shape, Unit, decoded,
     find_columns, header_names, not_an_amount, records_error,
@@ -60,6 +59,7 @@ use super::{
     BillRow, BillRowError, BillTotals, Category, CategoryTotal, Difference, ExportTotals,
     MAX_ORDER_FEN, Options, Reconciled, Reconciliation, Side, check_amount, sign,
 };
+use crate::time::stamp::{self, DAY, Day, NO_TIME, Stamp};
 
 /// One payment or refund of the export.
 #[derive(Debug, Clone)]
@@ -314,7 +314,7 @@ fn categorize(entry: &Entry, day: Day, options: &Options, out: &mut Reconciliati
         } else if !in_scope && !entry.undated {
             (
                 Category::CrossDay,
-                format!("the export dates it {}", clock::format_stamp(entry.time)),
+                format!("the export dates it {}", stamp::format_stamp(entry.time)),
             )
         } else if bill_amount != entry.amount {
             (Category::AmountMismatch, String::new())
@@ -403,7 +403,7 @@ fn check_adjacent_row(row: &BillRow<'_>, options: &Options) -> Result<Stamp, Bil
             expected: expected.clone(),
         });
     }
-    clock::bill_stamp(row.time).ok_or_else(|| BillRowError::Time {
+    stamp::bill_stamp(row.time).ok_or_else(|| BillRowError::Time {
         line: row.line,
         text: row.time.to_owned(),
     })

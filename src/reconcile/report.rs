@@ -6,10 +6,10 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use super::clock::format_stamp;
 use super::export::Encoding;
 use super::store::EntryKind;
 use super::{Category, Difference, Reconciled};
+use crate::time::stamp::format_stamp;
 use crate::wechat::Fen;
 use crate::wechat::money::format_fixed;
 

@@ -5,7 +5,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
-use super::clock::Stamp;
+use crate::time::stamp::Stamp;
 
 /// What an entry is keyed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -197,7 +197,7 @@ fn rows_of_another_day_or_merchant_are_refused() {
     let mut matcher = Matcher::new(
         &export,
         Options {
-            day: Day::parse("2026-11-20"),
+            day: Day::of_date(time::macros::date!(2026 - 11 - 20)),
             ..Options::default()
         },
     );

@@ -825,7 +825,7 @@ fn a_truncated_synthetic_bill_is_cut_without_rendering_it_whole() {
     emulator
         .core()
         .clock
-        .set(wxpay_ops::beijing::parse_api_time("20261121120000").unwrap())
+        .set(wxpay_ops::time::parse_api_time("20261121120000").unwrap())
         .unwrap();
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))

@@ -1,0 +1,163 @@
+//! Beijing time (UTC+8), the one time zone of WeChat Pay: every time in the protocol and
+//! every bill day is Beijing's. The offset, now and today there, the protocol's formats, the
+//! days a user names, and ([`stamp`]) the compact form the reconciliation engines count in.
+
+pub mod stamp;
+
+use ::time::{Date, OffsetDateTime, UtcOffset, macros::format_description, macros::offset};
+use thiserror::Error;
+
+/// Every time in the v2 protocol is Beijing time.
+pub const BEIJING: UtcOffset = offset!(+8);
+
+/// [`BEIJING`] in seconds east of UTC.
+pub const BEIJING_SECONDS: i32 = 8 * 3600;
+
+/// The time now, in Beijing.
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().to_offset(BEIJING)
+}
+
+/// Today in Beijing.
+pub fn today() -> Date {
+    day_of(now())
+}
+
+/// The day `at` falls on in Beijing.
+pub fn day_of(at: OffsetDateTime) -> Date {
+    at.to_offset(BEIJING).date()
+}
+
+/// `yyyyMMddHHmmss`, the API's time format.
+pub fn api_time(at: OffsetDateTime) -> String {
+    at.to_offset(BEIJING)
+        .format(format_description!(
+            "[year][month][day][hour][minute][second]"
+        ))
+        .expect("formatting a valid date")
+}
+
+/// `yyyy-MM-dd HH:mm:ss`, the format of bills and refund times.
+pub fn bill_time(at: OffsetDateTime) -> String {
+    at.to_offset(BEIJING)
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .expect("formatting a valid date")
+}
+
+/// `yyyyMMdd`, the API's `bill_date`.
+pub fn bill_date(day: Date) -> String {
+    format!(
+        "{:04}{:02}{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
+}
+
+/// Parses `yyyyMMddHHmmss` as Beijing time.
+pub fn parse_api_time(text: &str) -> Option<OffsetDateTime> {
+    if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let format = format_description!("[year][month][day][hour][minute][second]");
+    ::time::PrimitiveDateTime::parse(text, format)
+        .ok()
+        .map(|at| at.assume_offset(BEIJING))
+}
+
+/// Parses `yyyyMMdd`.
+pub fn parse_bill_date(text: &str) -> Option<Date> {
+    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Date::parse(text, format_description!("[year][month][day]")).ok()
+}
+
+/// `yyyy-MM-dd` or `yyyyMMdd`, from 2000 to 2135: the days bills exist for and
+/// [`stamp::Day`] can count.
+pub fn parse_day(text: &str) -> Option<Date> {
+    let compact = match text.as_bytes() {
+        [_, _, _, _, b'-', _, _, b'-', _, _] => text.replace('-', ""),
+        _ => text.to_owned(),
+    };
+    parse_bill_date(&compact).filter(|day| (2000..=2135).contains(&day.year()))
+}
+
+/// A day argument that is not one of the forms [`parse_day_arg`] takes.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0:?} is not a day: use yyyy-MM-dd, yyyyMMdd, today or yesterday (Beijing time)")]
+pub struct DayArgError(pub String);
+
+/// The one parser of every day a user names: `yyyy-MM-dd`, `yyyyMMdd`, `today` or
+/// `yesterday`, the last two counted from `today` (the current Beijing day, [`today`]).
+pub fn parse_day_arg(text: &str, today: Date) -> Result<Date, DayArgError> {
+    let day = match text {
+        "today" => Some(today),
+        "yesterday" => today.previous_day(),
+        _ => parse_day(text),
+    };
+    day.ok_or_else(|| DayArgError(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses_beijing_time() {
+        let at = parse_api_time("20141110163345").unwrap();
+        assert_eq!(api_time(at), "20141110163345");
+        assert_eq!(bill_time(at), "2014-11-10 16:33:45");
+        assert!(parse_api_time("2014111016334").is_none());
+        assert!(parse_api_time("20141310163345").is_none());
+        assert_eq!(
+            parse_bill_date("20190219"),
+            Some(::time::macros::date!(2019 - 02 - 19))
+        );
+        assert!(parse_bill_date("2019-2-19").is_none());
+        assert_eq!(bill_date(::time::macros::date!(2019 - 02 - 09)), "20190209");
+    }
+
+    #[test]
+    fn day_arguments_take_four_forms_counted_in_beijing() {
+        use ::time::macros::date;
+        // 2026-11-20 16:30 UTC is 2026-11-21 00:30 in Beijing.
+        let at = OffsetDateTime::from_unix_timestamp(1_795_192_200).unwrap();
+        let today = day_of(at);
+        assert_eq!(today, date!(2026 - 11 - 21));
+        assert_eq!(day_of(at - ::time::Duration::HOUR), date!(2026 - 11 - 20));
+        assert_eq!(parse_day_arg("today", today), Ok(today));
+        assert_eq!(parse_day_arg("yesterday", today), Ok(date!(2026 - 11 - 20)));
+        for text in ["2026-11-19", "20261119"] {
+            assert_eq!(
+                parse_day_arg(text, today).unwrap().to_string(),
+                "2026-11-19"
+            );
+        }
+        let refused = parse_day_arg("2026/11/19", today).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("yyyy-MM-dd, yyyyMMdd, today or yesterday")
+        );
+        for bad in [
+            "2026-02-30",
+            "2025-02-29",
+            "1999-12-31",
+            "2136-01-01",
+            "2026-13-01",
+            "2026-1-01",
+            "2026-1101",
+            "202611-01",
+            "+2026-11-01",
+            "2026-11-1 ",
+            "x",
+        ] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
+        assert_eq!(parse_day("2024-02-29"), Some(date!(2024 - 02 - 29)));
+        assert_eq!(parse_day("2000-01-01"), Some(date!(2000 - 01 - 01)));
+    }
+}
