@@ -257,7 +257,8 @@ impl Progress for Bars {
             // Tried again from the start.
             bar.reset();
         }
-        if let Some(size) = size {
+        // Set only when it changes: setting draws, and the first drawing should show bytes.
+        if let Some(size) = size.filter(|size| bar.length() != Some(*size)) {
             bar.set_length(size);
         }
         bar.set_position(received);
