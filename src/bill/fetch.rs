@@ -47,9 +47,6 @@ pub trait Progress: Send + Sync {
     fn day_done(&self, _date: Date) {}
 }
 
-/// Nothing to tell.
-impl Progress for () {}
-
 #[derive(Debug, Error)]
 pub enum FetchError {
     #[error(transparent)]

@@ -133,7 +133,7 @@ fn bill_client(
 }
 
 /// What a download of some days gave, day by day, in the order asked.
-pub(crate) struct Fetched {
+pub(crate) struct FetchedDays {
     pub folder: PathBuf,
     pub results: Vec<(Date, DayResult)>,
 }
@@ -147,7 +147,7 @@ pub(crate) fn fetch_days(
     range: bool,
     source: Source,
     args: &FetchArgs,
-) -> Result<Fetched, Failure> {
+) -> Result<FetchedDays, Failure> {
     let printer = &context.printer;
     let now = crate::beijing::now();
     for date in dates {
@@ -184,7 +184,7 @@ pub(crate) fn fetch_days(
     let fetched = fetch::fetch(client, &folder, dates, request, bars.clone(), interrupted());
     bars.clear();
     match fetched.map_err(fetch_failure)? {
-        fetch::Fetched::Done(results) => Ok(Fetched { folder, results }),
+        fetch::Fetched::Done(results) => Ok(FetchedDays { folder, results }),
         fetch::Fetched::Stopped(code) => {
             printer.status("interrupted: the bills being downloaded were not saved");
             std::process::exit(code);
