@@ -27,7 +27,7 @@ pub enum DayResult {
 
 /// What to download, and how.
 #[derive(Debug, Clone, Copy)]
-pub struct Request {
+pub struct FetchRequest {
     pub source: Source,
     /// Ask for a gzip-compressed bill (the file is kept decompressed).
     pub gzip: bool,
@@ -88,7 +88,7 @@ pub fn fetch<S>(
     client: Client,
     folder: &Path,
     dates: &[Date],
-    request: Request,
+    request: FetchRequest,
     progress: Arc<dyn Progress>,
     stop: impl Future<Output = S>,
 ) -> Result<Fetched<S>, FetchError> {
@@ -170,13 +170,13 @@ struct Day {
     /// Held while the manifest is rewritten: one entry at a time.
     appends: Arc<Mutex<()>>,
     progress: Arc<dyn Progress>,
-    request: Request,
+    request: FetchRequest,
     date: Date,
 }
 
 impl Day {
     async fn fetch(&self) -> DayResult {
-        let Request {
+        let FetchRequest {
             source,
             gzip,
             retry,
@@ -261,7 +261,7 @@ mod tests {
             SignType::Md5,
         ))
         .unwrap();
-        let request = Request {
+        let request = FetchRequest {
             source: Source::Trade(BillType::All),
             gzip: false,
             skip_known,

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use time::Date;
 
 use crate::bill::download::{self, DownloadError, Source, bill_path, check_date, retry_policy};
-use crate::bill::fetch::{self, DayResult, FetchError, Progress, Request};
+use crate::bill::fetch::{self, DayResult, FetchError, FetchRequest, Progress};
 use crate::bill::format::BillType;
 use crate::bill::manifest::EntryStatus;
 use crate::cli::api;
@@ -173,7 +173,7 @@ pub(crate) fn fetch_days(
             folder.display()
         ));
     }
-    let request = Request {
+    let request = FetchRequest {
         source,
         gzip: args.gzip,
         skip_known: !args.force && (range || args.skip_existing),
