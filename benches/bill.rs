@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use wxpay_ops::bill::format::{BillType, FeeRate};
-use wxpay_ops::bill::parse::{Record, read};
+use wxpay_ops::bill::parse::{BillRecord, read};
 use wxpay_ops::emulator::bills::write_trade_bill;
 use wxpay_ops::emulator::synth::SyntheticDay;
 
@@ -226,7 +226,7 @@ fn parse(path: &Path) {
     let mut refunds = 0i64;
     let report = read(
         File::open(path).expect("bench bill"),
-        |record: &Record<'_>| {
+        |record: &BillRecord<'_>| {
             keys += (record.out_trade_no().len() + record.transaction_id().len()) as u64;
             refunds += record.refund_fee().0 + record.total_fee().0;
             Ok::<(), Infallible>(())

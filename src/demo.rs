@@ -19,9 +19,8 @@ use thiserror::Error;
 use time::Date;
 use time::macros::date;
 
-use crate::bill::download::{
-    Outcome as Downloaded, Retry, Source, TradeType as BillType, bill_path, check_date, fetch,
-};
+use crate::bill::download::{Downloaded, Source, bill_path, check_date, fetch};
+use crate::bill::format::BillType;
 use crate::config::certs::read_p12;
 use crate::emulator::core::Options;
 use crate::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID};
@@ -38,7 +37,7 @@ use crate::time::{bill_time, parse_api_time};
 use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, RefundAccepted, RefundRequest, TradeType, UnifiedOrder,
 };
-use crate::wechat::client::{Client, ClientOptions};
+use crate::wechat::client::{Client, ClientOptions, RetryPolicy};
 use crate::wechat::notify::{
     Recipient, decrypt_refund, decrypt_req_info, encrypt_req_info, reply_fail, reply_for,
     verify_payment,
@@ -1025,11 +1024,12 @@ impl Shop<'_> {
         {
             return self.fail(name, command, e);
         }
-        let retry = Retry {
+        let retry = RetryPolicy {
             attempts: 3,
-            first_wait: Duration::from_millis(200),
+            base_delay: Duration::from_millis(200),
+            ..RetryPolicy::default()
         };
-        let saved = match fetch(&self.client, source, date, false, &path, retry).await {
+        let saved = match fetch(&self.client, source, date, false, &path, retry, None).await {
             Ok(Downloaded::Saved(saved)) => saved,
             Ok(Downloaded::NoBill { .. }) => return self.fail(name, command, "No Bill Exist"),
             Err(e) => return self.fail(name, command, e),

@@ -5,15 +5,17 @@
 use std::convert::Infallible;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use time::{Date, OffsetDateTime};
 
+use super::format::BillType;
 use super::parse::{BillError, ParseError, Parser, Report};
 use crate::fsutil::{FileError, WriteError, write_atomic};
-use crate::wechat::client::{BillBody, Client, ClientError};
+use crate::wechat::client::{BillBody, Client, ClientError, RetryPolicy};
 
 /// The longest a bill may take to arrive: the largest bill (a few hundred MB) arrives well
 /// within it, and a longer wait would leave a scheduled job hanging.
@@ -22,43 +24,30 @@ pub const MAX_TIMEOUT_SECS: u64 = 3600;
 /// What to download: a trade bill of a type, or a fund-flow bill of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    Trade(TradeType),
-    FundFlow(Account),
+    Trade(BillType),
+    FundFlow(FundAccount),
 }
 
+/// The accounts a fund-flow bill is of, spelled as the API wants them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TradeType {
-    All,
-    Success,
-    Refund,
-    RechargeRefund,
-}
-
-impl TradeType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TradeType::All => "ALL",
-            TradeType::Success => "SUCCESS",
-            TradeType::Refund => "REFUND",
-            TradeType::RechargeRefund => "RECHARGE_REFUND",
-        }
-    }
-}
-
-/// Fund-flow accounts, spelled as the API wants them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Account {
+pub enum FundAccount {
     Basic,
     Operation,
     Fees,
 }
 
-impl Account {
+impl FundAccount {
+    pub const ACCOUNTS: [FundAccount; 3] = [
+        FundAccount::Basic,
+        FundAccount::Operation,
+        FundAccount::Fees,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            Account::Basic => "Basic",
-            Account::Operation => "Operation",
-            Account::Fees => "Fees",
+            FundAccount::Basic => "Basic",
+            FundAccount::Operation => "Operation",
+            FundAccount::Fees => "Fees",
         }
     }
 }
@@ -102,10 +91,19 @@ pub fn iso(date: Date) -> String {
     )
 }
 
+/// Every day from `from` to `to`, both included.
+pub fn days(from: Date, to: Date) -> impl Iterator<Item = Date> {
+    std::iter::successors(Some(from), |day| day.next_day()).take_while(move |day| *day <= to)
+}
+
 /// `DIR/<mch_id>/<YYYY-MM-DD>.<type>.csv`
 pub fn bill_path(dir: &Path, mch_id: &str, date: Date, source: Source) -> PathBuf {
-    dir.join(mch_id)
-        .join(format!("{}.{}.csv", iso(date), source.label()))
+    dir.join(mch_id).join(bill_file_name(date, source))
+}
+
+/// `<YYYY-MM-DD>.<type>.csv`, the name of a bill in its merchant's folder.
+pub fn bill_file_name(date: Date, source: Source) -> String {
+    format!("{}.{}.csv", iso(date), source.label())
 }
 
 /// Why a date cannot be asked for (reference A6.2, A6.7).
@@ -149,7 +147,7 @@ pub fn check_date(date: Date, now: OffsetDateTime) -> Result<(), DateRefusal> {
 
 /// A bill on disk, as WeChat Pay served it (decompressed).
 #[derive(Debug, Clone)]
-pub struct Saved {
+pub struct SavedBill {
     pub path: PathBuf,
     pub bytes: u64,
     pub sha256: String,
@@ -158,9 +156,10 @@ pub struct Saved {
     pub source_url: String,
 }
 
+/// What asking for a day's bill gave: the bill, or word that the day has none.
 #[derive(Debug)]
-pub enum Outcome {
-    Saved(Box<Saved>),
+pub enum Downloaded {
+    Saved(Box<SavedBill>),
     /// `No Bill Exist` / `NO_BILL_EXIST`: the day has no bill; not an error.
     NoBill {
         source_url: String,
@@ -206,7 +205,7 @@ impl DownloadError {
 }
 
 /// The answer WeChat Pay gave instead of a bill, sorted by what to do about it.
-fn classify(error: ClientError) -> Result<Outcome, DownloadError> {
+fn classify(error: ClientError) -> Result<Downloaded, DownloadError> {
     if let Some(tls) = error.tls_failure() {
         return Err(DownloadError::Tls(tls));
     }
@@ -216,7 +215,7 @@ fn classify(error: ClientError) -> Result<Outcome, DownloadError> {
             let said = words(&message);
             if said.contains("no bill exist") {
                 // The URL is what was asked; the caller knows it.
-                Ok(Outcome::NoBill {
+                Ok(Downloaded::NoBill {
                     source_url: String::new(),
                 })
             } else if said.contains("bill creating") {
@@ -233,7 +232,7 @@ fn classify(error: ClientError) -> Result<Outcome, DownloadError> {
             }
         }
         ClientError::Refused { code, description } => match code.as_str() {
-            "NO_BILL_EXIST" => Ok(Outcome::NoBill {
+            "NO_BILL_EXIST" => Ok(Downloaded::NoBill {
                 source_url: String::new(),
             }),
             "BILL_CREATING" => Err(DownloadError::Creating),
@@ -257,12 +256,20 @@ fn classify(error: ClientError) -> Result<Outcome, DownloadError> {
     }
 }
 
-/// How often to try, and how long to wait between tries (doubling, with jitter).
-#[derive(Debug, Clone, Copy)]
-pub struct Retry {
-    pub attempts: u32,
-    pub first_wait: Duration,
+/// How often to try a bill, `retries` + 1 times in all, and how long to wait between tries:
+/// about half a second, doubling each time without a cap, so that a few retries span the
+/// minutes a bill may take to be made.
+pub fn retry_policy(retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        attempts: retries + 1,
+        base_delay: Duration::from_millis(500),
+        max_delay: Duration::MAX,
+    }
 }
+
+/// Told how much of a bill has arrived: the bytes so far, and all of them when the server
+/// said how many (Content-Length).
+pub type OnBytes = Arc<dyn Fn(u64, Option<u64>) + Send + Sync>;
 
 /// Downloads one bill to `path`, trying again on temporary faults.
 pub async fn fetch(
@@ -271,17 +278,15 @@ pub async fn fetch(
     date: Date,
     gzip: bool,
     path: &Path,
-    retry: Retry,
-) -> Result<Outcome, DownloadError> {
-    let mut wait = retry.first_wait;
+    retry: RetryPolicy,
+    on_bytes: Option<OnBytes>,
+) -> Result<Downloaded, DownloadError> {
     let mut attempt = 1;
     loop {
-        match fetch_once(client, source, date, gzip, path).await {
+        match fetch_once(client, source, date, gzip, path, on_bytes.clone()).await {
             Err(e) if e.is_temporary() && attempt < retry.attempts.max(1) => {
-                let jitter = rand::random_range(0..=wait.as_millis() as u64 / 4 + 1);
-                tokio::time::sleep(wait + Duration::from_millis(jitter)).await;
-                wait *= 2;
                 attempt += 1;
+                tokio::time::sleep(retry.delay(attempt)).await;
             }
             other => return other,
         }
@@ -294,14 +299,15 @@ async fn fetch_once(
     date: Date,
     gzip: bool,
     path: &Path,
-) -> Result<Outcome, DownloadError> {
+    on_bytes: Option<OnBytes>,
+) -> Result<Downloaded, DownloadError> {
     let fields = source.fields(date, gzip);
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let body = match client.download_stream(source.endpoint(), &fields).await {
         Ok(body) => body,
         Err(error) => {
             return classify(error).map(|outcome| match outcome {
-                Outcome::NoBill { .. } => Outcome::NoBill {
+                Downloaded::NoBill { .. } => Downloaded::NoBill {
                     source_url: client.bill_url(source.endpoint()),
                 },
                 saved => saved,
@@ -310,10 +316,10 @@ async fn fetch_once(
     };
     let path = path.to_owned();
     let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || save(&path, body, &runtime))
+    tokio::task::spawn_blocking(move || save(&path, body, &runtime, on_bytes))
         .await
         .map_err(|e| DownloadError::Temporary(format!("the download stopped: {e}")))?
-        .map(|saved| Outcome::Saved(Box::new(saved)))
+        .map(|saved| Downloaded::Saved(Box::new(saved)))
 }
 
 /// Streams the body into a temporary file beside `path`; renamed into place only when the
@@ -322,8 +328,10 @@ fn save(
     path: &Path,
     mut body: BillBody,
     runtime: &tokio::runtime::Handle,
-) -> Result<Saved, DownloadError> {
+    on_bytes: Option<OnBytes>,
+) -> Result<SavedBill, DownloadError> {
     let source_url = body.url().to_owned();
+    let size = body.content_length();
     let written = write_atomic(path, |out| {
         let mut sink = Sink::new(out);
         let mut received = 0u64;
@@ -333,6 +341,9 @@ fn save(
             ))
         })? {
             received += chunk.len() as u64;
+            if let Some(on_bytes) = &on_bytes {
+                on_bytes(received, size);
+            }
             sink.write(&chunk).map_err(|e| sink_error(path, e))?;
         }
         sink.finish().map_err(|e| sink_error(path, e))
@@ -341,7 +352,7 @@ fn save(
         WriteError::File(e) => DownloadError::File(e),
         WriteError::Inner(e) => e,
     })?;
-    Ok(Saved {
+    Ok(SavedBill {
         path: path.to_owned(),
         bytes: checked.bytes,
         sha256: checked.sha256,
@@ -380,7 +391,7 @@ struct Finished {
     report: Report,
 }
 
-fn ignore(_: &super::parse::Record<'_>) -> Result<(), Infallible> {
+fn ignore(_: &super::parse::BillRecord<'_>) -> Result<(), Infallible> {
     Ok(())
 }
 
@@ -562,16 +573,28 @@ mod tests {
     }
 
     #[test]
+    fn ranges_hold_every_day_once() {
+        let range: Vec<Date> = days(date!(2026 - 12 - 30), date!(2027 - 01 - 02)).collect();
+        assert_eq!(range.len(), 4);
+        assert_eq!(range[2], date!(2027 - 01 - 01));
+        assert_eq!(
+            days(date!(2026 - 12 - 30), date!(2026 - 12 - 30)).count(),
+            1
+        );
+        assert_eq!(days(Date::MAX, Date::MAX).count(), 1);
+    }
+
+    #[test]
     fn files_are_named_by_merchant_date_and_type() {
         let path = bill_path(
             Path::new("/b"),
             "10000100",
             date!(2026 - 11 - 20),
-            Source::FundFlow(Account::Basic),
+            Source::FundFlow(FundAccount::Basic),
         );
         assert_eq!(path, Path::new("/b/10000100/2026-11-20.fundflow-Basic.csv"));
         assert_eq!(
-            Source::Trade(TradeType::All).fields(date!(2026 - 11 - 20), true),
+            Source::Trade(BillType::All).fields(date!(2026 - 11 - 20), true),
             [
                 ("bill_date", "20261120".to_owned()),
                 ("bill_type", "ALL".to_owned()),
@@ -633,11 +656,11 @@ mod tests {
         let protocol = |m: &str| classify(ClientError::Protocol { message: m.into() });
         assert!(matches!(
             protocol("No Bill Exist"),
-            Ok(Outcome::NoBill { .. })
+            Ok(Downloaded::NoBill { .. })
         ));
         assert!(matches!(
             protocol("NO Bill Exist"),
-            Ok(Outcome::NoBill { .. })
+            Ok(Downloaded::NoBill { .. })
         ));
         assert!(matches!(
             protocol("Bill Creating"),
@@ -653,7 +676,7 @@ mod tests {
         };
         assert!(matches!(
             refused("NO_BILL_EXIST"),
-            Ok(Outcome::NoBill { .. })
+            Ok(Downloaded::NoBill { .. })
         ));
         assert!(matches!(
             refused("BILL_CREATING"),

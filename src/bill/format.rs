@@ -7,20 +7,42 @@ use crate::wechat::{BillAmount, Fen};
 pub const BOM: &str = "\u{feff}";
 pub const LINE_END: &str = "\r\n";
 
+/// The type of a trade bill, the `bill_type` WeChat Pay is asked for: which trades it lists
+/// and under which header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BillType {
     All,
     Success,
     Refund,
+    /// Refunds of payments made with recharge coupons (充值券).
+    RechargeRefund,
 }
 
 impl BillType {
+    pub const TYPES: [BillType; 4] = [
+        BillType::All,
+        BillType::Success,
+        BillType::Refund,
+        BillType::RechargeRefund,
+    ];
+
     pub fn parse(text: &str) -> Option<BillType> {
         match text {
             "ALL" => Some(BillType::All),
             "SUCCESS" => Some(BillType::Success),
             "REFUND" => Some(BillType::Refund),
+            "RECHARGE_REFUND" => Some(BillType::RechargeRefund),
             _ => None,
+        }
+    }
+
+    /// As the API, file names and the manifest spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillType::All => "ALL",
+            BillType::Success => "SUCCESS",
+            BillType::Refund => "REFUND",
+            BillType::RechargeRefund => "RECHARGE_REFUND",
         }
     }
 
@@ -30,6 +52,8 @@ impl BillType {
             BillType::All => true,
             BillType::Success => !row.is_refund(),
             BillType::Refund => row.is_refund(),
+            // A row has no recharge coupons, so none is a recharge refund.
+            BillType::RechargeRefund => false,
         }
     }
 
@@ -38,6 +62,7 @@ impl BillType {
             BillType::All => &ALL_HEADER,
             BillType::Success => &SUCCESS_HEADER,
             BillType::Refund => &REFUND_HEADER,
+            BillType::RechargeRefund => &RECHARGE_REFUND_HEADER,
         }
     }
 }
@@ -126,6 +151,39 @@ pub const REFUND_HEADER: [&str; 29] = [
     "订单金额",
     "申请退款金额",
     "费率备注",
+];
+
+/// The refund header with 子商户号 and 返还手续费 in place of 特约商户号 and 手续费, and no
+/// 费率备注.
+pub const RECHARGE_REFUND_HEADER: [&str; 28] = [
+    "交易时间",
+    "公众账号ID",
+    "商户号",
+    "子商户号",
+    "设备号",
+    "微信订单号",
+    "商户订单号",
+    "用户标识",
+    "交易类型",
+    "交易状态",
+    "付款银行",
+    "货币种类",
+    "应结订单金额",
+    "代金券金额",
+    "退款申请时间",
+    "退款成功时间",
+    "微信退款单号",
+    "商户退款单号",
+    "退款金额",
+    "充值券退款金额",
+    "退款类型",
+    "退款状态",
+    "商品名称",
+    "商户数据包",
+    "返还手续费",
+    "费率",
+    "订单金额",
+    "申请退款金额",
 ];
 
 pub const SUMMARY_HEADER: [&str; 7] = [
@@ -286,7 +344,7 @@ impl TradeRow {
             self.total_fee.yuan()
         };
         let time = match (&self.refund, bill_type) {
-            (Some(r), BillType::Refund) => r.paid_time.clone(),
+            (Some(r), BillType::Refund | BillType::RechargeRefund) => r.paid_time.clone(),
             _ => self.time.clone(),
         };
         let mut values = vec![
@@ -343,7 +401,7 @@ impl TradeRow {
                 order_amount,
                 String::new(),
             ]),
-            BillType::Refund => {
+            BillType::Refund | BillType::RechargeRefund => {
                 let refund = self.refund.as_ref();
                 values.extend([
                     refund.map(|r| r.applied_time.clone()).unwrap_or_default(),
@@ -360,8 +418,11 @@ impl TradeRow {
                     self.rate.label(),
                     order_amount,
                     refund_fee,
-                    String::new(),
                 ]);
+                if bill_type == BillType::Refund {
+                    // 费率备注
+                    values.push(String::new());
+                }
             }
         }
         values
@@ -482,6 +543,10 @@ mod tests {
             refund_status: "SUCCESS".into(),
         });
         assert_eq!(refund.values(BillType::Refund).len(), REFUND_HEADER.len());
+        assert_eq!(
+            refund.values(BillType::RechargeRefund).len(),
+            RECHARGE_REFUND_HEADER.len()
+        );
         let all = refund.values(BillType::All);
         assert_eq!(all[9], "REFUND");
         assert_eq!(all[12], "0.00");

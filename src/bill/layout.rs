@@ -272,7 +272,7 @@ const FUND_FLOW_SUMMARY_NAMES: &[(&str, Total)] = &[
 
 /// Trade bill (交易账单) or fund-flow bill (资金账单).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum BillKind {
     Trade,
     FundFlow,
 }
@@ -280,7 +280,7 @@ pub enum Kind {
 /// A bill's columns, found from its header line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    pub kind: Kind,
+    pub kind: BillKind,
     /// The names as the header gave them, in order.
     pub header: Vec<String>,
     /// The column at each position.
@@ -337,13 +337,13 @@ impl Layout {
             });
         }
         let kind = if header.iter().any(|n| lookup(FUND_FLOW_NAMES, n).is_some()) {
-            Kind::FundFlow
+            BillKind::FundFlow
         } else {
-            Kind::Trade
+            BillKind::Trade
         };
         let (table, required) = match kind {
-            Kind::Trade => (TRADE_NAMES, TRADE_REQUIRED),
-            Kind::FundFlow => (FUND_FLOW_NAMES, FUND_FLOW_REQUIRED),
+            BillKind::Trade => (TRADE_NAMES, TRADE_REQUIRED),
+            BillKind::FundFlow => (FUND_FLOW_NAMES, FUND_FLOW_REQUIRED),
         };
         let unknown: Vec<&str> = header
             .iter()
@@ -355,7 +355,7 @@ impl Layout {
                 reason: format!("unknown column(s) {}", quoted(&unknown)),
             });
         }
-        let legacy = kind == Kind::Trade && !header.iter().any(|n| n == "应结订单金额");
+        let legacy = kind == BillKind::Trade && !header.iter().any(|n| n == "应结订单金额");
         let mut columns = Vec::with_capacity(header.len());
         let mut index = [None; Column::COUNT];
         for (position, name) in header.iter().enumerate() {
@@ -384,7 +384,7 @@ impl Layout {
         debug_assert!(
             columns
                 .iter()
-                .all(|c| c.is_fund_flow() == (kind == Kind::FundFlow))
+                .all(|c| c.is_fund_flow() == (kind == BillKind::FundFlow))
         );
         Ok(Layout {
             kind,
@@ -407,9 +407,11 @@ impl Layout {
     pub fn variant(&self) -> &'static str {
         let legacy = !self.has(Column::SettlementTotalFee);
         match self.kind {
-            Kind::FundFlow => "fund flow",
-            Kind::Trade if self.header.iter().any(|n| n == "返还手续费") => "RECHARGE_REFUND",
-            Kind::Trade => match (
+            BillKind::FundFlow => "fund flow",
+            BillKind::Trade if self.header.iter().any(|n| n == "返还手续费") => {
+                "RECHARGE_REFUND"
+            }
+            BillKind::Trade => match (
                 legacy,
                 self.has(Column::RefundApplyTime),
                 self.has(Column::RefundId),
@@ -427,8 +429,8 @@ impl Layout {
     /// Reads the summary header line that follows the data rows.
     pub fn summary_from_header(&self, line: &str) -> Result<Vec<Total>, UnknownHeader> {
         let table = match self.kind {
-            Kind::Trade => TRADE_SUMMARY_NAMES,
-            Kind::FundFlow => FUND_FLOW_SUMMARY_NAMES,
+            BillKind::Trade => TRADE_SUMMARY_NAMES,
+            BillKind::FundFlow => FUND_FLOW_SUMMARY_NAMES,
         };
         let mut totals = Vec::new();
         for name in line.split(',').map(normalise) {
@@ -471,14 +473,13 @@ fn quoted(names: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::bill::format::{
-        ALL_HEADER, FUND_FLOW_HEADER, FUND_FLOW_SUMMARY_HEADER, REFUND_HEADER, SUCCESS_HEADER,
-        SUMMARY_HEADER,
+        ALL_HEADER, FUND_FLOW_HEADER, FUND_FLOW_SUMMARY_HEADER, RECHARGE_REFUND_HEADER,
+        REFUND_HEADER, SUCCESS_HEADER, SUMMARY_HEADER,
     };
 
     const LEGACY_ALL: &str = "交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,总金额,代金券或立减优惠金额,微信退款单号,商户退款单号,退款金额,代金券或立减优惠退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率";
     const LEGACY_SUCCESS: &str = "交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,总金额,代金券或立减优惠金额,商品名称,商户数据包,手续费,费率";
     const LEGACY_REFUND: &str = "交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,总金额,代金券或立减优惠金额,退款申请时间,退款成功时间,微信退款单号,商户退款单号,退款金额,代金券或立减优惠退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率";
-    const RECHARGE_REFUND: &str = "交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,退款申请时间,退款成功时间,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,返还手续费,费率,订单金额,申请退款金额";
     const FUND_FLOW_HALF_WIDTH: &str = "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额(元),账户结余(元),资金变更提交申请人,备注,业务凭证号";
 
     fn layout(header: &str) -> Layout {
@@ -491,7 +492,7 @@ mod tests {
             (ALL_HEADER.join(","), "ALL", 27),
             (SUCCESS_HEADER.join(","), "SUCCESS", 20),
             (REFUND_HEADER.join(","), "REFUND", 29),
-            (RECHARGE_REFUND.to_owned(), "RECHARGE_REFUND", 28),
+            (RECHARGE_REFUND_HEADER.join(","), "RECHARGE_REFUND", 28),
             (LEGACY_ALL.to_owned(), "legacy ALL", 24),
             (LEGACY_SUCCESS.to_owned(), "legacy SUCCESS", 18),
             (LEGACY_REFUND.to_owned(), "legacy REFUND", 26),

@@ -8,28 +8,33 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
 
+use super::download::{Downloaded, Source, iso};
 use crate::fsutil::{FileError, WriteError, lock_folder, write_atomic};
 
 pub const MANIFEST_NAME: &str = "manifest.jsonl";
 
+/// What a manifest entry says of its day's bill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum EntryStatus {
     /// The bill is in `file`.
     Saved,
     /// WeChat Pay has no bill for the day (no trade, or no fund movement).
     NoBill,
 }
 
+/// One line of the manifest: a bill fetched, or a day found to have none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
+pub struct ManifestEntry {
     /// YYYY-MM-DD, the bill day (Beijing time).
     pub date: String,
     /// ALL, SUCCESS, REFUND, RECHARGE_REFUND, or fundflow-Basic / -Operation / -Fees.
     #[serde(rename = "type")]
     pub bill_type: String,
-    pub status: Status,
+    pub status: EntryStatus,
     /// The file's name in the manifest's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -53,6 +58,55 @@ pub struct Entry {
     pub fetched_at: String,
 }
 
+impl ManifestEntry {
+    /// The entry for what a download of `date` gave, fetched at `fetched_at`; a saved bill's
+    /// file is named relative to `folder`, the manifest's.
+    pub fn new(
+        date: Date,
+        source: Source,
+        downloaded: &Downloaded,
+        folder: &Path,
+        fetched_at: OffsetDateTime,
+    ) -> ManifestEntry {
+        let fetched_at = fetched_at
+            .replace_nanosecond(0)
+            .unwrap_or(fetched_at)
+            .to_offset(crate::time::BEIJING)
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        let mut entry = ManifestEntry {
+            date: iso(date),
+            bill_type: source.label(),
+            status: EntryStatus::NoBill,
+            file: None,
+            bytes: None,
+            sha256: None,
+            rows: None,
+            totals: None,
+            consistent: None,
+            gzip: None,
+            source_url: String::new(),
+            fetched_at,
+        };
+        match downloaded {
+            Downloaded::NoBill { source_url } => entry.source_url = source_url.clone(),
+            Downloaded::Saved(saved) => {
+                entry.status = EntryStatus::Saved;
+                entry.file =
+                    (saved.path.strip_prefix(folder).ok()).map(|p| p.display().to_string());
+                entry.bytes = Some(saved.bytes);
+                entry.sha256 = Some(saved.sha256.clone());
+                entry.rows = Some(saved.report.rows);
+                entry.totals = Some(saved.report.stated_totals());
+                entry.consistent = Some(saved.report.is_consistent());
+                entry.gzip = Some(saved.gzip);
+                entry.source_url = saved.source_url.clone();
+            }
+        }
+        entry
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum ManifestError {
     #[error("cannot read {path}: {source}")]
@@ -66,7 +120,7 @@ pub enum ManifestError {
 }
 
 /// Every entry, in the order written; an absent manifest has none.
-pub fn read(path: &Path) -> Result<Vec<Entry>, ManifestError> {
+pub fn read(path: &Path) -> Result<Vec<ManifestEntry>, ManifestError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -91,7 +145,11 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, ManifestError> {
 }
 
 /// The entry that counts for a date and type: the last one written.
-pub fn latest<'a>(entries: &'a [Entry], date: &str, bill_type: &str) -> Option<&'a Entry> {
+pub fn latest<'a>(
+    entries: &'a [ManifestEntry],
+    date: &str,
+    bill_type: &str,
+) -> Option<&'a ManifestEntry> {
     entries
         .iter()
         .rev()
@@ -103,7 +161,7 @@ pub fn latest<'a>(entries: &'a [Entry], date: &str, bill_type: &str) -> Option<&
 /// (which one write with O_APPEND could leave). Two processes downloading into one folder
 /// would each read, add their line and rename, the second losing the first's line; an
 /// advisory lock on the folder around the whole cycle makes them take turns.
-pub fn append(path: &Path, entry: &Entry) -> Result<(), FileError> {
+pub fn append(path: &Path, entry: &ManifestEntry) -> Result<(), FileError> {
     let folder = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -128,9 +186,12 @@ pub fn append(path: &Path, entry: &Entry) -> Result<(), FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bill::download::{FundAccount, SavedBill};
+    use crate::bill::format::BillType;
+    use time::macros::{date, datetime};
 
-    fn entry(date: &str, status: Status) -> Entry {
-        Entry {
+    fn entry(date: &str, status: EntryStatus) -> ManifestEntry {
+        ManifestEntry {
             date: date.into(),
             bill_type: "ALL".into(),
             status,
@@ -147,18 +208,67 @@ mod tests {
     }
 
     #[test]
+    fn entries_record_what_a_download_gave() {
+        let folder = Path::new("/bills/10000100");
+        let bill = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/real/bill.ALL.probe.csv"
+        ))
+        .unwrap();
+        let ignore =
+            |_: &crate::bill::parse::BillRecord<'_>| Ok::<(), std::convert::Infallible>(());
+        let report = crate::bill::parse::read(&bill[..], ignore).unwrap();
+        let saved = Downloaded::Saved(Box::new(SavedBill {
+            path: folder.join("2026-11-20.ALL.csv"),
+            bytes: bill.len() as u64,
+            sha256: "ab".repeat(32),
+            gzip: true,
+            report: report.clone(),
+            source_url: "https://api.mch.weixin.qq.com/pay/downloadbill".into(),
+        }));
+        let source = Source::Trade(BillType::All);
+        let at = datetime!(2026-11-21 02:00:00.5 UTC);
+        let entry = ManifestEntry::new(date!(2026 - 11 - 20), source, &saved, folder, at);
+        assert_eq!(entry.date, "2026-11-20");
+        assert_eq!(entry.bill_type, "ALL");
+        assert_eq!(entry.status, EntryStatus::Saved);
+        assert_eq!(entry.file.as_deref(), Some("2026-11-20.ALL.csv"));
+        assert_eq!(entry.rows, Some(report.rows));
+        assert_eq!(entry.totals, Some(report.stated_totals()));
+        assert_eq!(entry.consistent, Some(true));
+        assert_eq!(entry.gzip, Some(true));
+        assert_eq!(entry.fetched_at, "2026-11-21T10:00:00+08:00");
+
+        let url = "http://127.0.0.1/pay/downloadfundflow".to_owned();
+        let none = Downloaded::NoBill {
+            source_url: url.clone(),
+        };
+        let source = Source::FundFlow(FundAccount::Fees);
+        let entry = ManifestEntry::new(date!(2026 - 11 - 20), source, &none, folder, at);
+        assert_eq!(
+            (
+                entry.bill_type.as_str(),
+                entry.status,
+                entry.file,
+                entry.source_url
+            ),
+            ("fundflow-Fees", EntryStatus::NoBill, None, url)
+        );
+    }
+
+    #[test]
     fn appends_and_the_last_entry_counts() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(MANIFEST_NAME);
         assert!(read(&path).unwrap().is_empty());
-        append(&path, &entry("2026-11-20", Status::NoBill)).unwrap();
-        append(&path, &entry("2026-11-19", Status::Saved)).unwrap();
-        append(&path, &entry("2026-11-20", Status::Saved)).unwrap();
+        append(&path, &entry("2026-11-20", EntryStatus::NoBill)).unwrap();
+        append(&path, &entry("2026-11-19", EntryStatus::Saved)).unwrap();
+        append(&path, &entry("2026-11-20", EntryStatus::Saved)).unwrap();
         let entries = read(&path).unwrap();
         assert_eq!(entries.len(), 3);
         assert_eq!(
             latest(&entries, "2026-11-20", "ALL").unwrap().status,
-            Status::Saved
+            EntryStatus::Saved
         );
         assert!(latest(&entries, "2026-11-20", "REFUND").is_none());
         std::fs::write(&path, "{\"date\":1}\n").unwrap();

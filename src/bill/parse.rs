@@ -4,7 +4,7 @@
 //! # Visiting records
 //!
 //! ```text
-//! let report = bill::parse::read(file, |record: &Record<'_>| {
+//! let report = bill::parse::read(file, |record: &BillRecord<'_>| {
 //!     // record borrows the parser's buffer: copy out what you keep
 //!     index.insert(record.out_trade_no().to_owned(), record.total_fee());
 //!     Ok::<(), Infallible>(())
@@ -14,17 +14,17 @@
 //!
 //! [`read`] takes any `Read + Send` (a file, stdin, a gzip file: detected by its magic
 //! bytes; a thread reads ahead) and calls the visitor once per data row, in file order, on
-//! the caller's thread, with a [`Record`] that borrows the line. For bytes that arrive in pieces (a download), [`Parser::feed`] each piece and
+//! the caller's thread, with a [`BillRecord`] that borrows the line. For bytes that arrive in pieces (a download), [`Parser::feed`] each piece and
 //! [`Parser::finish`] at the end. A visitor error stops the parse and comes back as
 //! [`ParseError::Visit`].
 //!
-//! A [`Record`] gives every column by [`Column`] ([`Record::get`] for text,
-//! [`Record::amount`] / [`Record::fen`] for money, exact, never floats), and the key fields
-//! of a reconciliation directly: [`Record::trade_time`], [`Record::out_trade_no`],
-//! [`Record::transaction_id`], [`Record::trade_state`], [`Record::total_fee`],
-//! [`Record::refund_id`], [`Record::out_refund_no`], [`Record::refund_fee`],
-//! [`Record::refund_status`], [`Record::fee`]. Which columns a bill has is in
-//! [`Record::layout`] (the same [`Layout`] for every record of a bill).
+//! A [`BillRecord`] gives every column by [`Column`] ([`BillRecord::get`] for text,
+//! [`BillRecord::amount`] / [`BillRecord::fen`] for money, exact, never floats), and the key fields
+//! of a reconciliation directly: [`BillRecord::trade_time`], [`BillRecord::out_trade_no`],
+//! [`BillRecord::transaction_id`], [`BillRecord::trade_state`], [`BillRecord::total_fee`],
+//! [`BillRecord::refund_id`], [`BillRecord::out_refund_no`], [`BillRecord::refund_fee`],
+//! [`BillRecord::refund_status`], [`BillRecord::fee`]. Which columns a bill has is in
+//! [`BillRecord::layout`] (the same [`Layout`] for every record of a bill).
 //!
 //! The [`Report`] at the end has the row count and the self-check: every total of the
 //! summary row against what the rows add up to.
@@ -33,7 +33,7 @@ use std::io::{self, Read};
 
 use thiserror::Error;
 
-use super::layout::{Column, Direction, Kind, Layout, MAX_COLUMNS, Total};
+use super::layout::{BillKind, Column, Direction, Layout, MAX_COLUMNS, Total};
 use crate::wechat::money::MoneyError;
 use crate::wechat::{BillAmount, Fen, Message};
 
@@ -113,7 +113,7 @@ pub enum ParseError<E> {
 
 /// One data row of a bill, borrowed from the parser's buffer.
 #[derive(Debug, Clone, Copy)]
-pub struct Record<'a> {
+pub struct BillRecord<'a> {
     line: u64,
     text: &'a str,
     bounds: &'a [(u32, u32)],
@@ -121,7 +121,7 @@ pub struct Record<'a> {
     layout: &'a Layout,
 }
 
-impl<'a> Record<'a> {
+impl<'a> BillRecord<'a> {
     /// The line of the file this row is on (1 is the header).
     pub fn line(&self) -> u64 {
         self.line
@@ -135,6 +135,34 @@ impl<'a> Record<'a> {
     pub fn value(&self, position: usize) -> &'a str {
         let (start, end) = self.bounds[position];
         &self.text[start as usize..end as usize]
+    }
+
+    /// Every value in column order, as records are shown: text as the bill has it, money in
+    /// fen ([`push_fen`]), written into `numbers`, which the amounts borrow.
+    pub fn values_in_fen<'s>(
+        &'s self,
+        numbers: &'s mut String,
+    ) -> impl Iterator<Item = FieldValue<'s>> + 's {
+        let columns = &self.layout.columns;
+        numbers.clear();
+        let mut ends = [0usize; MAX_COLUMNS];
+        for (position, column) in columns.iter().enumerate() {
+            if column.is_money() {
+                push_fen(numbers, self.amount_at(position));
+                ends[position] = numbers.len();
+            }
+        }
+        let numbers: &'s str = numbers;
+        let mut start = 0;
+        columns.iter().enumerate().map(move |(position, column)| {
+            if column.is_money() {
+                let text = &numbers[start..ends[position]];
+                start = ends[position];
+                FieldValue::Fen(text)
+            } else {
+                FieldValue::Text(self.value(position))
+            }
+        })
     }
 
     /// The amount at `position`, when that column holds money (zero otherwise).
@@ -168,8 +196,8 @@ impl<'a> Record<'a> {
     /// 交易时间 (trade bills) or 记账时间 (fund flow), as the bill writes it.
     pub fn trade_time(&self) -> &'a str {
         match self.layout.kind {
-            Kind::Trade => self.text_or_empty(Column::TradeTime),
-            Kind::FundFlow => self.text_or_empty(Column::BookingTime),
+            BillKind::Trade => self.text_or_empty(Column::TradeTime),
+            BillKind::FundFlow => self.text_or_empty(Column::BookingTime),
         }
     }
 
@@ -181,8 +209,8 @@ impl<'a> Record<'a> {
     /// 微信订单号; on fund-flow rows 微信支付业务单号.
     pub fn transaction_id(&self) -> &'a str {
         match self.layout.kind {
-            Kind::Trade => self.text_or_empty(Column::TransactionId),
-            Kind::FundFlow => self.text_or_empty(Column::BusinessNo),
+            BillKind::Trade => self.text_or_empty(Column::TransactionId),
+            BillKind::FundFlow => self.text_or_empty(Column::BusinessNo),
         }
     }
 
@@ -248,6 +276,13 @@ fn amount_fen(amount: BillAmount) -> Fen {
     Fen((amount.0 + half) / YUAN_UNITS_PER_FEN)
 }
 
+/// A value of a record as it is shown: text, or money in fen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValue<'a> {
+    Text(&'a str),
+    Fen(&'a str),
+}
+
 /// A count or an amount of the summary row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quantity {
@@ -265,6 +300,37 @@ impl std::fmt::Display for Quantity {
                 f.write_str(&amount.format(places))
             }
         }
+    }
+}
+
+impl Quantity {
+    /// As JSON: a count, or an amount in fen (see [`push_fen`]).
+    pub fn fen_json(self) -> serde_json::Value {
+        match self {
+            Quantity::Count(count) => count.into(),
+            Quantity::Money(amount) => {
+                let mut text = String::new();
+                push_fen(&mut text, amount);
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+            }
+        }
+    }
+}
+
+/// An amount in fen: an integer, or a decimal for the rare fee with a fraction of a fen.
+pub fn push_fen(out: &mut String, amount: BillAmount) {
+    if amount.0 % YUAN_UNITS_PER_FEN == 0 {
+        out.push_str(itoa::Buffer::new().format(amount.0 / YUAN_UNITS_PER_FEN));
+    } else {
+        // 0.00001 yuan is a thousandth of a fen.
+        let sign = if amount.0 < 0 { "-" } else { "" };
+        let magnitude = amount.0.unsigned_abs();
+        let fraction = format!("{:03}", magnitude % 1000);
+        out.push_str(&format!(
+            "{sign}{}.{}",
+            magnitude / 1000,
+            fraction.trim_end_matches('0')
+        ));
     }
 }
 
@@ -299,6 +365,13 @@ impl Report {
 
     pub fn is_consistent(&self) -> bool {
         self.mismatches().next().is_none()
+    }
+
+    /// The summary row by name: counts, and amounts in fen.
+    pub fn stated_totals(&self) -> serde_json::Map<String, serde_json::Value> {
+        (self.totals.iter())
+            .map(|check| (check.total.name().to_owned(), check.stated.fen_json()))
+            .collect()
     }
 
     /// A stated total by name, when the summary has it.
@@ -389,7 +462,7 @@ impl Parser {
     pub fn feed<E>(
         &mut self,
         mut bytes: &[u8],
-        visit: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
+        visit: &mut impl FnMut(&BillRecord<'_>) -> Result<(), E>,
     ) -> Result<(), ParseError<E>> {
         self.bytes += bytes.len() as u64;
         if !self.carry.is_empty() {
@@ -426,7 +499,7 @@ impl Parser {
     /// Ends the input: a last line without a line end is read, then the summary checked.
     pub fn finish<E>(
         &mut self,
-        visit: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
+        visit: &mut impl FnMut(&BillRecord<'_>) -> Result<(), E>,
     ) -> Result<Report, ParseError<E>> {
         if !self.carry.is_empty() {
             let carried = std::mem::take(&mut self.carry);
@@ -471,7 +544,7 @@ impl Parser {
         &mut self,
         raw: &[u8],
         complete: bool,
-        visit: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
+        visit: &mut impl FnMut(&BillRecord<'_>) -> Result<(), E>,
     ) -> Result<(), ParseError<E>> {
         self.line += 1;
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -519,7 +592,7 @@ impl Parser {
                     entry.1 += i128::from(self.amounts[amount]);
                 }
                 self.rows += 1;
-                let record = Record {
+                let record = BillRecord {
                     line: self.line,
                     text,
                     bounds: &self.bounds[..fields],
@@ -1024,7 +1097,7 @@ const READ_SIZE: usize = 1 << 20;
 /// overlaps with parsing this one; two blocks in flight keep memory flat.
 pub fn read<R: Read + Send, E>(
     reader: R,
-    mut visit: impl FnMut(&Record<'_>) -> Result<(), E>,
+    mut visit: impl FnMut(&BillRecord<'_>) -> Result<(), E>,
 ) -> Result<Report, ParseError<E>> {
     let mut parser = Parser::new();
     std::thread::scope(|scope| -> Result<(), ParseError<E>> {

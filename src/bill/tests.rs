@@ -6,7 +6,7 @@ use std::io::Write;
 
 use super::format::{ALL_HEADER, SUMMARY_HEADER};
 use super::layout::{Column, Total};
-use super::parse::{BillError, ParseError, Parser, Quantity, Record, Report, read};
+use super::parse::{BillError, BillRecord, ParseError, Parser, Quantity, Report, read};
 use crate::wechat::{BillAmount, Fen};
 
 /// A record copied out of the parser: (column, value) in file order, plus its line.
@@ -20,7 +20,7 @@ struct Row {
 }
 
 impl Row {
-    fn of(record: &Record<'_>) -> Row {
+    fn of(record: &BillRecord<'_>) -> Row {
         Row {
             line: record.line(),
             fields: record.fields().map(|(c, v)| (c, v.to_owned())).collect(),
@@ -41,7 +41,7 @@ impl Row {
 
 fn parse(bytes: &[u8]) -> Result<(Vec<Row>, Report), BillError> {
     let mut rows = Vec::new();
-    let report = read(bytes, |record: &Record<'_>| {
+    let report = read(bytes, |record: &BillRecord<'_>| {
         rows.push(Row::of(record));
         Ok::<(), Infallible>(())
     })
@@ -307,7 +307,7 @@ fn fund_flow_bills_with_either_parenthesis() {
     );
 
     let mut by_direction = Vec::new();
-    let report = read(FUND_FLOW_V3.as_bytes(), |record: &Record<'_>| {
+    let report = read(FUND_FLOW_V3.as_bytes(), |record: &BillRecord<'_>| {
         by_direction.push((
             record.get(Column::Direction).unwrap().to_owned(),
             record.fen(Column::Amount).unwrap(),
@@ -392,7 +392,7 @@ fn any_split_of_the_input_gives_the_same_records() {
     for size in [1, 2, 3, 7, 64, 1000] {
         let mut parser = Parser::new();
         let mut rows = Vec::new();
-        let mut visit = |record: &Record<'_>| {
+        let mut visit = |record: &BillRecord<'_>| {
             rows.push(Row::of(record));
             Ok::<(), Infallible>(())
         };
@@ -521,7 +521,7 @@ fn bad_input_is_a_clear_error_naming_the_line() {
 #[test]
 fn a_visitor_error_stops_the_parse() {
     let mut seen = 0;
-    let result = read(GUNSLUO_ALL.as_bytes(), |_: &Record<'_>| {
+    let result = read(GUNSLUO_ALL.as_bytes(), |_: &BillRecord<'_>| {
         seen += 1;
         if seen == 2 { Err("enough") } else { Ok(()) }
     });
@@ -567,7 +567,7 @@ fn arbitrary_bytes_never_panic() {
         // Either outcome is fine; a panic fails the test.
         let _ = parse(&bytes);
         let mut parser = Parser::new();
-        let mut visit = |_: &Record<'_>| Ok::<(), Infallible>(());
+        let mut visit = |_: &BillRecord<'_>| Ok::<(), Infallible>(());
         let fed = bytes
             .chunks(rng.random_range(1..50))
             .try_for_each(|piece| parser.feed(piece, &mut visit));
@@ -628,7 +628,7 @@ fn fees_in_fen_round_half_away_from_zero() {
         .replacen("`0.00000,`1.00%", "`0.00499,`1.00%", 1)
         .replace("`0.00000,`0.03", "`-0.01001,`0.03");
     let mut fees = Vec::new();
-    let report = read(bill.as_bytes(), |record: &Record<'_>| {
+    let report = read(bill.as_bytes(), |record: &BillRecord<'_>| {
         fees.push((record.fee(), record.fen(Column::Fee).unwrap()));
         Ok::<(), Infallible>(())
     })
@@ -642,4 +642,47 @@ fn fees_in_fen_round_half_away_from_zero() {
         ]
     );
     assert!(report.is_consistent(), "{:?}", mismatches(&report));
+}
+
+#[test]
+fn amounts_in_fen_keep_a_fraction_only_where_the_bill_has_one() {
+    use super::parse::push_fen;
+    let fen = |text: &str| {
+        let mut out = String::new();
+        push_fen(&mut out, BillAmount::parse(text).unwrap());
+        out
+    };
+    assert_eq!(fen("6.00"), "600");
+    assert_eq!(fen("-0.01"), "-1");
+    assert_eq!(fen("0.04000"), "4");
+    assert_eq!(fen("0.00360"), "0.36");
+    assert_eq!(fen("-0.00001"), "-0.001");
+    assert_eq!(Quantity::Count(45).fen_json(), serde_json::json!(45));
+    let fee = Quantity::Money(BillAmount::parse("0.00360").unwrap());
+    assert_eq!(fee.fen_json(), serde_json::json!(0.36));
+}
+
+#[test]
+fn records_show_money_in_fen() {
+    use super::parse::FieldValue;
+    let bill = real_fixture();
+    let mut first = Vec::new();
+    read(&bill[..], |record: &BillRecord<'_>| {
+        if first.is_empty() {
+            let mut numbers = String::new();
+            first = (record.values_in_fen(&mut numbers))
+                .map(|value| match value {
+                    FieldValue::Text(text) => format!("text {text}"),
+                    FieldValue::Fen(fen) => format!("fen {fen}"),
+                })
+                .collect();
+        }
+        Ok::<(), Infallible>(())
+    })
+    .unwrap();
+    assert_eq!(first.len(), ALL_HEADER.len());
+    assert_eq!(first[0], "text 2019-02-19 05:01:46");
+    assert_eq!(first[12], "fen 0", "应结订单金额 0.00");
+    assert_eq!(first[16], "fen 1", "退款金额 0.01");
+    assert_eq!(first[22], "fen 0", "手续费 0.00000");
 }

@@ -329,11 +329,11 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
     let bill_path = match (&args.bill, args.date) {
         (Some(path), _) => path.clone(),
         (None, Some(day)) => {
-            let dir = super::bill::bill_dir(args.bill_dir.as_deref(), selected.as_ref())?;
+            let dir = super::common::bills::bill_dir(args.bill_dir.as_deref(), selected.as_ref())?;
             match downloaded_bill(&dir, day, mch_id.as_deref()) {
                 // Missing, and a profile to fetch it with: download it as `bill download` does.
                 Err(_) if selected.is_some() && args.mch_id.is_none() => {
-                    super::bill::trade_bill(context, &dir, day)?
+                    super::common::bills::trade_bill(context, &dir, day)?
                 }
                 other => other?,
             }

@@ -834,12 +834,8 @@ impl Core {
     fn download_bill(&self, call: &Call<'_>, now: OffsetDateTime, creating: bool) -> Reply {
         let m = &call.message;
         let type_text = m.non_empty("bill_type").unwrap_or("ALL");
-        // The emulator issues no recharge coupons, so there is never a RECHARGE_REFUND bill.
-        let recharge_refund = type_text == "RECHARGE_REFUND";
-        let bill_type = match BillType::parse(type_text) {
-            Some(bill_type) => bill_type,
-            None if recharge_refund => BillType::Refund,
-            None => return bill_fail("invalid bill_type", None),
+        let Some(bill_type) = BillType::parse(type_text) else {
+            return bill_fail("invalid bill_type", None);
         };
         let gzip = match m.non_empty("tar_type") {
             None => false,
@@ -853,7 +849,8 @@ impl Core {
             Err(BillDayError::Invalid) => return bill_fail("invalid bill_date", Some("20001")),
             Err(BillDayError::Creating) => return bill_fail("Bill Creating", None),
         };
-        if recharge_refund {
+        // The emulator issues no recharge coupons, so there is never a RECHARGE_REFUND bill.
+        if bill_type == BillType::RechargeRefund {
             return bill_fail("No Bill Exist", Some("20002"));
         }
         // A service provider's bill holds its sub-merchants' trades, or one sub-merchant's

@@ -11,7 +11,7 @@ use super::export::{Export, ExportError, Mapping, ReadOptions, read_export_file}
 use super::{BillRow, BillRowError, Matcher, Options, Reconciled};
 use crate::bill::layout::{Column, Total};
 use crate::bill::parse::{
-    BillError as ParseBillError, ParseError, Parser, Quantity, Record, Report, read,
+    BillError as ParseBillError, BillRecord, ParseError, Parser, Quantity, Report, read,
 };
 use crate::wechat::BillAmount;
 
@@ -33,7 +33,7 @@ pub enum BillReadError {
 }
 
 /// The key fields of a parsed bill record.
-pub fn bill_row<'a>(record: &Record<'a>) -> BillRow<'a> {
+pub fn bill_row<'a>(record: &BillRecord<'a>) -> BillRow<'a> {
     let refund = record.is_refund();
     BillRow {
         line: record.line(),
@@ -78,7 +78,7 @@ struct AllOnly {
 }
 
 impl AllOnly {
-    fn check(&mut self, record: &Record<'_>) -> Result<(), Stop> {
+    fn check(&mut self, record: &BillRecord<'_>) -> Result<(), Stop> {
         if !self.checked {
             let variant = record.layout().variant();
             if !matches!(variant, "ALL" | "legacy ALL") {
@@ -346,7 +346,7 @@ fn match_part<'e>(
     let mut matcher = Matcher::for_part(export, options.clone(), part);
     let mut all = AllOnly::default();
     let mut failed = None;
-    let mut visit = |record: &Record<'_>| -> Result<(), Stop> {
+    let mut visit = |record: &BillRecord<'_>| -> Result<(), Stop> {
         all.check(record)?;
         matcher.push(&bill_row(record)).map_err(|e| {
             failed = Some(e);

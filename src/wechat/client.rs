@@ -570,6 +570,8 @@ impl Client {
         if status != 200 {
             return Err(ClientError::Status { url, status });
         }
+        // Taken before the start is read, which the response counts off it.
+        let size = response.content_length();
         // Enough of the start to tell a bill from an XML refusal.
         let mut head = Vec::new();
         while head.len() < XML_START.len() {
@@ -583,6 +585,7 @@ impl Client {
                 url,
                 response,
                 head: Some(head.into()),
+                size,
             });
         }
         while let Some(chunk) = response.chunk().await.map_err(transport(&url))? {
@@ -740,12 +743,18 @@ pub struct BillBody {
     url: String,
     response: reqwest::Response,
     head: Option<bytes::Bytes>,
+    size: Option<u64>,
 }
 
 impl BillBody {
     /// Where the bill came from, for the record (the request's fields travel in the body).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The size of the bill on the wire, when the server said (Content-Length).
+    pub fn content_length(&self) -> Option<u64> {
+        self.size
     }
 
     /// The next piece of the bill; `None` at its end. A connection cut before the end is an

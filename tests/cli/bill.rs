@@ -636,6 +636,24 @@ mod download {
         }
     }
 
+    /// Progress (bytes, rate, time left) is drawn only for a person at a terminal: with
+    /// stderr a pipe, a download says what it did and nothing else.
+    #[test]
+    fn a_download_draws_no_progress_when_stderr_is_not_a_terminal() {
+        let shop = Shop::new();
+        let day = days_ago(2);
+        shop.trades_on(day, 5000);
+        let out = shop
+            .run(&["bill", "download", "--date", &iso(day)])
+            .expect(0);
+        assert_eq!(out.json()[0]["outcome"], "saved", "{}", out.stdout);
+        let stderr = &out.stderr;
+        assert!(stderr.contains("1 saved"), "{stderr}");
+        for drawn in ["\r", "\u{1b}", "B/s", "KiB", "MiB"] {
+            assert!(!stderr.contains(drawn), "{drawn:?} in {stderr:?}");
+        }
+    }
+
     #[test]
     fn a_range_records_days_without_bills_retries_creating_days_and_resumes() {
         let shop = Shop::new();

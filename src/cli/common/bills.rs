@@ -1,0 +1,408 @@
+//! What the bill commands and `reconcile --date` share: the bill folder, the download of
+//! days with its progress on stderr, and the wording of download failures.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+use time::Date;
+
+use crate::bill::download::{self, DownloadError, Source, bill_path, check_date, retry_policy};
+use crate::bill::fetch::{self, DayResult, FetchError, FetchRequest, Progress};
+use crate::bill::format::BillType;
+use crate::bill::manifest::EntryStatus;
+use crate::cli::api;
+use crate::cli::failure::{Failure, SIGN_HINT, exit};
+use crate::cli::output::Printer;
+use crate::cli::settings::{Context, KeyArgs, Selected};
+use crate::wechat::SignType;
+use crate::wechat::client::{Client, ClientOptions};
+use crate::wechat::transport::tls_config;
+
+/// The flags of the commands that download bills.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Ask for a gzip-compressed bill (tar_type=GZIP); the file is kept decompressed
+    #[arg(long)]
+    gzip: bool,
+    /// The bill folder [env: WXPAY_OPS_BILL_DIR] [default: the profile's bill_dir, else the
+    /// user's data folder, wxpay-ops/bills]
+    #[arg(long, alias = "out", value_name = "DIR")]
+    bill_dir: Option<PathBuf>,
+    /// Skip days the manifest already has (the default for ranges)
+    #[arg(long, conflicts_with = "force")]
+    skip_existing: bool,
+    /// Fetch again days the manifest already has
+    #[arg(long)]
+    force: bool,
+    /// Days downloaded at once
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
+    concurrency: u16,
+    /// Retries per day when the bill is not ready or a temporary fault occurs, 0 to 10
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
+    retries: u32,
+    /// Seconds one bill (one request) may take to arrive, 1 to 3600
+    #[arg(long, value_name = "SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=download::MAX_TIMEOUT_SECS))]
+    bill_timeout: u64,
+    #[command(flatten)]
+    keys: KeyArgs,
+}
+
+/// The bill folder: --bill-dir, then $WXPAY_OPS_BILL_DIR, then the profile's bill_dir, then the
+/// user's data folder.
+pub(crate) fn bill_dir(
+    flag: Option<&Path>,
+    selected: Option<&Selected>,
+) -> Result<PathBuf, Failure> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_owned());
+    }
+    if let Some(dir) = std::env::var_os("WXPAY_OPS_BILL_DIR").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(selected) = selected
+        && let Some(dir) = &selected.profile.bill_dir
+    {
+        return Ok(selected.config.resolve(dir));
+    }
+    dirs::data_dir()
+        .map(|dir| dir.join("wxpay-ops").join("bills"))
+        .ok_or_else(|| {
+            Failure::usage("no folder for bills")
+                .hint("pass --bill-dir DIR, or set bill_dir in the profile")
+        })
+}
+
+/// A client for the profile: its api_base, its CA, and for fund-flow bills its merchant
+/// certificate (mutual TLS) and HMAC-SHA256, which that endpoint requires.
+fn bill_client(
+    context: &Context,
+    selected: &Selected,
+    keys: &KeyArgs,
+    mutual_tls: bool,
+    timeout: Duration,
+) -> Result<Client, Failure> {
+    let profile = &selected.profile;
+    let config = &selected.config;
+    let identity = if mutual_tls {
+        Some(api::identity(selected)?)
+    } else {
+        None
+    };
+    let ca = match &profile.ca_cert {
+        Some(path) => {
+            let path = config.resolve(path);
+            Some(std::fs::read(&path).map_err(|e| Failure::input(&path.display().to_string(), e))?)
+        }
+        None => None,
+    };
+    let tls = if ca.is_some() || identity.is_some() {
+        Some(tls_config(ca.as_deref(), identity).map_err(|e| {
+            Failure::usage(format!("profile {}: {e}", selected.name))
+                .hint("check ca_cert and the certificate paths with `wxpay-ops config check`")
+        })?)
+    } else {
+        None
+    };
+    let sign_type = if mutual_tls {
+        SignType::HmacSha256
+    } else {
+        profile.sign_type.unwrap_or_default()
+    };
+    let base = profile
+        .api_base
+        .clone()
+        .unwrap_or_else(|| crate::wechat::client::DEFAULT_API_BASE.to_owned());
+    api::warn_if_plain_http(&context.printer, &base);
+    api::build(ClientOptions {
+        tls,
+        timeout,
+        ..ClientOptions::new(
+            base,
+            profile.mch_id.clone(),
+            profile.appid.clone(),
+            context.api_key(keys, Some(selected))?,
+            sign_type,
+        )
+    })
+}
+
+/// What a download of some days gave, day by day, in the order asked.
+pub(crate) struct FetchedDays {
+    pub folder: PathBuf,
+    pub results: Vec<(Date, DayResult)>,
+}
+
+/// Downloads the bills of `dates` into the profile's bill folder, recording each in the
+/// manifest; one failed day does not stop the others. A `range` skips the days the manifest
+/// has unless --force.
+pub(crate) fn fetch_days(
+    context: &Context,
+    dates: &[Date],
+    range: bool,
+    source: Source,
+    args: &FetchArgs,
+) -> Result<FetchedDays, Failure> {
+    let printer = &context.printer;
+    let now = crate::time::now();
+    for date in dates {
+        check_date(*date, now).map_err(|refusal| {
+            Failure::usage(refusal.to_string())
+                .hint("WeChat Pay serves bills of finished days of the last 3 months")
+        })?;
+    }
+    let selected = context.profile_for(&args.keys)?.ok_or_else(|| {
+        Failure::usage("bills need a profile with mch_id and appid")
+            .hint("run `wxpay-ops config init`, or pass --config FILE")
+    })?;
+    let mutual_tls = matches!(source, Source::FundFlow(_));
+    let timeout = Duration::from_secs(args.bill_timeout);
+    let client = bill_client(context, &selected, &args.keys, mutual_tls, timeout)?;
+    let folder =
+        bill_dir(args.bill_dir.as_deref(), Some(&selected))?.join(&selected.profile.mch_id);
+    let stale = fetch::prepare(&folder)?;
+    if stale > 0 {
+        printer.status(&format!(
+            "removed {} that an interrupted run left in {}",
+            super::counted(stale, "unfinished download"),
+            folder.display()
+        ));
+    }
+    let request = FetchRequest {
+        source,
+        gzip: args.gzip,
+        skip_known: !args.force && (range || args.skip_existing),
+        concurrency: usize::from(args.concurrency),
+        retry: retry_policy(args.retries),
+    };
+    let bars = Arc::new(Bars::new(printer, dates.len()));
+    let fetched = fetch::fetch(client, &folder, dates, request, bars.clone(), interrupted());
+    bars.clear();
+    match fetched.map_err(fetch_failure)? {
+        fetch::Fetched::Done(results) => Ok(FetchedDays { folder, results }),
+        fetch::Fetched::Stopped(code) => {
+            printer.status("interrupted: the bills being downloaded were not saved");
+            std::process::exit(code);
+        }
+    }
+}
+
+fn fetch_failure(error: FetchError) -> Failure {
+    match error {
+        FetchError::Manifest(e) => Failure::usage(e.to_string())
+            .hint("fix or move the manifest; it is one JSON object per line"),
+        FetchError::Runtime(_) => Failure::new(exit::TEMPORARY, error.to_string()),
+    }
+}
+
+/// Waits for SIGINT or SIGTERM, and gives the exit code a shell reports for it.
+async fn interrupted() -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        },
+        // No handler, no cleanup: the signal ends the process as before.
+        _ => std::future::pending().await,
+    }
+}
+
+/// Progress on stderr while bills download, for a person watching (a terminal, no -q): the
+/// days done of several, or the bytes of a single bill as they arrive.
+struct Bars {
+    days: Option<ProgressBar>,
+    single: bool,
+    /// Drawn once the bill starts to arrive, when the server has said or not how big it is.
+    bytes: OnceLock<ProgressBar>,
+}
+
+impl Bars {
+    fn new(printer: &Printer, days: usize) -> Bars {
+        let shown = printer.shows_progress();
+        Bars {
+            days: (shown && days > 1).then(|| {
+                ProgressBar::new(days as u64).with_style(
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} days {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                )
+            }),
+            single: shown && days == 1,
+            bytes: OnceLock::new(),
+        }
+    }
+
+    fn clear(&self) {
+        for bar in self.days.iter().chain(self.bytes.get()) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn received(&self, _date: Date, received: u64, size: Option<u64>) {
+        if !self.single {
+            return;
+        }
+        let bar = self.bytes.get_or_init(|| bytes_bar(size));
+        if received < bar.position() {
+            // Tried again from the start.
+            bar.reset();
+        }
+        // Set only when it changes: setting draws, and the first drawing should show bytes.
+        if let Some(size) = size.filter(|size| bar.length() != Some(*size)) {
+            bar.set_length(size);
+        }
+        bar.set_position(received);
+    }
+
+    fn day_done(&self, _date: Date) {
+        if let Some(bar) = &self.days {
+            bar.inc(1);
+        }
+    }
+}
+
+/// Bytes received, the rate and, when the size is known, a bar and the time left.
+fn bytes_bar(size: Option<u64>) -> ProgressBar {
+    let template = match size {
+        Some(_) => "{bar:30} {received} of {size}, {rate}, {eta} left",
+        None => "{spinner} {received}, {rate}",
+    };
+    let style = ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "received",
+            |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = out.write_str(&binary_size(state.pos() as f64));
+            },
+        )
+        .with_key(
+            "size",
+            |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = out.write_str(&binary_size(state.len().unwrap_or(0) as f64));
+            },
+        )
+        .with_key(
+            "rate",
+            |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = out.write_str(&byte_rate(state.per_sec()));
+            },
+        );
+    let bar = ProgressBar::with_draw_target(size, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(style);
+    bar
+}
+
+/// Bytes as people read them: `234 B`, `1.2 MiB`, `35 MiB` (one decimal below 10).
+fn binary_size(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = if bytes.is_finite() {
+        bytes.max(0.0)
+    } else {
+        0.0
+    };
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value >= 9.95 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A rate of bytes as people read it: `234 B/s`, `1.2 MiB/s`.
+fn byte_rate(per_second: f64) -> String {
+    format!("{}/s", binary_size(per_second))
+}
+
+/// The day's trade bill (ALL) in `dir`, downloaded first when it is not there yet, for
+/// `reconcile --date`.
+pub(crate) fn trade_bill(context: &Context, dir: &Path, date: Date) -> Result<PathBuf, Failure> {
+    let args = FetchArgs {
+        gzip: false,
+        bill_dir: Some(dir.to_owned()),
+        skip_existing: true,
+        force: false,
+        concurrency: 1,
+        retries: 2,
+        bill_timeout: 600,
+        keys: KeyArgs::default(),
+    };
+    let source = Source::Trade(BillType::All);
+    let fetched = fetch_days(context, &[date], false, source, &args)?;
+    let path = bill_path(dir, &context.select()?.profile.mch_id, date, source);
+    match fetched.results.into_iter().next().map(|(_, result)| result) {
+        Some(DayResult::Saved(_) | DayResult::Skipped(EntryStatus::Saved)) => {
+            context
+                .printer
+                .status(&format!("the bill of {date} is at {}", path.display()));
+            Ok(path)
+        }
+        Some(DayResult::NoBill | DayResult::Skipped(_)) => Err(Failure::new(
+            exit::NEGATIVE,
+            format!(
+                "WeChat Pay has no bill of {date} (No Bill Exist): it took no payments that day"
+            ),
+        )
+        .hint("every paid order in the export of that day is then missing in WeChat Pay")),
+        Some(DayResult::Failed(error)) => Err(Failure::new(
+            failure_code(&error),
+            format!("the bill of {date} could not be downloaded: {error}"),
+        )
+        .hint(failure_hint(&error))),
+        None => Err(Failure::usage(format!("no bill of {date} was fetched"))),
+    }
+}
+
+/// The exit code of a day that failed.
+pub(crate) fn failure_code(error: &DownloadError) -> u8 {
+    match error {
+        _ if error.is_temporary() => exit::TEMPORARY,
+        DownloadError::BadSign => exit::VERIFY,
+        DownloadError::Refused(_) => exit::REFUSED,
+        _ => exit::USAGE,
+    }
+}
+
+/// What to do about a day that failed.
+pub(crate) fn failure_hint(error: &DownloadError) -> String {
+    match error {
+        DownloadError::Creating => "nothing was saved; try again after 10:00 Beijing time (exit 75 tells a scheduler to retry); a range skips the days it already has".into(),
+        _ if error.is_temporary() => "nothing was saved under the bill's name; run the same command again later (exit 75); a range skips the days it already has".into(),
+        DownloadError::BadSign => SIGN_HINT.into(),
+        DownloadError::Refused(_) => "check the profile's mch_id, appid and key with `wxpay-ops config check`, and the date and type".into(),
+        DownloadError::File(e) => e.hint().unwrap_or_else(|| "check the bill folder".into()),
+        DownloadError::Tls(_) => "check ca_cert and the merchant certificate (cert_p12, or cert_pem and cert_key_pem) with `wxpay-ops config check`".into(),
+        _ => "nothing was saved; try again later, and if it persists, report the line named above to WeChat Pay".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_rates_are_rounded() {
+        assert_eq!(binary_size(0.0), "0 B");
+        assert_eq!(binary_size(234.0), "234 B");
+        assert_eq!(binary_size(1023.0), "1023 B");
+        assert_eq!(binary_size(1024.0), "1.0 KiB");
+        assert_eq!(binary_size(1.2 * 1024.0 * 1024.0), "1.2 MiB");
+        assert_eq!(binary_size(35.4 * 1024.0 * 1024.0), "35 MiB");
+        assert_eq!(byte_rate(234.1391), "234 B/s");
+        assert_eq!(byte_rate(1_258_291.2), "1.2 MiB/s");
+        assert_eq!(byte_rate(9.96 * 1024.0), "10 KiB/s");
+        assert_eq!(byte_rate(f64::NAN), "0 B/s");
+    }
+}
