@@ -398,27 +398,28 @@ fn accept_backoff(error: &std::io::Error) -> Option<Duration> {
 }
 
 /// The next connection, once fewer than `max_connections` are open; the permit is held for
-/// the connection's life.
+/// the connection's life. The permit is taken after the accept: taken before, it would sit
+/// with a listener that has no client while a client of the other listener waits for it.
+/// Each listener so holds at most one accepted connection that waits for a place.
 async fn accept(listener: &TcpListener, server: &Server) -> (TcpStream, OwnedSemaphorePermit) {
-    let permit = server
-        .connections
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the connection semaphore is never closed");
-    loop {
+    let stream = loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                return (stream, permit);
-            }
+            Ok((stream, _)) => break stream,
             Err(e) => {
                 if let Some(pause) = accept_backoff(&e) {
                     tokio::time::sleep(pause).await;
                 }
             }
         }
-    }
+    };
+    let _ = stream.set_nodelay(true);
+    let permit = server
+        .connections
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the connection semaphore is never closed");
+    (stream, permit)
 }
 
 async fn accept_plain(listener: TcpListener, server: Arc<Server>) {

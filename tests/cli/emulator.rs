@@ -505,19 +505,26 @@ fn connections_over_the_cap_wait_until_others_close() {
         let mut first = [0; 12];
         stream.read_exact(&mut first).is_ok() && first.starts_with(b"HTTP/1.1 200")
     };
-    // Two idle connections take both places, both listeners counted together.
-    let idle_plain = std::net::TcpStream::connect(&address).unwrap();
-    let idle_tls =
-        std::net::TcpStream::connect(emulator.tls_base_url().replace("https://", "")).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // Two kept-alive connections, one per listener, each answered once: both places are
+    // taken, the two listeners counted together.
+    let (plain, tls) = (client(&emulator, None), client(&emulator, None));
+    for (http, base) in [
+        (&plain, emulator.base_url()),
+        (&tls, emulator.tls_base_url()),
+    ] {
+        let answer = http.get(format!("{base}/__emulator")).send().unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{base}");
+        // Read to the end, so that the connection goes back to the client's pool, open.
+        answer.bytes().unwrap();
+    }
     let mut waiting = std::net::TcpStream::connect(&address).unwrap();
     waiting.write_all(request.as_bytes()).unwrap();
     assert!(
         !answered(&mut waiting, Duration::from_millis(500)),
         "a third connection was served while two were open"
     );
-    drop(idle_plain);
-    drop(idle_tls);
+    drop(plain);
+    drop(tls);
     assert!(
         answered(&mut waiting, Duration::from_secs(30)),
         "the waiting connection is served once the others close"
