@@ -20,9 +20,9 @@ use crate::bill::download::{
 use crate::bill::layout::{Column, MAX_COLUMNS};
 use crate::bill::manifest::{self, Entry, MANIFEST_NAME, Status};
 use crate::bill::parse::{self, BillError, ParseError, Quantity, Report};
+use crate::config::client::Certificate;
 use crate::reconcile::clock::Day;
 use crate::wechat::client::{Client, ClientOptions};
-use crate::wechat::transport::tls_config;
 use crate::wechat::{BillAmount, SignType};
 
 const PARSE_AFTER_HELP: &str = "\
@@ -475,48 +475,22 @@ fn bill_client(
     mutual_tls: bool,
     timeout: Duration,
 ) -> Result<Client, Failure> {
-    let profile = &selected.profile;
-    let config = &selected.config;
-    let identity = if mutual_tls {
-        Some(super::api::identity(selected)?)
+    let key = context.api_key(keys, Some(selected))?;
+    let certificate = if mutual_tls {
+        Certificate::Always
     } else {
-        None
+        Certificate::Unused
     };
-    let ca = match &profile.ca_cert {
-        Some(path) => {
-            let path = config.resolve(path);
-            Some(std::fs::read(&path).map_err(|e| Failure::input(&path.display().to_string(), e))?)
-        }
-        None => None,
-    };
-    let tls = if ca.is_some() || identity.is_some() {
-        Some(tls_config(ca.as_deref(), identity).map_err(|e| {
-            Failure::usage(format!("profile {}: {e}", selected.name))
-                .hint("check ca_cert and the certificate paths with `wxpay-ops config check`")
-        })?)
-    } else {
-        None
-    };
+    let options = super::common::api::client_options(context, selected, key, certificate)?;
     let sign_type = if mutual_tls {
         SignType::HmacSha256
     } else {
-        profile.sign_type.unwrap_or_default()
+        options.sign_type
     };
-    let base = profile
-        .api_base
-        .clone()
-        .unwrap_or_else(|| crate::wechat::client::DEFAULT_API_BASE.to_owned());
-    super::api::warn_if_plain_http(&context.printer, &base);
-    super::api::build(ClientOptions {
-        tls,
+    super::common::api::build(ClientOptions {
+        sign_type,
         timeout,
-        ..ClientOptions::new(
-            base,
-            profile.mch_id.clone(),
-            profile.appid.clone(),
-            context.api_key(keys, Some(selected))?,
-            sign_type,
-        )
+        ..options
     })
 }
 

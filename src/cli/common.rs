@@ -1,5 +1,7 @@
 //! What more than one command shows alike.
 
+pub(crate) mod api;
+
 use super::failure::Failure;
 use super::settings::Context;
 use crate::reconcile::report::{fine_yuan, yuan};

@@ -1,9 +1,12 @@
 //! Client-side pay parameters (reference A3): what the front end hands to WeChat to pay.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use thiserror::Error;
 
+use super::client::Client;
 use super::secret::ApiKey;
-use super::sign::{SignType, sign_pairs};
+use super::sign::{SignType, nonce_str, sign_pairs};
 
 /// Timestamps as the pay SDKs read them: seconds since 1970, ten digits (2001 to 2286).
 pub const TIMESTAMPS: std::ops::Range<u64> = 1_000_000_000..10_000_000_000;
@@ -84,6 +87,34 @@ pub fn pay_params(
         PayScene::App => fields.push(("sign", sign)),
     }
     Ok(fields)
+}
+
+impl Client {
+    /// The front end's pay parameters for `prepay_id`, signed with this client's key (the
+    /// sandbox key in the sandbox), timed now. In service-provider mode the front end is the
+    /// sub-merchant's app: its AppID, and (APP) its merchant number as partnerid
+    /// (UNCONFIRMED: the v2 partner docs are not in our reference; this is what the SDKs that
+    /// support partner APP pay send).
+    pub fn pay_params(
+        &self,
+        scene: PayScene,
+        prepay_id: &str,
+    ) -> Result<Vec<(&'static str, String)>, PaySignError> {
+        // A clock before 1970 gives 0, which validation refuses.
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let nonce = nonce_str();
+        let request = PayRequest {
+            appid: self.sub_appid.as_deref().unwrap_or(&self.appid),
+            mch_id: self.sub_mch_id.as_deref().unwrap_or(&self.mch_id),
+            prepay_id,
+            timestamp,
+            nonce: &nonce,
+            sign_type: self.sign_type,
+        };
+        pay_params(scene, &request, self.key())
+    }
 }
 
 fn validate(scene: PayScene, request: &PayRequest<'_>) -> Result<(), PaySignError> {

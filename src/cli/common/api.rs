@@ -1,27 +1,26 @@
-//! What every API command shares: the client built from the profile and flags, the sandbox
-//! key cache, `--dry-run`, confirmations, and the wording of failures (with whether it is
-//! safe to run the command again).
+//! What every command that calls WeChat Pay shares: the client built from the profile and
+//! flags, `--dry-run`, confirmations, and the wording of failures (with whether it is safe to
+//! run the command again).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::Args;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::failure::{Failure, SIGN_HINT, exit};
-use super::output::{Format, Printer, Record};
-use super::settings::{Context, KeyArgs, Selected};
-use crate::config::certs::{usable_identity_from_p12, usable_identity_from_pem};
-use crate::config::check::{timeout_range, usable_timeout};
+use crate::cli::failure::{Failure, SIGN_HINT, exit};
+use crate::cli::output::{Format, Printer, Record};
+use crate::cli::settings::{Context, KeyArgs, Selected};
+use crate::config::check::{plain_http_warning, timeout_range, usable_timeout};
+use crate::config::client::{Certificate, ClientSetupError};
 use crate::wechat::api::{Endpoint, Extra, Retry, err_code_meaning};
 use crate::wechat::client::{
-    Attempt, CallError, Client, ClientError, ClientOptions, Prepared, RetryPolicy,
+    CallAttempt, CallError, Client, ClientError, ClientOptions, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_TIMEOUT, Prepared, RetryPolicy,
 };
-use crate::wechat::transport::tls_config;
-use crate::wechat::{ApiKey, Fen, shown_url};
+use crate::wechat::sandbox::KeyCache;
+use crate::wechat::{ApiKey, shown_url};
 
 /// The flags of every API command.
 #[derive(Debug, Args)]
@@ -94,14 +93,65 @@ fn profile_seconds(
     }
 }
 
+/// The options of a client for the profile: the one setup of every command that calls
+/// WeChat Pay. A plain http:// server on another machine is warned about on every call, since
+/// nothing else would tell.
+pub fn client_options(
+    context: &Context,
+    selected: &Selected,
+    key: ApiKey,
+    certificate: Certificate,
+) -> Result<ClientOptions, Failure> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let options = (selected.config)
+        .client_options(&selected.profile, key, certificate, now)
+        .map_err(|e| setup_failure(selected, e))?;
+    for url in std::iter::once(&options.base).chain(&options.backup_base) {
+        if let Some(warning) = plain_http_warning(url) {
+            context.printer.warn(&format!("api_base {warning}"));
+        }
+    }
+    Ok(options)
+}
+
+fn setup_failure(selected: &Selected, error: ClientSetupError) -> Failure {
+    let name = &selected.name;
+    let check = "run `wxpay-ops config check` to check the certificate";
+    match error {
+        ClientSetupError::NotHttp { .. } => Failure::usage(format!("profile {name:?}: {error}"))
+            .hint("api_base and backup_api_base look like https://api.mch.weixin.qq.com"),
+        ClientSetupError::ReadCa { path, source } => {
+            Failure::input(&format!("ca_cert {}", path.display()), source).hint(format!(
+                "the profile {name:?} names this file as ca_cert in {}; fix the path, or for the emulator use the profile it wrote at its last start",
+                selected.config.path.display()
+            ))
+        }
+        ClientSetupError::BadCa(_) => Failure::usage(error.to_string()),
+        ClientSetupError::NoCertificate => Failure::usage(format!(
+            "profile {name:?} has no merchant API certificate, which refunds need (mutual TLS)"
+        ))
+        .hint("set cert_p12, or cert_pem and cert_key_pem, in the profile (see `wxpay-ops config init`)"),
+        ClientSetupError::Certificate(_) => {
+            Failure::usage(format!("{error}; the request was not sent")).hint(format!(
+                "{check}; renew it in the merchant console when it has expired"
+            ))
+        }
+        ClientSetupError::Identity(_) => {
+            Failure::usage(format!("profile {name:?}: {error}")).hint(check)
+        }
+    }
+}
+
+pub fn build(options: ClientOptions) -> Result<Client, Failure> {
+    Client::new(options).map_err(|e| Failure::usage(format!("cannot set up HTTPS: {e}")))
+}
+
 /// A client ready for one command, and what the command needs to know about it.
 pub struct Api {
     pub client: Client,
     pub runtime: tokio::runtime::Runtime,
     pub dry_run: bool,
     pub sandbox: bool,
-    /// The key requests are signed with (the sandbox key in the sandbox).
-    pub key: ApiKey,
     /// The profile's notify_url, for orders.
     pub notify_url: Option<String>,
 }
@@ -112,100 +162,51 @@ impl Api {
     pub fn connect(context: &Context, args: &ApiArgs, certificate: bool) -> Result<Api, Failure> {
         let selected = context.select()?;
         let profile = &selected.profile;
-        let production_key = context.api_key(&args.keys, Some(&selected))?;
-        let base = profile
-            .api_base
-            .clone()
-            .unwrap_or_else(|| crate::wechat::client::DEFAULT_API_BASE.to_owned());
-        for url in std::iter::once(&base).chain(&profile.backup_api_base) {
-            if !crate::wechat::is_http_url(url) {
-                return Err(Failure::usage(format!(
-                    "profile {:?}: {:?} is not an http(s) URL",
-                    selected.name,
-                    shown_url(url)
-                ))
-                .hint("api_base and backup_api_base look like https://api.mch.weixin.qq.com"));
-            }
-            warn_if_plain_http(&context.printer, url);
-        }
-        let ca = match &profile.ca_cert {
-            Some(path) => {
-                let path = selected.config.resolve(path);
-                Some(std::fs::read(&path).map_err(|e| {
-                    Failure::input(&format!("ca_cert {}", path.display()), e).hint(format!(
-                        "the profile {:?} names this file as ca_cert in {}; fix the path, or for the emulator use the profile it wrote at its last start",
-                        selected.name,
-                        selected.config.path.display()
-                    ))
-                })?)
-            }
-            None => None,
-        };
-        let tls =
-            tls_config(ca.as_deref(), None).map_err(|e| Failure::usage(format!("ca_cert: {e}")))?;
-        let secure_tls = if certificate && !args.dry_run {
-            let identity = identity(&selected)?;
-            Some(tls_config(ca.as_deref(), Some(identity)).map_err(|e| {
-                Failure::usage(format!("profile {:?}: {e}", selected.name))
-                    .hint("run `wxpay-ops config check` to check the certificate")
-            })?)
+        let key = context.api_key(&args.keys, Some(&selected))?;
+        let certificate = if certificate && !args.dry_run {
+            Certificate::Secapi
         } else {
-            None
+            Certificate::Unused
         };
-        let verbose = context.verbose.then(verbose_observer);
+        let setup = client_options(context, &selected, key, certificate)?;
         let options = ClientOptions {
-            backup_base: profile.backup_api_base.clone(),
-            sub_mch_id: args
-                .sub_mch_id
-                .clone()
-                .or_else(|| profile.sub_mch_id.clone()),
-            sub_appid: args.sub_appid.clone().or_else(|| profile.sub_appid.clone()),
-            tls: Some(tls),
-            secure_tls,
+            sub_mch_id: (args.sub_mch_id.clone()).or_else(|| profile.sub_mch_id.clone()),
+            sub_appid: (args.sub_appid.clone()).or_else(|| profile.sub_appid.clone()),
             timeout: profile_seconds(
                 &selected,
                 "timeout",
                 args.timeout,
                 profile.timeout,
-                crate::wechat::client::DEFAULT_TIMEOUT,
+                DEFAULT_TIMEOUT,
             )?,
             connect_timeout: profile_seconds(
                 &selected,
                 "connect_timeout",
                 args.connect_timeout,
                 profile.connect_timeout,
-                crate::wechat::client::DEFAULT_CONNECT_TIMEOUT,
+                DEFAULT_CONNECT_TIMEOUT,
             )?,
             retry: RetryPolicy {
                 attempts: args.retries + 1,
                 ..RetryPolicy::default()
             },
-            on_attempt: verbose,
-            ..ClientOptions::new(
-                base,
-                profile.mch_id.clone(),
-                profile.appid.clone(),
-                production_key,
-                super::settings::sign_type(None, Some(&selected)),
-            )
+            on_attempt: context.verbose.then(verbose_observer),
+            ..setup
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Failure::new(exit::TEMPORARY, format!("cannot start: {e}")))?;
         let sandbox = args.sandbox || profile.sandbox;
-        let (client, key) = if sandbox {
-            sandbox_client(context, &runtime, options, args.dry_run)?
-        } else {
-            let key = options.key.clone();
-            (build(options)?, key)
-        };
+        let mut client = build(options)?;
+        if sandbox {
+            client = sandboxed(context, &runtime, client, args.dry_run)?;
+        }
         Ok(Api {
             client,
             runtime,
             dry_run: args.dry_run,
             sandbox,
-            key,
             notify_url: selected.profile.notify_url.clone(),
         })
     }
@@ -215,41 +216,28 @@ impl Api {
     pub fn show(&self, printer: &Printer, prepared: &Prepared) -> Result<u8, Failure> {
         let certificate = prepared.endpoint.needs_client_certificate();
         let url = shown_url(&prepared.url);
-        match printer.format(Format::Json) {
-            Format::Table => printer.data(&format!(
-                "POST {}{}\n\n{}\n",
-                url,
-                if certificate {
-                    "  (mutual TLS with the merchant certificate)"
-                } else {
-                    ""
-                },
-                prepared.message.to_xml()
-            ))?,
-            _ => {
-                let mut record = Record::new();
-                record.insert("method".into(), json!("POST"));
-                record.insert("url".into(), json!(url));
-                record.insert("client_certificate".into(), json!(certificate));
-                record.insert("sandbox".into(), json!(self.sandbox));
-                // JSON escapes control characters, so the line breaks between elements
-                // (insignificant to XML) are left out; `fields` has the values as signed.
-                record.insert(
-                    "body".into(),
-                    json!(prepared.message.to_xml().replace(">\n<", "><")),
-                );
-                record.insert(
-                    "fields".into(),
-                    Value::Object(
-                        prepared
-                            .message
-                            .pairs()
-                            .map(|(name, value)| (name.to_owned(), json!(value)))
-                            .collect(),
-                    ),
-                );
-                printer.record(&record)?;
-            }
+        let xml = prepared.message.to_xml();
+        if printer.format(Format::Json) == Format::Table {
+            let mutual = if certificate {
+                "  (mutual TLS with the merchant certificate)"
+            } else {
+                ""
+            };
+            printer.data(&format!("POST {url}{mutual}\n\n{xml}\n"))?;
+        } else {
+            let fields: Record = (prepared.message.pairs())
+                .map(|(name, value)| (name.to_owned(), json!(value)))
+                .collect();
+            // JSON escapes control characters, so the line breaks between elements
+            // (insignificant to XML) are left out; `fields` has the values as signed.
+            printer.record(&record(json!({
+                "method": "POST",
+                "url": url,
+                "client_certificate": certificate,
+                "sandbox": self.sandbox,
+                "body": xml.replace(">\n<", "><"),
+                "fields": fields,
+            })))?;
         }
         printer.status("dry run: nothing was sent");
         Ok(exit::OK)
@@ -260,22 +248,10 @@ impl Api {
     }
 }
 
-/// Requests to a plain http:// api_base on another machine travel unencrypted: said on every
-/// call, since nothing else would tell.
-pub fn warn_if_plain_http(printer: &Printer, url: &str) {
-    if let Some(warning) = crate::config::check::plain_http_warning(url) {
-        printer.warn(&format!("api_base {warning}"));
-    }
-}
-
-pub fn build(options: ClientOptions) -> Result<Client, Failure> {
-    Client::new(options).map_err(|e| Failure::usage(format!("cannot set up HTTPS: {e}")))
-}
-
 /// `-v`: one line per attempt on stderr.
-fn verbose_observer() -> Arc<dyn Fn(&Attempt<'_>) + Send + Sync> {
+fn verbose_observer() -> Arc<dyn Fn(&CallAttempt<'_>) + Send + Sync> {
     let printer = Printer::new(None, false);
-    Arc::new(move |attempt: &Attempt<'_>| {
+    Arc::new(move |attempt: &CallAttempt<'_>| {
         let outcome = match attempt.error {
             None => "ok".to_owned(),
             Some(error) => error.to_string(),
@@ -291,93 +267,16 @@ fn verbose_observer() -> Arc<dyn Fn(&Attempt<'_>) + Send + Sync> {
     })
 }
 
-/// The merchant certificate of a profile: the PEM pair, else the .p12 (password: the mch_id
-/// unless set).
-pub fn identity(selected: &Selected) -> Result<crate::wechat::transport::Identity, Failure> {
-    let profile = &selected.profile;
-    let resolve = |path: &PathBuf| selected.config.resolve(path);
-    // Checked before anything is sent: an expired certificate, another merchant's or a key
-    // that is not its own fails the handshake with little to say why.
-    let named = |e: crate::config::certs::CertError| {
-        Failure::usage(format!("{e}; the request was not sent"))
-            .hint("run `wxpay-ops config check` to check the certificate; renew it in the merchant console when it has expired")
-    };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let mch_id = &profile.mch_id;
-    match (&profile.cert_pem, &profile.cert_key_pem, &profile.cert_p12) {
-        (Some(cert), Some(key), _) => {
-            usable_identity_from_pem(&resolve(cert), &resolve(key), mch_id, now).map_err(named)
-        }
-        (_, _, Some(p12)) => {
-            let password = profile.cert_p12_password.as_deref().unwrap_or(mch_id);
-            usable_identity_from_p12(&resolve(p12), password, mch_id, now).map_err(named)
-        }
-        _ => Err(Failure::usage(format!(
-            "profile {:?} has no merchant API certificate, which refunds need (mutual TLS)",
-            selected.name
-        ))
-        .hint("set cert_p12, or cert_pem and cert_key_pem, in the profile (see `wxpay-ops config init`)")),
-    }
-}
-
-/// How long a fetched sandbox key is used. Its lifetime is undocumented (reference A7):
-/// EasyWeChat keeps it 24 hours, which real sandboxes evidently allow.
-const SANDBOX_KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
-
-#[derive(Serialize, Deserialize)]
-struct CachedKey {
-    api_base: String,
-    mch_id: String,
-    /// Of the production key it was fetched with: a new key fetches a new sandbox key.
-    key_fingerprint: String,
-    sandbox_key: String,
-    expires_at: u64,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn sandbox_cache_file(mch_id: &str) -> Option<PathBuf> {
-    let safe = mch_id.bytes().all(|b| b.is_ascii_alphanumeric());
-    dirs::cache_dir().filter(|_| safe).map(|dir| {
-        dir.join("wxpay-ops")
-            .join("sandbox")
-            .join(format!("{mch_id}.json"))
-    })
-}
-
-/// The cached sandbox key, when it is this merchant's, from this key and server, unexpired,
-/// and in a file no one else can read.
-fn cached_sandbox_key(path: &Path, options: &ClientOptions) -> Option<ApiKey> {
-    use std::os::unix::fs::MetadataExt;
-    let metadata = std::fs::metadata(path).ok()?;
-    if metadata.mode() & 0o077 != 0 || metadata.len() > 4096 {
-        return None;
-    }
-    let cached: CachedKey = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let fits = cached.api_base == options.base
-        && cached.mch_id == options.mch_id
-        && cached.key_fingerprint == options.key.fingerprint()
-        && cached.expires_at > now_secs();
-    fits.then(|| ApiKey::new(cached.sandbox_key))
-}
-
 /// The sandbox client: requests go to `/sandboxnew/…`, signed with the sandbox key, which is
-/// fetched with the production key and cached in the user's cache folder (mode 0600).
-fn sandbox_client(
+/// fetched with the production key and cached in the user's cache folder.
+fn sandboxed(
     context: &Context,
     runtime: &tokio::runtime::Runtime,
-    mut options: ClientOptions,
+    production: Client,
     dry_run: bool,
-) -> Result<(Client, ApiKey), Failure> {
-    let cache = sandbox_cache_file(&options.mch_id);
-    let key = match cache
-        .as_deref()
-        .and_then(|p| cached_sandbox_key(p, &options))
-    {
+) -> Result<Client, Failure> {
+    let cache = dirs::cache_dir().and_then(|dir| KeyCache::new(&dir, &production.mch_id));
+    let key = match cache.as_ref().and_then(|cache| cache.load(&production)) {
         Some(key) => key,
         None if dry_run => {
             return Err(Failure::usage(
@@ -386,17 +285,6 @@ fn sandbox_client(
             .hint("run the command once without --dry-run; the sandbox key is cached for 24 hours"));
         }
         None => {
-            let production = build(ClientOptions {
-                on_attempt: options.on_attempt.clone(),
-                tls: options.tls.clone(),
-                ..ClientOptions::new(
-                    options.base.clone(),
-                    options.mch_id.clone(),
-                    options.appid.clone(),
-                    options.key.clone(),
-                    options.sign_type,
-                )
-            })?;
             let key = runtime.block_on(production.sandbox_key()).map_err(|e| {
                 call_failure(
                     "getsignkey (the sandbox key)",
@@ -406,31 +294,14 @@ fn sandbox_client(
                     None,
                 )
             })?;
-            if let Some(path) = &cache {
-                let record = CachedKey {
-                    api_base: options.base.clone(),
-                    mch_id: options.mch_id.clone(),
-                    key_fingerprint: options.key.fingerprint(),
-                    sandbox_key: key.expose().to_owned(),
-                    expires_at: now_secs() + SANDBOX_KEY_LIFETIME.as_secs(),
-                };
-                let json = serde_json::to_vec(&record).expect("the record serializes");
-                let written = path
-                    .parent()
-                    .map_or(Ok(()), crate::fsutil::create_private_dir_all)
-                    .and_then(|()| crate::fsutil::write_private(path, &json));
-                if let Err(e) = written {
-                    context
-                        .printer
-                        .warn(&format!("the sandbox key is not cached: {e}"));
-                }
+            if let Some(Err(e)) = cache.map(|cache| cache.store(&production, &key)) {
+                let warning = format!("the sandbox key is not cached: {e}");
+                context.printer.warn(&warning);
             }
             key
         }
     };
-    options.key = key.clone();
-    options.path_prefix = "/sandboxnew".into();
-    Ok((build(options)?, key))
+    Ok(production.into_sandbox(key))
 }
 
 /// Asks before a change, on a terminal; elsewhere only `--yes` lets it go ahead. Ok(false)
@@ -456,6 +327,27 @@ pub fn confirmed(
         printer.status("declined: nothing was sent");
     }
     Ok(yes)
+}
+
+/// The value parser of `--expect`: one of `states`, the protocol's words for `what`, in any
+/// ASCII case.
+pub fn expected(
+    states: &'static [&'static str],
+    what: &'static str,
+) -> impl Fn(&str) -> Result<String, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        let state = text.to_ascii_uppercase();
+        if states.contains(&state.as_str()) {
+            Ok(state)
+        } else {
+            Err(format!("{text:?} is not a {what} ({})", states.join(", ")))
+        }
+    }
+}
+
+/// A request refused before it was signed.
+pub fn refused_locally(error: impl std::fmt::Display) -> Failure {
+    Failure::usage(error.to_string()).hint("nothing was sent: WeChat Pay would refuse it too")
 }
 
 /// A command's own words for an err_code: its exit code and hint, when it has them.
@@ -534,7 +426,7 @@ pub fn call_failure(
 
 /// A failed TLS handshake: no temporary fault, since the same certificates fail again, and
 /// nothing was sent.
-pub fn tls_failure(what: &str, reason: &str) -> Failure {
+fn tls_failure(what: &str, reason: &str) -> Failure {
     Failure::usage(format!(
         "{what}: the TLS handshake failed: {reason}; the request was not sent"
     ))
@@ -572,17 +464,12 @@ fn protocol_refusal(return_msg: &str) -> (Option<&'static str>, String) {
     }
 }
 
-/// Amount fields: integer fen, and yuan for people.
-pub fn put_fen(record: &mut Record, name: &str, fen: Option<Fen>) {
-    record.insert(name.into(), fen.map_or(Value::Null, |f| json!(f.0)));
-}
-
-pub fn put_yuan(record: &mut Record, name: &str, fen: Option<Fen>) {
-    record.insert(name.into(), fen.map_or(Value::Null, |f| json!(f.yuan())));
-}
-
-pub fn put_text(record: &mut Record, name: &str, value: Option<&str>) {
-    record.insert(name.into(), value.map_or(Value::Null, |v| json!(v)));
+/// A record from a `json!` object, its keys in the order written.
+pub fn record(object: Value) -> Record {
+    match object {
+        Value::Object(fields) => fields,
+        other => unreachable!("a record is an object, not {other}"),
+    }
 }
 
 /// The fields WeChat sent that we do not know, as an object.
@@ -593,18 +480,6 @@ pub fn extra(fields: &Extra) -> Value {
             .map(|(name, value)| (name.clone(), json!(value)))
             .collect(),
     )
-}
-
-/// Now plus `after`, as the protocol writes times: yyyyMMddHHmmss, Beijing time.
-pub fn api_time_after(after: Duration) -> String {
-    crate::beijing::api_time(crate::beijing::now() + after)
-}
-
-/// A protocol time (yyyyMMddHHmmss, Beijing) as RFC 3339, for scripts.
-pub fn rfc3339(api_time: &str) -> Option<String> {
-    crate::beijing::parse_api_time(api_time)?
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }
 
 /// " for sub-merchant N" in service-provider mode, to say whose order a message is about.
