@@ -10,7 +10,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use super::common::api::{
-    Api, ApiArgs, call_failure, confirmed, expected, extra, record, refused_locally, sub_merchant,
+    Api, ApiArgs, amount, call_failure, confirmed, expected, object, record, refused_locally,
+    sub_merchant,
 };
 use super::failure::{Failure, exit};
 use super::output::Record;
@@ -18,7 +19,7 @@ use super::settings::Context;
 use crate::wechat::Fen;
 use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, RequestError, TRADE_STATES, TradeType, UnifiedOrder,
-    parse_amount, time_expire_after,
+    time_expire_after,
 };
 use crate::wechat::paysign::PayScene;
 use batch::BatchArgs;
@@ -202,17 +203,11 @@ pub fn run(context: &Context, command: OrderCommand) -> Result<u8, Failure> {
     }
 }
 
-fn amount(flag: &str, text: &str) -> Result<Fen, Failure> {
-    parse_amount(text).map_err(|e| Failure::usage(format!("{flag}: {e}")))
-}
-
 fn create(context: &Context, args: OrderCreateArgs) -> Result<u8, Failure> {
     let total_fee = amount("--amount", &args.amount)?;
     let api = Api::connect(context, &args.api, false)?;
     let order = unified_order(&args, total_fee, api.notify_url.clone())?;
-    let fields = order.fields();
-    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let prepared = api.client.prepare(Endpoint::UnifiedOrder, &pairs);
+    let prepared = api.client.prepare(Endpoint::UnifiedOrder, &order.fields());
     if api.dry_run {
         return api.show(&context.printer, &prepared);
     }
@@ -238,11 +233,7 @@ fn create(context: &Context, args: OrderCreateArgs) -> Result<u8, Failure> {
         PaySceneArg::Mini => PayScene::MiniProgram,
     };
     let pay_params = match order.trade_type.pay_scene(jsapi) {
-        Some(scene) => Value::Object(
-            (api.client.pay_params(scene, &answer.prepay_id)?.into_iter())
-                .map(|(name, value)| (name.to_owned(), json!(value)))
-                .collect(),
-        ),
+        Some(scene) => object(&api.client.pay_params(scene, &answer.prepay_id)?),
         None => Value::Null,
     };
     context.printer.record(&record(json!({
@@ -256,7 +247,7 @@ fn create(context: &Context, args: OrderCreateArgs) -> Result<u8, Failure> {
         "time_expire": order.time_expire,
         "sandbox": api.sandbox,
         "pay_params": pay_params,
-        "extra": extra(&answer.extra),
+        "extra": object(&answer.extra),
     })))?;
     qr::show(context, args.qr_png.as_deref(), answer.code_url.as_deref())
 }
@@ -413,7 +404,7 @@ fn order_record(state: &OrderState) -> Record {
         "openid": state.openid,
         "bank_type": state.bank_type,
         "attach": state.attach,
-        "extra": extra(&state.extra),
+        "extra": object(&state.extra),
     }))
 }
 

@@ -4,7 +4,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use super::common::api::{
-    Api, ApiArgs, call_failure, confirmed, expected, extra, record, refused_locally, sub_merchant,
+    Api, ApiArgs, amount, call_failure, confirmed, expected, object, record, refused_locally,
+    sub_merchant,
 };
 use super::common::counted;
 use super::failure::{Failure, exit};
@@ -13,7 +14,7 @@ use super::settings::Context;
 use crate::wechat::Fen;
 use crate::wechat::api::{
     CouponRefund, Endpoint, OrderKey, REFUND_STATUSES, RefundAccepted, RefundAccount, RefundItem,
-    RefundKey, RefundList, RefundRequest, RequestError, new_out_refund_no, parse_amount,
+    RefundKey, RefundList, RefundRequest, RequestError, new_out_refund_no,
 };
 
 const CREATE_AFTER_HELP: &str = "\
@@ -126,10 +127,6 @@ pub fn run(context: &Context, command: RefundCommand) -> Result<u8, Failure> {
     }
 }
 
-fn amount(flag: &str, text: &str) -> Result<Fen, Failure> {
-    parse_amount(text).map_err(|e| Failure::usage(format!("{flag}: {e}")))
-}
-
 fn money(fen: Fen) -> String {
     format!("{} yuan ({} fen)", fen.yuan(), fen.0)
 }
@@ -167,9 +164,7 @@ fn refund_request(args: &RefundCreateArgs) -> Result<RefundRequest, Failure> {
 fn create(context: &Context, args: RefundCreateArgs) -> Result<u8, Failure> {
     let request = refund_request(&args)?;
     let api = Api::connect(context, &args.api, true)?;
-    let fields = request.fields();
-    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let prepared = api.client.prepare(Endpoint::Refund, &pairs);
+    let prepared = api.client.prepare(Endpoint::Refund, &request.fields());
     if api.dry_run {
         return api.show(&context.printer, &prepared);
     }
@@ -293,7 +288,7 @@ fn print_accepted(
         "coupon_refund_fee": accepted.coupon_refund_fee,
         "coupons": coupons(&accepted.coupons),
         "sandbox": sandbox,
-        "extra": extra(&accepted.extra),
+        "extra": object(&accepted.extra),
     })))?;
     let split = match accepted.coupon_refund_fee.filter(|f| f.0 > 0) {
         Some(coupon) => {
@@ -426,7 +421,7 @@ fn refund_record(refund: &RefundItem) -> Value {
         "refund_account": refund.refund_account,
         "refund_recv_account": refund.refund_recv_account,
         "refund_success_time": refund.refund_success_time,
-        "extra": extra(&refund.extra),
+        "extra": object(&refund.extra),
     })
 }
 
@@ -442,7 +437,7 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
             "refunded_fee": list.refund_fee,
             "refund_count": list.refunds.len(),
             "refunds": list.refunds.iter().map(refund_record).collect::<Vec<_>>(),
-            "extra": extra(&list.extra),
+            "extra": object(&list.extra),
         })));
     }
     // Ops staff need the split: cash back to the payer, the coupons' share, and what is

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use thiserror::Error;
 use tokio::time::Instant;
 
 use super::api::{Endpoint, OrderKey, OrderState, RequestError};
@@ -25,6 +26,52 @@ pub struct Pacing {
     pub rate: Option<f64>,
     /// Results in the input's order; otherwise each as it comes.
     pub ordered: bool,
+}
+
+/// The column of a batch's input that holds its orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderColumn {
+    pub index: usize,
+    /// The column holds transaction ids, not out_trade_no.
+    pub transaction_ids: bool,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("no column {0:?}")]
+pub struct MissingColumn(pub String);
+
+impl OrderColumn {
+    /// The column named `name`, else out_trade_no, else transaction_id, in a header whose
+    /// names are compared trimmed (and the first without a byte-order mark). A column named
+    /// transaction_id holds transaction ids; any other, out_trade_no.
+    pub fn find(header: &[String], name: Option<&str>) -> Result<OrderColumn, MissingColumn> {
+        let find = |name: &str| {
+            let named = |cell: &String| cell.trim_start_matches('\u{feff}').trim() == name;
+            header.iter().position(named)
+        };
+        let (name, index) = match name {
+            Some(name) => (name, find(name)),
+            None => match find("out_trade_no") {
+                Some(index) => ("out_trade_no", Some(index)),
+                None => ("transaction_id", find("transaction_id")),
+            },
+        };
+        let index = index.ok_or_else(|| MissingColumn(name.to_owned()))?;
+        Ok(OrderColumn {
+            index,
+            transaction_ids: name == "transaction_id",
+        })
+    }
+
+    /// The order a cell of the column names.
+    pub fn key(&self, cell: &str) -> OrderKey {
+        let number = cell.trim().to_owned();
+        if self.transaction_ids {
+            OrderKey::TransactionId(number)
+        } else {
+            OrderKey::OutTradeNo(number)
+        }
+    }
 }
 
 /// Why a row has no order state.
@@ -189,6 +236,28 @@ mod tests {
             }));
         done.unwrap();
         seen
+    }
+
+    #[test]
+    fn the_order_column_is_named_or_found() {
+        let header: Vec<String> = ["\u{feff}name", " transaction_id ", "out_trade_no"]
+            .map(str::to_owned)
+            .into();
+        let found = |name| OrderColumn::find(&header, name);
+        let by_number = found(None).unwrap();
+        assert_eq!(by_number.index, 2);
+        assert_eq!(by_number.key(" T1 "), OrderKey::OutTradeNo("T1".into()));
+        let by_id = found(Some("transaction_id")).unwrap();
+        assert_eq!(by_id.index, 1);
+        assert_eq!(by_id.key("42"), OrderKey::TransactionId("42".into()));
+        assert_eq!(found(Some("name")).unwrap().index, 0, "without its BOM");
+        assert_eq!(found(Some("id")), Err(MissingColumn("id".into())));
+        let ids_only = ["transaction_id".to_owned()];
+        assert!(OrderColumn::find(&ids_only, None).unwrap().transaction_ids);
+        assert_eq!(
+            OrderColumn::find(&[], None),
+            Err(MissingColumn("transaction_id".into()))
+        );
     }
 
     #[test]

@@ -377,7 +377,7 @@ impl Client {
     }
 
     /// The signed request: appid, mch_id, a fresh nonce_str, the fields, sign_type, sign.
-    pub fn request(&self, fields: &[(&str, &str)]) -> Message {
+    pub fn request(&self, fields: &[(impl AsRef<str>, impl AsRef<str>)]) -> Message {
         let mut message = Message::new();
         message
             .set("appid", &self.appid)
@@ -390,14 +390,18 @@ impl Client {
             message.set("sub_mch_id", sub_mch_id);
         }
         for (name, value) in fields {
-            message.set(name, *value);
+            message.set(name.as_ref(), value.as_ref());
         }
         sign_in_place(&mut message, &self.key, self.sign_type);
         message
     }
 
     /// Signs a request for `endpoint`; nothing is sent.
-    pub fn prepare(&self, endpoint: Endpoint, fields: &[(&str, &str)]) -> Prepared {
+    pub fn prepare(
+        &self,
+        endpoint: Endpoint,
+        fields: &[(impl AsRef<str>, impl AsRef<str>)],
+    ) -> Prepared {
         Prepared {
             endpoint,
             url: self.url(&self.base, endpoint),

@@ -14,13 +14,13 @@ use crate::cli::output::{Format, Printer, Record};
 use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::check::{plain_http_warning, timeout_range, usable_timeout};
 use crate::config::client::{Certificate, ClientSetupError};
-use crate::wechat::api::{Endpoint, Extra, Retry, err_code_meaning};
+use crate::wechat::api::{Endpoint, Retry, err_code_meaning, parse_amount};
 use crate::wechat::client::{
     CallAttempt, CallError, Client, ClientError, ClientOptions, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT, Prepared, RetryPolicy,
 };
 use crate::wechat::sandbox::KeyCache;
-use crate::wechat::{ApiKey, shown_url};
+use crate::wechat::{ApiKey, Fen, shown_url};
 
 /// The flags of every API command.
 #[derive(Debug, Args)]
@@ -149,7 +149,7 @@ pub fn build(options: ClientOptions) -> Result<Client, Failure> {
 /// A client ready for one command, and what the command needs to know about it.
 pub struct Api {
     pub client: Client,
-    pub runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
     pub dry_run: bool,
     pub sandbox: bool,
     /// The profile's notify_url, for orders.
@@ -345,6 +345,11 @@ pub fn expected(
     }
 }
 
+/// An amount flag: fen (1234), or yuan when written so (12.34yuan).
+pub fn amount(flag: &str, text: &str) -> Result<Fen, Failure> {
+    parse_amount(text).map_err(|e| Failure::usage(format!("{flag}: {e}")))
+}
+
 /// A request refused before it was signed.
 pub fn refused_locally(error: impl std::fmt::Display) -> Failure {
     Failure::usage(error.to_string()).hint("nothing was sent: WeChat Pay would refuse it too")
@@ -472,12 +477,17 @@ pub fn record(object: Value) -> Record {
     }
 }
 
-/// The fields WeChat sent that we do not know, as an object.
-pub fn extra(fields: &Extra) -> Value {
+/// Name-value pairs as a JSON object, in their order: the fields WeChat sent that we do not
+/// know (`extra`), pay parameters.
+pub fn object<'a, K, V>(pairs: impl IntoIterator<Item = &'a (K, V)>) -> Value
+where
+    K: AsRef<str> + 'a,
+    V: AsRef<str> + 'a,
+{
+    let pairs = pairs.into_iter();
     Value::Object(
-        fields
-            .iter()
-            .map(|(name, value)| (name.clone(), json!(value)))
+        pairs
+            .map(|(name, value)| (name.as_ref().to_owned(), json!(value.as_ref())))
             .collect(),
     )
 }

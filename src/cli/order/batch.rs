@@ -2,6 +2,7 @@
 //! and printed row by row as the answers come.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -12,10 +13,10 @@ use crate::cli::common::api::{Api, ApiArgs, call_failure, record};
 use crate::cli::common::counted;
 use crate::cli::failure::{Failure, exit};
 use crate::cli::output::{Printer, Record};
-use crate::cli::settings::Context;
+use crate::cli::settings::{Context, open_input};
 use crate::reconcile::records::{RecordError, Records};
 use crate::wechat::api::{Endpoint, OrderKey};
-use crate::wechat::batch::{Pacing, RATES, RowError, RowResult, query_orders};
+use crate::wechat::batch::{OrderColumn, Pacing, RATES, RowError, RowResult, query_orders};
 
 /// The flags of `order query` for many orders.
 #[derive(Debug, Args)]
@@ -80,8 +81,12 @@ pub fn run(
     api_args: &ApiArgs,
     expect: Option<&str>,
 ) -> Result<u8, Failure> {
-    let (name, input) = open_csv(path)?;
-    let (by_transaction, mut keys) = order_column(&name, input, args.column.as_deref())?;
+    let (name, input): (String, Box<dyn Read>) = if path == Path::new("-") {
+        ("standard input".into(), Box::new(std::io::stdin()))
+    } else {
+        (path.display().to_string(), Box::new(open_input(path)?))
+    };
+    let (column, mut keys) = order_column(&name, input, args.column.as_deref())?;
     let api = Api::connect(context, api_args, false)?;
     if api.dry_run {
         let first = (keys.next().and_then(Result::ok))
@@ -105,7 +110,7 @@ pub fn run(
     };
     let mut tally = Tally::default();
     let written = api.block_on(query_orders(&api.client, keys, pacing, |result| {
-        let (row, outcome) = row(&name, by_transaction, result);
+        let (row, outcome) = row(&name, column.transaction_ids, result);
         tally.add(outcome, expect);
         stream.row(&row)
     }));
@@ -115,24 +120,20 @@ pub fn run(
     Ok(tally.report(&context.printer, expect))
 }
 
-/// The input of `--from-csv`: a file, or stdin for `-`.
-fn open_csv(path: &Path) -> Result<(String, Box<dyn std::io::Read>), Failure> {
-    if path == Path::new("-") {
-        return Ok(("standard input".into(), Box::new(std::io::stdin())));
-    }
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| Failure::input(&name, e))?;
-    Ok((name, Box::new(file)))
-}
-
-/// The orders of a CSV file's `column` (default out_trade_no, else transaction_id), each read
-/// as the batch needs it, until the end or the first row that cannot be read; whether they are
-/// transaction ids. Read strictly: a quote never closed would otherwise hide every row after it.
+/// The orders of a CSV file's column, each read as the batch needs it, until the end or the
+/// first row that cannot be read. Read strictly: a quote never closed would otherwise hide
+/// every row after it.
 fn order_column(
     name: &str,
-    input: Box<dyn std::io::Read>,
+    input: Box<dyn Read>,
     column: Option<&str>,
-) -> Result<(bool, impl Iterator<Item = Result<OrderKey, RecordError>>), Failure> {
+) -> Result<
+    (
+        OrderColumn,
+        impl Iterator<Item = Result<OrderKey, RecordError>>,
+    ),
+    Failure,
+> {
     let mut records = Records::new(input, b',', 0);
     let mut header = csv::ByteRecord::new();
     match records.read(&mut header) {
@@ -140,50 +141,28 @@ fn order_column(
         Ok(None) => return Err(Failure::input(name, "empty: no header line")),
         Err(e) => return Err(Failure::input(name, e)),
     }
-    let headers: Vec<String> = (header.iter())
+    let header: Vec<String> = (header.iter())
         .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
-    let find = |column: &str| {
-        (headers.iter()).position(|h| h.trim_start_matches('\u{feff}').trim() == column)
-    };
-    let (column, index) = match column {
-        Some(column) => (column, find(column)),
-        None => match find("out_trade_no") {
-            Some(i) => ("out_trade_no", Some(i)),
-            None => ("transaction_id", find("transaction_id")),
-        },
-    };
-    let index = index.ok_or_else(|| {
-        let columns = headers.join(", ");
-        Failure::input(name, format!("no column {column:?} (columns: {columns})")).hint(
+    let column = OrderColumn::find(&header, column).map_err(|e| {
+        Failure::input(name, format!("{e} (columns: {})", header.join(", "))).hint(
             "name the column of order numbers with --column NAME; the first row must be a header",
         )
     })?;
-    let by_transaction = column == "transaction_id";
     let mut record = csv::ByteRecord::new();
     let mut failed = false;
     let keys = std::iter::from_fn(move || {
         if failed {
             return None;
         }
-        match records.read(&mut record) {
-            Ok(Some(_)) => {
-                let cell = record.get(index).unwrap_or_default();
-                let number = String::from_utf8_lossy(cell).trim().to_owned();
-                Some(Ok(if by_transaction {
-                    OrderKey::TransactionId(number)
-                } else {
-                    OrderKey::OutTradeNo(number)
-                }))
-            }
-            Ok(None) => None,
-            Err(e) => {
-                failed = true;
-                Some(Err(e))
-            }
-        }
+        let read = records.read(&mut record).transpose()?;
+        failed = read.is_err();
+        Some(read.map(|_| {
+            let cell = record.get(column.index).unwrap_or_default();
+            column.key(&String::from_utf8_lossy(cell))
+        }))
     });
-    Ok((by_transaction, keys))
+    Ok((column, keys))
 }
 
 /// A row's state, or its failure's exit code and short code.
