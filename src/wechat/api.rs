@@ -1031,6 +1031,125 @@ mod tests {
         assert_eq!(order.validate(), Err(RequestError::JsapiWithoutOpenid));
     }
 
+    fn native(notify_url: &str) -> UnifiedOrder {
+        UnifiedOrder {
+            trade_type: TradeType::Native,
+            out_trade_no: "T1".into(),
+            total_fee: Fen(1),
+            body: "b".into(),
+            notify_url: notify_url.into(),
+            spbill_create_ip: "127.0.0.1".into(),
+            openid: None,
+            sub_openid: None,
+            product_id: None,
+            attach: None,
+            time_expire: None,
+            scene_info: None,
+        }
+    }
+
+    #[test]
+    fn an_order_is_checked_as_wechat_pay_checks_it() {
+        let order = native("https://shop.example.com/notify");
+        assert_eq!(order.validate(), Ok(()));
+        let product_id = |order: &UnifiedOrder| {
+            let fields = order.fields();
+            let found = fields.iter().find(|(name, _)| *name == "product_id");
+            found.map(|(_, value)| value.clone())
+        };
+        assert_eq!(
+            product_id(&order).as_deref(),
+            Some("T1"),
+            "NATIVE needs one"
+        );
+        let given = UnifiedOrder {
+            product_id: Some("P7".into()),
+            ..order.clone()
+        };
+        assert_eq!(product_id(&given).as_deref(), Some("P7"));
+        let app = UnifiedOrder {
+            trade_type: TradeType::App,
+            ..order.clone()
+        };
+        assert_eq!(product_id(&app), None);
+
+        assert!(matches!(
+            native("shop.example.com/notify").validate(),
+            Err(RequestError::NotHttpUrl {
+                field: "notify_url",
+                ..
+            })
+        ));
+        assert!(matches!(
+            native("https://shop.example.com/notify?id=1").validate(),
+            Err(RequestError::QueryInNotifyUrl(_))
+        ));
+        let bad_time = UnifiedOrder {
+            time_expire: Some("2026-01-01".into()),
+            ..order
+        };
+        assert!(matches!(
+            bad_time.validate(),
+            Err(RequestError::BadTime {
+                field: "time_expire",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_order_stays_open_at_least_five_minutes() {
+        let now = time::macros::datetime!(2026-11-21 04:00:00 UTC);
+        assert_eq!(
+            time_expire_after(Duration::from_secs(299), now),
+            Err(RequestError::ExpiresTooSoon)
+        );
+        // Beijing time, as the protocol writes it.
+        assert_eq!(
+            time_expire_after(Duration::from_secs(300), now).as_deref(),
+            Ok("20261121120500")
+        );
+    }
+
+    #[test]
+    fn only_jsapi_and_app_orders_take_pay_parameters() {
+        let mini = PayScene::MiniProgram;
+        assert_eq!(TradeType::Jsapi.pay_scene(mini), Some(mini));
+        assert_eq!(TradeType::App.pay_scene(mini), Some(PayScene::App));
+        assert_eq!(TradeType::Native.pay_scene(mini), None);
+        assert_eq!(TradeType::Mweb.pay_scene(mini), None);
+    }
+
+    #[test]
+    fn a_refund_names_its_account_and_a_reachable_notify_url() {
+        let refund = RefundRequest {
+            order: OrderKey::TransactionId("4200000001".into()),
+            out_refund_no: new_out_refund_no(),
+            total_fee: Fen(100),
+            refund_fee: Fen(100),
+            refund_desc: None,
+            notify_url: Some("ftp://x".into()),
+            refund_account: Some(RefundAccount::Recharge),
+        };
+        assert!(matches!(
+            refund.validate(),
+            Err(RequestError::NotHttpUrl { .. })
+        ));
+        let refund = RefundRequest {
+            notify_url: None,
+            ..refund
+        };
+        assert_eq!(
+            refund.validate(),
+            Ok(()),
+            "a generated out_refund_no is valid"
+        );
+        assert!(refund.out_refund_no.starts_with('R') && refund.out_refund_no.len() == 23);
+        let fields = refund.fields();
+        assert!(fields.contains(&("refund_account", "REFUND_SOURCE_RECHARGE_FUNDS".into())));
+        assert!(fields.contains(&("transaction_id", "4200000001".into())));
+    }
+
     #[test]
     fn refund_pages_keep_coupon_and_unknown_fields_with_their_refund() {
         let answer = Message::from_pairs([

@@ -191,12 +191,13 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wechat::client::{ClientError, ClientOptions, RetryPolicy};
+    use crate::wechat::client::{ClientOptions, RetryPolicy};
     use crate::wechat::{ApiKey, SignType};
 
-    /// A client of a server that is not there: every query fails to connect, at once.
+    /// A client of a server that is not there: every query fails, once, at once.
     fn unreachable() -> Client {
         Client::new(ClientOptions {
+            timeout: Duration::from_secs(2),
             retry: RetryPolicy {
                 attempts: 1,
                 ..RetryPolicy::default()
@@ -221,14 +222,10 @@ mod tests {
         let mut seen = Vec::new();
         let done: Result<(), ()> =
             runtime.block_on(query_orders(&client, rows.into_iter(), pacing, |result| {
-                let what = match result.outcome {
+                let what = match &result.outcome {
                     Ok(_) => "ok".to_owned(),
                     Err(RowError::Unreadable(e)) => format!("unreadable {e}"),
-                    Err(RowError::Invalid(_)) => "invalid".to_owned(),
-                    Err(RowError::Call(e)) => match e.error {
-                        ClientError::Transport { .. } => "unreachable".to_owned(),
-                        other => other.to_string(),
-                    },
+                    Err(error) => error.code().to_owned(),
                 };
                 let number = result.key.map(|k| k.field().1.to_owned());
                 seen.push(format!("{} {number:?} {what}", result.row));
@@ -276,10 +273,10 @@ mod tests {
         assert_eq!(
             run(rows, pacing),
             [
-                "1 Some(\"T1\") unreachable",
+                "1 Some(\"T1\") UNREACHABLE",
                 "2 None unreadable line 3: bad quote",
-                "3 Some(\"not valid\") invalid",
-                "4 Some(\"T2\") unreachable",
+                "3 Some(\"not valid\") INVALID_INPUT",
+                "4 Some(\"T2\") UNREACHABLE",
             ]
         );
     }
@@ -300,6 +297,6 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(60));
         seen.sort();
         assert_eq!(seen.len(), 4);
-        assert!(seen.iter().all(|s| s.ends_with("unreachable")), "{seen:?}");
+        assert!(seen.iter().all(|s| s.ends_with("UNREACHABLE")), "{seen:?}");
     }
 }

@@ -168,6 +168,41 @@ mod tests {
     }
 
     #[test]
+    fn a_service_provider_signs_for_its_sub_merchants_app() {
+        use crate::wechat::client::ClientOptions;
+        let client = Client::new(ClientOptions {
+            sub_mch_id: Some("1900000109".into()),
+            sub_appid: Some("wx8888888888888888".into()),
+            ..ClientOptions::new(
+                "https://api.example.com",
+                "10000100",
+                "wxd930ea5d5a258f4f",
+                ApiKey::new(DOC_KEY),
+                SignType::Md5,
+            )
+        })
+        .unwrap();
+        let prepay_id = "wx201410272009395522657a690389285100";
+        let app = client.pay_params(PayScene::App, prepay_id).unwrap();
+        assert_eq!(get(&app, "appid"), "wx8888888888888888");
+        assert_eq!(get(&app, "partnerid"), "1900000109");
+        let request = PayRequest {
+            appid: "wx8888888888888888",
+            mch_id: "1900000109",
+            prepay_id,
+            timestamp: get(&app, "timestamp").parse().unwrap(),
+            nonce: get(&app, "noncestr"),
+            sign_type: SignType::Md5,
+        };
+        let again = pay_params(PayScene::App, &request, &ApiKey::new(DOC_KEY)).unwrap();
+        assert_eq!(
+            get(&app, "sign"),
+            get(&again, "sign"),
+            "signed with the client's key"
+        );
+    }
+
+    #[test]
     fn jsapi_md5_and_hmac_vectors() {
         let key = ApiKey::new(DOC_KEY);
         let md5 = pay_params(PayScene::Jsapi, &request(SignType::Md5), &key).unwrap();
