@@ -20,7 +20,7 @@ use crate::bill::download::{
 use crate::bill::layout::{Column, MAX_COLUMNS};
 use crate::bill::manifest::{self, Entry, MANIFEST_NAME, Status};
 use crate::bill::parse::{self, BillError, ParseError, Quantity, Report};
-use crate::config::client::Certificate;
+use crate::config::client::MutualTls;
 use crate::reconcile::clock::Day;
 use crate::wechat::client::{Client, ClientOptions};
 use crate::wechat::{BillAmount, SignType};
@@ -476,12 +476,12 @@ fn bill_client(
     timeout: Duration,
 ) -> Result<Client, Failure> {
     let key = context.api_key(keys, Some(selected))?;
-    let certificate = if mutual_tls {
-        Certificate::Always
+    let tls = if mutual_tls {
+        MutualTls::Always
     } else {
-        Certificate::Unused
+        MutualTls::Never
     };
-    let options = super::common::api::client_options(context, selected, key, certificate)?;
+    let options = super::common::api::client_options(context, selected, key, tls)?;
     let sign_type = if mutual_tls {
         SignType::HmacSha256
     } else {

@@ -13,9 +13,9 @@ use crate::wechat::{ApiKey, is_http_url, shown_url};
 
 /// Which requests present the merchant API certificate (mutual TLS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Certificate {
+pub enum MutualTls {
     /// None: the certificate is not even read.
-    Unused,
+    Never,
     /// `/secapi/*` requests (refunds).
     Secapi,
     /// Every request (fund-flow bills).
@@ -53,7 +53,7 @@ impl Config {
         &self,
         profile: &Profile,
         key: ApiKey,
-        certificate: Certificate,
+        mutual_tls: MutualTls,
         now: i64,
     ) -> Result<ClientOptions, ClientSetupError> {
         let base = profile.api_base.as_deref().unwrap_or(DEFAULT_API_BASE);
@@ -74,16 +74,16 @@ impl Config {
             None => None,
         };
         let tls = tls_config(ca.as_deref(), None).map_err(ClientSetupError::BadCa)?;
-        let identity = match certificate {
-            Certificate::Unused => None,
-            Certificate::Secapi | Certificate::Always => Some(self.identity(profile, now)?),
+        let identity = match mutual_tls {
+            MutualTls::Never => None,
+            MutualTls::Secapi | MutualTls::Always => Some(self.identity(profile, now)?),
         };
         let mutual = identity
             .map(|identity| tls_config(ca.as_deref(), Some(identity)))
             .transpose()
             .map_err(ClientSetupError::Identity)?;
-        let (tls, secure_tls) = match certificate {
-            Certificate::Always => (mutual, None),
+        let (tls, secure_tls) = match mutual_tls {
+            MutualTls::Always => (mutual, None),
             _ => (Some(tls), mutual),
         };
         Ok(ClientOptions {
@@ -124,7 +124,7 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn options(profile: &str, certificate: Certificate) -> Result<ClientOptions, ClientSetupError> {
+    fn options(profile: &str, mutual_tls: MutualTls) -> Result<ClientOptions, ClientSetupError> {
         let text = format!(
             "[profiles.p]\nmch_id = \"1900000100\"\nappid = \"wx8888888888888888\"\n\
              api_key_env = \"K\"\n{profile}"
@@ -137,14 +137,14 @@ mod tests {
         let config = config.unwrap();
         let (_, profile) = config.profile(None).unwrap();
         let key = ApiKey::new("ServiceProviderKey0123456789abcd");
-        config.client_options(profile, key, certificate, 0)
+        config.client_options(profile, key, mutual_tls, 0)
     }
 
     #[test]
     fn the_profile_gives_server_merchant_and_sign_type() {
         let options = options(
             "sign_type = \"HMAC-SHA256\"\nbackup_api_base = \"https://api2.example.com\"\n",
-            Certificate::Unused,
+            MutualTls::Never,
         )
         .unwrap();
         assert_eq!(options.base, DEFAULT_API_BASE);
@@ -160,20 +160,20 @@ mod tests {
 
     #[test]
     fn what_the_profile_lacks_or_gets_wrong_is_named() {
-        let error = options("backup_api_base = \"ftp://x\"\n", Certificate::Unused);
+        let error = options("backup_api_base = \"ftp://x\"\n", MutualTls::Never);
         assert!(matches!(error, Err(ClientSetupError::NotHttp { url }) if url == "ftp://x"));
-        let error = options("ca_cert = \"missing.pem\"\n", Certificate::Unused);
+        let error = options("ca_cert = \"missing.pem\"\n", MutualTls::Never);
         assert!(
             matches!(error, Err(ClientSetupError::ReadCa { path, .. }) if path.ends_with("missing.pem"))
         );
         // The certificate is read only when the command needs it.
-        assert!(options("", Certificate::Unused).is_ok());
+        assert!(options("", MutualTls::Never).is_ok());
         assert!(matches!(
-            options("", Certificate::Secapi),
+            options("", MutualTls::Secapi),
             Err(ClientSetupError::NoCertificate)
         ));
         assert!(matches!(
-            options("cert_p12 = \"missing.p12\"\n", Certificate::Always),
+            options("cert_p12 = \"missing.p12\"\n", MutualTls::Always),
             Err(ClientSetupError::Certificate(CertError::Read { .. }))
         ));
     }

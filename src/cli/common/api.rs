@@ -13,7 +13,7 @@ use crate::cli::failure::{Failure, SIGN_HINT, exit};
 use crate::cli::output::{Format, Printer, Record};
 use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::check::{plain_http_warning, timeout_range, usable_timeout};
-use crate::config::client::{Certificate, ClientSetupError};
+use crate::config::client::{ClientSetupError, MutualTls};
 use crate::wechat::api::{Endpoint, Retry, err_code_meaning, parse_amount};
 use crate::wechat::client::{
     CallAttempt, CallError, Client, ClientError, ClientOptions, DEFAULT_CONNECT_TIMEOUT,
@@ -100,11 +100,11 @@ pub fn client_options(
     context: &Context,
     selected: &Selected,
     key: ApiKey,
-    certificate: Certificate,
+    mutual_tls: MutualTls,
 ) -> Result<ClientOptions, Failure> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let options = (selected.config)
-        .client_options(&selected.profile, key, certificate, now)
+        .client_options(&selected.profile, key, mutual_tls, now)
         .map_err(|e| setup_failure(selected, e))?;
     for url in std::iter::once(&options.base).chain(&options.backup_base) {
         if let Some(warning) = plain_http_warning(url) {
@@ -163,12 +163,12 @@ impl Api {
         let selected = context.select()?;
         let profile = &selected.profile;
         let key = context.api_key(&args.keys, Some(&selected))?;
-        let certificate = if certificate && !args.dry_run {
-            Certificate::Secapi
+        let mutual_tls = if certificate && !args.dry_run {
+            MutualTls::Secapi
         } else {
-            Certificate::Unused
+            MutualTls::Never
         };
-        let setup = client_options(context, &selected, key, certificate)?;
+        let setup = client_options(context, &selected, key, mutual_tls)?;
         let options = ClientOptions {
             sub_mch_id: (args.sub_mch_id.clone()).or_else(|| profile.sub_mch_id.clone()),
             sub_appid: (args.sub_appid.clone()).or_else(|| profile.sub_appid.clone()),
