@@ -169,18 +169,13 @@ impl Api {
             MutualTls::Never
         };
         let setup = client_options(context, &selected, key, mutual_tls)?;
+        let seconds =
+            |name, flag, value, default| profile_seconds(&selected, name, flag, value, default);
         let options = ClientOptions {
             sub_mch_id: (args.sub_mch_id.clone()).or_else(|| profile.sub_mch_id.clone()),
             sub_appid: (args.sub_appid.clone()).or_else(|| profile.sub_appid.clone()),
-            timeout: profile_seconds(
-                &selected,
-                "timeout",
-                args.timeout,
-                profile.timeout,
-                DEFAULT_TIMEOUT,
-            )?,
-            connect_timeout: profile_seconds(
-                &selected,
+            timeout: seconds("timeout", args.timeout, profile.timeout, DEFAULT_TIMEOUT)?,
+            connect_timeout: seconds(
                 "connect_timeout",
                 args.connect_timeout,
                 profile.connect_timeout,

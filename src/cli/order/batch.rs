@@ -120,6 +120,8 @@ pub fn run(
     Ok(tally.report(&context.printer, expect))
 }
 
+type Orders = Box<dyn Iterator<Item = Result<OrderKey, RecordError>>>;
+
 /// The orders of a CSV file's column, each read as the batch needs it, until the end or the
 /// first row that cannot be read. Read strictly: a quote never closed would otherwise hide
 /// every row after it.
@@ -127,13 +129,7 @@ fn order_column(
     name: &str,
     input: Box<dyn Read>,
     column: Option<&str>,
-) -> Result<
-    (
-        OrderColumn,
-        impl Iterator<Item = Result<OrderKey, RecordError>>,
-    ),
-    Failure,
-> {
+) -> Result<(OrderColumn, Orders), Failure> {
     let mut records = Records::new(input, b',', 0);
     let mut header = csv::ByteRecord::new();
     match records.read(&mut header) {
@@ -162,7 +158,7 @@ fn order_column(
             column.key(&String::from_utf8_lossy(cell))
         }))
     });
-    Ok((column, keys))
+    Ok((column, Box::new(keys)))
 }
 
 /// A row's state, or its failure's exit code and short code.
@@ -236,10 +232,8 @@ impl Tally {
                 state
             }
             Err((code, error_code)) => {
-                if self
-                    .worst
-                    .is_none_or(|worst| severity(code) > severity(worst))
-                {
+                let worse = self.worst.is_none_or(|w| severity(code) > severity(w));
+                if worse {
                     self.worst = Some(code);
                 }
                 error_code
