@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
-use super::QUERY_AGAIN;
+use super::{QUERY_AGAIN, order_record};
 use crate::cli::common::api::{Api, ApiArgs, call_failure, record};
 use crate::cli::common::counted;
 use crate::cli::failure::{Failure, exit};
@@ -110,7 +110,7 @@ pub fn run(
     };
     let mut tally = Tally::default();
     let written = api.block_on(query_orders(&api.client, keys, pacing, |result| {
-        let (row, outcome) = row(&name, column.transaction_ids, result);
+        let (row, outcome) = row(&name, column, result);
         tally.add(outcome, expect);
         stream.row(&row)
     }));
@@ -164,51 +164,42 @@ fn order_column(
 /// A row's state, or its failure's exit code and short code.
 type RowOutcome = Result<String, (u8, String)>;
 
-/// One row as printed, and its outcome.
-fn row(name: &str, by_transaction: bool, result: RowResult<RecordError>) -> (Record, RowOutcome) {
+/// One row as printed (the columns of a single query's record, and the row's number and
+/// outcome), and its outcome.
+fn row(name: &str, column: OrderColumn, result: RowResult<RecordError>) -> (Record, RowOutcome) {
     let number = result.key.as_ref().map_or("", |key| key.field().1);
-    let (field, other) = if by_transaction {
-        ("transaction_id", "out_trade_no")
-    } else {
-        ("out_trade_no", "transaction_id")
-    };
-    let mut row = Record::new();
-    row.insert("row".into(), json!(result.row));
-    row.insert(field.into(), json!(number));
-    let error = match result.outcome {
+    let (mut row, outcome) = match result.outcome {
         Ok(state) => {
-            let found = if by_transaction {
-                Some(state.out_trade_no)
-            } else {
-                state.transaction_id
+            let mut row = order_record(&state);
+            row.insert("exit_code".into(), json!(exit::OK));
+            (row, Ok(state.trade_state))
+        }
+        Err(error) => {
+            let error_code = error.code().to_owned();
+            let failure = match error {
+                RowError::Unreadable(e) => Failure::input(name, e),
+                RowError::Invalid(e) => Failure::usage(format!("row {}: {e}", result.row)),
+                RowError::Call(e) => {
+                    let what = format!("orderquery of {number}");
+                    call_failure(&what, Endpoint::OrderQuery, e, QUERY_AGAIN, None)
+                }
             };
-            row.insert(other.into(), json!(found));
-            row.extend(record(json!({
-                "trade_state": state.trade_state,
-                "total_fee": state.total_fee,
-                "cash_fee": state.cash_fee,
-                "time_end": state.time_end,
-                "exit_code": exit::OK,
-            })));
-            return (row, Ok(state.trade_state));
-        }
-        Err(error) => error,
-    };
-    let error_code = error.code().to_owned();
-    let failure = match error {
-        RowError::Unreadable(e) => Failure::input(name, e),
-        RowError::Invalid(e) => Failure::usage(format!("row {}: {e}", result.row)),
-        RowError::Call(e) => {
-            let what = format!("orderquery of {number}");
-            call_failure(&what, Endpoint::OrderQuery, e, QUERY_AGAIN, None)
+            let row = record(json!({
+                "exit_code": failure.code,
+                "error_code": error_code,
+                "error": failure.message,
+            }));
+            (row, Err((failure.code, error_code)))
         }
     };
-    row.extend(record(json!({
-        "exit_code": failure.code,
-        "error_code": error_code,
-        "error": failure.message,
-    })));
-    (row, Err((failure.code, error_code)))
+    row.insert("row".into(), json!(result.row));
+    let field = if column.transaction_ids {
+        "transaction_id"
+    } else {
+        "out_trade_no"
+    };
+    row.insert(field.into(), json!(number));
+    (row, outcome)
 }
 
 /// What a batch found: how many orders are in each state (or failed with each code), the
