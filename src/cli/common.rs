@@ -1,5 +1,6 @@
 //! What more than one command shows alike.
 
+pub(crate) mod api;
 pub mod bills;
 
 use super::failure::Failure;

@@ -3,12 +3,14 @@
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use super::common::api::record;
 use super::failure::{Failure, exit};
 use super::output::{Format, Record};
 use super::settings::Context;
 use crate::config::TEMPLATE;
-use crate::config::check::{Status, check_profile};
+use crate::config::check::{CheckStatus, check_profile};
 use crate::fsutil::{create_private_dir_all, is_stdout, write_new_private, write_private};
+use crate::wechat::client::{DEFAULT_API_BASE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::shown_url;
 
 #[derive(Debug, Subcommand)]
@@ -95,77 +97,19 @@ fn path(context: &Context) -> Result<u8, Failure> {
 fn show(context: &Context) -> Result<u8, Failure> {
     let selected = context.select()?;
     let profile = &selected.profile;
-    let path_value = |path: &Option<std::path::PathBuf>| match path {
-        Some(path) => json!(selected.config.resolve(path).display().to_string()),
-        None => Value::Null,
+    let path = |path: &Option<std::path::PathBuf>| {
+        (path.as_ref()).map(|path| selected.config.resolve(path).display().to_string())
     };
-    let mut record = Record::new();
-    record.insert(
-        "config".into(),
-        json!(selected.config.path.display().to_string()),
-    );
-    record.insert("profile".into(), json!(selected.name));
-    record.insert("mch_id".into(), json!(profile.mch_id));
-    record.insert("appid".into(), json!(profile.appid));
-    record.insert(
-        "api_key".into(),
-        match selected.config.key_source(&selected.name, profile) {
-            // The source is shown, never the key; the printer hides a key pasted in as a variable
-            // name or inside a command.
-            Ok(source) => json!(format!("******** from {source}")),
-            Err(e) => json!(format!("unusable: {e}")),
-        },
-    );
-    record.insert(
-        "sign_type".into(),
-        json!(profile.sign_type.unwrap_or_default().as_str()),
-    );
-    record.insert(
-        "api_base".into(),
-        json!(shown_url(
-            profile
-                .api_base
-                .as_deref()
-                .unwrap_or(crate::wechat::client::DEFAULT_API_BASE)
-        )),
-    );
-    record.insert("cert_pem".into(), path_value(&profile.cert_pem));
-    record.insert("cert_key_pem".into(), path_value(&profile.cert_key_pem));
-    record.insert("cert_p12".into(), path_value(&profile.cert_p12));
-    record.insert(
-        "cert_p12_password".into(),
-        json!(match &profile.cert_p12_password {
-            Some(_) => "********",
-            None => "(the mch_id)",
-        }),
-    );
-    record.insert("ca_cert".into(), path_value(&profile.ca_cert));
-    record.insert("notify_url".into(), json!(profile.notify_url));
-    record.insert(
-        "backup_api_base".into(),
-        json!(profile.backup_api_base.as_deref().map(shown_url)),
-    );
-    // The values API commands use, defaults included (as for sign_type and api_base).
-    record.insert(
-        "timeout".into(),
-        json!(
-            profile
-                .timeout
-                .unwrap_or(crate::wechat::client::DEFAULT_TIMEOUT.as_secs_f64())
-        ),
-    );
-    record.insert(
-        "connect_timeout".into(),
-        json!(
-            profile
-                .connect_timeout
-                .unwrap_or(crate::wechat::client::DEFAULT_CONNECT_TIMEOUT.as_secs_f64())
-        ),
-    );
-    record.insert("sandbox".into(), json!(profile.sandbox));
-    record.insert("sub_mch_id".into(), json!(profile.sub_mch_id));
-    record.insert("sub_appid".into(), json!(profile.sub_appid));
-    record.insert("bill_dir".into(), path_value(&profile.bill_dir));
+    let api_key = match selected.config.key_source(&selected.name, profile) {
+        // The source is shown, never the key; the printer hides a key pasted in as a variable
+        // name or inside a command.
+        Ok(source) => format!("******** from {source}"),
+        Err(e) => format!("unusable: {e}"),
+    };
+    let p12_password = match &profile.cert_p12_password {
+        Some(_) => "********",
+        None => "(the mch_id)",
+    };
     // The [reconcile] table's keys as the file sets them; flags override each.
     let mapping = profile.reconcile.as_ref().map(|mapping| {
         let mut keys = serde_json::to_value(mapping).unwrap_or(Value::Null);
@@ -174,8 +118,31 @@ fn show(context: &Context) -> Result<u8, Failure> {
         }
         keys
     });
-    record.insert("reconcile".into(), json!(mapping));
-    context.printer.record(&record)?;
+    // The values API commands use, defaults included (as for sign_type and api_base).
+    context.printer.record(&record(json!({
+        "config": selected.config.path.display().to_string(),
+        "profile": selected.name,
+        "mch_id": profile.mch_id,
+        "appid": profile.appid,
+        "api_key": api_key,
+        "sign_type": profile.sign_type.unwrap_or_default().as_str(),
+        "api_base": shown_url(profile.api_base.as_deref().unwrap_or(DEFAULT_API_BASE)),
+        "cert_pem": path(&profile.cert_pem),
+        "cert_key_pem": path(&profile.cert_key_pem),
+        "cert_p12": path(&profile.cert_p12),
+        "cert_p12_password": p12_password,
+        "ca_cert": path(&profile.ca_cert),
+        "notify_url": profile.notify_url,
+        "backup_api_base": profile.backup_api_base.as_deref().map(shown_url),
+        "timeout": profile.timeout.unwrap_or(DEFAULT_TIMEOUT.as_secs_f64()),
+        "connect_timeout": (profile.connect_timeout)
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT.as_secs_f64()),
+        "sandbox": profile.sandbox,
+        "sub_mch_id": profile.sub_mch_id,
+        "sub_appid": profile.sub_appid,
+        "bill_dir": path(&profile.bill_dir),
+        "reconcile": mapping,
+    })))?;
     Ok(exit::OK)
 }
 
@@ -196,7 +163,10 @@ fn check(context: &Context) -> Result<u8, Failure> {
     context
         .printer
         .rows(&["check", "status", "detail"], &rows)?;
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let failed = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .count();
     if failed > 0 {
         return Err(Failure::usage(format!(
             "profile {:?} in {} fails {}",

@@ -1,6 +1,5 @@
 //! The command layer: clap types, settings resolution, rendering. No protocol logic here.
 
-mod api;
 mod bill;
 mod common;
 mod completions;

@@ -3,20 +3,19 @@
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use super::api::{
-    Api, ApiArgs, api_time_after, call_failure, confirmed, extra, put_fen, put_text, put_yuan,
+use super::common::api::{
+    Api, ApiArgs, amount, call_failure, confirmed, expected, object, record, refused_locally,
     sub_merchant,
 };
+use super::common::counted;
 use super::failure::{Failure, exit};
 use super::output::{Format, Record};
 use super::settings::Context;
 use crate::wechat::Fen;
 use crate::wechat::api::{
-    CouponRefund, Endpoint, OrderKey, RefundAccepted, RefundItem, RefundKey, RefundList,
-    RefundRequest, parse_amount,
+    CouponRefund, Endpoint, OrderKey, REFUND_STATUSES, RefundAccepted, RefundAccount, RefundItem,
+    RefundKey, RefundList, RefundRequest, RequestError, new_out_refund_no,
 };
-use crate::wechat::client::CallError;
-use crate::wechat::sign::nonce_str;
 
 const CREATE_AFTER_HELP: &str = "\
 A refund is identified by its out_refund_no: WeChat Pay makes each one's refund once, so running \
@@ -35,14 +34,14 @@ could not reach the payer's card) or REFUNDCLOSE (it failed) is warned about on 
 pub enum RefundCommand {
     /// Refund all or part of a paid order (over mutual TLS with the merchant certificate)
     #[command(after_help = CREATE_AFTER_HELP)]
-    Create(CreateArgs),
+    Create(RefundCreateArgs),
     /// The refunds of an order, or one refund, with their status
     #[command(after_help = QUERY_AFTER_HELP)]
-    Query(QueryArgs),
+    Query(RefundQueryArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Account {
+enum AccountArg {
     /// Unsettled funds (the default)
     Unsettled,
     /// The recharge (basic) account
@@ -51,7 +50,7 @@ enum Account {
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("order").required(true).args(["out_trade_no", "transaction_id"]))]
-pub struct CreateArgs {
+pub struct RefundCreateArgs {
     /// The order's number (yours)
     #[arg(long, value_name = "NO")]
     out_trade_no: Option<String>,
@@ -82,7 +81,7 @@ pub struct CreateArgs {
 
     /// Which funds the refund comes from
     #[arg(long, value_enum)]
-    refund_account: Option<Account>,
+    refund_account: Option<AccountArg>,
 
     /// Refund without asking
     #[arg(long, short = 'y')]
@@ -95,7 +94,7 @@ pub struct CreateArgs {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("key").required(true)
     .args(["refund_id", "out_refund_no", "transaction_id", "out_trade_no"]))]
-pub struct QueryArgs {
+pub struct RefundQueryArgs {
     /// WeChat's refund number
     #[arg(long, value_name = "ID")]
     refund_id: Option<String>,
@@ -114,25 +113,11 @@ pub struct QueryArgs {
 
     /// Exit 1 unless every refund listed has this status (SUCCESS, PROCESSING, REFUNDCLOSE,
     /// CHANGE)
-    #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+    #[arg(long, value_name = "STATUS", value_parser = expected(&REFUND_STATUSES, "refund status"))]
     expect: Option<String>,
 
     #[command(flatten)]
     api: ApiArgs,
-}
-
-const REFUND_STATUSES: [&str; 4] = ["SUCCESS", "PROCESSING", "REFUNDCLOSE", "CHANGE"];
-
-fn parse_status(text: &str) -> Result<String, String> {
-    let status = text.to_ascii_uppercase();
-    if REFUND_STATUSES.contains(&status.as_str()) {
-        Ok(status)
-    } else {
-        Err(format!(
-            "{text:?} is not a refund status ({})",
-            REFUND_STATUSES.join(", ")
-        ))
-    }
 }
 
 pub fn run(context: &Context, command: RefundCommand) -> Result<u8, Failure> {
@@ -142,28 +127,12 @@ pub fn run(context: &Context, command: RefundCommand) -> Result<u8, Failure> {
     }
 }
 
-fn refused_locally(error: impl std::fmt::Display) -> Failure {
-    Failure::usage(error.to_string()).hint("nothing was sent: WeChat Pay would refuse it too")
-}
-
-fn amount(flag: &str, text: &str) -> Result<Fen, Failure> {
-    parse_amount(text).map_err(|e| Failure::usage(format!("{flag}: {e}")))
-}
-
-/// A new refund number: R, the Beijing time to the second, and 8 random characters.
-fn new_refund_no() -> String {
-    format!(
-        "R{}{}",
-        api_time_after(std::time::Duration::ZERO),
-        &nonce_str()[..8]
-    )
-}
-
 fn money(fen: Fen) -> String {
     format!("{} yuan ({} fen)", fen.yuan(), fen.0)
 }
 
-fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
+/// The refund the flags describe, checked as WeChat Pay checks it.
+fn refund_request(args: &RefundCreateArgs) -> Result<RefundRequest, Failure> {
     let total_fee = amount("--total", &args.total)?;
     let refund_fee = amount("--refund", &args.refund)?;
     let order = match (&args.out_trade_no, &args.transaction_id) {
@@ -171,39 +140,36 @@ fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
         (Some(number), None) => OrderKey::OutTradeNo(number.clone()),
         (None, None) => unreachable!("clap requires one of them"),
     };
-    let generated = args.out_refund_no.is_none();
-    let out_refund_no = args.out_refund_no.clone().unwrap_or_else(new_refund_no);
     let request = RefundRequest {
         order,
-        out_refund_no: out_refund_no.clone(),
+        out_refund_no: (args.out_refund_no.clone()).unwrap_or_else(new_out_refund_no),
         total_fee,
         refund_fee,
         refund_desc: args.reason.clone(),
         notify_url: args.notify_url.clone(),
-        refund_account: args.refund_account.map(|account| {
-            match account {
-                Account::Unsettled => "REFUND_SOURCE_UNSETTLED_FUNDS",
-                Account::Recharge => "REFUND_SOURCE_RECHARGE_FUNDS",
-            }
-            .to_owned()
+        refund_account: args.refund_account.map(|account| match account {
+            AccountArg::Unsettled => RefundAccount::Unsettled,
+            AccountArg::Recharge => RefundAccount::Recharge,
         }),
     };
-    request.validate().map_err(refused_locally)?;
-    if let Some(url) = &request.notify_url
-        && !crate::wechat::is_http_url(url)
-    {
-        return Err(Failure::usage(format!(
-            "--notify-url {url:?} is not an http(s) URL"
-        )));
-    }
+    request.validate().map_err(|e| match e {
+        RequestError::NotHttpUrl { url, .. } => {
+            Failure::usage(format!("--notify-url {url:?} is not an http(s) URL"))
+        }
+        other => refused_locally(other),
+    })?;
+    Ok(request)
+}
+
+fn create(context: &Context, args: RefundCreateArgs) -> Result<u8, Failure> {
+    let request = refund_request(&args)?;
     let api = Api::connect(context, &args.api, true)?;
-    let fields = request.fields();
-    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let prepared = api.client.prepare(Endpoint::Refund, &pairs);
+    let prepared = api.client.prepare(Endpoint::Refund, &request.fields());
     if api.dry_run {
         return api.show(&context.printer, &prepared);
     }
     let (order_field, order_number) = request.order.field();
+    let out_refund_no = &request.out_refund_no;
     let details = [
         format!(
             "merchant: {} (appid {}){}",
@@ -213,141 +179,133 @@ fn create(context: &Context, args: CreateArgs) -> Result<u8, Failure> {
         ),
         format!(
             "order:    {order_field} {order_number}, total {}",
-            money(total_fee)
+            money(request.total_fee)
         ),
         format!(
             "refund:   {} as out_refund_no {out_refund_no}",
-            money(refund_fee)
+            money(request.refund_fee)
         ),
     ];
     let question = format!(
         "Refund {} of order {order_number}? The money goes back to the customer.",
-        money(refund_fee)
+        money(request.refund_fee)
     );
     let action = format!("refunding order {order_number}");
     if !confirmed(&context.printer, args.yes, &action, &details, &question)? {
         return Ok(exit::NEGATIVE);
     }
+    let generated = args.out_refund_no.is_none();
     if generated {
         context.printer.status(&format!(
             "refund number {out_refund_no} (generated): to retry this same refund, pass --out-refund-no {out_refund_no}"
         ));
     }
-    let again = format!(
-        "it is safe to run again with --out-refund-no {out_refund_no}: WeChat Pay makes each out_refund_no's refund only once"
-    );
-    // Reference A2.10. Final codes: sent once; the same request gets the same answer until
-    // the cause is fixed. FREQUENCY_LIMITED and INVALID_REQ_TOO_MUCH may pass later, so exit
-    // 75, but are not resent at once: that would only prolong the block.
-    let explain = |code: &str| -> Option<(u8, String)> {
-        let another_way = "WeChat Pay will not make this refund: refund the customer another way (cash, bank transfer)";
-        Some(match code {
-            "NOTENOUGH" => (
-                exit::REFUSED,
-                format!(
-                    "the merchant account has not enough funds for this refund: top up the merchant account's balance, then run the same command again (--out-refund-no {out_refund_no}); to refund from the recharge account instead, use a new --out-refund-no with --refund-account recharge"
-                ),
-            ),
-            "USER_ACCOUNT_ABNORMAL" => (
-                exit::REFUSED,
-                format!("the customer's WeChat account is closed or abnormal; {another_way}"),
-            ),
-            "TRADE_OVERDUE" => (
-                exit::REFUSED,
-                format!("the order was paid more than a year ago; {another_way}"),
-            ),
-            "ORDERNOTEXIST" => (
-                exit::REFUSED,
-                format!(
-                    "WeChat Pay has no paid order {order_number}: check the number; an unpaid order has nothing to refund"
-                ),
-            ),
-            "FREQUENCY_LIMITED" => (
-                exit::TEMPORARY,
-                format!(
-                    "refunds of orders older than about two months are rate limited: wait, then refund more slowly; {again}"
-                ),
-            ),
-            "INVALID_REQ_TOO_MUCH" => (
-                exit::TEMPORARY,
-                format!(
-                    "after too many invalid refund requests WeChat Pay blocks refunds for about a minute: fix those, wait a minute; {again}"
-                ),
-            ),
-            _ => return None,
-        })
-    };
     let accepted = api
-        .block_on(api.client.send(&prepared))
-        .and_then(|answer| {
-            RefundAccepted::read(answer).map_err(|error| CallError { error, attempts: 1 })
-        })
+        .block_on(api.client.send_and_read(&prepared, RefundAccepted::read))
         .map_err(|e| {
-            call_failure(
-                &format!(
-                    "refund {out_refund_no} of {order_number}{}",
-                    sub_merchant(&api.client)
-                ),
-                Endpoint::Refund,
-                e,
-                &again,
-                Some(&explain),
-            )
+            let what = format!(
+                "refund {out_refund_no} of {order_number}{}",
+                sub_merchant(&api.client)
+            );
+            let again = refund_again(out_refund_no);
+            let explain = |code: &str| refund_explain(code, &request);
+            call_failure(&what, Endpoint::Refund, e, &again, Some(&explain))
         })?;
-    let mut record = Record::new();
-    record.insert("out_refund_no".into(), json!(accepted.out_refund_no));
-    record.insert("out_refund_no_generated".into(), json!(generated));
-    record.insert("refund_id".into(), json!(accepted.refund_id));
-    put_text(
-        &mut record,
-        "out_trade_no",
-        accepted.out_trade_no.as_deref(),
-    );
-    put_text(
-        &mut record,
-        "transaction_id",
-        accepted.transaction_id.as_deref(),
-    );
-    put_fen(&mut record, "refund_fee", Some(accepted.refund_fee));
-    put_yuan(&mut record, "refund_yuan", Some(accepted.refund_fee));
-    put_fen(
-        &mut record,
-        "settlement_refund_fee",
-        accepted.settlement_refund_fee,
-    );
-    put_fen(&mut record, "total_fee", accepted.total_fee);
-    put_fen(
-        &mut record,
-        "settlement_total_fee",
-        accepted.settlement_total_fee,
-    );
-    put_fen(&mut record, "cash_fee", accepted.cash_fee);
-    put_fen(&mut record, "cash_refund_fee", accepted.cash_refund_fee);
-    put_fen(&mut record, "coupon_refund_fee", accepted.coupon_refund_fee);
-    record.insert("coupons".into(), coupons(&accepted.coupons));
-    record.insert("sandbox".into(), json!(api.sandbox));
-    record.insert("extra".into(), extra(&accepted.extra));
-    context.printer.record(&record)?;
-    let split = match accepted.coupon_refund_fee.filter(|f| f.0 > 0) {
-        Some(coupon) => format!(
-            ": {} in cash and {} in coupons",
-            money(
-                accepted
-                    .cash_refund_fee
-                    .unwrap_or(Fen(accepted.refund_fee.0 - coupon.0))
+    print_accepted(context, &accepted, generated, api.sandbox)
+}
+
+fn refund_again(out_refund_no: &str) -> String {
+    format!(
+        "it is safe to run again with --out-refund-no {out_refund_no}: WeChat Pay makes each out_refund_no's refund only once"
+    )
+}
+
+/// Reference A2.10. Final codes: sent once; the same request gets the same answer until
+/// the cause is fixed. FREQUENCY_LIMITED and INVALID_REQ_TOO_MUCH may pass later, so exit
+/// 75, but are not resent at once: that would only prolong the block.
+fn refund_explain(code: &str, request: &RefundRequest) -> Option<(u8, String)> {
+    let out_refund_no = &request.out_refund_no;
+    let order_number = request.order.field().1;
+    let again = refund_again(out_refund_no);
+    let another_way = "WeChat Pay will not make this refund: refund the customer another way (cash, bank transfer)";
+    Some(match code {
+        "NOTENOUGH" => (
+            exit::REFUSED,
+            format!(
+                "the merchant account has not enough funds for this refund: top up the merchant account's balance, then run the same command again (--out-refund-no {out_refund_no}); to refund from the recharge account instead, use a new --out-refund-no with --refund-account recharge"
             ),
-            money(coupon)
         ),
+        "USER_ACCOUNT_ABNORMAL" => (
+            exit::REFUSED,
+            format!("the customer's WeChat account is closed or abnormal; {another_way}"),
+        ),
+        "TRADE_OVERDUE" => (
+            exit::REFUSED,
+            format!("the order was paid more than a year ago; {another_way}"),
+        ),
+        "ORDERNOTEXIST" => (
+            exit::REFUSED,
+            format!(
+                "WeChat Pay has no paid order {order_number}: check the number; an unpaid order has nothing to refund"
+            ),
+        ),
+        "FREQUENCY_LIMITED" => (
+            exit::TEMPORARY,
+            format!(
+                "refunds of orders older than about two months are rate limited: wait, then refund more slowly; {again}"
+            ),
+        ),
+        "INVALID_REQ_TOO_MUCH" => (
+            exit::TEMPORARY,
+            format!(
+                "after too many invalid refund requests WeChat Pay blocks refunds for about a minute: fix those, wait a minute; {again}"
+            ),
+        ),
+        _ => return None,
+    })
+}
+
+/// The accepted refund on stdout, and on stderr what it comes to and how to follow it.
+fn print_accepted(
+    context: &Context,
+    accepted: &RefundAccepted,
+    generated: bool,
+    sandbox: bool,
+) -> Result<u8, Failure> {
+    context.printer.record(&record(json!({
+        "out_refund_no": accepted.out_refund_no,
+        "out_refund_no_generated": generated,
+        "refund_id": accepted.refund_id,
+        "out_trade_no": accepted.out_trade_no,
+        "transaction_id": accepted.transaction_id,
+        "refund_fee": accepted.refund_fee,
+        "refund_yuan": accepted.refund_fee.yuan(),
+        "settlement_refund_fee": accepted.settlement_refund_fee,
+        "total_fee": accepted.total_fee,
+        "settlement_total_fee": accepted.settlement_total_fee,
+        "cash_fee": accepted.cash_fee,
+        "cash_refund_fee": accepted.cash_refund_fee,
+        "coupon_refund_fee": accepted.coupon_refund_fee,
+        "coupons": coupons(&accepted.coupons),
+        "sandbox": sandbox,
+        "extra": object(&accepted.extra),
+    })))?;
+    let split = match accepted.coupon_refund_fee.filter(|f| f.0 > 0) {
+        Some(coupon) => {
+            let cash = (accepted.cash_refund_fee).unwrap_or(Fen(accepted.refund_fee.0 - coupon.0));
+            format!(": {} in cash and {} in coupons", money(cash), money(coupon))
+        }
         None => String::new(),
     };
+    let number = &accepted.out_refund_no;
     context.printer.status(&format!(
-        "WeChat Pay accepted refund {out_refund_no} of {}{split}; it completes later: wxpay-ops refund query --out-refund-no {out_refund_no}",
+        "WeChat Pay accepted refund {number} of {}{split}; it completes later: wxpay-ops refund query --out-refund-no {number}",
         money(accepted.refund_fee)
     ));
     Ok(exit::OK)
 }
 
-fn query(context: &Context, args: QueryArgs) -> Result<u8, Failure> {
+fn query(context: &Context, args: RefundQueryArgs) -> Result<u8, Failure> {
     let key = match (
         &args.refund_id,
         &args.out_refund_no,
@@ -377,15 +335,18 @@ fn query(context: &Context, args: QueryArgs) -> Result<u8, Failure> {
     let list = api
         .block_on(api.client.refund_query_all(&prepared, &key))
         .map_err(|e| {
-            call_failure(
-                &format!("refundquery of {value}{}", sub_merchant(&api.client)),
-                Endpoint::RefundQuery,
-                e,
-                "a query changes nothing: it is safe to run again",
-                Some(&explain),
-            )
+            let what = format!("refundquery of {value}{}", sub_merchant(&api.client));
+            let again = "a query changes nothing: it is safe to run again";
+            call_failure(&what, Endpoint::RefundQuery, e, again, Some(&explain))
         })?;
     print_refunds(context, &list)?;
+    warn_unfinished(context, &list);
+    Ok(expectation(context, &list, args.expect.as_deref()))
+}
+
+/// Refunds that need a person: CHANGE (the money could not reach the payer's card) and
+/// REFUNDCLOSE (it failed).
+fn warn_unfinished(context: &Context, list: &RefundList) {
     for refund in &list.refunds {
         match refund.refund_status.as_str() {
             "CHANGE" => context.printer.warn(&format!(
@@ -399,30 +360,34 @@ fn query(context: &Context, args: QueryArgs) -> Result<u8, Failure> {
             _ => {}
         }
     }
-    if let Some(expected) = &args.expect {
-        // An expectation about no refund at all is not met: a script checking that a refund
-        // succeeded must not pass on an answer that lists none.
-        if list.refunds.is_empty() {
-            context.printer.status(&format!(
-                "the answer lists no refund, so none is {expected}"
-            ));
-            return Ok(exit::NEGATIVE);
-        }
-        let unmet = list
-            .refunds
-            .iter()
-            .filter(|r| r.refund_status != *expected)
-            .count();
-        if unmet > 0 {
-            context.printer.status(&format!(
-                "{unmet} of {} {} not {expected}",
-                super::common::counted(list.refunds.len(), "refund"),
-                if list.refunds.len() == 1 { "is" } else { "are" }
-            ));
-            return Ok(exit::NEGATIVE);
-        }
+}
+
+/// `--expect`: exit 1 unless every refund listed has the status.
+fn expectation(context: &Context, list: &RefundList, expect: Option<&str>) -> u8 {
+    let Some(expected) = expect else {
+        return exit::OK;
+    };
+    // An expectation about no refund at all is not met: a script checking that a refund
+    // succeeded must not pass on an answer that lists none.
+    if list.refunds.is_empty() {
+        context.printer.status(&format!(
+            "the answer lists no refund, so none is {expected}"
+        ));
+        return exit::NEGATIVE;
     }
-    Ok(exit::OK)
+    let unmet = (list.refunds.iter())
+        .filter(|r| r.refund_status != expected)
+        .count();
+    if unmet == 0 {
+        return exit::OK;
+    }
+    let count = list.refunds.len();
+    context.printer.status(&format!(
+        "{unmet} of {} {} not {expected}",
+        counted(count, "refund"),
+        if count == 1 { "is" } else { "are" }
+    ));
+    exit::NEGATIVE
 }
 
 /// Each coupon's share of a refund, for JSON (and a line each in a table).
@@ -434,86 +399,46 @@ fn coupons(coupons: &[CouponRefund]) -> Value {
                 json!({
                     "coupon_type": coupon.coupon_type,
                     "coupon_refund_id": coupon.coupon_refund_id,
-                    "coupon_refund_fee": coupon.coupon_refund_fee.0,
+                    "coupon_refund_fee": coupon.coupon_refund_fee,
                 })
             })
             .collect(),
     )
 }
 
-fn refund_record(refund: &RefundItem) -> Record {
-    let mut record = Record::new();
-    record.insert("out_refund_no".into(), json!(refund.out_refund_no));
-    record.insert("refund_id".into(), json!(refund.refund_id));
-    record.insert("refund_status".into(), json!(refund.refund_status));
-    put_fen(&mut record, "refund_fee", Some(refund.refund_fee));
-    put_yuan(&mut record, "refund_yuan", Some(refund.refund_fee));
-    put_fen(
-        &mut record,
-        "settlement_refund_fee",
-        refund.settlement_refund_fee,
-    );
-    put_fen(
-        &mut record,
-        "cash_refund_fee",
-        Some(refund.cash_refund_fee()),
-    );
-    put_fen(&mut record, "coupon_refund_fee", refund.coupon_refund_fee);
-    record.insert("coupons".into(), coupons(&refund.coupons));
-    put_text(
-        &mut record,
-        "refund_channel",
-        refund.refund_channel.as_deref(),
-    );
-    put_text(
-        &mut record,
-        "refund_account",
-        refund.refund_account.as_deref(),
-    );
-    put_text(
-        &mut record,
-        "refund_recv_account",
-        refund.refund_recv_account.as_deref(),
-    );
-    put_text(
-        &mut record,
-        "refund_success_time",
-        refund.refund_success_time.as_deref(),
-    );
-    record.insert("extra".into(), extra(&refund.extra));
-    record
+fn refund_record(refund: &RefundItem) -> Value {
+    json!({
+        "out_refund_no": refund.out_refund_no,
+        "refund_id": refund.refund_id,
+        "refund_status": refund.refund_status,
+        "refund_fee": refund.refund_fee,
+        "refund_yuan": refund.refund_fee.yuan(),
+        "settlement_refund_fee": refund.settlement_refund_fee,
+        "cash_refund_fee": refund.cash_refund_fee(),
+        "coupon_refund_fee": refund.coupon_refund_fee,
+        "coupons": coupons(&refund.coupons),
+        "refund_channel": refund.refund_channel,
+        "refund_account": refund.refund_account,
+        "refund_recv_account": refund.refund_recv_account,
+        "refund_success_time": refund.refund_success_time,
+        "extra": object(&refund.extra),
+    })
 }
 
 /// JSON gets the order with its refunds; a table or CSV one row per refund.
 fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
     if context.printer.format(Format::Json).is_json() {
-        let mut record = Record::new();
-        put_text(&mut record, "out_trade_no", list.out_trade_no.as_deref());
-        put_text(
-            &mut record,
-            "transaction_id",
-            list.transaction_id.as_deref(),
-        );
-        put_fen(&mut record, "total_fee", list.total_fee);
-        put_fen(&mut record, "cash_fee", list.cash_fee);
-        put_fen(
-            &mut record,
-            "settlement_total_fee",
-            list.settlement_total_fee,
-        );
-        put_fen(&mut record, "refunded_fee", list.refund_fee);
-        record.insert("refund_count".into(), json!(list.refunds.len()));
-        record.insert(
-            "refunds".into(),
-            Value::Array(
-                list.refunds
-                    .iter()
-                    .map(|r| Value::Object(refund_record(r)))
-                    .collect(),
-            ),
-        );
-        record.insert("extra".into(), extra(&list.extra));
-        return context.printer.record(&record);
+        return context.printer.record(&record(json!({
+            "out_trade_no": list.out_trade_no,
+            "transaction_id": list.transaction_id,
+            "total_fee": list.total_fee,
+            "cash_fee": list.cash_fee,
+            "settlement_total_fee": list.settlement_total_fee,
+            "refunded_fee": list.refund_fee,
+            "refund_count": list.refunds.len(),
+            "refunds": list.refunds.iter().map(refund_record).collect::<Vec<_>>(),
+            "extra": object(&list.extra),
+        })));
     }
     // Ops staff need the split: cash back to the payer, the coupons' share, and what is
     // settled (the bills' 退款金额).
@@ -529,24 +454,8 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
         "refund_success_time",
         "refund_recv_account",
     ];
-    let fen = |fen: Option<Fen>| fen.map(|f| f.0.to_string()).unwrap_or_default();
-    let rows: Vec<Vec<String>> = list
-        .refunds
-        .iter()
-        .map(|refund| {
-            vec![
-                refund.out_refund_no.clone(),
-                refund.refund_id.clone(),
-                refund.refund_status.clone(),
-                refund.refund_fee.0.to_string(),
-                refund.refund_fee.yuan(),
-                refund.cash_refund_fee().0.to_string(),
-                fen(refund.coupon_refund_fee),
-                fen(refund.settlement_refund_fee),
-                refund.refund_success_time.clone().unwrap_or_default(),
-                refund.refund_recv_account.clone().unwrap_or_default(),
-            ]
-        })
+    let records: Vec<Record> = (list.refunds.iter())
+        .map(|refund| record(refund_record(refund)))
         .collect();
-    context.printer.rows(&COLUMNS, &rows)
+    context.printer.records(&COLUMNS, &records)
 }

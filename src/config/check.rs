@@ -2,21 +2,22 @@
 
 use super::certs::{CertError, CertInfo, read_certificate, read_p12, read_pem_pair};
 use super::{Config, Profile};
+use crate::wechat::client::{DEFAULT_API_BASE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::shown_url;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub enum CheckStatus {
     Ok,
     Warn,
     Fail,
 }
 
-impl Status {
+impl CheckStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Ok => "ok",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
+            CheckStatus::Ok => "ok",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
         }
     }
 }
@@ -24,11 +25,11 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     pub name: &'static str,
-    pub status: Status,
+    pub status: CheckStatus,
     pub detail: String,
 }
 
-fn check(name: &'static str, status: Status, detail: impl Into<String>) -> Check {
+fn check(name: &'static str, status: CheckStatus, detail: impl Into<String>) -> Check {
     Check {
         name,
         status,
@@ -61,8 +62,8 @@ pub fn timeout_range() -> String {
 /// another machine.
 fn checked_base(name: &'static str, url: &str) -> Check {
     match plain_http_warning(url) {
-        Some(warning) => check(name, Status::Warn, warning),
-        None => check(name, Status::Ok, shown_url(url)),
+        Some(warning) => check(name, CheckStatus::Warn, warning),
+        None => check(name, CheckStatus::Ok, shown_url(url)),
     }
 }
 
@@ -94,22 +95,22 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
 
     let mch_id = &profile.mch_id;
     checks.push(if is_merchant_number(mch_id) {
-        check("mch_id", Status::Ok, mch_id.clone())
+        check("mch_id", CheckStatus::Ok, mch_id.clone())
     } else {
         check(
             "mch_id",
-            Status::Fail,
+            CheckStatus::Fail,
             format!("{mch_id:?} is not a merchant number (8 to 10 digits)"),
         )
     });
 
     let appid = &profile.appid;
     checks.push(if is_appid(appid) {
-        check("appid", Status::Ok, appid.clone())
+        check("appid", CheckStatus::Ok, appid.clone())
     } else {
         check(
             "appid",
-            Status::Fail,
+            CheckStatus::Fail,
             format!("{appid:?} is not an AppID (\"wx\" and 16 hex digits)"),
         )
     });
@@ -117,7 +118,7 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
     checks.push(match config.api_key(name, profile) {
         Ok(loaded) => check(
             "api_key",
-            Status::Ok,
+            CheckStatus::Ok,
             format!(
                 "32 characters from {} (sha256 {}){}",
                 config
@@ -130,24 +131,24 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
                 }
             ),
         ),
-        Err(e) => check("api_key", Status::Fail, e.to_string()),
+        Err(e) => check("api_key", CheckStatus::Fail, e.to_string()),
     });
 
     checks.push(check(
         "sign_type",
-        Status::Ok,
+        CheckStatus::Ok,
         profile.sign_type.unwrap_or_default().as_str(),
     ));
 
     checks.push(match &profile.api_base {
         None => check(
             "api_base",
-            Status::Ok,
-            "https://api.mch.weixin.qq.com (default)",
+            CheckStatus::Ok,
+            format!("{DEFAULT_API_BASE} (default)"),
         ),
         Some(url) if !crate::wechat::is_http_url(url) => check(
             "api_base",
-            Status::Fail,
+            CheckStatus::Fail,
             format!("{:?} is not an http(s) URL", shown_url(url)),
         ),
         Some(url) => checked_base("api_base", url),
@@ -157,13 +158,13 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
         checks.push(if !crate::wechat::is_http_url(url) {
             check(
                 "backup_api_base",
-                Status::Fail,
+                CheckStatus::Fail,
                 format!("{:?} is not an http(s) URL", shown_url(url)),
             )
         } else if profile.api_base.as_deref() == Some(url.as_str()) {
             check(
                 "backup_api_base",
-                Status::Warn,
+                CheckStatus::Warn,
                 "is the same as api_base, so it is no backup",
             )
         } else {
@@ -176,7 +177,7 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
     if profile.sandbox {
         checks.push(check(
             "sandbox",
-            Status::Ok,
+            CheckStatus::Ok,
             "on: requests go to the /sandboxnew paths, signed with the sandbox key",
         ));
     }
@@ -188,8 +189,8 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
     if let Some(ca) = &profile.ca_cert {
         let path = config.resolve(ca);
         checks.push(match read_certificate(&path) {
-            Ok(_) => check("ca_cert", Status::Ok, path.display().to_string()),
-            Err(e) => check("ca_cert", Status::Fail, e.to_string()),
+            Ok(_) => check("ca_cert", CheckStatus::Ok, path.display().to_string()),
+            Err(e) => check("ca_cert", CheckStatus::Fail, e.to_string()),
         });
     }
 
@@ -197,17 +198,17 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
         checks.push(if !crate::wechat::is_http_url(url) {
             check(
                 "notify_url",
-                Status::Fail,
+                CheckStatus::Fail,
                 format!("{url:?} is not an http(s) URL"),
             )
         } else if url.contains('?') {
             check(
                 "notify_url",
-                Status::Warn,
+                CheckStatus::Warn,
                 "has a query string, which WeChat Pay does not allow in notify_url",
             )
         } else {
-            check("notify_url", Status::Ok, url.clone())
+            check("notify_url", CheckStatus::Ok, url.clone())
         });
     }
     checks
@@ -218,17 +219,21 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
 fn timeouts(profile: &Profile) -> Vec<Check> {
     let mut checks = Vec::new();
     for (name, value, default) in [
-        ("timeout", profile.timeout, 15.0),
-        ("connect_timeout", profile.connect_timeout, 5.0),
+        ("timeout", profile.timeout, DEFAULT_TIMEOUT.as_secs_f64()),
+        (
+            "connect_timeout",
+            profile.connect_timeout,
+            DEFAULT_CONNECT_TIMEOUT.as_secs_f64(),
+        ),
     ] {
         checks.push(match value {
-            None => check(name, Status::Ok, format!("{default} s (default)")),
+            None => check(name, CheckStatus::Ok, format!("{default} s (default)")),
             Some(seconds) if usable_timeout(seconds) => {
-                check(name, Status::Ok, format!("{seconds} s"))
+                check(name, CheckStatus::Ok, format!("{seconds} s"))
             }
             Some(seconds) => check(
                 name,
-                Status::Fail,
+                CheckStatus::Fail,
                 format!("{seconds} is not {}", timeout_range()),
             ),
         });
@@ -240,7 +245,7 @@ fn timeouts(profile: &Profile) -> Vec<Check> {
     {
         checks.push(check(
             "connect_timeout",
-            Status::Warn,
+            CheckStatus::Warn,
             format!("{connect} s is longer than the whole request's timeout of {total} s"),
         ));
     }
@@ -254,20 +259,20 @@ fn sub_merchant(profile: &Profile) -> Vec<Check> {
         checks.push(if !is_merchant_number(sub_mch_id) {
             check(
                 "sub_mch_id",
-                Status::Fail,
+                CheckStatus::Fail,
                 format!("{sub_mch_id:?} is not a merchant number (8 to 10 digits)"),
             )
         } else if *sub_mch_id == profile.mch_id {
             check(
                 "sub_mch_id",
-                Status::Warn,
+                CheckStatus::Warn,
                 "is the profile's own mch_id: in service-provider mode mch_id is the service \
                  provider's, sub_mch_id the sub-merchant's",
             )
         } else {
             check(
                 "sub_mch_id",
-                Status::Ok,
+                CheckStatus::Ok,
                 format!(
                     "{sub_mch_id}: requests are made for this sub-merchant of service provider {}",
                     profile.mch_id
@@ -284,17 +289,17 @@ fn sub_merchant(profile: &Profile) -> Vec<Check> {
         checks.push(if !shaped {
             check(
                 "sub_appid",
-                Status::Fail,
+                CheckStatus::Fail,
                 format!("{sub_appid:?} is not an AppID (\"wx\" and 16 letters or digits)"),
             )
         } else if profile.sub_mch_id.is_none() {
             check(
                 "sub_appid",
-                Status::Fail,
+                CheckStatus::Fail,
                 "needs sub_mch_id: a sub_appid is the AppID of a sub-merchant",
             )
         } else {
-            check("sub_appid", Status::Ok, sub_appid.clone())
+            check("sub_appid", CheckStatus::Ok, sub_appid.clone())
         });
     }
     checks
@@ -306,21 +311,21 @@ fn certificate(config: &Config, profile: &Profile, now: i64) -> Check {
         ((None, None), None) => {
             return check(
                 "certificate",
-                Status::Warn,
+                CheckStatus::Warn,
                 "none configured: refunds and fund-flow bills need the merchant API certificate",
             );
         }
         ((Some(_), _) | (_, Some(_)), Some(_)) => {
             return check(
                 "certificate",
-                Status::Fail,
+                CheckStatus::Fail,
                 "set either cert_pem with cert_key_pem, or cert_p12, not both",
             );
         }
         ((Some(_), None), None) | ((None, Some(_)), None) => {
             return check(
                 "certificate",
-                Status::Fail,
+                CheckStatus::Fail,
                 "cert_pem and cert_key_pem go together; set both",
             );
         }
@@ -336,7 +341,7 @@ fn certificate(config: &Config, profile: &Profile, now: i64) -> Check {
         }
     };
     match info {
-        Err(e) => check("certificate", Status::Fail, with_remedy(&e)),
+        Err(e) => check("certificate", CheckStatus::Fail, with_remedy(&e)),
         Ok(info) => judge_certificate(&info, &profile.mch_id, now),
     }
 }
@@ -360,7 +365,7 @@ fn judge_certificate(info: &CertInfo, mch_id: &str, now: i64) -> Check {
     if !info.issued_for(mch_id) {
         return check(
             "certificate",
-            Status::Fail,
+            CheckStatus::Fail,
             format!(
                 "issued for {} (common name {:?}), not for mch_id {mch_id}",
                 info.subject,
@@ -371,21 +376,21 @@ fn judge_certificate(info: &CertInfo, mch_id: &str, now: i64) -> Check {
     if info.not_after < now {
         return check(
             "certificate",
-            Status::Fail,
+            CheckStatus::Fail,
             format!("expired {} days ago (serial {})", -days_left, info.serial),
         );
     }
     if info.not_before > now {
         return check(
             "certificate",
-            Status::Fail,
+            CheckStatus::Fail,
             format!("not valid yet (serial {})", info.serial),
         );
     }
     let status = if days_left < EXPIRY_WARNING_DAYS {
-        Status::Warn
+        CheckStatus::Warn
     } else {
-        Status::Ok
+        CheckStatus::Ok
     };
     check(
         "certificate",
@@ -413,7 +418,7 @@ mod tests {
         Config::load(&path).unwrap()
     }
 
-    fn statuses(config: &Config) -> Vec<(&'static str, Status)> {
+    fn statuses(config: &Config) -> Vec<(&'static str, CheckStatus)> {
         let (name, profile) = config.profile(None).unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         check_profile(config, name, profile, now)
@@ -422,7 +427,7 @@ mod tests {
             .collect()
     }
 
-    fn status_of(config: &Config, name: &str) -> Status {
+    fn status_of(config: &Config, name: &str) -> CheckStatus {
         statuses(config)
             .into_iter()
             .find(|c| c.0 == name)
@@ -442,17 +447,17 @@ mod tests {
             "cert_pem = \"apiclient_cert.pem\"\ncert_key_pem = \"apiclient_key.pem\"\nca_cert = \"ca_cert.pem\"\n",
         );
         assert!(
-            statuses(&pem).iter().all(|c| c.1 == Status::Ok),
+            statuses(&pem).iter().all(|c| c.1 == CheckStatus::Ok),
             "{:?}",
             statuses(&pem)
         );
         let p12 = config_with(dir.path(), "cert_p12 = \"apiclient_cert.p12\"\n");
-        assert_eq!(status_of(&p12, "certificate"), Status::Ok);
+        assert_eq!(status_of(&p12, "certificate"), CheckStatus::Ok);
         let wrong = config_with(
             dir.path(),
             "cert_p12 = \"apiclient_cert.p12\"\ncert_p12_password = \"nope\"\n",
         );
-        assert_eq!(status_of(&wrong, "certificate"), Status::Fail);
+        assert_eq!(status_of(&wrong, "certificate"), CheckStatus::Fail);
     }
 
     #[test]
@@ -466,7 +471,7 @@ mod tests {
             dir.path(),
             "cert_p12 = \"apiclient_cert.p12\"\ncert_p12_password = \"1900000999\"\n",
         );
-        assert_eq!(status_of(&other, "certificate"), Status::Fail);
+        assert_eq!(status_of(&other, "certificate"), CheckStatus::Fail);
 
         let expired_dir = tempfile::tempdir().unwrap();
         MerchantPki::generate_valid(
@@ -481,7 +486,7 @@ mod tests {
             expired_dir.path(),
             "cert_pem = \"apiclient_cert.pem\"\ncert_key_pem = \"apiclient_key.pem\"\n",
         );
-        assert_eq!(status_of(&expired, "certificate"), Status::Fail);
+        assert_eq!(status_of(&expired, "certificate"), CheckStatus::Fail);
     }
 
     #[test]
@@ -502,7 +507,7 @@ mod tests {
         let (name, profile) = config.profile(None).unwrap();
         let checks = check_profile(&config, name, profile, 0);
         let certificate = checks.iter().find(|c| c.name == "certificate").unwrap();
-        assert_eq!(certificate.status, Status::Fail);
+        assert_eq!(certificate.status, CheckStatus::Fail);
         assert!(
             certificate.detail.contains("openssl x509 -inform der"),
             "{}",
@@ -527,7 +532,7 @@ mod tests {
             "sub_mch_id",
             "sub_appid",
         ] {
-            assert_eq!(status_of(&good, name), Status::Ok, "{name}");
+            assert_eq!(status_of(&good, name), CheckStatus::Ok, "{name}");
         }
         let bad = config_with(
             dir.path(),
@@ -541,16 +546,16 @@ mod tests {
             "sub_mch_id",
             "sub_appid",
         ] {
-            assert_eq!(status_of(&bad, name), Status::Fail, "{name}");
+            assert_eq!(status_of(&bad, name), CheckStatus::Fail, "{name}");
         }
         let long = config_with(dir.path(), "timeout = 3601\n");
-        assert_eq!(status_of(&long, "timeout"), Status::Fail);
+        assert_eq!(status_of(&long, "timeout"), CheckStatus::Fail);
         let lonely = config_with(dir.path(), "sub_appid = \"wxd678efe567de6999\"\n");
-        assert_eq!(status_of(&lonely, "sub_appid"), Status::Fail);
+        assert_eq!(status_of(&lonely, "sub_appid"), CheckStatus::Fail);
         let own = config_with(dir.path(), "sub_mch_id = \"1900000109\"\n");
-        assert_eq!(status_of(&own, "sub_mch_id"), Status::Warn);
+        assert_eq!(status_of(&own, "sub_mch_id"), CheckStatus::Warn);
         let plain = config_with(dir.path(), "");
-        assert_eq!(status_of(&plain, "timeout"), Status::Ok);
+        assert_eq!(status_of(&plain, "timeout"), CheckStatus::Ok);
         assert!(
             statuses(&plain)
                 .iter()
@@ -565,15 +570,15 @@ mod tests {
             dir.path(),
             "cert_pem = \"missing.pem\"\nnotify_url = \"https://a.example/n?x=1\"\n",
         );
-        assert_eq!(status_of(&config, "certificate"), Status::Fail);
-        assert_eq!(status_of(&config, "notify_url"), Status::Warn);
+        assert_eq!(status_of(&config, "certificate"), CheckStatus::Fail);
+        assert_eq!(status_of(&config, "notify_url"), CheckStatus::Warn);
         let text = "[profiles.x]\nmch_id = \"12ab\"\nappid = \"wechat\"\napi_key_cmd = \"echo short\"\napi_base = \"ftp://x\"\n";
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();
         let bad = Config::load(&path).unwrap();
         for name in ["mch_id", "appid", "api_key", "api_base"] {
-            assert_eq!(status_of(&bad, name), Status::Fail, "{name}");
+            assert_eq!(status_of(&bad, name), CheckStatus::Fail, "{name}");
         }
-        assert_eq!(status_of(&bad, "certificate"), Status::Warn);
+        assert_eq!(status_of(&bad, "certificate"), CheckStatus::Warn);
     }
 }

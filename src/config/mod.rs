@@ -2,6 +2,7 @@
 
 pub mod certs;
 pub mod check;
+pub mod client;
 #[cfg(test)]
 mod fuzz_tests;
 

@@ -19,7 +19,7 @@ use crate::bill::format::BillType;
 use crate::bill::format::TradeRow;
 use crate::time::{api_time, bill_time, parse_api_time, parse_bill_date};
 use crate::wechat::sign::{canonical, nonce_str, set_sign, verify};
-use crate::wechat::xml::{Kind, XmlError};
+use crate::wechat::xml::{FieldKind, XmlError};
 use crate::wechat::{ApiKey, Fen, Message, SignType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -484,8 +484,10 @@ impl Core {
                 }
                 for field in payload.fields() {
                     match field.kind {
-                        Kind::Int => answer.set_int(&field.name, field.value.parse().unwrap_or(0)),
-                        Kind::Text => answer.set(&field.name, &field.value),
+                        FieldKind::Int => {
+                            answer.set_int(&field.name, field.value.parse().unwrap_or(0))
+                        }
+                        FieldKind::Text => answer.set(&field.name, &field.value),
                     };
                 }
             }

@@ -9,7 +9,7 @@ use super::state::PayOptions;
 use crate::bill::format::{ALL_HEADER, BOM, SUMMARY_HEADER};
 use crate::time::{api_time, parse_api_time};
 use crate::wechat::sign::{sign_in_place, verify};
-use crate::wechat::xml::Kind;
+use crate::wechat::xml::FieldKind;
 use crate::wechat::{ApiKey, BillAmount, Message, SignType};
 
 const APPID: &str = "wx2421b1c4370ec43b";
@@ -588,7 +588,7 @@ fn refund_rules() {
         first
             .fields()
             .iter()
-            .any(|x| x.name == "refund_fee" && x.kind == Kind::Text)
+            .any(|x| x.name == "refund_fee" && x.kind == FieldKind::Text)
     );
     let refund_id = first.get("refund_id").unwrap().to_owned();
     // The same out_refund_no is idempotent; with other amounts it is refused.
@@ -660,7 +660,7 @@ fn at_most_50_refunds_and_refundquery_paging() {
         first_page
             .fields()
             .iter()
-            .any(|x| x.name == "total_fee" && x.kind == Kind::Text)
+            .any(|x| x.name == "total_fee" && x.kind == FieldKind::Text)
     );
     let page = f.call(
         "/pay/refundquery",

@@ -2,11 +2,15 @@
 //! read into typed values with every field WeChat added and we do not know kept aside.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use thiserror::Error;
+use time::OffsetDateTime;
 
 use super::Fen;
 use super::client::{CallError, Client, ClientError, Prepared};
+use super::paysign::PayScene;
+use super::sign::nonce_str;
 use super::xml::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,8 +163,14 @@ pub enum RequestError {
     MwebWithoutSceneInfo,
     #[error("the refund of {refund} fen is larger than the order's total of {total} fen")]
     RefundAboveTotal { refund: i64, total: i64 },
-    #[error("{0} must be one of: {1}")]
-    BadChoice(&'static str, &'static str),
+    #[error("{field} {url:?} is not an http(s) URL")]
+    NotHttpUrl { field: &'static str, url: String },
+    #[error("notify_url {0:?} has a query string, which WeChat Pay does not allow")]
+    QueryInNotifyUrl(String),
+    #[error("an order must stay open at least 5 minutes: WeChat Pay refuses shorter orders")]
+    ExpiresTooSoon,
+    #[error("{field} {value:?} is not a time yyyyMMddHHmmss")]
+    BadTime { field: &'static str, value: String },
 }
 
 /// Why a typed amount could not be read.
@@ -277,6 +287,39 @@ impl TradeType {
             TradeType::Mweb => "MWEB",
         }
     }
+
+    /// Where the front end pays an order of this type with pay parameters (reference A3):
+    /// a JSAPI order in `jsapi` (the WeChat browser, or a mini program), an APP order in the
+    /// app. NATIVE and MWEB orders are paid through their code_url and mweb_url instead.
+    pub fn pay_scene(self, jsapi: PayScene) -> Option<PayScene> {
+        match self {
+            TradeType::Jsapi => Some(jsapi),
+            TradeType::App => Some(PayScene::App),
+            TradeType::Native | TradeType::Mweb => None,
+        }
+    }
+}
+
+/// The shortest time an order may stay open (reference A2.1, time_expire).
+pub const MIN_ORDER_LIFETIME: Duration = Duration::from_secs(300);
+
+/// time_expire for an order that closes `after` from `now`, as the protocol writes it.
+pub fn time_expire_after(after: Duration, now: OffsetDateTime) -> Result<String, RequestError> {
+    if after < MIN_ORDER_LIFETIME {
+        return Err(RequestError::ExpiresTooSoon);
+    }
+    Ok(crate::time::api_time(now + after))
+}
+
+/// notify_url: an absolute http(s) URL (reference A2.1, A2.4).
+fn check_url(field: &'static str, url: &str) -> Result<(), RequestError> {
+    if !super::is_http_url(url) {
+        return Err(RequestError::NotHttpUrl {
+            field,
+            url: url.to_owned(),
+        });
+    }
+    check_length(field, url, 256)
 }
 
 /// `/pay/unifiedorder` (reference A2.1).
@@ -301,9 +344,20 @@ pub struct UnifiedOrder {
 impl UnifiedOrder {
     /// The refusals WeChat Pay would answer with, made before anything is sent.
     pub fn validate(&self) -> Result<(), RequestError> {
+        check_url("notify_url", &self.notify_url)?;
+        if self.notify_url.contains('?') {
+            return Err(RequestError::QueryInNotifyUrl(self.notify_url.clone()));
+        }
+        if let Some(at) = &self.time_expire
+            && crate::time::parse_api_time(at).is_none()
+        {
+            return Err(RequestError::BadTime {
+                field: "time_expire",
+                value: at.clone(),
+            });
+        }
         check_number("out_trade_no", &self.out_trade_no, 32)?;
         check_length("body", &self.body, 128)?;
-        check_length("notify_url", &self.notify_url, 256)?;
         for (field, value, max) in [
             ("attach", &self.attach, 127),
             ("openid", &self.openid, 128),
@@ -334,12 +388,12 @@ impl UnifiedOrder {
             ("trade_type", self.trade_type.as_str().to_owned()),
         ];
         for (name, value) in [
-            ("openid", &self.openid),
-            ("sub_openid", &self.sub_openid),
-            ("product_id", &self.product_id),
-            ("attach", &self.attach),
-            ("time_expire", &self.time_expire),
-            ("scene_info", &self.scene_info),
+            ("openid", self.openid.as_ref()),
+            ("sub_openid", self.sub_openid.as_ref()),
+            ("product_id", self.product_id()),
+            ("attach", self.attach.as_ref()),
+            ("time_expire", self.time_expire.as_ref()),
+            ("scene_info", self.scene_info.as_ref()),
         ] {
             if let Some(value) = value {
                 fields.push((name, value.clone()));
@@ -347,7 +401,31 @@ impl UnifiedOrder {
         }
         fields
     }
+
+    /// A NATIVE order needs a product_id (reference A2.1): the out_trade_no unless one is
+    /// given.
+    fn product_id(&self) -> Option<&String> {
+        match self.trade_type {
+            TradeType::Native => Some(self.product_id.as_ref().unwrap_or(&self.out_trade_no)),
+            _ => self.product_id.as_ref(),
+        }
+    }
 }
+
+/// The states of an order (reference A2.2, trade_state).
+pub const TRADE_STATES: [&str; 8] = [
+    "SUCCESS",
+    "REFUND",
+    "NOTPAY",
+    "CLOSED",
+    "REVOKED",
+    "USERPAYING",
+    "PAYERROR",
+    "ACCEPT",
+];
+
+/// The statuses of a refund (reference A2.5, refund_status_$n).
+pub const REFUND_STATUSES: [&str; 4] = ["SUCCESS", "PROCESSING", "REFUNDCLOSE", "CHANGE"];
 
 /// An order, by one of its two numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -381,7 +459,31 @@ pub struct RefundRequest {
     pub refund_fee: Fen,
     pub refund_desc: Option<String>,
     pub notify_url: Option<String>,
-    pub refund_account: Option<String>,
+    pub refund_account: Option<RefundAccount>,
+}
+
+/// Which funds a refund comes from (reference A2.4, refund_account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundAccount {
+    /// Unsettled funds, the default.
+    Unsettled,
+    /// The recharge (basic) account.
+    Recharge,
+}
+
+impl RefundAccount {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundAccount::Unsettled => "REFUND_SOURCE_UNSETTLED_FUNDS",
+            RefundAccount::Recharge => "REFUND_SOURCE_RECHARGE_FUNDS",
+        }
+    }
+}
+
+/// A new refund number: R, the Beijing time to the second, and 8 random characters.
+pub fn new_out_refund_no() -> String {
+    let now = crate::time::api_time(crate::time::now());
+    format!("R{now}{}", &nonce_str()[..8])
 }
 
 impl RefundRequest {
@@ -398,13 +500,7 @@ impl RefundRequest {
             check_length("refund_desc", desc, 80)?;
         }
         if let Some(url) = &self.notify_url {
-            check_length("notify_url", url, 256)?;
-        }
-        const ACCOUNTS: &str = "REFUND_SOURCE_UNSETTLED_FUNDS, REFUND_SOURCE_RECHARGE_FUNDS";
-        if let Some(account) = &self.refund_account
-            && !ACCOUNTS.split(", ").any(|a| a == account)
-        {
-            return Err(RequestError::BadChoice("refund_account", ACCOUNTS));
+            check_url("notify_url", url)?;
         }
         Ok(())
     }
@@ -418,12 +514,15 @@ impl RefundRequest {
             ("refund_fee", self.refund_fee.0.to_string()),
         ];
         for (name, value) in [
-            ("refund_desc", &self.refund_desc),
-            ("notify_url", &self.notify_url),
-            ("refund_account", &self.refund_account),
+            ("refund_desc", self.refund_desc.as_deref()),
+            ("notify_url", self.notify_url.as_deref()),
+            (
+                "refund_account",
+                self.refund_account.map(RefundAccount::as_str),
+            ),
         ] {
             if let Some(value) = value {
-                fields.push((name, value.clone()));
+                fields.push((name, value.to_owned()));
             }
         }
         fields
@@ -816,12 +915,10 @@ impl Client {
         first: &Prepared,
         key: &RefundKey,
     ) -> Result<RefundList, CallError> {
-        let page =
-            |answer| RefundPage::read(answer).map_err(|error| CallError { error, attempts: 1 });
         let RefundPage {
             mut list,
             total_refund_count,
-        } = page(self.send(first).await?)?;
+        } = self.send_and_read(first, RefundPage::read).await?;
         let Some(total) = total_refund_count else {
             return Ok(list);
         };
@@ -836,7 +933,7 @@ impl Client {
                 Endpoint::RefundQuery,
                 &[(field, value), ("offset", &offset)],
             );
-            let more = page(self.send(&next).await?)?.list;
+            let more = self.send_and_read(&next, RefundPage::read).await?.list;
             if more.refunds.is_empty() {
                 break;
             }
@@ -932,6 +1029,125 @@ mod tests {
             scene_info: None,
         };
         assert_eq!(order.validate(), Err(RequestError::JsapiWithoutOpenid));
+    }
+
+    fn native(notify_url: &str) -> UnifiedOrder {
+        UnifiedOrder {
+            trade_type: TradeType::Native,
+            out_trade_no: "T1".into(),
+            total_fee: Fen(1),
+            body: "b".into(),
+            notify_url: notify_url.into(),
+            spbill_create_ip: "127.0.0.1".into(),
+            openid: None,
+            sub_openid: None,
+            product_id: None,
+            attach: None,
+            time_expire: None,
+            scene_info: None,
+        }
+    }
+
+    #[test]
+    fn an_order_is_checked_as_wechat_pay_checks_it() {
+        let order = native("https://shop.example.com/notify");
+        assert_eq!(order.validate(), Ok(()));
+        let product_id = |order: &UnifiedOrder| {
+            let fields = order.fields();
+            let found = fields.iter().find(|(name, _)| *name == "product_id");
+            found.map(|(_, value)| value.clone())
+        };
+        assert_eq!(
+            product_id(&order).as_deref(),
+            Some("T1"),
+            "NATIVE needs one"
+        );
+        let given = UnifiedOrder {
+            product_id: Some("P7".into()),
+            ..order.clone()
+        };
+        assert_eq!(product_id(&given).as_deref(), Some("P7"));
+        let app = UnifiedOrder {
+            trade_type: TradeType::App,
+            ..order.clone()
+        };
+        assert_eq!(product_id(&app), None);
+
+        assert!(matches!(
+            native("shop.example.com/notify").validate(),
+            Err(RequestError::NotHttpUrl {
+                field: "notify_url",
+                ..
+            })
+        ));
+        assert!(matches!(
+            native("https://shop.example.com/notify?id=1").validate(),
+            Err(RequestError::QueryInNotifyUrl(_))
+        ));
+        let bad_time = UnifiedOrder {
+            time_expire: Some("2026-01-01".into()),
+            ..order
+        };
+        assert!(matches!(
+            bad_time.validate(),
+            Err(RequestError::BadTime {
+                field: "time_expire",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_order_stays_open_at_least_five_minutes() {
+        let now = time::macros::datetime!(2026-11-21 04:00:00 UTC);
+        assert_eq!(
+            time_expire_after(Duration::from_secs(299), now),
+            Err(RequestError::ExpiresTooSoon)
+        );
+        // Beijing time, as the protocol writes it.
+        assert_eq!(
+            time_expire_after(Duration::from_secs(300), now).as_deref(),
+            Ok("20261121120500")
+        );
+    }
+
+    #[test]
+    fn only_jsapi_and_app_orders_take_pay_parameters() {
+        let mini = PayScene::MiniProgram;
+        assert_eq!(TradeType::Jsapi.pay_scene(mini), Some(mini));
+        assert_eq!(TradeType::App.pay_scene(mini), Some(PayScene::App));
+        assert_eq!(TradeType::Native.pay_scene(mini), None);
+        assert_eq!(TradeType::Mweb.pay_scene(mini), None);
+    }
+
+    #[test]
+    fn a_refund_names_its_account_and_a_reachable_notify_url() {
+        let refund = RefundRequest {
+            order: OrderKey::TransactionId("4200000001".into()),
+            out_refund_no: new_out_refund_no(),
+            total_fee: Fen(100),
+            refund_fee: Fen(100),
+            refund_desc: None,
+            notify_url: Some("ftp://x".into()),
+            refund_account: Some(RefundAccount::Recharge),
+        };
+        assert!(matches!(
+            refund.validate(),
+            Err(RequestError::NotHttpUrl { .. })
+        ));
+        let refund = RefundRequest {
+            notify_url: None,
+            ..refund
+        };
+        assert_eq!(
+            refund.validate(),
+            Ok(()),
+            "a generated out_refund_no is valid"
+        );
+        assert!(refund.out_refund_no.starts_with('R') && refund.out_refund_no.len() == 23);
+        let fields = refund.fields();
+        assert!(fields.contains(&("refund_account", "REFUND_SOURCE_RECHARGE_FUNDS".into())));
+        assert!(fields.contains(&("transaction_id", "4200000001".into())));
     }
 
     #[test]

@@ -162,6 +162,21 @@ impl ClientError {
         )
     }
 
+    /// A short code for the failure: WeChat's err_code when it refused, else the layer that
+    /// failed.
+    pub fn code(&self) -> &str {
+        match self {
+            ClientError::Refused { code, .. } => code,
+            ClientError::Transport { .. } => "UNREACHABLE",
+            ClientError::Status { .. } => "HTTP_ERROR",
+            ClientError::Malformed { .. } => "MALFORMED",
+            ClientError::Protocol { .. } => "RETURN_FAIL",
+            ClientError::MissingSign | ClientError::BadSign(_) => "BAD_SIGN",
+            ClientError::Mismatch { .. } => "MISMATCH",
+            ClientError::Payload { .. } => "BAD_PAYLOAD",
+        }
+    }
+
     /// The refusal's err_code, for a business-layer refusal.
     pub fn err_code(&self) -> Option<&str> {
         match self {
@@ -217,7 +232,7 @@ impl RetryPolicy {
 
 /// One attempt of a call, as shown by `-v`.
 #[derive(Debug)]
-pub struct Attempt<'a> {
+pub struct CallAttempt<'a> {
     pub number: u32,
     pub url: &'a str,
     /// None when the answer passed every layer.
@@ -226,7 +241,7 @@ pub struct Attempt<'a> {
     pub retry_in: Option<Duration>,
 }
 
-pub type AttemptObserver = Arc<dyn Fn(&Attempt<'_>) + Send + Sync>;
+pub type AttemptObserver = Arc<dyn Fn(&CallAttempt<'_>) + Send + Sync>;
 
 /// A signed request, ready to send (or to show, for `--dry-run`).
 #[derive(Debug, Clone)]
@@ -257,8 +272,6 @@ pub struct ClientOptions {
     pub base: String,
     /// Where to go when `base` cannot be reached (reference A0: api2.mch.weixin.qq.com).
     pub backup_base: Option<String>,
-    /// `/sandboxnew` for the sandbox (reference A7); empty otherwise.
-    pub path_prefix: String,
     pub mch_id: String,
     pub appid: String,
     /// Service-provider mode: the sub-merchant every request is made for.
@@ -295,7 +308,6 @@ impl ClientOptions {
         ClientOptions {
             base: base.into(),
             backup_base: None,
-            path_prefix: String::new(),
             mch_id: mch_id.into(),
             appid: appid.into(),
             sub_mch_id: None,
@@ -332,7 +344,7 @@ impl Client {
             backup: options
                 .backup_base
                 .map(|b| b.trim_end_matches('/').to_owned()),
-            path_prefix: options.path_prefix,
+            path_prefix: String::new(),
             mch_id: options.mch_id,
             appid: options.appid,
             sub_mch_id: options.sub_mch_id,
@@ -344,8 +356,28 @@ impl Client {
         })
     }
 
+    /// This client for the sandbox (reference A7): the `/sandboxnew` paths, signed with the
+    /// sandbox key ([`Client::sandbox_key`] fetches it).
+    pub fn into_sandbox(self, sandbox_key: ApiKey) -> Client {
+        Client {
+            key: sandbox_key,
+            path_prefix: "/sandboxnew".into(),
+            ..self
+        }
+    }
+
+    /// The server requests go to, as configured (credentials included: not for showing).
+    pub fn api_base(&self) -> &str {
+        &self.base
+    }
+
+    /// The key requests are signed with.
+    pub(super) fn key(&self) -> &ApiKey {
+        &self.key
+    }
+
     /// The signed request: appid, mch_id, a fresh nonce_str, the fields, sign_type, sign.
-    pub fn request(&self, fields: &[(&str, &str)]) -> Message {
+    pub fn request(&self, fields: &[(impl AsRef<str>, impl AsRef<str>)]) -> Message {
         let mut message = Message::new();
         message
             .set("appid", &self.appid)
@@ -358,14 +390,18 @@ impl Client {
             message.set("sub_mch_id", sub_mch_id);
         }
         for (name, value) in fields {
-            message.set(name, *value);
+            message.set(name.as_ref(), value.as_ref());
         }
         sign_in_place(&mut message, &self.key, self.sign_type);
         message
     }
 
     /// Signs a request for `endpoint`; nothing is sent.
-    pub fn prepare(&self, endpoint: Endpoint, fields: &[(&str, &str)]) -> Prepared {
+    pub fn prepare(
+        &self,
+        endpoint: Endpoint,
+        fields: &[(impl AsRef<str>, impl AsRef<str>)],
+    ) -> Prepared {
         Prepared {
             endpoint,
             url: self.url(&self.base, endpoint),
@@ -433,6 +469,17 @@ impl Client {
         }
     }
 
+    /// Sends a prepared request and reads the answer's payload with `read` (`Prepay::read`,
+    /// `OrderState::read` …).
+    pub async fn send_and_read<T>(
+        &self,
+        prepared: &Prepared,
+        read: impl FnOnce(Message) -> Result<T, ClientError>,
+    ) -> Result<T, CallError> {
+        let answer = self.send(prepared).await?;
+        read(answer).map_err(|error| CallError { error, attempts: 1 })
+    }
+
     fn observe(
         &self,
         number: u32,
@@ -441,7 +488,7 @@ impl Client {
         retry_in: Option<Duration>,
     ) {
         if let Some(observer) = &self.on_attempt {
-            observer(&Attempt {
+            observer(&CallAttempt {
                 number,
                 url: &shown_url(url),
                 error,

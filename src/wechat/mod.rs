@@ -1,12 +1,14 @@
 //! The WeChat Pay v2 protocol core: no printing, no environment, typed errors.
 
 pub mod api;
+pub mod batch;
 pub mod client;
 #[cfg(test)]
 pub(crate) mod fuzz_tests;
 pub mod money;
 pub mod notify;
 pub mod paysign;
+pub mod sandbox;
 pub mod secret;
 pub mod sign;
 pub mod transport;

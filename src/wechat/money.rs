@@ -14,8 +14,8 @@ pub enum MoneyError {
     Overflow(String),
 }
 
-/// An API amount in fen (分), the unit of every `*_fee` field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+/// An API amount in fen (分), the unit of every `*_fee` field; serialized as that integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 pub struct Fen(pub i64);
 
 impl Fen {

@@ -47,7 +47,7 @@ pub enum XmlError {
 
 /// How a value is written: strings in CDATA, integer amounts bare, as the real server does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum FieldKind {
     Text,
     Int,
 }
@@ -56,7 +56,7 @@ pub enum Kind {
 pub struct Field {
     pub name: String,
     pub value: String,
-    pub kind: Kind,
+    pub kind: FieldKind,
 }
 
 /// An ordered set of named fields. Order is kept as received or inserted, so output is stable;
@@ -113,22 +113,22 @@ impl Message {
         self.fields.push(Field {
             name,
             value,
-            kind: Kind::Text,
+            kind: FieldKind::Text,
         });
         Ok(())
     }
 
     /// Sets a string field, replacing an existing value in place.
     pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.set_kind(name, value.into(), Kind::Text)
+        self.set_kind(name, value.into(), FieldKind::Text)
     }
 
     /// Sets an integer field (written without CDATA).
     pub fn set_int(&mut self, name: &str, value: i64) -> &mut Self {
-        self.set_kind(name, value.to_string(), Kind::Int)
+        self.set_kind(name, value.to_string(), FieldKind::Int)
     }
 
-    fn set_kind(&mut self, name: &str, value: String, kind: Kind) -> &mut Self {
+    fn set_kind(&mut self, name: &str, value: String, kind: FieldKind) -> &mut Self {
         debug_assert!(is_valid_name(name), "field name {name:?}");
         match self.fields.iter_mut().find(|f| f.name == name) {
             Some(field) => {
@@ -224,13 +224,13 @@ impl Message {
     }
 }
 
-fn write_element(out: &mut String, name: &str, value: &str, kind: Kind) {
+fn write_element(out: &mut String, name: &str, value: &str, kind: FieldKind) {
     out.push('<');
     out.push_str(name);
     out.push('>');
     match kind {
-        Kind::Int => out.push_str(value),
-        Kind::Text => push_cdata(out, value),
+        FieldKind::Int => out.push_str(value),
+        FieldKind::Text => push_cdata(out, value),
     }
     out.push_str("</");
     out.push_str(name);

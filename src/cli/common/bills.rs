@@ -13,13 +13,13 @@ use crate::bill::download::{self, DownloadError, Source, bill_path, check_date, 
 use crate::bill::fetch::{self, DayResult, FetchError, FetchRequest, Progress};
 use crate::bill::format::BillType;
 use crate::bill::manifest::EntryStatus;
-use crate::cli::api;
+use crate::cli::common::api;
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
 use crate::cli::output::Printer;
 use crate::cli::settings::{Context, KeyArgs, Selected};
+use crate::config::client::MutualTls;
 use crate::wechat::SignType;
 use crate::wechat::client::{Client, ClientOptions};
-use crate::wechat::transport::tls_config;
 
 /// The flags of the commands that download bills.
 #[derive(Debug, Args)]
@@ -86,48 +86,23 @@ fn bill_client(
     mutual_tls: bool,
     timeout: Duration,
 ) -> Result<Client, Failure> {
-    let profile = &selected.profile;
-    let config = &selected.config;
-    let identity = if mutual_tls {
-        Some(api::identity(selected)?)
+    let key = context.api_key(keys, Some(selected))?;
+    let tls = if mutual_tls {
+        MutualTls::Always
     } else {
-        None
+        MutualTls::Never
     };
-    let ca = match &profile.ca_cert {
-        Some(path) => {
-            let path = config.resolve(path);
-            Some(std::fs::read(&path).map_err(|e| Failure::input(&path.display().to_string(), e))?)
-        }
-        None => None,
-    };
-    let tls = if ca.is_some() || identity.is_some() {
-        Some(tls_config(ca.as_deref(), identity).map_err(|e| {
-            Failure::usage(format!("profile {}: {e}", selected.name))
-                .hint("check ca_cert and the certificate paths with `wxpay-ops config check`")
-        })?)
-    } else {
-        None
-    };
+    let options = api::client_options(context, selected, key, tls)?;
+    // The fund-flow bill is served only to HMAC-SHA256 requests.
     let sign_type = if mutual_tls {
         SignType::HmacSha256
     } else {
-        profile.sign_type.unwrap_or_default()
+        options.sign_type
     };
-    let base = profile
-        .api_base
-        .clone()
-        .unwrap_or_else(|| crate::wechat::client::DEFAULT_API_BASE.to_owned());
-    api::warn_if_plain_http(&context.printer, &base);
     api::build(ClientOptions {
-        tls,
+        sign_type,
         timeout,
-        ..ClientOptions::new(
-            base,
-            profile.mch_id.clone(),
-            profile.appid.clone(),
-            context.api_key(keys, Some(selected))?,
-            sign_type,
-        )
+        ..options
     })
 }
 
