@@ -188,7 +188,8 @@ pub struct ParseArgs {
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
-    /// Exit 2 when the summary row does not match the rows
+    /// Exit 2 when the summary row does not match the rows, or a fund flow's running
+    /// balance (账户结余) breaks
     #[arg(long)]
     strict: bool,
 }
@@ -278,17 +279,13 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
         ));
         return Ok(exit::OK);
     }
-    let mismatches = describe_mismatches(&report);
+    let problems = describe_problems(&report);
     if args.strict {
-        return Err(Failure::usage(format!(
-            "{name}: the summary row does not match the rows: {mismatches}"
-        ))
+        return Err(Failure::usage(format!("{name}: {problems}"))
         .hint("the bill is damaged or was edited; download it again with `wxpay-ops bill download --force`"));
     }
     printer.status(&described);
-    printer.warn(&format!(
-        "{name}: the summary row does not match the rows: {mismatches}"
-    ));
+    printer.warn(&format!("{name}: {problems}"));
     Ok(exit::OK)
 }
 
@@ -381,7 +378,59 @@ fn summary_record(report: &Report) -> Record {
     record.insert("totals".into(), Value::Object(totals));
     record.insert("consistent".into(), json!(report.is_consistent()));
     record.insert("mismatches".into(), Value::Array(mismatches));
+    // Only a fund flow has a running balance to check.
+    let fund_flow = report.layout.position(Column::Balance).is_some();
+    record.insert(
+        "balance_breaks".into(),
+        if fund_flow {
+            json!(report.balance_breaks)
+        } else {
+            Value::Null
+        },
+    );
+    record.insert(
+        "first_balance_break".into(),
+        match &report.first_balance_break {
+            Some(found) => json!({
+                "line": found.line,
+                "before": quantity_json(Quantity::Money(found.before)),
+                "moved": quantity_json(Quantity::Money(found.moved)),
+                "expected": quantity_json(Quantity::Money(found.expected())),
+                "stated": quantity_json(Quantity::Money(found.stated)),
+            }),
+            None => Value::Null,
+        },
+    );
     record
+}
+
+/// What is wrong with a bill whose report is not consistent: the summary's mismatches, the
+/// running balance's breaks, or both.
+fn describe_problems(report: &Report) -> String {
+    let mut problems = Vec::new();
+    if report.mismatches().next().is_some() {
+        problems.push(format!(
+            "the summary row does not match the rows: {}",
+            describe_mismatches(report)
+        ));
+    }
+    if let Some(found) = &report.first_balance_break {
+        let money = |amount| Quantity::Money(amount).to_string();
+        let moved = if found.moved.0 < 0 {
+            format!("{} out", money(BillAmount(found.moved.0.saturating_neg())))
+        } else {
+            format!("{} in", money(found.moved))
+        };
+        problems.push(format!(
+            "the running balance (账户结余) breaks on {}: line {} says {}, but the row before left {} and this row moves {moved}, which gives {} (rows missing, out of order or altered)",
+            super::common::counted(report.balance_breaks, "row"),
+            found.line,
+            money(found.stated),
+            money(found.before),
+            money(found.expected()),
+        ));
+    }
+    problems.join("; ")
 }
 
 /// "count: the summary says 48, the rows give 1; fee: …", amounts in yuan as the bill
@@ -831,9 +880,9 @@ fn report_days(
             DayResult::Saved(saved) => {
                 if !saved.report.is_consistent() {
                     printer.warn(&format!(
-                        "{}: the summary row does not match the rows: {}",
+                        "{}: {}",
                         saved.path.display(),
-                        describe_mismatches(&saved.report)
+                        describe_problems(&saved.report)
                     ));
                 }
                 (
@@ -843,8 +892,10 @@ fn report_days(
                     json!(saved.path.display().to_string()),
                     if saved.report.is_consistent() {
                         Value::Null
-                    } else {
+                    } else if saved.report.mismatches().next().is_some() {
                         json!("the summary row does not match the rows")
+                    } else {
+                        json!("the running balance (账户结余) breaks")
                     },
                 )
             }
