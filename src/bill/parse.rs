@@ -26,8 +26,10 @@
 //! [`BillRecord::refund_status`], [`BillRecord::fee`]. Which columns a bill has is in
 //! [`BillRecord::layout`] (the same [`Layout`] for every record of a bill).
 //!
-//! The [`Report`] at the end has the row count and the self-check: every total of the
-//! summary row against what the rows add up to.
+//! The [`Report`] at the end has the row count and the self-checks: every total of the
+//! summary row against what the rows add up to, and in a fund-flow bill the running balance
+//! (账户结余): each row's must be the balance the row before left, moved by the row's own
+//! amount, in or out as its 收支类型 says.
 
 use std::io::{self, Read};
 
@@ -348,6 +350,26 @@ impl TotalCheck {
     }
 }
 
+/// A fund-flow row whose balance (账户结余) is not the balance the row before left, moved by
+/// the row's amount: a row is missing, out of order or altered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BalanceBreak {
+    pub line: u64,
+    /// The balance the row before states.
+    pub before: BillAmount,
+    /// This row's amount, signed: in (收入) positive, out (支出) negative.
+    pub moved: BillAmount,
+    /// The balance this row states.
+    pub stated: BillAmount,
+}
+
+impl BalanceBreak {
+    /// The balance the row should state.
+    pub fn expected(&self) -> BillAmount {
+        BillAmount(self.before.0.saturating_add(self.moved.0))
+    }
+}
+
 /// What a whole bill said: its layout, row count and summary against the rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -356,6 +378,10 @@ pub struct Report {
     /// Bytes read (after gzip), BOM and line ends included.
     pub bytes: u64,
     pub totals: Vec<TotalCheck>,
+    /// Fund-flow rows whose balance does not follow from the row before (0 for trade
+    /// bills), and the first of them.
+    pub balance_breaks: u64,
+    pub first_balance_break: Option<BalanceBreak>,
 }
 
 impl Report {
@@ -363,8 +389,9 @@ impl Report {
         self.totals.iter().filter(|check| !check.holds())
     }
 
+    /// The summary row matches the rows, and a fund flow's balance runs without a break.
     pub fn is_consistent(&self) -> bool {
-        self.mismatches().next().is_none()
+        self.mismatches().next().is_none() && self.balance_breaks == 0
     }
 
     /// The summary row by name: counts, and amounts in fen.
@@ -408,6 +435,12 @@ pub struct Parser {
     amounts: [i64; MAX_COLUMNS],
     money: Vec<(usize, Column)>,
     direction: Option<usize>,
+    /// Where 账户结余 is, in a fund-flow bill that has it.
+    balance: Option<usize>,
+    /// The balance the last row stated, which the next row moves on from.
+    last_balance: Option<i64>,
+    balance_breaks: u64,
+    first_balance_break: Option<BalanceBreak>,
     sums: [i128; Column::COUNT],
     by_direction: [(u64, i128); 2],
 }
@@ -433,6 +466,10 @@ impl Parser {
             amounts: [0; MAX_COLUMNS],
             money: Vec::new(),
             direction: None,
+            balance: None,
+            last_balance: None,
+            balance_breaks: 0,
+            first_balance_break: None,
             sums: [0; Column::COUNT],
             by_direction: [(0, 0); 2],
         }
@@ -518,6 +555,8 @@ impl Parser {
             rows: self.rows,
             bytes: self.bytes,
             totals: checks,
+            balance_breaks: self.balance_breaks,
+            first_balance_break: self.first_balance_break,
         })
     }
 
@@ -587,9 +626,31 @@ impl Parser {
                         }
                     };
                     let amount = layout.position(Column::Amount).expect("required column");
+                    let amount = self.amounts[amount];
                     let entry = &mut self.by_direction[side as usize];
                     entry.0 += 1;
-                    entry.1 += i128::from(self.amounts[amount]);
+                    entry.1 += i128::from(amount);
+                    if let Some(position) = self.balance {
+                        let moved = match side {
+                            Direction::Income => amount,
+                            Direction::Expense => amount.saturating_neg(),
+                        };
+                        let stated = self.amounts[position];
+                        if let Some(before) = self.last_balance
+                            && i128::from(before) + i128::from(moved) != i128::from(stated)
+                        {
+                            self.balance_breaks += 1;
+                            self.first_balance_break.get_or_insert(BalanceBreak {
+                                line: self.line,
+                                before: BillAmount(before),
+                                moved: BillAmount(moved),
+                                stated: BillAmount(stated),
+                            });
+                        }
+                        // The next row moves on from what this one states, so one altered
+                        // balance is two breaks and a missing row one, not every row after.
+                        self.last_balance = Some(stated);
+                    }
                 }
                 self.rows += 1;
                 let record = BillRecord {
@@ -620,6 +681,7 @@ impl Parser {
                     .map(|(p, c)| (p, *c))
                     .collect();
                 self.direction = layout.position(Column::Direction);
+                self.balance = layout.position(Column::Balance);
                 self.layout = Some(layout);
                 self.state = State::Rows;
                 Ok(())

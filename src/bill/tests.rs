@@ -333,6 +333,66 @@ fn fund_flow_bills_with_either_parenthesis() {
     );
 }
 
+/// A fund-flow day of four rows whose balance runs from 10.00: in 6.00, out 0.04 (the fee),
+/// in 1.00, out 2.98 (a refund).
+const FUND_FLOW_RUNNING: &str = "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,账户结余（元）,资金变更提交申请人,备注,业务凭证号
+`2026-11-20 12:00:00,`4200000001,`1900000109202611200000000001,`交易,`交易,`收入,`6.00,`16.00,`system,`,`T1
+`2026-11-20 12:00:00,`4200000001,`1900000109202611200000000002,`扣除交易手续费,`扣除交易手续费,`支出,`0.04,`15.96,`system,`,`T1
+`2026-11-20 12:00:02,`4200000002,`1900000109202611200000000003,`交易,`交易,`收入,`1.00,`16.96,`system,`,`T2
+`2026-11-20 12:00:05,`5030000001,`1900000109202611200000000004,`退款,`退款,`支出,`2.98,`13.98,`1900000109API,`退款总金额3.00元;含手续费0.02元,`R1
+资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额
+`4,`2,`7.00,`2,`3.02
+";
+
+#[test]
+fn a_fund_flow_running_balance_is_checked_row_by_row() {
+    let (_, report) = parse_ok(FUND_FLOW_RUNNING.as_bytes());
+    assert!(report.is_consistent(), "{:?}", report.first_balance_break);
+    assert_eq!(report.balance_breaks, 0);
+
+    // One balance altered: its row, and the row after it, no longer follow.
+    let altered = FUND_FLOW_RUNNING.replace("`16.96,", "`16.90,");
+    let (_, report) = parse_ok(altered.as_bytes());
+    assert!(mismatches(&report).is_empty(), "the summary still holds");
+    assert!(!report.is_consistent());
+    assert_eq!(report.balance_breaks, 2);
+    let first = report.first_balance_break.unwrap();
+    assert_eq!(first.line, 4);
+    assert_eq!(
+        (first.before, first.moved, first.stated, first.expected()),
+        (
+            BillAmount::parse("15.96").unwrap(),
+            BillAmount::parse("1.00").unwrap(),
+            BillAmount::parse("16.90").unwrap(),
+            BillAmount::parse("16.96").unwrap(),
+        )
+    );
+
+    // Rows listed out of the order they were booked in: the balance breaks where the
+    // refund comes before the payment it was booked after.
+    let lines: Vec<&str> = FUND_FLOW_RUNNING.lines().collect();
+    let swapped = [
+        lines[0], lines[1], lines[2], lines[4], lines[3], lines[5], lines[6],
+    ]
+    .join("\n");
+    let (_, report) = parse_ok(swapped.as_bytes());
+    assert_eq!(report.balance_breaks, 2);
+    assert_eq!(report.first_balance_break.unwrap().line, 4);
+    let moved = report.first_balance_break.unwrap().moved;
+    assert_eq!(
+        moved,
+        BillAmount::parse("-2.98").unwrap(),
+        "an expense moves out"
+    );
+
+    // A trade bill has no running balance.
+    let (_, report) = parse_ok(&real_fixture());
+    assert_eq!(
+        (report.balance_breaks, report.first_balance_break),
+        (0, None)
+    );
+}
+
 #[test]
 fn other_header_variants_parse_by_name() {
     let recharge = "交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,退款申请时间,退款成功时间,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,返还手续费,费率,订单金额,申请退款金额

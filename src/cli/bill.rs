@@ -19,8 +19,9 @@ use crate::bill::fetch::DayResult;
 use crate::bill::format::BillType;
 use crate::bill::layout::{Column, MAX_COLUMNS};
 use crate::bill::manifest::EntryStatus;
-use crate::bill::parse::{self, BillError, BillRecord, FieldValue, ParseError, Report};
+use crate::bill::parse::{self, BillError, BillRecord, FieldValue, ParseError, Quantity, Report};
 use crate::bill::summary::{self, DailySums, DaySums, Sums};
+use crate::wechat::BillAmount;
 
 const PARSE_AFTER_HELP: &str = "\
 Records carry English snake_case names (trade_time, out_trade_no, settlement_total_fee …) and \
@@ -137,7 +138,8 @@ pub struct ParseArgs {
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
-    /// Exit 2 when the summary row does not match the rows
+    /// Exit 2 when the summary row does not match the rows, or a fund flow's running
+    /// balance (账户结余) breaks
     #[arg(long)]
     strict: bool,
 }
@@ -242,17 +244,13 @@ fn check_summary(
         ));
         return Ok(exit::OK);
     }
-    let mismatches = describe_mismatches(report);
+    let problems = describe_problems(report);
     if strict {
-        return Err(Failure::usage(format!(
-            "{name}: the summary row does not match the rows: {mismatches}"
-        ))
+        return Err(Failure::usage(format!("{name}: {problems}"))
         .hint("the bill is damaged or was edited; download it again with `wxpay-ops bill download --force`"));
     }
     printer.status(&described);
-    printer.warn(&format!(
-        "{name}: the summary row does not match the rows: {mismatches}"
-    ));
+    printer.warn(&format!("{name}: {problems}"));
     Ok(exit::OK)
 }
 
@@ -282,7 +280,59 @@ fn summary_record(report: &Report) -> Record {
     record.insert("totals".into(), Value::Object(report.stated_totals()));
     record.insert("consistent".into(), json!(report.is_consistent()));
     record.insert("mismatches".into(), Value::Array(mismatches));
+    // Only a fund flow has a running balance to check.
+    let fund_flow = report.layout.position(Column::Balance).is_some();
+    record.insert(
+        "balance_breaks".into(),
+        if fund_flow {
+            json!(report.balance_breaks)
+        } else {
+            Value::Null
+        },
+    );
+    record.insert(
+        "first_balance_break".into(),
+        match &report.first_balance_break {
+            Some(found) => json!({
+                "line": found.line,
+                "before": Quantity::Money(found.before).fen_json(),
+                "moved": Quantity::Money(found.moved).fen_json(),
+                "expected": Quantity::Money(found.expected()).fen_json(),
+                "stated": Quantity::Money(found.stated).fen_json(),
+            }),
+            None => Value::Null,
+        },
+    );
     record
+}
+
+/// What is wrong with a bill whose report is not consistent: the summary's mismatches, the
+/// running balance's breaks, or both.
+fn describe_problems(report: &Report) -> String {
+    let mut problems = Vec::new();
+    if report.mismatches().next().is_some() {
+        problems.push(format!(
+            "the summary row does not match the rows: {}",
+            describe_mismatches(report)
+        ));
+    }
+    if let Some(found) = &report.first_balance_break {
+        let money = |amount| Quantity::Money(amount).to_string();
+        let moved = if found.moved.0 < 0 {
+            format!("{} out", money(BillAmount(found.moved.0.saturating_neg())))
+        } else {
+            format!("{} in", money(found.moved))
+        };
+        problems.push(format!(
+            "the running balance (账户结余) breaks on {}: line {} says {}, but the row before left {} and this row moves {moved}, which gives {} (rows missing, out of order or altered)",
+            super::common::counted(report.balance_breaks, "row"),
+            found.line,
+            money(found.stated),
+            money(found.before),
+            money(found.expected()),
+        ));
+    }
+    problems.join("; ")
 }
 
 /// "count: the summary says 48, the rows give 1; fee: …", amounts in yuan as the bill
@@ -401,15 +451,18 @@ fn day_record(printer: &Printer, date: Date, label: &str, result: &DayResult) ->
         DayResult::Saved(saved) => {
             let consistent = saved.report.is_consistent();
             if !consistent {
-                printer.warn(&format!(
-                    "{}: the summary row does not match the rows: {}",
-                    saved.path.display(),
-                    describe_mismatches(&saved.report)
-                ));
+                let problems = describe_problems(&saved.report);
+                printer.warn(&format!("{}: {problems}", saved.path.display()));
             }
             let file = json!(saved.path.display().to_string());
             let saved_day = (json!(saved.report.rows), json!(saved.bytes), file);
-            let detail = (!consistent).then(|| json!("the summary row does not match the rows"));
+            let detail = (!consistent).then(|| {
+                if saved.report.mismatches().next().is_some() {
+                    json!("the summary row does not match the rows")
+                } else {
+                    json!("the running balance (账户结余) breaks")
+                }
+            });
             (saved_day, "saved", detail.unwrap_or(Value::Null))
         }
         DayResult::NoBill => (none(), "no_bill", json!("No Bill Exist")),

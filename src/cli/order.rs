@@ -438,6 +438,9 @@ fn close(context: &Context, args: OrderCloseArgs) -> Result<u8, Failure> {
             "ORDERNOTEXIST" => format!(
                 "WeChat Pay has no order {number}: it was never placed (check the number); there is nothing to close"
             ),
+            "TRADE_STATE_ERROR" => format!(
+                "WeChat Pay closes an order no sooner than 5 minutes after it was placed: run this again later (`wxpay-ops order query --out-trade-no {number}` shows its state)"
+            ),
             _ => return None,
         };
         Some((exit::REFUSED, hint))

@@ -9,7 +9,7 @@ use crate::bill::format::{
     BOM, BillType, FUND_FLOW_HEADER, FUND_FLOW_SUMMARY_HEADER, FeeRate, RefundPart, SUMMARY_HEADER,
     Summary, TradeRow, push_header, push_record,
 };
-use crate::time::{BEIJING, bill_time};
+use crate::time::{BEIJING, bill_date, bill_time};
 use crate::wechat::Fen;
 
 /// Writes a whole trade bill (BOM, header, rows, summary) row by row, so that a bill of
@@ -61,14 +61,23 @@ fn payment_row(order: &Order, rate: FeeRate) -> Option<TradeRow> {
 
 fn refund_row(order: &Order, refund: &Refund, rate: FeeRate) -> Option<TradeRow> {
     let mut row = payment_row(order, rate)?;
+    // A closed refund moved no money: it is listed, with its status, but counts nothing in
+    // any amount column or total (UNCONFIRMED how real bills fill a closed refund's
+    // amounts; showing what was asked would have reconciliations count money that never
+    // left).
+    let (refund_fee, coupon_refund_fee) = if refund.counts() {
+        (refund.refund_fee, refund.coupon_refund_fee)
+    } else {
+        (0, 0)
+    };
     row.refund = Some(RefundPart {
         paid_time: row.time.clone(),
         applied_time: bill_time(refund.created_at),
         success_time: refund.success_time.map(bill_time).unwrap_or_default(),
         refund_id: refund.refund_id.clone(),
         out_refund_no: refund.out_refund_no.clone(),
-        refund_fee: Fen(refund.refund_fee),
-        coupon_refund_fee: Fen(refund.coupon_refund_fee),
+        refund_fee: Fen(refund_fee),
+        coupon_refund_fee: Fen(coupon_refund_fee),
         refund_channel: "ORIGINAL".into(),
         refund_status: refund.status.as_str().into(),
     });
@@ -124,7 +133,31 @@ pub fn rows_before(ledger: &Ledger, scope: &Scope<'_>, day: Date, rate: FeeRate)
     rows_dated(ledger, scope, rate, RefundDay::Succeeded, |date| date < day)
 }
 
-/// The rows whose Beijing date passes `wanted`, in time order.
+/// When a row's money moved in the account: a payment when it was paid, a refund when it
+/// succeeded. The fund flow's 记账时间, by which its rows and balance run.
+pub fn booked_at(row: &TradeRow) -> &str {
+    match &row.refund {
+        Some(refund) => &refund.success_time,
+        None => &row.time,
+    }
+}
+
+/// Merges two streams of rows, each in booking order (`booked_at`), into one in that order;
+/// at equal times `a`'s row comes first.
+pub fn merge_booked(
+    a: impl Iterator<Item = TradeRow>,
+    b: impl Iterator<Item = TradeRow>,
+) -> impl Iterator<Item = TradeRow> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if booked_at(y) < booked_at(x) => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
+}
+
+/// The rows whose Beijing date passes `wanted`, in the time order of their bill: for trade
+/// bills by 交易时间, for the fund flow by when they were booked.
 fn rows_dated(
     ledger: &Ledger,
     scope: &Scope<'_>,
@@ -151,8 +184,36 @@ fn rows_dated(
             rows.push(row);
         }
     }
-    rows.sort_by(|a, b| a.time.cmp(&b.time));
+    match refund_day {
+        RefundDay::Applied => rows.sort_by(|a, b| a.time.cmp(&b.time)),
+        RefundDay::Succeeded => rows.sort_by(|a, b| booked_at(a).cmp(booked_at(b))),
+    }
     rows
+}
+
+/// The account and day a fund-flow bill is of.
+#[derive(Debug, Clone)]
+pub struct FundFlowAccount {
+    /// The merchant that asked: its refunds are initiated as `<mch_id>API`.
+    pub mch_id: String,
+    /// Whose account: the merchant's own, or a sub-merchant's.
+    pub account: Account,
+    pub day: Date,
+    /// The balance at the end of the day before, in fen.
+    pub opening: i64,
+}
+
+impl FundFlowAccount {
+    /// The start of the day's 资金流水单号: the account's number (ten digits) and the day,
+    /// as the official sample's `1900009231` `20180201` `5884652186` reads; each line adds
+    /// its own ten digits, so that numbers are unique across days and accounts.
+    fn flow_no_prefix(&self) -> String {
+        let account = match self.account.sub_mch_id.as_str() {
+            "" => &self.account.mch_id,
+            sub_mch_id => sub_mch_id,
+        };
+        format!("{account:0>10}{}", bill_date(self.day))
+    }
 }
 
 /// A fund-flow bill being written line by line, with the running balance and the summary
@@ -160,6 +221,7 @@ fn rows_dated(
 struct FundFlow<'w, W: Write + ?Sized> {
     out: &'w mut W,
     line: String,
+    flow_no_prefix: String,
     lines: u64,
     balance: i64,
     income: (u64, i64),
@@ -195,7 +257,7 @@ impl<W: Write + ?Sized> FundFlow<'_, W> {
             &[
                 m.time,
                 m.business_no,
-                &format!("{:028}", self.lines),
+                &format!("{}{:010}", self.flow_no_prefix, self.lines),
                 m.name,
                 m.name,
                 direction,
@@ -258,9 +320,10 @@ pub fn fund_flow_net(rows: impl Iterator<Item = TradeRow>) -> i64 {
         .sum()
 }
 
-/// Writes the Basic-account fund flow of `rows`: income per payment and the fee taken from
-/// it, and each successful refund net of the fee it returns, with the balance running on
-/// from `opening` (the balance at the end of the day before), then the summary.
+/// Writes the Basic-account fund flow of `rows` (in booking order, see `booked_at`): income
+/// per payment and the fee taken from it, and each successful refund net of the fee it
+/// returns, with the balance running on from the account's opening balance, then the
+/// summary.
 ///
 /// UNCONFIRMED: how a returned fee is booked. The remark of real refund rows,
 /// `退款总金额X元;含手续费Y元`, reads as a total that includes the returned fee, so the
@@ -269,8 +332,7 @@ pub fn fund_flow_net(rows: impl Iterator<Item = TradeRow>) -> i64 {
 pub fn write_fund_flow<W: Write + ?Sized>(
     out: &mut W,
     rows: impl Iterator<Item = TradeRow>,
-    mch_id: &str,
-    opening: i64,
+    book: &FundFlowAccount,
 ) -> io::Result<()> {
     let mut head = String::from(BOM);
     push_header(&mut head, &FUND_FLOW_HEADER);
@@ -278,12 +340,13 @@ pub fn write_fund_flow<W: Write + ?Sized>(
     let mut flow_bill = FundFlow {
         out,
         line: String::with_capacity(256),
+        flow_no_prefix: book.flow_no_prefix(),
         lines: 0,
-        balance: opening,
+        balance: book.opening,
         income: (0, 0),
         expense: (0, 0),
     };
-    let by_api = format!("{mch_id}API");
+    let by_api = format!("{}API", book.mch_id);
     for row in rows {
         match (flow(&row), &row.refund) {
             (Some(Flow::Payment { settled, fee }), _) => {

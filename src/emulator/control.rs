@@ -41,6 +41,17 @@ struct ClockChange {
     set: Option<String>,
 }
 
+/// Switches of the emulator's behaviour; each left out stays as it is.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsChange {
+    allow_early_close: Option<bool>,
+}
+
+fn settings(core: &Core) -> (u16, String) {
+    ok(json!({ "allow_early_close": core.early_close_allowed() }))
+}
+
 fn error(status: u16, message: impl Into<String>) -> (u16, String) {
     (status, json!({ "error": message.into() }).to_string())
 }
@@ -81,6 +92,13 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         }))),
+        ("GET", "/settings") => Ok(settings(core)),
+        ("POST", "/settings") => parse::<SettingsChange>(body).map(|change| {
+            if let Some(allow) = change.allow_early_close {
+                core.allow_early_close(allow);
+            }
+            settings(core)
+        }),
         ("GET", "/orders") => Ok(ok(json!(core.orders()))),
         ("GET", "/refunds") => Ok(ok(json!(core.refunds()))),
         ("GET", "/notifications") => Ok(ok(json!(core.notifier.attempts()))),

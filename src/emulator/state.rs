@@ -2,6 +2,8 @@
 //! takes the emulator's `now`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use time::{Duration, OffsetDateTime};
 
@@ -54,6 +56,9 @@ pub struct Payment {
     pub bank_type: String,
     pub is_subscribe: String,
     pub coupon_fee: i64,
+    /// The coupon's own id (coupon_id_0), unique to it; empty without a coupon.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub coupon_id: String,
     /// The payer under the order's sub_appid, in service-provider mode.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub sub_openid: String,
@@ -62,11 +67,6 @@ pub struct Payment {
 /// The emulator's coupons are all 免充值券 (NO_CASH): the merchant funds them, so they are
 /// neither cash nor settled.
 pub const COUPON_TYPE: &str = "NO_CASH";
-
-/// The id of the one coupon an order paid with `coupon_fee` carries.
-pub fn coupon_id(coupon_fee: i64) -> String {
-    format!("1{coupon_fee:09}")
-}
 
 impl Order {
     pub fn account(&self) -> Account {
@@ -79,7 +79,11 @@ impl Order {
     /// The amount fields of a paid order, as orderquery and the notification carry them:
     /// cash_fee, and with a coupon (免充值券, NO_CASH) the settled total and the coupon.
     pub fn set_paid_amounts(&self, message: &mut crate::wechat::Message) {
-        let coupon = self.payment.as_ref().map_or(0, |p| p.coupon_fee);
+        let Some(payment) = &self.payment else {
+            message.set_int("cash_fee", self.total_fee);
+            return;
+        };
+        let coupon = payment.coupon_fee;
         message.set_int("cash_fee", self.total_fee - coupon);
         if coupon > 0 {
             message
@@ -87,7 +91,7 @@ impl Order {
                 .set_int("coupon_fee", coupon)
                 .set_int("coupon_count", 1)
                 .set("coupon_type_0", COUPON_TYPE)
-                .set("coupon_id_0", coupon_id(coupon))
+                .set("coupon_id_0", &payment.coupon_id)
                 .set_int("coupon_fee_0", coupon);
         }
     }
@@ -173,6 +177,9 @@ pub struct Refund {
     pub total_fee: i64,
     /// The order's coupon (NO_CASH), in fen; 0 without one.
     pub coupon_fee: i64,
+    /// The order's coupon's id, which coupon_refund_id names; empty without one.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub coupon_id: String,
     pub refund_fee: i64,
     /// The coupon's share of refund_fee (reference A8: a refund is split between cash and
     /// coupon in proportion).
@@ -205,6 +212,13 @@ impl Refund {
     /// also cash_refund_fee.
     pub fn settlement_refund_fee(&self) -> i64 {
         self.refund_fee - self.coupon_refund_fee
+    }
+
+    /// Whether the refund's money counts: every refund's but a closed one's (REFUNDCLOSE:
+    /// it failed and moved nothing). Processing and CHANGE refunds count, as their money has
+    /// left, or is leaving, the order.
+    pub fn counts(&self) -> bool {
+        self.status != RefundStatus::RefundClose
     }
 }
 
@@ -276,13 +290,23 @@ pub struct Ledger {
     processing: Vec<usize>,
     /// Indexes of each order's refunds, so a refund or a bill does not walk every refund.
     refunds_by_order: HashMap<OrderKey, Vec<usize>>,
-    sequence: u64,
+    /// Numbers every id the ledger makes (prepay_id, code_url, transaction_id, refund_id,
+    /// coupon_id); shared with the sandbox's ledger, so that no id is made twice.
+    sequence: Arc<AtomicU64>,
 }
 
 impl Ledger {
+    /// An empty ledger whose ids continue the numbering of `self`'s, as the sandbox's do
+    /// production's: the real service never gives two orders one code_url.
+    pub fn sharing_numbers(&self) -> Ledger {
+        Ledger {
+            sequence: Arc::clone(&self.sequence),
+            ..Ledger::default()
+        }
+    }
+
     fn next(&mut self) -> u64 {
-        self.sequence += 1;
-        self.sequence
+        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     pub fn prepay_id(&mut self, now: OffsetDateTime) -> String {
@@ -349,14 +373,28 @@ impl Ledger {
             .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))
     }
 
+    /// Closes an unpaid order, no sooner than `min_age` after it was placed.
     pub fn close(
         &mut self,
         account: &Account,
         out_trade_no: &str,
+        min_age: Duration,
         now: OffsetDateTime,
     ) -> Result<(), Refusal> {
         let order = self.order(account, out_trade_no, now)?;
         match order.state {
+            // Reference A2.3 and A8: an order may not be closed within 5 minutes of its
+            // creation. UNCONFIRMED: the answer; TRADE_STATE_ERROR is the closeorder code
+            // for a state that does not allow the operation, and its wording is ours.
+            TradeState::NotPay | TradeState::PayError if now - order.created_at < min_age => {
+                Err(refuse(
+                    "TRADE_STATE_ERROR",
+                    format!(
+                        "订单创建{}分钟内不能关闭，请稍后再试",
+                        min_age.whole_minutes()
+                    ),
+                ))
+            }
             TradeState::NotPay | TradeState::PayError => {
                 order.state = TradeState::Closed;
                 Ok(())
@@ -397,6 +435,12 @@ impl Ledger {
             .clone()
             .unwrap_or_else(|| format!("4200000{:03}{date}{:010}", sequence % 1000, sequence));
         let coupon_fee = options.coupon_fee.unwrap_or(0);
+        // Each coupon its own id, as the real service numbers them.
+        let coupon_id = if coupon_fee > 0 {
+            format!("2{sequence:09}")
+        } else {
+            String::new()
+        };
         if self.by_transaction.contains_key(&transaction_id) {
             return Err(refuse("PARAM_ERROR", "transaction_id is already used"));
         }
@@ -429,6 +473,7 @@ impl Ledger {
             bank_type: options.bank_type.clone().unwrap_or_else(|| "CFT".into()),
             is_subscribe: "N".into(),
             coupon_fee,
+            coupon_id,
             sub_openid,
         });
         let paid = order.clone();
@@ -506,7 +551,7 @@ impl Ledger {
         // A closed refund moved no money, so its amount may be refunded again.
         let (refunded, coupon_refunded) = order_refunds
             .iter()
-            .filter(|r| r.status != RefundStatus::RefundClose)
+            .filter(|r| r.counts())
             .fold((0, 0), |(all, coupon), r| {
                 (all + r.refund_fee, coupon + r.coupon_refund_fee)
             });
@@ -538,6 +583,7 @@ impl Ledger {
             refund_id: format!("50300{}{:016}", &api_time(now)[..8], sequence),
             total_fee,
             coupon_fee,
+            coupon_id: payment.coupon_id.clone(),
             refund_fee,
             coupon_refund_fee,
             refund_account: refund_account.to_owned(),

@@ -147,6 +147,20 @@ impl SyntheticDay {
     pub fn into_rows(self, rate: FeeRate) -> impl Iterator<Item = TradeRow> {
         (0..self.trades).flat_map(move |i| self.rows_of(i, rate))
     }
+
+    /// Every bill row of the day in the order its money moved (`bills::booked_at`), for the
+    /// fund flow: a refund follows its payment by a second, when later trades may have been
+    /// paid. Payments and refunds are each in time order, so the two are merged as they are
+    /// computed, in flat memory.
+    pub fn into_booked_rows(self, rate: FeeRate) -> impl Iterator<Item = TradeRow> {
+        let of_kind = move |day: SyntheticDay, refunds: bool| {
+            (0..day.trades).flat_map(move |i| {
+                day.rows_of(i, rate)
+                    .filter(move |row| row.is_refund() == refunds)
+            })
+        };
+        super::bills::merge_booked(of_kind(self.clone(), false), of_kind(self, true))
+    }
 }
 
 /// How many differences of each kind the merchant export should have.

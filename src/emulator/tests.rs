@@ -466,6 +466,8 @@ fn order_states_through_query_close_and_payment() {
     );
 
     f.order("Q2", "1");
+    // WeChat Pay closes an order no sooner than 5 minutes after it was placed.
+    f.core.clock.advance(Duration::minutes(5)).unwrap();
     let closed = f.call("/pay/closeorder", &[("out_trade_no", "Q2")]);
     assert_eq!(closed.get("result_code"), Some("SUCCESS"));
     assert_eq!(closed.get("result_msg"), Some("OK"));
@@ -1458,7 +1460,11 @@ fn refunds_end_in_change_or_refundclose_when_told() {
         .unwrap_err();
     assert!(ended.to_string().contains("CHANGE"), "{ended}");
 
-    // A closed refund moved no money, so its 70 fen can be refunded again.
+    // A closed refund moved no money: refundquery lists it with its own amount and status,
+    // but the order's refunded total leaves it out.
+    assert_eq!(query.get("refund_fee_1"), Some("70"));
+    assert_eq!(query.get("refund_fee"), Some("30"), "{query:?}");
+    // And its 70 fen can be refunded again.
     let again = f.refund_call(&refund_fields("R4", "100", "70"));
     assert_eq!(again.get("result_code"), Some("SUCCESS"), "{again:?}");
     assert_eq!(
@@ -1466,6 +1472,8 @@ fn refunds_end_in_change_or_refundclose_when_told() {
         "ERROR"
     );
     f.core.clock.advance(Duration::seconds(6)).unwrap();
+    let query = f.call("/pay/refundquery", &[("out_trade_no", "F1")]);
+    assert_eq!(query.get("refund_fee"), Some("100"), "{query:?}");
 
     f.core
         .clock
@@ -1484,6 +1492,52 @@ fn refunds_end_in_change_or_refundclose_when_told() {
         [("R1", "CHANGE"), ("R2", "REFUNDCLOSE"), ("R4", "SUCCESS")]
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
+
+    // The ALL bill lists the closed refund with its status, and counts none of it: its
+    // 退款金额, 充值券退款金额, 手续费 and 申请退款金额 are zero, and so are its shares of
+    // the totals, which hold only R1 and R4.
+    let text = String::from_utf8(bill(&f, &[("bill_date", "20261120")]).body).unwrap();
+    let rows = bill_rows(&text);
+    let closed = rows
+        .iter()
+        .find(|r| r.len() == 27 && r[15] == "R2")
+        .unwrap();
+    assert_eq!(closed[19], "REFUNDCLOSE");
+    assert_eq!(
+        (&*closed[16], &*closed[17], &*closed[22], &*closed[25]),
+        ("0.00", "0.00", "0.00000", "0.00")
+    );
+    let summary = rows.last().unwrap();
+    assert_eq!(
+        (&*summary[2], &*summary[6]),
+        ("1.00", "1.00"),
+        "{summary:?}"
+    );
+    let (_, report) = parsed(&text);
+    assert!(report.is_consistent());
+    // Nor does the fund flow book it: the day's refunds out are R4's alone.
+    let flow = fund_flow(&f, "20261120");
+    assert!(
+        !flow.contains("`R2\r\n") && !flow.contains("`R1\r\n"),
+        "{flow}"
+    );
+    assert_eq!(flow.matches("`退款,`退款,`支出").count(), 1, "{flow}");
+}
+
+/// A bill parsed by the bill parser: its rows' (time, voucher, balance), and its report.
+fn parsed(text: &str) -> (Vec<(String, String, String)>, crate::bill::parse::Report) {
+    use crate::bill::layout::Column;
+    let mut rows = Vec::new();
+    let report = crate::bill::parse::read(text.as_bytes(), |record| {
+        rows.push((
+            record.trade_time().to_owned(),
+            record.get(Column::VoucherNo).unwrap_or("").to_owned(),
+            record.get(Column::Balance).unwrap_or("").to_owned(),
+        ));
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap();
+    (rows, report)
 }
 
 #[test]
@@ -1496,6 +1550,8 @@ fn a_coupon_order_refunds_cash_and_coupon_in_proportion_everywhere() {
         ..PayOptions::default()
     };
     f.core.pay(DEFAULT_MCH_ID, "F1", &coupon).unwrap();
+    let paid = f.call("/pay/orderquery", &[("out_trade_no", "F1")]);
+    let coupon_id = paid.get("coupon_id_0").unwrap().to_owned();
 
     let first = f.refund_call(&refund_fields("R1", "500", "120"));
     assert_eq!(first.get("result_code"), Some("SUCCESS"), "{first:?}");
@@ -1510,7 +1566,7 @@ fn a_coupon_order_refunds_cash_and_coupon_in_proportion_everywhere() {
         ("coupon_refund_count", "1"),
         ("coupon_type_0", "NO_CASH"),
         ("coupon_refund_fee_0", "24"),
-        ("coupon_refund_id_0", "1000000100"),
+        ("coupon_refund_id_0", &coupon_id),
     ] {
         assert_eq!(first.get(name), Some(value), "{name} in {first:?}");
     }
@@ -1532,7 +1588,7 @@ fn a_coupon_order_refunds_cash_and_coupon_in_proportion_everywhere() {
         ("coupon_refund_fee_0", "24"),
         ("coupon_refund_count_0", "1"),
         ("coupon_type_0_0", "NO_CASH"),
-        ("coupon_refund_id_0_0", "1000000100"),
+        ("coupon_refund_id_0_0", &coupon_id),
         ("coupon_refund_fee_0_0", "24"),
         ("settlement_refund_fee_1", "107"),
         ("coupon_refund_fee_1", "26"),
@@ -1872,4 +1928,287 @@ mod service_provider {
         );
         assert_eq!(err_code(&flow(&[]).xml()).0, "NO_BILL_EXIST");
     }
+}
+
+/// Every fund-flow row's 记账时间 is no earlier than the row before's.
+fn assert_booking_order(rows: &[(String, String, String)]) {
+    for pair in rows.windows(2) {
+        assert!(
+            pair[0].0 <= pair[1].0,
+            "{:?} is listed before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+#[test]
+fn fund_flow_rows_run_in_booking_order_and_the_balance_with_them() {
+    let f = fixture();
+    at_noon(&f, "20261120");
+    f.paid_order("F1", "1000");
+    // Applied for at noon, the refund succeeds 5 seconds later: after F2 was paid.
+    f.refund_call(&refund_fields("R1", "1000", "300"));
+    f.core.clock.advance(Duration::seconds(2)).unwrap();
+    f.paid_order("F2", "500");
+    f.core.clock.advance(Duration::seconds(10)).unwrap();
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
+    let (rows, report) = parsed(&fund_flow(&f, "20261120"));
+    assert_booking_order(&rows);
+    let vouchers: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(vouchers, ["F1", "F1", "F2", "F2", "R1"]);
+    assert_eq!(report.balance_breaks, 0, "{:?}", report.first_balance_break);
+    assert!(report.is_consistent());
+}
+
+#[test]
+fn a_synthetic_day_and_the_emulator_own_trades_are_booked_in_one_time_order() {
+    use super::synth::SyntheticDay;
+    use crate::bill::format::FeeRate;
+    // Several trades a second: a refund, a second after its payment, comes after payments
+    // made in between.
+    let dense = SyntheticDay {
+        mch_id: DEFAULT_MCH_ID.into(),
+        appid: APPID.into(),
+        bill_date: "20261119".into(),
+        trades: 1_000_000,
+        seed: 5,
+    };
+    let booked: Vec<String> = dense
+        .clone()
+        .into_booked_rows(FeeRate(60))
+        .take(20_000)
+        .map(|row| super::bills::booked_at(&row).to_owned())
+        .collect();
+    assert!(booked.windows(2).all(|pair| pair[0] <= pair[1]));
+    let listed = dense.clone().into_rows(FeeRate(60)).take(20_000);
+    assert!(
+        listed
+            .map(|row| super::bills::booked_at(&row).to_owned())
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|pair| pair[0] > pair[1]),
+        "the bill's own order is not the booking order, or this test tests nothing"
+    );
+
+    let f = fixture();
+    f.core
+        .add_synthetic_day(SyntheticDay {
+            trades: 2_000,
+            bill_date: "20261120".into(),
+            ..dense
+        })
+        .unwrap();
+    at_noon(&f, "20261120");
+    f.paid_order("OWN1", "500");
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
+    let (rows, report) = parsed(&fund_flow(&f, "20261120"));
+    assert_booking_order(&rows);
+    let own = rows.iter().position(|r| r.1 == "OWN1").unwrap();
+    assert!(own > 0 && own < rows.len() - 2, "noon is mid-day");
+    assert_eq!(report.balance_breaks, 0, "{:?}", report.first_balance_break);
+}
+
+#[test]
+fn fund_flow_serial_numbers_are_unique_across_days() {
+    let f = fixture();
+    let mut serials = std::collections::HashSet::new();
+    for day in ["20261119", "20261120"] {
+        at_noon(&f, day);
+        f.paid_order(&format!("S{day}"), "1000");
+    }
+    f.core
+        .clock
+        .set(parse_api_time("20261121100000").unwrap())
+        .unwrap();
+    for day in ["20261119", "20261120"] {
+        let flow = fund_flow(&f, day);
+        for row in bill_rows(&flow).into_iter().filter(|r| r.len() == 11) {
+            assert_eq!(row[2].len(), 28, "{row:?}");
+            assert!(row[2].contains(day), "{row:?}");
+            assert!(serials.insert(row[2].clone()), "{} twice", row[2]);
+        }
+    }
+    assert_eq!(serials.len(), 4, "a payment and its fee, each day");
+}
+
+/// The sandbox key, fetched as a client would.
+fn sandbox_key(f: &Fixture) -> String {
+    let mut request = Message::new();
+    request
+        .set("mch_id", DEFAULT_MCH_ID)
+        .set("nonce_str", "abc");
+    sign_in_place(&mut request, &ApiKey::new(DEFAULT_API_KEY), SignType::Md5);
+    f.raw(
+        "POST",
+        "/sandboxnew/pay/getsignkey",
+        request.to_xml().as_bytes(),
+        None,
+    )
+    .xml()
+    .get("sandbox_signkey")
+    .unwrap()
+    .to_owned()
+}
+
+/// A NATIVE order placed (and so paid) in the sandbox, or in production.
+fn native_order(f: &Fixture, sandbox: Option<&str>, fields: &[(&str, &str)]) -> Message {
+    let mut all = vec![
+        ("body", "b"),
+        ("spbill_create_ip", "1.1.1.1"),
+        ("notify_url", "http://127.0.0.1:9/n"),
+        ("trade_type", "NATIVE"),
+        ("product_id", "p1"),
+    ];
+    all.extend_from_slice(fields);
+    match sandbox {
+        Some(key) => f
+            .raw(
+                "POST",
+                "/sandboxnew/pay/unifiedorder",
+                &f.signed(&all, SignType::Md5, key),
+                None,
+            )
+            .xml(),
+        None => f.call("/pay/unifiedorder", &all),
+    }
+}
+
+fn sandbox_query(f: &Fixture, key: &str, out_trade_no: &str) -> Message {
+    let query = f.signed(&[("out_trade_no", out_trade_no)], SignType::Md5, key);
+    f.raw("POST", "/sandboxnew/pay/orderquery", &query, None)
+        .xml()
+}
+
+#[test]
+fn the_sandbox_pays_case_1003_with_a_coupon_of_one_fen() {
+    let f = fixture();
+    let key = sandbox_key(&f);
+    native_order(
+        &f,
+        Some(&key),
+        &[("out_trade_no", "S551"), ("total_fee", "551")],
+    );
+    let paid = sandbox_query(&f, &key, "S551");
+    assert_eq!(paid.get("trade_state"), Some("SUCCESS"), "{paid:?}");
+    for (field, value) in [
+        ("total_fee", "551"),
+        ("cash_fee", "550"),
+        ("settlement_total_fee", "550"),
+        ("coupon_fee", "1"),
+        ("coupon_count", "1"),
+        ("coupon_fee_0", "1"),
+    ] {
+        assert_eq!(paid.get(field), Some(value), "{field}: {paid:?}");
+    }
+    assert!(paid.get("coupon_id_0").is_some_and(|id| !id.is_empty()));
+    // Other amounts are paid in cash.
+    native_order(
+        &f,
+        Some(&key),
+        &[("out_trade_no", "S552"), ("total_fee", "552")],
+    );
+    let cash = sandbox_query(&f, &key, "S552");
+    assert_eq!(cash.get("cash_fee"), Some("552"));
+    assert_eq!(cash.get("coupon_fee"), None);
+}
+
+#[test]
+fn ids_are_unique_as_the_real_service_makes_them() {
+    let f = fixture();
+    let key = sandbox_key(&f);
+    // A sandbox order and a production order have their own code_url.
+    let sandbox = native_order(
+        &f,
+        Some(&key),
+        &[("out_trade_no", "U1"), ("total_fee", "1")],
+    );
+    let production = native_order(&f, None, &[("out_trade_no", "U1"), ("total_fee", "1")]);
+    let code_url = |m: &Message| m.get("code_url").unwrap().to_owned();
+    assert_ne!(code_url(&sandbox), code_url(&production));
+    assert_ne!(sandbox.get("prepay_id"), production.get("prepay_id"));
+
+    // The sandbox's orderquery keeps the device_info the order was placed with; the
+    // sandbox's own `sandbox` stands where there is none, as in its unifiedorder answer.
+    native_order(
+        &f,
+        Some(&key),
+        &[
+            ("out_trade_no", "U2"),
+            ("total_fee", "1"),
+            ("device_info", "POS7"),
+        ],
+    );
+    assert_eq!(
+        sandbox_query(&f, &key, "U2").get("device_info"),
+        Some("POS7")
+    );
+    assert_eq!(sandbox.get("device_info"), Some("sandbox"));
+    assert_eq!(
+        sandbox_query(&f, &key, "U1").get("device_info"),
+        Some("sandbox")
+    );
+
+    // Each coupon its own coupon_id, and a refund names the coupon of its order.
+    let with_coupon = PayOptions {
+        coupon_fee: Some(300),
+        ..PayOptions::default()
+    };
+    let mut coupons = Vec::new();
+    for no in ["F1", "F2"] {
+        f.order(no, "1000");
+        f.core.pay(DEFAULT_MCH_ID, no, &with_coupon).unwrap();
+        let query = f.call("/pay/orderquery", &[("out_trade_no", no)]);
+        coupons.push(query.get("coupon_id_0").unwrap().to_owned());
+    }
+    assert_ne!(coupons[0], coupons[1]);
+    let refund = f.refund_call(&refund_fields("R1", "1000", "1000"));
+    assert_eq!(refund.get("coupon_refund_id_0"), Some(coupons[0].as_str()));
+    let query = f.call("/pay/refundquery", &[("out_refund_no", "R1")]);
+    assert_eq!(query.get("coupon_refund_id_0_0"), Some(coupons[0].as_str()));
+}
+
+#[test]
+fn an_order_is_closed_no_sooner_than_five_minutes_after_it_was_placed() {
+    let f = fixture();
+    f.order("C1", "1");
+    let (code, description) = {
+        let answer = f.call("/pay/closeorder", &[("out_trade_no", "C1")]);
+        let (code, description) = err_code(&answer);
+        (code.to_owned(), description.to_owned())
+    };
+    assert_eq!(code, "TRADE_STATE_ERROR");
+    assert!(description.contains("5分钟"), "{description}");
+    assert_eq!(
+        f.call("/pay/orderquery", &[("out_trade_no", "C1")])
+            .get("trade_state"),
+        Some("NOTPAY"),
+        "the refusal changes nothing"
+    );
+    f.core.clock.advance(Duration::seconds(299)).unwrap();
+    assert_eq!(
+        err_code(&f.call("/pay/closeorder", &[("out_trade_no", "C1")])).0,
+        "TRADE_STATE_ERROR"
+    );
+    f.core.clock.advance(Duration::seconds(2)).unwrap();
+    let closed = f.call("/pay/closeorder", &[("out_trade_no", "C1")]);
+    assert_eq!(closed.get("result_code"), Some("SUCCESS"), "{closed:?}");
+
+    // Tests that close at once switch the rule off.
+    f.order("C2", "1");
+    f.core.allow_early_close(true);
+    let closed = f.call("/pay/closeorder", &[("out_trade_no", "C2")]);
+    assert_eq!(closed.get("result_code"), Some("SUCCESS"), "{closed:?}");
+    f.core.allow_early_close(false);
+    f.order("C3", "1");
+    assert_eq!(
+        err_code(&f.call("/pay/closeorder", &[("out_trade_no", "C3")])).0,
+        "TRADE_STATE_ERROR"
+    );
 }

@@ -130,6 +130,79 @@ fn a_summary_that_does_not_match_is_a_warning_or_exit_2_when_strict() {
     .hint_mentions("download it again");
 }
 
+/// A fund-flow day whose third row was altered: its balance says 16.90 where the row before
+/// (15.96) and its income of 1.00 give 16.96. The summary still matches the rows.
+const FUND_FLOW_ALTERED: &str = "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,账户结余（元）,资金变更提交申请人,备注,业务凭证号
+`2026-11-20 12:00:00,`4200000001,`1900000109202611200000000001,`交易,`交易,`收入,`6.00,`16.00,`system,`,`T1
+`2026-11-20 12:00:00,`4200000001,`1900000109202611200000000002,`扣除交易手续费,`扣除交易手续费,`支出,`0.04,`15.96,`system,`,`T1
+`2026-11-20 12:00:02,`4200000002,`1900000109202611200000000003,`交易,`交易,`收入,`1.00,`16.90,`system,`,`T2
+`2026-11-20 12:00:05,`5030000001,`1900000109202611200000000004,`退款,`退款,`支出,`2.98,`13.98,`1900000109API,`退款总金额3.00元;含手续费0.02元,`R1
+资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额
+`4,`2,`7.00,`2,`3.02
+";
+
+#[test]
+fn a_fund_flow_whose_running_balance_breaks_is_a_warning_or_exit_2_when_strict() {
+    let env = Env::new();
+    std::fs::write(env.path("flow.csv"), FUND_FLOW_ALTERED).unwrap();
+    let out = env
+        .run(&["bill", "parse", "flow.csv", "--format", "json"])
+        .expect(0);
+    let summary = &out.json()["summary"];
+    assert_eq!(summary["variant"], "fund flow");
+    assert_eq!(summary["consistent"], false);
+    assert_eq!(summary["mismatches"].as_array().unwrap().len(), 0);
+    assert_eq!(summary["balance_breaks"], 2);
+    let first = &summary["first_balance_break"];
+    assert_eq!(first["line"], 4);
+    assert_eq!(
+        (
+            &first["before"],
+            &first["moved"],
+            &first["expected"],
+            &first["stated"]
+        ),
+        (&1596.into(), &100.into(), &1696.into(), &1690.into())
+    );
+    assert!(
+        out.stderr.contains(
+            "warning: flow.csv: the running balance (账户结余) breaks on 2 rows: line 4 says 16.90, but the row before left 15.96 and this row moves 1.00 in, which gives 16.96"
+        ),
+        "{}",
+        out.stderr
+    );
+    env.run(&["bill", "parse", "flow.csv", "--strict"])
+        .expect(2)
+        .error_mentions("the running balance (账户结余) breaks")
+        .hint_mentions("download it again");
+
+    // The same day with its balance intact holds, and a trade bill has no balance to check.
+    std::fs::write(
+        env.path("intact.csv"),
+        FUND_FLOW_ALTERED.replace("`16.90,", "`16.96,"),
+    )
+    .unwrap();
+    let intact = env
+        .run(&[
+            "bill",
+            "parse",
+            "intact.csv",
+            "--strict",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(intact["summary"]["consistent"], true);
+    assert_eq!(intact["summary"]["balance_breaks"], 0);
+    assert_eq!(intact["summary"]["first_balance_break"], Value::Null);
+    let trade = env
+        .run(&["bill", "parse", &fixture_path(), "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(trade["summary"]["balance_breaks"], Value::Null);
+}
+
 #[test]
 fn csv_cells_are_defused_for_spreadsheets() {
     let env = Env::new();

@@ -27,6 +27,8 @@ fn a_signed_answer_about_another_order_or_refund_is_refused() {
     shop.place("B1", "100");
     let transaction_id = shop.pay("B1");
     shop.place("C1", "100");
+    // Old enough to be closed (5 minutes).
+    shop.later(time::Duration::minutes(5));
 
     shop.fault("/pay/orderquery", 1, FaultKind::ForeignAnswer);
     refused(

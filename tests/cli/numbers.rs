@@ -120,6 +120,8 @@ pub(crate) fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<Strin
         ]),
         ["order", "query"] => words(&["order", "query", "--from-csv", "orders.csv"]),
         ["order", "close"] => {
+            // What is tested is the command's flags, not WeChat Pay's 5 minutes.
+            shop.emulator.core().allow_early_close(true);
             let number = format!("X{fresh}");
             shop.place(&number, "1");
             words(&["order", "close", "--out-trade-no", &number, "--yes"])

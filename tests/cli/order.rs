@@ -140,6 +140,11 @@ impl Shop {
         .expect(0);
     }
 
+    /// Moves the emulator's clock on, as time passing would.
+    pub fn later(&self, by: time::Duration) {
+        self.emulator.core().clock.advance(by).unwrap();
+    }
+
     pub fn pay(&self, out_trade_no: &str) -> String {
         let order = self
             .emulator
@@ -571,6 +576,8 @@ fn query_shows_state_amounts_and_times_and_expect_gives_exit_1() {
 fn close_asks_on_a_terminal_and_explains_paid_and_unknown_orders() {
     let shop = Shop::new();
     shop.place("C1", "100");
+    // WeChat Pay closes an order no sooner than 5 minutes after it was placed.
+    shop.later(time::Duration::minutes(5));
     let before = shop.requests("/pay/closeorder");
     shop.run(&["order", "close", "--out-trade-no", "C1"])
         .expect(2)
@@ -623,6 +630,43 @@ fn close_asks_on_a_terminal_and_explains_paid_and_unknown_orders() {
         .expect(3)
         .error_mentions("ORDERNOTEXIST")
         .hint_mentions("never placed");
+}
+
+#[test]
+fn an_order_closed_within_five_minutes_is_refused_unless_the_emulator_allows_it() {
+    let shop = Shop::new();
+    shop.place("E1", "100");
+    shop.run(&["order", "close", "--out-trade-no", "E1", "--yes"])
+        .expect(3)
+        .error_mentions("TRADE_STATE_ERROR")
+        .hint_mentions("no sooner than 5 minutes after it was placed");
+    let state = shop
+        .run(&["order", "query", "--out-trade-no", "E1"])
+        .expect(0)
+        .json();
+    assert_eq!(state["trade_state"], "NOTPAY");
+
+    // Tests that must close at once switch the rule off on the control plane.
+    let settings = format!("{}/__emulator/settings", shop.emulator.base_url());
+    let http = reqwest::blocking::Client::new();
+    let switched: Value = http
+        .post(&settings)
+        .body(r#"{"allow_early_close": true}"#)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(switched, serde_json::json!({"allow_early_close": true}));
+    let shown: Value = http.get(&settings).send().unwrap().json().unwrap();
+    assert_eq!(shown["allow_early_close"], true);
+    shop.run(&["order", "close", "--out-trade-no", "E1", "--yes"])
+        .expect(0);
+    let refused = http
+        .post(&settings)
+        .body(r#"{"early": true}"#)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
 }
 
 #[test]
@@ -822,6 +866,7 @@ fn changes_are_resent_only_after_systemerror() {
     assert_eq!(shop.requests("/pay/unifiedorder") - before, 2);
 
     shop.place("U2", "100");
+    shop.later(time::Duration::minutes(5));
     let before = shop.requests("/pay/closeorder");
     shop.fault("/pay/closeorder", 5, FaultKind::SystemError);
     shop.run(&["order", "close", "--out-trade-no", "U2", "--yes"])

@@ -537,6 +537,59 @@ fn refunds_that_end_in_change_or_refundclose_are_warned_about() {
 }
 
 #[test]
+fn a_closed_refund_is_listed_but_counts_no_money() {
+    let shop = Shop::new();
+    paid_order(&shop, "X1");
+    shop.emulator
+        .core()
+        .add_outcome(
+            serde_json::from_value(serde_json::json!({
+                "out_refund_no": "X1-A",
+                "refund_status": "REFUNDCLOSE",
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+    shop.run(&refund("X1", "60", &["--out-refund-no", "X1-A", "--yes"]))
+        .expect(0);
+    shop.run(&refund("X1", "30", &["--out-refund-no", "X1-B", "--yes"]))
+        .expect(0);
+    let query = shop
+        .run(&[
+            "--format",
+            "json",
+            "refund",
+            "query",
+            "--out-trade-no",
+            "X1",
+        ])
+        .expect(0)
+        .json();
+    let listed: Vec<(&str, &str, i64)> = query["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["out_refund_no"].as_str().unwrap(),
+                r["refund_status"].as_str().unwrap(),
+                r["refund_fee"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [("X1-A", "REFUNDCLOSE", 60), ("X1-B", "SUCCESS", 30)]
+    );
+    assert_eq!(query["refunded_fee"], 30, "{query}");
+    // What is left to refund is the 70 fen the closed refund never moved.
+    shop.run(&refund("X1", "70", &["--out-refund-no", "X1-C", "--yes"]))
+        .expect(0);
+    shop.run(&refund("X1", "1", &["--out-refund-no", "X1-D", "--yes"]))
+        .expect(3);
+}
+
+#[test]
 fn a_coupon_order_refunds_in_cash_and_coupon_and_the_output_shows_both() {
     let shop = Shop::new();
     shop.place("CP1", "500");
