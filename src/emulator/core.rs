@@ -141,7 +141,7 @@ pub struct Core {
     pub(super) ledger: Mutex<Ledger>,
     /// The `/sandboxnew` paths' own orders and refunds, apart from production's.
     sandbox_ledger: Mutex<Ledger>,
-    faults: Mutex<Faults>,
+    pub(super) faults: Mutex<Faults>,
     /// Locked after a ledger when both are needed, never before.
     pub(super) outcomes: Mutex<Outcomes>,
     log: Mutex<VecDeque<LogEntry>>,
@@ -150,6 +150,8 @@ pub struct Core {
     /// bills carry it in their balance.
     pub(super) synthetic_nets: Mutex<HashMap<SyntheticDay, i64>>,
     pub notifier: Notifier,
+    /// Mini-program login: the codes minted and the users they belong to.
+    pub(super) logins: Mutex<super::login::Logins>,
 }
 
 /// The request log keeps the latest entries only, so a long benchmark cannot fill memory.
@@ -189,6 +191,7 @@ impl Core {
             synthetic: Mutex::default(),
             synthetic_nets: Mutex::default(),
             notifier,
+            logins: Mutex::default(),
         }
     }
 
@@ -520,11 +523,7 @@ impl Core {
             Some(Err(_)) if reply.status == 200 => "bill data".to_owned(),
             Some(Err(_)) => format!("HTTP {}", reply.status),
         };
-        let mut log = lock(&self.log);
-        if log.len() == MAX_LOG_ENTRIES {
-            log.pop_front();
-        }
-        log.push_back(LogEntry {
+        self.record(LogEntry {
             at: bill_time(self.clock.now().to_offset(BEIJING)),
             method: request.method.to_owned(),
             path: request.path.to_owned(),
@@ -533,5 +532,14 @@ impl Core {
             fault,
             body_sha256: crate::wechat::hex_upper(&Sha256::digest(request.body)).to_lowercase(),
         });
+    }
+
+    /// Adds an entry to the request log, dropping the oldest beyond its limit.
+    pub(super) fn record(&self, entry: LogEntry) {
+        let mut log = lock(&self.log);
+        if log.len() == MAX_LOG_ENTRIES {
+            log.pop_front();
+        }
+        log.push_back(entry);
     }
 }

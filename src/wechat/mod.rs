@@ -4,6 +4,7 @@ pub mod api;
 pub mod client;
 #[cfg(test)]
 pub(crate) mod fuzz_tests;
+pub mod login;
 pub mod money;
 pub mod notify;
 pub mod paysign;
@@ -13,7 +14,7 @@ pub mod transport;
 pub mod xml;
 
 pub use money::{BillAmount, Fen};
-pub use secret::ApiKey;
+pub use secret::{ApiKey, AppSecret};
 pub use sign::SignType;
 pub use xml::Message;
 
