@@ -60,7 +60,7 @@ pub struct ApiArgs {
     keys: KeyArgs,
 }
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     text.parse::<f64>()
         .ok()
         .filter(|s| usable_timeout(*s))
@@ -70,7 +70,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 /// A timeout from the profile: a flag wins; an unusable value is refused rather than
 /// silently replaced by the default.
-fn profile_seconds(
+pub fn profile_seconds(
     selected: &Selected,
     name: &str,
     flag: Option<Duration>,
@@ -128,19 +128,7 @@ impl Api {
             }
             warn_if_plain_http(&context.printer, url);
         }
-        let ca = match &profile.ca_cert {
-            Some(path) => {
-                let path = selected.config.resolve(path);
-                Some(std::fs::read(&path).map_err(|e| {
-                    Failure::input(&format!("ca_cert {}", path.display()), e).hint(format!(
-                        "the profile {:?} names this file as ca_cert in {}; fix the path, or for the emulator use the profile it wrote at its last start",
-                        selected.name,
-                        selected.config.path.display()
-                    ))
-                })?)
-            }
-            None => None,
-        };
+        let ca = ca_cert(&selected)?;
         let tls =
             tls_config(ca.as_deref(), None).map_err(|e| Failure::usage(format!("ca_cert: {e}")))?;
         let secure_tls = if certificate && !args.dry_run {
@@ -258,6 +246,22 @@ impl Api {
     pub fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
         self.runtime.block_on(future)
     }
+}
+
+/// The profile's ca_cert, read, when it names one.
+pub fn ca_cert(selected: &Selected) -> Result<Option<Vec<u8>>, Failure> {
+    let Some(path) = &selected.profile.ca_cert else {
+        return Ok(None);
+    };
+    let path = selected.config.resolve(path);
+    let pem = std::fs::read(&path).map_err(|e| {
+        Failure::input(&format!("ca_cert {}", path.display()), e).hint(format!(
+            "the profile {:?} names this file as ca_cert in {}; fix the path, or for the emulator use the profile it wrote at its last start",
+            selected.name,
+            selected.config.path.display()
+        ))
+    })?;
+    Ok(Some(pem))
 }
 
 /// Requests to a plain http:// api_base on another machine travel unencrypted: said on every

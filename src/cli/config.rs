@@ -20,7 +20,8 @@ pub enum ConfigCommand {
     /// Show the selected profile, secrets masked
     Show,
     /// Validate the selected profile: key, mch_id and appid shapes, certificate files,
-    /// timeouts, the backup host and the service-provider fields
+    /// timeouts, the backup host, the service-provider fields, and the AppSecret and
+    /// login_base when set
     Check,
 }
 
@@ -116,6 +117,18 @@ fn show(context: &Context) -> Result<u8, Failure> {
             Err(e) => json!(format!("unusable: {e}")),
         },
     );
+    // Optional: only `openid` needs it.
+    record.insert(
+        "app_secret".into(),
+        match selected
+            .config
+            .secret_source::<crate::wechat::AppSecret>(&selected.name, profile)
+        {
+            Ok(source) => json!(format!("******** from {source}")),
+            Err(crate::config::ConfigError::NoKeySource { .. }) => Value::Null,
+            Err(e) => json!(format!("unusable: {e}")),
+        },
+    );
     record.insert(
         "sign_type".into(),
         json!(profile.sign_type.unwrap_or_default().as_str()),
@@ -127,6 +140,15 @@ fn show(context: &Context) -> Result<u8, Failure> {
                 .api_base
                 .as_deref()
                 .unwrap_or(crate::wechat::client::DEFAULT_API_BASE)
+        )),
+    );
+    record.insert(
+        "login_base".into(),
+        json!(shown_url(
+            profile
+                .login_base
+                .as_deref()
+                .unwrap_or(crate::wechat::login::DEFAULT_LOGIN_BASE)
         )),
     );
     record.insert("cert_pem".into(), path_value(&profile.cert_pem));

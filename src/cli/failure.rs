@@ -31,11 +31,11 @@ Exit codes:
       confirmation, `reconcile` differences
   2   usage, config or local input error; nothing was sent (every command)
   3   WeChat Pay refused (result_code or return_code FAIL): `order`, `refund`, `bill`,
-      `notify decrypt`
+      `notify decrypt`; an errcode of code2Session: `openid`
   4   a sign that does not check out: `sign verify`, `notify verify`, `notify decrypt`, `order`,
       `bill`; a demo step not as expected: `demo`
-  75  try again later (network, timeout, SYSTEMERROR, Bill Creating): `order`, `refund`, `bill`,
-      `demo`";
+  75  try again later (network, timeout, SYSTEMERROR, Bill Creating; a busy or rate-limited
+      login): `order`, `refund`, `bill`, `openid`, `demo`";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";
