@@ -366,14 +366,12 @@ fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr) -> Stri
     let appid = &merchant.appids[0];
     // Login (`wxpay-ops openid`) goes to the emulator too, with the app's AppSecret read from
     // its file: the secret is never written into the profile.
-    let login = if merchant.app_secrets.contains_key(appid) {
-        format!(
-            "app_secret_file = \"{}\"\nlogin_base = \"https://{https}\"\n",
-            app_secret_file_name(appid)
-        )
+    let secret = if merchant.app_secrets.contains_key(appid) {
+        format!("app_secret_file = \"{}\"\n", app_secret_file_name(appid))
     } else {
         String::new()
     };
+    let login = format!("{secret}login_base = \"https://{https}\"\n");
     format!(
         "# A wxpay-ops profile for the emulator: wxpay-ops --config THIS_FILE config check\n\
          default_profile = \"emulator\"\n\n\
