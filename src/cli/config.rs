@@ -11,6 +11,7 @@ use crate::config::TEMPLATE;
 use crate::config::check::{CheckStatus, check_profile};
 use crate::fsutil::{create_private_dir_all, is_stdout, write_new_private, write_private};
 use crate::wechat::client::{DEFAULT_API_BASE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use crate::wechat::login::DEFAULT_LOGIN_BASE;
 use crate::wechat::shown_url;
 
 #[derive(Debug, Subcommand)]
@@ -22,7 +23,8 @@ pub enum ConfigCommand {
     /// Show the selected profile, secrets masked
     Show,
     /// Validate the selected profile: key, mch_id and appid shapes, certificate files,
-    /// timeouts, the backup host and the service-provider fields
+    /// timeouts, the backup host, the service-provider fields, and the AppSecret and
+    /// login_base when set
     Check,
 }
 
@@ -106,6 +108,14 @@ fn show(context: &Context) -> Result<u8, Failure> {
         Ok(source) => format!("******** from {source}"),
         Err(e) => format!("unusable: {e}"),
     };
+    // Optional: only `openid` needs it.
+    let app_secret = match (selected.config)
+        .secret_source::<crate::wechat::AppSecret>(&selected.name, profile)
+    {
+        Ok(source) => Some(format!("******** from {source}")),
+        Err(crate::config::ConfigError::NoKeySource { .. }) => None,
+        Err(e) => Some(format!("unusable: {e}")),
+    };
     let p12_password = match &profile.cert_p12_password {
         Some(_) => "********",
         None => "(the mch_id)",
@@ -125,8 +135,10 @@ fn show(context: &Context) -> Result<u8, Failure> {
         "mch_id": profile.mch_id,
         "appid": profile.appid,
         "api_key": api_key,
+        "app_secret": app_secret,
         "sign_type": profile.sign_type.unwrap_or_default().as_str(),
         "api_base": shown_url(profile.api_base.as_deref().unwrap_or(DEFAULT_API_BASE)),
+        "login_base": shown_url(profile.login_base.as_deref().unwrap_or(DEFAULT_LOGIN_BASE)),
         "cert_pem": path(&profile.cert_pem),
         "cert_key_pem": path(&profile.cert_key_pem),
         "cert_p12": path(&profile.cert_p12),

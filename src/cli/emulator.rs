@@ -138,7 +138,8 @@ pub struct ServeArgs {
     config: Option<PathBuf>,
 
     /// The emulator's merchants file: [[merchants]] tables with mch_id, appids, api_key and
-    /// optional sign_types (see emulator-merchants.sample.toml) [default: one built-in merchant]
+    /// optional sign_types, app_secrets and open_platform_appids (see
+    /// emulator-merchants.sample.toml) [default: one built-in merchant]
     #[arg(long, value_name = "FILE")]
     merchants: Option<PathBuf>,
 
@@ -385,6 +386,13 @@ fn listening_record(emulator: &Emulator, control_token: Option<&str>) -> Record 
                 "cert_pem": path(|c| &c.cert),
                 "cert_key_pem": path(|c| &c.key),
                 "cert_p12": path(|c| &c.p12),
+                // For a backend's login (code2Session): where each AppSecret is, never the
+                // secret; and which apps answer with a unionid.
+                "app_secret_files": merchant.app_secrets.keys().map(|appid| (
+                    appid.clone(),
+                    json!(emulator.app_secret_file(appid).map(|p| p.display().to_string())),
+                )).collect::<serde_json::Map<_, _>>(),
+                "open_platform_appids": merchant.open_platform_appids,
             })
         })
         .collect();
@@ -448,6 +456,14 @@ fn banner(printer: &Printer, emulator: &Emulator, built_in: bool, control_token:
                     sub.sub_appids.join(",")
                 }
             ));
+        }
+        for appid in merchant.app_secrets.keys() {
+            if let Some(file) = emulator.app_secret_file(appid) {
+                printer.status(&format!(
+                    "  AppSecret of {appid} (for code2Session): in {}",
+                    file.display()
+                ));
+            }
         }
         if let Some(certs) = emulator.client_cert(&merchant.mch_id) {
             printer.status(&format!(

@@ -1,6 +1,6 @@
 //! The one place that turns errors into an exit code, an `error:` line and a `hint:`.
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Secret};
 use crate::fsutil::FileError;
 use crate::wechat::notify::NotifyError;
 use crate::wechat::paysign::PaySignError;
@@ -31,11 +31,11 @@ Exit codes:
       confirmation, `reconcile` differences
   2   usage, config or local input error; nothing was sent (every command)
   3   WeChat Pay refused (result_code or return_code FAIL): `order`, `refund`, `bill`,
-      `notify decrypt`
+      `notify decrypt`; an errcode of code2Session: `openid`
   4   a sign that does not check out: `sign verify`, `notify verify`, `notify decrypt`, `order`,
       `bill`; a demo step not as expected: `demo`
-  75  try again later (network, timeout, SYSTEMERROR, Bill Creating): `order`, `refund`, `bill`,
-      `demo`";
+  75  try again later (network, timeout, SYSTEMERROR, Bill Creating; a busy or rate-limited
+      login): `order`, `refund`, `bill`, `openid`, `demo`";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";
@@ -121,37 +121,66 @@ impl From<ConfigError> for Failure {
             ConfigError::NoProfiles { .. } => {
                 Some("add a [profiles.NAME] table; see `wxpay-ops config init`".to_owned())
             }
-            ConfigError::NoKeySource { .. } => Some(
+            ConfigError::NoKeySource {
+                secret: Secret::ApiKey,
+                ..
+            } => Some(
                 "set one of api_key_env, api_key_file or api_key_cmd in the profile, or pass --key-env / --key-file"
                     .to_owned(),
             ),
-            ConfigError::SeveralKeySources { .. } => {
-                Some("keep exactly one of api_key_env, api_key_file, api_key_cmd, api_key".to_owned())
+            ConfigError::NoKeySource {
+                secret: Secret::AppSecret,
+                ..
+            } => Some(
+                "set one of app_secret_env, app_secret_file or app_secret_cmd in the profile; the AppSecret is on mp.weixin.qq.com, 开发管理 → 开发设置"
+                    .to_owned(),
+            ),
+            ConfigError::SeveralKeySources { secret, .. } => {
+                let field = secret.field();
+                Some(format!(
+                    "keep exactly one of {field}_env, {field}_file, {field}_cmd, {field}"
+                ))
             }
             ConfigError::KeyEnvUnset(var) => Some(format!("export {var}=… before running")),
             ConfigError::TooOpen { path, .. } => Some(format!(
                 "run `chmod 600 {}`, as ssh requires of a private key",
                 path.display()
             )),
-            ConfigError::KeyShape { .. } => Some(
+            ConfigError::KeyShape {
+                secret: Secret::ApiKey,
+                ..
+            } => Some(
                 "use the 32-character API v2 key (API密钥) from the merchant console, 账户中心 → API安全; \
                  not the APIv3 key and not the AppSecret"
+                    .to_owned(),
+            ),
+            ConfigError::KeyShape {
+                secret: Secret::AppSecret,
+                ..
+            } => Some(
+                "use the mini program's 32-character AppSecret (小程序密钥) from mp.weixin.qq.com, 开发管理 → 开发设置; \
+                 not the API key"
                     .to_owned(),
             ),
             ConfigError::Unquoted { key, value, .. } => {
                 Some(format!("quote it: {key} = \"{value}\""))
             }
-            ConfigError::KeyCommandTimedOut { .. } => Some(
-                "the command must print the key without waiting for anything; run it by hand to see where it stops"
-                    .to_owned(),
-            ),
-            ConfigError::KeyCommandUnsafe { path, problem, .. } => Some(match problem {
+            ConfigError::KeyCommandTimedOut { secret, .. } => Some(format!(
+                "the command must print the {secret} without waiting for anything; run it by hand to see where it stops"
+            )),
+            ConfigError::KeyCommandUnsafe {
+                secret,
+                path,
+                problem,
+                ..
+            } => Some(match problem {
                 crate::config::Unsafe::Writable => format!(
                     "run `chmod go-w {}`: whoever can change it chooses the command wxpay-ops runs, so ssh refuses the same",
                     path.display()
                 ),
                 crate::config::Unsafe::NotYours(_) => format!(
-                    "keep a config with api_key_cmd in a folder of your own, in a file you own (or root owns); {} is not",
+                    "keep a config with {}_cmd in a folder of your own, in a file you own (or root owns); {} is not",
+                    secret.field(),
                     path.display()
                 ),
             }),

@@ -10,6 +10,7 @@ pub mod failure;
 #[cfg(test)]
 mod fuzz_tests;
 mod notify;
+mod openid;
 mod order;
 pub mod output;
 mod paysign;
@@ -76,6 +77,8 @@ enum Command {
     /// Verify payment notifications and decrypt refund notifications
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// The openid (and unionid) of a mini-program user, from a code of wx.login (code2Session)
+    Openid(openid::OpenidArgs),
     /// Create, locate, show and check the config file
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Order(command) => order::run(&context, command),
         Command::Refund(command) => refund::run(&context, command),
         Command::Notify(command) => notify::run(&context, command),
+        Command::Openid(args) => openid::run(&context, args),
         Command::Config(command) => config::run(&context, command),
         Command::Completions(args) => completions::run(&context, args),
         Command::Emulator(command) => emulator::run(&context, config_flag, command),

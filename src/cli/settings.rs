@@ -8,8 +8,11 @@ use clap::builder::{PossibleValue, TypedValueParser};
 
 use super::failure::Failure;
 use super::output::Printer;
-use crate::config::{Config, ConfigError, KeySource, LoadedKey, Profile, default_path, read_key};
-use crate::wechat::{ApiKey, SignType};
+use crate::config::{
+    Config, ConfigError, KeySource, Loaded, Profile, ProfileSecret, default_path, read_key,
+    read_secret,
+};
+use crate::wechat::{ApiKey, AppSecret, SignType};
 
 /// The largest message, notification or parameter file read from a file or stdin.
 pub const MAX_INPUT_BYTES: u64 = 1 << 20;
@@ -63,24 +66,41 @@ impl Selected {
             self.config.api_key(&self.name, &self.profile)?,
         ))
     }
-}
 
-/// Loads the profile's key only to hide it in everything printed or written, for commands
-/// that read the profile but never sign (reconcile reads its mapping): a key pasted into an
-/// export cell must not come out raw. A key command is not run for this, since it may ask
-/// for a password or cost a call; a key that cannot be read is the signing commands' error.
-fn remember_key(config: &Config, name: &str, profile: &Profile) {
-    // An inline key is remembered as the file is read.
-    if let Ok(source @ (KeySource::Env(_) | KeySource::File(_))) = config.key_source(name, profile)
-    {
-        let _ = read_key(&source);
+    /// The mini program's AppSecret, which only `openid` needs.
+    pub fn app_secret(&self, printer: &Printer) -> Result<AppSecret, Failure> {
+        Ok(shown(
+            printer,
+            self.config.app_secret(&self.name, &self.profile)?,
+        ))
     }
 }
 
-/// The key, once what its command said on stderr is shown as a warning.
-fn shown(printer: &Printer, loaded: LoadedKey) -> ApiKey {
+/// Loads the profile's secrets only to hide them in everything printed or written, for
+/// commands that read the profile but do not use them (reconcile reads its mapping; only
+/// `openid` uses the AppSecret): a key pasted into an export cell must not come out raw. A
+/// command is not run for this, since it may ask for a password or cost a call; a secret
+/// that cannot be read is the error of the commands that use it.
+fn remember_secrets(config: &Config, name: &str, profile: &Profile) {
+    fn remember<T: ProfileSecret>(config: &Config, name: &str, profile: &Profile) {
+        // An inline secret is remembered as the file is read.
+        if let Ok(source @ (KeySource::Env(_) | KeySource::File(_))) =
+            config.secret_source::<T>(name, profile)
+        {
+            let _ = read_secret::<T>(&source);
+        }
+    }
+    remember::<ApiKey>(config, name, profile);
+    remember::<AppSecret>(config, name, profile);
+}
+
+/// The secret, once what its command said on stderr is shown as a warning.
+fn shown<T: ProfileSecret>(printer: &Printer, loaded: Loaded<T>) -> T {
     if let Some(stderr) = &loaded.stderr {
-        printer.warn(&format!("api_key_cmd said on stderr: {stderr}"));
+        printer.warn(&format!(
+            "{}_cmd said on stderr: {stderr}",
+            T::SECRET.field()
+        ));
     }
     loaded.key
 }
@@ -100,7 +120,7 @@ impl Context {
         let config = self.load_config()?;
         let (name, profile) = config.profile(self.profile.as_deref())?;
         let (name, profile) = (name.to_owned(), profile.clone());
-        remember_key(&config, &name, &profile);
+        remember_secrets(&config, &name, &profile);
         Ok(Selected {
             config,
             name,

@@ -1,7 +1,7 @@
 //! `config check`: everything about a profile that can be known without calling WeChat Pay.
 
 use super::certs::{CertError, CertInfo, read_certificate, read_p12, read_pem_pair};
-use super::{Config, Profile};
+use super::{Config, ConfigError, Loaded, Profile, ProfileSecret};
 use crate::wechat::client::{DEFAULT_API_BASE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::shown_url;
 
@@ -115,24 +115,12 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
         )
     });
 
-    checks.push(match config.api_key(name, profile) {
-        Ok(loaded) => check(
-            "api_key",
-            CheckStatus::Ok,
-            format!(
-                "32 characters from {} (sha256 {}){}",
-                config
-                    .key_source(name, profile)
-                    .expect("the key was read from it"),
-                loaded.key.fingerprint(),
-                match &loaded.stderr {
-                    Some(stderr) => format!("; the command said on stderr: {stderr}"),
-                    None => String::new(),
-                }
-            ),
-        ),
-        Err(e) => check("api_key", CheckStatus::Fail, e.to_string()),
-    });
+    checks.push(secret(config, name, profile, config.api_key(name, profile)));
+    // The AppSecret is optional: only `openid` needs it.
+    match config.app_secret(name, profile) {
+        Err(ConfigError::NoKeySource { .. }) => {}
+        loaded => checks.push(secret(config, name, profile, loaded)),
+    }
 
     checks.push(check(
         "sign_type",
@@ -153,6 +141,18 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
         ),
         Some(url) => checked_base("api_base", url),
     });
+
+    if let Some(url) = &profile.login_base {
+        checks.push(if crate::wechat::is_http_url(url) {
+            checked_base("login_base", url)
+        } else {
+            check(
+                "login_base",
+                CheckStatus::Fail,
+                format!("{:?} is not an http(s) URL", shown_url(url)),
+            )
+        });
+    }
 
     if let Some(url) = &profile.backup_api_base {
         checks.push(if !crate::wechat::is_http_url(url) {
@@ -212,6 +212,34 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
         });
     }
     checks
+}
+
+/// A secret read from its source: where from and its fingerprint, never the secret.
+fn secret<T: ProfileSecret>(
+    config: &Config,
+    name: &str,
+    profile: &Profile,
+    loaded: Result<Loaded<T>, ConfigError>,
+) -> Check {
+    let field = T::SECRET.field();
+    match loaded {
+        Ok(loaded) => check(
+            field,
+            CheckStatus::Ok,
+            format!(
+                "32 characters from {} (sha256 {}){}",
+                config
+                    .secret_source::<T>(name, profile)
+                    .expect("the secret was read from it"),
+                loaded.key.fingerprint(),
+                match &loaded.stderr {
+                    Some(stderr) => format!("; the command said on stderr: {stderr}"),
+                    None => String::new(),
+                }
+            ),
+        ),
+        Err(e) => check(field, CheckStatus::Fail, e.to_string()),
+    }
 }
 
 /// `timeout` and `connect_timeout`: usable numbers of seconds, the connection within the
@@ -561,6 +589,40 @@ mod tests {
                 .iter()
                 .all(|c| c.0 != "sub_mch_id" && c.0 != "sandbox")
         );
+    }
+
+    #[test]
+    fn the_app_secret_and_login_base_are_checked_when_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = config_with(dir.path(), "");
+        assert!(
+            statuses(&plain)
+                .iter()
+                .all(|c| c.0 != "app_secret" && c.0 != "login_base")
+        );
+        let good = config_with(
+            dir.path(),
+            "app_secret_cmd = \"echo a5f1c3e0b2d94f6e8c7b1a0d9e8f7c6b\"\n\
+             login_base = \"https://api.weixin.qq.com\"\n",
+        );
+        assert_eq!(status_of(&good, "app_secret"), CheckStatus::Ok);
+        assert_eq!(status_of(&good, "login_base"), CheckStatus::Ok);
+        let (name, profile) = good.profile(None).unwrap();
+        let detail = check_profile(&good, name, profile, 0)
+            .into_iter()
+            .find(|c| c.name == "app_secret")
+            .unwrap()
+            .detail;
+        // The command is named as written (the printer hides the loaded secret in it).
+        assert!(detail.contains("sha256 "), "{detail}");
+        let bad = config_with(
+            dir.path(),
+            "app_secret_env = \"WXPAY_OPS_TEST_NEVER_SET\"\nlogin_base = \"api.weixin.qq.com\"\n",
+        );
+        assert_eq!(status_of(&bad, "app_secret"), CheckStatus::Fail);
+        assert_eq!(status_of(&bad, "login_base"), CheckStatus::Fail);
+        let remote = config_with(dir.path(), "login_base = \"http://10.0.0.2:8787\"\n");
+        assert_eq!(status_of(&remote, "login_base"), CheckStatus::Warn);
     }
 
     #[test]

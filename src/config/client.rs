@@ -65,14 +65,7 @@ impl Config {
                 url: url.to_owned(),
             });
         }
-        let ca = match &profile.ca_cert {
-            Some(path) => {
-                let path = self.resolve(path);
-                let pem = std::fs::read(&path);
-                Some(pem.map_err(|source| ClientSetupError::ReadCa { path, source })?)
-            }
-            None => None,
-        };
+        let ca = self.read_ca(profile)?;
         let tls = tls_config(ca.as_deref(), None).map_err(ClientSetupError::BadCa)?;
         let identity = match mutual_tls {
             MutualTls::Never => None,
@@ -98,6 +91,20 @@ impl Config {
                 profile.sign_type.unwrap_or_default(),
             )
         })
+    }
+
+    /// The profile's ca_cert, read, when it names one: the roots that every request of the
+    /// profile trusts instead of the system's.
+    pub fn read_ca(&self, profile: &Profile) -> Result<Option<Vec<u8>>, ClientSetupError> {
+        let Some(path) = &profile.ca_cert else {
+            return Ok(None);
+        };
+        let path = self.resolve(path);
+        let pem = std::fs::read(&path);
+        Ok(Some(pem.map_err(|source| ClientSetupError::ReadCa {
+            path,
+            source,
+        })?))
     }
 
     /// The merchant certificate of a profile: the PEM pair, else the .p12 (password: the

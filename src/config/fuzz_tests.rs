@@ -23,6 +23,11 @@ fn config_soup() -> impl Strategy<Value = String> {
         Just("api_key_env"),
         Just("api_key_file"),
         Just("api_key_cmd"),
+        Just("app_secret"),
+        Just("app_secret_env"),
+        Just("app_secret_file"),
+        Just("app_secret_cmd"),
+        Just("login_base"),
         Just("sign_type"),
         Just("api_base"),
         Just("cert_pem"),
@@ -109,7 +114,8 @@ proptest! {
                 for name in names {
                     let (name, profile) = config.profile(Some(&name)).unwrap();
                     let _ = config.key_source(name, profile);
-                    if profile.api_key_cmd.is_none() {
+                    let _ = config.secret_source::<crate::wechat::AppSecret>(name, profile);
+                    if profile.api_key_cmd.is_none() && profile.app_secret_cmd.is_none() {
                         let _ = check_profile(&config, name, profile, 1_700_000_000);
                     }
                 }

@@ -6,6 +6,7 @@ pub mod client;
 #[cfg(test)]
 mod fuzz_tests;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -18,12 +19,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::wechat::secret::KeyShapeError;
-use crate::wechat::{ApiKey, SignType};
+use crate::wechat::{ApiKey, AppSecret, SignType};
 
 /// A config file larger than this is certainly not a config file.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 const MAX_KEY_FILE_BYTES: u64 = 4096;
-/// An `api_key_cmd` that has not printed the key by then is stopped.
+/// An `api_key_cmd` (or `app_secret_cmd`) that has not printed the secret by then is stopped.
 pub const KEY_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// The last lines of a key command's stderr that are kept for an error or a warning.
 const KEY_COMMAND_STDERR_LINES: usize = 5;
@@ -61,35 +62,156 @@ pub enum ConfigError {
     NoDefaultProfile { path: PathBuf, count: usize },
     #[error("{path} has no profiles")]
     NoProfiles { path: PathBuf },
-    #[error("profile {profile:?} has no API key source")]
-    NoKeySource { profile: String },
-    #[error("profile {profile:?} sets more than one API key source ({sources})")]
-    SeveralKeySources { profile: String, sources: String },
+    #[error("profile {profile:?} has no {secret} source")]
+    NoKeySource { secret: Secret, profile: String },
+    #[error("profile {profile:?} sets more than one {secret} source ({sources})")]
+    SeveralKeySources {
+        secret: Secret,
+        profile: String,
+        sources: String,
+    },
     #[error("environment variable {0} is not set")]
     KeyEnvUnset(String),
-    #[error("api_key_cmd `{command}` failed ({status}){}", said(stderr))]
+    #[error("{}_cmd `{command}` failed ({status}){}", secret.field(), said(stderr))]
     KeyCommandFailed {
+        secret: Secret,
         command: String,
         status: String,
         /// The last lines of its stderr, control characters escaped.
         stderr: String,
     },
-    #[error("api_key_cmd `{command}` printed no key within {} s and was stopped", timeout.as_secs())]
-    KeyCommandTimedOut { command: String, timeout: Duration },
-    #[error("api_key_cmd in {config} is refused: {path} {problem} (mode {mode:o})")]
+    #[error("{}_cmd `{command}` printed no {secret} within {} s and was stopped", secret.field(), timeout.as_secs())]
+    KeyCommandTimedOut {
+        secret: Secret,
+        command: String,
+        timeout: Duration,
+    },
+    #[error("{}_cmd in {config} is refused: {path} {problem} (mode {mode:o})", secret.field())]
     KeyCommandUnsafe {
+        secret: Secret,
         config: PathBuf,
         path: PathBuf,
         mode: u32,
         problem: Unsafe,
     },
-    #[error("{path} is readable by other users (mode {mode:o}) and holds an API key")]
-    TooOpen { path: PathBuf, mode: u32 },
-    #[error("the API key from {source_name} is unusable: {problem}")]
+    #[error("{path} is readable by other users (mode {mode:o}) and holds an {secret}")]
+    TooOpen {
+        secret: Secret,
+        path: PathBuf,
+        mode: u32,
+    },
+    #[error("the {secret} from {source_name} {problem}")]
     KeyShape {
+        secret: Secret,
         source_name: String,
         problem: KeyShapeError,
     },
+}
+
+/// The secrets a profile holds. Each comes from exactly one of `<field>_env`, `<field>_file`,
+/// `<field>_cmd` and the inline `<field>`, under the same rules; only the API key is needed
+/// by every API command, the AppSecret only by `openid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    ApiKey,
+    AppSecret,
+}
+
+impl Secret {
+    /// The profile key its sources are named after.
+    pub fn field(self) -> &'static str {
+        match self {
+            Secret::ApiKey => "api_key",
+            Secret::AppSecret => "app_secret",
+        }
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Secret::ApiKey => "API key",
+            Secret::AppSecret => "AppSecret",
+        })
+    }
+}
+
+/// The type that holds one kind of profile secret, and where a profile names its sources.
+pub trait ProfileSecret: Clone {
+    const SECRET: Secret;
+    /// Holds a value read from a source (and remembers it for scrubbing).
+    fn hold(value: String) -> Self;
+    fn check_shape(&self) -> Result<(), KeyShapeError>;
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str>;
+    /// A short one-way fingerprint, to tell two secrets apart without showing either.
+    fn fingerprint(&self) -> String;
+    fn sources(profile: &Profile) -> Sources<'_, Self>;
+}
+
+/// The source keys of one secret in a profile, as written.
+pub struct Sources<'a, T> {
+    pub env: Option<&'a String>,
+    pub file: Option<&'a PathBuf>,
+    pub cmd: Option<&'a String>,
+    pub inline: Option<&'a T>,
+}
+
+impl ProfileSecret for ApiKey {
+    const SECRET: Secret = Secret::ApiKey;
+
+    fn hold(value: String) -> Self {
+        ApiKey::new(value)
+    }
+
+    fn check_shape(&self) -> Result<(), KeyShapeError> {
+        ApiKey::check_shape(self)
+    }
+
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        ApiKey::redact(self, text)
+    }
+
+    fn fingerprint(&self) -> String {
+        ApiKey::fingerprint(self)
+    }
+
+    fn sources(profile: &Profile) -> Sources<'_, Self> {
+        Sources {
+            env: profile.api_key_env.as_ref(),
+            file: profile.api_key_file.as_ref(),
+            cmd: profile.api_key_cmd.as_ref(),
+            inline: profile.api_key.as_ref(),
+        }
+    }
+}
+
+impl ProfileSecret for AppSecret {
+    const SECRET: Secret = Secret::AppSecret;
+
+    fn hold(value: String) -> Self {
+        AppSecret::new(value)
+    }
+
+    fn check_shape(&self) -> Result<(), KeyShapeError> {
+        AppSecret::check_shape(self)
+    }
+
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        AppSecret::redact(self, text)
+    }
+
+    fn fingerprint(&self) -> String {
+        AppSecret::fingerprint(self)
+    }
+
+    fn sources(profile: &Profile) -> Sources<'_, Self> {
+        Sources {
+            env: profile.app_secret_env.as_ref(),
+            file: profile.app_secret_file.as_ref(),
+            cmd: profile.app_secret_cmd.as_ref(),
+            inline: profile.app_secret.as_ref(),
+        }
+    }
 }
 
 fn said(stderr: &str) -> String {
@@ -128,6 +250,15 @@ pub struct Profile {
     pub api_key_cmd: Option<String>,
     #[serde(default, deserialize_with = "inline_key")]
     pub api_key: Option<ApiKey>,
+    /// The mini program's AppSecret, for `openid` (code2Session); the same sources as the key.
+    pub app_secret_env: Option<String>,
+    pub app_secret_file: Option<PathBuf>,
+    pub app_secret_cmd: Option<String>,
+    #[serde(default, deserialize_with = "inline_app_secret")]
+    pub app_secret: Option<AppSecret>,
+    /// Where code2Session is called: https://api.weixin.qq.com unless set (the emulator's
+    /// profile sets its own).
+    pub login_base: Option<String>,
     #[serde(default, deserialize_with = "sign_type")]
     pub sign_type: Option<SignType>,
     pub api_base: Option<String>,
@@ -185,19 +316,24 @@ fn inline_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiKey>, D::Erro
     Ok(Option::<String>::deserialize(d)?.map(ApiKey::new))
 }
 
+fn inline_app_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AppSecret>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(AppSecret::new))
+}
+
 fn sign_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SignType>, D::Error> {
     Option::<String>::deserialize(d)?
         .map(|text| SignType::parse_any_case(&text).map_err(serde::de::Error::custom))
         .transpose()
 }
 
-/// Where an API key is read from, for display (never the key itself).
+/// Where a secret is read from, for display (never the secret itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     Env(String),
     File(PathBuf),
     Command(String),
-    Inline(PathBuf),
+    /// The secret's own key (`api_key`, `app_secret`) in this config file.
+    Inline(Secret, PathBuf),
 }
 
 impl std::fmt::Display for KeySource {
@@ -206,7 +342,9 @@ impl std::fmt::Display for KeySource {
             KeySource::Env(name) => write!(f, "environment variable {name}"),
             KeySource::File(path) => write!(f, "file {}", path.display()),
             KeySource::Command(cmd) => write!(f, "command `{cmd}`"),
-            KeySource::Inline(path) => write!(f, "api_key in {}", path.display()),
+            KeySource::Inline(secret, path) => {
+                write!(f, "{} in {}", secret.field(), path.display())
+            }
         }
     }
 }
@@ -248,13 +386,15 @@ impl Access {
     }
 }
 
-/// An API key, and what its command said on stderr while succeeding (control characters
-/// escaped, the key itself masked), for the caller to show as a warning.
+/// A secret, and what its command said on stderr while succeeding (control characters
+/// escaped, the secret itself masked), for the caller to show as a warning.
 #[derive(Debug)]
-pub struct LoadedKey {
-    pub key: ApiKey,
+pub struct Loaded<T> {
+    pub key: T,
     pub stderr: Option<String>,
 }
+
+pub type LoadedKey = Loaded<ApiKey>;
 
 #[derive(Debug)]
 pub struct Config {
@@ -348,25 +488,38 @@ impl Config {
 
     /// Where the profile's key comes from; exactly one source must be set.
     pub fn key_source(&self, name: &str, profile: &Profile) -> Result<KeySource, ConfigError> {
+        self.secret_source::<ApiKey>(name, profile)
+    }
+
+    /// Where one of the profile's secrets comes from; exactly one source must be set
+    /// ([`ConfigError::NoKeySource`] when none is).
+    pub fn secret_source<T: ProfileSecret>(
+        &self,
+        name: &str,
+        profile: &Profile,
+    ) -> Result<KeySource, ConfigError> {
+        let given = T::sources(profile);
         let mut sources = Vec::new();
-        if let Some(var) = &profile.api_key_env {
+        if let Some(var) = given.env {
             sources.push(KeySource::Env(var.clone()));
         }
-        if let Some(path) = &profile.api_key_file {
+        if let Some(path) = given.file {
             sources.push(KeySource::File(self.resolve(path)));
         }
-        if let Some(cmd) = &profile.api_key_cmd {
+        if let Some(cmd) = given.cmd {
             sources.push(KeySource::Command(cmd.clone()));
         }
-        if profile.api_key.is_some() {
-            sources.push(KeySource::Inline(self.path.clone()));
+        if given.inline.is_some() {
+            sources.push(KeySource::Inline(T::SECRET, self.path.clone()));
         }
         match sources.len() {
             0 => Err(ConfigError::NoKeySource {
+                secret: T::SECRET,
                 profile: name.to_owned(),
             }),
             1 => Ok(sources.remove(0)),
             _ => Err(ConfigError::SeveralKeySources {
+                secret: T::SECRET,
                 profile: name.to_owned(),
                 sources: sources
                     .iter()
@@ -378,35 +531,59 @@ impl Config {
     }
 
     pub fn api_key(&self, name: &str, profile: &Profile) -> Result<LoadedKey, ConfigError> {
-        let source = self.key_source(name, profile)?;
+        self.secret(name, profile)
+    }
+
+    pub fn app_secret(
+        &self,
+        name: &str,
+        profile: &Profile,
+    ) -> Result<Loaded<AppSecret>, ConfigError> {
+        self.secret(name, profile)
+    }
+
+    /// Reads one of the profile's secrets from its one source: an inline one only from a
+    /// file no one else can read, a command only from a file and folder no one else can
+    /// write.
+    pub fn secret<T: ProfileSecret>(
+        &self,
+        name: &str,
+        profile: &Profile,
+    ) -> Result<Loaded<T>, ConfigError> {
+        let source = self.secret_source::<T>(name, profile)?;
         match &source {
-            KeySource::Inline(path) => {
+            KeySource::Inline(_, path) => {
                 if let Some(access) = self.access
                     && access.mode & 0o077 != 0
                 {
                     return Err(ConfigError::TooOpen {
+                        secret: T::SECRET,
                         path: path.clone(),
                         mode: access.mode & 0o777,
                     });
                 }
-                let key = profile.api_key.clone().expect("inline source has a key");
-                Ok(LoadedKey {
+                let key = T::sources(profile)
+                    .inline
+                    .cloned()
+                    .expect("an inline source has a value");
+                Ok(Loaded {
                     key: checked(key, &source)?,
                     stderr: None,
                 })
             }
             KeySource::Command(_) => {
-                self.check_may_run_commands()?;
-                read_key(&source)
+                self.check_may_run_commands(T::SECRET)?;
+                read_secret(&source)
             }
-            other => read_key(other),
+            other => read_secret(other),
         }
     }
 
     /// Whoever can change the file, or swap it through its folder, chooses the command we
     /// run: both must be the user's and writable by no one else, as ssh requires.
-    fn check_may_run_commands(&self) -> Result<(), ConfigError> {
+    fn check_may_run_commands(&self, secret: Secret) -> Result<(), ConfigError> {
         let refuse = |path: &Path, access: Access, problem| ConfigError::KeyCommandUnsafe {
+            secret,
             config: self.path.clone(),
             path: path.to_owned(),
             mode: access.mode & 0o777,
@@ -459,37 +636,46 @@ fn unquoted(path: &Path, text: &str, error: &toml::de::Error) -> Option<ConfigEr
     })
 }
 
-/// Reads a key from an environment variable, a file, or a command; never the inline one.
-/// A command is run as it is: whether the config file may run commands is checked by
+/// Reads an API key from an environment variable, a file, or a command; never the inline
+/// one. A command is run as it is: whether the config file may run commands is checked by
 /// [`Config::api_key`].
 pub fn read_key(source: &KeySource) -> Result<LoadedKey, ConfigError> {
+    read_secret(source)
+}
+
+/// Reads a secret from an environment variable, a file, or a command, as [`read_key`] does.
+pub fn read_secret<T: ProfileSecret>(source: &KeySource) -> Result<Loaded<T>, ConfigError> {
     let (key, stderr) = match source {
         KeySource::Env(var) => (
             std::env::var(var).map_err(|_| ConfigError::KeyEnvUnset(var.clone()))?,
             None,
         ),
-        KeySource::File(path) => (read_key_file(path)?, None),
+        KeySource::File(path) => (read_key_file(T::SECRET, path)?, None),
         KeySource::Command(command) => {
-            let output = run_key_command(command, KEY_COMMAND_TIMEOUT)?;
+            let output = run_key_command(T::SECRET, command, KEY_COMMAND_TIMEOUT)?;
             (output.stdout, output.stderr)
         }
-        KeySource::Inline(_) => unreachable!("inline keys are read with the config file"),
+        KeySource::Inline(..) => unreachable!("inline secrets are read with the config file"),
     };
-    let key = checked(ApiKey::new(key.trim_end_matches(['\r', '\n'])), source)?;
-    // A command that echoes the key to stderr as well must not get it shown as a warning.
+    let key = checked(
+        T::hold(key.trim_end_matches(['\r', '\n']).to_owned()),
+        source,
+    )?;
+    // A command that echoes the secret to stderr as well must not get it shown as a warning.
     let stderr = stderr.map(|text| key.redact(&text).into_owned());
-    Ok(LoadedKey { key, stderr })
+    Ok(Loaded { key, stderr })
 }
 
-fn checked(key: ApiKey, source: &KeySource) -> Result<ApiKey, ConfigError> {
+fn checked<T: ProfileSecret>(key: T, source: &KeySource) -> Result<T, ConfigError> {
     key.check_shape().map_err(|problem| ConfigError::KeyShape {
+        secret: T::SECRET,
         source_name: source.to_string(),
         problem,
     })?;
     Ok(key)
 }
 
-fn read_key_file(path: &Path) -> Result<String, ConfigError> {
+fn read_key_file(secret: Secret, path: &Path) -> Result<String, ConfigError> {
     let read_error = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -498,6 +684,7 @@ fn read_key_file(path: &Path) -> Result<String, ConfigError> {
     let mode = metadata.mode();
     if mode & 0o077 != 0 {
         return Err(ConfigError::TooOpen {
+            secret,
             path: path.to_owned(),
             mode: mode & 0o777,
         });
@@ -505,7 +692,10 @@ fn read_key_file(path: &Path) -> Result<String, ConfigError> {
     if metadata.len() > MAX_KEY_FILE_BYTES {
         return Err(ConfigError::Invalid {
             path: path.to_owned(),
-            message: "a key file holds one 32-character key, this one is larger than 4 KiB".into(),
+            message: format!(
+                "a {} file holds one 32-character secret, this one is larger than 4 KiB",
+                secret.field()
+            ),
         });
     }
     std::fs::read_to_string(path).map_err(read_error)
@@ -517,16 +707,22 @@ struct KeyCommandOutput {
     stderr: Option<String>,
 }
 
-/// Runs an `api_key_cmd` with the terminal as its stdin, so that it can prompt; its stdout is
-/// the key and is never shown; its stderr is kept for an error or a warning, never passed
-/// through, since a command may print the key there too.
-fn run_key_command(command: &str, timeout: Duration) -> Result<KeyCommandOutput, ConfigError> {
+/// Runs an `api_key_cmd` (or `app_secret_cmd`) with the terminal as its stdin, so that it can
+/// prompt; its stdout is the secret and is never shown; its stderr is kept for an error or a
+/// warning, never passed through, since a command may print the secret there too.
+fn run_key_command(
+    secret: Secret,
+    command: &str,
+    timeout: Duration,
+) -> Result<KeyCommandOutput, ConfigError> {
     let failed = |status: String, stderr: String| ConfigError::KeyCommandFailed {
+        secret,
         command: command.to_owned(),
         status,
         stderr,
     };
     let timed_out = || ConfigError::KeyCommandTimedOut {
+        secret,
         command: command.to_owned(),
         timeout,
     };
@@ -567,7 +763,7 @@ fn run_key_command(command: &str, timeout: Duration) -> Result<KeyCommandOutput,
     let stdout = collect(stdout)?;
     if stdout.len() as u64 > MAX_KEY_FILE_BYTES {
         return Err(failed(
-            "its output is larger than 4 KiB; it should print one 32-character key".into(),
+            "its output is larger than 4 KiB; it should print one 32-character secret".into(),
             stderr,
         ));
     }
@@ -738,6 +934,81 @@ sign_type = "HMAC-SHA256"
     }
 
     #[test]
+    fn the_app_secret_has_the_keys_sources_and_rules() {
+        const SECRET: &str = "a5f1c3e0b2d94f6e8c7b1a0d9e8f7c6b";
+        let inline = format!("{ONE}app_secret = \"{SECRET}\"\n");
+        let open = Config::parse(Path::new("/tmp/c.toml"), &inline, mine(0o640)).unwrap();
+        let (name, profile) = open.profile(None).unwrap();
+        let err = open.app_secret(name, profile).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::TooOpen {
+                    secret: Secret::AppSecret,
+                    mode: 0o640,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("holds an AppSecret"), "{err}");
+        assert!(!format!("{open:?}{err}").contains(&SECRET[..12]));
+        let closed = parse(&inline).unwrap();
+        let (name, profile) = closed.profile(None).unwrap();
+        assert!(
+            closed
+                .app_secret(name, profile)
+                .unwrap()
+                .key
+                .matches(SECRET)
+        );
+        assert_eq!(
+            closed
+                .secret_source::<AppSecret>(name, profile)
+                .unwrap()
+                .to_string(),
+            "app_secret in /etc/wxpay/config.toml"
+        );
+
+        let config = parse(ONE).unwrap();
+        let (name, profile) = config.profile(None).unwrap();
+        let err = config.app_secret(name, profile).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::NoKeySource {
+                    secret: Secret::AppSecret,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("no AppSecret source"), "{err}");
+
+        let two = format!("{inline}app_secret_env = \"WXPAY_OPS_TEST_NEVER_SET\"\n");
+        let config = parse(&two).unwrap();
+        let (name, profile) = config.profile(None).unwrap();
+        let err = config.app_secret(name, profile).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::SeveralKeySources { secret: Secret::AppSecret, sources, .. } if sources.contains("app_secret in")),
+            "{err}"
+        );
+        let err = read_secret::<AppSecret>(&KeySource::Command("echo short".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the AppSecret from command `echo short` has 5 characters, not 32"
+        );
+        let err = run_key_command(Secret::AppSecret, "exit 4", KEY_COMMAND_TIMEOUT)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("app_secret_cmd `exit 4` failed"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn several_sources_and_bad_key_shapes() {
         let text = ONE.replace(
             "sign_type",
@@ -886,7 +1157,7 @@ sign_type = "HMAC-SHA256"
     #[test]
     fn a_hanging_key_command_is_stopped() {
         let started = Instant::now();
-        let err = run_key_command("sleep 30", Duration::from_millis(200))
+        let err = run_key_command(Secret::ApiKey, "sleep 30", Duration::from_millis(200))
             .err()
             .unwrap();
         assert!(
@@ -896,6 +1167,7 @@ sign_type = "HMAC-SHA256"
         assert!(started.elapsed() < Duration::from_secs(10));
         // A command that exits but leaves a child holding its output is stopped too.
         let err = run_key_command(
+            Secret::ApiKey,
             &format!("(sleep 30; echo late) & echo {DOC_KEY}"),
             Duration::from_millis(300),
         )

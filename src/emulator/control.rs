@@ -7,6 +7,7 @@ use time::Duration;
 
 use super::core::{Core, OutcomeError};
 use super::faults::Fault;
+use super::login::LoginCode;
 use super::merchant::DEFAULT_MCH_ID;
 use super::outcomes::Outcome;
 use super::state::{Account, PayOptions, Refusal};
@@ -156,6 +157,12 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
                     ok(json!({ "out_trade_no": order.out_trade_no, "trade_state": "PAYERROR" }))
                 }
                 Err(refusal) => refused(&refusal),
+            }
+        }),
+        ("POST", "/login") => parse::<LoginCode>(body).map(|request| {
+            match core.mint_login_code(&request.appid, request.openid.as_deref()) {
+                Ok(minted) => ok(json!(minted)),
+                Err(message) => error(400, message),
             }
         }),
         ("POST", "/clock") => parse::<ClockChange>(body).map(|change| {

@@ -146,7 +146,7 @@ pub struct Core {
     pub(super) ledger: Mutex<Ledger>,
     /// The `/sandboxnew` paths' own orders and refunds, apart from production's.
     sandbox_ledger: Mutex<Ledger>,
-    faults: Mutex<Faults>,
+    pub(super) faults: Mutex<Faults>,
     /// Locked after a ledger when both are needed, never before.
     pub(super) outcomes: Mutex<Outcomes>,
     log: Mutex<VecDeque<LogEntry>>,
@@ -157,6 +157,8 @@ pub struct Core {
     /// See `Options::allow_early_close`; switched on the control plane.
     allow_early_close: AtomicBool,
     pub notifier: Notifier,
+    /// Mini-program login: the codes minted and the users they belong to.
+    pub(super) logins: Mutex<super::login::Logins>,
 }
 
 /// How long after its creation an order may be closed (reference A2.3, A8).
@@ -202,6 +204,7 @@ impl Core {
             synthetic: Mutex::default(),
             synthetic_nets: Mutex::default(),
             notifier,
+            logins: Mutex::default(),
         }
     }
 
@@ -552,11 +555,7 @@ impl Core {
             Some(Err(_)) if reply.status == 200 => "bill data".to_owned(),
             Some(Err(_)) => format!("HTTP {}", reply.status),
         };
-        let mut log = lock(&self.log);
-        if log.len() == MAX_LOG_ENTRIES {
-            log.pop_front();
-        }
-        log.push_back(LogEntry {
+        self.record(LogEntry {
             at: bill_time(self.clock.now().to_offset(BEIJING)),
             method: request.method.to_owned(),
             path: request.path.to_owned(),
@@ -565,5 +564,14 @@ impl Core {
             fault,
             body_sha256: crate::wechat::hex_upper(&Sha256::digest(request.body)).to_lowercase(),
         });
+    }
+
+    /// Adds an entry to the request log, dropping the oldest beyond its limit.
+    pub(super) fn record(&self, entry: LogEntry) {
+        let mut log = lock(&self.log);
+        if log.len() == MAX_LOG_ENTRIES {
+            log.pop_front();
+        }
+        log.push_back(entry);
     }
 }

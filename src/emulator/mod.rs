@@ -6,6 +6,7 @@ pub mod clock;
 mod control;
 pub mod core;
 pub mod faults;
+pub mod login;
 pub mod merchant;
 pub mod notify;
 pub mod outcomes;

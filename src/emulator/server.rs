@@ -120,6 +120,8 @@ pub struct Emulator {
     cert_dir: PathBuf,
     ca_cert: PathBuf,
     clients: Vec<(String, ClientPaths)>,
+    /// AppID → the file (mode 0600) holding its AppSecret.
+    app_secret_files: Vec<(String, PathBuf)>,
     profile: PathBuf,
     temp: Option<tempfile::TempDir>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -189,14 +191,27 @@ impl Emulator {
             runtime.spawn(accept_tls(tls, acceptor, server));
             runtime.spawn(tick(core.clone()));
         }
+        let write = |path: &Path, bytes: &[u8]| {
+            crate::fsutil::write_private(path, bytes).map_err(|e| PkiError::Write {
+                path: path.to_owned(),
+                source: e.into(),
+            })
+        };
+        // Each AppSecret in a file of its own, which profiles name rather than hold it.
+        let mut app_secret_files: Vec<(String, PathBuf)> = Vec::new();
+        for merchant in &core.options.merchants {
+            for (appid, secret) in &merchant.app_secrets {
+                if app_secret_files.iter().any(|(known, _)| known == appid) {
+                    continue;
+                }
+                let path = cert_dir.join(app_secret_file_name(appid));
+                write(&path, format!("{}\n", secret.expose()).as_bytes())?;
+                app_secret_files.push((appid.clone(), path));
+            }
+        }
         let profile = cert_dir.join("wxpay-ops.toml");
         let first = &core.options.merchants[0];
-        crate::fsutil::write_private(&profile, profile_toml(first, https).as_bytes()).map_err(
-            |e| PkiError::Write {
-                path: profile.clone(),
-                source: e.into(),
-            },
-        )?;
+        write(&profile, profile_toml(first, https).as_bytes())?;
         Ok(Emulator {
             core,
             http,
@@ -204,6 +219,7 @@ impl Emulator {
             cert_dir,
             ca_cert,
             clients,
+            app_secret_files,
             profile,
             temp,
             runtime: Some(runtime),
@@ -246,6 +262,14 @@ impl Emulator {
             .iter()
             .find(|(id, _)| id == mch_id)
             .map(|(_, p)| p)
+    }
+
+    /// The file (mode 0600) holding an AppID's AppSecret, for a backend's login.
+    pub fn app_secret_file(&self, appid: &str) -> Option<&Path> {
+        self.app_secret_files
+            .iter()
+            .find(|(id, _)| id == appid)
+            .map(|(_, path)| path.as_path())
     }
 
     /// The control operations: pay, fail, clock, faults, logs.
@@ -333,7 +357,21 @@ fn private_folder(dir: &Path) -> Result<(), ServeError> {
     }
 }
 
+/// Where an AppID's AppSecret is written, in the certificate folder.
+fn app_secret_file_name(appid: &str) -> String {
+    format!("{appid}.app_secret")
+}
+
 fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr) -> String {
+    let appid = &merchant.appids[0];
+    // Login (`wxpay-ops openid`) goes to the emulator too, with the app's AppSecret read from
+    // its file: the secret is never written into the profile.
+    let secret = if merchant.app_secrets.contains_key(appid) {
+        format!("app_secret_file = \"{}\"\n", app_secret_file_name(appid))
+    } else {
+        String::new()
+    };
+    let login = format!("{secret}login_base = \"https://{https}\"\n");
     format!(
         "# A wxpay-ops profile for the emulator: wxpay-ops --config THIS_FILE config check\n\
          default_profile = \"emulator\"\n\n\
@@ -346,9 +384,9 @@ fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr) -> Stri
          ca_cert = \"ca_cert.pem\"\n\
          cert_p12 = \"{mch_id}/apiclient_cert.p12\"\n\
          # Your own backend's payment handler: the emulator posts signed notifications here.\n\
-         notify_url = \"http://127.0.0.1:8080/wxpay/notify\"\n",
+         notify_url = \"http://127.0.0.1:8080/wxpay/notify\"\n\
+         {login}",
         mch_id = merchant.mch_id,
-        appid = merchant.appids[0],
         key = merchant.key.expose(),
     )
 }
@@ -528,6 +566,7 @@ async fn respond(
     let core = &server.core;
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
     if is_control(&path) && !authorized(&request, server.control_token.as_deref()) {
         let body = serde_json::json!({
             "error": "the control plane needs the control token that `emulator serve` printed, \
@@ -557,12 +596,17 @@ async fn respond(
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
         return Ok(json_response(status, json));
     }
-    let reply = core.handle(&Request {
-        method: &method,
-        path: &path,
-        body: &body,
-        client_cert_cn: client_cn.as_deref(),
-    });
+    // Mini-program login is a GET with its parameters in the query string.
+    let reply = if path == super::login::PATH {
+        core.jscode2session(&method, &query)
+    } else {
+        core.handle(&Request {
+            method: &method,
+            path: &path,
+            body: &body,
+            client_cert_cn: client_cn.as_deref(),
+        })
+    };
     match reply.transport {
         Some(FaultKind::Drop) => Err(Dropped),
         Some(FaultKind::Delay { ms }) => {

@@ -37,6 +37,8 @@ fn fixture() -> Fixture {
         sign_types: vec![SignType::Md5, SignType::HmacSha256],
         refund_notify_url: None,
         sub_merchants: Vec::new(),
+        app_secrets: Default::default(),
+        open_platform_appids: Vec::new(),
     });
     options.merchants.push(Merchant::default_service_provider());
     Fixture {

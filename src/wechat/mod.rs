@@ -5,6 +5,7 @@ pub mod batch;
 pub mod client;
 #[cfg(test)]
 pub(crate) mod fuzz_tests;
+pub mod login;
 pub mod money;
 pub mod notify;
 pub mod paysign;
@@ -15,7 +16,7 @@ pub mod transport;
 pub mod xml;
 
 pub use money::{BillAmount, Fen};
-pub use secret::ApiKey;
+pub use secret::{ApiKey, AppSecret};
 pub use sign::SignType;
 pub use xml::Message;
 

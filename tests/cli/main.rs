@@ -11,6 +11,7 @@ mod emulator;
 mod folders;
 mod fuzz;
 mod general;
+mod login;
 mod notify;
 mod numbers;
 mod order;

@@ -140,6 +140,15 @@ pub(crate) fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<Strin
             "--yes",
         ]),
         ["refund", "query"] => words(&["refund", "query", "--out-trade-no", "PAID"]),
+        // A code is used once: a fresh one each time, minted as wx.login would give it.
+        ["openid"] => {
+            let minted = shop
+                .emulator
+                .core()
+                .mint_login_code(DEFAULT_APPIDS[0], None)
+                .unwrap();
+            words(&["openid", "--code", &minted.code])
+        }
         ["bill", "download"] => words(&[
             "bill",
             "download",

@@ -59,7 +59,7 @@ pub struct ApiArgs {
     keys: KeyArgs,
 }
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     text.parse::<f64>()
         .ok()
         .filter(|s| usable_timeout(*s))
@@ -69,7 +69,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 /// A timeout from the profile: a flag wins; an unusable value is refused rather than
 /// silently replaced by the default.
-fn profile_seconds(
+pub fn profile_seconds(
     selected: &Selected,
     name: &str,
     flag: Option<Duration>,
@@ -112,6 +112,13 @@ pub fn client_options(
         }
     }
     Ok(options)
+}
+
+/// The profile's ca_cert, read, when it names one.
+pub fn ca_cert(selected: &Selected) -> Result<Option<Vec<u8>>, Failure> {
+    (selected.config)
+        .read_ca(&selected.profile)
+        .map_err(|e| setup_failure(selected, e))
 }
 
 fn setup_failure(selected: &Selected, error: ClientSetupError) -> Failure {
@@ -426,7 +433,7 @@ pub fn call_failure(
 
 /// A failed TLS handshake: no temporary fault, since the same certificates fail again, and
 /// nothing was sent.
-fn tls_failure(what: &str, reason: &str) -> Failure {
+pub fn tls_failure(what: &str, reason: &str) -> Failure {
     Failure::usage(format!(
         "{what}: the TLS handshake failed: {reason}; the request was not sent"
     ))
