@@ -8,15 +8,12 @@ use serde_json::Value;
 use super::failure::{Failure, exit};
 use super::output::{Format, Record, render_records};
 use super::settings::Context;
-use crate::config::ReconcileConfig;
 use crate::fsutil::{WriteError, write_atomic};
 use crate::reconcile::bill::{BillReadError, Files, FilesError, reconcile_files};
-use crate::reconcile::export::{
-    Encoding, ExportError, Mapping, ReadOptions, Unit, parse_delimiter,
-};
+use crate::reconcile::export::ExportError;
 use crate::reconcile::report::{DIFFERENCE_COLUMNS, difference_record, summary_json};
-use crate::reconcile::time_format::{TimeFormat, parse_zone};
-use crate::reconcile::{DEFAULT_CUTOFF_WINDOW, Options, Reconciled};
+use crate::reconcile::settings::{MappingSettings, Resolved, parse_window};
+use crate::reconcile::{Options, Reconciled};
 use crate::time::stamp::Day;
 use time::Date;
 
@@ -167,161 +164,57 @@ enum UnitArg {
     Yuan,
 }
 
-fn parse_window(text: &str) -> Result<u32, String> {
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err("expected seconds, or a number with s, m or h".to_owned()),
-    };
-    let value: u32 = number
-        .parse()
-        .map_err(|_| "expected seconds, or a number with s, m or h".to_owned())?;
-    value
-        .checked_mul(scale)
-        .filter(|v| *v <= 12 * 3600)
-        .ok_or_else(|| "at most 12h".to_owned())
-}
-
-/// Flag, else the profile's key, else the default that reads `emulator export`.
-pub(crate) fn mapping(
-    flags: &MappingArgs,
-    profile: &ReconcileConfig,
-) -> Result<(Mapping, ReadOptions), Failure> {
-    let pick = |flag: &Option<String>, key: &Option<String>| flag.clone().or_else(|| key.clone());
-    let list = |flag: &Option<Vec<String>>, key: &Option<Vec<String>>| {
-        flag.clone().or_else(|| key.clone())
-    };
-    let setting = |name: &str, problem: String| {
-        Failure::usage(format!("{name}: {problem}"))
-            .hint("give it as a flag of the same name, or in the profile's [reconcile] table")
-    };
-    let mut mapping = Mapping::default();
-    if let Some(unit) = flags.amount_unit {
-        mapping.unit = match unit {
-            UnitArg::Fen => Unit::Fen,
-            UnitArg::Yuan => Unit::Yuan,
-        };
-    } else if let Some(text) = &profile.amount_unit {
-        mapping.unit = Unit::parse(text)
-            .ok_or_else(|| setting("amount_unit", format!("{text:?} is neither fen nor yuan")))?;
-    }
-    if let Some(text) = pick(&flags.time_format, &profile.time_format) {
-        mapping.time_format =
-            TimeFormat::parse(&text).map_err(|e| setting("time_format", e.to_string()))?;
-    }
-    if let Some(text) = pick(&flags.time_zone, &profile.time_zone) {
-        mapping.zone = parse_zone(&text).map_err(|e| setting("time_zone", e.to_string()))?;
-    }
-    if let Some(order) = pick(&flags.order_column, &profile.order_column) {
-        mapping.order = order;
-    }
-    if let Some(amount) = pick(&flags.amount_column, &profile.amount_column) {
-        mapping.amount = amount;
-    }
-    // One row per transaction: the type says what a row is, and a status is optional.
-    mapping.type_column = pick(&flags.type_column, &profile.type_column);
-    let status = pick(&flags.status_column, &profile.status_column);
-    if status.is_some() || mapping.type_column.is_some() {
-        mapping.status = status;
-    }
-    for (values, flag, key) in [
-        (
-            &mut mapping.paid_values,
-            &flags.paid_values,
-            &profile.paid_values,
-        ),
-        (
-            &mut mapping.refunded_values,
-            &flags.refunded_values,
-            &profile.refunded_values,
-        ),
-        (
-            &mut mapping.closed_values,
-            &flags.closed_values,
-            &profile.closed_values,
-        ),
-        (
-            &mut mapping.unpaid_values,
-            &flags.unpaid_values,
-            &profile.unpaid_values,
-        ),
-        (
-            &mut mapping.payment_types,
-            &flags.payment_types,
-            &profile.payment_types,
-        ),
-        (
-            &mut mapping.refund_types,
-            &flags.refund_types,
-            &profile.refund_types,
-        ),
-    ] {
-        if let Some(given) = list(flag, key) {
-            *values = given;
+impl MappingArgs {
+    /// The flags as settings of the profile's [reconcile] table, which they override.
+    fn settings(&self) -> MappingSettings {
+        let unit = self.amount_unit.map(|unit| match unit {
+            UnitArg::Fen => "fen",
+            UnitArg::Yuan => "yuan",
+        });
+        MappingSettings {
+            order_column: self.order_column.clone(),
+            amount_column: self.amount_column.clone(),
+            amount_unit: unit.map(str::to_owned),
+            status_column: self.status_column.clone(),
+            paid_values: self.paid_values.clone(),
+            refunded_values: self.refunded_values.clone(),
+            closed_values: self.closed_values.clone(),
+            unpaid_values: self.unpaid_values.clone(),
+            time_column: self.time_column.clone(),
+            time_format: self.time_format.clone(),
+            time_zone: self.time_zone.clone(),
+            refund_no_column: self.refund_no_column.clone(),
+            refund_amount_column: self.refund_amount_column.clone(),
+            refund_time_column: self.refund_time_column.clone(),
+            type_column: self.type_column.clone(),
+            payment_types: self.payment_types.clone(),
+            refund_types: self.refund_types.clone(),
+            encoding: self.encoding.clone(),
+            delimiter: self.delimiter.clone(),
+            cutoff_window: None,
         }
     }
-    // A column someone named must be there; `none` turns the time off.
-    match pick(&flags.time_column, &profile.time_column).as_deref() {
-        Some("none") => mapping.time = None,
-        Some(name) => (mapping.time, mapping.time_if_present) = (Some(name.to_owned()), false),
-        None => {}
-    }
-    if let Some(name) = pick(&flags.refund_amount_column, &profile.refund_amount_column) {
-        (mapping.refund_amount, mapping.refund_amount_if_present) = (Some(name), false);
-    }
-    mapping.refund_no = pick(&flags.refund_no_column, &profile.refund_no_column);
-    mapping.refund_time = pick(&flags.refund_time_column, &profile.refund_time_column);
-    let encoding = match pick(&flags.encoding, &profile.encoding).as_deref() {
-        None | Some("auto") => None,
-        Some(text) => Some(Encoding::parse(text).ok_or_else(|| {
-            setting(
-                "encoding",
-                format!("{text:?} is not one of auto, utf-8, gbk, gb18030"),
-            )
-        })?),
-    };
-    let delimiter = match pick(&flags.delimiter, &profile.delimiter).as_deref() {
-        None | Some("auto") => None,
-        Some(text) => Some(parse_delimiter(text).ok_or_else(|| {
-            setting(
-                "delimiter",
-                format!("{text:?} is not one of auto, comma, tab, semicolon"),
-            )
-        })?),
-    };
-    Ok((
-        mapping,
-        ReadOptions {
-            encoding,
-            delimiter,
-            skip_bad_lines: false,
-            threads: 1,
-        },
-    ))
 }
 
 pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure> {
     let selected = context.select_optional()?;
     let profile = selected.as_ref().map(|s| &s.profile);
-    let profile_mapping = profile
-        .and_then(|p| p.reconcile.clone())
-        .unwrap_or_default();
-    let (mapping, mut read_options) = mapping(&args.mapping, &profile_mapping)?;
+    let table = profile.and_then(|p| p.reconcile.clone());
+    let flags = MappingSettings {
+        cutoff_window: args.cutoff_window.map(|seconds| seconds.to_string()),
+        ..args.mapping.settings()
+    };
+    let settings = flags.or(&table.unwrap_or_default());
+    let Resolved {
+        mapping,
+        read: mut read_options,
+        cutoff_window,
+    } = settings.resolve().map_err(|e| {
+        Failure::usage(e.to_string())
+            .hint("give it as a flag of the same name, or in the profile's [reconcile] table")
+    })?;
     read_options.skip_bad_lines = args.skip_bad_lines;
     read_options.threads = threads(args.threads)?;
-    let cutoff_window = match (args.cutoff_window, &profile_mapping.cutoff_window) {
-        (Some(window), _) => window,
-        (None, Some(text)) => parse_window(text).map_err(|e| {
-            Failure::usage(format!("cutoff_window {text:?}: {e}"))
-                .hint("for example cutoff_window = \"5m\"")
-        })?,
-        (None, None) => DEFAULT_CUTOFF_WINDOW,
-    };
     let mch_id = args
         .mch_id
         .clone()

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::wechat::secret::KeyShapeError;
@@ -282,34 +282,7 @@ pub struct Profile {
     /// Where `bill download` keeps bills, under a folder per mch_id.
     pub bill_dir: Option<PathBuf>,
     /// How `reconcile` reads this merchant's own order export.
-    pub reconcile: Option<ReconcileConfig>,
-}
-
-/// The `[profiles.NAME.reconcile]` table: the columns of the shop's order export and what
-/// their values mean. Every key is optional; flags override them.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReconcileConfig {
-    pub order_column: Option<String>,
-    pub amount_column: Option<String>,
-    pub amount_unit: Option<String>,
-    pub status_column: Option<String>,
-    pub paid_values: Option<Vec<String>>,
-    pub refunded_values: Option<Vec<String>>,
-    pub closed_values: Option<Vec<String>>,
-    pub unpaid_values: Option<Vec<String>>,
-    pub time_column: Option<String>,
-    pub time_format: Option<String>,
-    pub time_zone: Option<String>,
-    pub refund_no_column: Option<String>,
-    pub refund_amount_column: Option<String>,
-    pub refund_time_column: Option<String>,
-    pub type_column: Option<String>,
-    pub payment_types: Option<Vec<String>>,
-    pub refund_types: Option<Vec<String>>,
-    pub encoding: Option<String>,
-    pub delimiter: Option<String>,
-    pub cutoff_window: Option<String>,
+    pub reconcile: Option<crate::reconcile::settings::MappingSettings>,
 }
 
 fn inline_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiKey>, D::Error> {

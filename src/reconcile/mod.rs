@@ -18,6 +18,7 @@ mod fuzz_tests;
 pub mod records;
 pub mod reference;
 pub mod report;
+pub mod settings;
 pub mod store;
 pub mod time_format;
 
