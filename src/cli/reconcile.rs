@@ -6,8 +6,9 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use super::failure::{Failure, exit};
+use super::output::Printer;
 use super::output::{Format, Record, render_records};
-use super::settings::Context;
+use super::settings::{Context, Selected};
 use crate::fsutil::{WriteError, write_atomic};
 use crate::reconcile::bill::{BillReadError, Files, FilesError, reconcile_files};
 use crate::reconcile::export::ExportError;
@@ -219,20 +220,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         .mch_id
         .clone()
         .or_else(|| profile.map(|p| p.mch_id.clone()));
-    let bill_path = match (&args.bill, args.date) {
-        (Some(path), _) => path.clone(),
-        (None, Some(day)) => {
-            let dir = super::common::bills::bill_dir(args.bill_dir.as_deref(), selected.as_ref())?;
-            match downloaded_bill(&dir, day, mch_id.as_deref()) {
-                // Missing, and a profile to fetch it with: download it as `bill download` does.
-                Err(_) if selected.is_some() && args.mch_id.is_none() => {
-                    super::common::bills::trade_bill(context, &dir, day)?
-                }
-                other => other?,
-            }
-        }
-        (None, None) => unreachable!("clap requires --bill or --date"),
-    };
+    let bill_path = bill_of(context, &args, selected.as_ref(), mch_id.as_deref())?;
     // parse_day takes the days a Day counts, so nothing is dropped here.
     let day = args.date.or_else(|| day_in_name(&bill_path));
     let options = Options {
@@ -258,12 +246,62 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         FilesError::Export(e) => export_failure(&export_name, e),
         FilesError::Bill(path, e) => bill_failure(&path, e),
     })?;
+    let outcome = &reconciled.outcome;
+    let printer = &context.printer;
+    warn_about(printer, &reconciled, &export_name, &bill_path);
+    let summary = summary_json(&reconciled, &bill_path, &export_name);
+    let differences: Vec<Record> = outcome.differences.iter().map(difference_record).collect();
+    if let Some(dir) = &args.out {
+        write_out(dir, &summary, &differences)?;
+        printer.status(&format!(
+            "wrote {} and {}",
+            dir.join("differences.csv").display(),
+            dir.join("summary.json").display()
+        ));
+    }
+    match printer.format(Format::Json) {
+        Format::Table => super::common::print_tables(context, outcome)?,
+        _ => printer.records(&DIFFERENCE_COLUMNS, &differences)?,
+    }
+    Ok(if outcome.balanced() {
+        exit::OK
+    } else {
+        exit::NEGATIVE
+    })
+}
+
+/// The bill to read: --bill, else the day's bill in the bill folder, downloaded first when a
+/// profile can fetch it.
+fn bill_of(
+    context: &Context,
+    args: &ReconcileArgs,
+    selected: Option<&Selected>,
+    mch_id: Option<&str>,
+) -> Result<PathBuf, Failure> {
+    match (&args.bill, args.date) {
+        (Some(path), _) => Ok(path.clone()),
+        (None, Some(day)) => {
+            let dir = super::common::bills::bill_dir(args.bill_dir.as_deref(), selected)?;
+            match downloaded_bill(&dir, day, mch_id) {
+                // Missing, and a profile to fetch it with: download it as `bill download` does.
+                Err(_) if selected.is_some() && args.mch_id.is_none() => {
+                    super::common::bills::trade_bill(context, &dir, day)
+                }
+                other => other,
+            }
+        }
+        (None, None) => unreachable!("clap requires --bill or --date"),
+    }
+}
+
+/// What the result holds that the user should know beside the differences: an export read
+/// without times or with lines skipped, a bill whose summary row disagrees with its rows.
+fn warn_about(printer: &Printer, reconciled: &Reconciled, export_name: &str, bill_path: &Path) {
     let Reconciled {
         outcome,
         report,
         export,
-    } = &reconciled;
-    let printer = &context.printer;
+    } = reconciled;
     if let Some(column) = &export.absent_time_column {
         printer.warn(&format!(
             "{export_name}: no column {column:?}, so entries are not dated and cross-day hints are off; name the time column with --time-column, or pass --time-column none"
@@ -291,25 +329,6 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
             ));
         }
     }
-    let summary = summary_json(&reconciled, &bill_path, &export_name);
-    let differences: Vec<Record> = outcome.differences.iter().map(difference_record).collect();
-    if let Some(dir) = &args.out {
-        write_out(dir, &summary, &differences)?;
-        printer.status(&format!(
-            "wrote {} and {}",
-            dir.join("differences.csv").display(),
-            dir.join("summary.json").display()
-        ));
-    }
-    match printer.format(Format::Json) {
-        Format::Table => super::common::print_tables(context, outcome)?,
-        _ => printer.records(&DIFFERENCE_COLUMNS, &differences)?,
-    }
-    Ok(if outcome.balanced() {
-        exit::OK
-    } else {
-        exit::NEGATIVE
-    })
 }
 
 /// The day in a bill's file name, as `bill download` names them (`2026-11-20.ALL.csv`).
