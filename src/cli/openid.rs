@@ -61,21 +61,7 @@ pub fn run(context: &Context, args: OpenidArgs) -> Result<u8, Failure> {
     }
     let selected = context.select()?;
     let profile = &selected.profile;
-    let base = profile
-        .login_base
-        .clone()
-        .unwrap_or_else(|| DEFAULT_LOGIN_BASE.to_owned());
-    if !crate::wechat::is_http_url(&base) {
-        return Err(Failure::usage(format!(
-            "profile {:?}: login_base {:?} is not an http(s) URL",
-            selected.name,
-            shown_url(&base)
-        ))
-        .hint(format!("login_base looks like {DEFAULT_LOGIN_BASE}")));
-    }
-    if let Some(warning) = crate::config::check::plain_http_warning(&base) {
-        context.printer.warn(&format!("login_base {warning}"));
-    }
+    let base = login_base(context, &selected)?;
     let secret = selected.app_secret(&context.printer)?;
     let request = LoginRequest {
         base: &base,
@@ -86,26 +72,7 @@ pub fn run(context: &Context, args: OpenidArgs) -> Result<u8, Failure> {
     if args.dry_run {
         return show(context, &request);
     }
-    let options = LoginOptions {
-        tls: Some(
-            tls_config(ca_cert(&selected)?.as_deref(), None)
-                .map_err(|e| Failure::usage(format!("ca_cert: {e}")))?,
-        ),
-        timeout: profile_seconds(
-            &selected,
-            "timeout",
-            args.timeout,
-            profile.timeout,
-            DEFAULT_TIMEOUT,
-        )?,
-        connect_timeout: profile_seconds(
-            &selected,
-            "connect_timeout",
-            args.connect_timeout,
-            profile.connect_timeout,
-            DEFAULT_CONNECT_TIMEOUT,
-        )?,
-    };
+    let options = login_options(&selected, &args)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -136,6 +103,51 @@ pub fn run(context: &Context, args: OpenidArgs) -> Result<u8, Failure> {
     }
     context.printer.record(&record)?;
     Ok(exit::OK)
+}
+
+/// The profile's login host, checked: the real one unless the profile names another.
+fn login_base(context: &Context, selected: &Selected) -> Result<String, Failure> {
+    let base = (selected.profile)
+        .login_base
+        .clone()
+        .unwrap_or_else(|| DEFAULT_LOGIN_BASE.to_owned());
+    if !crate::wechat::is_http_url(&base) {
+        return Err(Failure::usage(format!(
+            "profile {:?}: login_base {:?} is not an http(s) URL",
+            selected.name,
+            shown_url(&base)
+        ))
+        .hint(format!("login_base looks like {DEFAULT_LOGIN_BASE}")));
+    }
+    if let Some(warning) = crate::config::check::plain_http_warning(&base) {
+        context.printer.warn(&format!("login_base {warning}"));
+    }
+    Ok(base)
+}
+
+/// TLS and timeouts for the call: flag, else the profile's, else the default.
+fn login_options(selected: &Selected, args: &OpenidArgs) -> Result<LoginOptions, Failure> {
+    let profile = &selected.profile;
+    Ok(LoginOptions {
+        tls: Some(
+            tls_config(ca_cert(selected)?.as_deref(), None)
+                .map_err(|e| Failure::usage(format!("ca_cert: {e}")))?,
+        ),
+        timeout: profile_seconds(
+            selected,
+            "timeout",
+            args.timeout,
+            profile.timeout,
+            DEFAULT_TIMEOUT,
+        )?,
+        connect_timeout: profile_seconds(
+            selected,
+            "connect_timeout",
+            args.connect_timeout,
+            profile.connect_timeout,
+            DEFAULT_CONNECT_TIMEOUT,
+        )?,
+    })
 }
 
 /// `--dry-run`: the request line, and with JSON or CSV its fields, the AppSecret masked.
