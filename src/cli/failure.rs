@@ -121,78 +121,83 @@ impl From<ConfigError> for Failure {
             ConfigError::NoProfiles { .. } => {
                 Some("add a [profiles.NAME] table; see `wxpay-ops config init`".to_owned())
             }
-            ConfigError::NoKeySource {
-                secret: Secret::ApiKey,
-                ..
-            } => Some(
-                "set one of api_key_env, api_key_file or api_key_cmd in the profile, or pass --key-env / --key-file"
-                    .to_owned(),
-            ),
-            ConfigError::NoKeySource {
-                secret: Secret::AppSecret,
-                ..
-            } => Some(
-                "set one of app_secret_env, app_secret_file or app_secret_cmd in the profile; the AppSecret is on mp.weixin.qq.com, 开发管理 → 开发设置"
-                    .to_owned(),
-            ),
-            ConfigError::SeveralKeySources { secret, .. } => {
-                let field = secret.field();
-                Some(format!(
-                    "keep exactly one of {field}_env, {field}_file, {field}_cmd, {field}"
-                ))
-            }
-            ConfigError::KeyEnvUnset(var) => Some(format!("export {var}=… before running")),
             ConfigError::TooOpen { path, .. } => Some(format!(
                 "run `chmod 600 {}`, as ssh requires of a private key",
                 path.display()
             )),
-            ConfigError::KeyShape {
-                secret: Secret::ApiKey,
-                ..
-            } => Some(
-                "use the 32-character API v2 key (API密钥) from the merchant console, 账户中心 → API安全; \
-                 not the APIv3 key and not the AppSecret"
-                    .to_owned(),
-            ),
-            ConfigError::KeyShape {
-                secret: Secret::AppSecret,
-                ..
-            } => Some(
-                "use the mini program's 32-character AppSecret (小程序密钥) from mp.weixin.qq.com, 开发管理 → 开发设置; \
-                 not the API key"
-                    .to_owned(),
-            ),
             ConfigError::Unquoted { key, value, .. } => {
                 Some(format!("quote it: {key} = \"{value}\""))
             }
-            ConfigError::KeyCommandTimedOut { secret, .. } => Some(format!(
-                "the command must print the {secret} without waiting for anything; run it by hand to see where it stops"
-            )),
-            ConfigError::KeyCommandUnsafe {
-                secret,
-                path,
-                problem,
-                ..
-            } => Some(match problem {
-                crate::config::Unsafe::Writable => format!(
-                    "run `chmod go-w {}`: whoever can change it chooses the command wxpay-ops runs, so ssh refuses the same",
-                    path.display()
-                ),
-                crate::config::Unsafe::NotYours(_) => format!(
-                    "keep a config with {}_cmd in a folder of your own, in a file you own (or root owns); {} is not",
-                    secret.field(),
-                    path.display()
-                ),
-            }),
-            ConfigError::Read { .. }
-            | ConfigError::TooLarge { .. }
-            | ConfigError::KeyCommandFailed { .. } => None,
+            _ => secret_hint(&error),
         };
         Failure {
             code: exit::USAGE,
             message: error.to_string(),
             hint,
         }
+    }
+}
+
+/// What to do about a secret (the API key, the AppSecret) that cannot be used.
+fn secret_hint(error: &ConfigError) -> Option<String> {
+    match error {
+        ConfigError::NoKeySource {
+            secret: Secret::ApiKey,
+            ..
+        } => Some(
+            "set one of api_key_env, api_key_file or api_key_cmd in the profile, or pass --key-env / --key-file"
+                .to_owned(),
+        ),
+        ConfigError::NoKeySource {
+            secret: Secret::AppSecret,
+            ..
+        } => Some(
+            "set one of app_secret_env, app_secret_file or app_secret_cmd in the profile; the AppSecret is on mp.weixin.qq.com, 开发管理 → 开发设置"
+                .to_owned(),
+        ),
+        ConfigError::SeveralKeySources { secret, .. } => {
+            let field = secret.field();
+            Some(format!(
+                "keep exactly one of {field}_env, {field}_file, {field}_cmd, {field}"
+            ))
+        }
+        ConfigError::KeyEnvUnset(var) => Some(format!("export {var}=… before running")),
+        ConfigError::KeyShape {
+            secret: Secret::ApiKey,
+            ..
+        } => Some(
+            "use the 32-character API v2 key (API密钥) from the merchant console, 账户中心 → API安全; \
+             not the APIv3 key and not the AppSecret"
+                .to_owned(),
+        ),
+        ConfigError::KeyShape {
+            secret: Secret::AppSecret,
+            ..
+        } => Some(
+            "use the mini program's 32-character AppSecret (小程序密钥) from mp.weixin.qq.com, 开发管理 → 开发设置; \
+             not the API key"
+                .to_owned(),
+        ),
+        ConfigError::KeyCommandTimedOut { secret, .. } => Some(format!(
+            "the command must print the {secret} without waiting for anything; run it by hand to see where it stops"
+        )),
+        ConfigError::KeyCommandUnsafe {
+            secret,
+            path,
+            problem,
+            ..
+        } => Some(match problem {
+            crate::config::Unsafe::Writable => format!(
+                "run `chmod go-w {}`: whoever can change it chooses the command wxpay-ops runs, so ssh refuses the same",
+                path.display()
+            ),
+            crate::config::Unsafe::NotYours(_) => format!(
+                "keep a config with {}_cmd in a folder of your own, in a file you own (or root owns); {} is not",
+                secret.field(),
+                path.display()
+            ),
+        }),
+        _ => None,
     }
 }
 
