@@ -24,7 +24,7 @@ use crate::bill::download::{
     Outcome as Downloaded, Retry, Source, TradeType as BillType, bill_path, check_date, fetch,
 };
 use crate::config::certs::read_p12;
-use crate::emulator::core::Options;
+use crate::emulator::core::EmulatorOptions;
 use crate::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID};
 use crate::emulator::server::ServeError;
 use crate::emulator::state::PayOptions;
@@ -619,10 +619,10 @@ struct Halt;
 /// shop's export written with one difference of each category, and the two reconciled.
 pub fn merchant_day(options: &DayOptions<'_>) -> Result<MerchantDay, DemoError> {
     let emulator = Emulator::start(ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             notify_time_factor: 0.01,
             refund_delay: time::Duration::ZERO,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         ..ServeOptions::default()
     })?;

@@ -9,7 +9,7 @@ use super::failure::{Failure, exit};
 use super::output::{Format, Printer, Record};
 use super::settings::Context;
 use crate::bill::format::FeeRate;
-use crate::emulator::core::Options;
+use crate::emulator::core::EmulatorOptions;
 use crate::emulator::merchant::{Merchant, load_merchants};
 use crate::emulator::pki::ClientPaths;
 use crate::emulator::server::{CONTROL_PREFIX, ServeError};
@@ -286,13 +286,13 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         .allow_remote
         .then(crate::emulator::server::new_control_token);
     let options = ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             merchants,
             fee_rate: FeeRate(args.fee_rate),
             notify_time_factor: args.notify_time_factor,
             refund_delay: time::Duration::seconds(args.refund_delay),
             allow_remote_notify: args.allow_remote,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         http,
         https,
