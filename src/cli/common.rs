@@ -1,10 +1,13 @@
 //! What more than one command shows alike.
 
 use super::failure::Failure;
-use super::settings::Context;
+use super::output::Record;
+use super::settings::{Context, Selected, chosen_sign_type};
 use crate::reconcile::report::{fine_yuan, yuan};
 use crate::reconcile::{Category, Reconciliation};
-use crate::wechat::Fen;
+use crate::wechat::sign::{Canonical, SignType, SignTypeSource};
+use crate::wechat::{ApiKey, Fen};
+use serde_json::{Value, json};
 
 /// A count and its noun, singular for one: `1 order`, `2 orders`.
 pub(crate) fn counted(n: impl std::fmt::Display, noun: &str) -> String {
@@ -14,6 +17,63 @@ pub(crate) fn counted(n: impl std::fmt::Display, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
+}
+
+/// The sign type chosen for a command (as [`chosen_sign_type`] picks it), and who chose it in
+/// words: the flag, else the profile (named).
+pub(crate) fn chosen_sign_type_by(
+    flag: Option<SignType>,
+    selected: Option<&Selected>,
+) -> Option<(SignType, String)> {
+    let sign_type = chosen_sign_type(flag, selected)?;
+    let by = match (flag, selected) {
+        (None, Some(selected)) => format!("the sign_type of profile {:?}", selected.name),
+        _ => "the --sign-type flag".to_owned(),
+    };
+    Some((sign_type, by))
+}
+
+/// Where the sign type of a verification came from, in words.
+pub(crate) fn describe_source(
+    source: SignTypeSource,
+    flag: Option<SignType>,
+    selected: Option<&Selected>,
+) -> String {
+    match source {
+        SignTypeSource::Declared => "the message's sign_type field".to_owned(),
+        SignTypeSource::Given => chosen_sign_type_by(flag, selected)
+            .map(|(_, by)| by)
+            .unwrap_or_else(|| "the caller".to_owned()),
+        SignTypeSource::InferredFromLength => "inferred from the length of sign: no sign_type \
+             field, --sign-type or profile sign_type"
+            .to_owned(),
+    }
+}
+
+/// Adds the explanation: the hashed string with the key masked, and what was left out.
+pub(crate) fn explain(
+    record: &mut Record,
+    canonical: &Canonical,
+    key: &ApiKey,
+    notes: Vec<String>,
+) {
+    // A key pasted in as a parameter value is hidden by the printer, as every loaded key is.
+    record.insert(
+        "string_to_sign".into(),
+        json!(format!(
+            "{}&key=<API key sha256:{}>",
+            canonical.string,
+            key.fingerprint()
+        )),
+    );
+    let omitted: Vec<Value> = canonical
+        .omitted
+        .iter()
+        .map(|(field, why)| json!({"field": field, "reason": why.reason()}))
+        .collect();
+    record.insert("omitted".into(), Value::Array(omitted));
+    record.insert("key_fingerprint".into(), json!(key.fingerprint()));
+    record.insert("notes".into(), json!(notes));
 }
 
 /// Entries shown in the table; the CSV and JSON formats and --out have them all.
