@@ -58,6 +58,19 @@ fn parse_day(text: &str) -> Result<DaySpec, String> {
     })
 }
 
+impl DaySpec {
+    /// The day of one merchant and app.
+    fn of(&self, mch_id: &str, appid: &str) -> SyntheticDay {
+        SyntheticDay {
+            mch_id: mch_id.to_owned(),
+            appid: appid.to_owned(),
+            bill_date: self.bill_date.clone(),
+            trades: self.trades,
+            seed: self.seed,
+        }
+    }
+}
+
 /// A count of differences: a synthetic day has no more trades than this.
 fn count() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(0..=crate::emulator::synth::MAX_SYNTHETIC_TRADES)
@@ -191,15 +204,29 @@ const DEFAULT_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST)
 const DEFAULT_HTTPS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8788);
 
 /// The two listening addresses. A listener not named takes a free port beside the one that
-/// is, so that a second emulator on another address never trips over a default port.
-fn addresses(listen: Option<SocketAddr>, tls: Option<SocketAddr>) -> (SocketAddr, SocketAddr) {
+/// is, so that a second emulator on another address never trips over a default port. Only
+/// loopback without --allow-remote, since the control plane can move money and time.
+fn addresses(args: &ServeArgs) -> Result<(SocketAddr, SocketAddr), Failure> {
     let beside = |other: SocketAddr| SocketAddr::new(other.ip(), 0);
-    match (listen, tls) {
+    let (http, https) = match (args.listen, args.tls_listen) {
         (None, None) => (DEFAULT_HTTP, DEFAULT_HTTPS),
         (Some(plain), None) => (plain, beside(plain)),
         (None, Some(tls)) => (beside(tls), tls),
         (Some(plain), Some(tls)) => (plain, tls),
+    };
+    for (flag, addr) in [("--listen", http), ("--tls-listen", https)] {
+        if !args.allow_remote && !addr.ip().to_canonical().is_loopback() {
+            return Err(Failure::usage(format!(
+                "{flag} {addr} is not a loopback address, and the emulator's control plane \
+                 can move money and time"
+            ))
+            .hint(
+                "add --allow-remote to serve other machines; the control plane then requires \
+                 the token printed at start",
+            ));
+        }
     }
+    Ok((http, https))
 }
 
 /// `config_flag`: whether the global `--config` was given. It names the wxpay-ops config,
@@ -212,13 +239,7 @@ pub fn run(context: &Context, config_flag: bool, command: EmulatorCommand) -> Re
 }
 
 fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
-    let day = SyntheticDay {
-        mch_id: args.mch_id,
-        appid: args.appid,
-        bill_date: args.day.bill_date,
-        trades: args.day.trades,
-        seed: args.day.seed,
-    };
+    let day = args.day.of(&args.mch_id, &args.appid);
     let differences = Differences {
         missing_in_export: args.missing_in_export,
         missing_in_bill: args.missing_in_bill,
@@ -260,21 +281,7 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         )
         .hint("name the emulator's merchants file with `emulator serve --merchants FILE`"));
     }
-    let (http, https) = addresses(args.listen, args.tls_listen);
-    if !args.allow_remote {
-        for (flag, addr) in [("--listen", http), ("--tls-listen", https)] {
-            if !addr.ip().to_canonical().is_loopback() {
-                return Err(Failure::usage(format!(
-                    "{flag} {addr} is not a loopback address, and the emulator's control plane \
-                     can move money and time"
-                ))
-                .hint(
-                    "add --allow-remote to serve other machines; the control plane then requires \
-                     the token printed at start",
-                ));
-            }
-        }
-    }
+    let (http, https) = addresses(&args)?;
     let merchants = match &args.merchants {
         Some(path) => load_merchants(path).map_err(|e| {
             Failure::usage(e.to_string())
@@ -300,33 +307,13 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         control_token: control_token.clone(),
         ..ServeOptions::default()
     };
-    let mut emulator = Emulator::start(options).map_err(|e| {
-        let hint = match &e {
-            ServeError::Listen { .. } => {
-                Some("pick free ports with --listen and --tls-listen (port 0 picks one)")
-            }
-            ServeError::OpenFolder { .. } => {
-                Some("run `chmod 700` on it, or name a new folder with --cert-dir")
-            }
-            _ => None,
-        };
-        let failure = Failure::usage(e.to_string());
-        match hint {
-            Some(hint) => failure.hint(hint),
-            None => failure,
-        }
-    })?;
+    let mut emulator = Emulator::start(options).map_err(start_failure)?;
     for spec in &args.synthetic_day {
         let merchant = &emulator.core().options.merchants[0];
+        let day = spec.of(&merchant.mch_id, &merchant.appids[0]);
         emulator
             .core()
-            .add_synthetic_day(SyntheticDay {
-                mch_id: merchant.mch_id.clone(),
-                appid: merchant.appids[0].clone(),
-                bill_date: spec.bill_date.clone(),
-                trades: spec.trades,
-                seed: spec.seed,
-            })
+            .add_synthetic_day(day)
             .map_err(Failure::usage)?;
     }
     if args.keep {
@@ -359,6 +346,20 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
     // Dropping the emulator removes its temporary folder.
     drop(emulator);
     Ok(exit::OK)
+}
+
+/// Why the emulator did not start, with the remedy where there is one.
+fn start_failure(error: ServeError) -> Failure {
+    let failure = Failure::usage(error.to_string());
+    match error {
+        ServeError::Listen { .. } => {
+            failure.hint("pick free ports with --listen and --tls-listen (port 0 picks one)")
+        }
+        ServeError::OpenFolder { .. } => {
+            failure.hint("run `chmod 700` on it, or name a new folder with --cert-dir")
+        }
+        _ => failure,
+    }
 }
 
 /// What `serve --format json` prints once it listens. No API key: scripts read them from
