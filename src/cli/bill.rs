@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use time::{Date, OffsetDateTime};
 
 use super::failure::{Failure, SIGN_HINT, exit};
-use super::output::{Cell, Format, Printer, Record, RowStream};
+use super::output::{Cell, Format, List, Printer, Record};
 use super::settings::{Context, KeyArgs, Selected, parse_day};
 use crate::bill::download::{
     self, Account, DownloadError, Outcome, Retry, Source, TradeType, bill_path, check_date, iso,
@@ -225,7 +225,7 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
         (args.file.display().to_string(), Box::new(file))
     };
     let format = printer.format(Format::Json);
-    let mut stream: Option<RowStream> = None;
+    let mut stream: Option<List> = None;
     let mut numbers = String::new();
     let result = parse::read(reader, |record: &parse::Record<'_>| {
         if format == Format::Table {
@@ -233,11 +233,7 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
         }
         let stream = match &mut stream {
             Some(stream) => stream,
-            None => stream.insert(open_stream(
-                printer,
-                format,
-                record.layout().columns.iter(),
-            )?),
+            None => stream.insert(open_stream(printer, record.layout().columns.iter())),
         };
         let mut cells = [Cell::Text(""); MAX_COLUMNS];
         let count = record_cells(record, &mut numbers, &mut cells);
@@ -252,9 +248,7 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
     match (format, stream) {
         (Format::Table, _) => printer.record(&summary)?,
         (_, Some(stream)) => stream.finish(Some(&summary))?,
-        (_, None) => {
-            open_stream(printer, format, report.layout.columns.iter())?.finish(Some(&summary))?
-        }
+        (_, None) => open_stream(printer, report.layout.columns.iter()).finish(Some(&summary))?,
     }
     let mut described = format!(
         "{name}: {} bill, {}",
@@ -293,13 +287,9 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-fn open_stream<'a>(
-    printer: &Printer,
-    format: Format,
-    columns: impl Iterator<Item = &'a Column>,
-) -> Result<RowStream, Failure> {
+fn open_stream<'a>(printer: &Printer, columns: impl Iterator<Item = &'a Column>) -> List {
     let names: Vec<&str> = columns.map(|c| c.name()).collect();
-    printer.row_stream(format, "records", &names)
+    printer.list(&names).with_summary("records")
 }
 
 /// A record's cells: text as it is, money in fen. `numbers` holds the formatted amounts.

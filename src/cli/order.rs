@@ -846,7 +846,7 @@ fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure
     } else {
         count_rows(path)
     };
-    let stream = context.printer.record_stream(&BATCH_COLUMNS, expected)?;
+    let mut stream = context.printer.list(&BATCH_COLUMNS).live(expected);
     let pace = args.rate.map(|rate| Pace {
         interval: Duration::from_secs_f64(1.0 / rate),
         next: std::sync::Mutex::new(tokio::time::Instant::now()),
@@ -927,11 +927,11 @@ fn batch(context: &Context, args: &QueryArgs, path: &Path) -> Result<u8, Failure
                     }
                 }
             }
-            stream.row(&record)?;
+            stream.record(&record)?;
         }
         Ok(())
     });
-    let finished = stream.finish();
+    let finished = stream.finish(None);
     written?;
     finished?;
     let summary: Vec<String> = states
