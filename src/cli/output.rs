@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::failure::Failure;
 use super::scrub;
+use crate::wechat::secret::shortest_loaded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -299,7 +300,7 @@ impl<W: Write> List<W> {
     pub fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), Failure> {
         self.start()?;
         // One look at the loaded keys per row, so that short plain cells need no copy.
-        let shortest_key = crate::wechat::secret::shortest_loaded();
+        let shortest_key = shortest_loaded();
         let first = self.rows == 0;
         self.rows += 1;
         let out = &mut self.out;
@@ -351,7 +352,7 @@ impl<W: Write> List<W> {
         let opening = match (self.format, &self.summary_name) {
             (Format::Csv, _) => {
                 let header: Vec<Cell> = self.columns.iter().map(|c| Cell::Text(c)).collect();
-                csv_line(&mut self.line, &header, usize::MAX);
+                csv_line(&mut self.line, &header, shortest_loaded());
                 &self.line[..]
             }
             (Format::Json, None) => b"[",
@@ -472,13 +473,16 @@ impl StdoutPipe {
         }
     }
 
-    /// Waits for the writer thread to write what it was given.
+    /// Waits for the writer thread to write what it was given, and end.
     fn join(&mut self) -> io::Result<()> {
-        match self.writer.take().map(|writer| writer.thread.join()) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("the output thread failed")),
-            None => Ok(()),
-        }
+        let Some(Writer { full, thread, .. }) = self.writer.take() else {
+            return Ok(());
+        };
+        // The thread ends when no more blocks can come.
+        drop(full);
+        thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the output thread failed")))
     }
 }
 

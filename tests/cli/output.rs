@@ -205,3 +205,52 @@ fn box_drawing_only_in_a_utf8_locale() {
     let boxed = jsapi_table(&env);
     assert!(boxed.stdout.contains('│'), "{}", boxed.stdout);
 }
+
+/// A list longer than the printer holds at once goes out through its writer thread, whole and
+/// in order, in every format.
+#[test]
+fn a_long_list_streams_whole() {
+    let mut env = Env::new();
+    // A writer thread that is never told the list ended would hang the command.
+    env.time_limit(std::time::Duration::from_secs(60));
+    let day = wxpay_ops::emulator::synth::SyntheticDay {
+        mch_id: "1900000109".into(),
+        appid: "wx2421b1c4370ec43b".into(),
+        bill_date: "20261120".into(),
+        trades: 4000,
+        seed: 7,
+    };
+    let bill = env.path("2026-11-20.ALL.csv");
+    let mut file = std::fs::File::create(&bill).unwrap();
+    let rows = day.into_rows(wxpay_ops::bill::format::FeeRate(60));
+    let bill_type = wxpay_ops::bill::format::BillType::All;
+    let summary = wxpay_ops::emulator::bills::write_trade_bill(&mut file, bill_type, rows);
+    let count = summary.unwrap().count as usize;
+    let bill = bill.to_str().unwrap();
+    let out = env
+        .run(&["bill", "parse", bill, "--format", "csv"])
+        .expect(0);
+    assert!(
+        out.stdout.len() > 3 << 18,
+        "{} bytes: more than a few blocks",
+        out.stdout.len()
+    );
+    let mut reader = csv::Reader::from_reader(out.stdout.as_bytes());
+    let numbers: Vec<String> = (reader.records())
+        .map(|row| row.unwrap()[6].to_owned())
+        .collect();
+    assert_eq!(numbers.len(), count);
+    let json = env
+        .run(&["bill", "parse", bill, "--format", "json"])
+        .expect(0)
+        .json();
+    let records = json["records"].as_array().unwrap();
+    let in_json: Vec<&str> = (records.iter())
+        .map(|r| r["out_trade_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(in_json, numbers);
+    let lines = env
+        .run(&["bill", "parse", bill, "--format", "jsonl"])
+        .expect(0);
+    assert_eq!(lines.stdout.lines().count(), count + 1);
+}
