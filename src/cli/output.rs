@@ -64,12 +64,7 @@ impl Printer {
         let text = match format {
             Format::Json => json(&scrubbed(&Value::Object(record.clone()))),
             Format::Jsonl => json_line(&scrubbed(&Value::Object(record.clone()))),
-            Format::Table => table(
-                None,
-                flatten(record)
-                    .into_iter()
-                    .map(|(key, value)| vec![key, value]),
-            ),
+            Format::Table => key_value_table(terminal_width(), flatten(record)),
             Format::Csv => {
                 let (header, row): (Vec<String>, Vec<String>) = flatten(record).into_iter().unzip();
                 let columns: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -383,7 +378,11 @@ impl<W: Write> List<W> {
                 .map(|summary| json_line(&serde_json::json!({ "summary": summary })))
                 .unwrap_or_default(),
             Format::Csv => String::new(),
-            Format::Table => table(Some(self.columns.clone()), std::mem::take(&mut self.held)),
+            Format::Table => table(
+                terminal_width(),
+                Some(self.columns.clone()),
+                std::mem::take(&mut self.held),
+            ),
         };
         self.out
             .write_all(ending.as_bytes())
@@ -634,18 +633,49 @@ fn stdout_failure(e: io::Error) -> Failure {
     }
 }
 
-/// Lays out a table for the terminal: as wide as `COLUMNS` or the terminal says, unwrapped
-/// when neither gives a width (a pseudo-terminal of 0 columns, under `script` or `docker -t`,
-/// would otherwise squeeze every column to one character). No column is narrower than its
-/// longest word, so signs, fingerprints and XML replies stay on one line to be copied.
-fn table(header: Option<Vec<String>>, rows: impl IntoIterator<Item = Vec<String>>) -> String {
+/// Lays out a table `width` columns wide at most (see [`terminal_width`]), unwrapped when
+/// there is no width (a pseudo-terminal of 0 columns, under `script` or `docker -t`,
+/// would otherwise squeeze every column to one character). Free text wraps at its words, and
+/// no column is narrower than its longest word, so that identifiers, amounts, signs and XML
+/// replies stay whole to be copied. Rows whose words cannot stand side by side in that width
+/// are shown one by one instead, each as a table of column and value.
+fn table(width: Option<u16>, header: Option<Vec<String>>, rows: Vec<Vec<String>>) -> String {
+    // In bytes, never less than a terminal's width of the word, so that no word is split.
+    let longest_word = |text: &String| text.split_whitespace().map(str::len).max();
+    let columns = header.as_ref().or(rows.first()).map_or(0, Vec::len);
+    let longest: Vec<usize> = (0..columns)
+        .map(|index| {
+            (header.iter().chain(&rows))
+                .filter_map(|row| row.get(index).and_then(longest_word))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // A space either side of each column, a border after it, and one before the first.
+    let needed = longest.iter().map(|longest| longest + 3).sum::<usize>() + 1;
+    if let Some(header) = header.as_ref().filter(|header| header.len() > 2)
+        && width.is_some_and(|width| needed > usize::from(width))
+    {
+        // Each row on its own, without its empty cells.
+        let card = |row: Vec<String>| {
+            header
+                .iter()
+                .cloned()
+                .zip(row)
+                .filter(|(_, v)| !v.is_empty())
+        };
+        return rows
+            .into_iter()
+            .map(|row| key_value_table(width, card(row)))
+            .collect();
+    }
     let mut table = Table::new();
     table.load_style(if utf8_locale() {
         presets::UTF8_FULL_CONDENSED
     } else {
         presets::ASCII_FULL_CONDENSED
     });
-    match terminal_width() {
+    match width {
         Some(width) => table
             .set_width(width)
             .set_content_arrangement(ContentArrangement::Dynamic),
@@ -654,27 +684,8 @@ fn table(header: Option<Vec<String>>, rows: impl IntoIterator<Item = Vec<String>
     if let Some(header) = header {
         table.set_header(header);
     }
-    for row in rows {
-        table.add_row(row);
-    }
-    let longest_word = |text: String| text.split_whitespace().map(str::len).max().unwrap_or(0);
-    let longest_words: Vec<usize> = (0..table.column_count())
-        .map(|index| {
-            let header = table
-                .header()
-                .and_then(|header| header.cell_iter().nth(index))
-                .map(|cell| cell.content());
-            table
-                .column_cells_iter(index)
-                .flatten()
-                .map(|cell| cell.content())
-                .chain(header)
-                .map(longest_word)
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for (column, longest) in table.column_iter_mut().zip(longest_words) {
+    table.add_rows(rows);
+    for (column, longest) in table.column_iter_mut().zip(longest) {
         // The constraint counts the cell's padding, one space on each side.
         let width = u16::try_from(longest + 2).unwrap_or(u16::MAX);
         column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(width)));
@@ -682,8 +693,17 @@ fn table(header: Option<Vec<String>>, rows: impl IntoIterator<Item = Vec<String>
     format!("{table}\n")
 }
 
+/// A table of two columns, names and values.
+fn key_value_table(
+    width: Option<u16>,
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> String {
+    let rows = pairs.into_iter().map(|(key, value)| vec![key, value]);
+    table(width, None, rows.collect())
+}
+
 /// `COLUMNS` when set to a width, else the terminal's own width; none when neither is known.
-fn terminal_width() -> Option<u16> {
+pub(crate) fn terminal_width() -> Option<u16> {
     let from_env = std::env::var("COLUMNS")
         .ok()
         .and_then(|columns| columns.trim().parse::<u16>().ok());
@@ -735,7 +755,7 @@ fn scrubbed(value: &Value) -> Value {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> String {
+fn json(value: &Value) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
     text.push('\n');
     text
@@ -747,9 +767,8 @@ fn json_line(value: &Value) -> String {
     text
 }
 
-/// Flattens nested objects to `outer.inner`; arrays become one line per element.
 /// A rate as people read it: whole units a second (`234/s`), one decimal below 10 (`2.5/s`).
-pub fn rate(per_second: f64) -> String {
+fn rate(per_second: f64) -> String {
     if !per_second.is_finite() || per_second <= 0.0 {
         "0/s".to_owned()
     } else if per_second < 9.95 {
@@ -759,6 +778,7 @@ pub fn rate(per_second: f64) -> String {
     }
 }
 
+/// Flattens nested objects to `outer.inner`; arrays become one line per element.
 fn flatten(record: &Record) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (key, value) in record {
@@ -872,6 +892,36 @@ mod tests {
         binary.write_all(png).unwrap();
         binary.flush().unwrap();
         assert_eq!(binary.out, png);
+    }
+
+    #[test]
+    fn tables_fit_their_width_and_never_split_a_word() {
+        let header: Vec<String> = ["category", "out_trade_no", "amount", "note"]
+            .map(String::from)
+            .into();
+        let rows: Vec<Vec<String>> = (0..4)
+            .map(|i| {
+                let note = "a note of free text that wraps at its spaces ".repeat(i);
+                vec![
+                    "missing_in_export".into(),
+                    format!("SYN2026112000000000{i:02}"),
+                    format!("{i}.00"),
+                    note,
+                ]
+            })
+            .collect();
+        for width in 40..=140 {
+            let text = table(Some(width), Some(header.clone()), rows.clone());
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= usize::from(width),
+                    "{width}:\n{text}"
+                );
+            }
+            assert!(text.contains("SYN202611200000000003"), "{width}:\n{text}");
+        }
+        let note = rows[3][3].trim().to_owned();
+        assert!(table(None, Some(header), rows).contains(&note), "unwrapped");
     }
 
     fn listed(format: Format, summary: Option<&str>) -> String {
