@@ -22,7 +22,7 @@ use time::macros::date;
 use crate::bill::download::{Downloaded, Source, bill_path, check_date, fetch};
 use crate::bill::format::BillType;
 use crate::config::certs::read_p12;
-use crate::emulator::core::Options;
+use crate::emulator::core::EmulatorOptions;
 use crate::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID};
 use crate::emulator::server::ServeError;
 use crate::emulator::state::PayOptions;
@@ -54,6 +54,36 @@ pub struct Step {
     pub command: Option<String>,
     pub result: String,
     pub ok: bool,
+}
+
+impl Step {
+    /// The step's commands (most have one, some none), each as the words a POSIX shell reads
+    /// in it, quoted as typed: what [`shell_word`] quotes, and `;` between commands.
+    pub fn commands(&self) -> Vec<Vec<&str>> {
+        let Some(line) = &self.command else {
+            return Vec::new();
+        };
+        let (mut commands, mut words) = (Vec::new(), Vec::new());
+        let (mut start, mut quoted, mut escaped) = (0, false, false);
+        for (at, c) in line.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if !quoted => escaped = true,
+                '\'' => quoted = !quoted,
+                ' ' | ';' if !quoted => {
+                    words.extend((start < at).then(|| &line[start..at]));
+                    start = at + 1;
+                    if c == ';' {
+                        commands.push(std::mem::take(&mut words));
+                    }
+                }
+                _ => {}
+            }
+        }
+        words.extend((start < line.len()).then(|| &line[start..]));
+        commands.push(words);
+        commands
+    }
 }
 
 fn check(name: &str, expected: &str, got: String) -> Step {
@@ -618,10 +648,10 @@ struct Halt;
 /// shop's export written with one difference of each category, and the two reconciled.
 pub fn merchant_day(options: &DayOptions<'_>) -> Result<MerchantDay, DemoError> {
     let emulator = Emulator::start(ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             notify_time_factor: 0.01,
             refund_delay: time::Duration::ZERO,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         ..ServeOptions::default()
     })?;
@@ -1206,6 +1236,33 @@ mod tests {
         planted.sort();
         let others: Vec<Category> = Category::ALL[1..].to_vec();
         assert_eq!(planted, others);
+    }
+
+    #[test]
+    fn a_steps_commands_are_the_words_the_shell_reads() {
+        let step = |command: &str| Step {
+            name: String::new(),
+            command: Some(command.to_owned()),
+            result: String::new(),
+            ok: true,
+        };
+        let quoted = format!("a {} {}; b c", shell_word("it's a b"), shell_word("x;y"));
+        assert_eq!(
+            step(&quoted).commands(),
+            [vec!["a", r"'it'\''s a b'", "'x;y'"], vec!["b", "c"]]
+        );
+        for order in &ORDERS {
+            let command = step(&order.create_command());
+            let words = command.commands();
+            assert_eq!(words.len(), 1);
+            assert_eq!(Some(words[0].join(" ")), command.command);
+        }
+        let mweb = step(&ORDERS[3].create_command());
+        assert_eq!(
+            mweb.commands()[0].last(),
+            Some(&shell_word(SCENE_INFO).as_str())
+        );
+        assert!(check("x", "y", "y".into()).commands().is_empty());
     }
 
     #[test]

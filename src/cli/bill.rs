@@ -12,7 +12,7 @@ use time::Date;
 use super::common::bills::{FetchArgs, bill_dir, failure_code, failure_hint, fetch_days};
 use super::common::counted;
 use super::failure::{Failure, exit};
-use super::output::{Cell, Format, Printer, Record, RowStream};
+use super::output::{Cell, Format, List, Printer, Record};
 use super::settings::{Context, parse_day};
 use crate::bill::download::{self, DownloadError, FundAccount, Source, iso};
 use crate::bill::fetch::DayResult;
@@ -171,7 +171,7 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
         (args.file.display().to_string(), Box::new(file))
     };
     let format = printer.format(Format::Json);
-    let mut stream: Option<RowStream> = None;
+    let mut stream: Option<List> = None;
     let mut numbers = String::new();
     let result = parse::read(reader, |record: &BillRecord<'_>| {
         if format == Format::Table {
@@ -179,11 +179,7 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
         }
         let stream = match &mut stream {
             Some(stream) => stream,
-            None => stream.insert(open_stream(
-                printer,
-                format,
-                record.layout().columns.iter(),
-            )?),
+            None => stream.insert(open_stream(printer, record.layout().columns.iter())),
         };
         let mut cells = [Cell::Text(""); MAX_COLUMNS];
         let mut count = 0;
@@ -205,9 +201,7 @@ fn run_parse(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
     match (format, stream) {
         (Format::Table, _) => printer.record(&summary)?,
         (_, Some(stream)) => stream.finish(Some(&summary))?,
-        (_, None) => {
-            open_stream(printer, format, report.layout.columns.iter())?.finish(Some(&summary))?
-        }
+        (_, None) => open_stream(printer, report.layout.columns.iter()).finish(Some(&summary))?,
     }
     check_summary(printer, &name, format, &report, args.strict)
 }
@@ -254,13 +248,9 @@ fn check_summary(
     Ok(exit::OK)
 }
 
-fn open_stream<'a>(
-    printer: &Printer,
-    format: Format,
-    columns: impl Iterator<Item = &'a Column>,
-) -> Result<RowStream, Failure> {
+fn open_stream<'a>(printer: &Printer, columns: impl Iterator<Item = &'a Column>) -> List {
     let names: Vec<&str> = columns.map(|c| c.name()).collect();
-    printer.row_stream(format, "records", &names)
+    printer.list(&names).with_summary("records")
 }
 
 fn summary_record(report: &Report) -> Record {

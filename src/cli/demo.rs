@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::common::print_tables;
 use super::failure::{Failure, exit};
-use super::output::{Format, Record};
+use super::output::{Format, Record, terminal_width};
 use super::settings::Context;
 use crate::demo::{DayOptions, DemoError, MerchantDay, Step, merchant_day, published_vectors};
 use crate::reconcile::DEFAULT_CUTOFF_WINDOW;
@@ -66,16 +66,82 @@ fn not_started(error: DemoError) -> Failure {
 
 const STEP_COLUMNS: [&str; 4] = ["step", "result", "check", "command"];
 
-fn step_row(step: &Step) -> Vec<String> {
-    vec![
-        step.name.clone(),
-        step.result.clone(),
-        if step.ok { "ok" } else { "FAILED" }.to_owned(),
-        step.command.clone().unwrap_or_default(),
-    ]
+fn step_record(step: &Step) -> Record {
+    let record = json!({
+        "step": step.name,
+        "result": step.result,
+        "check": if step.ok { "ok" } else { "FAILED" },
+        "command": step.command,
+    });
+    record.as_object().cloned().unwrap_or_default()
 }
 
-/// A table of the steps, then the reconciliation as `reconcile` shows it; for scripts one
+/// The steps for a person at a terminal: each one's check and name, its result beneath, and
+/// the commands to type on lines of their own, continued with ` \` and broken only between
+/// words, so that each can be copied whole.
+fn steps_text(steps: &[Step], width: usize) -> String {
+    let mut text = String::new();
+    for step in steps {
+        let check = if step.ok { "ok  " } else { "FAILED " };
+        text += &fill(step.name.split_whitespace(), width, check, "    ", "");
+        text += &fill(step.result.split_whitespace(), width, "    ", "    ", "");
+        for words in step.commands() {
+            let words = flags_with_values(&words);
+            let words = words.iter().map(String::as_str);
+            text += &fill(words, width, "      ", "        ", " \\");
+        }
+    }
+    text
+}
+
+/// A command's words, each flag joined to its value, so that no line ends between them.
+fn flags_with_values(words: &[&str]) -> Vec<String> {
+    let mut joined: Vec<String> = Vec::new();
+    for word in words {
+        match joined.last_mut() {
+            Some(flag)
+                if flag.starts_with("--") && !flag.contains(' ') && !word.starts_with('-') =>
+            {
+                flag.push(' ');
+                flag.push_str(word);
+            }
+            _ => joined.push(word.to_string()),
+        }
+    }
+    joined
+}
+
+/// `words` filled into lines of at most `width` characters, the first after `first` and the
+/// others after `indent`, each line but the last ending in `end`. A word too long for any
+/// line stands alone on one.
+fn fill<'a>(
+    words: impl IntoIterator<Item = &'a str>,
+    width: usize,
+    first: &str,
+    indent: &str,
+    end: &str,
+) -> String {
+    let words: Vec<&str> = words.into_iter().collect();
+    let (mut text, mut line) = (String::new(), first.to_owned());
+    let mut empty = true;
+    for (index, word) in words.iter().enumerate() {
+        let last = index + 1 == words.len();
+        let wanted = line.chars().count() + 1 + word.chars().count();
+        if !empty && wanted + if last { 0 } else { end.len() } > width {
+            text += &format!("{line}{end}\n");
+            line = indent.to_owned();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line += word;
+        empty = false;
+    }
+    text + &line + "\n"
+}
+
+/// The steps for a person, then the reconciliation as `reconcile` shows it; for scripts one
 /// JSON object: the steps, the planted differences, and the report as `reconcile --out`
 /// writes it (`summary`) with every difference as `reconcile --format json` prints it. CSV
 /// has the steps only. Files are named within the demo's folder, which is gone once it ends.
@@ -86,28 +152,18 @@ fn render(
     folder: &Path,
 ) -> Result<(), Failure> {
     let printer = &context.printer;
-    let rows: Vec<Vec<String>> = steps.iter().map(step_row).collect();
+    let records: Vec<Record> = steps.iter().map(step_record).collect();
     match printer.format(Format::Json) {
-        Format::Csv => printer.rows(&STEP_COLUMNS, &rows),
+        Format::Csv => printer.records(&STEP_COLUMNS, &records),
         Format::Table => {
-            printer.rows(&STEP_COLUMNS, &rows)?;
+            let width = terminal_width().map_or(usize::MAX, usize::from);
+            printer.data(&steps_text(steps, width))?;
             match &day.reconciled {
                 Some(day) => print_tables(context, &day.reconciled.outcome),
                 None => Ok(()),
             }
         }
         Format::Json | Format::Jsonl => {
-            let steps: Vec<Value> = steps
-                .iter()
-                .map(|s| {
-                    json!({
-                        "step": s.name,
-                        "result": s.result,
-                        "check": if s.ok { "ok" } else { "FAILED" },
-                        "command": s.command,
-                    })
-                })
-                .collect();
             let planted: Vec<Value> = day
                 .planted
                 .iter()
@@ -135,10 +191,40 @@ fn render(
                 })
             });
             let mut record = Record::new();
+            let steps = records.into_iter().map(Value::Object).collect();
             record.insert("steps".into(), Value::Array(steps));
             record.insert("planted".into(), Value::Array(planted));
             record.insert("reconcile".into(), reconcile.unwrap_or(Value::Null));
             printer.record(&record)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_break_between_a_flag_and_the_next_never_inside_one() {
+        let words = [
+            "wxpay-ops",
+            "order",
+            "close",
+            "--out-trade-no",
+            "A-1",
+            "--yes",
+        ];
+        let joined = flags_with_values(&words);
+        assert_eq!(joined[3..], ["--out-trade-no A-1", "--yes"]);
+        let lines = fill(joined.iter().map(String::as_str), 30, "  ", "    ", " \\");
+        assert_eq!(
+            lines,
+            "  wxpay-ops order close \\\n    --out-trade-no A-1 --yes\n"
+        );
+        let long = "x".repeat(40);
+        assert_eq!(
+            fill(["a", &long, "b"], 20, "", "", ""),
+            format!("a\n{long}\nb\n")
+        );
     }
 }

@@ -9,7 +9,7 @@ use super::failure::{Failure, exit};
 use super::output::{Format, Printer, Record};
 use super::settings::Context;
 use crate::bill::format::FeeRate;
-use crate::emulator::core::Options;
+use crate::emulator::core::EmulatorOptions;
 use crate::emulator::merchant::{Merchant, load_merchants};
 use crate::emulator::pki::ClientPaths;
 use crate::emulator::server::{CONTROL_PREFIX, ServeError};
@@ -56,6 +56,19 @@ fn parse_day(text: &str) -> Result<DaySpec, String> {
         trades,
         seed,
     })
+}
+
+impl DaySpec {
+    /// The day of one merchant and app.
+    fn of(&self, mch_id: &str, appid: &str) -> SyntheticDay {
+        SyntheticDay {
+            mch_id: mch_id.to_owned(),
+            appid: appid.to_owned(),
+            bill_date: self.bill_date.clone(),
+            trades: self.trades,
+            seed: self.seed,
+        }
+    }
 }
 
 /// A count of differences: a synthetic day has no more trades than this.
@@ -192,15 +205,29 @@ const DEFAULT_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST)
 const DEFAULT_HTTPS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8788);
 
 /// The two listening addresses. A listener not named takes a free port beside the one that
-/// is, so that a second emulator on another address never trips over a default port.
-fn addresses(listen: Option<SocketAddr>, tls: Option<SocketAddr>) -> (SocketAddr, SocketAddr) {
+/// is, so that a second emulator on another address never trips over a default port. Only
+/// loopback without --allow-remote, since the control plane can move money and time.
+fn addresses(args: &ServeArgs) -> Result<(SocketAddr, SocketAddr), Failure> {
     let beside = |other: SocketAddr| SocketAddr::new(other.ip(), 0);
-    match (listen, tls) {
+    let (http, https) = match (args.listen, args.tls_listen) {
         (None, None) => (DEFAULT_HTTP, DEFAULT_HTTPS),
         (Some(plain), None) => (plain, beside(plain)),
         (None, Some(tls)) => (beside(tls), tls),
         (Some(plain), Some(tls)) => (plain, tls),
+    };
+    for (flag, addr) in [("--listen", http), ("--tls-listen", https)] {
+        if !args.allow_remote && !addr.ip().to_canonical().is_loopback() {
+            return Err(Failure::usage(format!(
+                "{flag} {addr} is not a loopback address, and the emulator's control plane \
+                 can move money and time"
+            ))
+            .hint(
+                "add --allow-remote to serve other machines; the control plane then requires \
+                 the token printed at start",
+            ));
+        }
     }
+    Ok((http, https))
 }
 
 /// `config_flag`: whether the global `--config` was given. It names the wxpay-ops config,
@@ -213,13 +240,7 @@ pub fn run(context: &Context, config_flag: bool, command: EmulatorCommand) -> Re
 }
 
 fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
-    let day = SyntheticDay {
-        mch_id: args.mch_id,
-        appid: args.appid,
-        bill_date: args.day.bill_date,
-        trades: args.day.trades,
-        seed: args.day.seed,
-    };
+    let day = args.day.of(&args.mch_id, &args.appid);
     let differences = Differences {
         missing_in_export: args.missing_in_export,
         missing_in_bill: args.missing_in_bill,
@@ -261,21 +282,7 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         )
         .hint("name the emulator's merchants file with `emulator serve --merchants FILE`"));
     }
-    let (http, https) = addresses(args.listen, args.tls_listen);
-    if !args.allow_remote {
-        for (flag, addr) in [("--listen", http), ("--tls-listen", https)] {
-            if !addr.ip().to_canonical().is_loopback() {
-                return Err(Failure::usage(format!(
-                    "{flag} {addr} is not a loopback address, and the emulator's control plane \
-                     can move money and time"
-                ))
-                .hint(
-                    "add --allow-remote to serve other machines; the control plane then requires \
-                     the token printed at start",
-                ));
-            }
-        }
-    }
+    let (http, https) = addresses(&args)?;
     let merchants = match &args.merchants {
         Some(path) => load_merchants(path).map_err(|e| {
             Failure::usage(e.to_string())
@@ -287,13 +294,13 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         .allow_remote
         .then(crate::emulator::server::new_control_token);
     let options = ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             merchants,
             fee_rate: FeeRate(args.fee_rate),
             notify_time_factor: args.notify_time_factor,
             refund_delay: time::Duration::seconds(args.refund_delay),
             allow_remote_notify: args.allow_remote,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         http,
         https,
@@ -301,33 +308,13 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         control_token: control_token.clone(),
         ..ServeOptions::default()
     };
-    let mut emulator = Emulator::start(options).map_err(|e| {
-        let hint = match &e {
-            ServeError::Listen { .. } => {
-                Some("pick free ports with --listen and --tls-listen (port 0 picks one)")
-            }
-            ServeError::OpenFolder { .. } => {
-                Some("run `chmod 700` on it, or name a new folder with --cert-dir")
-            }
-            _ => None,
-        };
-        let failure = Failure::usage(e.to_string());
-        match hint {
-            Some(hint) => failure.hint(hint),
-            None => failure,
-        }
-    })?;
+    let mut emulator = Emulator::start(options).map_err(start_failure)?;
     for spec in &args.synthetic_day {
         let merchant = &emulator.core().options.merchants[0];
+        let day = spec.of(&merchant.mch_id, &merchant.appids[0]);
         emulator
             .core()
-            .add_synthetic_day(SyntheticDay {
-                mch_id: merchant.mch_id.clone(),
-                appid: merchant.appids[0].clone(),
-                bill_date: spec.bill_date.clone(),
-                trades: spec.trades,
-                seed: spec.seed,
-            })
+            .add_synthetic_day(day)
             .map_err(Failure::usage)?;
     }
     if args.keep {
@@ -360,6 +347,20 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
     // Dropping the emulator removes its temporary folder.
     drop(emulator);
     Ok(exit::OK)
+}
+
+/// Why the emulator did not start, with the remedy where there is one.
+fn start_failure(error: ServeError) -> Failure {
+    let failure = Failure::usage(error.to_string());
+    match error {
+        ServeError::Listen { .. } => {
+            failure.hint("pick free ports with --listen and --tls-listen (port 0 picks one)")
+        }
+        ServeError::OpenFolder { .. } => {
+            failure.hint("run `chmod 700` on it, or name a new folder with --cert-dir")
+        }
+        _ => failure,
+    }
 }
 
 /// What `serve --format json` prints once it listens. No API key: scripts read them from

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use super::common::{describe_source, explain};
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
 use super::settings::{Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input};
-use super::sign::{describe_source, explain};
 use crate::wechat::notify::{
-    REFUND_ENVELOPE_FIELDS, Recipient, Rejection, decrypt_envelope, envelope_failure, reply_for,
-    verify_payment,
+    REFUND_ENVELOPE_FIELDS, Recipient, RefundNotification, Rejection, decrypt_envelope,
+    envelope_failure, is_bare_failure, reply_for, verify_payment,
 };
 use crate::wechat::sign::canonical;
 use crate::wechat::{Message, SignType};
@@ -260,15 +260,12 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         warn_all(context, &warnings);
         return Ok(exit::OK);
     }
-    Err(Failure::new(
-        exit::VERIFY,
-        format!("{name}: {}; do not trust it", problems.join("; ")),
-    )
-    .hint(if rejections.contains(&Rejection::Sign) {
+    let hint = if rejections.contains(&Rejection::Sign) {
         SIGN_HINT
     } else {
-        "check --profile, --mch-id and --appid: this notification was sent to another merchant or app"
-    }))
+        FOREIGN_HINT
+    };
+    Err(untrusted(&name, &problems, hint))
 }
 
 fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
@@ -278,28 +275,14 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
     let envelope = Message::parse(&bytes).map_err(|e| Failure::xml(&name, e))?;
     let expectations = Expectations::new(&args.recipient, selected.as_ref());
     let failure = envelope_failure(&envelope);
-    let bare_failure = failure.is_some() && envelope.get("req_info").is_none();
-    let mut rejections = expectations.recipient().mismatches(&envelope);
-    if bare_failure {
-        // A FAIL envelope typically carries nothing but return_code and return_msg: only a
-        // field that is there and names someone else makes it foreign.
-        rejections
-            .retain(|r| !matches!(r, Rejection::Foreign { received, .. } if received.is_empty()));
-    }
+    let rejections = expectations.recipient().envelope_mismatches(&envelope);
     let problems: Vec<String> = rejections
         .iter()
         .filter_map(|r| expectations.describe(r))
         .collect();
-    let foreign = || {
-        Failure::new(
-            exit::VERIFY,
-            format!("{name}: {}; do not trust it", problems.join("; ")),
-        )
-        .hint("check --profile, --mch-id and --appid: this notification was sent to another merchant or app")
-    };
-    if bare_failure {
+    if is_bare_failure(&envelope) {
         if !rejections.is_empty() {
-            return Err(foreign());
+            return Err(untrusted(&name, &problems, FOREIGN_HINT));
         }
         return Err(Failure::new(
             exit::REFUSED,
@@ -332,7 +315,30 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
     }
     warnings.extend(expectations.unchecked_note());
     notes.extend(warnings.iter().cloned());
+    let mut record = decrypted_record(&refund, failure.as_deref(), &rejections);
+    record.insert("notes".into(), json!(notes));
+    context.printer.record(&record)?;
+    if !rejections.is_empty() {
+        return Err(untrusted(&name, &problems, FOREIGN_HINT));
+    }
+    if let Some(failure) = failure {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!("{name} reports {failure}"),
+        )
+        .hint("the envelope's return_code is not signed; the decrypted fields show the refund as WeChat Pay sent it"));
+    }
+    warn_all(context, &warnings);
+    Ok(exit::OK)
+}
 
+/// A decrypted refund notification as printed: what it reports, its envelope (the protocol's
+/// fields, then any others apart), the decrypted fields, and the reply to send.
+fn decrypted_record(
+    refund: &RefundNotification,
+    failure: Option<&str>,
+    rejections: &[Rejection],
+) -> Record {
     let mut record = Record::new();
     record.insert("decrypted".into(), json!(true));
     record.insert("reported_failure".into(), json!(failure));
@@ -349,19 +355,18 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
         fields_value(refund.extra_fields()),
     );
     record.insert("fields".into(), fields_value(refund.info.pairs()));
-    record.insert("reply".into(), json!(reply_for(&rejections)));
-    record.insert("notes".into(), json!(notes));
-    context.printer.record(&record)?;
-    if !rejections.is_empty() {
-        return Err(foreign());
-    }
-    if let Some(failure) = failure {
-        return Err(Failure::new(
-            exit::REFUSED,
-            format!("{name} reports {failure}"),
-        )
-        .hint("the envelope's return_code is not signed; the decrypted fields show the refund as WeChat Pay sent it"));
-    }
-    warn_all(context, &warnings);
-    Ok(exit::OK)
+    record.insert("reply".into(), json!(reply_for(rejections)));
+    record
+}
+
+const FOREIGN_HINT: &str =
+    "check --profile, --mch-id and --appid: this notification was sent to another merchant or app";
+
+/// A notification that must not be trusted, and why.
+fn untrusted(name: &str, problems: &[String], hint: &str) -> Failure {
+    Failure::new(
+        exit::VERIFY,
+        format!("{name}: {}; do not trust it", problems.join("; ")),
+    )
+    .hint(hint)
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::failure::Failure;
 use super::scrub;
+use crate::wechat::secret::shortest_loaded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -63,86 +64,56 @@ impl Printer {
         let text = match format {
             Format::Json => json(&scrubbed(&Value::Object(record.clone()))),
             Format::Jsonl => json_line(&scrubbed(&Value::Object(record.clone()))),
-            Format::Table => table(
-                None,
-                flatten(record)
-                    .into_iter()
-                    .map(|(key, value)| vec![key, value]),
-            ),
+            Format::Table => key_value_table(terminal_width(), flatten(record)),
             Format::Csv => {
-                let (header, row): (Vec<_>, Vec<_>) = flatten(record).into_iter().unzip();
-                csv_text(&header, &[row])
+                let (header, row): (Vec<String>, Vec<String>) = flatten(record).into_iter().unzip();
+                let columns: Vec<&str> = header.iter().map(String::as_str).collect();
+                return self.rows(&columns, [row]);
             }
         };
         self.write(&text)
     }
 
-    /// Prints rows under named columns; JSON gets an array of objects.
-    pub fn rows(&self, columns: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
-        let objects = || {
-            rows.iter().map(|row| {
-                Value::Object(
-                    columns
-                        .iter()
-                        .zip(row)
-                        .map(|(c, v)| (c.to_string(), Value::String(scrub::value(v))))
-                        .collect(),
-                )
-            })
-        };
-        let text = match self.format(Format::Json) {
-            Format::Json => json(&objects().collect::<Vec<_>>()),
-            Format::Jsonl => objects().map(|object| json_line(&object)).collect(),
-            Format::Table => table(
-                Some(columns.iter().map(|c| c.to_string()).collect()),
-                rows.iter()
-                    .map(|row| row.iter().map(|v| scrub::value(v)).collect()),
-            ),
-            Format::Csv => {
-                let header: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-                csv_text(&header, rows)
-            }
-        };
-        self.write(&text)
+    /// Starts a list under `columns`, written to stdout as its rows come; see [`List`].
+    pub fn list(&self, columns: &[&str]) -> List {
+        let mut list = List::new(StdoutPipe::default(), self.format(Format::Json), columns);
+        list.progress_allowed = self.shows_progress();
+        list
     }
 
-    /// Prints records with the same keys: a JSON array of objects whose values keep their
-    /// types, or one table or CSV row per record.
-    pub fn records(&self, columns: &[&str], records: &[Record]) -> Result<(), Failure> {
-        self.write(&render_records(self.format(Format::Json), columns, records))
-    }
-
-    /// Starts a stream of rows under `columns`, for outputs too long to hold: a CSV header
-    /// and rows, JSON lines, or a JSON object `{"<name>": [rows…], "summary": …}` written
-    /// element by element. Every cell is scrubbed as it goes. A table cannot stream: the
-    /// caller shows something else there (a table is written as CSV).
-    pub fn row_stream(
+    /// Prints rows of text under `columns`, as a [`List`].
+    pub fn rows<R, S>(
         &self,
-        format: Format,
-        name: &str,
         columns: &[&str],
-    ) -> Result<RowStream, Failure> {
-        let buffered = StdoutPipe::new;
-        let mut sink = match format {
-            Format::Csv | Format::Table => Sink::Csv(buffered()),
-            Format::Json => Sink::Json(buffered()),
-            Format::Jsonl => Sink::Jsonl(buffered()),
-        };
-        match &mut sink {
-            Sink::Csv(out) => {
-                let header: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-                out.write_all(csv_text(&header, &[]).as_bytes())
-            }
-            Sink::Json(out) => write!(out, "{{{}:[", json_string(name)),
-            Sink::Jsonl(_) => Ok(()),
+        rows: impl IntoIterator<Item = R>,
+    ) -> Result<(), Failure>
+    where
+        R: AsRef<[S]>,
+        S: AsRef<str>,
+    {
+        let mut list = self.list(columns);
+        for row in rows {
+            let cells: Vec<Cell> = row
+                .as_ref()
+                .iter()
+                .map(|text| Cell::Text(text.as_ref()))
+                .collect();
+            list.row(&cells)?;
         }
-        .map_err(stdout_failure)?;
-        Ok(RowStream {
-            sink,
-            keys: columns.iter().map(|c| json_string(c) + ":").collect(),
-            rows: 0,
-            line: Vec::new(),
-        })
+        list.finish(None)
+    }
+
+    /// Prints records as a [`List`]: each one's values under `columns`, keeping their types.
+    pub fn records<'r>(
+        &self,
+        columns: &[&str],
+        records: impl IntoIterator<Item = &'r Record>,
+    ) -> Result<(), Failure> {
+        let mut list = self.list(columns);
+        for record in records {
+            list.record(record)?;
+        }
+        list.finish(None)
     }
 
     /// Writes a block of text (a script, a path) to stdout, scrubbed; a closed pipe ends the
@@ -151,19 +122,12 @@ impl Printer {
         self.write(&scrub::block(text))
     }
 
-    /// The one place that writes to stdout; everything reaching it has been scrubbed.
+    /// Writes scrubbed text to stdout, as [`StdoutPipe`] writes a list.
     fn write(&self, text: &str) -> Result<(), Failure> {
         let mut stdout = io::stdout().lock();
-        stdout
-            .write_all(text.as_bytes())
+        (stdout.write_all(text.as_bytes()))
             .and_then(|()| stdout.flush())
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::BrokenPipe {
-                    Failure::closed_stdout()
-                } else {
-                    Failure::usage(format!("cannot write to standard output: {e}"))
-                }
-            })
+            .map_err(stdout_failure)
     }
 
     /// Asks a person at the terminal to confirm, even under -q: `details` (one line each),
@@ -186,52 +150,6 @@ impl Printer {
             answer.trim().to_ascii_lowercase().as_str(),
             "y" | "yes"
         ))
-    }
-
-    /// A stream of records under fixed columns, each written and flushed the moment it comes
-    /// (a JSON array element by element, JSON lines, or CSV with its header first, every cell
-    /// scrubbed), for results that arrive at the pace of the network, such as a batch of
-    /// queries a script follows. A table, for a person, is drawn once the last record is in.
-    /// With `expected` rows and a terminal on stderr (and no -q), a progress bar counts them
-    /// there. Long local streams, where throughput counts, use [`Printer::row_stream`].
-    pub fn record_stream(
-        &self,
-        columns: &[&str],
-        expected: Option<u64>,
-    ) -> Result<RecordStream<'_>, Failure> {
-        let format = self.format(Format::Json);
-        let progress = self.shows_progress().then(|| {
-            let bar = indicatif::ProgressBar::with_draw_target(
-                expected,
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            let template = if expected.is_some() {
-                "{bar:30} {pos}/{len} {per_sec} {eta}"
-            } else {
-                "{spinner} {pos} {per_sec}"
-            };
-            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-                bar.set_style(style.with_key(
-                    "per_sec",
-                    |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                        let _ = out.write_str(&rate(state.per_sec()));
-                    },
-                ));
-            }
-            bar
-        });
-        let stream = RecordStream {
-            printer: self,
-            format,
-            columns: columns.iter().map(|c| c.to_string()).collect(),
-            progress,
-            rows: std::cell::Cell::new(0),
-            held: std::cell::RefCell::new(Vec::new()),
-        };
-        if format == Format::Csv {
-            stream.emit(csv_text(&stream.columns, &[]))?;
-        }
-        Ok(stream)
     }
 
     /// Whether a progress bar may be drawn: a person is watching stderr and did not pass -q.
@@ -278,187 +196,252 @@ impl Printer {
     }
 }
 
-/// Records written one by one as they come; see [`Printer::record_stream`].
-pub struct RecordStream<'a> {
-    printer: &'a Printer,
+/// A list of rows under fixed columns: the one way every command prints a list, each row
+/// written as it comes, so that a list of any length prints in flat memory. One JSON shape:
+/// `--format json` is one array, written element by element (a list made
+/// [`List::with_summary`] is the object `{"<name>": [rows…], "summary": {…}}`); `jsonl` is
+/// one object per line (and the summary a last `{"summary": {…}}` line); CSV is a header and a
+/// line per row. Every object has the list's columns in order, numbers as numbers, absent as
+/// null, and every cell is scrubbed as it goes. Only a table, whose widths need every row, is
+/// held until [`List::finish`].
+pub struct List<W: Write = StdoutPipe> {
+    out: W,
     format: Format,
     columns: Vec<String>,
+    /// `"column":`, ready for JSON.
+    keys: Vec<String>,
+    /// The JSON name of the rows beside a summary.
+    summary_name: Option<String>,
+    /// Whether the opening (CSV header, JSON bracket) is written.
+    started: bool,
+    rows: u64,
+    /// A CSV line being put together.
+    line: Vec<u8>,
+    /// The rows of a table, drawn at the end.
+    held: Vec<Vec<String>>,
+    /// Rows come at the pace of the network: each goes out at once.
+    live: bool,
+    progress_allowed: bool,
     progress: Option<indicatif::ProgressBar>,
-    rows: std::cell::Cell<u64>,
-    /// The records of a table, drawn at the end.
-    held: std::cell::RefCell<Vec<Record>>,
 }
 
-impl RecordStream<'_> {
-    /// Writes one row: the record's values under the stream's columns (missing ones null).
-    pub fn row(&self, record: &Record) -> Result<(), Failure> {
-        let line: Record = self
-            .columns
-            .iter()
-            .map(|c| (c.clone(), record.get(c).cloned().unwrap_or(Value::Null)))
-            .collect();
-        let first = self.rows.get() == 0;
-        self.rows.set(self.rows.get() + 1);
-        let text = match self.format {
-            Format::Json | Format::Jsonl => {
-                let object = serde_json::to_string(&scrubbed(&Value::Object(line)))
-                    .expect("JSON values always serialize");
-                match self.format {
-                    Format::Json if first => format!("[\n{object}"),
-                    Format::Json => format!(",\n{object}"),
-                    _ => format!("{object}\n"),
-                }
-            }
+/// One value of a row.
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    /// Text: scrubbed, and a string in JSON.
+    Text(&'a str),
+    /// A number already formatted by us, bare in JSON.
+    Number(&'a str),
+    /// Any other JSON value (null, a boolean, a number, a nested one): as it is in JSON,
+    /// plain in tables and CSV.
+    Json(&'a Value),
+}
+
+impl<'a> Cell<'a> {
+    fn of(value: &'a Value) -> Cell<'a> {
+        match value {
+            Value::String(text) => Cell::Text(text),
+            other => Cell::Json(other),
+        }
+    }
+
+    /// As a table shows it.
+    fn shown(self) -> String {
+        match self {
+            Cell::Text(text) => scrub::value(text),
+            Cell::Number(number) => number.to_owned(),
+            Cell::Json(value) => plain(value),
+        }
+    }
+}
+
+impl<W: Write> List<W> {
+    fn new(out: W, format: Format, columns: &[&str]) -> Self {
+        List {
+            out,
+            format,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            keys: columns.iter().map(|c| json_string(c) + ":").collect(),
+            summary_name: None,
+            started: false,
+            rows: 0,
+            line: Vec::new(),
+            held: Vec::new(),
+            live: false,
+            progress_allowed: false,
+            progress: None,
+        }
+    }
+
+    /// A list that ends with a summary (given to [`List::finish`]); in JSON its rows are
+    /// under `name`.
+    pub fn with_summary(mut self, name: &str) -> Self {
+        self.summary_name = Some(name.to_owned());
+        self
+    }
+
+    /// A list whose rows come at the pace of the network (a batch of queries that a script
+    /// follows): each is written and flushed the moment it comes, and with `expected` rows and
+    /// a person watching stderr (no -q), a progress bar counts them there.
+    pub fn live(mut self, expected: Option<u64>) -> Self {
+        self.live = true;
+        if self.progress_allowed {
+            self.progress = Some(progress_bar(expected));
+        }
+        self
+    }
+
+    /// Writes one row: a value per column.
+    pub fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), Failure> {
+        self.start()?;
+        // One look at the loaded keys per row, so that short plain cells need no copy.
+        let shortest_key = shortest_loaded();
+        let first = self.rows == 0;
+        self.rows += 1;
+        let out = &mut self.out;
+        let written = match self.format {
             Format::Csv => {
-                let row: Vec<String> = line.values().map(plain).collect();
-                csv_text(&[], &[row])
+                csv_line(&mut self.line, cells, shortest_key);
+                out.write_all(&self.line)
             }
+            Format::Json => out
+                .write_all(if first { b"\n" } else { b",\n" })
+                .and_then(|()| json_object(out, &self.keys, cells, shortest_key)),
+            Format::Jsonl => json_object(out, &self.keys, cells, shortest_key)
+                .and_then(|()| out.write_all(b"\n")),
             Format::Table => {
-                self.held.borrow_mut().push(line);
-                String::new()
+                self.held
+                    .push(cells.iter().map(|cell| cell.shown()).collect());
+                Ok(())
             }
         };
-        if !text.is_empty() {
-            self.emit(text)?;
-        }
-        if let Some(bar) = &self.progress {
-            bar.inc(1);
+        written.map_err(stdout_failure)?;
+        if self.live {
+            self.flush()?;
+            if let Some(bar) = &self.progress {
+                bar.inc(1);
+            }
         }
         Ok(())
     }
 
-    fn emit(&self, text: String) -> Result<(), Failure> {
-        match &self.progress {
-            Some(bar) => bar.suspend(|| self.printer.write(&text)),
-            None => self.printer.write(&text),
-        }
+    /// Writes a record's values under the list's columns (a missing one null).
+    pub fn record(&mut self, record: &Record) -> Result<(), Failure> {
+        static NULL: Value = Value::Null;
+        let cells: Vec<Cell> = (self.columns.iter())
+            .map(|column| Cell::of(record.get(column).unwrap_or(&NULL)))
+            .collect();
+        self.row(&cells)
     }
 
-    /// Takes the progress bar off the terminal, and ends the output: closes the JSON array,
-    /// or draws the table.
-    pub fn finish(&self) -> Result<(), Failure> {
-        if let Some(bar) = &self.progress {
+    /// Ends the list: closes the JSON (with the summary of a list made
+    /// [`List::with_summary`]), or draws the table, and takes any progress bar away.
+    pub fn finish(mut self, summary: Option<&Record>) -> Result<(), Failure> {
+        self.end(summary)
+    }
+
+    fn start(&mut self) -> Result<(), Failure> {
+        if std::mem::replace(&mut self.started, true) {
+            return Ok(());
+        }
+        let opening = match (self.format, &self.summary_name) {
+            (Format::Csv, _) => {
+                let header: Vec<Cell> = self.columns.iter().map(|c| Cell::Text(c)).collect();
+                csv_line(&mut self.line, &header, shortest_loaded());
+                &self.line[..]
+            }
+            (Format::Json, None) => b"[",
+            (Format::Json, Some(name)) => &format!("{{{}:[", json_string(name)).into_bytes(),
+            (Format::Jsonl | Format::Table, _) => b"",
+        };
+        self.out.write_all(opening).map_err(stdout_failure)
+    }
+
+    fn end(&mut self, summary: Option<&Record>) -> Result<(), Failure> {
+        debug_assert!(summary.is_none() || self.summary_name.is_some());
+        self.start()?;
+        if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
-        match self.format {
-            Format::Json if self.rows.get() == 0 => self.printer.write("[]\n"),
-            Format::Json => self.printer.write("\n]\n"),
-            Format::Table => {
-                let columns: Vec<&str> = self.columns.iter().map(String::as_str).collect();
-                let held = self.held.take();
-                self.printer
-                    .write(&render_records(Format::Table, &columns, &held))
-            }
-            Format::Jsonl | Format::Csv => Ok(()),
-        }
-    }
-}
-
-/// One value of a streamed row: text (scrubbed, quoted in JSON), or a number already
-/// formatted by us (written bare in JSON).
-#[derive(Debug, Clone, Copy)]
-pub enum Cell<'a> {
-    Text(&'a str),
-    Number(&'a str),
-}
-
-/// Rows written as they come; see [`Printer::row_stream`].
-pub struct RowStream {
-    sink: Sink,
-    /// `"column":`, ready for JSON.
-    keys: Vec<String>,
-    rows: u64,
-    /// A CSV line being put together.
-    line: Vec<u8>,
-}
-
-enum Sink {
-    /// CSV with the csv crate's quoting (only where needed), written here: a row of short
-    /// cells is a few copies, which a general CSV writer's per-field state machine is not.
-    Csv(StdoutPipe),
-    /// A JSON object whose `{"name":[` is written; rows are the array's elements.
-    Json(StdoutPipe),
-    Jsonl(StdoutPipe),
-}
-
-impl RowStream {
-    pub fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), Failure> {
-        // One look at the loaded keys per row, so that short plain cells need no copy.
-        let shortest_key = crate::wechat::secret::shortest_loaded();
-        let first = self.rows == 0;
-        self.rows += 1;
-        let written = match &mut self.sink {
-            Sink::Csv(out) => {
-                let line = &mut self.line;
-                line.clear();
-                for (index, cell) in cells.iter().enumerate() {
-                    if index > 0 {
-                        line.push(b',');
-                    }
-                    match cell {
-                        Cell::Number(text) => line.extend_from_slice(text.as_bytes()),
-                        Cell::Text(text) if scrub::is_plain_csv(text, shortest_key) => {
-                            line.extend_from_slice(text.as_bytes());
-                        }
-                        Cell::Text(text) => csv_field(line, &scrub::csv_cell(text))
-                            .expect("writing to memory cannot fail"),
-                    }
-                }
-                line.push(b'\n');
-                out.write_all(line)
-            }
-            Sink::Json(out) => out
-                .write_all(if first { b"\n" } else { b",\n" })
-                .and_then(|()| json_object(out, &self.keys, cells, shortest_key)),
-            Sink::Jsonl(out) => json_object(out, &self.keys, cells, shortest_key)
-                .and_then(|()| out.write_all(b"\n")),
-        };
-        written.map_err(stdout_failure)
-    }
-
-    /// Ends the stream: JSON closes the array and adds `"summary"`; JSON lines end with a
-    /// `{"summary": …}` line; CSV has nothing more.
-    pub fn finish(self, summary: Option<&Record>) -> Result<(), Failure> {
         let summary = summary.map(|s| scrubbed(&Value::Object(s.clone())));
-        let written = match self.sink {
-            Sink::Csv(out) => out.finish(),
-            Sink::Json(mut out) => {
+        let ending = match self.format {
+            Format::Json => {
                 let mut ending = String::from(if self.rows > 0 { "\n]" } else { "]" });
-                if let Some(summary) = summary {
+                if self.summary_name.is_some() {
                     ending.push_str(",\"summary\":");
                     ending.push_str(&serde_json::to_string(&summary).expect("JSON serializes"));
+                    ending.push('}');
                 }
-                ending.push_str("}\n");
-                out.write_all(ending.as_bytes()).and_then(|()| out.finish())
+                ending + "\n"
             }
-            Sink::Jsonl(mut out) => {
-                let ending = summary
-                    .map(|summary| json_line(&serde_json::json!({ "summary": summary })))
-                    .unwrap_or_default();
-                out.write_all(ending.as_bytes()).and_then(|()| out.finish())
-            }
+            Format::Jsonl => summary
+                .map(|summary| json_line(&serde_json::json!({ "summary": summary })))
+                .unwrap_or_default(),
+            Format::Csv => String::new(),
+            Format::Table => table(
+                terminal_width(),
+                Some(self.columns.clone()),
+                std::mem::take(&mut self.held),
+            ),
         };
-        written.map_err(stdout_failure)
+        self.out
+            .write_all(ending.as_bytes())
+            .map_err(stdout_failure)?;
+        self.flush()
+    }
+
+    /// Everything written so far goes out, with any progress bar off the terminal meanwhile.
+    fn flush(&mut self) -> Result<(), Failure> {
+        let out = &mut self.out;
+        match &self.progress {
+            Some(bar) => bar.suspend(|| out.flush()),
+            None => out.flush(),
+        }
+        .map_err(stdout_failure)
     }
 }
 
-/// Standard output written by a thread of its own, so that the system calls that copy a long
-/// stream out overlap with making the next rows. Bytes gather in blocks; a few blocks in
-/// flight keep memory flat.
+fn progress_bar(expected: Option<u64>) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(expected, indicatif::ProgressDrawTarget::stderr());
+    let template = if expected.is_some() {
+        "{bar:30} {pos}/{len} {per_sec} {eta}"
+    } else {
+        "{spinner} {pos} {per_sec}"
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.with_key(
+            "per_sec",
+            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = out.write_str(&rate(state.per_sec()));
+            },
+        ));
+    }
+    bar
+}
+
+/// Standard output for a list: bytes gather in a block, and a long list's full blocks go to
+/// a thread of its own, so that the system calls that copy them out overlap with making the
+/// next rows; a few blocks in flight keep memory flat. A short list never starts the thread.
+#[derive(Default)]
 pub struct StdoutPipe {
     block: Vec<u8>,
-    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    writer: Option<Writer>,
+}
+
+struct Writer {
+    full: std::sync::mpsc::SyncSender<Vec<u8>>,
     empty: std::sync::mpsc::Receiver<Vec<u8>>,
-    writer: Option<std::thread::JoinHandle<io::Result<()>>>,
+    thread: std::thread::JoinHandle<io::Result<()>>,
 }
 
 const PIPE_BLOCK: usize = 1 << 18;
 
-impl StdoutPipe {
-    fn new() -> StdoutPipe {
+impl Writer {
+    fn start() -> Writer {
         let (full, blocks) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         let (spare, empty) = std::sync::mpsc::sync_channel(4);
-        let writer = std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             let mut stdout = io::stdout().lock();
             for mut block in blocks {
                 stdout.write_all(&block)?;
@@ -468,62 +451,37 @@ impl StdoutPipe {
             }
             stdout.flush()
         });
-        StdoutPipe {
-            block: Vec::with_capacity(PIPE_BLOCK),
-            full: Some(full),
+        Writer {
+            full,
             empty,
-            writer: Some(writer),
-        }
-    }
-
-    fn send(&mut self) -> io::Result<()> {
-        let fresh = self
-            .empty
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(PIPE_BLOCK));
-        let block = std::mem::replace(&mut self.block, fresh);
-        let sent = self.full.as_ref().map(|full| full.send(block));
-        match sent {
-            Some(Ok(())) => Ok(()),
-            // The writer stopped: its error says why.
-            _ => self.join(),
-        }
-    }
-
-    fn join(&mut self) -> io::Result<()> {
-        self.full = None;
-        match self.writer.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result.and(Err(io::ErrorKind::BrokenPipe.into())),
-            Some(Err(_)) => Err(io::Error::other("the output thread failed")),
-            None => Err(io::ErrorKind::BrokenPipe.into()),
-        }
-    }
-
-    /// Writes what is left and waits for the writer.
-    fn finish(mut self) -> io::Result<()> {
-        if !self.block.is_empty() {
-            self.send()?;
-        }
-        self.full = None;
-        match self.writer.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result,
-            _ => Err(io::Error::other("the output thread failed")),
+            thread,
         }
     }
 }
 
-impl Drop for StdoutPipe {
-    /// A stream left unfinished (an error stopped it) still gets out what it had.
-    fn drop(&mut self) {
-        if self.writer.is_some() {
-            if !self.block.is_empty() {
-                let _ = self.send();
-            }
-            self.full = None;
-            if let Some(writer) = self.writer.take() {
-                let _ = writer.join();
-            }
+impl StdoutPipe {
+    /// Hands the block to the writer thread, starting it the first time.
+    fn send(&mut self) -> io::Result<()> {
+        let writer = self.writer.get_or_insert_with(Writer::start);
+        let fresh = (writer.empty.try_recv()).unwrap_or_else(|_| Vec::with_capacity(PIPE_BLOCK));
+        let block = std::mem::replace(&mut self.block, fresh);
+        match writer.full.send(block) {
+            Ok(()) => Ok(()),
+            // The writer stopped: its error says why.
+            Err(_) => self.join().and(Err(io::ErrorKind::BrokenPipe.into())),
         }
+    }
+
+    /// Waits for the writer thread to write what it was given, and end.
+    fn join(&mut self) -> io::Result<()> {
+        let Some(Writer { full, thread, .. }) = self.writer.take() else {
+            return Ok(());
+        };
+        // The thread ends when no more blocks can come.
+        drop(full);
+        thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the output thread failed")))
     }
 }
 
@@ -536,8 +494,25 @@ impl Write for StdoutPipe {
         Ok(data.len())
     }
 
+    /// Everything written so far is out when this returns.
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        if self.writer.is_some() {
+            if !self.block.is_empty() {
+                self.send()?;
+            }
+            return self.join();
+        }
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(&self.block)?;
+        self.block.clear();
+        stdout.flush()
+    }
+}
+
+impl Drop for StdoutPipe {
+    /// A list left unfinished (an error stopped it) still gets out what it had.
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 
@@ -606,9 +581,31 @@ fn json_object(
             Cell::Text(text) => {
                 serde_json::to_writer(&mut *out, &scrub::value_cow(text, shortest_key))?
             }
+            Cell::Json(value) => serde_json::to_writer(&mut *out, &scrubbed(value))?,
         }
     }
     out.write_all(b"}")
+}
+
+/// One CSV line of cells, in `line`: the csv crate's quoting (only where needed), written
+/// here, since a row of short cells is then a few copies, which a general CSV writer's
+/// per-field state machine is not.
+fn csv_line(line: &mut Vec<u8>, cells: &[Cell<'_>], shortest_key: usize) {
+    line.clear();
+    for (index, cell) in cells.iter().enumerate() {
+        if index > 0 {
+            line.push(b',');
+        }
+        match cell {
+            Cell::Number(text) => line.extend_from_slice(text.as_bytes()),
+            Cell::Text(text) if scrub::is_plain_csv(text, shortest_key) => {
+                line.extend_from_slice(text.as_bytes());
+            }
+            Cell::Text(text) => csv_field(line, &scrub::csv_cell(text)),
+            Cell::Json(value) => csv_field(line, &scrub::csv_cell(&plain(value))),
+        }
+    }
+    line.push(b'\n');
 }
 
 fn json_string(text: &str) -> String {
@@ -616,16 +613,16 @@ fn json_string(text: &str) -> String {
 }
 
 /// One CSV field, quoted as the csv crate quotes (a delimiter, quote or line end inside).
-fn csv_field(out: &mut impl Write, text: &str) -> io::Result<()> {
+fn csv_field(out: &mut Vec<u8>, text: &str) {
     if !text
         .bytes()
         .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
     {
-        return out.write_all(text.as_bytes());
+        return out.extend_from_slice(text.as_bytes());
     }
-    out.write_all(b"\"")?;
-    out.write_all(text.replace('"', "\"\"").as_bytes())?;
-    out.write_all(b"\"")
+    out.push(b'"');
+    out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+    out.push(b'"');
 }
 
 fn stdout_failure(e: io::Error) -> Failure {
@@ -636,18 +633,49 @@ fn stdout_failure(e: io::Error) -> Failure {
     }
 }
 
-/// Lays out a table for the terminal: as wide as `COLUMNS` or the terminal says, unwrapped
-/// when neither gives a width (a pseudo-terminal of 0 columns, under `script` or `docker -t`,
-/// would otherwise squeeze every column to one character). No column is narrower than its
-/// longest word, so signs, fingerprints and XML replies stay on one line to be copied.
-fn table(header: Option<Vec<String>>, rows: impl IntoIterator<Item = Vec<String>>) -> String {
+/// Lays out a table `width` columns wide at most (see [`terminal_width`]), unwrapped when
+/// there is no width (a pseudo-terminal of 0 columns, under `script` or `docker -t`,
+/// would otherwise squeeze every column to one character). Free text wraps at its words, and
+/// no column is narrower than its longest word, so that identifiers, amounts, signs and XML
+/// replies stay whole to be copied. Rows whose words cannot stand side by side in that width
+/// are shown one by one instead, each as a table of column and value.
+fn table(width: Option<u16>, header: Option<Vec<String>>, rows: Vec<Vec<String>>) -> String {
+    // In bytes, never less than a terminal's width of the word, so that no word is split.
+    let longest_word = |text: &String| text.split_whitespace().map(str::len).max();
+    let columns = header.as_ref().or(rows.first()).map_or(0, Vec::len);
+    let longest: Vec<usize> = (0..columns)
+        .map(|index| {
+            (header.iter().chain(&rows))
+                .filter_map(|row| row.get(index).and_then(longest_word))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // A space either side of each column, a border after it, and one before the first.
+    let needed = longest.iter().map(|longest| longest + 3).sum::<usize>() + 1;
+    if let Some(header) = header.as_ref().filter(|header| header.len() > 2)
+        && width.is_some_and(|width| needed > usize::from(width))
+    {
+        // Each row on its own, without its empty cells.
+        let card = |row: Vec<String>| {
+            header
+                .iter()
+                .cloned()
+                .zip(row)
+                .filter(|(_, v)| !v.is_empty())
+        };
+        return rows
+            .into_iter()
+            .map(|row| key_value_table(width, card(row)))
+            .collect();
+    }
     let mut table = Table::new();
     table.load_style(if utf8_locale() {
         presets::UTF8_FULL_CONDENSED
     } else {
         presets::ASCII_FULL_CONDENSED
     });
-    match terminal_width() {
+    match width {
         Some(width) => table
             .set_width(width)
             .set_content_arrangement(ContentArrangement::Dynamic),
@@ -656,27 +684,8 @@ fn table(header: Option<Vec<String>>, rows: impl IntoIterator<Item = Vec<String>
     if let Some(header) = header {
         table.set_header(header);
     }
-    for row in rows {
-        table.add_row(row);
-    }
-    let longest_word = |text: String| text.split_whitespace().map(str::len).max().unwrap_or(0);
-    let longest_words: Vec<usize> = (0..table.column_count())
-        .map(|index| {
-            let header = table
-                .header()
-                .and_then(|header| header.cell_iter().nth(index))
-                .map(|cell| cell.content());
-            table
-                .column_cells_iter(index)
-                .flatten()
-                .map(|cell| cell.content())
-                .chain(header)
-                .map(longest_word)
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for (column, longest) in table.column_iter_mut().zip(longest_words) {
+    table.add_rows(rows);
+    for (column, longest) in table.column_iter_mut().zip(longest) {
         // The constraint counts the cell's padding, one space on each side.
         let width = u16::try_from(longest + 2).unwrap_or(u16::MAX);
         column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(width)));
@@ -684,8 +693,17 @@ fn table(header: Option<Vec<String>>, rows: impl IntoIterator<Item = Vec<String>
     format!("{table}\n")
 }
 
+/// A table of two columns, names and values.
+fn key_value_table(
+    width: Option<u16>,
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> String {
+    let rows = pairs.into_iter().map(|(key, value)| vec![key, value]);
+    table(width, None, rows.collect())
+}
+
 /// `COLUMNS` when set to a width, else the terminal's own width; none when neither is known.
-fn terminal_width() -> Option<u16> {
+pub(crate) fn terminal_width() -> Option<u16> {
     let from_env = std::env::var("COLUMNS")
         .ok()
         .and_then(|columns| columns.trim().parse::<u16>().ok());
@@ -709,31 +727,12 @@ fn utf8_locale() -> bool {
 
 /// Records as [`Printer::records`] prints them, for a file a command writes.
 pub fn render_records(format: Format, columns: &[&str], records: &[Record]) -> String {
-    let cells = || {
-        records.iter().map(|record| {
-            columns
-                .iter()
-                .map(|c| record.get(*c).map(plain).unwrap_or_default())
-                .collect::<Vec<_>>()
-        })
-    };
-    match format {
-        Format::Json => json(&scrubbed(&Value::Array(
-            records.iter().cloned().map(Value::Object).collect(),
-        ))),
-        Format::Jsonl => records
-            .iter()
-            .map(|record| json_line(&scrubbed(&Value::Object(record.clone()))))
-            .collect(),
-        Format::Table => table(
-            Some(columns.iter().map(|c| c.to_string()).collect()),
-            cells(),
-        ),
-        Format::Csv => {
-            let header: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-            csv_text(&header, &cells().collect::<Vec<_>>())
-        }
-    }
+    let mut list = List::new(Vec::new(), format, columns);
+    let written: Result<(), Failure> = records.iter().try_for_each(|r| list.record(r));
+    written
+        .and_then(|()| list.end(None))
+        .expect("writing to memory cannot fail");
+    String::from_utf8(list.out).expect("scrubbed UTF-8 is UTF-8")
 }
 
 /// A JSON document as a command writes it to a file: pretty, every string scrubbed as
@@ -756,7 +755,7 @@ fn scrubbed(value: &Value) -> Value {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> String {
+fn json(value: &Value) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
     text.push('\n');
     text
@@ -768,22 +767,8 @@ fn json_line(value: &Value) -> String {
     text
 }
 
-/// CSV of a header (none when empty) and rows.
-fn csv_text(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let header = (!header.is_empty()).then_some(header);
-    let written = header
-        .into_iter()
-        .chain(rows.iter().map(Vec::as_slice))
-        .try_for_each(|row| writer.write_record(row.iter().map(|cell| scrub::csv_cell(cell))));
-    written.expect("writing CSV to memory cannot fail");
-    let bytes = writer.into_inner().expect("flushing to memory cannot fail");
-    String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8")
-}
-
-/// Flattens nested objects to `outer.inner`; arrays become one line per element.
 /// A rate as people read it: whole units a second (`234/s`), one decimal below 10 (`2.5/s`).
-pub fn rate(per_second: f64) -> String {
+fn rate(per_second: f64) -> String {
     if !per_second.is_finite() || per_second <= 0.0 {
         "0/s".to_owned()
     } else if per_second < 9.95 {
@@ -793,6 +778,7 @@ pub fn rate(per_second: f64) -> String {
     }
 }
 
+/// Flattens nested objects to `outer.inner`; arrays become one line per element.
 fn flatten(record: &Record) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (key, value) in record {
@@ -870,9 +856,13 @@ mod tests {
             "商品,名",
         ] {
             let mut ours = Vec::new();
-            csv_field(&mut ours, &scrub::csv_cell(text)).unwrap();
+            csv_field(&mut ours, &scrub::csv_cell(text));
             ours.push(b'\n');
-            let theirs = csv_text(&[text.to_owned(), "x".into()], &[]);
+            let mut writer = csv::Writer::from_writer(Vec::new());
+            writer
+                .write_record([scrub::csv_cell(text), "x".into()])
+                .unwrap();
+            let theirs = String::from_utf8(writer.into_inner().unwrap()).unwrap();
             let theirs = theirs.split_once(",x").unwrap().0.to_owned() + "\n";
             assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{text:?}");
         }
@@ -905,8 +895,92 @@ mod tests {
     }
 
     #[test]
-    fn csv_quotes_what_needs_quoting() {
-        let text = csv_text(&["a".into(), "b".into()], &[vec!["x,y".into(), "z".into()]]);
-        assert_eq!(text, "a,b\n\"x,y\",z\n");
+    fn tables_fit_their_width_and_never_split_a_word() {
+        let header: Vec<String> = ["category", "out_trade_no", "amount", "note"]
+            .map(String::from)
+            .into();
+        let rows: Vec<Vec<String>> = (0..4)
+            .map(|i| {
+                let note = "a note of free text that wraps at its spaces ".repeat(i);
+                vec![
+                    "missing_in_export".into(),
+                    format!("SYN2026112000000000{i:02}"),
+                    format!("{i}.00"),
+                    note,
+                ]
+            })
+            .collect();
+        for width in 40..=140 {
+            let text = table(Some(width), Some(header.clone()), rows.clone());
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= usize::from(width),
+                    "{width}:\n{text}"
+                );
+            }
+            assert!(text.contains("SYN202611200000000003"), "{width}:\n{text}");
+        }
+        let note = rows[3][3].trim().to_owned();
+        assert!(table(None, Some(header), rows).contains(&note), "unwrapped");
+    }
+
+    fn listed(format: Format, summary: Option<&str>) -> String {
+        let mut list = List::new(Vec::new(), format, &["no", "fen", "note"]);
+        if let Some(name) = summary {
+            list = list.with_summary(name);
+        }
+        let row = json!({"no": "A1", "fen": 1800, "note": "x,y"});
+        list.record(row.as_object().unwrap()).unwrap();
+        list.row(&[
+            Cell::Text("=1"),
+            Cell::Number("-5"),
+            Cell::Json(&Value::Null),
+        ])
+        .unwrap();
+        let total = json!({"rows": 2});
+        list.end(summary.and(total.as_object())).unwrap();
+        String::from_utf8(list.out).unwrap()
+    }
+
+    #[test]
+    fn a_list_has_one_shape_in_each_format() {
+        let rows = json!([
+            {"no": "A1", "fen": 1800, "note": "x,y"},
+            {"no": "=1", "fen": -5, "note": null}
+        ]);
+        let json: Value = serde_json::from_str(&listed(Format::Json, None)).unwrap();
+        assert_eq!(json, rows);
+        let json: Value = serde_json::from_str(&listed(Format::Json, Some("records"))).unwrap();
+        assert_eq!(json, json!({"records": rows, "summary": {"rows": 2}}));
+        let lines: Vec<Value> = (listed(Format::Jsonl, Some("records")).lines())
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines[..2], rows.as_array().unwrap()[..]);
+        assert_eq!(lines[2], json!({"summary": {"rows": 2}}));
+        assert_eq!(
+            listed(Format::Csv, None),
+            "no,fen,note\nA1,1800,\"x,y\"\n'=1,-5,\n"
+        );
+        let table = listed(Format::Table, None);
+        assert!(table.contains("A1") && !table.contains("'=1"), "{table}");
+    }
+
+    #[test]
+    fn an_empty_list_is_still_a_document() {
+        let empty = |format, summary: Option<&str>| {
+            let mut list = List::new(Vec::new(), format, &["a"]);
+            if let Some(name) = summary {
+                list = list.with_summary(name);
+            }
+            list.end(None).unwrap();
+            String::from_utf8(list.out).unwrap()
+        };
+        assert_eq!(empty(Format::Json, None), "[]\n");
+        assert_eq!(
+            empty(Format::Json, Some("records")),
+            "{\"records\":[],\"summary\":null}\n"
+        );
+        assert_eq!(empty(Format::Jsonl, None), "");
+        assert_eq!(empty(Format::Csv, None), "a\n");
     }
 }

@@ -6,13 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use super::common::{chosen_sign_type_by, describe_source, explain};
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
-use super::settings::{Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input};
-use crate::wechat::ApiKey;
-use crate::wechat::sign::{
-    Canonical, SignError, SignType, SignTypeSource, canonical, sign_canonical, verify,
-};
+use super::settings::{Context, KeyArgs, SignTypeParser, chosen_sign_type, read_input};
+use crate::wechat::sign::{SignError, SignType, SignTypeSource, canonical, sign_canonical, verify};
 use crate::wechat::xml::Message;
 
 #[derive(Debug, Args)]
@@ -119,7 +117,7 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
             .hint("WeChat Pay verifies with the declared sign_type; drop one of the two"));
         }
         (Some(declared), _) => (declared, "the parameters' sign_type field".to_owned()),
-        (None, flag) => chosen(flag, selected.as_ref()).unwrap_or((
+        (None, flag) => chosen_sign_type_by(flag, selected.as_ref()).unwrap_or((
             SignType::Md5,
             "the protocol default: no sign_type field, --sign-type or profile sign_type".into(),
         )),
@@ -205,36 +203,6 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     }
 }
 
-/// A sign type chosen for this command, and who chose it: the flag, else the profile (named).
-pub fn chosen(flag: Option<SignType>, selected: Option<&Selected>) -> Option<(SignType, String)> {
-    if let Some(flag) = flag {
-        return Some((flag, "the --sign-type flag".to_owned()));
-    }
-    let selected = selected?;
-    let sign_type = selected.profile.sign_type?;
-    Some((
-        sign_type,
-        format!("the sign_type of profile {:?}", selected.name),
-    ))
-}
-
-/// Where the sign type of a verification came from, in words.
-pub fn describe_source(
-    source: SignTypeSource,
-    flag: Option<SignType>,
-    selected: Option<&Selected>,
-) -> String {
-    match source {
-        SignTypeSource::Declared => "the message's sign_type field".to_owned(),
-        SignTypeSource::Given => chosen(flag, selected)
-            .map(|(_, by)| by)
-            .unwrap_or_else(|| "the caller".to_owned()),
-        SignTypeSource::InferredFromLength => "inferred from the length of sign: no sign_type \
-             field, --sign-type or profile sign_type"
-            .to_owned(),
-    }
-}
-
 /// A sign error; a message's sign_type in the wrong case gets the exact spelling as a hint.
 pub fn sign_error(error: SignError) -> Failure {
     let exact = match &error {
@@ -249,27 +217,6 @@ pub fn sign_error(error: SignError) -> Failure {
         )),
         None => failure,
     }
-}
-
-/// Adds the explanation: the hashed string with the key masked, and what was left out.
-pub fn explain(record: &mut Record, canonical: &Canonical, key: &ApiKey, notes: Vec<String>) {
-    // A key pasted in as a parameter value is hidden by the printer, as every loaded key is.
-    record.insert(
-        "string_to_sign".into(),
-        json!(format!(
-            "{}&key=<API key sha256:{}>",
-            canonical.string,
-            key.fingerprint()
-        )),
-    );
-    let omitted: Vec<Value> = canonical
-        .omitted
-        .iter()
-        .map(|(field, why)| json!({"field": field, "reason": why.reason()}))
-        .collect();
-    record.insert("omitted".into(), Value::Array(omitted));
-    record.insert("key_fingerprint".into(), json!(key.fingerprint()));
-    record.insert("notes".into(), json!(notes));
 }
 
 /// Things in the values that commonly make a sign differ from the one WeChat computes.

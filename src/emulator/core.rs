@@ -24,8 +24,10 @@ use crate::wechat::sign::{nonce_str, set_sign};
 use crate::wechat::xml::push_cdata;
 use crate::wechat::{ApiKey, Message, SignType};
 
+/// What the emulated server is: its merchants and the rules it runs them by (fees,
+/// notification schedule, refund and order lifetimes). How it listens is [`super::ServeOptions`].
 #[derive(Debug, Clone)]
-pub struct Options {
+pub struct EmulatorOptions {
     pub merchants: Vec<Merchant>,
     /// The fee rate of bills (60 = 0.60%, the common rate).
     pub fee_rate: FeeRate,
@@ -43,9 +45,9 @@ pub struct Options {
     pub allow_early_close: bool,
 }
 
-impl Default for Options {
+impl Default for EmulatorOptions {
     fn default() -> Self {
-        Options {
+        EmulatorOptions {
             merchants: vec![Merchant::default_merchant()],
             fee_rate: FeeRate(60),
             notify_time_factor: 1.0,
@@ -141,7 +143,7 @@ pub enum OutcomeError {
 }
 
 pub struct Core {
-    pub options: Options,
+    pub options: EmulatorOptions,
     pub clock: Clock,
     pub(super) ledger: Mutex<Ledger>,
     /// The `/sandboxnew` paths' own orders and refunds, apart from production's.
@@ -182,7 +184,7 @@ pub(super) struct Call<'a> {
 
 impl Core {
     /// A core whose notifications are delivered on `runtime`.
-    pub fn new(options: Options, runtime: tokio::runtime::Handle) -> Core {
+    pub fn new(options: EmulatorOptions, runtime: tokio::runtime::Handle) -> Core {
         let clock = Clock::default();
         let notifier = Notifier::new(
             options.notify_time_factor,

@@ -373,7 +373,7 @@ fn refusal(errcode: i64, errmsg: &str) -> (Reply, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::core::Options;
+    use crate::emulator::core::EmulatorOptions;
     use crate::emulator::merchant::{DEFAULT_APP_SECRETS, DEFAULT_APPIDS, Merchant};
     use serde_json::Value;
 
@@ -398,9 +398,9 @@ mod tests {
         )]
         .into();
         other.open_platform_appids = Vec::new();
-        let options = Options {
+        let options = EmulatorOptions {
             merchants: vec![Merchant::default_merchant(), other],
-            ..Options::default()
+            ..EmulatorOptions::default()
         };
         Fixture {
             core: Core::new(options, runtime.handle().clone()),
@@ -597,9 +597,9 @@ mod tests {
                 .build()
                 .unwrap();
             let core = Core::new(
-                Options {
+                EmulatorOptions {
                     merchants: vec![merchant],
-                    ..Options::default()
+                    ..EmulatorOptions::default()
                 },
                 runtime.handle().clone(),
             );

@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use super::control;
-use super::core::{Body as ReplyBody, BodyWriter, Core, Options, Reply, Request};
+use super::core::{Body as ReplyBody, BodyWriter, Core, EmulatorOptions, Reply, Request};
 use super::faults::FaultKind;
 use super::pki::{ClientPaths, Pki, PkiError};
 use crate::wechat::xml::MAX_MESSAGE_BYTES;
@@ -57,7 +57,7 @@ pub enum ServeError {
 }
 
 pub struct ServeOptions {
-    pub core: Options,
+    pub core: EmulatorOptions,
     /// Plain HTTP, for every endpoint that needs no client certificate.
     pub http: SocketAddr,
     /// HTTPS, for every endpoint; `/secapi/*` and downloadfundflow need a client certificate.
@@ -78,7 +78,7 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
-            core: Options::default(),
+            core: EmulatorOptions::default(),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             https: SocketAddr::from(([127, 0, 0, 1], 0)),
             cert_dir: None,

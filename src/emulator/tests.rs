@@ -2,7 +2,7 @@
 
 use time::Duration;
 
-use super::core::{Core, Options, Request};
+use super::core::{Core, EmulatorOptions, Request};
 use super::faults::{Fault, FaultKind};
 use super::merchant::{DEFAULT_API_KEY, DEFAULT_MCH_ID, Merchant};
 use super::state::PayOptions;
@@ -25,9 +25,9 @@ fn fixture() -> Fixture {
         .enable_all()
         .build()
         .unwrap();
-    let mut options = Options {
+    let mut options = EmulatorOptions {
         notify_time_factor: 0.0001,
-        ..Options::default()
+        ..EmulatorOptions::default()
     };
     // The documentation merchant too, so the official samples can be replayed.
     options.merchants.push(Merchant {
@@ -1226,9 +1226,9 @@ fn refundquery_reports_the_order_refund_total_on_every_page() {
 #[test]
 fn fund_flow_lists_refunds_on_the_day_they_succeed_and_covers_synthetic_days() {
     use super::synth::SyntheticDay;
-    let options = Options {
+    let options = EmulatorOptions {
         refund_delay: Duration::minutes(10),
-        ..Options::default()
+        ..EmulatorOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

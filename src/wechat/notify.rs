@@ -70,6 +70,19 @@ impl Recipient<'_> {
             .collect()
     }
 
+    /// The fields of a refund notification's envelope that name another merchant or app. A
+    /// bare failure (see [`is_bare_failure`]) typically carries nothing but return_code and
+    /// return_msg: there only a field that is present and names someone else makes it foreign.
+    pub fn envelope_mismatches(&self, envelope: &Message) -> Vec<Rejection> {
+        let mut rejections = self.mismatches(envelope);
+        if is_bare_failure(envelope) {
+            rejections.retain(
+                |r| !matches!(r, Rejection::Foreign { received, .. } if received.is_empty()),
+            );
+        }
+        rejections
+    }
+
     /// The fields that nothing was given to check against.
     pub fn unchecked(&self) -> Vec<&'static str> {
         self.expected()
@@ -221,6 +234,11 @@ impl RefundNotification {
 /// reports no refund result in such a notification.
 pub fn envelope_failure(envelope: &Message) -> Option<String> {
     reported_failure(envelope)
+}
+
+/// Whether a refund envelope reports a failure and carries no req_info: no refund result at all.
+pub fn is_bare_failure(envelope: &Message) -> bool {
+    envelope_failure(envelope).is_some() && envelope.get("req_info").is_none()
 }
 
 /// Decrypts a refund notification. It carries no `sign`: successful decryption with the
@@ -496,6 +514,37 @@ mod tests {
         envelope = Message::new();
         envelope.set("return_code", "SUCCESS");
         assert_eq!(envelope_failure(&envelope), None);
+    }
+
+    #[test]
+    fn a_bare_failure_is_foreign_only_for_a_field_that_names_someone_else() {
+        let ours = Recipient {
+            mch_id: Some("10000100"),
+            appid: Some("wx2421b1c4370ec43b"),
+        };
+        let mut envelope = Message::new();
+        envelope.set("return_code", "FAIL").set("return_msg", "x");
+        assert!(is_bare_failure(&envelope));
+        assert_eq!(ours.envelope_mismatches(&envelope), vec![]);
+        envelope.set("mch_id", "10000199");
+        assert_eq!(
+            ours.envelope_mismatches(&envelope),
+            vec![Rejection::Foreign {
+                field: "mch_id",
+                expected: "10000100".into(),
+                received: "10000199".into(),
+            }]
+        );
+        // With req_info, a missing field is as foreign as a wrong one.
+        envelope
+            .set("mch_id", "10000100")
+            .set("req_info", APPENDIX_3);
+        assert!(!is_bare_failure(&envelope));
+        let rejections = ours.envelope_mismatches(&envelope);
+        assert!(
+            matches!(&rejections[..], [Rejection::Foreign { field: "appid", received, .. }] if received.is_empty()),
+            "{rejections:?}"
+        );
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub struct Env {
     time_limit: Option<Duration>,
     /// The umask the binary runs with, when not the test's own.
     umask: Option<u32>,
+    /// The window size of [`Env::run_in_terminal`]'s terminal, in columns, when not 0.
+    terminal_columns: Option<u16>,
 }
 
 impl Env {
@@ -91,6 +93,7 @@ impl Env {
             vars: vec![("TEST_API_KEY".into(), DOC_KEY.into())],
             time_limit: None,
             umask: None,
+            terminal_columns: None,
         }
     }
 
@@ -128,6 +131,11 @@ impl Env {
 
     pub fn umask(&mut self, mask: u32) {
         self.umask = Some(mask);
+    }
+
+    /// Gives [`Env::run_in_terminal`]'s terminal a window this many columns wide.
+    pub fn terminal_columns(&mut self, columns: u16) {
+        self.terminal_columns = Some(columns);
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -204,15 +212,18 @@ impl Env {
 impl Env {
     /// Runs the binary on a pseudo-terminal, as a person at a terminal does: util-linux
     /// `script` gives it one, of 0 columns since the test has no terminal of its own (as under
-    /// CI or `docker -t`). stdout and stderr both arrive as the terminal's output, with CRLF
-    /// line ends turned back into LF.
+    /// CI or `docker -t`), unless [`Env::terminal_columns`] sizes it. stdout and stderr both
+    /// arrive as the terminal's output, with CRLF line ends turned back into LF.
     pub fn run_in_terminal(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let binary = env!("CARGO_BIN_EXE_wxpay-ops");
-        let line = std::iter::once(binary)
+        let mut line = std::iter::once(binary)
             .chain(args.iter().copied())
             .map(shell_quote)
             .collect::<Vec<_>>()
             .join(" ");
+        if let Some(columns) = self.terminal_columns {
+            line = format!("stty cols {columns} rows 50 && exec {line}");
+        }
         let mut command = Command::new("script");
         command
             .args(["-qec", &line, "/dev/null"])

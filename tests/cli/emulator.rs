@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wxpay_ops::config::certs::{identity_from_pem, read_p12};
-use wxpay_ops::emulator::core::Options;
+use wxpay_ops::emulator::core::EmulatorOptions;
 use wxpay_ops::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_MCH_ID};
 use wxpay_ops::emulator::notify::NotificationKind;
 use wxpay_ops::emulator::state::PayOptions;
@@ -22,10 +22,10 @@ const SUCCESS_REPLY: &str = "<xml><return_code><![CDATA[SUCCESS]]></return_code>
 
 fn start() -> Emulator {
     Emulator::start(ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             notify_time_factor: 0.001,
             refund_delay: time::Duration::ZERO,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         ..ServeOptions::default()
     })
@@ -437,11 +437,11 @@ fn notifications_go_to_other_hosts_only_when_allowed() {
     assert!(receiver.bodies.lock().unwrap().is_empty());
 
     let allowed = Emulator::start(ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             notify_time_factor: 0.001,
             refund_delay: time::Duration::ZERO,
             allow_remote_notify: true,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         ..ServeOptions::default()
     })
@@ -871,10 +871,10 @@ fn refunds_without_a_notify_url_go_to_the_merchant_console_url() {
     let mut merchant = wxpay_ops::emulator::merchant::Merchant::default_merchant();
     merchant.refund_notify_url = Some(receiver.url.clone());
     let emulator = Emulator::start(ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             merchants: vec![merchant],
             refund_delay: time::Duration::ZERO,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         ..ServeOptions::default()
     })
@@ -1038,9 +1038,9 @@ fn moving_the_clock_releases_notification_retries_in_order() {
     use wxpay_ops::emulator::notify::RETRY_SCHEDULE_SECS;
     // The real schedule: without moving the clock the second attempt would come in 15 s.
     let emulator = Emulator::start(ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             notify_time_factor: 1.0,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         ..ServeOptions::default()
     })
@@ -1098,9 +1098,9 @@ fn moving_the_clock_releases_notification_retries_in_order() {
 #[test]
 fn a_retry_accepted_after_a_clock_jump_ends_the_schedule() {
     let emulator = Emulator::start(ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             notify_time_factor: 1.0,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         ..ServeOptions::default()
     })
@@ -1136,14 +1136,14 @@ fn service_provider_notifications_carry_the_sub_merchant() {
         SUB_APPID, SUB_MCH_ID,
     };
     let emulator = Emulator::start(ServeOptions {
-        core: Options {
+        core: EmulatorOptions {
             merchants: vec![
                 Merchant::default_merchant(),
                 Merchant::default_service_provider(),
             ],
             notify_time_factor: 0.001,
             refund_delay: time::Duration::ZERO,
-            ..Options::default()
+            ..EmulatorOptions::default()
         },
         ..ServeOptions::default()
     })

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use wxpay_ops::emulator::core::Options;
+use wxpay_ops::emulator::core::EmulatorOptions;
 use wxpay_ops::emulator::faults::{Fault, FaultKind};
 use wxpay_ops::emulator::login::{LOGINS_PER_MINUTE, PATH};
 use wxpay_ops::emulator::merchant::Merchant;
@@ -43,9 +43,9 @@ impl Login {
         other.app_secrets = [(UNBOUND_APP.to_owned(), AppSecret::new(APP_SECRET))].into();
         other.open_platform_appids = Vec::new();
         let emulator = Emulator::start(ServeOptions {
-            core: Options {
+            core: EmulatorOptions {
                 merchants: vec![shop, other],
-                ..Options::default()
+                ..EmulatorOptions::default()
             },
             ..ServeOptions::default()
         })

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use wxpay_ops::emulator::core::Options;
+use wxpay_ops::emulator::core::EmulatorOptions;
 use wxpay_ops::emulator::faults::{Fault, FaultKind};
 use wxpay_ops::emulator::merchant::{
     DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID, Merchant, SERVICE_PROVIDER_API_KEY,
@@ -37,11 +37,11 @@ impl Shop {
     /// A shop whose emulator knows these merchants; the profile is the first one's.
     pub fn with_merchants(merchants: Vec<Merchant>) -> Shop {
         let emulator = Emulator::start(ServeOptions {
-            core: Options {
+            core: EmulatorOptions {
                 merchants,
                 notify_time_factor: 0.001,
                 refund_delay: time::Duration::ZERO,
-                ..Options::default()
+                ..EmulatorOptions::default()
             },
             ..ServeOptions::default()
         })

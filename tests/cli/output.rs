@@ -205,3 +205,185 @@ fn box_drawing_only_in_a_utf8_locale() {
     let boxed = jsapi_table(&env);
     assert!(boxed.stdout.contains('│'), "{}", boxed.stdout);
 }
+
+/// Terminals `columns` wide, one told by COLUMNS and one by its window size, as a person's
+/// terminal tells the binary.
+fn terminals_of(columns: u16) -> [Env; 2] {
+    let mut by_variable = Env::new();
+    by_variable.set("COLUMNS", &columns.to_string());
+    let mut by_size = Env::new();
+    by_size.terminal_columns(columns);
+    [by_variable, by_size]
+}
+
+/// No line is wider than the terminal, but one holding a value that cannot break, whole.
+#[track_caller]
+fn assert_fits(text: &str, columns: u16, unbreakable: &[&str]) {
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= usize::from(columns)
+                || unbreakable.iter().any(|value| line.contains(value)),
+            "wider than {columns} columns:\n{line}\nin:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn reconcile_fits_terminals_of_60_and_80_columns_and_keeps_order_numbers_whole() {
+    let env = Env::new();
+    let date = "20261120";
+    let day = wxpay_ops::emulator::synth::SyntheticDay {
+        mch_id: "1900000109".into(),
+        appid: "wx2421b1c4370ec43b".into(),
+        bill_date: date.into(),
+        trades: 300,
+        seed: 7,
+    };
+    let bill = env.path("2026-11-20.ALL.csv");
+    let rows = day.into_rows(wxpay_ops::bill::format::FeeRate(60));
+    let mut file = std::fs::File::create(&bill).unwrap();
+    let bill_type = wxpay_ops::bill::format::BillType::All;
+    wxpay_ops::emulator::bills::write_trade_bill(&mut file, bill_type, rows).unwrap();
+    let orders = env.path("orders.csv");
+    let (bill, orders) = (bill.to_str().unwrap(), orders.to_str().unwrap());
+    let mut export = vec![
+        "emulator",
+        "export",
+        "--day",
+        "20261120:300:7",
+        "-o",
+        orders,
+    ];
+    for category in [
+        "--missing-in-export",
+        "--missing-in-bill",
+        "--amount-mismatch",
+        "--status-mismatch",
+        "--cross-day",
+        "--duplicate",
+    ] {
+        export.extend([category, "1"]);
+    }
+    env.run(&export).expect(0);
+    let args = [
+        "reconcile",
+        "--bill",
+        bill,
+        "--export",
+        orders,
+        "--mch-id",
+        "1900000109",
+    ];
+    let differences = env
+        .run(&[&["--format", "json"], &args[..]].concat())
+        .expect(1);
+    let differences = differences.json();
+    let numbers: Vec<&str> = (differences.as_array().unwrap().iter())
+        .map(|d| d["out_trade_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 6);
+    for columns in [60, 80] {
+        for terminal in terminals_of(columns) {
+            let out = terminal.run_in_terminal(&[&["-q"], &args[..]].concat(), None);
+            let out = out.expect(1);
+            assert_fits(&out.stdout, columns, &[]);
+            for number in &numbers {
+                assert!(
+                    out.stdout.contains(number),
+                    "{number} whole in\n{}",
+                    out.stdout
+                );
+            }
+        }
+    }
+}
+
+/// The demo on narrow terminals: only a value that cannot break (the HMAC-SHA256 sign, the
+/// MWEB scene_info) may stand wider than the terminal, and every command the user is to type
+/// comes whole, over lines continued with ` \` as a shell reads them.
+#[test]
+fn the_demo_fits_terminals_of_60_and_80_columns_and_its_commands_copy_whole() {
+    let demo = Env::new().run(&["demo"]).expect(0).json();
+    let steps = demo["steps"].as_array().unwrap();
+    let field = |step: &serde_json::Value, name: &str| step[name].as_str().map(str::to_owned);
+    let results: Vec<String> = steps.iter().filter_map(|s| field(s, "result")).collect();
+    let commands: Vec<String> = (steps.iter())
+        .filter_map(|s| field(s, "command"))
+        .flat_map(|c| c.split("; ").map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let hmac = results.iter().find(|r| r.len() == 64).unwrap();
+    let scene_info = (commands.iter())
+        .find_map(|c| c.split_once("--scene-info "))
+        .unwrap()
+        .1;
+    for columns in [60, 80] {
+        for terminal in terminals_of(columns) {
+            let out = terminal.run_in_terminal(&["-q", "demo"], None).expect(0);
+            assert_fits(&out.stdout, columns, &[hmac, scene_info]);
+            let typed = out.stdout.replace(" \\\n", "\u{0}");
+            let typed: Vec<String> = (typed.lines())
+                .map(|line| {
+                    let parts = line.split('\u{0}').map(str::trim);
+                    parts.collect::<Vec<_>>().join(" ")
+                })
+                .collect();
+            for command in &commands {
+                assert!(
+                    typed.contains(command),
+                    "{command} not whole in\n{}",
+                    out.stdout
+                );
+            }
+            assert!(out.stdout.contains("DEMO1120-06"), "{}", out.stdout);
+        }
+    }
+}
+
+/// A list longer than the printer holds at once goes out through its writer thread, whole and
+/// in order, in every format.
+#[test]
+fn a_long_list_streams_whole() {
+    let mut env = Env::new();
+    // A writer thread that is never told the list ended would hang the command.
+    env.time_limit(std::time::Duration::from_secs(60));
+    let day = wxpay_ops::emulator::synth::SyntheticDay {
+        mch_id: "1900000109".into(),
+        appid: "wx2421b1c4370ec43b".into(),
+        bill_date: "20261120".into(),
+        trades: 4000,
+        seed: 7,
+    };
+    let bill = env.path("2026-11-20.ALL.csv");
+    let mut file = std::fs::File::create(&bill).unwrap();
+    let rows = day.into_rows(wxpay_ops::bill::format::FeeRate(60));
+    let bill_type = wxpay_ops::bill::format::BillType::All;
+    let summary = wxpay_ops::emulator::bills::write_trade_bill(&mut file, bill_type, rows);
+    let count = summary.unwrap().count as usize;
+    let bill = bill.to_str().unwrap();
+    let out = env
+        .run(&["bill", "parse", bill, "--format", "csv"])
+        .expect(0);
+    assert!(
+        out.stdout.len() > 3 << 18,
+        "{} bytes: more than a few blocks",
+        out.stdout.len()
+    );
+    let mut reader = csv::Reader::from_reader(out.stdout.as_bytes());
+    let numbers: Vec<String> = (reader.records())
+        .map(|row| row.unwrap()[6].to_owned())
+        .collect();
+    assert_eq!(numbers.len(), count);
+    let json = env
+        .run(&["bill", "parse", bill, "--format", "json"])
+        .expect(0)
+        .json();
+    let records = json["records"].as_array().unwrap();
+    let in_json: Vec<&str> = (records.iter())
+        .map(|r| r["out_trade_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(in_json, numbers);
+    let lines = env
+        .run(&["bill", "parse", bill, "--format", "jsonl"])
+        .expect(0);
+    assert_eq!(lines.stdout.lines().count(), count + 1);
+}

@@ -102,7 +102,7 @@ pub fn run(
     } else {
         count_rows(path)
     };
-    let stream = context.printer.record_stream(&COLUMNS, expected)?;
+    let mut stream = context.printer.list(&COLUMNS).live(expected);
     let pacing = Pacing {
         concurrency: args.concurrency as usize,
         rate: args.rate,
@@ -112,9 +112,9 @@ pub fn run(
     let written = api.block_on(query_orders(&api.client, keys, pacing, |result| {
         let (row, outcome) = row(&name, column, result);
         tally.add(outcome, expect);
-        stream.row(&row)
+        stream.record(&row)
     }));
-    let finished = stream.finish();
+    let finished = stream.finish(None);
     written?;
     finished?;
     Ok(tally.report(&context.printer, expect))
