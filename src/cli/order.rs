@@ -39,7 +39,7 @@ cannot be closed (ORDERPAID: the customer paid, refund instead; ORDERNOTEXIST: n
 #[derive(Debug, Subcommand)]
 pub enum OrderCommand {
     /// Place an order (unifiedorder) and print what the front end needs to pay
-    Create(OrderCreateArgs),
+    Create(Box<OrderCreateArgs>),
     /// An order's state, amounts and times; or many orders from a CSV file
     #[command(after_help = QUERY_AFTER_HELP)]
     Query(OrderQueryArgs),
@@ -206,7 +206,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn run(context: &Context, command: OrderCommand) -> Result<u8, Failure> {
     match command {
-        OrderCommand::Create(args) => create(context, args),
+        OrderCommand::Create(args) => create(context, *args),
         OrderCommand::Query(args) => match &args.batch.from_csv {
             Some(path) => {
                 let expect = args.expect.as_deref();
