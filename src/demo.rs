@@ -1,6 +1,7 @@
 //! The demo job: the signing toolkit checked against published values, then a merchant's
 //! day against an in-process emulator, on loopback only: orders of every trade type, payments,
-//! a refund over mutual TLS, a closed order, the next morning's bill download, and the
+//! a refund over mutual TLS, a closed order, a cloud-pay order whose cloud function (the
+//! demo's own) acknowledges the second call, the next morning's bill download, and the
 //! reconciliation of that bill against the shop's own export, in which one difference of each
 //! category was planted. Each step comes with the command a merchant would type to do the same
 //! against WeChat Pay. The CLI renders what it returns; nothing here prints.
@@ -830,6 +831,7 @@ impl Shop<'_> {
             }
         }
         self.notifications().await?;
+        self.cloud_pay().await?;
         self.set_clock(NEXT_MORNING)?;
         self.download(folder).await
     }
@@ -1156,6 +1158,168 @@ impl Shop<'_> {
             bill,
             export_path,
         })
+    }
+}
+
+/// The cloud-pay order: early the next morning, so that it stays out of the reconciled
+/// day's bill; its cloud function is the demo's own, and acknowledges the second call.
+const CLOUD_ORDER: &str = "DEMO1121-C1";
+const CLOUD_PLACED: &str = "20261121083000";
+const CLOUD_PAID: &str = "20261121083040";
+const CLOUD_ENV: &str = "demo-cafe";
+const CLOUD_FUNCTION: &str = "pay_callback";
+const CLOUD_FEE: i64 = 1200;
+
+/// A cloud function for the payment callback, as the shop would deploy one: it marks the
+/// order paid and answers `{"errcode": 0}`, except that the first call fails (as a function
+/// that times out on a cold start would), so that WeChat calls again.
+async fn cloud_function() -> std::io::Result<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/{CLOUD_FUNCTION}", listener.local_addr()?);
+    let calls = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let calls = calls.clone();
+            let service = service_fn(move |_request: hyper::Request<hyper::body::Incoming>| {
+                let call = calls.fetch_add(1, Ordering::Relaxed) + 1;
+                async move {
+                    let answer = if call == 1 {
+                        r#"{"errcode":1,"errmsg":"cold start: try again"}"#
+                    } else {
+                        r#"{"errcode":0,"errmsg":""}"#
+                    };
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(answer))))
+                }
+            });
+            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        }
+    });
+    Ok(url)
+}
+
+impl Shop<'_> {
+    /// One cloud-pay order: placed as a cloud function places it (`order create --cloud`
+    /// here), paid, and the payment result called into the shop's cloud function, which
+    /// acknowledges the second attempt.
+    async fn cloud_pay(&mut self) -> Result<(), Halt> {
+        use crate::emulator::cloudpay::CloudFunction;
+        use crate::wechat::cloudpay::{CloudOptions, CloudOrder, unified_order};
+        self.set_clock(CLOUD_PLACED)?;
+        let name = format!(
+            "{} cloud pay: order create {CLOUD_ORDER} (next day)",
+            clock_time(CLOUD_PLACED)
+        );
+        let command = Some(format!(
+            "wxpay-ops order create --cloud {CLOUD_ENV} --function {CLOUD_FUNCTION} --out-trade-no {CLOUD_ORDER} --amount {CLOUD_FEE} --body {} --openid {OPENID}",
+            shell_word(&format!("{SHOP}-Cake"))
+        ));
+        let function = match cloud_function().await {
+            Ok(url) => CloudFunction {
+                env_id: CLOUD_ENV.to_owned(),
+                name: CLOUD_FUNCTION.to_owned(),
+                url,
+            },
+            Err(e) => return self.fail(name, command, e),
+        };
+        if let Err(e) = self.emulator.core().add_cloud_function(function.clone()) {
+            return self.fail(name, command, e);
+        }
+        let ca = match std::fs::read(self.emulator.ca_cert()) {
+            Ok(ca) => ca,
+            Err(e) => return self.fail(name, command, e),
+        };
+        let tls = match tls_config(Some(&ca), None) {
+            Ok(tls) => tls,
+            Err(e) => return self.fail(name, command, e),
+        };
+        let options = CloudOptions {
+            base: self.emulator.tls_base_url(),
+            tls: Some(tls),
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        };
+        let order = CloudOrder {
+            env_id: CLOUD_ENV.to_owned(),
+            function_name: CLOUD_FUNCTION.to_owned(),
+            sub_mch_id: DEFAULT_MCH_ID.to_owned(),
+            sub_appid: Some(DEFAULT_APPIDS[0].to_owned()),
+            out_trade_no: CLOUD_ORDER.to_owned(),
+            total_fee: Fen(CLOUD_FEE),
+            body: format!("{SHOP}-Cake"),
+            openid: Some(OPENID.to_owned()),
+            spbill_create_ip: "127.0.0.1".to_owned(),
+            attach: None,
+        };
+        let placed = match unified_order(options, &order).await {
+            Ok(placed) => placed,
+            Err(e) => return self.fail(name, command, e),
+        };
+        let ok = placed.payment.verifies(&ApiKey::new(DEFAULT_API_KEY));
+        self.record(
+            name,
+            command,
+            format!(
+                "payment for wx.requestPayment, paySign={}",
+                placed.payment.pay_sign
+            ),
+            ok,
+        )?;
+
+        self.set_clock(CLOUD_PAID)?;
+        let name = format!(
+            "{} customer pays {CLOUD_ORDER} ({})",
+            clock_time(CLOUD_PAID),
+            Fen(CLOUD_FEE).yuan()
+        );
+        let paid_at = PayOptions {
+            time_end: Some(CLOUD_PAID.to_owned()),
+            ..PayOptions::default()
+        };
+        if let Err(refusal) = self
+            .emulator
+            .core()
+            .pay(DEFAULT_MCH_ID, CLOUD_ORDER, &paid_at)
+        {
+            return self.fail(name, None, refusal.description);
+        }
+        // WeChat calls the function until it answers errcode 0.
+        let key = function.key();
+        let mut attempts = Vec::new();
+        for _ in 0..500 {
+            attempts = (self.emulator.core().notifier.attempts().into_iter())
+                .filter(|a| a.cloud_function.as_deref() == Some(key.as_str()))
+                .collect();
+            if attempts.iter().any(|a| a.accepted) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.record(
+            name,
+            None,
+            format!("paid; WeChat calls {key} with the result"),
+            true,
+        )?;
+        for attempt in &attempts {
+            let then = if attempt.accepted {
+                "no more calls"
+            } else {
+                "WeChat calls again"
+            };
+            self.record(
+                format!("cloud function {key}, attempt {}", attempt.attempt),
+                None,
+                format!("{}; {then}", attempt.outcome),
+                attempt.accepted == (attempt.attempt == 2),
+            )?;
+        }
+        if attempts.len() != 2 {
+            let name = format!("cloud function {key}: acknowledged at the second attempt");
+            let got = format!("{} attempts", attempts.len());
+            return self.record(name, None, got, false);
+        }
+        Ok(())
     }
 }
 

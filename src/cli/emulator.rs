@@ -9,6 +9,7 @@ use super::failure::{Failure, exit};
 use super::output::{Format, Printer, Record};
 use super::settings::Context;
 use crate::bill::format::FeeRate;
+use crate::emulator::cloudpay::CloudFunction;
 use crate::emulator::core::EmulatorOptions;
 use crate::emulator::merchant::{Merchant, load_merchants};
 use crate::emulator::pki::ClientPaths;
@@ -199,6 +200,11 @@ pub struct ServeArgs {
     /// [default: 0]
     #[arg(long, value_name = "DATE:TRADES[:SEED]", value_parser = parse_day)]
     synthetic_day: Vec<DaySpec>,
+
+    /// A cloud function for cloud pay's callbacks (repeatable): ENV/NAME=URL, the envId and
+    /// functionName that orders name, and the local URL the emulator posts the events to
+    #[arg(long, value_name = "ENV/NAME=URL", value_parser = CloudFunction::parse)]
+    cloud_function: Vec<CloudFunction>,
 }
 
 const DEFAULT_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
@@ -317,6 +323,12 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
             .add_synthetic_day(day)
             .map_err(Failure::usage)?;
     }
+    for function in &args.cloud_function {
+        emulator
+            .core()
+            .add_cloud_function(function.clone())
+            .map_err(|e| Failure::usage(format!("--cloud-function {}: {e}", function.key())))?;
+    }
     if args.keep {
         emulator.keep_cert_dir();
     }
@@ -404,11 +416,13 @@ fn listening_record(emulator: &Emulator, control_token: Option<&str>) -> Record 
         "tls_port": emulator.https_addr().port(),
         "control_url": format!("{}{CONTROL_PREFIX}/", emulator.base_url()),
         "control_token": control_token,
+        "cloudpay_url": format!("{}{}/", emulator.base_url(), crate::emulator::cloudpay::PREFIX),
         "ca_cert": emulator.ca_cert().display().to_string(),
         "profile": emulator.profile().display().to_string(),
         "cert_dir": emulator.cert_dir().display().to_string(),
         "cert_dir_removed_on_exit": emulator.is_temporary(),
         "merchants": merchants,
+        "cloud_functions": emulator.core().cloud_functions(),
     });
     record.as_object().cloned().unwrap_or_default()
 }
@@ -422,6 +436,11 @@ fn banner(printer: &Printer, emulator: &Emulator, built_in: bool, control_token:
     printer.status(&format!(
         "control plane: {}{CONTROL_PREFIX}/",
         emulator.base_url()
+    ));
+    printer.status(&format!(
+        "cloud pay (CloudPay.unifiedOrder, queryOrder, closeOrder, refund, queryRefund): POST {}{}/<operation>",
+        emulator.base_url(),
+        crate::emulator::cloudpay::PREFIX
     ));
     if let Some(token) = control_token {
         printer.status(&format!(
@@ -474,6 +493,13 @@ fn banner(printer: &Printer, emulator: &Emulator, built_in: bool, control_token:
                 certs.p12.display()
             ));
         }
+    }
+    for function in emulator.core().cloud_functions() {
+        printer.status(&format!(
+            "cloud function {} (cloud pay's callbacks): {}",
+            function.key(),
+            function.url
+        ));
     }
     printer.status(&format!(
         "wxpay-ops profile for it: {} (try: wxpay-ops --config {} config check)",

@@ -1,6 +1,7 @@
 //! `wxpay-ops order create|query|close`, and `order query --from-csv` for many orders.
 
 mod batch;
+mod cloud;
 mod qr;
 
 use std::path::PathBuf;
@@ -38,7 +39,7 @@ cannot be closed (ORDERPAID: the customer paid, refund instead; ORDERNOTEXIST: n
 #[derive(Debug, Subcommand)]
 pub enum OrderCommand {
     /// Place an order (unifiedorder) and print what the front end needs to pay
-    Create(OrderCreateArgs),
+    Create(Box<OrderCreateArgs>),
     /// An order's state, amounts and times; or many orders from a CSV file
     #[command(after_help = QUERY_AFTER_HELP)]
     Query(OrderQueryArgs),
@@ -70,8 +71,22 @@ enum PaySceneArg {
 
 #[derive(Debug, Args)]
 pub struct OrderCreateArgs {
-    #[arg(long, value_enum, ignore_case = true)]
-    trade_type: TradeTypeArg,
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        required_unless_present = "cloud"
+    )]
+    trade_type: Option<TradeTypeArg>,
+
+    /// Place the order by cloud pay, on the emulator only: the cloud environment (envId) of
+    /// the function that gets the payment result
+    #[arg(long, value_name = "ENV", requires = "function", conflicts_with_all = cloud::NOT_WITH)]
+    cloud: Option<String>,
+
+    /// With --cloud: the cloud function (functionName) that gets the payment result
+    #[arg(long, value_name = "NAME", requires = "cloud")]
+    function: Option<String>,
 
     /// Your order number: up to 32 letters, digits, _ - | * @
     #[arg(long, value_name = "NO")]
@@ -191,7 +206,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn run(context: &Context, command: OrderCommand) -> Result<u8, Failure> {
     match command {
-        OrderCommand::Create(args) => create(context, args),
+        OrderCommand::Create(args) => create(context, *args),
         OrderCommand::Query(args) => match &args.batch.from_csv {
             Some(path) => {
                 let expect = args.expect.as_deref();
@@ -204,6 +219,9 @@ pub fn run(context: &Context, command: OrderCommand) -> Result<u8, Failure> {
 }
 
 fn create(context: &Context, args: OrderCreateArgs) -> Result<u8, Failure> {
+    if let Some(env_id) = &args.cloud {
+        return cloud::create(context, &args, env_id);
+    }
     let total_fee = amount("--amount", &args.amount)?;
     let api = Api::connect(context, &args.api, false)?;
     let order = unified_order(&args, total_fee, api.notify_url.clone())?;
@@ -271,10 +289,15 @@ fn unified_order(
     };
     let order = UnifiedOrder {
         trade_type: match args.trade_type {
-            TradeTypeArg::Jsapi => TradeType::Jsapi,
-            TradeTypeArg::Native => TradeType::Native,
-            TradeTypeArg::App => TradeType::App,
-            TradeTypeArg::Mweb => TradeType::Mweb,
+            Some(TradeTypeArg::Jsapi) => TradeType::Jsapi,
+            Some(TradeTypeArg::Native) => TradeType::Native,
+            Some(TradeTypeArg::App) => TradeType::App,
+            Some(TradeTypeArg::Mweb) => TradeType::Mweb,
+            None => {
+                return Err(Failure::usage(
+                    "give --trade-type, or --cloud for cloud pay",
+                ));
+            }
         },
         out_trade_no: args.out_trade_no.clone(),
         total_fee,

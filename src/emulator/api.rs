@@ -250,7 +250,7 @@ impl Core {
         let bill_creating = matches!(fault, Some(FaultKind::BillCreating));
         let mut reply = match endpoint {
             Endpoint::UnifiedOrder => {
-                let result = self.unified_order(&call, now);
+                let result = self.unified_order(&call, now, None);
                 self.answer(&call, result, false)
             }
             Endpoint::OrderQuery => {
@@ -262,7 +262,7 @@ impl Core {
                 self.answer(&call, result, false)
             }
             Endpoint::Refund => {
-                let result = self.refund(&call, now);
+                let result = self.refund(&call, now, None);
                 self.answer(&call, result, false)
             }
             Endpoint::RefundQuery => {
@@ -290,7 +290,7 @@ impl Core {
 
     /// The err_code asked for on the control plane, if this request is about an order or a
     /// refund that one is waiting for.
-    fn outcome_for(&self, endpoint: Endpoint, call: &Call<'_>) -> Option<Refusal> {
+    pub(super) fn outcome_for(&self, endpoint: Endpoint, call: &Call<'_>) -> Option<Refusal> {
         if matches!(
             endpoint,
             Endpoint::DownloadBill | Endpoint::DownloadFundFlow | Endpoint::GetSignKey
@@ -459,6 +459,16 @@ impl Core {
         result: Result<Message, Refusal>,
         alphabetical: bool,
     ) -> Reply {
+        Reply::xml(&self.answer_message(call, result, alphabetical))
+    }
+
+    /// The message `answer` sends.
+    pub(super) fn answer_message(
+        &self,
+        call: &Call<'_>,
+        result: Result<Message, Refusal>,
+        alphabetical: bool,
+    ) -> Message {
         let mut answer = Message::new();
         answer
             .set("return_code", "SUCCESS")
@@ -507,7 +517,7 @@ impl Core {
             answer.sort_by_name();
         }
         set_sign(&mut answer, &call.key, call.sign_type);
-        Reply::xml(&answer)
+        answer
     }
 
     fn get_sign_key(&self, call: &Call<'_>) -> Reply {
@@ -520,7 +530,14 @@ impl Core {
         Reply::xml(&answer)
     }
 
-    fn unified_order(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+    /// A unified order; one placed by cloud pay names the `cloud_function` that gets its
+    /// result, and has no notify_url.
+    pub(super) fn unified_order(
+        &self,
+        call: &Call<'_>,
+        now: OffsetDateTime,
+        cloud_function: Option<&str>,
+    ) -> Result<Message, Refusal> {
         let m = &call.message;
         for name in [
             "body",
@@ -530,7 +547,9 @@ impl Core {
             "notify_url",
             "trade_type",
         ] {
-            required(m, name)?;
+            if name != "notify_url" || cloud_function.is_none() {
+                required(m, name)?;
+            }
         }
         check_lengths(m)?;
         let out_trade_no = required(m, "out_trade_no")?;
@@ -541,13 +560,19 @@ impl Core {
         if m.non_empty("fee_type").is_some_and(|f| f != "CNY") {
             return Err(param_error("fee_type参数格式错误"));
         }
-        let notify_url = required(m, "notify_url")?;
-        let url_ok = crate::wechat::is_http_url(notify_url) && !notify_url.contains('?');
-        if !url_ok {
-            return Err(param_error(
-                "notify_url参数格式错误，必须为不带参数的http(s)地址",
-            ));
-        }
+        let notify_url = match cloud_function {
+            // A cloud-pay order's result goes to its cloud function.
+            Some(_) => "",
+            None => {
+                let url = required(m, "notify_url")?;
+                if !crate::wechat::is_http_url(url) || url.contains('?') {
+                    return Err(param_error(
+                        "notify_url参数格式错误，必须为不带参数的http(s)地址",
+                    ));
+                }
+                url
+            }
+        };
         let trade_type = required(m, "trade_type")?;
         let condition = match trade_type {
             "JSAPI" => "openid",
@@ -600,6 +625,7 @@ impl Core {
             sub_openid: sub_openid.unwrap_or("").to_owned(),
             product_id: m.get("product_id").unwrap_or("").to_owned(),
             notify_url: notify_url.to_owned(),
+            cloud_function: cloud_function.map(str::to_owned),
             prepay_id: String::new(),
             sign_type: call.sign_type,
             created_at: now,
@@ -646,7 +672,11 @@ impl Core {
         Ok(payload)
     }
 
-    fn order_query(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+    pub(super) fn order_query(
+        &self,
+        call: &Call<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Message, Refusal> {
         let m = &call.message;
         let transaction_id = m.non_empty("transaction_id");
         let out_trade_no = m.non_empty("out_trade_no");
@@ -661,7 +691,11 @@ impl Core {
         Ok(order_fields(order))
     }
 
-    fn close_order(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+    pub(super) fn close_order(
+        &self,
+        call: &Call<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Message, Refusal> {
         let out_trade_no = required(&call.message, "out_trade_no")?;
         lock(self.ledger(call.sandbox)).close(
             &call.account,
@@ -674,7 +708,14 @@ impl Core {
         Ok(payload)
     }
 
-    fn refund(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+    /// A refund; one applied for by cloud pay may name the `cloud_function` that gets its
+    /// result.
+    pub(super) fn refund(
+        &self,
+        call: &Call<'_>,
+        now: OffsetDateTime,
+        cloud_function: Option<&str>,
+    ) -> Result<Message, Refusal> {
         let m = &call.message;
         let transaction_id = m.non_empty("transaction_id");
         let out_trade_no = m.non_empty("out_trade_no");
@@ -706,6 +747,7 @@ impl Core {
             refund_fee,
             refund_account,
             m.get("notify_url").unwrap_or(""),
+            cloud_function,
             call.sign_type,
             now,
         )?;
@@ -734,7 +776,11 @@ impl Core {
         Ok(payload)
     }
 
-    fn refund_query(&self, call: &Call<'_>, now: OffsetDateTime) -> Result<Message, Refusal> {
+    pub(super) fn refund_query(
+        &self,
+        call: &Call<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Message, Refusal> {
         let m = &call.message;
         let keys = [
             "refund_id",

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::Duration;
 
+use super::cloudpay::CloudFunction;
 use super::core::{Core, OutcomeError};
 use super::faults::Fault;
 use super::login::LoginCode;
@@ -159,6 +160,17 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
                 Err(refusal) => refused(&refusal),
             }
         }),
+        ("GET", "/cloud-functions") => Ok(ok(json!(core.cloud_functions()))),
+        ("POST", "/cloud-functions") => {
+            parse::<CloudFunction>(body).map(|function| match core.add_cloud_function(function) {
+                Ok(()) => ok(json!(core.cloud_functions())),
+                Err(message) => error(400, message),
+            })
+        }
+        ("DELETE", "/cloud-functions") => {
+            core.clear_cloud_functions();
+            Ok(ok(json!([])))
+        }
         ("POST", "/login") => parse::<LoginCode>(body).map(|request| {
             match core.mint_login_code(&request.appid, request.openid.as_deref()) {
                 Ok(minted) => ok(json!(minted)),

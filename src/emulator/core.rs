@@ -440,6 +440,9 @@ impl Core {
             message.set("sign_type", order.sign_type.as_str());
         }
         set_sign(&mut message, &key, order.sign_type);
+        if let Some(function) = &order.cloud_function {
+            return self.notify_cloud_payment(order, function, &message);
+        }
         self.notifier.send(
             NotificationKind::Payment,
             order.out_trade_no.clone(),
@@ -449,6 +452,9 @@ impl Core {
     }
 
     fn notify_refund(&self, refund: &Refund, sandbox: bool) {
+        if let Some(function) = &refund.cloud_function {
+            return self.notify_cloud_refund(refund, function);
+        }
         let Some(merchant) = self.merchant(&refund.mch_id) else {
             return;
         };
@@ -463,32 +469,9 @@ impl Core {
             _ => return,
         };
         let mut info = String::from("<root>\n");
-        let success_time = refund.success_time.map(bill_time).unwrap_or_default();
-        let refund_fee = refund.refund_fee.to_string();
-        let total_fee = refund.total_fee.to_string();
-        let settlement_refund_fee = refund.settlement_refund_fee().to_string();
-        let settlement_total_fee = refund.settlement_total_fee().to_string();
-        for (name, value) in [
-            ("out_refund_no", refund.out_refund_no.as_str()),
-            ("out_trade_no", &refund.out_trade_no),
-            ("refund_account", &refund.refund_account),
-            ("refund_fee", &refund_fee),
-            ("refund_id", &refund.refund_id),
-            ("refund_recv_accout", super::state::REFUND_RECEIVED_INTO),
-            ("refund_request_source", "API"),
-            ("refund_status", refund.status.as_str()),
-            ("settlement_refund_fee", &settlement_refund_fee),
-            ("settlement_total_fee", &settlement_total_fee),
-            ("success_time", &success_time),
-            ("total_fee", &total_fee),
-            ("transaction_id", &refund.transaction_id),
-        ] {
-            // success_time only when the refund succeeded (not for CHANGE or REFUNDCLOSE).
-            if value.is_empty() {
-                continue;
-            }
+        for (name, value) in refund_result(refund) {
             info.push_str(&format!("<{name}>"));
-            push_cdata(&mut info, value);
+            push_cdata(&mut info, &value);
             info.push_str(&format!("</{name}>\n"));
         }
         info.push_str("</root>");
@@ -576,4 +559,38 @@ impl Core {
         }
         log.push_back(entry);
     }
+}
+
+/// The fields of a refund's result, as the refund notification's req_info carries them
+/// (cloud pay's refund callback too); success_time only when the refund succeeded (not for
+/// CHANGE or REFUNDCLOSE).
+pub(super) fn refund_result(refund: &Refund) -> Vec<(&'static str, String)> {
+    let success_time = refund.success_time.map(bill_time).unwrap_or_default();
+    [
+        ("out_refund_no", refund.out_refund_no.clone()),
+        ("out_trade_no", refund.out_trade_no.clone()),
+        ("refund_account", refund.refund_account.clone()),
+        ("refund_fee", refund.refund_fee.to_string()),
+        ("refund_id", refund.refund_id.clone()),
+        (
+            "refund_recv_accout",
+            super::state::REFUND_RECEIVED_INTO.to_owned(),
+        ),
+        ("refund_request_source", "API".to_owned()),
+        ("refund_status", refund.status.as_str().to_owned()),
+        (
+            "settlement_refund_fee",
+            refund.settlement_refund_fee().to_string(),
+        ),
+        (
+            "settlement_total_fee",
+            refund.settlement_total_fee().to_string(),
+        ),
+        ("success_time", success_time),
+        ("total_fee", refund.total_fee.to_string()),
+        ("transaction_id", refund.transaction_id.clone()),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .collect()
 }

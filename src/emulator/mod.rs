@@ -3,6 +3,7 @@
 mod api;
 pub mod bills;
 pub mod clock;
+pub mod cloudpay;
 mod control;
 pub mod core;
 pub mod faults;

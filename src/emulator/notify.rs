@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::clock::Clock;
+use super::cloudpay::{CloudFunctions, is_acknowledged};
 use super::lock;
 use crate::time::bill_time;
 use crate::wechat::Message;
@@ -24,6 +25,10 @@ pub const MAX_ATTEMPTS_KEPT: usize = 10_000;
 /// published).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A cloud function runs for at most its timeout, 3 s unless configured otherwise
+/// (UNCONFIRMED how long WeChat waits for the payment callback itself).
+const CLOUD_FUNCTION_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
@@ -37,6 +42,10 @@ pub struct Attempt {
     /// out_trade_no for payments, out_refund_no for refunds.
     pub reference: String,
     pub url: String,
+    /// `ENV/NAME` when the notification is a cloud-pay callback event to a cloud function;
+    /// `url` is then the function's local URL at the attempt (empty while none is given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_function: Option<String>,
     /// 1 for the first delivery.
     pub attempt: u32,
     /// When the attempt fell due by the emulator's clock (Beijing time): the notification
@@ -61,6 +70,18 @@ pub struct Notifier {
     clock: Clock,
     /// Whether notify_url may name another machine (`emulator serve --allow-remote`).
     allow_remote: bool,
+    /// The cloud functions given to the emulator, looked up at each attempt.
+    pub cloud_functions: CloudFunctions,
+}
+
+/// Where a notification goes, and what acknowledges it.
+#[derive(Debug, Clone)]
+enum Destination {
+    /// The merchant's notify_url: signed XML, acknowledged by the SUCCESS reply.
+    NotifyUrl(String),
+    /// A cloud function (`ENV/NAME`): the callback event as JSON, acknowledged by
+    /// `{"errcode": 0}`.
+    CloudFunction(String),
 }
 
 /// Whether `url` names this machine: a loopback address, or `localhost`.
@@ -123,6 +144,7 @@ impl Notifier {
             runtime,
             clock,
             allow_remote,
+            cloud_functions: CloudFunctions::default(),
         }
     }
 
@@ -151,6 +173,7 @@ impl Notifier {
                 kind,
                 reference,
                 url,
+                cloud_function: None,
                 attempt: 1,
                 at: bill_time(self.clock.now()),
                 outcome: "refused: notify_url is not a loopback address; \
@@ -161,6 +184,29 @@ impl Notifier {
             });
             return;
         }
+        self.deliver(kind, reference, Destination::NotifyUrl(url), body);
+    }
+
+    /// Delivers a cloud-pay callback event to the cloud function `ENV/NAME`, on the same
+    /// schedule: until it answers `{"errcode": 0}` or the schedule runs out. The function's
+    /// URL is looked up at each attempt, so one given late still gets the retries.
+    pub fn send_to_cloud_function(
+        &self,
+        kind: NotificationKind,
+        reference: String,
+        function: String,
+        event: String,
+    ) {
+        self.deliver(kind, reference, Destination::CloudFunction(function), event);
+    }
+
+    fn deliver(
+        &self,
+        kind: NotificationKind,
+        reference: String,
+        destination: Destination,
+        body: String,
+    ) {
         let notifier = self.clone();
         self.runtime.spawn(async move {
             // Each retry falls due by the emulator's clock, counted from when the attempt
@@ -169,33 +215,15 @@ impl Notifier {
             let mut due = notifier.clock.now();
             for attempt in 1..=(RETRY_SCHEDULE_SECS.len() as u32 + 1) {
                 notifier.clock.wait_until(due).await;
-                let outcome = notifier
-                    .client
-                    .post(&url)
-                    .header("Content-Type", "text/xml")
-                    // Every delivery carries a Request-ID (reference A4).
-                    .header("Request-ID", crate::wechat::sign::nonce_str())
-                    .body(body.clone())
-                    .send()
-                    .await;
-                let (outcome, accepted) = match outcome {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let reply = response.bytes().await.unwrap_or_default();
-                        let accepted = is_accepted(status, &reply);
-                        let reason = if accepted {
-                            "accepted"
-                        } else {
-                            "reply is not the SUCCESS XML"
-                        };
-                        (format!("HTTP {status}: {reason}"), accepted)
-                    }
-                    Err(e) => (format!("delivery failed: {e}"), false),
-                };
+                let (url, outcome, accepted) = notifier.attempt(&destination, &body).await;
                 notifier.record(Attempt {
                     kind,
                     reference: reference.clone(),
-                    url: url.clone(),
+                    url,
+                    cloud_function: match &destination {
+                        Destination::CloudFunction(function) => Some(function.clone()),
+                        Destination::NotifyUrl(_) => None,
+                    },
                     attempt,
                     at: bill_time(due),
                     outcome,
@@ -216,6 +244,54 @@ impl Notifier {
                 }
             }
         });
+    }
+
+    /// One delivery: the URL it went to, what came of it, and whether that acknowledges it.
+    async fn attempt(&self, destination: &Destination, body: &str) -> (String, String, bool) {
+        let (url, content_type, timeout) = match destination {
+            Destination::NotifyUrl(url) => (url.clone(), "text/xml", DELIVERY_TIMEOUT),
+            Destination::CloudFunction(function) => match self.cloud_functions.url(function) {
+                Some(url) => (url, "application/json", CLOUD_FUNCTION_TIMEOUT),
+                // WeChat would find no such function and call again later; so does the
+                // emulator, and a function given meanwhile gets the next attempt.
+                None => {
+                    let outcome = format!(
+                        "no cloud function {function} is given to the emulator \
+                         (emulator serve --cloud-function, or POST /__emulator/cloud-functions)"
+                    );
+                    return (String::new(), outcome, false);
+                }
+            },
+        };
+        let sent = self
+            .client
+            .post(&url)
+            .header("Content-Type", content_type)
+            // Every delivery carries a Request-ID (reference A4).
+            .header("Request-ID", crate::wechat::sign::nonce_str())
+            .timeout(timeout)
+            .body(body.to_owned())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return (url, format!("delivery failed: {e}"), false),
+        };
+        let status = response.status().as_u16();
+        let reply = response.bytes().await.unwrap_or_default();
+        let (accepted, reason) = match destination {
+            Destination::NotifyUrl(_) => {
+                let accepted = is_accepted(status, &reply);
+                let reason = if accepted {
+                    "accepted".to_owned()
+                } else {
+                    "reply is not the SUCCESS XML".to_owned()
+                };
+                (accepted, reason)
+            }
+            Destination::CloudFunction(_) => is_acknowledged(status, &reply),
+        };
+        (url, format!("HTTP {status}: {reason}"), accepted)
     }
 }
 

@@ -599,6 +599,8 @@ async fn respond(
     // Mini-program login is a GET with its parameters in the query string.
     let reply = if path == super::login::PATH {
         core.jscode2session(&method, &query)
+    } else if path.starts_with(super::cloudpay::PREFIX) {
+        core.cloud_pay(&method, &path, &body)
     } else {
         core.handle(&Request {
             method: &method,

@@ -118,6 +118,10 @@ pub struct Order {
     pub sub_openid: String,
     pub product_id: String,
     pub notify_url: String,
+    /// Placed by cloud pay: the cloud function (`ENV/NAME`) that gets the payment result
+    /// instead of a notify_url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_function: Option<String>,
     pub prepay_id: String,
     #[serde(serialize_with = "serialize_sign_type")]
     pub sign_type: SignType,
@@ -186,6 +190,9 @@ pub struct Refund {
     pub coupon_refund_fee: i64,
     pub refund_account: String,
     pub notify_url: String,
+    /// Applied for by cloud pay: the cloud function (`ENV/NAME`) that gets the refund result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_function: Option<String>,
     #[serde(serialize_with = "serialize_sign_type")]
     pub sign_type: SignType,
     pub status: RefundStatus,
@@ -510,6 +517,7 @@ impl Ledger {
         refund_fee: i64,
         refund_account: &str,
         notify_url: &str,
+        cloud_function: Option<&str>,
         sign_type: SignType,
         now: OffsetDateTime,
     ) -> Result<Refund, Refusal> {
@@ -588,6 +596,7 @@ impl Ledger {
             coupon_refund_fee,
             refund_account: refund_account.to_owned(),
             notify_url: notify_url.to_owned(),
+            cloud_function: cloud_function.map(str::to_owned),
             sign_type,
             status: RefundStatus::Processing,
             created_at: now,

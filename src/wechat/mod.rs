@@ -3,6 +3,7 @@
 pub mod api;
 pub mod batch;
 pub mod client;
+pub mod cloudpay;
 #[cfg(test)]
 pub(crate) mod fuzz_tests;
 pub mod login;

@@ -154,6 +154,16 @@ fn demo_runs_on_built_in_data() {
     ] {
         assert_eq!(typed(prefix), 1, "{prefix} in {commands:#?}");
     }
+    // One cloud-pay order, whose cloud function acknowledges the second call.
+    assert_eq!(typed("wxpay-ops order create --cloud "), 1);
+    let calls: Vec<&str> = steps
+        .iter()
+        .filter(|s| s["step"].as_str().unwrap().starts_with("cloud function "))
+        .map(|s| s["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[0].contains("errcode 1 is not 0"), "{calls:?}");
+    assert!(calls[1].contains("errcode 0, accepted"), "{calls:?}");
     assert_eq!(typed("wxpay-ops bill download --date 2026-11-20"), 1);
     assert_eq!(
         typed("wxpay-ops reconcile --date 2026-11-20 --export orders.csv"),

@@ -3,6 +3,7 @@
 mod bill;
 mod binding;
 mod certs;
+mod cloudpay;
 mod common;
 mod completions;
 mod config;

@@ -453,3 +453,75 @@ fn a_service_providers_sub_merchants_are_listed_in_the_banner_and_the_record() {
     assert!(!ordinary.contains("sub-merchant"), "{banner}");
     assert_eq!(serving.stop("TERM").code, 0);
 }
+
+#[test]
+fn cloud_functions_are_given_on_the_command_line_and_listed() {
+    let env = Env::new();
+    let mut args = json_serve(&["-q"]);
+    args.extend([
+        "--cloud-function",
+        "test-123/pay_cb=http://127.0.0.1:9000/pay",
+        "--cloud-function",
+        "test-123/refund_cb=http://localhost:9000/refund",
+    ]);
+    let mut serving = Serving::start(&env, &args, None, &[]);
+    let info = serving.listening();
+    assert_eq!(
+        info["cloud_functions"],
+        serde_json::json!([
+            {"env_id": "test-123", "name": "pay_cb", "url": "http://127.0.0.1:9000/pay"},
+            {"env_id": "test-123", "name": "refund_cb", "url": "http://localhost:9000/refund"},
+        ])
+    );
+    let cloudpay = info["cloudpay_url"].as_str().unwrap();
+    assert!(cloudpay.ends_with("/__cloudpay/"), "{cloudpay}");
+    let listed: Value = http()
+        .get(format!(
+            "{}cloud-functions",
+            info["control_url"].as_str().unwrap()
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(listed, info["cloud_functions"]);
+    assert_eq!(serving.stop("INT").code, 0);
+
+    let mut args: Vec<&str> = vec!["emulator", "serve"];
+    args.extend(FREE_PORTS);
+    args.extend([
+        "--cloud-function",
+        "test-123/pay_cb=http://127.0.0.1:9000/pay",
+    ]);
+    let mut serving = Serving::start(&env, &args, None, &[]);
+    let banner = serving.stderr_until("wxpay-ops profile for it");
+    assert!(
+        banner.contains(
+            "cloud function test-123/pay_cb (cloud pay's callbacks): http://127.0.0.1:9000/pay"
+        ),
+        "{banner}"
+    );
+    assert!(banner.contains("/__cloudpay/<operation>"), "{banner}");
+    assert_eq!(serving.stop("TERM").code, 0);
+
+    // Malformed, and off this machine without --allow-remote: refused before serving.
+    let refused = env
+        .run(&[
+            "emulator",
+            "serve",
+            "--cloud-function",
+            "pay_cb=http://127.0.0.1/",
+        ])
+        .expect(2);
+    assert!(
+        refused.stderr.contains("ENV/NAME=URL"),
+        "{}",
+        refused.stderr
+    );
+    let mut args: Vec<&str> = vec!["emulator", "serve"];
+    args.extend(FREE_PORTS);
+    args.extend(["--cloud-function", "t/f=http://example.com/f"]);
+    env.run(&args).expect(2).error_mentions(
+        "--cloud-function t/f: url \"http://example.com/f\" is not a loopback address",
+    );
+}

@@ -59,6 +59,35 @@ pub struct ApiArgs {
     keys: KeyArgs,
 }
 
+impl ApiArgs {
+    /// The key flags, for a command that checks a signature itself.
+    pub fn keys(&self) -> &KeyArgs {
+        &self.keys
+    }
+
+    /// The request and connection timeouts: the flags, else the profile's, else the
+    /// defaults; for a command that calls without the v2 client.
+    pub fn timeouts(&self, selected: &Selected) -> Result<(Duration, Duration), Failure> {
+        let profile = &selected.profile;
+        Ok((
+            profile_seconds(
+                selected,
+                "timeout",
+                self.timeout,
+                profile.timeout,
+                DEFAULT_TIMEOUT,
+            )?,
+            profile_seconds(
+                selected,
+                "connect_timeout",
+                self.connect_timeout,
+                profile.connect_timeout,
+                DEFAULT_CONNECT_TIMEOUT,
+            )?,
+        ))
+    }
+}
+
 pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     text.parse::<f64>()
         .ok()
