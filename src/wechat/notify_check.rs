@@ -479,85 +479,35 @@ impl Checker {
 
     async fn malformed(&mut self, case: Case) -> CaseResult {
         let url = self.options.url.clone();
-        let bodies: Vec<(&'static str, Vec<u8>)> = match self.options.mode {
-            Mode::Notify => {
-                let valid = self.valid_body();
-                vec![
-                    ("empty", Vec::new()),
-                    ("truncated", valid[..valid.len() / 2].to_vec()),
-                    ("XXE", XXE_SAMPLE.as_bytes().to_vec()),
-                ]
-            }
-            Mode::Cloud => {
-                let valid = self.valid_body();
-                let mut no_order = self.options.order.cloud_event();
-                if let Some(event) = no_order.as_object_mut() {
-                    event.remove("outTradeNo");
-                    event.insert("totalFee".to_owned(), "many".into());
-                }
-                vec![
-                    ("empty", Vec::new()),
-                    ("truncated", valid[..valid.len() / 2].to_vec()),
-                    ("no outTradeNo", no_order.to_string().into_bytes()),
-                ]
-            }
-        };
         let mut sent = Vec::new();
-        for (what, body) in bodies {
+        for (what, body) in self.malformed_bodies() {
             sent.push(self.send(what, &url, body).await);
         }
         let next = self.send("then valid", &url, self.valid_body()).await;
-        let broken = &sent[..];
-        let note = if let Some(dead) = broken.iter().find(|s| !s.answer.answered()) {
-            Some(format!(
-                "no answer to the {} body: the handler must answer every request, whatever \
-                 it holds",
-                dead.what
-            ))
-        } else if case == Case::Malformed && broken.iter().any(|s| s.answer.acknowledged()) {
-            Some(
-                "it acknowledged a body that is no notification: a handler must parse and \
-                 verify before it acknowledges"
-                    .to_owned(),
-            )
-        } else if case == Case::CloudMalformed
-            && let Some(crash) = broken.iter().find(|s| s.answer.status() >= Some(500))
-        {
-            Some(format!(
-                "the {} event crashed the function (HTTP {}): check the event's fields \
-                 before using them",
-                crash.what,
-                crash.answer.status().unwrap_or_default()
-            ))
-        } else if !next.answer.acknowledged() {
-            Some(
-                "after the malformed bodies the handler no longer acknowledged a valid \
-                 notification: it may have crashed or be stuck"
-                    .to_owned(),
-            )
-        } else {
-            None
-        };
+        let note = malformed_verdict(case, &sent, &next);
         let holds = note.is_none();
-        let mut note = note;
-        if holds && case == Case::Malformed {
-            let errors: Vec<&str> = broken
-                .iter()
-                .filter(|s| s.answer.status() >= Some(500))
-                .map(|s| s.what)
-                .collect();
-            if !errors.is_empty() {
-                // Counted as no SUCCESS, which it is; but a server error on bad input
-                // often means an exception that a worse input could turn into a crash.
-                note = Some(format!(
-                    "HTTP 5xx for the {} body: counted as no SUCCESS; a FAIL reply is the \
-                     answer WeChat Pay expects",
-                    errors.join(", ")
-                ));
-            }
-        }
+        let note = note.or_else(|| server_errors(case, &sent));
         sent.push(next);
         result(case, sent, holds, note)
+    }
+
+    /// An empty body, the valid notification cut in half, and the XXE sample (a notify
+    /// URL) or an event without its order (a cloud function).
+    fn malformed_bodies(&self) -> Vec<(&'static str, Vec<u8>)> {
+        let valid = self.valid_body();
+        let truncated = valid[..valid.len() / 2].to_vec();
+        let third = match self.options.mode {
+            Mode::Notify => ("XXE", XXE_SAMPLE.as_bytes().to_vec()),
+            Mode::Cloud => {
+                let mut event = self.options.order.cloud_event();
+                if let Some(fields) = event.as_object_mut() {
+                    fields.remove("outTradeNo");
+                    fields.insert("totalFee".to_owned(), "many".into());
+                }
+                ("no outTradeNo", event.to_string().into_bytes())
+            }
+        };
+        vec![("empty", Vec::new()), ("truncated", truncated), third]
     }
 
     /// A case that holds when every request was answered, none with the acknowledgement.
@@ -642,6 +592,57 @@ fn result(case: Case, sent: Vec<Sent>, holds: bool, note: Option<String>) -> Cas
         holds,
         note,
     }
+}
+
+/// Why the malformed case fails: no answer to a malformed body, an acknowledgement of one
+/// (a notify URL), a crash (a cloud function), or no acknowledgement of the valid
+/// notification after them. None when it holds.
+fn malformed_verdict(case: Case, broken: &[Sent], next: &Sent) -> Option<String> {
+    if let Some(dead) = broken.iter().find(|s| !s.answer.answered()) {
+        return Some(format!(
+            "no answer to the {} body: the handler must answer every request, whatever it \
+             holds",
+            dead.what
+        ));
+    }
+    if case == Case::Malformed && broken.iter().any(|s| s.answer.acknowledged()) {
+        return Some(
+            "it acknowledged a body that is no notification: a handler must parse and verify \
+             before it acknowledges"
+                .to_owned(),
+        );
+    }
+    if case == Case::CloudMalformed
+        && let Some(crash) = broken.iter().find(|s| s.answer.status() >= Some(500))
+    {
+        return Some(format!(
+            "the {} event crashed the function (HTTP {}): check the event's fields before \
+             using them",
+            crash.what,
+            crash.answer.status().unwrap_or_default()
+        ));
+    }
+    (!next.answer.acknowledged()).then(|| {
+        "after the malformed bodies the handler no longer acknowledged a valid notification: \
+         it may have crashed or be stuck"
+            .to_owned()
+    })
+}
+
+/// A notify handler's server errors on malformed bodies: counted as no SUCCESS, which they
+/// are, but worth a word, since an exception on bad input is often one input from a crash.
+fn server_errors(case: Case, broken: &[Sent]) -> Option<String> {
+    let errors: Vec<&str> = (broken.iter())
+        .filter(|s| s.answer.status() >= Some(500))
+        .map(|s| s.what)
+        .collect();
+    (case == Case::Malformed && !errors.is_empty()).then(|| {
+        format!(
+            "HTTP 5xx for the {} body: counted as no SUCCESS; a FAIL reply is the answer \
+             WeChat Pay expects",
+            errors.join(", ")
+        )
+    })
 }
 
 fn broken(error: reqwest::Error) -> Answer {
