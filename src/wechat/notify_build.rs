@@ -87,21 +87,37 @@ impl PaidOrder {
 
     /// Cloud pay's callback event: the notification's fields in camelCase, amounts as
     /// numbers, no sign (the channel is private; cloudpay.md "The payment-result callback").
-    pub fn cloud_event(&self) -> Value {
-        let event: Map<String, Value> = self
-            .fields()
-            .pairs()
-            .map(|(name, value)| {
-                let value = match value.parse::<i64>() {
-                    Ok(number) if is_amount(name) => Value::from(number),
-                    _ => Value::from(value),
-                };
-                (camel_case(name), value)
-            })
-            .collect();
+    /// The cloud environment is the service provider: `mchId` is `provider_mch_id`, the
+    /// merchant is `subMchId`, its app `subAppid` and the payer `subOpenid` as well.
+    pub fn cloud_event(&self, provider_mch_id: &str) -> Value {
+        let mut event = Map::new();
+        for (name, value) in self.fields().pairs() {
+            let value = match value.parse::<i64>() {
+                Ok(number) if is_amount(name) => Value::from(number),
+                _ => Value::from(value),
+            };
+            if name == "mch_id" {
+                event.insert("mchId".into(), Value::from(provider_mch_id));
+                event.insert("subAppid".into(), Value::from(self.appid.as_str()));
+                event.insert("subMchId".into(), value);
+            } else {
+                event.insert(camel_case(name), value);
+            }
+        }
+        if !self.openid.is_empty() {
+            event.insert("subOpenid".into(), Value::from(self.openid.as_str()));
+            event.insert(
+                "subIsSubscribe".into(),
+                Value::from(self.is_subscribe.as_str()),
+            );
+        }
         Value::Object(event)
     }
 }
+
+/// The service provider a cloud environment pays through: WeChat's cloud fills in its own
+/// `mchId`; this stands for it in the events built here.
+pub const CLOUD_PROVIDER_MCH_ID: &str = "1800000001";
 
 /// Signs a notification: `sign_type` is declared when not MD5, then `sign` is set over every
 /// other field.
@@ -171,34 +187,41 @@ pub struct RefundResult {
 }
 
 impl RefundResult {
+    /// The fields req_info carries, in WeChat's order; success_time only when the refund
+    /// succeeded (not for CHANGE or REFUNDCLOSE).
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        [
+            ("out_refund_no", self.out_refund_no.clone()),
+            ("out_trade_no", self.out_trade_no.clone()),
+            ("refund_account", self.refund_account.clone()),
+            ("refund_fee", self.refund_fee.to_string()),
+            ("refund_id", self.refund_id.clone()),
+            ("refund_recv_accout", self.refund_recv_accout.clone()),
+            ("refund_request_source", self.refund_request_source.clone()),
+            ("refund_status", self.refund_status.clone()),
+            (
+                "settlement_refund_fee",
+                self.settlement_refund_fee.to_string(),
+            ),
+            (
+                "settlement_total_fee",
+                self.settlement_total_fee.to_string(),
+            ),
+            ("success_time", self.success_time.clone()),
+            ("total_fee", self.total_fee.to_string()),
+            ("transaction_id", self.transaction_id.clone()),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .collect()
+    }
+
     /// The `<root>` message that req_info encrypts, one field a line as WeChat writes it.
     pub fn plaintext(&self) -> String {
         let mut info = String::from("<root>\n");
-        let refund_fee = self.refund_fee.to_string();
-        let total_fee = self.total_fee.to_string();
-        let settlement_refund_fee = self.settlement_refund_fee.to_string();
-        let settlement_total_fee = self.settlement_total_fee.to_string();
-        for (name, value) in [
-            ("out_refund_no", self.out_refund_no.as_str()),
-            ("out_trade_no", &self.out_trade_no),
-            ("refund_account", &self.refund_account),
-            ("refund_fee", &refund_fee),
-            ("refund_id", &self.refund_id),
-            ("refund_recv_accout", &self.refund_recv_accout),
-            ("refund_request_source", &self.refund_request_source),
-            ("refund_status", &self.refund_status),
-            ("settlement_refund_fee", &settlement_refund_fee),
-            ("settlement_total_fee", &settlement_total_fee),
-            ("success_time", &self.success_time),
-            ("total_fee", &total_fee),
-            ("transaction_id", &self.transaction_id),
-        ] {
-            // success_time only when the refund succeeded (not for CHANGE or REFUNDCLOSE).
-            if value.is_empty() {
-                continue;
-            }
+        for (name, value) in self.fields() {
             info.push_str(&format!("<{name}>"));
-            push_cdata(&mut info, value);
+            push_cdata(&mut info, &value);
             info.push_str(&format!("</{name}>\n"));
         }
         info.push_str("</root>");
@@ -327,8 +350,8 @@ mod tests {
     }
 
     #[test]
-    fn the_cloud_event_is_camel_case_with_numbers() {
-        let event = paid().cloud_event();
+    fn the_cloud_event_is_camel_case_with_numbers_and_the_cloud_as_provider() {
+        let event = paid().cloud_event(CLOUD_PROVIDER_MCH_ID);
         assert_eq!(event["outTradeNo"], "1409811653");
         assert_eq!(event["totalFee"], 101);
         assert_eq!(event["cashFee"], 91);
@@ -336,7 +359,12 @@ mod tests {
         assert_eq!(event["couponCount"], 1);
         assert_eq!(event["timeEnd"], "20140903131540");
         assert_eq!(event["returnCode"], "SUCCESS");
-        assert_eq!(event["mchId"], "10000100");
+        assert_eq!(event["mchId"], CLOUD_PROVIDER_MCH_ID);
+        assert_eq!(event["subMchId"], "10000100");
+        assert_eq!(event["subAppid"], "wx2421b1c4370ec43b");
+        assert_eq!(event["appid"], "wx2421b1c4370ec43b");
+        assert_eq!(event["subOpenid"], "oUpF8uMEb4qRXf22hE3X68TekukE");
+        assert_eq!(event["subIsSubscribe"], "Y");
         assert!(event.get("sign").is_none() && event.get("total_fee").is_none());
         // A text that looks like a number stays text outside the amounts.
         assert_eq!(event["transactionId"], "1004400740201409030005092168");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::notify::is_success_reply;
-use super::notify_build::{PaidOrder, RefundResult, is_cloud_ack};
+use super::notify_build::{CLOUD_PROVIDER_MCH_ID, PaidOrder, RefundResult, is_cloud_ack};
 use super::sign::nonce_str;
 use super::{ApiKey, Message, SignType, is_loopback_url};
 
@@ -203,9 +203,10 @@ pub enum TargetError {
 /// (`allowed_host`, a staging server). A URL that only happens to name another host, such as
 /// a profile's production notify_url, is refused.
 pub fn check_target(url: &str, allowed_host: Option<&str>) -> Result<(), TargetError> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| TargetError::NotHttp(url.to_owned()))?;
+    let not_http = || TargetError::NotHttp(super::shown_url(url).into_owned());
+    let parsed = reqwest::Url::parse(url).map_err(|_| not_http())?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(TargetError::NotHttp(url.to_owned()));
+        return Err(not_http());
     }
     let host = parsed.host_str().unwrap_or_default();
     if is_loopback_url(url)
@@ -285,7 +286,10 @@ impl Checker {
                 .notification(&self.options.key, self.options.sign_type)
                 .to_xml()
                 .into_bytes(),
-            Mode::Cloud => order.cloud_event().to_string().into_bytes(),
+            Mode::Cloud => order
+                .cloud_event(CLOUD_PROVIDER_MCH_ID)
+                .to_string()
+                .into_bytes(),
         }
     }
 
@@ -499,7 +503,7 @@ impl Checker {
         let third = match self.options.mode {
             Mode::Notify => ("XXE", XXE_SAMPLE.as_bytes().to_vec()),
             Mode::Cloud => {
-                let mut event = self.options.order.cloud_event();
+                let mut event = self.options.order.cloud_event(CLOUD_PROVIDER_MCH_ID);
                 if let Some(fields) = event.as_object_mut() {
                     fields.remove("outTradeNo");
                     fields.insert("totalFee".to_owned(), "many".into());
@@ -647,12 +651,20 @@ fn server_errors(case: Case, broken: &[Sent]) -> Option<String> {
 
 fn broken(error: reqwest::Error) -> Answer {
     if error.is_timeout() {
-        Answer::Timeout
-    } else if error.is_connect() {
-        Answer::Unreachable("connection refused or failed".to_owned())
-    } else {
-        Answer::Unreachable("the connection broke".to_owned())
+        return Answer::Timeout;
     }
+    // The innermost cause says what went wrong (connection refused, a certificate not
+    // trusted) without the URL that reqwest's own message repeats.
+    let mut cause: &dyn std::error::Error = &error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let stage = if error.is_connect() {
+        "cannot connect"
+    } else {
+        "the connection broke"
+    };
+    Answer::Unreachable(format!("{stage}: {cause}"))
 }
 
 /// What a reply that is not the acknowledgement said: the return_code and return_msg of an

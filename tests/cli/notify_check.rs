@@ -232,6 +232,25 @@ fn a_handler_that_dies_on_the_xxe_payload_fails_case_7() {
     assert_eq!(sent[3]["status"], Value::Null);
 }
 
+/// A handler that is not there fails every case: the cases that want no SUCCESS are not
+/// passed by silence.
+#[test]
+fn a_handler_that_is_not_running_fails_every_case() {
+    let shop = Shop::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/notify");
+    let json = check(&shop, &url, ORDER).expect(1).json();
+    assert_eq!(failed(&json), [1, 2, 3, 4, 5, 6, 7]);
+    assert!(
+        json[2]["got"].as_str().unwrap().contains("cannot connect"),
+        "{json:#}"
+    );
+}
+
 #[test]
 fn server_errors_on_malformed_bodies_are_counted_as_no_success() {
     let shop = Shop::new();
@@ -393,7 +412,8 @@ fn a_correct_cloud_function_passes_all_three_cases() {
     assert!(out.stderr.contains("3 of 3 cases hold"));
     let event: Value = serde_json::from_slice(&orders.lock().unwrap().received[0]).unwrap();
     assert_eq!(event["totalFee"], 2500);
-    assert_eq!(event["mchId"], DEFAULT_MCH_ID);
+    assert_eq!(event["subMchId"], DEFAULT_MCH_ID);
+    assert_eq!(event["subAppid"], DEFAULT_APPIDS[0]);
     assert!(event.get("sign").is_none());
 }
 
