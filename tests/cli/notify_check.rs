@@ -127,6 +127,24 @@ fn failed(json: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// A `notify check` that works: a correct handler that knows the order, which `numbers` and
+/// `writes` run with their own flags.
+pub(crate) fn working_check(out_trade_no: &str) -> Vec<String> {
+    let url = handler(Care::Correct, orders(&[(out_trade_no, 2500)]));
+    [
+        "notify",
+        "check",
+        &url,
+        "--out-trade-no",
+        out_trade_no,
+        "--order-amount",
+        "2500",
+    ]
+    .iter()
+    .map(|w| (*w).to_owned())
+    .collect()
+}
+
 const ORDER: &[&str] = &["--out-trade-no", "SHOP-1001", "--order-amount", "2500"];
 
 #[test]
