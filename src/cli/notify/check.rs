@@ -287,6 +287,11 @@ fn print(context: &Context, results: &[CaseResult]) -> Result<(), Failure> {
             }
             Ok(())
         }
+        // Every key named, `sent` too: a list shows its columns, nothing else.
+        format if format.is_json() => context.printer.records(
+            &["case", "name", "expected", "got", "verdict", "note", "sent"],
+            &records,
+        ),
         _ => context.printer.records(
             &["case", "name", "expected", "got", "verdict", "note"],
             &records,
