@@ -74,7 +74,7 @@ enum Command {
     /// Refund paid orders and follow refunds (refund, refundquery)
     #[command(subcommand)]
     Refund(refund::RefundCommand),
-    /// Verify payment notifications and decrypt refund notifications
+    /// Verify payment notifications, decrypt refund notifications, check your notify handler
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
     /// The openid (and unionid) of a mini-program user, from a code of wx.login (code2Session)

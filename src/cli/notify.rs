@@ -1,4 +1,6 @@
-//! `wxpay-ops notify verify` and `wxpay-ops notify decrypt`.
+//! `wxpay-ops notify verify`, `wxpay-ops notify decrypt` and `wxpay-ops notify check`.
+
+mod check;
 
 use std::path::PathBuf;
 
@@ -36,6 +38,10 @@ pub enum NotifyCommand {
     /// Decrypt a refund notification's req_info and show the reply to send
     #[command(after_help = DECRYPT_AFTER_HELP)]
     Decrypt(DecryptArgs),
+    /// Send your own notify handler the acceptance cases (valid, repeated, forged, foreign,
+    /// refund, malformed) and judge its answers
+    #[command(after_help = check::CHECK_AFTER_HELP)]
+    Check(check::CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +182,7 @@ pub fn run(context: &Context, command: NotifyCommand) -> Result<u8, Failure> {
     match command {
         NotifyCommand::Verify(args) => run_verify(context, args),
         NotifyCommand::Decrypt(args) => run_decrypt(context, args),
+        NotifyCommand::Check(args) => check::run(context, args),
     }
 }
 

@@ -18,22 +18,18 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::api::Endpoint;
-use super::core::{Body, Call, Core, LogEntry, Reply, refund_result};
+use super::core::{Body, Call, Core, LogEntry, Reply};
 use super::faults::FaultKind;
 use super::lock;
 use super::notify::NotificationKind;
 use super::state::{Account, Order, Refund, Refusal, refuse};
 use crate::time::{BEIJING, bill_time};
 use crate::wechat::cloudpay::{Operation, Payment, snake_case, to_json};
+use crate::wechat::notify_build::{CLOUD_PROVIDER_MCH_ID, PaidOrder};
 use crate::wechat::sign::nonce_str;
 use crate::wechat::{Message, SignType};
 
 pub use crate::wechat::cloudpay::PREFIX;
-
-/// The merchant number of the emulator's cloud environment, the service provider of every
-/// cloud-pay order (`mchId`); a made-up number in the shape of the one in WeChat's published
-/// callback sample.
-pub const CLOUD_MCH_ID: &str = "1800000001";
 
 const JSON: &str = "application/json";
 
@@ -108,25 +104,6 @@ impl CloudFunctions {
 
     pub fn list(&self) -> Vec<CloudFunction> {
         lock(&self.0).values().cloned().collect()
-    }
-}
-
-/// Whether a cloud function's answer acknowledges the callback, and why: HTTP 200 and a
-/// JSON object whose `errcode` is the number 0 (reference: the function must return
-/// `{"errcode": 0, "errmsg": ""}`; anything else counts as not received).
-pub fn is_acknowledged(status: u16, body: &[u8]) -> (bool, String) {
-    if status != 200 {
-        return (false, "not HTTP 200".to_owned());
-    }
-    let answer: Option<Map<String, Value>> = serde_json::from_slice(body).ok();
-    match answer.as_ref().and_then(|a| a.get("errcode")) {
-        Some(Value::Number(n)) if n.as_f64() == Some(0.0) => (true, "errcode 0, accepted".into()),
-        Some(Value::Number(n)) => (false, format!("errcode {n} is not 0")),
-        Some(other) => (false, format!("errcode {other} is not the number 0")),
-        None => (
-            false,
-            "the answer is not a JSON object with errcode".to_owned(),
-        ),
     }
 }
 
@@ -217,7 +194,7 @@ impl Core {
     /// must be on this machine unless notifications may go elsewhere (`--allow-remote`).
     pub fn add_cloud_function(&self, function: CloudFunction) -> Result<(), String> {
         function.check()?;
-        if !self.options.allow_remote_notify && !super::notify::is_loopback_url(&function.url) {
+        if !self.options.allow_remote_notify && !crate::wechat::is_loopback_url(&function.url) {
             return Err(format!(
                 "url {:?} is not a loopback address; start the emulator with --allow-remote \
                  to call functions elsewhere",
@@ -398,14 +375,14 @@ impl Core {
         }
     }
 
-    /// The payment callback of a cloud-pay order: the payment notification's fields
-    /// (`message`, built as for a notify_url) as cloud pay's event.
-    pub(super) fn notify_cloud_payment(&self, order: &Order, function: &str, message: &Message) {
+    /// The payment callback of a cloud-pay order: the payment notification's fields as cloud
+    /// pay's event, from the one builder `notify check --cloud` also sends.
+    pub(super) fn notify_cloud_payment(&self, order: &Order, function: &str, paid: &PaidOrder) {
         self.notifier.send_to_cloud_function(
             NotificationKind::Payment,
             order.out_trade_no.clone(),
             function.to_owned(),
-            Value::Object(callback_event(message)).to_string(),
+            paid.cloud_event(CLOUD_PROVIDER_MCH_ID).to_string(),
         );
     }
 
@@ -418,7 +395,7 @@ impl Core {
             .set("appid", &refund.appid)
             .set("mch_id", &refund.mch_id)
             .set("nonce_str", nonce_str());
-        for (name, value) in refund_result(refund) {
+        for (name, value) in refund.result().fields() {
             message.set(name, value);
         }
         self.notifier.send_to_cloud_function(
@@ -437,7 +414,7 @@ fn cloud_answer(answer: &Message) -> Map<String, Value> {
     let appid = answer.get("appid").unwrap_or_default().to_owned();
     for (name, value) in to_json(answer) {
         if name == "mchId" {
-            json.insert("mchId".into(), json!(CLOUD_MCH_ID));
+            json.insert("mchId".into(), json!(CLOUD_PROVIDER_MCH_ID));
             json.insert("subAppid".into(), json!(appid));
             json.insert("subMchId".into(), value);
         } else {
@@ -547,7 +524,7 @@ mod tests {
         let answer = f.order("C1");
         assert_eq!(answer["returnCode"], "SUCCESS");
         assert_eq!(answer["resultCode"], "SUCCESS");
-        assert_eq!(answer["mchId"], CLOUD_MCH_ID);
+        assert_eq!(answer["mchId"], CLOUD_PROVIDER_MCH_ID);
         assert_eq!(answer["subMchId"], DEFAULT_MCH_ID);
         assert_eq!(answer["subAppid"], DEFAULT_APPIDS[0]);
         assert_eq!(answer["appid"], DEFAULT_APPIDS[0]);
@@ -746,7 +723,7 @@ mod tests {
                 "appid": DEFAULT_APPIDS[0],
                 "bankType": "CFT",
                 "isSubscribe": "N",
-                "mchId": CLOUD_MCH_ID,
+                "mchId": CLOUD_PROVIDER_MCH_ID,
                 "subAppid": DEFAULT_APPIDS[0],
                 "subMchId": DEFAULT_MCH_ID,
                 "nonceStr": "n",
@@ -766,8 +743,8 @@ mod tests {
 
     #[test]
     fn only_errcode_zero_acknowledges() {
-        assert!(is_acknowledged(200, br#"{"errcode":0,"errmsg":""}"#).0);
-        assert!(is_acknowledged(200, br#"{"errcode":0}"#).0);
+        assert!(crate::wechat::notify_build::cloud_ack(200, br#"{"errcode":0,"errmsg":""}"#).0);
+        assert!(crate::wechat::notify_build::cloud_ack(200, br#"{"errcode":0}"#).0);
         for (status, body) in [
             (500, &br#"{"errcode":0}"#[..]),
             (200, br#"{"errcode":1,"errmsg":"later"}"#),
@@ -777,7 +754,7 @@ mod tests {
             (200, b"<xml><return_code>SUCCESS</return_code></xml>"),
             (200, b""),
         ] {
-            let (accepted, reason) = is_acknowledged(status, body);
+            let (accepted, reason) = crate::wechat::notify_build::cloud_ack(status, body);
             assert!(!accepted, "{status} {}", String::from_utf8_lossy(body));
             assert!(!reason.is_empty());
         }

@@ -19,9 +19,6 @@ use super::state::{Account, Ledger, Order, PayOptions, Refund, RefundStatus, Ref
 use super::synth::{MAX_SYNTHETIC_TRADES, SyntheticDay};
 use crate::bill::format::FeeRate;
 use crate::time::{BEIJING, bill_time};
-use crate::wechat::notify::encrypt_req_info;
-use crate::wechat::sign::{nonce_str, set_sign};
-use crate::wechat::xml::push_cdata;
 use crate::wechat::{ApiKey, Message, SignType};
 
 /// What the emulated server is: its merchants and the rules it runs them by (fees,
@@ -390,7 +387,8 @@ impl Core {
     }
 
     fn notify_payment(&self, order: &Order, sandbox: bool) {
-        let (Some(payment), Some(merchant)) = (&order.payment, self.merchant(&order.mch_id)) else {
+        let (Some(paid), Some(merchant)) = (order.paid_order(), self.merchant(&order.mch_id))
+        else {
             return;
         };
         let key = if sandbox {
@@ -398,51 +396,10 @@ impl Core {
         } else {
             merchant.key.clone()
         };
-        let mut message = Message::new();
-        message
-            .set("appid", &order.appid)
-            .set("bank_type", &payment.bank_type)
-            .set("fee_type", "CNY")
-            .set("is_subscribe", &payment.is_subscribe)
-            .set("mch_id", &order.mch_id)
-            .set("nonce_str", nonce_str())
-            .set("openid", &payment.openid)
-            .set("out_trade_no", &order.out_trade_no)
-            .set("result_code", "SUCCESS")
-            .set("return_code", "SUCCESS")
-            .set("time_end", crate::time::api_time(payment.time_end))
-            .set_int("total_fee", order.total_fee)
-            .set("trade_type", &order.trade_type)
-            .set("transaction_id", &payment.transaction_id);
-        order.set_paid_amounts(&mut message);
-        // Service-provider mode adds the sub-merchant, and the payer under sub_appid
-        // (reference A4).
-        if !order.sub_mch_id.is_empty() {
-            message.set("sub_mch_id", &order.sub_mch_id);
-        }
-        if !order.sub_appid.is_empty() {
-            message
-                .set("sub_appid", &order.sub_appid)
-                .set("sub_openid", &payment.sub_openid)
-                .set("sub_is_subscribe", "N");
-        }
-        for (name, value) in [
-            ("attach", &order.attach),
-            ("device_info", &order.device_info),
-        ] {
-            if !value.is_empty() {
-                message.set(name, value.as_str());
-            }
-        }
-        // UNCONFIRMED whether WeChat always declares sign_type; it must when not MD5, or the
-        // merchant could not tell how to verify.
-        if order.sign_type != SignType::Md5 {
-            message.set("sign_type", order.sign_type.as_str());
-        }
-        set_sign(&mut message, &key, order.sign_type);
         if let Some(function) = &order.cloud_function {
-            return self.notify_cloud_payment(order, function, &message);
+            return self.notify_cloud_payment(order, function, &paid);
         }
+        let message = paid.notification(&key, order.sign_type);
         self.notifier.send(
             NotificationKind::Payment,
             order.out_trade_no.clone(),
@@ -468,29 +425,7 @@ impl Core {
             (_, Some(console)) => console.clone(),
             _ => return,
         };
-        let mut info = String::from("<root>\n");
-        for (name, value) in refund_result(refund) {
-            info.push_str(&format!("<{name}>"));
-            push_cdata(&mut info, &value);
-            info.push_str(&format!("</{name}>\n"));
-        }
-        info.push_str("</root>");
-        let mut message = Message::new();
-        message
-            .set("return_code", "SUCCESS")
-            .set("return_msg", "OK")
-            .set("appid", &refund.appid)
-            .set("mch_id", &refund.mch_id);
-        // Service-provider mode adds these two outside req_info (reference A5).
-        if !refund.sub_appid.is_empty() {
-            message.set("sub_appid", &refund.sub_appid);
-        }
-        if !refund.sub_mch_id.is_empty() {
-            message.set("sub_mch_id", &refund.sub_mch_id);
-        }
-        message
-            .set("nonce_str", nonce_str())
-            .set("req_info", encrypt_req_info(info.as_bytes(), &key));
+        let message = refund.result().notification(&key);
         self.notifier.send(
             NotificationKind::Refund,
             refund.out_refund_no.clone(),
@@ -559,38 +494,4 @@ impl Core {
         }
         log.push_back(entry);
     }
-}
-
-/// The fields of a refund's result, as the refund notification's req_info carries them
-/// (cloud pay's refund callback too); success_time only when the refund succeeded (not for
-/// CHANGE or REFUNDCLOSE).
-pub(super) fn refund_result(refund: &Refund) -> Vec<(&'static str, String)> {
-    let success_time = refund.success_time.map(bill_time).unwrap_or_default();
-    [
-        ("out_refund_no", refund.out_refund_no.clone()),
-        ("out_trade_no", refund.out_trade_no.clone()),
-        ("refund_account", refund.refund_account.clone()),
-        ("refund_fee", refund.refund_fee.to_string()),
-        ("refund_id", refund.refund_id.clone()),
-        (
-            "refund_recv_accout",
-            super::state::REFUND_RECEIVED_INTO.to_owned(),
-        ),
-        ("refund_request_source", "API".to_owned()),
-        ("refund_status", refund.status.as_str().to_owned()),
-        (
-            "settlement_refund_fee",
-            refund.settlement_refund_fee().to_string(),
-        ),
-        (
-            "settlement_total_fee",
-            refund.settlement_total_fee().to_string(),
-        ),
-        ("success_time", success_time),
-        ("total_fee", refund.total_fee.to_string()),
-        ("transaction_id", refund.transaction_id.clone()),
-    ]
-    .into_iter()
-    .filter(|(_, value)| !value.is_empty())
-    .collect()
 }

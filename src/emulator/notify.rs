@@ -7,10 +7,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::clock::Clock;
-use super::cloudpay::{CloudFunctions, is_acknowledged};
+use super::cloudpay::CloudFunctions;
 use super::lock;
 use crate::time::bill_time;
-use crate::wechat::Message;
+use crate::wechat::is_loopback_url;
+use crate::wechat::notify::is_success_reply;
+use crate::wechat::notify_build::cloud_ack;
 
 /// Delays before each retry after a failed delivery (reference A4, current documentation):
 /// 15 retries over 24h4m.
@@ -82,34 +84,6 @@ enum Destination {
     /// A cloud function (`ENV/NAME`): the callback event as JSON, acknowledged by
     /// `{"errcode": 0}`.
     CloudFunction(String),
-}
-
-/// Whether `url` names this machine: a loopback address, or `localhost`.
-pub fn is_loopback_url(url: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(url) else {
-        return false;
-    };
-    match url.host_str() {
-        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.to_canonical().is_loopback()),
-        None => false,
-    }
-}
-
-/// Only the documented reply counts: an `<xml>` message whose return_code is SUCCESS, with
-/// nothing around it. `success`, JSON, an HTML page, another root element or stray text are
-/// failures and are retried. (White space between elements stays acceptable: XML parsers,
-/// WeChat's most likely too, do not see it.)
-pub fn is_accepted(status: u16, body: &[u8]) -> bool {
-    status == 200
-        && !body.first().is_some_and(u8::is_ascii_whitespace)
-        && !body.last().is_some_and(u8::is_ascii_whitespace)
-        && Message::parse_with_root(body)
-            .is_ok_and(|(root, reply)| root == "xml" && reply.get("return_code") == Some("SUCCESS"))
 }
 
 impl Notifier {
@@ -281,7 +255,7 @@ impl Notifier {
         let reply = response.bytes().await.unwrap_or_default();
         let (accepted, reason) = match destination {
             Destination::NotifyUrl(_) => {
-                let accepted = is_accepted(status, &reply);
+                let accepted = is_success_reply(status, &reply);
                 let reason = if accepted {
                     "accepted".to_owned()
                 } else {
@@ -289,7 +263,7 @@ impl Notifier {
                 };
                 (accepted, reason)
             }
-            Destination::CloudFunction(_) => is_acknowledged(status, &reply),
+            Destination::CloudFunction(_) => cloud_ack(status, &reply),
         };
         (url, format!("HTTP {status}: {reason}"), accepted)
     }
@@ -298,57 +272,6 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_the_exact_success_xml_counts() {
-        let ok = b"<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>";
-        assert!(is_accepted(200, ok));
-        assert!(is_accepted(
-            200,
-            b"<xml><return_code>SUCCESS</return_code></xml>"
-        ));
-        assert!(!is_accepted(500, ok));
-        for bad in [
-            &b"success"[..],
-            b"SUCCESS",
-            b"{\"return_code\":\"SUCCESS\",\"return_msg\":\"OK\"}",
-            b"<html><body>ok</body></html>",
-            b"<xml><return_code><![CDATA[FAIL]]></return_code></xml>",
-            b"<xml><return_code>SUCCESS</return_code></xml>trailing",
-            b"<xml><return_code>SUCCESS</return_code></xml>\n",
-            b"<root><return_code>SUCCESS</return_code></root>",
-            b"<xml><return_code>SUCCESS</return_code>\\n</xml>",
-            b"",
-        ] {
-            assert!(!is_accepted(200, bad), "{}", String::from_utf8_lossy(bad));
-        }
-    }
-
-    #[test]
-    fn only_loopback_hosts_are_local() {
-        for local in [
-            "http://127.0.0.1:8080/n",
-            "http://127.1.2.3/n",
-            "https://localhost/n",
-            "http://LOCALHOST:9/n",
-            "http://[::1]:80/n",
-            "http://[::ffff:127.0.0.1]/n",
-            "http://0x7f000001/n",
-        ] {
-            assert!(is_loopback_url(local), "{local}");
-        }
-        for remote in [
-            "http://10.0.0.1/n",
-            "http://0.0.0.0/n",
-            "http://example.com/n",
-            "http://localhost.example.com/n",
-            "http://127.0.0.1.nip.io/n",
-            "http://[::]/n",
-            "not a url",
-        ] {
-            assert!(!is_loopback_url(remote), "{remote}");
-        }
-    }
 
     #[test]
     fn the_schedule_totals_24_hours_4_minutes() {

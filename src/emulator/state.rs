@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use time::{Duration, OffsetDateTime};
 
-use crate::time::api_time;
+use crate::time::{api_time, bill_time};
 use crate::wechat::SignType;
+use crate::wechat::notify_build::{PaidOrder, RefundResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -74,6 +75,34 @@ impl Order {
             mch_id: self.mch_id.clone(),
             sub_mch_id: self.sub_mch_id.clone(),
         }
+    }
+
+    /// The order as its payment notification reports it; None until it is paid.
+    pub fn paid_order(&self) -> Option<PaidOrder> {
+        let payment = self.payment.as_ref()?;
+        let mut amounts = crate::wechat::Message::new();
+        self.set_paid_amounts(&mut amounts);
+        Some(PaidOrder {
+            appid: self.appid.clone(),
+            mch_id: self.mch_id.clone(),
+            sub_mch_id: self.sub_mch_id.clone(),
+            sub_appid: self.sub_appid.clone(),
+            sub_openid: payment.sub_openid.clone(),
+            openid: payment.openid.clone(),
+            is_subscribe: payment.is_subscribe.clone(),
+            out_trade_no: self.out_trade_no.clone(),
+            transaction_id: payment.transaction_id.clone(),
+            trade_type: self.trade_type.clone(),
+            bank_type: payment.bank_type.clone(),
+            total_fee: self.total_fee,
+            amounts: amounts
+                .pairs()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
+            time_end: api_time(payment.time_end),
+            attach: self.attach.clone(),
+            device_info: self.device_info.clone(),
+        })
     }
 
     /// The amount fields of a paid order, as orderquery and the notification carry them:
@@ -207,6 +236,29 @@ impl Refund {
         Account {
             mch_id: self.mch_id.clone(),
             sub_mch_id: self.sub_mch_id.clone(),
+        }
+    }
+
+    /// The refund as its notification reports it.
+    pub fn result(&self) -> RefundResult {
+        RefundResult {
+            appid: self.appid.clone(),
+            mch_id: self.mch_id.clone(),
+            sub_appid: self.sub_appid.clone(),
+            sub_mch_id: self.sub_mch_id.clone(),
+            out_refund_no: self.out_refund_no.clone(),
+            out_trade_no: self.out_trade_no.clone(),
+            refund_account: self.refund_account.clone(),
+            refund_fee: self.refund_fee,
+            refund_id: self.refund_id.clone(),
+            refund_recv_accout: REFUND_RECEIVED_INTO.to_owned(),
+            refund_request_source: "API".to_owned(),
+            refund_status: self.status.as_str().to_owned(),
+            settlement_refund_fee: self.settlement_refund_fee(),
+            settlement_total_fee: self.settlement_total_fee(),
+            success_time: self.success_time.map(bill_time).unwrap_or_default(),
+            total_fee: self.total_fee,
+            transaction_id: self.transaction_id.clone(),
         }
     }
 

@@ -9,6 +9,8 @@ pub(crate) mod fuzz_tests;
 pub mod login;
 pub mod money;
 pub mod notify;
+pub mod notify_build;
+pub mod notify_check;
 pub mod paysign;
 pub mod sandbox;
 pub mod secret;
@@ -38,6 +40,22 @@ fn split_authority(url: &str) -> Option<(&str, &str, &str)> {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
     Some((scheme, authority, path))
+}
+
+/// Whether `url` names this machine: a loopback address, or `localhost`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match url.host_str() {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback()),
+        None => false,
+    }
 }
 
 /// Whether requests to `url` would travel unencrypted over a network: plain `http://` to a
@@ -84,6 +102,32 @@ pub(crate) fn hex_upper(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_hosts_are_local() {
+        for local in [
+            "http://127.0.0.1:8080/n",
+            "http://127.1.2.3/n",
+            "https://localhost/n",
+            "http://LOCALHOST:9/n",
+            "http://[::1]:80/n",
+            "http://[::ffff:127.0.0.1]/n",
+            "http://0x7f000001/n",
+        ] {
+            assert!(is_loopback_url(local), "{local}");
+        }
+        for remote in [
+            "http://10.0.0.1/n",
+            "http://0.0.0.0/n",
+            "http://example.com/n",
+            "http://localhost.example.com/n",
+            "http://127.0.0.1.nip.io/n",
+            "http://[::]/n",
+            "not a url",
+        ] {
+            assert!(!is_loopback_url(remote), "{remote}");
+        }
+    }
 
     #[test]
     fn plain_http_is_flagged_only_off_this_machine() {

@@ -24,6 +24,18 @@ pub fn reply_fail(reason: &str) -> String {
     out
 }
 
+/// Only the documented reply counts: an `<xml>` message whose return_code is SUCCESS, with
+/// nothing around it. `success`, JSON, an HTML page, another root element or stray text are
+/// failures and are retried. (White space between elements stays acceptable: XML parsers,
+/// WeChat's most likely too, do not see it.)
+pub fn is_success_reply(status: u16, body: &[u8]) -> bool {
+    status == 200
+        && !body.first().is_some_and(u8::is_ascii_whitespace)
+        && !body.last().is_some_and(u8::is_ascii_whitespace)
+        && Message::parse_with_root(body)
+            .is_ok_and(|(root, reply)| root == "xml" && reply.get("return_code") == Some("SUCCESS"))
+}
+
 #[derive(Debug, Error)]
 pub enum NotifyError {
     #[error(transparent)]
@@ -288,6 +300,35 @@ pub fn encrypt_req_info(plaintext: &[u8], key: &ApiKey) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_exact_success_xml_counts() {
+        let ok = b"<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>";
+        assert!(is_success_reply(200, ok));
+        assert!(is_success_reply(
+            200,
+            b"<xml><return_code>SUCCESS</return_code></xml>"
+        ));
+        assert!(!is_success_reply(500, ok));
+        for bad in [
+            &b"success"[..],
+            b"SUCCESS",
+            b"{\"return_code\":\"SUCCESS\",\"return_msg\":\"OK\"}",
+            b"<html><body>ok</body></html>",
+            b"<xml><return_code><![CDATA[FAIL]]></return_code></xml>",
+            b"<xml><return_code>SUCCESS</return_code></xml>trailing",
+            b"<xml><return_code>SUCCESS</return_code></xml>\n",
+            b"<root><return_code>SUCCESS</return_code></root>",
+            b"<xml><return_code>SUCCESS</return_code>\\n</xml>",
+            b"",
+        ] {
+            assert!(
+                !is_success_reply(200, bad),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     const DOC_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
 

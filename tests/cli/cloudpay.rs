@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use wxpay_ops::emulator::cloudpay::{CLOUD_MCH_ID, CloudFunction};
+use wxpay_ops::emulator::cloudpay::CloudFunction;
 use wxpay_ops::emulator::merchant::{DEFAULT_APPIDS, DEFAULT_MCH_ID};
 use wxpay_ops::emulator::notify::{Attempt, NotificationKind};
 use wxpay_ops::emulator::state::PayOptions;
+use wxpay_ops::wechat::notify_build::CLOUD_PROVIDER_MCH_ID;
 
 use crate::common::Env;
 use crate::order::{OPENID, Shop};
@@ -234,7 +235,7 @@ fn order_create_cloud_prints_a_payment_whose_paysign_paysign_reproduces() {
     assert_eq!(event["totalFee"], 150);
     assert_eq!(event["cashFee"], 150);
     assert_eq!(event["subMchId"], DEFAULT_MCH_ID);
-    assert_eq!(event["mchId"], CLOUD_MCH_ID);
+    assert_eq!(event["mchId"], CLOUD_PROVIDER_MCH_ID);
     assert_eq!(event["subAppid"], DEFAULT_APPIDS[0]);
     assert_eq!(event["subOpenid"], OPENID);
     assert_eq!(event["transactionId"], state["transaction_id"]);
@@ -412,7 +413,7 @@ fn query_and_close_answer_in_cloud_pays_shape() {
     assert_eq!(query["returnCode"], "SUCCESS");
     assert_eq!(query["tradeState"], "NOTPAY");
     assert_eq!(query["totalFee"], 150);
-    assert_eq!(query["mchId"], CLOUD_MCH_ID);
+    assert_eq!(query["mchId"], CLOUD_PROVIDER_MCH_ID);
     let closed = call(
         "closeOrder",
         json!({"subMchId": DEFAULT_MCH_ID, "outTradeNo": "C4", "nonceStr": "n"}),

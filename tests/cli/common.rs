@@ -308,6 +308,60 @@ pub fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// What a test's HTTP handler does with a request.
+pub enum Reply {
+    /// Answers with this status and body.
+    Answer(u16, String),
+    /// Closes the connection without an answer, and goes on serving.
+    Close,
+    /// Closes the connection without an answer, and stops serving: later connections are
+    /// refused, as a crashed handler's are.
+    Die,
+}
+
+/// A local HTTP server for handlers written in the tests: on loopback over plain HTTP, one
+/// request per connection, each request's body handed to `handle`. It serves until the test
+/// ends or `handle` says [`Reply::Die`]. Its base URL, `http://127.0.0.1:PORT`.
+pub fn serve_http(mut handle: impl FnMut(&[u8]) -> Reply + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(&stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            match handle(&body) {
+                Reply::Answer(status, text) => {
+                    let _ = write!(
+                        &stream,
+                        "HTTP/1.1 {status} Answer\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    );
+                }
+                Reply::Close => {}
+                Reply::Die => break,
+            }
+        }
+    });
+    base_url
+}
+
 /// A WeChat Pay server of one answer: on loopback over plain HTTP, it answers every request
 /// with what `answer` makes of the request's XML, for answers the emulator never gives. It
 /// serves until the test ends.
@@ -319,39 +373,9 @@ impl FakeServer {
     pub fn start(
         answer: impl Fn(&wxpay_ops::wechat::Message) -> String + Send + 'static,
     ) -> FakeServer {
-        use std::io::{BufRead, BufReader, Read};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let mut reader = BufReader::new(&stream);
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("content-length")
-                    {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
-                    continue;
-                }
-                let Ok(request) = wxpay_ops::wechat::Message::parse(&body) else {
-                    continue;
-                };
-                let xml = answer(&request);
-                let _ = write!(
-                    &stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-                    xml.len()
-                );
-            }
+        let base_url = serve_http(move |body| match wxpay_ops::wechat::Message::parse(body) {
+            Ok(request) => Reply::Answer(200, answer(&request)),
+            Err(_) => Reply::Close,
         });
         FakeServer { base_url }
     }

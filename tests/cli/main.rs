@@ -14,6 +14,7 @@ mod fuzz;
 mod general;
 mod login;
 mod notify;
+mod notify_check;
 mod numbers;
 mod order;
 mod output;

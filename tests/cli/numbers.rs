@@ -185,6 +185,7 @@ pub(crate) fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<Strin
             "--format",
             "json",
         ]),
+        ["notify", "check"] => crate::notify_check::working_check(&format!("NC{fresh}")),
         ["paysign"] => words(&[
             "paysign",
             "jsapi",

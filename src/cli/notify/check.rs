@@ -1,0 +1,343 @@
+//! `wxpay-ops notify check URL`: the acceptance cases against the merchant's own handler.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::cli::common::api::{amount, build, call_failure, client_options, parse_seconds, record};
+use crate::cli::failure::{Failure, exit};
+use crate::cli::output::{Format, Record};
+use crate::cli::settings::{Context, KeyArgs, Selected, SignTypeParser, sign_type};
+use crate::config::client::MutualTls;
+use crate::wechat::api::{Endpoint, OrderKey, OrderState};
+use crate::wechat::notify_build::PaidOrder;
+use crate::wechat::notify_check::{
+    Case, CaseResult, CheckOptions, Checker, Mode, WECHAT_WAIT, check_target, digits,
+};
+use crate::wechat::{ApiKey, SignType};
+
+pub const CHECK_AFTER_HELP: &str = "\
+Cases (--only N): 1 a valid payment notification gets the SUCCESS reply within 5 s; 2 the same \
+notification again gets SUCCESS again; 3 a wrong sign, 4 an amount other than the order's, 5 \
+another merchant's mch_id or another appid get no SUCCESS; 6 a refund notification gets SUCCESS \
+when req_info is encrypted under the key, none under another key; 7 an empty body, truncated XML \
+and an XXE payload get no SUCCESS, and the handler still acknowledges the next valid \
+notification. With --cloud: 1 a valid event gets {\"errcode\": 0} within 5 s; 2 the same event \
+again gets errcode 0; 3 malformed events crash nothing, and the next valid event gets errcode \
+0.\n\nNotifications are signed with the profile's API key and report the order paid: send them \
+only to a handler you are testing. Exit 0 when every case holds, 1 when one does not.";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Your handler's URL: loopback, or on the host named by --allow-host; with --cloud, your
+    /// cloud function served locally
+    #[arg(value_name = "URL")]
+    url: String,
+
+    /// Check a cloud function's callback contract (JSON events, {"errcode": 0}) instead of a
+    /// notify URL
+    #[arg(long)]
+    cloud: bool,
+
+    /// Run only case N (1 to 7; 1 to 3 with --cloud)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=7))]
+    only: Option<u8>,
+
+    /// Seconds to wait for each answer [default: 5, as WeChat Pay waits]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+
+    /// Use this order's real fields, from orderquery on the profile's host
+    #[arg(long, value_name = "OUT_TRADE_NO", conflicts_with_all = ["out_trade_no", "order_amount"])]
+    from_order: Option<String>,
+
+    /// The order your handler knows, when not --from-order
+    #[arg(long, value_name = "OUT_TRADE_NO", requires = "order_amount")]
+    out_trade_no: Option<String>,
+
+    /// That order's amount: fen (1234), or yuan when written so (12.34yuan)
+    #[arg(long, value_name = "AMOUNT", requires = "out_trade_no")]
+    order_amount: Option<String>,
+
+    /// Where refund notifications go [default: URL]
+    #[arg(long, value_name = "URL")]
+    refund_url: Option<String>,
+
+    /// Send to this host too (a staging server); only loopback URLs are sent to otherwise
+    #[arg(long, value_name = "HOST")]
+    allow_host: Option<String>,
+
+    /// The sign type of your unified orders (MD5 or HMAC-SHA256) [default: the profile's
+    /// sign_type, else MD5]
+    #[arg(long, value_parser = SignTypeParser)]
+    sign_type: Option<SignType>,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+}
+
+pub fn run(context: &Context, args: CheckArgs) -> Result<u8, Failure> {
+    let mode = if args.cloud {
+        Mode::Cloud
+    } else {
+        Mode::Notify
+    };
+    let cases = chosen_cases(mode, args.only)?;
+    let refund_url = args.refund_url.clone().unwrap_or_else(|| args.url.clone());
+    for url in [&args.url, &refund_url] {
+        check_target(url, args.allow_host.as_deref()).map_err(|e| {
+            Failure::usage(e.to_string()).hint(
+                "run your handler on this machine, or name a staging host with --allow-host HOST",
+            )
+        })?;
+    }
+    let selected = context.select()?;
+    let key = context.api_key(&args.keys, Some(&selected))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::TEMPORARY, format!("cannot start: {e}")))?;
+    let order = match &args.from_order {
+        Some(number) => {
+            let state = query(context, &selected, key.clone(), number, &runtime)?;
+            from_state(&selected, state)?
+        }
+        None => made_up(&selected, &args)?,
+    };
+    let mut checker = Checker::new(CheckOptions {
+        mode,
+        url: args.url.clone(),
+        refund_url,
+        key,
+        sign_type: sign_type(args.sign_type, Some(&selected)),
+        order,
+        timeout: args.timeout.unwrap_or(WECHAT_WAIT),
+        tls: None,
+    })
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let mut results = Vec::new();
+    for case in cases {
+        let result = runtime.block_on(checker.run(case));
+        let verdict = if result.holds { "holds" } else { "FAILS" };
+        context.printer.status(&format!(
+            "case {} ({}): {verdict}",
+            case.number(),
+            case.name()
+        ));
+        results.push(result);
+    }
+    print(context, &results)?;
+    summarize(context, &results)
+}
+
+fn chosen_cases(mode: Mode, only: Option<u8>) -> Result<Vec<Case>, Failure> {
+    match only {
+        None => Ok(Case::all(mode).to_vec()),
+        Some(n) => Case::of(mode, usize::from(n))
+            .map(|c| vec![c])
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--only {n}: a cloud function has cases 1 to {}",
+                    Case::all(mode).len()
+                ))
+                .hint("cases 4 to 7 are those of a notify URL, without --cloud")
+            }),
+    }
+}
+
+/// The order as orderquery reports it on the profile's host.
+fn query(
+    context: &Context,
+    selected: &Selected,
+    key: ApiKey,
+    number: &str,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<OrderState, Failure> {
+    let order = OrderKey::OutTradeNo(number.to_owned());
+    order
+        .validate()
+        .map_err(|e| Failure::usage(format!("--from-order: {e}")))?;
+    let options = client_options(context, selected, key, MutualTls::Never)?;
+    let client = build(crate::wechat::client::ClientOptions {
+        sub_mch_id: selected.profile.sub_mch_id.clone(),
+        sub_appid: selected.profile.sub_appid.clone(),
+        ..options
+    })?;
+    let prepared = client.prepare(Endpoint::OrderQuery, &[order.field()]);
+    runtime
+        .block_on(client.send_and_read(&prepared, OrderState::read))
+        .map_err(|e| {
+            call_failure(
+                &format!("orderquery of {number} (--from-order)"),
+                Endpoint::OrderQuery,
+                e,
+                "a query changes nothing: it is safe to run again",
+                None,
+            )
+        })
+}
+
+/// The profile's merchant and app, with what is not known filled in as WeChat would.
+fn base_order(selected: &Selected, out_trade_no: String, total_fee: i64) -> PaidOrder {
+    let profile = &selected.profile;
+    let now = time::OffsetDateTime::now_utc();
+    PaidOrder {
+        appid: profile.appid.clone(),
+        mch_id: profile.mch_id.clone(),
+        sub_mch_id: profile.sub_mch_id.clone().unwrap_or_default(),
+        sub_appid: profile.sub_appid.clone().unwrap_or_default(),
+        sub_openid: String::new(),
+        openid: "oCHECKnotifyCheckPayer000000".to_owned(),
+        is_subscribe: "N".to_owned(),
+        out_trade_no,
+        transaction_id: format!("4200{}", digits(24)),
+        trade_type: "JSAPI".to_owned(),
+        bank_type: "OTHERS".to_owned(),
+        total_fee,
+        amounts: vec![("cash_fee".to_owned(), total_fee.to_string())],
+        time_end: crate::time::api_time(now),
+        attach: String::new(),
+        device_info: String::new(),
+    }
+}
+
+fn made_up(selected: &Selected, args: &CheckArgs) -> Result<PaidOrder, Failure> {
+    let (Some(number), Some(text)) = (&args.out_trade_no, &args.order_amount) else {
+        return Err(Failure::usage("say which order the handler knows").hint(
+            "pass --from-order OUT_TRADE_NO to use an order on the profile's host, or \
+             --out-trade-no and --order-amount for one only your handler knows",
+        ));
+    };
+    OrderKey::OutTradeNo(number.clone())
+        .validate()
+        .map_err(|e| Failure::usage(format!("--out-trade-no: {e}")))?;
+    let fee = amount("--order-amount", text)?;
+    Ok(base_order(selected, number.clone(), fee.0))
+}
+
+fn from_state(selected: &Selected, state: OrderState) -> Result<PaidOrder, Failure> {
+    let Some(total) = state.total_fee else {
+        return Err(Failure::new(
+            exit::TEMPORARY,
+            format!(
+                "orderquery of {} gave no total_fee to report",
+                state.out_trade_no
+            ),
+        )
+        .hint("pass --out-trade-no and --order-amount instead of --from-order"));
+    };
+    let mut order = base_order(selected, state.out_trade_no.clone(), total.0);
+    let mut amounts = vec![(
+        "cash_fee".to_owned(),
+        state.cash_fee.unwrap_or(total).0.to_string(),
+    )];
+    for (name, value) in [
+        ("settlement_total_fee", state.settlement_total_fee),
+        ("coupon_fee", state.coupon_fee),
+    ] {
+        if let Some(value) = value {
+            amounts.push((name.to_owned(), value.0.to_string()));
+        }
+    }
+    amounts.extend(
+        (state.extra.iter())
+            .filter(|(name, _)| name.starts_with("coupon_"))
+            .cloned(),
+    );
+    order.amounts = amounts;
+    let known = |value: Option<String>, fallback: &mut String| {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            *fallback = value;
+        }
+    };
+    known(state.transaction_id, &mut order.transaction_id);
+    known(state.trade_type, &mut order.trade_type);
+    known(state.time_end, &mut order.time_end);
+    known(state.openid, &mut order.openid);
+    known(state.bank_type, &mut order.bank_type);
+    known(state.attach, &mut order.attach);
+    Ok(order)
+}
+
+/// A table for people (case, expected, got, verdict), every field for scripts.
+fn print(context: &Context, results: &[CaseResult]) -> Result<(), Failure> {
+    let records: Vec<Record> = results.iter().map(case_record).collect();
+    match context.printer.format(Format::Json) {
+        Format::Table => {
+            let rows: Vec<Record> = results
+                .iter()
+                .zip(&records)
+                .map(|(result, full)| {
+                    let mut row = full.clone();
+                    let name = format!("{} {}", result.case.number(), result.case.name());
+                    row.insert("case".into(), json!(name));
+                    row
+                })
+                .collect();
+            context
+                .printer
+                .records(&["case", "expected", "got", "verdict"], &rows)?;
+            for result in results {
+                if let Some(note) = &result.note {
+                    context
+                        .printer
+                        .status(&format!("case {}: {note}", result.case.number()));
+                }
+            }
+            Ok(())
+        }
+        // Every key named, `sent` too: a list shows its columns, nothing else.
+        format if format.is_json() => context.printer.records(
+            &["case", "name", "expected", "got", "verdict", "note", "sent"],
+            &records,
+        ),
+        _ => context.printer.records(
+            &["case", "name", "expected", "got", "verdict", "note"],
+            &records,
+        ),
+    }
+}
+
+fn case_record(result: &CaseResult) -> Record {
+    let sent: Vec<_> = (result.sent.iter())
+        .map(|sent| {
+            json!({
+                "what": sent.what,
+                "status": sent.answer.status(),
+                "acknowledged": sent.answer.acknowledged(),
+                "answer": sent.got(result.case.mode()),
+                "elapsed_ms": u64::try_from(sent.elapsed.as_millis()).unwrap_or(u64::MAX),
+            })
+        })
+        .collect();
+    record(json!({
+        "case": result.case.number(),
+        "name": result.case.name(),
+        "expected": result.case.expected(),
+        "got": result.got(),
+        "verdict": if result.holds { "pass" } else { "fail" },
+        "note": result.note,
+        "sent": sent,
+    }))
+}
+
+fn summarize(context: &Context, results: &[CaseResult]) -> Result<u8, Failure> {
+    let failed: Vec<String> = (results.iter())
+        .filter(|r| !r.holds)
+        .map(|r| r.case.number().to_string())
+        .collect();
+    let total = results.len();
+    if failed.is_empty() {
+        context
+            .printer
+            .status(&format!("{total} of {total} cases hold"));
+        return Ok(exit::OK);
+    }
+    context.printer.status(&format!(
+        "{} of {total} cases hold; failed: {}",
+        total - failed.len(),
+        failed.join(", ")
+    ));
+    Ok(exit::NEGATIVE)
+}
