@@ -8,7 +8,7 @@ use super::OrderCreateArgs;
 use crate::cli::common::api::{amount, ca_cert, call_failure, tls_failure};
 use crate::cli::failure::{Failure, exit};
 use crate::cli::output::{Format, Record};
-use crate::cli::settings::Context;
+use crate::cli::settings::{Context, Selected};
 use crate::wechat::api::Endpoint;
 use crate::wechat::client::{CallError, ClientError, DEFAULT_API_BASE};
 use crate::wechat::cloudpay::{
@@ -44,15 +44,7 @@ pub(super) fn create(
     let total_fee = amount("--amount", &args.amount)?;
     let selected = context.select()?;
     let profile = &selected.profile;
-    let base = (profile.api_base.clone()).unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-    if is_wechat_host(&base) {
-        return Err(Failure::usage(format!(
-            "profile {:?} names WeChat Pay ({}), which has no cloud pay to call",
-            selected.name,
-            shown_url(&base)
-        ))
-        .hint(EMULATOR_HINT));
-    }
+    let base = cloud_base(&selected)?;
     let order = CloudOrder {
         env_id: env_id.to_owned(),
         function_name: args.function.clone().unwrap_or_default(),
@@ -118,6 +110,23 @@ pub(super) fn create(
         order.out_trade_no, placed.prepay_id, order.function_name
     ));
     Ok(exit::OK)
+}
+
+/// The profile's host, which must not be WeChat Pay's: cloud pay is called from inside a
+/// WeChat cloud function, and only the emulator serves it to others.
+fn cloud_base(selected: &Selected) -> Result<String, Failure> {
+    let profile = &selected.profile;
+    let base = (profile.api_base.clone()).unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
+    if is_wechat_host(&base) {
+        Err(Failure::usage(format!(
+            "profile {:?} names WeChat Pay ({}), which has no cloud pay to call",
+            selected.name,
+            shown_url(&base)
+        ))
+        .hint(EMULATOR_HINT))
+    } else {
+        Ok(base)
+    }
 }
 
 /// `--dry-run`: where the request would go, and its JSON (no sign: cloud pay has none).
