@@ -50,9 +50,14 @@ pub fn run(context: &Context) -> Result<u8, Failure> {
         )
         .hint("the FAILED rows say what was expected; please report them with the output of `wxpay-ops demo --format json`"));
     }
-    printer.status(
-        "every signature matches the published vectors, the day ran end to end against the emulator, and the reconciliation found exactly the differences planted in the export",
-    );
+    // Three short lines rather than one sentence: a narrow terminal would break it mid-word.
+    for done in [
+        "every signature matches the published vectors",
+        "the merchant's day ran end to end against the emulator",
+        "reconcile found exactly the differences planted",
+    ] {
+        printer.status(done);
+    }
     Ok(exit::OK)
 }
 
