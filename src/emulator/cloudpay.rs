@@ -24,7 +24,7 @@ use super::lock;
 use super::notify::NotificationKind;
 use super::state::{Account, Order, Refund, Refusal, refuse};
 use crate::time::{BEIJING, bill_time};
-use crate::wechat::cloudpay::{Operation, Payment, snake_case, to_json};
+use crate::wechat::cloudpay::{Operation, RequestPayment, snake_case, to_json};
 use crate::wechat::notify_build::{CLOUD_PROVIDER_MCH_ID, PaidOrder};
 use crate::wechat::sign::nonce_str;
 use crate::wechat::{Message, SignType};
@@ -338,7 +338,7 @@ impl Core {
         {
             // The emulator's clock, so that a moved clock moves timeStamp too.
             let timestamp = self.clock.now().unix_timestamp().max(0) as u64;
-            match Payment::new(&call.appid, prepay_id, timestamp, &nonce_str(), &call.key) {
+            match RequestPayment::new(&call.appid, prepay_id, timestamp, &nonce_str(), &call.key) {
                 Ok(payment) => {
                     json.insert("payment".into(), json!(payment));
                 }
@@ -533,7 +533,7 @@ mod tests {
         for snake in ["return_code", "mch_id", "prepay_id", "sign_type"] {
             assert!(answer.get(snake).is_none(), "{snake}");
         }
-        let payment: Payment = serde_json::from_value(answer["payment"].clone()).unwrap();
+        let payment: RequestPayment = serde_json::from_value(answer["payment"].clone()).unwrap();
         assert_eq!(payment.package, format!("prepay_id={prepay_id}"));
         assert_eq!(payment.app_id, DEFAULT_APPIDS[0]);
         assert_eq!(payment.sign_type, "MD5");

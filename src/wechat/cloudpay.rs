@@ -187,7 +187,7 @@ impl CloudOrder {
 /// What `wx.requestPayment` takes, as the unifiedOrder answer's `payment` carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Payment {
+pub struct RequestPayment {
     pub app_id: String,
     pub time_stamp: String,
     pub nonce_str: String,
@@ -196,7 +196,7 @@ pub struct Payment {
     pub pay_sign: String,
 }
 
-impl Payment {
+impl RequestPayment {
     /// The payment object for `prepay_id`: the JSAPI pay parameters (`paysign jsapi`), signed
     /// with the merchant's key. `wx.requestPayment` takes them without appId, which the sign
     /// covers all the same.
@@ -206,7 +206,7 @@ impl Payment {
         timestamp: u64,
         nonce: &str,
         key: &ApiKey,
-    ) -> Result<Payment, super::paysign::PaySignError> {
+    ) -> Result<RequestPayment, super::paysign::PaySignError> {
         let request = PayRequest {
             appid,
             mch_id: "",
@@ -223,7 +223,7 @@ impl Payment {
                 .map(|(_, value)| value.clone())
                 .unwrap_or_default()
         };
-        Ok(Payment {
+        Ok(RequestPayment {
             app_id: field("appId"),
             time_stamp: field("timeStamp"),
             nonce_str: field("nonceStr"),
@@ -247,7 +247,7 @@ impl Payment {
         ) else {
             return false;
         };
-        Payment::new(&self.app_id, prepay_id, timestamp, &self.nonce_str, key)
+        RequestPayment::new(&self.app_id, prepay_id, timestamp, &self.nonce_str, key)
             .is_ok_and(|expected| expected.pay_sign == self.pay_sign)
     }
 }
@@ -374,7 +374,7 @@ pub fn read_answer(body: &[u8], url: &str) -> Result<Map<String, Value>, CloudPa
 #[derive(Debug, Clone)]
 pub struct CloudPrepay {
     pub prepay_id: String,
-    pub payment: Payment,
+    pub payment: RequestPayment,
 }
 
 impl CloudPrepay {
@@ -383,7 +383,7 @@ impl CloudPrepay {
             url: url.to_owned(),
             problem: problem.to_owned(),
         };
-        let payment: Payment = answer
+        let payment: RequestPayment = answer
             .get("payment")
             .cloned()
             .and_then(|value| serde_json::from_value(value).ok())
@@ -515,7 +515,7 @@ mod tests {
     #[test]
     fn a_payment_verifies_with_its_key_only() {
         let key = ApiKey::new("EmulatorKey0123456789abcdefABCDE");
-        let payment = Payment::new(
+        let payment = RequestPayment::new(
             "wx2421b1c4370ec43b",
             "wx201410272009395522657a690389285100",
             1_795_000_000,
@@ -531,7 +531,7 @@ mod tests {
         assert_eq!(payment.time_stamp, "1795000000");
         assert!(payment.verifies(&key));
         assert!(!payment.verifies(&ApiKey::new("192006250b4c09247ec02edce69f6a2d")));
-        let tampered = Payment {
+        let tampered = RequestPayment {
             time_stamp: "1795000001".into(),
             ..payment.clone()
         };
