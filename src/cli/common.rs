@@ -61,14 +61,7 @@ pub(crate) fn explain(
     notes: Vec<String>,
 ) {
     // A key pasted in as a parameter value is hidden by the printer, as every loaded key is.
-    record.insert(
-        "string_to_sign".into(),
-        json!(format!(
-            "{}&key=<API key sha256:{}>",
-            canonical.string,
-            key.fingerprint()
-        )),
-    );
+    record.insert("string_to_sign".into(), json!(canonical.masked(key)));
     let omitted: Vec<Value> = canonical
         .omitted
         .iter()

@@ -4,13 +4,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::common::{chosen_sign_type_by, describe_source, explain};
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
 use super::settings::{Context, KeyArgs, SignTypeParser, chosen_sign_type, read_input};
-use crate::wechat::sign::{SignError, SignType, SignTypeSource, canonical, sign_canonical, verify};
+use crate::wechat::params::{ParamsError, parse_pairs, parse_parameters};
+use crate::wechat::sign::{Pitfall, SignError, SignType, canonical, sign_canonical, verify};
 use crate::wechat::xml::Message;
 
 #[derive(Debug, Args)]
@@ -91,14 +92,14 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
                     .status("reading parameters from standard input (Ctrl-D to end)");
             }
             let (name, bytes) = read_input(path)?;
-            parse_parameters(&name, &bytes)?
+            parse_parameters(&bytes).map_err(|e| params_failure(&name, e))?
         }
         None if args.fields.is_empty() => {
             return Err(Failure::usage("no parameters to sign").hint(
                 "pass NAME=VALUE arguments, or --file FILE with a JSON object or an XML message",
             ));
         }
-        None => parse_pairs(&args.fields)?,
+        None => parse_pairs(&args.fields).map_err(|e| params_failure("parameters", e))?,
     };
     let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
@@ -125,7 +126,7 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
     let canonical = canonical(message.pairs());
     let sign = sign_canonical(&canonical.string, &key, sign_type);
 
-    let mut notes = value_notes(&message);
+    let mut notes = notes_on_values(&message);
     if sign_type == SignType::HmacSha256 && declared.is_none() {
         let note = "the parameters carry no sign_type field, so WeChat Pay will check this sign as MD5 \
                     and answer 签名错误: add sign_type=HMAC-SHA256 to the parameters";
@@ -174,7 +175,7 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
             );
         }
     }
-    let mut notes = value_notes(&message);
+    let mut notes = notes_on_values(&message);
     if message.non_empty("sign_type").is_none() && verification.received.len() == 64 {
         // As `sign` notes for HMAC-SHA256 without the field: the server checks such a sign as MD5.
         let note = "the message carries no sign_type field, so WeChat Pay checks its \
@@ -183,13 +184,7 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         context.printer.warn(note);
         notes.push(note.to_owned());
     }
-    if !verification.valid {
-        notes.extend(mismatch_notes(
-            &verification.received,
-            &verification.expected,
-            verification.source,
-        ));
-    }
+    notes.extend(Pitfall::in_mismatch(&verification).map(|p| p.to_string()));
     explain(&mut record, &verification.canonical, &key, notes);
     context.printer.record(&record)?;
     if verification.valid {
@@ -219,157 +214,28 @@ pub fn sign_error(error: SignError) -> Failure {
     }
 }
 
-/// Things in the values that commonly make a sign differ from the one WeChat computes.
-fn value_notes(message: &Message) -> Vec<String> {
-    let mut notes = Vec::new();
-    if message.get("key").is_some() {
-        notes.push(
-            "a parameter named key is signed like any other; the API key is appended as &key= \
-             by the signer, never passed as a parameter"
-                .to_owned(),
-        );
-    }
-    for (name, value) in message.pairs() {
-        if name != "sign" && !value.is_empty() && value.trim() != value {
-            notes.push(format!(
-                "{name} has leading or trailing white space; it is signed as is, never trimmed"
-            ));
-        }
-    }
-    notes
-}
-
-fn mismatch_notes(received: &str, expected: &str, source: SignTypeSource) -> Vec<String> {
-    let mut notes = Vec::new();
-    if received.eq_ignore_ascii_case(expected) {
-        notes.push("the signs differ only in letter case; WeChat Pay signs in upper case".into());
-    } else if received.len() != expected.len() {
-        notes.push(format!(
-            "the received sign has {} characters and the expected {}: the sign types differ",
-            received.len(),
-            expected.len()
-        ));
-    } else if source == SignTypeSource::InferredFromLength {
-        notes.push("the key, a field value, or a missing or extra field differs".into());
-    }
-    notes
-}
-
-fn parse_pairs(fields: &[String]) -> Result<Message, Failure> {
-    let pairs = fields
+fn notes_on_values(message: &Message) -> Vec<String> {
+    Pitfall::in_values(message)
         .iter()
-        .map(|field| {
-            field.split_once('=').ok_or_else(|| {
-                Failure::usage(format!("{field:?} is not NAME=VALUE"))
-                    .hint("write each parameter as name=value, e.g. body=test")
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Message::from_pairs(pairs).map_err(|e| Failure::xml("parameters", e))
+        .map(ToString::to_string)
+        .collect()
 }
 
-/// A parameter file: a JSON object or an XML message, told apart by its first character.
-fn parse_parameters(name: &str, bytes: &[u8]) -> Result<Message, Failure> {
-    let text = std::str::from_utf8(bytes).map_err(|_| Failure::input(name, "not UTF-8 text"))?;
-    let text = text.trim_start_matches('\u{feff}').trim_start();
-    match text.chars().next() {
-        None => Err(Failure::input(name, "empty: no parameters to sign").hint(
+/// A message to sign that could not be read, worded; the file's name is `name`.
+fn params_failure(name: &str, error: ParamsError) -> Failure {
+    match error {
+        ParamsError::NotPair(_) => Failure::usage(error.to_string())
+            .hint("write each parameter as name=value, e.g. body=test"),
+        ParamsError::Xml(e) => Failure::xml(name, e),
+        ParamsError::Empty => Failure::input(name, error).hint(
             "give a JSON object or an XML message, e.g. echo '{\"body\":\"test\"}' | wxpay-ops sign -",
-        )),
-        Some('{') => parse_json(name, text),
-        Some('<') => Message::parse(text.as_bytes()).map_err(|e| Failure::xml(name, e)),
-        _ => Err(Failure::input(
-            name,
-            "neither a JSON object nor an XML message",
-        )),
-    }
-}
-
-/// A JSON object's members in order, repeats included, so that they can be refused.
-struct Members(Vec<(String, Value)>);
-
-impl<'de> serde::Deserialize<'de> for Members {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Members;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object of parameters")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Members, A::Error> {
-                let mut members = Vec::new();
-                while let Some(member) = map.next_entry()? {
-                    members.push(member);
-                }
-                Ok(Members(members))
-            }
+        ),
+        ParamsError::NotInteger(_) => Failure::input(name, error)
+            .hint("amounts are integer fen; put any other exact text in a JSON string"),
+        ParamsError::NotText { .. } => Failure::input(name, error)
+            .hint("put the exact text to sign in a JSON string, e.g. \"detail\": \"{…}\""),
+        ParamsError::NotUtf8 | ParamsError::UnknownShape | ParamsError::Json(_) => {
+            Failure::input(name, error)
         }
-        deserializer.deserialize_map(Visitor)
-    }
-}
-
-fn parse_json(name: &str, text: &str) -> Result<Message, Failure> {
-    let Members(members) = serde_json::from_str(text)
-        .map_err(|e| Failure::input(name, format!("invalid JSON: {e}")))?;
-    let mut pairs = Vec::with_capacity(members.len());
-    for (field, value) in members {
-        let text = match value {
-            Value::String(s) => s,
-            Value::Null => String::new(),
-            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-            Value::Number(_) => {
-                return Err(Failure::input(
-                    name,
-                    format!("field {field:?} is a fraction or too large for an integer"),
-                )
-                .hint("amounts are integer fen; put any other exact text in a JSON string"));
-            }
-            other => {
-                return Err(Failure::input(
-                    name,
-                    format!(
-                        "field {field:?} is {other}; WeChat Pay parameters are strings or integers"
-                    ),
-                )
-                .hint("put the exact text to sign in a JSON string, e.g. \"detail\": \"{…}\""));
-            }
-        };
-        pairs.push((field, text));
-    }
-    Message::from_pairs(pairs).map_err(|e| Failure::xml(name, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parameter_files_of_any_shape_give_errors_not_panics() {
-        let json =
-            r#"{"appid":"wxd930ea5d5a258f4f","total_fee":1,"attach":null,"detail":"{\"a\":1}"}"#;
-        assert_eq!(parse_parameters("p", json.as_bytes()).unwrap().len(), 4);
-        for cut in 0..json.len() {
-            let _ = parse_parameters("p", &json.as_bytes()[..cut]);
-        }
-        for garbage in [
-            "",
-            "[]",
-            "{\"a\":[1]}",
-            "{\"a\":true}",
-            "{\"a\":1.5}",
-            "\u{feff}",
-            "plain",
-        ] {
-            assert!(
-                parse_parameters("p", garbage.as_bytes()).is_err(),
-                "{garbage:?}"
-            );
-        }
-        assert!(parse_pairs(&["a".into()]).is_err());
-        assert!(parse_pairs(&["=x".into()]).is_err());
-        assert_eq!(parse_pairs(&["a==b".into()]).unwrap().get("a"), Some("=b"));
     }
 }

@@ -11,6 +11,7 @@ pub mod money;
 pub mod notify;
 pub mod notify_build;
 pub mod notify_check;
+pub mod params;
 pub mod paysign;
 pub mod sandbox;
 pub mod secret;

@@ -132,6 +132,14 @@ pub fn canonical<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Can
     Canonical { string, omitted }
 }
 
+impl Canonical {
+    /// The hashed string as it can be shown: the key appended as the signer appends it, but
+    /// named by its fingerprint.
+    pub fn masked(&self, key: &ApiKey) -> String {
+        format!("{}&key=<API key sha256:{}>", self.string, key.fingerprint())
+    }
+}
+
 /// Hashes a canonical string with the key appended, giving the upper-case hex sign.
 pub fn sign_canonical(canonical: &str, key: &ApiKey, sign_type: SignType) -> String {
     let mut data = String::with_capacity(canonical.len() + 40);
@@ -254,6 +262,77 @@ fn check_sign(
         received: received.to_owned(),
         expected,
         canonical,
+    }
+}
+
+/// What commonly makes a sign differ from the one WeChat Pay computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pitfall {
+    /// A parameter named `key`, mistaken for the way to pass the API key.
+    KeyParameter,
+    /// A value with white space at either end (named), which is signed untrimmed.
+    Untrimmed(String),
+    /// The signs agree but for letter case.
+    LetterCase,
+    /// The signs differ in length (received, expected): the sign types differ.
+    Length(usize, usize),
+    /// Same length, sign type inferred from it: something in what was signed differs.
+    Content,
+}
+
+impl Pitfall {
+    /// The pitfalls in the values of a message to sign or verify.
+    pub fn in_values(message: &Message) -> Vec<Pitfall> {
+        let key = message.get("key").map(|_| Pitfall::KeyParameter);
+        let untrimmed = message
+            .pairs()
+            .filter(|(name, value)| *name != "sign" && !value.is_empty() && value.trim() != *value)
+            .map(|(name, _)| Pitfall::Untrimmed(name.to_owned()));
+        key.into_iter().chain(untrimmed).collect()
+    }
+
+    /// What the received and expected signs of a failed verification tell of its cause.
+    pub fn in_mismatch(verification: &Verification) -> Option<Pitfall> {
+        let Verification {
+            received, expected, ..
+        } = verification;
+        if verification.valid {
+            None
+        } else if received.eq_ignore_ascii_case(expected) {
+            Some(Pitfall::LetterCase)
+        } else if received.len() != expected.len() {
+            Some(Pitfall::Length(received.len(), expected.len()))
+        } else if verification.source == SignTypeSource::InferredFromLength {
+            Some(Pitfall::Content)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Pitfall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pitfall::KeyParameter => f.write_str(
+                "a parameter named key is signed like any other; the API key is appended as \
+                 &key= by the signer, never passed as a parameter",
+            ),
+            Pitfall::Untrimmed(name) => write!(
+                f,
+                "{name} has leading or trailing white space; it is signed as is, never trimmed"
+            ),
+            Pitfall::LetterCase => {
+                f.write_str("the signs differ only in letter case; WeChat Pay signs in upper case")
+            }
+            Pitfall::Length(received, expected) => write!(
+                f,
+                "the received sign has {received} characters and the expected {expected}: the \
+                 sign types differ"
+            ),
+            Pitfall::Content => {
+                f.write_str("the key, a field value, or a missing or extra field differs")
+            }
+        }
     }
 }
 
@@ -423,5 +502,66 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_masked_string_names_the_key_by_fingerprint() {
+        let key = ApiKey::new(DOC_KEY);
+        let shown = canonical(doc_example().pairs()).masked(&key);
+        assert!(shown.ends_with(&format!("&key=<API key sha256:{}>", key.fingerprint())));
+        assert!(!shown.contains(DOC_KEY));
+    }
+
+    #[test]
+    fn pitfalls_in_values() {
+        let message =
+            Message::from_pairs([("key", "x"), ("body", " test"), ("sign", " S"), ("a", "")])
+                .unwrap();
+        assert_eq!(
+            Pitfall::in_values(&message),
+            vec![Pitfall::KeyParameter, Pitfall::Untrimmed("body".into())]
+        );
+        assert!(Pitfall::in_values(&doc_example()).is_empty());
+        assert_eq!(
+            Pitfall::Untrimmed("body".into()).to_string(),
+            "body has leading or trailing white space; it is signed as is, never trimmed"
+        );
+    }
+
+    #[test]
+    fn pitfalls_in_a_mismatch() {
+        let key = ApiKey::new(DOC_KEY);
+        let mut message = doc_example();
+        let sign = sign_message(&message, &key, SignType::Md5);
+        let with_sign = |message: &Message, sign: &str, given| {
+            let mut message = message.clone();
+            message.set("sign", sign);
+            verify(&message, &key, given).unwrap()
+        };
+        assert_eq!(
+            Pitfall::in_mismatch(&with_sign(&message, &sign, None)),
+            None
+        );
+        assert_eq!(
+            Pitfall::in_mismatch(&with_sign(&message, &sign.to_lowercase(), None)),
+            Some(Pitfall::LetterCase)
+        );
+        assert_eq!(
+            Pitfall::in_mismatch(&with_sign(&message, &sign, Some(SignType::HmacSha256))),
+            Some(Pitfall::Length(32, 64))
+        );
+        assert_eq!(
+            Pitfall::Length(32, 64).to_string(),
+            "the received sign has 32 characters and the expected 64: the sign types differ"
+        );
+        message.set("body", "other");
+        assert_eq!(
+            Pitfall::in_mismatch(&with_sign(&message, &sign, None)),
+            Some(Pitfall::Content)
+        );
+        assert_eq!(
+            Pitfall::in_mismatch(&with_sign(&message, &sign, Some(SignType::Md5))),
+            None
+        );
     }
 }
