@@ -12,8 +12,8 @@ use super::failure::{Failure, SIGN_HINT, exit};
 use super::output::Record;
 use super::settings::{Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input};
 use crate::wechat::notify::{
-    REFUND_ENVELOPE_FIELDS, Recipient, RefundNotification, Rejection, decrypt_envelope,
-    envelope_failure, is_bare_failure, reply_for, verify_payment,
+    Expectations, ExpectedValue, REFUND_ENVELOPE_FIELDS, RefundNotification, Rejection,
+    decrypt_envelope, envelope_failure, is_bare_failure, reply_for, verify_payment,
 };
 use crate::wechat::sign::canonical;
 use crate::wechat::{Message, SignType};
@@ -88,94 +88,61 @@ pub struct RecipientArgs {
     appid: Option<String>,
 }
 
-/// One expected value and where it came from, to name in messages.
-struct Expected {
-    value: String,
-    by: String,
-}
-
 /// The expected mch_id and appid: each flag, else the profile's.
-struct Expectations {
-    mch_id: Option<Expected>,
-    appid: Option<Expected>,
+fn expectations_for(args: &RecipientArgs, selected: Option<&Selected>) -> Expectations {
+    let pick = |flag: &Option<String>, option: &str, from_profile: fn(&Selected) -> &str| match (
+        flag, selected,
+    ) {
+        (Some(value), _) => Some(ExpectedValue {
+            value: value.clone(),
+            by: format!("--{option}"),
+        }),
+        (None, Some(s)) => Some(ExpectedValue {
+            value: from_profile(s).to_owned(),
+            by: format!("profile {:?}", s.name),
+        }),
+        (None, None) => None,
+    };
+    Expectations {
+        mch_id: pick(&args.mch_id, "mch-id", |s| &s.profile.mch_id),
+        appid: pick(&args.appid, "appid", |s| &s.profile.appid),
+    }
 }
 
-impl Expectations {
-    fn new(args: &RecipientArgs, selected: Option<&Selected>) -> Self {
-        let pick = |flag: &Option<String>, option: &str, from_profile: fn(&Selected) -> &str| match (
-            flag, selected,
-        ) {
-            (Some(value), _) => Some(Expected {
-                value: value.clone(),
-                by: format!("--{option}"),
-            }),
-            (None, Some(s)) => Some(Expected {
-                value: from_profile(s).to_owned(),
-                by: format!("profile {:?}", s.name),
-            }),
-            (None, None) => None,
-        };
-        Expectations {
-            mch_id: pick(&args.mch_id, "mch-id", |s| &s.profile.mch_id),
-            appid: pick(&args.appid, "appid", |s| &s.profile.appid),
-        }
-    }
+/// A notification for another merchant or app, in words; `None` for a bad sign.
+fn describe(expectations: &Expectations, rejection: &Rejection) -> Option<String> {
+    let by = expectations.origin(rejection)?;
+    let Rejection::Foreign {
+        field,
+        expected,
+        received,
+    } = rejection
+    else {
+        return None;
+    };
+    Some(if received.is_empty() {
+        format!("it has no {field}; expected {expected:?}, the {field} of {by}")
+    } else {
+        format!("{field} {received:?} is not {expected:?}, the {field} of {by}")
+    })
+}
 
-    fn recipient(&self) -> Recipient<'_> {
-        Recipient {
-            mch_id: self.mch_id.as_ref().map(|e| e.value.as_str()),
-            appid: self.appid.as_ref().map(|e| e.value.as_str()),
-        }
+/// A note, when some field could not be checked for want of an expected value.
+fn unchecked_note(expectations: &Expectations) -> Option<String> {
+    let unchecked = expectations.recipient().unchecked();
+    if unchecked.is_empty() {
+        return None;
     }
-
-    fn by(&self, field: &str) -> &str {
-        let expected = if field == "mch_id" {
-            &self.mch_id
-        } else {
-            &self.appid
-        };
-        expected.as_ref().map_or("", |e| e.by.as_str())
-    }
-
-    fn describe(&self, rejection: &Rejection) -> Option<String> {
-        match rejection {
-            Rejection::Sign => None,
-            Rejection::Foreign {
-                field,
-                expected,
-                received,
-            } if received.is_empty() => Some(format!(
-                "it has no {field}; expected {expected:?}, the {field} of {}",
-                self.by(field)
-            )),
-            Rejection::Foreign {
-                field,
-                expected,
-                received,
-            } => Some(format!(
-                "{field} {received:?} is not {expected:?}, the {field} of {}",
-                self.by(field)
-            )),
-        }
-    }
-
-    /// A note, when some field could not be checked for want of an expected value.
-    fn unchecked_note(&self) -> Option<String> {
-        let unchecked = self.recipient().unchecked();
-        if unchecked.is_empty() {
-            return None;
-        }
-        let flags: Vec<String> = unchecked
-            .iter()
-            .map(|field| format!("--{}", field.replace('_', "-")))
-            .collect();
-        Some(format!(
-            "{} not checked: no profile and no {} gives the expected value; a notification for \
-             another merchant or app would pass",
-            unchecked.join(" and "),
-            flags.join(" or ")
-        ))
-    }
+    let flags: Vec<String> = unchecked
+        .iter()
+        .map(|field| format!("--{}", field.replace('_', "-")))
+        .collect();
+    Some(format!(
+        "{} not checked: no profile and no {} gives the expected value; a notification for \
+         another merchant or app would pass",
+        unchecked.join(" and "),
+        flags.join(" or ")
+    ))
 }
 
 pub fn run(context: &Context, command: NotifyCommand) -> Result<u8, Failure> {
@@ -217,18 +184,16 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         .hint("decrypt it with `wxpay-ops notify decrypt`"));
     }
 
-    let expectations = Expectations::new(&args.recipient, selected.as_ref());
+    let expectations = expectations_for(&args.recipient, selected.as_ref());
     let rejections = notification.rejections(&expectations.recipient());
     let valid = rejections.is_empty();
     let mut notes: Vec<String> = rejections
         .iter()
         .map(|rejection| {
-            expectations
-                .describe(rejection)
-                .unwrap_or_else(|| match &notification.verification {
-                    Ok(_) => "its sign does not match".to_owned(),
-                    Err(e) => e.to_string(),
-                })
+            describe(&expectations, rejection).unwrap_or_else(|| match &notification.verification {
+                Ok(_) => "its sign does not match".to_owned(),
+                Err(e) => e.to_string(),
+            })
         })
         .collect();
     let problems = notes.clone();
@@ -241,7 +206,7 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
              paid; `reply` still acknowledges it so that WeChat Pay stops resending"
         ));
     }
-    warnings.extend(expectations.unchecked_note());
+    warnings.extend(unchecked_note(&expectations));
     notes.extend(warnings.iter().cloned());
 
     let mut record = Record::new();
@@ -280,12 +245,12 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
     let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
     let envelope = Message::parse(&bytes).map_err(|e| Failure::xml(&name, e))?;
-    let expectations = Expectations::new(&args.recipient, selected.as_ref());
+    let expectations = expectations_for(&args.recipient, selected.as_ref());
     let failure = envelope_failure(&envelope);
     let rejections = expectations.recipient().envelope_mismatches(&envelope);
     let problems: Vec<String> = rejections
         .iter()
-        .filter_map(|r| expectations.describe(r))
+        .filter_map(|r| describe(&expectations, r))
         .collect();
     if is_bare_failure(&envelope) {
         if !rejections.is_empty() {
@@ -320,7 +285,7 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
             "the envelope reports {failure}; the envelope is not signed"
         ));
     }
-    warnings.extend(expectations.unchecked_note());
+    warnings.extend(unchecked_note(&expectations));
     notes.extend(warnings.iter().cloned());
     let mut record = decrypted_record(&refund, failure.as_deref(), &rejections);
     record.insert("notes".into(), json!(notes));

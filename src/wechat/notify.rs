@@ -105,6 +105,42 @@ impl Recipient<'_> {
     }
 }
 
+/// A value a notification must carry, and where the caller got it (a flag, a profile), in
+/// the caller's words, to name when a notification carries another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedValue {
+    pub value: String,
+    pub by: String,
+}
+
+/// A [`Recipient`] that owns its values and knows where each came from.
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    pub mch_id: Option<ExpectedValue>,
+    pub appid: Option<ExpectedValue>,
+}
+
+impl Expectations {
+    pub fn recipient(&self) -> Recipient<'_> {
+        Recipient {
+            mch_id: self.mch_id.as_ref().map(|e| e.value.as_str()),
+            appid: self.appid.as_ref().map(|e| e.value.as_str()),
+        }
+    }
+
+    /// Where the expected value of a rejected field came from; `None` for a bad sign.
+    pub fn origin(&self, rejection: &Rejection) -> Option<&str> {
+        let expected = match rejection {
+            Rejection::Sign => return None,
+            Rejection::Foreign {
+                field: "mch_id", ..
+            } => &self.mch_id,
+            Rejection::Foreign { .. } => &self.appid,
+        };
+        Some(expected.as_ref().map_or("", |e| e.by.as_str()))
+    }
+}
+
 /// Why a notification is answered with a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
@@ -595,5 +631,29 @@ mod tests {
             reply_fail("签名错误"),
             "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[签名错误]]></return_msg></xml>"
         );
+    }
+
+    #[test]
+    fn expectations_name_where_each_value_came_from() {
+        let expected = |value: &str, by: &str| ExpectedValue {
+            value: value.into(),
+            by: by.into(),
+        };
+        let expectations = Expectations {
+            mch_id: Some(expected("10000100", "--mch-id")),
+            appid: Some(expected("wx2421b1c4370ec43b", "profile \"shop\"")),
+        };
+        let message = Message::from_pairs([("mch_id", "1"), ("appid", "wx1")]).unwrap();
+        let rejections = expectations.recipient().mismatches(&message);
+        let origins: Vec<_> = rejections.iter().map(|r| expectations.origin(r)).collect();
+        assert_eq!(origins, [Some("--mch-id"), Some("profile \"shop\"")]);
+        assert_eq!(expectations.origin(&Rejection::Sign), None);
+
+        let partial = Expectations {
+            appid: Some(expected("wx1", "--appid")),
+            ..Expectations::default()
+        };
+        assert_eq!(partial.recipient().unchecked(), ["mch_id"]);
+        assert!(partial.recipient().mismatches(&message).is_empty());
     }
 }
