@@ -127,11 +127,8 @@ pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
     let sign = sign_canonical(&canonical.string, &key, sign_type);
 
     let mut notes = notes_on_values(&message);
-    if sign_type == SignType::HmacSha256 && declared.is_none() {
-        let note = "the parameters carry no sign_type field, so WeChat Pay will check this sign as MD5 \
-                    and answer 签名错误: add sign_type=HMAC-SHA256 to the parameters";
-        context.printer.warn(note);
-        notes.push(note.to_owned());
+    if let Some(pitfall) = Pitfall::in_signing(&message, sign_type) {
+        warn_note(context, &mut notes, pitfall);
     }
     let mut record = Record::new();
     record.insert("sign".into(), json!(sign));
@@ -176,13 +173,8 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         }
     }
     let mut notes = notes_on_values(&message);
-    if message.non_empty("sign_type").is_none() && verification.received.len() == 64 {
-        // As `sign` notes for HMAC-SHA256 without the field: the server checks such a sign as MD5.
-        let note = "the message carries no sign_type field, so WeChat Pay checks its \
-                    64-character sign as MD5 and answers 签名错误: add sign_type=HMAC-SHA256 to \
-                    the message";
-        context.printer.warn(note);
-        notes.push(note.to_owned());
+    if let Some(pitfall) = Pitfall::in_received(&message) {
+        warn_note(context, &mut notes, pitfall);
     }
     notes.extend(Pitfall::in_mismatch(&verification).map(|p| p.to_string()));
     explain(&mut record, &verification.canonical, &key, notes);
@@ -219,6 +211,13 @@ fn notes_on_values(message: &Message) -> Vec<String> {
         .iter()
         .map(ToString::to_string)
         .collect()
+}
+
+/// A pitfall that the command warns of as well as noting it.
+fn warn_note(context: &Context, notes: &mut Vec<String>, pitfall: Pitfall) {
+    let note = pitfall.to_string();
+    context.printer.warn(&note);
+    notes.push(note);
 }
 
 /// A message to sign that could not be read, worded; the file's name is `name`.

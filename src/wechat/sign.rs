@@ -278,6 +278,11 @@ pub enum Pitfall {
     Length(usize, usize),
     /// Same length, sign type inferred from it: something in what was signed differs.
     Content,
+    /// Parameters signed with HMAC-SHA256 that do not declare it: WeChat Pay checks a message
+    /// without a sign_type field as MD5.
+    UndeclaredHmac,
+    /// The same, seen in a received message: a 64-character sign and no sign_type field.
+    UndeclaredLongSign,
 }
 
 impl Pitfall {
@@ -289,6 +294,20 @@ impl Pitfall {
             .filter(|(name, value)| *name != "sign" && !value.is_empty() && value.trim() != *value)
             .map(|(name, _)| Pitfall::Untrimmed(name.to_owned()));
         key.into_iter().chain(untrimmed).collect()
+    }
+
+    /// The pitfall of signing `message` with `sign_type`, if there is one.
+    pub fn in_signing(message: &Message, sign_type: SignType) -> Option<Pitfall> {
+        (sign_type == SignType::HmacSha256 && message.non_empty("sign_type").is_none())
+            .then_some(Pitfall::UndeclaredHmac)
+    }
+
+    /// The pitfall in a received message's sign, if there is one.
+    pub fn in_received(message: &Message) -> Option<Pitfall> {
+        let long = message
+            .non_empty("sign")
+            .is_some_and(|sign| sign.len() == SignType::HmacSha256.sign_len());
+        (long && message.non_empty("sign_type").is_none()).then_some(Pitfall::UndeclaredLongSign)
     }
 
     /// What the received and expected signs of a failed verification tell of its cause.
@@ -332,6 +351,14 @@ impl fmt::Display for Pitfall {
             Pitfall::Content => {
                 f.write_str("the key, a field value, or a missing or extra field differs")
             }
+            Pitfall::UndeclaredHmac => f.write_str(
+                "the parameters carry no sign_type field, so WeChat Pay will check this sign as \
+                 MD5 and answer 签名错误: add sign_type=HMAC-SHA256 to the parameters",
+            ),
+            Pitfall::UndeclaredLongSign => f.write_str(
+                "the message carries no sign_type field, so WeChat Pay checks its 64-character \
+                 sign as MD5 and answers 签名错误: add sign_type=HMAC-SHA256 to the message",
+            ),
         }
     }
 }
@@ -563,5 +590,26 @@ mod tests {
             Pitfall::in_mismatch(&with_sign(&message, &sign, Some(SignType::Md5))),
             None
         );
+    }
+
+    #[test]
+    fn pitfalls_of_an_undeclared_hmac_sign() {
+        let mut message = doc_example();
+        assert_eq!(
+            Pitfall::in_signing(&message, SignType::HmacSha256),
+            Some(Pitfall::UndeclaredHmac)
+        );
+        assert_eq!(Pitfall::in_signing(&message, SignType::Md5), None);
+        message.set("sign", "A".repeat(64));
+        assert_eq!(
+            Pitfall::in_received(&message),
+            Some(Pitfall::UndeclaredLongSign)
+        );
+        message.set("sign_type", "HMAC-SHA256");
+        assert_eq!(Pitfall::in_signing(&message, SignType::HmacSha256), None);
+        assert_eq!(Pitfall::in_received(&message), None);
+        let mut md5 = doc_example();
+        md5.set("sign", "A".repeat(32));
+        assert_eq!(Pitfall::in_received(&md5), None);
     }
 }
