@@ -119,11 +119,11 @@ pub fn run(context: &Context, args: CheckArgs) -> Result<u8, Failure> {
     let mut results = Vec::new();
     for case in cases {
         let result = runtime.block_on(checker.run(case));
-        let verdict = if result.holds { "holds" } else { "FAILS" };
         context.printer.status(&format!(
-            "case {} ({}): {verdict}",
+            "case {} ({}): {}",
             case.number(),
-            case.name()
+            case.name(),
+            verdict(&result)
         ));
         results.push(result);
     }
@@ -316,10 +316,15 @@ fn case_record(result: &CaseResult) -> Record {
         "name": result.case.name(),
         "expected": result.case.expected(),
         "got": result.got(),
-        "verdict": if result.holds { "pass" } else { "fail" },
+        "verdict": verdict(result),
         "note": result.note,
         "sent": sent,
     }))
+}
+
+/// One word for a case's outcome, the same on stderr, in the table and in JSON.
+fn verdict(result: &CaseResult) -> &'static str {
+    if result.holds { "pass" } else { "fail" }
 }
 
 fn summarize(context: &Context, results: &[CaseResult]) -> Result<u8, Failure> {
