@@ -286,9 +286,14 @@ impl Core {
         let Ok(request) = serde_json::from_slice::<Map<String, Value>>(body) else {
             return (json_reply(200, &protocol_fail("JSON格式错误")), None);
         };
-        let Some(sub_mch_id) = request.get("subMchId").and_then(Value::as_str) else {
-            return (json_reply(200, &protocol_fail("缺少参数sub_mch_id")), None);
+        // A JavaScript caller may write the number as a number: its digits are the same
+        // merchant, as every other field's are (`to_message`).
+        let sub_mch_id = match request.get("subMchId") {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Number(number)) => number.to_string(),
+            _ => return (json_reply(200, &protocol_fail("缺少参数sub_mch_id")), None),
         };
+        let sub_mch_id = sub_mch_id.as_str();
         let mch_id = Some(sub_mch_id.to_owned());
         // The merchant must be one the cloud environment (the service provider) serves: in
         // the emulator, any merchant of its merchants file.
@@ -313,6 +318,13 @@ impl Core {
         };
         message.remove("sub_mch_id");
         message.remove("sub_appid");
+        // The order is booked under the merchant's own app (the cloud is the service provider,
+        // the mini program the sub-app): its payer there, `subOpenid`, is the order's openid.
+        if let Some(payer) = message.remove("sub_openid")
+            && message.non_empty("openid").is_none()
+        {
+            message.set("openid", payer);
+        }
         message.set("appid", &appid).set("mch_id", &merchant.mch_id);
         // Cloud pay is for mini programs: JSAPI, the default (UNCONFIRMED whether WeChat
         // takes other trade types on this channel).
@@ -499,6 +511,22 @@ mod tests {
             )
         }
 
+        fn order_with(&self, out_trade_no: &str, payer: (&str, Value), mch_id: Value) -> Value {
+            let mut request = json!({
+                "functionName": "pay_cb",
+                "envId": "test-123",
+                "subMchId": mch_id,
+                "subAppid": DEFAULT_APPIDS[0],
+                "nonceStr": "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+                "body": "Shop-Tea",
+                "outTradeNo": out_trade_no,
+                "totalFee": 100,
+                "spbillCreateIp": "127.0.0.1",
+            });
+            request[payer.0] = payer.1;
+            self.call(Operation::UnifiedOrder, request)
+        }
+
         /// v2 orderquery, signed with the merchant's key.
         fn v2_query(&self, out_trade_no: &str) -> Message {
             let mut message = Message::new();
@@ -516,6 +544,19 @@ mod tests {
             });
             Message::parse(reply.body.bytes().unwrap()).unwrap()
         }
+    }
+
+    #[test]
+    fn the_payer_as_sub_openid_and_the_merchant_as_a_number_are_taken() {
+        let f = fixture();
+        let payer = ("subOpenid", json!("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"));
+        let answer = f.order_with("C7", payer, json!(DEFAULT_MCH_ID));
+        assert_eq!(answer["resultCode"], "SUCCESS", "{answer}");
+        let payer = ("openid", json!("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"));
+        let number: u64 = DEFAULT_MCH_ID.parse().unwrap();
+        let answer = f.order_with("C8", payer, json!(number));
+        assert_eq!(answer["resultCode"], "SUCCESS", "{answer}");
+        assert_eq!(answer["subMchId"], DEFAULT_MCH_ID);
     }
 
     #[test]

@@ -136,7 +136,6 @@ fn is_amount(name: &str) -> bool {
     name.ends_with("_fee") || name.contains("_fee_") || name == "coupon_count"
 }
 
-/// `total_fee` → `totalFee`, `coupon_fee_0` → `couponFee0`.
 /// Whether a cloud function's answer acknowledges the callback, and why: HTTP 200 and a
 /// JSON object whose `errcode` is the number 0 (reference: the function must return
 /// `{"errcode": 0, "errmsg": ""}`; anything else counts as not received).
