@@ -673,6 +673,11 @@ fn said(mode: Mode, reply: &[u8]) -> String {
     if reply.is_empty() {
         return "empty".to_owned();
     }
+    // WeChat Pay's 回调通知注意事项 lists stray characters around the XML among the replies it
+    // counts as failed: without this, "got SUCCESS" beside "fail" would make no sense.
+    if mode == Mode::Notify && is_success_reply(200, reply.trim_ascii()) {
+        return "SUCCESS, with white space around the XML (counted as no reply)".to_owned();
+    }
     let parsed = match mode {
         Mode::Notify => Message::parse(reply).ok().and_then(|m| {
             let code = m.get("return_code")?.to_owned();
@@ -734,6 +739,14 @@ pub fn digits(count: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_success_reply_with_white_space_around_it_says_so() {
+        let reply = b"<xml><return_code>SUCCESS</return_code></xml>\n";
+        assert!(!is_success_reply(200, reply));
+        assert!(said(Mode::Notify, reply).contains("white space around the XML"));
+        assert_eq!(said(Mode::Notify, b""), "empty");
+    }
 
     #[test]
     fn the_xxe_payload_is_the_real_sample_as_it_is() {
