@@ -1,8 +1,6 @@
 //! Cloud pay on the emulator: `order create --cloud` through the real binary, the callback
 //! to a cloud function with its retries, and the same orders seen through the v2 API.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +12,7 @@ use wxpay_ops::emulator::notify::{Attempt, NotificationKind};
 use wxpay_ops::emulator::state::PayOptions;
 use wxpay_ops::wechat::notify_build::CLOUD_PROVIDER_MCH_ID;
 
-use crate::common::Env;
+use crate::common::{Env, Reply, serve_http};
 use crate::order::{OPENID, Shop};
 
 const ENV_ID: &str = "test-123";
@@ -30,39 +28,21 @@ struct Function {
 
 impl Function {
     fn start(replies: Vec<(u16, &'static str, Duration)>) -> Function {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/{FUNCTION}", listener.local_addr().unwrap());
         let events: Arc<Mutex<Vec<Value>>> = Arc::default();
         let kept = events.clone();
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = value.trim().parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                kept.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).expect("the event is JSON"));
-                let (status, reply, pause) = replies[n.min(replies.len() - 1)];
-                std::thread::sleep(pause);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-                    reply.len()
-                );
-            }
+        let mut served = 0;
+        let base = serve_http(move |body| {
+            let event = serde_json::from_slice(body).expect("the event is JSON");
+            kept.lock().unwrap().push(event);
+            let (status, reply, pause) = replies[served.min(replies.len() - 1)];
+            served += 1;
+            std::thread::sleep(pause);
+            Reply::Answer(status, reply.to_owned())
         });
-        Function { url, events }
+        Function {
+            url: format!("{base}/{FUNCTION}"),
+            events,
+        }
     }
 
     fn answering(status: u16, reply: &'static str) -> Function {
