@@ -17,7 +17,7 @@ use thiserror::Error;
 use super::client::ClientError;
 use super::paysign::{PayRequest, PayScene, pay_params};
 use super::sign::{SignType, nonce_str};
-use super::transport::install_crypto_provider;
+use super::transport::one_off_client;
 use super::xml::FieldKind;
 use super::{ApiKey, Fen, Message, shown_url};
 
@@ -304,7 +304,6 @@ pub async fn call(
     if is_wechat_host(&options.base) {
         return Err(CloudPayError::WeChatHost { base: options.base });
     }
-    install_crypto_provider();
     let shown = options.shown_url(operation);
     let transport = |source| {
         CloudPayError::Http(ClientError::Transport {
@@ -312,13 +311,12 @@ pub async fn call(
             source,
         })
     };
-    let mut builder = reqwest::Client::builder()
-        .timeout(options.timeout)
-        .connect_timeout(options.connect_timeout);
-    if let Some(tls) = options.tls.clone() {
-        builder = builder.tls_backend_preconfigured(tls);
-    }
-    let http = builder.build().map_err(transport)?;
+    let http = one_off_client(
+        options.tls.clone(),
+        options.timeout,
+        options.connect_timeout,
+    )
+    .map_err(transport)?;
     let response = http
         .post(options.url(operation))
         .header("Content-Type", "application/json")

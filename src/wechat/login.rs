@@ -10,7 +10,7 @@ use thiserror::Error;
 use super::client::ClientError;
 use super::secret::{AppSecret, SessionKey};
 use super::shown_url;
-use super::transport::install_crypto_provider;
+use super::transport::one_off_client;
 
 /// Where code2Session answers, when a profile names no other `login_base`.
 pub const DEFAULT_LOGIN_BASE: &str = "https://api.weixin.qq.com";
@@ -130,7 +130,6 @@ pub async fn code2session(
     request: &LoginRequest<'_>,
     options: LoginOptions,
 ) -> Result<Session, LoginError> {
-    install_crypto_provider();
     let shown = request.shown_url();
     let transport = |source| {
         LoginError::Http(ClientError::Transport {
@@ -138,13 +137,8 @@ pub async fn code2session(
             source,
         })
     };
-    let mut builder = reqwest::Client::builder()
-        .timeout(options.timeout)
-        .connect_timeout(options.connect_timeout);
-    if let Some(tls) = options.tls {
-        builder = builder.tls_backend_preconfigured(tls);
-    }
-    let http = builder.build().map_err(transport)?;
+    let http =
+        one_off_client(options.tls, options.timeout, options.connect_timeout).map_err(transport)?;
     // reqwest names the URL in its errors; ours is shown without the secret, and its own
     // is taken out of the error for good measure.
     let response = http

@@ -27,6 +27,23 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// An HTTP client for a one-off call (code2Session, cloud pay): `tls` when given (a custom
+/// CA), else reqwest's own roots, and the call's time limits.
+pub fn one_off_client(
+    tls: Option<rustls::ClientConfig>,
+    timeout: std::time::Duration,
+    connect_timeout: std::time::Duration,
+) -> reqwest::Result<reqwest::Client> {
+    install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(connect_timeout);
+    if let Some(tls) = tls {
+        builder = builder.tls_backend_preconfigured(tls);
+    }
+    builder.build()
+}
+
 /// A rustls client configuration. With `ca_pem`, only that CA is trusted (the emulator's);
 /// otherwise the system's roots.
 pub fn tls_config(
