@@ -2,6 +2,7 @@
 
 pub(crate) mod api;
 pub mod bills;
+pub(crate) mod ledger;
 
 use super::failure::Failure;
 use super::output::Record;

@@ -153,6 +153,7 @@ fn show(context: &Context) -> Result<u8, Failure> {
         "sub_mch_id": profile.sub_mch_id,
         "sub_appid": profile.sub_appid,
         "bill_dir": path(&profile.bill_dir),
+        "ledger": path(&profile.ledger),
         "reconcile": mapping,
     })))?;
     Ok(exit::OK)

@@ -281,6 +281,8 @@ pub struct Profile {
     pub sub_appid: Option<String>,
     /// Where `bill download` keeps bills, under a folder per mch_id.
     pub bill_dir: Option<PathBuf>,
+    /// The merchant's ledger database; else `<bill_dir>/<mch_id>/ledger.sqlite3`.
+    pub ledger: Option<PathBuf>,
     /// How `reconcile` reads this merchant's own order export.
     pub reconcile: Option<crate::reconcile::settings::MappingSettings>,
 }
