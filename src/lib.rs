@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod emulator;
 pub mod fsutil;
+pub mod output;
 pub mod reconcile;
 pub mod time;
 pub mod toml_error;

@@ -4,8 +4,8 @@ pub(crate) mod api;
 pub mod bills;
 
 use super::failure::Failure;
-use super::output::Record;
 use super::settings::{Context, Selected, chosen_sign_type};
+use crate::output::Record;
 use crate::reconcile::report::{fine_yuan, yuan};
 use crate::reconcile::{Category, Difference, Reconciliation, Side, Tally};
 use crate::wechat::sign::{Canonical, SignType, SignTypeSource};
