@@ -7,6 +7,7 @@ pub mod demo;
 pub mod emulator;
 pub mod fsutil;
 pub mod ledger;
+pub mod output;
 pub mod reconcile;
 pub mod time;
 pub mod toml_error;

@@ -13,13 +13,13 @@ use time::Date;
 use super::common::bills::{FetchArgs, bill_dir, failure_code, failure_hint, fetch_days};
 use super::common::counted;
 use super::failure::{Failure, exit};
-use super::output::{Format, Printer, Record};
 use super::settings::{Context, parse_day};
 use crate::bill::download::{self, DownloadError, FundAccount, Source, iso};
 use crate::bill::fetch::DayResult;
 use crate::bill::format::BillType;
 use crate::bill::manifest::EntryStatus;
 use crate::bill::summary::{self, DailySums, DaySums, Sums};
+use crate::output::{Format, Printer, Record};
 
 const DOWNLOAD_AFTER_HELP: &str = "\
 Bills land at DIR/<mch_id>/<YYYY-MM-DD>.<type>.csv, exactly as WeChat Pay served them \
@@ -363,7 +363,7 @@ fn print_sums(printer: &Printer, label: &str, summed: &DailySums) -> Result<(), 
         let days = summed.days.iter().map(day_json).collect();
         record.insert("days".into(), Value::Array(days));
         record.insert("total".into(), json!(summed.total));
-        return printer.paste(&record);
+        return Ok(printer.paste(&record)?);
     }
     let cells = |n: Sums| {
         let yuan = |fen: i64| crate::wechat::Fen(fen).yuan();
@@ -388,8 +388,8 @@ fn print_sums(printer: &Printer, label: &str, summed: &DailySums) -> Result<(), 
     let mut total = vec!["total".to_owned(), String::new()];
     total.extend(cells(summed.total));
     rows.push(total);
-    printer.rows(
+    Ok(printer.rows(
         &["date", "bill", "rows", "trades", "refunds", "fees", "net"],
         &rows,
-    )
+    )?)
 }

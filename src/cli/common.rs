@@ -5,8 +5,8 @@ pub mod bills;
 pub(crate) mod ledger;
 
 use super::failure::Failure;
-use super::output::Record;
 use super::settings::{Context, Selected, chosen_sign_type};
+use crate::output::Record;
 use crate::reconcile::report::{fine_yuan, yuan};
 use crate::reconcile::{Category, Difference, Reconciliation, Side, Tally};
 use crate::wechat::sign::{Canonical, SignType, SignTypeSource};

@@ -5,11 +5,11 @@ use serde_json::{Value, json};
 
 use super::common::api::record;
 use super::failure::{Failure, exit};
-use super::output::{Format, Record};
 use super::settings::Context;
 use crate::config::TEMPLATE;
 use crate::config::check::{CheckStatus, check_profile};
 use crate::fsutil::{create_private_dir_all, is_stdout, write_new_private, write_private};
+use crate::output::{Format, Record};
 use crate::wechat::client::{DEFAULT_API_BASE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::login::DEFAULT_LOGIN_BASE;
 use crate::wechat::shown_url;

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use super::common::print_tables;
 use super::failure::{Failure, exit};
-use super::output::{Format, Record, terminal_width};
 use super::settings::Context;
 use crate::demo::{DayOptions, DemoError, MerchantDay, Step, merchant_day, published_vectors};
+use crate::output::{Format, Record, terminal_width};
 use crate::reconcile::DEFAULT_CUTOFF_WINDOW;
 use crate::reconcile::export::{Mapping, ReadOptions};
 use crate::reconcile::report::{difference_record, summary_json};
@@ -159,7 +159,7 @@ fn render(
     let printer = &context.printer;
     let records: Vec<Record> = steps.iter().map(step_record).collect();
     match printer.format(Format::Json) {
-        Format::Csv => printer.records(&STEP_COLUMNS, &records),
+        Format::Csv => Ok(printer.records(&STEP_COLUMNS, &records)?),
         Format::Table => {
             let width = terminal_width().map_or(usize::MAX, usize::from);
             printer.data(&steps_text(steps, width))?;
@@ -200,7 +200,7 @@ fn render(
             record.insert("steps".into(), Value::Array(steps));
             record.insert("planted".into(), Value::Array(planted));
             record.insert("reconcile".into(), reconcile.unwrap_or(Value::Null));
-            printer.record(&record)
+            Ok(printer.record(&record)?)
         }
     }
 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::failure::{Failure, exit};
-use super::output::{Format, Printer, Record};
 use super::settings::Context;
 use crate::bill::format::FeeRate;
 use crate::emulator::cloudpay::CloudFunction;
@@ -17,6 +16,7 @@ use crate::emulator::server::{CONTROL_PREFIX, ServeError};
 use crate::emulator::synth::{Differences, SynthError, SyntheticDay, write_export};
 use crate::emulator::{Emulator, ServeOptions};
 use crate::fsutil::{FileError, WriteError, is_stdout, write_atomic};
+use crate::output::{Format, Printer, Record};
 use serde_json::{Value, json};
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 
 use crate::config::{ConfigError, Secret};
 use crate::fsutil::FileError;
+use crate::output::{PrintError, Printer};
 use crate::wechat::notify::NotifyError;
 use crate::wechat::paysign::PaySignError;
 use crate::wechat::sign::SignError;
@@ -74,6 +75,13 @@ impl Failure {
     /// The reader of stdout went away (`| head`): stop quietly, successfully.
     pub fn closed_stdout() -> Self {
         Failure::new(exit::OK, "")
+    }
+
+    /// Prints the failure on stderr, even under -q; a closed stdout says nothing.
+    pub fn print(&self, printer: &Printer) {
+        if !self.message.is_empty() {
+            printer.error(&self.message, self.hint.as_deref());
+        }
     }
 
     /// An input (file or stdin) that could not be used, named.
@@ -211,6 +219,15 @@ impl From<FileError> for Failure {
         match hint {
             Some(hint) => failure.hint(hint),
             None => failure,
+        }
+    }
+}
+
+impl From<PrintError> for Failure {
+    fn from(error: PrintError) -> Self {
+        match error {
+            PrintError::Closed => Failure::closed_stdout(),
+            PrintError::Write(e) => Failure::usage(format!("cannot write to standard output: {e}")),
         }
     }
 }

@@ -7,16 +7,12 @@ mod config;
 mod demo;
 mod emulator;
 pub mod failure;
-#[cfg(test)]
-mod fuzz_tests;
 mod notify;
 mod openid;
 mod order;
-pub mod output;
 mod paysign;
 mod reconcile;
 mod refund;
-mod scrub;
 mod settings;
 mod sign;
 
@@ -25,8 +21,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::output::{self, Format, Printer};
 use failure::{EXIT_CODES_HELP, Failure};
-use output::{Format, Printer};
 use settings::Context;
 
 /// The help heading of the options every command takes.
@@ -134,7 +130,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(match result {
         Ok(code) => code,
         Err(failure) => {
-            context.printer.failure(&failure);
+            failure.print(&context.printer);
             failure.code
         }
     })
@@ -150,7 +146,7 @@ fn usage_error(error: &clap::Error) -> u8 {
     }
     if error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
         let failure = missing_subcommand();
-        Printer::new(None, false).failure(&failure);
+        failure.print(&Printer::new(None, false));
         return failure.code;
     }
     let rendered = error.render().to_string();
@@ -187,7 +183,7 @@ fn usage_error(error: &clap::Error) -> u8 {
     if !hints.is_empty() {
         failure = failure.hint(hints.join("; "));
     }
-    Printer::new(None, false).failure(&failure);
+    failure.print(&Printer::new(None, false));
     failure.code
 }
 

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::common::{describe_source, explain};
 use super::failure::{Failure, SIGN_HINT, exit};
-use super::output::Record;
 use super::settings::{Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input};
+use crate::output::Record;
 use crate::wechat::notify::{
     Expectations, ExpectedValue, REFUND_ENVELOPE_FIELDS, RefundNotification, Rejection,
     decrypt_envelope, envelope_failure, is_bare_failure, reply_for, verify_payment,

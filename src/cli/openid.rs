@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::common::api::{ca_cert, parse_seconds, profile_seconds, tls_failure};
 use super::failure::{Failure, exit};
-use super::output::{Format, Record};
 use super::settings::{Context, Selected};
+use crate::output::{Format, Record};
 use crate::wechat::client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::login::{
     DEFAULT_LOGIN_BASE, LoginError, LoginOptions, LoginRequest, PATH, RATE_LIMITED, SYSTEM_BUSY,

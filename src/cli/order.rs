@@ -15,8 +15,8 @@ use super::common::api::{
     sub_merchant,
 };
 use super::failure::{Failure, exit};
-use super::output::Record;
 use super::settings::Context;
+use crate::output::Record;
 use crate::wechat::Fen;
 use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, RequestError, TRADE_STATES, TradeType, UnifiedOrder,

@@ -6,8 +6,8 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use super::failure::{Failure, exit};
-use super::output::Record;
 use super::settings::{Context, KeyArgs, SignTypeParser, sign_type};
+use crate::output::Record;
 use crate::wechat::SignType;
 use crate::wechat::paysign::{PayRequest, PayScene, pay_params};
 use crate::wechat::sign::nonce_str;

@@ -6,10 +6,10 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use super::failure::{Failure, exit};
-use super::output::Printer;
-use super::output::{Format, Record, render_records};
 use super::settings::{Context, Selected};
 use crate::fsutil::{WriteError, write_atomic};
+use crate::output::Printer;
+use crate::output::{Format, Record, render_records};
 use crate::reconcile::bill::{BillReadError, Files, FilesError, reconcile_files};
 use crate::reconcile::export::ExportError;
 use crate::reconcile::report::{DIFFERENCE_COLUMNS, difference_record, summary_json};
@@ -412,7 +412,7 @@ fn write_out(dir: &Path, summary: &Value, differences: &[Record]) -> Result<(), 
         "differences.csv",
         render_records(Format::Csv, &DIFFERENCE_COLUMNS, differences),
     )?;
-    write("summary.json", super::output::render_json(summary))
+    write("summary.json", crate::output::render_json(summary))
 }
 
 /// `threads` flag, else $WXPAY_OPS_THREADS, else the machine's cores.

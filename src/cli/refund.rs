@@ -9,8 +9,8 @@ use super::common::api::{
 };
 use super::common::counted;
 use super::failure::{Failure, exit};
-use super::output::{Format, Record};
 use super::settings::Context;
+use crate::output::{Format, Record};
 use crate::wechat::Fen;
 use crate::wechat::api::{
     CouponRefund, Endpoint, OrderKey, REFUND_STATUSES, RefundAccepted, RefundAccount, RefundItem,
@@ -428,7 +428,7 @@ fn refund_record(refund: &RefundItem) -> Value {
 /// JSON gets the order with its refunds; a table or CSV one row per refund.
 fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
     if context.printer.format(Format::Json).is_json() {
-        return context.printer.record(&record(json!({
+        return Ok(context.printer.record(&record(json!({
             "out_trade_no": list.out_trade_no,
             "transaction_id": list.transaction_id,
             "total_fee": list.total_fee,
@@ -438,7 +438,7 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
             "refund_count": list.refunds.len(),
             "refunds": list.refunds.iter().map(refund_record).collect::<Vec<_>>(),
             "extra": object(&list.extra),
-        })));
+        })))?);
     }
     // Ops staff need the split: cash back to the payer, the coupons' share, and what is
     // settled (the bills' 退款金额).
@@ -457,5 +457,5 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
     let records: Vec<Record> = (list.refunds.iter())
         .map(|refund| record(refund_record(refund)))
         .collect();
-    context.printer.records(&COLUMNS, &records)
+    Ok(context.printer.records(&COLUMNS, &records)?)
 }

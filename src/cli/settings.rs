@@ -7,11 +7,11 @@ use clap::Args;
 use clap::builder::{PossibleValue, TypedValueParser};
 
 use super::failure::Failure;
-use super::output::Printer;
 use crate::config::{
     Config, ConfigError, KeySource, Loaded, Profile, ProfileSecret, default_path, read_key,
     read_secret,
 };
+use crate::output::Printer;
 use crate::wechat::{ApiKey, AppSecret, SignType};
 
 /// The largest message, notification or parameter file read from a file or stdin.

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::common::{chosen_sign_type_by, describe_source, explain};
 use super::failure::{Failure, SIGN_HINT, exit};
-use super::output::Record;
 use super::settings::{Context, KeyArgs, SignTypeParser, chosen_sign_type, read_input};
+use crate::output::Record;
 use crate::wechat::params::{ParamsError, parse_pairs, parse_parameters};
 use crate::wechat::sign::{Pitfall, SignError, SignType, canonical, sign_canonical, verify};
 use crate::wechat::xml::Message;

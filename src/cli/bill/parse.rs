@@ -10,7 +10,7 @@ use crate::bill::layout::{Column, MAX_COLUMNS};
 use crate::bill::parse::{self, BillError, BillRecord, FieldValue, ParseError, Quantity, Report};
 use crate::cli::common::counted;
 use crate::cli::failure::{Failure, exit};
-use crate::cli::output::{Cell, Format, List, Printer, Record};
+use crate::output::{Cell, Format, List, Printer, Record};
 use crate::wechat::BillAmount;
 
 pub(super) const AFTER_HELP: &str = "\
@@ -64,7 +64,7 @@ pub(super) fn run(printer: &Printer, args: ParseArgs) -> Result<u8, Failure> {
     });
     let report = match result {
         Ok(report) => report,
-        Err(ParseError::Visit(failure)) => return Err(failure),
+        Err(ParseError::Visit(failure)) => return Err(failure.into()),
         Err(ParseError::Bill(error)) => return Err(bill_failure(&name, error)),
     };
     let summary = summary_record(&report);

@@ -10,10 +10,10 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
-use crate::cli::output::{Format, Printer, Record};
 use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::check::{plain_http_warning, timeout_range, usable_timeout};
 use crate::config::client::{ClientSetupError, MutualTls};
+use crate::output::{Format, Printer, Record};
 use crate::wechat::api::{Endpoint, Retry, err_code_meaning, parse_amount};
 use crate::wechat::client::{
     CallAttempt, CallError, Client, ClientError, ClientOptions, DEFAULT_CONNECT_TIMEOUT,
@@ -353,7 +353,8 @@ pub fn confirmed(
         ))
         .hint("pass --yes to go ahead without asking"));
     }
-    let yes = printer.confirm(details, question)?;
+    let yes = (printer.confirm(details, question))
+        .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
     if !yes {
         printer.status("declined: nothing was sent");
     }

@@ -15,9 +15,9 @@ use crate::bill::format::BillType;
 use crate::bill::manifest::EntryStatus;
 use crate::cli::common::api;
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
-use crate::cli::output::Printer;
 use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::client::MutualTls;
+use crate::output::Printer;
 use crate::wechat::SignType;
 use crate::wechat::client::{Client, ClientOptions};
 

@@ -7,9 +7,9 @@ use serde_json::json;
 
 use crate::cli::common::api::{amount, build, call_failure, client_options, parse_seconds, record};
 use crate::cli::failure::{Failure, exit};
-use crate::cli::output::{Format, Record};
 use crate::cli::settings::{Context, KeyArgs, Selected, SignTypeParser, sign_type};
 use crate::config::client::MutualTls;
+use crate::output::{Format, Record};
 use crate::wechat::api::{Endpoint, OrderKey, OrderState};
 use crate::wechat::notify_build::PaidOrder;
 use crate::wechat::notify_check::{
@@ -288,14 +288,14 @@ fn print(context: &Context, results: &[CaseResult]) -> Result<(), Failure> {
             Ok(())
         }
         // Every key named, `sent` too: a list shows its columns, nothing else.
-        format if format.is_json() => context.printer.records(
+        format if format.is_json() => Ok(context.printer.records(
             &["case", "name", "expected", "got", "verdict", "note", "sent"],
             &records,
-        ),
-        _ => context.printer.records(
+        )?),
+        _ => Ok(context.printer.records(
             &["case", "name", "expected", "got", "verdict", "note"],
             &records,
-        ),
+        )?),
     }
 }
 

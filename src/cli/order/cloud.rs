@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use super::OrderCreateArgs;
 use crate::cli::common::api::{amount, ca_cert, call_failure, tls_failure};
 use crate::cli::failure::{Failure, exit};
-use crate::cli::output::{Format, Record};
 use crate::cli::settings::{Context, Selected};
+use crate::output::{Format, Record};
 use crate::wechat::api::Endpoint;
 use crate::wechat::client::{CallError, ClientError, DEFAULT_API_BASE};
 use crate::wechat::cloudpay::{

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use crate::cli::failure::{Failure, exit};
-use crate::cli::output::Format;
 use crate::cli::settings::Context;
+use crate::output::Format;
 
 /// A NATIVE order's code_url as a QR code: drawn on a terminal, and written as a PNG with
 /// --qr-png.

@@ -1,4 +1,6 @@
-//! The one printer: data to stdout as table, JSON or CSV; status and warnings to stderr.
+//! The one printer: data to stdout as table, JSON or CSV; status, warnings and errors to
+//! stderr. Its own layer, beside the commands rather than one of them, as ripgrep keeps its
+//! printer: it knows how to write, never what a failure means or which exit code it gets.
 
 use std::io::{self, IsTerminal, Write};
 
@@ -6,10 +8,36 @@ use clap::ValueEnum;
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 use serde_json::{Map, Value};
 
-use super::failure::Failure;
-use super::scrub;
 use crate::wechat::secret::shortest_loaded;
 
+pub mod scrub;
+
+#[cfg(test)]
+mod fuzz_tests;
+
+/// Why a write to stdout failed. A closed stdout is its own case, since the reader going
+/// away (`| head`) is how a pipeline ends rather than an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PrintError {
+    #[error("standard output is closed")]
+    Closed,
+    #[error(transparent)]
+    Write(io::Error),
+}
+
+impl From<io::Error> for PrintError {
+    fn from(error: io::Error) -> Self {
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            PrintError::Closed
+        } else {
+            PrintError::Write(error)
+        }
+    }
+}
+
+// The derive keeps clap here: `--format` takes exactly these names, and a mirror enum in cli
+// with a mapping would repeat the four names and their help for no reader's benefit. The
+// layers that must not know clap are the core's (wechat, bill, reconcile), not the printer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
@@ -51,16 +79,16 @@ impl Printer {
 
     /// Prints one record: a two-column table, a JSON object, or a CSV header and row.
     /// Nested objects are shown as `outer.inner` rows or columns outside JSON.
-    pub fn record(&self, record: &Record) -> Result<(), Failure> {
+    pub fn record(&self, record: &Record) -> Result<(), PrintError> {
         self.record_as(record, self.format(Format::Json))
     }
 
     /// Prints a record meant to be pasted into code: JSON unless --format says otherwise.
-    pub fn paste(&self, record: &Record) -> Result<(), Failure> {
+    pub fn paste(&self, record: &Record) -> Result<(), PrintError> {
         self.record_as(record, self.requested.unwrap_or(Format::Json))
     }
 
-    fn record_as(&self, record: &Record, format: Format) -> Result<(), Failure> {
+    fn record_as(&self, record: &Record, format: Format) -> Result<(), PrintError> {
         let text = match format {
             Format::Json => json(&scrubbed(&Value::Object(record.clone()))),
             Format::Jsonl => json_line(&scrubbed(&Value::Object(record.clone()))),
@@ -86,7 +114,7 @@ impl Printer {
         &self,
         columns: &[&str],
         rows: impl IntoIterator<Item = R>,
-    ) -> Result<(), Failure>
+    ) -> Result<(), PrintError>
     where
         R: AsRef<[S]>,
         S: AsRef<str>,
@@ -108,7 +136,7 @@ impl Printer {
         &self,
         columns: &[&str],
         records: impl IntoIterator<Item = &'r Record>,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), PrintError> {
         let mut list = self.list(columns);
         for record in records {
             list.record(record)?;
@@ -116,23 +144,23 @@ impl Printer {
         list.finish(None)
     }
 
-    /// Writes a block of text (a script, a path) to stdout, scrubbed; a closed pipe ends the
-    /// program quietly.
-    pub fn data(&self, text: &str) -> Result<(), Failure> {
+    /// Writes a block of text (a script, a path) to stdout, scrubbed; a closed pipe is
+    /// [`PrintError::Closed`].
+    pub fn data(&self, text: &str) -> Result<(), PrintError> {
         self.write(&scrub::block(text))
     }
 
     /// Writes scrubbed text to stdout, as [`StdoutPipe`] writes a list.
-    fn write(&self, text: &str) -> Result<(), Failure> {
+    fn write(&self, text: &str) -> Result<(), PrintError> {
         let mut stdout = io::stdout().lock();
         (stdout.write_all(text.as_bytes()))
             .and_then(|()| stdout.flush())
-            .map_err(stdout_failure)
+            .map_err(PrintError::from)
     }
 
     /// Asks a person at the terminal to confirm, even under -q: `details` (one line each),
     /// then the question. Only `y` or `yes` confirms; anything else, or end of input, declines.
-    pub fn confirm(&self, details: &[String], question: &str) -> Result<bool, Failure> {
+    pub fn confirm(&self, details: &[String], question: &str) -> io::Result<bool> {
         let mut stderr = io::stderr().lock();
         let mut prompt = String::new();
         for line in details {
@@ -143,9 +171,7 @@ impl Printer {
             .write_all(prompt.as_bytes())
             .and_then(|()| stderr.flush());
         let mut answer = String::new();
-        io::stdin()
-            .read_line(&mut answer)
-            .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
+        io::stdin().read_line(&mut answer)?;
         Ok(matches!(
             answer.trim().to_ascii_lowercase().as_str(),
             "y" | "yes"
@@ -185,13 +211,11 @@ impl Printer {
         }
     }
 
-    /// An error, its cause and its remedy, printed even under -q.
-    pub fn failure(&self, failure: &Failure) {
-        if !failure.message.is_empty() {
-            eprintln!("error: {}", scrub::prose(&failure.message));
-            if let Some(hint) = &failure.hint {
-                eprintln!("hint: {}", scrub::prose(hint));
-            }
+    /// An error and its remedy, printed even under -q.
+    pub fn error(&self, message: &str, hint: Option<&str>) {
+        eprintln!("error: {}", scrub::prose(message));
+        if let Some(hint) = hint {
+            eprintln!("hint: {}", scrub::prose(hint));
         }
     }
 }
@@ -292,7 +316,7 @@ impl<W: Write> List<W> {
     }
 
     /// Writes one row: a value per column.
-    pub fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), Failure> {
+    pub fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), PrintError> {
         self.start()?;
         // One look at the loaded keys per row, so that short plain cells need no copy.
         let shortest_key = shortest_loaded();
@@ -315,7 +339,7 @@ impl<W: Write> List<W> {
                 Ok(())
             }
         };
-        written.map_err(stdout_failure)?;
+        written.map_err(PrintError::from)?;
         if self.live {
             self.flush()?;
             if let Some(bar) = &self.progress {
@@ -326,7 +350,7 @@ impl<W: Write> List<W> {
     }
 
     /// Writes a record's values under the list's columns (a missing one null).
-    pub fn record(&mut self, record: &Record) -> Result<(), Failure> {
+    pub fn record(&mut self, record: &Record) -> Result<(), PrintError> {
         static NULL: Value = Value::Null;
         let cells: Vec<Cell> = (self.columns.iter())
             .map(|column| Cell::of(record.get(column).unwrap_or(&NULL)))
@@ -336,11 +360,11 @@ impl<W: Write> List<W> {
 
     /// Ends the list: closes the JSON (with the summary of a list made
     /// [`List::with_summary`]), or draws the table, and takes any progress bar away.
-    pub fn finish(mut self, summary: Option<&Record>) -> Result<(), Failure> {
+    pub fn finish(mut self, summary: Option<&Record>) -> Result<(), PrintError> {
         self.end(summary)
     }
 
-    fn start(&mut self) -> Result<(), Failure> {
+    fn start(&mut self) -> Result<(), PrintError> {
         if std::mem::replace(&mut self.started, true) {
             return Ok(());
         }
@@ -354,10 +378,10 @@ impl<W: Write> List<W> {
             (Format::Json, Some(name)) => &format!("{{{}:[", json_string(name)).into_bytes(),
             (Format::Jsonl | Format::Table, _) => b"",
         };
-        self.out.write_all(opening).map_err(stdout_failure)
+        self.out.write_all(opening).map_err(PrintError::from)
     }
 
-    fn end(&mut self, summary: Option<&Record>) -> Result<(), Failure> {
+    fn end(&mut self, summary: Option<&Record>) -> Result<(), PrintError> {
         debug_assert!(summary.is_none() || self.summary_name.is_some());
         self.start()?;
         if let Some(bar) = self.progress.take() {
@@ -386,18 +410,18 @@ impl<W: Write> List<W> {
         };
         self.out
             .write_all(ending.as_bytes())
-            .map_err(stdout_failure)?;
+            .map_err(PrintError::from)?;
         self.flush()
     }
 
     /// Everything written so far goes out, with any progress bar off the terminal meanwhile.
-    fn flush(&mut self) -> Result<(), Failure> {
+    fn flush(&mut self) -> Result<(), PrintError> {
         let out = &mut self.out;
         match &self.progress {
             Some(bar) => bar.suspend(|| out.flush()),
             None => out.flush(),
         }
-        .map_err(stdout_failure)
+        .map_err(PrintError::from)
     }
 }
 
@@ -625,14 +649,6 @@ fn csv_field(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-fn stdout_failure(e: io::Error) -> Failure {
-    if e.kind() == io::ErrorKind::BrokenPipe {
-        Failure::closed_stdout()
-    } else {
-        Failure::usage(format!("cannot write to standard output: {e}"))
-    }
-}
-
 /// Lays out a table `width` columns wide at most (see [`terminal_width`]), unwrapped when
 /// there is no width (a pseudo-terminal of 0 columns, under `script` or `docker -t`,
 /// would otherwise squeeze every column to one character). Free text wraps at its words, and
@@ -703,7 +719,7 @@ fn key_value_table(
 }
 
 /// `COLUMNS` when set to a width, else the terminal's own width; none when neither is known.
-pub(crate) fn terminal_width() -> Option<u16> {
+pub fn terminal_width() -> Option<u16> {
     let from_env = std::env::var("COLUMNS")
         .ok()
         .and_then(|columns| columns.trim().parse::<u16>().ok());
@@ -728,7 +744,7 @@ fn utf8_locale() -> bool {
 /// Records as [`Printer::records`] prints them, for a file a command writes.
 pub fn render_records(format: Format, columns: &[&str], records: &[Record]) -> String {
     let mut list = List::new(Vec::new(), format, columns);
-    let written: Result<(), Failure> = records.iter().try_for_each(|r| list.record(r));
+    let written: Result<(), PrintError> = records.iter().try_for_each(|r| list.record(r));
     written
         .and_then(|()| list.end(None))
         .expect("writing to memory cannot fail");
@@ -963,6 +979,35 @@ mod tests {
         );
         let table = listed(Format::Table, None);
         assert!(table.contains("A1") && !table.contains("'=1"), "{table}");
+    }
+
+    /// A reader that went away, or a full disk.
+    struct Refusing(io::ErrorKind);
+
+    impl Write for Refusing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(self.0.into())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Err(self.0.into())
+        }
+    }
+
+    #[test]
+    fn a_closed_stdout_is_told_apart_from_other_write_errors() {
+        let written = |kind| {
+            let mut list = List::new(Refusing(kind), Format::Jsonl, &["a"]);
+            list.row(&[Cell::Text("x")])
+        };
+        assert!(matches!(
+            written(io::ErrorKind::BrokenPipe),
+            Err(PrintError::Closed)
+        ));
+        assert!(matches!(
+            written(io::ErrorKind::StorageFull),
+            Err(PrintError::Write(e)) if e.kind() == io::ErrorKind::StorageFull
+        ));
     }
 
     #[test]
