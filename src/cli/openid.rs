@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::common::api::{ca_cert, parse_seconds, profile_seconds, tls_failure};
 use super::failure::{Failure, exit};
 use super::settings::{Context, Selected};
 use crate::output::{Format, Record};
+use crate::wechat::api::Pairs;
 use crate::wechat::client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::login::{
     DEFAULT_LOGIN_BASE, LoginError, LoginOptions, LoginRequest, PATH, RATE_LIMITED, SYSTEM_BUSY,
@@ -160,16 +161,7 @@ fn show(context: &Context, request: &LoginRequest<'_>) -> Result<u8, Failure> {
             let mut record = Record::new();
             record.insert("method".into(), json!("GET"));
             record.insert("url".into(), json!(url));
-            record.insert(
-                "fields".into(),
-                Value::Object(
-                    request
-                        .shown_fields()
-                        .into_iter()
-                        .map(|(name, value)| (name.to_owned(), json!(value)))
-                        .collect(),
-                ),
-            );
+            record.insert("fields".into(), json!(Pairs(&request.shown_fields())));
             printer.record(&record)?;
         }
     }

@@ -256,9 +256,6 @@ impl Api {
             };
             printer.data(&format!("POST {url}{mutual}\n\n{xml}\n"))?;
         } else {
-            let fields: Record = (prepared.message.pairs())
-                .map(|(name, value)| (name.to_owned(), json!(value)))
-                .collect();
             // JSON escapes control characters, so the line breaks between elements
             // (insignificant to XML) are left out; `fields` has the values as signed.
             printer.record(&record(json!({
@@ -267,7 +264,7 @@ impl Api {
                 "client_certificate": certificate,
                 "sandbox": self.sandbox,
                 "body": xml.replace(">\n<", "><"),
-                "fields": fields,
+                "fields": prepared.message,
             })))?;
         }
         printer.status("dry run: nothing was sent");
@@ -507,21 +504,6 @@ pub fn record(object: Value) -> Record {
         Value::Object(fields) => fields,
         other => unreachable!("a record is an object, not {other}"),
     }
-}
-
-/// Name-value pairs as a JSON object, in their order: the fields WeChat sent that we do not
-/// know (`extra`), pay parameters.
-pub fn object<'a, K, V>(pairs: impl IntoIterator<Item = &'a (K, V)>) -> Value
-where
-    K: AsRef<str> + 'a,
-    V: AsRef<str> + 'a,
-{
-    let pairs = pairs.into_iter();
-    Value::Object(
-        pairs
-            .map(|(name, value)| (name.as_ref().to_owned(), json!(value.as_ref())))
-            .collect(),
-    )
 }
 
 /// " for sub-merchant N" in service-provider mode, to say whose order a message is about.
