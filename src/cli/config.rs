@@ -10,7 +10,7 @@ use crate::config::TEMPLATE;
 use crate::config::check::{CheckStatus, check_profile};
 use crate::fsutil::{create_private_dir_all, is_stdout, write_new_private, write_private};
 use crate::output::{Format, Record};
-use crate::wechat::client::{DEFAULT_API_BASE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use crate::wechat::client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::login::DEFAULT_LOGIN_BASE;
 use crate::wechat::shown_url;
 
@@ -137,7 +137,7 @@ fn show(context: &Context) -> Result<u8, Failure> {
         "api_key": api_key,
         "app_secret": app_secret,
         "sign_type": profile.sign_type.unwrap_or_default().as_str(),
-        "api_base": shown_url(profile.api_base.as_deref().unwrap_or(DEFAULT_API_BASE)),
+        "api_base": shown_url(profile.effective_api_base()),
         "login_base": shown_url(profile.login_base.as_deref().unwrap_or(DEFAULT_LOGIN_BASE)),
         "cert_pem": path(&profile.cert_pem),
         "cert_key_pem": path(&profile.cert_key_pem),

@@ -1,7 +1,7 @@
 //! `wxpay-ops emulator serve`: the local WeChat Pay v2 server.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
@@ -11,13 +11,11 @@ use crate::bill::format::FeeRate;
 use crate::emulator::cloudpay::CloudFunction;
 use crate::emulator::core::EmulatorOptions;
 use crate::emulator::merchant::{Merchant, load_merchants};
-use crate::emulator::pki::ClientPaths;
-use crate::emulator::server::{CONTROL_PREFIX, ServeError};
-use crate::emulator::synth::{Differences, SynthError, SyntheticDay, write_export};
+use crate::emulator::server::{CONTROL_PREFIX, ServeError, listen_addresses};
+use crate::emulator::synth::{DaySpec, Differences, SynthError, write_export};
 use crate::emulator::{Emulator, ServeOptions};
 use crate::fsutil::{FileError, WriteError, is_stdout, write_atomic};
-use crate::output::{Format, Printer, Record};
-use serde_json::{Value, json};
+use crate::output::{Format, Printer};
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
@@ -27,49 +25,9 @@ pub enum EmulatorCommand {
     Export(ExportArgs),
 }
 
-/// A synthetic day: DATE:TRADES[:SEED], e.g. 20261120:1000000:7
-#[derive(Debug, Clone)]
-pub struct DaySpec {
-    bill_date: String,
-    trades: u64,
-    seed: u64,
-}
-
+/// `DATE:TRADES[:SEED]`, e.g. 20261120:1000000:7, counted from the current Beijing day.
 fn parse_day(text: &str) -> Result<DaySpec, String> {
-    let mut parts = text.split(':');
-    let date = super::settings::parse_day(parts.next().unwrap_or_default())?;
-    let number = |part: Option<&str>, what: &str| -> Result<u64, String> {
-        part.map_or(Ok(0), |p| {
-            p.parse()
-                .map_err(|_| format!("{what} {p:?} is not a whole number"))
-        })
-    };
-    let trades = number(parts.next(), "TRADES")?;
-    let seed = number(parts.next(), "SEED")?;
-    let max = crate::emulator::synth::MAX_SYNTHETIC_TRADES;
-    if parts.next().is_some() || !(1..=max).contains(&trades) {
-        return Err(format!(
-            "expected DATE:TRADES[:SEED], with TRADES from 1 to {max}"
-        ));
-    }
-    Ok(DaySpec {
-        bill_date: crate::time::bill_date(date),
-        trades,
-        seed,
-    })
-}
-
-impl DaySpec {
-    /// The day of one merchant and app.
-    fn of(&self, mch_id: &str, appid: &str) -> SyntheticDay {
-        SyntheticDay {
-            mch_id: mch_id.to_owned(),
-            appid: appid.to_owned(),
-            bill_date: self.bill_date.clone(),
-            trades: self.trades,
-            seed: self.seed,
-        }
-    }
+    DaySpec::parse(text, crate::time::today()).map_err(|e| e.to_string())
 }
 
 /// A count of differences: a synthetic day has no more trades than this.
@@ -207,33 +165,24 @@ pub struct ServeArgs {
     cloud_function: Vec<CloudFunction>,
 }
 
-const DEFAULT_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
-const DEFAULT_HTTPS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8788);
-
-/// The two listening addresses. A listener not named takes a free port beside the one that
-/// is, so that a second emulator on another address never trips over a default port. Only
-/// loopback without --allow-remote, since the control plane can move money and time.
+/// The listening addresses, or which flag names one that is not loopback.
 fn addresses(args: &ServeArgs) -> Result<(SocketAddr, SocketAddr), Failure> {
-    let beside = |other: SocketAddr| SocketAddr::new(other.ip(), 0);
-    let (http, https) = match (args.listen, args.tls_listen) {
-        (None, None) => (DEFAULT_HTTP, DEFAULT_HTTPS),
-        (Some(plain), None) => (plain, beside(plain)),
-        (None, Some(tls)) => (beside(tls), tls),
-        (Some(plain), Some(tls)) => (plain, tls),
-    };
-    for (flag, addr) in [("--listen", http), ("--tls-listen", https)] {
-        if !args.allow_remote && !addr.ip().to_canonical().is_loopback() {
-            return Err(Failure::usage(format!(
-                "{flag} {addr} is not a loopback address, and the emulator's control plane \
-                 can move money and time"
-            ))
-            .hint(
-                "add --allow-remote to serve other machines; the control plane then requires \
-                 the token printed at start",
-            ));
-        }
-    }
-    Ok((http, https))
+    listen_addresses(args.listen, args.tls_listen, args.allow_remote).map_err(|refused| {
+        let flag = if refused.tls {
+            "--tls-listen"
+        } else {
+            "--listen"
+        };
+        Failure::usage(format!(
+            "{flag} {} is not a loopback address, and the emulator's control plane \
+             can move money and time",
+            refused.addr
+        ))
+        .hint(
+            "add --allow-remote to serve other machines; the control plane then requires \
+             the token printed at start",
+        )
+    })
 }
 
 /// `config_flag`: whether the global `--config` was given. It names the wxpay-ops config,
@@ -263,10 +212,10 @@ fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
         WriteError::Inner(SynthError::Io(e)) => FileError::new(&args.output, e).into(),
         WriteError::Inner(other) => Failure::usage(other.to_string()),
     })?;
-    let json = serde_json::to_value(&expected).expect("the record serializes");
     if is_stdout(&args.output) {
         // Stdout holds the CSV alone, ready for a pipe; the expected counts, which a script
         // needs as much as the rows, go to stderr as one JSON line.
+        let json = serde_json::to_string(&expected).expect("the record serializes");
         context.printer.data_to_stderr(&format!("{json}\n"));
         return Ok(exit::OK);
     }
@@ -275,8 +224,7 @@ fn export(context: &Context, args: ExportArgs) -> Result<u8, Failure> {
         expected.export_rows,
         args.output.display()
     ));
-    let record = json.as_object().cloned().unwrap_or_default();
-    context.printer.record(&record)?;
+    context.printer.record(&expected)?;
     Ok(exit::OK)
 }
 
@@ -337,7 +285,7 @@ fn serve(context: &Context, config_flag: bool, args: ServeArgs) -> Result<u8, Fa
         .map_err(|e| Failure::usage(format!("cannot catch the stop signals: {e}")))?;
     let printer = &context.printer;
     if printer.format(Format::Table).is_json() {
-        printer.record(&listening_record(&emulator, control_token.as_deref()))?;
+        printer.record(&emulator.listening(control_token.as_deref()))?;
     } else {
         banner(
             printer,
@@ -373,58 +321,6 @@ fn start_failure(error: ServeError) -> Failure {
         }
         _ => failure,
     }
-}
-
-/// What `serve --format json` prints once it listens. No API key: scripts read them from
-/// their own merchants file (or, for the built-in merchant, from the human banner).
-fn listening_record(emulator: &Emulator, control_token: Option<&str>) -> Record {
-    let merchants: Vec<Value> = emulator
-        .core()
-        .options
-        .merchants
-        .iter()
-        .map(|merchant| {
-            let certs = emulator.client_cert(&merchant.mch_id);
-            let path =
-                |pick: fn(&ClientPaths) -> &Path| certs.map(|c| pick(c).display().to_string());
-            json!({
-                "mch_id": merchant.mch_id,
-                "appids": merchant.appids,
-                // A service provider's sub-merchants (empty for an ordinary merchant): the
-                // sub_mch_id and sub_appid values its requests may name.
-                "sub_merchants": merchant.sub_merchants.iter().map(|sub| json!({
-                    "sub_mch_id": sub.sub_mch_id,
-                    "sub_appids": sub.sub_appids,
-                })).collect::<Vec<_>>(),
-                "cert_pem": path(|c| &c.cert),
-                "cert_key_pem": path(|c| &c.key),
-                "cert_p12": path(|c| &c.p12),
-                // For a backend's login (code2Session): where each AppSecret is, never the
-                // secret; and which apps answer with a unionid.
-                "app_secret_files": merchant.app_secrets.keys().map(|appid| (
-                    appid.clone(),
-                    json!(emulator.app_secret_file(appid).map(|p| p.display().to_string())),
-                )).collect::<serde_json::Map<_, _>>(),
-                "open_platform_appids": merchant.open_platform_appids,
-            })
-        })
-        .collect();
-    let record = json!({
-        "base_url": emulator.base_url(),
-        "tls_base_url": emulator.tls_base_url(),
-        "http_port": emulator.http_addr().port(),
-        "tls_port": emulator.https_addr().port(),
-        "control_url": format!("{}{CONTROL_PREFIX}/", emulator.base_url()),
-        "control_token": control_token,
-        "cloudpay_url": format!("{}{}/", emulator.base_url(), crate::emulator::cloudpay::PREFIX),
-        "ca_cert": emulator.ca_cert().display().to_string(),
-        "profile": emulator.profile().display().to_string(),
-        "cert_dir": emulator.cert_dir().display().to_string(),
-        "cert_dir_removed_on_exit": emulator.is_temporary(),
-        "merchants": merchants,
-        "cloud_functions": emulator.core().cloud_functions(),
-    });
-    record.as_object().cloned().unwrap_or_default()
 }
 
 fn banner(printer: &Printer, emulator: &Emulator, built_in: bool, control_token: Option<&str>) {

@@ -5,15 +5,15 @@ mod check;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::common::{describe_source, explain};
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::settings::{Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input};
-use crate::output::Record;
+use crate::output::{Record, record_of};
 use crate::wechat::notify::{
-    Expectations, ExpectedValue, REFUND_ENVELOPE_FIELDS, RefundNotification, Rejection,
-    decrypt_envelope, envelope_failure, is_bare_failure, reply_for, verify_payment,
+    Expectations, ExpectedValue, Rejection, decrypt_envelope, envelope_failure, is_bare_failure,
+    reply_for, verify_payment,
 };
 use crate::wechat::sign::canonical;
 use crate::wechat::{Message, SignType};
@@ -153,15 +153,6 @@ pub fn run(context: &Context, command: NotifyCommand) -> Result<u8, Failure> {
     }
 }
 
-/// The fields as a JSON object; a key among the values is hidden by the printer.
-fn fields_value<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
-    Value::Object(
-        pairs
-            .map(|(name, value)| (name.to_owned(), json!(value)))
-            .collect(),
-    )
-}
-
 /// Prints warnings only for a command that succeeds: a failure is an error line and a hint.
 fn warn_all(context: &Context, warnings: &[String]) {
     for warning in warnings {
@@ -222,7 +213,7 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     };
     record.insert("sign_type".into(), json!(sign_type));
     record.insert("sign_type_source".into(), json!(source));
-    record.insert("fields".into(), fields_value(message.pairs()));
+    record.insert("fields".into(), json!(message));
     record.insert("reply".into(), json!(reply_for(&rejections)));
     // The hashed string helps find the cause; the sign we would expect is never shown, since
     // printing it would sign forged fields for whoever reads this output.
@@ -287,7 +278,8 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
     }
     warnings.extend(unchecked_note(&expectations));
     notes.extend(warnings.iter().cloned());
-    let mut record = decrypted_record(&refund, failure.as_deref(), &rejections);
+    let mut record = record_of(&refund);
+    record.insert("reply".into(), json!(reply_for(&rejections)));
     record.insert("notes".into(), json!(notes));
     context.printer.record(&record)?;
     if !rejections.is_empty() {
@@ -302,33 +294,6 @@ fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
     }
     warn_all(context, &warnings);
     Ok(exit::OK)
-}
-
-/// A decrypted refund notification as printed: what it reports, its envelope (the protocol's
-/// fields, then any others apart), the decrypted fields, and the reply to send.
-fn decrypted_record(
-    refund: &RefundNotification,
-    failure: Option<&str>,
-    rejections: &[Rejection],
-) -> Record {
-    let mut record = Record::new();
-    record.insert("decrypted".into(), json!(true));
-    record.insert("reported_failure".into(), json!(failure));
-    record.insert(
-        "envelope".into(),
-        fields_value(
-            refund.envelope.pairs().filter(|(field, _)| {
-                *field != "req_info" && REFUND_ENVELOPE_FIELDS.contains(field)
-            }),
-        ),
-    );
-    record.insert(
-        "unsigned_extra_fields".into(),
-        fields_value(refund.extra_fields()),
-    );
-    record.insert("fields".into(), fields_value(refund.info.pairs()));
-    record.insert("reply".into(), json!(reply_for(rejections)));
-    record
 }
 
 const FOREIGN_HINT: &str =

@@ -4,19 +4,18 @@
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::common::api::{ca_cert, parse_seconds, profile_seconds, tls_failure};
+use super::common::api::{parse_seconds, timeouts, tls, tls_failure};
 use super::failure::{Failure, exit};
 use super::settings::{Context, Selected};
 use crate::output::{Format, Record};
-use crate::wechat::client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use crate::wechat::api::Pairs;
 use crate::wechat::login::{
     DEFAULT_LOGIN_BASE, LoginError, LoginOptions, LoginRequest, PATH, RATE_LIMITED, SYSTEM_BUSY,
     code2session, errcode_meaning, is_temporary,
 };
 use crate::wechat::shown_url;
-use crate::wechat::transport::tls_config;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -107,46 +106,24 @@ pub fn run(context: &Context, args: OpenidArgs) -> Result<u8, Failure> {
 
 /// The profile's login host, checked: the real one unless the profile names another.
 fn login_base(context: &Context, selected: &Selected) -> Result<String, Failure> {
-    let base = (selected.profile)
-        .login_base
-        .clone()
-        .unwrap_or_else(|| DEFAULT_LOGIN_BASE.to_owned());
-    if !crate::wechat::is_http_url(&base) {
-        return Err(Failure::usage(format!(
-            "profile {:?}: login_base {:?} is not an http(s) URL",
-            selected.name,
-            shown_url(&base)
-        ))
-        .hint(format!("login_base looks like {DEFAULT_LOGIN_BASE}")));
-    }
-    if let Some(warning) = crate::config::check::plain_http_warning(&base) {
+    let base = selected.profile.effective_login_base().map_err(|e| {
+        Failure::usage(format!("profile {:?}: login_base {e}", selected.name))
+            .hint(format!("login_base looks like {DEFAULT_LOGIN_BASE}"))
+    })?;
+    if let Some(warning) = crate::config::check::plain_http_warning(base) {
         context.printer.warn(&format!("login_base {warning}"));
     }
-    Ok(base)
+    Ok(base.to_owned())
 }
 
 /// TLS and timeouts for the call: flag, else the profile's, else the default.
 fn login_options(selected: &Selected, args: &OpenidArgs) -> Result<LoginOptions, Failure> {
-    let profile = &selected.profile;
+    let tls = tls(selected)?;
+    let (timeout, connect_timeout) = timeouts(selected, args.timeout, args.connect_timeout)?;
     Ok(LoginOptions {
-        tls: Some(
-            tls_config(ca_cert(selected)?.as_deref(), None)
-                .map_err(|e| Failure::usage(format!("ca_cert: {e}")))?,
-        ),
-        timeout: profile_seconds(
-            selected,
-            "timeout",
-            args.timeout,
-            profile.timeout,
-            DEFAULT_TIMEOUT,
-        )?,
-        connect_timeout: profile_seconds(
-            selected,
-            "connect_timeout",
-            args.connect_timeout,
-            profile.connect_timeout,
-            DEFAULT_CONNECT_TIMEOUT,
-        )?,
+        tls: Some(tls),
+        timeout,
+        connect_timeout,
     })
 }
 
@@ -160,16 +137,7 @@ fn show(context: &Context, request: &LoginRequest<'_>) -> Result<u8, Failure> {
             let mut record = Record::new();
             record.insert("method".into(), json!("GET"));
             record.insert("url".into(), json!(url));
-            record.insert(
-                "fields".into(),
-                Value::Object(
-                    request
-                        .shown_fields()
-                        .into_iter()
-                        .map(|(name, value)| (name.to_owned(), json!(value)))
-                        .collect(),
-                ),
-            );
+            record.insert("fields".into(), json!(Pairs(&request.shown_fields())));
             printer.record(&record)?;
         }
     }

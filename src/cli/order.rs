@@ -11,16 +11,14 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use super::common::api::{
-    Api, ApiArgs, amount, call_failure, confirmed, expected, object, record, refused_locally,
-    sub_merchant,
+    Api, ApiArgs, amount, call_failure, confirmed, expected, record, refused_locally, sub_merchant,
 };
 use super::failure::{Failure, exit};
 use super::settings::Context;
-use crate::output::Record;
 use crate::wechat::Fen;
 use crate::wechat::api::{
-    Endpoint, OrderKey, OrderState, Prepay, RequestError, TRADE_STATES, TradeType, UnifiedOrder,
-    time_expire_after,
+    Endpoint, OrderKey, OrderState, Pairs, Prepay, RequestError, TRADE_STATES, TradeType,
+    UnifiedOrder, time_expire_after,
 };
 use crate::wechat::paysign::PayScene;
 use batch::BatchArgs;
@@ -251,7 +249,7 @@ fn create(context: &Context, args: OrderCreateArgs) -> Result<u8, Failure> {
         PaySceneArg::Mini => PayScene::MiniProgram,
     };
     let pay_params = match order.trade_type.pay_scene(jsapi) {
-        Some(scene) => object(&api.client.pay_params(scene, &answer.prepay_id)?),
+        Some(scene) => json!(Pairs(&api.client.pay_params(scene, &answer.prepay_id)?)),
         None => Value::Null,
     };
     context.printer.record(&record(json!({
@@ -265,7 +263,7 @@ fn create(context: &Context, args: OrderCreateArgs) -> Result<u8, Failure> {
         "time_expire": order.time_expire,
         "sandbox": api.sandbox,
         "pay_params": pay_params,
-        "extra": object(&answer.extra),
+        "extra": Pairs(&answer.extra),
     })))?;
     qr::show(context, args.qr_png.as_deref(), answer.code_url.as_deref())
 }
@@ -392,7 +390,7 @@ fn query(context: &Context, args: &OrderQueryArgs) -> Result<u8, Failure> {
             );
             call_failure(&what, Endpoint::OrderQuery, e, QUERY_AGAIN, None)
         })?;
-    context.printer.record(&order_record(&state))?;
+    context.printer.record(&state)?;
     match &args.expect {
         Some(expected) if *expected != state.trade_state => {
             context.printer.status(&format!(
@@ -403,32 +401,6 @@ fn query(context: &Context, args: &OrderQueryArgs) -> Result<u8, Failure> {
         }
         _ => Ok(exit::OK),
     }
-}
-
-fn order_record(state: &OrderState) -> Record {
-    let paid_at = state.time_end.as_deref().and_then(|time| {
-        crate::time::parse_api_time(time)?
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    });
-    record(json!({
-        "out_trade_no": state.out_trade_no,
-        "transaction_id": state.transaction_id,
-        "trade_state": state.trade_state,
-        "trade_state_desc": state.trade_state_desc,
-        "trade_type": state.trade_type,
-        "total_fee": state.total_fee,
-        "total_yuan": state.total_fee.map(Fen::yuan),
-        "cash_fee": state.cash_fee,
-        "settlement_total_fee": state.settlement_total_fee,
-        "coupon_fee": state.coupon_fee,
-        "time_end": state.time_end,
-        "paid_at": paid_at,
-        "openid": state.openid,
-        "bank_type": state.bank_type,
-        "attach": state.attach,
-        "extra": object(&state.extra),
-    }))
 }
 
 fn close(context: &Context, args: OrderCloseArgs) -> Result<u8, Failure> {

@@ -1,20 +1,19 @@
 //! `wxpay-ops refund create|query`.
 
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::common::api::{
-    Api, ApiArgs, amount, call_failure, confirmed, expected, object, record, refused_locally,
-    sub_merchant,
+    Api, ApiArgs, amount, call_failure, confirmed, expected, record, refused_locally, sub_merchant,
 };
 use super::common::counted;
 use super::failure::{Failure, exit};
 use super::settings::Context;
-use crate::output::{Format, Record};
+use crate::output::Format;
 use crate::wechat::Fen;
 use crate::wechat::api::{
-    CouponRefund, Endpoint, OrderKey, REFUND_STATUSES, RefundAccepted, RefundAccount, RefundItem,
-    RefundKey, RefundList, RefundRequest, RequestError, new_out_refund_no,
+    Endpoint, OrderKey, Pairs, REFUND_STATUSES, RefundAccepted, RefundAccount, RefundKey,
+    RefundList, RefundRequest, RequestError, new_out_refund_no,
 };
 
 const CREATE_AFTER_HELP: &str = "\
@@ -286,9 +285,9 @@ fn print_accepted(
         "cash_fee": accepted.cash_fee,
         "cash_refund_fee": accepted.cash_refund_fee,
         "coupon_refund_fee": accepted.coupon_refund_fee,
-        "coupons": coupons(&accepted.coupons),
+        "coupons": accepted.coupons,
         "sandbox": sandbox,
-        "extra": object(&accepted.extra),
+        "extra": Pairs(&accepted.extra),
     })))?;
     let split = match accepted.coupon_refund_fee.filter(|f| f.0 > 0) {
         Some(coupon) => {
@@ -390,55 +389,10 @@ fn expectation(context: &Context, list: &RefundList, expect: Option<&str>) -> u8
     exit::NEGATIVE
 }
 
-/// Each coupon's share of a refund, for JSON (and a line each in a table).
-fn coupons(coupons: &[CouponRefund]) -> Value {
-    Value::Array(
-        coupons
-            .iter()
-            .map(|coupon| {
-                json!({
-                    "coupon_type": coupon.coupon_type,
-                    "coupon_refund_id": coupon.coupon_refund_id,
-                    "coupon_refund_fee": coupon.coupon_refund_fee,
-                })
-            })
-            .collect(),
-    )
-}
-
-fn refund_record(refund: &RefundItem) -> Value {
-    json!({
-        "out_refund_no": refund.out_refund_no,
-        "refund_id": refund.refund_id,
-        "refund_status": refund.refund_status,
-        "refund_fee": refund.refund_fee,
-        "refund_yuan": refund.refund_fee.yuan(),
-        "settlement_refund_fee": refund.settlement_refund_fee,
-        "cash_refund_fee": refund.cash_refund_fee(),
-        "coupon_refund_fee": refund.coupon_refund_fee,
-        "coupons": coupons(&refund.coupons),
-        "refund_channel": refund.refund_channel,
-        "refund_account": refund.refund_account,
-        "refund_recv_account": refund.refund_recv_account,
-        "refund_success_time": refund.refund_success_time,
-        "extra": object(&refund.extra),
-    })
-}
-
 /// JSON gets the order with its refunds; a table or CSV one row per refund.
 fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
     if context.printer.format(Format::Json).is_json() {
-        return Ok(context.printer.record(&record(json!({
-            "out_trade_no": list.out_trade_no,
-            "transaction_id": list.transaction_id,
-            "total_fee": list.total_fee,
-            "cash_fee": list.cash_fee,
-            "settlement_total_fee": list.settlement_total_fee,
-            "refunded_fee": list.refund_fee,
-            "refund_count": list.refunds.len(),
-            "refunds": list.refunds.iter().map(refund_record).collect::<Vec<_>>(),
-            "extra": object(&list.extra),
-        })))?);
+        return Ok(context.printer.record(list)?);
     }
     // Ops staff need the split: cash back to the payer, the coupons' share, and what is
     // settled (the bills' 退款金额).
@@ -454,8 +408,5 @@ fn print_refunds(context: &Context, list: &RefundList) -> Result<(), Failure> {
         "refund_success_time",
         "refund_recv_account",
     ];
-    let records: Vec<Record> = (list.refunds.iter())
-        .map(|refund| record(refund_record(refund)))
-        .collect();
-    Ok(context.printer.records(&COLUMNS, &records)?)
+    Ok(context.printer.records(&COLUMNS, &list.refunds)?)
 }

@@ -9,7 +9,6 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use super::failure::Failure;
 use crate::config::{
     Config, ConfigError, KeySource, Loaded, Profile, ProfileSecret, default_path, read_key,
-    read_secret,
 };
 use crate::output::Printer;
 use crate::wechat::{ApiKey, AppSecret, SignType};
@@ -76,24 +75,6 @@ impl Selected {
     }
 }
 
-/// Loads the profile's secrets only to hide them in everything printed or written, for
-/// commands that read the profile but do not use them (reconcile reads its mapping; only
-/// `openid` uses the AppSecret): a key pasted into an export cell must not come out raw. A
-/// command is not run for this, since it may ask for a password or cost a call; a secret
-/// that cannot be read is the error of the commands that use it.
-fn remember_secrets(config: &Config, name: &str, profile: &Profile) {
-    fn remember<T: ProfileSecret>(config: &Config, name: &str, profile: &Profile) {
-        // An inline secret is remembered as the file is read.
-        if let Ok(source @ (KeySource::Env(_) | KeySource::File(_))) =
-            config.secret_source::<T>(name, profile)
-        {
-            let _ = read_secret::<T>(&source);
-        }
-    }
-    remember::<ApiKey>(config, name, profile);
-    remember::<AppSecret>(config, name, profile);
-}
-
 /// The secret, once what its command said on stderr is shown as a warning.
 fn shown<T: ProfileSecret>(printer: &Printer, loaded: Loaded<T>) -> T {
     if let Some(stderr) = &loaded.stderr {
@@ -120,7 +101,7 @@ impl Context {
         let config = self.load_config()?;
         let (name, profile) = config.profile(self.profile.as_deref())?;
         let (name, profile) = (name.to_owned(), profile.clone());
-        remember_secrets(&config, &name, &profile);
+        config.remember_secrets(&name, &profile);
         Ok(Selected {
             config,
             name,

@@ -2,12 +2,17 @@
 //! merchant, key and sign type. Every command that calls WeChat Pay starts from these options.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use thiserror::Error;
 
 use super::certs::{CertError, usable_identity_from_p12, usable_identity_from_pem};
+use super::check::{timeout_range, usable_timeout};
 use super::{Config, Profile};
-use crate::wechat::client::{ClientOptions, DEFAULT_API_BASE};
+use crate::wechat::client::{
+    ClientOptions, DEFAULT_API_BASE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT,
+};
+use crate::wechat::login::DEFAULT_LOGIN_BASE;
 use crate::wechat::transport::{Identity, TransportError, tls_config};
 use crate::wechat::{ApiKey, is_http_url, shown_url};
 
@@ -45,6 +50,60 @@ pub enum ClientSetupError {
     Identity(TransportError),
 }
 
+fn plain_tls(ca: Option<&[u8]>) -> Result<rustls::ClientConfig, ClientSetupError> {
+    tls_config(ca, None).map_err(ClientSetupError::BadCa)
+}
+
+/// A profile's timeout out of range: refused rather than silently replaced by the default.
+#[derive(Debug, Error, PartialEq)]
+#[error("{key} = {value} is not {}", timeout_range())]
+pub struct BadTimeout {
+    pub key: &'static str,
+    pub value: f64,
+}
+
+impl Profile {
+    /// The API host: the profile's api_base, else WeChat Pay's.
+    pub fn effective_api_base(&self) -> &str {
+        self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE)
+    }
+
+    /// Where code2Session is called: the profile's login_base, else WeChat's; only http(s).
+    pub fn effective_login_base(&self) -> Result<&str, ClientSetupError> {
+        let base = self.login_base.as_deref().unwrap_or(DEFAULT_LOGIN_BASE);
+        if is_http_url(base) {
+            Ok(base)
+        } else {
+            Err(ClientSetupError::NotHttp {
+                url: base.to_owned(),
+            })
+        }
+    }
+
+    /// The request and connection timeouts: each flag, else the profile's, else the default.
+    pub fn timeouts(
+        &self,
+        request: Option<Duration>,
+        connect: Option<Duration>,
+    ) -> Result<(Duration, Duration), BadTimeout> {
+        let pick = |key, flag: Option<Duration>, value: Option<f64>, default| match (flag, value) {
+            (Some(flag), _) => Ok(flag),
+            (None, None) => Ok(default),
+            (None, Some(value)) if usable_timeout(value) => Ok(Duration::from_secs_f64(value)),
+            (None, Some(value)) => Err(BadTimeout { key, value }),
+        };
+        Ok((
+            pick("timeout", request, self.timeout, DEFAULT_TIMEOUT)?,
+            pick(
+                "connect_timeout",
+                connect,
+                self.connect_timeout,
+                DEFAULT_CONNECT_TIMEOUT,
+            )?,
+        ))
+    }
+}
+
 impl Config {
     /// The options of a client for `profile`, signing with `key`; `now` (seconds since 1970)
     /// is when the certificate must be valid. Timeouts, retries and the sub-merchant are the
@@ -56,7 +115,7 @@ impl Config {
         mutual_tls: MutualTls,
         now: i64,
     ) -> Result<ClientOptions, ClientSetupError> {
-        let base = profile.api_base.as_deref().unwrap_or(DEFAULT_API_BASE);
+        let base = profile.effective_api_base();
         if let Some(url) = std::iter::once(base)
             .chain(profile.backup_api_base.as_deref())
             .find(|url| !is_http_url(url))
@@ -66,7 +125,7 @@ impl Config {
             });
         }
         let ca = self.read_ca(profile)?;
-        let tls = tls_config(ca.as_deref(), None).map_err(ClientSetupError::BadCa)?;
+        let tls = plain_tls(ca.as_deref())?;
         let identity = match mutual_tls {
             MutualTls::Never => None,
             MutualTls::Secapi | MutualTls::Always => Some(self.identity(profile, now)?),
@@ -91,6 +150,12 @@ impl Config {
                 profile.sign_type.unwrap_or_default(),
             )
         })
+    }
+
+    /// TLS without a client certificate, trusting the profile's ca_cert when it names one:
+    /// for the calls outside the v2 client (code2Session, cloud pay).
+    pub fn tls(&self, profile: &Profile) -> Result<rustls::ClientConfig, ClientSetupError> {
+        plain_tls(self.read_ca(profile)?.as_deref())
     }
 
     /// The profile's ca_cert, read, when it names one: the roots that every request of the
@@ -131,7 +196,7 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn options(profile: &str, mutual_tls: MutualTls) -> Result<ClientOptions, ClientSetupError> {
+    fn config(profile: &str) -> Config {
         let text = format!(
             "[profiles.p]\nmch_id = \"1900000100\"\nappid = \"wx8888888888888888\"\n\
              api_key_env = \"K\"\n{profile}"
@@ -140,11 +205,71 @@ mod tests {
             mode: 0o600,
             uid: rustix::process::geteuid().as_raw(),
         };
-        let config = Config::parse(Path::new("/etc/wxpay/config.toml"), &text, Some(access));
-        let config = config.unwrap();
+        Config::parse(Path::new("/etc/wxpay/config.toml"), &text, Some(access)).unwrap()
+    }
+
+    fn options(profile: &str, mutual_tls: MutualTls) -> Result<ClientOptions, ClientSetupError> {
+        let config = config(profile);
         let (_, profile) = config.profile(None).unwrap();
         let key = ApiKey::new("ServiceProviderKey0123456789abcd");
         config.client_options(profile, key, mutual_tls, 0)
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_profile_whose_timeout_wins_over_the_default() {
+        let timeouts = |profile: &str, request, connect| {
+            let config = config(profile);
+            config.profile(None).unwrap().1.timeouts(request, connect)
+        };
+        let seconds = Duration::from_secs;
+        assert_eq!(
+            timeouts("", None, None),
+            Ok((DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT))
+        );
+        assert_eq!(
+            timeouts("timeout = 30\nconnect_timeout = 2.5\n", None, None),
+            Ok((seconds(30), Duration::from_millis(2500)))
+        );
+        assert_eq!(
+            timeouts("timeout = 30\n", Some(seconds(7)), Some(seconds(1))),
+            Ok((seconds(7), seconds(1)))
+        );
+        // An unusable value is refused, not replaced by the default, unless a flag stands in.
+        assert_eq!(
+            timeouts("connect_timeout = 0\n", None, None),
+            Err(BadTimeout {
+                key: "connect_timeout",
+                value: 0.0
+            })
+        );
+        assert!(timeouts("connect_timeout = 0\n", None, Some(seconds(1))).is_ok());
+    }
+
+    #[test]
+    fn hosts_are_the_profile_s_else_wechat_s() {
+        let config = config("login_base = \"api.weixin.qq.com\"\n");
+        let profile = config.profile(None).unwrap().1;
+        assert_eq!(profile.effective_api_base(), DEFAULT_API_BASE);
+        assert!(matches!(
+            profile.effective_login_base(),
+            Err(ClientSetupError::NotHttp { url }) if url == "api.weixin.qq.com"
+        ));
+        let config = self::config("api_base = \"http://127.0.0.1:8787\"\n");
+        let profile = config.profile(None).unwrap().1;
+        assert_eq!(profile.effective_api_base(), "http://127.0.0.1:8787");
+        assert_eq!(
+            profile.effective_login_base().ok(),
+            Some(DEFAULT_LOGIN_BASE)
+        );
+    }
+
+    #[test]
+    fn calls_outside_the_client_trust_the_profile_ca_cert() {
+        let config = config("ca_cert = \"missing.pem\"\n");
+        let result = config.tls(config.profile(None).unwrap().1);
+        assert!(matches!(result, Err(ClientSetupError::ReadCa { .. })));
+        let config = self::config("");
+        assert!(config.tls(config.profile(None).unwrap().1).is_ok());
     }
 
     #[test]

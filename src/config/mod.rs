@@ -509,6 +509,24 @@ impl Config {
         self.secret(name, profile)
     }
 
+    /// Loads the profile's secrets that need nothing run, only so that they are hidden in
+    /// everything printed or written, for a command that reads the profile but uses them not
+    /// (reconcile reads its mapping; only `openid` uses the AppSecret): a key pasted into an
+    /// export cell must not come out raw. A command is not run for this, since it may ask
+    /// for a password or cost a call; an inline secret is remembered as the file is read;
+    /// one that cannot be read is the error of the commands that use it.
+    pub fn remember_secrets(&self, name: &str, profile: &Profile) {
+        fn remember<T: ProfileSecret>(config: &Config, name: &str, profile: &Profile) {
+            if let Ok(source @ (KeySource::Env(_) | KeySource::File(_))) =
+                config.secret_source::<T>(name, profile)
+            {
+                let _ = read_secret::<T>(&source);
+            }
+        }
+        remember::<ApiKey>(self, name, profile);
+        remember::<AppSecret>(self, name, profile);
+    }
+
     pub fn app_secret(
         &self,
         name: &str,
@@ -1059,6 +1077,31 @@ sign_type = "HMAC-SHA256"
     fn chmod(path: &Path, mode: u32) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn secrets_are_remembered_from_files_but_no_command_is_run_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "RememberedFromAFile0123456789abc";
+        std::fs::write(dir.path().join("shop.key"), key).unwrap();
+        chmod(&dir.path().join("shop.key"), 0o600);
+        let ran = dir.path().join("ran");
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[profiles.x]\nmch_id = \"10000100\"\nappid = \"wx2421b1c4370ec43b\"\n\
+                 api_key_file = \"shop.key\"\napp_secret_cmd = \"touch {}\"\n",
+                ran.display()
+            ),
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        let (name, profile) = config.profile(None).unwrap();
+        config.remember_secrets(name, profile);
+        let shown = crate::wechat::secret::redact_loaded(key);
+        assert!(!shown.contains(key), "{shown}");
+        assert!(!ran.exists());
     }
 
     #[test]

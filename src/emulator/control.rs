@@ -88,10 +88,7 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
                 "mch_id": m.mch_id,
                 "appids": m.appids,
                 "sign_types": m.sign_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-                "sub_merchants": m.sub_merchants.iter().map(|s| json!({
-                    "sub_mch_id": s.sub_mch_id,
-                    "sub_appids": s.sub_appids,
-                })).collect::<Vec<_>>(),
+                "sub_merchants": m.sub_merchants,
             })).collect::<Vec<_>>(),
         }))),
         ("GET", "/settings") => Ok(settings(core)),

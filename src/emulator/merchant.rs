@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use md5::{Digest, Md5};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::wechat::{ApiKey, AppSecret, SignType};
 
@@ -49,7 +49,7 @@ pub struct Merchant {
 }
 
 /// A sub-merchant bound to a service provider, and the AppIDs bound to it (sub_appid).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubMerchant {
     pub sub_mch_id: String,

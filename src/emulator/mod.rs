@@ -7,6 +7,7 @@ pub mod cloudpay;
 mod control;
 pub mod core;
 pub mod faults;
+pub mod listening;
 pub mod login;
 pub mod merchant;
 pub mod notify;

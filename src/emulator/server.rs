@@ -2,7 +2,7 @@
 //! the control plane under `/__emulator/`.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -87,6 +87,42 @@ impl Default for ServeOptions {
             max_connections: 1024,
         }
     }
+}
+
+/// Where `emulator serve` listens when told nothing.
+const DEFAULT_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
+const DEFAULT_HTTPS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8788);
+
+/// A listening address other than loopback, which only `allow_remote` permits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotLoopback {
+    /// Whether it is the TLS listener's.
+    pub tls: bool,
+    pub addr: SocketAddr,
+}
+
+/// The plain and TLS listeners' addresses from those given. A listener not given takes a
+/// free port beside the one that is, so that a second emulator on another address never trips
+/// over a default port. Only loopback unless `allow_remote`, since the control plane can move
+/// money and time.
+pub fn listen_addresses(
+    http: Option<SocketAddr>,
+    https: Option<SocketAddr>,
+    allow_remote: bool,
+) -> Result<(SocketAddr, SocketAddr), NotLoopback> {
+    let beside = |other: SocketAddr| SocketAddr::new(other.ip(), 0);
+    let (http, https) = match (http, https) {
+        (None, None) => (DEFAULT_HTTP, DEFAULT_HTTPS),
+        (Some(plain), None) => (plain, beside(plain)),
+        (None, Some(tls)) => (beside(tls), tls),
+        (Some(plain), Some(tls)) => (plain, tls),
+    };
+    for (tls, addr) in [(false, http), (true, https)] {
+        if !allow_remote && !addr.ip().to_canonical().is_loopback() {
+            return Err(NotLoopback { tls, addr });
+        }
+    }
+    Ok((http, https))
 }
 
 /// A control token: 192 bits from the operating system's CSPRNG, in groups of eight hex
@@ -777,6 +813,32 @@ impl Body for Truncated {
 mod tests {
     use super::*;
     use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn listeners_default_to_loopback_and_an_unnamed_one_goes_beside_the_named() {
+        let addr = |text: &str| text.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            listen_addresses(None, None, false),
+            Ok((addr("127.0.0.1:8787"), addr("127.0.0.1:8788")))
+        );
+        assert_eq!(
+            listen_addresses(Some(addr("127.0.0.2:9000")), None, false),
+            Ok((addr("127.0.0.2:9000"), addr("127.0.0.2:0")))
+        );
+        assert_eq!(
+            listen_addresses(None, Some(addr("[::1]:9001")), false),
+            Ok((addr("[::1]:0"), addr("[::1]:9001")))
+        );
+        let remote = addr("192.0.2.1:9000");
+        assert_eq!(
+            listen_addresses(Some(addr("127.0.0.1:1")), Some(remote), false),
+            Err(NotLoopback {
+                tls: true,
+                addr: remote
+            })
+        );
+        assert!(listen_addresses(Some(remote), None, true).is_ok());
+    }
 
     #[test]
     fn accept_errors_that_last_pause_the_loop_and_a_vanished_client_does_not() {

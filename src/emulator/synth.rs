@@ -31,6 +31,63 @@ pub struct SyntheticDay {
     pub seed: u64,
 }
 
+/// A synthetic day as `emulator serve --synthetic-day` and `emulator export --day` name it,
+/// `DATE:TRADES[:SEED]`; the merchant and app are given apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaySpec {
+    bill_date: String,
+    trades: u64,
+    seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DaySpecError {
+    #[error(transparent)]
+    Date(#[from] crate::time::DayArgError),
+    #[error("{what} {text:?} is not a whole number")]
+    NotNumber { what: &'static str, text: String },
+    #[error("expected DATE:TRADES[:SEED], with TRADES from 1 to {MAX_SYNTHETIC_TRADES}")]
+    Shape,
+}
+
+impl DaySpec {
+    /// Reads `DATE:TRADES[:SEED]`, DATE as every day argument is (`today` and `yesterday`
+    /// counted from `today`), SEED 0 when left out.
+    pub fn parse(text: &str, today: Date) -> Result<DaySpec, DaySpecError> {
+        let mut parts = text.split(':');
+        let date = crate::time::parse_day_arg(parts.next().unwrap_or_default(), today)?;
+        let number = |part: Option<&str>, what| {
+            part.map_or(Ok(0), |text| {
+                (text.parse()).map_err(|_| DaySpecError::NotNumber {
+                    what,
+                    text: text.to_owned(),
+                })
+            })
+        };
+        let trades = number(parts.next(), "TRADES")?;
+        let seed = number(parts.next(), "SEED")?;
+        if parts.next().is_some() || !(1..=MAX_SYNTHETIC_TRADES).contains(&trades) {
+            return Err(DaySpecError::Shape);
+        }
+        Ok(DaySpec {
+            bill_date: crate::time::bill_date(date),
+            trades,
+            seed,
+        })
+    }
+
+    /// The day of one merchant and app.
+    pub fn of(&self, mch_id: &str, appid: &str) -> SyntheticDay {
+        SyntheticDay {
+            mch_id: mch_id.to_owned(),
+            appid: appid.to_owned(),
+            bill_date: self.bill_date.clone(),
+            trades: self.trades,
+            seed: self.seed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TradeKind {
     Paid,
@@ -448,6 +505,43 @@ mod tests {
             trades,
             seed: 7,
         }
+    }
+
+    #[test]
+    fn a_day_is_named_date_trades_and_seed() {
+        let today = time::macros::date!(2026 - 11 - 21);
+        let day = DaySpec::parse("yesterday:1000:7", today).unwrap();
+        assert_eq!(
+            day.of("1900000109", "wx1"),
+            SyntheticDay {
+                mch_id: "1900000109".into(),
+                appid: "wx1".into(),
+                bill_date: "20261120".into(),
+                trades: 1000,
+                seed: 7,
+            }
+        );
+        assert_eq!(DaySpec::parse("2026-11-20:5", today).unwrap().seed, 0);
+        assert!(matches!(
+            DaySpec::parse("20261120:x", today),
+            Err(DaySpecError::NotNumber { what: "TRADES", .. })
+        ));
+        for shape in [
+            "20261120",
+            "20261120:0",
+            "20261120:1:2:3",
+            "20261120:100000001",
+        ] {
+            assert_eq!(
+                DaySpec::parse(shape, today),
+                Err(DaySpecError::Shape),
+                "{shape}"
+            );
+        }
+        assert!(matches!(
+            DaySpec::parse("tomorrow:5", today),
+            Err(DaySpecError::Date(_))
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::io::{self, IsTerminal, Write};
 
 use clap::ValueEnum;
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::wechat::secret::shortest_loaded;
@@ -57,6 +58,15 @@ impl Format {
 /// An ordered record; JSON keeps the order, table and CSV show it as rows or columns.
 pub type Record = Map<String, Value>;
 
+/// What `value` serializes to, as a record. Whatever is printed as a record is a struct or a
+/// map with text keys, so anything else is a bug of ours.
+pub fn record_of(value: &impl Serialize) -> Record {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(record)) => record,
+        other => panic!("a record serializes to a JSON object, not {other:?}"),
+    }
+}
+
 pub struct Printer {
     requested: Option<Format>,
     quiet: bool,
@@ -79,22 +89,25 @@ impl Printer {
 
     /// Prints one record: a two-column table, a JSON object, or a CSV header and row.
     /// Nested objects are shown as `outer.inner` rows or columns outside JSON.
-    pub fn record(&self, record: &Record) -> Result<(), PrintError> {
-        self.record_as(record, self.format(Format::Json))
+    /// `record` is anything that serializes to an object: a [`Record`], or a type whose fields
+    /// are its documented schema.
+    pub fn record(&self, record: &impl Serialize) -> Result<(), PrintError> {
+        self.record_as(record_of(record), self.format(Format::Json))
     }
 
     /// Prints a record meant to be pasted into code: JSON unless --format says otherwise.
-    pub fn paste(&self, record: &Record) -> Result<(), PrintError> {
-        self.record_as(record, self.requested.unwrap_or(Format::Json))
+    pub fn paste(&self, record: &impl Serialize) -> Result<(), PrintError> {
+        self.record_as(record_of(record), self.requested.unwrap_or(Format::Json))
     }
 
-    fn record_as(&self, record: &Record, format: Format) -> Result<(), PrintError> {
+    fn record_as(&self, record: Record, format: Format) -> Result<(), PrintError> {
         let text = match format {
-            Format::Json => json(&scrubbed(&Value::Object(record.clone()))),
-            Format::Jsonl => json_line(&scrubbed(&Value::Object(record.clone()))),
-            Format::Table => key_value_table(terminal_width(), flatten(record)),
+            Format::Json => json(&scrubbed(&Value::Object(record))),
+            Format::Jsonl => json_line(&scrubbed(&Value::Object(record))),
+            Format::Table => key_value_table(terminal_width(), flatten(&record)),
             Format::Csv => {
-                let (header, row): (Vec<String>, Vec<String>) = flatten(record).into_iter().unzip();
+                let (header, row): (Vec<String>, Vec<String>) =
+                    flatten(&record).into_iter().unzip();
                 let columns: Vec<&str> = header.iter().map(String::as_str).collect();
                 return self.rows(&columns, [row]);
             }
@@ -132,14 +145,14 @@ impl Printer {
     }
 
     /// Prints records as a [`List`]: each one's values under `columns`, keeping their types.
-    pub fn records<'r>(
+    pub fn records(
         &self,
         columns: &[&str],
-        records: impl IntoIterator<Item = &'r Record>,
+        records: impl IntoIterator<Item = impl Serialize>,
     ) -> Result<(), PrintError> {
         let mut list = self.list(columns);
         for record in records {
-            list.record(record)?;
+            list.record(&record_of(&record))?;
         }
         list.finish(None)
     }

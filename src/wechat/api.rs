@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use thiserror::Error;
 use time::OffsetDateTime;
 
@@ -574,6 +575,15 @@ const ENVELOPE: [&str; 12] = [
 /// Unknown fields, as received.
 pub type Extra = Vec<(String, String)>;
 
+/// Name-value pairs printed as one object, in their order: `extra`, pay parameters.
+pub struct Pairs<'a, K, V>(pub &'a [(K, V)]);
+
+impl<K: AsRef<str>, V: AsRef<str>> Serialize for Pairs<'_, K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+    }
+}
+
 /// Reads an answer's payload, remembering what was read, so that the rest is kept.
 struct Reader {
     message: Message,
@@ -709,6 +719,37 @@ pub struct OrderState {
     pub extra: Extra,
 }
 
+/// As `order query` prints it (docs/reference.md): the answer's fields, with the amount in
+/// yuan and the payment time in RFC 3339 beside them.
+impl Serialize for OrderState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let paid_at = (self.time_end.as_deref())
+            .and_then(crate::time::parse_api_time)
+            .and_then(|time| {
+                time.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            });
+        let mut out = serializer.serialize_struct("OrderState", 16)?;
+        out.serialize_field("out_trade_no", &self.out_trade_no)?;
+        out.serialize_field("transaction_id", &self.transaction_id)?;
+        out.serialize_field("trade_state", &self.trade_state)?;
+        out.serialize_field("trade_state_desc", &self.trade_state_desc)?;
+        out.serialize_field("trade_type", &self.trade_type)?;
+        out.serialize_field("total_fee", &self.total_fee)?;
+        out.serialize_field("total_yuan", &self.total_fee.map(Fen::yuan))?;
+        out.serialize_field("cash_fee", &self.cash_fee)?;
+        out.serialize_field("settlement_total_fee", &self.settlement_total_fee)?;
+        out.serialize_field("coupon_fee", &self.coupon_fee)?;
+        out.serialize_field("time_end", &self.time_end)?;
+        out.serialize_field("paid_at", &paid_at)?;
+        out.serialize_field("openid", &self.openid)?;
+        out.serialize_field("bank_type", &self.bank_type)?;
+        out.serialize_field("attach", &self.attach)?;
+        out.serialize_field("extra", &Pairs(&self.extra))?;
+        out.end()
+    }
+}
+
 impl OrderState {
     pub fn read(answer: Message) -> Result<OrderState, ClientError> {
         let mut r = Reader::new(answer);
@@ -774,7 +815,7 @@ impl RefundAccepted {
 }
 
 /// One coupon's share of a refund.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CouponRefund {
     /// `CASH` (pre-funded) or `NO_CASH` (免充值券, funded by the merchant).
     pub coupon_type: Option<String>,
@@ -806,6 +847,29 @@ pub struct RefundItem {
     pub extra: Extra,
 }
 
+/// As `refund query` prints each refund (docs/reference.md): with the amount in yuan and the
+/// cash share beside them.
+impl Serialize for RefundItem {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("RefundItem", 14)?;
+        out.serialize_field("out_refund_no", &self.out_refund_no)?;
+        out.serialize_field("refund_id", &self.refund_id)?;
+        out.serialize_field("refund_status", &self.refund_status)?;
+        out.serialize_field("refund_fee", &self.refund_fee)?;
+        out.serialize_field("refund_yuan", &self.refund_fee.yuan())?;
+        out.serialize_field("settlement_refund_fee", &self.settlement_refund_fee)?;
+        out.serialize_field("cash_refund_fee", &self.cash_refund_fee())?;
+        out.serialize_field("coupon_refund_fee", &self.coupon_refund_fee)?;
+        out.serialize_field("coupons", &self.coupons)?;
+        out.serialize_field("refund_channel", &self.refund_channel)?;
+        out.serialize_field("refund_account", &self.refund_account)?;
+        out.serialize_field("refund_recv_account", &self.refund_recv_account)?;
+        out.serialize_field("refund_success_time", &self.refund_success_time)?;
+        out.serialize_field("extra", &Pairs(&self.extra))?;
+        out.end()
+    }
+}
+
 impl RefundItem {
     /// What goes back to the payer as money: the refund less its coupons' share (WeChat's
     /// field notes: 退款金额-代金券或立减优惠退款金额为现金). A refund query has no
@@ -827,6 +891,23 @@ pub struct RefundList {
     pub refund_fee: Option<Fen>,
     pub refunds: Vec<RefundItem>,
     pub extra: Extra,
+}
+
+/// As `refund query` prints it in JSON (docs/reference.md): the order, then its refunds.
+impl Serialize for RefundList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("RefundList", 9)?;
+        out.serialize_field("out_trade_no", &self.out_trade_no)?;
+        out.serialize_field("transaction_id", &self.transaction_id)?;
+        out.serialize_field("total_fee", &self.total_fee)?;
+        out.serialize_field("cash_fee", &self.cash_fee)?;
+        out.serialize_field("settlement_total_fee", &self.settlement_total_fee)?;
+        out.serialize_field("refunded_fee", &self.refund_fee)?;
+        out.serialize_field("refund_count", &self.refunds.len())?;
+        out.serialize_field("refunds", &self.refunds)?;
+        out.serialize_field("extra", &Pairs(&self.extra))?;
+        out.end()
+    }
 }
 
 /// An order has at most 50 refunds; a query answers 10 per page.
@@ -1209,6 +1290,88 @@ mod tests {
             RefundPage::read(short),
             Err(ClientError::Payload { .. })
         ));
+    }
+
+    #[test]
+    fn answers_print_in_the_documented_shape() {
+        // The keys in order, as docs/reference.md lists them.
+        let keys = |value: serde_json::Value| -> Vec<String> {
+            value.as_object().unwrap().keys().cloned().collect()
+        };
+        let listed =
+            |keys: &str| -> Vec<String> { keys.split_whitespace().map(String::from).collect() };
+        let order = OrderState::read(
+            Message::from_pairs([
+                ("out_trade_no", "T1"),
+                ("trade_state", "SUCCESS"),
+                ("total_fee", "1234"),
+                ("time_end", "20141110163345"),
+                ("fee_type", "CNY"),
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        let printed = serde_json::to_value(&order).unwrap();
+        assert_eq!(printed["total_fee"], 1234);
+        assert_eq!(printed["total_yuan"], "12.34");
+        assert_eq!(printed["paid_at"], "2014-11-10T16:33:45+08:00");
+        assert_eq!(printed["cash_fee"], serde_json::Value::Null);
+        assert_eq!(printed["extra"], serde_json::json!({"fee_type": "CNY"}));
+        assert_eq!(
+            keys(printed),
+            listed(
+                "out_trade_no transaction_id trade_state trade_state_desc trade_type total_fee \
+                 total_yuan cash_fee settlement_total_fee coupon_fee time_end paid_at openid \
+                 bank_type attach extra"
+            )
+        );
+
+        let refund = RefundItem {
+            out_refund_no: "R1".into(),
+            refund_id: "5000".into(),
+            refund_status: "SUCCESS".into(),
+            refund_fee: Fen(120),
+            settlement_refund_fee: None,
+            coupon_refund_fee: Some(Fen(20)),
+            coupons: vec![CouponRefund {
+                coupon_type: Some("NO_CASH".into()),
+                coupon_refund_id: None,
+                coupon_refund_fee: Fen(20),
+            }],
+            refund_channel: None,
+            refund_account: None,
+            refund_recv_account: None,
+            refund_success_time: None,
+            extra: vec![("refund_new_0".into(), "x".into())],
+        };
+        let list = RefundList {
+            transaction_id: None,
+            out_trade_no: Some("T1".into()),
+            total_fee: Some(Fen(500)),
+            cash_fee: None,
+            settlement_total_fee: None,
+            refund_fee: Some(Fen(120)),
+            refunds: vec![refund],
+            extra: Vec::new(),
+        };
+        let printed = serde_json::to_value(&list).unwrap();
+        assert_eq!(printed["refunded_fee"], 120);
+        assert_eq!(printed["refund_count"], 1);
+        let refund = &printed["refunds"][0];
+        assert_eq!(refund["refund_yuan"], "1.20");
+        assert_eq!(refund["cash_refund_fee"], 100);
+        assert_eq!(
+            refund["coupons"],
+            serde_json::json!([{"coupon_type": "NO_CASH", "coupon_refund_id": null, "coupon_refund_fee": 20}])
+        );
+        assert_eq!(refund["extra"], serde_json::json!({"refund_new_0": "x"}));
+        assert_eq!(
+            keys(printed),
+            listed(
+                "out_trade_no transaction_id total_fee cash_fee settlement_total_fee \
+                 refunded_fee refund_count refunds extra"
+            )
+        );
     }
 
     #[test]

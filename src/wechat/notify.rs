@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use md5::{Digest, Md5};
 use thiserror::Error;
 
+use super::api::Pairs;
 use super::secret::ApiKey;
 use super::sign::{SignError, SignType, Verification, verify};
 use super::xml::{Message, XmlError, push_cdata};
@@ -266,6 +267,25 @@ pub struct RefundNotification {
     pub envelope: Message,
     /// The decrypted `<root>` fields.
     pub info: Message,
+}
+
+/// As `notify decrypt` prints it (docs/reference.md): what the envelope reports, its protocol
+/// fields and any others apart, then what decrypted. The command adds the reply and notes.
+impl serde::Serialize for RefundNotification {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let envelope: Vec<(&str, &str)> = (self.envelope.pairs())
+            .filter(|(name, _)| *name != "req_info" && REFUND_ENVELOPE_FIELDS.contains(name))
+            .collect();
+        let extra: Vec<(&str, &str)> = self.extra_fields().collect();
+        let mut out = serializer.serialize_struct("RefundNotification", 5)?;
+        out.serialize_field("decrypted", &true)?;
+        out.serialize_field("reported_failure", &envelope_failure(&self.envelope))?;
+        out.serialize_field("envelope", &Pairs(&envelope))?;
+        out.serialize_field("unsigned_extra_fields", &Pairs(&extra))?;
+        out.serialize_field("fields", &self.info)?;
+        out.end()
+    }
 }
 
 impl RefundNotification {
@@ -587,6 +607,18 @@ mod tests {
         assert_eq!(
             refund.extra_fields().collect::<Vec<_>>(),
             vec![("refund_fee", "99999")]
+        );
+        // Printed, the envelope's own fields and the others are apart, req_info in neither.
+        let printed = serde_json::to_value(&refund).unwrap();
+        assert_eq!(
+            printed,
+            serde_json::json!({
+                "decrypted": true,
+                "reported_failure": "return_code=FAIL: 系统繁忙",
+                "envelope": {"return_code": "FAIL", "return_msg": "系统繁忙", "mch_id": "10000100"},
+                "unsigned_extra_fields": {"refund_fee": "99999"},
+                "fields": refund.info,
+            })
         );
         envelope = Message::new();
         envelope.set("return_code", "SUCCESS");

@@ -4,12 +4,15 @@
 
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 use thiserror::Error;
 
+use super::api::OrderState;
 use super::notify::is_success_reply;
 use super::notify_build::{CLOUD_PROVIDER_MCH_ID, PaidOrder, RefundResult, is_cloud_ack};
 use super::sign::nonce_str;
-use super::{ApiKey, Message, SignType, is_loopback_url};
+use super::{ApiKey, Fen, Message, SignType, is_loopback_url};
 
 /// WeChat Pay waits about 5 seconds for an answer (reference A4), then counts the delivery as
 /// failed and sends it again.
@@ -172,6 +175,11 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
+    /// One word for the outcome, the same on stderr, in the table and in JSON.
+    pub fn verdict(&self) -> &'static str {
+        if self.holds { "pass" } else { "fail" }
+    }
+
     /// Every answer, in order, each named by what was sent when the case sent several.
     pub fn got(&self) -> String {
         let mode = self.case.mode();
@@ -183,6 +191,111 @@ impl CaseResult {
                 .collect::<Vec<_>>()
                 .join("; "),
         }
+    }
+}
+
+/// As `notify check --format json` prints a case (docs/reference.md).
+impl Serialize for CaseResult {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// One request, as printed under `sent`.
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            what: &'a str,
+            status: Option<u16>,
+            acknowledged: bool,
+            answer: String,
+            elapsed_ms: u64,
+        }
+        let sent: Vec<Shown> = (self.sent.iter())
+            .map(|sent| Shown {
+                what: sent.what,
+                status: sent.answer.status(),
+                acknowledged: sent.answer.acknowledged(),
+                answer: sent.got(self.case.mode()),
+                elapsed_ms: u64::try_from(sent.elapsed.as_millis()).unwrap_or(u64::MAX),
+            })
+            .collect();
+        let mut out = serializer.serialize_struct("CaseResult", 7)?;
+        out.serialize_field("case", &self.case.number())?;
+        out.serialize_field("name", self.case.name())?;
+        out.serialize_field("expected", self.case.expected())?;
+        out.serialize_field("got", &self.got())?;
+        out.serialize_field("verdict", self.verdict())?;
+        out.serialize_field("note", &self.note)?;
+        out.serialize_field("sent", &sent)?;
+        out.end()
+    }
+}
+
+/// Whose handler is checked: the merchant and app, and in service-provider mode the
+/// sub-merchant and its app.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Payee {
+    pub appid: String,
+    pub mch_id: String,
+    pub sub_mch_id: Option<String>,
+    pub sub_appid: Option<String>,
+}
+
+impl Payee {
+    /// An order the handler knows only by number and amount, with what WeChat Pay fills in
+    /// made up: a transaction_id and a payer, paid now.
+    pub fn order(&self, out_trade_no: &str, total_fee: Fen) -> PaidOrder {
+        PaidOrder {
+            appid: self.appid.clone(),
+            mch_id: self.mch_id.clone(),
+            sub_mch_id: self.sub_mch_id.clone().unwrap_or_default(),
+            sub_appid: self.sub_appid.clone().unwrap_or_default(),
+            sub_openid: String::new(),
+            openid: "oCHECKnotifyCheckPayer000000".to_owned(),
+            is_subscribe: "N".to_owned(),
+            out_trade_no: out_trade_no.to_owned(),
+            transaction_id: format!("4200{}", digits(24)),
+            trade_type: "JSAPI".to_owned(),
+            bank_type: "OTHERS".to_owned(),
+            total_fee: total_fee.0,
+            amounts: vec![("cash_fee".to_owned(), total_fee.0.to_string())],
+            time_end: crate::time::api_time(time::OffsetDateTime::now_utc()),
+            attach: String::new(),
+            device_info: String::new(),
+        }
+    }
+
+    /// The order as orderquery reported it: its amounts, coupons and whatever else it gives
+    /// over what [`Payee::order`] makes up. None when it gives no total_fee to report.
+    pub fn queried(&self, state: &OrderState) -> Option<PaidOrder> {
+        let total = state.total_fee?;
+        let mut order = self.order(&state.out_trade_no, total);
+        order.amounts = vec![(
+            "cash_fee".to_owned(),
+            state.cash_fee.unwrap_or(total).0.to_string(),
+        )];
+        for (name, value) in [
+            ("settlement_total_fee", state.settlement_total_fee),
+            ("coupon_fee", state.coupon_fee),
+        ] {
+            if let Some(value) = value {
+                order.amounts.push((name.to_owned(), value.0.to_string()));
+            }
+        }
+        order.amounts.extend(
+            (state.extra.iter())
+                .filter(|(name, _)| name.starts_with("coupon_"))
+                .cloned(),
+        );
+        for (given, made_up) in [
+            (&state.transaction_id, &mut order.transaction_id),
+            (&state.trade_type, &mut order.trade_type),
+            (&state.time_end, &mut order.time_end),
+            (&state.openid, &mut order.openid),
+            (&state.bank_type, &mut order.bank_type),
+            (&state.attach, &mut order.attach),
+        ] {
+            if let Some(given) = given.as_ref().filter(|v| !v.is_empty()) {
+                made_up.clone_from(given);
+            }
+        }
+        Some(order)
     }
 }
 
@@ -725,7 +838,7 @@ fn another(id: &str) -> String {
 }
 
 /// A random number of `count` digits, as WeChat's ids are.
-pub fn digits(count: usize) -> String {
+fn digits(count: usize) -> String {
     use rand::RngExt;
     let mut rng = rand::rng();
     (0..count)
@@ -834,6 +947,93 @@ mod tests {
         );
         let long = "x ".repeat(100);
         assert_eq!(said(Mode::Notify, long.as_bytes()).chars().count(), 41);
+    }
+
+    #[test]
+    fn a_made_up_order_takes_what_orderquery_gives() {
+        let payee = Payee {
+            appid: "wx2421b1c4370ec43b".into(),
+            mch_id: "10000100".into(),
+            ..Payee::default()
+        };
+        let made_up = payee.order("T1", Fen(2500));
+        assert_eq!(
+            made_up.amounts,
+            [("cash_fee".to_owned(), "2500".to_owned())]
+        );
+        assert!(made_up.transaction_id.starts_with("4200") && made_up.transaction_id.len() == 28);
+        assert_eq!(made_up.sub_mch_id, "");
+        let answer = Message::from_pairs([
+            ("out_trade_no", "T1"),
+            ("trade_state", "SUCCESS"),
+            ("total_fee", "2500"),
+            ("cash_fee", "2400"),
+            ("coupon_fee", "100"),
+            ("coupon_id_0", "2000000003"),
+            ("openid", "oPayer"),
+            ("attach", ""),
+            ("fee_type", "CNY"),
+        ])
+        .unwrap();
+        let state = OrderState::read(answer).unwrap();
+        let queried = payee.queried(&state).unwrap();
+        assert_eq!(queried.total_fee, 2500);
+        let amounts: Vec<(&str, &str)> = (queried.amounts.iter())
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(
+            amounts,
+            [
+                ("cash_fee", "2400"),
+                ("coupon_fee", "100"),
+                ("coupon_id_0", "2000000003")
+            ]
+        );
+        assert_eq!(queried.openid, "oPayer");
+        assert_eq!(
+            queried.trade_type, "JSAPI",
+            "made up where the answer has none"
+        );
+        let unpriced = OrderState {
+            total_fee: None,
+            ..state
+        };
+        assert_eq!(payee.queried(&unpriced), None);
+    }
+
+    #[test]
+    fn a_case_prints_its_requests_and_one_word_for_its_outcome() {
+        let result = CaseResult {
+            case: Case::Again,
+            sent: vec![Sent {
+                what: "again",
+                answer: Answer::Other {
+                    status: 500,
+                    said: String::new(),
+                },
+                elapsed: Duration::from_millis(12),
+            }],
+            holds: false,
+            note: None,
+        };
+        let printed = serde_json::to_value(&result).unwrap();
+        assert_eq!(printed["case"], 2);
+        assert_eq!(printed["got"], "HTTP 500");
+        assert_eq!(printed["verdict"], "fail");
+        assert_eq!(
+            printed["sent"],
+            serde_json::json!([{"what": "again", "status": 500, "acknowledged": false, "answer": "HTTP 500", "elapsed_ms": 12}])
+        );
+        let keys: Vec<&str> = printed
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["case", "name", "expected", "got", "verdict", "note", "sent"]
+        );
     }
 
     #[test]

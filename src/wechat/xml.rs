@@ -224,6 +224,13 @@ impl Message {
     }
 }
 
+/// Printed as one object of its fields, in their order.
+impl serde::Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.pairs())
+    }
+}
+
 fn write_element(out: &mut String, name: &str, value: &str, kind: FieldKind) {
     out.push('<');
     out.push_str(name);
@@ -403,6 +410,15 @@ mod tests {
 
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(format!("{REAL}{name}")).expect("shared fixtures beside the checkout")
+    }
+
+    #[test]
+    fn a_message_prints_as_one_object_of_its_fields_in_order() {
+        let message = Message::from_pairs([("b", "1"), ("a", "<x>")]).unwrap();
+        assert_eq!(
+            serde_json::to_string(&message).unwrap(),
+            r#"{"b":"1","a":"<x>"}"#
+        );
     }
 
     #[test]

@@ -16,8 +16,7 @@ use crate::config::client::{ClientSetupError, MutualTls};
 use crate::output::{Format, Printer, Record};
 use crate::wechat::api::{Endpoint, Retry, err_code_meaning, parse_amount};
 use crate::wechat::client::{
-    CallAttempt, CallError, Client, ClientError, ClientOptions, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_TIMEOUT, Prepared, RetryPolicy,
+    CallAttempt, CallError, Client, ClientError, ClientOptions, Prepared, RetryPolicy,
 };
 use crate::wechat::sandbox::KeyCache;
 use crate::wechat::{ApiKey, Fen, shown_url};
@@ -66,25 +65,9 @@ impl ApiArgs {
     }
 
     /// The request and connection timeouts: the flags, else the profile's, else the
-    /// defaults; for a command that calls without the v2 client.
+    /// defaults.
     pub fn timeouts(&self, selected: &Selected) -> Result<(Duration, Duration), Failure> {
-        let profile = &selected.profile;
-        Ok((
-            profile_seconds(
-                selected,
-                "timeout",
-                self.timeout,
-                profile.timeout,
-                DEFAULT_TIMEOUT,
-            )?,
-            profile_seconds(
-                selected,
-                "connect_timeout",
-                self.connect_timeout,
-                profile.connect_timeout,
-                DEFAULT_CONNECT_TIMEOUT,
-            )?,
-        ))
+        timeouts(selected, self.timeout, self.connect_timeout)
     }
 }
 
@@ -96,30 +79,20 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not {}", timeout_range()))
 }
 
-/// A timeout from the profile: a flag wins; an unusable value is refused rather than
-/// silently replaced by the default.
-pub fn profile_seconds(
+/// The request and connection timeouts: each flag, else the profile's, else the default.
+pub fn timeouts(
     selected: &Selected,
-    name: &str,
-    flag: Option<Duration>,
-    value: Option<f64>,
-    default: Duration,
-) -> Result<Duration, Failure> {
-    match (flag, value) {
-        (Some(flag), _) => Ok(flag),
-        (None, None) => Ok(default),
-        (None, Some(seconds)) if usable_timeout(seconds) => Ok(Duration::from_secs_f64(seconds)),
-        (None, Some(seconds)) => Err(Failure::usage(format!(
-            "profile {:?}: {name} = {seconds} is not {}",
-            selected.name,
-            timeout_range()
-        ))
-        .hint(format!(
-            "fix {name} in {}, or pass --{}",
+    request: Option<Duration>,
+    connect: Option<Duration>,
+) -> Result<(Duration, Duration), Failure> {
+    (selected.profile.timeouts(request, connect)).map_err(|e| {
+        Failure::usage(format!("profile {:?}: {e}", selected.name)).hint(format!(
+            "fix {} in {}, or pass --{}",
+            e.key,
             selected.config.path.display(),
-            name.replace('_', "-")
-        ))),
-    }
+            e.key.replace('_', "-")
+        ))
+    })
 }
 
 /// The options of a client for the profile: the one setup of every command that calls
@@ -143,10 +116,10 @@ pub fn client_options(
     Ok(options)
 }
 
-/// The profile's ca_cert, read, when it names one.
-pub fn ca_cert(selected: &Selected) -> Result<Option<Vec<u8>>, Failure> {
+/// TLS trusting the profile's ca_cert, for a call outside the v2 client.
+pub fn tls(selected: &Selected) -> Result<rustls::ClientConfig, Failure> {
     (selected.config)
-        .read_ca(&selected.profile)
+        .tls(&selected.profile)
         .map_err(|e| setup_failure(selected, e))
 }
 
@@ -205,18 +178,12 @@ impl Api {
             MutualTls::Never
         };
         let setup = client_options(context, &selected, key, mutual_tls)?;
-        let seconds =
-            |name, flag, value, default| profile_seconds(&selected, name, flag, value, default);
+        let (timeout, connect_timeout) = args.timeouts(&selected)?;
         let options = ClientOptions {
             sub_mch_id: (args.sub_mch_id.clone()).or_else(|| profile.sub_mch_id.clone()),
             sub_appid: (args.sub_appid.clone()).or_else(|| profile.sub_appid.clone()),
-            timeout: seconds("timeout", args.timeout, profile.timeout, DEFAULT_TIMEOUT)?,
-            connect_timeout: seconds(
-                "connect_timeout",
-                args.connect_timeout,
-                profile.connect_timeout,
-                DEFAULT_CONNECT_TIMEOUT,
-            )?,
+            timeout,
+            connect_timeout,
             retry: RetryPolicy {
                 attempts: args.retries + 1,
                 ..RetryPolicy::default()
@@ -256,9 +223,6 @@ impl Api {
             };
             printer.data(&format!("POST {url}{mutual}\n\n{xml}\n"))?;
         } else {
-            let fields: Record = (prepared.message.pairs())
-                .map(|(name, value)| (name.to_owned(), json!(value)))
-                .collect();
             // JSON escapes control characters, so the line breaks between elements
             // (insignificant to XML) are left out; `fields` has the values as signed.
             printer.record(&record(json!({
@@ -267,7 +231,7 @@ impl Api {
                 "client_certificate": certificate,
                 "sandbox": self.sandbox,
                 "body": xml.replace(">\n<", "><"),
-                "fields": fields,
+                "fields": prepared.message,
             })))?;
         }
         printer.status("dry run: nothing was sent");
@@ -507,21 +471,6 @@ pub fn record(object: Value) -> Record {
         Value::Object(fields) => fields,
         other => unreachable!("a record is an object, not {other}"),
     }
-}
-
-/// Name-value pairs as a JSON object, in their order: the fields WeChat sent that we do not
-/// know (`extra`), pay parameters.
-pub fn object<'a, K, V>(pairs: impl IntoIterator<Item = &'a (K, V)>) -> Value
-where
-    K: AsRef<str> + 'a,
-    V: AsRef<str> + 'a,
-{
-    let pairs = pairs.into_iter();
-    Value::Object(
-        pairs
-            .map(|(name, value)| (name.as_ref().to_owned(), json!(value.as_ref())))
-            .collect(),
-    )
 }
 
 /// " for sub-merchant N" in service-provider mode, to say whose order a message is about.

@@ -5,15 +5,15 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::common::api::{amount, build, call_failure, client_options, parse_seconds, record};
+use crate::cli::common::api::{amount, build, call_failure, client_options, parse_seconds};
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::{Context, KeyArgs, Selected, SignTypeParser, sign_type};
 use crate::config::client::MutualTls;
-use crate::output::{Format, Record};
+use crate::output::{Format, Record, record_of};
 use crate::wechat::api::{Endpoint, OrderKey, OrderState};
 use crate::wechat::notify_build::PaidOrder;
 use crate::wechat::notify_check::{
-    Case, CaseResult, CheckOptions, Checker, Mode, WECHAT_WAIT, check_target, digits,
+    Case, CaseResult, CheckOptions, Checker, Mode, Payee, WECHAT_WAIT, check_target,
 };
 use crate::wechat::{ApiKey, SignType};
 
@@ -101,7 +101,7 @@ pub fn run(context: &Context, args: CheckArgs) -> Result<u8, Failure> {
     let order = match &args.from_order {
         Some(number) => {
             let state = query(context, &selected, key.clone(), number, &runtime)?;
-            from_state(&selected, state)?
+            from_state(&selected, &state)?
         }
         None => made_up(&selected, &args)?,
     };
@@ -123,7 +123,7 @@ pub fn run(context: &Context, args: CheckArgs) -> Result<u8, Failure> {
             "case {} ({}): {}",
             case.number(),
             case.name(),
-            verdict(&result)
+            result.verdict()
         ));
         results.push(result);
     }
@@ -178,30 +178,18 @@ fn query(
         })
 }
 
-/// The profile's merchant and app, with what is not known filled in as WeChat would.
-fn base_order(selected: &Selected, out_trade_no: String, total_fee: i64) -> PaidOrder {
+/// The profile's merchant and app, whose handler is checked.
+fn payee(selected: &Selected) -> Payee {
     let profile = &selected.profile;
-    let now = time::OffsetDateTime::now_utc();
-    PaidOrder {
+    Payee {
         appid: profile.appid.clone(),
         mch_id: profile.mch_id.clone(),
-        sub_mch_id: profile.sub_mch_id.clone().unwrap_or_default(),
-        sub_appid: profile.sub_appid.clone().unwrap_or_default(),
-        sub_openid: String::new(),
-        openid: "oCHECKnotifyCheckPayer000000".to_owned(),
-        is_subscribe: "N".to_owned(),
-        out_trade_no,
-        transaction_id: format!("4200{}", digits(24)),
-        trade_type: "JSAPI".to_owned(),
-        bank_type: "OTHERS".to_owned(),
-        total_fee,
-        amounts: vec![("cash_fee".to_owned(), total_fee.to_string())],
-        time_end: crate::time::api_time(now),
-        attach: String::new(),
-        device_info: String::new(),
+        sub_mch_id: profile.sub_mch_id.clone(),
+        sub_appid: profile.sub_appid.clone(),
     }
 }
 
+/// The order given by --out-trade-no and --order-amount, which only the handler knows.
 fn made_up(selected: &Selected, args: &CheckArgs) -> Result<PaidOrder, Failure> {
     let (Some(number), Some(text)) = (&args.out_trade_no, &args.order_amount) else {
         return Err(Failure::usage("say which order the handler knows").hint(
@@ -213,56 +201,25 @@ fn made_up(selected: &Selected, args: &CheckArgs) -> Result<PaidOrder, Failure> 
         .validate()
         .map_err(|e| Failure::usage(format!("--out-trade-no: {e}")))?;
     let fee = amount("--order-amount", text)?;
-    Ok(base_order(selected, number.clone(), fee.0))
+    Ok(payee(selected).order(number, fee))
 }
 
-fn from_state(selected: &Selected, state: OrderState) -> Result<PaidOrder, Failure> {
-    let Some(total) = state.total_fee else {
-        return Err(Failure::new(
+fn from_state(selected: &Selected, state: &OrderState) -> Result<PaidOrder, Failure> {
+    payee(selected).queried(state).ok_or_else(|| {
+        Failure::new(
             exit::TEMPORARY,
             format!(
                 "orderquery of {} gave no total_fee to report",
                 state.out_trade_no
             ),
         )
-        .hint("pass --out-trade-no and --order-amount instead of --from-order"));
-    };
-    let mut order = base_order(selected, state.out_trade_no.clone(), total.0);
-    let mut amounts = vec![(
-        "cash_fee".to_owned(),
-        state.cash_fee.unwrap_or(total).0.to_string(),
-    )];
-    for (name, value) in [
-        ("settlement_total_fee", state.settlement_total_fee),
-        ("coupon_fee", state.coupon_fee),
-    ] {
-        if let Some(value) = value {
-            amounts.push((name.to_owned(), value.0.to_string()));
-        }
-    }
-    amounts.extend(
-        (state.extra.iter())
-            .filter(|(name, _)| name.starts_with("coupon_"))
-            .cloned(),
-    );
-    order.amounts = amounts;
-    let known = |value: Option<String>, fallback: &mut String| {
-        if let Some(value) = value.filter(|v| !v.is_empty()) {
-            *fallback = value;
-        }
-    };
-    known(state.transaction_id, &mut order.transaction_id);
-    known(state.trade_type, &mut order.trade_type);
-    known(state.time_end, &mut order.time_end);
-    known(state.openid, &mut order.openid);
-    known(state.bank_type, &mut order.bank_type);
-    known(state.attach, &mut order.attach);
-    Ok(order)
+        .hint("pass --out-trade-no and --order-amount instead of --from-order")
+    })
 }
 
 /// A table for people (case, expected, got, verdict), every field for scripts.
 fn print(context: &Context, results: &[CaseResult]) -> Result<(), Failure> {
-    let records: Vec<Record> = results.iter().map(case_record).collect();
+    let records: Vec<Record> = results.iter().map(record_of).collect();
     match context.printer.format(Format::Json) {
         Format::Table => {
             let rows: Vec<Record> = results
@@ -297,34 +254,6 @@ fn print(context: &Context, results: &[CaseResult]) -> Result<(), Failure> {
             &records,
         )?),
     }
-}
-
-fn case_record(result: &CaseResult) -> Record {
-    let sent: Vec<_> = (result.sent.iter())
-        .map(|sent| {
-            json!({
-                "what": sent.what,
-                "status": sent.answer.status(),
-                "acknowledged": sent.answer.acknowledged(),
-                "answer": sent.got(result.case.mode()),
-                "elapsed_ms": u64::try_from(sent.elapsed.as_millis()).unwrap_or(u64::MAX),
-            })
-        })
-        .collect();
-    record(json!({
-        "case": result.case.number(),
-        "name": result.case.name(),
-        "expected": result.case.expected(),
-        "got": result.got(),
-        "verdict": verdict(result),
-        "note": result.note,
-        "sent": sent,
-    }))
-}
-
-/// One word for a case's outcome, the same on stderr, in the table and in JSON.
-fn verdict(result: &CaseResult) -> &'static str {
-    if result.holds { "pass" } else { "fail" }
 }
 
 fn summarize(context: &Context, results: &[CaseResult]) -> Result<u8, Failure> {

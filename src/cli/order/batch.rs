@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
-use super::{QUERY_AGAIN, order_record};
+use super::QUERY_AGAIN;
 use crate::cli::common::api::{Api, ApiArgs, call_failure, record};
 use crate::cli::common::counted;
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::{Context, open_input};
-use crate::output::{Printer, Record};
+use crate::output::{Printer, Record, record_of};
 use crate::reconcile::records::{RecordError, Records};
 use crate::wechat::api::{Endpoint, OrderKey};
 use crate::wechat::batch::{OrderColumn, Pacing, RATES, RowError, RowResult, query_orders};
@@ -170,7 +170,7 @@ fn row(name: &str, column: OrderColumn, result: RowResult<RecordError>) -> (Reco
     let number = result.key.as_ref().map_or("", |key| key.field().1);
     let (mut row, outcome) = match result.outcome {
         Ok(state) => {
-            let mut row = order_record(&state);
+            let mut row = record_of(&state);
             row.insert("exit_code".into(), json!(exit::OK));
             (row, Ok(state.trade_state))
         }

@@ -5,17 +5,16 @@
 use serde_json::{Value, json};
 
 use super::OrderCreateArgs;
-use crate::cli::common::api::{amount, ca_cert, call_failure, tls_failure};
+use crate::cli::common::api::{amount, call_failure, tls, tls_failure};
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::{Context, Selected};
 use crate::output::{Format, Record};
 use crate::wechat::api::Endpoint;
-use crate::wechat::client::{CallError, ClientError, DEFAULT_API_BASE};
+use crate::wechat::client::{CallError, ClientError};
 use crate::wechat::cloudpay::{
     CloudOptions, CloudOrder, CloudPayError, Operation, is_wechat_host, unified_order,
 };
 use crate::wechat::shown_url;
-use crate::wechat::transport::tls_config;
 
 /// The flags of a v2 order that a cloud-pay order does not take.
 pub(super) const NOT_WITH: [&str; 11] = [
@@ -60,10 +59,7 @@ pub(super) fn create(
     let (timeout, connect_timeout) = args.api.timeouts(&selected)?;
     let options = CloudOptions {
         base,
-        tls: Some(
-            tls_config(ca_cert(&selected)?.as_deref(), None)
-                .map_err(|e| Failure::usage(format!("ca_cert: {e}")))?,
-        ),
+        tls: Some(tls(&selected)?),
         timeout,
         connect_timeout,
     };
@@ -115,17 +111,16 @@ pub(super) fn create(
 /// The profile's host, which must not be WeChat Pay's: cloud pay is called from inside a
 /// WeChat cloud function, and only the emulator serves it to others.
 fn cloud_base(selected: &Selected) -> Result<String, Failure> {
-    let profile = &selected.profile;
-    let base = (profile.api_base.clone()).unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-    if is_wechat_host(&base) {
+    let base = selected.profile.effective_api_base();
+    if is_wechat_host(base) {
         Err(Failure::usage(format!(
             "profile {:?} names WeChat Pay ({}), which has no cloud pay to call",
             selected.name,
-            shown_url(&base)
+            shown_url(base)
         ))
         .hint(EMULATOR_HINT))
     } else {
-        Ok(base)
+        Ok(base.to_owned())
     }
 }
 
