@@ -6,6 +6,8 @@
 //! SQLite writes the file itself, through its write-ahead log: a commit is atomic and a crash
 //! leaves the last committed state, which is what the atomic-write helper gives other files.
 
+pub mod bills;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
