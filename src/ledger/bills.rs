@@ -545,12 +545,11 @@ impl<'l> BillWriter<'l> {
             return Ok(imported(found.id, rows));
         }
         let figures = match &pass.totals {
-            Some(totals) => Some(figures(totals).ok_or_else(|| BillsError::Sums {
+            Some(totals) => figures(totals).ok_or_else(|| BillsError::Sums {
                 path: file.path.clone(),
-            })?),
-            None => None,
+            })?,
+            None => [None; 6],
         };
-        let figure = |pick: fn(&[i64; 6]) -> i64| figures.as_ref().map(pick);
         savepoint
             .execute(
                 "UPDATE bills SET sha256 = ?2, bytes = ?3, rows = ?4, consistent = ?5, \
@@ -562,12 +561,12 @@ impl<'l> BillWriter<'l> {
                     pass.bytes as i64,
                     pass.report.rows as i64,
                     pass.report.is_consistent(),
-                    figure(|f| f[0]),
-                    figure(|f| f[1]),
-                    figure(|f| f[2]),
-                    figure(|f| f[3]),
-                    figure(|f| f[4]),
-                    figure(|f| f[5]),
+                    figures[0],
+                    figures[1],
+                    figures[2],
+                    figures[3],
+                    figures[4],
+                    figures[5],
                     import.then_some(&self.recorded_at),
                 ],
             )
@@ -683,10 +682,10 @@ fn hash_file(path: &Path) -> Result<String, BillsError> {
     Ok(hashing.sha256())
 }
 
-/// A trade bill's figures as the ledger keeps them: payment count and fen, refund count
-/// and fen, settlement fen, fee units; none when a sum does not fit.
-fn figures(totals: &BillTotals) -> Option<[i64; 6]> {
-    let fit = |n: i128| i64::try_from(n).ok();
+/// A trade bill's figures in the order of their columns: payment count and fen, refund
+/// count and fen, settlement fen, fee units; none when a sum does not fit.
+fn figures(totals: &BillTotals) -> Option<[Option<i64>; 6]> {
+    let fit = |n: i128| i64::try_from(n).ok().map(Some);
     Some([
         fit(i128::from(totals.payments.count))?,
         fit(totals.payments.amount)?,
