@@ -1278,6 +1278,15 @@ mod tests {
             ),
             "{days}"
         );
+        let rows = plan(
+            "SELECT r.* FROM day_bills AS b JOIN bill_rows AS r ON r.bill_id = b.id \
+             WHERE b.mch_id = ?1 AND b.day = ?2 AND b.bill_type = 'ALL'",
+        );
+        assert!(
+            rows.contains("SEARCH r USING PRIMARY KEY (bill_id=?)"),
+            "{rows}"
+        );
+        assert!(!rows.contains("SCAN"), "{rows}");
         let order = plan("SELECT * FROM bill_rows WHERE out_trade_no = ?1");
         assert!(
             order.contains("USING INDEX bill_rows_by_order (out_trade_no=?)"),

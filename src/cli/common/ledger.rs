@@ -61,7 +61,7 @@ pub(crate) fn ledger_failure(error: LedgerError) -> Failure {
     let message = format!("ledger {error}");
     if error.is_busy() {
         return Failure::new(exit::TEMPORARY, message).hint(
-            "another wxpay-ops held the ledger too long; run the command again when it is done",
+            "another process (a wxpay-ops, a sqlite3 shell) held the ledger too long; run the command again when it is done",
         );
     }
     let failure = Failure::usage(message);
