@@ -10,8 +10,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::Date;
 
-use super::common::bills::{FetchArgs, bill_dir, failure_code, failure_hint, fetch_days};
+use super::common::bills::{
+    FetchArgs, LedgerDays, bill_dir, failure_code, failure_hint, fetch_days, record_days,
+};
 use super::common::counted;
+use super::common::ledger::LedgerArgs;
 use super::failure::{Failure, exit};
 use super::settings::{Context, parse_day};
 use crate::bill::download::{self, DownloadError, FundAccount, Source, iso};
@@ -20,12 +23,15 @@ use crate::bill::format::BillType;
 use crate::bill::manifest::EntryStatus;
 use crate::bill::summary::{self, DailySums, DaySums, Sums};
 use crate::output::{Format, Printer, Record};
+use crate::ledger::bills::Mode;
 
 const DOWNLOAD_AFTER_HELP: &str = "\
 Bills land at DIR/<mch_id>/<YYYY-MM-DD>.<type>.csv, exactly as WeChat Pay served them \
 (decompressed), and each is listed in DIR/<mch_id>/manifest.jsonl with its size, sha256, rows, \
 summary totals, source URL and time of fetching. A day without a bill (No Bill Exist) is \
-recorded and is not an error. Exit 0 when every day was saved, skipped or has no bill; 75 when \
+recorded and is not an error. Each bill on disk is then recorded in the ledger (--import: a \
+trade bill's rows too); when the ledger fails, the bills and the manifest stay, and \
+`wxpay-ops ledger import` records them later. Exit 0 when every day was saved, skipped or has no bill; 75 when \
 a bill is not ready yet (Bill Creating) or a temporary fault outlasted the retries; 3 when \
 WeChat Pay refused; 4 when an answer's sign does not verify; 2 for a date WeChat Pay cannot \
 serve (today, the future, older than 3 months) and other local errors.";
@@ -84,6 +90,11 @@ pub struct DownloadArgs {
     bill_type: BillType,
     #[command(flatten)]
     fetch: FetchArgs,
+    /// Also import each bill's rows into the ledger (a payment or a refund per row)
+    #[arg(long, conflicts_with = "no_ledger")]
+    import: bool,
+    #[command(flatten)]
+    ledger: LedgerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +106,8 @@ pub struct FundflowArgs {
     account_type: FundAccount,
     #[command(flatten)]
     fetch: FetchArgs,
+    #[command(flatten)]
+    ledger: LedgerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -125,18 +138,26 @@ fn one_of<T: Copy + Send + Sync + 'static>(
 pub fn run(context: &Context, command: BillCommand) -> Result<u8, Failure> {
     match command {
         BillCommand::Parse(args) => parse::run(&context.printer, args),
-        BillCommand::Download(args) => run_fetch(
-            context,
-            &args.days,
-            Source::Trade(args.bill_type),
-            args.fetch,
-        ),
-        BillCommand::Fundflow(args) => run_fetch(
-            context,
-            &args.days,
-            Source::FundFlow(args.account_type),
-            args.fetch,
-        ),
+        BillCommand::Download(args) => {
+            let mode = if args.import {
+                Mode::Import
+            } else {
+                Mode::Record
+            };
+            let source = Source::Trade(args.bill_type);
+            run_fetch(
+                context,
+                &args.days,
+                source,
+                args.fetch,
+                (&args.ledger, mode),
+            )
+        }
+        BillCommand::Fundflow(args) => {
+            let source = Source::FundFlow(args.account_type);
+            let ledger = (&args.ledger, Mode::Record);
+            run_fetch(context, &args.days, source, args.fetch, ledger)
+        }
         BillCommand::Summary(args) => run_summary(context, args),
     }
 }
@@ -146,32 +167,39 @@ fn run_fetch(
     days: &Days,
     source: Source,
     args: FetchArgs,
+    (ledger, mode): (&LedgerArgs, Mode),
 ) -> Result<u8, Failure> {
     let (from, to, range) = days.span()?;
     let dates: Vec<Date> = download::days(from, to).collect();
     let fetched = fetch_days(context, &dates, range, source, &args)?;
+    let label = source.label();
+    let recorded = record_days(&fetched, &label, ledger, mode);
     report_days(
         &context.printer,
         &fetched.folder,
-        &source.label(),
+        &label,
         &fetched.results,
+        recorded,
         range,
     )
 }
 
-const DAY_COLUMNS: [&str; 7] = ["date", "type", "outcome", "rows", "bytes", "file", "detail"];
+const DAY_COLUMNS: [&str; 8] = [
+    "date", "type", "outcome", "rows", "bytes", "file", "ledger", "detail",
+];
 
 /// A row per day on stdout, a failed day's too, of a single day as of a range: what was done
-/// is there; then the status, or the failure of the days that failed.
+/// is there; then the status, or the failure of the days that failed (else the ledger's).
 fn report_days(
     printer: &Printer,
     folder: &Path,
     label: &str,
     results: &[(Date, DayResult)],
+    ledger: LedgerDays,
     range: bool,
 ) -> Result<u8, Failure> {
-    let records: Vec<Record> = (results.iter())
-        .map(|(date, result)| day_record(printer, *date, label, result))
+    let records: Vec<Record> = (results.iter().zip(&ledger.outcomes))
+        .map(|((date, result), recorded)| day_record(printer, *date, label, result, *recorded))
         .collect();
     printer.records(&DAY_COLUMNS, &records)?;
     let failures: Vec<(Date, &DownloadError)> = (results.iter())
@@ -180,6 +208,12 @@ fn report_days(
             _ => None,
         })
         .collect();
+    if let Some(failure) = ledger.failure {
+        if failures.is_empty() {
+            return Err(failure);
+        }
+        printer.warn(&failure.message);
+    }
     if failures.is_empty() {
         let count = |outcome: &str| records.iter().filter(|r| r["outcome"] == outcome).count();
         printer.status(&format!(
@@ -194,8 +228,15 @@ fn report_days(
     Err(days_failure(&failures, label, results.len(), range))
 }
 
-/// A day's row: counts are numbers, and what a day does not have is null.
-fn day_record(printer: &Printer, date: Date, label: &str, result: &DayResult) -> Record {
+/// A day's row: counts are numbers, and what a day does not have is null; `ledger`, what
+/// the ledger made of its bill.
+fn day_record(
+    printer: &Printer,
+    date: Date,
+    label: &str,
+    result: &DayResult,
+    ledger: Option<&str>,
+) -> Record {
     let none = || (Value::Null, Value::Null, Value::Null);
     let ((rows, bytes, file), outcome, detail) = match result {
         DayResult::Saved(saved) => {
@@ -227,7 +268,7 @@ fn day_record(printer: &Printer, date: Date, label: &str, result: &DayResult) ->
         DayResult::Failed(error) => (none(), "failed", json!(error.to_string())),
     };
     let values = [json!(iso(date)), json!(label), json!(outcome)];
-    let values = values.into_iter().chain([rows, bytes, file, detail]);
+    let values = (values.into_iter()).chain([rows, bytes, file, json!(ledger), detail]);
     DAY_COLUMNS
         .iter()
         .map(|c| c.to_string())

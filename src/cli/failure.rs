@@ -36,7 +36,8 @@ Exit codes:
   4   a sign that does not check out: `sign verify`, `notify verify`, `notify decrypt`, `order`,
       `bill`; a demo step not as expected: `demo`
   75  try again later (network, timeout, SYSTEMERROR, Bill Creating; a busy or rate-limited
-      login): `order`, `refund`, `bill`, `openid`, `demo`";
+      login; a ledger another wxpay-ops held too long): `order`, `refund`, `bill`, `openid`,
+      `ledger import`, `demo`";
 
 pub const SIGN_HINT: &str = "check that the key is the API v2 key (API密钥) of this mch_id, that sign_type matches the \
      one used to sign, and run `wxpay-ops sign --explain` on the same fields";

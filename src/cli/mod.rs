@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod emulator;
 pub mod failure;
+mod ledger;
 mod notify;
 mod openid;
 mod order;
@@ -88,6 +89,9 @@ enum Command {
     Bill(bill::BillCommand),
     /// Reconcile the day's WeChat Pay bill against the shop's own order export
     Reconcile(Box<reconcile::ReconcileArgs>),
+    /// The ledger: bills, reconcile runs and differences kept across days in an SQLite database
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
     /// Check the toolkit against published values, then run a merchant's day on the built-in emulator
     Demo,
 }
@@ -125,6 +129,7 @@ pub fn main() -> ExitCode {
         Command::Emulator(command) => emulator::run(&context, config_flag, command),
         Command::Bill(command) => bill::run(&context, command),
         Command::Reconcile(args) => reconcile::run_command(&context, *args),
+        Command::Ledger(command) => ledger::run(&context, command),
         Command::Demo => demo::run(&context),
     };
     ExitCode::from(match result {

@@ -6,6 +6,8 @@
 //! SQLite writes the file itself, through its write-ahead log: a commit is atomic and a crash
 //! leaves the last committed state, which is what the atomic-write helper gives other files.
 
+pub mod bills;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -92,10 +94,14 @@ impl Ledger {
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(sqlite(&self.path))?;
         // WAL lets readers go on beside one writer; FULL syncs every commit, because a ledger
-        // that loses a committed run to a power cut would report the day again as new.
+        // that loses a committed run to a power cut would report the day again as new. A
+        // bill's rows land all over the index of order numbers: with SQLite's default 2 MiB
+        // of cache its pages spill to the WAL and are written there again and again (16 MiB
+        // did as well as 64 in benches/ledger_import).
         self.conn
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                 PRAGMA cache_size = -16384;",
             )
             .map_err(sqlite(&self.path))
     }

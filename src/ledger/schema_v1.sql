@@ -4,6 +4,9 @@
 -- Unix seconds. Nothing is ever deleted: states change, rows stay.
 
 -- A bill file saved or imported: the manifest's facts, and the day's figures from its rows.
+-- One row per file (sha256): the same file recorded again is the same row; a corrected bill
+-- of the same day and type is a new row beside the first, and the day's bill is the one
+-- recorded last (the greatest id), which the view day_bills lists.
 CREATE TABLE bills (
     id INTEGER PRIMARY KEY,
     mch_id TEXT NOT NULL,
@@ -28,11 +31,20 @@ CREATE TABLE bills (
     fee_units INTEGER,
     -- Set once the bill's rows are in bill_rows.
     imported_at TEXT,
+    -- Its index (mch_id, day, bill_type, sha256) also finds a merchant's bills by day.
     UNIQUE (mch_id, day, bill_type, sha256)
 );
-CREATE INDEX bills_by_day ON bills (mch_id, day);
+
+-- The day's bill of each merchant, day and type: the one recorded last.
+CREATE VIEW day_bills AS
+SELECT * FROM bills AS b
+WHERE id = (
+    SELECT max(id) FROM bills
+    WHERE mch_id = b.mch_id AND day = b.day AND bill_type = b.bill_type
+);
 
 -- One normalized trade bill row: a payment (kind 0) or a refund (kind 1), with its line.
+-- Fund-flow bills are recorded in bills, their rows are not imported here.
 CREATE TABLE bill_rows (
     bill_id INTEGER NOT NULL REFERENCES bills (id),
     line INTEGER NOT NULL,
@@ -44,7 +56,7 @@ CREATE TABLE bill_rows (
     refund_id TEXT,
     -- 订单金额 on a payment, 申请退款金额 on a refund.
     amount_fen INTEGER NOT NULL,
-    -- 应结订单金额 on a payment, 退款金额 on a refund.
+    -- 应结订单金额 on a payment, 退款金额 on a refund (0 in a legacy bill, which has neither).
     settlement_fen INTEGER NOT NULL,
     fee_units INTEGER NOT NULL,
     -- 交易状态 on a payment, 退款状态 on a refund.

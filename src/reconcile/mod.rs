@@ -237,6 +237,20 @@ pub struct BillTotals {
 }
 
 impl BillTotals {
+    /// Counts one row of the bill: a payment's 订单金额 and 应结订单金额, or a refund's
+    /// 申请退款金额, and its fee.
+    pub fn add(&mut self, row: &BillRow<'_>) {
+        self.rows += 1;
+        self.fees += i128::from(row.fee.0);
+        match row.out_refund_no {
+            None => {
+                self.payments.add(row.amount.0);
+                self.settlement += i128::from(row.settlement.0);
+            }
+            Some(_) => self.refunds.add(row.amount.0),
+        }
+    }
+
     /// The day's net settlement in 0.00001 yuan: settled payments − refunds − fees.
     pub fn net(&self) -> i128 {
         (self.settlement - self.refunds.amount) * 1000 - self.fees
@@ -471,16 +485,7 @@ impl<'e> Matcher<'e> {
             });
         }
         check_amount(row)?;
-        let bill = &mut self.bill;
-        bill.rows += 1;
-        bill.fees += i128::from(row.fee.0);
-        match row.out_refund_no {
-            None => {
-                bill.payments.add(row.amount.0);
-                bill.settlement += i128::from(row.settlement.0);
-            }
-            Some(_) => bill.refunds.add(row.amount.0),
-        }
+        self.bill.add(row);
         let (kind, key) = self.first_key(row);
         let hash = key_hash(kind, key);
         self.export.index.prefetch(hash);

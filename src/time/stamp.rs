@@ -64,6 +64,13 @@ impl fmt::Display for Day {
     }
 }
 
+/// The Unix time of a stamp: seconds since 1970-01-01 00:00 UTC, as the ledger keeps times.
+pub fn unix_seconds(stamp: Stamp) -> i64 {
+    /// 2000-01-01 00:00 in Beijing, as Unix time.
+    const EPOCH_2000_BEIJING: i64 = 946_684_800 - super::BEIJING_SECONDS as i64;
+    i64::from(stamp) + EPOCH_2000_BEIJING
+}
+
 /// Formats a stamp as Beijing time, the way bills write it.
 pub fn format_stamp(stamp: Stamp) -> String {
     if stamp == NO_TIME {
@@ -174,6 +181,29 @@ mod tests {
         }
         assert_eq!(Day::of_date(::time::macros::date!(1999 - 12 - 31)), None);
         assert_eq!(Day::of_date(::time::macros::date!(2136 - 01 - 01)), None);
+    }
+
+    #[test]
+    fn unix_seconds_are_the_time_crate_s() {
+        for text in [
+            "2000-01-01 00:00:00",
+            "2026-11-20 23:59:58",
+            "2135-12-31 23:59:59",
+        ] {
+            let at = ::time::PrimitiveDateTime::parse(
+                text,
+                ::time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]"
+                ),
+            )
+            .unwrap()
+            .assume_offset(crate::time::BEIJING);
+            assert_eq!(
+                unix_seconds(bill_stamp(text).unwrap()),
+                at.unix_timestamp(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -100,6 +100,7 @@ fn every_data_command_ends_quietly_on_a_closed_stdout() {
             ["config", "check"] => words(&["config", "check"]),
             ["bill", "parse"] => words(&["bill", "parse", "day.ALL.csv"]),
             ["bill", "summary"] => words(&["bill", "summary", "--date", &day, "--bill-dir", "b"]),
+            ["ledger", "import"] => words(&["ledger", "import", "day.ALL.csv", "--ledger", "l.db"]),
             ["emulator", "export"] => {
                 words(&["emulator", "export", "--day", "20261120:20000", "-o", "-"])
             }

@@ -9,15 +9,21 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use time::Date;
 
-use crate::bill::download::{self, DownloadError, Source, bill_path, check_date, retry_policy};
+use crate::bill::download::{
+    self, DownloadError, Source, bill_path, check_date, iso, retry_policy,
+};
 use crate::bill::fetch::{self, DayResult, FetchError, FetchRequest, Progress};
 use crate::bill::format::BillType;
 use crate::bill::manifest::EntryStatus;
 use crate::cli::common::api;
+use crate::cli::common::ledger::{
+    LedgerArgs, bill_hint, ledger_failure, ledger_path, open, outcome_name,
+};
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
 use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::client::MutualTls;
 use crate::output::Printer;
+use crate::ledger::bills::{BillFile, BillWriter, BillsError, Listing, Mode, listed_days};
 use crate::wechat::SignType;
 use crate::wechat::client::{Client, ClientOptions};
 
@@ -110,6 +116,8 @@ fn bill_client(
 pub(crate) struct FetchedDays {
     pub folder: PathBuf,
     pub results: Vec<(Date, DayResult)>,
+    /// The profile the bills were fetched for.
+    pub selected: Selected,
 }
 
 /// Downloads the bills of `dates` into the profile's bill folder, recording each in the
@@ -158,12 +166,141 @@ pub(crate) fn fetch_days(
     let fetched = fetch::fetch(client, &folder, dates, request, bars.clone(), interrupted());
     bars.clear();
     match fetched.map_err(fetch_failure)? {
-        fetch::Fetched::Done(results) => Ok(FetchedDays { folder, results }),
+        fetch::Fetched::Done(results) => Ok(FetchedDays {
+            folder,
+            results,
+            selected,
+        }),
         fetch::Fetched::Stopped(code) => {
             printer.status("interrupted: the bills being downloaded were not saved");
             std::process::exit(code);
         }
     }
+}
+
+/// What the ledger made of the bills of some days: for each day (in the order fetched) the
+/// outcome of its bill, when the bill is on disk and a ledger is used; and the failure to end
+/// with when the ledger failed.
+pub(crate) struct LedgerDays {
+    pub outcomes: Vec<Option<&'static str>>,
+    pub failure: Option<Failure>,
+}
+
+/// Records in the ledger the bills `fetched` saved or found already saved (with
+/// [`Mode::Import`], a trade bill's rows too), after their manifest lines, in one write
+/// transaction. Whatever the ledger does, the bills and the manifest stay: a failure says
+/// so, and how to record them later.
+pub(crate) fn record_days(
+    fetched: &FetchedDays,
+    label: &str,
+    args: &LedgerArgs,
+    mode: Mode,
+) -> LedgerDays {
+    let mut days = LedgerDays {
+        outcomes: vec![None; fetched.results.len()],
+        failure: None,
+    };
+    let on_disk: Vec<usize> = (fetched.results.iter().enumerate())
+        .filter(|(_, (_, result))| {
+            matches!(
+                result,
+                DayResult::Saved(_) | DayResult::Skipped(EntryStatus::Saved)
+            )
+        })
+        .map(|(index, _)| index)
+        .collect();
+    let mch_id = fetched.selected.profile.mch_id.as_str();
+    let bill_dir = fetched.folder.parent().unwrap_or(Path::new("."));
+    let Some(path) = ledger_path(args, Some(&fetched.selected), bill_dir, Some(mch_id))
+        .filter(|_| !on_disk.is_empty())
+    else {
+        return days;
+    };
+    let dates: Vec<Date> = on_disk.iter().map(|i| fetched.results[*i].0).collect();
+    let later = format!(
+        "the bills are saved and in the manifest: record them later with `{}`",
+        import_later(&dates, bill_dir, args)
+    );
+    let all_failed = |mut days: LedgerDays, failure: Failure| {
+        for index in &on_disk {
+            days.outcomes[*index] = Some("failed");
+        }
+        let hint = match failure.hint.as_deref() {
+            Some(hint) => format!("{hint}; {later}"),
+            None => later.clone(),
+        };
+        days.failure = Some(failure.hint(hint));
+        days
+    };
+    let mut ledger = match open(&path) {
+        Ok(ledger) => ledger,
+        Err(failure) => return all_failed(days, failure),
+    };
+    let mut writer = match BillWriter::new(&mut ledger, Some(mch_id)) {
+        Ok(writer) => writer,
+        Err(e) => return all_failed(days, ledger_failure(e)),
+    };
+    let (first, last) = (
+        dates[0].min(dates[dates.len() - 1]),
+        dates[0].max(dates[dates.len() - 1]),
+    );
+    let listings = match listed_days(&fetched.folder, first, last) {
+        Ok(listings) => listings,
+        Err(e) => return all_failed(days, Failure::usage(e.to_string())),
+    };
+    let mut refused = Vec::new();
+    for index in &on_disk {
+        let date = fetched.results[*index].0;
+        let entry = listings.iter().find_map(|(day, listing)| match listing {
+            Listing::Saved(entry) if *day == date && entry.bill_type == label => Some(entry),
+            _ => None,
+        });
+        let Some(entry) = entry else { continue };
+        let recorded =
+            BillFile::listed(&fetched.folder, entry).and_then(|file| writer.record(&file, mode));
+        match recorded {
+            Ok(recorded) => days.outcomes[*index] = Some(outcome_name(recorded.outcome)),
+            Err(BillsError::Ledger(e)) => {
+                drop(writer);
+                return all_failed(days, ledger_failure(e));
+            }
+            Err(e) => {
+                days.outcomes[*index] = Some("failed");
+                refused.push((date, e));
+            }
+        }
+    }
+    if let Err(e) = writer.commit() {
+        return all_failed(days, ledger_failure(e));
+    }
+    if let Some((_, first_error)) = refused.first() {
+        let listed: Vec<String> = (refused.iter())
+            .map(|(date, e)| format!("{} {label}: {e}", iso(*date)))
+            .collect();
+        let message = format!("the ledger did not take {}", listed.join("; "));
+        let hint = bill_hint(first_error).to_owned();
+        days.failure = Some(Failure::usage(message).hint(hint));
+    }
+    days
+}
+
+/// The command that records the bills of `dates` in `bill_dir` later, into the same ledger.
+fn import_later(dates: &[Date], bill_dir: &Path, args: &LedgerArgs) -> String {
+    let (first, last) = (dates.iter().min(), dates.iter().max());
+    let days = match (first, last) {
+        (Some(first), Some(last)) if first != last => {
+            format!("--from {} --to {}", iso(*first), iso(*last))
+        }
+        (Some(day), _) => format!("--date {}", iso(*day)),
+        _ => String::new(),
+    };
+    let ledger = (args.ledger.as_ref())
+        .map(|path| format!(" --ledger {}", path.display()))
+        .unwrap_or_default();
+    format!(
+        "wxpay-ops ledger import {days} --bill-dir {}{ledger}",
+        bill_dir.display()
+    )
 }
 
 fn fetch_failure(error: FetchError) -> Failure {

@@ -1,6 +1,4 @@
 //! Where a command's ledger is, and opening it with the user's wording of what went wrong.
-// TODO(issue 18, this session): the ledger commands landing next use these; remove the allow.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +7,7 @@ use clap::Args;
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::Selected;
 use crate::fsutil::output_folder;
+use crate::ledger::bills::{BillsError, Outcome};
 use crate::ledger::{self, Ledger, LedgerError};
 
 /// The ledger flags of a command that writes to it.
@@ -62,7 +61,7 @@ pub(crate) fn ledger_failure(error: LedgerError) -> Failure {
     let message = format!("ledger {error}");
     if error.is_busy() {
         return Failure::new(exit::TEMPORARY, message).hint(
-            "another wxpay-ops held the ledger too long; run the command again when it is done",
+            "another process (a wxpay-ops, a sqlite3 shell) held the ledger too long; run the command again when it is done",
         );
     }
     let failure = Failure::usage(message);
@@ -76,5 +75,40 @@ pub(crate) fn ledger_failure(error: LedgerError) -> Failure {
         LedgerError::Sqlite { .. } => failure.hint(
             "check the file and its folder (`sqlite3 PATH 'PRAGMA integrity_check'`), or pass --no-ledger",
         ),
+    }
+}
+
+/// An outcome as commands print it.
+pub(crate) fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Imported => "imported",
+        Outcome::Recorded => "recorded",
+        Outcome::Already => "already",
+    }
+}
+
+/// What to do about a bill the ledger could not take (not the ledger's own failure, which
+/// [`ledger_failure`] words).
+pub(crate) fn bill_hint(error: &BillsError) -> &'static str {
+    match error {
+        BillsError::Ledger(_) => "check the ledger, or pass --no-ledger",
+        BillsError::Read { .. } | BillsError::Bill { .. } | BillsError::Row { .. } => {
+            "check the file with `wxpay-ops bill parse FILE`; a bill WeChat Pay corrected can be fetched again with `bill download --force`"
+        }
+        BillsError::Manifest(_) => "fix or move the manifest; it is one JSON object per line",
+        BillsError::Unnamed { .. } => "rename the file as the message says",
+        BillsError::NotItsType { .. } => {
+            "rename the file after the type its header has, YYYY-MM-DD.TYPE.csv"
+        }
+        BillsError::Gone { .. } | BillsError::Changed { .. } => {
+            "fetch the day again with `wxpay-ops bill download --force`"
+        }
+        BillsError::OtherMerchant { .. } => {
+            "record it in its merchant's ledger: pass that merchant's --profile, or --ledger PATH"
+        }
+        BillsError::NoMerchant { .. } => {
+            "pass --profile of the bill's merchant, or --ledger PATH of a ledger that holds its bills"
+        }
+        BillsError::Sums { .. } => "check the file with `wxpay-ops bill parse FILE`",
     }
 }
