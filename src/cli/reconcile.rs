@@ -230,6 +230,7 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         previous_bill: args.prev_bill.is_some(),
         next_bill: args.next_bill.is_some(),
         threads: read_options.threads,
+        watch: None,
     };
     let export_name = args.export.display().to_string();
     let files = Files {
