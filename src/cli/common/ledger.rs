@@ -9,6 +9,7 @@ use clap::Args;
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::Selected;
 use crate::fsutil::output_folder;
+use crate::ledger::runs::State;
 use crate::ledger::{self, Ledger, LedgerError};
 
 /// The ledger flags of a command that writes to it.
@@ -76,5 +77,30 @@ pub(crate) fn ledger_failure(error: LedgerError) -> Failure {
         LedgerError::Sqlite { .. } => failure.hint(
             "check the file and its folder (`sqlite3 PATH 'PRAGMA integrity_check'`), or pass --no-ledger",
         ),
+        LedgerError::NoDifference { .. } => {
+            failure.hint("`wxpay-ops ledger open` lists the open differences with their ids")
+        }
+        LedgerError::NotOpen { difference, .. } => {
+            let how = match difference.state {
+                State::Closed => format!(
+                    "it closed itself: run {} of {} saw its counterpart",
+                    difference.closed_by_run.unwrap_or_default(),
+                    difference.closed_day.as_deref().unwrap_or("another day")
+                ),
+                State::Resolved => format!(
+                    "{} resolved it: {}",
+                    difference.resolved_by.as_deref().unwrap_or("someone"),
+                    difference.resolution.as_deref().unwrap_or_default()
+                ),
+                State::Superseded | State::Open => {
+                    "its day was reconciled again; resolve the difference of the later run"
+                        .to_owned()
+                }
+            };
+            failure.hint(format!(
+                "{how}; `wxpay-ops ledger show {}` tells its history",
+                difference.out_trade_no
+            ))
+        }
     }
 }
