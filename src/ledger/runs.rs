@@ -13,12 +13,15 @@
 //!
 //! What a run saw of a key is its [`Sighting`] when the key was watched (the open
 //! differences read before the run), else the sides of the run's own difference of the key
-//! (a difference that another process recorded while this run read its files). A different
+//! (a difference that another process recorded while this run read its files; a refund by
+//! number also stands for its order's refunds). A different
 //! amount, or an entry the export calls closed or unpaid, does not close it: `seen` says
 //! what was seen. When the closing run recorded a difference of the same key that the
 //! closed one answers in turn (the other half: the next day's `missing_in_export` of the
 //! payment this day's bill lacked), both close, each naming the other (`closed_with`), each
-//! linked to the run and day that saw its counterpart.
+//! linked to the run and day that saw its counterpart. The refunds of an order, as an export
+//! without refund numbers keys them, and a refund of that order by number are halves of
+//! each other too.
 //!
 //! # Re-runs
 //! A run of a day that was reconciled before supersedes the open differences of the day's
@@ -497,6 +500,18 @@ fn key_of_new(d: &Difference) -> WatchKey {
     }
 }
 
+/// Whether two keys are one payment or refund: the same key, or a refund by number and
+/// its order's refunds.
+fn same_entry(a: &WatchKey, b: &WatchKey) -> bool {
+    let order_refund = |k: &WatchKey| k.kind == EntryKind::OrderRefund;
+    let refund = |k: &WatchKey| matches!(k.kind, EntryKind::Refund | EntryKind::OrderRefund);
+    a == b
+        || (a.out_trade_no == b.out_trade_no
+            && refund(a)
+            && refund(b)
+            && (order_refund(a) || order_refund(b)))
+}
+
 fn need_of_new(d: &Difference, day: Day) -> Option<Need> {
     let bill = (d.bill.as_ref()).map(|s| (s.amount, day.contains(s.time)));
     Need::of(d.category, bill, d.export.as_ref().map(|s| s.amount))
@@ -773,8 +788,17 @@ fn record(
         .map(|s| (s.key.clone(), Seen::of_sighting(s)))
         .collect();
     for (_, d, _) in &mine {
-        seen.entry(key_of_new(d))
-            .or_insert_with(|| Seen::of_difference(d, outcome.day));
+        let key = key_of_new(d);
+        let saw = Seen::of_difference(d, outcome.day);
+        if key.kind == EntryKind::Refund {
+            let of_order = WatchKey {
+                kind: EntryKind::OrderRefund,
+                out_refund_no: None,
+                ..key.clone()
+            };
+            seen.entry(of_order).or_insert(saw);
+        }
+        seen.entry(key).or_insert(saw);
     }
     let others: Vec<StoredDifference> = {
         let sql = format!(
@@ -807,7 +831,7 @@ fn record(
                 let half = mine.iter().find(|(id, d, open)| {
                     *open
                         && !paired.contains(id)
-                        && key_of_new(d) == key
+                        && same_entry(&key_of_new(d), &key)
                         && need_of_new(d, outcome.day)
                             .is_some_and(|n| n.met_by(&answered) == Ok(true))
                 });

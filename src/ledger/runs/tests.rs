@@ -527,3 +527,60 @@ fn inputs_are_hashed_as_they_are_on_disk_and_pipes_are_not() {
     assert_eq!(Input::hash(&fifo).unwrap().sha256, None);
     assert!(Input::hash(&dir.path().join("absent.csv")).is_err());
 }
+
+#[test]
+fn an_orders_refunds_pair_with_a_refund_of_the_order_by_number() {
+    let (_dir, mut ledger) = ledger();
+    // The shop's export has no refund numbers: the order's refunds, which the bill lacks.
+    let refunds = Difference {
+        category: Category::MissingInBill,
+        kind: EntryKind::OrderRefund,
+        out_trade_no: "O".into(),
+        out_refund_no: None,
+        bill: None,
+        export: Some(side(100, "2026-11-20 12:00:00", 3)),
+        export_status: Some(OrderStatus::Refunded),
+        note: String::new(),
+    };
+    run(&mut ledger, "2026-11-20", vec![refunds], vec![]);
+    // Two days later the bill refunds it, by number; that day's export does not have it.
+    let bill = side(100, "2026-11-22 10:00:00", 5);
+    let late = Difference {
+        category: Category::MissingInExport,
+        kind: EntryKind::Refund,
+        out_trade_no: "O".into(),
+        out_refund_no: Some("R1".into()),
+        bill: Some(bill.clone()),
+        export: None,
+        export_status: None,
+        note: String::new(),
+    };
+    let watched = ledger.watched(MCH, Some(day("2026-11-22"))).unwrap();
+    let sighting = Sighting {
+        key: watched[0].clone(),
+        bill: Some(bill),
+        export: None,
+        export_status: None,
+    };
+    let later = run(&mut ledger, "2026-11-22", vec![late], vec![sighting]);
+    let [early, late] = &all(&ledger)[..] else {
+        panic!()
+    };
+    assert_eq!(later.closed.len(), 1);
+    assert_eq!(
+        (early.state, early.closed_with),
+        (State::Closed, Some(late.id))
+    );
+    assert_eq!(
+        (late.state, late.closed_with),
+        (State::Closed, Some(early.id))
+    );
+    assert!(same_entry(&early.key(), &late.key()));
+    assert!(!same_entry(
+        &late.key(),
+        &WatchKey {
+            out_refund_no: Some("R2".into()),
+            ..late.key()
+        }
+    ));
+}
