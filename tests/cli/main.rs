@@ -12,6 +12,7 @@ mod emulator;
 mod folders;
 mod fuzz;
 mod general;
+mod ledger_runs;
 mod login;
 mod notify;
 mod notify_check;
