@@ -684,7 +684,7 @@ fn record(
     {
         let sql = format!(
             "SELECT {} FROM differences d JOIN runs r ON r.id = d.run_id \
-             WHERE d.mch_id IS ?1 AND d.day = ?2 AND r.id <> ?3 AND r.superseded_by IS NULL \
+             WHERE r.mch_id IS ?1 AND r.day = ?2 AND r.id <> ?3 AND r.superseded_by IS NULL \
              AND d.state IN ('closed', 'resolved') ORDER BY d.id",
             DIFFERENCE_FIELDS
                 .split(", ")
