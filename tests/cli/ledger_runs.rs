@@ -547,3 +547,54 @@ fn the_ledger_beside_the_bills_and_no_ledger() {
     );
     assert_eq!(lines.count(), 1);
 }
+
+#[test]
+fn a_ledger_that_cannot_be_written_fails_the_run_after_its_report() {
+    let env = Env::new();
+    let today = day("20261120", 200);
+    let export = write(&env, "today.csv", &orders(&today, &Differences::default()));
+    let bill = write_bill(&env, &today, vec![]);
+    std::fs::write(env.path("file"), "not a folder").unwrap();
+    let args = [
+        "reconcile",
+        "--bill",
+        &bill,
+        "--export",
+        &export,
+        "--mch-id",
+        MCH_ID,
+        "--ledger",
+        "file/ledger.sqlite3",
+        "--out",
+        "report",
+    ];
+    let out = env.run(&args).expect(2).hint_mentions("--no-ledger");
+    // The report's status line, then the ledger's error.
+    assert!(
+        (out.stderr.lines()).any(|l| l.starts_with("error: the ledger's folder: file")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    // The reconciliation's own files are written all the same.
+    assert!(env.path("report/summary.json").exists());
+    assert!(env.path("report/differences.csv").exists());
+    // Another program's database is refused before the run, and left alone.
+    std::fs::write(env.path("other.sqlite3"), "SQLite format 3\0 not ours").unwrap();
+    let args = [
+        "reconcile",
+        "--bill",
+        &bill,
+        "--export",
+        &export,
+        "--mch-id",
+        MCH_ID,
+        "--ledger",
+        "other.sqlite3",
+    ];
+    env.run(&args).expect(2).error_mentions("other.sqlite3");
+    assert_eq!(
+        std::fs::read(env.path("other.sqlite3")).unwrap(),
+        b"SQLite format 3\0 not ours"
+    );
+}
