@@ -17,6 +17,11 @@
 //! and reused), BENCH_RECONCILE_PHASES (set: also time the export alone, the bill alone, and
 //! the bill matched on one thread), BENCH_RECONCILE_NO_CHECK (set: skip checking the
 //! differences, for profiling), BENCH_RECONCILE_NO_DUCKDB (set: skip DuckDB).
+//!
+//! BENCH_RECONCILE_LEDGER (set): instead, the cost of the ledger. For each size, the real
+//! binary's `reconcile` of the day with `--no-ledger` and with a new ledger (the inputs
+//! hashed, the run and its differences recorded), in turn, one warm-up and
+//! BENCH_RECONCILE_RUNS timed rounds, and the ratio of the medians.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -397,6 +402,65 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
     )
 }
 
+/// The wall seconds of the binary's `reconcile` of one size, recorded in `ledger` or not.
+fn run_binary(data: &Data, ledger: Option<&Path>) -> f64 {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wxpay-ops"));
+    command
+        .args([
+            "--format",
+            "json",
+            "reconcile",
+            "--mch-id",
+            "1900000109",
+            "--bill",
+        ])
+        .arg(&data.bill)
+        .arg("--export")
+        .arg(&data.export)
+        .stdout(std::process::Stdio::null());
+    match ledger {
+        Some(path) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = path.as_os_str().to_owned();
+                name.push(suffix);
+                std::fs::remove_file(name).ok();
+            }
+            command.arg("--ledger").arg(path)
+        }
+        None => command.arg("--no-ledger"),
+    };
+    let started = Instant::now();
+    let status = command.status().expect("wxpay-ops runs");
+    let wall = started.elapsed().as_secs_f64();
+    // 1: the day has differences, as the generated days do.
+    assert_eq!(status.code(), Some(1), "reconcile failed");
+    wall
+}
+
+/// `reconcile` through the binary with and without the ledger.
+fn ledger_cost(sizes: &str, runs: usize) {
+    let ledger = folder().join("ledger.sqlite3");
+    println!("{runs} runs after one warm-up, without and with the ledger in turn");
+    for size in sizes.split(',') {
+        let trades: u64 = size.trim().parse().expect("BENCH_RECONCILE_SIZES: numbers");
+        let data = data(trades);
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        for run in 0..=runs {
+            let times = (run_binary(&data, None), run_binary(&data, Some(&ledger)));
+            if run > 0 {
+                without.push(times.0);
+                with.push(times.1);
+            }
+        }
+        let (low, median, high) = spread(without);
+        let (l_low, l_median, l_high) = spread(with);
+        println!(
+            "{trades:>9} trades: --no-ledger {low:.3} / {median:.3} / {high:.3} s, ledger {l_low:.3} / {l_median:.3} / {l_high:.3} s (min/median/max); ledger {:+.1}% (medians)",
+            (l_median / median - 1.0) * 100.0
+        );
+    }
+}
+
 fn main() {
     if let Ok(trades) = std::env::var(CHILD) {
         let threads = std::env::var(THREADS).map_or(1, |t| t.parse().expect("threads"));
@@ -411,6 +475,10 @@ fn main() {
         .map(|t| t.trim().parse().expect("BENCH_RECONCILE_THREADS: numbers"))
         .collect();
     let runs: usize = std::env::var("BENCH_RECONCILE_RUNS").map_or(5, |r| r.parse().expect("runs"));
+    if std::env::var_os("BENCH_RECONCILE_LEDGER").is_some() {
+        ledger_cost(&sizes, runs);
+        return;
+    }
     let me = std::env::current_exe().expect("the bench binary");
     let duckdb = match duckdb_python() {
         Ok(found) => found,

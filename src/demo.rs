@@ -1140,6 +1140,7 @@ impl Shop<'_> {
             previous_bill: false,
             next_bill: false,
             threads: options.read_options.threads,
+            watch: None,
         };
         let reconciled = match reconcile_files(
             &files,

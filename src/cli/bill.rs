@@ -22,8 +22,8 @@ use crate::bill::fetch::DayResult;
 use crate::bill::format::BillType;
 use crate::bill::manifest::EntryStatus;
 use crate::bill::summary::{self, DailySums, DaySums, Sums};
-use crate::output::{Format, Printer, Record};
 use crate::ledger::bills::Mode;
+use crate::output::{Format, Printer, Record};
 
 const DOWNLOAD_AFTER_HELP: &str = "\
 Bills land at DIR/<mch_id>/<YYYY-MM-DD>.<type>.csv, exactly as WeChat Pay served them \

@@ -1,18 +1,22 @@
 //! `wxpay-ops reconcile`: the day's bill against the shop's own order export.
 
+mod record;
+
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
+use super::common::ledger::LedgerArgs;
 use super::failure::{Failure, exit};
 use super::settings::{Context, Selected};
 use crate::fsutil::{WriteError, write_atomic};
+use crate::ledger::runs::Inputs;
 use crate::output::Printer;
 use crate::output::{Format, Record, render_records};
 use crate::reconcile::bill::{BillReadError, Files, FilesError, reconcile_files};
 use crate::reconcile::export::ExportError;
-use crate::reconcile::report::{DIFFERENCE_COLUMNS, difference_record, summary_json};
+use crate::reconcile::report::{DIFFERENCE_COLUMNS, difference_record, mapping_json, summary_json};
 use crate::reconcile::settings::{MappingSettings, Resolved, parse_window};
 use crate::reconcile::{Options, Reconciled};
 use crate::time::stamp::Day;
@@ -24,7 +28,10 @@ Payments match on the merchant order number (商户订单号), refunds on the me
 (商户退款单号), or on the order number when the export has none; only the bill's Beijing day is \
 in scope. Categories: matched, missing_in_export, missing_in_bill, amount_mismatch, \
 status_mismatch, duplicate, cross_day. Exit 0 when balanced, 1 when any entry differs (or bad \
-lines were skipped), 2 on bad input.")]
+lines were skipped), 2 on bad input. The run and its differences are recorded in the merchant's \
+ledger, where a difference that a run of another day sees the counterpart of closes itself \
+(`wxpay-ops ledger open` lists what is still open); a ledger that cannot be written exits 2, or \
+75 when another wxpay-ops held it too long.")]
 #[command(group(clap::ArgGroup::new("bill_day").args(["bill", "date"]).required(true).multiple(true)))]
 pub struct ReconcileArgs {
     /// The day's trade bill (ALL), as `bill download` saves it
@@ -82,6 +89,9 @@ pub struct ReconcileArgs {
     /// (slower, and it holds every entry as text)
     #[arg(long, value_enum, default_value_t = Engine::Fast)]
     engine: Engine,
+
+    #[command(flatten)]
+    ledger: LedgerArgs,
 
     #[command(flatten)]
     mapping: MappingArgs,
@@ -222,14 +232,30 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         .or_else(|| profile.map(|p| p.mch_id.clone()));
     let bill_path = bill_of(context, &args, selected.as_ref(), mch_id.as_deref())?;
     // parse_day takes the days a Day counts, so nothing is dropped here.
-    let day = args.date.or_else(|| day_in_name(&bill_path));
+    let day = args
+        .date
+        .or_else(|| day_in_name(&bill_path))
+        .and_then(Day::of_date);
+    let bill_dir = super::common::bills::bill_dir(args.bill_dir.as_deref(), selected.as_ref());
+    let mut ledger = record::RunLedger::place(
+        &args.ledger,
+        selected.as_ref(),
+        bill_dir.ok().as_deref(),
+        mch_id.as_deref(),
+    );
+    // Before the run: the open differences of other days, whose counterparts it may see.
+    let watch = match &mut ledger {
+        Some(ledger) => ledger.watch(mch_id.as_deref(), day)?,
+        None => None,
+    };
     let options = Options {
-        day: day.and_then(Day::of_date),
+        day,
         mch_id: mch_id.clone(),
         cutoff_window,
         previous_bill: args.prev_bill.is_some(),
         next_bill: args.next_bill.is_some(),
         threads: read_options.threads,
+        watch,
     };
     let export_name = args.export.display().to_string();
     let files = Files {
@@ -242,7 +268,15 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         Engine::Fast => reconcile_files,
         Engine::Reference => crate::reconcile::reference::reconcile,
     };
-    let reconciled = engine(&files, &mapping, &read_options, options).map_err(|e| match e {
+    let started_at = crate::time::now();
+    // The inputs are hashed for the ledger beside the reconciliation, which reads them too.
+    let (reconciled, inputs) = std::thread::scope(|scope| {
+        let hashing = (ledger.is_some()).then(|| scope.spawn(|| Inputs::hash(&files)));
+        let reconciled = engine(&files, &mapping, &read_options, options);
+        let inputs = hashing.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (reconciled, inputs)
+    });
+    let reconciled = reconciled.map_err(|e| match e {
         FilesError::Export(e) => export_failure(&export_name, e),
         FilesError::Bill(path, e) => bill_failure(&path, e),
     })?;
@@ -259,9 +293,25 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
             dir.join("summary.json").display()
         ));
     }
+    // Recorded before anything goes to stdout, so that a script reads a report only of a
+    // run the ledger holds.
+    let recorded = match (&mut ledger, inputs) {
+        (Some(ledger), Some(inputs)) => Some(ledger.record(
+            inputs,
+            mch_id.as_deref(),
+            started_at,
+            &mapping_json(&mapping, &read_options, cutoff_window),
+            &summary,
+            outcome,
+        )?),
+        _ => None,
+    };
     match printer.format(Format::Json) {
         Format::Table => super::common::print_tables(context, outcome)?,
         _ => printer.records(&DIFFERENCE_COLUMNS, &differences)?,
+    }
+    if let (Some(ledger), Some(recorded)) = (&ledger, recorded) {
+        printer.status(&ledger.status(&recorded));
     }
     Ok(if outcome.balanced() {
         exit::OK

@@ -34,7 +34,7 @@ use crate::bill::manifest::{self, EntryStatus, MANIFEST_NAME, ManifestEntry, Man
 use crate::bill::parse::{BillError, BillRecord, ParseError, Report, read};
 use crate::reconcile::bill::bill_row;
 use crate::reconcile::{BillRow, BillRowError, BillTotals, check_amount};
-use crate::time::stamp::{Day, bill_stamp, unix_seconds};
+use crate::time::stamp::{Day, bill_stamp, unix};
 
 /// What the manifest lists of a saved bill: the facts of its download.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -787,7 +787,7 @@ fn read_bill(
                 bill_id,
                 row.line as i64,
                 kind,
-                unix_seconds(time),
+                unix(time),
                 row.out_trade_no,
                 record.transaction_id(),
                 row.out_refund_no,

@@ -7,6 +7,7 @@
 //! leaves the last committed state, which is what the atomic-write helper gives other files.
 
 pub mod bills;
+pub mod runs;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +45,13 @@ pub enum LedgerError {
     },
     #[error("{path}: not a wxpay-ops ledger (it has tables but no schema version)")]
     Foreign { path: PathBuf },
+    #[error("{path}: no difference {id}")]
+    NoDifference { path: PathBuf, id: i64 },
+    #[error("{path}: difference {} is {}, not open", .difference.id, .difference.state.name())]
+    NotOpen {
+        path: PathBuf,
+        difference: Box<runs::StoredDifference>,
+    },
 }
 
 impl LedgerError {

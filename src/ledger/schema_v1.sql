@@ -73,23 +73,28 @@ CREATE TABLE runs (
     started_at TEXT NOT NULL,
     -- The OS user who ran it.
     user TEXT NOT NULL,
+    -- Each input's path as given, and the sha256 of its bytes as they are on disk (a gzip
+    -- bill's compressed bytes, as `bills.sha256` has them); NULL for a pipe, read once.
     bill_path TEXT NOT NULL,
-    bill_sha256 TEXT NOT NULL,
+    bill_sha256 TEXT,
     export_path TEXT NOT NULL,
-    export_sha256 TEXT NOT NULL,
+    export_sha256 TEXT,
+    previous_bill_path TEXT,
     previous_bill_sha256 TEXT,
+    next_bill_path TEXT,
     next_bill_sha256 TEXT,
     -- The resolved mapping and reading options, as JSON.
     mapping TEXT NOT NULL,
     balanced INTEGER NOT NULL,
-    -- The run's summary (totals of both sides), as JSON.
+    -- The run's summary (totals of both sides), as JSON: reconcile's summary.json.
     summary TEXT NOT NULL,
     -- Set when a later run of the same day replaced this one's open differences.
     superseded_by INTEGER REFERENCES runs (id)
 );
 CREATE INDEX runs_by_day ON runs (mch_id, day);
 
--- Counts and sums per category of one run (matched included).
+-- Counts and sums per category of one run (matched included), every category once. A
+-- refund counts negative, as in summary.json.
 CREATE TABLE run_categories (
     run_id INTEGER NOT NULL REFERENCES runs (id),
     category TEXT NOT NULL,
@@ -106,7 +111,7 @@ CREATE TABLE differences (
     mch_id TEXT,
     day TEXT NOT NULL,
     category TEXT NOT NULL,
-    -- payment, refund, or order_refund (refunds summed per order).
+    -- payment, refund (keyed by out_refund_no), or order_refund (refunds summed per order).
     kind TEXT NOT NULL,
     out_trade_no TEXT NOT NULL,
     out_refund_no TEXT,
@@ -118,16 +123,25 @@ CREATE TABLE differences (
     export_line INTEGER,
     export_status TEXT,
     note TEXT NOT NULL,
-    -- open; closed (a later run found its counterpart); resolved (by hand); superseded (the
-    -- day was reconciled again).
+    -- open; closed (a run of another day found its counterpart); resolved (by hand);
+    -- superseded (the day was reconciled again).
     state TEXT NOT NULL DEFAULT 'open',
+    -- When it was closed or resolved.
     closed_at TEXT,
+    -- The run that found its counterpart, and that run's day.
     closed_by_run INTEGER REFERENCES runs (id),
     closed_day TEXT,
-    -- The difference of the later run that was its counterpart, when there was one.
+    -- The other half: the difference of that run that was its counterpart, when there was
+    -- one (each of the two names the other).
     closed_with INTEGER REFERENCES differences (id),
     resolved_by TEXT,
-    resolution TEXT
+    resolution TEXT,
+    -- What a run of another day saw of it that did not close it (another amount, a status
+    -- that is no payment).
+    seen TEXT,
+    -- A re-run's difference that an earlier run of the day had closed or resolved, the same
+    -- in category, key and amounts: that difference, whose state it keeps.
+    carried_from INTEGER REFERENCES differences (id)
 );
 CREATE INDEX differences_open ON differences (mch_id, day) WHERE state = 'open';
 CREATE INDEX differences_by_order ON differences (out_trade_no);

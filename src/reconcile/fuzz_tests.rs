@@ -112,9 +112,10 @@ proptest! {
 
 /// The engines on messy days: the reference engine on files, the fast engine on files in
 /// one to four parts, and on the export through a pipe, must give the same entries,
-/// totals, line numbers and errors.
+/// totals, line numbers, errors, and sightings of watched keys.
 mod engines {
     use std::path::Path;
+    use std::sync::Arc;
 
     use proptest::prelude::*;
 
@@ -122,6 +123,8 @@ mod engines {
     use crate::emulator::bills::write_trade_bill;
     use crate::reconcile::bill::{Files, FilesError, reconcile_files};
     use crate::reconcile::export::{Encoding, Mapping, ReadOptions};
+    use crate::reconcile::store::EntryKind;
+    use crate::reconcile::watch::{Watch, WatchKey};
     use crate::reconcile::{Options, Reconciled, reference};
     use crate::time::stamp::Day;
     use crate::wechat::Fen;
@@ -142,6 +145,32 @@ mod engines {
             0..AMOUNTS.len(),
             prop::sample::select(vec![5u32, 100, 40_000, 86_390, 86_399]),
         )
+    }
+
+    /// A key to watch: a payment, a refund by number, or the refunds of an order, of the
+    /// orders and refunds the bills and exports draw from (and one that none has).
+    fn watch_key() -> impl Strategy<Value = WatchKey> {
+        (0..3usize, 0..ORDERS.len() + 1, 0..REFUNDS.len() + 1).prop_map(|(kind, order, refund)| {
+            let order = ORDERS.get(order).unwrap_or(&"O9").to_string();
+            let refund = REFUNDS.get(refund).unwrap_or(&"R9").to_string();
+            match kind {
+                0 => WatchKey {
+                    kind: EntryKind::Payment,
+                    out_trade_no: order,
+                    out_refund_no: None,
+                },
+                1 => WatchKey {
+                    kind: EntryKind::Refund,
+                    out_trade_no: order,
+                    out_refund_no: Some(refund),
+                },
+                _ => WatchKey {
+                    kind: EntryKind::OrderRefund,
+                    out_trade_no: order,
+                    out_refund_no: None,
+                },
+            }
+        })
     }
 
     fn bill_time(day: &str, second: u32) -> String {
@@ -429,7 +458,9 @@ mod engines {
             (with_previous, with_next) in any::<(bool, bool)>(),
             odd in prop::option::weighted(0.05, prop::sample::select(vec!["2026-11-21", "2026-13-01"])),
             (skip_bad_lines, given_day, cutoff) in (any::<bool>(), any::<bool>(), prop::sample::select(vec![0u32, 300])),
+            watched in prop::option::weighted(0.8, prop::collection::vec(watch_key(), 0..8)),
         ) {
+            let watch = watched.map(|keys| Arc::new(Watch::new(keys)));
             let dir = tempfile::tempdir().unwrap();
             let at = |name: &str| dir.path().join(name);
             std::fs::write(at("bill.csv"), bill(&lines, "2026-11-20", odd)).unwrap();
@@ -459,6 +490,7 @@ mod engines {
                 previous_bill: with_previous,
                 next_bill: with_next,
                 threads,
+                watch: watch.clone(),
             };
             let expected = outcome(reference::reconcile(&files(&export_path), &mapping, &read(1), options(1)));
             for threads in 1..=4 {

@@ -21,8 +21,10 @@ pub mod report;
 pub mod settings;
 pub mod store;
 pub mod time_format;
+pub mod watch;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use thiserror::Error;
@@ -30,6 +32,7 @@ use thiserror::Error;
 use crate::time::stamp::{self, DAY, Day, NO_TIME, Stamp, bill_stamp};
 use export::{Export, FOLDED};
 use store::{Entry, EntryKind, OrderStatus, flag, key_hash};
+use watch::{Sighting, Take, Watch};
 
 use crate::bill::parse::Report;
 use crate::wechat::{BillAmount, Fen};
@@ -172,6 +175,9 @@ pub struct Options {
     pub next_bill: bool,
     /// Threads to read the bill and sort the entries with; 0 or 1: the calling thread.
     pub threads: usize,
+    /// Keys to report as seen ([`Reconciliation::sightings`]): the ledger's open
+    /// differences of other days.
+    pub watch: Option<Arc<Watch>>,
 }
 
 /// One side's view of an entry.
@@ -286,6 +292,8 @@ pub struct Reconciliation {
     pub categories: [CategoryTotal; 7],
     /// Every entry not matched, payments and refunds, in a stable order.
     pub differences: Vec<Difference>,
+    /// The watched keys this run met, in the order of their keys.
+    pub sightings: Vec<Sighting>,
 }
 
 impl Reconciliation {
@@ -331,6 +339,8 @@ pub struct Matcher<'e> {
     bill_only: HashMap<(EntryKind, Box<str>), BillOnly>,
     /// Bill rows repeating a key the export has: (entry, row).
     bill_repeats: Vec<(usize, BillSide)>,
+    /// The bill's side of each watched key met, by its place in the watch.
+    sighted: FastMap<usize, BillSide>,
     /// The first row this matcher saw, to name it if another matcher's day differs.
     first_line: u64,
     /// Rows checked and counted, waiting to be looked up a batch at a time.
@@ -364,6 +374,7 @@ impl<'e> Matcher<'e> {
             adjacent: FastMap::default(),
             bill_only: HashMap::new(),
             bill_repeats: Vec::new(),
+            sighted: FastMap::default(),
             first_line: 0,
             pending: Batch::default(),
             part,
@@ -394,6 +405,9 @@ impl<'e> Matcher<'e> {
             only.side.line += by;
         }
         for (_, side) in &mut self.bill_repeats {
+            side.line += by;
+        }
+        for side in self.sighted.values_mut() {
             side.line += by;
         }
     }
@@ -440,6 +454,25 @@ impl<'e> Matcher<'e> {
                 .or_insert(only);
         }
         self.bill_repeats.extend(other.bill_repeats);
+        if let Some(watch) = self.options.watch.as_deref() {
+            for (at, side) in other.sighted {
+                let Some(mine) = self.sighted.get_mut(&at) else {
+                    self.sighted.insert(at, side);
+                    continue;
+                };
+                let earlier = side.line < mine.line;
+                match watch::take_of(&watch.keys()[at]) {
+                    Take::First if earlier => *mine = side,
+                    Take::First => {}
+                    Take::Sum => {
+                        mine.amount += side.amount;
+                        if earlier {
+                            (mine.line, mine.time) = (side.line, side.time);
+                        }
+                    }
+                }
+            }
+        }
         if self.shifts.len() < other.shifts.len() {
             self.shifts.resize(other.shifts.len(), 0);
         }
@@ -486,6 +519,26 @@ impl<'e> Matcher<'e> {
         }
         check_amount(row)?;
         self.bill.add(row);
+        if let Some(watch) = self.options.watch.as_deref() {
+            for &at in watch.of_order(row.out_trade_no) {
+                let Some(take) = watch::take(&watch.keys()[at], row.out_refund_no) else {
+                    continue;
+                };
+                let side = BillSide {
+                    amount: row.amount.0,
+                    time,
+                    line: row.line,
+                };
+                self.sighted
+                    .entry(at)
+                    .and_modify(|first| {
+                        if take == Take::Sum {
+                            first.amount += side.amount;
+                        }
+                    })
+                    .or_insert(side);
+            }
+        }
         let (kind, key) = self.first_key(row);
         let hash = key_hash(kind, key);
         self.export.index.prefetch(hash);
@@ -798,6 +851,44 @@ impl<'e> Matcher<'e> {
         out
     }
 
+    /// The watched keys met, on the bill's side or the export's.
+    fn sightings(&self) -> Vec<Sighting> {
+        let Some(watch) = self.options.watch.as_deref() else {
+            return Vec::new();
+        };
+        let export = self.export;
+        let find = |kind, key: &str| {
+            let key = key.as_bytes();
+            export.find(kind, key_hash(kind, key), key)
+        };
+        let mut out = Vec::new();
+        for (at, key) in watch.keys().iter().enumerate() {
+            let order = &key.out_trade_no;
+            let found = match (key.kind, &key.out_refund_no) {
+                (EntryKind::Refund, Some(number)) => {
+                    find(EntryKind::Refund, number).or_else(|| find(EntryKind::OrderRefund, order))
+                }
+                (kind, _) => find(kind, order),
+            };
+            let entry = found.map(|i| export.entries.get(i));
+            let bill = self.sighted.get(&at);
+            if bill.is_none() && entry.is_none() {
+                continue;
+            }
+            out.push(Sighting {
+                key: key.clone(),
+                bill: bill.map(|side| Side {
+                    amount: side.amount,
+                    time: side.time,
+                    line: side.line,
+                }),
+                export: entry.map(export_side),
+                export_status: entry.map(|e| e.status),
+            });
+        }
+        out
+    }
+
     /// Sorts every entry into its category.
     pub fn finish(mut self) -> Reconciliation {
         self.flush();
@@ -813,6 +904,7 @@ impl<'e> Matcher<'e> {
             },
             categories: [CategoryTotal::default(); 7],
             differences: Vec::new(),
+            sightings: self.sightings(),
         };
         let mut notes = Notes::default();
         for repeat in &export.repeats {

@@ -42,6 +42,13 @@
 //! A bill row whose key the export lacks is a `duplicate` when the bill repeats the key,
 //! a `status_mismatch` when it is a refund of an order the export has and does not call
 //! refunded (per-order exports only), else `missing_in_export`.
+//!
+//! # Watched keys
+//! Each watched key ([`super::watch`]) that the day's bill or the export has is reported
+//! with both sides: its first bill row of the day (the refunds of an order: every refund
+//! row of the order, summed, at the first one's line), and the export's entry of the key,
+//! of any date and status (a refund by number: the refund of that number, else the refunds
+//! of its order).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -55,6 +62,7 @@ use super::export::{
 };
 use super::records::Records;
 use super::store::{EntryKind, MAX_KEY, OrderStatus};
+use super::watch::{Sighting, Take};
 use super::{
     BillRow, BillRowError, BillTotals, Category, CategoryTotal, Difference, ExportTotals,
     MAX_ORDER_FEN, Options, Reconciled, Reconciliation, Side, check_amount, sign,
@@ -119,6 +127,8 @@ pub fn reconcile(
     // Bill rows whose key the export lacks: the first row, and whether the key repeats.
     let mut bill_only: Vec<(EntryKind, String, Option<String>, Side, bool)> = Vec::new();
     let mut bill_only_at: HashMap<(EntryKind, String), usize> = HashMap::new();
+    // The bill's side of each watched key, by its place in the watch.
+    let mut sighted: HashMap<usize, Side> = HashMap::new();
     let mut failed = None;
     let report = read_bill(files.bill, |row| {
         let checked = check_row(row, &options, &mut day);
@@ -133,6 +143,22 @@ pub fn reconcile(
         };
         bill.rows += 1;
         bill.fees += i128::from(row.fee.0);
+        if let Some(watch) = &options.watch {
+            for &at in watch.of_order(row.out_trade_no) {
+                match super::watch::take(&watch.keys()[at], row.out_refund_no) {
+                    None => {}
+                    Some(Take::First) => {
+                        sighted.entry(at).or_insert_with(|| side.clone());
+                    }
+                    Some(Take::Sum) => {
+                        sighted
+                            .entry(at)
+                            .and_modify(|sum| sum.amount += side.amount)
+                            .or_insert_with(|| side.clone());
+                    }
+                }
+            }
+        }
         let order = row.out_trade_no.to_owned();
         let (found, only_key) = match row.out_refund_no {
             None => {
@@ -204,7 +230,35 @@ pub fn reconcile(
         },
         categories: [CategoryTotal::default(); 7],
         differences: Vec::new(),
+        sightings: Vec::new(),
     };
+    for (at, key) in options
+        .watch
+        .iter()
+        .flat_map(|w| w.keys().iter().enumerate())
+    {
+        let first = |kind, key: &str| first_of.get(&(kind, key.to_owned())).copied();
+        let found = match (key.kind, &key.out_refund_no) {
+            (EntryKind::Refund, Some(number)) => first(EntryKind::Refund, number)
+                .or_else(|| first(EntryKind::OrderRefund, &key.out_trade_no)),
+            (kind, _) => first(kind, &key.out_trade_no),
+        };
+        let entry = found.map(|i| &entries[i]);
+        let bill = sighted.remove(&at);
+        if bill.is_none() && entry.is_none() {
+            continue;
+        }
+        outcome.sightings.push(Sighting {
+            key: key.clone(),
+            bill,
+            export: entry.map(|e| Side {
+                amount: e.amount,
+                time: e.time,
+                line: e.line,
+            }),
+            export_status: entry.map(|e| e.status),
+        });
+    }
     for (entry, _) in entries.iter().zip(&folded).filter(|(_, folded)| !**folded) {
         categorize(entry, day, &options, &mut outcome);
     }

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use super::export::Encoding;
+use super::export::{Encoding, Mapping, ReadOptions, Unit};
 use super::store::EntryKind;
+use super::time_format::format_zone;
 use super::{Category, Difference, Reconciled};
 use crate::time::stamp::format_stamp;
 use crate::wechat::Fen;
@@ -137,4 +138,73 @@ pub fn summary_json(reconciled: &Reconciled, bill_path: &Path, export_name: &str
         },
         "categories": categories,
     })
+}
+
+/// The mapping and reading options a run used, resolved (defaults filled in), under the
+/// keys of a profile's `[reconcile]` table. A default column that is used only when the
+/// export has it says so (`…_if_present`).
+pub fn mapping_json(mapping: &Mapping, read: &ReadOptions, cutoff_window: u32) -> Value {
+    json!({
+        "order_column": mapping.order,
+        "amount_column": mapping.amount,
+        "amount_unit": match mapping.unit {
+            Unit::Fen => "fen",
+            Unit::Yuan => "yuan",
+        },
+        "status_column": mapping.status,
+        "paid_values": mapping.paid_values,
+        "refunded_values": mapping.refunded_values,
+        "closed_values": mapping.closed_values,
+        "unpaid_values": mapping.unpaid_values,
+        "time_column": mapping.time,
+        "time_column_if_present": mapping.time_if_present,
+        "time_format": mapping.time_format.to_string(),
+        "time_zone": format_zone(mapping.zone),
+        "refund_no_column": mapping.refund_no,
+        "refund_amount_column": mapping.refund_amount,
+        "refund_amount_column_if_present": mapping.refund_amount_if_present,
+        "refund_time_column": mapping.refund_time,
+        "type_column": mapping.type_column,
+        "payment_types": mapping.payment_types,
+        "refund_types": mapping.refund_types,
+        "encoding": read.encoding.map_or("auto", Encoding::name),
+        "delimiter": match read.delimiter {
+            None => "auto",
+            Some(b'\t') => "tab",
+            Some(b';') => "semicolon",
+            Some(_) => "comma",
+        },
+        "skip_bad_lines": read.skip_bad_lines,
+        "cutoff_window": cutoff_window,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::settings::MappingSettings;
+
+    #[test]
+    fn the_mapping_is_recorded_resolved_under_the_profiles_keys() {
+        let settings = MappingSettings {
+            order_column: Some("订单号".into()),
+            time_zone: Some("UTC".into()),
+            delimiter: Some("tab".into()),
+            cutoff_window: Some("2m".into()),
+            ..MappingSettings::default()
+        };
+        let resolved = settings.resolve().unwrap();
+        let json = mapping_json(&resolved.mapping, &resolved.read, resolved.cutoff_window);
+        assert_eq!(json["order_column"], "订单号");
+        assert_eq!(json["time_zone"], "+00:00");
+        assert_eq!(json["time_format"], "%Y-%m-%d %H:%M:%S");
+        assert_eq!(json["time_column_if_present"], true);
+        assert_eq!(json["delimiter"], "tab");
+        assert_eq!(json["encoding"], "auto");
+        assert_eq!(json["cutoff_window"], 120);
+        let keys = serde_json::to_value(MappingSettings::default()).unwrap();
+        for key in keys.as_object().unwrap().keys() {
+            assert!(json.get(key).is_some(), "{key}");
+        }
+    }
 }

@@ -444,3 +444,106 @@ fn files_read_in_halves_give_what_one_pass_gives() {
     };
     assert_eq!(entries(&outcome), entries(&one_pass));
 }
+
+#[test]
+fn watched_keys_are_reported_as_each_side_saw_them() {
+    use std::sync::Arc;
+    use watch::{Watch, WatchKey};
+    // A paid order in both; one the export dates the next day and the bill lacks (out of
+    // scope); one only the bill has; refunds of an order, by number and summed.
+    let export = read_export(
+        &b"out_trade_no,status,amount,refund_amount,paid_at\n\
+           A,PAID,1.00,0,2026-11-20 10:00:00\n\
+           B,PAID,2.00,0,2026-11-21 00:00:03\n\
+           D,REFUNDED,9.00,5.00,2026-11-20 11:00:00\n\
+           E,CLOSED,4.00,0,2026-11-20 12:00:00\n"[..],
+        &Mapping::default(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let row = |line, order, refund, fen| BillRow {
+        line,
+        time: "2026-11-20 12:00:00",
+        mch_id: "1900000109",
+        out_trade_no: order,
+        out_refund_no: refund,
+        amount: Fen(fen),
+        settlement: Fen(fen),
+        fee: BillAmount(0),
+    };
+    let key = |kind, order: &str, refund: Option<&str>| WatchKey {
+        kind,
+        out_trade_no: order.into(),
+        out_refund_no: refund.map(Into::into),
+    };
+    let watch = Watch::new([
+        key(EntryKind::Payment, "A", None),
+        key(EntryKind::Payment, "B", None),
+        key(EntryKind::Payment, "C", None),
+        key(EntryKind::Refund, "D", Some("RD2")),
+        key(EntryKind::OrderRefund, "D", None),
+        key(EntryKind::Payment, "E", None),
+        key(EntryKind::Payment, "Z", None),
+    ]);
+    let mut matcher = Matcher::new(
+        &export,
+        Options {
+            watch: Some(Arc::new(watch)),
+            ..Options::default()
+        },
+    );
+    matcher.row(&row(2, "A", None, 100)).unwrap();
+    matcher.row(&row(3, "C", None, 700)).unwrap();
+    matcher.row(&row(4, "D", None, 900)).unwrap();
+    matcher.row(&row(5, "D", Some("RD1"), 200)).unwrap();
+    matcher.row(&row(6, "D", Some("RD2"), 300)).unwrap();
+    matcher.row(&row(7, "C", None, 700)).unwrap();
+    let outcome = matcher.finish();
+    // Each side as (amount, line).
+    type Seen<'a> = (EntryKind, &'a str, Option<(i64, u64)>, Option<(i64, u64)>);
+    let seen: Vec<Seen> = outcome
+        .sightings
+        .iter()
+        .map(|s| {
+            let side = |s: &Option<Side>| s.as_ref().map(|s| (s.amount, s.line));
+            (
+                s.key.kind,
+                s.key.out_trade_no.as_str(),
+                side(&s.bill),
+                side(&s.export),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (EntryKind::Payment, "A", Some((100, 2)), Some((100, 2))),
+            (EntryKind::Payment, "B", None, Some((200, 3))),
+            // The first of its rows.
+            (EntryKind::Payment, "C", Some((700, 3)), None),
+            (EntryKind::Payment, "E", None, Some((400, 5))),
+            // The export has no refund numbers: its refunds of the order, summed.
+            (EntryKind::Refund, "D", Some((300, 6)), Some((500, 4))),
+            (EntryKind::OrderRefund, "D", Some((500, 5)), Some((500, 4))),
+        ]
+    );
+    let e = outcome.sightings.iter().find(|s| s.key.out_trade_no == "E");
+    assert_eq!(e.unwrap().export_status, Some(OrderStatus::Closed));
+    // B is out of scope and E not charged: neither is a difference of this day.
+    assert!(
+        outcome
+            .differences
+            .iter()
+            .all(|d| d.out_trade_no != "B" && d.out_trade_no != "E")
+    );
+    // Nothing watched, nothing reported.
+    let export = read_export(
+        &b"out_trade_no,status,amount\nA,PAID,1.00\n"[..],
+        &Mapping::default(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let mut matcher = Matcher::new(&export, Options::default());
+    matcher.row(&row(2, "A", None, 100)).unwrap();
+    assert!(matcher.finish().sightings.is_empty());
+}

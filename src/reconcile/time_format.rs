@@ -48,6 +48,34 @@ pub enum TimeFormat {
     UnixMillis,
 }
 
+/// The format as it was given: what [`TimeFormat::parse`] reads back.
+impl std::fmt::Display for TimeFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pieces = match self {
+            TimeFormat::UnixSeconds => return f.write_str("unix"),
+            TimeFormat::UnixMillis => return f.write_str("unix_ms"),
+            TimeFormat::Pattern { pieces, .. } => pieces,
+        };
+        let mut bytes = Vec::new();
+        for piece in pieces {
+            match piece {
+                Piece::Year => bytes.extend(b"%Y"),
+                Piece::Month => bytes.extend(b"%m"),
+                Piece::Day => bytes.extend(b"%d"),
+                Piece::Hour => bytes.extend(b"%H"),
+                Piece::Minute => bytes.extend(b"%M"),
+                Piece::Second => bytes.extend(b"%S"),
+                Piece::Fraction => bytes.extend(b"%f"),
+                Piece::Offset => bytes.extend(b"%z"),
+                Piece::Literal(b'%') => bytes.extend(b"%%"),
+                Piece::Literal(b) => bytes.push(*b),
+            }
+        }
+        // Literals are the bytes of the text parsed, which was a string.
+        f.write_str(&String::from_utf8_lossy(&bytes))
+    }
+}
+
 impl TimeFormat {
     /// `%Y-%m-%d %H:%M:%S` (the default), `%Y/%m/%d %H:%M`, `unix`, `unix_ms` …
     pub fn parse(spec: &str) -> Result<TimeFormat, TimeSpecError> {
@@ -216,6 +244,13 @@ fn parse_pattern(pieces: &[Piece], text: &[u8]) -> Option<(i64, Option<i32>)> {
 /// A time zone as an offset: `+08:00`, `+0800`, `-05:00`, `UTC`, `Z`, or the names of
 /// China's zone. Other IANA names are refused rather than guessed, since they can shift
 /// with daylight saving.
+/// Seconds east of UTC as an offset, `+08:00`: what [`parse_zone`] reads back.
+pub fn format_zone(seconds: i32) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let minutes = seconds.unsigned_abs() / 60;
+    format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
 pub fn parse_zone(text: &str) -> Result<i32, TimeSpecError> {
     let bad = || TimeSpecError::Zone(text.to_owned());
     match text {
@@ -250,6 +285,27 @@ pub fn parse_zone(text: &str) -> Result<i32, TimeSpecError> {
 mod tests {
     use super::*;
     use crate::time::stamp::{bill_stamp, format_stamp};
+
+    #[test]
+    fn formats_and_zones_read_back_as_they_were_given() {
+        for spec in [
+            "%Y-%m-%d %H:%M:%S",
+            "%d/%m/%Y %H时%M分 100%%",
+            "unix",
+            "unix_ms",
+            "%Y%m%d%z%f",
+        ] {
+            assert_eq!(TimeFormat::parse(spec).unwrap().to_string(), spec);
+        }
+        for (zone, text) in [
+            (BEIJING_SECONDS, "+08:00"),
+            (0, "+00:00"),
+            (-34_200, "-09:30"),
+        ] {
+            assert_eq!(format_zone(zone), text);
+            assert_eq!(parse_zone(text), Ok(zone));
+        }
+    }
 
     #[test]
     fn formats_and_zones() {

@@ -46,6 +46,16 @@ pub fn bill_time(at: OffsetDateTime) -> String {
         .expect("formatting a valid date")
 }
 
+/// An instant as RFC 3339 in Beijing time, to the second: how the ledger writes when
+/// something happened.
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.to_offset(BEIJING)
+        .replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&::time::format_description::well_known::Rfc3339)
+        .expect("formatting a valid date")
+}
+
 /// `yyyyMMdd`, the API's `bill_date`.
 pub fn bill_date(day: Date) -> String {
     format!(
@@ -110,6 +120,7 @@ mod tests {
         let at = parse_api_time("20141110163345").unwrap();
         assert_eq!(api_time(at), "20141110163345");
         assert_eq!(bill_time(at), "2014-11-10 16:33:45");
+        assert_eq!(rfc3339(at), "2014-11-10T16:33:45+08:00");
         assert!(parse_api_time("2014111016334").is_none());
         assert!(parse_api_time("20141310163345").is_none());
         assert_eq!(

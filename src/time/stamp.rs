@@ -64,11 +64,19 @@ impl fmt::Display for Day {
     }
 }
 
-/// The Unix time of a stamp: seconds since 1970-01-01 00:00 UTC, as the ledger keeps times.
-pub fn unix_seconds(stamp: Stamp) -> i64 {
-    /// 2000-01-01 00:00 in Beijing, as Unix time.
-    const EPOCH_2000_BEIJING: i64 = 946_684_800 - super::BEIJING_SECONDS as i64;
-    i64::from(stamp) + EPOCH_2000_BEIJING
+/// 2000-01-01 00:00 in Beijing, in Unix seconds.
+const UNIX_OF_ZERO: i64 = 946_684_800 - super::BEIJING_SECONDS as i64;
+
+/// A stamp as Unix seconds, as the ledger keeps times; `None` for [`NO_TIME`].
+pub fn unix(stamp: Stamp) -> Option<i64> {
+    (stamp != NO_TIME).then(|| i64::from(stamp) + UNIX_OF_ZERO)
+}
+
+/// Unix seconds as a stamp, if they fall where stamps count.
+pub fn from_unix(seconds: i64) -> Option<Stamp> {
+    Stamp::try_from(seconds - UNIX_OF_ZERO)
+        .ok()
+        .filter(|s| *s != NO_TIME)
 }
 
 /// Formats a stamp as Beijing time, the way bills write it.
@@ -172,6 +180,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stamps_are_unix_seconds_in_the_ledger() {
+        let stamp = bill_stamp("2026-11-20 23:59:58").unwrap();
+        // 2026-11-20 15:59:58 UTC.
+        assert_eq!(unix(stamp), Some(1_795_190_398));
+        assert_eq!(from_unix(1_795_190_398), Some(stamp));
+        assert_eq!(unix(NO_TIME), None);
+        assert_eq!(from_unix(0), None);
+    }
+
+    #[test]
     fn days_round_trip() {
         for text in ["2000-01-01", "2024-02-29", "2026-11-20", "2135-12-31"] {
             let date = crate::time::parse_day(text).unwrap();
@@ -199,8 +217,8 @@ mod tests {
             .unwrap()
             .assume_offset(crate::time::BEIJING);
             assert_eq!(
-                unix_seconds(bill_stamp(text).unwrap()),
-                at.unix_timestamp(),
+                unix(bill_stamp(text).unwrap()),
+                Some(at.unix_timestamp()),
                 "{text}"
             );
         }

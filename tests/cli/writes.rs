@@ -89,6 +89,30 @@ fn every_data_command_ends_quietly_on_a_closed_stdout() {
         - time::Duration::days(2))
     .date()
     .to_string();
+    // Two ledgers: one of a balanced day, one of a day whose export lacks an order.
+    let mch_id = wxpay_ops::emulator::merchant::DEFAULT_MCH_ID;
+    let orders = std::fs::read_to_string(shop.env.path("day-orders.csv")).unwrap();
+    let missing = orders.lines().find(|l| l.contains(",PAID,")).unwrap();
+    let number = missing.split(',').next().unwrap().to_owned();
+    let lacking = orders.replace(&format!("{missing}\n"), "");
+    std::fs::write(shop.env.path("lacking.csv"), lacking).unwrap();
+    for (export, ledger, code) in [
+        ("day-orders.csv", "balanced.sqlite3", 0),
+        ("lacking.csv", "differs.sqlite3", 1),
+    ] {
+        let args = [
+            "reconcile",
+            "--bill",
+            "day.ALL.csv",
+            "--export",
+            export,
+            "--mch-id",
+            mch_id,
+            "--ledger",
+            ledger,
+        ];
+        shop.env.run(&args).expect(code);
+    }
     let own = |path: &[&str]| -> Option<Vec<String>> {
         let words = |list: &[&str]| list.iter().map(|w| (*w).to_owned()).collect();
         Some(match path {
@@ -105,6 +129,19 @@ fn every_data_command_ends_quietly_on_a_closed_stdout() {
                 words(&["emulator", "export", "--day", "20261120:20000", "-o", "-"])
             }
             ["demo"] => words(&["demo"]),
+            ["ledger", "open"] => words(&["ledger", "open", "--ledger", "balanced.sqlite3"]),
+            ["ledger", "resolve"] => words(&[
+                "ledger",
+                "resolve",
+                "1",
+                "--note",
+                "test",
+                "--ledger",
+                "differs.sqlite3",
+            ]),
+            ["ledger", "show"] => {
+                words(&["ledger", "show", &number, "--ledger", "differs.sqlite3"])
+            }
             _ => return None,
         })
     };

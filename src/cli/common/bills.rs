@@ -22,8 +22,8 @@ use crate::cli::common::ledger::{
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
 use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::client::MutualTls;
-use crate::output::Printer;
 use crate::ledger::bills::{BillFile, BillWriter, BillsError, Listing, Mode, listed_days};
+use crate::output::Printer;
 use crate::wechat::SignType;
 use crate::wechat::client::{Client, ClientOptions};
 

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::cli::failure::{Failure, exit};
-use crate::cli::settings::Selected;
+use crate::cli::settings::{Context, Selected};
 use crate::fsutil::output_folder;
 use crate::ledger::bills::{BillsError, Outcome};
+use crate::ledger::runs::State;
 use crate::ledger::{self, Ledger, LedgerError};
 
 /// The ledger flags of a command that writes to it.
@@ -20,6 +21,52 @@ pub struct LedgerArgs {
     /// Record nothing in the ledger
     #[arg(long)]
     pub no_ledger: bool,
+}
+
+/// Which ledger a command that reads it uses.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Ledger")]
+pub struct LedgerFile {
+    /// The ledger database [default: the profile's `ledger`, else
+    /// <bill-dir>/<mch_id>/ledger.sqlite3]
+    #[arg(long, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+    /// The bill folder that holds the merchant's ledger [env: WXPAY_OPS_BILL_DIR] [default:
+    /// the profile's bill_dir, else the user's data folder]
+    #[arg(long, value_name = "DIR")]
+    pub bill_dir: Option<PathBuf>,
+    /// The merchant whose ledger it is [default: the profile's mch_id]
+    #[arg(long)]
+    pub mch_id: Option<String>,
+}
+
+/// Opens the ledger a reading command names, which must exist.
+pub(crate) fn existing(context: &Context, file: &LedgerFile) -> Result<Ledger, Failure> {
+    let selected = context.select_optional()?;
+    let mch_id =
+        (file.mch_id.clone()).or_else(|| selected.as_ref().map(|s| s.profile.mch_id.clone()));
+    let args = LedgerArgs {
+        ledger: file.ledger.clone(),
+        no_ledger: false,
+    };
+    let path = match (&args.ledger, mch_id.as_deref()) {
+        (Some(path), _) => path.clone(),
+        (None, mch_id) => {
+            let dir = super::bills::bill_dir(file.bill_dir.as_deref(), selected.as_ref())?;
+            ledger_path(&args, selected.as_ref(), &dir, mch_id).ok_or_else(|| {
+                Failure::usage("no ledger named, and no merchant to find one by")
+                    .hint("pass --ledger PATH, or --mch-id (with --bill-dir), or use a profile")
+            })?
+        }
+    };
+    if !path.exists() {
+        return Err(
+            Failure::usage(format!("no ledger at {}", path.display())).hint(
+                "`wxpay-ops reconcile` records its runs there; name another with --ledger PATH",
+            ),
+        );
+    }
+    Ledger::open(&path).map_err(ledger_failure)
 }
 
 /// The ledger to use: none with --no-ledger; else --ledger, the profile's `ledger`, or the one
@@ -55,6 +102,14 @@ pub(crate) fn open(path: &Path) -> Result<Ledger, Failure> {
     Ledger::open(path).map_err(ledger_failure)
 }
 
+/// Who runs the command, as the ledger records it: $USER, else $LOGNAME, else the uid.
+pub(crate) fn os_user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
+}
+
 /// A ledger error in the user's words: a busy ledger is temporary (exit 75), the rest are
 /// local problems with the file (exit 2).
 pub(crate) fn ledger_failure(error: LedgerError) -> Failure {
@@ -75,6 +130,31 @@ pub(crate) fn ledger_failure(error: LedgerError) -> Failure {
         LedgerError::Sqlite { .. } => failure.hint(
             "check the file and its folder (`sqlite3 PATH 'PRAGMA integrity_check'`), or pass --no-ledger",
         ),
+        LedgerError::NoDifference { .. } => {
+            failure.hint("`wxpay-ops ledger open` lists the open differences with their ids")
+        }
+        LedgerError::NotOpen { difference, .. } => {
+            let how = match difference.state {
+                State::Closed => format!(
+                    "it closed itself: run {} of {} saw its counterpart",
+                    difference.closed_by_run.unwrap_or_default(),
+                    difference.closed_day.as_deref().unwrap_or("another day")
+                ),
+                State::Resolved => format!(
+                    "{} resolved it: {}",
+                    difference.resolved_by.as_deref().unwrap_or("someone"),
+                    difference.resolution.as_deref().unwrap_or_default()
+                ),
+                State::Superseded | State::Open => {
+                    "its day was reconciled again; resolve the difference of the later run"
+                        .to_owned()
+                }
+            };
+            failure.hint(format!(
+                "{how}; `wxpay-ops ledger show {}` tells its history",
+                difference.out_trade_no
+            ))
+        }
     }
 }
 

@@ -15,9 +15,9 @@ use crate::cli::common::ledger::{
     LedgerArgs, bill_hint, ledger_failure, ledger_path, open, outcome_name,
 };
 use crate::cli::failure::{Failure, exit};
-use crate::output::Record;
 use crate::cli::settings::{Context, parse_day};
 use crate::ledger::bills::{BillFile, BillWriter, BillsError, Listing, Mode, Outcome, listed_days};
+use crate::output::Record;
 
 pub const AFTER_HELP: &str = "\
 Each file is recorded with what the manifest of its folder lists of it (sha256, size, rows, \
