@@ -6,6 +6,10 @@
 //! SQLite writes the file itself, through its write-ahead log: a commit is atomic and a crash
 //! leaves the last committed state, which is what the atomic-write helper gives other files.
 
+pub mod chart;
+pub mod export;
+pub mod report;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
