@@ -9,6 +9,7 @@ mod emulator;
 pub mod failure;
 #[cfg(test)]
 mod fuzz_tests;
+mod ledger;
 mod notify;
 mod openid;
 mod order;
@@ -92,6 +93,9 @@ enum Command {
     Bill(bill::BillCommand),
     /// Reconcile the day's WeChat Pay bill against the shop's own order export
     Reconcile(Box<reconcile::ReconcileArgs>),
+    /// The ledger of bills and reconciliations: month reports and exports
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
     /// Check the toolkit against published values, then run a merchant's day on the built-in emulator
     Demo,
 }
@@ -129,6 +133,7 @@ pub fn main() -> ExitCode {
         Command::Emulator(command) => emulator::run(&context, config_flag, command),
         Command::Bill(command) => bill::run(&context, command),
         Command::Reconcile(args) => reconcile::run_command(&context, *args),
+        Command::Ledger(command) => ledger::run(&context, command),
         Command::Demo => demo::run(&context),
     };
     ExitCode::from(match result {

@@ -12,6 +12,7 @@ mod emulator;
 mod folders;
 mod fuzz;
 mod general;
+mod ledger;
 mod login;
 mod notify;
 mod notify_check;

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::bills::bill_dir;
 use crate::cli::failure::{Failure, exit};
-use crate::cli::settings::Selected;
+use crate::cli::settings::{Context, Selected};
 use crate::fsutil::output_folder;
 use crate::ledger::{self, Ledger, LedgerError};
 
@@ -21,6 +22,76 @@ pub struct LedgerArgs {
     /// Record nothing in the ledger
     #[arg(long)]
     pub no_ledger: bool,
+}
+
+/// The ledger a command reads, and whose facts in it.
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// The ledger database [default: the profile's `ledger`, else
+    /// <bill-dir>/<mch_id>/ledger.sqlite3]
+    #[arg(long, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+    /// The merchant [default: the profile's mch_id, else the one merchant in the ledger]
+    #[arg(long, value_name = "MCH_ID")]
+    pub mch_id: Option<String>,
+    /// The bill folder that holds the default ledger [env: WXPAY_OPS_BILL_DIR] [default: as for
+    /// bill download]
+    #[arg(long, value_name = "DIR")]
+    pub bill_dir: Option<PathBuf>,
+}
+
+/// Opens the ledger a reading command names, which must exist, and picks the merchant.
+pub(crate) fn open_to_read(
+    context: &Context,
+    args: &ReadArgs,
+) -> Result<(Ledger, String), Failure> {
+    // A config file is not needed when the flags say it all.
+    let selected = match (&args.ledger, &args.mch_id) {
+        (Some(_), Some(_)) => None,
+        _ => context.select_optional()?,
+    };
+    let mch_id =
+        (args.mch_id.clone()).or_else(|| selected.as_ref().map(|s| s.profile.mch_id.clone()));
+    let place = LedgerArgs {
+        ledger: args.ledger.clone(),
+        no_ledger: false,
+    };
+    let dir = bill_dir(args.bill_dir.as_deref(), selected.as_ref())?;
+    let path = ledger_path(&place, selected.as_ref(), &dir, mch_id.as_deref()).ok_or_else(|| {
+        Failure::usage("no ledger to read: no --ledger, and no profile to place one by")
+            .hint("pass --ledger PATH, or --mch-id with the --bill-dir that holds <mch_id>/ledger.sqlite3")
+    })?;
+    if !path.is_file() {
+        return Err(Failure::usage(format!(
+            "ledger {}: no such file; nothing has been recorded there",
+            path.display()
+        ))
+        .hint("pass --ledger PATH, --mch-id or --bill-dir to name the ledger that holds the bills and runs"));
+    }
+    let ledger = open(&path)?;
+    let mch_id = match mch_id {
+        Some(mch_id) => mch_id,
+        None => only_merchant(&ledger)?,
+    };
+    Ok((ledger, mch_id))
+}
+
+/// The one merchant a ledger has facts of.
+fn only_merchant(ledger: &Ledger) -> Result<String, Failure> {
+    let mut merchants = ledger::report::merchants(ledger).map_err(ledger_failure)?;
+    let name = ledger.path().display();
+    match merchants.len() {
+        1 => Ok(merchants.remove(0)),
+        0 => Err(
+            Failure::usage(format!("ledger {name}: no bill or run of any merchant yet"))
+                .hint("pass --mch-id to report a merchant anyway"),
+        ),
+        _ => Err(Failure::usage(format!(
+            "ledger {name} holds several merchants: {}",
+            merchants.join(", ")
+        ))
+        .hint("pass --mch-id to pick one")),
+    }
 }
 
 /// The ledger to use: none with --no-ledger; else --ledger, the profile's `ledger`, or the one
