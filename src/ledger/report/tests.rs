@@ -244,6 +244,7 @@ fn a_month_without_facts_is_every_day_unknown() {
 #[test]
 fn the_queries_search_indexes_and_never_read_bill_rows() {
     let (_dir, ledger) = ledger();
+    let docs = include_str!("../../../docs/reference.md");
     for (name, query) in QUERIES {
         let plan = query_plan(&ledger, query);
         assert!(
@@ -258,6 +259,14 @@ fn the_queries_search_indexes_and_never_read_bill_rows() {
             !plan.iter().any(|step| step.contains("bill_rows")),
             "{name}"
         );
+    }
+    // The export reads bill_rows, one bill's primary-key range at a time.
+    for (name, query) in QUERIES.iter().chain(&crate::ledger::export::QUERIES) {
+        for step in query_plan(&ledger, query) {
+            assert!(step.starts_with("SEARCH "), "{name}: {step}");
+            let shown = format!("--  {step}\n");
+            assert!(docs.contains(&shown), "docs/reference.md lacks {shown:?}");
+        }
     }
 }
 
