@@ -1,7 +1,9 @@
 //! `wxpay-ops ledger …`: the ledger of bills, reconcile runs and their differences.
 
 mod differences;
+mod export;
 mod import;
+mod report;
 
 use clap::Subcommand;
 
@@ -22,6 +24,13 @@ pub enum LedgerCommand {
     /// that found and closed them
     #[command(after_help = differences::SHOW_AFTER_HELP)]
     Show(differences::ShowArgs),
+    /// A month day by day: payments, refunds, fees, net settlement, differences found and
+    /// still open; with --chart, a PNG of it to paste into a mail
+    #[command(after_help = report::AFTER_HELP)]
+    Report(report::ReportArgs),
+    /// A month's bill rows and differences as CSV files for DuckDB, Spark or a warehouse
+    #[command(after_help = export::AFTER_HELP)]
+    Export(export::ExportArgs),
 }
 
 pub fn run(context: &Context, command: LedgerCommand) -> Result<u8, Failure> {
@@ -30,5 +39,7 @@ pub fn run(context: &Context, command: LedgerCommand) -> Result<u8, Failure> {
         LedgerCommand::Open(args) => differences::open(context, args),
         LedgerCommand::Resolve(args) => differences::resolve(context, args),
         LedgerCommand::Show(args) => differences::show(context, args),
+        LedgerCommand::Report(args) => report::run(context, args),
+        LedgerCommand::Export(args) => export::run(context, args),
     }
 }

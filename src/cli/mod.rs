@@ -89,7 +89,7 @@ enum Command {
     Bill(bill::BillCommand),
     /// Reconcile the day's WeChat Pay bill against the shop's own order export
     Reconcile(Box<reconcile::ReconcileArgs>),
-    /// The ledger: bills, reconcile runs and their differences across days, in an SQLite database
+    /// The ledger: bills, reconcile runs, their differences across days, month reports
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
     /// Check the toolkit against published values, then run a merchant's day on the built-in emulator

@@ -22,6 +22,12 @@ pub fn parse_day(text: &str) -> Result<time::Date, String> {
     crate::time::parse_day_arg(text, crate::time::today()).map_err(|e| e.to_string())
 }
 
+/// The value parser of every month argument: yyyy-MM, yyyyMM, this or last, counted from the
+/// current Beijing day.
+pub fn parse_month(text: &str) -> Result<crate::time::YearMonth, String> {
+    crate::time::parse_month_arg(text, crate::time::today()).map_err(|e| e.to_string())
+}
+
 pub struct Context {
     pub config: Option<PathBuf>,
     pub profile: Option<String>,

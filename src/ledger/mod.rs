@@ -7,6 +7,9 @@
 //! leaves the last committed state, which is what the atomic-write helper gives other files.
 
 pub mod bills;
+pub mod chart;
+pub mod export;
+pub mod report;
 pub mod runs;
 
 use std::path::{Path, PathBuf};

@@ -66,6 +66,15 @@ pub fn bill_date(day: Date) -> String {
     )
 }
 
+/// Unix seconds as RFC 3339 in Beijing time (`2026-11-05T12:34:56+08:00`), the form the
+/// ledger's exports give other engines; None past the years the `time` crate holds.
+pub fn rfc3339_of_unix(seconds: i64) -> Option<String> {
+    let at = OffsetDateTime::from_unix_timestamp(seconds).ok()?;
+    at.to_offset(BEIJING)
+        .format(&::time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
 /// Parses `yyyyMMddHHmmss` as Beijing time.
 pub fn parse_api_time(text: &str) -> Option<OffsetDateTime> {
     if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -109,6 +118,77 @@ pub fn parse_day_arg(text: &str, today: Date) -> Result<Date, DayArgError> {
         _ => parse_day(text),
     };
     day.ok_or_else(|| DayArgError(text.to_owned()))
+}
+
+/// A calendar month of Beijing days, as `ledger report --month` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct YearMonth {
+    first: Date,
+}
+
+impl YearMonth {
+    /// The month `day` falls in.
+    pub fn of(day: Date) -> YearMonth {
+        YearMonth {
+            first: day.replace_day(1).expect("every month has a first day"),
+        }
+    }
+
+    pub fn first(self) -> Date {
+        self.first
+    }
+
+    pub fn last(self) -> Date {
+        let days = self.first.month().length(self.first.year());
+        self.first
+            .replace_day(days)
+            .expect("a month's length is one of its days")
+    }
+
+    /// Its days, first to last.
+    pub fn days(self) -> impl Iterator<Item = Date> {
+        let last = self.last();
+        std::iter::successors(Some(self.first), move |day| {
+            day.next_day().filter(|next| *next <= last)
+        })
+    }
+
+    pub fn previous(self) -> YearMonth {
+        YearMonth::of(self.first.previous_day().unwrap_or(self.first))
+    }
+}
+
+impl std::fmt::Display for YearMonth {
+    /// `yyyy-MM`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (year, month) = (self.first.year(), u8::from(self.first.month()));
+        write!(f, "{year:04}-{month:02}")
+    }
+}
+
+/// A month argument that is not one of the forms [`parse_month_arg`] takes.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0:?} is not a month: use yyyy-MM, yyyyMM, this or last (Beijing time)")]
+pub struct MonthArgError(pub String);
+
+/// The one parser of a month a user names: `yyyy-MM`, `yyyyMM` (2000 to 2135, as days), or
+/// `this` and `last`, counted from `today` (the current Beijing day, [`today`]).
+pub fn parse_month_arg(text: &str, today: Date) -> Result<YearMonth, MonthArgError> {
+    let month = match text {
+        "this" => Some(YearMonth::of(today)),
+        "last" => Some(YearMonth::of(today).previous()),
+        _ => {
+            let compact = match text.as_bytes() {
+                [_, _, _, _, b'-', _, _] => text.replace('-', ""),
+                _ => text.to_owned(),
+            };
+            (compact.len() == 6)
+                .then(|| parse_day(&format!("{compact}01")))
+                .flatten()
+                .map(YearMonth::of)
+        }
+    };
+    month.ok_or_else(|| MonthArgError(text.to_owned()))
 }
 
 #[cfg(test)]
@@ -170,5 +250,47 @@ mod tests {
         }
         assert_eq!(parse_day("2024-02-29"), Some(date!(2024 - 02 - 29)));
         assert_eq!(parse_day("2000-01-01"), Some(date!(2000 - 01 - 01)));
+    }
+
+    #[test]
+    fn unix_seconds_read_as_beijing_time() {
+        assert_eq!(
+            rfc3339_of_unix(1_795_192_200).as_deref(),
+            Some("2026-11-21T00:30:00+08:00")
+        );
+        assert_eq!(rfc3339_of_unix(i64::MAX), None);
+    }
+
+    #[test]
+    fn month_arguments_take_four_forms() {
+        use ::time::macros::date;
+        let today = date!(2026 - 01 - 15);
+        let month = |text| parse_month_arg(text, today).map(|m| m.to_string());
+        assert_eq!(month("2026-11"), Ok("2026-11".to_owned()));
+        assert_eq!(month("202602"), Ok("2026-02".to_owned()));
+        assert_eq!(month("this"), Ok("2026-01".to_owned()));
+        assert_eq!(month("last"), Ok("2025-12".to_owned()));
+        for bad in [
+            "2026-13",
+            "2026-1",
+            "1999-12",
+            "2136-01",
+            "2026-11-01",
+            "26-11",
+            "x",
+            "",
+        ] {
+            assert_eq!(
+                parse_month_arg(bad, today),
+                Err(MonthArgError(bad.to_owned())),
+                "{bad}"
+            );
+        }
+        let february = parse_month_arg("2024-02", today).unwrap();
+        assert_eq!(february.first(), date!(2024 - 02 - 01));
+        assert_eq!(february.last(), date!(2024 - 02 - 29));
+        assert_eq!(february.days().count(), 29);
+        let december = parse_month_arg("2135-12", today).unwrap();
+        assert_eq!(december.days().last(), Some(date!(2135 - 12 - 31)));
     }
 }

@@ -13,6 +13,7 @@ mod folders;
 mod fuzz;
 mod general;
 mod ledger;
+mod ledger_report;
 mod ledger_runs;
 mod login;
 mod notify;

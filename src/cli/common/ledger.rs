@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::bills::bill_dir;
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::{Context, Selected};
 use crate::fsutil::output_folder;
@@ -23,50 +24,90 @@ pub struct LedgerArgs {
     pub no_ledger: bool,
 }
 
-/// Which ledger a command that reads it uses.
+/// The ledger a command reads, and whose facts in it.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Ledger")]
-pub struct LedgerFile {
+pub struct ReadArgs {
     /// The ledger database [default: the profile's `ledger`, else
     /// <bill-dir>/<mch_id>/ledger.sqlite3]
     #[arg(long, value_name = "PATH")]
     pub ledger: Option<PathBuf>,
-    /// The bill folder that holds the merchant's ledger [env: WXPAY_OPS_BILL_DIR] [default:
-    /// the profile's bill_dir, else the user's data folder]
+    /// The merchant [default: the profile's mch_id, else the one merchant in the ledger]
+    #[arg(long, value_name = "MCH_ID")]
+    pub mch_id: Option<String>,
+    /// The bill folder that holds the default ledger [env: WXPAY_OPS_BILL_DIR] [default: as for
+    /// bill download]
     #[arg(long, value_name = "DIR")]
     pub bill_dir: Option<PathBuf>,
-    /// The merchant whose ledger it is [default: the profile's mch_id]
-    #[arg(long)]
-    pub mch_id: Option<String>,
 }
 
-/// Opens the ledger a reading command names, which must exist.
-pub(crate) fn existing(context: &Context, file: &LedgerFile) -> Result<Ledger, Failure> {
-    let selected = context.select_optional()?;
+/// Opens the ledger a reading command names, which must exist (reading never creates one),
+/// with the merchant the flags or the profile name.
+pub(crate) fn existing(
+    context: &Context,
+    args: &ReadArgs,
+) -> Result<(Ledger, Option<String>), Failure> {
+    // A config file is not needed when the flags say it all.
+    let selected = match (&args.ledger, &args.mch_id) {
+        (Some(_), Some(_)) => None,
+        _ => context.select_optional()?,
+    };
     let mch_id =
-        (file.mch_id.clone()).or_else(|| selected.as_ref().map(|s| s.profile.mch_id.clone()));
-    let args = LedgerArgs {
-        ledger: file.ledger.clone(),
+        (args.mch_id.clone()).or_else(|| selected.as_ref().map(|s| s.profile.mch_id.clone()));
+    let place = LedgerArgs {
+        ledger: args.ledger.clone(),
         no_ledger: false,
     };
-    let path = match (&args.ledger, mch_id.as_deref()) {
-        (Some(path), _) => path.clone(),
-        (None, mch_id) => {
-            let dir = super::bills::bill_dir(file.bill_dir.as_deref(), selected.as_ref())?;
-            ledger_path(&args, selected.as_ref(), &dir, mch_id).ok_or_else(|| {
-                Failure::usage("no ledger named, and no merchant to find one by")
-                    .hint("pass --ledger PATH, or --mch-id (with --bill-dir), or use a profile")
+    let path = match &args.ledger {
+        Some(path) => path.clone(),
+        None => {
+            let dir = bill_dir(args.bill_dir.as_deref(), selected.as_ref())?;
+            ledger_path(&place, selected.as_ref(), &dir, mch_id.as_deref()).ok_or_else(|| {
+                Failure::usage("no ledger to read: no --ledger, and no profile to place one by")
+                    .hint("pass --ledger PATH, or --mch-id with the --bill-dir that holds <mch_id>/ledger.sqlite3")
             })?
         }
     };
-    if !path.exists() {
-        return Err(
-            Failure::usage(format!("no ledger at {}", path.display())).hint(
-                "`wxpay-ops reconcile` records its runs there; name another with --ledger PATH",
-            ),
-        );
+    if !path.is_file() {
+        return Err(Failure::usage(format!(
+            "ledger {}: no such file; nothing has been recorded there",
+            path.display()
+        ))
+        .hint("`bill download` and `reconcile` record there; name another ledger with --ledger PATH, --mch-id or --bill-dir"));
     }
-    Ledger::open(&path).map_err(ledger_failure)
+    Ok((open(&path)?, mch_id))
+}
+
+/// Opens the ledger a reading command names, and picks the merchant: the one named, else
+/// the ledger's only one.
+pub(crate) fn open_to_read(
+    context: &Context,
+    args: &ReadArgs,
+) -> Result<(Ledger, String), Failure> {
+    let (ledger, mch_id) = existing(context, args)?;
+    let mch_id = match mch_id {
+        Some(mch_id) => mch_id,
+        None => only_merchant(&ledger)?,
+    };
+    Ok((ledger, mch_id))
+}
+
+/// The one merchant a ledger has facts of.
+fn only_merchant(ledger: &Ledger) -> Result<String, Failure> {
+    let mut merchants = ledger::report::merchants(ledger).map_err(ledger_failure)?;
+    let name = ledger.path().display();
+    match merchants.len() {
+        1 => Ok(merchants.remove(0)),
+        0 => Err(
+            Failure::usage(format!("ledger {name}: no bill or run of any merchant yet"))
+                .hint("pass --mch-id to report a merchant anyway"),
+        ),
+        _ => Err(Failure::usage(format!(
+            "ledger {name} holds several merchants: {}",
+            merchants.join(", ")
+        ))
+        .hint("pass --mch-id to pick one")),
+    }
 }
 
 /// The ledger to use: none with --no-ledger; else --ledger, the profile's `ledger`, or the one

@@ -5,13 +5,13 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::cli::common::counted;
-use crate::cli::common::ledger::{LedgerFile, existing, ledger_failure, os_user};
+use crate::cli::common::ledger::{ReadArgs, existing, ledger_failure, os_user};
 use crate::cli::failure::{Failure, exit};
-use crate::cli::output::Record;
 use crate::cli::settings::Context;
 use crate::ledger::runs::{
     Need, OpenDifference, OrderHistory, StoredDifference, StoredSide, kind_name,
 };
+use crate::output::Record;
 use crate::reconcile::store::{EntryKind, OrderStatus};
 use crate::time::stamp::{format_stamp, from_unix};
 use crate::wechat::Fen;
@@ -30,7 +30,7 @@ its differences with their states (difference). Exit 1 when the ledger knows not
 #[derive(Debug, Args)]
 pub struct OpenArgs {
     #[command(flatten)]
-    file: LedgerFile,
+    file: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -42,7 +42,7 @@ pub struct ResolveArgs {
     #[arg(long, value_name = "TEXT")]
     note: String,
     #[command(flatten)]
-    file: LedgerFile,
+    file: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -51,7 +51,7 @@ pub struct ShowArgs {
     #[arg(value_name = "OUT_TRADE_NO")]
     out_trade_no: String,
     #[command(flatten)]
-    file: LedgerFile,
+    file: ReadArgs,
 }
 
 /// `ledger open`'s columns.
@@ -97,7 +97,7 @@ const SHOW_COLUMNS: [&str; 18] = [
 ];
 
 pub fn open(context: &Context, args: OpenArgs) -> Result<u8, Failure> {
-    let ledger = existing(context, &args.file)?;
+    let (ledger, _) = existing(context, &args.file)?;
     let open = (ledger.open_differences(crate::time::today())).map_err(ledger_failure)?;
     let records: Vec<Record> = open.iter().map(open_record).collect();
     context.printer.records(&OPEN_COLUMNS, &records)?;
@@ -120,7 +120,7 @@ pub fn resolve(context: &Context, args: ResolveArgs) -> Result<u8, Failure> {
             "say why the difference is settled, e.g. --note \"refunded by hand on 2026-11-22\"",
         ));
     }
-    let mut ledger = existing(context, &args.file)?;
+    let (mut ledger, _) = existing(context, &args.file)?;
     let user = os_user();
     let resolved =
         (ledger.resolve(args.id, note, &user, crate::time::now())).map_err(ledger_failure)?;
@@ -133,7 +133,7 @@ pub fn resolve(context: &Context, args: ResolveArgs) -> Result<u8, Failure> {
 }
 
 pub fn show(context: &Context, args: ShowArgs) -> Result<u8, Failure> {
-    let ledger = existing(context, &args.file)?;
+    let (ledger, _) = existing(context, &args.file)?;
     let history = (ledger.show(&args.out_trade_no)).map_err(ledger_failure)?;
     let rows = timeline(&history);
     context.printer.records(&SHOW_COLUMNS, &rows)?;
