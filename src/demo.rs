@@ -30,11 +30,18 @@ use crate::emulator::state::PayOptions;
 use crate::emulator::synth::EXPORT_HEADER;
 use crate::emulator::{Emulator, ServeOptions};
 use crate::fsutil::{WriteError, create_private_dir_all, write_atomic};
+use crate::ledger::bills::{BillFile, BillWriter, Mode, Recorded as BillRecorded};
+use crate::ledger::report::month_report;
+use crate::ledger::runs::{Inputs, NewRun, Recorded as RunRecorded};
+use crate::ledger::{Ledger, LedgerError};
+use crate::output::counted;
 use crate::reconcile::bill::{Files, reconcile_files};
 use crate::reconcile::export::{Mapping, ReadOptions};
-use crate::reconcile::{Category, Options as ReconcileOptions, Reconciliation};
+use crate::reconcile::report::{fine_yuan, mapping_json, summary_json, yuan};
+use crate::reconcile::watch::Watch;
+use crate::reconcile::{Category, Options as ReconcileOptions, Reconciled, Reconciliation};
 use crate::time::stamp::Day;
-use crate::time::{bill_time, parse_api_time};
+use crate::time::{YearMonth, bill_time, parse_api_time};
 use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, RefundAccepted, RefundRequest, TradeType, UnifiedOrder,
 };
@@ -307,6 +314,40 @@ const BILL_DATE: Date = date!(2026 - 11 - 20);
 const NEXT_MORNING: &str = "20261121100500";
 /// The name of the shop's export in the demo's folder, as the printed commands call it.
 const EXPORT_FILE: &str = "orders.csv";
+
+/// A day whose bill the demo downloads, records in the ledger and reconciles.
+struct BillDay {
+    iso: &'static str,
+    api: &'static str,
+    date: Date,
+    /// After 10:00 the next morning, when WeChat Pay serves the day's bill.
+    served: &'static str,
+    /// The shop's export of the day in the demo's folder.
+    export: &'static str,
+}
+
+const FIRST_DAY: BillDay = BillDay {
+    iso: DAY,
+    api: DAY_API,
+    date: BILL_DATE,
+    served: NEXT_MORNING,
+    export: EXPORT_FILE,
+};
+
+/// The day after: the cross-day payment of the first day (paid 00:00:03) and the cloud-pay
+/// order are in its bill; the shop's export of it has only the cloud-pay order.
+const SECOND_DAY: BillDay = BillDay {
+    iso: "2026-11-21",
+    api: "20261121",
+    date: date!(2026 - 11 - 21),
+    served: "20261122100500",
+    export: "orders-1121.csv",
+};
+
+/// The month of both days, for the month report.
+const MONTH: &str = "2026-11";
+/// Who the ledger records as having run the demo's reconciliations.
+const DEMO_USER: &str = "wxpay-ops demo";
 const SHOP: &str = "Demo Cafe";
 const OPENID: &str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
 const SCENE_INFO: &str =
@@ -671,6 +712,7 @@ pub fn merchant_day(options: &DayOptions<'_>) -> Result<MerchantDay, DemoError> 
         emulator: &emulator,
         notify,
         received,
+        ledger: None,
         steps: Vec::new(),
     };
     let planted = ORDERS
@@ -687,6 +729,12 @@ pub fn merchant_day(options: &DayOptions<'_>) -> Result<MerchantDay, DemoError> 
         .block_on(day.trade_and_download(options.folder))
         .and_then(|bill| day.reconcile(options, bill))
         .ok();
+    if reconciled.is_some() {
+        // Its steps say how far it got.
+        let _ = runtime
+            .block_on(day.second_day(options))
+            .and_then(|()| day.month_report());
+    }
     Ok(MerchantDay {
         steps: day.steps,
         planted,
@@ -757,6 +805,8 @@ struct Shop<'a> {
     client: Client,
     notify: String,
     received: Arc<Mutex<Received>>,
+    /// The merchant's ledger, once the first bill is recorded in it.
+    ledger: Option<Ledger>,
     steps: Vec<Step>,
 }
 
@@ -832,8 +882,7 @@ impl Shop<'_> {
         }
         self.notifications().await?;
         self.cloud_pay().await?;
-        self.set_clock(NEXT_MORNING)?;
-        self.download(folder).await
+        self.download(folder, &FIRST_DAY).await
     }
 
     async fn place(&mut self, at: &str, order: &Planned) -> Result<(), Halt> {
@@ -1038,19 +1087,24 @@ impl Shop<'_> {
     }
 
     /// The next morning: the day's ALL bill, streamed into `folder` as `bill download` keeps
-    /// bills (`<folder>/<mch_id>/<date>.ALL.csv`).
-    async fn download(&mut self, folder: &Path) -> Result<PathBuf, Halt> {
+    /// bills (`<folder>/<mch_id>/<date>.ALL.csv`), and recorded in the ledger with its rows
+    /// (`--import`).
+    async fn download(&mut self, folder: &Path, day: &BillDay) -> Result<PathBuf, Halt> {
+        self.set_clock(day.served)?;
         let name = format!(
-            "next morning {}: bill download {DAY} (ALL)",
-            clock_time(NEXT_MORNING)
+            "next morning {}: bill download {} (ALL)",
+            clock_time(day.served),
+            day.iso
         );
-        let command = Some(format!("wxpay-ops bill download --date {DAY}"));
-        let date = BILL_DATE;
-        if let Err(refusal) = check_date(date, self.emulator.core().clock.now()) {
+        let command = Some(format!(
+            "wxpay-ops bill download --date {} --import",
+            day.iso
+        ));
+        if let Err(refusal) = check_date(day.date, self.emulator.core().clock.now()) {
             return self.fail(name, command, refusal);
         }
         let source = Source::Trade(BillType::All);
-        let path = bill_path(folder, DEFAULT_MCH_ID, date, source);
+        let path = bill_path(folder, DEFAULT_MCH_ID, day.date, source);
         if let Some(parent) = path.parent()
             && let Err(e) = create_private_dir_all(parent)
         {
@@ -1061,24 +1115,35 @@ impl Shop<'_> {
             base_delay: Duration::from_millis(200),
             ..RetryPolicy::default()
         };
-        let saved = match fetch(&self.client, source, date, false, &path, retry, None).await {
+        let saved = match fetch(&self.client, source, day.date, false, &path, retry, None).await {
             Ok(Downloaded::Saved(saved)) => saved,
             Ok(Downloaded::NoBill { .. }) => return self.fail(name, command, "No Bill Exist"),
             Err(e) => return self.fail(name, command, e),
         };
+        let cloud = u64::from(CLOUD_PAID.starts_with(day.api));
         let payments = ORDERS
             .iter()
-            .filter(|o| o.paid_at().is_some_and(|at| at.starts_with(DAY_API)))
-            .count() as u64;
+            .filter(|o| o.paid_at().is_some_and(|at| at.starts_with(day.api)))
+            .count() as u64
+            + cloud;
         let refunds = ORDERS
             .iter()
-            .filter(|o| matches!(o.fate, Fate::Refunded { at, .. } if at.starts_with(DAY_API)))
+            .filter(|o| matches!(o.fate, Fate::Refunded { at, .. } if at.starts_with(day.api)))
             .count() as u64;
         let report = &saved.report;
-        let ok = report.rows == payments + refunds && report.is_consistent();
+        let recorded = match self.record_bill(folder, &saved.path) {
+            Ok(recorded) => recorded,
+            Err(e) => return self.fail(name, command, e),
+        };
+        let ok = report.rows == payments + refunds
+            && report.is_consistent()
+            && recorded.imported
+            && recorded.rows == report.rows;
         let result = format!(
-            "{} rows ({payments} payments, {refunds} refund), {} bytes, summary row {}",
+            "{} rows ({}, {}), {} bytes, summary row {}; in the ledger with its rows",
             report.rows,
+            counted(payments, "payment"),
+            counted(refunds, "refund"),
             saved.bytes,
             if report.is_consistent() {
                 "matches the rows"
@@ -1090,6 +1155,28 @@ impl Shop<'_> {
         Ok(saved.path)
     }
 
+    /// The merchant's ledger, where `bill download` places it: beside the bills.
+    fn ledger(&mut self, folder: &Path) -> Result<&mut Ledger, LedgerError> {
+        let ledger = match self.ledger.take() {
+            Some(ledger) => ledger,
+            None => Ledger::open(&crate::ledger::default_path(folder, DEFAULT_MCH_ID))?,
+        };
+        Ok(self.ledger.insert(ledger))
+    }
+
+    /// Records a saved bill and imports its rows, as `bill download --import` does.
+    fn record_bill(&mut self, folder: &Path, bill: &Path) -> Result<BillRecorded, String> {
+        let file = BillFile::find(bill).map_err(|e| e.to_string())?;
+        let ledger = self.ledger(folder).map_err(|e| e.to_string())?;
+        let mut writer =
+            BillWriter::new(ledger, Some(DEFAULT_MCH_ID)).map_err(|e| e.to_string())?;
+        let recorded = writer
+            .record(&file, Mode::Import)
+            .map_err(|e| e.to_string())?;
+        writer.commit().map_err(|e| e.to_string())?;
+        Ok(recorded)
+    }
+
     /// The shop's export of the day, with the planted differences, then the reconciliation,
     /// which must find exactly those.
     fn reconcile(
@@ -1097,51 +1184,95 @@ impl Shop<'_> {
         options: &DayOptions<'_>,
         bill: PathBuf,
     ) -> Result<DayReconciled, Halt> {
-        let export_path = options.folder.join(EXPORT_FILE);
         let rows: Vec<[String; 5]> = ORDERS.iter().flat_map(Planned::export_rows).collect();
+        let planted = ORDERS.iter().filter(|o| o.planted.is_some()).count();
+        let described = format!(
+            "{} rows, one difference of each category planted ({planted})",
+            rows.len()
+        );
+        let export_path = self.write_export(options.folder, &FIRST_DAY, &rows, described)?;
+        let (reconciled, _) =
+            self.reconcile_day(options, &FIRST_DAY, &bill, &export_path, |outcome, run| {
+                let (result, ok) = judge(outcome);
+                let open = run.differences - run.superseded;
+                (
+                    format!("{result}; recorded as run {}, {open} open", run.run),
+                    ok,
+                )
+            })?;
+        Ok(DayReconciled {
+            reconciled,
+            bill,
+            export_path,
+        })
+    }
+
+    /// The shop's export of `day` in the demo's folder, as a step.
+    fn write_export(
+        &mut self,
+        folder: &Path,
+        day: &BillDay,
+        rows: &[[String; 5]],
+        described: String,
+    ) -> Result<PathBuf, Halt> {
+        let export_path = folder.join(day.export);
         let written = write_atomic(&export_path, |out| {
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(EXPORT_HEADER)?;
-            for row in &rows {
+            for row in rows {
                 writer.write_record(row)?;
             }
             writer.flush().map_err(csv::Error::from)
         });
-        let planted = ORDERS.iter().filter(|o| o.planted.is_some()).count();
-        let name = format!("the shop's own order export of {DAY}: {EXPORT_FILE}");
+        let name = format!("the shop's own order export of {}: {}", day.iso, day.export);
         match written {
-            Ok(()) => self.record(
-                name,
-                None,
-                format!(
-                    "{} rows, one difference of each category planted ({planted})",
-                    rows.len()
-                ),
-                true,
-            )?,
+            Ok(()) => self.record(name, None, described, true)?,
             Err(WriteError::File(e)) => return self.fail(name, None, e),
             Err(WriteError::Inner(e)) => return self.fail(name, None, e),
         }
+        Ok(export_path)
+    }
 
-        let name = format!("reconcile {DAY}: the bill against {EXPORT_FILE}");
+    /// Reconciles `day`'s bill against the shop's export as `reconcile` does: watching for the
+    /// open differences of other days, and recording the run in the ledger. The step's result
+    /// is what `judge` makes of it; the reconciliation is returned even when that is not the
+    /// expected one, since its report says what differs.
+    fn reconcile_day(
+        &mut self,
+        options: &DayOptions<'_>,
+        day: &BillDay,
+        bill: &Path,
+        export_path: &Path,
+        judge: impl FnOnce(&Reconciliation, &RunRecorded) -> (String, bool),
+    ) -> Result<(Reconciled, RunRecorded), Halt> {
+        let name = format!("reconcile {}: the bill against {}", day.iso, day.export);
         let command = Some(format!(
-            "wxpay-ops reconcile --date {DAY} --export {EXPORT_FILE}"
+            "wxpay-ops reconcile --date {} --export {}",
+            day.iso, day.export
         ));
+        let watched = self
+            .ledger(options.folder)
+            .and_then(|ledger| ledger.watched(Some(DEFAULT_MCH_ID), Day::of_date(day.date)));
+        let watch = match watched {
+            Ok(keys) => (!keys.is_empty()).then(|| Arc::new(Watch::new(keys))),
+            Err(e) => return self.fail(name, command, e),
+        };
         let files = Files {
-            bill: &bill,
-            export: &export_path,
+            bill,
+            export: export_path,
             previous_bill: None,
             next_bill: None,
         };
         let reconcile_options = ReconcileOptions {
-            day: Day::of_date(BILL_DATE),
+            day: Day::of_date(day.date),
             mch_id: Some(DEFAULT_MCH_ID.to_owned()),
             cutoff_window: options.cutoff_window,
             previous_bill: false,
             next_bill: false,
             threads: options.read_options.threads,
-            watch: None,
+            watch,
         };
+        let started_at = self.emulator.core().clock.now();
         let reconciled = match reconcile_files(
             &files,
             options.mapping,
@@ -1151,15 +1282,187 @@ impl Shop<'_> {
             Ok(reconciled) => reconciled,
             Err(e) => return self.fail(name, command, e),
         };
-        let (result, ok) = judge(&reconciled.outcome);
+        let inputs = match Inputs::hash(&files) {
+            Ok(inputs) => inputs,
+            Err(e) => return self.fail(name, command, e),
+        };
+        let summary = summary_json(&reconciled, bill, day.export);
+        let mapping = mapping_json(options.mapping, options.read_options, options.cutoff_window);
+        let run = NewRun {
+            mch_id: Some(DEFAULT_MCH_ID),
+            started_at,
+            user: DEMO_USER,
+            inputs: &inputs,
+            mapping: &mapping,
+            summary: &summary,
+            outcome: &reconciled.outcome,
+        };
+        let now = self.emulator.core().clock.now();
+        let recorded = self
+            .ledger(options.folder)
+            .and_then(|ledger| ledger.record_run(&run, now));
+        let recorded = match recorded {
+            Ok(recorded) => recorded,
+            Err(e) => return self.fail(name, command, e),
+        };
+        let (result, ok) = judge(&reconciled.outcome, &recorded);
         // The report is shown even when it is not the expected one: it says what differs.
         let _ = self.record(name, command, result, ok);
-        Ok(DayReconciled {
-            reconciled,
-            bill,
-            export_path,
-        })
+        Ok((reconciled, recorded))
     }
+
+    /// The second day: its bill the morning after, the shop's export of it, and the
+    /// reconciliation, which finds the first day's cross-day payment in this day's bill and
+    /// closes that difference with its other half; then what is still open.
+    async fn second_day(&mut self, options: &DayOptions<'_>) -> Result<(), Halt> {
+        let day = &SECOND_DAY;
+        let bill = self.download(options.folder, day).await?;
+        let cross_day = (ORDERS.iter())
+            .find(|o| matches!(o.planted, Some((Category::CrossDay, _))))
+            .map_or("", |o| o.out_trade_no);
+        let time = |api: &str| parse_api_time(api).map(bill_time).unwrap_or_default();
+        let rows = [[
+            CLOUD_ORDER.to_owned(),
+            "PAID".to_owned(),
+            Fen(CLOUD_FEE).yuan(),
+            Fen(0).yuan(),
+            time(CLOUD_PAID),
+        ]];
+        let described = format!(
+            "1 row, {CLOUD_ORDER}; {cross_day} is in the export of {}, which dated it 23:59:58",
+            FIRST_DAY.iso
+        );
+        let export_path = self.write_export(options.folder, day, &rows, described)?;
+        self.reconcile_day(options, day, &bill, &export_path, |outcome, run| {
+            judge_second_day(outcome, run, cross_day)
+        })?;
+        self.open_differences()
+    }
+
+    /// `ledger open`: what the second day left open, which is every planted difference of the
+    /// first day but the cross-day one.
+    fn open_differences(&mut self) -> Result<(), Halt> {
+        let name = "ledger open: the differences still open".to_owned();
+        let command = Some("wxpay-ops ledger open".to_owned());
+        let today = SECOND_DAY.date.next_day().unwrap_or(SECOND_DAY.date);
+        let open = match self.ledger.as_ref().map(|l| l.open_differences(today)) {
+            Some(Ok(open)) => open,
+            Some(Err(e)) => return self.fail(name, command, e),
+            None => return self.fail(name, command, "no ledger"),
+        };
+        let mut found: Vec<String> = (open.iter())
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    d.difference.category.name(),
+                    d.difference.out_trade_no
+                )
+            })
+            .collect();
+        let mut expected: Vec<String> = (ORDERS.iter())
+            .filter_map(|o| o.planted.map(|(c, _)| (c, o.out_trade_no)))
+            .filter(|(category, _)| *category != Category::CrossDay)
+            .map(|(category, order)| format!("{} {order}", category.name()))
+            .collect();
+        found.sort();
+        expected.sort();
+        let result = format!(
+            "{} open, all of {}: {}",
+            found.len(),
+            FIRST_DAY.iso,
+            found.join(", ")
+        );
+        self.record(name, command, result, found == expected)
+    }
+
+    /// `ledger report --month`: both days' bills and runs, as finance reads the month.
+    fn month_report(&mut self) -> Result<(), Halt> {
+        let name = format!("ledger report --month {MONTH}");
+        let command = Some(format!(
+            "wxpay-ops ledger report --month {MONTH} --chart {MONTH}.png"
+        ));
+        let report = match self
+            .ledger
+            .as_ref()
+            .map(|l| month_report(l, DEFAULT_MCH_ID, YearMonth::of(BILL_DATE)))
+        {
+            Some(Ok(report)) => report,
+            Some(Err(e)) => return self.fail(name, command, e),
+            None => return self.fail(name, command, "no ledger"),
+        };
+        let total = &report.total;
+        let differences = &report.differences;
+        let (with_figures, reconciled) = report.known_days();
+        let result = format!(
+            "{with_figures} days: {} {} yuan, {} {} yuan, fees {} yuan, net {} yuan; differences {} found, {} closed, {} open",
+            counted(total.payment_count, "payment"),
+            yuan(total.payment_fen),
+            counted(total.refund_count, "refund"),
+            yuan(total.refund_fen),
+            fine_yuan(total.fee_units),
+            fine_yuan(total.net_units()),
+            differences.found,
+            differences.closed,
+            differences.open,
+        );
+        // Counted here from the plan, not from the ledger.
+        let paid: i64 = ORDERS
+            .iter()
+            .filter(|o| o.paid_at().is_some())
+            .map(|o| o.fee)
+            .sum();
+        let payments = ORDERS.iter().filter(|o| o.paid_at().is_some()).count() as u64 + 1;
+        let refunded: i64 = (ORDERS.iter())
+            .filter_map(|o| match o.fate {
+                Fate::Refunded { refund, .. } => Some(refund),
+                _ => None,
+            })
+            .sum();
+        let planted = ORDERS.iter().filter(|o| o.planted.is_some()).count() as u64;
+        let ok = (with_figures, reconciled) == (2, 2)
+            && total.payment_count == payments
+            && total.payment_fen == i128::from(paid + CLOUD_FEE)
+            && total.refund_fen == i128::from(refunded)
+            // Day one's planted ones and day two's other half of the cross-day payment.
+            && differences.found == planted + 1
+            && differences.closed == 2
+            && differences.open == planted - 1;
+        self.record(name, command, result, ok)
+    }
+}
+
+/// Whether the second day's run found only the other half of the first day's cross-day
+/// payment, and closed both.
+fn judge_second_day(
+    outcome: &Reconciliation,
+    run: &RunRecorded,
+    cross_day: &str,
+) -> (String, bool) {
+    let found: Vec<String> = (outcome.differences.iter())
+        .map(|d| format!("{} {}", d.category.name(), d.out_trade_no))
+        .collect();
+    let matched = outcome.category(Category::Matched).count;
+    let closed: Vec<String> = (run.closed.iter())
+        .map(|c| format!("{}'s difference #{}", c.day, c.id))
+        .collect();
+    let ok = outcome.differences.len() == 1
+        && outcome.differences[0].out_trade_no == cross_day
+        && matched == 1
+        && run.closed.len() == 1
+        && run.closed[0].day == FIRST_DAY.iso
+        && run.closed[0].with.is_some();
+    let result = format!(
+        "{} ({}), {matched} matched; run {} closed {} with it: the payment WeChat Pay booked at 00:00:03",
+        counted(found.len() as u64, "difference"),
+        found.join(", "),
+        run.run,
+        if closed.is_empty() {
+            "nothing".to_owned()
+        } else {
+            closed.join(", ")
+        }
+    );
+    (result, ok)
 }
 
 /// The cloud-pay order: early the next morning, so that it stays out of the reconciled
@@ -1376,6 +1679,20 @@ mod tests {
         assert_eq!(iso(BILL_DATE), DAY);
         assert_eq!(bill_date(BILL_DATE), DAY_API);
         assert!(NEXT_MORNING > "20261121100000" && NEXT_MORNING.starts_with("20261121"));
+        for day in [&FIRST_DAY, &SECOND_DAY] {
+            assert_eq!(iso(day.date), day.iso);
+            assert_eq!(bill_date(day.date), day.api);
+            let next = bill_date(day.date.next_day().unwrap());
+            assert!(day.served > format!("{next}100000").as_str() && day.served.starts_with(&next));
+            assert!(day.iso.starts_with(MONTH));
+        }
+        // What the second day's bill holds: the cross-day payment and the cloud-pay order.
+        let cross_day = ORDERS
+            .iter()
+            .find(|o| matches!(o.planted, Some((Category::CrossDay, _))))
+            .unwrap();
+        assert!(cross_day.paid_at().unwrap().starts_with(SECOND_DAY.api));
+        assert!(CLOUD_PAID.starts_with(SECOND_DAY.api));
     }
 
     #[test]

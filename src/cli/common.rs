@@ -13,15 +13,7 @@ use crate::wechat::sign::{Canonical, SignType, SignTypeSource};
 use crate::wechat::{ApiKey, Fen};
 use serde_json::{Value, json};
 
-/// A count and its noun, singular for one: `1 order`, `2 orders`.
-pub(crate) fn counted(n: impl std::fmt::Display, noun: &str) -> String {
-    let n = n.to_string();
-    if n == "1" {
-        format!("{n} {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub(crate) use crate::output::counted;
 
 /// The sign type chosen for a command (as [`chosen_sign_type`] picks it), and who chose it in
 /// words: the flag, else the profile (named).

@@ -55,6 +55,7 @@ pub fn run(context: &Context) -> Result<u8, Failure> {
         "every signature matches the published vectors",
         "the merchant's day ran end to end against the emulator",
         "reconcile found exactly the differences planted",
+        "the second day closed the first day's cross-day difference in the ledger",
     ] {
         printer.status(done);
     }

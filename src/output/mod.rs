@@ -13,6 +13,16 @@ use crate::wechat::secret::shortest_loaded;
 
 pub mod scrub;
 
+/// A count and its noun, singular for one: `1 order`, `2 orders`.
+pub fn counted(n: impl std::fmt::Display, noun: &str) -> String {
+    let n = n.to_string();
+    if n == "1" {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod fuzz_tests;
 

@@ -169,6 +169,41 @@ fn demo_runs_on_built_in_data() {
         typed("wxpay-ops reconcile --date 2026-11-20 --export orders.csv"),
         1
     );
+    // The second day closes the first day's cross-day payment in the ledger, and the month
+    // report counts both days.
+    assert_eq!(
+        typed("wxpay-ops bill download --date 2026-11-21 --import"),
+        1
+    );
+    assert_eq!(
+        typed("wxpay-ops reconcile --date 2026-11-21 --export orders-1121.csv"),
+        1
+    );
+    let second = result_of("reconcile 2026-11-21: the bill against orders-1121.csv");
+    let second = second.as_str().unwrap();
+    assert!(
+        second.starts_with("1 difference (missing_in_export DEMO1120-10), 1 matched; run 2 closed 2026-11-20's difference #"),
+        "{second}"
+    );
+    let open = result_of("ledger open: the differences still open");
+    assert!(
+        open.as_str()
+            .unwrap()
+            .starts_with("5 open, all of 2026-11-20: "),
+        "{open}"
+    );
+    assert!(!open.as_str().unwrap().contains("DEMO1120-10"), "{open}");
+    let month = result_of("ledger report --month 2026-11");
+    let month = month.as_str().unwrap();
+    assert!(
+        month.starts_with("2 days: 9 payments 155.19 yuan, 1 refund 10.00 yuan"),
+        "{month}"
+    );
+    assert!(
+        month.ends_with("differences 7 found, 2 closed, 5 open"),
+        "{month}"
+    );
+    assert_eq!(typed("wxpay-ops ledger report --month 2026-11"), 1);
     let pay_sign = steps
         .iter()
         .find(|s| {
