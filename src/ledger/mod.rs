@@ -9,6 +9,7 @@
 pub mod bills;
 pub mod chart;
 pub mod export;
+pub mod import;
 pub mod report;
 pub mod runs;
 

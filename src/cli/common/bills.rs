@@ -16,9 +16,7 @@ use crate::bill::fetch::{self, DayResult, FetchError, FetchRequest, Progress};
 use crate::bill::format::BillType;
 use crate::bill::manifest::EntryStatus;
 use crate::cli::common::api;
-use crate::cli::common::ledger::{
-    LedgerArgs, bill_hint, ledger_failure, ledger_path, open, outcome_name,
-};
+use crate::cli::common::ledger::{LedgerArgs, bill_hint, ledger_failure, ledger_path, open};
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
 use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::client::MutualTls;
@@ -259,7 +257,7 @@ pub(crate) fn record_days(
         let recorded =
             BillFile::listed(&fetched.folder, entry).and_then(|file| writer.record(&file, mode));
         match recorded {
-            Ok(recorded) => days.outcomes[*index] = Some(outcome_name(recorded.outcome)),
+            Ok(recorded) => days.outcomes[*index] = Some(recorded.outcome.name()),
             Err(BillsError::Ledger(e)) => {
                 drop(writer);
                 return all_failed(days, ledger_failure(e));

@@ -8,7 +8,7 @@ use super::bills::bill_dir;
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::{Context, Selected};
 use crate::fsutil::output_folder;
-use crate::ledger::bills::{BillsError, Outcome};
+use crate::ledger::bills::BillsError;
 use crate::ledger::runs::State;
 use crate::ledger::{self, Ledger, LedgerError};
 
@@ -196,15 +196,6 @@ pub(crate) fn ledger_failure(error: LedgerError) -> Failure {
                 difference.out_trade_no
             ))
         }
-    }
-}
-
-/// An outcome as commands print it.
-pub(crate) fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Imported => "imported",
-        Outcome::Recorded => "recorded",
-        Outcome::Already => "already",
     }
 }
 

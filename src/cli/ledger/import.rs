@@ -4,20 +4,17 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::{Value, json};
 use time::Date;
 
 use crate::bill::download::iso;
-use crate::bill::layout::BillKind;
 use crate::cli::common::bills::bill_dir;
 use crate::cli::common::counted;
-use crate::cli::common::ledger::{
-    LedgerArgs, bill_hint, ledger_failure, ledger_path, open, outcome_name,
-};
+use crate::cli::common::ledger::{LedgerArgs, bill_hint, ledger_failure, ledger_path, open};
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::{Context, parse_day};
-use crate::ledger::bills::{BillFile, BillWriter, BillsError, Listing, Mode, Outcome, listed_days};
-use crate::output::Record;
+use crate::ledger::bills::BillWriter;
+use crate::ledger::import::{Item, NotImported, import};
+use crate::output::{Record, record_of};
 
 pub const AFTER_HELP: &str = "\
 Each file is recorded with what the manifest of its folder lists of it (sha256, size, rows, \
@@ -61,13 +58,6 @@ const COLUMNS: [&str; 7] = [
     "date", "type", "outcome", "rows", "bill_id", "file", "detail",
 ];
 
-/// A bill to import, or what the manifest says of a day without one.
-enum Item {
-    File(PathBuf, Result<BillFile, BillsError>),
-    NoBill(Date, String),
-    Missing(Date),
-}
-
 pub fn run(context: &Context, args: ImportArgs) -> Result<u8, Failure> {
     let printer = &context.printer;
     let selected = context.select_optional()?;
@@ -79,33 +69,16 @@ pub fn run(context: &Context, args: ImportArgs) -> Result<u8, Failure> {
             Failure::usage("--date and --from need a profile: the bills are in <bill-dir>/<mch_id>")
                 .hint("run `wxpay-ops config init`, or name the files: `wxpay-ops ledger import FILE…`")
         })?;
-        let folder = bills.join(mch_id);
-        let listings = listed_days(&folder, from, to).map_err(|e| {
+        Item::of_days(&bills.join(mch_id), from, to).map_err(|e| {
             Failure::usage(e.to_string())
                 .hint("fix or move the manifest; it is one JSON object per line")
-        })?;
-        (listings.into_iter())
-            .map(|(day, listing)| match listing {
-                Listing::Saved(entry) => {
-                    let path = folder.join(entry.file.as_deref().unwrap_or_default());
-                    Item::File(path, BillFile::listed(&folder, &entry))
-                }
-                Listing::NoBill(entry) => Item::NoBill(day, entry.bill_type),
-                Listing::Missing => Item::Missing(day),
-            })
-            .collect()
+        })?
     } else {
-        (args.files.iter())
-            .map(|path| Item::File(path.clone(), BillFile::find(path)))
-            .collect::<Vec<_>>()
+        Item::of_files(&args.files)
     };
     // A ledger named by flag is whoever's it holds; the profile's is the profile merchant's.
     let given = profile_mch.filter(|_| args.ledger.is_none());
-    let first_bill = items.iter().find_map(|item| match item {
-        Item::File(_, Ok(file)) => file.mch_id.clone(),
-        _ => None,
-    });
-    let mch_id = given.clone().or(first_bill);
+    let mch_id = given.clone().or_else(|| Item::merchant(&items));
     let flags = LedgerArgs {
         ledger: args.ledger.clone(),
         no_ledger: false,
@@ -117,85 +90,20 @@ pub fn run(context: &Context, args: ImportArgs) -> Result<u8, Failure> {
         })?;
     let mut ledger = open(&path)?;
     let mut writer = BillWriter::new(&mut ledger, given.as_deref()).map_err(ledger_failure)?;
-    let mut records = Vec::with_capacity(items.len());
-    // What was not imported: a bill's error, or the day the manifest has nothing of.
-    let mut failed: Vec<(String, Result<BillsError, Date>)> = Vec::new();
+    let mut rows = Vec::with_capacity(items.len());
+    let mut failed = Vec::new();
     for item in items {
-        let record = match item {
-            Item::File(path, found) => {
-                let recorded = found.and_then(|file| {
-                    let recorded = writer.record(&file, Mode::Import)?;
-                    Ok((file, recorded))
-                });
-                match recorded {
-                    Ok((file, recorded)) => {
-                        let detail = match recorded.outcome {
-                            Outcome::Recorded if file.kind == BillKind::FundFlow => {
-                                json!("a fund-flow bill's rows are not imported")
-                            }
-                            Outcome::Already if recorded.imported => {
-                                json!("the same file was imported before")
-                            }
-                            Outcome::Already => json!("the same file was recorded before"),
-                            _ => Value::Null,
-                        };
-                        let values = [
-                            json!(iso(file.day)),
-                            json!(file.bill_type),
-                            json!(outcome_name(recorded.outcome)),
-                            json!(recorded.rows),
-                            json!(recorded.bill_id),
-                            json!(path.display().to_string()),
-                            detail,
-                        ];
-                        record(values)
-                    }
-                    Err(BillsError::Ledger(e)) => return Err(ledger_failure(e)),
-                    Err(e) => {
-                        let detail = e.to_string();
-                        failed.push((detail.clone(), Ok(e)));
-                        let file = json!(path.display().to_string());
-                        let null = Value::Null;
-                        record([
-                            null.clone(),
-                            null.clone(),
-                            json!("failed"),
-                            null.clone(),
-                            null,
-                            file,
-                            json!(detail),
-                        ])
-                    }
-                }
-            }
-            Item::NoBill(day, bill_type) => {
-                let null = Value::Null;
-                let values = [json!(iso(day)), json!(bill_type), json!("no_bill")];
-                record(values.into_iter().chain([
-                    null.clone(),
-                    null.clone(),
-                    null,
-                    json!("No Bill Exist"),
-                ]))
-            }
-            Item::Missing(day) => {
-                let detail = format!("{}: the manifest has no bill of the day", iso(day));
-                failed.push((detail.clone(), Err(day)));
-                let null = Value::Null;
-                let values = [json!(iso(day)), null.clone(), json!("missing")];
-                record(
-                    values
-                        .into_iter()
-                        .chain([null.clone(), null.clone(), null, json!(detail)]),
-                )
-            }
-        };
-        records.push(record);
+        let (row, not_imported) = import(&mut writer, item).map_err(ledger_failure)?;
+        if let Some(why) = not_imported {
+            failed.push((row.detail.clone().unwrap_or_default(), why));
+        }
+        rows.push(row);
     }
     writer.commit().map_err(ledger_failure)?;
+    let records: Vec<Record> = rows.iter().map(record_of).collect();
     printer.records(&COLUMNS, &records)?;
     let Some((_, first)) = failed.first() else {
-        let count = |outcome: &str| records.iter().filter(|r| r["outcome"] == outcome).count();
+        let count = |outcome: &str| rows.iter().filter(|r| r.outcome == outcome).count();
         printer.status(&format!(
             "{}: {} imported, {} recorded without rows, {} already there, {} without a bill",
             path.display(),
@@ -207,8 +115,8 @@ pub fn run(context: &Context, args: ImportArgs) -> Result<u8, Failure> {
         return Ok(exit::OK);
     };
     let hint = match first {
-        Ok(error) => bill_hint(error).to_owned(),
-        Err(day) => format!(
+        NotImported::Bill(error) => bill_hint(error).to_owned(),
+        NotImported::Missing(day) => format!(
             "download the day first: `wxpay-ops bill download --date {}`",
             iso(*day)
         ),
@@ -217,14 +125,10 @@ pub fn run(context: &Context, args: ImportArgs) -> Result<u8, Failure> {
     Err(Failure::usage(format!(
         "{} of {} not imported: {}",
         failed.len(),
-        counted(records.len(), "bill"),
+        counted(rows.len(), "bill"),
         listed.join("; ")
     ))
     .hint(hint))
-}
-
-fn record(values: impl IntoIterator<Item = Value>) -> Record {
-    COLUMNS.iter().map(|c| c.to_string()).zip(values).collect()
 }
 
 /// The first and last day asked for.
