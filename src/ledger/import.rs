@@ -160,6 +160,37 @@ pub fn import(
     })
 }
 
+/// Records the saved bills of type `bill_type` that `listings` (of the manifest of `folder`)
+/// has for each of `dates`, as `bill download` does after saving them: for each date, what
+/// became of its bill, or None when the manifest lists none. Only the ledger's own failure
+/// is an error (the transaction is then to be dropped).
+pub fn record_listed(
+    writer: &mut BillWriter<'_>,
+    folder: &Path,
+    listings: &[(Date, Listing)],
+    bill_type: &str,
+    dates: &[Date],
+    mode: Mode,
+) -> Result<Vec<Option<Result<Outcome, BillsError>>>, LedgerError> {
+    let mut outcomes = Vec::with_capacity(dates.len());
+    for date in dates {
+        let entry = listings.iter().find_map(|(day, listing)| match listing {
+            Listing::Saved(entry) if day == date && entry.bill_type == bill_type => Some(entry),
+            _ => None,
+        });
+        let Some(entry) = entry else {
+            outcomes.push(None);
+            continue;
+        };
+        match BillFile::listed(folder, entry).and_then(|file| writer.record(&file, mode)) {
+            Ok(recorded) => outcomes.push(Some(Ok(recorded.outcome))),
+            Err(BillsError::Ledger(e)) => return Err(e),
+            Err(e) => outcomes.push(Some(Err(e))),
+        }
+    }
+    Ok(outcomes)
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::date;

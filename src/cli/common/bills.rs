@@ -20,7 +20,8 @@ use crate::cli::common::ledger::{LedgerArgs, bill_hint, ledger_failure, ledger_p
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
 use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::client::MutualTls;
-use crate::ledger::bills::{BillFile, BillWriter, BillsError, Listing, Mode, listed_days};
+use crate::ledger::bills::{BillWriter, BillsError, Mode, Outcome, listed_days};
+use crate::ledger::import::record_listed;
 use crate::output::Printer;
 use crate::wechat::SignType;
 use crate::wechat::client::{Client, ClientOptions};
@@ -215,61 +216,35 @@ pub(crate) fn record_days(
         return days;
     };
     let dates: Vec<Date> = on_disk.iter().map(|i| fetched.results[*i].0).collect();
-    let later = format!(
-        "the bills are saved and in the manifest: record them later with `{}`",
-        import_later(&dates, bill_dir, args)
-    );
-    let all_failed = |mut days: LedgerDays, failure: Failure| {
-        for index in &on_disk {
-            days.outcomes[*index] = Some("failed");
+    let outcomes = match record_saved(&path, &fetched.folder, mch_id, label, &dates, mode) {
+        Ok(outcomes) => outcomes,
+        Err(failure) => {
+            // Nothing is in the ledger, and the bills stay: say how to record them later.
+            for index in &on_disk {
+                days.outcomes[*index] = Some("failed");
+            }
+            let later = format!(
+                "the bills are saved and in the manifest: record them later with `{}`",
+                import_later(&dates, bill_dir, args)
+            );
+            let hint = match failure.hint.as_deref() {
+                Some(hint) => format!("{hint}; {later}"),
+                None => later,
+            };
+            days.failure = Some(failure.hint(hint));
+            return days;
         }
-        let hint = match failure.hint.as_deref() {
-            Some(hint) => format!("{hint}; {later}"),
-            None => later.clone(),
-        };
-        days.failure = Some(failure.hint(hint));
-        days
-    };
-    let mut ledger = match open(&path) {
-        Ok(ledger) => ledger,
-        Err(failure) => return all_failed(days, failure),
-    };
-    let mut writer = match BillWriter::new(&mut ledger, Some(mch_id)) {
-        Ok(writer) => writer,
-        Err(e) => return all_failed(days, ledger_failure(e)),
-    };
-    let (first, last) = (
-        dates[0].min(dates[dates.len() - 1]),
-        dates[0].max(dates[dates.len() - 1]),
-    );
-    let listings = match listed_days(&fetched.folder, first, last) {
-        Ok(listings) => listings,
-        Err(e) => return all_failed(days, Failure::usage(e.to_string())),
     };
     let mut refused = Vec::new();
-    for index in &on_disk {
-        let date = fetched.results[*index].0;
-        let entry = listings.iter().find_map(|(day, listing)| match listing {
-            Listing::Saved(entry) if *day == date && entry.bill_type == label => Some(entry),
-            _ => None,
-        });
-        let Some(entry) = entry else { continue };
-        let recorded =
-            BillFile::listed(&fetched.folder, entry).and_then(|file| writer.record(&file, mode));
-        match recorded {
-            Ok(recorded) => days.outcomes[*index] = Some(recorded.outcome.name()),
-            Err(BillsError::Ledger(e)) => {
-                drop(writer);
-                return all_failed(days, ledger_failure(e));
-            }
-            Err(e) => {
+    for ((index, date), outcome) in on_disk.iter().zip(&dates).zip(outcomes) {
+        match outcome {
+            Some(Ok(outcome)) => days.outcomes[*index] = Some(outcome.name()),
+            Some(Err(e)) => {
                 days.outcomes[*index] = Some("failed");
-                refused.push((date, e));
+                refused.push((*date, e));
             }
+            None => {}
         }
-    }
-    if let Err(e) = writer.commit() {
-        return all_failed(days, ledger_failure(e));
     }
     if let Some((_, first_error)) = refused.first() {
         let listed: Vec<String> = (refused.iter())
@@ -280,6 +255,30 @@ pub(crate) fn record_days(
         days.failure = Some(Failure::usage(message).hint(hint));
     }
     days
+}
+
+/// Records the saved bills of `dates` in the ledger at `path`, in one write transaction: for
+/// each date, what became of its bill (None: the manifest lists none). A failure is the
+/// ledger's, and leaves it as it was.
+fn record_saved(
+    path: &Path,
+    folder: &Path,
+    mch_id: &str,
+    label: &str,
+    dates: &[Date],
+    mode: Mode,
+) -> Result<Vec<Option<Result<Outcome, BillsError>>>, Failure> {
+    let mut ledger = open(path)?;
+    let mut writer = BillWriter::new(&mut ledger, Some(mch_id)).map_err(ledger_failure)?;
+    let (first, last) = (
+        dates[0].min(dates[dates.len() - 1]),
+        dates[0].max(dates[dates.len() - 1]),
+    );
+    let listings = listed_days(folder, first, last).map_err(|e| Failure::usage(e.to_string()))?;
+    let outcomes = record_listed(&mut writer, folder, &listings, label, dates, mode)
+        .map_err(ledger_failure)?;
+    writer.commit().map_err(ledger_failure)?;
+    Ok(outcomes)
 }
 
 /// The command that records the bills of `dates` in `bill_dir` later, into the same ledger.
