@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::common::ledger::LedgerArgs;
 use super::failure::{Failure, exit};
 use super::settings::{Context, Selected};
+use crate::config::Profile;
 use crate::fsutil::{WriteError, write_atomic};
 use crate::ledger::runs::Inputs;
 use crate::output::Printer;
@@ -210,22 +211,11 @@ impl MappingArgs {
 pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure> {
     let selected = context.select_optional()?;
     let profile = selected.as_ref().map(|s| &s.profile);
-    let table = profile.and_then(|p| p.reconcile.clone());
-    let flags = MappingSettings {
-        cutoff_window: args.cutoff_window.map(|seconds| seconds.to_string()),
-        ..args.mapping.settings()
-    };
-    let settings = flags.or(&table.unwrap_or_default());
     let Resolved {
         mapping,
-        read: mut read_options,
+        read: read_options,
         cutoff_window,
-    } = settings.resolve().map_err(|e| {
-        Failure::usage(e.to_string())
-            .hint("give it as a flag of the same name, or in the profile's [reconcile] table")
-    })?;
-    read_options.skip_bad_lines = args.skip_bad_lines;
-    read_options.threads = threads(args.threads)?;
+    } = reading(&args, profile)?;
     let mch_id = args
         .mch_id
         .clone()
@@ -318,6 +308,25 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
     } else {
         exit::NEGATIVE
     })
+}
+
+/// How the export is read: each flag, else the profile's [reconcile] table, else the default.
+fn reading(args: &ReconcileArgs, profile: Option<&Profile>) -> Result<Resolved, Failure> {
+    let table = profile.and_then(|p| p.reconcile.clone());
+    let flags = MappingSettings {
+        cutoff_window: args.cutoff_window.map(|seconds| seconds.to_string()),
+        ..args.mapping.settings()
+    };
+    let mut resolved = flags
+        .or(&table.unwrap_or_default())
+        .resolve()
+        .map_err(|e| {
+            Failure::usage(e.to_string())
+                .hint("give it as a flag of the same name, or in the profile's [reconcile] table")
+        })?;
+    resolved.read.skip_bad_lines = args.skip_bad_lines;
+    resolved.read.threads = threads(args.threads)?;
+    Ok(resolved)
 }
 
 /// The bill to read: --bill, else the day's bill in the bill folder, downloaded first when a
