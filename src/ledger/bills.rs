@@ -33,7 +33,7 @@ use crate::bill::layout::{BillKind, Column, Layout};
 use crate::bill::manifest::{self, EntryStatus, MANIFEST_NAME, ManifestEntry, ManifestError};
 use crate::bill::parse::{BillError, BillRecord, ParseError, Report, read};
 use crate::reconcile::bill::bill_row;
-use crate::reconcile::{BillRow, BillRowError, BillTotals, check_amount};
+use crate::reconcile::{BillRow, BillRowError, BillTotals, check_amount, check_day};
 use crate::time::stamp::{Day, bill_stamp, unix};
 
 /// What the manifest lists of a saved bill: the facts of its download.
@@ -837,14 +837,8 @@ fn check_row(
         line: row.line,
         text: row.time.to_owned(),
     })?;
-    if let Some(day) = on_day
-        && !day.contains(time)
-    {
-        return Err(BillRowError::WrongDay {
-            line: row.line,
-            found: Day::of(time).to_string(),
-            expected: day,
-        });
+    if let Some(day) = on_day {
+        check_day(row, time, day)?;
     }
     check_amount(row)?;
     Ok(time)

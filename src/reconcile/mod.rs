@@ -148,6 +148,19 @@ pub enum BillRowError {
     TooManyLines { line: u64 },
 }
 
+/// Refuses a bill row whose time (`time`, already read) is not on the bill's `day`.
+pub fn check_day(row: &BillRow<'_>, time: Stamp, day: Day) -> Result<(), BillRowError> {
+    if day.contains(time) {
+        Ok(())
+    } else {
+        Err(BillRowError::WrongDay {
+            line: row.line,
+            found: Day::of(time).to_string(),
+            expected: day,
+        })
+    }
+}
+
 /// Refuses a bill row of an amount no order can carry, so that sums of rows stay exact.
 pub fn check_amount(row: &BillRow<'_>) -> Result<(), BillRowError> {
     if row.line > u64::from(u32::MAX) {
@@ -509,14 +522,7 @@ impl<'e> Matcher<'e> {
         if self.day.is_none() || self.first_line == 0 {
             self.first_line = row.line;
         }
-        let day = *self.day.get_or_insert(Day::of(time));
-        if !day.contains(time) {
-            return Err(BillRowError::WrongDay {
-                line: row.line,
-                found: Day::of(time).to_string(),
-                expected: day,
-            });
-        }
+        check_day(row, time, *self.day.get_or_insert(Day::of(time)))?;
         check_amount(row)?;
         self.bill.add(row);
         if let Some(watch) = self.options.watch.as_deref() {

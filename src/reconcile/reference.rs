@@ -65,7 +65,7 @@ use super::store::{EntryKind, MAX_KEY, OrderStatus};
 use super::watch::{Sighting, Take};
 use super::{
     BillRow, BillRowError, BillTotals, Category, CategoryTotal, Difference, ExportTotals,
-    MAX_ORDER_FEN, Options, Reconciled, Reconciliation, Side, check_amount, sign,
+    MAX_ORDER_FEN, Options, Reconciled, Reconciliation, Side, check_amount, check_day, sign,
 };
 use crate::time::stamp::{self, DAY, Day, NO_TIME, Stamp};
 
@@ -434,14 +434,7 @@ fn check_row(
     day: &mut Option<Day>,
 ) -> Result<Stamp, BillRowError> {
     let time = check_adjacent_row(row, options)?;
-    let day = *day.get_or_insert(Day::of(time));
-    if !day.contains(time) {
-        return Err(BillRowError::WrongDay {
-            line: row.line,
-            found: Day::of(time).to_string(),
-            expected: day,
-        });
-    }
+    check_day(row, time, *day.get_or_insert(Day::of(time)))?;
     check_amount(row)?;
     Ok(time)
 }
