@@ -1,22 +1,19 @@
-//! `ledger report` and `ledger export` on a month of the emulator's synthetic days, downloaded
-//! with `bill download` and reconciled with `reconcile`; every figure held to sums worked out
-//! here from the bill files themselves, with none of the crate's parsing or summing.
-//!
-//! Recording bills and runs in the ledger is the work of other commands (`bill download`,
-//! `ledger import`, `reconcile`), not yet on this branch: until then [`record_bill`] and
-//! [`record_run`] write their facts in SQL, a bill's figures from the library's bill parser
-//! and a run's summary as `reconcile --out` wrote it.
+//! `ledger report` and `ledger export` on a month of the emulator's synthetic days, filled as
+//! a user fills the ledger: bills downloaded and recorded with `bill download` and
+//! `ledger import`, days reconciled with `reconcile --ledger`, a difference settled with
+//! `ledger resolve`. Every figure is held to sums worked out here from the bill files' own
+//! text, with none of the crate's parsing or summing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, params};
 use serde_json::Value;
 use time::Date;
 
+use wxpay_ops::bill::format::{BillType, FeeRate};
+use wxpay_ops::emulator::bills::write_trade_bill;
 use wxpay_ops::emulator::merchant::{DEFAULT_APPIDS, DEFAULT_MCH_ID};
 use wxpay_ops::emulator::synth::SyntheticDay;
-use wxpay_ops::ledger::Ledger;
 
 use crate::folders::{days_ago, iso};
 use crate::order::Shop;
@@ -61,189 +58,60 @@ fn fixed(text: &str, places: usize) -> i64 {
     if negative { -value } else { value }
 }
 
-/// A trade bill as WeChat Pay writes it: a header line, then rows of fields each behind a
-/// backtick, then the summary lines.
-fn sums_of_bill(path: &Path) -> Sums {
+/// A trade bill's rows as WeChat Pay writes them: a header line, then rows of fields each
+/// behind a backtick, then the summary lines. Each row by its header's names.
+fn rows_of_bill(path: &Path) -> Vec<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap()
-        .trim_start_matches('\u{feff}')
+    let header: Vec<String> = (lines.next().unwrap().trim_start_matches('\u{feff}'))
         .split(',')
+        .map(str::to_owned)
         .collect();
-    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (refund_no, ordered, applied, settled, fee) = (
-        column("商户退款单号"),
-        column("订单金额"),
-        column("申请退款金额"),
-        column("应结订单金额"),
-        column("手续费"),
-    );
+    lines
+        .take_while(|line| line.starts_with('`'))
+        .map(|line| {
+            let fields = line[1..].split(",`").map(str::to_owned);
+            header.iter().cloned().zip(fields).collect()
+        })
+        .collect()
+}
+
+/// A row of a refund: one with a 商户退款单号.
+fn is_refund(row: &BTreeMap<String, String>) -> bool {
+    !matches!(row["商户退款单号"].as_str(), "" | "0")
+}
+
+fn sums_of_bill(path: &Path) -> Sums {
     let mut sums = Sums::default();
-    for line in lines.take_while(|line| line.starts_with('`')) {
-        let fields: Vec<&str> = line[1..].split(",`").collect();
-        sums.fee_units += fixed(fields[fee], 5);
-        if matches!(fields[refund_no], "" | "0") {
-            sums.payments += 1;
-            sums.payment_fen += fixed(fields[ordered], 2);
-            sums.settlement_fen += fixed(fields[settled], 2);
-        } else {
+    for row in rows_of_bill(path) {
+        sums.fee_units += fixed(&row["手续费"], 5);
+        if is_refund(&row) {
             sums.refunds += 1;
-            sums.refund_fen += fixed(fields[applied], 2);
+            sums.refund_fen += fixed(&row["申请退款金额"], 2);
+        } else {
+            sums.payments += 1;
+            sums.payment_fen += fixed(&row["订单金额"], 2);
+            sums.settlement_fen += fixed(&row["应结订单金额"], 2);
         }
     }
     sums
 }
 
-/// Records a saved bill as `bill download` will: its facts and figures, and with `import`
-/// its rows. Returns the bill's id.
-fn record_bill(ledger: &Path, date: Date, file: &Path, sha256: &str, import: bool) -> i64 {
-    use wxpay_ops::bill::layout::Column;
-    let ledger = Ledger::open(ledger).unwrap();
-    let conn = ledger.conn();
-    let mut figures = [0i64; 6];
-    let mut rows = Vec::new();
-    let bill = std::fs::File::open(file).unwrap();
-    wxpay_ops::bill::parse::read(bill, |record| -> Result<(), ()> {
-        let refund = record.is_refund();
-        let (amount, settlement) = if refund {
-            let settled = record.fen(Column::SettlementRefundFee).unwrap_or_default();
-            (record.refund_fee().0, settled.0)
-        } else {
-            (record.total_fee().0, record.settlement_total_fee().0)
-        };
-        let at = 2 * usize::from(refund);
-        figures[at] += 1;
-        figures[at + 1] += amount;
-        if !refund {
-            figures[4] += settlement;
-        }
-        figures[5] += record.fee().0;
-        let time = time::PrimitiveDateTime::parse(
-            record.trade_time(),
-            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
-        )
-        .unwrap()
-        .assume_offset(time::macros::offset!(+8))
-        .unix_timestamp();
-        rows.push((
-            record.line() as i64,
-            i64::from(refund),
-            time,
-            record.out_trade_no().to_owned(),
-            record.transaction_id().to_owned(),
-            record.out_refund_no().map(str::to_owned),
-            record.refund_id().map(str::to_owned),
-            amount,
-            settlement,
-            record.fee().0,
-            if refund {
-                record.refund_status().unwrap_or_default().to_owned()
-            } else {
-                record.trade_state().to_owned()
-            },
-        ));
-        Ok(())
-    })
-    .unwrap();
-    conn.execute(
-        "INSERT INTO bills (mch_id, day, bill_type, path, sha256, bytes, rows, consistent,
-            recorded_at, payment_count, payment_fen, refund_count, refund_fen, settlement_fen,
-            fee_units, imported_at)
-         VALUES (?1, ?2, 'ALL', ?3, ?4, 0, ?5, 1, '2026-12-01T09:00:00+08:00', ?6, ?7, ?8, ?9,
-            ?10, ?11, CASE WHEN ?12 THEN '2026-12-01T09:00:00+08:00' END)",
-        params![
-            DEFAULT_MCH_ID,
-            iso(date),
-            file.display().to_string(),
-            sha256,
-            rows.len() as i64,
-            figures[0],
-            figures[1],
-            figures[2],
-            figures[3],
-            figures[4],
-            figures[5],
-            import
-        ],
+/// The line a shop's export (as `emulator export` writes it) gives an order of this bill,
+/// from the bill's rows of it: charged for the bill's amounts, dated when it was paid.
+fn export_line(bill: &Path, out_trade_no: &str) -> String {
+    let rows: Vec<_> = (rows_of_bill(bill).into_iter())
+        .filter(|row| row["商户订单号"] == out_trade_no)
+        .collect();
+    let payment = rows.iter().find(|row| !is_refund(row)).unwrap();
+    let (status, refunded) = match rows.iter().find(|row| is_refund(row)) {
+        Some(refund) => ("REFUNDED", refund["申请退款金额"].as_str()),
+        None => ("PAID", "0.00"),
+    };
+    format!(
+        "{out_trade_no},{status},{},{refunded},{}\n",
+        payment["订单金额"], payment["交易时间"]
     )
-    .unwrap();
-    let id = conn.last_insert_rowid();
-    if import {
-        let mut insert = conn
-            .prepare(
-                "INSERT INTO bill_rows VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )
-            .unwrap();
-        for r in &rows {
-            insert
-                .execute(params![
-                    id, r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10
-                ])
-                .unwrap();
-        }
-    }
-    id
-}
-
-/// Records a run as `reconcile` will: its summary as `--out` wrote it, and its differences,
-/// all open. Returns the run's id and the ids of its differences.
-fn record_run(ledger: &Path, date: Date, out: &Path) -> (i64, Vec<i64>) {
-    let ledger = Ledger::open(ledger).unwrap();
-    let conn = ledger.conn();
-    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
-    conn.execute(
-        "INSERT INTO runs (mch_id, day, started_at, user, bill_path, bill_sha256, export_path,
-            export_sha256, mapping, balanced, summary)
-         VALUES (?1, ?2, '2026-12-01T09:00:00+08:00', 'ops', 'bill', '', 'orders', '', '{}', 0,
-            ?3)",
-        params![DEFAULT_MCH_ID, iso(date), summary],
-    )
-    .unwrap();
-    let run = conn.last_insert_rowid();
-    let mut differences = csv::Reader::from_path(out.join("differences.csv")).unwrap();
-    let mut ids = Vec::new();
-    for record in differences.deserialize::<BTreeMap<String, String>>() {
-        let record = record.unwrap();
-        let number = |name: &str| record[name].parse::<i64>().ok();
-        conn.execute(
-            "INSERT INTO differences (run_id, mch_id, day, category, kind, out_trade_no,
-                out_refund_no, bill_fen, bill_line, export_fen, export_line, export_status, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(?7, ''), ?8, ?9, ?10, ?11, NULLIF(?12, ''),
-                ?13)",
-            params![
-                run,
-                DEFAULT_MCH_ID,
-                iso(date),
-                record["category"],
-                record["kind"],
-                record["out_trade_no"],
-                record["out_refund_no"],
-                number("bill_amount_fen"),
-                number("bill_line"),
-                number("export_amount_fen"),
-                number("export_line"),
-                record["export_status"],
-                record["note"]
-            ],
-        )
-        .unwrap();
-        ids.push(conn.last_insert_rowid());
-    }
-    (run, ids)
-}
-
-/// Sets the state of differences, as a later run or `ledger resolve` will.
-fn set_state(ledger: &Path, ids: &[i64], state: &str) {
-    let conn = Connection::open(ledger).unwrap();
-    for id in ids {
-        conn.execute(
-            "UPDATE differences SET state = ?2 WHERE id = ?1",
-            params![id, state],
-        )
-        .unwrap();
-    }
 }
 
 /// A month of the shop's: four days of trades, recorded and reconciled in four ways.
@@ -256,6 +124,9 @@ struct Month {
     days: [Date; 4],
 }
 
+/// The trades of each synthetic day.
+const TRADES: u64 = 60;
+
 impl Month {
     fn new() -> Month {
         let shop = Shop::new();
@@ -265,76 +136,99 @@ impl Month {
             .replace_day(1)
             .unwrap();
         let days = [3, 5, 8, 10].map(|day| first.replace_day(day).unwrap());
-        for (seed, date) in days.iter().enumerate() {
-            shop.emulator
-                .core()
-                .add_synthetic_day(SyntheticDay {
-                    mch_id: DEFAULT_MCH_ID.into(),
-                    appid: DEFAULT_APPIDS[0].into(),
-                    bill_date: iso(*date).replace('-', ""),
-                    trades: 60,
-                    seed: seed as u64,
-                })
-                .unwrap();
-            shop.run(&[
-                "bill",
-                "download",
-                "--date",
-                &iso(*date),
-                "--bill-dir",
-                "bills",
-            ])
-            .expect(0);
-        }
-        let ledger = shop.env.path("ledger.sqlite3");
-        Month {
+        let month = Month {
+            ledger: shop.env.path("ledger.sqlite3"),
             shop,
             first,
-            ledger,
             days,
+        };
+        for (seed, date) in days.iter().enumerate() {
+            month.serve(*date, TRADES, seed as u64);
         }
+        month
     }
 
-    fn bill(&self, date: Date) -> PathBuf {
-        self.shop
-            .env
-            .path(&format!("bills/{DEFAULT_MCH_ID}/{}.ALL.csv", iso(date)))
+    /// Has the emulator serve `date`'s bill as a synthetic day.
+    fn serve(&self, date: Date, trades: u64, seed: u64) {
+        (self.shop.emulator.core())
+            .add_synthetic_day(SyntheticDay {
+                mch_id: DEFAULT_MCH_ID.into(),
+                appid: DEFAULT_APPIDS[0].into(),
+                bill_date: iso(date).replace('-', ""),
+                trades,
+                seed,
+            })
+            .unwrap();
+    }
+
+    /// `bill download` of `date` into `dir` with `flags` (the ledger's): the saved file.
+    fn download(&self, date: Date, dir: &str, flags: &[&str]) -> PathBuf {
+        let day = iso(date);
+        let mut args = vec!["bill", "download", "--date", &day, "--bill-dir", dir];
+        args.extend_from_slice(flags);
+        self.shop.run(&args).expect(0);
+        let file = format!("{dir}/{DEFAULT_MCH_ID}/{}.ALL.csv", iso(date));
+        let file = self.shop.env.path(&file);
+        assert!(file.is_file(), "{}", file.display());
+        file
+    }
+
+    fn ledger_path(&self) -> String {
+        self.ledger.display().to_string()
     }
 
     fn month(&self) -> String {
         iso(self.first)[..7].to_owned()
     }
 
-    /// Reconciles `date` against the emulator's export of it with some differences planted;
-    /// the report files go to `out`.
-    fn reconcile(&self, date: Date, seed: usize, planted: &[&str], out: &str) -> PathBuf {
-        let day = format!("{}:60:{seed}", iso(date));
-        let orders = format!("{out}.orders.csv");
-        let mut args = vec!["emulator", "export", "--day", &day, "-o", &orders];
+    /// The emulator's export of `date` with some differences planted, and `extra` lines
+    /// after its own: the file's name.
+    fn export(&self, date: Date, seed: u64, planted: &[&str], extra: &str, name: &str) -> String {
+        let day = format!("{}:{TRADES}:{seed}", iso(date));
+        let mut args = vec!["emulator", "export", "--day", &day, "-o", name];
         args.extend_from_slice(planted);
         self.shop.env.run(&args).expect(0);
-        let bill = self.bill(date).display().to_string();
-        self.shop
+        if !extra.is_empty() {
+            let path = self.shop.env.path(name);
+            let orders = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, orders + extra).unwrap();
+        }
+        name.to_owned()
+    }
+
+    /// `reconcile --bill FILE --export FILE --ledger PATH`: its differences, as
+    /// (category, out_trade_no).
+    fn reconcile(&self, bill: &Path, export: &str) -> Vec<(String, String)> {
+        let bill = bill.display().to_string();
+        let ledger = self.ledger_path();
+        let out = (self.shop)
             .run(&[
+                "--format",
+                "json",
                 "reconcile",
                 "--bill",
                 &bill,
                 "--export",
-                &orders,
+                export,
                 "--mch-id",
                 DEFAULT_MCH_ID,
-                "--out",
-                out,
+                "--ledger",
+                &ledger,
             ])
             .expect(1);
-        self.shop.env.path(out)
+        let differences = out.json();
+        (differences.as_array().unwrap().iter())
+            .map(|d| {
+                let text = |key: &str| d[key].as_str().unwrap().to_owned();
+                (text("category"), text("out_trade_no"))
+            })
+            .collect()
     }
 
     fn ledger_args(&self) -> Vec<String> {
-        let ledger = self.ledger.display().to_string();
         vec![
             "--ledger".into(),
-            ledger,
+            self.ledger_path(),
             "--mch-id".into(),
             DEFAULT_MCH_ID.into(),
         ]
@@ -357,28 +251,33 @@ struct Expected {
     differences: Option<(u64, u64, u64)>,
 }
 
-/// Records the month's facts: the 3rd a bill with its rows; the 5th only reconciled, twice
-/// (the first run superseded), three of its differences closed or resolved since; the 8th a
-/// bill without rows and a run; the 10th a bill recorded wrong, then corrected.
+/// Fills the ledger with commands only: the 3rd a bill with its rows (`bill download
+/// --import`); the 5th only reconciled, from the bill file, twice (the first run superseded),
+/// two of its differences closed by the 8th's run and one resolved by hand; the 8th a bill
+/// without rows (`bill download`) and a run; the 10th a bill, then the bill WeChat Pay served
+/// again with another trade (`ledger import` of the second file). The other days: nothing.
 fn recorded_month() -> (Month, BTreeMap<Date, Expected>) {
     let month = Month::new();
     let [third, fifth, eighth, tenth] = month.days;
-    let ledger = &month.ledger;
+    let ledger = month.ledger_path();
+    let into = ["--ledger", ledger.as_str()];
     let mut expected: BTreeMap<Date, Expected> = BTreeMap::new();
 
-    record_bill(ledger, third, &month.bill(third), "a3", true);
+    let bill = month.download(third, "bills", &[&["--import"][..], &into].concat());
     expected.insert(
         third,
         Expected {
             source: Some("bill"),
-            sums: Some(sums_of_bill(&month.bill(third))),
+            sums: Some(sums_of_bill(&bill)),
             differences: None,
         },
     );
 
-    let first_run = month.reconcile(fifth, 1, &["--missing-in-bill", "1"], "run5a");
-    let (_, superseded) = record_run(ledger, fifth, &first_run);
-    set_state(ledger, &superseded, "superseded");
+    // The 5th's bill is on disk only: the day is known to the ledger by its runs.
+    let fifth_bill = month.download(fifth, "bills", &["--no-ledger"]);
+    let export = month.export(fifth, 1, &["--missing-in-bill", "1"], "", "5a.csv");
+    let first_run = month.reconcile(&fifth_bill, &export);
+    assert_eq!(first_run.len(), 1, "{first_run:?}");
     let planted = [
         "--missing-in-bill",
         "2",
@@ -387,46 +286,86 @@ fn recorded_month() -> (Month, BTreeMap<Date, Expected>) {
         "--amount-mismatch",
         "1",
     ];
-    let second_run = month.reconcile(fifth, 1, &planted, "run5b");
-    let (_, found) = record_run(ledger, fifth, &second_run);
-    assert_eq!(found.len(), 5, "the planted differences");
-    set_state(ledger, &found[..2], "closed");
-    set_state(ledger, &found[2..3], "resolved");
+    let export = month.export(fifth, 1, &planted, "", "5b.csv");
+    let mut found = month.reconcile(&fifth_bill, &export);
+    found.sort();
+    let kinds: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "amount_mismatch",
+            "missing_in_bill",
+            "missing_in_bill",
+            "missing_in_export",
+            "missing_in_export"
+        ],
+        "the planted differences"
+    );
+    // The amount the shop got wrong, settled by hand.
+    let open = (month.shop)
+        .env
+        .run(&["--format", "json", "ledger", "open", "--ledger", &ledger])
+        .expect(1)
+        .json();
+    let mismatch = (open.as_array().unwrap().iter())
+        .find(|d| d["category"] == "amount_mismatch" && d["day"] == iso(fifth).as_str())
+        .unwrap_or_else(|| panic!("{open}"));
+    let id = mismatch["id"].as_i64().unwrap().to_string();
+    (month.shop.env)
+        .run(&[
+            "ledger",
+            "resolve",
+            &id,
+            "--note",
+            "the shop's price was wrong",
+            "--ledger",
+            &ledger,
+        ])
+        .expect(0);
     expected.insert(
         fifth,
         Expected {
             source: Some("run"),
-            sums: Some(sums_of_bill(&month.bill(fifth))),
+            sums: Some(sums_of_bill(&fifth_bill)),
             differences: Some((5, 3, 2)),
         },
     );
 
-    record_bill(ledger, eighth, &month.bill(eighth), "a8", false);
-    let run = month.reconcile(eighth, 2, &["--missing-in-export", "3"], "run8");
-    record_run(ledger, eighth, &run);
+    // The 8th's export lists, besides its own orders, the two orders of the 5th the shop
+    // recorded late: that run closes the 5th's two missing_in_export.
+    let bill = month.download(eighth, "bills", &into);
+    let late: String = (found.iter())
+        .filter(|(category, _)| category == "missing_in_export")
+        .map(|(_, number)| export_line(&fifth_bill, number))
+        .collect();
+    let export = month.export(eighth, 2, &["--missing-in-export", "3"], &late, "8.csv");
+    let found = month.reconcile(&bill, &export);
+    assert_eq!(found.len(), 3, "{found:?}");
     expected.insert(
         eighth,
         Expected {
             source: Some("bill"),
-            sums: Some(sums_of_bill(&month.bill(eighth))),
+            sums: Some(sums_of_bill(&bill)),
             differences: Some((3, 0, 3)),
         },
     );
 
-    let wrong = record_bill(ledger, tenth, &month.bill(tenth), "a10-wrong", false);
-    Connection::open(ledger)
-        .unwrap()
-        .execute(
-            "UPDATE bills SET payment_fen = payment_fen + 100000 WHERE id = ?1",
-            [wrong],
-        )
-        .unwrap();
-    record_bill(ledger, tenth, &month.bill(tenth), "a10", true);
+    // The 10th: a bill recorded, then the bill WeChat Pay serves of the day later (the
+    // emulator's day with one trade more), fetched into another folder and imported.
+    let first = month.download(tenth, "bills", &into);
+    month.serve(tenth, TRADES + 1, 3);
+    let corrected = month.download(tenth, "bills-again", &["--no-ledger"]);
+    let file = corrected.display().to_string();
+    (month.shop.env)
+        .run(&["ledger", "import", &file, "--ledger", &ledger])
+        .expect(0);
+    let sums = sums_of_bill(&corrected);
+    assert_ne!(sums, sums_of_bill(&first), "a bill that differs");
     expected.insert(
         tenth,
         Expected {
             source: Some("bill"),
-            sums: Some(sums_of_bill(&month.bill(tenth))),
+            sums: Some(sums),
             differences: None,
         },
     );
@@ -737,19 +676,45 @@ fn a_ledger_that_is_not_there_or_holds_several_merchants_is_named() {
         .expect(2)
         .error_mentions("2026-13");
 
-    let path = env.path("shared.sqlite3");
-    let ledger = Ledger::open(&path).unwrap();
+    // Two merchants in one ledger: one's bill imported (`ledger import` refuses a second
+    // merchant's bill), the other's day reconciled into it (`reconcile` records the run of
+    // the merchant it is given). The bills are the emulator's of a synthetic day of each
+    // merchant, named as `bill download` names them.
+    let path = env.path("shared.sqlite3").display().to_string();
+    let mut bills = Vec::new();
     for mch_id in ["1900000109", "1900000110"] {
-        ledger
-            .conn()
-            .execute(
-                "INSERT INTO bills (mch_id, day, bill_type, path, sha256, bytes, rows,
-                    recorded_at) VALUES (?1, '2026-11-02', 'ALL', 'x', ?1, 0, 0, 'now')",
-                [mch_id],
-            )
-            .unwrap();
+        let day = SyntheticDay {
+            mch_id: mch_id.into(),
+            appid: DEFAULT_APPIDS[0].into(),
+            bill_date: "20261102".into(),
+            trades: 5,
+            seed: 0,
+        };
+        std::fs::create_dir_all(env.path(mch_id)).unwrap();
+        let bill = env.path(&format!("{mch_id}/2026-11-02.ALL.csv"));
+        let mut file = std::fs::File::create(&bill).unwrap();
+        let rows = day.into_rows(FeeRate(60));
+        write_trade_bill(&mut file, BillType::All, rows).unwrap();
+        bills.push(bill.display().to_string());
     }
-    let path = path.display().to_string();
+    env.run(&["ledger", "import", &bills[0], "--ledger", &path])
+        .expect(0);
+    let day = "2026-11-02:5:0";
+    let args = ["emulator", "export", "--day", day, "--mch-id", "1900000110"];
+    env.run(&[&args[..], &["-o", "orders.csv"]].concat())
+        .expect(0);
+    env.run(&[
+        "reconcile",
+        "--bill",
+        &bills[1],
+        "--export",
+        "orders.csv",
+        "--mch-id",
+        "1900000110",
+        "--ledger",
+        &path,
+    ])
+    .expect(0);
     env.run(&["ledger", "report", "--month", "2026-11", "--ledger", &path])
         .expect(2)
         .error_mentions("1900000109, 1900000110")
@@ -768,7 +733,12 @@ fn a_ledger_that_is_not_there_or_holds_several_merchants_is_named() {
             "1900000110",
         ])
         .expect(0);
-    assert_eq!(out.json()["summary"]["days_with_figures"], 0);
+    // The one merchant's month: its bill's day.
+    let report = out.json();
+    assert_eq!(report["summary"]["mch_id"], "1900000110");
+    assert_eq!(report["summary"]["days_with_figures"], 1);
+    assert_eq!(report["days"][1]["date"], "2026-11-02");
+    assert_eq!(report["days"][1]["source"], "run");
     env.run(&[
         "ledger",
         "report",
