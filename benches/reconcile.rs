@@ -19,9 +19,10 @@
 //! differences, for profiling), BENCH_RECONCILE_NO_DUCKDB (set: skip DuckDB).
 //!
 //! BENCH_RECONCILE_LEDGER (set): instead, the cost of the ledger. For each size, the real
-//! binary's `reconcile` of the day with `--no-ledger` and with a new ledger (the inputs
-//! hashed, the run and its differences recorded), in turn, one warm-up and
-//! BENCH_RECONCILE_RUNS timed rounds, and the ratio of the medians.
+//! binary's `reconcile` of the day with `--no-ledger`, with a new ledger (both inputs hashed,
+//! the run and its differences recorded), and with a new ledger in which the bill was
+//! recorded first, as `bill download` records it (untimed; then only the export is hashed),
+//! in turn, one warm-up and BENCH_RECONCILE_RUNS timed rounds, and the ratios of the medians.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -402,6 +403,26 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
     )
 }
 
+/// A ledger at `path`, new, or (`bill`) with the day's bill recorded as `bill download`
+/// records a bill it saved (its facts and sha256, not its rows).
+fn new_ledger(path: &Path, bill: Option<&Path>) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::remove_file(name).ok();
+    }
+    if let Some(bill) = bill {
+        use wxpay_ops::ledger::{Ledger, bills};
+        let mut ledger = Ledger::open(path).expect("the ledger opens");
+        let mut writer = bills::BillWriter::new(&mut ledger, Some("1900000109")).expect("writes");
+        let file = bills::BillFile::find(bill).expect("the bill is a bill");
+        writer
+            .record(&file, bills::Mode::Record)
+            .expect("the bill is recorded");
+        writer.commit().expect("committed");
+    }
+}
+
 /// The wall seconds of the binary's `reconcile` of one size, recorded in `ledger` or not.
 fn run_binary(data: &Data, ledger: Option<&Path>) -> f64 {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wxpay-ops"));
@@ -419,14 +440,7 @@ fn run_binary(data: &Data, ledger: Option<&Path>) -> f64 {
         .arg(&data.export)
         .stdout(std::process::Stdio::null());
     match ledger {
-        Some(path) => {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut name = path.as_os_str().to_owned();
-                name.push(suffix);
-                std::fs::remove_file(name).ok();
-            }
-            command.arg("--ledger").arg(path)
-        }
+        Some(path) => command.arg("--ledger").arg(path),
         None => command.arg("--no-ledger"),
     };
     let started = Instant::now();
@@ -440,23 +454,41 @@ fn run_binary(data: &Data, ledger: Option<&Path>) -> f64 {
 /// `reconcile` through the binary with and without the ledger.
 fn ledger_cost(sizes: &str, runs: usize) {
     let ledger = folder().join("ledger.sqlite3");
-    println!("{runs} runs after one warm-up, without and with the ledger in turn");
+    println!(
+        "{runs} runs after one warm-up, without the ledger, with a new one, and with one that \
+         has the bill, in turn"
+    );
     for size in sizes.split(',') {
         let trades: u64 = size.trim().parse().expect("BENCH_RECONCILE_SIZES: numbers");
         let data = data(trades);
-        let (mut without, mut with) = (Vec::new(), Vec::new());
+        let mut times: [Vec<f64>; 3] = Default::default();
         for run in 0..=runs {
-            let times = (run_binary(&data, None), run_binary(&data, Some(&ledger)));
+            let without = run_binary(&data, None);
+            new_ledger(&ledger, None);
+            let new = run_binary(&data, Some(&ledger));
+            new_ledger(&ledger, Some(&data.bill));
+            let with_bill = run_binary(&data, Some(&ledger));
             if run > 0 {
-                without.push(times.0);
-                with.push(times.1);
+                for (times, t) in times.iter_mut().zip([without, new, with_bill]) {
+                    times.push(t);
+                }
             }
         }
-        let (low, median, high) = spread(without);
-        let (l_low, l_median, l_high) = spread(with);
+        let [without, new, with_bill] = times.map(spread);
+        let line = |(low, median, high): (f64, f64, f64)| {
+            format!(
+                "{low:.3} / {median:.3} / {high:.3} s ({:+.1}%)",
+                (median / without.1 - 1.0) * 100.0
+            )
+        };
         println!(
-            "{trades:>9} trades: --no-ledger {low:.3} / {median:.3} / {high:.3} s, ledger {l_low:.3} / {l_median:.3} / {l_high:.3} s (min/median/max); ledger {:+.1}% (medians)",
-            (l_median / median - 1.0) * 100.0
+            "{trades:>9} trades (min / median / max, and the medians against --no-ledger):\n  \
+             --no-ledger            {}\n  \
+             new ledger             {}\n  \
+             ledger has the bill    {}",
+            line(without),
+            line(new),
+            line(with_bill)
         );
     }
 }

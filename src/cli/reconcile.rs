@@ -258,10 +258,15 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         Engine::Fast => reconcile_files,
         Engine::Reference => crate::reconcile::reference::reconcile,
     };
+    let known = match &ledger {
+        Some(ledger) => ledger.known_files(&files)?,
+        None => Vec::new(),
+    };
     let started_at = crate::time::now();
-    // The inputs are hashed for the ledger beside the reconciliation, which reads them too.
+    // The inputs are hashed for the ledger beside the reconciliation, which reads them too;
+    // a bill the ledger recorded and that is unchanged since is not hashed again.
     let (reconciled, inputs) = std::thread::scope(|scope| {
-        let hashing = (ledger.is_some()).then(|| scope.spawn(|| Inputs::hash(&files)));
+        let hashing = (ledger.is_some()).then(|| scope.spawn(|| Inputs::hash(&files, &known)));
         let reconciled = engine(&files, &mapping, &read_options, options);
         let inputs = hashing.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         (reconciled, inputs)

@@ -424,6 +424,8 @@ struct Found {
 struct Pass {
     sha256: String,
     bytes: u64,
+    /// The file's modification time, when it was the same before and after the pass.
+    mtime_ns: Option<i64>,
     report: Report,
     /// A trade bill's figures.
     totals: Option<BillTotals>,
@@ -554,7 +556,8 @@ impl<'l> BillWriter<'l> {
             .execute(
                 "UPDATE bills SET sha256 = ?2, bytes = ?3, rows = ?4, consistent = ?5, \
                  payment_count = ?6, payment_fen = ?7, refund_count = ?8, refund_fen = ?9, \
-                 settlement_fen = ?10, fee_units = ?11, imported_at = ?12 WHERE id = ?1",
+                 settlement_fen = ?10, fee_units = ?11, imported_at = ?12, mtime_ns = ?13 \
+                 WHERE id = ?1",
                 params![
                     id,
                     pass.sha256,
@@ -568,6 +571,7 @@ impl<'l> BillWriter<'l> {
                     figures[4],
                     figures[5],
                     import.then_some(&self.recorded_at),
+                    pass.mtime_ns,
                 ],
             )
             .map_err(sqlite(&path))?;
@@ -696,11 +700,19 @@ fn figures(totals: &BillTotals) -> Option<[Option<i64>; 6]> {
     ])
 }
 
-fn absolute(path: &Path) -> String {
+/// A path as the ledger keeps it (`bills.path`): absolute, not resolved further.
+pub(crate) fn absolute(path: &Path) -> String {
     std::path::absolute(path)
         .unwrap_or_else(|_| path.to_owned())
         .display()
         .to_string()
+}
+
+/// A file's modification time in Unix nanoseconds (`bills.mtime_ns`); none before 1970 or
+/// where the system does not keep it.
+pub(crate) fn mtime_ns(metadata: &std::fs::Metadata) -> Option<i64> {
+    let since = metadata.modified().ok()?.duration_since(std::time::UNIX_EPOCH);
+    i64::try_from(since.ok()?.as_nanos()).ok()
 }
 
 /// The file as it is read: counted and hashed on the parser's reading thread.
@@ -753,6 +765,9 @@ fn read_bill(
         path: path.clone(),
         source,
     })?;
+    // Its size and time before and after the pass: the same, they are the time of the bytes
+    // hashed, for reconcile to take the sha256 of a file still of that size and time.
+    let before = opened.metadata().ok();
     let mut hashing = hashing(opened);
     let mut insert = match bill_id {
         Some(_) => Some(conn.prepare_cached(INSERT_ROW).map_err(sqlite(ledger))?),
@@ -811,9 +826,22 @@ fn read_bill(
         },
         ParseError::Visit(Stop::Sqlite(e)) => sqlite(ledger)(e).into(),
     })?;
+    let after = hashing.inner.metadata().ok();
+    let mtime_ns = match (before, after) {
+        (Some(before), Some(after))
+            if before.is_file()
+                && before.len() == hashing.bytes
+                && after.len() == hashing.bytes
+                && mtime_ns(&before) == mtime_ns(&after) =>
+        {
+            mtime_ns(&after)
+        }
+        _ => None,
+    };
     Ok(Pass {
         sha256: hashing.sha256(),
         bytes: hashing.bytes,
+        mtime_ns,
         report,
         totals: trade.then_some(totals),
     })
@@ -1240,6 +1268,81 @@ mod tests {
         assert!(matches!(error, Err(BillsError::NoMerchant { .. })));
     }
 
+    /// Reconcile takes the sha256 of a bill the ledger recorded while the file has the size
+    /// and modification time it had when it was hashed; a bill edited since (the same size,
+    /// a newer time) is hashed again, and so is one whose time is unknown.
+    #[test]
+    fn reconcile_takes_a_recorded_bill_s_sha256_only_while_it_is_unchanged() {
+        use crate::ledger::runs::Inputs;
+        use crate::reconcile::bill::Files;
+        let mut books = Books::new();
+        let path = books.path("2026-11-20.ALL.csv");
+        trade_bill(&path, BillType::All, "20261120", 1, MCH);
+        let export = books.path("export.csv");
+        std::fs::write(&export, "out_trade_no,amount\n").unwrap();
+        let recorded = books.one(&path, Mode::Record).unwrap();
+        let metadata = std::fs::metadata(&path).unwrap();
+        let stored: Option<i64> = books
+            .ledger
+            .conn()
+            .query_row(
+                "SELECT mtime_ns FROM bills WHERE id = ?1",
+                [recorded.bill_id],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, mtime_ns(&metadata));
+        let real = hash_file(&path).unwrap();
+        // A sha256 that no file has, so that taking it shows.
+        let marked = "a".repeat(64);
+        books
+            .ledger
+            .conn()
+            .execute("UPDATE bills SET sha256 = ?1", [&marked])
+            .unwrap();
+        let files = Files {
+            bill: &path,
+            export: &export,
+            previous_bill: None,
+            next_bill: None,
+        };
+        let sha = |books: &Books| {
+            let known = books.ledger.known_files(&files).unwrap();
+            Inputs::hash(&files, &known).unwrap().bill.sha256.unwrap()
+        };
+        assert_eq!(sha(&books), marked);
+        // Edited in place: the same size, one byte changed, a newer time.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.iter().position(|b| b.is_ascii_digit()).unwrap();
+        bytes[at] = if bytes[at] == b'9' { b'8' } else { b'9' };
+        let edited = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        (&edited).write_all(&bytes).unwrap();
+        edited
+            .set_modified(metadata.modified().unwrap() + std::time::Duration::from_secs(1))
+            .unwrap();
+        drop(edited);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), metadata.len());
+        let hashed = sha(&books);
+        assert_ne!(hashed, marked);
+        assert_ne!(hashed, real);
+        assert_eq!(hashed, hash_file(&path).unwrap());
+        // Its old time given back, it is taken as unchanged: the rule trusts the time.
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(metadata.modified().unwrap())
+            .unwrap();
+        assert_eq!(sha(&books), marked);
+        // No time recorded: hashed.
+        books
+            .ledger
+            .conn()
+            .execute("UPDATE bills SET mtime_ns = NULL", [])
+            .unwrap();
+        assert_eq!(sha(&books), hash_file(&path).unwrap());
+    }
+
     /// The plans docs/reference.md shows: every lookup of the ledger's bills goes through an
     /// index.
     #[test]
@@ -1257,6 +1360,12 @@ mod tests {
                 .unwrap();
             rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
         };
+        let known = plan(crate::ledger::runs::KNOWN_FILE);
+        assert_eq!(
+            known,
+            "SEARCH bills USING INDEX bills_by_path (path=?)",
+            "{known}"
+        );
         let found = plan(FIND_BILL);
         assert!(found.contains("USING INDEX sqlite_autoindex_bills_1 (mch_id=? AND day=? AND bill_type=? AND sha256=?)"), "{found}");
         let days = plan("SELECT * FROM day_bills WHERE mch_id = ?1 AND day BETWEEN ?2 AND ?3");

@@ -58,12 +58,39 @@ pub struct Input {
     pub sha256: Option<String>,
 }
 
+/// What the ledger knows of a bill file it recorded: the sha256 of its bytes when they were
+/// of this size and modification time (`bills.sha256`, `bytes`, `mtime_ns`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownFile {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    pub mtime_ns: i64,
+}
+
+impl KnownFile {
+    /// Whether `metadata` (of the same path) proves the file unchanged since it was hashed:
+    /// the same size and the same modification time, as rsync's quick check has it. A file
+    /// written again changes its time (a newer one), so it is hashed again.
+    fn unchanged(&self, metadata: &std::fs::Metadata) -> bool {
+        metadata.is_file()
+            && metadata.len() == self.bytes
+            && super::bills::mtime_ns(metadata) == Some(self.mtime_ns)
+    }
+}
+
 impl Input {
-    /// Hashes the file at `path`.
-    pub fn hash(path: &Path) -> Result<Input, FileError> {
+    /// Hashes the file at `path`, or takes the sha256 the ledger `known` of it while the
+    /// file is unchanged since ([`KnownFile::unchanged`]).
+    pub fn hash(path: &Path, known: &[KnownFile]) -> Result<Input, FileError> {
         let error = |e| FileError::new(path, e);
         let metadata = std::fs::metadata(path).map_err(error)?;
-        let sha256 = if metadata.is_file() {
+        let known = known
+            .iter()
+            .find(|k| k.path == path && k.unchanged(&metadata));
+        let sha256 = if let Some(known) = known {
+            Some(known.sha256.clone())
+        } else if metadata.is_file() {
             let mut file = File::open(path).map_err(error)?;
             let mut hasher = Sha256::new();
             let mut buffer = vec![0; 1 << 20];
@@ -96,12 +123,13 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// Hashes each file of a reconciliation (on this thread: run it beside the engine).
-    pub fn hash(files: &Files<'_>) -> Result<Inputs, FileError> {
-        let optional = |path: Option<&Path>| path.map(Input::hash).transpose();
+    /// Hashes each file of a reconciliation (on this thread: run it beside the engine),
+    /// but for the bills the ledger `known` unchanged.
+    pub fn hash(files: &Files<'_>, known: &[KnownFile]) -> Result<Inputs, FileError> {
+        let optional = |path: Option<&Path>| path.map(|p| Input::hash(p, known)).transpose();
         Ok(Inputs {
-            bill: Input::hash(files.bill)?,
-            export: Input::hash(files.export)?,
+            bill: Input::hash(files.bill, known)?,
+            export: Input::hash(files.export, known)?,
             previous_bill: optional(files.previous_bill)?,
             next_bill: optional(files.next_bill)?,
         })
@@ -517,7 +545,44 @@ fn need_of_new(d: &Difference, day: Day) -> Option<Need> {
     Need::of(d.category, bill, d.export.as_ref().map(|s| s.amount))
 }
 
+/// The latest bill recorded from a path, with the time of the bytes hashed.
+pub(crate) const KNOWN_FILE: &str =
+    "SELECT sha256, bytes, mtime_ns FROM bills WHERE path = ?1 ORDER BY id DESC LIMIT 1";
+
 impl Ledger {
+    /// What the ledger knows of the bills of `files` (their latest `bills` row each, by
+    /// path), for [`Inputs::hash`] to take the sha256 of those still unchanged.
+    pub fn known_files(&self, files: &Files<'_>) -> Result<Vec<KnownFile>, LedgerError> {
+        let bills = [Some(files.bill), files.previous_bill, files.next_bill];
+        let mut known = Vec::new();
+        for path in bills.into_iter().flatten() {
+            let found = self
+                .conn
+                .prepare_cached(KNOWN_FILE)
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([super::bills::absolute(path)], |row| {
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                row.get::<_, i64>(1)?,
+                                row.get::<_, Option<i64>>(2)?,
+                            ))
+                        })
+                        .optional()
+                })
+                .map_err(sqlite(&self.path))?;
+            if let Some((sha256, bytes, Some(mtime_ns))) = found {
+                known.push(KnownFile {
+                    path: path.to_owned(),
+                    sha256,
+                    bytes: bytes as u64,
+                    mtime_ns,
+                });
+            }
+        }
+        Ok(known)
+    }
+
     /// The keys of the open differences that a run of `day` (any day, if not known yet)
     /// could close: those of other days that can close themselves.
     pub fn watched(

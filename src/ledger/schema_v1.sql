@@ -16,6 +16,10 @@ CREATE TABLE bills (
     path TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     bytes INTEGER NOT NULL,
+    -- The file's modification time (Unix nanoseconds) as the ledger read it to record it, so
+    -- that reconcile can take sha256 for a file still of that size and time (NULL: unknown,
+    -- or the file changed while it was read).
+    mtime_ns INTEGER,
     rows INTEGER NOT NULL,
     -- Whether the summary row matched the rows.
     consistent INTEGER,
@@ -34,6 +38,9 @@ CREATE TABLE bills (
     -- Its index (mch_id, day, bill_type, sha256) also finds a merchant's bills by day.
     UNIQUE (mch_id, day, bill_type, sha256)
 );
+
+-- What the ledger knows of the file at a path (reconcile's inputs).
+CREATE INDEX bills_by_path ON bills (path);
 
 -- The day's bill of each merchant, day and type: the one recorded last.
 CREATE VIEW day_bills AS

@@ -10,7 +10,8 @@ use crate::cli::failure::Failure;
 use crate::cli::settings::Selected;
 use crate::fsutil::FileError;
 use crate::ledger::Ledger;
-use crate::ledger::runs::{Inputs, NewRun, Recorded};
+use crate::ledger::runs::{Inputs, KnownFile, NewRun, Recorded};
+use crate::reconcile::bill::Files;
 use crate::reconcile::Reconciliation;
 use crate::reconcile::watch::Watch;
 use crate::time::stamp::Day;
@@ -53,6 +54,15 @@ impl RunLedger {
             .insert(Ledger::open(&self.path).map_err(ledger_failure)?);
         let keys = ledger.watched(mch_id, day).map_err(ledger_failure)?;
         Ok((!keys.is_empty()).then(|| Arc::new(Watch::new(keys))))
+    }
+
+    /// What the ledger, if it exists, knows of the run's bills: the sha256 of those
+    /// recorded, to take instead of hashing them again while they are unchanged.
+    pub(super) fn known_files(&self, files: &Files<'_>) -> Result<Vec<KnownFile>, Failure> {
+        match &self.ledger {
+            Some(ledger) => ledger.known_files(files).map_err(ledger_failure),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Records the run, whose inputs were hashed beside the reconciliation.

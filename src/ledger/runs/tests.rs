@@ -510,7 +510,7 @@ fn inputs_are_hashed_as_they_are_on_disk_and_pipes_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orders.csv");
     std::fs::write(&path, "abc").unwrap();
-    let input = Input::hash(&path).unwrap();
+    let input = Input::hash(&path, &[]).unwrap();
     assert_eq!(
         input.sha256.as_deref(),
         Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
@@ -524,8 +524,8 @@ fn inputs_are_hashed_as_they_are_on_disk_and_pipes_are_not() {
         0,
     )
     .unwrap();
-    assert_eq!(Input::hash(&fifo).unwrap().sha256, None);
-    assert!(Input::hash(&dir.path().join("absent.csv")).is_err());
+    assert_eq!(Input::hash(&fifo, &[]).unwrap().sha256, None);
+    assert!(Input::hash(&dir.path().join("absent.csv"), &[]).is_err());
 }
 
 #[test]
