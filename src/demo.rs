@@ -1272,17 +1272,27 @@ impl Shop<'_> {
             threads: options.read_options.threads,
             watch,
         };
+        let known = match self
+            .ledger(options.folder)
+            .and_then(|l| l.known_files(&files))
+        {
+            Ok(known) => known,
+            Err(e) => return self.fail(name, command, e),
+        };
         let started_at = self.emulator.core().clock.now();
-        let reconciled = match reconcile_files(
-            &files,
-            options.mapping,
-            options.read_options,
-            reconcile_options,
-        ) {
+        let (reconciled, inputs) = Inputs::hash_beside(&files, Some(&known), || {
+            reconcile_files(
+                &files,
+                options.mapping,
+                options.read_options,
+                reconcile_options,
+            )
+        });
+        let reconciled = match reconciled {
             Ok(reconciled) => reconciled,
             Err(e) => return self.fail(name, command, e),
         };
-        let inputs = match Inputs::hash(&files) {
+        let inputs = match inputs.expect("hashed, since the ledger is known") {
             Ok(inputs) => inputs,
             Err(e) => return self.fail(name, command, e),
         };

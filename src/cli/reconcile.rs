@@ -170,6 +170,23 @@ enum Engine {
     Reference,
 }
 
+impl Engine {
+    fn run(
+        self,
+        files: &Files<'_>,
+        mapping: &crate::reconcile::export::Mapping,
+        read: &crate::reconcile::export::ReadOptions,
+        options: Options,
+    ) -> Result<Reconciled, FilesError> {
+        match self {
+            Engine::Fast => reconcile_files(files, mapping, read, options),
+            Engine::Reference => {
+                crate::reconcile::reference::reconcile(files, mapping, read, options)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum UnitArg {
     Fen,
@@ -221,23 +238,13 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         .clone()
         .or_else(|| profile.map(|p| p.mch_id.clone()));
     let bill_path = bill_of(context, &args, selected.as_ref(), mch_id.as_deref())?;
-    // parse_day takes the days a Day counts, so nothing is dropped here.
-    let day = args
-        .date
-        .or_else(|| day_in_name(&bill_path))
-        .and_then(Day::of_date);
-    let bill_dir = super::common::bills::bill_dir(args.bill_dir.as_deref(), selected.as_ref());
-    let mut ledger = record::RunLedger::place(
-        &args.ledger,
-        selected.as_ref(),
-        bill_dir.ok().as_deref(),
-        mch_id.as_deref(),
-    );
+    let day = day_of(args.date, &bill_path);
+    let mut ledger = record::RunLedger::place(&args, selected.as_ref(), mch_id.as_deref());
     // Before the run: the open differences of other days, whose counterparts it may see.
-    let watch = match &mut ledger {
-        Some(ledger) => ledger.watch(mch_id.as_deref(), day)?,
-        None => None,
-    };
+    let watch = (ledger.as_mut())
+        .map(|ledger| ledger.watch(mch_id.as_deref(), day))
+        .transpose()?
+        .flatten();
     let options = Options {
         day,
         mch_id: mch_id.clone(),
@@ -247,46 +254,28 @@ pub fn run_command(context: &Context, args: ReconcileArgs) -> Result<u8, Failure
         threads: read_options.threads,
         watch,
     };
-    let export_name = args.export.display().to_string();
     let files = Files {
         bill: &bill_path,
         export: &args.export,
         previous_bill: args.prev_bill.as_deref(),
         next_bill: args.next_bill.as_deref(),
     };
-    let engine = match args.engine {
-        Engine::Fast => reconcile_files,
-        Engine::Reference => crate::reconcile::reference::reconcile,
-    };
-    let known = match &ledger {
-        Some(ledger) => ledger.known_files(&files)?,
-        None => Vec::new(),
-    };
+    let known = (ledger.as_ref())
+        .map(|ledger| ledger.known_files(&files))
+        .transpose()?;
     let started_at = crate::time::now();
-    // The inputs are hashed for the ledger beside the reconciliation, which reads them too;
-    // a bill the ledger recorded and that is unchanged since is not hashed again.
-    let (reconciled, inputs) = std::thread::scope(|scope| {
-        let hashing = (ledger.is_some()).then(|| scope.spawn(|| Inputs::hash(&files, &known)));
-        let reconciled = engine(&files, &mapping, &read_options, options);
-        let inputs = hashing.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        (reconciled, inputs)
+    let (reconciled, inputs) = Inputs::hash_beside(&files, known.as_deref(), || {
+        args.engine.run(&files, &mapping, &read_options, options)
     });
-    let reconciled = reconciled.map_err(|e| match e {
-        FilesError::Export(e) => export_failure(&export_name, e),
-        FilesError::Bill(path, e) => bill_failure(&path, e),
-    })?;
+    let export_name = args.export.display().to_string();
+    let reconciled = reconciled.map_err(|e| files_failure(&export_name, e))?;
     let outcome = &reconciled.outcome;
     let printer = &context.printer;
     warn_about(printer, &reconciled, &export_name, &bill_path);
     let summary = summary_json(&reconciled, &bill_path, &export_name);
     let differences: Vec<Record> = outcome.differences.iter().map(difference_record).collect();
     if let Some(dir) = &args.out {
-        write_out(dir, &summary, &differences)?;
-        printer.status(&format!(
-            "wrote {} and {}",
-            dir.join("differences.csv").display(),
-            dir.join("summary.json").display()
-        ));
+        write_out(printer, dir, &summary, &differences)?;
     }
     // Recorded before anything goes to stdout, so that a script reads a report only of a
     // run the ledger holds.
@@ -420,6 +409,20 @@ fn downloaded_bill(dir: &Path, day: Date, mch_id: Option<&str>) -> Result<PathBu
     Ok(path)
 }
 
+/// The run's day: `--date`, else the day in the bill's file name.
+fn day_of(date: Option<Date>, bill_path: &Path) -> Option<Day> {
+    // parse_day takes the days a Day counts, so nothing is dropped here.
+    date.or_else(|| day_in_name(bill_path))
+        .and_then(Day::of_date)
+}
+
+fn files_failure(export_name: &str, error: FilesError) -> Failure {
+    match error {
+        FilesError::Export(e) => export_failure(export_name, e),
+        FilesError::Bill(path, e) => bill_failure(&path, e),
+    }
+}
+
 fn export_failure(name: &str, error: ExportError) -> Failure {
     let hint = match &error {
         ExportError::MissingColumn { .. } => {
@@ -463,7 +466,12 @@ fn bill_failure(path: &Path, error: BillReadError) -> Failure {
     }
 }
 
-fn write_out(dir: &Path, summary: &Value, differences: &[Record]) -> Result<(), Failure> {
+fn write_out(
+    printer: &Printer,
+    dir: &Path,
+    summary: &Value,
+    differences: &[Record],
+) -> Result<(), Failure> {
     crate::fsutil::output_folder(dir)?;
     let write = |name: &str, text: String| -> Result<(), Failure> {
         let path = dir.join(name);
@@ -476,7 +484,13 @@ fn write_out(dir: &Path, summary: &Value, differences: &[Record]) -> Result<(), 
         "differences.csv",
         render_records(Format::Csv, &DIFFERENCE_COLUMNS, differences),
     )?;
-    write("summary.json", crate::output::render_json(summary))
+    write("summary.json", crate::output::render_json(summary))?;
+    printer.status(&format!(
+        "wrote {} and {}",
+        dir.join("differences.csv").display(),
+        dir.join("summary.json").display()
+    ));
+    Ok(())
 }
 
 /// `threads` flag, else $WXPAY_OPS_THREADS, else the machine's cores.

@@ -123,6 +123,21 @@ pub struct Inputs {
 }
 
 impl Inputs {
+    /// Runs `reconcile` (which reads the files too) on this thread while, for a ledger that
+    /// `known` what it holds of the bills, the inputs are hashed on a second one.
+    pub fn hash_beside<T>(
+        files: &Files<'_>,
+        known: Option<&[KnownFile]>,
+        reconcile: impl FnOnce() -> T,
+    ) -> (T, Option<Result<Inputs, FileError>>) {
+        std::thread::scope(|scope| {
+            let hashing = known.map(|known| scope.spawn(|| Inputs::hash(files, known)));
+            let reconciled = reconcile();
+            let inputs = hashing.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (reconciled, inputs)
+        })
+    }
+
     /// Hashes each file of a reconciliation (on this thread: run it beside the engine),
     /// but for the bills the ledger `known` unchanged.
     pub fn hash(files: &Files<'_>, known: &[KnownFile]) -> Result<Inputs, FileError> {

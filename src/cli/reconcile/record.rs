@@ -4,15 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cli::common::bills::bill_dir;
 use crate::cli::common::counted;
-use crate::cli::common::ledger::{LedgerArgs, ledger_failure, ledger_path, open, os_user};
+use crate::cli::common::ledger::{ledger_failure, ledger_path, open, os_user};
 use crate::cli::failure::Failure;
 use crate::cli::settings::Selected;
 use crate::fsutil::FileError;
 use crate::ledger::Ledger;
 use crate::ledger::runs::{Inputs, KnownFile, NewRun, Recorded};
-use crate::reconcile::bill::Files;
 use crate::reconcile::Reconciliation;
+use crate::reconcile::bill::Files;
 use crate::reconcile::watch::Watch;
 use crate::time::stamp::Day;
 use serde_json::Value;
@@ -29,13 +30,18 @@ impl RunLedger {
     /// The ledger of this run, if one can be placed: --ledger, the profile's, or the one
     /// beside the merchant's bills (which needs a bill folder and the merchant).
     pub(super) fn place(
-        args: &LedgerArgs,
+        args: &super::ReconcileArgs,
         selected: Option<&Selected>,
-        bill_dir: Option<&Path>,
         mch_id: Option<&str>,
     ) -> Option<RunLedger> {
-        let dir = bill_dir.unwrap_or(Path::new(""));
-        let path = ledger_path(args, selected, dir, mch_id.filter(|_| bill_dir.is_some()))?;
+        let bill_dir = bill_dir(args.bill_dir.as_deref(), selected).ok();
+        let dir = bill_dir.as_deref().unwrap_or(Path::new(""));
+        let path = ledger_path(
+            &args.ledger,
+            selected,
+            dir,
+            mch_id.filter(|_| bill_dir.is_some()),
+        )?;
         Some(RunLedger { path, ledger: None })
     }
 
