@@ -11,7 +11,8 @@
 //! A trade bill's rows are imported as they are parsed, in one pass over the file with bounded
 //! memory: the file is hashed on the parser's reading thread, each row checked (the bill's
 //! merchant, a time, an ALL bill's rows on its day, an amount one order can carry) and
-//! inserted with one prepared statement. Everything a command records is in the one write
+//! inserted with one prepared statement; a bill at least as large as the ledger has the index
+//! of order numbers built after its rows (`index_after`). Everything a command records is in the one write
 //! transaction of the command ([`BillWriter`]); each bill in a savepoint of it, so that a bill
 //! that fails leaves nothing of itself and the others still go in. A fund-flow bill is recorded
 //! (its facts) but its rows are not imported: they are money movements of an account, not
@@ -711,7 +712,10 @@ pub(crate) fn absolute(path: &Path) -> String {
 /// A file's modification time in Unix nanoseconds (`bills.mtime_ns`); none before 1970 or
 /// where the system does not keep it.
 pub(crate) fn mtime_ns(metadata: &std::fs::Metadata) -> Option<i64> {
-    let since = metadata.modified().ok()?.duration_since(std::time::UNIX_EPOCH);
+    let since = metadata
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH);
     i64::try_from(since.ok()?.as_nanos()).ok()
 }
 
@@ -769,6 +773,10 @@ fn read_bill(
     // hashed, for reconcile to take the sha256 of a file still of that size and time.
     let before = opened.metadata().ok();
     let mut hashing = hashing(opened);
+    let rebuild = match bill_id {
+        Some(_) => index_after(conn, ledger, file)?,
+        None => None,
+    };
     let mut insert = match bill_id {
         Some(_) => Some(conn.prepare_cached(INSERT_ROW).map_err(sqlite(ledger))?),
         None => None,
@@ -826,6 +834,9 @@ fn read_bill(
         },
         ParseError::Visit(Stop::Sqlite(e)) => sqlite(ledger)(e).into(),
     })?;
+    if let Some(index) = rebuild {
+        conn.execute_batch(&index).map_err(sqlite(ledger))?;
+    }
     let after = hashing.inner.metadata().ok();
     let mtime_ns = match (before, after) {
         (Some(before), Some(after))
@@ -845,6 +856,57 @@ fn read_bill(
         report,
         totals: trade.then_some(totals),
     })
+}
+
+/// The index of order numbers, which a bill's rows enter at places all over it unless their
+/// order numbers grow with time.
+const ORDER_INDEX: &str = "bill_rows_by_order";
+
+/// The bytes of a bill row, about (an ALL bill's run 250 to 260), to tell the rows of a file
+/// the manifest does not list.
+const ROW_BYTES: u64 = 256;
+
+/// Takes the index of order numbers down for a bill that brings at least as many rows as the
+/// ledger holds, and returns the statement that builds it again after them (its own, as
+/// `sqlite_schema` keeps it). Rows inserted one by one enter the index wherever their order
+/// numbers fall: once the index outgrows the page cache, every row reads a page and spills
+/// another, 3 times the CPU and far more writes than `CREATE INDEX`, which sorts the keys and
+/// writes each page once (benches/ledger_import, docs/performance.md). The build costs what
+/// the whole index holds, so it pays only while the bill is the larger part of it. Either way
+/// the index is the same, and all of it happens in the bill's savepoint: a bill that fails
+/// leaves the index as it was.
+fn index_after(
+    conn: &Connection,
+    ledger: &Path,
+    file: &BillFile,
+) -> Result<Option<String>, BillsError> {
+    let held: i64 = conn
+        .query_row(
+            "SELECT coalesce(sum(rows), 0) FROM bills WHERE imported_at IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sqlite(ledger))?;
+    let coming = match file.listed.as_ref().filter(|l| l.rows > 0) {
+        Some(listed) => listed.rows,
+        None => std::fs::metadata(&file.path).map_or(0, |m| m.len()) / ROW_BYTES,
+    };
+    if coming < held.max(1) as u64 {
+        return Ok(None);
+    }
+    let index: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?1",
+            [ORDER_INDEX],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sqlite(ledger))?;
+    if index.is_some() {
+        conn.execute_batch(&format!("DROP INDEX {ORDER_INDEX}"))
+            .map_err(sqlite(ledger))?;
+    }
+    Ok(index)
 }
 
 /// A trade bill row's time, once the row is of the bill's merchant, of its day (when
@@ -887,11 +949,22 @@ mod tests {
 
     /// A trade bill of `trades` synthetic trades of `date` (yyyyMMdd) at `path`.
     fn trade_bill(path: &Path, bill_type: BillType, date: &str, seed: u64, mch: &str) -> Summary {
+        sized_bill(path, bill_type, date, seed, mch, 300)
+    }
+
+    fn sized_bill(
+        path: &Path,
+        bill_type: BillType,
+        date: &str,
+        seed: u64,
+        mch: &str,
+        trades: u64,
+    ) -> Summary {
         let day = SyntheticDay {
             mch_id: mch.into(),
             appid: "wx2421b1c4370ec43b".into(),
             bill_date: date.into(),
-            trades: 300,
+            trades,
             seed,
         };
         let mut out = std::fs::File::create(path).unwrap();
@@ -1181,6 +1254,60 @@ mod tests {
         assert_eq!(books.count("SELECT count(*) FROM bills"), 2);
     }
 
+    /// A bill larger than the ledger has its index of order numbers built after its rows, a
+    /// smaller one enters it row by row, and a large bill that fails leaves it as it was:
+    /// every way, the same index, with every row in it.
+    #[test]
+    fn the_index_of_order_numbers_is_whole_however_a_bill_enters_it() {
+        let mut books = Books::new();
+        let index_sql = "SELECT sql FROM sqlite_schema WHERE name = 'bill_rows_by_order'";
+        let schema = |books: &Books| -> String {
+            (books.ledger.conn())
+                .query_row(index_sql, [], |row| row.get(0))
+                .unwrap()
+        };
+        let before = schema(&books);
+        let (large, small, bad) = (
+            books.path("2026-11-20.ALL.csv"),
+            books.path("2026-11-21.ALL.csv"),
+            books.path("2026-11-22.ALL.csv"),
+        );
+        sized_bill(&large, BillType::All, "20261120", 1, MCH, 600);
+        sized_bill(&small, BillType::All, "20261121", 2, MCH, 100);
+        // Larger than the ledger, and cut short: it fails after the index was taken down.
+        sized_bill(&bad, BillType::All, "20261122", 3, MCH, 3000);
+        let bytes = std::fs::read(&bad).unwrap();
+        std::fs::write(&bad, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let recorded = books.record(
+            Some(MCH),
+            &[
+                (&large, Mode::Import),
+                (&small, Mode::Import),
+                (&bad, Mode::Import),
+            ],
+        );
+        assert!(recorded[0].is_ok() && recorded[1].is_ok(), "{recorded:?}");
+        assert!(matches!(recorded[2], Err(BillsError::Bill { .. })));
+        assert_eq!(schema(&books), before);
+        let conn = books.ledger.conn();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        // Every row is found through the index by its order number.
+        let rows = books.count("SELECT count(*) FROM bill_rows");
+        assert_eq!(
+            rows as u64,
+            recorded[0].as_ref().unwrap().rows + recorded[1].as_ref().unwrap().rows
+        );
+        let found = books.count(
+            "SELECT count(*) FROM bill_rows AS r WHERE EXISTS (SELECT 1 FROM bill_rows \
+             INDEXED BY bill_rows_by_order WHERE out_trade_no = r.out_trade_no \
+             AND bill_id = r.bill_id AND line = r.line)",
+        );
+        assert_eq!(found, rows);
+    }
+
     #[test]
     fn rows_of_another_day_in_an_all_bill_are_refused() {
         let mut books = Books::new();
@@ -1362,8 +1489,7 @@ mod tests {
         };
         let known = plan(crate::ledger::runs::KNOWN_FILE);
         assert_eq!(
-            known,
-            "SEARCH bills USING INDEX bills_by_path (path=?)",
+            known, "SEARCH bills USING INDEX bills_by_path (path=?)",
             "{known}"
         );
         let found = plan(FIND_BILL);
