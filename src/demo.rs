@@ -1355,11 +1355,12 @@ impl Shop<'_> {
         let name = "ledger open: the differences still open".to_owned();
         let command = Some("wxpay-ops ledger open".to_owned());
         let today = SECOND_DAY.date.next_day().unwrap_or(SECOND_DAY.date);
-        let open = match self.ledger.as_ref().map(|l| l.open_differences(today)) {
-            Some(Ok(open)) => open,
-            Some(Err(e)) => return self.fail(name, command, e),
-            None => return self.fail(name, command, "no ledger"),
-        };
+        let open =
+            match (self.ledger.as_ref()).map(|l| l.open_differences(today, Some(DEFAULT_MCH_ID))) {
+                Some(Ok(open)) => open,
+                Some(Err(e)) => return self.fail(name, command, e),
+                None => return self.fail(name, command, "no ledger"),
+            };
         let mut found: Vec<String> = (open.iter())
             .map(|d| {
                 format!(

@@ -640,14 +640,20 @@ impl Ledger {
         Ok(recorded)
     }
 
-    /// The open differences, oldest day first.
-    pub fn open_differences(&self, today: Date) -> Result<Vec<OpenDifference>, LedgerError> {
+    /// The open differences of a merchant (of every merchant when `None`), oldest day
+    /// first.
+    pub fn open_differences(
+        &self,
+        today: Date,
+        mch_id: Option<&str>,
+    ) -> Result<Vec<OpenDifference>, LedgerError> {
         let sql = format!(
-            "SELECT {DIFFERENCE_FIELDS} FROM differences WHERE state = 'open' ORDER BY day, id"
+            "SELECT {DIFFERENCE_FIELDS} FROM differences WHERE state = 'open' \
+             AND (?1 IS NULL OR mch_id = ?1) ORDER BY day, id"
         );
         let read = || -> rusqlite::Result<Vec<StoredDifference>> {
             let mut statement = self.conn.prepare(&sql)?;
-            let rows = statement.query_map([], difference_of)?;
+            let rows = statement.query_map([mch_id], difference_of)?;
             rows.collect()
         };
         let open = read().map_err(sqlite(&self.path))?;
@@ -699,10 +705,14 @@ impl Ledger {
         Ok(resolved.expect("the difference just updated"))
     }
 
-    /// Everything the ledger knows of one order: its bill rows, its differences, and the
-    /// runs that found and closed them.
-    pub fn show(&self, out_trade_no: &str) -> Result<OrderHistory, LedgerError> {
-        history(&self.conn, out_trade_no).map_err(sqlite(&self.path))
+    /// Everything the ledger knows of one order of a merchant (of any merchant when
+    /// `None`): its bill rows, its differences, and the runs that found and closed them.
+    pub fn show(
+        &self,
+        out_trade_no: &str,
+        mch_id: Option<&str>,
+    ) -> Result<OrderHistory, LedgerError> {
+        history(&self.conn, out_trade_no, mch_id).map_err(sqlite(&self.path))
     }
 }
 
@@ -941,16 +951,21 @@ fn record(
     })
 }
 
-fn history(conn: &rusqlite::Connection, out_trade_no: &str) -> rusqlite::Result<OrderHistory> {
+fn history(
+    conn: &rusqlite::Connection,
+    out_trade_no: &str,
+    mch_id: Option<&str>,
+) -> rusqlite::Result<OrderHistory> {
     let mut out = OrderHistory::default();
     let mut statement = conn.prepare(
         "SELECT r.bill_id, b.day, b.bill_type, b.path, r.line, r.kind, r.time, \
          r.transaction_id, r.out_refund_no, r.refund_id, r.amount_fen, r.settlement_fen, \
          r.fee_units, r.state \
          FROM bill_rows r JOIN bills b ON b.id = r.bill_id \
-         WHERE r.out_trade_no = ?1 ORDER BY b.day, r.time, r.bill_id, r.line",
+         WHERE r.out_trade_no = ?1 AND (?2 IS NULL OR b.mch_id = ?2) \
+         ORDER BY b.day, r.time, r.bill_id, r.line",
     )?;
-    let rows = statement.query_map([out_trade_no], |row| {
+    let rows = statement.query_map(params![out_trade_no, mch_id], |row| {
         Ok(StoredBillRow {
             bill_id: row.get(0)?,
             day: row.get(1)?,
@@ -973,10 +988,11 @@ fn history(conn: &rusqlite::Connection, out_trade_no: &str) -> rusqlite::Result<
     })?;
     out.bill_rows = rows.collect::<rusqlite::Result<_>>()?;
     let mut statement = conn.prepare(&format!(
-        "SELECT {DIFFERENCE_FIELDS} FROM differences WHERE out_trade_no = ?1 ORDER BY day, id"
+        "SELECT {DIFFERENCE_FIELDS} FROM differences WHERE out_trade_no = ?1 \
+         AND (?2 IS NULL OR mch_id = ?2) ORDER BY day, id"
     ))?;
-    out.differences =
-        (statement.query_map([out_trade_no], difference_of)?).collect::<rusqlite::Result<_>>()?;
+    out.differences = (statement.query_map(params![out_trade_no, mch_id], difference_of)?)
+        .collect::<rusqlite::Result<_>>()?;
     let mut ids: Vec<i64> = (out.differences.iter())
         .flat_map(|d| [Some(d.run_id), d.closed_by_run])
         .flatten()

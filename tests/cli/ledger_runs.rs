@@ -598,3 +598,81 @@ fn a_ledger_that_cannot_be_written_fails_the_run_after_its_report() {
         b"SQLite format 3\0 not ours"
     );
 }
+
+#[test]
+fn open_and_show_keep_to_the_merchant_of_a_shared_ledger() {
+    let env = Env::new();
+    // Two merchants' days of the same date and seed: the same order numbers, in one ledger.
+    let mine = day("20261120", 50);
+    let theirs = SyntheticDay {
+        mch_id: "1900000110".into(),
+        ..mine.clone()
+    };
+    let missing = paid_trades(&mine).next().unwrap().out_trade_no;
+    for (i, day) in [&mine, &theirs].into_iter().enumerate() {
+        std::fs::create_dir_all(env.path(&day.mch_id)).unwrap();
+        let bill = env.path(&format!("{}/2026-11-20.ALL.csv", day.mch_id));
+        let mut file = std::fs::File::create(&bill).unwrap();
+        write_trade_bill(&mut file, BillType::All, day.clone().into_rows(FeeRate(60))).unwrap();
+        let export = without(&orders(day, &Differences::default()), &missing);
+        let export = write(&env, &format!("orders-{i}.csv"), &export);
+        let bill = bill.to_str().unwrap();
+        if i == 0 {
+            ledger(&env, &["import", bill], 0);
+        }
+        let args = ["reconcile", "--bill", bill, "--export", &export];
+        let ledger = ["--mch-id", &day.mch_id, "--ledger", LEDGER];
+        env.run(&[&args[..], &ledger].concat()).expect(1);
+    }
+    let merchants = |rows: &Value| -> Vec<String> {
+        let rows = rows.as_array().unwrap().iter();
+        rows.map(|r| r["mch_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = ledger(&env, &["open"], 1).json();
+    assert_eq!(merchants(&all), [MCH_ID, "1900000110"]);
+    let theirs_open = ledger(&env, &["open", "--mch-id", "1900000110"], 1).json();
+    assert_eq!(merchants(&theirs_open), ["1900000110"]);
+
+    let show = |mch_id: &str, code: i32| -> Vec<(String, Value)> {
+        let out = ledger(&env, &["show", &missing, "--mch-id", mch_id], code);
+        let rows = if code == 0 {
+            out.json()
+        } else {
+            Value::Array(vec![])
+        };
+        (rows.as_array().unwrap().iter())
+            .map(|r| (r["source"].as_str().unwrap().to_owned(), r["id"].clone()))
+            .collect()
+    };
+    let sources = |rows: &[(String, Value)]| -> Vec<String> {
+        let mut sources: Vec<String> = rows.iter().map(|(s, _)| s.clone()).collect();
+        sources.dedup();
+        sources
+    };
+    // Only the first merchant's bill was imported: its row, its run and its difference.
+    assert_eq!(sources(&show(MCH_ID, 0)), ["bill_row", "run", "difference"]);
+    let theirs_shown = show("1900000110", 0);
+    assert_eq!(sources(&theirs_shown), ["run", "difference"]);
+    let ids = |rows: &[(String, Value)], source: &str| -> Vec<Value> {
+        (rows.iter().filter(|(s, _)| s == source))
+            .map(|(_, id)| id.clone())
+            .collect()
+    };
+    assert_eq!(
+        ids(&theirs_shown, "difference"),
+        [theirs_open[0]["id"].clone()]
+    );
+    assert_eq!(
+        ids(&theirs_shown, "run"),
+        [theirs_open[0]["run_id"].clone()]
+    );
+    // Unfiltered, both merchants' differences of that order number.
+    let both = ledger(&env, &["show", &missing], 0).json();
+    let differences = both.as_array().unwrap().iter();
+    assert_eq!(
+        differences.filter(|r| r["source"] == "difference").count(),
+        2
+    );
+    show("1900000999", 1);
+}

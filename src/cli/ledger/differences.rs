@@ -97,8 +97,9 @@ const SHOW_COLUMNS: [&str; 18] = [
 ];
 
 pub fn open(context: &Context, args: OpenArgs) -> Result<u8, Failure> {
-    let (ledger, _) = existing(context, &args.file)?;
-    let open = (ledger.open_differences(crate::time::today())).map_err(ledger_failure)?;
+    let (ledger, mch_id) = existing(context, &args.file)?;
+    let open = (ledger.open_differences(crate::time::today(), mch_id.as_deref()))
+        .map_err(ledger_failure)?;
     let records: Vec<Record> = open.iter().map(open_record).collect();
     context.printer.records(&OPEN_COLUMNS, &records)?;
     context.printer.status(&format!(
@@ -133,8 +134,8 @@ pub fn resolve(context: &Context, args: ResolveArgs) -> Result<u8, Failure> {
 }
 
 pub fn show(context: &Context, args: ShowArgs) -> Result<u8, Failure> {
-    let (ledger, _) = existing(context, &args.file)?;
-    let history = (ledger.show(&args.out_trade_no)).map_err(ledger_failure)?;
+    let (ledger, mch_id) = existing(context, &args.file)?;
+    let history = (ledger.show(&args.out_trade_no, mch_id.as_deref())).map_err(ledger_failure)?;
     let rows = timeline(&history);
     context.printer.records(&SHOW_COLUMNS, &rows)?;
     if rows.is_empty() {

@@ -180,7 +180,7 @@ fn a_cut_off_payment_closes_with_the_next_days_half() {
     );
     assert!(
         ledger
-            .open_differences(date!(2026 - 12 - 01))
+            .open_differences(date!(2026 - 12 - 01), None)
             .unwrap()
             .is_empty()
     );
@@ -240,7 +240,9 @@ fn a_counterpart_matched_or_out_of_scope_closes_it_alone() {
             .as_str()
         )
     );
-    let open = ledger.open_differences(date!(2026 - 11 - 25)).unwrap();
+    let open = ledger
+        .open_differences(date!(2026 - 11 - 25), None)
+        .unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].age_days, 5);
     assert_eq!(open[0].need, Some(Need::Bill { fen: 100 }));
@@ -494,7 +496,7 @@ fn an_order_shows_its_bill_rows_differences_and_runs() {
              INSERT INTO bill_rows VALUES (1, 3, 0, 1795190402, 'Q', '4201', NULL, NULL, 100, 100, 60, 'SUCCESS');",
         )
         .unwrap();
-    let history = ledger.show("P").unwrap();
+    let history = ledger.show("P", None).unwrap();
     assert_eq!(history.bill_rows.len(), 1);
     assert_eq!(history.bill_rows[0].day, "2026-11-21");
     assert_eq!(history.bill_rows[0].kind, EntryKind::Payment);
@@ -502,7 +504,10 @@ fn an_order_shows_its_bill_rows_differences_and_runs() {
     assert_eq!(history.differences[0].state, State::Closed);
     let runs: Vec<i64> = history.runs.iter().map(|r| r.id).collect();
     assert_eq!(runs, [first.run, second.run]);
-    assert_eq!(ledger.show("nothing").unwrap(), OrderHistory::default());
+    assert_eq!(
+        ledger.show("nothing", None).unwrap(),
+        OrderHistory::default()
+    );
 }
 
 #[test]
