@@ -51,6 +51,13 @@ pub enum LedgerError {
     Foreign { path: PathBuf },
     #[error("{path}: no difference {id}")]
     NoDifference { path: PathBuf, id: i64 },
+    #[error("{path}: difference {id} is of merchant {found}, not {asked}")]
+    OtherMerchant {
+        path: PathBuf,
+        id: i64,
+        found: String,
+        asked: String,
+    },
     #[error("{path}: difference {} is {}, not open", .difference.id, .difference.state.name())]
     NotOpen {
         path: PathBuf,

@@ -670,11 +670,12 @@ impl Ledger {
             .collect())
     }
 
-    /// Resolves an open difference by hand: who, and why. A difference that is not open is
-    /// refused, and left as it is.
+    /// Resolves an open difference by hand: who, and why. A difference that is not open, or
+    /// not of the merchant `mch_id` names, is refused, and left as it is.
     pub fn resolve(
         &mut self,
         id: i64,
+        mch_id: Option<&str>,
         note: &str,
         user: &str,
         now: OffsetDateTime,
@@ -685,6 +686,16 @@ impl Ledger {
         let Some(found) = found else {
             return Err(LedgerError::NoDifference { path, id });
         };
+        if let (Some(asked), Some(found)) = (mch_id, &found.mch_id)
+            && asked != found
+        {
+            return Err(LedgerError::OtherMerchant {
+                path,
+                id,
+                found: found.clone(),
+                asked: asked.to_owned(),
+            });
+        }
         if found.state != State::Open {
             return Err(LedgerError::NotOpen {
                 path,

@@ -675,4 +675,11 @@ fn open_and_show_keep_to_the_merchant_of_a_shared_ledger() {
         2
     );
     show("1900000999", 1);
+    // Resolving another merchant's difference is refused, and says whose it is.
+    let id = theirs_open[0]["id"].to_string();
+    let resolve = ["resolve", id.as_str(), "--note", "paid", "--mch-id", MCH_ID];
+    ledger(&env, &resolve, 2)
+        .error_mentions("merchant 1900000110")
+        .hint_mentions("--mch-id 1900000110");
+    assert_eq!(ledger(&env, &["open"], 1).json(), all);
 }

@@ -174,6 +174,9 @@ pub(crate) fn ledger_failure(error: LedgerError) -> Failure {
         LedgerError::NoDifference { .. } => {
             failure.hint("`wxpay-ops ledger open` lists the open differences with their ids")
         }
+        LedgerError::OtherMerchant { found, .. } => failure.hint(format!(
+            "check the id with `wxpay-ops ledger open`; to resolve it for its merchant, pass --mch-id {found}"
+        )),
         LedgerError::NotOpen { difference, .. } => {
             let how = match difference.state {
                 State::Closed => format!(

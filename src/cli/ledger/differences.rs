@@ -121,10 +121,10 @@ pub fn resolve(context: &Context, args: ResolveArgs) -> Result<u8, Failure> {
             "say why the difference is settled, e.g. --note \"refunded by hand on 2026-11-22\"",
         ));
     }
-    let (mut ledger, _) = existing(context, &args.file)?;
+    let (mut ledger, mch_id) = existing(context, &args.file)?;
     let user = os_user();
-    let resolved =
-        (ledger.resolve(args.id, note, &user, crate::time::now())).map_err(ledger_failure)?;
+    let resolved = (ledger.resolve(args.id, mch_id.as_deref(), note, &user, crate::time::now()))
+        .map_err(ledger_failure)?;
     context.printer.status(&format!(
         "difference {} of {} resolved by {user}",
         resolved.id, resolved.day

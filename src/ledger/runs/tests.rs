@@ -346,6 +346,7 @@ fn a_rerun_supersedes_open_differences_and_keeps_settled_ones() {
     ledger
         .resolve(
             ids[2],
+            None,
             "refunded the 0.10 yuan by hand",
             "alice",
             datetime!(2026-11-22 10:00 +8),
@@ -420,7 +421,16 @@ fn resolving_records_who_and_why_and_refuses_what_is_not_open() {
     );
     let id = all(&ledger)[0].id;
     let at = datetime!(2026-11-22 10:00 +8);
-    let resolved = ledger.resolve(id, "the shop's typo", "alice", at).unwrap();
+    // Not of the merchant named: refused, and left open.
+    let other = ledger.resolve(id, Some("1900000999"), "no", "eve", at);
+    assert!(
+        matches!(&other, Err(LedgerError::OtherMerchant { found, .. }) if Some(found.as_str()) == MCH),
+        "{other:?}"
+    );
+    assert_eq!(all(&ledger)[0].state, State::Open);
+    let resolved = ledger
+        .resolve(id, MCH, "the shop's typo", "alice", at)
+        .unwrap();
     assert_eq!(resolved.state, State::Resolved);
     assert_eq!(resolved.resolved_by.as_deref(), Some("alice"));
     assert_eq!(resolved.resolution.as_deref(), Some("the shop's typo"));
@@ -428,7 +438,7 @@ fn resolving_records_who_and_why_and_refuses_what_is_not_open() {
         resolved.closed_at.as_deref(),
         Some("2026-11-22T10:00:00+08:00")
     );
-    let again = ledger.resolve(id, "twice", "bob", at).unwrap_err();
+    let again = ledger.resolve(id, None, "twice", "bob", at).unwrap_err();
     assert!(
         matches!(&again, LedgerError::NotOpen { difference, .. } if difference.resolved_by.as_deref() == Some("alice")),
         "{again}"
@@ -443,7 +453,7 @@ fn resolving_records_who_and_why_and_refuses_what_is_not_open() {
         Some("the shop's typo")
     );
     assert!(matches!(
-        ledger.resolve(id + 100, "x", "bob", at),
+        ledger.resolve(id + 100, None, "x", "bob", at),
         Err(LedgerError::NoDifference { .. })
     ));
 }
