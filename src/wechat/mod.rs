@@ -17,6 +17,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod sign;
 pub mod transport;
+pub mod v3;
 pub mod xml;
 
 pub use money::{BillAmount, Fen};

@@ -7,6 +7,7 @@ use thiserror::Error;
 use super::client::Client;
 use super::secret::ApiKey;
 use super::sign::{SignType, nonce_str, sign_pairs};
+use super::v3::MerchantKey;
 
 /// Timestamps as the pay SDKs read them: seconds since 1970, ten digits (2001 to 2286).
 pub const TIMESTAMPS: std::ops::Range<u64> = 1_000_000_000..10_000_000_000;
@@ -55,14 +56,54 @@ pub fn pay_params(
     key: &ApiKey,
 ) -> Result<Vec<(&'static str, String)>, PaySignError> {
     validate(scene, request)?;
+    let fields = unsigned(scene, request, request.sign_type.as_str());
+    let sign = sign_pairs(
+        fields.iter().map(|(k, v)| (*k, v.as_str())),
+        key,
+        request.sign_type,
+    );
+    Ok(signed(scene, fields, sign))
+}
+
+/// The API v3 parameter object (B4): `signType` RSA, signed with the merchant's private key
+/// over four lines, `appId`, `timeStamp`, `nonceStr` and `package` (APP: the bare prepay id in
+/// the package's place). `request.sign_type` is not used.
+pub fn pay_params_v3(
+    scene: PayScene,
+    request: &PayRequest<'_>,
+    key: &MerchantKey,
+) -> Result<Vec<(&'static str, String)>, PaySignError> {
+    validate(scene, request)?;
+    let fields = unsigned(scene, request, "RSA");
+    let value = |name: &str| -> &str {
+        (fields.iter().find(|(k, _)| *k == name)).map_or("", |(_, v)| v.as_str())
+    };
+    let lines = match scene {
+        PayScene::MiniProgram | PayScene::Jsapi => ["appId", "timeStamp", "nonceStr", "package"],
+        PayScene::App => ["appid", "timestamp", "noncestr", "prepayid"],
+    };
+    let message: String = lines
+        .iter()
+        .map(|name| format!("{}\n", value(name)))
+        .collect();
+    let sign = key.sign(message.as_bytes());
+    Ok(signed(scene, fields, sign))
+}
+
+/// The fields the front end is given, but the sign, whose type is `sign_type`.
+fn unsigned(
+    scene: PayScene,
+    request: &PayRequest<'_>,
+    sign_type: &str,
+) -> Vec<(&'static str, String)> {
     let timestamp = request.timestamp.to_string();
-    let mut fields: Vec<(&'static str, String)> = match scene {
+    match scene {
         PayScene::MiniProgram | PayScene::Jsapi => vec![
             ("appId", request.appid.to_owned()),
             ("timeStamp", timestamp),
             ("nonceStr", request.nonce.to_owned()),
             ("package", format!("prepay_id={}", request.prepay_id)),
-            ("signType", request.sign_type.as_str().to_owned()),
+            ("signType", sign_type.to_owned()),
         ],
         PayScene::App => vec![
             ("appid", request.appid.to_owned()),
@@ -72,12 +113,16 @@ pub fn pay_params(
             ("noncestr", request.nonce.to_owned()),
             ("timestamp", timestamp),
         ],
-    };
-    let sign = sign_pairs(
-        fields.iter().map(|(k, v)| (*k, v.as_str())),
-        key,
-        request.sign_type,
-    );
+    }
+}
+
+/// The fields with their sign, as the scene's call takes them: `wx.requestPayment` does not
+/// take the `appId` it is signed with.
+fn signed(
+    scene: PayScene,
+    mut fields: Vec<(&'static str, String)>,
+    sign: String,
+) -> Vec<(&'static str, String)> {
     match scene {
         PayScene::MiniProgram => {
             fields.retain(|(name, _)| *name != "appId");
@@ -86,7 +131,7 @@ pub fn pay_params(
         PayScene::Jsapi => fields.push(("paySign", sign)),
         PayScene::App => fields.push(("sign", sign)),
     }
-    Ok(fields)
+    fields
 }
 
 impl Client {

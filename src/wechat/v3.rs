@@ -1,0 +1,331 @@
+//! API v3 signatures (reference B1, B2, B4): the merchant's RSA signature of a request and of
+//! the client-side pay parameters, and the check of WeChat Pay's signature on an answer or a
+//! callback. RSA comes from `ring`, which rustls already brings into the build.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ring::rand::SystemRandom;
+use ring::signature::{
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+};
+use thiserror::Error;
+use x509_parser::pem::Pem;
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+/// The scheme of the `Authorization` header and of `Wechatpay-Signature-Type`.
+pub const SCHEME: &str = "WECHATPAY2-SHA256-RSA2048";
+
+/// How far an answer's or callback's `Wechatpay-Timestamp` may be from now (B2).
+pub const WINDOW_SECONDS: i64 = 5 * 60;
+
+/// The start of the deliberately invalid signature of WeChat's probe callbacks (B2).
+pub const PROBE_PREFIX: &str = "WECHATPAY/SIGNTEST/";
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("no PEM block in it: {expected}")]
+    NoPem { expected: &'static str },
+    #[error("its {label} block is not a key ring can use: {reason}")]
+    Unusable { label: String, reason: String },
+    #[error("it holds an encrypted private key; WeChat Pay's apiclient_key.pem is not encrypted")]
+    Encrypted,
+    #[error("its key is not RSA (WeChat Pay's keys are RSA, 2048 bits)")]
+    NotRsa,
+}
+
+/// The merchant's API private key (`apiclient_key.pem`), which signs requests and pay
+/// parameters. Never printed: it has no `Debug`, `Display` or `Serialize`.
+pub struct MerchantKey {
+    pair: RsaKeyPair,
+}
+
+impl MerchantKey {
+    /// A PEM file's key: PKCS#8 (`PRIVATE KEY`, as the merchant console gives it) or PKCS#1
+    /// (`RSA PRIVATE KEY`, as WeChat's documentation prints its test key).
+    pub fn from_pem(bytes: &[u8]) -> Result<MerchantKey, KeyError> {
+        let blocks: Vec<Pem> = Pem::iter_from_buffer(bytes).map_while(Result::ok).collect();
+        let unusable = |label: &str, e: ring::error::KeyRejected| KeyError::Unusable {
+            label: label.to_owned(),
+            reason: e.to_string(),
+        };
+        for pem in &blocks {
+            let pair = match pem.label.as_str() {
+                "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&pem.contents),
+                "RSA PRIVATE KEY" => RsaKeyPair::from_der(&pem.contents),
+                "ENCRYPTED PRIVATE KEY" => return Err(KeyError::Encrypted),
+                "EC PRIVATE KEY" => return Err(KeyError::NotRsa),
+                _ => continue,
+            };
+            return pair.map(|pair| MerchantKey { pair }).map_err(|e| {
+                match e.to_string().as_str() {
+                    "WrongAlgorithm" => KeyError::NotRsa,
+                    _ => unusable(&pem.label, e),
+                }
+            });
+        }
+        Err(KeyError::NoPem {
+            expected: "-----BEGIN PRIVATE KEY-----",
+        })
+    }
+
+    /// Base64 of the RSASSA-PKCS1-v1_5 SHA-256 signature of `message`.
+    pub fn sign(&self, message: &[u8]) -> String {
+        let mut signature = vec![0; self.pair.public().modulus_len()];
+        // PKCS#1 v1.5 is deterministic: the random source is not used, and cannot fail for a
+        // buffer of the modulus' length.
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                message,
+                &mut signature,
+            )
+            .expect("a buffer of the modulus' length");
+        BASE64.encode(signature)
+    }
+
+    /// The public half (PKCS#1 `RSAPublicKey` DER), to match it with a certificate.
+    pub fn public_der(&self) -> &[u8] {
+        self.pair.public().as_ref()
+    }
+}
+
+/// The five lines a request's signature covers (B1), each ended by `\n`: the method, the
+/// path with its query as sent, the timestamp, the nonce and the body (empty for a GET).
+pub fn request_message(
+    method: &str,
+    url: &str,
+    timestamp: u64,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut message = format!("{method}\n{url}\n{timestamp}\n{nonce}\n").into_bytes();
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    message
+}
+
+/// The `Authorization` header's value for a signed request (B1), pairs in the order of the
+/// Go SDK.
+pub fn authorization(
+    mch_id: &str,
+    serial: &str,
+    timestamp: u64,
+    nonce: &str,
+    signature: &str,
+) -> String {
+    format!(
+        "{SCHEME} mchid=\"{mch_id}\",nonce_str=\"{nonce}\",timestamp=\"{timestamp}\",serial_no=\"{serial}\",signature=\"{signature}\""
+    )
+}
+
+/// The three lines WeChat Pay's signature on an answer or a callback covers (B2).
+pub fn answer_message(timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
+    let mut message = format!("{timestamp}\n{nonce}\n").into_bytes();
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    message
+}
+
+/// A key that checks WeChat Pay's signatures, with the serial that names it in
+/// `Wechatpay-Serial`: a platform certificate's serial (uppercase hex), or the public key's
+/// `PUB_KEY_ID_…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyKey {
+    pub serial: String,
+    /// PKCS#1 `RSAPublicKey` DER.
+    public_der: Vec<u8>,
+}
+
+impl VerifyKey {
+    /// The WeChat Pay public key (`PUBLIC KEY` PEM, as the merchant console gives it), named
+    /// by its ID.
+    pub fn public_key(pem: &[u8], key_id: &str) -> Result<VerifyKey, KeyError> {
+        let block = Pem::iter_from_buffer(pem)
+            .map_while(Result::ok)
+            .find(|pem| pem.label == "PUBLIC KEY" || pem.label == "RSA PUBLIC KEY")
+            .ok_or(KeyError::NoPem {
+                expected: "-----BEGIN PUBLIC KEY-----",
+            })?;
+        let public_der = match block.label.as_str() {
+            "RSA PUBLIC KEY" => block.contents,
+            _ => rsa_of_spki(&block.contents)?,
+        };
+        Ok(VerifyKey {
+            serial: key_id.to_owned(),
+            public_der,
+        })
+    }
+
+    /// Every platform certificate of a PEM file, each named by its serial.
+    pub fn certificates(pem: &[u8]) -> Result<Vec<VerifyKey>, KeyError> {
+        let mut keys = Vec::new();
+        for block in Pem::iter_from_buffer(pem).map_while(Result::ok) {
+            if block.label != "CERTIFICATE" {
+                continue;
+            }
+            let (_, cert) =
+                X509Certificate::from_der(&block.contents).map_err(|e| KeyError::Unusable {
+                    label: block.label.clone(),
+                    reason: e.to_string(),
+                })?;
+            let serial: String = cert
+                .tbs_certificate
+                .raw_serial()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect();
+            keys.push(VerifyKey {
+                serial: serial.trim_start_matches("00").to_owned(),
+                public_der: rsa_of_spki(cert.public_key().raw)?,
+            });
+        }
+        if keys.is_empty() {
+            return Err(KeyError::NoPem {
+                expected: "-----BEGIN CERTIFICATE-----",
+            });
+        }
+        Ok(keys)
+    }
+
+    /// Whether `signature` (Base64) is this key's signature of `message`.
+    pub fn verifies(&self, message: &[u8], signature: &str) -> bool {
+        let Ok(signature) = BASE64.decode(signature.trim()) else {
+            return false;
+        };
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.public_der)
+            .verify(message, &signature)
+            .is_ok()
+    }
+}
+
+/// The RSA key inside a SubjectPublicKeyInfo.
+fn rsa_of_spki(der: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let (_, spki) = SubjectPublicKeyInfo::from_der(der).map_err(|e| KeyError::Unusable {
+        label: "PUBLIC KEY".to_owned(),
+        reason: e.to_string(),
+    })?;
+    // rsaEncryption
+    if spki.algorithm.algorithm.to_id_string() != "1.2.840.113549.1.1.1" {
+        return Err(KeyError::NotRsa);
+    }
+    Ok(spki.subject_public_key.data.into_owned())
+}
+
+/// The signature headers of an answer or a callback (B2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignedHeaders {
+    pub timestamp: Option<String>,
+    pub nonce: Option<String>,
+    pub signature: Option<String>,
+    pub serial: Option<String>,
+    pub signature_type: Option<String>,
+}
+
+impl SignedHeaders {
+    /// From header lines (`Name: value`, names in any case), as curl -i or a proxy log shows
+    /// them; other lines (a status line, other headers) are passed over.
+    pub fn parse(text: &str) -> SignedHeaders {
+        let mut headers = SignedHeaders::default();
+        for line in text.lines() {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = Some(value.trim().to_owned());
+            match name.trim().to_ascii_lowercase().as_str() {
+                "wechatpay-timestamp" => headers.timestamp = value,
+                "wechatpay-nonce" => headers.nonce = value,
+                "wechatpay-signature" => headers.signature = value,
+                "wechatpay-serial" => headers.serial = value,
+                "wechatpay-signature-type" => headers.signature_type = value,
+                _ => {}
+            }
+        }
+        headers
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AnswerError {
+    #[error("the {0} header is missing")]
+    MissingHeader(&'static str),
+    #[error("Wechatpay-Signature-Type is {0:?}, not {SCHEME}")]
+    SignatureType(String),
+    #[error(
+        "a probe: WeChat Pay sent this callback with a signature that is meant to fail (it starts with {PROBE_PREFIX}); answer it with a 4xx or 5xx and WeChat sends it again, signed"
+    )]
+    Probe,
+    #[error("Wechatpay-Timestamp {0:?} is not a time in seconds")]
+    BadTimestamp(String),
+    #[error(
+        "Wechatpay-Timestamp is {age} s from now; WeChat Pay's answers are refused beyond {WINDOW_SECONDS} s (a replay, or this machine's clock)"
+    )]
+    Stale { age: i64 },
+    #[error("no key for Wechatpay-Serial {serial}: the keys given are {known}")]
+    UnknownSerial { serial: String, known: String },
+    #[error(
+        "the signature does not match: the body or headers were changed, or it was signed with another key"
+    )]
+    Mismatch,
+}
+
+/// What a checked answer was checked with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub serial: String,
+    /// Seconds from `Wechatpay-Timestamp` to now (negative: in the future).
+    pub age: i64,
+}
+
+/// Checks WeChat Pay's signature on an answer or a callback: the headers all there, the
+/// signature type, not a probe, the timestamp within the window of `now`, the key the serial
+/// names among `keys`, and the signature of `TIMESTAMP\nNONCE\nBODY\n`.
+pub fn check_answer(
+    headers: &SignedHeaders,
+    body: &[u8],
+    keys: &[VerifyKey],
+    now: i64,
+) -> Result<Checked, AnswerError> {
+    let need = |value: &Option<String>, name| value.clone().ok_or(AnswerError::MissingHeader(name));
+    let timestamp = need(&headers.timestamp, "Wechatpay-Timestamp")?;
+    let nonce = need(&headers.nonce, "Wechatpay-Nonce")?;
+    let signature = need(&headers.signature, "Wechatpay-Signature")?;
+    let serial = need(&headers.serial, "Wechatpay-Serial")?;
+    if let Some(kind) = &headers.signature_type
+        && kind != SCHEME
+    {
+        return Err(AnswerError::SignatureType(kind.clone()));
+    }
+    if signature.starts_with(PROBE_PREFIX) {
+        return Err(AnswerError::Probe);
+    }
+    let at: i64 = timestamp
+        .parse()
+        .map_err(|_| AnswerError::BadTimestamp(timestamp.clone()))?;
+    let age = now - at;
+    if age.abs() >= WINDOW_SECONDS {
+        return Err(AnswerError::Stale { age });
+    }
+    let key = keys
+        .iter()
+        .find(|k| k.serial.eq_ignore_ascii_case(&serial))
+        .ok_or_else(|| AnswerError::UnknownSerial {
+            serial: serial.clone(),
+            known: keys
+                .iter()
+                .map(|k| k.serial.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    if !key.verifies(&answer_message(&timestamp, &nonce, body), &signature) {
+        return Err(AnswerError::Mismatch);
+    }
+    Ok(Checked {
+        serial: key.serial.clone(),
+        age,
+    })
+}
+
+#[cfg(test)]
+mod tests;
