@@ -1,5 +1,6 @@
 //! The one place that turns errors into an exit code, an `error:` line and a `hint:`.
 
+use crate::config::v3::V3Error;
 use crate::config::{ConfigError, Secret};
 use crate::fsutil::FileError;
 use crate::output::{PrintError, Printer};
@@ -239,6 +240,24 @@ impl From<SignError> for Failure {
             SignError::UnknownSignType(_) => "use MD5 or HMAC-SHA256, spelled exactly so",
             SignError::MissingSign => "verify a message as received, with its <sign> element",
             SignError::UnrecognisedLength(_) => "pass --sign-type MD5 or --sign-type HMAC-SHA256",
+        };
+        Failure::usage(error.to_string()).hint(hint)
+    }
+}
+
+impl From<V3Error> for Failure {
+    fn from(error: V3Error) -> Self {
+        let hint = match &error {
+            V3Error::NoPrivateKey { .. } => "set private_key_pem to the merchant's apiclient_key.pem in the profile (cert_key_pem serves too), or pass --private-key FILE".to_owned(),
+            V3Error::NoSerial { .. } | V3Error::BadSerial(_) => "set cert_serial to the serial the merchant console shows for the API certificate (or cert_pem, to read it from apiclient_cert.pem), or pass --serial".to_owned(),
+            V3Error::NoPublicKey { .. } | V3Error::BadKeyId(_) => "set wechatpay_public_key_pem and wechatpay_public_key_id (PUB_KEY_ID_…) as the merchant console gives them, or pass --public-key FILE --public-key-id ID, or --platform-cert FILE".to_owned(),
+            V3Error::TooOpen { path, .. } => format!(
+                "run `chmod 600 {}`, as ssh requires of a private key",
+                path.display()
+            ),
+            V3Error::Read { .. } | V3Error::TooLarge(_) => "check the path: it is read as the profile or the flag names it, relative to the config file's folder".to_owned(),
+            V3Error::Key { .. } => "give the PEM file as the merchant console downloads it (apiclient_key.pem: -----BEGIN PRIVATE KEY-----; pub_key.pem: -----BEGIN PUBLIC KEY-----)".to_owned(),
+            V3Error::Certificate(_) => "check cert_pem with `wxpay-ops config check`, or set cert_serial".to_owned(),
         };
         Failure::usage(error.to_string()).hint(hint)
     }

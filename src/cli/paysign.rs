@@ -7,9 +7,10 @@ use serde_json::json;
 
 use super::failure::{Failure, exit};
 use super::settings::{Context, KeyArgs, SignTypeParser, sign_type};
+use crate::config::v3::read_private_key;
 use crate::output::Record;
 use crate::wechat::SignType;
-use crate::wechat::paysign::{PayRequest, PayScene, pay_params};
+use crate::wechat::paysign::{PayRequest, PayScene, pay_params, pay_params_v3};
 use crate::wechat::sign::nonce_str;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -20,6 +21,14 @@ enum Scene {
     Jsapi,
     /// PayReq of the APP OpenSDK
     App,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Api {
+    /// MD5 or HMAC-SHA256 with the API v2 key
+    V2,
+    /// RSA with the merchant's private key (signType RSA)
+    V3,
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +60,16 @@ pub struct PaysignArgs {
     #[arg(long, value_parser = SignTypeParser)]
     sign_type: Option<SignType>,
 
+    /// The API the order was placed on: v2 signs with the API key, v3 with the merchant's
+    /// private key
+    #[arg(long, value_enum, default_value_t = Api::V2)]
+    api: Api,
+
+    /// v3: the merchant's private key, apiclient_key.pem (mode 0600) [default: the profile's
+    /// private_key_pem, else cert_key_pem]
+    #[arg(long, value_name = "FILE")]
+    private_key: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -78,7 +97,6 @@ pub fn run(context: &Context, args: PaysignArgs) -> Result<u8, Failure> {
         })?,
         (None, _) => String::new(),
     };
-    let key = context.api_key(&args.keys, selected.as_ref())?;
     let timestamp = match args.timestamp {
         Some(timestamp) => timestamp,
         None => SystemTime::now()
@@ -95,7 +113,30 @@ pub fn run(context: &Context, args: PaysignArgs) -> Result<u8, Failure> {
         nonce: &nonce,
         sign_type: sign_type(args.sign_type, selected.as_ref()),
     };
-    let fields = pay_params(scene, &request, &key)?;
+    let fields = match args.api {
+        Api::V2 => pay_params(
+            scene,
+            &request,
+            &context.api_key(&args.keys, selected.as_ref())?,
+        )?,
+        Api::V3 => {
+            if args.sign_type.is_some() {
+                return Err(Failure::usage(
+                    "--sign-type is of API v2; v3 pay parameters are signed with RSA",
+                )
+                .hint("drop --sign-type, or pass --api v2"));
+            }
+            let key = match (&args.private_key, &selected) {
+                (Some(path), _) => read_private_key(path)?,
+                (None, Some(s)) => s.config.merchant_key(&s.name, &s.profile)?,
+                (None, None) => {
+                    return Err(Failure::usage("no merchant private key: no --private-key, and no profile")
+                        .hint("pass --private-key apiclient_key.pem, or use a profile with private_key_pem"));
+                }
+            };
+            pay_params_v3(scene, &request, &key)?
+        }
+    };
     let record: Record = fields
         .into_iter()
         .map(|(name, value)| (name.to_owned(), json!(value)))

@@ -1,4 +1,6 @@
-//! `wxpay-ops sign` and `wxpay-ops sign verify`.
+//! `wxpay-ops sign` and `wxpay-ops sign verify`; API v3's in `sign v3`.
+
+mod v3;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,9 @@ pub struct SignArgs {
 enum SignCommand {
     /// Check the sign of a captured message; exit 0 when it holds, 4 when not
     Verify(VerifyArgs),
+    /// API v3: sign a request (the Authorization header), or check WeChat Pay's signature on
+    /// an answer or callback
+    V3(Box<v3::V3Args>),
 }
 
 #[derive(Debug, Args)]
@@ -70,8 +75,10 @@ struct VerifyArgs {
 }
 
 pub fn run(context: &Context, args: SignArgs) -> Result<u8, Failure> {
-    if let Some(SignCommand::Verify(verify_args)) = args.command {
-        return run_verify(context, verify_args);
+    match args.command {
+        Some(SignCommand::Verify(verify_args)) => return run_verify(context, verify_args),
+        Some(SignCommand::V3(v3_args)) => return v3::run(context, *v3_args),
+        None => {}
     }
     let stdin = Path::new("-");
     let file = match args.fields.as_slice() {

@@ -5,6 +5,7 @@ pub mod check;
 pub mod client;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod v3;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -267,6 +268,14 @@ pub struct Profile {
     pub cert_p12: Option<PathBuf>,
     pub cert_p12_password: Option<String>,
     pub ca_cert: Option<PathBuf>,
+    /// API v3: the merchant's private key (apiclient_key.pem, mode 0600); else cert_key_pem.
+    pub private_key_pem: Option<PathBuf>,
+    /// API v3: the merchant certificate's serial (hex); else read from cert_pem.
+    pub cert_serial: Option<String>,
+    /// API v3: the WeChat Pay public key (pub_key.pem) and its ID (`PUB_KEY_ID_…`), which
+    /// check WeChat Pay's answers and callbacks.
+    pub wechatpay_public_key_pem: Option<PathBuf>,
+    pub wechatpay_public_key_id: Option<String>,
     pub notify_url: Option<String>,
     /// Tried when api_base cannot be reached (WeChat's is https://api2.mch.weixin.qq.com).
     pub backup_api_base: Option<String>,

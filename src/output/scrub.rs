@@ -19,14 +19,19 @@ pub fn prose(text: &str) -> String {
 /// One data value (a table cell, a CSV cell, a JSON string). Signs and nonces have the shape
 /// of a key, so a value that is one token is shown as it is; inside a sentence (a config
 /// check's detail, say) a key-shaped word is hidden as in [`prose`]. Tokens joined by `=`,
-/// `&`, `/`, `.`, `_`, `-` or `:` are parts of a string to sign, a URL or a path, not words.
+/// `&`, `/`, `.`, `_`, `-` or `:` are parts of a string to sign, a URL or a path, not words;
+/// so is the quoted value of a pair (`nonce_str="…"` in an API v3 Authorization header).
 pub fn value(text: &str) -> String {
     let escaped = escaped(text, "");
     if !escaped.contains(char::is_whitespace) {
         return escaped;
     }
     let joins = |c: Option<char>| c.is_some_and(|c| "=&/._-:".contains(c));
-    hide_key_shapes(&escaped, |before, after| !joins(before) && !joins(after))
+    hide_key_shapes(&escaped, |head, after| {
+        let before = head.chars().next_back();
+        let quoted_pair = head.ends_with("=\"") && after.starts_with('"');
+        !joins(before) && !joins(after.chars().next()) && !quoted_pair
+    })
 }
 
 /// A block of text written as it is (a completion script, a path): lines and tabs are kept,
@@ -102,20 +107,19 @@ pub fn escape_controls(text: &str, kept: &str) -> String {
 }
 
 /// Replaces each run of exactly 32 ASCII letters and digits for which `hide(before, after)`
-/// holds, given the characters around the run.
-fn hide_key_shapes(text: &str, hide: impl Fn(Option<char>, Option<char>) -> bool) -> String {
+/// holds, given the text before the run (since the last run) and after it.
+fn hide_key_shapes(text: &str, hide: impl Fn(&str, &str) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find(|c: char| c.is_ascii_alphanumeric()) {
         // Runs are maximal, so whatever stands before this one is in `head`.
         let (head, tail) = rest.split_at(start);
         out.push_str(head);
-        let before = head.chars().next_back();
         let end = tail
             .find(|c: char| !c.is_ascii_alphanumeric())
             .unwrap_or(tail.len());
         let (run, after) = tail.split_at(end);
-        if run.len() == API_KEY_LEN && hide(before, after.chars().next()) {
+        if run.len() == API_KEY_LEN && hide(head, after) {
             out.push_str(HIDDEN_BY_SHAPE);
         } else {
             out.push_str(run);
@@ -159,6 +163,13 @@ mod tests {
             format!("32 characters from command `echo {HIDDEN_BY_SHAPE}`")
         );
         assert_eq!(value("\u{1b}]0;owned\u{7}"), "\\u{1b}]0;owned\\u{7}");
+        let header =
+            format!("WECHATPAY2-SHA256-RSA2048 mchid=\"1\",nonce_str=\"{sign}\",timestamp=\"1\"");
+        assert_eq!(value(&header), header);
+        assert_eq!(
+            value(&format!("the key is \"{KEY_SHAPED}\"")),
+            format!("the key is \"{HIDDEN_BY_SHAPE}\"")
+        );
     }
 
     #[test]

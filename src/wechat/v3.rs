@@ -91,6 +91,30 @@ impl MerchantKey {
     }
 }
 
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("method {0:?}: WeChat Pay signs the method as sent, in capitals")]
+    Method(String),
+    #[error("URL {0:?} has a scheme and host; the signature covers the path and query only")]
+    Absolute(String),
+    #[error("nonce {0:?} must be 1 to 32 letters or digits")]
+    Nonce(String),
+}
+
+/// Refuses what cannot be the method, URL line or nonce of a request WeChat Pay checks.
+pub fn check_request(method: &str, url: &str, nonce: &str) -> Result<(), RequestError> {
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(RequestError::Method(method.to_owned()));
+    }
+    if url.contains("://") {
+        return Err(RequestError::Absolute(url.to_owned()));
+    }
+    if nonce.is_empty() || nonce.len() > 32 || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(RequestError::Nonce(nonce.to_owned()));
+    }
+    Ok(())
+}
+
 /// The five lines a request's signature covers (B1), each ended by `\n`: the method, the
 /// path with its query as sent, the timestamp, the nonce and the body (empty for a GET).
 pub fn request_message(
@@ -104,6 +128,41 @@ pub fn request_message(
     message.extend_from_slice(body);
     message.push(b'\n');
     message
+}
+
+/// Why a request's five lines may not be what WeChat Pay rebuilds from the request as it
+/// arrives: the causes of its 401 SIGN_ERROR that can be seen in the lines themselves.
+pub fn request_pitfalls(method: &str, url: &str, body: &[u8]) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !url.starts_with("/v3/") {
+        notes.push(format!(
+            "the URL line is {url:?}: WeChat Pay signs the path from /v3/ with its query, as sent"
+        ));
+    }
+    if matches!(method, "GET" | "DELETE") && !body.is_empty() {
+        notes.push(format!(
+            "a {method} is sent without a body and signed with an empty body line; this one signs {} bytes",
+            body.len()
+        ));
+    }
+    if body.ends_with(b"\n") {
+        notes.push(
+            "the body ends with a line end, which is signed as part of it: send exactly these bytes, or sign the body without it"
+                .to_owned(),
+        );
+    }
+    if body.first().is_some_and(u8::is_ascii_whitespace) {
+        notes.push("the body starts with white space, which is signed as part of it".to_owned());
+    }
+    notes.push(
+        "serial_no is the serial of the merchant's API certificate (apiclient_cert.pem), not a platform certificate's or the public key's ID"
+            .to_owned(),
+    );
+    notes.push(format!(
+        "the timestamp must be within {} minutes of WeChat Pay's clock, and the body line the exact bytes sent (not the JSON re-serialized)",
+        WINDOW_SECONDS / 60
+    ));
+    notes
 }
 
 /// The `Authorization` header's value for a signed request (B1), pairs in the order of the
@@ -303,8 +362,8 @@ pub fn check_answer(
     let at: i64 = timestamp
         .parse()
         .map_err(|_| AnswerError::BadTimestamp(timestamp.clone()))?;
-    let age = now - at;
-    if age.abs() >= WINDOW_SECONDS {
+    let age = now.saturating_sub(at);
+    if age.unsigned_abs() >= WINDOW_SECONDS.unsigned_abs() {
         return Err(AnswerError::Stale { age });
     }
     let key = keys

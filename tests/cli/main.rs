@@ -27,4 +27,5 @@ mod reconcile_strict;
 mod refund;
 mod serve;
 mod sign;
+mod sign_v3;
 mod writes;

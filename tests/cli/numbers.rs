@@ -186,6 +186,8 @@ pub(crate) fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<Strin
             "json",
         ]),
         ["notify", "check"] => crate::notify_check::working_check(&format!("NC{fresh}")),
+        ["sign", "v3"] => crate::sign_v3::working_sign(&shop.env),
+        ["sign", "v3", "verify"] => crate::sign_v3::working_verify(&shop.env),
         ["paysign"] => words(&[
             "paysign",
             "jsapi",

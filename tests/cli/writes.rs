@@ -118,6 +118,8 @@ fn every_data_command_ends_quietly_on_a_closed_stdout() {
         Some(match path {
             ["sign"] => words(&["sign", "appid=wxd930ea5d5a258f4f", "body=test"]),
             ["sign", "verify"] => words(&["sign", "verify", "message.xml"]),
+            ["sign", "v3"] => crate::sign_v3::working_sign(&shop.env),
+            ["sign", "v3", "verify"] => crate::sign_v3::working_verify(&shop.env),
             ["completions"] => words(&["completions", "bash"]),
             ["config", "path"] => words(&["config", "path"]),
             ["config", "show"] => words(&["config", "show"]),

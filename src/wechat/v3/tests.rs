@@ -272,3 +272,46 @@ fn a_platform_certificate_is_named_by_its_serial() {
     assert!(keys[0].verifies(&message, &doc_key().sign(&message)));
     assert!(VerifyKey::certificates(WECHATPAY_PUBLIC_KEY.as_bytes()).is_err());
 }
+
+#[test]
+fn a_request_that_cannot_be_checked_as_signed_is_refused() {
+    assert_eq!(check_request("GET", "/v3/certificates", NONCE), Ok(()));
+    assert!(matches!(
+        check_request("post", "/v3/x", NONCE),
+        Err(RequestError::Method(_))
+    ));
+    assert!(matches!(
+        check_request("", "/v3/x", NONCE),
+        Err(RequestError::Method(_))
+    ));
+    assert!(matches!(
+        check_request(
+            "GET",
+            "https://api.mch.weixin.qq.com/v3/certificates",
+            NONCE
+        ),
+        Err(RequestError::Absolute(_))
+    ));
+    assert!(matches!(
+        check_request("GET", "/v3/x", "a-b"),
+        Err(RequestError::Nonce(_))
+    ));
+    assert!(matches!(
+        check_request("GET", "/v3/x", &"a".repeat(33)),
+        Err(RequestError::Nonce(_))
+    ));
+}
+
+#[test]
+fn timestamps_at_the_ends_of_the_range_are_stale_not_a_panic() {
+    for (header, now) in [(i64::MAX, i64::MIN), (i64::MIN, i64::MAX), (i64::MAX, 0)] {
+        let headers = SignedHeaders {
+            timestamp: Some(header.to_string()),
+            ..b2_headers()
+        };
+        assert!(matches!(
+            check_answer(&headers, B2_BODY, &[public_key()], now),
+            Err(AnswerError::Stale { .. })
+        ));
+    }
+}

@@ -1,0 +1,221 @@
+//! A profile's API v3 credentials: the merchant's private key and certificate serial, which
+//! sign requests and pay parameters, and the WeChat Pay public key, which checks answers.
+//! Key files are read, never echoed: errors name the file and the problem only.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::certs::{CertError, read_certificate};
+use super::{Config, Profile};
+use crate::wechat::v3::{KeyError, MerchantKey, VerifyKey};
+
+/// Key files are a few kilobytes.
+const MAX_KEY_FILE_BYTES: u64 = 256 * 1024;
+
+#[derive(Debug, Error)]
+pub enum V3Error {
+    #[error("profile {profile} has no merchant private key for API v3")]
+    NoPrivateKey { profile: String },
+    #[error("profile {profile} has no merchant certificate serial for API v3")]
+    NoSerial { profile: String },
+    #[error(
+        "cert_serial {0:?} is not a certificate serial (hex digits, as the merchant console shows it)"
+    )]
+    BadSerial(String),
+    #[error("profile {profile} has no WeChat Pay public key to check answers with")]
+    NoPublicKey { profile: String },
+    #[error(
+        "wechatpay_public_key_id {0:?} is not a WeChat Pay public key ID (PUB_KEY_ID_ and digits)"
+    )]
+    BadKeyId(String),
+    #[error(
+        "{path} is readable by other users (mode {mode:o}) and holds the merchant's private key"
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} is larger than 256 KiB; it is not a key file")]
+    TooLarge(PathBuf),
+    #[error("{path}: {problem}")]
+    Key { path: PathBuf, problem: KeyError },
+    #[error(transparent)]
+    Certificate(#[from] CertError),
+}
+
+/// What signs API v3 requests and pay parameters for a merchant.
+pub struct MerchantSigner {
+    pub mch_id: String,
+    /// The merchant certificate's serial, uppercase hex (`serial_no` of the header).
+    pub serial: String,
+    pub key: MerchantKey,
+}
+
+/// The file of a private key, which no one but its owner may read (as ssh has it).
+pub fn read_private_key(path: &Path) -> Result<MerchantKey, V3Error> {
+    let bytes = read_limited(path, true)?;
+    MerchantKey::from_pem(&bytes).map_err(|problem| V3Error::Key {
+        path: path.to_owned(),
+        problem,
+    })
+}
+
+/// The file of the WeChat Pay public key, named by its ID.
+pub fn read_public_key(path: &Path, key_id: &str) -> Result<VerifyKey, V3Error> {
+    if !is_public_key_id(key_id) {
+        return Err(V3Error::BadKeyId(key_id.to_owned()));
+    }
+    let bytes = read_limited(path, false)?;
+    VerifyKey::public_key(&bytes, key_id).map_err(|problem| V3Error::Key {
+        path: path.to_owned(),
+        problem,
+    })
+}
+
+/// Every platform certificate of a PEM file, named by its serial.
+pub fn read_platform_certificates(path: &Path) -> Result<Vec<VerifyKey>, V3Error> {
+    let bytes = read_limited(path, false)?;
+    VerifyKey::certificates(&bytes).map_err(|problem| V3Error::Key {
+        path: path.to_owned(),
+        problem,
+    })
+}
+
+/// `PUB_KEY_ID_` and digits, as the merchant console names the WeChat Pay public key.
+pub fn is_public_key_id(text: &str) -> bool {
+    text.strip_prefix("PUB_KEY_ID_")
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A certificate serial as WeChat Pay writes it: uppercase hex.
+pub fn serial_of(text: &str) -> Result<String, V3Error> {
+    let serial = text.trim().to_ascii_uppercase();
+    if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(V3Error::BadSerial(text.to_owned()));
+    }
+    Ok(serial)
+}
+
+impl Config {
+    /// The profile's signer: its key, serial and mch_id.
+    pub fn merchant_signer(
+        &self,
+        name: &str,
+        profile: &Profile,
+    ) -> Result<MerchantSigner, V3Error> {
+        Ok(MerchantSigner {
+            mch_id: profile.mch_id.clone(),
+            serial: self.merchant_serial(name, profile)?,
+            key: self.merchant_key(name, profile)?,
+        })
+    }
+
+    /// `private_key_pem`, else `cert_key_pem`: the same apiclient_key.pem signs v3 requests
+    /// and opens v2's TLS.
+    pub fn merchant_key(&self, name: &str, profile: &Profile) -> Result<MerchantKey, V3Error> {
+        let path = (profile.private_key_pem.as_ref())
+            .or(profile.cert_key_pem.as_ref())
+            .ok_or_else(|| V3Error::NoPrivateKey {
+                profile: name.to_owned(),
+            })?;
+        read_private_key(&self.resolve(path))
+    }
+
+    /// `cert_serial`, else the serial of the certificate in `cert_pem`.
+    pub fn merchant_serial(&self, name: &str, profile: &Profile) -> Result<String, V3Error> {
+        let serial = match (&profile.cert_serial, &profile.cert_pem) {
+            (Some(serial), _) => serial_of(serial)?,
+            (None, Some(cert)) => read_certificate(&self.resolve(cert))?.serial,
+            (None, None) => {
+                return Err(V3Error::NoSerial {
+                    profile: name.to_owned(),
+                });
+            }
+        };
+        // A DER integer with its top bit set has a 00 byte before it, which the serial has not.
+        Ok(serial.trim_start_matches("00").to_owned())
+    }
+
+    /// The WeChat Pay public key the profile names (`wechatpay_public_key_pem` with
+    /// `wechatpay_public_key_id`).
+    pub fn wechatpay_keys(&self, name: &str, profile: &Profile) -> Result<Vec<VerifyKey>, V3Error> {
+        match (
+            &profile.wechatpay_public_key_pem,
+            &profile.wechatpay_public_key_id,
+        ) {
+            (Some(path), Some(id)) => Ok(vec![read_public_key(&self.resolve(path), id)?]),
+            _ => Err(V3Error::NoPublicKey {
+                profile: name.to_owned(),
+            }),
+        }
+    }
+}
+
+fn read_limited(path: &Path, private: bool) -> Result<Vec<u8>, V3Error> {
+    let read_error = |source| V3Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if private && metadata.mode() & 0o077 != 0 {
+        return Err(V3Error::TooOpen {
+            path: path.to_owned(),
+            mode: metadata.mode() & 0o777,
+        });
+    }
+    if metadata.len() > MAX_KEY_FILE_BYTES {
+        return Err(V3Error::TooLarge(path.to_owned()));
+    }
+    std::fs::read(path).map_err(read_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_and_serials_are_checked() {
+        assert!(is_public_key_id("PUB_KEY_ID_0114232134912410000000000000"));
+        assert!(!is_public_key_id("PUB_KEY_ID_"));
+        assert!(!is_public_key_id(
+            "5DEA10EF55877E3CF6C33255C2E7DEFFF7E427EC"
+        ));
+        assert_eq!(serial_of(" 5dea10ef ").unwrap(), "5DEA10EF");
+        assert!(serial_of("5DEA-10EF").is_err());
+        assert!(serial_of("").is_err());
+    }
+
+    #[test]
+    fn an_open_private_key_is_refused_and_a_closed_one_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("apiclient_key.pem");
+        std::fs::write(
+            &path,
+            include_str!("../wechat/v3/testdata/doc_private_key.pem"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            read_private_key(&path),
+            Err(V3Error::TooOpen { mode: 0o644, .. })
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(read_private_key(&path).is_ok());
+        // The error names the file, never its contents.
+        std::fs::write(
+            &path,
+            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let error = read_private_key(&path).err().unwrap().to_string();
+        assert!(
+            error.contains("apiclient_key.pem") && !error.contains("c2VjcmV0"),
+            "{error}"
+        );
+    }
+}
