@@ -1,6 +1,7 @@
 //! `config check`: everything about a profile that can be known without calling WeChat Pay.
 
 use super::certs::{CertError, CertInfo, read_certificate, read_p12, read_pem_pair};
+use super::v3::read_platform_certificates;
 use super::{Config, ConfigError, Loaded, Profile, ProfileSecret};
 use crate::wechat::client::{DEFAULT_API_BASE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::shown_url;
@@ -185,6 +186,7 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
     checks.extend(sub_merchant(profile));
 
     checks.push(certificate(config, profile, now));
+    checks.extend(v3(config, name, profile));
 
     if let Some(ca) = &profile.ca_cert {
         let path = config.resolve(ca);
@@ -240,6 +242,72 @@ fn secret<T: ProfileSecret>(
         ),
         Err(e) => check(field, CheckStatus::Fail, e.to_string()),
     }
+}
+
+/// The API v3 credentials, when the profile names any: the private key readable and RSA, the
+/// serial well formed and (with cert_pem) that certificate's, the key that certificate's, and
+/// the WeChat Pay public key with its ID.
+fn v3(config: &Config, name: &str, profile: &Profile) -> Vec<Check> {
+    let named = [
+        profile.private_key_pem.is_some(),
+        profile.cert_serial.is_some(),
+        profile.wechatpay_public_key_pem.is_some(),
+        profile.wechatpay_public_key_id.is_some(),
+    ];
+    if !named.contains(&true) {
+        return Vec::new();
+    }
+    let mut checks = Vec::new();
+    let key = config.merchant_key(name, profile);
+    checks.push(match &key {
+        Ok(_) => check(
+            "private_key_pem",
+            CheckStatus::Ok,
+            "an RSA private key, mode 0600",
+        ),
+        Err(e) => check("private_key_pem", CheckStatus::Fail, e.to_string()),
+    });
+    let serial = config.merchant_serial(name, profile);
+    let certificate = (profile.cert_pem.as_ref())
+        .and_then(|cert| read_platform_certificates(&config.resolve(cert)).ok())
+        .and_then(|keys| keys.into_iter().next());
+    checks.push(match (&serial, &certificate) {
+        (Err(e), _) => check("cert_serial", CheckStatus::Fail, e.to_string()),
+        (Ok(serial), Some(cert)) if *serial != cert.serial => check(
+            "cert_serial",
+            CheckStatus::Fail,
+            format!(
+                "{serial} is not the serial of the certificate in cert_pem ({})",
+                cert.serial
+            ),
+        ),
+        (Ok(serial), Some(cert)) => match &key {
+            Ok(key) if !key.is_pair_of(cert) => check(
+                "cert_serial",
+                CheckStatus::Fail,
+                format!("{serial}: the private key is not the key of the certificate in cert_pem"),
+            ),
+            _ => check(
+                "cert_serial",
+                CheckStatus::Ok,
+                format!("{serial}, the certificate in cert_pem"),
+            ),
+        },
+        (Ok(serial), None) => check(
+            "cert_serial",
+            CheckStatus::Ok,
+            format!("{serial} (set cert_pem to check it, and the key, against the certificate)"),
+        ),
+    });
+    checks.push(match config.wechatpay_keys(name, profile) {
+        Ok(keys) => check(
+            "wechatpay_public_key",
+            CheckStatus::Ok,
+            format!("{}, an RSA public key", keys[0].serial),
+        ),
+        Err(e) => check("wechatpay_public_key", CheckStatus::Fail, e.to_string()),
+    });
+    checks
 }
 
 /// `timeout` and `connect_timeout`: usable numbers of seconds, the connection within the
@@ -642,5 +710,75 @@ mod tests {
             assert_eq!(status_of(&bad, name), CheckStatus::Fail, "{name}");
         }
         assert_eq!(status_of(&bad, "certificate"), CheckStatus::Warn);
+    }
+
+    /// The documentation's RSA key, its certificate (serial 5DEA10EF), and the real WeChat Pay
+    /// public key, in `dir`.
+    fn v3_files(dir: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let key = include_str!("../wechat/v3/testdata/doc_private_key.pem");
+        std::fs::write(dir.join("apiclient_key.pem"), key).unwrap();
+        let mode = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(dir.join("apiclient_key.pem"), mode).unwrap();
+        let pair = rcgen::KeyPair::from_pem(key).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x5D, 0xEA, 0x10, 0xEF]));
+        let cert = params.self_signed(&pair).unwrap().pem();
+        std::fs::write(dir.join("v3_cert.pem"), cert).unwrap();
+        let public = include_str!("../wechat/v3/testdata/wechatpay_public_key.pem");
+        std::fs::write(dir.join("pub_key.pem"), public).unwrap();
+    }
+
+    #[test]
+    fn api_v3_credentials_are_checked_when_the_profile_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            !statuses(&config_with(dir.path(), ""))
+                .iter()
+                .any(|c| c.0 == "cert_serial")
+        );
+        v3_files(dir.path());
+        let public = "wechatpay_public_key_pem = \"pub_key.pem\"\n\
+                      wechatpay_public_key_id = \"PUB_KEY_ID_0114232134912410000000000000\"\n";
+        let good = config_with(
+            dir.path(),
+            &format!(
+                "private_key_pem = \"apiclient_key.pem\"\ncert_serial = \"5dea10ef\"\n{public}"
+            ),
+        );
+        for name in ["private_key_pem", "cert_serial", "wechatpay_public_key"] {
+            assert_eq!(status_of(&good, name), CheckStatus::Ok, "{name}");
+        }
+        // The serial checked against cert_pem's certificate, whose key it is.
+        let with_cert = |serial: &str| {
+            config_with(
+                dir.path(),
+                &format!(
+                    "private_key_pem = \"apiclient_key.pem\"\ncert_pem = \"v3_cert.pem\"\n\
+                     cert_key_pem = \"apiclient_key.pem\"\ncert_serial = \"{serial}\"\n{public}"
+                ),
+            )
+        };
+        assert_eq!(
+            status_of(&with_cert("5DEA10EF"), "cert_serial"),
+            CheckStatus::Ok
+        );
+        assert_eq!(
+            status_of(&with_cert("5DEA10EE"), "cert_serial"),
+            CheckStatus::Fail
+        );
+        let bad_id = config_with(
+            dir.path(),
+            "private_key_pem = \"apiclient_key.pem\"\ncert_serial = \"1A\"\n\
+             wechatpay_public_key_pem = \"pub_key.pem\"\nwechatpay_public_key_id = \"5DEA\"\n",
+        );
+        assert_eq!(
+            status_of(&bad_id, "wechatpay_public_key"),
+            CheckStatus::Fail
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let open = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(dir.path().join("apiclient_key.pem"), open).unwrap();
+        assert_eq!(status_of(&good, "private_key_pem"), CheckStatus::Fail);
     }
 }

@@ -89,6 +89,11 @@ impl MerchantKey {
     pub fn public_der(&self) -> &[u8] {
         self.pair.public().as_ref()
     }
+
+    /// Whether `key` (a certificate's, say) is this key's public half.
+    pub fn is_pair_of(&self, key: &VerifyKey) -> bool {
+        self.public_der() == key.public_der
+    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
