@@ -137,6 +137,10 @@ fn show(context: &Context) -> Result<u8, Failure> {
         "api_key": api_key,
         "app_secret": app_secret,
         "sign_type": profile.sign_type.unwrap_or_default().as_str(),
+        "api_version": match profile.api_version(None) {
+            crate::wechat::ApiVersion::V2 => 2,
+            crate::wechat::ApiVersion::V3 => 3,
+        },
         "api_base": shown_url(profile.effective_api_base()),
         "login_base": shown_url(profile.login_base.as_deref().unwrap_or(DEFAULT_LOGIN_BASE)),
         "cert_pem": path(&profile.cert_pem),

@@ -9,9 +9,9 @@ use super::failure::{Failure, exit};
 use super::settings::{Context, KeyArgs, SignTypeParser, sign_type};
 use crate::config::v3::read_private_key;
 use crate::output::Record;
-use crate::wechat::SignType;
 use crate::wechat::paysign::{PayRequest, PayScene, pay_params, pay_params_v3};
 use crate::wechat::sign::nonce_str;
+use crate::wechat::{ApiVersion, SignType};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Scene {
@@ -61,9 +61,10 @@ pub struct PaysignArgs {
     sign_type: Option<SignType>,
 
     /// The API the order was placed on: v2 signs with the API key, v3 with the merchant's
-    /// private key
-    #[arg(long, value_enum, default_value_t = Api::V2)]
-    api: Api,
+    /// private key [default: the profile's api_version, else v3 when it names v3 keys, else
+    /// v2]
+    #[arg(long, value_enum)]
+    api: Option<Api>,
 
     /// v3: the merchant's private key, apiclient_key.pem (mode 0600) [default: the profile's
     /// private_key_pem, else cert_key_pem]
@@ -113,13 +114,21 @@ pub fn run(context: &Context, args: PaysignArgs) -> Result<u8, Failure> {
         nonce: &nonce,
         sign_type: sign_type(args.sign_type, selected.as_ref()),
     };
-    let fields = match args.api {
-        Api::V2 => pay_params(
+    let flag = args.api.map(|api| match api {
+        Api::V2 => ApiVersion::V2,
+        Api::V3 => ApiVersion::V3,
+    });
+    let api = match &selected {
+        Some(selected) => selected.profile.api_version(flag),
+        None => flag.unwrap_or(ApiVersion::V2),
+    };
+    let fields = match api {
+        ApiVersion::V2 => pay_params(
             scene,
             &request,
             &context.api_key(&args.keys, selected.as_ref())?,
         )?,
-        Api::V3 => {
+        ApiVersion::V3 => {
             if args.sign_type.is_some() {
                 return Err(Failure::usage(
                     "--sign-type is of API v2; v3 pay parameters are signed with RSA",

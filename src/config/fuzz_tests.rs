@@ -29,6 +29,7 @@ fn config_soup() -> impl Strategy<Value = String> {
         Just("app_secret_cmd"),
         Just("login_base"),
         Just("sign_type"),
+        Just("api_version"),
         Just("api_base"),
         Just("cert_pem"),
         Just("cert_key_pem"),

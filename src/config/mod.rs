@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::wechat::secret::KeyShapeError;
-use crate::wechat::{ApiKey, AppSecret, SignType};
+use crate::wechat::{ApiKey, ApiVersion, AppSecret, SignType};
 
 /// A config file larger than this is certainly not a config file.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -262,6 +262,9 @@ pub struct Profile {
     pub login_base: Option<String>,
     #[serde(default, deserialize_with = "sign_type")]
     pub sign_type: Option<SignType>,
+    /// 2 or 3: the API the profile's commands use unless `--api` says otherwise.
+    #[serde(default, deserialize_with = "api_version")]
+    pub api_version: Option<ApiVersion>,
     pub api_base: Option<String>,
     pub cert_pem: Option<PathBuf>,
     pub cert_key_pem: Option<PathBuf>,
@@ -302,6 +305,32 @@ fn inline_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiKey>, D::Erro
 
 fn inline_app_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AppSecret>, D::Error> {
     Ok(Option::<String>::deserialize(d)?.map(AppSecret::new))
+}
+
+fn api_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiVersion>, D::Error> {
+    match Option::<i64>::deserialize(d)? {
+        None => Ok(None),
+        Some(2) => Ok(Some(ApiVersion::V2)),
+        Some(3) => Ok(Some(ApiVersion::V3)),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "api_version {other}: WeChat Pay's APIs are 2 (XML, the API key) and 3 (JSON, RSA)"
+        ))),
+    }
+}
+
+impl Profile {
+    /// The API a command uses: the flag, else `api_version`, else v3 when the profile names
+    /// v3 credentials (it can then do both, and v3 is the current one), else v2.
+    pub fn api_version(&self, flag: Option<ApiVersion>) -> ApiVersion {
+        let names_v3 = self.private_key_pem.is_some()
+            || self.cert_serial.is_some()
+            || self.wechatpay_public_key_pem.is_some();
+        flag.or(self.api_version).unwrap_or(if names_v3 {
+            ApiVersion::V3
+        } else {
+            ApiVersion::V2
+        })
+    }
 }
 
 fn sign_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SignType>, D::Error> {

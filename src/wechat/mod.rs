@@ -25,6 +25,13 @@ pub use secret::{ApiKey, AppSecret};
 pub use sign::SignType;
 pub use xml::Message;
 
+/// The two APIs of WeChat Pay: v2 (signed XML, the API key) and v3 (JSON, RSA signatures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    V2,
+    V3,
+}
+
 /// An absolute http(s) URL with a host, as `api_base` and `notify_url` must be.
 pub fn is_http_url(url: &str) -> bool {
     ["http://", "https://"]

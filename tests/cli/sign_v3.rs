@@ -306,3 +306,32 @@ pub(crate) fn working_verify(env: &Env) -> Vec<String> {
         .map(|w| (*w).to_owned())
         .collect()
 }
+
+#[test]
+fn paysign_follows_the_profile_s_api_unless_told() {
+    let env = Env::new();
+    private_key(&env);
+    let profile = |extra: &str| {
+        env.write_config(&format!(
+            "[profiles.shop]\nmch_id = \"1900000109\"\nappid = \"wx2421b1c4370ec43b\"\n\
+             api_key_env = \"TEST_API_KEY\"\nprivate_key_pem = \"../../apiclient_key.pem\"\n{extra}"
+        ));
+    };
+    let args = [
+        "paysign",
+        "jsapi",
+        "--prepay-id",
+        "wx201410272009395522657a690389285100",
+    ];
+    let sign_type =
+        |extra: &[&str]| env.run(&[&args[..], extra].concat()).expect(0).json()["signType"].clone();
+    // A profile that names v3 keys signs v3, unless api_version or --api says v2.
+    profile("");
+    assert_eq!(sign_type(&[]), "RSA");
+    assert_eq!(sign_type(&["--api", "v2"]), "MD5");
+    profile("api_version = 2\n");
+    assert_eq!(sign_type(&[]), "MD5");
+    assert_eq!(sign_type(&["--api", "v3"]), "RSA");
+    profile("api_version = 4\n");
+    env.run(&args).expect(2).error_mentions("api_version 4");
+}
