@@ -44,6 +44,7 @@ use time::{Date, OffsetDateTime};
 use super::{Ledger, LedgerError, sqlite};
 use crate::fsutil::FileError;
 use crate::reconcile::bill::Files;
+use crate::reconcile::export::{Encoding, NamedRow, ReadOptions, parse_delimiter, rows_naming};
 use crate::reconcile::store::{EntryKind, OrderStatus};
 use crate::reconcile::watch::{Sighting, WatchKey};
 use crate::reconcile::{Category, Difference, Reconciliation, Side};
@@ -374,6 +375,9 @@ pub struct StoredRun {
     pub user: String,
     pub bill_path: String,
     pub export_path: String,
+    pub export_sha256: Option<String>,
+    /// The encoding and delimiter the run read the export with.
+    pub read: ReadOptions,
     pub balanced: bool,
     pub superseded_by: Option<i64>,
 }
@@ -402,8 +406,35 @@ pub struct StoredBillRow {
 pub struct OrderHistory {
     pub bill_rows: Vec<StoredBillRow>,
     pub differences: Vec<StoredDifference>,
-    /// The runs that found or closed them.
+    /// The runs that found or closed them, and the latest run of each day the order has
+    /// bill rows on.
     pub runs: Vec<StoredRun>,
+    /// The order's rows in the exports of those runs, read from the files as they are now.
+    pub exports: Vec<ExportRows>,
+}
+
+/// The rows of one export file that name the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRows {
+    /// The latest of the runs that read the file.
+    pub run_id: i64,
+    pub day: String,
+    pub path: String,
+    pub file: ExportFile,
+    pub rows: Vec<NamedRow>,
+}
+
+/// The export file now, against what the run read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportFile {
+    /// The same bytes: its sha256 is the run's.
+    AsRead,
+    /// Another sha256: edited or replaced since the run.
+    Changed,
+    /// The run read a pipe, whose bytes it did not keep.
+    Unknown,
+    /// It cannot be read now (gone, say): why.
+    Unreadable(String),
 }
 
 /// The kind as the ledger names it.
@@ -641,7 +672,8 @@ impl Ledger {
     }
 
     /// The open differences of a merchant (of every merchant when `None`), oldest day
-    /// first.
+    /// first. Those recorded without a merchant (a run without `--mch-id` or a profile) are
+    /// everyone's: hiding them would report a day clear that is not.
     pub fn open_differences(
         &self,
         today: Date,
@@ -649,7 +681,7 @@ impl Ledger {
     ) -> Result<Vec<OpenDifference>, LedgerError> {
         let sql = format!(
             "SELECT {DIFFERENCE_FIELDS} FROM differences WHERE state = 'open' \
-             AND (?1 IS NULL OR mch_id = ?1) ORDER BY day, id"
+             AND (?1 IS NULL OR mch_id = ?1 OR mch_id IS NULL) ORDER BY day, id"
         );
         let read = || -> rusqlite::Result<Vec<StoredDifference>> {
             let mut statement = self.conn.prepare(&sql)?;
@@ -717,13 +749,17 @@ impl Ledger {
     }
 
     /// Everything the ledger knows of one order of a merchant (of any merchant when
-    /// `None`): its bill rows, its differences, and the runs that found and closed them.
+    /// `None`; differences and runs recorded without a merchant count as the merchant's):
+    /// its bill rows, its differences, the runs that found and closed them or reconciled its
+    /// days, and its rows in those runs' exports.
     pub fn show(
         &self,
         out_trade_no: &str,
         mch_id: Option<&str>,
     ) -> Result<OrderHistory, LedgerError> {
-        history(&self.conn, out_trade_no, mch_id).map_err(sqlite(&self.path))
+        let mut history = history(&self.conn, out_trade_no, mch_id).map_err(sqlite(&self.path))?;
+        history.exports = export_rows(&history.runs, out_trade_no);
+        Ok(history)
     }
 }
 
@@ -1000,7 +1036,7 @@ fn history(
     out.bill_rows = rows.collect::<rusqlite::Result<_>>()?;
     let mut statement = conn.prepare(&format!(
         "SELECT {DIFFERENCE_FIELDS} FROM differences WHERE out_trade_no = ?1 \
-         AND (?2 IS NULL OR mch_id = ?2) ORDER BY day, id"
+         AND (?2 IS NULL OR mch_id = ?2 OR mch_id IS NULL) ORDER BY day, id"
     ))?;
     out.differences = (statement.query_map(params![out_trade_no, mch_id], difference_of)?)
         .collect::<rusqlite::Result<_>>()?;
@@ -1008,11 +1044,20 @@ fn history(
         .flat_map(|d| [Some(d.run_id), d.closed_by_run])
         .flatten()
         .collect();
+    // The run that reconciled each day the order has bill rows on, matched or not.
+    let mut statement = conn.prepare(
+        "SELECT max(id) FROM runs WHERE day = ?1 AND (?2 IS NULL OR mch_id = ?2 OR mch_id IS NULL) \
+         AND superseded_by IS NULL",
+    )?;
+    for row in &out.bill_rows {
+        let latest: Option<i64> = statement.query_row(params![row.day, mch_id], |r| r.get(0))?;
+        ids.extend(latest);
+    }
     ids.sort_unstable();
     ids.dedup();
     let mut statement = conn.prepare(
         "SELECT id, mch_id, day, started_at, user, bill_path, export_path, balanced, \
-         superseded_by FROM runs WHERE id = ?1",
+         superseded_by, export_sha256, mapping FROM runs WHERE id = ?1",
     )?;
     for id in ids {
         out.runs.push(statement.query_row([id], |row| {
@@ -1026,10 +1071,64 @@ fn history(
                 export_path: row.get(6)?,
                 balanced: row.get(7)?,
                 superseded_by: row.get(8)?,
+                export_sha256: row.get(9)?,
+                read: read_options(&row.get::<_, String>(10)?),
             })
         })?);
     }
     Ok(out)
+}
+
+/// How a run read its export, from the mapping it recorded (`mapping_json`): the encoding
+/// and the delimiter; detected, as reconcile does, where the run detected them.
+fn read_options(mapping: &str) -> ReadOptions {
+    let mapping: Value = serde_json::from_str(mapping).unwrap_or_default();
+    let text = |key: &str| mapping[key].as_str().unwrap_or("auto").to_owned();
+    ReadOptions {
+        encoding: Encoding::parse(&text("encoding")),
+        delimiter: parse_delimiter(&text("delimiter")),
+        ..ReadOptions::default()
+    }
+}
+
+/// The order's rows in each export file the runs read (once a file, for its latest run),
+/// with whether the file is still what the run read.
+fn export_rows(runs: &[StoredRun], out_trade_no: &str) -> Vec<ExportRows> {
+    let mut latest: Vec<&StoredRun> = Vec::new();
+    for run in runs {
+        match latest.iter_mut().find(|r| r.export_path == run.export_path) {
+            Some(seen) if seen.id < run.id => *seen = run,
+            Some(_) => {}
+            None => latest.push(run),
+        }
+    }
+    latest
+        .into_iter()
+        .map(|run| {
+            let path = Path::new(&run.export_path);
+            let read = || -> Result<(ExportFile, Vec<NamedRow>), String> {
+                let now = Input::hash(path, &[]).map_err(|e| e.to_string())?;
+                let file = match (&run.export_sha256, &now.sha256) {
+                    (None, _) | (_, None) => ExportFile::Unknown,
+                    (Some(then), Some(now)) if then == now => ExportFile::AsRead,
+                    _ => ExportFile::Changed,
+                };
+                let opened = File::open(path).map_err(|e| FileError::new(path, e).to_string())?;
+                let rows = rows_naming(opened, out_trade_no, &run.read)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok((file, rows))
+            };
+            let (file, rows) =
+                read().unwrap_or_else(|why| (ExportFile::Unreadable(why), Vec::new()));
+            ExportRows {
+                run_id: run.id,
+                day: run.day.clone(),
+                path: run.export_path.clone(),
+                file,
+                rows,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

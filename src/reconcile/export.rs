@@ -142,7 +142,7 @@ pub fn parse_delimiter(text: &str) -> Option<u8> {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadOptions {
     pub encoding: Option<Encoding>,
     pub delimiter: Option<u8>,
@@ -458,6 +458,59 @@ pub fn read_export(
     let (mut export, _) = shape.read_part(io::Cursor::new(head).chain(source), mapping, options)?;
     export.finish(options.threads())?;
     Ok(export)
+}
+
+/// A row of an export with a cell equal to a key: its line, and its cells under the header's
+/// names (a cell past the header's last is named by its column number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedRow {
+    pub line: u64,
+    pub cells: Vec<(String, String)>,
+}
+
+/// The rows of an export that have a cell equal to `key` (surrounding white space aside), read
+/// as reconcile reads the file: encoding, byte order mark, delimiter and quotes. For `ledger
+/// show`, which has only the order number, not the run's mapping of the columns.
+pub fn rows_naming(
+    mut source: impl Read,
+    key: &str,
+    options: &ReadOptions,
+) -> Result<Vec<NamedRow>, ExportError> {
+    let mut head = Vec::with_capacity(SNIFF);
+    (&mut source).take(SNIFF as u64).read_to_end(&mut head)?;
+    let shape = Shape::sniff(&head, options)?;
+    let mut records = Records::new(
+        decoded(io::Cursor::new(head).chain(source), shape)?,
+        shape.delimiter,
+        0,
+    );
+    let mut record = csv::ByteRecord::new();
+    let mut header: Option<Vec<String>> = None;
+    let mut found = Vec::new();
+    while let Some(line) = records.read(&mut record)? {
+        let text = |cell: &[u8]| String::from_utf8_lossy(cell.trim_ascii()).into_owned();
+        let Some(names) = &header else {
+            header = Some(record.iter().map(text).collect());
+            continue;
+        };
+        if !record
+            .iter()
+            .any(|cell| cell.trim_ascii() == key.as_bytes())
+        {
+            continue;
+        }
+        let cells = (record.iter().enumerate())
+            .map(|(i, cell)| {
+                let name = names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("column {}", i + 1));
+                (name, text(cell))
+            })
+            .collect();
+        found.push(NamedRow { line, cells });
+    }
+    Ok(found)
 }
 
 /// Exports smaller than this are read on one thread (in unit tests, nearly every one is

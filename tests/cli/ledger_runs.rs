@@ -650,10 +650,12 @@ fn open_and_show_keep_to_the_merchant_of_a_shared_ledger() {
         sources.dedup();
         sources
     };
-    // Only the first merchant's bill was imported: its row, its run and its difference.
-    assert_eq!(sources(&show(MCH_ID, 0)), ["bill_row", "run", "difference"]);
+    // Only the first merchant's bill was imported: its row, its run, its export's rows (none:
+    // the order was left out of it) and its difference.
+    let sources_of = ["bill_row", "run", "export_row", "difference"];
+    assert_eq!(sources(&show(MCH_ID, 0)), sources_of);
     let theirs_shown = show("1900000110", 0);
-    assert_eq!(sources(&theirs_shown), ["run", "difference"]);
+    assert_eq!(sources(&theirs_shown), sources_of[1..]);
     let ids = |rows: &[(String, Value)], source: &str| -> Vec<Value> {
         (rows.iter().filter(|(s, _)| s == source))
             .map(|(_, id)| id.clone())
@@ -682,4 +684,89 @@ fn open_and_show_keep_to_the_merchant_of_a_shared_ledger() {
         .error_mentions("merchant 1900000110")
         .hint_mentions("--mch-id 1900000110");
     assert_eq!(ledger(&env, &["open"], 1).json(), all);
+}
+
+#[test]
+fn show_reads_the_order_s_rows_from_the_runs_exports_and_says_when_a_file_changed() {
+    let env = Env::new();
+    let today = day("20261120", 50);
+    let mut paid = paid_trades(&today);
+    let (matched, missing) = (paid.next().unwrap(), paid.next().unwrap());
+    let bill = write_bill(&env, &today, vec![]);
+    ledger(&env, &["import", &bill], 0);
+    let export = without(
+        &orders(&today, &Differences::default()),
+        &missing.out_trade_no,
+    );
+    let export = write(&env, "orders.csv", &export);
+    reconcile(&env, &bill, &export, 1);
+    let export_rows = |number: &str| -> Vec<Value> { shown(&env, number, "export_row") };
+    // A matched order: its bill row, the day's run, and its export row with the header's names.
+    let rows = export_rows(&matched.out_trade_no);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["state"], "as read");
+    assert!(rows[0]["line"].as_u64().unwrap() > 1);
+    let note = rows[0]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with(&format!("out_trade_no={}", matched.out_trade_no)),
+        "{note}"
+    );
+    assert_eq!(shown(&env, &matched.out_trade_no, "run").len(), 1);
+    // The order the export left out: checked, and absent.
+    assert_eq!(export_rows(&missing.out_trade_no)[0]["state"], "absent");
+    // The export edited since the run, then gone.
+    let text = std::fs::read_to_string(env.path("orders.csv")).unwrap();
+    std::fs::write(env.path("orders.csv"), text.replace("PAID", "paid")).unwrap();
+    assert_eq!(
+        export_rows(&matched.out_trade_no)[0]["state"],
+        "changed since the run"
+    );
+    std::fs::remove_file(env.path("orders.csv")).unwrap();
+    let rows = export_rows(&matched.out_trade_no);
+    assert_eq!(rows[0]["state"], "unreadable");
+    assert!(
+        rows[0]["note"].as_str().unwrap().contains("orders.csv"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn differences_recorded_without_a_merchant_are_listed_for_any_merchant() {
+    let env = Env::new();
+    let today = day("20261120", 50);
+    let missing = paid_trades(&today).next().unwrap();
+    let bill = write_bill(&env, &today, vec![]);
+    let export = without(
+        &orders(&today, &Differences::default()),
+        &missing.out_trade_no,
+    );
+    let export = write(&env, "orders.csv", &export);
+    // No --mch-id and no profile: the run's merchant is not known.
+    let args = [
+        "reconcile",
+        "--bill",
+        &bill,
+        "--export",
+        &export,
+        "--ledger",
+        LEDGER,
+    ];
+    env.run(&args).expect(1);
+    // A merchant's view of the ledger must not call the day clear.
+    let open = ledger(&env, &["open", "--mch-id", MCH_ID], 1).json();
+    assert_eq!(open[0]["out_trade_no"], missing.out_trade_no.as_str());
+    assert_eq!(open[0]["mch_id"], Value::Null);
+    let shown = ledger(
+        &env,
+        &["show", &missing.out_trade_no, "--mch-id", MCH_ID],
+        0,
+    )
+    .json();
+    assert!(
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["source"] == "difference")
+    );
 }

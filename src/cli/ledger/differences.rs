@@ -9,7 +9,7 @@ use crate::cli::common::ledger::{ReadArgs, existing, ledger_failure, os_user};
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::Context;
 use crate::ledger::runs::{
-    Need, OpenDifference, OrderHistory, StoredDifference, StoredSide, kind_name,
+    ExportFile, Need, OpenDifference, OrderHistory, StoredDifference, StoredSide, kind_name,
 };
 use crate::output::Record;
 use crate::reconcile::store::{EntryKind, OrderStatus};
@@ -24,8 +24,10 @@ of another day finds it charged in its export. Any other difference is closed by
 
 pub const SHOW_AFTER_HELP: &str = "\
 One row per thing the ledger knows, by day: the order's bill rows (source bill_row, from bills \
-imported into the ledger), the reconcile runs that found or closed its differences (run), and \
-its differences with their states (difference). Exit 1 when the ledger knows nothing of it.";
+imported into the ledger), the reconcile runs that found or closed its differences or reconciled \
+its days (run), its rows in those runs' export files as they are now, with whether a file \
+changed since its run (export_row), and its differences with their states (difference). Exit 1 \
+when the ledger knows nothing of it.";
 
 #[derive(Debug, Args)]
 pub struct OpenArgs {
@@ -260,6 +262,46 @@ fn timeline(history: &OrderHistory) -> Vec<Record> {
         });
         rows.push((run.day.clone(), 1, run.id, value));
     }
+    for export in &history.exports {
+        let state = match &export.file {
+            ExportFile::AsRead => "as read",
+            ExportFile::Changed => "changed since the run",
+            ExportFile::Unknown => "read from a pipe",
+            ExportFile::Unreadable(_) => "unreadable",
+        };
+        let row = |line: Option<u64>, state: &str, note: String| {
+            json!({
+                "day": export.day,
+                "source": "export_row",
+                "state": state,
+                "line": line,
+                "run_id": export.run_id,
+                "note": note,
+                "file": export.path,
+            })
+        };
+        let mut found: Vec<Value> = (export.rows.iter())
+            .map(|named| {
+                let cells: Vec<String> = (named.cells.iter())
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect();
+                row(Some(named.line), state, cells.join(", "))
+            })
+            .collect();
+        if found.is_empty() {
+            found.push(match &export.file {
+                ExportFile::Unreadable(why) => row(None, state, why.clone()),
+                _ => row(
+                    None,
+                    "absent",
+                    "no row of this export names the order".to_owned(),
+                ),
+            });
+        }
+        for value in found {
+            rows.push((export.day.clone(), 2, export.run_id, value));
+        }
+    }
     for d in &history.differences {
         let full = difference_record(d);
         let side = |bill: &str, export: &str| match &full[bill] {
@@ -289,7 +331,7 @@ fn timeline(history: &OrderHistory) -> Vec<Record> {
             "user": d.resolved_by,
             "note": notes.join("; "),
         });
-        rows.push((d.day.clone(), 2, d.id, value));
+        rows.push((d.day.clone(), 3, d.id, value));
     }
     rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
     rows.into_iter()
