@@ -15,6 +15,22 @@ use serde_json::{Value, json};
 
 pub(crate) use crate::output::counted;
 
+/// The merchant's API v3 private key: `--private-key`, else the profile's `private_key_pem`
+/// (else `cert_key_pem`).
+pub(crate) fn merchant_key(
+    flag: Option<&std::path::Path>,
+    selected: Option<&Selected>,
+) -> Result<crate::wechat::v3::MerchantKey, Failure> {
+    match (flag, selected) {
+        (Some(path), _) => Ok(crate::config::v3::read_private_key(path)?),
+        (None, Some(s)) => Ok(s.config.merchant_key(&s.name, &s.profile)?),
+        (None, None) => Err(Failure::usage(
+            "no merchant private key: no --private-key, and no profile",
+        )
+        .hint("pass --private-key apiclient_key.pem, or use a profile with private_key_pem")),
+    }
+}
+
 /// The sign type chosen for a command (as [`chosen_sign_type`] picks it), and who chose it in
 /// words: the flag, else the profile (named).
 pub(crate) fn chosen_sign_type_by(

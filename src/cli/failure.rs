@@ -255,7 +255,7 @@ impl From<V3Error> for Failure {
                 "run `chmod 600 {}`, as ssh requires of a private key",
                 path.display()
             ),
-            V3Error::Read { .. } | V3Error::TooLarge(_) => "check the path: it is read as the profile or the flag names it, relative to the config file's folder".to_owned(),
+            V3Error::Read { .. } | V3Error::TooLarge(_) | V3Error::NotAFile(_) => "check the path: it is read as the profile or the flag names it, relative to the config file's folder".to_owned(),
             V3Error::Key { .. } => "give the PEM file as the merchant console downloads it (apiclient_key.pem: -----BEGIN PRIVATE KEY-----; pub_key.pem: -----BEGIN PUBLIC KEY-----)".to_owned(),
             V3Error::Certificate(_) => "check cert_pem with `wxpay-ops config check`, or set cert_serial".to_owned(),
         };

@@ -5,9 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
+use super::common::merchant_key;
 use super::failure::{Failure, exit};
 use super::settings::{Context, KeyArgs, SignTypeParser, sign_type};
-use crate::config::v3::read_private_key;
 use crate::output::Record;
 use crate::wechat::paysign::{PayRequest, PayScene, pay_params, pay_params_v3};
 use crate::wechat::sign::nonce_str;
@@ -135,14 +135,7 @@ pub fn run(context: &Context, args: PaysignArgs) -> Result<u8, Failure> {
                 )
                 .hint("drop --sign-type, or pass --api v2"));
             }
-            let key = match (&args.private_key, &selected) {
-                (Some(path), _) => read_private_key(path)?,
-                (None, Some(s)) => s.config.merchant_key(&s.name, &s.profile)?,
-                (None, None) => {
-                    return Err(Failure::usage("no merchant private key: no --private-key, and no profile")
-                        .hint("pass --private-key apiclient_key.pem, or use a profile with private_key_pem"));
-                }
-            };
+            let key = merchant_key(args.private_key.as_deref(), selected.as_ref())?;
             pay_params_v3(scene, &request, &key)?
         }
     };

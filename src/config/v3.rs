@@ -2,6 +2,7 @@
 //! sign requests and pay parameters, and the WeChat Pay public key, which checks answers.
 //! Key files are read, never echoed: errors name the file and the problem only.
 
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,8 @@ pub enum V3Error {
     },
     #[error("{0} is larger than 256 KiB; it is not a key file")]
     TooLarge(PathBuf),
+    #[error("{0} is not a regular file; a key is a PEM file")]
+    NotAFile(PathBuf),
     #[error("{path}: {problem}")]
     Key { path: PathBuf, problem: KeyError },
     #[error(transparent)]
@@ -101,19 +104,6 @@ pub fn serial_of(text: &str) -> Result<String, V3Error> {
 }
 
 impl Config {
-    /// The profile's signer: its key, serial and mch_id.
-    pub fn merchant_signer(
-        &self,
-        name: &str,
-        profile: &Profile,
-    ) -> Result<MerchantSigner, V3Error> {
-        Ok(MerchantSigner {
-            mch_id: profile.mch_id.clone(),
-            serial: self.merchant_serial(name, profile)?,
-            key: self.merchant_key(name, profile)?,
-        })
-    }
-
     /// `private_key_pem`, else `cert_key_pem`: the same apiclient_key.pem signs v3 requests
     /// and opens v2's TLS.
     pub fn merchant_key(&self, name: &str, profile: &Profile) -> Result<MerchantKey, V3Error> {
@@ -161,6 +151,10 @@ fn read_limited(path: &Path, private: bool) -> Result<Vec<u8>, V3Error> {
         source,
     };
     let metadata = std::fs::metadata(path).map_err(read_error)?;
+    // A device or a pipe has no size to check, and may never end.
+    if !metadata.is_file() {
+        return Err(V3Error::NotAFile(path.to_owned()));
+    }
     if private && metadata.mode() & 0o077 != 0 {
         return Err(V3Error::TooOpen {
             path: path.to_owned(),
@@ -170,7 +164,15 @@ fn read_limited(path: &Path, private: bool) -> Result<Vec<u8>, V3Error> {
     if metadata.len() > MAX_KEY_FILE_BYTES {
         return Err(V3Error::TooLarge(path.to_owned()));
     }
-    std::fs::read(path).map_err(read_error)
+    // The file may have grown since it was looked at.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(V3Error::TooLarge(path.to_owned()));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -425,8 +425,8 @@ struct Found {
 struct Pass {
     sha256: String,
     bytes: u64,
-    /// The file's modification time, when it was the same before and after the pass.
-    mtime_ns: Option<i64>,
+    /// What proves the file unchanged since, when it was the same before and after the pass.
+    stamp: Option<FileStamp>,
     report: Report,
     /// A trade bill's figures.
     totals: Option<BillTotals>,
@@ -557,8 +557,8 @@ impl<'l> BillWriter<'l> {
             .execute(
                 "UPDATE bills SET sha256 = ?2, bytes = ?3, rows = ?4, consistent = ?5, \
                  payment_count = ?6, payment_fen = ?7, refund_count = ?8, refund_fen = ?9, \
-                 settlement_fen = ?10, fee_units = ?11, imported_at = ?12, mtime_ns = ?13 \
-                 WHERE id = ?1",
+                 settlement_fen = ?10, fee_units = ?11, imported_at = ?12, mtime_ns = ?13, \
+                 ctime_ns = ?14, inode = ?15 WHERE id = ?1",
                 params![
                     id,
                     pass.sha256,
@@ -572,7 +572,9 @@ impl<'l> BillWriter<'l> {
                     figures[4],
                     figures[5],
                     import.then_some(&self.recorded_at),
-                    pass.mtime_ns,
+                    pass.stamp.map(|s| s.mtime_ns),
+                    pass.stamp.map(|s| s.ctime_ns),
+                    pass.stamp.map(|s| s.inode),
                 ],
             )
             .map_err(sqlite(&path))?;
@@ -709,14 +711,33 @@ pub(crate) fn absolute(path: &Path) -> String {
         .to_string()
 }
 
-/// A file's modification time in Unix nanoseconds (`bills.mtime_ns`); none before 1970 or
-/// where the system does not keep it.
-pub(crate) fn mtime_ns(metadata: &std::fs::Metadata) -> Option<i64> {
-    let since = metadata
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH);
-    i64::try_from(since.ok()?.as_nanos()).ok()
+/// What proves a file unchanged since it was hashed, short of hashing it again
+/// (`bills.bytes`, `mtime_ns`, `ctime_ns`, `inode`): its size and modification time, as rsync's
+/// quick check has them, and its change time and inode, which no one can set back (`touch -r`,
+/// `cp -p` and `rsync -t` give a file its old modification time, never its old change time;
+/// a file replaced by another has another inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub bytes: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub inode: i64,
+}
+
+impl FileStamp {
+    /// A regular file's stamp; none for anything else, or times beyond nanoseconds' range.
+    pub fn of(metadata: &std::fs::Metadata) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |seconds: i64, nanos: i64| seconds.checked_mul(1_000_000_000)?.checked_add(nanos);
+        metadata.is_file().then_some(())?;
+        Some(FileStamp {
+            bytes: metadata.len(),
+            mtime_ns: ns(metadata.mtime(), metadata.mtime_nsec())?,
+            ctime_ns: ns(metadata.ctime(), metadata.ctime_nsec())?,
+            // The same 64 bits, as SQLite keeps integers.
+            inode: metadata.ino() as i64,
+        })
+    }
 }
 
 /// The file as it is read: counted and hashed on the parser's reading thread.
@@ -838,21 +859,19 @@ fn read_bill(
         conn.execute_batch(&index).map_err(sqlite(ledger))?;
     }
     let after = hashing.inner.metadata().ok();
-    let mtime_ns = match (before, after) {
-        (Some(before), Some(after))
-            if before.is_file()
-                && before.len() == hashing.bytes
-                && after.len() == hashing.bytes
-                && mtime_ns(&before) == mtime_ns(&after) =>
-        {
-            mtime_ns(&after)
+    let stamp = match (
+        before.as_ref().and_then(FileStamp::of),
+        after.as_ref().and_then(FileStamp::of),
+    ) {
+        (Some(before), Some(after)) if before == after && after.bytes == hashing.bytes => {
+            Some(after)
         }
         _ => None,
     };
     Ok(Pass {
         sha256: hashing.sha256(),
         bytes: hashing.bytes,
-        mtime_ns,
+        stamp,
         report,
         totals: trade.then_some(totals),
     })
@@ -1395,9 +1414,10 @@ mod tests {
         assert!(matches!(error, Err(BillsError::NoMerchant { .. })));
     }
 
-    /// Reconcile takes the sha256 of a bill the ledger recorded while the file has the size
-    /// and modification time it had when it was hashed; a bill edited since (the same size,
-    /// a newer time) is hashed again, and so is one whose time is unknown.
+    /// Reconcile takes the sha256 of a bill the ledger recorded while the file has the stamp
+    /// it had when it was hashed; a bill edited since (the same size, a newer time) is hashed
+    /// again, even with its old modification time given back, and so is one whose stamp is
+    /// unknown.
     #[test]
     fn reconcile_takes_a_recorded_bill_s_sha256_only_while_it_is_unchanged() {
         use crate::ledger::runs::Inputs;
@@ -1409,16 +1429,25 @@ mod tests {
         std::fs::write(&export, "out_trade_no,amount\n").unwrap();
         let recorded = books.one(&path, Mode::Record).unwrap();
         let metadata = std::fs::metadata(&path).unwrap();
-        let stored: Option<i64> = books
+        let stored: (i64, i64, i64, i64) = books
             .ledger
             .conn()
             .query_row(
-                "SELECT mtime_ns FROM bills WHERE id = ?1",
+                "SELECT bytes, mtime_ns, ctime_ns, inode FROM bills WHERE id = ?1",
                 [recorded.bill_id],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
             )
             .unwrap();
-        assert_eq!(stored, mtime_ns(&metadata));
+        let stamp = FileStamp::of(&metadata).unwrap();
+        assert_eq!(
+            stored,
+            (
+                stamp.bytes as i64,
+                stamp.mtime_ns,
+                stamp.ctime_ns,
+                stamp.inode
+            )
+        );
         let real = hash_file(&path).unwrap();
         // A sha256 that no file has, so that taking it shows.
         let marked = "a".repeat(64);
@@ -1438,7 +1467,9 @@ mod tests {
             Inputs::hash(&files, &known).unwrap().bill.sha256.unwrap()
         };
         assert_eq!(sha(&books), marked);
-        // Edited in place: the same size, one byte changed, a newer time.
+        // Edited in place: the same size, one byte changed, a newer time. File times move in
+        // ticks of the kernel's coarse clock: the edit comes a few ticks after the record.
+        std::thread::sleep(std::time::Duration::from_millis(50));
         let mut bytes = std::fs::read(&path).unwrap();
         let at = bytes.iter().position(|b| b.is_ascii_digit()).unwrap();
         bytes[at] = if bytes[at] == b'9' { b'8' } else { b'9' };
@@ -1453,12 +1484,28 @@ mod tests {
         assert_ne!(hashed, marked);
         assert_ne!(hashed, real);
         assert_eq!(hashed, hash_file(&path).unwrap());
-        // Its old time given back, it is taken as unchanged: the rule trusts the time.
+        // Its old modification time given back (as `touch -r` or `cp -p` do): its change
+        // time moved all the same, so it is hashed again.
         std::fs::File::options()
             .write(true)
             .open(&path)
             .unwrap()
             .set_modified(metadata.modified().unwrap())
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            metadata.modified().unwrap()
+        );
+        assert_eq!(sha(&books), hash_file(&path).unwrap());
+        // Recorded as it now is, it is taken from the ledger again.
+        let now = FileStamp::of(&std::fs::metadata(&path).unwrap()).unwrap();
+        books
+            .ledger
+            .conn()
+            .execute(
+                "UPDATE bills SET mtime_ns = ?1, ctime_ns = ?2, inode = ?3",
+                [now.mtime_ns, now.ctime_ns, now.inode],
+            )
             .unwrap();
         assert_eq!(sha(&books), marked);
         // No time recorded: hashed.

@@ -41,6 +41,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::{Date, OffsetDateTime};
 
+use super::bills::FileStamp;
 use super::{Ledger, LedgerError, sqlite};
 use crate::fsutil::FileError;
 use crate::reconcile::bill::Files;
@@ -59,24 +60,20 @@ pub struct Input {
     pub sha256: Option<String>,
 }
 
-/// What the ledger knows of a bill file it recorded: the sha256 of its bytes when they were
-/// of this size and modification time (`bills.sha256`, `bytes`, `mtime_ns`).
+/// What the ledger knows of a bill file it recorded: the sha256 of its bytes when the file
+/// had this stamp (`bills.sha256`, and the stamp's columns).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownFile {
     pub path: PathBuf,
     pub sha256: String,
-    pub bytes: u64,
-    pub mtime_ns: i64,
+    pub stamp: FileStamp,
 }
 
 impl KnownFile {
     /// Whether `metadata` (of the same path) proves the file unchanged since it was hashed:
-    /// the same size and the same modification time, as rsync's quick check has it. A file
-    /// written again changes its time (a newer one), so it is hashed again.
+    /// the same stamp ([`FileStamp`]).
     fn unchanged(&self, metadata: &std::fs::Metadata) -> bool {
-        metadata.is_file()
-            && metadata.len() == self.bytes
-            && super::bills::mtime_ns(metadata) == Some(self.mtime_ns)
+        FileStamp::of(metadata) == Some(self.stamp)
     }
 }
 
@@ -592,8 +589,8 @@ fn need_of_new(d: &Difference, day: Day) -> Option<Need> {
 }
 
 /// The latest bill recorded from a path, with the time of the bytes hashed.
-pub(crate) const KNOWN_FILE: &str =
-    "SELECT sha256, bytes, mtime_ns FROM bills WHERE path = ?1 ORDER BY id DESC LIMIT 1";
+pub(crate) const KNOWN_FILE: &str = "SELECT sha256, bytes, mtime_ns, ctime_ns, inode FROM bills \
+     WHERE path = ?1 ORDER BY id DESC LIMIT 1";
 
 impl Ledger {
     /// What the ledger knows of the bills of `files` (their latest `bills` row each, by
@@ -608,21 +605,25 @@ impl Ledger {
                 .and_then(|mut statement| {
                     statement
                         .query_row([super::bills::absolute(path)], |row| {
-                            Ok((
-                                row.get::<_, String>(0)?,
-                                row.get::<_, i64>(1)?,
-                                row.get::<_, Option<i64>>(2)?,
-                            ))
+                            let stamp = match (row.get(2)?, row.get(3)?, row.get(4)?) {
+                                (Some(mtime_ns), Some(ctime_ns), Some(inode)) => Some(FileStamp {
+                                    bytes: row.get::<_, i64>(1)? as u64,
+                                    mtime_ns,
+                                    ctime_ns,
+                                    inode,
+                                }),
+                                _ => None,
+                            };
+                            Ok((row.get::<_, String>(0)?, stamp))
                         })
                         .optional()
                 })
                 .map_err(sqlite(&self.path))?;
-            if let Some((sha256, bytes, Some(mtime_ns))) = found {
+            if let Some((sha256, Some(stamp))) = found {
                 known.push(KnownFile {
                     path: path.to_owned(),
                     sha256,
-                    bytes: bytes as u64,
-                    mtime_ns,
+                    stamp,
                 });
             }
         }

@@ -16,10 +16,12 @@ CREATE TABLE bills (
     path TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     bytes INTEGER NOT NULL,
-    -- The file's modification time (Unix nanoseconds) as the ledger read it to record it, so
-    -- that reconcile can take sha256 for a file still of that size and time (NULL: unknown,
-    -- or the file changed while it was read).
+    -- The file's modification and change times (Unix nanoseconds) and inode as the ledger
+    -- read it to record it, so that reconcile can take sha256 for a file still of that size,
+    -- times and inode (NULL: unknown, or the file changed while it was read).
     mtime_ns INTEGER,
+    ctime_ns INTEGER,
+    inode INTEGER,
     rows INTEGER NOT NULL,
     -- Whether the summary row matched the rows.
     consistent INTEGER,

@@ -20,7 +20,8 @@ pub fn prose(text: &str) -> String {
 /// of a key, so a value that is one token is shown as it is; inside a sentence (a config
 /// check's detail, say) a key-shaped word is hidden as in [`prose`]. Tokens joined by `=`,
 /// `&`, `/`, `.`, `_`, `-` or `:` are parts of a string to sign, a URL or a path, not words;
-/// so is the quoted value of a pair (`nonce_str="…"` in an API v3 Authorization header).
+/// so is the quoted value of a pair (`nonce_str="…"` in an API v3 Authorization header,
+/// `"out_trade_no":"…"` in a JSON body).
 pub fn value(text: &str) -> String {
     let escaped = escaped(text, "");
     if !escaped.contains(char::is_whitespace) {
@@ -29,7 +30,8 @@ pub fn value(text: &str) -> String {
     let joins = |c: Option<char>| c.is_some_and(|c| "=&/._-:".contains(c));
     hide_key_shapes(&escaped, |head, after| {
         let before = head.chars().next_back();
-        let quoted_pair = head.ends_with("=\"") && after.starts_with('"');
+        let quoted_pair = after.starts_with('"')
+            && (head.strip_suffix('"')).is_some_and(|h| h.trim_end().ends_with([':', '=']));
         !joins(before) && !joins(after.chars().next()) && !quoted_pair
     })
 }
@@ -166,6 +168,8 @@ mod tests {
         let header =
             format!("WECHATPAY2-SHA256-RSA2048 mchid=\"1\",nonce_str=\"{sign}\",timestamp=\"1\"");
         assert_eq!(value(&header), header);
+        let json = format!("{{\"out_trade_no\": \"{sign}\", \"total\": 1}}");
+        assert_eq!(value(&json), json);
         assert_eq!(
             value(&format!("the key is \"{KEY_SHAPED}\"")),
             format!("the key is \"{HIDDEN_BY_SHAPE}\"")

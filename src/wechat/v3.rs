@@ -11,6 +11,7 @@ use ring::signature::{
 use thiserror::Error;
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 /// The scheme of the `Authorization` header and of `Wechatpay-Signature-Type`.
@@ -26,6 +27,14 @@ pub const PROBE_PREFIX: &str = "WECHATPAY/SIGNTEST/";
 pub enum KeyError {
     #[error("no PEM block in it: {expected}")]
     NoPem { expected: &'static str },
+    #[error(
+        "it is DER (binary); the PEM form is expected, as `openssl pkey -inform der` writes it"
+    )]
+    Der,
+    #[error("its PEM block does not end (no -----END line): the file is cut short")]
+    Unterminated,
+    #[error("its RSA key is {bits} bits; WeChat Pay's keys are 2048 bits or more")]
+    Weak { bits: usize },
     #[error("its {label} block is not a key ring can use: {reason}")]
     Unusable { label: String, reason: String },
     #[error("it holds an encrypted private key; WeChat Pay's apiclient_key.pem is not encrypted")]
@@ -44,6 +53,10 @@ impl MerchantKey {
     /// A PEM file's key: PKCS#8 (`PRIVATE KEY`, as the merchant console gives it) or PKCS#1
     /// (`RSA PRIVATE KEY`, as WeChat's documentation prints its test key).
     pub fn from_pem(bytes: &[u8]) -> Result<MerchantKey, KeyError> {
+        // OpenSSL's traditional encrypted form keeps the RSA PRIVATE KEY label.
+        if String::from_utf8_lossy(bytes).contains("Proc-Type: 4,ENCRYPTED") {
+            return Err(KeyError::Encrypted);
+        }
         let blocks: Vec<Pem> = Pem::iter_from_buffer(bytes).map_while(Result::ok).collect();
         let unusable = |label: &str, e: ring::error::KeyRejected| KeyError::Unusable {
             label: label.to_owned(),
@@ -64,9 +77,7 @@ impl MerchantKey {
                 }
             });
         }
-        Err(KeyError::NoPem {
-            expected: "-----BEGIN PRIVATE KEY-----",
-        })
+        Err(no_pem(bytes, "-----BEGIN PRIVATE KEY-----"))
     }
 
     /// Base64 of the RSASSA-PKCS1-v1_5 SHA-256 signature of `message`.
@@ -102,22 +113,56 @@ pub enum RequestError {
     Method(String),
     #[error("URL {0:?} has a scheme and host; the signature covers the path and query only")]
     Absolute(String),
+    #[error(
+        "URL {0:?} is not a path as sent: it starts with /, and spaces and control characters in it are percent-encoded"
+    )]
+    Url(String),
+    #[error("mchid {0:?} is not a merchant number (digits)")]
+    MchId(String),
     #[error("nonce {0:?} must be 1 to 32 letters or digits")]
     Nonce(String),
 }
 
-/// Refuses what cannot be the method, URL line or nonce of a request WeChat Pay checks.
-pub fn check_request(method: &str, url: &str, nonce: &str) -> Result<(), RequestError> {
+/// Refuses what cannot be the method, URL line, nonce or merchant of a request WeChat Pay
+/// checks: each is a line of the signed text or a quoted value of the header, so a line end
+/// or a quote in one would sign or send something else.
+pub fn check_request(
+    method: &str,
+    url: &str,
+    nonce: &str,
+    mch_id: &str,
+) -> Result<(), RequestError> {
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(RequestError::Method(method.to_owned()));
     }
     if url.contains("://") {
         return Err(RequestError::Absolute(url.to_owned()));
     }
+    if !url.starts_with('/') || url.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(RequestError::Url(url.to_owned()));
+    }
+    if mch_id.is_empty() || mch_id.len() > 32 || !mch_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RequestError::MchId(mch_id.to_owned()));
+    }
     if nonce.is_empty() || nonce.len() > 32 || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(RequestError::Nonce(nonce.to_owned()));
     }
     Ok(())
+}
+
+/// Why a file holds no usable PEM block: binary, cut short, an old-style encrypted key, or
+/// no block of the kind `expected`.
+fn no_pem(bytes: &[u8], expected: &'static str) -> KeyError {
+    let text = String::from_utf8_lossy(bytes);
+    if bytes.first() == Some(&0x30) {
+        KeyError::Der
+    } else if text.contains("Proc-Type: 4,ENCRYPTED") {
+        KeyError::Encrypted
+    } else if text.contains("-----BEGIN ") && !text.contains("-----END ") {
+        KeyError::Unterminated
+    } else {
+        KeyError::NoPem { expected }
+    }
 }
 
 /// The five lines a request's signature covers (B1), each ended by `\n`: the method, the
@@ -208,14 +253,9 @@ impl VerifyKey {
     pub fn public_key(pem: &[u8], key_id: &str) -> Result<VerifyKey, KeyError> {
         let block = Pem::iter_from_buffer(pem)
             .map_while(Result::ok)
-            .find(|pem| pem.label == "PUBLIC KEY" || pem.label == "RSA PUBLIC KEY")
-            .ok_or(KeyError::NoPem {
-                expected: "-----BEGIN PUBLIC KEY-----",
-            })?;
-        let public_der = match block.label.as_str() {
-            "RSA PUBLIC KEY" => block.contents,
-            _ => rsa_of_spki(&block.contents)?,
-        };
+            .find(|pem| pem.label == "PUBLIC KEY")
+            .ok_or_else(|| no_pem(pem, "-----BEGIN PUBLIC KEY-----"))?;
+        let public_der = rsa_of_spki(&block.contents)?;
         Ok(VerifyKey {
             serial: key_id.to_owned(),
             public_der,
@@ -246,9 +286,7 @@ impl VerifyKey {
             });
         }
         if keys.is_empty() {
-            return Err(KeyError::NoPem {
-                expected: "-----BEGIN CERTIFICATE-----",
-            });
+            return Err(no_pem(pem, "-----BEGIN CERTIFICATE-----"));
         }
         Ok(keys)
     }
@@ -264,17 +302,21 @@ impl VerifyKey {
     }
 }
 
-/// The RSA key inside a SubjectPublicKeyInfo.
+/// The RSA key inside a SubjectPublicKeyInfo, checked to be one: of 2048 bits or more.
 fn rsa_of_spki(der: &[u8]) -> Result<Vec<u8>, KeyError> {
-    let (_, spki) = SubjectPublicKeyInfo::from_der(der).map_err(|e| KeyError::Unusable {
+    let unusable = |reason: String| KeyError::Unusable {
         label: "PUBLIC KEY".to_owned(),
-        reason: e.to_string(),
-    })?;
-    // rsaEncryption
-    if spki.algorithm.algorithm.to_id_string() != "1.2.840.113549.1.1.1" {
-        return Err(KeyError::NotRsa);
+        reason,
+    };
+    let (_, spki) = SubjectPublicKeyInfo::from_der(der).map_err(|e| unusable(e.to_string()))?;
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) if rsa.key_size() < 2048 => Err(KeyError::Weak {
+            bits: rsa.key_size(),
+        }),
+        Ok(PublicKey::RSA(_)) => Ok(spki.subject_public_key.data.into_owned()),
+        Ok(_) => Err(KeyError::NotRsa),
+        Err(e) => Err(unusable(e.to_string())),
     }
-    Ok(spki.subject_public_key.data.into_owned())
 }
 
 /// The signature headers of an answer or a callback (B2).
@@ -285,6 +327,9 @@ pub struct SignedHeaders {
     pub signature: Option<String>,
     pub serial: Option<String>,
     pub signature_type: Option<String>,
+    /// A Wechatpay-* header given twice: which of the two counts is up to whatever reads
+    /// them, so the answer is refused.
+    pub duplicated: Option<String>,
 }
 
 impl SignedHeaders {
@@ -296,14 +341,16 @@ impl SignedHeaders {
             let Some((name, value)) = line.split_once(':') else {
                 continue;
             };
-            let value = Some(value.trim().to_owned());
-            match name.trim().to_ascii_lowercase().as_str() {
-                "wechatpay-timestamp" => headers.timestamp = value,
-                "wechatpay-nonce" => headers.nonce = value,
-                "wechatpay-signature" => headers.signature = value,
-                "wechatpay-serial" => headers.serial = value,
-                "wechatpay-signature-type" => headers.signature_type = value,
-                _ => {}
+            let field = match name.trim().to_ascii_lowercase().as_str() {
+                "wechatpay-timestamp" => &mut headers.timestamp,
+                "wechatpay-nonce" => &mut headers.nonce,
+                "wechatpay-signature" => &mut headers.signature,
+                "wechatpay-serial" => &mut headers.serial,
+                "wechatpay-signature-type" => &mut headers.signature_type,
+                _ => continue,
+            };
+            if field.replace(value.trim().to_owned()).is_some() && headers.duplicated.is_none() {
+                headers.duplicated = Some(name.trim().to_owned());
             }
         }
         headers
@@ -314,6 +361,10 @@ impl SignedHeaders {
 pub enum AnswerError {
     #[error("the {0} header is missing")]
     MissingHeader(&'static str),
+    #[error("the {0} header is given twice")]
+    Duplicated(String),
+    #[error("Wechatpay-Signature is not Base64: the header was cut or changed on the way")]
+    NotBase64,
     #[error("Wechatpay-Signature-Type is {0:?}, not {SCHEME}")]
     SignatureType(String),
     #[error(
@@ -351,6 +402,9 @@ pub fn check_answer(
     keys: &[VerifyKey],
     now: i64,
 ) -> Result<Checked, AnswerError> {
+    if let Some(name) = &headers.duplicated {
+        return Err(AnswerError::Duplicated(name.clone()));
+    }
     let need = |value: &Option<String>, name| value.clone().ok_or(AnswerError::MissingHeader(name));
     let timestamp = need(&headers.timestamp, "Wechatpay-Timestamp")?;
     let nonce = need(&headers.nonce, "Wechatpay-Nonce")?;
@@ -382,6 +436,9 @@ pub fn check_answer(
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
+    if BASE64.decode(signature.trim()).is_err() {
+        return Err(AnswerError::NotBase64);
+    }
     if !key.verifies(&answer_message(&timestamp, &nonce, body), &signature) {
         return Err(AnswerError::Mismatch);
     }

@@ -125,6 +125,42 @@ fn what_cannot_be_signed_is_refused_with_the_remedy() {
         .expect(2)
         .error_mentions("apiclient_key.pem")
         .hint_mentions("BEGIN PRIVATE KEY");
+    std::fs::write(env.path("apiclient_key.pem"), DOC_PRIVATE_KEY).unwrap();
+    // A quote in the merchant number would add a pair to the header; a line end in the URL a
+    // line to the signed text.
+    let get = ["--method", "GET", "--url", "/v3/certificates"];
+    let injected = [
+        "sign",
+        "v3",
+        "--private-key",
+        &key,
+        "--serial",
+        "1A",
+        "--mch-id",
+        "1\",signature=\"AAAA",
+    ];
+    env.run(&[&injected[..], &get[..]].concat())
+        .expect(2)
+        .error_mentions("not a merchant number");
+    run(&["--method", "GET", "--url", "/v3/a\nb"])
+        .expect(2)
+        .error_mentions("not a path as sent");
+    // A folder, or a device that never ends, where the key file belongs: refused before read.
+    for path in [env.path("").display().to_string(), "/dev/zero".to_owned()] {
+        let args = [
+            "sign",
+            "v3",
+            "--private-key",
+            &path,
+            "--serial",
+            "1A",
+            "--mch-id",
+            "1",
+        ];
+        env.run(&[&args[..], &get[..]].concat())
+            .expect(2)
+            .error_mentions("not a regular file");
+    }
     // No profile and no key.
     env.run(&["sign", "v3", "--method", "GET", "--url", "/v3/certificates"])
         .expect(2)
@@ -189,6 +225,10 @@ fn a_real_answer_verifies_and_a_changed_stale_or_probing_one_does_not() {
         .expect(4)
         .error_mentions("probe")
         .hint_mentions("4xx or 5xx");
+    // A signature header given twice, the good one last: refused, not the last one taken.
+    let twice = format!("Wechatpay-Signature: AAAA\n{}", headers(B2_SIGNATURE));
+    std::fs::write(env.path("headers.txt"), twice).unwrap();
+    run(&["--at", &at]).expect(4).error_mentions("given twice");
     // The profile's key, when no flag names one; a serial it has no key for.
     std::fs::write(
         env.path("headers.txt"),

@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use crate::cli::common::merchant_key;
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::{Context, Selected, read_input};
-use crate::config::v3::{
-    MerchantSigner, read_platform_certificates, read_private_key, read_public_key, serial_of,
-};
+use crate::config::v3::{MerchantSigner, read_platform_certificates, read_public_key, serial_of};
 use crate::output::Record;
 use crate::wechat::paysign::TIMESTAMPS;
 use crate::wechat::sign::nonce_str;
@@ -117,20 +116,24 @@ pub fn run(context: &Context, args: V3Args) -> Result<u8, Failure> {
         None => Vec::new(),
     };
     let nonce = args.nonce.clone().unwrap_or_else(nonce_str);
-    check_request(method, url, &nonce).map_err(|e| {
+    let signer = signer(context, &args)?;
+    check_request(method, url, &nonce, &signer.mch_id).map_err(|e| {
         let hint = match &e {
             RequestError::Method(m) => format!("pass --method {}", m.to_ascii_uppercase()),
             RequestError::Absolute(_) => {
                 "sign the path and query only, from /v3/, exactly as sent".to_owned()
             }
+            RequestError::Url(_) => {
+                "give the path and query exactly as sent, e.g. /v3/certificates".to_owned()
+            }
             RequestError::Nonce(_) => "leave --nonce out for a random one".to_owned(),
+            RequestError::MchId(_) => "pass --mch-id with the merchant number".to_owned(),
         };
         Failure::usage(e.to_string()).hint(hint)
     })?;
     let timestamp = args
         .timestamp
         .unwrap_or_else(|| crate::time::now().unix_timestamp() as u64);
-    let signer = signer(context, &args)?;
     let message = request_message(method, url, timestamp, &nonce, &body);
     let signature = signer.key.sign(&message);
     let mut record = Record::new();
@@ -160,36 +163,26 @@ pub fn run(context: &Context, args: V3Args) -> Result<u8, Failure> {
 
 /// The merchant's key, serial and number: each flag, else the profile's.
 fn signer(context: &Context, args: &V3Args) -> Result<MerchantSigner, Failure> {
-    let given = [
-        args.private_key.is_some(),
-        args.serial.is_some(),
-        args.mch_id.is_some(),
-    ];
-    let selected = match given {
-        [true, true, true] => None,
-        _ => context.select_optional()?,
+    let complete = args.private_key.is_some() && args.serial.is_some() && args.mch_id.is_some();
+    let selected = if complete {
+        None
+    } else {
+        context.select_optional()?
     };
-    let profile = || {
-        selected.as_ref().ok_or_else(|| {
-            Failure::usage("no profile to take the merchant's key, serial or mch_id from")
-                .hint("pass --private-key apiclient_key.pem --serial HEX --mch-id MCH_ID, or use a profile with private_key_pem")
-        })
+    let no_profile = || {
+        Failure::usage("no profile to take the merchant's serial or mch_id from")
+            .hint("pass --private-key apiclient_key.pem --serial HEX --mch-id MCH_ID, or use a profile with private_key_pem")
     };
-    let key = match &args.private_key {
-        Some(path) => read_private_key(path)?,
-        None => (profile()?)
-            .config
-            .merchant_key(&profile()?.name, &profile()?.profile)?,
+    let key = merchant_key(args.private_key.as_deref(), selected.as_ref())?;
+    let serial = match (&args.serial, &selected) {
+        (Some(serial), _) => serial_of(serial)?,
+        (None, Some(s)) => s.config.merchant_serial(&s.name, &s.profile)?,
+        (None, None) => return Err(no_profile()),
     };
-    let serial = match &args.serial {
-        Some(serial) => serial_of(serial)?,
-        None => (profile()?)
-            .config
-            .merchant_serial(&profile()?.name, &profile()?.profile)?,
-    };
-    let mch_id = match &args.mch_id {
-        Some(mch_id) => mch_id.clone(),
-        None => profile()?.profile.mch_id.clone(),
+    let mch_id = match (&args.mch_id, &selected) {
+        (Some(mch_id), _) => mch_id.clone(),
+        (None, Some(s)) => s.profile.mch_id.clone(),
+        (None, None) => return Err(no_profile()),
     };
     Ok(MerchantSigner {
         mch_id,
@@ -272,6 +265,8 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
 fn answer_failure(headers: &str, body: &str, error: AnswerError) -> Failure {
     let hint = match &error {
         AnswerError::MissingHeader(_) => format!("give every Wechatpay-* header of the answer in {headers}, one per line; an error answer (4xx, 5xx) is not signed"),
+        AnswerError::Duplicated(_) => format!("give each Wechatpay-* header of {headers} once, as received"),
+        AnswerError::NotBase64 => format!("copy the Wechatpay-Signature line of {headers} whole, as received"),
         AnswerError::SignatureType(_) => "only WECHATPAY2-SHA256-RSA2048 is checked here".to_owned(),
         AnswerError::Probe => "answer it with HTTP 4xx or 5xx: a notify handler that accepts it accepts forged callbacks".to_owned(),
         AnswerError::BadTimestamp(_) => format!("check the Wechatpay-Timestamp line of {headers}"),

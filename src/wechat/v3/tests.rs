@@ -112,6 +112,20 @@ fn what_is_not_a_usable_private_key_is_said() {
     ));
     // A public key where the private one belongs.
     assert!(MerchantKey::from_pem(WECHATPAY_PUBLIC_KEY.as_bytes()).is_err());
+    let cut = &DOC_KEY[..DOC_KEY.len() / 2];
+    assert_eq!(
+        MerchantKey::from_pem(cut.as_bytes()).err(),
+        Some(KeyError::Unterminated)
+    );
+    assert_eq!(
+        MerchantKey::from_pem(&[0x30, 0x82, 1, 2]).err(),
+        Some(KeyError::Der)
+    );
+    let traditional = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+    assert_eq!(
+        MerchantKey::from_pem(traditional.as_bytes()).err(),
+        Some(KeyError::Encrypted)
+    );
 }
 
 /// B4: the official JSAPI and APP pay signs of the documentation's key.
@@ -153,11 +167,15 @@ const B2_BODY: &[u8] = br#"{"code_url":"weixin://wxpay/bizpayurl?pr=JyC91EIz1"}"
 const KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
 
 fn b2_headers() -> SignedHeaders {
-    SignedHeaders::parse(&format!(
+    SignedHeaders::parse(&b2_raw())
+}
+
+fn b2_raw() -> String {
+    format!(
         "HTTP/1.1 200 OK\r\nRequest-ID: 08F4\r\nwechatpay-nonce: d824f2e086d3c1df967785d13fcd22ef\r\n\
          Wechatpay-Signature: {B2_SIGNATURE}\r\nWechatpay-Timestamp: {B2_TIMESTAMP}\r\n\
          Wechatpay-Serial: {KEY_ID}\r\nWechatpay-Signature-Type: WECHATPAY2-SHA256-RSA2048\r\n"
-    ))
+    )
 }
 
 fn public_key() -> VerifyKey {
@@ -238,7 +256,14 @@ fn a_changed_answer_a_stale_one_a_probe_and_an_unknown_serial_are_refused() {
         signature: Some("not base64!".into()),
         ..b2_headers()
     };
-    assert_eq!(check(&garbage, B2_BODY, at), Err(AnswerError::Mismatch));
+    assert_eq!(check(&garbage, B2_BODY, at), Err(AnswerError::NotBase64));
+    // A header given twice is refused, whichever of the two is the good one.
+    let twice = format!("Wechatpay-Signature: AAAA\n{}", b2_raw());
+    let headers = SignedHeaders::parse(&twice);
+    assert!(matches!(
+        check(&headers, B2_BODY, at),
+        Err(AnswerError::Duplicated(_))
+    ));
 }
 
 /// What the merchant's key signs, its public half checks: the two halves of the emulator's
@@ -275,17 +300,36 @@ fn a_platform_certificate_is_named_by_its_serial() {
 
 #[test]
 fn a_request_that_cannot_be_checked_as_signed_is_refused() {
-    assert_eq!(check_request("GET", "/v3/certificates", NONCE), Ok(()));
+    let check =
+        |method: &str, url: &str, nonce: &str| check_request(method, url, nonce, "1900000109");
+    assert_eq!(check("GET", "/v3/certificates", NONCE), Ok(()));
     assert!(matches!(
-        check_request("post", "/v3/x", NONCE),
+        check("GET", "/v3/a\nb", NONCE),
+        Err(RequestError::Url(_))
+    ));
+    assert!(matches!(check("GET", "", NONCE), Err(RequestError::Url(_))));
+    assert!(matches!(
+        check("GET", "v3/a", NONCE),
+        Err(RequestError::Url(_))
+    ));
+    assert!(matches!(
+        check_request("GET", "/v3/a", NONCE, "1\",signature=\"AAAA"),
+        Err(RequestError::MchId(_))
+    ));
+    assert!(matches!(
+        check_request("GET", "/v3/a", NONCE, ""),
+        Err(RequestError::MchId(_))
+    ));
+    assert!(matches!(
+        check("post", "/v3/x", NONCE),
         Err(RequestError::Method(_))
     ));
     assert!(matches!(
-        check_request("", "/v3/x", NONCE),
+        check("", "/v3/x", NONCE),
         Err(RequestError::Method(_))
     ));
     assert!(matches!(
-        check_request(
+        check(
             "GET",
             "https://api.mch.weixin.qq.com/v3/certificates",
             NONCE
@@ -293,11 +337,11 @@ fn a_request_that_cannot_be_checked_as_signed_is_refused() {
         Err(RequestError::Absolute(_))
     ));
     assert!(matches!(
-        check_request("GET", "/v3/x", "a-b"),
+        check("GET", "/v3/x", "a-b"),
         Err(RequestError::Nonce(_))
     ));
     assert!(matches!(
-        check_request("GET", "/v3/x", &"a".repeat(33)),
+        check("GET", "/v3/x", &"a".repeat(33)),
         Err(RequestError::Nonce(_))
     ));
 }
