@@ -121,6 +121,11 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
         Err(ConfigError::NoKeySource { .. }) => {}
         loaded => checks.push(secret(config, name, profile, loaded)),
     }
+    // So is the APIv3 key: only the decryption of API v3 callbacks needs it.
+    match config.apiv3_key(name, profile) {
+        Err(ConfigError::NoKeySource { .. }) => {}
+        loaded => checks.push(secret(config, name, profile, loaded)),
+    }
 
     checks.push(check(
         "sign_type",
