@@ -3,6 +3,7 @@
 pub(crate) mod api;
 pub mod bills;
 pub(crate) mod ledger;
+pub(crate) mod v3;
 
 use super::failure::Failure;
 use super::settings::{Context, Selected, chosen_sign_type};
@@ -14,6 +15,15 @@ use crate::wechat::{ApiKey, Fen};
 use serde_json::{Value, json};
 
 pub(crate) use crate::output::counted;
+
+/// The API a command speaks, for the commands that speak both (`--api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Api {
+    /// API v2: XML, signed with the API v2 key (MD5 or HMAC-SHA256)
+    V2,
+    /// API v3: JSON, signed with RSA (the merchant's private key; WeChat Pay's public key)
+    V3,
+}
 
 /// The sign type chosen for a command (as [`chosen_sign_type`] picks it), and who chose it in
 /// words: the flag, else the profile (named).

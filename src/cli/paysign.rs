@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
+use super::common::Api;
 use super::failure::{Failure, exit};
 use super::settings::{Context, KeyArgs, SignTypeParser, sign_type};
 use crate::config::v3::read_private_key;
@@ -21,14 +22,6 @@ enum Scene {
     Jsapi,
     /// PayReq of the APP OpenSDK
     App,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Api {
-    /// MD5 or HMAC-SHA256 with the API v2 key
-    V2,
-    /// RSA with the merchant's private key (signType RSA)
-    V3,
 }
 
 #[derive(Debug, Args)]
@@ -61,7 +54,7 @@ pub struct PaysignArgs {
     sign_type: Option<SignType>,
 
     /// The API the order was placed on: v2 signs with the API key, v3 with the merchant's
-    /// private key
+    /// private key (signType RSA)
     #[arg(long, value_enum, default_value_t = Api::V2)]
     api: Api,
 

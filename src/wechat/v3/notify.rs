@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::wechat::ApiV3Key;
+use crate::wechat::notify::{Recipient, Rejection};
 
 /// The only `resource.algorithm` of API v3 callbacks.
 pub const ALGORITHM: &str = "AEAD_AES_256_GCM";
@@ -24,13 +25,36 @@ const KEY_LEN: usize = 32;
 /// GCM's tag, appended to the ciphertext before Base64.
 const TAG_LEN: usize = 16;
 
-/// The reply WeChat Pay takes as received (B4: newer documents accept an empty 200 or 204;
-/// older ones ask for this body, which a 200 with it satisfies both).
-pub const REPLY_SUCCESS: &str = r#"{"code":"SUCCESS","message":"成功"}"#;
+/// What a notify handler answers a callback (B4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Taken. Newer documents accept an empty 200 or 204, older ones ask for a body: a 200
+    /// with the body satisfies both.
+    Success,
+    /// Its signature does not hold, or it is a probe: WeChat Pay sends it again, signed.
+    Unverified,
+    /// Authentic, but not taken: it does not decrypt, or names another merchant.
+    Refused,
+}
 
-/// The reply to a callback not taken: any 4xx or 5xx, and WeChat Pay sends it again on its
-/// schedule.
-pub const REPLY_FAIL: &str = r#"{"code":"FAIL","message":"失败"}"#;
+impl Reply {
+    /// The HTTP status; any 4xx or 5xx makes WeChat Pay send the callback again on its
+    /// schedule.
+    pub fn status(self) -> u16 {
+        match self {
+            Reply::Success => 200,
+            Reply::Unverified => 401,
+            Reply::Refused => 400,
+        }
+    }
+
+    pub fn body(self) -> &'static str {
+        match self {
+            Reply::Success => r#"{"code":"SUCCESS","message":"成功"}"#,
+            Reply::Unverified | Reply::Refused => r#"{"code":"FAIL","message":"失败"}"#,
+        }
+    }
+}
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CallbackError {
@@ -149,6 +173,33 @@ pub fn decrypt_json(
         Ok(_) => Err(DecryptError::NotJson("not an object".to_owned())),
         Err(e) => Err(DecryptError::NotJson(e.to_string())),
     }
+}
+
+/// The fields of a decrypted resource that name another merchant or app than `recipient`:
+/// `mchid` (API v3's spelling of mch_id), and `appid` where the resource has one (a refund's
+/// has none). Named as in API v2, so that one wording serves both.
+pub fn mismatches(recipient: &Recipient, fields: &Map<String, Value>) -> Vec<Rejection> {
+    let expected = [
+        ("mch_id", "mchid", recipient.mch_id, true),
+        ("appid", "appid", recipient.appid, false),
+    ];
+    expected
+        .into_iter()
+        .filter_map(|(field, key, expected, required)| {
+            let expected = expected?;
+            let received = match fields.get(key) {
+                Some(Value::String(value)) => value.clone(),
+                Some(other) => other.to_string(),
+                None if required => String::new(),
+                None => return None,
+            };
+            (received != expected).then(|| Rejection::Foreign {
+                field,
+                expected: expected.to_owned(),
+                received,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -316,6 +367,37 @@ mod tests {
         );
         let deep = "[".repeat(100_000);
         assert!(Callback::parse(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_resource_of_another_merchant_or_app_is_named() {
+        let fields = |text: &str| match serde_json::from_str(text).unwrap() {
+            Value::Object(fields) => fields,
+            _ => unreachable!(),
+        };
+        let ours = Recipient {
+            mch_id: Some("1230000109"),
+            appid: Some("wxd678efh567hg6787"),
+        };
+        let transaction = fields(include_str!("testdata/transaction_plaintext.json"));
+        assert_eq!(mismatches(&ours, &transaction), vec![]);
+        let theirs = Recipient {
+            mch_id: Some("1900000109"),
+            ..ours
+        };
+        assert_eq!(
+            mismatches(&theirs, &transaction),
+            vec![Rejection::Foreign {
+                field: "mch_id",
+                expected: "1900000109".to_owned(),
+                received: "1230000109".to_owned(),
+            }]
+        );
+        // A refund names no appid, and a resource without mchid is not this merchant's.
+        let refund = fields(r#"{"mchid":"1230000109","out_refund_no":"R1"}"#);
+        assert_eq!(mismatches(&ours, &refund), vec![]);
+        assert_eq!(mismatches(&ours, &fields("{}")).len(), 1);
+        assert_eq!(mismatches(&Recipient::default(), &fields("{}")), vec![]);
     }
 
     proptest! {
