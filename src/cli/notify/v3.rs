@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-
 use clap::Args;
 use serde_json::json;
 
@@ -18,7 +16,7 @@ use crate::cli::settings::{Context, Selected};
 use crate::output::Record;
 use crate::wechat::v3::check_answer;
 use crate::wechat::v3::notify::{
-    Callback, CallbackError, DecryptError, Reply, decrypt_json, mismatches,
+    Callback, CallbackError, DecryptError, Reply, decrypt_json, mismatches, unsuccessful,
 };
 
 /// The headers of an API v3 callback and the keys that check its signature.
@@ -44,7 +42,7 @@ impl CallbackArgs {
 }
 
 /// A callback as received, parsed, and the outcome of the check of its signature.
-struct Checked {
+struct Examined {
     received: Received,
     callback: Result<Callback, CallbackError>,
     /// `None` when it was not checked (`--no-verify`).
@@ -53,12 +51,12 @@ struct Checked {
 }
 
 /// Reads the callback and checks its signature, unless `verify` is false.
-fn check(
+fn examine(
     args: &CallbackArgs,
     body: &Path,
     selected: Option<&Selected>,
     verify: bool,
-) -> Result<Checked, Failure> {
+) -> Result<Examined, Failure> {
     if verify && args.headers.is_none() {
         return Err(Failure::usage(
             "--api v3 needs --headers FILE: the callback's Wechatpay-* headers as received",
@@ -82,7 +80,7 @@ fn check(
             .map(|_| ())
             .map_err(|e| received.failure(&e))
     });
-    Ok(Checked {
+    Ok(Examined {
         received,
         callback,
         verified,
@@ -90,7 +88,7 @@ fn check(
     })
 }
 
-impl Checked {
+impl Examined {
     /// The event and the signature's outcome, the first part of both commands' records.
     fn record(&self) -> Record {
         let mut record = Record::new();
@@ -170,7 +168,8 @@ pub fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     } else {
         None
     };
-    let (_, mut record) = check(&args.v3, &args.file, selected.as_ref(), true)?.trusted(context)?;
+    let examined = examine(&args.v3, &args.file, selected.as_ref(), true)?;
+    let (_, mut record) = examined.trusted(context)?;
     reply(&mut record, Reply::Success);
     context.printer.record(&record)?;
     Ok(exit::OK)
@@ -188,16 +187,16 @@ pub fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> 
     } else {
         None
     };
-    let checked = check(&args.v3, &args.file, selected.as_ref(), verify)?;
-    let name = checked.received.body_name.clone();
-    let (callback, mut record) = checked.trusted(context)?;
+    let examined = examine(&args.v3, &args.file, selected.as_ref(), verify)?;
+    let name = examined.received.body_name.clone();
+    let (callback, mut record) = examined.trusted(context)?;
     let key = context.apiv3_key(&args.apiv3_keys, selected.as_ref())?;
     let fields = match decrypt_json(&key, &callback.resource) {
         Ok(fields) => fields,
         Err(error) => {
             reply(&mut record, Reply::Refused);
             context.printer.record(&record)?;
-            return Err(decrypt_failure(&name, error));
+            return Err(decrypt_failure(&name, error, verify));
         }
     };
     let expectations = expectations_for(&args.recipient, selected.as_ref());
@@ -213,7 +212,12 @@ pub fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> 
              are unchecked"
         ));
     }
-    warnings.extend(not_successful(&callback, &fields));
+    if let Some((field, state)) = unsuccessful(&callback.event_type, &fields) {
+        warnings.push(format!(
+            "{} reports {field}={state:?}: not a success; `reply` still acknowledges it so that WeChat Pay stops resending",
+            callback.event_type
+        ));
+    }
     warnings.extend(unchecked_note(&expectations));
     record.insert("fields".into(), json!(fields));
     reply(
@@ -237,31 +241,13 @@ pub fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> 
     Ok(exit::OK)
 }
 
-/// An authentic callback that reports no success: a refund that failed or was closed, a
-/// transaction not paid.
-fn not_successful(callback: &Callback, fields: &Map<String, Value>) -> Option<String> {
-    let (field, what) = if callback.event_type.starts_with("REFUND.") {
-        ("refund_status", "the refund")
-    } else if callback.event_type.starts_with("TRANSACTION.") {
-        ("trade_state", "the order")
-    } else {
-        return None;
-    };
-    let state = fields.get(field).and_then(|v| v.as_str()).unwrap_or("");
-    (state != "SUCCESS").then(|| {
-        format!(
-            "{} reports {field}={state:?}: {what} did not succeed; `reply` still acknowledges it so that WeChat Pay stops resending",
-            callback.event_type
-        )
-    })
-}
-
-fn decrypt_failure(name: &str, error: DecryptError) -> Failure {
+fn decrypt_failure(name: &str, error: DecryptError, verified: bool) -> Failure {
     let hint = match error {
         DecryptError::Authentication | DecryptError::KeyLength(_) => APIV3_KEY_HINT,
-        _ => {
+        _ if verified => {
             "do not trust it: its signature holds, but its resource is not what WeChat Pay encrypts"
         }
+        _ => "do not trust it: its resource is not what WeChat Pay encrypts",
     };
     Failure::new(exit::VERIFY, format!("{name}: {error}")).hint(hint)
 }

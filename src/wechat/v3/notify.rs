@@ -202,6 +202,26 @@ pub fn mismatches(recipient: &Recipient, fields: &Map<String, Value>) -> Vec<Rej
         .collect()
 }
 
+/// The state an authentic callback reports when it is not a success, with the field that
+/// holds it: `trade_state` of a `TRANSACTION.*` resource, `refund_status` of a `REFUND.*` one
+/// (`ABNORMAL`, `CLOSED`). Other events are not judged.
+pub fn unsuccessful(
+    event_type: &str,
+    fields: &Map<String, Value>,
+) -> Option<(&'static str, String)> {
+    let field = match event_type.split_once('.') {
+        Some(("TRANSACTION", _)) => "trade_state",
+        Some(("REFUND", _)) => "refund_status",
+        _ => return None,
+    };
+    let state = match fields.get(field) {
+        Some(Value::String(state)) => state.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    (state != "SUCCESS").then_some((field, state))
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -398,6 +418,28 @@ mod tests {
         assert_eq!(mismatches(&ours, &refund), vec![]);
         assert_eq!(mismatches(&ours, &fields("{}")).len(), 1);
         assert_eq!(mismatches(&Recipient::default(), &fields("{}")), vec![]);
+    }
+
+    #[test]
+    fn a_refund_or_transaction_that_did_not_succeed_is_named() {
+        let fields = |text: &str| match serde_json::from_str(text).unwrap() {
+            Value::Object(fields) => fields,
+            _ => unreachable!(),
+        };
+        let abnormal = fields(r#"{"refund_status":"ABNORMAL"}"#);
+        assert_eq!(
+            unsuccessful("REFUND.ABNORMAL", &abnormal),
+            Some(("refund_status", "ABNORMAL".to_owned()))
+        );
+        assert_eq!(
+            unsuccessful("REFUND.SUCCESS", &fields(r#"{"refund_status":"SUCCESS"}"#)),
+            None
+        );
+        assert_eq!(
+            unsuccessful("TRANSACTION.SUCCESS", &fields("{}")),
+            Some(("trade_state", String::new()))
+        );
+        assert_eq!(unsuccessful("PAYSCORE.USER_CONFIRM", &abnormal), None);
     }
 
     proptest! {
