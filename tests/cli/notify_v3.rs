@@ -291,6 +291,10 @@ fn a_changed_probing_stale_or_foreign_callback_or_a_wrong_apiv3_key_is_refused()
             .hint_mentions("byte for byte")
             .json();
         assert_eq!(out["valid"], false);
+        assert!(
+            (out["problem"].as_str().unwrap()).starts_with("the signature does not match"),
+            "{out}"
+        );
         assert_eq!(out["reply_status"], 401);
         assert_eq!(out["reply"], r#"{"code":"FAIL","message":"失败"}"#);
         assert!(out.get("fields").is_none(), "never decrypted: {out}");
@@ -376,6 +380,23 @@ fn without_a_key_or_with_flags_of_the_other_api_the_command_says_what_to_pass() 
         &["--mch-id", MCH_ID],
     ]
     .concat();
+    // No key to check the signature with: an error, and no record.
+    let out = run(
+        &env,
+        &[
+            "notify",
+            "verify",
+            "--api",
+            "v3",
+            "--headers",
+            "headers.txt",
+            "body.json",
+        ],
+        2,
+    )
+    .error_mentions("no WeChat Pay key")
+    .hint_mentions("--public-key");
+    assert_eq!(out.stdout, "");
     // No APIv3 key: no flag, no config file.
     run(&env, &decrypt, 2)
         .error_mentions("no APIv3 key: no --apiv3-key-env or --apiv3-key-file")

@@ -14,10 +14,10 @@ use crate::cli::common::v3::{CheckArgs, Received, read_received};
 use crate::cli::failure::{APIV3_KEY_HINT, Failure, exit};
 use crate::cli::settings::{Context, Selected};
 use crate::output::Record;
-use crate::wechat::v3::check_answer;
 use crate::wechat::v3::notify::{
     Callback, CallbackError, DecryptError, Reply, decrypt_json, mismatches, unsuccessful,
 };
+use crate::wechat::v3::{AnswerError, check_answer};
 
 /// The headers of an API v3 callback and the keys that check its signature.
 #[derive(Debug, Clone, Default, Args)]
@@ -46,7 +46,7 @@ struct Examined {
     received: Received,
     callback: Result<Callback, CallbackError>,
     /// `None` when it was not checked (`--no-verify`).
-    verified: Option<Result<(), Failure>>,
+    verified: Option<Result<(), AnswerError>>,
     now: i64,
 }
 
@@ -74,12 +74,13 @@ fn examine(
         });
     }
     let now = args.check.now();
-    let verified = verify.then(|| {
+    // A missing key is a usage error, found before any record is printed.
+    let verified = if verify {
         let keys = args.check.keys(selected)?;
-        check_answer(&received.headers, &received.body, &keys, now)
-            .map(|_| ())
-            .map_err(|e| received.failure(&e))
-    });
+        Some(check_answer(&received.headers, &received.body, &keys, now).map(|_| ()))
+    } else {
+        None
+    };
     Ok(Examined {
         received,
         callback,
@@ -101,7 +102,7 @@ impl Examined {
                 self.verified
                     .as_ref()
                     .and_then(|v| v.as_ref().err())
-                    .map(|f| f.message.clone())
+                    .map(ToString::to_string)
             ),
         );
         record.insert("serial".into(), json!(headers.serial));
@@ -126,10 +127,10 @@ impl Examined {
     /// reply that refuses it is printed, and the failure returned.
     fn trusted(self, context: &Context) -> Result<(Callback, Record), Failure> {
         let mut record = self.record();
-        if let Some(Err(failure)) = self.verified {
+        if let Some(Err(error)) = &self.verified {
             reply(&mut record, Reply::Unverified);
             context.printer.record(&record)?;
-            return Err(failure);
+            return Err(self.received.failure(error));
         }
         let callback = self.callback.map_err(|e| {
             Failure::input(&self.received.body_name, e)
