@@ -3,6 +3,7 @@
 pub(crate) mod api;
 pub mod bills;
 pub(crate) mod ledger;
+pub(crate) mod v3;
 
 use super::failure::Failure;
 use super::settings::{Context, Selected, chosen_sign_type};
@@ -10,7 +11,7 @@ use crate::output::Record;
 use crate::reconcile::report::{fine_yuan, yuan};
 use crate::reconcile::{Category, Difference, Reconciliation, Side, Tally};
 use crate::wechat::sign::{Canonical, SignType, SignTypeSource};
-use crate::wechat::{ApiKey, Fen};
+use crate::wechat::{ApiKey, ApiVersion, Fen};
 use serde_json::{Value, json};
 
 pub(crate) use crate::output::counted;
@@ -28,6 +29,30 @@ pub(crate) fn merchant_key(
             "no merchant private key: no --private-key, and no profile",
         )
         .hint("pass --private-key apiclient_key.pem, or use a profile with private_key_pem")),
+    }
+}
+
+/// The API a command speaks, for the commands that speak both (`--api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Api {
+    /// API v2: XML, signed with the API v2 key (MD5 or HMAC-SHA256)
+    V2,
+    /// API v3: JSON, signed with RSA (the merchant's private key; WeChat Pay's public key)
+    V3,
+}
+
+impl Api {
+    /// The API to speak: the flag, else the profile's choice (its `api_version`, else v3
+    /// when it names v3 keys), else v2.
+    pub(crate) fn resolve(flag: Option<Api>, selected: Option<&Selected>) -> ApiVersion {
+        let flag = flag.map(|api| match api {
+            Api::V2 => ApiVersion::V2,
+            Api::V3 => ApiVersion::V3,
+        });
+        match selected {
+            Some(selected) => selected.profile.api_version(flag),
+            None => flag.unwrap_or(ApiVersion::V2),
+        }
     }
 }
 

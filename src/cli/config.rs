@@ -5,14 +5,14 @@ use serde_json::{Value, json};
 
 use super::common::api::record;
 use super::failure::{Failure, exit};
-use super::settings::Context;
-use crate::config::TEMPLATE;
+use super::settings::{Context, Selected};
 use crate::config::check::{CheckStatus, check_profile};
+use crate::config::{ConfigError, KeySource, ProfileSecret, TEMPLATE};
 use crate::fsutil::{create_private_dir_all, is_stdout, write_new_private, write_private};
 use crate::output::{Format, Record};
 use crate::wechat::client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::login::DEFAULT_LOGIN_BASE;
-use crate::wechat::shown_url;
+use crate::wechat::{ApiKey, ApiV3Key, AppSecret, shown_url};
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -23,8 +23,8 @@ pub enum ConfigCommand {
     /// Show the selected profile, secrets masked
     Show,
     /// Validate the selected profile: key, mch_id and appid shapes, certificate files,
-    /// timeouts, the backup host, the service-provider fields, and the AppSecret and
-    /// login_base when set
+    /// timeouts, the backup host, the service-provider fields, and the AppSecret, the APIv3
+    /// key and login_base when set
     Check,
 }
 
@@ -102,20 +102,15 @@ fn show(context: &Context) -> Result<u8, Failure> {
     let path = |path: &Option<std::path::PathBuf>| {
         (path.as_ref()).map(|path| selected.config.resolve(path).display().to_string())
     };
-    let api_key = match selected.config.key_source(&selected.name, profile) {
-        // The source is shown, never the key; the printer hides a key pasted in as a variable
-        // name or inside a command.
-        Ok(source) => format!("******** from {source}"),
-        Err(e) => format!("unusable: {e}"),
-    };
-    // Optional: only `openid` needs it.
-    let app_secret = match (selected.config)
-        .secret_source::<crate::wechat::AppSecret>(&selected.name, profile)
-    {
-        Ok(source) => Some(format!("******** from {source}")),
-        Err(crate::config::ConfigError::NoKeySource { .. }) => None,
+    let api_key = shown_secret::<ApiKey>(&selected).unwrap_or_else(|e| format!("unusable: {e}"));
+    // Optional: only `openid` needs the AppSecret, only `notify decrypt --api v3` the APIv3 key.
+    let optional = |shown: Result<String, ConfigError>| match shown {
+        Ok(shown) => Some(shown),
+        Err(ConfigError::NoKeySource { .. }) => None,
         Err(e) => Some(format!("unusable: {e}")),
     };
+    let app_secret = optional(shown_secret::<AppSecret>(&selected));
+    let apiv3_key = optional(shown_secret::<ApiV3Key>(&selected));
     let p12_password = match &profile.cert_p12_password {
         Some(_) => "********",
         None => "(the mch_id)",
@@ -136,6 +131,7 @@ fn show(context: &Context) -> Result<u8, Failure> {
         "appid": profile.appid,
         "api_key": api_key,
         "app_secret": app_secret,
+        "apiv3_key": apiv3_key,
         "sign_type": profile.sign_type.unwrap_or_default().as_str(),
         "api_version": match profile.api_version(None) {
             crate::wechat::ApiVersion::V2 => 2,
@@ -165,6 +161,25 @@ fn show(context: &Context) -> Result<u8, Failure> {
         "reconcile": mapping,
     })))?;
     Ok(exit::OK)
+}
+
+/// Where a secret comes from, never the secret (the printer also hides one pasted in as a
+/// variable name or inside a command), with its fingerprint when it can be read without
+/// running anything: a command may prompt, or cost a call.
+fn shown_secret<T: ProfileSecret>(selected: &Selected) -> Result<String, ConfigError> {
+    let (config, name, profile) = (&selected.config, &selected.name, &selected.profile);
+    let source = config.secret_source::<T>(name, profile)?;
+    let fingerprint = match source {
+        KeySource::Command(_) => None,
+        _ => config.secret::<T>(name, profile).ok(),
+    };
+    Ok(match fingerprint {
+        Some(loaded) => format!(
+            "******** from {source} (sha256 {})",
+            loaded.key.fingerprint()
+        ),
+        None => format!("******** from {source}"),
+    })
 }
 
 fn check(context: &Context) -> Result<u8, Failure> {

@@ -148,6 +148,10 @@ impl From<ConfigError> for Failure {
     }
 }
 
+/// Where the APIv3 key is, and what it is not: the commonest mistake is the API v2 key.
+pub const APIV3_KEY_HINT: &str = "use the 32-character APIv3 key (APIv3密钥) of this mch_id, set in the merchant console, \
+     账户中心 → API安全; not the API v2 key";
+
 /// What to do about a secret (the API key, the AppSecret) that cannot be used.
 fn secret_hint(error: &ConfigError) -> Option<String> {
     match error {
@@ -156,6 +160,13 @@ fn secret_hint(error: &ConfigError) -> Option<String> {
             ..
         } => Some(
             "set one of api_key_env, api_key_file or api_key_cmd in the profile, or pass --key-env / --key-file"
+                .to_owned(),
+        ),
+        ConfigError::NoKeySource {
+            secret: Secret::ApiV3Key,
+            ..
+        } => Some(
+            "set one of apiv3_key_env, apiv3_key_file or apiv3_key_cmd in the profile, or pass --apiv3-key-env / --apiv3-key-file"
                 .to_owned(),
         ),
         ConfigError::NoKeySource {
@@ -180,6 +191,10 @@ fn secret_hint(error: &ConfigError) -> Option<String> {
              not the APIv3 key and not the AppSecret"
                 .to_owned(),
         ),
+        ConfigError::KeyShape {
+            secret: Secret::ApiV3Key,
+            ..
+        } => Some(APIV3_KEY_HINT.to_owned()),
         ConfigError::KeyShape {
             secret: Secret::AppSecret,
             ..

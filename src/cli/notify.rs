@@ -1,15 +1,18 @@
 //! `wxpay-ops notify verify`, `wxpay-ops notify decrypt` and `wxpay-ops notify check`.
 
 mod check;
+mod v3;
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::common::{describe_source, explain};
+use super::common::{Api, describe_source, explain};
 use super::failure::{Failure, SIGN_HINT, exit};
-use super::settings::{Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input};
+use super::settings::{
+    ApiV3KeyArgs, Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input,
+};
 use crate::output::{Record, record_of};
 use crate::wechat::notify::{
     Expectations, ExpectedValue, Rejection, decrypt_envelope, envelope_failure, is_bare_failure,
@@ -22,20 +25,37 @@ const VERIFY_AFTER_HELP: &str = "\
 Exit 0 when the sign holds and mch_id and appid are this merchant's, even for a notification \
 of a failed payment (result_code=FAIL): check `paid`, which is true only for a paid order; a \
 failed payment is also warned about on stderr. Exit 4 when the notification must not be \
-trusted: send `reply`, which is then a failure naming the cause.";
+trusted: send `reply`, which is then a failure naming the cause.
+
+--api v3: FILE is the callback's JSON body, --headers its Wechatpay-* headers; the signature \
+is checked as `sign v3 verify` checks it (not a probe, within 5 minutes, the key its serial \
+names) and the event shown (id, event_type, resource_type, summary, create_time) with the \
+reply to send (reply_status, reply). Exit 0 when it holds; 4 when not, a probe \
+(WECHATPAY/SIGNTEST/, to be answered 4xx or 5xx) included.";
 
 const DECRYPT_AFTER_HELP: &str = "\
 The envelope around req_info is neither signed nor encrypted: only `fields`, decrypted from \
 req_info, is authentic. Exit 0 when req_info decrypts and mch_id and appid are this \
 merchant's; 3 when the envelope says return_code=FAIL; 4 when req_info does not decrypt with \
-the key or the notification names another merchant or app.";
+the key or the notification names another merchant or app.
+
+--api v3: the callback's signature is checked first, as `notify verify --api v3` checks it, \
+and only then its resource decrypted (AES-256-GCM) with the APIv3 key: --apiv3-key-env or \
+--apiv3-key-file, else the profile's apiv3_key_*. `fields` is the decrypted transaction or \
+refund. --no-verify decrypts without the signature check, with a warning: the resource is \
+still authenticated by the APIv3 key, the event around it is not. Exit 0 when it decrypts \
+and its mchid (and appid, where it has one) are this merchant's; 4 when the signature does \
+not hold, it is a probe or stale, it does not decrypt (the APIv3 key of this mch_id, not the \
+API v2 key), or it names another merchant or app.";
 
 #[derive(Debug, Subcommand)]
 pub enum NotifyCommand {
-    /// Verify a payment notification: its fields, whether its sign holds, and the reply to send
+    /// Verify a payment notification (v2: its fields and sign) or a callback (--api v3: its
+    /// signature and event), and show the reply to send
     #[command(after_help = VERIFY_AFTER_HELP)]
     Verify(VerifyArgs),
-    /// Decrypt a refund notification's req_info and show the reply to send
+    /// Decrypt a refund notification's req_info (v2) or a callback's resource (--api v3), and
+    /// show the reply to send
     #[command(after_help = DECRYPT_AFTER_HELP)]
     Decrypt(DecryptArgs),
     /// Send your own notify handler the acceptance cases (valid, repeated, forged, foreign,
@@ -50,6 +70,11 @@ pub struct VerifyArgs {
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
+    /// The API of the notification: v2 (XML, its sign checked with the API key) or v3 (a
+    /// JSON callback, its signature checked with WeChat Pay's key; needs --headers)
+    #[arg(long, value_enum, default_value_t = Api::V2)]
+    api: Api,
+
     /// The sign type of your unified order (MD5 or HMAC-SHA256, any case), for a notification
     /// with no sign_type field (the field always wins) [default: the profile's sign_type, else
     /// by sign length: 32 MD5, 64 HMAC-SHA256]
@@ -61,6 +86,9 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     keys: KeyArgs,
+
+    #[command(flatten)]
+    v3: v3::CallbackArgs,
 }
 
 #[derive(Debug, Args)]
@@ -69,11 +97,50 @@ pub struct DecryptArgs {
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
+    /// The API of the notification: v2 (XML, req_info decrypted with the API key) or v3 (a
+    /// JSON callback, its signature checked, its resource decrypted with the APIv3 key)
+    #[arg(long, value_enum, default_value_t = Api::V2)]
+    api: Api,
+
     #[command(flatten)]
     recipient: RecipientArgs,
 
     #[command(flatten)]
     keys: KeyArgs,
+
+    #[command(flatten)]
+    v3: v3::CallbackArgs,
+
+    #[command(flatten)]
+    apiv3_keys: ApiV3KeyArgs,
+
+    /// Decrypt without checking the signature (a warning says so); the resource is still
+    /// authenticated by the APIv3 key, the event around it is not
+    #[arg(long)]
+    no_verify: bool,
+}
+
+impl DecryptArgs {
+    /// The first flag given that only API v3 takes.
+    fn v3_flag(&self) -> Option<&'static str> {
+        let apiv3_key = self
+            .apiv3_keys
+            .source()
+            .map(|_| "--apiv3-key-env/--apiv3-key-file");
+        let no_verify = self.no_verify.then_some("--no-verify");
+        self.v3.given().or(apiv3_key).or(no_verify)
+    }
+}
+
+/// A flag of API v3 given for an API v2 notification.
+fn refuse_v3_flag(flag: Option<&str>) -> Result<(), Failure> {
+    match flag {
+        Some(flag) => Err(Failure::usage(format!(
+            "{flag} is of API v3 callbacks; this is read as an API v2 notification"
+        ))
+        .hint("pass --api v3 for a JSON callback")),
+        None => Ok(()),
+    }
 }
 
 /// The merchant and app a notification must be addressed to.
@@ -161,6 +228,10 @@ fn warn_all(context: &Context, warnings: &[String]) {
 }
 
 fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
+    if args.api == Api::V3 {
+        return v3::run_verify(context, args);
+    }
+    refuse_v3_flag(args.v3.given())?;
     let (name, bytes) = read_input(&args.file)?;
     let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;
@@ -232,6 +303,10 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
 }
 
 fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
+    if args.api == Api::V3 {
+        return v3::run_decrypt(context, args);
+    }
+    refuse_v3_flag(args.v3_flag())?;
     let (name, bytes) = read_input(&args.file)?;
     let selected = context.profile_for(&args.keys)?;
     let key = context.api_key(&args.keys, selected.as_ref())?;

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::common::merchant_key;
+use super::common::{Api, merchant_key};
 use super::failure::{Failure, exit};
 use super::settings::{Context, KeyArgs, SignTypeParser, sign_type};
 use crate::output::Record;
@@ -21,14 +21,6 @@ enum Scene {
     Jsapi,
     /// PayReq of the APP OpenSDK
     App,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Api {
-    /// MD5 or HMAC-SHA256 with the API v2 key
-    V2,
-    /// RSA with the merchant's private key (signType RSA)
-    V3,
 }
 
 #[derive(Debug, Args)]
@@ -61,8 +53,8 @@ pub struct PaysignArgs {
     sign_type: Option<SignType>,
 
     /// The API the order was placed on: v2 signs with the API key, v3 with the merchant's
-    /// private key [default: the profile's api_version, else v3 when it names v3 keys, else
-    /// v2]
+    /// private key (signType RSA) [default: the profile's api_version, else v3 when it names
+    /// v3 keys, else v2]
     #[arg(long, value_enum)]
     api: Option<Api>,
 
@@ -114,15 +106,7 @@ pub fn run(context: &Context, args: PaysignArgs) -> Result<u8, Failure> {
         nonce: &nonce,
         sign_type: sign_type(args.sign_type, selected.as_ref()),
     };
-    let flag = args.api.map(|api| match api {
-        Api::V2 => ApiVersion::V2,
-        Api::V3 => ApiVersion::V3,
-    });
-    let api = match &selected {
-        Some(selected) => selected.profile.api_version(flag),
-        None => flag.unwrap_or(ApiVersion::V2),
-    };
-    let fields = match api {
+    let fields = match Api::resolve(args.api, selected.as_ref()) {
         ApiVersion::V2 => pay_params(
             scene,
             &request,

@@ -8,10 +8,10 @@ use clap::builder::{PossibleValue, TypedValueParser};
 
 use super::failure::Failure;
 use crate::config::{
-    Config, ConfigError, KeySource, Loaded, Profile, ProfileSecret, default_path, read_key,
+    Config, ConfigError, KeySource, Loaded, Profile, ProfileSecret, default_path, read_secret,
 };
 use crate::output::Printer;
-use crate::wechat::{ApiKey, AppSecret, SignType};
+use crate::wechat::{ApiKey, ApiV3Key, AppSecret, SignType};
 
 /// The largest message, notification or parameter file read from a file or stdin.
 pub const MAX_INPUT_BYTES: u64 = 1 << 20;
@@ -49,11 +49,42 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     fn source(&self) -> Option<KeySource> {
+        source_of(&self.key_env, &self.key_file)
+    }
+
+    /// The flag given, for the commands that have no use for the API key.
+    pub fn given(&self) -> Option<&'static str> {
         match (&self.key_env, &self.key_file) {
-            (Some(var), _) => Some(KeySource::Env(var.clone())),
-            (None, Some(path)) => Some(KeySource::File(path.clone())),
+            (Some(_), _) => Some("--key-env"),
+            (None, Some(_)) => Some("--key-file"),
             (None, None) => None,
         }
+    }
+}
+
+/// Where to take the APIv3 key from instead of the profile.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApiV3KeyArgs {
+    /// Read the APIv3 key from this environment variable instead of the profile
+    #[arg(long, value_name = "VAR", conflicts_with = "apiv3_key_file")]
+    apiv3_key_env: Option<String>,
+    /// Read the APIv3 key from this file (mode 0600) instead of the profile
+    #[arg(long, value_name = "FILE")]
+    apiv3_key_file: Option<PathBuf>,
+}
+
+impl ApiV3KeyArgs {
+    pub fn source(&self) -> Option<KeySource> {
+        source_of(&self.apiv3_key_env, &self.apiv3_key_file)
+    }
+}
+
+/// A secret's source flags, the variable before the file.
+fn source_of(env: &Option<String>, file: &Option<PathBuf>) -> Option<KeySource> {
+    match (env, file) {
+        (Some(var), _) => Some(KeySource::Env(var.clone())),
+        (None, Some(path)) => Some(KeySource::File(path.clone())),
+        (None, None) => None,
     }
 }
 
@@ -65,13 +96,6 @@ pub struct Selected {
 }
 
 impl Selected {
-    pub fn api_key(&self, printer: &Printer) -> Result<ApiKey, Failure> {
-        Ok(shown(
-            printer,
-            self.config.api_key(&self.name, &self.profile)?,
-        ))
-    }
-
     /// The mini program's AppSecret, which only `openid` needs.
     pub fn app_secret(&self, printer: &Printer) -> Result<AppSecret, Failure> {
         Ok(shown(
@@ -149,16 +173,42 @@ impl Context {
 
     /// The API key from `--key-env`/`--key-file`, else from the profile.
     pub fn api_key(&self, keys: &KeyArgs, selected: Option<&Selected>) -> Result<ApiKey, Failure> {
-        if let Some(source) = keys.source() {
-            return Ok(shown(&self.printer, read_key(&source)?));
+        self.secret(keys.source(), ["--key-env", "--key-file"], selected)
+    }
+
+    /// The APIv3 key from `--apiv3-key-env`/`--apiv3-key-file`, else from the profile.
+    pub fn apiv3_key(
+        &self,
+        keys: &ApiV3KeyArgs,
+        selected: Option<&Selected>,
+    ) -> Result<ApiV3Key, Failure> {
+        self.secret(
+            keys.source(),
+            ["--apiv3-key-env", "--apiv3-key-file"],
+            selected,
+        )
+    }
+
+    /// A secret from the source its flags name, else from the profile.
+    fn secret<T: ProfileSecret>(
+        &self,
+        source: Option<KeySource>,
+        [env, file]: [&str; 2],
+        selected: Option<&Selected>,
+    ) -> Result<T, Failure> {
+        if let Some(source) = source {
+            return Ok(shown(&self.printer, read_secret(&source)?));
         }
         match selected {
-            Some(selected) => selected.api_key(&self.printer),
+            Some(s) => Ok(shown(&self.printer, s.config.secret(&s.name, &s.profile)?)),
             None => Err(Failure::usage(format!(
-                "no API key: no --key-env or --key-file, and no config file at {}",
+                "no {}: no {env} or {file}, and no config file at {}",
+                T::SECRET,
                 self.config_path()?.display()
             ))
-            .hint("pass --key-env VAR or --key-file FILE, or run `wxpay-ops config init`")),
+            .hint(format!(
+                "pass {env} VAR or {file} FILE, or run `wxpay-ops config init`"
+            ))),
         }
     }
 }

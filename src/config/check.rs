@@ -1,7 +1,7 @@
 //! `config check`: everything about a profile that can be known without calling WeChat Pay.
 
 use super::certs::{CertError, CertInfo, read_certificate, read_p12, read_pem_pair};
-use super::v3::read_platform_certificates;
+use super::v3::{V3Error, read_platform_certificates};
 use super::{Config, ConfigError, Loaded, Profile, ProfileSecret};
 use crate::wechat::client::{DEFAULT_API_BASE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::wechat::shown_url;
@@ -119,6 +119,11 @@ pub fn check_profile(config: &Config, name: &str, profile: &Profile, now: i64) -
     checks.push(secret(config, name, profile, config.api_key(name, profile)));
     // The AppSecret is optional: only `openid` needs it.
     match config.app_secret(name, profile) {
+        Err(ConfigError::NoKeySource { .. }) => {}
+        loaded => checks.push(secret(config, name, profile, loaded)),
+    }
+    // So is the APIv3 key: only the decryption of API v3 callbacks needs it.
+    match config.apiv3_key(name, profile) {
         Err(ConfigError::NoKeySource { .. }) => {}
         loaded => checks.push(secret(config, name, profile, loaded)),
     }
@@ -259,11 +264,18 @@ fn v3(config: &Config, name: &str, profile: &Profile) -> Vec<Check> {
     }
     let mut checks = Vec::new();
     let key = config.merchant_key(name, profile);
+    // A profile that only checks WeChat Pay's callbacks needs no key of its own to sign with.
+    let unsigned = "v3 requests and `paysign --api v3` need it";
     checks.push(match &key {
         Ok(_) => check(
             "private_key_pem",
             CheckStatus::Ok,
             "an RSA private key, mode 0600",
+        ),
+        Err(e @ V3Error::NoPrivateKey { .. }) => check(
+            "private_key_pem",
+            CheckStatus::Warn,
+            format!("{e}: {unsigned}"),
         ),
         Err(e) => check("private_key_pem", CheckStatus::Fail, e.to_string()),
     });
@@ -285,6 +297,9 @@ fn v3(config: &Config, name: &str, profile: &Profile) -> Vec<Check> {
         }
     };
     checks.push(match (&serial, &certificate) {
+        (Err(e @ V3Error::NoSerial { .. }), _) => {
+            check("cert_serial", CheckStatus::Warn, format!("{e}: {unsigned}"))
+        }
         (Err(e), _) => check("cert_serial", CheckStatus::Fail, e.to_string()),
         (Ok(serial), Some(cert)) if *serial != cert.serial => check(
             "cert_serial",

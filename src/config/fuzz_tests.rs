@@ -23,6 +23,10 @@ fn config_soup() -> impl Strategy<Value = String> {
         Just("api_key_env"),
         Just("api_key_file"),
         Just("api_key_cmd"),
+        Just("apiv3_key"),
+        Just("apiv3_key_env"),
+        Just("apiv3_key_file"),
+        Just("apiv3_key_cmd"),
         Just("app_secret"),
         Just("app_secret_env"),
         Just("app_secret_file"),
@@ -120,7 +124,11 @@ proptest! {
                     let (name, profile) = config.profile(Some(&name)).unwrap();
                     let _ = config.key_source(name, profile);
                     let _ = config.secret_source::<crate::wechat::AppSecret>(name, profile);
-                    if profile.api_key_cmd.is_none() && profile.app_secret_cmd.is_none() {
+                    let _ = config.secret_source::<crate::wechat::ApiV3Key>(name, profile);
+                    if profile.api_key_cmd.is_none()
+                        && profile.apiv3_key_cmd.is_none()
+                        && profile.app_secret_cmd.is_none()
+                    {
                         let _ = check_profile(&config, name, profile, 1_700_000_000);
                     }
                 }

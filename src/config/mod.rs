@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::wechat::secret::KeyShapeError;
-use crate::wechat::{ApiKey, ApiVersion, AppSecret, SignType};
+use crate::wechat::{ApiKey, ApiV3Key, ApiVersion, AppSecret, SignType};
 
 /// A config file larger than this is certainly not a config file.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -111,10 +111,12 @@ pub enum ConfigError {
 
 /// The secrets a profile holds. Each comes from exactly one of `<field>_env`, `<field>_file`,
 /// `<field>_cmd` and the inline `<field>`, under the same rules; only the API key is needed
-/// by every API command, the AppSecret only by `openid`.
+/// by every API command, the AppSecret only by `openid`, the APIv3 key only to decrypt API v3
+/// callbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secret {
     ApiKey,
+    ApiV3Key,
     AppSecret,
 }
 
@@ -123,6 +125,7 @@ impl Secret {
     pub fn field(self) -> &'static str {
         match self {
             Secret::ApiKey => "api_key",
+            Secret::ApiV3Key => "apiv3_key",
             Secret::AppSecret => "app_secret",
         }
     }
@@ -132,6 +135,7 @@ impl std::fmt::Display for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Secret::ApiKey => "API key",
+            Secret::ApiV3Key => "APIv3 key",
             Secret::AppSecret => "AppSecret",
         })
     }
@@ -182,6 +186,35 @@ impl ProfileSecret for ApiKey {
             file: profile.api_key_file.as_ref(),
             cmd: profile.api_key_cmd.as_ref(),
             inline: profile.api_key.as_ref(),
+        }
+    }
+}
+
+impl ProfileSecret for ApiV3Key {
+    const SECRET: Secret = Secret::ApiV3Key;
+
+    fn hold(value: String) -> Self {
+        ApiV3Key::new(value)
+    }
+
+    fn check_shape(&self) -> Result<(), KeyShapeError> {
+        ApiV3Key::check_shape(self)
+    }
+
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        ApiV3Key::redact(self, text)
+    }
+
+    fn fingerprint(&self) -> String {
+        ApiV3Key::fingerprint(self)
+    }
+
+    fn sources(profile: &Profile) -> Sources<'_, Self> {
+        Sources {
+            env: profile.apiv3_key_env.as_ref(),
+            file: profile.apiv3_key_file.as_ref(),
+            cmd: profile.apiv3_key_cmd.as_ref(),
+            inline: profile.apiv3_key.as_ref(),
         }
     }
 }
@@ -251,6 +284,12 @@ pub struct Profile {
     pub api_key_cmd: Option<String>,
     #[serde(default, deserialize_with = "inline_key")]
     pub api_key: Option<ApiKey>,
+    /// The APIv3 key, which decrypts API v3 callbacks; the same sources as the key.
+    pub apiv3_key_env: Option<String>,
+    pub apiv3_key_file: Option<PathBuf>,
+    pub apiv3_key_cmd: Option<String>,
+    #[serde(default, deserialize_with = "inline_apiv3_key")]
+    pub apiv3_key: Option<ApiV3Key>,
     /// The mini program's AppSecret, for `openid` (code2Session); the same sources as the key.
     pub app_secret_env: Option<String>,
     pub app_secret_file: Option<PathBuf>,
@@ -303,6 +342,10 @@ fn inline_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiKey>, D::Erro
     Ok(Option::<String>::deserialize(d)?.map(ApiKey::new))
 }
 
+fn inline_apiv3_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiV3Key>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(ApiV3Key::new))
+}
+
 fn inline_app_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AppSecret>, D::Error> {
     Ok(Option::<String>::deserialize(d)?.map(AppSecret::new))
 }
@@ -345,7 +388,7 @@ pub enum KeySource {
     Env(String),
     File(PathBuf),
     Command(String),
-    /// The secret's own key (`api_key`, `app_secret`) in this config file.
+    /// The secret's own key (`api_key`, `apiv3_key`, `app_secret`) in this config file.
     Inline(Secret, PathBuf),
 }
 
@@ -562,7 +605,17 @@ impl Config {
             }
         }
         remember::<ApiKey>(self, name, profile);
+        remember::<ApiV3Key>(self, name, profile);
         remember::<AppSecret>(self, name, profile);
+    }
+
+    /// The APIv3 key, which only the decryption of API v3 callbacks needs.
+    pub fn apiv3_key(
+        &self,
+        name: &str,
+        profile: &Profile,
+    ) -> Result<Loaded<ApiV3Key>, ConfigError> {
+        self.secret(name, profile)
     }
 
     pub fn app_secret(
@@ -962,6 +1015,65 @@ sign_type = "HMAC-SHA256"
         let closed = Config::parse(Path::new("/tmp/c.toml"), &text, mine(0o600)).unwrap();
         let (name, profile) = closed.profile(None).unwrap();
         assert!(closed.api_key(name, profile).is_ok());
+    }
+
+    #[test]
+    fn the_apiv3_key_has_the_keys_sources_and_rules() {
+        const KEY: &str = "Kp3rT8vW2xY6zA1bC5dE9fG4hJ7kL0mN";
+        let inline = format!("{ONE}apiv3_key = \"{KEY}\"\n");
+        let open = Config::parse(Path::new("/tmp/c.toml"), &inline, mine(0o640)).unwrap();
+        let (name, profile) = open.profile(None).unwrap();
+        let err = open.apiv3_key(name, profile).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::TooOpen {
+                    secret: Secret::ApiV3Key,
+                    mode: 0o640,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("holds an APIv3 key"), "{err}");
+        assert!(!format!("{open:?}{err}").contains(&KEY[..12]));
+        let closed = parse(&inline).unwrap();
+        let (name, profile) = closed.profile(None).unwrap();
+        let loaded = closed.apiv3_key(name, profile).unwrap();
+        assert_eq!(loaded.key.expose(), KEY);
+        assert_eq!(
+            closed
+                .secret_source::<ApiV3Key>(name, profile)
+                .unwrap()
+                .to_string(),
+            "apiv3_key in /etc/wxpay/config.toml"
+        );
+        // Its own sources: the API key's file is not read for it.
+        let config = parse(ONE).unwrap();
+        let (name, profile) = config.profile(None).unwrap();
+        assert!(matches!(
+            config.apiv3_key(name, profile),
+            Err(ConfigError::NoKeySource {
+                secret: Secret::ApiV3Key,
+                ..
+            })
+        ));
+        let two = format!("{inline}apiv3_key_env = \"WXPAY_OPS_TEST_NEVER_SET\"\n");
+        let config = parse(&two).unwrap();
+        let (name, profile) = config.profile(None).unwrap();
+        assert!(matches!(
+            config.apiv3_key(name, profile),
+            Err(ConfigError::SeveralKeySources {
+                secret: Secret::ApiV3Key,
+                ..
+            })
+        ));
+        let err = read_secret::<ApiV3Key>(&KeySource::Command("echo testMchAPIv3Key0".into()))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the APIv3 key from command `echo testMchAPIv3Key0` has 16 characters, not 32"
+        );
     }
 
     #[test]

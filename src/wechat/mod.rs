@@ -21,7 +21,7 @@ pub mod v3;
 pub mod xml;
 
 pub use money::{BillAmount, Fen};
-pub use secret::{ApiKey, AppSecret};
+pub use secret::{ApiKey, ApiV3Key, AppSecret};
 pub use sign::SignType;
 pub use xml::Message;
 

@@ -1,6 +1,7 @@
 //! API v3 signatures (reference B1, B2, B4): the merchant's RSA signature of a request and of
 //! the client-side pay parameters, and the check of WeChat Pay's signature on an answer or a
-//! callback. RSA comes from `ring`, which rustls already brings into the build.
+//! callback; the callbacks themselves are in [`notify`]. RSA and AES-GCM come from `ring`,
+//! which rustls already brings into the build.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -13,6 +14,8 @@ use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
+
+pub mod notify;
 
 /// The scheme of the `Authorization` header and of `Wechatpay-Signature-Type`.
 pub const SCHEME: &str = "WECHATPAY2-SHA256-RSA2048";

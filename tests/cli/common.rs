@@ -14,7 +14,17 @@ pub const OTHER_KEY: &str = "Zq8xW3vN5mL2kJ7hG4fD9sA1pO6iU0yT";
 /// Two mini programs' AppSecrets, held to the same rule.
 pub const APP_SECRET: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 pub const OTHER_APP_SECRET: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
-pub const TEST_KEYS: [&str; 4] = [DOC_KEY, OTHER_KEY, APP_SECRET, OTHER_APP_SECRET];
+/// APIv3 keys, which decrypt v3 callbacks.
+pub const APIV3_KEY: &str = "Ap1v3TestKeyOf32CharactersXyZ012";
+pub const OTHER_APIV3_KEY: &str = "0therApiV3KeyOf32CharactersQwErT";
+pub const TEST_KEYS: [&str; 6] = [
+    DOC_KEY,
+    OTHER_KEY,
+    APP_SECRET,
+    OTHER_APP_SECRET,
+    APIV3_KEY,
+    OTHER_APIV3_KEY,
+];
 
 pub fn real_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -296,7 +306,7 @@ pub fn assert_no_key(args: &[&str], output: &Output) {
     for key in TEST_KEYS {
         assert!(
             !output.stdout.contains(key) && !output.stderr.contains(key),
-            "an API key or AppSecret leaked in the output of {args:?}:\nstdout:\n{}\nstderr:\n{}",
+            "an API key, APIv3 key or AppSecret leaked in the output of {args:?}:\nstdout:\n{}\nstderr:\n{}",
             output.stdout,
             output.stderr
         );

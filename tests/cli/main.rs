@@ -18,6 +18,7 @@ mod ledger_runs;
 mod login;
 mod notify;
 mod notify_check;
+mod notify_v3;
 mod numbers;
 mod order;
 mod output;

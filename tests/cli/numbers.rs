@@ -186,6 +186,9 @@ pub(crate) fn base(shop: &Shop, path: &[String], fresh: u32) -> Option<Vec<Strin
             "json",
         ]),
         ["notify", "check"] => crate::notify_check::working_check(&format!("NC{fresh}")),
+        ["notify", command @ ("verify" | "decrypt")] => {
+            crate::notify_v3::working(&shop.env, command)
+        }
         ["sign", "v3"] => crate::sign_v3::working_sign(&shop.env),
         ["sign", "v3", "verify"] => crate::sign_v3::working_verify(&shop.env),
         ["paysign"] => words(&[

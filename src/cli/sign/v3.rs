@@ -1,20 +1,21 @@
 //! `wxpay-ops sign v3` and `wxpay-ops sign v3 verify`: API v3's RSA signatures.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::cli::common::merchant_key;
+use crate::cli::common::v3::{CheckArgs, read_received};
 use crate::cli::failure::{Failure, exit};
-use crate::cli::settings::{Context, Selected, read_input};
-use crate::config::v3::{MerchantSigner, read_platform_certificates, read_public_key, serial_of};
+use crate::cli::settings::{Context, read_input};
+use crate::config::v3::{MerchantSigner, serial_of};
 use crate::output::Record;
 use crate::wechat::paysign::TIMESTAMPS;
 use crate::wechat::sign::nonce_str;
 use crate::wechat::v3::{
-    AnswerError, RequestError, SignedHeaders, answer_message, authorization, check_answer,
-    check_request, request_message, request_pitfalls,
+    RequestError, answer_message, authorization, check_answer, check_request, request_message,
+    request_pitfalls,
 };
 
 const SIGN_AFTER_HELP: &str = "\
@@ -84,21 +85,8 @@ struct VerifyArgs {
     /// The body exactly as received (- for stdin); an empty file for a 204
     #[arg(long, value_name = "FILE")]
     body: PathBuf,
-    /// The WeChat Pay public key, pub_key.pem [default: the profile's
-    /// wechatpay_public_key_pem]
-    #[arg(long, value_name = "FILE", requires = "public_key_id")]
-    public_key: Option<PathBuf>,
-    /// The public key's ID, PUB_KEY_ID_… [default: the profile's wechatpay_public_key_id]
-    #[arg(long, value_name = "ID", requires = "public_key")]
-    public_key_id: Option<String>,
-    /// A file of WeChat Pay platform certificates (PEM), each named by its serial; repeat
-    /// for several files
-    #[arg(long, value_name = "FILE")]
-    platform_cert: Vec<PathBuf>,
-    /// Check the 5-minute window against this time (seconds since 1970) instead of now: for
-    /// an answer captured earlier
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..10_000_000_000))]
-    at: Option<i64>,
+    #[command(flatten)]
+    check: CheckArgs,
     /// Also show the three signed lines with their line ends
     #[arg(long)]
     explain: bool,
@@ -192,54 +180,21 @@ fn signer(context: &Context, args: &V3Args) -> Result<MerchantSigner, Failure> {
 }
 
 fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
-    if args.headers == Path::new("-") && args.body == Path::new("-") {
-        return Err(
-            Failure::usage("--headers and --body cannot both be standard input")
-                .hint("save one of them to a file"),
-        );
-    }
-    let (headers_name, headers) = read_input(&args.headers)?;
-    let headers = SignedHeaders::parse(&String::from_utf8_lossy(&headers));
-    let (body_name, body) = read_input(&args.body)?;
-    let mut keys = Vec::new();
-    for path in &args.platform_cert {
-        keys.extend(read_platform_certificates(path)?);
-    }
-    match (&args.public_key, &args.public_key_id) {
-        (Some(path), Some(id)) => keys.push(read_public_key(path, id)?),
-        _ if keys.is_empty() => {
-            let selected = context.select_optional()?;
-            let Some(Selected {
-                config,
-                name,
-                profile,
-            }) = &selected
-            else {
-                return Err(Failure::usage("no WeChat Pay key to check with: no --public-key or --platform-cert, and no profile")
-                    .hint("pass --public-key pub_key.pem --public-key-id PUB_KEY_ID_…, or --platform-cert FILE"));
-            };
-            keys.extend(config.wechatpay_keys(name, profile)?);
-        }
-        _ => {}
-    }
-    let now = args
-        .at
-        .unwrap_or_else(|| crate::time::now().unix_timestamp());
-    let checked = check_answer(&headers, &body, &keys, now);
+    let received = read_received(Some(&args.headers), &args.body)?;
+    let selected = if args.check.needs_profile() {
+        context.select_optional()?
+    } else {
+        None
+    };
+    let keys = args.check.keys(selected.as_ref())?;
+    let now = args.check.now();
+    let headers = &received.headers;
+    let checked = check_answer(headers, &received.body, &keys, now);
     let mut record = Record::new();
     record.insert("valid".into(), json!(checked.is_ok()));
     record.insert("serial".into(), json!(headers.serial));
     record.insert("timestamp".into(), json!(headers.timestamp));
-    record.insert(
-        "age_seconds".into(),
-        json!(
-            headers
-                .timestamp
-                .as_deref()
-                .and_then(|t| t.parse::<i64>().ok())
-                .map(|t| now.saturating_sub(t))
-        ),
-    );
+    record.insert("age_seconds".into(), json!(received.age(now)));
     record.insert(
         "problem".into(),
         json!(checked.as_ref().err().map(ToString::to_string)),
@@ -248,7 +203,7 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         let message = answer_message(
             headers.timestamp.as_deref().unwrap_or(""),
             headers.nonce.as_deref().unwrap_or(""),
-            &body,
+            &received.body,
         );
         record.insert(
             "string_to_sign".into(),
@@ -258,21 +213,6 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     context.printer.record(&record)?;
     match checked {
         Ok(_) => Ok(exit::OK),
-        Err(error) => Err(answer_failure(&headers_name, &body_name, error)),
+        Err(error) => Err(received.failure(&error)),
     }
-}
-
-fn answer_failure(headers: &str, body: &str, error: AnswerError) -> Failure {
-    let hint = match &error {
-        AnswerError::MissingHeader(_) => format!("give every Wechatpay-* header of the answer in {headers}, one per line; an error answer (4xx, 5xx) is not signed"),
-        AnswerError::Duplicated(_) => format!("give each Wechatpay-* header of {headers} once, as received"),
-        AnswerError::NotBase64 => format!("copy the Wechatpay-Signature line of {headers} whole, as received"),
-        AnswerError::SignatureType(_) => "only WECHATPAY2-SHA256-RSA2048 is checked here".to_owned(),
-        AnswerError::Probe => "answer it with HTTP 4xx or 5xx: a notify handler that accepts it accepts forged callbacks".to_owned(),
-        AnswerError::BadTimestamp(_) => format!("check the Wechatpay-Timestamp line of {headers}"),
-        AnswerError::Stale { .. } => "check this machine's clock; for an answer captured earlier pass --at with a time within 5 minutes of it".to_owned(),
-        AnswerError::UnknownSerial { .. } => "a PUB_KEY_ID_… serial needs the WeChat Pay public key of that ID; a hex serial, the platform certificate of that serial (platform certificates rotate: download them again)".to_owned(),
-        AnswerError::Mismatch => format!("check that {body} holds the body byte for byte as received (not re-serialized, no added line end), and that the key is WeChat Pay's of that serial"),
-    };
-    Failure::new(exit::VERIFY, format!("{headers}: {error}")).hint(hint)
 }
