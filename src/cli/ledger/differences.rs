@@ -9,7 +9,8 @@ use crate::cli::common::ledger::{ReadArgs, existing, ledger_failure, os_user};
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::Context;
 use crate::ledger::runs::{
-    ExportFile, Need, OpenDifference, OrderHistory, StoredDifference, StoredSide, kind_name,
+    ExportFile, ExportRows, Need, OpenDifference, OrderHistory, StoredDifference, StoredSide,
+    kind_name,
 };
 use crate::output::Record;
 use crate::reconcile::store::{EntryKind, OrderStatus};
@@ -263,78 +264,87 @@ fn timeline(history: &OrderHistory) -> Vec<Record> {
         rows.push((run.day.clone(), 1, run.id, value));
     }
     for export in &history.exports {
-        let state = match &export.file {
-            ExportFile::AsRead => "as read",
-            ExportFile::Changed => "changed since the run",
-            ExportFile::Unknown => "read from a pipe",
-            ExportFile::Unreadable(_) => "unreadable",
-        };
-        let row = |line: Option<u64>, state: &str, note: String| {
-            json!({
-                "day": export.day,
-                "source": "export_row",
-                "state": state,
-                "line": line,
-                "run_id": export.run_id,
-                "note": note,
-                "file": export.path,
-            })
-        };
-        let mut found: Vec<Value> = (export.rows.iter())
-            .map(|named| {
-                let cells: Vec<String> = (named.cells.iter())
-                    .map(|(name, value)| format!("{name}={value}"))
-                    .collect();
-                row(Some(named.line), state, cells.join(", "))
-            })
-            .collect();
-        if found.is_empty() {
-            found.push(match &export.file {
-                ExportFile::Unreadable(why) => row(None, state, why.clone()),
-                _ => row(
-                    None,
-                    "absent",
-                    "no row of this export names the order".to_owned(),
-                ),
-            });
-        }
-        for value in found {
+        for value in export_rows(export) {
             rows.push((export.day.clone(), 2, export.run_id, value));
         }
     }
     for d in &history.differences {
-        let full = difference_record(d);
-        let side = |bill: &str, export: &str| match &full[bill] {
-            Value::Null => full[export].clone(),
-            value => value.clone(),
-        };
-        let mut notes = vec![d.note.clone()];
-        notes.extend(d.resolution.iter().map(|r| format!("resolved: {r}")));
-        notes.extend(d.seen.iter().map(|s| format!("seen: {s}")));
-        notes.retain(|n| !n.is_empty());
-        let value = json!({
-            "day": d.day,
-            "source": "difference",
-            "id": d.id,
-            "kind": full["kind"],
-            "out_refund_no": d.out_refund_no,
-            "category": full["category"],
-            "state": full["state"],
-            "bill_amount_fen": full["bill_amount_fen"],
-            "export_amount_fen": full["export_amount_fen"],
-            "time": side("bill_time", "export_time"),
-            "line": side("bill_line", "export_line"),
-            "run_id": d.run_id,
-            "closed_by_run": d.closed_by_run,
-            "closed_day": d.closed_day,
-            "closed_with": d.closed_with,
-            "user": d.resolved_by,
-            "note": notes.join("; "),
-        });
-        rows.push((d.day.clone(), 3, d.id, value));
+        rows.push((d.day.clone(), 3, d.id, difference_row(d)));
     }
     rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
     rows.into_iter()
         .map(|(_, _, _, value)| value.as_object().cloned().unwrap_or_default())
         .collect()
+}
+
+/// A difference as one row of the order's timeline.
+fn difference_row(d: &StoredDifference) -> Value {
+    let full = difference_record(d);
+    let side = |bill: &str, export: &str| match &full[bill] {
+        Value::Null => full[export].clone(),
+        value => value.clone(),
+    };
+    let mut notes = vec![d.note.clone()];
+    notes.extend(d.resolution.iter().map(|r| format!("resolved: {r}")));
+    notes.extend(d.seen.iter().map(|s| format!("seen: {s}")));
+    notes.retain(|n| !n.is_empty());
+    json!({
+        "day": d.day,
+        "source": "difference",
+        "id": d.id,
+        "kind": full["kind"],
+        "out_refund_no": d.out_refund_no,
+        "category": full["category"],
+        "state": full["state"],
+        "bill_amount_fen": full["bill_amount_fen"],
+        "export_amount_fen": full["export_amount_fen"],
+        "time": side("bill_time", "export_time"),
+        "line": side("bill_line", "export_line"),
+        "run_id": d.run_id,
+        "closed_by_run": d.closed_by_run,
+        "closed_day": d.closed_day,
+        "closed_with": d.closed_with,
+        "user": d.resolved_by,
+        "note": notes.join("; "),
+    })
+}
+
+/// An export's rows that name the order, or one row saying why there are none.
+fn export_rows(export: &ExportRows) -> Vec<Value> {
+    let state = match &export.file {
+        ExportFile::AsRead => "as read",
+        ExportFile::Changed => "changed since the run",
+        ExportFile::Unknown => "read from a pipe",
+        ExportFile::Unreadable(_) => "unreadable",
+    };
+    let row = |line: Option<u64>, state: &str, note: String| {
+        json!({
+            "day": export.day,
+            "source": "export_row",
+            "state": state,
+            "line": line,
+            "run_id": export.run_id,
+            "note": note,
+            "file": export.path,
+        })
+    };
+    let mut found: Vec<Value> = (export.rows.iter())
+        .map(|named| {
+            let cells: Vec<String> = (named.cells.iter())
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            row(Some(named.line), state, cells.join(", "))
+        })
+        .collect();
+    if found.is_empty() {
+        found.push(match &export.file {
+            ExportFile::Unreadable(why) => row(None, state, why.clone()),
+            _ => row(
+                None,
+                "absent",
+                "no row of this export names the order".to_owned(),
+            ),
+        });
+    }
+    found
 }
