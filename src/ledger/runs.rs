@@ -430,6 +430,8 @@ pub enum ExportFile {
     Changed,
     /// The run read a pipe, whose bytes it did not keep.
     Unknown,
+    /// Not a regular file now (a pipe): not read again, which would wait for a writer.
+    NotAFile,
     /// It cannot be read now (gone, say): why.
     Unreadable(String),
 }
@@ -1108,6 +1110,13 @@ fn export_rows(runs: &[StoredRun], out_trade_no: &str) -> Vec<ExportRows> {
         .map(|run| {
             let path = Path::new(&run.export_path);
             let read = || -> Result<(ExportFile, Vec<NamedRow>), String> {
+                let metadata =
+                    std::fs::metadata(path).map_err(|e| FileError::new(path, e).to_string())?;
+                // A pipe (a FIFO, a process substitution) was read once, by the run: opening
+                // it again would wait for a writer that never comes.
+                if !metadata.is_file() {
+                    return Ok((ExportFile::NotAFile, Vec::new()));
+                }
                 let now = Input::hash(path, &[]).map_err(|e| e.to_string())?;
                 let file = match (&run.export_sha256, &now.sha256) {
                     (None, _) | (_, None) => ExportFile::Unknown,

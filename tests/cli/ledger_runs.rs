@@ -770,3 +770,28 @@ fn differences_recorded_without_a_merchant_are_listed_for_any_merchant() {
             .any(|r| r["source"] == "difference")
     );
 }
+
+#[test]
+fn show_does_not_wait_on_a_pipe_a_run_read_its_export_from() {
+    let env = Env::new();
+    let today = day("20261120", 20);
+    let bill = write_bill(&env, &today, vec![]);
+    ledger(&env, &["import", &bill], 0);
+    let fifo = env.path("orders.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let orders = orders(&today, &Differences::default());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, orders).unwrap())
+    };
+    let number = paid_trades(&today).next().unwrap().out_trade_no;
+    reconcile(&env, &bill, fifo.to_str().unwrap(), 0);
+    writer.join().unwrap();
+    // Nothing writes to the pipe now: reading it again would wait for ever.
+    let rows = shown(&env, &number, "export_row");
+    assert_eq!(rows[0]["state"], "a pipe", "{rows:?}");
+}

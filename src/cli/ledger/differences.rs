@@ -315,6 +315,7 @@ fn export_rows(export: &ExportRows) -> Vec<Value> {
         ExportFile::AsRead => "as read",
         ExportFile::Changed => "changed since the run",
         ExportFile::Unknown => "read from a pipe",
+        ExportFile::NotAFile => "a pipe",
         ExportFile::Unreadable(_) => "unreadable",
     };
     let row = |line: Option<u64>, state: &str, note: String| {
@@ -339,6 +340,9 @@ fn export_rows(export: &ExportRows) -> Vec<Value> {
     if found.is_empty() {
         found.push(match &export.file {
             ExportFile::Unreadable(why) => row(None, state, why.clone()),
+            ExportFile::NotAFile => {
+                row(None, state, "not read again: not a regular file".to_owned())
+            }
             _ => row(
                 None,
                 "absent",
