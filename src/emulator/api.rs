@@ -1116,6 +1116,7 @@ fn bill_reply(
             "text/plain"
         },
         body,
+        headers: Vec::new(),
         transport: None,
     }
 }

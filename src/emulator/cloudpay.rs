@@ -117,6 +117,7 @@ fn json_reply(status: u16, value: &Value) -> Reply {
         status,
         content_type: JSON,
         body: Body::Bytes(value.to_string().into_bytes()),
+        headers: Vec::new(),
         transport: None,
     }
 }

@@ -98,6 +98,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Body,
+    /// Headers beside Content-Type: an API v3 answer's signature.
+    pub headers: Vec<(&'static str, String)>,
     pub transport: Option<FaultKind>,
 }
 
@@ -111,6 +113,7 @@ impl Reply {
             status,
             content_type: "text/plain",
             body: Body::Bytes(body.into()),
+            headers: Vec::new(),
             transport: None,
         }
     }

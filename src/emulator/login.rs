@@ -354,6 +354,7 @@ fn json(body: &str) -> Reply {
         status: 200,
         content_type: JSON,
         body: Body::Bytes(body.as_bytes().to_vec()),
+        headers: Vec::new(),
         transport: None,
     }
 }

@@ -16,6 +16,7 @@ pub mod pki;
 pub mod server;
 pub mod state;
 pub mod synth;
+pub mod v3;
 
 pub use server::{Emulator, ServeOptions};
 #[cfg(test)]

@@ -245,9 +245,17 @@ impl Emulator {
                 app_secret_files.push((appid.clone(), path));
             }
         }
-        let profile = cert_dir.join("wxpay-ops.toml");
+        // API v3: the default merchant's RSA key, and the emulator's WeChat Pay public key.
         let first = &core.options.merchants[0];
-        write(&profile, profile_toml(first, https).as_bytes())?;
+        let v3 = first.mch_id == super::merchant::DEFAULT_MCH_ID;
+        if v3 {
+            let key = cert_dir.join(&first.mch_id).join(V3_KEY_FILE);
+            write(&key, super::v3::DEFAULT_MERCHANT_PRIVATE_KEY.as_bytes())?;
+            let public = cert_dir.join(WECHATPAY_PUBLIC_KEY_FILE);
+            write(&public, super::v3::WECHATPAY_PUBLIC_KEY.as_bytes())?;
+        }
+        let profile = cert_dir.join("wxpay-ops.toml");
+        write(&profile, profile_toml(first, https, v3).as_bytes())?;
         Ok(Emulator {
             core,
             http,
@@ -393,12 +401,18 @@ fn private_folder(dir: &Path) -> Result<(), ServeError> {
     }
 }
 
+/// The default merchant's API v3 private key, in its folder.
+const V3_KEY_FILE: &str = "apiclient_v3_key.pem";
+
+/// The emulator's WeChat Pay public key, in the certificate folder.
+const WECHATPAY_PUBLIC_KEY_FILE: &str = "wechatpay_public_key.pem";
+
 /// Where an AppID's AppSecret is written, in the certificate folder.
 fn app_secret_file_name(appid: &str) -> String {
     format!("{appid}.app_secret")
 }
 
-fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr) -> String {
+fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr, v3: bool) -> String {
     let appid = &merchant.appids[0];
     // Login (`wxpay-ops openid`) goes to the emulator too, with the app's AppSecret read from
     // its file: the secret is never written into the profile.
@@ -408,6 +422,24 @@ fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr) -> Stri
         String::new()
     };
     let login = format!("{secret}login_base = \"https://{https}\"\n");
+    // The v3 keys make `sign v3` and `paysign --api v3` work against the emulator; the
+    // profile stays on v2, the API its order, refund and bill commands speak.
+    let v3 = if v3 {
+        format!(
+            "# API v3: the merchant's RSA key (WeChat Pay's published test key), its certificate's\n\
+             # serial, and the emulator's WeChat Pay public key.\n\
+             api_version = 2\n\
+             private_key_pem = \"{mch_id}/{V3_KEY_FILE}\"\n\
+             cert_serial = \"{serial}\"\n\
+             wechatpay_public_key_pem = \"{WECHATPAY_PUBLIC_KEY_FILE}\"\n\
+             wechatpay_public_key_id = \"{key_id}\"\n",
+            mch_id = merchant.mch_id,
+            serial = super::v3::DEFAULT_MERCHANT_SERIAL,
+            key_id = super::v3::WECHATPAY_PUBLIC_KEY_ID,
+        )
+    } else {
+        String::new()
+    };
     format!(
         "# A wxpay-ops profile for the emulator: wxpay-ops --config THIS_FILE config check\n\
          default_profile = \"emulator\"\n\n\
@@ -421,7 +453,7 @@ fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr) -> Stri
          cert_p12 = \"{mch_id}/apiclient_cert.p12\"\n\
          # Your own backend's payment handler: the emulator posts signed notifications here.\n\
          notify_url = \"http://127.0.0.1:8080/wxpay/notify\"\n\
-         {login}",
+         {login}{v3}",
         mch_id = merchant.mch_id,
         key = merchant.key.expose(),
     )
@@ -603,6 +635,9 @@ async fn respond(
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
+    let authorization = (request.headers().get(hyper::header::AUTHORIZATION))
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     if is_control(&path) && !authorized(&request, server.control_token.as_deref()) {
         let body = serde_json::json!({
             "error": "the control plane needs the control token that `emulator serve` printed, \
@@ -637,6 +672,14 @@ async fn respond(
         core.jscode2session(&method, &query)
     } else if path.starts_with(super::cloudpay::PREFIX) {
         core.cloud_pay(&method, &path, &body)
+    } else if path.starts_with("/v3/") {
+        core.v3(&super::v3::V3Request {
+            method: &method,
+            path: &path,
+            query: &query,
+            authorization: authorization.as_deref(),
+            body: &body,
+        })
     } else {
         core.handle(&Request {
             method: &method,
@@ -709,6 +752,12 @@ fn to_response(reply: Reply) -> Response<ResponseBody> {
         "Content-Type",
         reply.content_type.parse().expect("valid header"),
     );
+    for (name, value) in reply.headers {
+        // The values are the emulator's own: digits, Base64, hex.
+        if let Ok(value) = value.parse() {
+            response.headers_mut().insert(name, value);
+        }
+    }
     response
 }
 

@@ -91,14 +91,24 @@ impl Ledger {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(sqlite(path))?;
-        let mut ledger = Ledger {
-            conn,
-            path: path.to_owned(),
-        };
-        ledger.configure()?;
-        ledger.migrate()?;
-        Ok(ledger)
+        // Two processes opening a new ledger at once: the switch of the new file to WAL, and
+        // WAL's recovery when the other opens it, can answer SQLITE_BUSY at once, without the
+        // busy handler. Such an opening is tried again, within the same busy timeout.
+        let started = std::time::Instant::now();
+        loop {
+            let conn = Connection::open_with_flags(path, flags).map_err(sqlite(path))?;
+            let mut ledger = Ledger {
+                conn,
+                path: path.to_owned(),
+            };
+            match ledger.configure().and_then(|()| ledger.migrate()) {
+                Ok(()) => return Ok(ledger),
+                Err(e) if e.is_busy() && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -104,6 +104,14 @@ impl MerchantKey {
         self.pair.public().as_ref()
     }
 
+    /// The public half, named by `serial`: what checks this key's signatures.
+    pub fn verify_key(&self, serial: &str) -> VerifyKey {
+        VerifyKey {
+            serial: serial.to_owned(),
+            public_der: self.public_der().to_vec(),
+        }
+    }
+
     /// Whether `key` (a certificate's, say) is this key's public half.
     pub fn is_pair_of(&self, key: &VerifyKey) -> bool {
         self.public_der() == key.public_der
@@ -230,6 +238,44 @@ pub fn authorization(
     format!(
         "{SCHEME} mchid=\"{mch_id}\",nonce_str=\"{nonce}\",timestamp=\"{timestamp}\",serial_no=\"{serial}\",signature=\"{signature}\""
     )
+}
+
+/// The five pairs of a request's `Authorization` header (B1), as the server reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorization {
+    pub mch_id: String,
+    pub nonce: String,
+    pub timestamp: String,
+    pub serial: String,
+    pub signature: String,
+}
+
+impl Authorization {
+    /// The pairs of `WECHATPAY2-SHA256-RSA2048 k="v",…`, in any order; `None` for another
+    /// scheme, a pair missing or given twice.
+    pub fn parse(header: &str) -> Option<Authorization> {
+        let pairs = header.strip_prefix(SCHEME)?.strip_prefix(' ')?;
+        let mut auth = Authorization::default();
+        let mut seen = Vec::new();
+        for pair in pairs.split(',') {
+            let (name, value) = pair.trim().split_once('=')?;
+            let value = value.strip_prefix('"')?.strip_suffix('"')?.to_owned();
+            let field = match name {
+                "mchid" => &mut auth.mch_id,
+                "nonce_str" => &mut auth.nonce,
+                "timestamp" => &mut auth.timestamp,
+                "serial_no" => &mut auth.serial,
+                "signature" => &mut auth.signature,
+                _ => continue,
+            };
+            if seen.contains(&name) {
+                return None;
+            }
+            seen.push(name);
+            *field = value;
+        }
+        (seen.len() == 5).then_some(auth)
+    }
 }
 
 /// The three lines WeChat Pay's signature on an answer or a callback covers (B2).

@@ -375,3 +375,88 @@ fn paysign_follows_the_profile_s_api_unless_told() {
     profile("api_version = 4\n");
     env.run(&args).expect(2).error_mentions("api_version 4");
 }
+
+/// One plain HTTP/1.1 request to `addr`; the status, the headers as `curl -i` shows them, and
+/// the body.
+fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    url: &str,
+    authorization: &str,
+    body: &str,
+) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {url} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {authorization}\r\n\
+         Content-Type: application/json\r\nAccept: application/json\r\nUser-Agent: test\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+#[test]
+fn the_emulator_answers_a_v3_order_signed_by_sign_v3_and_its_answer_verifies() {
+    let shop = crate::order::Shop::new();
+    let order = serde_json::json!({
+        "appid": "wx2421b1c4370ec43b",
+        "mchid": "1900000109",
+        "description": "Shop-Coffee",
+        "out_trade_no": "V3-E2E-1",
+        "notify_url": "https://shop.example.com/wxpay/notify",
+        "amount": { "total": 1250, "currency": "CNY" },
+        "payer": { "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" },
+    })
+    .to_string();
+    std::fs::write(shop.env.path("order.json"), &order).unwrap();
+    let body_file = shop.env.path("order.json").display().to_string();
+    let url = "/v3/pay/transactions/jsapi";
+    // The emulator's profile names the v3 keys: sign v3 needs no flag.
+    let signed = shop
+        .run(&[
+            "sign", "v3", "--method", "POST", "--url", url, "--body", &body_file,
+        ])
+        .expect(0)
+        .json();
+    let header = signed["authorization"].as_str().unwrap();
+    let addr = shop.emulator.http_addr();
+    let (status, headers, body) = http(addr, "POST", url, header, &order);
+    assert_eq!(status, 200, "{headers}\n{body}");
+    let prepay_id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["prepay_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Its answer checks with the emulator's WeChat Pay public key, as the profile names it.
+    std::fs::write(shop.env.path("headers.txt"), &headers).unwrap();
+    std::fs::write(shop.env.path("answer.json"), &body).unwrap();
+    let headers_file = shop.env.path("headers.txt").display().to_string();
+    let answer_file = shop.env.path("answer.json").display().to_string();
+    let verify = [
+        "sign",
+        "v3",
+        "verify",
+        "--headers",
+        &headers_file,
+        "--body",
+        &answer_file,
+    ];
+    let out = shop.run(&verify).expect(0).json();
+    assert_eq!(out["valid"], true);
+    // The same request with the body changed after signing: refused as WeChat refuses it.
+    let changed = order.replace("1250", "1");
+    let (status, _, body) = http(addr, "POST", url, header, &changed);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("SIGN_ERROR"), "{body}");
+    // The front end's v3 pay parameters for that order; the order is the same on v2.
+    let pay = ["paysign", "jsapi", "--api", "v3", "--prepay-id", &prepay_id];
+    assert_eq!(shop.run(&pay).expect(0).json()["signType"], "RSA");
+    let query = ["order", "query", "--out-trade-no", "V3-E2E-1"];
+    assert_eq!(shop.run(&query).expect(0).json()["trade_state"], "NOTPAY");
+}

@@ -359,3 +359,28 @@ fn timestamps_at_the_ends_of_the_range_are_stale_not_a_panic() {
         ));
     }
 }
+
+#[test]
+fn an_authorization_header_reads_back_in_any_order() {
+    let header = authorization("1900007291", "1DD", TIMESTAMP, NONCE, "c2ln");
+    let auth = Authorization::parse(&header).unwrap();
+    assert_eq!(
+        (
+            auth.mch_id.as_str(),
+            auth.serial.as_str(),
+            auth.timestamp.as_str()
+        ),
+        ("1900007291", "1DD", "1554208460")
+    );
+    let java_order = format!(
+        "{SCHEME} mchid=\"1\",nonce_str=\"n\",signature=\"s\",timestamp=\"2\",serial_no=\"3\""
+    );
+    assert_eq!(Authorization::parse(&java_order).unwrap().signature, "s");
+    assert_eq!(Authorization::parse("Bearer x"), None);
+    assert_eq!(
+        Authorization::parse(&header.replace(",signature", ",x")),
+        None
+    );
+    let twice = header.replace("mchid=\"1900007291\"", "mchid=\"1\",mchid=\"2\"");
+    assert_eq!(Authorization::parse(&twice), None);
+}

@@ -1,0 +1,400 @@
+//! The WeChat Pay API v3 endpoints of orders (reference B1, B2, B4, B5), over the same state
+//! as v2: an order placed on either API is queried and closed on the other. A v3 request is
+//! authenticated by its `Authorization` header (the merchant's RSA signature), then read into
+//! the fields of its v2 counterpart, so that one set of business rules (lengths, amounts,
+//! expiry, repeated order numbers) judges both; the answer is JSON, signed with the emulator's
+//! WeChat Pay key, and a refusal is v3's error JSON, unsigned as real servers send it.
+//!
+//! Only the default merchant has a v3 key here (WeChat's published documentation key);
+//! refunds, bills and callbacks on v3 are not emulated yet.
+
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::core::{Body, Call, Core, LogEntry, Reply};
+use super::lock;
+use super::merchant::DEFAULT_MCH_ID;
+use super::state::{Account, Order, Refusal};
+use crate::time::{BEIJING, api_time, bill_time, rfc3339};
+use crate::wechat::sign::nonce_str;
+use crate::wechat::v3::{
+    Authorization, MerchantKey, SCHEME, VerifyKey, WINDOW_SECONDS, answer_message, request_message,
+};
+use crate::wechat::{Message, SignType};
+
+/// The ID of the emulator's WeChat Pay public key, which names it in `Wechatpay-Serial`.
+pub const WECHATPAY_PUBLIC_KEY_ID: &str = "PUB_KEY_ID_0119000001092026120700000001";
+
+/// The emulator's WeChat Pay public key, for a merchant's profile (`wechatpay_public_key_pem`).
+pub const WECHATPAY_PUBLIC_KEY: &str = include_str!("keys/wechatpay_public_key.pem");
+
+/// The default merchant's v3 private key: WeChat Pay's own documentation key, so that the
+/// official vectors hold against the emulator.
+pub const DEFAULT_MERCHANT_PRIVATE_KEY: &str =
+    include_str!("../wechat/v3/testdata/doc_private_key.pem");
+
+/// The serial of the default merchant's API certificate, as its requests name it.
+pub const DEFAULT_MERCHANT_SERIAL: &str = "4F1E7D9C2A6B3E8F0D5C7A9B1E3F5D7C";
+
+fn wechatpay_key() -> &'static MerchantKey {
+    static KEY: OnceLock<MerchantKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        MerchantKey::from_pem(include_bytes!("keys/wechatpay_private_key.pem"))
+            .expect("the emulator's key is a PKCS#8 RSA key")
+    })
+}
+
+fn default_merchant_key() -> &'static VerifyKey {
+    static KEY: OnceLock<VerifyKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        MerchantKey::from_pem(DEFAULT_MERCHANT_PRIVATE_KEY.as_bytes())
+            .expect("the documentation key is a PKCS#8 RSA key")
+            .verify_key(DEFAULT_MERCHANT_SERIAL)
+    })
+}
+
+/// A v3 request as the server received it.
+pub struct V3Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub authorization: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// A v3 refusal: the HTTP status and the error JSON's code and message.
+struct V3Error {
+    status: u16,
+    code: &'static str,
+    message: String,
+}
+
+fn error(status: u16, code: &'static str, message: impl Into<String>) -> V3Error {
+    V3Error {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+fn sign_error(message: &str) -> V3Error {
+    error(401, "SIGN_ERROR", message)
+}
+
+fn param_error(message: impl Into<String>) -> V3Error {
+    error(400, "PARAM_ERROR", message)
+}
+
+/// The v3 status and code of a v2 refusal of the same request (B5).
+fn of_refusal(refusal: Refusal) -> V3Error {
+    let (status, code) = match refusal.code {
+        "ORDERPAID" => (400, "ORDER_PAID"),
+        "ORDERCLOSED" => (400, "ORDER_CLOSED"),
+        "ORDERNOTEXIST" => (404, "ORDER_NOT_EXIST"),
+        "OUT_TRADE_NO_USED" => (403, "OUT_TRADE_NO_USED"),
+        "INVALID_REQUEST" => (400, "INVALID_REQUEST"),
+        "NOTENOUGH" => (403, "NOT_ENOUGH"),
+        "FREQUENCY_LIMITED" => (429, "FREQUENCY_LIMITED"),
+        "SYSTEMERROR" => (500, "SYSTEM_ERROR"),
+        "BANKERROR" => (500, "BANK_ERROR"),
+        _ => (400, "PARAM_ERROR"),
+    };
+    error(status, code, refusal.description)
+}
+
+/// What a v3 request is about.
+enum Route<'a> {
+    Prepay(&'a str),
+    QueryByOutTradeNo(&'a str),
+    QueryById(&'a str),
+    Close(&'a str),
+}
+
+fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
+    let rest = path.strip_prefix("/v3/pay/transactions/")?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    match (method, segments.as_slice()) {
+        ("POST", [kind @ ("jsapi" | "app" | "h5" | "native")]) => Some(Route::Prepay(kind)),
+        ("GET", ["out-trade-no", number]) => Some(Route::QueryByOutTradeNo(number)),
+        ("GET", ["id", id]) => Some(Route::QueryById(id)),
+        ("POST", ["out-trade-no", number, "close"]) => Some(Route::Close(number)),
+        _ => None,
+    }
+}
+
+/// The query's `mchid`, which v3 queries name the merchant by.
+fn query_mch_id(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "mchid")
+        .map(|(_, value)| value.into_owned())
+}
+
+impl Core {
+    /// Answers a v3 request; every request is logged, as v2's are.
+    pub fn v3(&self, request: &V3Request<'_>) -> Reply {
+        self.settle();
+        let (reply, mch_id, outcome) = match self.v3_answer(request) {
+            Ok((reply, mch_id)) => (reply, mch_id, "SUCCESS".to_owned()),
+            Err((e, mch_id)) => {
+                let outcome = format!("HTTP {} {}", e.status, e.code);
+                (error_reply(&e), mch_id, outcome)
+            }
+        };
+        self.record(LogEntry {
+            at: bill_time(self.clock.now().to_offset(BEIJING)),
+            method: request.method.to_owned(),
+            path: request.path.to_owned(),
+            mch_id,
+            outcome,
+            fault: None,
+            body_sha256: crate::wechat::hex_upper(&Sha256::digest(request.body)).to_lowercase(),
+        });
+        reply
+    }
+
+    fn v3_answer(&self, request: &V3Request<'_>) -> Result<(Reply, String), (V3Error, String)> {
+        let Some(route) = route(request.method, request.path) else {
+            return Err((error(404, "NOT_FOUND", "请求的资源不存在"), String::new()));
+        };
+        let auth = self
+            .authenticate_v3(request)
+            .map_err(|e| (e, String::new()))?;
+        let mch_id = auth.mch_id.clone();
+        let fail = |e: V3Error| (e, mch_id.clone());
+        let merchant = self.merchant(&auth.mch_id).expect("authenticated");
+        let account = Account::direct(&merchant.mch_id);
+        let now = self.clock.now();
+        let answer = match route {
+            Route::Prepay(kind) => {
+                let message = prepay_message(kind, request.body, &auth.mch_id).map_err(fail)?;
+                let appid = message.get("appid").unwrap_or("").to_owned();
+                if !merchant.appids.contains(&appid) {
+                    return Err(fail(error(
+                        400,
+                        "APPID_MCHID_NOT_MATCH",
+                        "appid和mch_id不匹配",
+                    )));
+                }
+                let call = Call {
+                    merchant,
+                    account,
+                    appid,
+                    sub_appid: None,
+                    sign_type: SignType::Md5,
+                    key: merchant.key.clone(),
+                    message,
+                    sandbox: false,
+                };
+                let placed = self
+                    .unified_order(&call, now, None)
+                    .map_err(|r| fail(of_refusal(r)))?;
+                let field = |name: &str| placed.get(name).unwrap_or("").to_owned();
+                Some(match kind {
+                    "native" => json!({ "code_url": field("code_url") }),
+                    "h5" => json!({ "h5_url": field("mweb_url") }),
+                    _ => json!({ "prepay_id": field("prepay_id") }),
+                })
+            }
+            Route::QueryByOutTradeNo(_) | Route::QueryById(_) => {
+                if query_mch_id(request.query).as_deref() != Some(auth.mch_id.as_str()) {
+                    return Err(fail(param_error("mchid与请求头中的商户号不一致，或未传入")));
+                }
+                let (id, number) = match route {
+                    Route::QueryById(id) => (Some(id), None),
+                    Route::QueryByOutTradeNo(number) => (None, Some(number)),
+                    _ => unreachable!("matched above"),
+                };
+                let mut ledger = lock(self.ledger(false));
+                let order = ledger
+                    .find(&account, id, number, now)
+                    .ok_or_else(|| fail(error(404, "ORDER_NOT_EXIST", "订单不存在")))?;
+                Some(transaction(order))
+            }
+            Route::Close(number) => {
+                let body: Value = serde_json::from_slice(request.body)
+                    .map_err(|_| fail(param_error("请求体不是JSON")))?;
+                if body["mchid"].as_str() != Some(auth.mch_id.as_str()) {
+                    return Err(fail(param_error("mchid与请求头中的商户号不一致，或未传入")));
+                }
+                lock(self.ledger(false))
+                    .close(&account, number, self.close_after(), now)
+                    .map_err(|r| fail(of_refusal(r)))?;
+                None
+            }
+        };
+        Ok((signed_reply(answer.as_ref(), now), mch_id))
+    }
+
+    /// The merchant's signature on the request (B1): the scheme, the five pairs, a merchant
+    /// with a v3 key, its certificate's serial, a timestamp within 5 minutes, the signature.
+    fn authenticate_v3(&self, request: &V3Request<'_>) -> Result<Authorization, V3Error> {
+        let header = request
+            .authorization
+            .ok_or_else(|| sign_error("Http头缺少Authorization"))?;
+        let auth = Authorization::parse(header).ok_or_else(|| {
+            sign_error("Http头Authorization值格式错误，请参考《微信支付商户REST API签名规则》")
+        })?;
+        if self.merchant(&auth.mch_id).is_none() {
+            return Err(error(400, "MCH_NOT_EXISTS", "商户号不存在"));
+        }
+        // UNCONFIRMED wording of these refusals; their status and code are B1's.
+        let key = (auth.mch_id == DEFAULT_MCH_ID)
+            .then(default_merchant_key)
+            .ok_or_else(|| sign_error("商户未开通API v3或未上传API证书"))?;
+        if !auth.serial.eq_ignore_ascii_case(&key.serial) {
+            return Err(sign_error("商户证书序列号有误"));
+        }
+        let at: i64 = auth
+            .timestamp
+            .parse()
+            .map_err(|_| sign_error("Authorization中的timestamp格式错误"))?;
+        if (self.clock.now().unix_timestamp() - at).unsigned_abs() >= WINDOW_SECONDS.unsigned_abs()
+        {
+            return Err(sign_error("请求的时间戳已过期"));
+        }
+        let url = match request.query {
+            "" => request.path.to_owned(),
+            query => format!("{}?{query}", request.path),
+        };
+        let message = request_message(request.method, &url, at as u64, &auth.nonce, request.body);
+        if !key.verifies(&message, &auth.signature) {
+            return Err(sign_error("签名错误"));
+        }
+        Ok(auth)
+    }
+}
+
+/// A prepay request's JSON read into the fields of v2's unified order, whose rules then
+/// judge it (B4 against A2).
+fn prepay_message(kind: &str, body: &[u8], mch_id: &str) -> Result<Message, V3Error> {
+    let body: Value =
+        serde_json::from_slice(body).map_err(|_| param_error("请求体不是合法的JSON"))?;
+    let text = |pointer: &str| body.pointer(pointer).and_then(Value::as_str);
+    let need = |pointer: &'static str| {
+        text(pointer).ok_or_else(|| param_error(format!("缺少参数 {pointer}")))
+    };
+    if need("/mchid")? != mch_id {
+        return Err(param_error("mchid与请求头中的商户号不一致"));
+    }
+    let total = body
+        .pointer("/amount/total")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| param_error("缺少参数 /amount/total"))?;
+    let trade_type = match kind {
+        "jsapi" => "JSAPI",
+        "app" => "APP",
+        "h5" => "MWEB",
+        _ => "NATIVE",
+    };
+    let mut message = Message::new();
+    message
+        .set("appid", need("/appid")?)
+        .set("mch_id", mch_id)
+        .set("body", need("/description")?)
+        .set("out_trade_no", need("/out_trade_no")?)
+        .set_int("total_fee", total)
+        .set("fee_type", text("/amount/currency").unwrap_or("CNY"))
+        .set("notify_url", need("/notify_url")?)
+        .set("trade_type", trade_type)
+        .set(
+            "spbill_create_ip",
+            text("/scene_info/payer_client_ip").unwrap_or("127.0.0.1"),
+        );
+    for (field, pointer) in [("attach", "/attach"), ("openid", "/payer/openid")] {
+        if let Some(value) = text(pointer) {
+            message.set(field, value);
+        }
+    }
+    if trade_type == "JSAPI" && text("/payer/openid").is_none() {
+        return Err(param_error("JSAPI下单需要传入 /payer/openid"));
+    }
+    match trade_type {
+        // v3 has no product_id: its native order is the order itself.
+        "NATIVE" => {
+            message.set("product_id", need("/out_trade_no")?);
+        }
+        "MWEB" => {
+            let info = body
+                .pointer("/scene_info/h5_info")
+                .ok_or_else(|| param_error("H5下单需要传入 /scene_info/h5_info"))?;
+            message.set("scene_info", json!({ "h5_info": info }).to_string());
+        }
+        _ => {}
+    }
+    if let Some(expire) = text("/time_expire") {
+        let at = OffsetDateTime::parse(expire, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| param_error("time_expire格式错误，应为RFC3339格式"))?;
+        message.set("time_expire", api_time(at));
+    }
+    Ok(message)
+}
+
+/// An order as v3 describes it (B4's Transaction).
+fn transaction(order: &Order) -> Value {
+    let mut value = json!({
+        "appid": order.appid,
+        "mchid": order.mch_id,
+        "out_trade_no": order.out_trade_no,
+        "trade_type": order.trade_type,
+        "trade_state": order.state.as_str(),
+        "trade_state_desc": order.state.description(),
+        "attach": order.attach,
+        "amount": { "total": order.total_fee, "currency": "CNY" },
+    });
+    if let Some(payment) = &order.payment {
+        value["transaction_id"] = json!(payment.transaction_id);
+        value["bank_type"] = json!(payment.bank_type);
+        value["success_time"] = json!(rfc3339(payment.time_end));
+        value["payer"] = json!({ "openid": payment.openid });
+        value["amount"]["payer_total"] = json!(order.total_fee - payment.coupon_fee);
+        value["amount"]["payer_currency"] = json!("CNY");
+    }
+    value
+}
+
+/// A 2xx answer signed as WeChat Pay signs them (B2): a 204 when there is no body.
+fn signed_reply(body: Option<&Value>, now: OffsetDateTime) -> Reply {
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let timestamp = now.unix_timestamp().to_string();
+    let nonce = nonce_str();
+    let signature = wechatpay_key().sign(&answer_message(&timestamp, &nonce, &bytes));
+    Reply {
+        status: if body.is_some() { 200 } else { 204 },
+        content_type: "application/json",
+        headers: vec![
+            ("Wechatpay-Timestamp", timestamp),
+            ("Wechatpay-Nonce", nonce),
+            ("Wechatpay-Signature", signature),
+            ("Wechatpay-Serial", WECHATPAY_PUBLIC_KEY_ID.to_owned()),
+            ("Wechatpay-Signature-Type", SCHEME.to_owned()),
+            ("Request-ID", request_id()),
+        ],
+        body: Body::Bytes(bytes),
+        transport: None,
+    }
+}
+
+/// A refusal: v3's error JSON, not signed (B5).
+fn error_reply(e: &V3Error) -> Reply {
+    Reply {
+        status: e.status,
+        content_type: "application/json",
+        headers: vec![("Request-ID", request_id())],
+        body: Body::Bytes(
+            json!({ "code": e.code, "message": e.message })
+                .to_string()
+                .into_bytes(),
+        ),
+        transport: None,
+    }
+}
+
+fn request_id() -> String {
+    nonce_str().to_uppercase()
+}
+
+#[cfg(test)]
+mod tests;
