@@ -107,17 +107,24 @@ pub fn run(context: &Context, args: PaysignArgs) -> Result<u8, Failure> {
         sign_type: sign_type(args.sign_type, selected.as_ref()),
     };
     let fields = match Api::resolve(args.api, selected.as_ref()) {
-        ApiVersion::V2 => pay_params(
-            scene,
-            &request,
-            &context.api_key(&args.keys, selected.as_ref())?,
-        )?,
-        ApiVersion::V3 => {
-            if args.sign_type.is_some() {
+        ApiVersion::V2 => {
+            if args.private_key.is_some() {
                 return Err(Failure::usage(
-                    "--sign-type is of API v2; v3 pay parameters are signed with RSA",
+                    "--private-key is of API v3; v2 pay parameters are signed with the API key",
                 )
-                .hint("drop --sign-type, or pass --api v2"));
+                .hint("drop --private-key, or pass --api v3"));
+            }
+            let key = context.api_key(&args.keys, selected.as_ref())?;
+            pay_params(scene, &request, &key)?
+        }
+        ApiVersion::V3 => {
+            // A flag of the other API would be dropped without a word.
+            let v2_flag = args.sign_type.map(|_| "--sign-type").or(args.keys.given());
+            if let Some(flag) = v2_flag {
+                return Err(Failure::usage(format!(
+                    "{flag} is of API v2; v3 pay parameters are signed with RSA"
+                ))
+                .hint(format!("drop {flag}, or pass --api v2")));
             }
             let key = merchant_key(args.private_key.as_deref(), selected.as_ref())?;
             pay_params_v3(scene, &request, &key)?

@@ -19,7 +19,8 @@ pub fn prose(text: &str) -> String {
 /// One data value (a table cell, a CSV cell, a JSON string). Signs and nonces have the shape
 /// of a key, so a value that is one token is shown as it is; inside a sentence (a config
 /// check's detail, say) a key-shaped word is hidden as in [`prose`]. Tokens joined by `=`,
-/// `&`, `/`, `.`, `_`, `-` or `:` are parts of a string to sign, a URL or a path, not words;
+/// `&`, `/`, `.`, `_`, `-`, `:` or `+` are parts of a string to sign, a URL, a path or Base64,
+/// not words;
 /// so is the quoted value of a pair (`nonce_str="…"` in an API v3 Authorization header,
 /// `"out_trade_no":"…"` in a JSON body).
 pub fn value(text: &str) -> String {
@@ -27,7 +28,7 @@ pub fn value(text: &str) -> String {
     if !escaped.contains(char::is_whitespace) {
         return escaped;
     }
-    let joins = |c: Option<char>| c.is_some_and(|c| "=&/._-:".contains(c));
+    let joins = |c: Option<char>| c.is_some_and(|c| "=&/._-:+".contains(c));
     hide_key_shapes(&escaped, |head, after| {
         let before = head.chars().next_back();
         let quoted_pair = after.starts_with('"')
@@ -168,6 +169,9 @@ mod tests {
         let header =
             format!("WECHATPAY2-SHA256-RSA2048 mchid=\"1\",nonce_str=\"{sign}\",timestamp=\"1\"");
         assert_eq!(value(&header), header);
+        // Base64 (an RSA signature) has runs of 32 letters and digits between its `+` and `/`.
+        let base64 = format!("WECHATPAY2-SHA256-RSA2048 signature=\"Ab+{sign}+cD/e\"");
+        assert_eq!(value(&base64), base64);
         let json = format!("{{\"out_trade_no\": \"{sign}\", \"total\": 1}}");
         assert_eq!(value(&json), json);
         assert_eq!(

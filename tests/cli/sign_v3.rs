@@ -88,6 +88,42 @@ fn the_official_request_signature_and_its_header_from_flags_and_from_a_profile()
     assert!(!out.to_string().contains(pem_line));
 }
 
+/// With this nonce the signature holds a run of 32 letters and digits between two `+`, the
+/// shape of an API key: the header is still printed whole, as it must be pasted.
+#[test]
+fn a_signature_with_a_key_shaped_run_is_printed_whole_in_the_header() {
+    let env = Env::new();
+    let key = private_key(&env);
+    let args = [
+        "sign",
+        "v3",
+        "--method",
+        "GET",
+        "--url",
+        "/v3/certificates",
+        "--timestamp",
+        "1554208460",
+        "--nonce",
+        "N23",
+        "--private-key",
+        &key,
+        "--serial",
+        "1A",
+        "--mch-id",
+        "1900000109",
+    ];
+    let out = env.run(&args).expect(0).json();
+    let signature = out["signature"].as_str().unwrap();
+    assert!(!out.to_string().contains("hidden"), "{out}");
+    assert!(
+        out["authorization"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("signature=\"{signature}\"")),
+        "{out}"
+    );
+}
+
 #[test]
 fn what_cannot_be_signed_is_refused_with_the_remedy() {
     let env = Env::new();
@@ -297,6 +333,22 @@ fn the_official_v3_pay_signs_through_paysign() {
     env.run(&[&args("jsapi")[..], &["--sign-type", "MD5"]].concat())
         .expect(2)
         .hint_mentions("--api v2");
+    env.run(&[&args("jsapi")[..], &["--key-env", "TEST_API_KEY"]].concat())
+        .expect(2)
+        .error_mentions("--key-env is of API v2");
+    let v2 = [
+        "paysign",
+        "jsapi",
+        "--api",
+        "v2",
+        "--prepay-id",
+        "wx1",
+        "--appid",
+        "wx2421b1c4370ec43b",
+    ];
+    env.run(&[&v2[..], &["--private-key", &key]].concat())
+        .expect(2)
+        .error_mentions("--private-key is of API v3");
 }
 
 /// A `sign v3` that works in `env`, for the tests that run every command.
