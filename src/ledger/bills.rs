@@ -12,11 +12,11 @@
 //! memory: the file is hashed on the parser's reading thread, each row checked (the bill's
 //! merchant, a time, an ALL bill's rows on its day, an amount one order can carry) and
 //! inserted with one prepared statement; a bill at least as large as the ledger has the index
-//! of order numbers built after its rows (`index_after`). Everything a command records is in the one write
-//! transaction of the command ([`BillWriter`]); each bill in a savepoint of it, so that a bill
-//! that fails leaves nothing of itself and the others still go in. A fund-flow bill is recorded
-//! (its facts) but its rows are not imported: they are money movements of an account, not
-//! payments and refunds of orders.
+//! of order numbers built after its rows (`index_after`). Everything a command records is in
+//! the one write transaction of the command ([`BillWriter`]); each bill in a savepoint of it,
+//! so that a bill that fails leaves nothing of itself and the others still go in. A fund-flow
+//! bill is recorded (its facts) but its rows are not imported: they are money movements of an
+//! account, not payments and refunds of orders.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -790,8 +790,8 @@ fn read_bill(
         path: path.clone(),
         source,
     })?;
-    // Its size and time before and after the pass: the same, they are the time of the bytes
-    // hashed, for reconcile to take the sha256 of a file still of that size and time.
+    // Its stamp before and after the pass: the same, it is the stamp of the bytes hashed, for
+    // reconcile to take the sha256 of a file that still has it.
     let before = opened.metadata().ok();
     let mut hashing = hashing(opened);
     let rebuild = match bill_id {
