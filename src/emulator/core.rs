@@ -478,14 +478,30 @@ impl Core {
             Some(Err(_)) if reply.status == 200 => "bill data".to_owned(),
             Some(Err(_)) => format!("HTTP {}", reply.status),
         };
-        self.record(LogEntry {
-            at: bill_time(self.clock.now().to_offset(BEIJING)),
-            method: request.method.to_owned(),
-            path: request.path.to_owned(),
+        self.log_call(
+            (request.method, request.path, request.body),
             mch_id,
             outcome,
             fault,
-            body_sha256: crate::wechat::hex_upper(&Sha256::digest(request.body)).to_lowercase(),
+        );
+    }
+
+    /// Logs a request (its method, path and body) with its merchant and outcome.
+    pub(super) fn log_call(
+        &self,
+        (method, path, body): (&str, &str, &[u8]),
+        mch_id: String,
+        outcome: String,
+        fault: Option<FaultKind>,
+    ) {
+        self.record(LogEntry {
+            at: bill_time(self.clock.now().to_offset(BEIJING)),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            mch_id,
+            outcome,
+            fault,
+            body_sha256: crate::wechat::hex_upper(&Sha256::digest(body)).to_lowercase(),
         });
     }
 

@@ -11,14 +11,13 @@
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::core::{Body, Call, Core, LogEntry, Reply};
+use super::core::{Body, Call, Core, Reply};
 use super::lock;
 use super::merchant::DEFAULT_MCH_ID;
 use super::state::{Account, Order, Refusal};
-use crate::time::{BEIJING, api_time, bill_time, rfc3339};
+use crate::time::{api_time, rfc3339};
 use crate::wechat::sign::nonce_str;
 use crate::wechat::v3::{
     Authorization, MerchantKey, SCHEME, VerifyKey, WINDOW_SECONDS, answer_message, request_message,
@@ -143,15 +142,8 @@ impl Core {
                 (error_reply(&e), mch_id, outcome)
             }
         };
-        self.record(LogEntry {
-            at: bill_time(self.clock.now().to_offset(BEIJING)),
-            method: request.method.to_owned(),
-            path: request.path.to_owned(),
-            mch_id,
-            outcome,
-            fault: None,
-            body_sha256: crate::wechat::hex_upper(&Sha256::digest(request.body)).to_lowercase(),
-        });
+        let call = (request.method, request.path, request.body);
+        self.log_call(call, mch_id, outcome, None);
         reply
     }
 
