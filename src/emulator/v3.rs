@@ -104,24 +104,46 @@ fn of_refusal(refusal: Refusal) -> V3Error {
     error(status, code, refusal.description)
 }
 
-/// What a v3 request is about.
-enum Route<'a> {
-    Prepay(&'a str),
-    QueryByOutTradeNo(&'a str),
-    QueryById(&'a str),
-    Close(&'a str),
+/// What a v3 request is about; the order numbers as the path names them, percent-decoded
+/// (an out_trade_no may hold `|` and `*`, which clients encode).
+enum Route {
+    Prepay(&'static str),
+    QueryByOutTradeNo(String),
+    QueryById(String),
+    Close(String),
 }
 
-fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
+fn route(method: &str, path: &str) -> Option<Route> {
     let rest = path.strip_prefix("/v3/pay/transactions/")?;
     let segments: Vec<&str> = rest.split('/').collect();
     match (method, segments.as_slice()) {
-        ("POST", [kind @ ("jsapi" | "app" | "h5" | "native")]) => Some(Route::Prepay(kind)),
-        ("GET", ["out-trade-no", number]) => Some(Route::QueryByOutTradeNo(number)),
-        ("GET", ["id", id]) => Some(Route::QueryById(id)),
-        ("POST", ["out-trade-no", number, "close"]) => Some(Route::Close(number)),
+        ("POST", [kind]) => ["jsapi", "app", "h5", "native"]
+            .into_iter()
+            .find(|k| k == kind)
+            .map(Route::Prepay),
+        ("GET", ["out-trade-no", number]) => Some(Route::QueryByOutTradeNo(decoded(number)?)),
+        ("GET", ["id", id]) => Some(Route::QueryById(decoded(id)?)),
+        ("POST", ["out-trade-no", number, "close"]) => Some(Route::Close(decoded(number)?)),
         _ => None,
     }
+}
+
+/// A path segment with its `%XX` escapes decoded; none when one is not an escape of UTF-8.
+fn decoded(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The query's `mchid`, which v3 queries name the merchant by.
@@ -194,9 +216,9 @@ impl Core {
                 if query_mch_id(request.query).as_deref() != Some(auth.mch_id.as_str()) {
                     return Err(fail(param_error("mchid与请求头中的商户号不一致，或未传入")));
                 }
-                let (id, number) = match route {
-                    Route::QueryById(id) => (Some(id), None),
-                    Route::QueryByOutTradeNo(number) => (None, Some(number)),
+                let (id, number) = match &route {
+                    Route::QueryById(id) => (Some(id.as_str()), None),
+                    Route::QueryByOutTradeNo(number) => (None, Some(number.as_str())),
                     _ => unreachable!("matched above"),
                 };
                 let mut ledger = lock(self.ledger(false));
@@ -212,7 +234,7 @@ impl Core {
                     return Err(fail(param_error("mchid与请求头中的商户号不一致，或未传入")));
                 }
                 lock(self.ledger(false))
-                    .close(&account, number, self.close_after(), now)
+                    .close(&account, &number, self.close_after(), now)
                     .map_err(|r| fail(of_refusal(r)))?;
                 None
             }

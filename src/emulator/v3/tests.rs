@@ -277,3 +277,21 @@ fn refusals_are_v3_errors_unsigned() {
     // A merchant the emulator has no v3 key for, and a path it does not serve.
     assert_eq!(f.send("GET", "/v3/certificates", "").status, 404);
 }
+
+#[test]
+fn an_order_number_with_an_escaped_character_is_found() {
+    let f = fixture();
+    let placed = f.send("POST", "/v3/pay/transactions/jsapi", &jsapi_order("V3|1"));
+    assert_eq!(
+        placed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&placed.body)
+    );
+    let url = format!("/v3/pay/transactions/out-trade-no/V3%7C1?mchid={DEFAULT_MCH_ID}");
+    let found = f.send("GET", &url, "");
+    assert_eq!(found.json()["out_trade_no"], "V3|1");
+    // An escape that is not one: no such resource.
+    let url = format!("/v3/pay/transactions/out-trade-no/V3%G1?mchid={DEFAULT_MCH_ID}");
+    assert_eq!(f.send("GET", &url, "").status, 404);
+}
