@@ -148,7 +148,7 @@ impl CertInfo {
         Ok(CertInfo {
             subject: cert.subject().to_string(),
             common_name,
-            serial: cert.raw_serial_as_string().replace(':', "").to_uppercase(),
+            serial: crate::wechat::v3::serial_hex(cert.raw_serial()),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
         })

@@ -117,17 +117,13 @@ impl Config {
 
     /// `cert_serial`, else the serial of the certificate in `cert_pem`.
     pub fn merchant_serial(&self, name: &str, profile: &Profile) -> Result<String, V3Error> {
-        let serial = match (&profile.cert_serial, &profile.cert_pem) {
-            (Some(serial), _) => serial_of(serial)?,
-            (None, Some(cert)) => read_certificate(&self.resolve(cert))?.serial,
-            (None, None) => {
-                return Err(V3Error::NoSerial {
-                    profile: name.to_owned(),
-                });
-            }
-        };
-        // A DER integer with its top bit set has a 00 byte before it, which the serial has not.
-        Ok(serial.trim_start_matches("00").to_owned())
+        match (&profile.cert_serial, &profile.cert_pem) {
+            (Some(serial), _) => serial_of(serial),
+            (None, Some(cert)) => Ok(read_certificate(&self.resolve(cert))?.serial),
+            (None, None) => Err(V3Error::NoSerial {
+                profile: name.to_owned(),
+            }),
+        }
     }
 
     /// The WeChat Pay public key the profile names (`wechatpay_public_key_pem` with

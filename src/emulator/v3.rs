@@ -128,22 +128,12 @@ fn route(method: &str, path: &str) -> Option<Route> {
     }
 }
 
-/// A path segment with its `%XX` escapes decoded; none when one is not an escape of UTF-8.
+/// A path segment with its `%XX` escapes decoded; none when they do not make UTF-8.
 fn decoded(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    let text = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()?;
+    Some(text.into_owned())
 }
 
 /// The query's `mchid`, which v3 queries name the merchant by.

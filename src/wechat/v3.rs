@@ -323,14 +323,8 @@ impl VerifyKey {
                     label: block.label.clone(),
                     reason: e.to_string(),
                 })?;
-            let serial: String = cert
-                .tbs_certificate
-                .raw_serial()
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect();
             keys.push(VerifyKey {
-                serial: serial.trim_start_matches("00").to_owned(),
+                serial: serial_hex(cert.tbs_certificate.raw_serial()),
                 public_der: rsa_of_spki(cert.public_key().raw)?,
             });
         }
@@ -349,6 +343,16 @@ impl VerifyKey {
             .verify(message, &signature)
             .is_ok()
     }
+}
+
+/// A certificate's serial as WeChat Pay writes it (`serial_no`, `Wechatpay-Serial`): uppercase
+/// hex of the number, without the 00 byte DER puts before a number whose top bit is set.
+pub fn serial_hex(raw: &[u8]) -> String {
+    let first = raw
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(raw.len().saturating_sub(1));
+    super::hex_upper(&raw[first..])
 }
 
 /// The RSA key inside a SubjectPublicKeyInfo, checked to be one: of 2048 bits or more.

@@ -291,7 +291,11 @@ fn an_order_number_with_an_escaped_character_is_found() {
     let url = format!("/v3/pay/transactions/out-trade-no/V3%7C1?mchid={DEFAULT_MCH_ID}");
     let found = f.send("GET", &url, "");
     assert_eq!(found.json()["out_trade_no"], "V3|1");
-    // An escape that is not one: no such resource.
-    let url = format!("/v3/pay/transactions/out-trade-no/V3%G1?mchid={DEFAULT_MCH_ID}");
-    assert_eq!(f.send("GET", &url, "").status, 404);
+    // Escapes that do not make UTF-8: no such resource.
+    let url = format!("/v3/pay/transactions/out-trade-no/V3%FF1?mchid={DEFAULT_MCH_ID}");
+    let refused = f.send("GET", &url, "");
+    assert_eq!(
+        (refused.status, refused.json()["code"].clone()),
+        (404, json!("NOT_FOUND"))
+    );
 }

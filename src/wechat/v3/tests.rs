@@ -384,3 +384,11 @@ fn an_authorization_header_reads_back_in_any_order() {
     let twice = header.replace("mchid=\"1900007291\"", "mchid=\"1\",mchid=\"2\"");
     assert_eq!(Authorization::parse(&twice), None);
 }
+
+#[test]
+fn a_serial_drops_only_the_zero_byte_der_puts_before_it() {
+    assert_eq!(serial_hex(&[0x00, 0x9A, 0x01]), "9A01");
+    assert_eq!(serial_hex(&[0x5D, 0x00]), "5D00");
+    assert_eq!(serial_hex(&[0x00]), "00");
+    assert_eq!(serial_hex(&[]), "");
+}
