@@ -912,12 +912,15 @@ impl Shop<'_> {
                 prepay.code_url.is_some(),
             ),
             TradeType::Mweb => ("mweb_url received".to_owned(), prepay.mweb_url.is_some()),
-            TradeType::Jsapi | TradeType::App => (format!("prepay_id {}", prepay.prepay_id), true),
+            TradeType::Jsapi | TradeType::App => {
+                let id = prepay.prepay_id.clone().unwrap_or_default();
+                (format!("prepay_id {id}"), prepay.prepay_id.is_some())
+            }
         };
         let ok = ok && prepay.trade_type == order.trade_type.as_str();
         self.record(name, command, result, ok)?;
         if order.trade_type == TradeType::Jsapi && order.out_trade_no == ORDERS[0].out_trade_no {
-            self.pay_sign(&prepay.prepay_id)?;
+            self.pay_sign(prepay.prepay_id.as_deref().unwrap_or_default())?;
         }
         Ok(())
     }

@@ -241,11 +241,27 @@ fn classify(error: ClientError) -> Result<Downloaded, DownloadError> {
             ))),
             _ => Err(DownloadError::Refused(format!("{code} {description}"))),
         },
+        // v3's names for the same answers (reference B5).
+        ClientError::RefusedV3 {
+            status,
+            code,
+            message,
+        } => match code.as_str() {
+            "NO_STATEMENT_EXIST" => Ok(Downloaded::NoBill {
+                source_url: String::new(),
+            }),
+            "STATEMENT_CREATING" => Err(DownloadError::Creating),
+            _ if status >= 500 || status == 429 => Err(DownloadError::Temporary(format!(
+                "WeChat Pay had a fault: HTTP {status} {code} {message}"
+            ))),
+            _ => Err(DownloadError::Refused(format!("{code} {message}"))),
+        },
         // An answer that is unsigned, or signed for another merchant, is as untrustworthy as
         // one whose sign fails.
-        ClientError::BadSign(_) | ClientError::MissingSign | ClientError::Mismatch { .. } => {
-            Err(DownloadError::BadSign)
-        }
+        ClientError::BadSign(_)
+        | ClientError::MissingSign
+        | ClientError::Unverified(_)
+        | ClientError::Mismatch { .. } => Err(DownloadError::BadSign),
         ClientError::Status { status, .. } if status < 500 => {
             Err(DownloadError::Refused(error.to_string()))
         }

@@ -34,20 +34,20 @@ pub(crate) fn merchant_key(
 
 /// The API a command speaks, for the commands that speak both (`--api`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Api {
+pub(crate) enum ApiFlag {
     /// API v2: XML, signed with the API v2 key (MD5 or HMAC-SHA256)
     V2,
     /// API v3: JSON, signed with RSA (the merchant's private key; WeChat Pay's public key)
     V3,
 }
 
-impl Api {
+impl ApiFlag {
     /// The API to speak: the flag, else the profile's choice (its `api_version`, else v3
     /// when it names v3 keys), else v2.
-    pub(crate) fn resolve(flag: Option<Api>, selected: Option<&Selected>) -> ApiVersion {
+    pub(crate) fn resolve(flag: Option<ApiFlag>, selected: Option<&Selected>) -> ApiVersion {
         let flag = flag.map(|api| match api {
-            Api::V2 => ApiVersion::V2,
-            Api::V3 => ApiVersion::V3,
+            ApiFlag::V2 => ApiVersion::V2,
+            ApiFlag::V3 => ApiVersion::V3,
         });
         match selected {
             Some(selected) => selected.profile.api_version(flag),

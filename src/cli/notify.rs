@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::common::{Api, describe_source, explain};
+use super::common::{ApiFlag, describe_source, explain};
 use super::failure::{Failure, SIGN_HINT, exit};
 use super::settings::{
     ApiV3KeyArgs, Context, KeyArgs, Selected, SignTypeParser, chosen_sign_type, read_input,
@@ -72,8 +72,8 @@ pub struct VerifyArgs {
 
     /// The API of the notification: v2 (XML, its sign checked with the API key) or v3 (a
     /// JSON callback, its signature checked with WeChat Pay's key; needs --headers)
-    #[arg(long, value_enum, default_value_t = Api::V2)]
-    api: Api,
+    #[arg(long, value_enum, default_value_t = ApiFlag::V2)]
+    api: ApiFlag,
 
     /// The sign type of your unified order (MD5 or HMAC-SHA256, any case), for a notification
     /// with no sign_type field (the field always wins) [default: the profile's sign_type, else
@@ -99,8 +99,8 @@ pub struct DecryptArgs {
 
     /// The API of the notification: v2 (XML, req_info decrypted with the API key) or v3 (a
     /// JSON callback, its signature checked, its resource decrypted with the APIv3 key)
-    #[arg(long, value_enum, default_value_t = Api::V2)]
-    api: Api,
+    #[arg(long, value_enum, default_value_t = ApiFlag::V2)]
+    api: ApiFlag,
 
     #[command(flatten)]
     recipient: RecipientArgs,
@@ -228,7 +228,7 @@ fn warn_all(context: &Context, warnings: &[String]) {
 }
 
 fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
-    if args.api == Api::V3 {
+    if args.api == ApiFlag::V3 {
         return v3::run_verify(context, args);
     }
     refuse_v3_flag(args.v3.given())?;
@@ -303,7 +303,7 @@ fn run_verify(context: &Context, args: VerifyArgs) -> Result<u8, Failure> {
 }
 
 fn run_decrypt(context: &Context, args: DecryptArgs) -> Result<u8, Failure> {
-    if args.api == Api::V3 {
+    if args.api == ApiFlag::V3 {
         return v3::run_decrypt(context, args);
     }
     refuse_v3_flag(args.v3_flag())?;

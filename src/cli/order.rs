@@ -21,6 +21,7 @@ use crate::wechat::api::{
     UnifiedOrder, time_expire_after,
 };
 use crate::wechat::paysign::PayScene;
+use crate::wechat::v3::api::V3OrderError;
 use batch::BatchArgs;
 
 const QUERY_AFTER_HELP: &str = "\
@@ -223,34 +224,35 @@ fn create(context: &Context, args: OrderCreateArgs) -> Result<u8, Failure> {
     let total_fee = amount("--amount", &args.amount)?;
     let api = Api::connect(context, &args.api, false)?;
     let order = unified_order(&args, total_fee, api.notify_url.clone())?;
-    let prepared = api.client.prepare(Endpoint::UnifiedOrder, &order.fields());
+    let prepared = api.gateway.unified_order(&order).map_err(|e| match e {
+        V3OrderError::Request(e) => refusal(e),
+        other => Failure::usage(other.to_string()).hint("or pass --api v2"),
+    })?;
     if api.dry_run {
         return api.show(&context.printer, &prepared);
     }
-    let answer = api
-        .block_on(api.client.send_and_read(&prepared, Prepay::read))
-        .map_err(|e| {
-            let what = format!(
-                "unifiedorder of {}{}",
-                order.out_trade_no,
-                sub_merchant(&api.client)
-            );
-            let again = create_again(&order);
-            call_failure(
-                &what,
-                Endpoint::UnifiedOrder,
-                e,
-                &again,
-                Some(&create_explain),
-            )
-        })?;
+    let answer: Prepay = api.block_on(api.gateway.call(&prepared)).map_err(|e| {
+        let what = format!(
+            "unifiedorder of {}{}",
+            order.out_trade_no,
+            sub_merchant(&api.gateway)
+        );
+        let again = create_again(&order);
+        call_failure(
+            &what,
+            Endpoint::UnifiedOrder,
+            e,
+            &again,
+            Some(&create_explain),
+        )
+    })?;
     let jsapi = match args.pay_scene {
         PaySceneArg::Jsapi => PayScene::Jsapi,
         PaySceneArg::Mini => PayScene::MiniProgram,
     };
-    let pay_params = match order.trade_type.pay_scene(jsapi) {
-        Some(scene) => json!(Pairs(&api.client.pay_params(scene, &answer.prepay_id)?)),
-        None => Value::Null,
+    let pay_params = match (order.trade_type.pay_scene(jsapi), &answer.prepay_id) {
+        (Some(scene), Some(prepay_id)) => json!(Pairs(&api.gateway.pay_params(scene, prepay_id)?)),
+        _ => Value::Null,
     };
     context.printer.record(&record(json!({
         "out_trade_no": order.out_trade_no,
@@ -376,20 +378,18 @@ fn query(context: &Context, args: &OrderQueryArgs) -> Result<u8, Failure> {
     let key = order_key(args)?;
     key.validate().map_err(refused_locally)?;
     let api = Api::connect(context, &args.api, false)?;
-    let prepared = api.client.prepare(Endpoint::OrderQuery, &[key.field()]);
+    let prepared = api.gateway.order_query(&key);
     if api.dry_run {
         return api.show(&context.printer, &prepared);
     }
-    let state = api
-        .block_on(api.client.send_and_read(&prepared, OrderState::read))
-        .map_err(|e| {
-            let what = format!(
-                "orderquery of {}{}",
-                key.field().1,
-                sub_merchant(&api.client)
-            );
-            call_failure(&what, Endpoint::OrderQuery, e, QUERY_AGAIN, None)
-        })?;
+    let state: OrderState = api.block_on(api.gateway.call(&prepared)).map_err(|e| {
+        let what = format!(
+            "orderquery of {}{}",
+            key.field().1,
+            sub_merchant(&api.gateway)
+        );
+        call_failure(&what, Endpoint::OrderQuery, e, QUERY_AGAIN, None)
+    })?;
     context.printer.record(&state)?;
     match &args.expect {
         Some(expected) if *expected != state.trade_state => {
@@ -408,15 +408,15 @@ fn close(context: &Context, args: OrderCloseArgs) -> Result<u8, Failure> {
     let key = OrderKey::OutTradeNo(number.clone());
     key.validate().map_err(refused_locally)?;
     let api = Api::connect(context, &args.api, false)?;
-    let prepared = api.client.prepare(Endpoint::CloseOrder, &[key.field()]);
+    let prepared = api.gateway.close_order(number);
     if api.dry_run {
         return api.show(&context.printer, &prepared);
     }
     let details = [
         format!(
             "merchant: {}{}",
-            api.client.mch_id,
-            sub_merchant(&api.client)
+            api.gateway.mch_id(),
+            sub_merchant(&api.gateway)
         ),
         format!("order:    {number}"),
     ];
@@ -440,11 +440,11 @@ fn close(context: &Context, args: OrderCloseArgs) -> Result<u8, Failure> {
         };
         Some((exit::REFUSED, hint))
     };
-    let result = api.block_on(api.client.send(&prepared));
+    let result = api.block_on(api.gateway.call::<()>(&prepared));
     let already = matches!(&result, Err(e) if e.error.err_code() == Some("ORDERCLOSED"));
     if !already {
         result.map_err(|e| {
-            let what = format!("closeorder of {number}{}", sub_merchant(&api.client));
+            let what = format!("closeorder of {number}{}", sub_merchant(&api.gateway));
             let again = format!("closing again does no harm: it is safe to run again for {number}");
             call_failure(&what, Endpoint::CloseOrder, e, &again, Some(&explain))
         })?;

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::common::{Api, merchant_key};
+use super::common::{ApiFlag, merchant_key};
 use super::failure::{Failure, exit};
 use super::settings::{Context, KeyArgs, SignTypeParser, sign_type};
 use crate::output::Record;
@@ -56,7 +56,7 @@ pub struct PaysignArgs {
     /// private key (signType RSA) [default: the profile's api_version, else v3 when it names
     /// v3 keys, else v2]
     #[arg(long, value_enum)]
-    api: Option<Api>,
+    api: Option<ApiFlag>,
 
     /// v3: the merchant's private key, apiclient_key.pem (mode 0600) [default: the profile's
     /// private_key_pem, else cert_key_pem]
@@ -106,7 +106,7 @@ pub fn run(context: &Context, args: PaysignArgs) -> Result<u8, Failure> {
         nonce: &nonce,
         sign_type: sign_type(args.sign_type, selected.as_ref()),
     };
-    let fields = match Api::resolve(args.api, selected.as_ref()) {
+    let fields = match ApiFlag::resolve(args.api, selected.as_ref()) {
         ApiVersion::V2 => {
             if args.private_key.is_some() {
                 return Err(Failure::usage(

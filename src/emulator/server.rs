@@ -422,12 +422,12 @@ fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr, v3: boo
         String::new()
     };
     let login = format!("{secret}login_base = \"https://{https}\"\n");
-    // The v3 keys make `sign v3` and `paysign --api v3` work against the emulator; the
-    // profile stays on v2, the API its order, refund and bill commands speak.
+    // The v3 keys make `--api v3` work against the emulator; the profile stays on v2 by
+    // default, since bills and service-provider orders are v2's only here.
     let v3 = if v3 {
         format!(
-            "# API v3: the merchant's RSA key (WeChat Pay's published test key), its certificate's\n\
-             # serial, and the emulator's WeChat Pay public key.\n\
+            "# API v3 (commands with --api v3): the merchant's RSA key (WeChat Pay's published\n\
+             # test key), its certificate's serial, and the emulator's WeChat Pay public key.\n\
              api_version = 2\n\
              private_key_pem = \"{mch_id}/{V3_KEY_FILE}\"\n\
              cert_serial = \"{serial}\"\n\

@@ -6,7 +6,7 @@
 //! WeChat Pay key, and a refusal is v3's error JSON, unsigned as real servers send it.
 //!
 //! Only the default merchant has a v3 key here (WeChat's published documentation key);
-//! refunds, bills and callbacks on v3 are not emulated yet.
+//! bills and callbacks on v3 are not emulated yet.
 
 use std::sync::OnceLock;
 
@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::core::{Body, Call, Core, Reply};
+use super::faults::FaultKind;
 use super::lock;
 use super::merchant::DEFAULT_MCH_ID;
-use super::state::{Account, Order, Refusal};
+use super::state::{Account, Order, REFUND_RECEIVED_INTO, Refund, RefundStatus, Refusal};
 use crate::time::{api_time, rfc3339};
 use crate::wechat::sign::nonce_str;
 use crate::wechat::v3::{
@@ -94,7 +95,12 @@ fn of_refusal(refusal: Refusal) -> V3Error {
         "ORDERCLOSED" => (400, "ORDER_CLOSED"),
         "ORDERNOTEXIST" => (404, "ORDER_NOT_EXIST"),
         "OUT_TRADE_NO_USED" => (403, "OUT_TRADE_NO_USED"),
-        "INVALID_REQUEST" => (400, "INVALID_REQUEST"),
+        // UNCONFIRMED: v3 has no code of its own for these refund refusals; its refund page
+        // answers business-rule refusals as INVALID_REQUEST.
+        "INVALID_REQUEST" | "ERROR" | "TRADE_OVERDUE" | "TRADE_STATE_ERROR" => {
+            (400, "INVALID_REQUEST")
+        }
+        "USER_ACCOUNT_ABNORMAL" => (403, "USER_ACCOUNT_ABNORMAL"),
         "NOTENOUGH" => (403, "NOT_ENOUGH"),
         "FREQUENCY_LIMITED" => (429, "FREQUENCY_LIMITED"),
         "SYSTEMERROR" => (500, "SYSTEM_ERROR"),
@@ -111,9 +117,23 @@ enum Route {
     QueryByOutTradeNo(String),
     QueryById(String),
     Close(String),
+    Refund,
+    RefundQuery(String),
 }
 
 fn route(method: &str, path: &str) -> Option<Route> {
+    if let Some(rest) = path.strip_prefix("/v3/refund/domestic/refunds") {
+        return match (method, rest) {
+            ("POST", "") => Some(Route::Refund),
+            ("GET", rest) => {
+                let number = rest
+                    .strip_prefix('/')
+                    .filter(|n| !n.is_empty() && !n.contains('/'))?;
+                Some(Route::RefundQuery(decoded(number)?))
+            }
+            _ => None,
+        };
+    }
     let rest = path.strip_prefix("/v3/pay/transactions/")?;
     let segments: Vec<&str> = rest.split('/').collect();
     match (method, segments.as_slice()) {
@@ -144,22 +164,66 @@ fn query_mch_id(query: &str) -> Option<String> {
 }
 
 impl Core {
-    /// Answers a v3 request; every request is logged, as v2's are.
+    /// Answers a v3 request, with the fault injected for its path if one is pending; every
+    /// request is logged, as v2's are.
     pub fn v3(&self, request: &V3Request<'_>) -> Reply {
         self.settle();
-        let (reply, mch_id, outcome) = match self.v3_answer(request) {
-            Ok((reply, mch_id)) => (reply, mch_id, "SUCCESS".to_owned()),
-            Err((e, mch_id)) => {
-                let outcome = format!("HTTP {} {}", e.status, e.code);
-                (error_reply(&e), mch_id, outcome)
+        let fault = lock(&self.faults).take(request.path);
+        let now = self.clock.now();
+        let early = match &fault {
+            Some(FaultKind::Http500) => Some(Reply::text(500, "Internal Server Error")),
+            Some(FaultKind::Http503) => Some(Reply::text(503, "Service Unavailable")),
+            Some(FaultKind::SystemError) => {
+                Some(error_reply(&error(500, "SYSTEM_ERROR", "系统错误")))
+            }
+            _ => None,
+        };
+        let (mut reply, mch_id) = match early {
+            Some(reply) => (reply, String::new()),
+            None => match self.v3_answer(request) {
+                Ok((mut answer, mch_id)) => {
+                    if let (Some(FaultKind::ForeignAnswer), Some(answer)) = (&fault, &mut answer) {
+                        foreign(answer);
+                    }
+                    let mut bytes = answer.map(|a| a.to_string().into_bytes());
+                    if let (Some(FaultKind::MalformedXml), Some(bytes)) = (&fault, &mut bytes) {
+                        bytes.truncate(bytes.len() / 2);
+                    }
+                    let mut reply = signed_reply(bytes, now);
+                    if fault == Some(FaultKind::BadSign) {
+                        corrupt_signature(&mut reply);
+                    }
+                    (reply, mch_id)
+                }
+                Err((e, mch_id)) => (error_reply(&e), mch_id),
+            },
+        };
+        let outcome = match reply.status {
+            200..300 => "SUCCESS".to_owned(),
+            status => {
+                let code = (reply.body.bytes())
+                    .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+                    .and_then(|v| v["code"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                format!("HTTP {status} {code}").trim_end().to_owned()
             }
         };
+        if matches!(
+            fault,
+            Some(FaultKind::Drop | FaultKind::Truncate | FaultKind::Delay { .. })
+        ) {
+            reply.transport = fault.clone();
+        }
         let call = (request.method, request.path, request.body);
-        self.log_call(call, mch_id, outcome, None);
+        self.log_call(call, mch_id, outcome, fault);
         reply
     }
 
-    fn v3_answer(&self, request: &V3Request<'_>) -> Result<(Reply, String), (V3Error, String)> {
+    /// The answer's JSON (None: a 204) and the merchant, or the refusal.
+    fn v3_answer(
+        &self,
+        request: &V3Request<'_>,
+    ) -> Result<(Option<Value>, String), (V3Error, String)> {
         let Some(route) = route(request.method, request.path) else {
             return Err((error(404, "NOT_FOUND", "请求的资源不存在"), String::new()));
         };
@@ -228,8 +292,38 @@ impl Core {
                     .map_err(|r| fail(of_refusal(r)))?;
                 None
             }
+            Route::Refund => {
+                let message = refund_message(request.body).map_err(fail)?;
+                let out_refund_no = message.get("out_refund_no").unwrap_or("").to_owned();
+                let call = Call {
+                    merchant,
+                    account: account.clone(),
+                    appid: merchant.appids.first().cloned().unwrap_or_default(),
+                    sub_appid: None,
+                    sign_type: SignType::Md5,
+                    key: merchant.key.clone(),
+                    message,
+                    sandbox: false,
+                };
+                self.refund(&call, now, None)
+                    .map_err(|r| fail(of_refusal(r)))?;
+                let ledger = lock(self.ledger(false));
+                let refund = ledger
+                    .refund_by_out_no(&account, &out_refund_no)
+                    .expect("the refund just made");
+                Some(refund_json(refund))
+            }
+            Route::RefundQuery(number) => {
+                let ledger = lock(self.ledger(false));
+                // UNCONFIRMED: B5 lists both RESOURCE_NOT_EXISTS and REFUND_NOT_EXISTS for
+                // 404; the refund page's own table names the first.
+                let refund = ledger
+                    .refund_by_out_no(&account, &number)
+                    .ok_or_else(|| fail(error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")))?;
+                Some(refund_json(refund))
+            }
         };
-        Ok((signed_reply(answer.as_ref(), now), mch_id))
+        Ok((answer, mch_id))
     }
 
     /// The merchant's signature on the request (B1): the scheme, the five pairs, a merchant
@@ -336,19 +430,107 @@ fn prepay_message(kind: &str, body: &[u8], mch_id: &str) -> Result<Message, V3Er
     Ok(message)
 }
 
-/// An order as v3 describes it (B4's Transaction).
+/// A refund request's JSON read into the fields of v2's refund (B4 against A2.4).
+fn refund_message(body: &[u8]) -> Result<Message, V3Error> {
+    let body: Value =
+        serde_json::from_slice(body).map_err(|_| param_error("请求体不是合法的JSON"))?;
+    let text = |pointer: &str| body.pointer(pointer).and_then(Value::as_str);
+    let fen = |pointer: &'static str| {
+        (body.pointer(pointer).and_then(Value::as_i64))
+            .ok_or_else(|| param_error(format!("缺少参数 {pointer}")))
+    };
+    let mut message = Message::new();
+    for (field, pointer) in [
+        ("transaction_id", "/transaction_id"),
+        ("out_trade_no", "/out_trade_no"),
+        ("out_refund_no", "/out_refund_no"),
+        ("refund_desc", "/reason"),
+        ("notify_url", "/notify_url"),
+    ] {
+        if let Some(value) = text(pointer) {
+            message.set(field, value);
+        }
+    }
+    if text("/amount/currency") != Some("CNY") {
+        return Err(param_error("缺少参数 /amount/currency，或不是CNY"));
+    }
+    message
+        .set_int("total_fee", fen("/amount/total")?)
+        .set_int("refund_fee", fen("/amount/refund")?);
+    match text("/funds_account") {
+        None => {}
+        Some("AVAILABLE") => {
+            message.set("refund_account", "REFUND_SOURCE_RECHARGE_FUNDS");
+        }
+        Some(_) => return Err(param_error("funds_account参数格式错误")),
+    }
+    Ok(message)
+}
+
+/// A refund as v3 describes it (B4's Refund); the emulator's coupons are all no-cash
+/// discounts (免充值, `DISCOUNT`), so the payer's and the settlement amounts are the same.
+fn refund_json(refund: &Refund) -> Value {
+    let status = match refund.status {
+        RefundStatus::Processing => "PROCESSING",
+        RefundStatus::Success => "SUCCESS",
+        RefundStatus::Change => "ABNORMAL",
+        RefundStatus::RefundClose => "CLOSED",
+    };
+    let funds_account = match refund.refund_account.as_str() {
+        "REFUND_SOURCE_RECHARGE_FUNDS" => "AVAILABLE",
+        _ => "UNSETTLED",
+    };
+    let mut value = json!({
+        "refund_id": refund.refund_id,
+        "out_refund_no": refund.out_refund_no,
+        "transaction_id": refund.transaction_id,
+        "out_trade_no": refund.out_trade_no,
+        "channel": "ORIGINAL",
+        "user_received_account": REFUND_RECEIVED_INTO,
+        "create_time": rfc3339(refund.created_at),
+        "status": status,
+        "funds_account": funds_account,
+        "amount": {
+            "total": refund.total_fee,
+            "refund": refund.refund_fee,
+            "payer_total": refund.settlement_total_fee(),
+            "payer_refund": refund.settlement_refund_fee(),
+            "settlement_total": refund.settlement_total_fee(),
+            "settlement_refund": refund.settlement_refund_fee(),
+            "discount_refund": refund.coupon_refund_fee,
+            "currency": "CNY",
+        },
+        "promotion_detail": [],
+    });
+    if let Some(at) = refund.success_time {
+        value["success_time"] = json!(rfc3339(at));
+    }
+    if refund.coupon_refund_fee > 0 {
+        value["promotion_detail"] = json!([{
+            "promotion_id": refund.coupon_id,
+            "scope": "GLOBAL",
+            "type": "DISCOUNT",
+            "amount": refund.coupon_fee,
+            "refund_amount": refund.coupon_refund_fee,
+        }]);
+    }
+    value
+}
+
+/// An order as v3 describes it (B4's Transaction): an unpaid order with the fields B4 lists
+/// for one (UNCONFIRMED subset), a paid one with its payment.
 fn transaction(order: &Order) -> Value {
     let mut value = json!({
         "appid": order.appid,
         "mchid": order.mch_id,
         "out_trade_no": order.out_trade_no,
-        "trade_type": order.trade_type,
         "trade_state": order.state.as_str(),
         "trade_state_desc": order.state.description(),
-        "attach": order.attach,
         "amount": { "total": order.total_fee, "currency": "CNY" },
     });
     if let Some(payment) = &order.payment {
+        value["trade_type"] = json!(order.trade_type);
+        value["attach"] = json!(order.attach);
         value["transaction_id"] = json!(payment.transaction_id);
         value["bank_type"] = json!(payment.bank_type);
         value["success_time"] = json!(rfc3339(payment.time_end));
@@ -359,14 +541,40 @@ fn transaction(order: &Order) -> Value {
     value
 }
 
+/// The `foreign_answer` fault: an answer about another order or refund, each number it names
+/// changed.
+fn foreign(answer: &mut Value) {
+    for field in [
+        "out_trade_no",
+        "transaction_id",
+        "out_refund_no",
+        "refund_id",
+    ] {
+        if let Some(Value::String(number)) = answer.get_mut(field) {
+            number.push_str("-OTHER");
+        }
+    }
+}
+
+/// The `bad_sign` fault: the signature's Base64 kept well formed, its bytes changed.
+fn corrupt_signature(reply: &mut Reply) {
+    for (name, value) in &mut reply.headers {
+        if *name == "Wechatpay-Signature" {
+            let first = if value.starts_with('A') { "B" } else { "A" };
+            value.replace_range(..1, first);
+        }
+    }
+}
+
 /// A 2xx answer signed as WeChat Pay signs them (B2): a 204 when there is no body.
-fn signed_reply(body: Option<&Value>, now: OffsetDateTime) -> Reply {
-    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+fn signed_reply(body: Option<Vec<u8>>, now: OffsetDateTime) -> Reply {
+    let status = if body.is_some() { 200 } else { 204 };
+    let bytes = body.unwrap_or_default();
     let timestamp = now.unix_timestamp().to_string();
     let nonce = nonce_str();
     let signature = wechatpay_key().sign(&answer_message(&timestamp, &nonce, &bytes));
     Reply {
-        status: if body.is_some() { 200 } else { 204 },
+        status,
         content_type: "application/json",
         headers: vec![
             ("Wechatpay-Timestamp", timestamp),

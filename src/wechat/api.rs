@@ -136,10 +136,38 @@ pub fn err_code_meaning(code: &str) -> (&'static str, Retry) {
             ("a parameter is missing or wrong", Never)
         }
         "SIGNERROR" => ("the request's sign is wrong", Never),
+        "BANK_ERROR" => ("the bank had a fault; the outcome is unknown", Now),
+        "STATEMENT_CREATING" => ("the bill is not ready yet", Later),
+        "NO_STATEMENT_EXIST" => ("there is no bill for that day", Never),
+        "RESOURCE_NOT_EXISTS" => ("WeChat Pay has no such thing", Never),
+        "RESOURCE_ALREADY_EXISTS" => ("it already exists", Never),
+        "ACCOUNT_ERROR" => ("the payer's account is abnormal", Never),
+        "RULE_LIMIT" | "TRADE_ERROR" | "REQUEST_BLOCKED" => {
+            ("WeChat Pay's rules refuse this trade", Never)
+        }
         "XML_FORMAT_ERROR" | "REQUIRE_POST_METHOD" | "POST_DATA_EMPTY" | "NOT_UTF8" => {
             ("the request is malformed", Never)
         }
         _ => ("", Never),
+    }
+}
+
+/// The v2 name of a v3 error code that means the same refusal (reference B5 against A2.10);
+/// a code v2 has no name for is its own.
+pub fn v2_err_code(v3: &str) -> &str {
+    match v3 {
+        "ORDER_NOT_EXIST" => "ORDERNOTEXIST",
+        "ORDER_PAID" => "ORDERPAID",
+        "ORDER_CLOSED" => "ORDERCLOSED",
+        "NOT_ENOUGH" => "NOTENOUGH",
+        "SYSTEM_ERROR" => "SYSTEMERROR",
+        "BIZ_ERR_NEED_RETRY" => "BIZERR_NEED_RETRY",
+        "SIGN_ERROR" => "SIGNERROR",
+        "REFUND_NOT_EXISTS" => "REFUNDNOTEXIST",
+        "NO_AUTH" => "NOAUTH",
+        "MCH_NOT_EXISTS" => "MCHID_NOT_EXIST",
+        "RATELIMIT_EXCEEDED" => "FREQUENCY_LIMITED",
+        other => other,
     }
 }
 
@@ -680,7 +708,8 @@ impl Reader {
 #[derive(Debug, Clone)]
 pub struct Prepay {
     pub trade_type: String,
-    pub prepay_id: String,
+    /// None for v3's NATIVE orders, whose answer is the code_url alone.
+    pub prepay_id: Option<String>,
     pub code_url: Option<String>,
     pub mweb_url: Option<String>,
     pub extra: Extra,
@@ -691,7 +720,7 @@ impl Prepay {
         let mut r = Reader::new(answer);
         Ok(Prepay {
             trade_type: r.required("trade_type")?,
-            prepay_id: r.required("prepay_id")?,
+            prepay_id: Some(r.required("prepay_id")?),
             code_url: r.text("code_url"),
             mweb_url: r.text("mweb_url"),
             extra: r.rest(),

@@ -9,8 +9,9 @@ use futures_util::StreamExt;
 use thiserror::Error;
 use tokio::time::Instant;
 
-use super::api::{Endpoint, OrderKey, OrderState, RequestError};
-use super::client::{CallError, Client};
+use super::api::{OrderKey, OrderState, RequestError};
+use super::client::CallError;
+use super::gateway::Gateway;
 
 /// The rates a batch may be paced to, in requests per second. The bounds keep the pause
 /// between requests sensible: at least one request every 100 s (a slower rate would wait for
@@ -132,7 +133,7 @@ impl Pace {
 }
 
 async fn query<E>(
-    client: &Client,
+    gateway: &Gateway,
     key: &OrderKey,
     pace: Option<&Pace>,
 ) -> Result<OrderState, RowError<E>> {
@@ -140,18 +141,15 @@ async fn query<E>(
     if let Some(pace) = pace {
         pace.wait().await;
     }
-    let prepared = client.prepare(Endpoint::OrderQuery, &[key.field()]);
-    client
-        .send_and_read(&prepared, OrderState::read)
-        .await
-        .map_err(RowError::Call)
+    let outgoing = gateway.order_query(key);
+    gateway.call(&outgoing).await.map_err(RowError::Call)
 }
 
 /// Queries the order of each row, handing each result to `each` as it comes (in the input's
 /// order when `pacing.ordered`). One failed row does not stop the others; an error from
 /// `each` stops the batch and is returned.
 pub async fn query_orders<I, E, X>(
-    client: &Client,
+    gateway: &Gateway,
     rows: I,
     pacing: Pacing,
     mut each: impl FnMut(RowResult<E>) -> Result<(), X>,
@@ -164,7 +162,7 @@ where
     let queries = rows.enumerate().map(|(index, read)| async move {
         let (key, outcome) = match read {
             Ok(key) => {
-                let outcome = query(client, &key, pace).await;
+                let outcome = query(gateway, &key, pace).await;
                 (Some(key), outcome)
             }
             Err(e) => (None, Err(RowError::Unreadable(e))),
@@ -191,26 +189,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wechat::client::{ClientOptions, RetryPolicy};
+    use crate::wechat::client::{Client, ClientOptions, RetryPolicy};
     use crate::wechat::{ApiKey, SignType};
 
     /// A client of a server that is not there: every query fails, once, at once.
-    fn unreachable() -> Client {
-        Client::new(ClientOptions {
-            timeout: Duration::from_secs(2),
-            retry: RetryPolicy {
-                attempts: 1,
-                ..RetryPolicy::default()
-            },
-            ..ClientOptions::new(
-                "http://127.0.0.1:9",
-                "1900000100",
-                "wx8888888888888888",
-                ApiKey::new("ServiceProviderKey0123456789abcd"),
-                SignType::Md5,
-            )
-        })
-        .unwrap()
+    fn unreachable() -> Gateway {
+        Gateway::V2(
+            Client::new(ClientOptions {
+                timeout: Duration::from_secs(2),
+                retry: RetryPolicy {
+                    attempts: 1,
+                    ..RetryPolicy::default()
+                },
+                ..ClientOptions::new(
+                    "http://127.0.0.1:9",
+                    "1900000100",
+                    "wx8888888888888888",
+                    ApiKey::new("ServiceProviderKey0123456789abcd"),
+                    SignType::Md5,
+                )
+            })
+            .unwrap(),
+        )
     }
 
     fn run(rows: Vec<Result<OrderKey, &'static str>>, pacing: Pacing) -> Vec<String> {

@@ -45,6 +45,16 @@ pub enum ClientError {
     /// A verified answer whose payload is not what the protocol promises.
     #[error("the answer's {field} {problem}")]
     Payload { field: String, problem: String },
+    /// A v3 refusal: a non-2xx answer carrying v3's error JSON (reference B5), unsigned.
+    #[error("WeChat Pay refused the request: HTTP {status} {code} {message}")]
+    RefusedV3 {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// A v3 answer whose WeChat Pay signature does not check out (reference B2).
+    #[error("the answer's signature does not verify: {0}; it may not come from WeChat Pay")]
+    Unverified(super::v3::AnswerError),
 }
 
 fn mismatch(field: &str, expected: &str, received: &str) -> String {
@@ -166,21 +176,25 @@ impl ClientError {
     /// failed.
     pub fn code(&self) -> &str {
         match self {
-            ClientError::Refused { code, .. } => code,
+            ClientError::Refused { code, .. } | ClientError::RefusedV3 { code, .. } => code,
             ClientError::Transport { .. } => "UNREACHABLE",
             ClientError::Status { .. } => "HTTP_ERROR",
             ClientError::Malformed { .. } => "MALFORMED",
             ClientError::Protocol { .. } => "RETURN_FAIL",
-            ClientError::MissingSign | ClientError::BadSign(_) => "BAD_SIGN",
+            ClientError::MissingSign | ClientError::BadSign(_) | ClientError::Unverified(_) => {
+                "BAD_SIGN"
+            }
             ClientError::Mismatch { .. } => "MISMATCH",
             ClientError::Payload { .. } => "BAD_PAYLOAD",
         }
     }
 
-    /// The refusal's err_code, for a business-layer refusal.
+    /// The refusal's err_code, for a business-layer refusal: a v3 code by the name v2 gives
+    /// the same refusal, so that one rule reads both.
     pub fn err_code(&self) -> Option<&str> {
         match self {
             ClientError::Refused { code, .. } => Some(code),
+            ClientError::RefusedV3 { code, .. } => Some(super::api::v2_err_code(code)),
             _ => None,
         }
     }
@@ -234,6 +248,7 @@ impl RetryPolicy {
 #[derive(Debug)]
 pub struct CallAttempt<'a> {
     pub number: u32,
+    pub method: &'a str,
     pub url: &'a str,
     /// None when the answer passed every layer.
     pub error: Option<&'a ClientError>,
@@ -490,6 +505,7 @@ impl Client {
         if let Some(observer) = &self.on_attempt {
             observer(&CallAttempt {
                 number,
+                method: "POST",
                 url: &shown_url(url),
                 error,
                 retry_in,

@@ -6,6 +6,7 @@ pub mod client;
 pub mod cloudpay;
 #[cfg(test)]
 pub(crate) mod fuzz_tests;
+pub mod gateway;
 pub mod login;
 pub mod money;
 pub mod notify;

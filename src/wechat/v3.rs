@@ -15,6 +15,8 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
+pub mod api;
+pub mod client;
 pub mod notify;
 
 /// The scheme of the `Authorization` header and of `Wechatpay-Signature-Type`.

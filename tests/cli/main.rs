@@ -1,5 +1,6 @@
 //! The real `wxpay-ops` binary, run as users run it.
 
+mod api_v3;
 mod bill;
 mod binding;
 mod certs;

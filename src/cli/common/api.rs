@@ -9,16 +9,20 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::{Value, json};
 
+use crate::cli::common::ApiFlag;
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
 use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::check::{plain_http_warning, timeout_range, usable_timeout};
 use crate::config::client::{ClientSetupError, MutualTls};
 use crate::output::{Format, Printer, Record};
-use crate::wechat::api::{Endpoint, Retry, err_code_meaning, parse_amount};
+use crate::wechat::ApiVersion;
+use crate::wechat::api::{Endpoint, Retry, err_code_meaning, parse_amount, v2_err_code};
 use crate::wechat::client::{
     CallAttempt, CallError, Client, ClientError, ClientOptions, Prepared, RetryPolicy,
 };
+use crate::wechat::gateway::{Gateway, Outgoing};
 use crate::wechat::sandbox::KeyCache;
+use crate::wechat::v3::client::{V3Client, V3Options, V3Prepared};
 use crate::wechat::{ApiKey, Fen, shown_url};
 
 /// The flags of every API command.
@@ -53,6 +57,10 @@ pub struct ApiArgs {
     /// Service-provider mode: the sub-merchant's AppID [default: the profile's sub_appid]
     #[arg(long, value_name = "APPID")]
     sub_appid: Option<String>,
+
+    /// The API to speak [default: the profile's api_version, else v3 when it names v3 keys]
+    #[arg(long, value_enum)]
+    api: Option<ApiFlag>,
 
     #[command(flatten)]
     keys: KeyArgs,
@@ -157,7 +165,7 @@ pub fn build(options: ClientOptions) -> Result<Client, Failure> {
 
 /// A client ready for one command, and what the command needs to know about it.
 pub struct Api {
-    pub client: Client,
+    pub gateway: Gateway,
     runtime: tokio::runtime::Runtime,
     pub dry_run: bool,
     pub sandbox: bool,
@@ -166,42 +174,29 @@ pub struct Api {
 }
 
 impl Api {
-    /// Builds the client. `certificate`: the command calls `/secapi/*`, so the merchant
-    /// certificate is loaded (unless nothing will be sent).
+    /// Builds the client of the API the flags and profile choose. `certificate`: the command
+    /// calls `/secapi/*` on v2, so the merchant certificate is loaded (unless nothing will be
+    /// sent).
     pub fn connect(context: &Context, args: &ApiArgs, certificate: bool) -> Result<Api, Failure> {
         let selected = context.select()?;
-        let profile = &selected.profile;
-        let key = context.api_key(&args.keys, Some(&selected))?;
-        let mutual_tls = if certificate && !args.dry_run {
-            MutualTls::Secapi
-        } else {
-            MutualTls::Never
-        };
-        let setup = client_options(context, &selected, key, mutual_tls)?;
-        let (timeout, connect_timeout) = args.timeouts(&selected)?;
-        let options = ClientOptions {
-            sub_mch_id: (args.sub_mch_id.clone()).or_else(|| profile.sub_mch_id.clone()),
-            sub_appid: (args.sub_appid.clone()).or_else(|| profile.sub_appid.clone()),
-            timeout,
-            connect_timeout,
-            retry: RetryPolicy {
-                attempts: args.retries + 1,
-                ..RetryPolicy::default()
-            },
-            on_attempt: context.verbose.then(verbose_observer),
-            ..setup
-        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Failure::new(exit::TEMPORARY, format!("cannot start: {e}")))?;
-        let sandbox = args.sandbox || profile.sandbox;
-        let mut client = build(options)?;
-        if sandbox {
-            client = sandboxed(context, &runtime, client, args.dry_run)?;
-        }
+        let (gateway, sandbox) = match ApiFlag::resolve(args.api, Some(&selected)) {
+            ApiVersion::V2 => {
+                let sandbox = args.sandbox || selected.profile.sandbox;
+                let client = connect_v2(context, args, &selected, certificate)?;
+                let client = match sandbox {
+                    true => sandboxed(context, &runtime, client, args.dry_run)?,
+                    false => client,
+                };
+                (Gateway::V2(client), sandbox)
+            }
+            ApiVersion::V3 => (Gateway::V3(connect_v3(context, args, &selected)?), false),
+        };
         Ok(Api {
-            client,
+            gateway,
             runtime,
             dry_run: args.dry_run,
             sandbox,
@@ -210,8 +205,18 @@ impl Api {
     }
 
     /// `--dry-run`: the signed request and where it would go. JSON and CSV get a record;
-    /// a terminal gets the request line and the XML as they would be sent.
-    pub fn show(&self, printer: &Printer, prepared: &Prepared) -> Result<u8, Failure> {
+    /// a terminal gets the request line and the body as they would be sent.
+    pub fn show(&self, printer: &Printer, outgoing: &Outgoing) -> Result<u8, Failure> {
+        match (&self.gateway, outgoing) {
+            (_, Outgoing::V2(prepared)) => self.show_v2(printer, prepared)?,
+            (Gateway::V3(client), Outgoing::V3(prepared)) => show_v3(printer, client, prepared)?,
+            (Gateway::V2(_), Outgoing::V3(_)) => unreachable!("v3 requests come from v3"),
+        }
+        printer.status("dry run: nothing was sent");
+        Ok(exit::OK)
+    }
+
+    fn show_v2(&self, printer: &Printer, prepared: &Prepared) -> Result<(), Failure> {
         let certificate = prepared.endpoint.needs_client_certificate();
         let url = shown_url(&prepared.url);
         let xml = prepared.message.to_xml();
@@ -234,13 +239,117 @@ impl Api {
                 "fields": prepared.message,
             })))?;
         }
-        printer.status("dry run: nothing was sent");
-        Ok(exit::OK)
+        Ok(())
     }
 
     pub fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
         self.runtime.block_on(future)
     }
+}
+
+fn retry_policy(args: &ApiArgs) -> RetryPolicy {
+    RetryPolicy {
+        attempts: args.retries + 1,
+        ..RetryPolicy::default()
+    }
+}
+
+fn connect_v2(
+    context: &Context,
+    args: &ApiArgs,
+    selected: &Selected,
+    certificate: bool,
+) -> Result<Client, Failure> {
+    let profile = &selected.profile;
+    let key = context.api_key(&args.keys, Some(selected))?;
+    let mutual_tls = if certificate && !args.dry_run {
+        MutualTls::Secapi
+    } else {
+        MutualTls::Never
+    };
+    let setup = client_options(context, selected, key, mutual_tls)?;
+    let (timeout, connect_timeout) = args.timeouts(selected)?;
+    build(ClientOptions {
+        sub_mch_id: (args.sub_mch_id.clone()).or_else(|| profile.sub_mch_id.clone()),
+        sub_appid: (args.sub_appid.clone()).or_else(|| profile.sub_appid.clone()),
+        timeout,
+        connect_timeout,
+        retry: retry_policy(args),
+        on_attempt: context.verbose.then(verbose_observer),
+        ..setup
+    })
+}
+
+/// The v3 client: the merchant's private key and certificate serial, WeChat Pay's key, and
+/// the profile's server and TLS trust. v3 has no sandbox, and service-provider paths are
+/// other endpoints, so both are refused rather than quietly left out.
+fn connect_v3(context: &Context, args: &ApiArgs, selected: &Selected) -> Result<V3Client, Failure> {
+    let profile = &selected.profile;
+    let on_v3 = |what: &str| {
+        Failure::usage(format!("{what} is for API v2: API v3 has none"))
+            .hint("pass --api v2, or leave it out")
+    };
+    if args.sandbox || profile.sandbox {
+        return Err(on_v3(
+            "the sandbox (--sandbox, or the profile's sandbox = true)",
+        ));
+    }
+    if args.sub_mch_id.is_some() || profile.sub_mch_id.is_some() {
+        return Err(Failure::usage(
+            "service-provider mode (sub_mch_id) is not made on API v3 by this tool yet",
+        )
+        .hint("pass --api v2 for a sub-merchant's orders"));
+    }
+    if let Some(flag) = args.keys.given() {
+        return Err(on_v3(&format!("{flag} (the API v2 key)")));
+    }
+    let base = profile.effective_api_base().to_owned();
+    if !crate::wechat::is_http_url(&base) {
+        return Err(
+            Failure::usage(format!("api_base {base:?} is not an http(s) URL"))
+                .hint(format!("fix api_base in profile {:?}", selected.name)),
+        );
+    }
+    if let Some(warning) = plain_http_warning(&base) {
+        context.printer.warn(&format!("api_base {warning}"));
+    }
+    let config = &selected.config;
+    let (timeout, connect_timeout) = args.timeouts(selected)?;
+    let options = V3Options {
+        base,
+        mch_id: profile.mch_id.clone(),
+        appid: profile.appid.clone(),
+        key: config.merchant_key(&selected.name, profile)?,
+        serial: config.merchant_serial(&selected.name, profile)?,
+        wechatpay_keys: config.wechatpay_keys(&selected.name, profile)?,
+        tls: Some(tls(selected)?),
+        timeout,
+        connect_timeout,
+        retry: retry_policy(args),
+        on_attempt: context.verbose.then(verbose_observer),
+    };
+    V3Client::new(options).map_err(|e| Failure::usage(format!("cannot set up HTTPS: {e}")))
+}
+
+/// A v3 request as it would go: the method, URL, `Authorization` header and body.
+fn show_v3(printer: &Printer, client: &V3Client, prepared: &V3Prepared) -> Result<(), Failure> {
+    let signed = client.sign(prepared);
+    let url = shown_url(&signed.url);
+    let method = prepared.method;
+    if printer.format(Format::Json) == Format::Table {
+        printer.data(&format!(
+            "{method} {url}\nAuthorization: {}\n\n{}\n",
+            signed.authorization, prepared.body
+        ))?;
+    } else {
+        printer.record(&record(json!({
+            "method": method,
+            "url": url,
+            "authorization": signed.authorization,
+            "body": prepared.body,
+        })))?;
+    }
+    Ok(())
 }
 
 /// `-v`: one line per attempt on stderr.
@@ -256,8 +365,8 @@ fn verbose_observer() -> Arc<dyn Fn(&CallAttempt<'_>) + Send + Sync> {
             None => String::new(),
         };
         printer.status(&format!(
-            "attempt {}: POST {}: {outcome}{next}",
-            attempt.number, attempt.url
+            "attempt {}: {} {}: {outcome}{next}",
+            attempt.number, attempt.method, attempt.url
         ));
     })
 }
@@ -391,10 +500,14 @@ pub fn call_failure(
             let meaning = meaning.map(|m| format!(" ({m})")).unwrap_or_default();
             Failure::new(exit::REFUSED, format!("{what}: {error}{meaning}")).hint(hint)
         }
-        ClientError::MissingSign
-        | ClientError::BadSign(_)
-        | ClientError::Mismatch { .. }
-        | ClientError::Payload { .. } => Failure::new(
+        ClientError::Mismatch { .. } | ClientError::Payload { .. } => Failure::new(
+            exit::VERIFY,
+            format!("{what}: {error}; nothing in it was used{unknown_fate}"),
+        )
+        .hint(format!(
+            "the answer is signed, but it is not the answer to this request as WeChat Pay gives it: something between you and WeChat Pay (a proxy, a cache) changed or mixed up answers; {again}"
+        )),
+        ClientError::MissingSign | ClientError::BadSign(_) => Failure::new(
             exit::VERIFY,
             format!("{what}: {error}; nothing in it was used{unknown_fate}"),
         )
@@ -402,26 +515,73 @@ pub fn call_failure(
             "check that the key is this mch_id's API v2 key and that sign_type matches; if they are, \
              something between you and WeChat Pay changed the answer; {again}"
         )),
+        ClientError::Unverified(_) => Failure::new(
+            exit::VERIFY,
+            format!("{what}: {error}; nothing in it was used{unknown_fate}"),
+        )
+        .hint(format!(
+            "check that wechatpay_public_key_pem and wechatpay_public_key_id (or the platform certificates) are WeChat Pay's for this merchant, and this machine's clock; if they are right, something between you and WeChat Pay changed the answer; {again}"
+        )),
         ClientError::Refused { code, description } => {
-            let (meaning, retry) = err_code_meaning(code);
-            let mut message = format!("{what}: WeChat Pay refused: {code} {description}");
-            if !meaning.is_empty() {
-                message.push_str(&format!(" ({meaning})"));
-            }
-            message.push_str(&attempts);
-            if let Some((code, hint)) = explain.and_then(|explain| explain(code)) {
-                return Failure::new(code, message).hint(hint);
-            }
-            match retry {
-                Retry::Now => Failure::new(exit::TEMPORARY, message)
-                    .hint(format!("it may pass in a while; {again}")),
-                Retry::Later => Failure::new(exit::TEMPORARY, message).hint(format!(
-                    "wait a minute or more before trying again; {again}"
-                )),
-                Retry::Never => Failure::new(exit::REFUSED, message)
-                    .hint("sent again unchanged, it gets the same answer"),
+            let (_, retry) = err_code_meaning(code);
+            let said = format!("{code} {description}");
+            refused(what, code, &said, retry, &attempts, again, explain)
+        }
+        ClientError::RefusedV3 {
+            status,
+            code,
+            message,
+        } => {
+            let canonical = v2_err_code(code);
+            let retry = match status {
+                500.. => Retry::Now,
+                429 => Retry::Later,
+                _ => err_code_meaning(canonical).1,
+            };
+            let said = format!("HTTP {status} {code} {message}");
+            let failure = refused(what, canonical, &said, retry, &attempts, again, explain);
+            match canonical {
+                // UNCONFIRMED wording: the emulator's, as integrators quote the real one.
+                "SIGNERROR" if message.contains("时间戳") => failure.hint(
+                    "this machine's clock is 5 minutes or more off WeChat Pay's: set it right (NTP), then run again",
+                ),
+                "SIGNERROR" => failure.hint(
+                    "check that private_key_pem is the key of the certificate cert_serial names, and that both are this mch_id's; `wxpay-ops sign v3 --explain` shows what is signed",
+                ),
+                _ => failure,
             }
         }
+    }
+}
+
+/// A refusal in words: what WeChat Pay said, what its code means, and whether to run again.
+fn refused(
+    what: &str,
+    code: &str,
+    said: &str,
+    retry: Retry,
+    attempts: &str,
+    again: &str,
+    explain: Option<&Explain<'_>>,
+) -> Failure {
+    let (meaning, _) = err_code_meaning(code);
+    let mut message = format!("{what}: WeChat Pay refused: {said}");
+    if !meaning.is_empty() {
+        message.push_str(&format!(" ({meaning})"));
+    }
+    message.push_str(attempts);
+    if let Some((code, hint)) = explain.and_then(|explain| explain(code)) {
+        return Failure::new(code, message).hint(hint);
+    }
+    match retry {
+        Retry::Now => {
+            Failure::new(exit::TEMPORARY, message).hint(format!("it may pass in a while; {again}"))
+        }
+        Retry::Later => Failure::new(exit::TEMPORARY, message).hint(format!(
+            "wait a minute or more before trying again; {again}"
+        )),
+        Retry::Never => Failure::new(exit::REFUSED, message)
+            .hint("sent again unchanged, it gets the same answer"),
     }
 }
 
@@ -474,8 +634,8 @@ pub fn record(object: Value) -> Record {
 }
 
 /// " for sub-merchant N" in service-provider mode, to say whose order a message is about.
-pub fn sub_merchant(client: &Client) -> String {
-    match &client.sub_mch_id {
+pub fn sub_merchant(gateway: &Gateway) -> String {
+    match gateway.sub_mch_id() {
         Some(sub) => format!(" for sub-merchant {sub}"),
         None => String::new(),
     }

@@ -91,7 +91,7 @@ pub fn run(
     if api.dry_run {
         let first = (keys.next().and_then(Result::ok))
             .ok_or_else(|| Failure::input(&name, "no order numbers to show a request for"))?;
-        let prepared = api.client.prepare(Endpoint::OrderQuery, &[first.field()]);
+        let prepared = api.gateway.order_query(&first);
         context.printer.status(
             "dry run: the request for the first order; the others differ only in the number",
         );
@@ -109,7 +109,7 @@ pub fn run(
         ordered: !args.unordered,
     };
     let mut tally = Tally::default();
-    let written = api.block_on(query_orders(&api.client, keys, pacing, |result| {
+    let written = api.block_on(query_orders(&api.gateway, keys, pacing, |result| {
         let (row, outcome) = row(&name, column, result);
         tally.add(outcome, expect);
         stream.record(&row)

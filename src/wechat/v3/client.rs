@@ -1,0 +1,309 @@
+//! Calling API v3 (reference B1, B2, B5): each request signed with the merchant's RSA key,
+//! each 2xx answer's signature checked with WeChat Pay's key before anything in it is read,
+//! the answer bound to the request, and a refusal read from v3's error JSON. A 5xx or 429 is
+//! sent again with the same body (freshly signed), as B5 allows; the rest follows the v2
+//! client's rules for what may be sent again ([`Endpoint::may_resend_after`]).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{MerchantKey, SignedHeaders, VerifyKey, authorization, check_answer, request_message};
+use crate::wechat::api::Endpoint;
+use crate::wechat::client::{AttemptObserver, CallAttempt, CallError, ClientError, RetryPolicy};
+use crate::wechat::shown_url;
+use crate::wechat::sign::nonce_str;
+use crate::wechat::transport::install_crypto_provider;
+
+/// A refusal is a few hundred bytes of JSON; more than this is not one.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+
+/// An answer's body is a few kilobytes; a bill is fetched by another path.
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+pub struct V3Options {
+    pub base: String,
+    pub mch_id: String,
+    pub appid: String,
+    pub key: MerchantKey,
+    /// The serial of the merchant's API certificate, which names `key` to WeChat Pay.
+    pub serial: String,
+    /// WeChat Pay's public key, or its platform certificates: what answers are checked with.
+    pub wechatpay_keys: Vec<VerifyKey>,
+    pub tls: Option<rustls::ClientConfig>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub on_attempt: Option<AttemptObserver>,
+}
+
+pub struct V3Client {
+    http: reqwest::Client,
+    base: String,
+    pub mch_id: String,
+    pub appid: String,
+    key: MerchantKey,
+    serial: String,
+    wechatpay_keys: Vec<VerifyKey>,
+    retry: RetryPolicy,
+    on_attempt: Option<AttemptObserver>,
+}
+
+/// A request ready to sign and send (or to show, for `--dry-run`).
+#[derive(Debug, Clone)]
+pub struct V3Prepared {
+    pub endpoint: Endpoint,
+    pub method: &'static str,
+    /// The path from `/v3/` with its query, as sent and signed.
+    pub path: String,
+    /// The JSON body; empty for a GET.
+    pub body: String,
+    /// Top-level fields the answer must repeat when it names them (the merchant, the app,
+    /// the order or refund asked about), as v2 binds its answers.
+    pub binding: Vec<(&'static str, String)>,
+}
+
+/// A signed request's headers, as they go out.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub url: String,
+    pub authorization: String,
+}
+
+impl V3Client {
+    pub fn new(options: V3Options) -> Result<V3Client, reqwest::Error> {
+        install_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .user_agent(concat!("wxpay-ops/", env!("CARGO_PKG_VERSION")));
+        if let Some(tls) = options.tls {
+            builder = builder.tls_backend_preconfigured(tls);
+        }
+        Ok(V3Client {
+            http: builder.build()?,
+            base: options.base.trim_end_matches('/').to_owned(),
+            mch_id: options.mch_id,
+            appid: options.appid,
+            key: options.key,
+            serial: options.serial,
+            wechatpay_keys: options.wechatpay_keys,
+            retry: options.retry,
+            on_attempt: options.on_attempt,
+        })
+    }
+
+    /// The key requests and pay parameters are signed with.
+    pub(crate) fn key(&self) -> &MerchantKey {
+        &self.key
+    }
+
+    /// The request's URL and `Authorization` header, signed now with a fresh nonce.
+    pub fn sign(&self, prepared: &V3Prepared) -> Signed {
+        let timestamp = crate::time::now().unix_timestamp().max(0) as u64;
+        let nonce = nonce_str();
+        let message = request_message(
+            prepared.method,
+            &prepared.path,
+            timestamp,
+            &nonce,
+            prepared.body.as_bytes(),
+        );
+        let signature = self.key.sign(&message);
+        Signed {
+            url: format!("{}{}", self.base, prepared.path),
+            authorization: authorization(&self.mch_id, &self.serial, timestamp, &nonce, &signature),
+        }
+    }
+
+    /// Sends a request until an answer passes every check, or a failure is final: the
+    /// answer's JSON (None for a 204).
+    pub async fn send(&self, prepared: &V3Prepared) -> Result<Option<Value>, CallError> {
+        let attempts = self.retry.attempts.max(1);
+        let mut number = 1;
+        loop {
+            let signed = self.sign(prepared);
+            let (status, result) = self.attempt(prepared, &signed).await;
+            let error = match result.and_then(|answer| bound(prepared, answer)) {
+                Ok(answer) => {
+                    self.observe(prepared, number, &signed.url, None, None);
+                    return Ok(answer);
+                }
+                Err(error) => error,
+            };
+            let again = match status {
+                Some(status) => status >= 500 || status == 429,
+                None => prepared.endpoint.may_resend_after(&error),
+            };
+            if number >= attempts || !again {
+                self.observe(prepared, number, &signed.url, Some(&error), None);
+                return Err(CallError {
+                    error,
+                    attempts: number,
+                });
+            }
+            let pause = self.retry.delay(number + 1);
+            self.observe(prepared, number, &signed.url, Some(&error), Some(pause));
+            tokio::time::sleep(pause).await;
+            number += 1;
+        }
+    }
+
+    /// One exchange: the HTTP status when one came back, and the checked answer.
+    async fn attempt(
+        &self,
+        prepared: &V3Prepared,
+        signed: &Signed,
+    ) -> (Option<u16>, Result<Option<Value>, ClientError>) {
+        let url = shown_url(&signed.url).into_owned();
+        let transport = |source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let mut request = self
+            .http
+            .request(
+                reqwest::Method::from_bytes(prepared.method.as_bytes())
+                    .expect("a method of the typed API"),
+                &signed.url,
+            )
+            .header("Authorization", &signed.authorization)
+            .header("Accept", "application/json");
+        if !prepared.body.is_empty() {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(prepared.body.clone());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return (None, Err(transport(e))),
+        };
+        let status = response.status().as_u16();
+        let headers = signed_headers(response.headers());
+        let limit = if response.status().is_success() {
+            MAX_ANSWER_BYTES
+        } else {
+            MAX_ERROR_BYTES
+        };
+        let body = match read_bounded(response, limit).await {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                let problem = format!("is over {limit} bytes, more than any answer");
+                return (Some(status), Err(payload("body", problem)));
+            }
+            Err(e) => return (None, Err(transport(e))),
+        };
+        if !(200..300).contains(&status) {
+            return (Some(status), Err(refusal(&url, status, &body)));
+        }
+        let now = crate::time::now().unix_timestamp();
+        if let Err(e) = check_answer(&headers, &body, &self.wechatpay_keys, now) {
+            return (None, Err(ClientError::Unverified(e)));
+        }
+        if body.is_empty() {
+            return (None, Ok(None));
+        }
+        let answer = serde_json::from_slice::<Value>(&body)
+            .map_err(|e| payload("body", format!("is not JSON: {e}")))
+            .and_then(|value| match value {
+                Value::Object(_) => Ok(Some(value)),
+                _ => Err(payload("body", "is not a JSON object".into())),
+            });
+        (None, answer)
+    }
+
+    fn observe(
+        &self,
+        prepared: &V3Prepared,
+        number: u32,
+        url: &str,
+        error: Option<&ClientError>,
+        retry_in: Option<Duration>,
+    ) {
+        if let Some(observer) = &self.on_attempt {
+            observer(&CallAttempt {
+                number,
+                method: prepared.method,
+                url: &shown_url(url),
+                error,
+                retry_in,
+            });
+        }
+    }
+}
+
+fn payload(field: &str, problem: String) -> ClientError {
+    ClientError::Payload {
+        field: field.into(),
+        problem,
+    }
+}
+
+/// The Wechatpay-* headers of an answer; one given twice is noted, as a text parse does.
+fn signed_headers(headers: &reqwest::header::HeaderMap) -> SignedHeaders {
+    let lines: Vec<String> = headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("wechatpay-"))
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    SignedHeaders::parse(&lines.join("\n"))
+}
+
+/// The body, unless it runs past `limit` bytes (None).
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// A non-2xx answer: v3's error JSON (`code`, `message`) when it is one, the bare status
+/// otherwise.
+fn refusal(url: &str, status: u16, body: &[u8]) -> ClientError {
+    let error: Option<Value> = serde_json::from_slice(body).ok();
+    let text = |name: &str| {
+        let value = error.as_ref()?.get(name)?.as_str()?;
+        Some(value.to_owned())
+    };
+    match text("code") {
+        Some(code) => ClientError::RefusedV3 {
+            status,
+            code,
+            message: text("message").unwrap_or_default(),
+        },
+        None => ClientError::Status {
+            url: url.to_owned(),
+            status,
+        },
+    }
+}
+
+/// The answer, when every field it shares with the request's binding repeats it.
+fn bound(prepared: &V3Prepared, answer: Option<Value>) -> Result<Option<Value>, ClientError> {
+    let Some(value) = &answer else {
+        return Ok(answer);
+    };
+    for (field, expected) in &prepared.binding {
+        let received = match value.get(*field) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(text)) if text.is_empty() => continue,
+            Some(Value::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+        };
+        if received != *expected {
+            return Err(ClientError::Mismatch {
+                field,
+                expected: expected.clone(),
+                received,
+            });
+        }
+    }
+    Ok(answer)
+}

@@ -1,0 +1,379 @@
+//! `order` and `refund` on API v3 (`--api v3`) through the binary against the emulator: the
+//! same records and exit codes as on v2, over the same orders (an order placed on one API is
+//! queried, closed and refunded on the other), every answer's signature checked and bound to
+//! its request, and v3's refusals mapped to the same exit codes.
+
+use serde_json::Value;
+use wxpay_ops::emulator::faults::FaultKind;
+
+use crate::order::{NOTIFY, OPENID, Shop};
+
+fn query(shop: &Shop, api: &str, out_trade_no: &str) -> Value {
+    shop.run(&[
+        "order",
+        "query",
+        "--api",
+        api,
+        "--out-trade-no",
+        out_trade_no,
+    ])
+    .expect(0)
+    .json()
+}
+
+/// The fields both APIs give of an order, which must agree.
+const SAME: [&str; 10] = [
+    "out_trade_no",
+    "transaction_id",
+    "trade_state",
+    "trade_type",
+    "total_fee",
+    "total_yuan",
+    "cash_fee",
+    "time_end",
+    "paid_at",
+    "openid",
+];
+
+#[track_caller]
+fn agree(v2: &Value, v3: &Value) {
+    for field in SAME {
+        assert_eq!(v2[field], v3[field], "{field}:\nv2 {v2}\nv3 {v3}");
+    }
+}
+
+#[test]
+fn an_order_placed_on_one_api_is_queried_and_closed_on_the_other() {
+    let shop = Shop::new();
+    shop.place("V2-ORDER", "100");
+    let on_v3 = query(&shop, "v3", "V2-ORDER");
+    assert_eq!(on_v3["trade_state"], "NOTPAY");
+    agree(&query(&shop, "v2", "V2-ORDER"), &on_v3);
+
+    let created = shop
+        .run(&[
+            "order",
+            "create",
+            "--api",
+            "v3",
+            "--trade-type",
+            "JSAPI",
+            "--out-trade-no",
+            "V3-ORDER",
+            "--amount",
+            "12.50yuan",
+            "--body",
+            "Shop-Coffee",
+            "--openid",
+            OPENID,
+            "--notify-url",
+            NOTIFY,
+            "--expire-in",
+            "2h",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(created["total_fee"], 1250);
+    assert!(created["prepay_id"].as_str().unwrap().starts_with("wx"));
+    assert_eq!(created["pay_params"]["signType"], "RSA");
+    assert_eq!(
+        created["pay_params"]["package"],
+        format!("prepay_id={}", created["prepay_id"].as_str().unwrap())
+    );
+    let on_v2 = query(&shop, "v2", "V3-ORDER");
+    assert_eq!(on_v2["total_fee"], 1250);
+    agree(&on_v2, &query(&shop, "v3", "V3-ORDER"));
+
+    // A NATIVE order's answer on v3 is its code_url alone.
+    let native = shop
+        .run(&[
+            "order",
+            "create",
+            "--api",
+            "v3",
+            "--trade-type",
+            "NATIVE",
+            "--out-trade-no",
+            "V3-NATIVE",
+            "--amount",
+            "1",
+            "--body",
+            "Tea",
+            "--notify-url",
+            NOTIFY,
+        ])
+        .expect(0)
+        .json();
+    assert!(
+        native["code_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("weixin://")
+    );
+    assert_eq!(native["prepay_id"], Value::Null);
+
+    // Closed on v3 (an empty 204, signed), seen closed on v2; closing again is no error.
+    shop.emulator.core().allow_early_close(true);
+    let close = [
+        "order",
+        "close",
+        "--api",
+        "v3",
+        "--out-trade-no",
+        "V2-ORDER",
+        "--yes",
+    ];
+    let closed = shop.run(&close).expect(0).json();
+    assert_eq!(closed["closed"], true);
+    assert_eq!(closed["already_closed"], false);
+    assert_eq!(query(&shop, "v2", "V2-ORDER")["trade_state"], "CLOSED");
+    assert_eq!(shop.run(&close).expect(0).json()["already_closed"], true);
+
+    // A request signed 6 minutes before WeChat Pay's clock is refused, and the clock named.
+    shop.later(time::Duration::minutes(6));
+    shop.run(&[
+        "order",
+        "query",
+        "--api",
+        "v3",
+        "--out-trade-no",
+        "V3-ORDER",
+    ])
+    .expect(3)
+    .error_mentions("HTTP 401 SIGN_ERROR")
+    .hint_mentions("clock");
+}
+
+#[test]
+fn a_paid_order_is_refunded_on_v3_and_both_apis_agree_on_the_money() {
+    let shop = Shop::new();
+    shop.place("PAID-1", "1000");
+    let transaction_id = shop.pay("PAID-1");
+    let v3 = query(&shop, "v3", "PAID-1");
+    assert_eq!(v3["transaction_id"], transaction_id.as_str());
+    assert_eq!(v3["trade_state"], "SUCCESS");
+    agree(&query(&shop, "v2", "PAID-1"), &v3);
+    let by_id = shop
+        .run(&[
+            "order",
+            "query",
+            "--api",
+            "v3",
+            "--transaction-id",
+            &transaction_id,
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(by_id["out_trade_no"], "PAID-1");
+
+    let refund = shop
+        .run(&[
+            "refund",
+            "create",
+            "--api",
+            "v3",
+            "--transaction-id",
+            &transaction_id,
+            "--total",
+            "1000",
+            "--refund",
+            "300",
+            "--out-refund-no",
+            "RF-1",
+            "--yes",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(refund["refund_fee"], 300);
+    assert_eq!(refund["out_trade_no"], "PAID-1");
+    let refund_id = refund["refund_id"].as_str().unwrap().to_owned();
+    let on_v3 = shop
+        .run(&["refund", "query", "--api", "v3", "--out-refund-no", "RF-1"])
+        .expect(0)
+        .json();
+    let on_v2 = shop
+        .run(&["refund", "query", "--api", "v2", "--out-refund-no", "RF-1"])
+        .expect(0)
+        .json();
+    for listed in [&on_v3, &on_v2] {
+        let first = &listed["refunds"][0];
+        assert_eq!(first["refund_id"], refund_id.as_str(), "{listed}");
+        assert_eq!(first["refund_fee"], 300);
+        assert_eq!(first["cash_refund_fee"], 300);
+        assert_eq!(listed["total_fee"], 1000);
+    }
+    // v3's statuses in v2's words, so that --expect reads the same on both.
+    assert_eq!(
+        on_v3["refunds"][0]["refund_status"],
+        on_v2["refunds"][0]["refund_status"]
+    );
+    // Refunding more than is left is refused by the business rules, as on v2.
+    shop.run(&[
+        "refund",
+        "create",
+        "--api",
+        "v3",
+        "--out-trade-no",
+        "PAID-1",
+        "--total",
+        "1000",
+        "--refund",
+        "800",
+        "--out-refund-no",
+        "RF-2",
+        "--yes",
+    ])
+    .expect(3)
+    .error_mentions("HTTP 400 INVALID_REQUEST");
+    // v3 finds a refund by its number only.
+    shop.run(&["refund", "query", "--api", "v3", "--out-trade-no", "PAID-1"])
+        .expect(2)
+        .error_mentions("out_refund_no only");
+}
+
+#[test]
+fn an_answer_that_does_not_verify_or_is_about_another_order_is_not_used() {
+    let shop = Shop::new();
+    shop.place("T1", "100");
+    let path = "/v3/pay/transactions/out-trade-no/T1";
+    for (kind, says) in [
+        (FaultKind::BadSign, "signature does not verify"),
+        (
+            FaultKind::ForeignAnswer,
+            "the answer names out_trade_no \"T1-OTHER\", not \"T1\"",
+        ),
+        (FaultKind::MalformedXml, "is not JSON"),
+    ] {
+        shop.fault(path, 1, kind);
+        let out = shop
+            .run(&["order", "query", "--api", "v3", "--out-trade-no", "T1"])
+            .expect(4)
+            .error_mentions(says);
+        assert!(
+            out.stdout.is_empty(),
+            "nothing of it is printed: {}",
+            out.stdout
+        );
+    }
+    // A key ID other than the one answers name: nothing verifies them.
+    let profile = std::fs::read_to_string(&shop.config).unwrap();
+    let other = profile.replace("PUB_KEY_ID_0119", "PUB_KEY_ID_0999");
+    assert_ne!(profile, other);
+    let mut shop = shop;
+    let dir = shop.config.parent().unwrap().to_owned();
+    shop.config = dir.join("other-key-id.toml");
+    std::fs::write(&shop.config, other).unwrap();
+    shop.run(&["order", "query", "--api", "v3", "--out-trade-no", "T1"])
+        .expect(4)
+        .error_mentions("no key for Wechatpay-Serial PUB_KEY_ID_0119");
+}
+
+#[test]
+fn refusals_and_faults_keep_the_exit_codes_of_v2() {
+    let shop = Shop::new();
+    shop.run(&["order", "query", "--api", "v3", "--out-trade-no", "NOPE"])
+        .expect(3)
+        .error_mentions("HTTP 404 ORDER_NOT_EXIST");
+    // 5xx is sent again with the same body, then given up as temporary.
+    shop.place("F1", "100");
+    let path = "/v3/pay/transactions/out-trade-no/F1";
+    shop.fault(path, 5, FaultKind::SystemError);
+    shop.run(&[
+        "order",
+        "query",
+        "--api",
+        "v3",
+        "--out-trade-no",
+        "F1",
+        "--retries",
+        "1",
+    ])
+    .expect(75)
+    .error_mentions("HTTP 500 SYSTEM_ERROR")
+    .error_mentions("(2 attempts)");
+    shop.emulator.core().clear_faults();
+    shop.fault(path, 1, FaultKind::Http503);
+    assert_eq!(query(&shop, "v3", "F1")["trade_state"], "NOTPAY");
+    // A request signed under another certificate serial: v3's SIGN_ERROR, and where to look.
+    let profile = std::fs::read_to_string(&shop.config).unwrap();
+    let mut shop = shop;
+    let dir = shop.config.parent().unwrap().to_owned();
+    shop.config = dir.join("other-serial.toml");
+    let wrong = profile.replace("4F1E7D9C2A6B3E8F0D5C7A9B1E3F5D7C", "0123456789ABCDEF");
+    assert_ne!(profile, wrong);
+    std::fs::write(&shop.config, wrong).unwrap();
+    shop.run(&["order", "query", "--api", "v3", "--out-trade-no", "F1"])
+        .expect(3)
+        .error_mentions("HTTP 401 SIGN_ERROR")
+        .hint_mentions("cert_serial");
+}
+
+#[test]
+fn a_dry_run_shows_the_signed_v3_request_and_sends_nothing() {
+    let shop = Shop::new();
+    let before = shop.requests("/v3/pay/transactions/out-trade-no/D%7C1");
+    let shown = shop
+        .run(&[
+            "order",
+            "query",
+            "--api",
+            "v3",
+            "--out-trade-no",
+            "D|1",
+            "--dry-run",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(shown["method"], "GET");
+    let url = shown["url"].as_str().unwrap();
+    assert!(
+        url.ends_with("/v3/pay/transactions/out-trade-no/D%7C1?mchid=1900000109"),
+        "{url}"
+    );
+    let authorization = shown["authorization"].as_str().unwrap();
+    assert!(
+        authorization.starts_with("WECHATPAY2-SHA256-RSA2048 mchid=\"1900000109\""),
+        "{authorization}"
+    );
+    assert_eq!(
+        shop.requests("/v3/pay/transactions/out-trade-no/D%7C1"),
+        before
+    );
+}
+
+#[test]
+fn what_v3_has_no_place_for_is_refused_before_anything_is_sent() {
+    let shop = Shop::new();
+    shop.run(&[
+        "order",
+        "query",
+        "--api",
+        "v3",
+        "--out-trade-no",
+        "S1",
+        "--sandbox",
+    ])
+    .expect(2)
+    .error_mentions("for API v2");
+    shop.run(&[
+        "order",
+        "create",
+        "--api",
+        "v3",
+        "--trade-type",
+        "NATIVE",
+        "--out-trade-no",
+        "P1",
+        "--amount",
+        "1",
+        "--body",
+        "Tea",
+        "--notify-url",
+        NOTIFY,
+        "--product-id",
+        "SKU1",
+    ])
+    .expect(2)
+    .error_mentions("no product_id");
+    assert_eq!(shop.requests("/v3/pay/transactions/native"), 0);
+}
