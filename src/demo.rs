@@ -46,6 +46,7 @@ use crate::wechat::api::{
     Endpoint, OrderKey, OrderState, Prepay, RefundAccepted, RefundRequest, TradeType, UnifiedOrder,
 };
 use crate::wechat::client::{Client, ClientOptions, RetryPolicy};
+use crate::wechat::gateway::Gateway;
 use crate::wechat::notify::{
     Recipient, decrypt_refund, decrypt_req_info, encrypt_req_info, reply_fail, reply_for,
     verify_payment,
@@ -708,7 +709,7 @@ pub fn merchant_day(options: &DayOptions<'_>) -> Result<MerchantDay, DemoError> 
         .block_on(notify_url(key.clone(), received.clone()))
         .map_err(DemoError::NotifyUrl)?;
     let mut day = Shop {
-        client: merchant_client(&emulator, key)?,
+        gateway: Gateway::V2(merchant_client(&emulator, key)?),
         emulator: &emulator,
         notify,
         received,
@@ -802,7 +803,7 @@ fn clock_time(api: &str) -> String {
 /// The merchant's side of the day: its client and notify_url, and the steps so far.
 struct Shop<'a> {
     emulator: &'a Emulator,
-    client: Client,
+    gateway: Gateway,
     notify: String,
     received: Arc<Mutex<Received>>,
     /// The merchant's ledger, once the first bill is recorded in it.
@@ -811,6 +812,14 @@ struct Shop<'a> {
 }
 
 impl Shop<'_> {
+    /// The demo's v2 steps' client.
+    fn client(&self) -> &Client {
+        match &self.gateway {
+            Gateway::V2(client) => client,
+            Gateway::V3(_) => unreachable!("the demo's merchant speaks v2"),
+        }
+    }
+
     fn record(
         &mut self,
         name: String,
@@ -855,8 +864,11 @@ impl Shop<'_> {
 
     async fn send(&self, endpoint: Endpoint, fields: &[(&str, String)]) -> Result<Message, String> {
         let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let prepared = self.client.prepare(endpoint, &pairs);
-        self.client.send(&prepared).await.map_err(|e| e.to_string())
+        let prepared = self.client().prepare(endpoint, &pairs);
+        self.client()
+            .send(&prepared)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn query(&self, out_trade_no: &str) -> Result<OrderState, String> {
@@ -1118,7 +1130,7 @@ impl Shop<'_> {
             base_delay: Duration::from_millis(200),
             ..RetryPolicy::default()
         };
-        let saved = match fetch(&self.client, source, day.date, false, &path, retry, None).await {
+        let saved = match fetch(&self.gateway, source, day.date, false, &path, retry, None).await {
             Ok(Downloaded::Saved(saved)) => saved,
             Ok(Downloaded::NoBill { .. }) => return self.fail(name, command, "No Bill Exist"),
             Err(e) => return self.fail(name, command, e),

@@ -15,7 +15,10 @@ use time::{Date, OffsetDateTime};
 use super::format::BillType;
 use super::parse::{BillError, ParseError, Parser, Report};
 use crate::fsutil::{FileError, WriteError, write_atomic};
+use crate::wechat::api::Endpoint;
 use crate::wechat::client::{BillBody, Client, ClientError, RetryPolicy};
+use crate::wechat::gateway::Gateway;
+use crate::wechat::v3::client::{V3Client, V3Prepared};
 
 /// The longest a bill may take to arrive: the largest bill (a few hundred MB) arrives well
 /// within it, and a longer wait would leave a scheduled job hanging.
@@ -78,6 +81,28 @@ impl Source {
             fields.push(("tar_type", "GZIP".to_owned()));
         }
         fields
+    }
+}
+
+impl Source {
+    /// The v3 request that applies for the bill (B6): `bill_date` as `YYYY-MM-DD`, account
+    /// types in capitals.
+    fn v3_apply(self, date: Date, gzip: bool) -> V3Prepared {
+        let (path, kind) = match self {
+            Source::Trade(t) => ("/v3/bill/tradebill", format!("bill_type={}", t.as_str())),
+            Source::FundFlow(a) => (
+                "/v3/bill/fundflowbill",
+                format!("account_type={}", a.as_str().to_ascii_uppercase()),
+            ),
+        };
+        let tar = if gzip { "&tar_type=GZIP" } else { "" };
+        V3Prepared {
+            endpoint: Endpoint::DownloadBill,
+            method: "GET",
+            path: format!("{path}?bill_date={}&{kind}{tar}", iso(date)),
+            body: String::new(),
+            binding: Vec::new(),
+        }
     }
 }
 
@@ -178,6 +203,14 @@ pub enum DownloadError {
     Refused(String),
     #[error("the answer's sign does not verify; it may not come from WeChat Pay")]
     BadSign,
+    /// API v3: the apply answer's signature does not check out (B2).
+    #[error("the answer's signature does not verify: {0}; it may not come from WeChat Pay")]
+    Unverified(crate::wechat::v3::AnswerError),
+    /// API v3: the bill's SHA-1 is not the one the signed answer gave (B6).
+    #[error(
+        "the bill's SHA-1 is {received}, not the {expected} WeChat Pay's signed answer gave: it was changed or cut on the way"
+    )]
+    HashMismatch { expected: String, received: String },
     #[error("the bill WeChat Pay sent does not read as a bill: {0}")]
     Bill(BillError),
     #[error("{0}")]
@@ -198,6 +231,8 @@ impl DownloadError {
             ),
             DownloadError::Refused(_)
             | DownloadError::BadSign
+            | DownloadError::Unverified(_)
+            | DownloadError::HashMismatch { .. }
             | DownloadError::File(_)
             | DownloadError::Tls(_) => false,
         }
@@ -258,10 +293,10 @@ fn classify(error: ClientError) -> Result<Downloaded, DownloadError> {
         },
         // An answer that is unsigned, or signed for another merchant, is as untrustworthy as
         // one whose sign fails.
-        ClientError::BadSign(_)
-        | ClientError::MissingSign
-        | ClientError::Unverified(_)
-        | ClientError::Mismatch { .. } => Err(DownloadError::BadSign),
+        ClientError::BadSign(_) | ClientError::MissingSign | ClientError::Mismatch { .. } => {
+            Err(DownloadError::BadSign)
+        }
+        ClientError::Unverified(e) => Err(DownloadError::Unverified(e)),
         ClientError::Status { status, .. } if status < 500 => {
             Err(DownloadError::Refused(error.to_string()))
         }
@@ -289,7 +324,7 @@ pub type OnBytes = Arc<dyn Fn(u64, Option<u64>) + Send + Sync>;
 
 /// Downloads one bill to `path`, trying again on temporary faults.
 pub async fn fetch(
-    client: &Client,
+    gateway: &Gateway,
     source: Source,
     date: Date,
     gzip: bool,
@@ -299,7 +334,15 @@ pub async fn fetch(
 ) -> Result<Downloaded, DownloadError> {
     let mut attempt = 1;
     loop {
-        match fetch_once(client, source, date, gzip, path, on_bytes.clone()).await {
+        let once = match gateway {
+            Gateway::V2(client) => {
+                fetch_once(client, source, date, gzip, path, on_bytes.clone()).await
+            }
+            Gateway::V3(client) => {
+                fetch_once_v3(client, source, date, gzip, path, on_bytes.clone()).await
+            }
+        };
+        match once {
             Err(e) if e.is_temporary() && attempt < retry.attempts.max(1) => {
                 attempt += 1;
                 tokio::time::sleep(retry.delay(attempt)).await;
@@ -330,26 +373,79 @@ async fn fetch_once(
             });
         }
     };
+    save_blocking(path, body, on_bytes, None).await
+}
+
+/// API v3 (B6): apply for the bill (a signed, verified JSON answer with the file's SHA-1 and
+/// where to get it), then download it; the decompressed bill must have that SHA-1, or it is
+/// not saved.
+async fn fetch_once_v3(
+    client: &V3Client,
+    source: Source,
+    date: Date,
+    gzip: bool,
+    path: &Path,
+    on_bytes: Option<OnBytes>,
+) -> Result<Downloaded, DownloadError> {
+    let apply = source.v3_apply(date, gzip);
+    let answer = match client.send(&apply).await {
+        Ok(answer) => answer.unwrap_or_default(),
+        Err(failed) => {
+            return classify(failed.error).map(|outcome| match outcome {
+                Downloaded::NoBill { .. } => Downloaded::NoBill {
+                    source_url: client.shown_url(&apply),
+                },
+                saved => saved,
+            });
+        }
+    };
+    let text = |name: &str| answer.get(name).and_then(serde_json::Value::as_str);
+    let malformed = |problem: &str| {
+        DownloadError::Temporary(format!("the bill's answer from WeChat Pay {problem}"))
+    };
+    if !text("hash_type").is_some_and(|t| t.eq_ignore_ascii_case("SHA1")) {
+        return Err(malformed("has no hash_type SHA1"));
+    }
+    let expected = text("hash_value")
+        .filter(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| malformed("has no hash_value of 40 hex digits"))?
+        .to_ascii_lowercase();
+    let url = text("download_url").ok_or_else(|| malformed("has no download_url"))?;
+    let body = match client.download_stream(url).await {
+        Ok(body) => body,
+        Err(error) => return classify(error),
+    };
+    save_blocking(path, body, on_bytes, Some(expected)).await
+}
+
+async fn save_blocking(
+    path: &Path,
+    body: BillBody,
+    on_bytes: Option<OnBytes>,
+    sha1: Option<String>,
+) -> Result<Downloaded, DownloadError> {
     let path = path.to_owned();
     let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || save(&path, body, &runtime, on_bytes))
+    tokio::task::spawn_blocking(move || save(&path, body, &runtime, on_bytes, sha1))
         .await
         .map_err(|e| DownloadError::Temporary(format!("the download stopped: {e}")))?
         .map(|saved| Downloaded::Saved(Box::new(saved)))
 }
 
 /// Streams the body into a temporary file beside `path`; renamed into place only when the
-/// whole bill has arrived and parsed, so a failure leaves nothing under `path`.
+/// whole bill has arrived, parsed and (given `sha1`) has that SHA-1 decompressed, so a
+/// failure leaves nothing under `path`.
 fn save(
     path: &Path,
     mut body: BillBody,
     runtime: &tokio::runtime::Handle,
     on_bytes: Option<OnBytes>,
+    sha1: Option<String>,
 ) -> Result<SavedBill, DownloadError> {
     let source_url = body.url().to_owned();
     let size = body.content_length();
     let written = write_atomic(path, |out| {
-        let mut sink = Sink::new(out);
+        let mut sink = Sink::new(out, sha1.is_some());
         let mut received = 0u64;
         while let Some(chunk) = runtime.block_on(body.chunk()).map_err(|e| {
             DownloadError::Temporary(format!(
@@ -362,7 +458,16 @@ fn save(
             }
             sink.write(&chunk).map_err(|e| sink_error(path, e))?;
         }
-        sink.finish().map_err(|e| sink_error(path, e))
+        let (finished, gzip) = sink.finish().map_err(|e| sink_error(path, e))?;
+        if let (Some(expected), Some(received)) = (&sha1, &finished.sha1)
+            && expected != received
+        {
+            return Err(DownloadError::HashMismatch {
+                expected: expected.clone(),
+                received: received.clone(),
+            });
+        }
+        Ok((finished, gzip))
     });
     let (checked, gzip) = written.map_err(|e| match e {
         WriteError::File(e) => DownloadError::File(e),
@@ -395,6 +500,8 @@ fn sink_error(path: &Path, error: SinkError) -> DownloadError {
 struct Checked<'w> {
     out: &'w mut dyn Write,
     hasher: Sha256,
+    /// API v3's check of the bill (B6), when asked for: SHA-1 from ring, as rustls brings it.
+    sha1: Option<ring::digest::Context>,
     bytes: u64,
     parser: Parser,
     /// A parse error, kept while an `io::Error` carries the news through the gzip decoder.
@@ -404,6 +511,8 @@ struct Checked<'w> {
 struct Finished {
     bytes: u64,
     sha256: String,
+    /// Lower-case hex.
+    sha1: Option<String>,
     report: Report,
 }
 
@@ -412,10 +521,11 @@ fn ignore(_: &super::parse::BillRecord<'_>) -> Result<(), Infallible> {
 }
 
 impl<'w> Checked<'w> {
-    fn new(out: &'w mut dyn Write) -> Self {
+    fn new(out: &'w mut dyn Write, sha1: bool) -> Self {
         Checked {
             out,
             hasher: Sha256::new(),
+            sha1: sha1.then(|| ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY)),
             bytes: 0,
             parser: Parser::new(),
             failed: None,
@@ -425,6 +535,9 @@ impl<'w> Checked<'w> {
     fn take(&mut self, data: &[u8]) -> Result<(), SinkError> {
         self.out.write_all(data).map_err(SinkError::Io)?;
         self.hasher.update(data);
+        if let Some(sha1) = &mut self.sha1 {
+            sha1.update(data);
+        }
         self.bytes += data.len() as u64;
         self.parser
             .feed(data, &mut ignore)
@@ -436,9 +549,11 @@ impl<'w> Checked<'w> {
             .parser
             .finish(&mut ignore)
             .map_err(|e| SinkError::Bill(bill_error(e)))?;
+        let hex = |bytes: &[u8]| crate::wechat::hex_upper(bytes).to_lowercase();
         Ok(Finished {
             bytes: self.bytes,
-            sha256: crate::wechat::hex_upper(&self.hasher.finalize()).to_lowercase(),
+            sha256: hex(&self.hasher.finalize()),
+            sha1: self.sha1.map(|sha1| hex(sha1.finish().as_ref())),
             report,
         })
     }
@@ -487,10 +602,10 @@ enum State<'w> {
 }
 
 impl<'w> Sink<'w> {
-    fn new(out: &'w mut dyn Write) -> Self {
+    fn new(out: &'w mut dyn Write, sha1: bool) -> Self {
         Sink {
             head: Vec::new(),
-            state: State::Undecided(Checked::new(out)),
+            state: State::Undecided(Checked::new(out, sha1)),
         }
     }
 
@@ -622,7 +737,7 @@ mod tests {
     fn sink_bytes(pieces: &[&[u8]]) -> Result<(Vec<u8>, Finished, bool), SinkError> {
         let mut file = Vec::new();
         let (finished, gzip) = {
-            let mut sink = Sink::new(&mut file);
+            let mut sink = Sink::new(&mut file, true);
             for piece in pieces {
                 sink.write(piece)?;
             }
@@ -655,6 +770,16 @@ mod tests {
             assert_eq!(
                 finished.sha256,
                 crate::wechat::hex_upper(&Sha256::digest(&bill)).to_lowercase()
+            );
+            // API v3's hash_value is the SHA-1 of the decompressed bill (B6).
+            let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &bill);
+            assert_eq!(
+                finished.sha1.as_deref(),
+                Some(
+                    crate::wechat::hex_upper(sha1.as_ref())
+                        .to_lowercase()
+                        .as_str()
+                )
             );
         }
         // A gzip stream that ends early, and a plain bill cut mid-line.

@@ -13,7 +13,8 @@ use time::{Date, OffsetDateTime};
 use super::download::{self, DownloadError, Downloaded, OnBytes, SavedBill, Source, iso};
 use super::manifest::{self, EntryStatus, MANIFEST_NAME, ManifestEntry, ManifestError};
 use crate::fsutil::FileError;
-use crate::wechat::client::{Client, RetryPolicy};
+use crate::wechat::client::RetryPolicy;
+use crate::wechat::gateway::Gateway;
 
 /// What happened to one day.
 #[derive(Debug)]
@@ -85,7 +86,7 @@ fn still_holds(entry: &ManifestEntry, folder: &Path) -> bool {
 /// recording each in its manifest, until every day is done or `stop` completes. On a stop,
 /// the bills being written are removed and the downloads left to the process's end.
 pub fn fetch<S>(
-    client: Client,
+    gateway: Gateway,
     folder: &Path,
     dates: &[Date],
     request: FetchRequest,
@@ -104,7 +105,7 @@ pub fn fetch<S>(
         .enable_all()
         .build()
         .map_err(FetchError::Runtime)?;
-    let client = Arc::new(client);
+    let gateway = Arc::new(gateway);
     let appends = Arc::new(Mutex::new(()));
     let finished = runtime.block_on(async {
         let permits = Arc::new(tokio::sync::Semaphore::new(request.concurrency.max(1)));
@@ -116,7 +117,7 @@ pub fn fetch<S>(
                 continue;
             }
             let day = Day {
-                client: client.clone(),
+                gateway: gateway.clone(),
                 folder: folder.to_owned(),
                 manifest_path: manifest_path.clone(),
                 appends: appends.clone(),
@@ -164,7 +165,7 @@ pub fn fetch<S>(
 
 /// One day to download, with what its task needs.
 struct Day {
-    client: Arc<Client>,
+    gateway: Arc<Gateway>,
     folder: std::path::PathBuf,
     manifest_path: std::path::PathBuf,
     /// Held while the manifest is rewritten: one entry at a time.
@@ -188,7 +189,7 @@ impl Day {
         let on_bytes: OnBytes =
             Arc::new(move |received, size| progress.received(date, received, size));
         let fetched = download::fetch(
-            &self.client,
+            &self.gateway,
             source,
             date,
             gzip,
@@ -228,7 +229,7 @@ mod tests {
     use crate::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID};
     use crate::emulator::synth::SyntheticDay;
     use crate::emulator::{Emulator, ServeOptions};
-    use crate::wechat::client::ClientOptions;
+    use crate::wechat::client::{Client, ClientOptions};
     use crate::wechat::{ApiKey, SignType};
 
     #[derive(Default)]
@@ -270,7 +271,8 @@ mod tests {
         };
         let counted = Arc::new(Counted::default());
         let never = std::future::pending::<()>();
-        match fetch(client, folder, dates, request, counted.clone(), never).unwrap() {
+        let gateway = Gateway::V2(client);
+        match fetch(gateway, folder, dates, request, counted.clone(), never).unwrap() {
             Fetched::Done(days) => (days, counted),
             Fetched::Stopped(()) => unreachable!("never stopped"),
         }

@@ -898,7 +898,12 @@ impl Core {
         Ok(day)
     }
 
-    fn download_bill(&self, call: &Call<'_>, now: OffsetDateTime, creating: bool) -> Reply {
+    pub(super) fn download_bill(
+        &self,
+        call: &Call<'_>,
+        now: OffsetDateTime,
+        creating: bool,
+    ) -> Reply {
         let m = &call.message;
         let type_text = m.non_empty("bill_type").unwrap_or("ALL");
         let Some(bill_type) = BillType::parse(type_text) else {
@@ -973,7 +978,12 @@ impl Core {
         (rows, synthetic)
     }
 
-    fn download_fund_flow(&self, call: &Call<'_>, now: OffsetDateTime, creating: bool) -> Reply {
+    pub(super) fn download_fund_flow(
+        &self,
+        call: &Call<'_>,
+        now: OffsetDateTime,
+        creating: bool,
+    ) -> Reply {
         let m = &call.message;
         let fail = |code: &'static str, description: &str| {
             self.answer(call, Err(refuse(code, description)), false)

@@ -161,6 +161,8 @@ pub struct Core {
     pub notifier: Notifier,
     /// Mini-program login: the codes minted and the users they belong to.
     pub(super) logins: Mutex<super::login::Logins>,
+    /// API v3 bills applied for, by their download URL's token.
+    pub(super) v3_bills: Mutex<HashMap<String, super::v3::bills::Applied>>,
 }
 
 /// How long after its creation an order may be closed (reference A2.3, A8).
@@ -207,6 +209,7 @@ impl Core {
             synthetic_nets: Mutex::default(),
             notifier,
             logins: Mutex::default(),
+            v3_bills: Mutex::default(),
         }
     }
 

@@ -27,8 +27,11 @@ pub enum FaultKind {
     Md5Answer,
     /// A signed `result_code=FAIL`, `err_code=SYSTEMERROR` answer.
     SystemError,
-    /// downloadbill's `Bill Creating` (fund-flow: BILL_CREATING).
+    /// downloadbill's `Bill Creating` (fund-flow: BILL_CREATING; v3: STATEMENT_CREATING).
     BillCreating,
+    /// API v3 bills: a correctly signed apply answer whose `hash_value` is not the SHA-1 of
+    /// the file its download_url serves.
+    WrongHash,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -533,7 +533,7 @@ async fn accept_plain(listener: TcpListener, server: Arc<Server>) {
         let (stream, permit) = accept(&listener, &server).await;
         let server = server.clone();
         tokio::spawn(async move {
-            serve_connection(TokioIo::new(stream), server, None).await;
+            serve_connection(TokioIo::new(stream), server, Peer::default()).await;
             drop(permit);
         });
     }
@@ -558,7 +558,11 @@ async fn accept_tls(listener: TcpListener, acceptor: TlsAcceptor, server: Arc<Se
                 .peer_certificates()
                 .and_then(|certs| certs.first())
                 .and_then(|der| common_name(der));
-            serve_connection(TokioIo::new(tls), server, common_name).await;
+            let peer = Peer {
+                tls: true,
+                client_cn: common_name,
+            };
+            serve_connection(TokioIo::new(tls), server, peer).await;
             drop(permit);
         });
     }
@@ -577,15 +581,24 @@ fn common_name(der: &[u8]) -> Option<String> {
     Some(cn)
 }
 
-async fn serve_connection<I>(io: I, server: Arc<Server>, client_cn: Option<String>)
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Default)]
+struct Peer {
+    /// Whether the connection is the HTTPS listener's.
+    tls: bool,
+    /// The common name of the client certificate, when one was shown.
+    client_cn: Option<String>,
+}
+
+async fn serve_connection<I>(io: I, server: Arc<Server>, peer: Peer)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let timeout = server.header_read_timeout;
     let service = service_fn(move |request| {
         let server = server.clone();
-        let client_cn = client_cn.clone();
-        async move { respond(server, request, client_cn).await }
+        let peer = peer.clone();
+        async move { respond(server, request, peer).await }
     });
     // The timer also closes a kept-alive connection that sends nothing for that long.
     let _ = http1::Builder::new()
@@ -629,9 +642,15 @@ impl std::error::Error for Dropped {}
 async fn respond(
     server: Arc<Server>,
     request: HttpRequest<Incoming>,
-    client_cn: Option<String>,
+    peer: Peer,
 ) -> Result<Response<ResponseBody>, Dropped> {
     let core = &server.core;
+    let client_cn = peer.client_cn;
+    // Where this request came in, for the URLs an answer gives (a v3 bill's download_url).
+    let origin = (request.headers().get(hyper::header::HOST))
+        .and_then(|host| host.to_str().ok())
+        .map(|host| format!("{}://{host}", if peer.tls { "https" } else { "http" }))
+        .unwrap_or_default();
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -679,6 +698,7 @@ async fn respond(
             query: &query,
             authorization: authorization.as_deref(),
             body: &body,
+            origin: &origin,
         })
     } else {
         core.handle(&Request {

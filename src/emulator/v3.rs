@@ -6,7 +6,7 @@
 //! WeChat Pay key, and a refusal is v3's error JSON, unsigned as real servers send it.
 //!
 //! Only the default merchant has a v3 key here (WeChat's published documentation key);
-//! bills and callbacks on v3 are not emulated yet.
+//! callbacks on v3 are not emulated yet.
 
 use std::sync::OnceLock;
 
@@ -56,6 +56,12 @@ fn default_merchant_key() -> &'static VerifyKey {
     })
 }
 
+/// What a v3 request is answered with: JSON (None: a 204), signed; or a bill file, as is.
+enum Answered {
+    Json(Option<Value>),
+    File(Reply),
+}
+
 /// A v3 request as the server received it.
 pub struct V3Request<'a> {
     pub method: &'a str,
@@ -63,6 +69,8 @@ pub struct V3Request<'a> {
     pub query: &'a str,
     pub authorization: Option<&'a str>,
     pub body: &'a [u8],
+    /// `scheme://host` the request came to, for the URLs an answer gives.
+    pub origin: &'a str,
 }
 
 /// A v3 refusal: the HTTP status and the error JSON's code and message.
@@ -119,9 +127,17 @@ enum Route {
     Close(String),
     Refund,
     RefundQuery(String),
+    Bill(bills::Kind),
+    BillFile,
 }
 
 fn route(method: &str, path: &str) -> Option<Route> {
+    match (method, path) {
+        ("GET", "/v3/bill/tradebill") => return Some(Route::Bill(bills::Kind::Trade)),
+        ("GET", "/v3/bill/fundflowbill") => return Some(Route::Bill(bills::Kind::FundFlow)),
+        ("GET", bills::FILE_PATH) => return Some(Route::BillFile),
+        _ => {}
+    }
     if let Some(rest) = path.strip_prefix("/v3/refund/domestic/refunds") {
         return match (method, rest) {
             ("POST", "") => Some(Route::Refund),
@@ -180,10 +196,13 @@ impl Core {
         };
         let (mut reply, mch_id) = match early {
             Some(reply) => (reply, String::new()),
-            None => match self.v3_answer(request) {
-                Ok((mut answer, mch_id)) => {
-                    if let (Some(FaultKind::ForeignAnswer), Some(answer)) = (&fault, &mut answer) {
-                        foreign(answer);
+            None => match self.v3_answer(request, fault == Some(FaultKind::BillCreating)) {
+                Ok((Answered::File(reply), mch_id)) => (reply, mch_id),
+                Ok((Answered::Json(mut answer), mch_id)) => {
+                    match (&fault, &mut answer) {
+                        (Some(FaultKind::ForeignAnswer), Some(answer)) => foreign(answer),
+                        (Some(FaultKind::WrongHash), Some(answer)) => wrong_hash(answer),
+                        _ => {}
                     }
                     let mut bytes = answer.map(|a| a.to_string().into_bytes());
                     if let (Some(FaultKind::MalformedXml), Some(bytes)) = (&fault, &mut bytes) {
@@ -223,7 +242,8 @@ impl Core {
     fn v3_answer(
         &self,
         request: &V3Request<'_>,
-    ) -> Result<(Option<Value>, String), (V3Error, String)> {
+        creating: bool,
+    ) -> Result<(Answered, String), (V3Error, String)> {
         let Some(route) = route(request.method, request.path) else {
             return Err((error(404, "NOT_FOUND", "请求的资源不存在"), String::new()));
         };
@@ -235,7 +255,26 @@ impl Core {
         let merchant = self.merchant(&auth.mch_id).expect("authenticated");
         let account = Account::direct(&merchant.mch_id);
         let now = self.clock.now();
+        let bill_call = |message| Call {
+            merchant,
+            account: account.clone(),
+            appid: merchant.appids.first().cloned().unwrap_or_default(),
+            sub_appid: None,
+            sign_type: SignType::HmacSha256,
+            key: merchant.key.clone(),
+            message,
+            sandbox: false,
+        };
         let answer = match route {
+            Route::Bill(kind) => {
+                let query = request.query;
+                let applied = self.apply_for_bill(bill_call, kind, query, request.origin, creating);
+                Some(applied.map_err(fail)?)
+            }
+            Route::BillFile => {
+                let file = self.bill_file(bill_call, &account, request.query);
+                return Ok((Answered::File(file.map_err(fail)?), mch_id));
+            }
             Route::Prepay(kind) => {
                 let message = prepay_message(kind, request.body, &auth.mch_id).map_err(fail)?;
                 let appid = message.get("appid").unwrap_or("").to_owned();
@@ -323,7 +362,7 @@ impl Core {
                 Some(refund_json(refund))
             }
         };
-        Ok((answer, mch_id))
+        Ok((Answered::Json(answer), mch_id))
     }
 
     /// The merchant's signature on the request (B1): the scheme, the five pairs, a merchant
@@ -556,6 +595,14 @@ fn foreign(answer: &mut Value) {
     }
 }
 
+/// The `wrong_hash` fault: a bill's SHA-1 with its first digit changed.
+fn wrong_hash(answer: &mut Value) {
+    if let Some(Value::String(hash)) = answer.get_mut("hash_value") {
+        let first = if hash.starts_with('0') { "1" } else { "0" };
+        hash.replace_range(..1, first);
+    }
+}
+
 /// The `bad_sign` fault: the signature's Base64 kept well formed, its bytes changed.
 fn corrupt_signature(reply: &mut Reply) {
     for (name, value) in &mut reply.headers {
@@ -608,5 +655,6 @@ fn request_id() -> String {
     nonce_str().to_uppercase()
 }
 
+pub mod bills;
 #[cfg(test)]
 mod tests;

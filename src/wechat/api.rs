@@ -21,6 +21,8 @@ pub enum Endpoint {
     CloseOrder,
     Refund,
     RefundQuery,
+    /// A trade bill: on v2 the bill itself, on v3 the answer that says where it is (B6).
+    DownloadBill,
 }
 
 impl Endpoint {
@@ -31,6 +33,7 @@ impl Endpoint {
             Endpoint::CloseOrder => "/pay/closeorder",
             Endpoint::Refund => "/secapi/pay/refund",
             Endpoint::RefundQuery => "/pay/refundquery",
+            Endpoint::DownloadBill => "/pay/downloadbill",
         }
     }
 
@@ -41,7 +44,10 @@ impl Endpoint {
 
     /// Queries change nothing, so any of them may be sent again at any time.
     pub fn is_query(self) -> bool {
-        matches!(self, Endpoint::OrderQuery | Endpoint::RefundQuery)
+        matches!(
+            self,
+            Endpoint::OrderQuery | Endpoint::RefundQuery | Endpoint::DownloadBill
+        )
     }
 
     pub fn needs_client_certificate(self) -> bool {

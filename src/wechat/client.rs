@@ -810,6 +810,16 @@ pub struct BillBody {
 }
 
 impl BillBody {
+    /// A bill whose body is `response`'s, from `url` (credentials masked).
+    pub(crate) fn new(url: String, response: reqwest::Response) -> BillBody {
+        BillBody {
+            url,
+            size: response.content_length(),
+            response,
+            head: None,
+        }
+    }
+
     /// Where the bill came from, for the record (the request's fields travel in the body).
     pub fn url(&self) -> &str {
         &self.url

@@ -377,3 +377,180 @@ fn what_v3_has_no_place_for_is_refused_before_anything_is_sent() {
     .error_mentions("no product_id");
     assert_eq!(shop.requests("/v3/pay/transactions/native"), 0);
 }
+
+mod bills {
+    use serde_json::Value;
+    use time::{Date, Duration, OffsetDateTime};
+    use wxpay_ops::emulator::faults::FaultKind;
+    use wxpay_ops::emulator::merchant::{DEFAULT_APPIDS, DEFAULT_MCH_ID};
+    use wxpay_ops::emulator::synth::SyntheticDay;
+
+    use crate::order::Shop;
+
+    const TRADES: u64 = 300;
+    const SEED: u64 = 5;
+
+    /// Two days ago in Beijing, a day whose bills are ready on both clocks.
+    fn day() -> Date {
+        (OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)) - Duration::days(2)).date()
+    }
+
+    fn iso(date: Date) -> String {
+        let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
+    /// A shop with a synthetic day of trades.
+    fn shop() -> Shop {
+        let shop = Shop::new();
+        shop.emulator
+            .core()
+            .add_synthetic_day(SyntheticDay {
+                mch_id: DEFAULT_MCH_ID.into(),
+                appid: DEFAULT_APPIDS[0].into(),
+                bill_date: iso(day()).replace('-', ""),
+                trades: TRADES,
+                seed: SEED,
+            })
+            .unwrap();
+        shop
+    }
+
+    fn download(shop: &Shop, api: &str, folder: &str, extra: &[&str]) -> crate::common::Output {
+        let date = iso(day());
+        let mut args = vec![
+            "--format",
+            "json",
+            "bill",
+            "download",
+            "--api",
+            api,
+            "--date",
+            &date,
+            "--bill-dir",
+            folder,
+        ];
+        args.extend_from_slice(extra);
+        shop.run(&args)
+    }
+
+    fn bill_file(shop: &Shop, folder: &str, label: &str) -> std::path::PathBuf {
+        (shop.env.path(folder).join(DEFAULT_MCH_ID)).join(format!("{}.{label}.csv", iso(day())))
+    }
+
+    #[test]
+    fn a_days_bills_are_the_same_files_on_both_apis_and_reconcile_the_same() {
+        let shop = shop();
+        download(&shop, "v2", "v2", &[]).expect(0);
+        let row = download(&shop, "v3", "v3", &["--gzip"]).expect(0).json();
+        assert_eq!(row[0]["outcome"], "saved", "{row}");
+        let (v2, v3) = (bill_file(&shop, "v2", "ALL"), bill_file(&shop, "v3", "ALL"));
+        assert_eq!(std::fs::read(&v2).unwrap(), std::fs::read(&v3).unwrap());
+        // The fund-flow bill too, which v3 asks for without the merchant certificate.
+        for (api, folder) in [("v2", "v2"), ("v3", "v3")] {
+            let date = iso(day());
+            shop.run(&[
+                "bill",
+                "fundflow",
+                "--account-type",
+                "Basic",
+                "--api",
+                api,
+                "--date",
+                &date,
+                "--bill-dir",
+                folder,
+            ])
+            .expect(0);
+        }
+        assert_eq!(
+            std::fs::read(bill_file(&shop, "v2", "fundflow-Basic")).unwrap(),
+            std::fs::read(bill_file(&shop, "v3", "fundflow-Basic")).unwrap()
+        );
+
+        // The migration check: the same export against either bill, the same report.
+        let day = format!("{}:{TRADES}:{SEED}", iso(day()));
+        shop.env
+            .run(&[
+                "emulator",
+                "export",
+                "--day",
+                &day,
+                "-o",
+                "export.csv",
+                "--missing-in-export",
+                "2",
+                "--amount-mismatch",
+                "1",
+            ])
+            .expect(0);
+        let reconcile = |bill: &std::path::Path| -> Value {
+            let bill = bill.display().to_string();
+            let out = shop.run(&[
+                "--format",
+                "json",
+                "reconcile",
+                "--bill",
+                &bill,
+                "--export",
+                "export.csv",
+                "--no-ledger",
+            ]);
+            out.expect(1).json()
+        };
+        let (from_v2, from_v3) = (reconcile(&v2), reconcile(&v3));
+        assert_eq!(from_v2, from_v3);
+        assert!(
+            from_v2.to_string().contains("missing_in_export"),
+            "{from_v2}"
+        );
+    }
+
+    #[test]
+    fn a_bill_whose_sha1_is_not_the_signed_one_is_not_saved() {
+        let shop = shop();
+        shop.fault("/v3/bill/tradebill", 1, FaultKind::WrongHash);
+        let out = download(&shop, "v3", "bills", &["--retries", "0"])
+            .expect(4)
+            .error_mentions("SHA-1");
+        assert_eq!(out.json()[0]["outcome"], "failed");
+        let folder = shop.env.path("bills").join(DEFAULT_MCH_ID);
+        let left: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "manifest.jsonl")
+            .collect();
+        assert!(left.is_empty(), "nothing but the manifest: {left:?}");
+        // Asked again, the bill and its hash agree, and it is saved.
+        download(&shop, "v3", "bills", &[]).expect(0);
+        assert!(bill_file(&shop, "bills", "ALL").exists());
+    }
+
+    #[test]
+    fn a_day_without_a_bill_or_not_ready_yet_is_told_as_on_v2() {
+        let shop = shop();
+        let before =
+            (OffsetDateTime::now_utc() - Duration::days(5)).to_offset(time::macros::offset!(+8));
+        let date = iso(before.date());
+        let row = shop
+            .run(&[
+                "--format",
+                "json",
+                "bill",
+                "download",
+                "--api",
+                "v3",
+                "--date",
+                &date,
+                "--bill-dir",
+                "bills",
+            ])
+            .expect(0)
+            .json();
+        assert_eq!(row[0]["outcome"], "no_bill");
+        shop.fault("/v3/bill/tradebill", 1, FaultKind::BillCreating);
+        download(&shop, "v3", "bills", &["--retries", "0"])
+            .expect(75)
+            .error_mentions("not ready yet");
+    }
+}

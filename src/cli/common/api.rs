@@ -280,28 +280,51 @@ fn connect_v2(
     })
 }
 
-/// The v3 client: the merchant's private key and certificate serial, WeChat Pay's key, and
-/// the profile's server and TLS trust. v3 has no sandbox, and service-provider paths are
-/// other endpoints, so both are refused rather than quietly left out.
+/// The v3 client of an API command, after refusing the v2 flags it has no place for.
 fn connect_v3(context: &Context, args: &ApiArgs, selected: &Selected) -> Result<V3Client, Failure> {
+    if args.sandbox {
+        return Err(on_v3_only("--sandbox"));
+    }
+    if args.sub_mch_id.is_some() {
+        return Err(no_partner_on_v3());
+    }
+    let timeouts = args.timeouts(selected)?;
+    v3_client(context, selected, &args.keys, timeouts, retry_policy(args))
+}
+
+fn on_v3_only(what: &str) -> Failure {
+    Failure::usage(format!("{what} is for API v2: API v3 has none"))
+        .hint("pass --api v2, or leave it out")
+}
+
+fn no_partner_on_v3() -> Failure {
+    Failure::usage("service-provider mode (sub_mch_id) is not made on API v3 by this tool yet")
+        .hint("pass --api v2 for a sub-merchant's orders and bills")
+}
+
+/// The v3 client for a profile: the merchant's private key and certificate serial, WeChat
+/// Pay's key, and the profile's server and TLS trust. v3 has no sandbox, and
+/// service-provider paths are other endpoints, so both are refused rather than quietly left
+/// out, as are the API v2 key flags.
+pub fn v3_client(
+    context: &Context,
+    selected: &Selected,
+    keys: &KeyArgs,
+    (timeout, connect_timeout): (Duration, Duration),
+    retry: RetryPolicy,
+) -> Result<V3Client, Failure> {
     let profile = &selected.profile;
-    let on_v3 = |what: &str| {
-        Failure::usage(format!("{what} is for API v2: API v3 has none"))
-            .hint("pass --api v2, or leave it out")
-    };
-    if args.sandbox || profile.sandbox {
-        return Err(on_v3(
-            "the sandbox (--sandbox, or the profile's sandbox = true)",
-        ));
+    if profile.sandbox {
+        return Err(on_v3_only(&format!(
+            "the sandbox (profile {:?} has sandbox = true)",
+            selected.name
+        )));
     }
-    if args.sub_mch_id.is_some() || profile.sub_mch_id.is_some() {
-        return Err(Failure::usage(
-            "service-provider mode (sub_mch_id) is not made on API v3 by this tool yet",
-        )
-        .hint("pass --api v2 for a sub-merchant's orders"));
+    if profile.sub_mch_id.is_some() {
+        return Err(no_partner_on_v3());
     }
-    if let Some(flag) = args.keys.given() {
-        return Err(on_v3(&format!("{flag} (the API v2 key)")));
+    if let Some(flag) = keys.given() {
+        return Err(on_v3_only(&format!("{flag} (the API v2 key)")));
     }
     let base = profile.effective_api_base().to_owned();
     if !crate::wechat::is_http_url(&base) {
@@ -314,7 +337,6 @@ fn connect_v3(context: &Context, args: &ApiArgs, selected: &Selected) -> Result<
         context.printer.warn(&format!("api_base {warning}"));
     }
     let config = &selected.config;
-    let (timeout, connect_timeout) = args.timeouts(selected)?;
     let options = V3Options {
         base,
         mch_id: profile.mch_id.clone(),
@@ -325,7 +347,7 @@ fn connect_v3(context: &Context, args: &ApiArgs, selected: &Selected) -> Result<
         tls: Some(tls(selected)?),
         timeout,
         connect_timeout,
-        retry: retry_policy(args),
+        retry,
         on_attempt: context.verbose.then(verbose_observer),
     };
     V3Client::new(options).map_err(|e| Failure::usage(format!("cannot set up HTTPS: {e}")))

@@ -15,6 +15,7 @@ use crate::bill::download::{
 use crate::bill::fetch::{self, DayResult, FetchError, FetchRequest, Progress};
 use crate::bill::format::BillType;
 use crate::bill::manifest::EntryStatus;
+use crate::cli::common::ApiFlag;
 use crate::cli::common::api;
 use crate::cli::common::ledger::{LedgerArgs, bill_hint, ledger_failure, ledger_path, open};
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
@@ -23,8 +24,10 @@ use crate::config::client::MutualTls;
 use crate::ledger::bills::{BillWriter, BillsError, Mode, Outcome, listed_days};
 use crate::ledger::import::record_listed;
 use crate::output::Printer;
+use crate::wechat::ApiVersion;
 use crate::wechat::SignType;
-use crate::wechat::client::{Client, ClientOptions};
+use crate::wechat::client::{ClientOptions, RetryPolicy};
+use crate::wechat::gateway::Gateway;
 
 /// The flags of the commands that download bills.
 #[derive(Debug, Args)]
@@ -53,6 +56,9 @@ pub struct FetchArgs {
     #[arg(long, value_name = "SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=download::MAX_TIMEOUT_SECS))]
     bill_timeout: u64,
+    /// The API to ask on [default: the profile's api_version, else v3 when it names v3 keys]
+    #[arg(long, value_enum)]
+    api: Option<ApiFlag>,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -82,24 +88,35 @@ pub(crate) fn bill_dir(
         })
 }
 
-/// A client for the profile: its api_base, its CA, and for fund-flow bills its merchant
-/// certificate (mutual TLS) and HMAC-SHA256, which that endpoint requires.
+/// A client for the profile on the API chosen. On v2: its api_base, its CA, and for
+/// fund-flow bills its merchant certificate (mutual TLS) and HMAC-SHA256, which that endpoint
+/// requires. On v3: signed requests, with no client certificate. One attempt per request:
+/// the day's own retries do the rest.
 fn bill_client(
     context: &Context,
     selected: &Selected,
-    keys: &KeyArgs,
-    mutual_tls: bool,
+    args: &FetchArgs,
+    fund_flow: bool,
     timeout: Duration,
-) -> Result<Client, Failure> {
-    let key = context.api_key(keys, Some(selected))?;
-    let tls = if mutual_tls {
+) -> Result<Gateway, Failure> {
+    let once = RetryPolicy {
+        attempts: 1,
+        ..RetryPolicy::default()
+    };
+    if ApiFlag::resolve(args.api, Some(selected)) == ApiVersion::V3 {
+        let timeouts = (timeout, crate::wechat::client::DEFAULT_CONNECT_TIMEOUT);
+        let client = api::v3_client(context, selected, &args.keys, timeouts, once)?;
+        return Ok(Gateway::V3(client));
+    }
+    let key = context.api_key(&args.keys, Some(selected))?;
+    let tls = if fund_flow {
         MutualTls::Always
     } else {
         MutualTls::Never
     };
     let options = api::client_options(context, selected, key, tls)?;
     // The fund-flow bill is served only to HMAC-SHA256 requests.
-    let sign_type = if mutual_tls {
+    let sign_type = if fund_flow {
         SignType::HmacSha256
     } else {
         options.sign_type
@@ -109,6 +126,7 @@ fn bill_client(
         timeout,
         ..options
     })
+    .map(Gateway::V2)
 }
 
 /// What a download of some days gave, day by day, in the order asked.
@@ -141,9 +159,9 @@ pub(crate) fn fetch_days(
         Failure::usage("bills need a profile with mch_id and appid")
             .hint("run `wxpay-ops config init`, or pass --config FILE")
     })?;
-    let mutual_tls = matches!(source, Source::FundFlow(_));
+    let fund_flow = matches!(source, Source::FundFlow(_));
     let timeout = Duration::from_secs(args.bill_timeout);
-    let client = bill_client(context, &selected, &args.keys, mutual_tls, timeout)?;
+    let client = bill_client(context, &selected, args, fund_flow, timeout)?;
     let folder =
         bill_dir(args.bill_dir.as_deref(), Some(&selected))?.join(&selected.profile.mch_id);
     let stale = fetch::prepare(&folder)?;
@@ -446,6 +464,7 @@ pub(crate) fn trade_bill(context: &Context, dir: &Path, date: Date) -> Result<Pa
         concurrency: 1,
         retries: 2,
         bill_timeout: 600,
+        api: None,
         keys: KeyArgs::default(),
     };
     let source = Source::Trade(BillType::All);
@@ -478,7 +497,9 @@ pub(crate) fn trade_bill(context: &Context, dir: &Path, date: Date) -> Result<Pa
 pub(crate) fn failure_code(error: &DownloadError) -> u8 {
     match error {
         _ if error.is_temporary() => exit::TEMPORARY,
-        DownloadError::BadSign => exit::VERIFY,
+        DownloadError::BadSign
+        | DownloadError::Unverified(_)
+        | DownloadError::HashMismatch { .. } => exit::VERIFY,
         DownloadError::Refused(_) => exit::REFUSED,
         _ => exit::USAGE,
     }
@@ -490,6 +511,8 @@ pub(crate) fn failure_hint(error: &DownloadError) -> String {
         DownloadError::Creating => "nothing was saved; try again after 10:00 Beijing time (exit 75 tells a scheduler to retry); a range skips the days it already has".into(),
         _ if error.is_temporary() => "nothing was saved under the bill's name; run the same command again later (exit 75); a range skips the days it already has".into(),
         DownloadError::BadSign => SIGN_HINT.into(),
+        DownloadError::Unverified(_) => "check wechatpay_public_key_pem and wechatpay_public_key_id with `wxpay-ops config check`, and this machine's clock; nothing was saved".into(),
+        DownloadError::HashMismatch { .. } => "nothing was saved under the bill's name; run the same command again, and if the SHA-1 differs again, something between you and WeChat Pay changes the file".into(),
         DownloadError::Refused(_) => "check the profile's mch_id, appid and key with `wxpay-ops config check`, and the date and type".into(),
         DownloadError::File(e) => e.hint().unwrap_or_else(|| "check the bill folder".into()),
         DownloadError::Tls(_) => "check ca_cert and the merchant certificate (cert_p12, or cert_pem and cert_key_pem) with `wxpay-ops config check`".into(),

@@ -88,6 +88,7 @@ impl Fixture {
             query,
             authorization: Some(&header),
             body: body.as_bytes(),
+            origin: "https://127.0.0.1:8788",
         });
         Answer {
             status: reply.status,
@@ -236,6 +237,7 @@ fn refusals_are_v3_errors_unsigned() {
         query: "mchid=1900000109",
         authorization: None,
         body: b"",
+        origin: "https://127.0.0.1:8788",
     });
     assert_eq!(bare.status, 401);
     // An order that does not exist; a JSAPI order without a payer; a paid order closed.

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::{MerchantKey, SignedHeaders, VerifyKey, authorization, check_answer, request_message};
 use crate::wechat::api::Endpoint;
-use crate::wechat::client::{AttemptObserver, CallAttempt, CallError, ClientError, RetryPolicy};
+use crate::wechat::client::{
+    AttemptObserver, BillBody, CallAttempt, CallError, ClientError, RetryPolicy,
+};
 use crate::wechat::shown_url;
 use crate::wechat::sign::nonce_str;
 use crate::wechat::transport::install_crypto_provider;
@@ -93,6 +95,11 @@ impl V3Client {
         })
     }
 
+    /// Where a request goes, credentials in api_base masked: for messages and records.
+    pub fn shown_url(&self, prepared: &V3Prepared) -> String {
+        shown_url(&format!("{}{}", self.base, prepared.path)).into_owned()
+    }
+
     /// The key requests and pay parameters are signed with.
     pub(crate) fn key(&self) -> &MerchantKey {
         &self.key
@@ -147,6 +154,54 @@ impl V3Client {
             tokio::time::sleep(pause).await;
             number += 1;
         }
+    }
+
+    /// Downloads a bill from the `download_url` a verified bill answer gave (B6): a GET
+    /// signed over the URL's path and query, whose answer is the file, unsigned (its SHA-1 is
+    /// the caller's to check). The request goes to api_base with that path and query, never
+    /// to a host named in an answer: WeChat's download URLs are on api_base's host (B6), and
+    /// the merchant's signature is not sent where data says.
+    pub async fn download_stream(&self, download_url: &str) -> Result<BillBody, ClientError> {
+        let path = reqwest::Url::parse(download_url)
+            .ok()
+            .filter(|url| url.path().starts_with("/v3/"))
+            .map(|url| match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_owned(),
+            })
+            .ok_or_else(|| {
+                payload(
+                    "download_url",
+                    format!("{download_url:?} is not a WeChat Pay download URL"),
+                )
+            })?;
+        let prepared = V3Prepared {
+            endpoint: Endpoint::DownloadBill,
+            method: "GET",
+            path,
+            body: String::new(),
+            binding: Vec::new(),
+        };
+        let signed = self.sign(&prepared);
+        let url = shown_url(&signed.url).into_owned();
+        let transport = |source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let response = (self.http.get(&signed.url))
+            .header("Authorization", &signed.authorization)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = read_bounded(response, MAX_ERROR_BYTES)
+                .await
+                .map_err(transport)?
+                .unwrap_or_default();
+            return Err(refusal(&url, status, &body));
+        }
+        Ok(BillBody::new(url, response))
     }
 
     /// One exchange: the HTTP status when one came back, and the checked answer.
