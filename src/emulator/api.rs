@@ -628,6 +628,7 @@ impl Core {
             cloud_function: cloud_function.map(str::to_owned),
             prepay_id: String::new(),
             sign_type: call.sign_type,
+            v3: false,
             created_at: now,
             expires_at,
             state: TradeState::NotPay,

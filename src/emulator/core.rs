@@ -405,10 +405,19 @@ impl Core {
         if let Some(function) = &order.cloud_function {
             return self.notify_cloud_payment(order, function, &paid);
         }
+        let reference = order.out_trade_no.clone();
+        if order.v3 {
+            if let Some(body) = super::v3::payment_callback(order, self.clock.now()) {
+                let url = order.notify_url.clone();
+                self.notifier
+                    .send_v3(NotificationKind::Payment, reference, url, body);
+            }
+            return;
+        }
         let message = paid.notification(&key, order.sign_type);
         self.notifier.send(
             NotificationKind::Payment,
-            order.out_trade_no.clone(),
+            reference,
             order.notify_url.clone(),
             message.to_xml(),
         );
@@ -431,6 +440,14 @@ impl Core {
             (_, Some(console)) => console.clone(),
             _ => return,
         };
+        if refund.v3 {
+            if let Some(body) = super::v3::refund_callback(refund, self.clock.now()) {
+                let reference = refund.out_refund_no.clone();
+                self.notifier
+                    .send_v3(NotificationKind::Refund, reference, url, body);
+            }
+            return;
+        }
         let message = refund.result().notification(&key);
         self.notifier.send(
             NotificationKind::Refund,

@@ -81,6 +81,9 @@ pub struct Notifier {
 enum Destination {
     /// The merchant's notify_url: signed XML, acknowledged by the SUCCESS reply.
     NotifyUrl(String),
+    /// The merchant's notify_url, for an order or refund made on API v3: JSON signed in the
+    /// headers at each delivery, acknowledged by a 200 or 204 (B4).
+    V3NotifyUrl(String),
     /// A cloud function (`ENV/NAME`): the callback event as JSON, acknowledged by
     /// `{"errcode": 0}`.
     CloudFunction(String),
@@ -137,16 +140,30 @@ impl Notifier {
 
     /// Delivers in the background until accepted or the schedule runs out.
     pub fn send(&self, kind: NotificationKind, reference: String, url: String, body: String) {
+        if self.keeps_local(kind, &reference, &url) {
+            self.deliver(kind, reference, Destination::NotifyUrl(url), body);
+        }
+    }
+
+    /// Delivers an API v3 callback, as [`Notifier::send`] does a v2 notification.
+    pub fn send_v3(&self, kind: NotificationKind, reference: String, url: String, body: String) {
+        if self.keeps_local(kind, &reference, &url) {
+            self.deliver(kind, reference, Destination::V3NotifyUrl(url), body);
+        }
+    }
+
+    /// Whether `url` may be sent to; a refusal is recorded as the attempt.
+    fn keeps_local(&self, kind: NotificationKind, reference: &str, url: &str) -> bool {
         // WeChat Pay takes any well-formed http(s) notify_url (reference A1), so the order or
         // refund itself is accepted as the real server would accept it; keeping notifications
         // on this machine is the emulator's own rule, against being used to reach other hosts,
         // so it is applied here, where the emulator would reach out, and logged where the
         // developer looks for deliveries.
-        if !self.allow_remote && !is_loopback_url(&url) {
+        if !self.allow_remote && !is_loopback_url(url) {
             self.record(Attempt {
                 kind,
-                reference,
-                url,
+                reference: reference.to_owned(),
+                url: url.to_owned(),
                 cloud_function: None,
                 attempt: 1,
                 at: bill_time(self.clock.now()),
@@ -156,9 +173,9 @@ impl Notifier {
                 accepted: false,
                 refused: true,
             });
-            return;
+            return false;
         }
-        self.deliver(kind, reference, Destination::NotifyUrl(url), body);
+        true
     }
 
     /// Delivers a cloud-pay callback event to the cloud function `ENV/NAME`, on the same
@@ -196,7 +213,7 @@ impl Notifier {
                     url,
                     cloud_function: match &destination {
                         Destination::CloudFunction(function) => Some(function.clone()),
-                        Destination::NotifyUrl(_) => None,
+                        Destination::NotifyUrl(_) | Destination::V3NotifyUrl(_) => None,
                     },
                     attempt,
                     at: bill_time(due),
@@ -224,6 +241,7 @@ impl Notifier {
     async fn attempt(&self, destination: &Destination, body: &str) -> (String, String, bool) {
         let (url, content_type, timeout) = match destination {
             Destination::NotifyUrl(url) => (url.clone(), "text/xml", DELIVERY_TIMEOUT),
+            Destination::V3NotifyUrl(url) => (url.clone(), "application/json", DELIVERY_TIMEOUT),
             Destination::CloudFunction(function) => match self.cloud_functions.url(function) {
                 Some(url) => (url, "application/json", CLOUD_FUNCTION_TIMEOUT),
                 // WeChat would find no such function and call again later; so does the
@@ -237,16 +255,22 @@ impl Notifier {
                 }
             },
         };
-        let sent = self
+        let mut request = self
             .client
             .post(&url)
             .header("Content-Type", content_type)
+            .timeout(timeout);
+        match destination {
+            Destination::V3NotifyUrl(_) => {
+                let now = self.clock.now();
+                for (name, value) in super::v3::signature_headers(body.as_bytes(), now) {
+                    request = request.header(name, value);
+                }
+            }
             // Every delivery carries a Request-ID (reference A4).
-            .header("Request-ID", crate::wechat::sign::nonce_str())
-            .timeout(timeout)
-            .body(body.to_owned())
-            .send()
-            .await;
+            _ => request = request.header("Request-ID", crate::wechat::sign::nonce_str()),
+        }
+        let sent = request.body(body.to_owned()).send().await;
         let response = match sent {
             Ok(response) => response,
             Err(e) => return (url, format!("delivery failed: {e}"), false),
@@ -263,6 +287,10 @@ impl Notifier {
                 };
                 (accepted, reason)
             }
+            Destination::V3NotifyUrl(_) => match status {
+                200 | 204 => (true, "accepted".to_owned()),
+                _ => (false, "not a 200 or 204".to_owned()),
+            },
             Destination::CloudFunction(_) => cloud_ack(status, &reply),
         };
         (url, format!("HTTP {status}: {reason}"), accepted)

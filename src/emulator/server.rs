@@ -253,6 +253,9 @@ impl Emulator {
             write(&key, super::v3::DEFAULT_MERCHANT_PRIVATE_KEY.as_bytes())?;
             let public = cert_dir.join(WECHATPAY_PUBLIC_KEY_FILE);
             write(&public, super::v3::WECHATPAY_PUBLIC_KEY.as_bytes())?;
+            let apiv3_key = cert_dir.join(&first.mch_id).join(APIV3_KEY_FILE);
+            let text = format!("{}\n", super::v3::DEFAULT_MERCHANT_APIV3_KEY);
+            write(&apiv3_key, text.as_bytes())?;
         }
         let profile = cert_dir.join("wxpay-ops.toml");
         write(&profile, profile_toml(first, https, v3).as_bytes())?;
@@ -407,6 +410,9 @@ const V3_KEY_FILE: &str = "apiclient_v3_key.pem";
 /// The emulator's WeChat Pay public key, in the certificate folder.
 const WECHATPAY_PUBLIC_KEY_FILE: &str = "wechatpay_public_key.pem";
 
+/// The default merchant's APIv3 key, in its folder (mode 0600, as every file there).
+const APIV3_KEY_FILE: &str = "apiv3_key";
+
 /// Where an AppID's AppSecret is written, in the certificate folder.
 fn app_secret_file_name(appid: &str) -> String {
     format!("{appid}.app_secret")
@@ -432,7 +438,8 @@ fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr, v3: boo
              private_key_pem = \"{mch_id}/{V3_KEY_FILE}\"\n\
              cert_serial = \"{serial}\"\n\
              wechatpay_public_key_pem = \"{WECHATPAY_PUBLIC_KEY_FILE}\"\n\
-             wechatpay_public_key_id = \"{key_id}\"\n",
+             wechatpay_public_key_id = \"{key_id}\"\n\
+             apiv3_key_file = \"{mch_id}/{APIV3_KEY_FILE}\"\n",
             mch_id = merchant.mch_id,
             serial = super::v3::DEFAULT_MERCHANT_SERIAL,
             key_id = super::v3::WECHATPAY_PUBLIC_KEY_ID,

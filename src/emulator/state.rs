@@ -154,6 +154,9 @@ pub struct Order {
     pub prepay_id: String,
     #[serde(serialize_with = "serialize_sign_type")]
     pub sign_type: SignType,
+    /// Placed on API v3: its payment result goes to notify_url as a v3 callback.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub v3: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -224,6 +227,9 @@ pub struct Refund {
     pub cloud_function: Option<String>,
     #[serde(serialize_with = "serialize_sign_type")]
     pub sign_type: SignType,
+    /// Made on API v3: its result goes to notify_url as a v3 callback.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub v3: bool,
     pub status: RefundStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -650,6 +656,7 @@ impl Ledger {
             notify_url: notify_url.to_owned(),
             cloud_function: cloud_function.map(str::to_owned),
             sign_type,
+            v3: false,
             status: RefundStatus::Processing,
             created_at: now,
             success_time: None,
@@ -758,6 +765,25 @@ impl Ledger {
         self.refund_by_out_no
             .get(&(account.clone(), out_refund_no.to_owned()))
             .map(|&i| &self.refunds[i])
+    }
+
+    /// Marks an order as placed on API v3, so that its payment result goes out as a v3
+    /// callback.
+    pub fn mark_v3_order(&mut self, account: &Account, out_trade_no: &str) {
+        if let Some(order) = self
+            .orders
+            .get_mut(&(account.clone(), out_trade_no.to_owned()))
+        {
+            order.v3 = true;
+        }
+    }
+
+    /// Marks a refund as made on API v3, so that its result goes out as a v3 callback.
+    pub fn mark_v3_refund(&mut self, account: &Account, out_refund_no: &str) {
+        let key = (account.clone(), out_refund_no.to_owned());
+        if let Some(&index) = self.refund_by_out_no.get(&key) {
+            self.refunds[index].v3 = true;
+        }
     }
 
     /// An order by its transaction_id, as it is (no expiry applied).

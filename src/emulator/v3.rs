@@ -19,7 +19,9 @@ use super::lock;
 use super::merchant::DEFAULT_MCH_ID;
 use super::state::{Account, Order, REFUND_RECEIVED_INTO, Refund, RefundStatus, Refusal};
 use crate::time::{api_time, rfc3339};
+use crate::wechat::ApiV3Key;
 use crate::wechat::sign::nonce_str;
+use crate::wechat::v3::notify::encrypt;
 use crate::wechat::v3::{
     Authorization, MerchantKey, SCHEME, VerifyKey, WINDOW_SECONDS, answer_message, request_message,
 };
@@ -35,6 +37,9 @@ pub const WECHATPAY_PUBLIC_KEY: &str = include_str!("keys/wechatpay_public_key.p
 /// official vectors hold against the emulator.
 pub const DEFAULT_MERCHANT_PRIVATE_KEY: &str =
     include_str!("../wechat/v3/testdata/doc_private_key.pem");
+
+/// The default merchant's APIv3 key (APIv3密钥), which encrypts its v3 callbacks.
+pub const DEFAULT_MERCHANT_APIV3_KEY: &str = "EmulatorV3Key0123456789abcdefABC";
 
 /// The serial of the default merchant's API certificate, as its requests name it.
 pub const DEFAULT_MERCHANT_SERIAL: &str = "4F1E7D9C2A6B3E8F0D5C7A9B1E3F5D7C";
@@ -287,7 +292,7 @@ impl Core {
                 }
                 let call = Call {
                     merchant,
-                    account,
+                    account: account.clone(),
                     appid,
                     sub_appid: None,
                     sign_type: SignType::Md5,
@@ -295,9 +300,11 @@ impl Core {
                     message,
                     sandbox: false,
                 };
+                let out_trade_no = call.message.get("out_trade_no").unwrap_or("").to_owned();
                 let placed = self
                     .unified_order(&call, now, None)
                     .map_err(|r| fail(of_refusal(r)))?;
+                lock(self.ledger(false)).mark_v3_order(&account, &out_trade_no);
                 let field = |name: &str| placed.get(name).unwrap_or("").to_owned();
                 Some(match kind {
                     "native" => json!({ "code_url": field("code_url") }),
@@ -346,7 +353,8 @@ impl Core {
                 };
                 self.refund(&call, now, None)
                     .map_err(|r| fail(of_refusal(r)))?;
-                let ledger = lock(self.ledger(false));
+                let mut ledger = lock(self.ledger(false));
+                ledger.mark_v3_refund(&account, &out_refund_no);
                 let refund = ledger
                     .refund_by_out_no(&account, &out_refund_no)
                     .expect("the refund just made");
@@ -613,27 +621,110 @@ fn corrupt_signature(reply: &mut Reply) {
     }
 }
 
+/// The B2 headers of an answer or a callback, signed at `now` with the emulator's WeChat Pay
+/// key; a callback is signed again at each delivery, as its timestamp must be fresh.
+pub(super) fn signature_headers(body: &[u8], now: OffsetDateTime) -> Vec<(&'static str, String)> {
+    let timestamp = now.unix_timestamp().to_string();
+    let nonce = nonce_str();
+    let signature = wechatpay_key().sign(&answer_message(&timestamp, &nonce, body));
+    vec![
+        ("Wechatpay-Timestamp", timestamp),
+        ("Wechatpay-Nonce", nonce),
+        ("Wechatpay-Signature", signature),
+        ("Wechatpay-Serial", WECHATPAY_PUBLIC_KEY_ID.to_owned()),
+        ("Wechatpay-Signature-Type", SCHEME.to_owned()),
+        ("Request-ID", request_id()),
+    ]
+}
+
 /// A 2xx answer signed as WeChat Pay signs them (B2): a 204 when there is no body.
 fn signed_reply(body: Option<Vec<u8>>, now: OffsetDateTime) -> Reply {
     let status = if body.is_some() { 200 } else { 204 };
     let bytes = body.unwrap_or_default();
-    let timestamp = now.unix_timestamp().to_string();
-    let nonce = nonce_str();
-    let signature = wechatpay_key().sign(&answer_message(&timestamp, &nonce, &bytes));
     Reply {
         status,
         content_type: "application/json",
-        headers: vec![
-            ("Wechatpay-Timestamp", timestamp),
-            ("Wechatpay-Nonce", nonce),
-            ("Wechatpay-Signature", signature),
-            ("Wechatpay-Serial", WECHATPAY_PUBLIC_KEY_ID.to_owned()),
-            ("Wechatpay-Signature-Type", SCHEME.to_owned()),
-            ("Request-ID", request_id()),
-        ],
+        headers: signature_headers(&bytes, now),
         body: Body::Bytes(bytes),
         transport: None,
     }
+}
+
+/// A callback's body (B4): the event, with `resource` encrypted by the merchant's APIv3 key;
+/// None for a merchant without one.
+fn callback(
+    mch_id: &str,
+    event_type: &str,
+    summary: &str,
+    original_type: &str,
+    resource: &Value,
+    now: OffsetDateTime,
+) -> Option<String> {
+    if mch_id != DEFAULT_MCH_ID {
+        return None;
+    }
+    let key = ApiV3Key::new(DEFAULT_MERCHANT_APIV3_KEY);
+    let sealed = encrypt(&key, original_type, original_type, &resource.to_string()).ok()?;
+    let body = json!({
+        "id": format!("EV-{}", nonce_str().to_uppercase()),
+        "create_time": rfc3339(now),
+        "resource_type": "encrypt-resource",
+        "event_type": event_type,
+        "summary": summary,
+        "resource": sealed,
+    });
+    Some(body.to_string())
+}
+
+/// TRANSACTION.SUCCESS for a paid order placed on v3 (B4): the Transaction, encrypted.
+pub(super) fn payment_callback(order: &Order, now: OffsetDateTime) -> Option<String> {
+    let transaction = transaction(order);
+    callback(
+        &order.mch_id,
+        "TRANSACTION.SUCCESS",
+        "支付成功",
+        "transaction",
+        &transaction,
+        now,
+    )
+}
+
+/// REFUND.SUCCESS, REFUND.CLOSED or REFUND.ABNORMAL for a refund made on v3 (B4), with the
+/// refund's fields as the callback has them; None while it is processing.
+pub(super) fn refund_callback(refund: &Refund, now: OffsetDateTime) -> Option<String> {
+    let (event_type, summary) = match refund.status {
+        RefundStatus::Success => ("REFUND.SUCCESS", "退款成功"),
+        RefundStatus::RefundClose => ("REFUND.CLOSED", "退款关闭"),
+        RefundStatus::Change => ("REFUND.ABNORMAL", "退款异常"),
+        RefundStatus::Processing => return None,
+    };
+    let full = refund_json(refund);
+    let mut resource = json!({
+        "mchid": refund.mch_id,
+        "transaction_id": refund.transaction_id,
+        "out_trade_no": refund.out_trade_no,
+        "refund_id": refund.refund_id,
+        "out_refund_no": refund.out_refund_no,
+        "refund_status": full["status"],
+        "user_received_account": REFUND_RECEIVED_INTO,
+        "amount": {
+            "total": refund.total_fee,
+            "refund": refund.refund_fee,
+            "payer_total": refund.settlement_total_fee(),
+            "payer_refund": refund.settlement_refund_fee(),
+        },
+    });
+    if let Some(at) = refund.success_time {
+        resource["success_time"] = json!(rfc3339(at));
+    }
+    callback(
+        &refund.mch_id,
+        event_type,
+        summary,
+        "refund",
+        &resource,
+        now,
+    )
 }
 
 /// A refusal: v3's error JSON, not signed (B5).

@@ -6,6 +6,7 @@
 use serde_json::Value;
 use wxpay_ops::emulator::faults::FaultKind;
 
+use crate::emulator::Receiver;
 use crate::order::{NOTIFY, OPENID, Shop};
 
 fn query(shop: &Shop, api: &str, out_trade_no: &str) -> Value {
@@ -376,6 +377,134 @@ fn what_v3_has_no_place_for_is_refused_before_anything_is_sent() {
     .expect(2)
     .error_mentions("no product_id");
     assert_eq!(shop.requests("/v3/pay/transactions/native"), 0);
+}
+
+/// Saves the `n`th request the receiver got as headers and body files; their names.
+fn saved(shop: &Shop, receiver: &Receiver, n: usize) -> (String, String) {
+    let bodies = receiver.wait_for(n + 1);
+    let head = receiver.heads()[n].clone();
+    let (headers, body) = (format!("cb{n}.headers"), format!("cb{n}.json"));
+    std::fs::write(shop.env.path(&headers), head).unwrap();
+    std::fs::write(shop.env.path(&body), &bodies[n]).unwrap();
+    (headers, body)
+}
+
+#[test]
+fn an_order_and_a_refund_made_on_v3_are_called_back_on_v3_and_retried() {
+    let shop = Shop::new();
+    // The handler refuses the first callback: it comes again, signed again.
+    let receiver = Receiver::start(vec![(500, "{}"), (204, ""), (200, "")]);
+    let url = receiver.url.clone();
+    shop.run(&[
+        "order",
+        "create",
+        "--api",
+        "v3",
+        "--trade-type",
+        "NATIVE",
+        "--out-trade-no",
+        "CB-1",
+        "--amount",
+        "880",
+        "--body",
+        "Tea",
+        "--notify-url",
+        &url,
+    ])
+    .expect(0);
+    let transaction_id = shop.pay("CB-1");
+    let (headers, body) = saved(&shop, &receiver, 1);
+    let verified = shop
+        .run(&[
+            "notify",
+            "decrypt",
+            "--api",
+            "v3",
+            "--headers",
+            &headers,
+            &body,
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(verified["event_type"], "TRANSACTION.SUCCESS");
+    assert_eq!(verified["fields"]["out_trade_no"], "CB-1");
+    assert_eq!(
+        verified["fields"]["transaction_id"],
+        transaction_id.as_str()
+    );
+    assert_eq!(verified["fields"]["amount"]["total"], 880);
+    let first = receiver.heads()[0].clone();
+    let signature = |head: &str| {
+        head.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("wechatpay-signature:"))
+            .map(str::to_owned)
+    };
+    assert!(signature(&first).is_some());
+    assert_ne!(
+        signature(&first),
+        signature(&receiver.heads()[1]),
+        "signed at each delivery"
+    );
+
+    // A refund made on v3 is called back as REFUND.SUCCESS, to the refund's notify_url.
+    shop.run(&[
+        "refund",
+        "create",
+        "--api",
+        "v3",
+        "--out-trade-no",
+        "CB-1",
+        "--total",
+        "880",
+        "--refund",
+        "80",
+        "--out-refund-no",
+        "CB-R1",
+        "--notify-url",
+        &url,
+        "--yes",
+    ])
+    .expect(0);
+    // The refund completes at the emulator's next request.
+    shop.run(&["refund", "query", "--api", "v3", "--out-refund-no", "CB-R1"])
+        .expect(0);
+    let (headers, body) = saved(&shop, &receiver, 2);
+    let refund = shop
+        .run(&[
+            "notify",
+            "decrypt",
+            "--api",
+            "v3",
+            "--headers",
+            &headers,
+            &body,
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(refund["event_type"], "REFUND.SUCCESS");
+    assert_eq!(refund["fields"]["out_refund_no"], "CB-R1");
+    assert_eq!(refund["fields"]["refund_status"], "SUCCESS");
+    assert_eq!(refund["fields"]["amount"]["refund"], 80);
+    // Another APIv3 key does not decrypt it.
+    std::fs::write(
+        shop.env.path("other.key"),
+        "EmulatorV3Key0123456789abcdefXYZ",
+    )
+    .unwrap();
+    crate::common::set_mode(&shop.env.path("other.key"), 0o600);
+    shop.run(&[
+        "notify",
+        "decrypt",
+        "--api",
+        "v3",
+        "--headers",
+        &headers,
+        &body,
+        "--apiv3-key-file",
+        "other.key",
+    ])
+    .expect(4)
+    .error_mentions("does not decrypt");
 }
 
 mod bills {

@@ -146,14 +146,15 @@ fn refunds_over_mutual_tls_with_the_pem_pair_and_the_p12_and_not_without() {
 }
 
 /// A notify_url that answers from a script of replies (the last one repeats) and keeps what
-/// it was sent.
-struct Receiver {
-    url: String,
+/// it was sent: each body, and each request's header lines.
+pub struct Receiver {
+    pub url: String,
     bodies: Arc<Mutex<Vec<String>>>,
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl Receiver {
-    fn start(replies: Vec<(u16, &'static str)>) -> Receiver {
+    pub fn start(replies: Vec<(u16, &'static str)>) -> Receiver {
         Receiver::start_on("127.0.0.1:0", replies)
     }
 
@@ -163,23 +164,27 @@ impl Receiver {
         let listener = TcpListener::bind(address).unwrap();
         let url = format!("http://{}/notify", listener.local_addr().unwrap());
         let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
-        let kept = bodies.clone();
+        let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (kept, kept_heads) = (bodies.clone(), heads.clone());
         std::thread::spawn(move || {
             for (n, stream) in listener.incoming().enumerate() {
                 let Ok(mut stream) = stream else { return };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut length = 0;
+                let mut head = String::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                         break;
                     }
+                    head.push_str(&line);
                     if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                         length = value.trim().parse().unwrap();
                     }
                 }
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).unwrap();
+                kept_heads.lock().unwrap().push(head);
                 kept.lock().unwrap().push(String::from_utf8(body).unwrap());
                 let (status, reply) = replies[n.min(replies.len() - 1)];
                 let _ = write!(
@@ -189,10 +194,15 @@ impl Receiver {
                 );
             }
         });
-        Receiver { url, bodies }
+        Receiver { url, bodies, heads }
     }
 
-    fn wait_for(&self, count: usize) -> Vec<String> {
+    /// The header lines of the requests so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+
+    pub fn wait_for(&self, count: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let bodies = self.bodies.lock().unwrap().clone();

@@ -97,6 +97,10 @@ impl Shop {
                 );
             }
         }
+        let apiv3_key = wxpay_ops::emulator::v3::DEFAULT_MERCHANT_APIV3_KEY;
+        for shown in [&output.stdout, &output.stderr] {
+            assert!(!shown.contains(apiv3_key), "the APIv3 key leaked:\n{shown}");
+        }
         output
     }
 
