@@ -44,12 +44,16 @@ pub const DEFAULT_MERCHANT_APIV3_KEY: &str = "EmulatorV3Key0123456789abcdefABC";
 /// The serial of the default merchant's API certificate, as its requests name it.
 pub const DEFAULT_MERCHANT_SERIAL: &str = "4F1E7D9C2A6B3E8F0D5C7A9B1E3F5D7C";
 
+/// The emulator's WeChat Pay private key, for `notify check --api v3`, whose callbacks a
+/// handler set up against the emulator verifies with [`WECHATPAY_PUBLIC_KEY`].
+pub fn wechatpay_signing_key() -> MerchantKey {
+    MerchantKey::from_pem(include_bytes!("keys/wechatpay_private_key.pem"))
+        .expect("the emulator's key is a PKCS#8 RSA key")
+}
+
 fn wechatpay_key() -> &'static MerchantKey {
     static KEY: OnceLock<MerchantKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        MerchantKey::from_pem(include_bytes!("keys/wechatpay_private_key.pem"))
-            .expect("the emulator's key is a PKCS#8 RSA key")
-    })
+    KEY.get_or_init(wechatpay_signing_key)
 }
 
 fn default_merchant_key() -> &'static VerifyKey {

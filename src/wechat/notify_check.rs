@@ -23,11 +23,13 @@ pub const WECHAT_WAIT: Duration = Duration::from_secs(5);
 /// external entities fetches the URL in it.
 pub const XXE_SAMPLE: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE foo [<!ENTITY xxe SYSTEM \"http://tst.qq.com/xxe_inject/463103c2ee4067e1c4f5318440dc245d\">]>\n<foo><value>&xxe;</value></foo>\n";
 
-/// What the handler is: a v2 notify URL (XML notifications) or a cloud function (JSON events).
+/// What the handler is: a v2 notify URL (XML notifications), a cloud function (JSON events),
+/// or a v3 notify URL (signed JSON callbacks, B4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Notify,
     Cloud,
+    V3,
 }
 
 /// The acceptance cases, numbered as `--only` takes them.
@@ -43,6 +45,14 @@ pub enum Case {
     CloudValid,
     CloudAgain,
     CloudMalformed,
+    V3Valid,
+    V3Again,
+    V3Changed,
+    V3Probe,
+    V3Stale,
+    V3Amount,
+    V3Foreign,
+    V3Refund,
 }
 
 impl Case {
@@ -58,6 +68,16 @@ impl Case {
                 Case::Malformed,
             ],
             Mode::Cloud => &[Case::CloudValid, Case::CloudAgain, Case::CloudMalformed],
+            Mode::V3 => &[
+                Case::V3Valid,
+                Case::V3Again,
+                Case::V3Changed,
+                Case::V3Probe,
+                Case::V3Stale,
+                Case::V3Amount,
+                Case::V3Foreign,
+                Case::V3Refund,
+            ],
         }
     }
 
@@ -76,6 +96,14 @@ impl Case {
     pub fn mode(self) -> Mode {
         match self {
             Case::CloudValid | Case::CloudAgain | Case::CloudMalformed => Mode::Cloud,
+            Case::V3Valid
+            | Case::V3Again
+            | Case::V3Changed
+            | Case::V3Probe
+            | Case::V3Stale
+            | Case::V3Amount
+            | Case::V3Foreign
+            | Case::V3Refund => Mode::V3,
             _ => Mode::Notify,
         }
     }
@@ -92,6 +120,14 @@ impl Case {
             Case::CloudValid => "valid payment event",
             Case::CloudAgain => "the same event again",
             Case::CloudMalformed => "malformed events",
+            Case::V3Valid => "valid TRANSACTION.SUCCESS callback",
+            Case::V3Again => "the same callback again, signed again",
+            Case::V3Changed => "body changed after signing",
+            Case::V3Probe => "probe signature (WECHATPAY/SIGNTEST/)",
+            Case::V3Stale => "timestamp 10 minutes old",
+            Case::V3Amount => "amount differs from the order",
+            Case::V3Foreign => "resource under another APIv3 key; another merchant's mchid",
+            Case::V3Refund => "REFUND.SUCCESS callback",
         }
     }
 
@@ -106,6 +142,10 @@ impl Case {
             Case::CloudValid => "errcode 0 within 5 s",
             Case::CloudAgain => "errcode 0 again",
             Case::CloudMalformed => "an answer, no crash; then errcode 0 to a valid one",
+            Case::V3Valid => "200 or 204 within 5 s",
+            Case::V3Again | Case::V3Refund => "200 or 204",
+            Case::V3Changed | Case::V3Probe | Case::V3Stale | Case::V3Amount => "4xx or 5xx",
+            Case::V3Foreign => "4xx or 5xx to both",
         }
     }
 }
@@ -155,6 +195,7 @@ impl Sent {
     pub fn got(&self, mode: Mode) -> String {
         match &self.answer {
             Answer::Acknowledged { .. } if mode == Mode::Cloud => "errcode 0".to_owned(),
+            Answer::Acknowledged { status } if mode == Mode::V3 => format!("HTTP {status}"),
             Answer::Acknowledged { .. } => "SUCCESS".to_owned(),
             Answer::Other { status, said } if said.is_empty() => format!("HTTP {status}"),
             Answer::Other { status, said } => format!("HTTP {status} {said}"),
@@ -333,19 +374,27 @@ pub fn check_target(url: &str, allowed_host: Option<&str>) -> Result<(), TargetE
     }
 }
 
-/// What a check needs: where to send, the order to report paid, and the merchant's key.
+/// What a check needs: where to send, the order to report paid, and the keys.
 pub struct CheckOptions {
     pub mode: Mode,
     pub url: String,
     /// Where refund notifications go; the payment URL when the same.
     pub refund_url: String,
-    pub key: ApiKey,
-    pub sign_type: SignType,
+    pub signer: Signer,
     pub order: PaidOrder,
     /// How long to wait for each answer.
     pub timeout: Duration,
     /// Trusted roots for an https:// handler; the system's when None.
     pub tls: Option<rustls::ClientConfig>,
+}
+
+/// What notifications are signed and encrypted with.
+pub enum Signer {
+    /// v2 notifications and cloud events: the merchant's API key and its orders' sign type.
+    V2 { key: ApiKey, sign_type: SignType },
+    /// v3 callbacks: WeChat Pay's signing key, as the handler knows its public key, and the
+    /// merchant's APIv3 key.
+    V3(Box<v3::V3Signer>),
 }
 
 pub struct Checker {
@@ -380,6 +429,13 @@ impl Checker {
     }
 
     pub async fn run(&mut self, case: Case) -> CaseResult {
+        if case.mode() == Mode::V3 {
+            return self.run_v3(case).await;
+        }
+        let Signer::V2 { .. } = &self.options.signer else {
+            let note = "the v2 cases need the API v2 key".to_owned();
+            return result(case, Vec::new(), false, Some(note));
+        };
         match case {
             Case::Valid | Case::CloudValid => self.valid(case).await,
             Case::Again | Case::CloudAgain => self.again(case).await,
@@ -388,6 +444,15 @@ impl Checker {
             Case::Foreign => self.foreign().await,
             Case::Refund => self.refund().await,
             Case::Malformed | Case::CloudMalformed => self.malformed(case).await,
+            _ => unreachable!("v3 cases are run above"),
+        }
+    }
+
+    /// The API v2 key and sign type; the v2 cases run only with them (checked in `run`).
+    fn v2(&self) -> (&ApiKey, SignType) {
+        match &self.options.signer {
+            Signer::V2 { key, sign_type } => (key, *sign_type),
+            Signer::V3(_) => unreachable!("checked in run"),
         }
     }
 
@@ -395,14 +460,15 @@ impl Checker {
     fn valid_body(&self) -> Vec<u8> {
         let order = &self.options.order;
         match self.options.mode {
-            Mode::Notify => order
-                .notification(&self.options.key, self.options.sign_type)
-                .to_xml()
-                .into_bytes(),
+            Mode::Notify => {
+                let (key, sign_type) = self.v2();
+                order.notification(key, sign_type).to_xml().into_bytes()
+            }
             Mode::Cloud => order
                 .cloud_event(CLOUD_PROVIDER_MCH_ID)
                 .to_string()
                 .into_bytes(),
+            Mode::V3 => self.payment_callback(order).1,
         }
     }
 
@@ -445,7 +511,7 @@ impl Checker {
         let holds = again.answer.acknowledged();
         sent.push(again);
         let seen = match self.options.mode {
-            Mode::Notify => "transaction_id",
+            Mode::Notify | Mode::V3 => "transaction_id",
             Mode::Cloud => "transactionId",
         };
         let mut note = format!(
@@ -470,7 +536,7 @@ impl Checker {
         let mut message = self.options.order.fields();
         // A well-formed sign of the right length, made with a key that is not the merchant's.
         let forged = ApiKey::new(nonce_str());
-        super::notify_build::sign_notification(&mut message, &forged, self.options.sign_type);
+        super::notify_build::sign_notification(&mut message, &forged, self.v2().1);
         let sent = self
             .send(
                 "wrong sign",
@@ -493,7 +559,8 @@ impl Checker {
             amounts: vec![("cash_fee".to_owned(), amount.to_string())],
             ..order.clone()
         };
-        let message = changed.notification(&self.options.key, self.options.sign_type);
+        let (key, sign_type) = self.v2();
+        let message = changed.notification(key, sign_type);
         let sent = self
             .send(
                 "total_fee changed",
@@ -529,7 +596,8 @@ impl Checker {
                 },
             ),
         ] {
-            let message = changed.notification(&self.options.key, self.options.sign_type);
+            let (key, sign_type) = self.v2();
+            let message = changed.notification(key, sign_type);
             sent.push(
                 self.send(what, &self.options.url, message.to_xml().into_bytes())
                     .await,
@@ -563,7 +631,7 @@ impl Checker {
             transaction_id: order.transaction_id.clone(),
         };
         let url = self.options.refund_url.clone();
-        let under_key = refund.notification(&self.options.key).to_xml();
+        let under_key = refund.notification(self.v2().0).to_xml();
         let valid = self
             .send("under the key", &url, under_key.into_bytes())
             .await;
@@ -614,7 +682,7 @@ impl Checker {
         let valid = self.valid_body();
         let truncated = valid[..valid.len() / 2].to_vec();
         let third = match self.options.mode {
-            Mode::Notify => ("XXE", XXE_SAMPLE.as_bytes().to_vec()),
+            Mode::Notify | Mode::V3 => ("XXE", XXE_SAMPLE.as_bytes().to_vec()),
             Mode::Cloud => {
                 let mut event = self.options.order.cloud_event(CLOUD_PROVIDER_MCH_ID);
                 if let Some(fields) = event.as_object_mut() {
@@ -651,24 +719,33 @@ impl Checker {
                  nothing around it"
             }
             Mode::Cloud => "; the acknowledgement is the JSON {\"errcode\": 0}, errcode a number",
+            Mode::V3 => "; the acknowledgement is HTTP 200 or 204",
         }
     }
 
     async fn send(&self, what: &'static str, url: &str, body: Vec<u8>) -> Sent {
+        // Every delivery carries a Request-ID (reference A4).
+        let headers = vec![("Request-ID", nonce_str())];
+        self.send_with(what, url, headers, body).await
+    }
+
+    async fn send_with(
+        &self,
+        what: &'static str,
+        url: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> Sent {
         let content_type = match self.options.mode {
             Mode::Notify => "text/xml",
-            Mode::Cloud => "application/json",
+            Mode::Cloud | Mode::V3 => "application/json",
         };
         let started = Instant::now();
-        let response = self
-            .http
-            .post(url)
-            .header("Content-Type", content_type)
-            // Every delivery carries a Request-ID (reference A4).
-            .header("Request-ID", nonce_str())
-            .body(body)
-            .send()
-            .await;
+        let mut request = self.http.post(url).header("Content-Type", content_type);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.body(body).send().await;
         let answer = match response {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -690,6 +767,8 @@ impl Checker {
         let acknowledged = match self.options.mode {
             Mode::Notify => is_success_reply(status, reply),
             Mode::Cloud => is_cloud_ack(status, reply),
+            // B4: a 200 or 204 takes the callback, whatever its body.
+            Mode::V3 => matches!(status, 200 | 204),
         };
         if acknowledged {
             Answer::Acknowledged { status }
@@ -796,12 +875,21 @@ fn said(mode: Mode, reply: &[u8]) -> String {
             let code = m.get("return_code")?.to_owned();
             Some(format!("{code} {}", m.get("return_msg").unwrap_or("")))
         }),
-        Mode::Cloud => serde_json::from_slice::<serde_json::Value>(reply)
+        Mode::Cloud | Mode::V3 => serde_json::from_slice::<serde_json::Value>(reply)
             .ok()
             .and_then(|answer| {
-                let code = answer.get("errcode")?.to_string();
-                let message = answer.get("errmsg").and_then(|m| m.as_str()).unwrap_or("");
-                Some(format!("errcode {code} {message}"))
+                let text = |name: &str| answer.get(name).and_then(|m| m.as_str());
+                match mode {
+                    Mode::V3 => Some(format!(
+                        "{} {}",
+                        text("code")?,
+                        text("message").unwrap_or("")
+                    )),
+                    _ => {
+                        let code = answer.get("errcode")?.to_string();
+                        Some(format!("errcode {code} {}", text("errmsg").unwrap_or("")))
+                    }
+                }
             }),
     };
     let text = parsed.unwrap_or_else(|| String::from_utf8_lossy(reply).into_owned());
@@ -848,6 +936,9 @@ fn digits(count: usize) -> String {
         })
         .collect()
 }
+
+mod v3;
+pub use v3::V3Signer;
 
 #[cfg(test)]
 mod tests {

@@ -333,6 +333,13 @@ pub enum Reply {
 /// request per connection, each request's body handed to `handle`. It serves until the test
 /// ends or `handle` says [`Reply::Die`]. Its base URL, `http://127.0.0.1:PORT`.
 pub fn serve_http(mut handle: impl FnMut(&[u8]) -> Reply + Send + 'static) -> String {
+    serve_http_with_headers(move |_, body| handle(body))
+}
+
+/// As [`serve_http`], the handler given the request's header lines too.
+pub fn serve_http_with_headers(
+    mut handle: impl FnMut(&str, &[u8]) -> Reply + Send + 'static,
+) -> String {
     use std::io::{BufRead, BufReader, Read};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
@@ -341,11 +348,13 @@ pub fn serve_http(mut handle: impl FnMut(&[u8]) -> Reply + Send + 'static) -> St
             let Ok(stream) = stream else { continue };
             let mut reader = BufReader::new(&stream);
             let mut length = 0;
+            let mut head = String::new();
             loop {
                 let mut line = String::new();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                     break;
                 }
+                head.push_str(&line);
                 if let Some((name, value)) = line.split_once(':')
                     && name.eq_ignore_ascii_case("content-length")
                 {
@@ -356,7 +365,7 @@ pub fn serve_http(mut handle: impl FnMut(&[u8]) -> Reply + Send + 'static) -> St
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
-            match handle(&body) {
+            match handle(&head, &body) {
                 Reply::Answer(status, text) => {
                     let _ = write!(
                         &stream,

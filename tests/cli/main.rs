@@ -19,6 +19,7 @@ mod ledger_runs;
 mod login;
 mod notify;
 mod notify_check;
+mod notify_check_v3;
 mod notify_v3;
 mod numbers;
 mod order;

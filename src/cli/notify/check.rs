@@ -5,17 +5,23 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::common::api::{amount, build, call_failure, client_options, parse_seconds};
+use crate::cli::common::ApiFlag;
+use crate::cli::common::api::{
+    amount, build, call_failure, client_options, parse_seconds, timeouts, v3_client,
+};
 use crate::cli::failure::{Failure, exit};
-use crate::cli::settings::{Context, KeyArgs, Selected, SignTypeParser, sign_type};
+use crate::cli::settings::{ApiV3KeyArgs, Context, KeyArgs, Selected, SignTypeParser, sign_type};
 use crate::config::client::MutualTls;
 use crate::output::{Format, Record, record_of};
+use crate::wechat::SignType;
 use crate::wechat::api::{Endpoint, OrderKey, OrderState};
+use crate::wechat::client::RetryPolicy;
+use crate::wechat::gateway::Gateway;
 use crate::wechat::notify_build::PaidOrder;
 use crate::wechat::notify_check::{
-    Case, CaseResult, CheckOptions, Checker, Mode, Payee, WECHAT_WAIT, check_target,
+    Case, CaseResult, CheckOptions, Checker, Mode, Payee, Signer, V3Signer, WECHAT_WAIT,
+    check_target,
 };
-use crate::wechat::{ApiKey, SignType};
 
 pub const CHECK_AFTER_HELP: &str = "\
 Cases (--only N): 1 a valid payment notification gets the SUCCESS reply within 5 s; 2 the same \
@@ -25,8 +31,14 @@ when req_info is encrypted under the key, none under another key; 7 an empty bod
 and an XXE payload get no SUCCESS, and the handler still acknowledges the next valid \
 notification. With --cloud: 1 a valid event gets {\"errcode\": 0} within 5 s; 2 the same event \
 again gets errcode 0; 3 malformed events crash nothing, and the next valid event gets errcode \
-0.\n\nNotifications are signed with the profile's API key and report the order paid: send them \
-only to a handler you are testing. Exit 0 when every case holds, 1 when one does not.";
+0. With --api v3 (callbacks signed with the emulator's WeChat Pay key, resources encrypted with \
+the profile's APIv3 key): 1 a valid TRANSACTION.SUCCESS callback gets 200 or 204 within 5 s; 2 \
+the same callback again, signed again, gets 200 or 204; 3 a body changed after signing, 4 a \
+probe signature (WECHATPAY/SIGNTEST/), 5 a timestamp 10 minutes old, 6 an amount other than the \
+order's, 7 a resource under another APIv3 key or naming another mchid get a 4xx or 5xx; 8 a \
+REFUND.SUCCESS callback gets 200 or 204.\n\nNotifications are signed with the profile's keys \
+and report the order paid: send them only to a handler you are testing. Exit 0 when every case \
+holds, 1 when one does not.";
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -37,11 +49,15 @@ pub struct CheckArgs {
 
     /// Check a cloud function's callback contract (JSON events, {"errcode": 0}) instead of a
     /// notify URL
-    #[arg(long)]
+    #[arg(long, conflicts_with = "api")]
     cloud: bool,
 
-    /// Run only case N (1 to 7; 1 to 3 with --cloud)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=7))]
+    /// The API of the handler's callbacks: v2 XML notifications, or v3 signed JSON callbacks
+    #[arg(long, value_enum, default_value_t = ApiFlag::V2)]
+    api: ApiFlag,
+
+    /// Run only case N (1 to 7; 1 to 3 with --cloud; 1 to 8 with --api v3)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
     only: Option<u8>,
 
     /// Seconds to wait for each answer [default: 5, as WeChat Pay waits]
@@ -75,13 +91,16 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     keys: KeyArgs,
+
+    #[command(flatten)]
+    apiv3_keys: ApiV3KeyArgs,
 }
 
 pub fn run(context: &Context, args: CheckArgs) -> Result<u8, Failure> {
-    let mode = if args.cloud {
-        Mode::Cloud
-    } else {
-        Mode::Notify
+    let mode = match (args.cloud, args.api) {
+        (true, _) => Mode::Cloud,
+        (false, ApiFlag::V2) => Mode::Notify,
+        (false, ApiFlag::V3) => Mode::V3,
     };
     let cases = chosen_cases(mode, args.only)?;
     let refund_url = args.refund_url.clone().unwrap_or_else(|| args.url.clone());
@@ -93,14 +112,20 @@ pub fn run(context: &Context, args: CheckArgs) -> Result<u8, Failure> {
         })?;
     }
     let selected = context.select()?;
-    let key = context.api_key(&args.keys, Some(&selected))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::TEMPORARY, format!("cannot start: {e}")))?;
+    let signer = match mode {
+        Mode::V3 => Signer::V3(Box::new(v3_signer(context, &selected, &args)?)),
+        Mode::Notify | Mode::Cloud => Signer::V2 {
+            key: context.api_key(&args.keys, Some(&selected))?,
+            sign_type: sign_type(args.sign_type, Some(&selected)),
+        },
+    };
     let order = match &args.from_order {
         Some(number) => {
-            let state = query(context, &selected, key.clone(), number, &runtime)?;
+            let state = query(context, &selected, &signer, &args, number, &runtime)?;
             from_state(&selected, &state)?
         }
         None => made_up(&selected, &args)?,
@@ -109,8 +134,7 @@ pub fn run(context: &Context, args: CheckArgs) -> Result<u8, Failure> {
         mode,
         url: args.url.clone(),
         refund_url,
-        key,
-        sign_type: sign_type(args.sign_type, Some(&selected)),
+        signer,
         order,
         timeout: args.timeout.unwrap_or(WECHAT_WAIT),
         tls: None,
@@ -138,19 +162,23 @@ fn chosen_cases(mode: Mode, only: Option<u8>) -> Result<Vec<Case>, Failure> {
             .map(|c| vec![c])
             .ok_or_else(|| {
                 Failure::usage(format!(
-                    "--only {n}: a cloud function has cases 1 to {}",
+                    "--only {n}: this check has cases 1 to {}",
                     Case::all(mode).len()
                 ))
-                .hint("cases 4 to 7 are those of a notify URL, without --cloud")
+                .hint(match mode {
+                    Mode::Cloud => "cases 4 to 7 are those of a notify URL, without --cloud",
+                    _ => "a v2 notify URL has cases 1 to 7, a v3 one 1 to 8",
+                })
             }),
     }
 }
 
-/// The order as orderquery reports it on the profile's host.
+/// The order as orderquery reports it on the profile's host, on the API checked.
 fn query(
     context: &Context,
     selected: &Selected,
-    key: ApiKey,
+    signer: &Signer,
+    args: &CheckArgs,
     number: &str,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<OrderState, Failure> {
@@ -158,15 +186,23 @@ fn query(
     order
         .validate()
         .map_err(|e| Failure::usage(format!("--from-order: {e}")))?;
-    let options = client_options(context, selected, key, MutualTls::Never)?;
-    let client = build(crate::wechat::client::ClientOptions {
-        sub_mch_id: selected.profile.sub_mch_id.clone(),
-        sub_appid: selected.profile.sub_appid.clone(),
-        ..options
-    })?;
-    let prepared = client.prepare(Endpoint::OrderQuery, &[order.field()]);
+    let gateway = match signer {
+        Signer::V2 { key, .. } => {
+            let options = client_options(context, selected, key.clone(), MutualTls::Never)?;
+            Gateway::V2(build(crate::wechat::client::ClientOptions {
+                sub_mch_id: selected.profile.sub_mch_id.clone(),
+                sub_appid: selected.profile.sub_appid.clone(),
+                ..options
+            })?)
+        }
+        Signer::V3(_) => {
+            let timeouts = timeouts(selected, None, None)?;
+            let retry = RetryPolicy::default();
+            Gateway::V3(v3_client(context, selected, &args.keys, timeouts, retry)?)
+        }
+    };
     runtime
-        .block_on(client.send_and_read(&prepared, OrderState::read))
+        .block_on(gateway.call(&gateway.order_query(&order)))
         .map_err(|e| {
             call_failure(
                 &format!("orderquery of {number} (--from-order)"),
@@ -176,6 +212,28 @@ fn query(
                 None,
             )
         })
+}
+
+/// What v3 callbacks are made with: the emulator's WeChat Pay key, which a handler under test
+/// trusts as the emulator's profile names it, and the profile's APIv3 key.
+fn v3_signer(
+    context: &Context,
+    selected: &Selected,
+    args: &CheckArgs,
+) -> Result<V3Signer, Failure> {
+    let apiv3_key = context.apiv3_key(&args.apiv3_keys, Some(selected))?;
+    let serial = crate::emulator::v3::WECHATPAY_PUBLIC_KEY_ID.to_owned();
+    if selected.profile.wechatpay_public_key_id.as_deref() != Some(serial.as_str()) {
+        context.printer.warn(&format!(
+            "callbacks are signed with the emulator's WeChat Pay key ({serial}), not the one profile {:?} names: the handler under test must verify with the emulator's public key (its profile's wechatpay_public_key_pem)",
+            selected.name
+        ));
+    }
+    Ok(V3Signer {
+        key: crate::emulator::v3::wechatpay_signing_key(),
+        serial,
+        apiv3_key,
+    })
 }
 
 /// The profile's merchant and app, whose handler is checked.
