@@ -206,6 +206,9 @@ pub enum DownloadError {
     /// API v3: the apply answer's signature does not check out (B2).
     #[error("the answer's signature does not verify: {0}; it may not come from WeChat Pay")]
     Unverified(crate::wechat::v3::AnswerError),
+    /// API v3: a verified answer about the bill that does not say what B6 says it does.
+    #[error("the bill's answer from WeChat Pay {0}")]
+    BadAnswer(String),
     /// API v3: the bill's SHA-1 is not the one the signed answer gave (B6).
     #[error(
         "the bill's SHA-1 is {received}, not the {expected} WeChat Pay's signed answer gave: it was changed or cut on the way"
@@ -232,6 +235,7 @@ impl DownloadError {
             DownloadError::Refused(_)
             | DownloadError::BadSign
             | DownloadError::Unverified(_)
+            | DownloadError::BadAnswer(_)
             | DownloadError::HashMismatch { .. }
             | DownloadError::File(_)
             | DownloadError::Tls(_) => false,
@@ -400,9 +404,8 @@ async fn fetch_once_v3(
         }
     };
     let text = |name: &str| answer.get(name).and_then(serde_json::Value::as_str);
-    let malformed = |problem: &str| {
-        DownloadError::Temporary(format!("the bill's answer from WeChat Pay {problem}"))
-    };
+    // Verified, yet not B6's answer: asking again gets the same.
+    let malformed = |problem: &str| DownloadError::BadAnswer(problem.to_owned());
     if !text("hash_type").is_some_and(|t| t.eq_ignore_ascii_case("SHA1")) {
         return Err(malformed("has no hash_type SHA1"));
     }
@@ -412,7 +415,11 @@ async fn fetch_once_v3(
         .to_ascii_lowercase();
     let url = text("download_url").ok_or_else(|| malformed("has no download_url"))?;
     let body = match client.download_stream(url).await {
-        Ok(body) => body,
+        // Recorded as where the bill was asked for: the download URL's token is good once.
+        Ok(body) => body.shown_as(client.shown_url(&apply)),
+        Err(ClientError::Payload { problem, .. }) => {
+            return Err(malformed(&format!("gives a download_url that {problem}")));
+        }
         Err(error) => return classify(error),
     };
     save_blocking(path, body, on_bytes, Some(expected)).await

@@ -441,7 +441,8 @@ fn close(context: &Context, args: OrderCloseArgs) -> Result<u8, Failure> {
         Some((exit::REFUSED, hint))
     };
     let result = api.block_on(api.gateway.call::<()>(&prepared));
-    let already = matches!(&result, Err(e) if e.error.err_code() == Some("ORDERCLOSED"));
+    let already = matches!(&result, Err(e) if e.error.err_code() == Some("ORDERCLOSED"))
+        && api.block_on(api.gateway.closed_for_sure(number));
     if !already {
         result.map_err(|e| {
             let what = format!("closeorder of {number}{}", sub_merchant(&api.gateway));

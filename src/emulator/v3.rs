@@ -468,14 +468,30 @@ fn prepay_message(kind: &str, body: &[u8], mch_id: &str) -> Result<Message, V3Er
         "MWEB" => {
             let info = body
                 .pointer("/scene_info/h5_info")
+                .and_then(Value::as_object)
                 .ok_or_else(|| param_error("H5下单需要传入 /scene_info/h5_info"))?;
+            // B4's H5Info; v3 refuses a field it does not know (B5, 270924358).
+            const FIELDS: [&str; 5] = ["type", "app_name", "app_url", "bundle_id", "package_name"];
+            if let Some(unknown) = info.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+                return Err(param_error(format!(
+                    "/scene_info/h5_info/{unknown} 不是合法的参数"
+                )));
+            }
+            if !matches!(
+                info.get("type").and_then(Value::as_str),
+                Some("iOS" | "Android" | "Wap")
+            ) {
+                return Err(param_error(
+                    "/scene_info/h5_info/type 应为 iOS、Android 或 Wap",
+                ));
+            }
             message.set("scene_info", json!({ "h5_info": info }).to_string());
         }
         _ => {}
     }
     if let Some(expire) = text("/time_expire") {
-        let at = OffsetDateTime::parse(expire, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| param_error("time_expire格式错误，应为RFC3339格式"))?;
+        let at = crate::time::parse_rfc3339(expire)
+            .ok_or_else(|| param_error("time_expire格式错误，应为RFC3339格式"))?;
         message.set("time_expire", api_time(at));
     }
     Ok(message)
@@ -588,6 +604,22 @@ fn transaction(order: &Order) -> Value {
         value["payer"] = json!({ "openid": payment.openid });
         value["amount"]["payer_total"] = json!(order.total_fee - payment.coupon_fee);
         value["amount"]["payer_currency"] = json!("CNY");
+        // The emulator's coupons are no-cash (免充值): funded by the merchant (B4's NOCASH).
+        value["promotion_detail"] = if payment.coupon_fee > 0 {
+            json!([{
+                "coupon_id": payment.coupon_id,
+                "name": "免充值代金券",
+                "scope": "GLOBAL",
+                "type": "NOCASH",
+                "amount": payment.coupon_fee,
+                "wechatpay_contribute": 0,
+                "merchant_contribute": payment.coupon_fee,
+                "other_contribute": 0,
+                "currency": "CNY",
+            }])
+        } else {
+            json!([])
+        };
     }
     value
 }

@@ -28,6 +28,14 @@ pub fn day_of(at: OffsetDateTime) -> Date {
     at.to_offset(BEIJING).date()
 }
 
+/// An RFC 3339 time from outside (API v3's answers and requests), in Beijing time; None when
+/// it does not parse, or lies where Beijing time cannot be told (the year 9999 at -12:00).
+pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &::time::format_description::well_known::Rfc3339)
+        .ok()?
+        .checked_to_offset(BEIJING)
+}
+
 /// `yyyyMMddHHmmss`, the API's time format.
 pub fn api_time(at: OffsetDateTime) -> String {
     at.to_offset(BEIJING)

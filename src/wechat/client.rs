@@ -820,6 +820,11 @@ impl BillBody {
         }
     }
 
+    /// The same bill, recorded as coming from `url`.
+    pub fn shown_as(self, url: String) -> BillBody {
+        BillBody { url, ..self }
+    }
+
     /// Where the bill came from, for the record (the request's fields travel in the body).
     pub fn url(&self) -> &str {
         &self.url

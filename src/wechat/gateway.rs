@@ -115,9 +115,7 @@ impl Gateway {
             Gateway::V2(client) => {
                 Outgoing::V2(client.prepare(Endpoint::OrderQuery, &[key.field()]))
             }
-            Gateway::V3(client) => {
-                Outgoing::V3(v3api::order_query(key, &client.mch_id, &client.appid))
-            }
+            Gateway::V3(client) => Outgoing::V3(v3api::order_query(key, &client.mch_id)),
         }
     }
 
@@ -183,6 +181,20 @@ impl Gateway {
                     .map_err(|error| CallError { error, attempts: 1 })
             }
             _ => unreachable!("a request is sent by the gateway that prepared it"),
+        }
+    }
+
+    /// Whether a refusal saying the order is already closed can be taken as the order's
+    /// state: v2's comes signed; v3's refusals are not (B5), so a verified query must say
+    /// CLOSED too.
+    pub async fn closed_for_sure(&self, out_trade_no: &str) -> bool {
+        match self {
+            Gateway::V2(_) => true,
+            Gateway::V3(_) => {
+                let query = self.order_query(&OrderKey::OutTradeNo(out_trade_no.to_owned()));
+                let state: Result<OrderState, CallError> = self.call(&query).await;
+                state.is_ok_and(|state| state.trade_state == "CLOSED")
+            }
         }
     }
 

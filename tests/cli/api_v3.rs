@@ -233,6 +233,62 @@ fn a_paid_order_is_refunded_on_v3_and_both_apis_agree_on_the_money() {
 }
 
 #[test]
+fn a_coupon_and_an_h5_order_read_the_same_on_both_apis() {
+    let shop = Shop::new();
+    shop.place("COUPON-1", "1000");
+    let options = wxpay_ops::emulator::state::PayOptions {
+        coupon_fee: Some(150),
+        ..Default::default()
+    };
+    (shop.emulator.core())
+        .pay(
+            wxpay_ops::emulator::merchant::DEFAULT_MCH_ID,
+            "COUPON-1",
+            &options,
+        )
+        .unwrap();
+    let (v2, v3) = (
+        query(&shop, "v2", "COUPON-1"),
+        query(&shop, "v3", "COUPON-1"),
+    );
+    agree(&v2, &v3);
+    assert_eq!(v3["coupon_fee"], 150, "{v3}");
+    assert_eq!(v2["coupon_fee"], v3["coupon_fee"]);
+    assert_eq!(v3["cash_fee"], 850);
+
+    // v2's h5_info (wap_url, wap_name) goes out in v3's names, which the emulator checks.
+    let scene =
+        r#"{"h5_info":{"type":"Wap","wap_url":"https://shop.example.com","wap_name":"Shop"}}"#;
+    let h5 = shop
+        .run(&[
+            "order",
+            "create",
+            "--api",
+            "v3",
+            "--trade-type",
+            "MWEB",
+            "--out-trade-no",
+            "H5-1",
+            "--amount",
+            "100",
+            "--body",
+            "Tea",
+            "--notify-url",
+            NOTIFY,
+            "--scene-info",
+            scene,
+        ])
+        .expect(0)
+        .json();
+    let url = h5["mweb_url"].as_str().unwrap();
+    assert!(url.contains("prepay_id="), "{url}");
+    assert!(
+        h5["prepay_id"].as_str().is_some_and(|id| url.contains(id)),
+        "{h5}"
+    );
+}
+
+#[test]
 fn an_answer_that_does_not_verify_or_is_about_another_order_is_not_used() {
     let shop = Shop::new();
     shop.place("T1", "100");

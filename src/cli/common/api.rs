@@ -285,7 +285,7 @@ fn connect_v3(context: &Context, args: &ApiArgs, selected: &Selected) -> Result<
     if args.sandbox {
         return Err(on_v3_only("--sandbox"));
     }
-    if args.sub_mch_id.is_some() {
+    if args.sub_mch_id.is_some() || args.sub_appid.is_some() {
         return Err(no_partner_on_v3());
     }
     let timeouts = args.timeouts(selected)?;
@@ -298,8 +298,10 @@ fn on_v3_only(what: &str) -> Failure {
 }
 
 fn no_partner_on_v3() -> Failure {
-    Failure::usage("service-provider mode (sub_mch_id) is not made on API v3 by this tool yet")
-        .hint("pass --api v2 for a sub-merchant's orders and bills")
+    Failure::usage(
+        "service-provider mode (sub_mch_id, sub_appid) is not made on API v3 by this tool yet",
+    )
+    .hint("pass --api v2 for a sub-merchant's orders and bills")
 }
 
 /// The v3 client for a profile: the merchant's private key and certificate serial, WeChat
@@ -320,7 +322,7 @@ pub fn v3_client(
             selected.name
         )));
     }
-    if profile.sub_mch_id.is_some() {
+    if profile.sub_mch_id.is_some() || profile.sub_appid.is_some() {
         return Err(no_partner_on_v3());
     }
     if let Some(flag) = keys.given() {

@@ -499,6 +499,7 @@ pub(crate) fn failure_code(error: &DownloadError) -> u8 {
         _ if error.is_temporary() => exit::TEMPORARY,
         DownloadError::BadSign
         | DownloadError::Unverified(_)
+        | DownloadError::BadAnswer(_)
         | DownloadError::HashMismatch { .. } => exit::VERIFY,
         DownloadError::Refused(_) => exit::REFUSED,
         _ => exit::USAGE,
@@ -512,6 +513,7 @@ pub(crate) fn failure_hint(error: &DownloadError) -> String {
         _ if error.is_temporary() => "nothing was saved under the bill's name; run the same command again later (exit 75); a range skips the days it already has".into(),
         DownloadError::BadSign => SIGN_HINT.into(),
         DownloadError::Unverified(_) => "check wechatpay_public_key_pem and wechatpay_public_key_id with `wxpay-ops config check`, and this machine's clock; nothing was saved".into(),
+        DownloadError::BadAnswer(_) => "nothing was saved; the answer was signed by WeChat Pay but is not a bill's answer: if it persists, report it to WeChat Pay with the date and type".into(),
         DownloadError::HashMismatch { .. } => "nothing was saved under the bill's name; run the same command again, and if the SHA-1 differs again, something between you and WeChat Pay changes the file".into(),
         DownloadError::Refused(_) => "check the profile's mch_id, appid and key with `wxpay-ops config check`, and the date and type".into(),
         DownloadError::File(e) => e.hint().unwrap_or_else(|| "check the bill folder".into()),

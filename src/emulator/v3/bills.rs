@@ -164,7 +164,11 @@ impl Core {
             fund_flow: kind == Kind::FundFlow,
             expires: now + URL_LIFETIME,
         };
-        lock(&self.v3_bills).insert(token.clone(), applied);
+        let mut applied_bills = lock(&self.v3_bills);
+        // A long-running emulator keeps only the URLs still good.
+        applied_bills.retain(|_, earlier| now < earlier.expires);
+        applied_bills.insert(token.clone(), applied);
+        drop(applied_bills);
         Ok(json!({
             "hash_type": "SHA1",
             "hash_value": hash,

@@ -4,8 +4,6 @@
 //! into the protocol's `yyyyMMddHHmmss` in Beijing time, as v2 gives them.
 
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::client::V3Prepared;
 use crate::wechat::Fen;
@@ -44,7 +42,7 @@ fn prepared(
 }
 
 /// `GET /v3/pay/transactions/{id|out-trade-no}/…?mchid=`.
-pub fn order_query(key: &OrderKey, mch_id: &str, appid: &str) -> V3Prepared {
+pub fn order_query(key: &OrderKey, mch_id: &str) -> V3Prepared {
     let (kind, field, number) = match key {
         OrderKey::OutTradeNo(number) => ("out-trade-no", "out_trade_no", number),
         OrderKey::TransactionId(id) => ("id", "transaction_id", id),
@@ -54,11 +52,9 @@ pub fn order_query(key: &OrderKey, mch_id: &str, appid: &str) -> V3Prepared {
         "/v3/pay/transactions/{kind}/{}?mchid={mchid}",
         segment(number)
     );
-    let binding = vec![
-        ("mchid", mch_id.to_owned()),
-        ("appid", appid.to_owned()),
-        (field, number.clone()),
-    ];
+    // Not the appid: a merchant's orders are placed under any of its apps, and the query
+    // names only the merchant.
+    let binding = vec![("mchid", mch_id.to_owned()), (field, number.clone())];
     prepared(Endpoint::OrderQuery, "GET", path, None, binding)
 }
 
@@ -81,7 +77,7 @@ pub enum V3OrderError {
     ProductId,
     #[error("service-provider orders (sub_mch_id) are not made on API v3 by this tool yet")]
     Partner,
-    #[error("scene_info {0:?} is not JSON with an h5_info object")]
+    #[error("scene_info {0:?} is not JSON, or (H5) has no h5_info object")]
     SceneInfo(String),
     #[error(
         "API v3 finds a refund by its out_refund_no only, not by {0}; to list an order's refunds, use API v2"
@@ -125,11 +121,17 @@ pub fn prepay(order: &UnifiedOrder, mch_id: &str, appid: &str) -> Result<V3Prepa
         body["payer"] = json!({ "openid": openid });
     }
     if let Some(scene_info) = &order.scene_info {
-        let h5_info = serde_json::from_str::<Value>(scene_info)
-            .ok()
-            .and_then(|v| v.get("h5_info").filter(|i| i.is_object()).cloned())
-            .ok_or_else(|| V3OrderError::SceneInfo(scene_info.clone()))?;
-        body["scene_info"]["h5_info"] = h5_info;
+        let refused = || V3OrderError::SceneInfo(scene_info.clone());
+        let v2: Value = serde_json::from_str(scene_info).map_err(|_| refused())?;
+        let h5_info = v2.get("h5_info").and_then(Value::as_object).map(h5_info);
+        match (h5_info, order.trade_type) {
+            (Some(h5_info), _) => body["scene_info"]["h5_info"] = h5_info,
+            (None, TradeType::Mweb) => return Err(refused()),
+            (None, _) => {}
+        }
+        if let Some(store_info) = v2.get("store_info").filter(|s| s.is_object()) {
+            body["scene_info"]["store_info"] = store_info.clone();
+        }
     }
     let kind = match order.trade_type {
         TradeType::Jsapi => "jsapi",
@@ -192,6 +194,31 @@ pub fn refund_query(key: &RefundKey) -> Result<V3Prepared, V3OrderError> {
     let path = format!("/v3/refund/domestic/refunds/{}", segment(number));
     let binding = vec![("out_refund_no", number.clone())];
     Ok(prepared(Endpoint::RefundQuery, "GET", path, None, binding))
+}
+
+/// v2's h5_info (A2.1: `type` IOS|Android|Wap, `app_name`, `bundle_id`, `package_name`,
+/// `wap_url`, `wap_name`) in v3's names (B4: `type` iOS|Android|Wap, `app_name`, `app_url`,
+/// `bundle_id`, `package_name`); v3 refuses fields it does not know.
+fn h5_info(v2: &Map<String, Value>) -> Value {
+    let mut v3 = Map::new();
+    for (from, to) in [
+        ("type", "type"),
+        ("app_name", "app_name"),
+        ("wap_name", "app_name"),
+        ("app_url", "app_url"),
+        ("wap_url", "app_url"),
+        ("bundle_id", "bundle_id"),
+        ("package_name", "package_name"),
+    ] {
+        if let Some(value) = v2.get(from) {
+            let value = match value.as_str() {
+                Some(kind) if to == "type" && kind.eq_ignore_ascii_case("ios") => json!("iOS"),
+                _ => value.clone(),
+            };
+            v3.entry(to).or_insert(value);
+        }
+    }
+    Value::Object(v3)
 }
 
 fn missing(field: &str) -> ClientError {
@@ -263,9 +290,9 @@ impl<'a> JsonReader<'a> {
         let Some(text) = self.text(pointer) else {
             return Ok(None);
         };
-        OffsetDateTime::parse(&text, &Rfc3339)
+        crate::time::parse_rfc3339(&text)
             .map(|at| Some(crate::time::api_time(at)))
-            .map_err(|_| payload(&pointer[1..], format!("{text:?} is not an RFC 3339 time")))
+            .ok_or_else(|| payload(&pointer[1..], format!("{text:?} is not an RFC 3339 time")))
     }
 
     /// The top-level fields not read, as text (objects and lists as their JSON).
@@ -494,6 +521,16 @@ mod tests {
     }
 
     #[test]
+    fn a_time_beijing_cannot_tell_is_refused_not_a_panic() {
+        let answer = json!({"out_trade_no": "A1", "trade_state": "SUCCESS",
+            "success_time": "9999-12-31T23:59:59-12:00"});
+        assert!(matches!(
+            order_state(&answer),
+            Err(ClientError::Payload { .. })
+        ));
+    }
+
+    #[test]
     fn a_time_in_another_offset_is_given_in_beijing_time() {
         let answer = json!({"out_trade_no": "A1", "trade_state": "SUCCESS",
             "success_time": "2021-03-22T02:29:05Z", "scene_info": {"device_id": "013467007045764"}});
@@ -580,6 +617,30 @@ mod tests {
     }
 
     #[test]
+    fn v2s_scene_info_is_sent_in_v3s_names() {
+        let mut h5 = order(TradeType::Mweb);
+        h5.scene_info = Some(
+            r#"{"h5_info":{"type":"Wap","wap_url":"https://shop.example.com","wap_name":"Shop"}}"#
+                .into(),
+        );
+        let body: Value = serde_json::from_str(&prepay(&h5, "1", "wx1").unwrap().body).unwrap();
+        assert_eq!(
+            body["scene_info"]["h5_info"],
+            json!({"type": "Wap", "app_url": "https://shop.example.com", "app_name": "Shop"})
+        );
+        let mut ios = order(TradeType::Mweb);
+        ios.scene_info =
+            Some(r#"{"h5_info":{"type":"IOS","app_name":"Shop","bundle_id":"com.shop"}}"#.into());
+        let body: Value = serde_json::from_str(&prepay(&ios, "1", "wx1").unwrap().body).unwrap();
+        assert_eq!(body["scene_info"]["h5_info"]["type"], "iOS");
+        let mut store = order(TradeType::Native);
+        store.scene_info = Some(r#"{"store_info":{"id":"SZ001","name":"Nanshan"}}"#.into());
+        let body: Value = serde_json::from_str(&prepay(&store, "1", "wx1").unwrap().body).unwrap();
+        assert_eq!(body["scene_info"]["store_info"]["id"], "SZ001");
+        assert_eq!(body["scene_info"]["payer_client_ip"], "127.0.0.1");
+    }
+
+    #[test]
     fn a_refund_reads_as_v2_reads_one_with_its_status_in_v2s_words() {
         let answer = json!({"refund_id": "50000000382019052709732678859",
             "out_refund_no": "1217752501201407033233368018", "transaction_id": "1217752501201407033233368018",
@@ -656,7 +717,7 @@ mod tests {
 
     #[test]
     fn order_numbers_are_escaped_in_the_path() {
-        let request = order_query(&OrderKey::OutTradeNo("A|B*C@1".into()), "1230000109", "wx1");
+        let request = order_query(&OrderKey::OutTradeNo("A|B*C@1".into()), "1230000109");
         assert_eq!(
             request.path,
             "/v3/pay/transactions/out-trade-no/A%7CB%2AC%401?mchid=1230000109"

@@ -172,7 +172,7 @@ impl V3Client {
             .ok_or_else(|| {
                 payload(
                     "download_url",
-                    format!("{download_url:?} is not a WeChat Pay download URL"),
+                    format!("is not a WeChat Pay URL (a path from /v3/): {download_url:?}"),
                 )
             })?;
         let prepared = V3Prepared {
