@@ -147,6 +147,7 @@ fn show(context: &Context) -> Result<u8, Failure> {
         "private_key_pem": path(&profile.private_key_pem),
         "cert_serial": profile.cert_serial,
         "wechatpay_public_key_pem": path(&profile.wechatpay_public_key_pem),
+        "platform_cert_dir": path(&profile.platform_cert_dir),
         "wechatpay_public_key_id": profile.wechatpay_public_key_id,
         "notify_url": profile.notify_url,
         "backup_api_base": profile.backup_api_base.as_deref().map(shown_url),

@@ -1,6 +1,7 @@
 //! The command layer: clap types, settings resolution, rendering. No protocol logic here.
 
 mod bill;
+mod certs;
 mod common;
 mod completions;
 mod config;
@@ -76,6 +77,9 @@ enum Command {
     Notify(notify::NotifyCommand),
     /// The openid (and unionid) of a mini-program user, from a code of wx.login (code2Session)
     Openid(openid::OpenidArgs),
+    /// API v3: WeChat Pay's platform certificates, fetched, checked and cached
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
     /// Create, locate, show and check the config file
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -124,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Refund(command) => refund::run(&context, command),
         Command::Notify(command) => notify::run(&context, command),
         Command::Openid(args) => openid::run(&context, args),
+        Command::Certs(command) => certs::run(&context, command),
         Command::Config(command) => config::run(&context, command),
         Command::Completions(args) => completions::run(&context, args),
         Command::Emulator(command) => emulator::run(&context, config_flag, command),

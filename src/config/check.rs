@@ -258,6 +258,7 @@ fn v3(config: &Config, name: &str, profile: &Profile) -> Vec<Check> {
         profile.cert_serial.is_some(),
         profile.wechatpay_public_key_pem.is_some(),
         profile.wechatpay_public_key_id.is_some(),
+        profile.platform_cert_dir.is_some(),
     ];
     if !named.contains(&true) {
         return Vec::new();
@@ -332,10 +333,21 @@ fn v3(config: &Config, name: &str, profile: &Profile) -> Vec<Check> {
         &profile.wechatpay_public_key_id,
     );
     checks.push(match config.wechatpay_keys(name, profile) {
+        Ok(keys) if keys.is_empty() => check(
+            "wechatpay_public_key",
+            CheckStatus::Warn,
+            "no platform certificate cached in platform_cert_dir yet: `wxpay-ops certs download` fetches them",
+        ),
         Ok(keys) => check(
             "wechatpay_public_key",
             CheckStatus::Ok,
-            format!("{}, an RSA public key", keys[0].serial),
+            match public {
+                (Some(_), Some(_)) => format!("{}, an RSA public key", keys[0].serial),
+                _ => format!(
+                    "platform certificates {}",
+                    keys.iter().map(|k| k.serial.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            },
         ),
         // Signing needs no WeChat Pay key; checking answers and callbacks does.
         Err(e) if public == (&None, &None) => check(

@@ -44,6 +44,7 @@ fn config_soup() -> impl Strategy<Value = String> {
         Just("cert_serial"),
         Just("wechatpay_public_key_pem"),
         Just("wechatpay_public_key_id"),
+        Just("platform_cert_dir"),
         Just("notify_url"),
         Just("profiles"),
         Just("bogus"),

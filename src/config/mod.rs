@@ -318,6 +318,9 @@ pub struct Profile {
     /// check WeChat Pay's answers and callbacks.
     pub wechatpay_public_key_pem: Option<PathBuf>,
     pub wechatpay_public_key_id: Option<String>,
+    /// API v3, platform-certificate mode: the folder where `certs download` caches WeChat
+    /// Pay's platform certificates, one `<serial>.pem` each, and answers are checked with.
+    pub platform_cert_dir: Option<PathBuf>,
     pub notify_url: Option<String>,
     /// Tried when api_base cannot be reached (WeChat's is https://api2.mch.weixin.qq.com).
     pub backup_api_base: Option<String>,
@@ -367,7 +370,8 @@ impl Profile {
     pub fn api_version(&self, flag: Option<ApiVersion>) -> ApiVersion {
         let names_v3 = self.private_key_pem.is_some()
             || self.cert_serial.is_some()
-            || self.wechatpay_public_key_pem.is_some();
+            || self.wechatpay_public_key_pem.is_some()
+            || self.platform_cert_dir.is_some();
         flag.or(self.api_version).unwrap_or(if names_v3 {
             ApiVersion::V3
         } else {

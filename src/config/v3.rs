@@ -25,7 +25,9 @@ pub enum V3Error {
         "cert_serial {0:?} is not a certificate serial (hex digits, as the merchant console shows it)"
     )]
     BadSerial(String),
-    #[error("profile {profile} has no WeChat Pay public key to check answers with")]
+    #[error(
+        "profile {profile} has no WeChat Pay public key, and no platform certificates, to check answers with"
+    )]
     NoPublicKey { profile: String },
     #[error(
         "wechatpay_public_key_id {0:?} is not a WeChat Pay public key ID (PUB_KEY_ID_ and digits)"
@@ -88,6 +90,36 @@ pub fn read_platform_certificates(path: &Path) -> Result<Vec<VerifyKey>, V3Error
     })
 }
 
+/// A certificate file's bytes, bounded as every key file's are.
+pub fn read_certificate_file(path: &Path) -> Result<Vec<u8>, V3Error> {
+    read_limited(path, false)
+}
+
+/// The platform certificates cached in a folder, `*.pem`; none when it does not exist yet.
+pub fn read_platform_cert_dir(dir: &Path) -> Result<Vec<VerifyKey>, V3Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(V3Error::Read {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "pem"))
+        .collect();
+    paths.sort();
+    let mut keys = Vec::new();
+    for path in paths {
+        keys.extend(read_platform_certificates(&path)?);
+    }
+    Ok(keys)
+}
+
 /// `PUB_KEY_ID_` and digits, as the merchant console names the WeChat Pay public key.
 pub fn is_public_key_id(text: &str) -> bool {
     text.strip_prefix("PUB_KEY_ID_")
@@ -126,18 +158,27 @@ impl Config {
         }
     }
 
-    /// The WeChat Pay public key the profile names (`wechatpay_public_key_pem` with
-    /// `wechatpay_public_key_id`).
+    /// The keys WeChat Pay's answers are checked with: the public key the profile names
+    /// (`wechatpay_public_key_pem` with `wechatpay_public_key_id`), and the platform
+    /// certificates cached in `platform_cert_dir` (none yet is no error: the first answer
+    /// fetches them).
     pub fn wechatpay_keys(&self, name: &str, profile: &Profile) -> Result<Vec<VerifyKey>, V3Error> {
-        match (
+        let mut keys = match (
             &profile.wechatpay_public_key_pem,
             &profile.wechatpay_public_key_id,
         ) {
-            (Some(path), Some(id)) => Ok(vec![read_public_key(&self.resolve(path), id)?]),
-            _ => Err(V3Error::NoPublicKey {
-                profile: name.to_owned(),
-            }),
+            (Some(path), Some(id)) => vec![read_public_key(&self.resolve(path), id)?],
+            _ if profile.platform_cert_dir.is_some() => Vec::new(),
+            _ => {
+                return Err(V3Error::NoPublicKey {
+                    profile: name.to_owned(),
+                });
+            }
+        };
+        if let Some(dir) = &profile.platform_cert_dir {
+            keys.extend(read_platform_cert_dir(&self.resolve(dir))?);
         }
+        Ok(keys)
     }
 }
 

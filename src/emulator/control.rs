@@ -8,6 +8,7 @@ use time::Duration;
 use super::cloudpay::CloudFunction;
 use super::core::{Core, OutcomeError};
 use super::faults::Fault;
+use super::lock;
 use super::login::LoginCode;
 use super::merchant::DEFAULT_MCH_ID;
 use super::outcomes::Outcome;
@@ -48,10 +49,15 @@ struct ClockChange {
 #[serde(deny_unknown_fields)]
 struct SettingsChange {
     allow_early_close: Option<bool>,
+    /// API v3: `public_key`, `certificate` or `rotated_certificate`.
+    v3_signing: Option<super::v3::V3Signing>,
 }
 
 fn settings(core: &Core) -> (u16, String) {
-    ok(json!({ "allow_early_close": core.early_close_allowed() }))
+    ok(json!({
+        "allow_early_close": core.early_close_allowed(),
+        "v3_signing": *lock(&core.notifier.v3_signing),
+    }))
 }
 
 fn error(status: u16, message: impl Into<String>) -> (u16, String) {
@@ -95,6 +101,9 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
         ("POST", "/settings") => parse::<SettingsChange>(body).map(|change| {
             if let Some(allow) = change.allow_early_close {
                 core.allow_early_close(allow);
+            }
+            if let Some(signing) = change.v3_signing {
+                *lock(&core.notifier.v3_signing) = signing;
             }
             settings(core)
         }),

@@ -74,6 +74,8 @@ pub struct Notifier {
     allow_remote: bool,
     /// The cloud functions given to the emulator, looked up at each attempt.
     pub cloud_functions: CloudFunctions,
+    /// Which key signs v3 answers and callbacks; shared with the server's v3 answers.
+    pub v3_signing: Arc<Mutex<super::v3::V3Signing>>,
 }
 
 /// Where a notification goes, and what acknowledges it.
@@ -122,6 +124,7 @@ impl Notifier {
             clock,
             allow_remote,
             cloud_functions: CloudFunctions::default(),
+            v3_signing: Arc::default(),
         }
     }
 
@@ -262,8 +265,8 @@ impl Notifier {
             .timeout(timeout);
         match destination {
             Destination::V3NotifyUrl(_) => {
-                let now = self.clock.now();
-                for (name, value) in super::v3::signature_headers(body.as_bytes(), now) {
+                let (now, signing) = (self.clock.now(), *lock(&self.v3_signing));
+                for (name, value) in super::v3::signature_headers(body.as_bytes(), now, signing) {
                     request = request.header(name, value);
                 }
             }

@@ -56,6 +56,64 @@ fn wechatpay_key() -> &'static MerchantKey {
     KEY.get_or_init(wechatpay_signing_key)
 }
 
+/// The second platform certificate's key, which signs after a rotation.
+fn rotated_key() -> &'static MerchantKey {
+    static KEY: OnceLock<MerchantKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        MerchantKey::from_pem(include_bytes!("keys/wechatpay_platform_key_2.pem"))
+            .expect("the emulator's second key is a PKCS#8 RSA key")
+    })
+}
+
+/// The emulator's platform certificates (B2's legacy mode; keys/README.md): the first over
+/// the same key pair as the public key, the second over another, for a rotation.
+pub const PLATFORM_CERTIFICATES: [(&str, &str); 2] = [
+    (
+        "5DEA10EF55877E3CF6C33255C2E7DEFFF7E427EC",
+        include_str!("keys/wechatpay_platform_cert_1.pem"),
+    ),
+    (
+        "3C21F8A6B09E5D47C2A0E9F4D1B8C6A57E3F2D19",
+        include_str!("keys/wechatpay_platform_cert_2.pem"),
+    ),
+];
+
+/// Both certificates' validity, as the files hold it.
+const PLATFORM_EFFECTIVE: &str = "2026-01-01T08:00:00+08:00";
+const PLATFORM_EXPIRES: &str = "2031-01-01T08:00:00+08:00";
+
+/// Which key signs the emulator's v3 answers and callbacks, and which serial names it (B2's
+/// two modes); switched on the control plane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum V3Signing {
+    /// The WeChat Pay public key: `Wechatpay-Serial` is its key ID.
+    #[default]
+    PublicKey,
+    /// Platform certificate 1, over the same key: its serial.
+    Certificate,
+    /// After a rotation: platform certificate 2, another key; `/v3/certificates` lists both.
+    RotatedCertificate,
+}
+
+impl V3Signing {
+    fn signer(self) -> (&'static MerchantKey, &'static str) {
+        match self {
+            V3Signing::PublicKey => (wechatpay_key(), WECHATPAY_PUBLIC_KEY_ID),
+            V3Signing::Certificate => (wechatpay_key(), PLATFORM_CERTIFICATES[0].0),
+            V3Signing::RotatedCertificate => (rotated_key(), PLATFORM_CERTIFICATES[1].0),
+        }
+    }
+
+    /// The certificates `/v3/certificates` lists: during a rotation, old and new.
+    fn certificates(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            V3Signing::RotatedCertificate => &PLATFORM_CERTIFICATES,
+            _ => &PLATFORM_CERTIFICATES[..1],
+        }
+    }
+}
+
 fn default_merchant_key() -> &'static VerifyKey {
     static KEY: OnceLock<VerifyKey> = OnceLock::new();
     KEY.get_or_init(|| {
@@ -138,6 +196,7 @@ enum Route {
     RefundQuery(String),
     Bill(bills::Kind),
     BillFile,
+    Certificates,
 }
 
 fn route(method: &str, path: &str) -> Option<Route> {
@@ -145,6 +204,7 @@ fn route(method: &str, path: &str) -> Option<Route> {
         ("GET", "/v3/bill/tradebill") => return Some(Route::Bill(bills::Kind::Trade)),
         ("GET", "/v3/bill/fundflowbill") => return Some(Route::Bill(bills::Kind::FundFlow)),
         ("GET", bills::FILE_PATH) => return Some(Route::BillFile),
+        ("GET", "/v3/certificates") => return Some(Route::Certificates),
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/v3/refund/domestic/refunds") {
@@ -217,7 +277,7 @@ impl Core {
                     if let (Some(FaultKind::MalformedXml), Some(bytes)) = (&fault, &mut bytes) {
                         bytes.truncate(bytes.len() / 2);
                     }
-                    let mut reply = signed_reply(bytes, now);
+                    let mut reply = signed_reply(bytes, now, *lock(&self.notifier.v3_signing));
                     if fault == Some(FaultKind::BadSign) {
                         corrupt_signature(&mut reply);
                     }
@@ -279,6 +339,10 @@ impl Core {
                 let query = request.query;
                 let applied = self.apply_for_bill(bill_call, kind, query, request.origin, creating);
                 Some(applied.map_err(fail)?)
+            }
+            Route::Certificates => {
+                let signing = *lock(&self.notifier.v3_signing);
+                Some(certificates(&auth.mch_id, signing).map_err(fail)?)
             }
             Route::BillFile => {
                 let file = self.bill_file(bill_call, &account, request.query);
@@ -659,31 +723,65 @@ fn corrupt_signature(reply: &mut Reply) {
 
 /// The B2 headers of an answer or a callback, signed at `now` with the emulator's WeChat Pay
 /// key; a callback is signed again at each delivery, as its timestamp must be fresh.
-pub(super) fn signature_headers(body: &[u8], now: OffsetDateTime) -> Vec<(&'static str, String)> {
+pub(super) fn signature_headers(
+    body: &[u8],
+    now: OffsetDateTime,
+    signing: V3Signing,
+) -> Vec<(&'static str, String)> {
+    let (key, serial) = signing.signer();
     let timestamp = now.unix_timestamp().to_string();
     let nonce = nonce_str();
-    let signature = wechatpay_key().sign(&answer_message(&timestamp, &nonce, body));
+    let signature = key.sign(&answer_message(&timestamp, &nonce, body));
     vec![
         ("Wechatpay-Timestamp", timestamp),
         ("Wechatpay-Nonce", nonce),
         ("Wechatpay-Signature", signature),
-        ("Wechatpay-Serial", WECHATPAY_PUBLIC_KEY_ID.to_owned()),
+        ("Wechatpay-Serial", serial.to_owned()),
         ("Wechatpay-Signature-Type", SCHEME.to_owned()),
         ("Request-ID", request_id()),
     ]
 }
 
 /// A 2xx answer signed as WeChat Pay signs them (B2): a 204 when there is no body.
-fn signed_reply(body: Option<Vec<u8>>, now: OffsetDateTime) -> Reply {
+fn signed_reply(body: Option<Vec<u8>>, now: OffsetDateTime, signing: V3Signing) -> Reply {
     let status = if body.is_some() { 200 } else { 204 };
     let bytes = body.unwrap_or_default();
     Reply {
         status,
         content_type: "application/json",
-        headers: signature_headers(&bytes, now),
+        headers: signature_headers(&bytes, now, signing),
         body: Body::Bytes(bytes),
         transport: None,
     }
+}
+
+/// The merchant's APIv3 key: only the default merchant has one here.
+fn apiv3_key(mch_id: &str) -> Option<ApiV3Key> {
+    (mch_id == DEFAULT_MCH_ID).then(|| ApiV3Key::new(DEFAULT_MERCHANT_APIV3_KEY))
+}
+
+/// `/v3/certificates` (B2): the platform certificates of `signing`, each encrypted with the
+/// merchant's APIv3 key as a callback's resource is (B3, associated_data `certificate`).
+fn certificates(mch_id: &str, signing: V3Signing) -> Result<Value, V3Error> {
+    let key = apiv3_key(mch_id)
+        .ok_or_else(|| error(404, "RESOURCE_NOT_EXISTS", "商户未设置APIv3密钥"))?;
+    let mut data = Vec::new();
+    for (serial, pem) in signing.certificates() {
+        let sealed = encrypt(&key, "certificate", "certificate", pem)
+            .map_err(|_| error(500, "SYSTEM_ERROR", "系统错误"))?;
+        data.push(json!({
+            "serial_no": serial,
+            "effective_time": PLATFORM_EFFECTIVE,
+            "expire_time": PLATFORM_EXPIRES,
+            "encrypt_certificate": {
+                "algorithm": sealed.algorithm,
+                "nonce": sealed.nonce,
+                "associated_data": sealed.associated_data,
+                "ciphertext": sealed.ciphertext,
+            },
+        }));
+    }
+    Ok(json!({ "data": data }))
 }
 
 /// A callback's body (B4): the event, with `resource` encrypted by the merchant's APIv3 key;
@@ -696,10 +794,7 @@ fn callback(
     resource: &Value,
     now: OffsetDateTime,
 ) -> Option<String> {
-    if mch_id != DEFAULT_MCH_ID {
-        return None;
-    }
-    let key = ApiV3Key::new(DEFAULT_MERCHANT_APIV3_KEY);
+    let key = apiv3_key(mch_id)?;
     let sealed = encrypt(&key, original_type, original_type, &resource.to_string()).ok()?;
     let body = json!({
         "id": format!("EV-{}", nonce_str().to_uppercase()),

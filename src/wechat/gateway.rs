@@ -15,6 +15,8 @@ use super::v3::api::{self as v3api, V3OrderError};
 use super::v3::client::{V3Client, V3Prepared};
 use super::xml::Message;
 
+// One per command, never in a collection: boxing a variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Gateway {
     V2(Client),
     V3(V3Client),

@@ -16,6 +16,7 @@ use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 pub mod api;
+pub mod certs;
 pub mod client;
 pub mod notify;
 

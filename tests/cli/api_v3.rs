@@ -739,3 +739,83 @@ mod bills {
             .error_mentions("not ready yet");
     }
 }
+
+/// The emulator's profile in platform-certificate mode: no WeChat Pay public key, a folder of
+/// platform certificates; the emulator signing with its certificate.
+fn platform_certificate_shop() -> Shop {
+    let mut shop = Shop::new();
+    let profile = std::fs::read_to_string(&shop.config).unwrap();
+    let profile: String = (profile.lines())
+        .filter(|line| !line.starts_with("wechatpay_public_key"))
+        .map(|line| format!("{line}\n"))
+        .collect::<String>()
+        + "platform_cert_dir = \"platform\"\n";
+    shop.config = shop.config.parent().unwrap().join("platform.toml");
+    std::fs::write(&shop.config, profile).unwrap();
+    crate::common::set_mode(&shop.config, 0o600);
+    let signing = wxpay_ops::emulator::v3::V3Signing::Certificate;
+    *shop.emulator.core().notifier.v3_signing.lock().unwrap() = signing;
+    shop
+}
+
+#[test]
+fn platform_certificates_are_downloaded_listed_and_fetched_again_on_a_rotation() {
+    let shop = platform_certificate_shop();
+    shop.place("PC-1", "100");
+    // Nothing cached yet: the first answer names a serial the client does not have, and the
+    // certificates are fetched then.
+    assert_eq!(query(&shop, "v3", "PC-1")["trade_state"], "NOTPAY");
+    let downloaded = shop
+        .run(&["--format", "json", "certs", "download"])
+        .expect(0)
+        .json();
+    let first = "5DEA10EF55877E3CF6C33255C2E7DEFFF7E427EC";
+    assert_eq!(downloaded[0]["serial"], first);
+    assert_eq!(downloaded[0]["new"], false, "fetched by the query already");
+    let file = std::path::PathBuf::from(downloaded[0]["file"].as_str().unwrap());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // WeChat Pay rotates: answers come signed under the new certificate, which the client
+    // fetches when it meets its serial, and keeps.
+    let rotated = wxpay_ops::emulator::v3::V3Signing::RotatedCertificate;
+    *shop.emulator.core().notifier.v3_signing.lock().unwrap() = rotated;
+    assert_eq!(query(&shop, "v3", "PC-1")["trade_state"], "NOTPAY");
+    let listed = shop
+        .run(&["--format", "json", "certs", "list"])
+        .expect(0)
+        .json();
+    let serials: Vec<&str> = (listed.as_array().unwrap().iter())
+        .map(|cert| cert["serial"].as_str().unwrap())
+        .collect();
+    assert_eq!(serials, ["3C21F8A6B09E5D47C2A0E9F4D1B8C6A57E3F2D19", first]);
+    assert_eq!(listed[0]["valid_now"], true);
+    assert_eq!(listed[0]["not_after"], "2031-01-01T08:00:00+08:00");
+
+    // A certificates answer that does not open under the APIv3 key is refused, and nothing
+    // is cached from it.
+    std::fs::write(
+        shop.env.path("other.key"),
+        "EmulatorV3Key0123456789abcdefXYZ",
+    )
+    .unwrap();
+    crate::common::set_mode(&shop.env.path("other.key"), 0o600);
+    shop.run(&[
+        "certs",
+        "download",
+        "--dir",
+        "elsewhere",
+        "--apiv3-key-file",
+        "other.key",
+    ])
+    .expect(4)
+    .error_mentions("does not decrypt");
+    assert!(
+        !shop
+            .env
+            .path("elsewhere")
+            .join(format!("{first}.pem"))
+            .exists()
+    );
+}

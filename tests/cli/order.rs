@@ -660,7 +660,10 @@ fn an_order_closed_within_five_minutes_is_refused_unless_the_emulator_allows_it(
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(switched, serde_json::json!({"allow_early_close": true}));
+    assert_eq!(
+        switched,
+        serde_json::json!({"allow_early_close": true, "v3_signing": "public_key"})
+    );
     let shown: Value = http.get(&settings).send().unwrap().json().unwrap();
     assert_eq!(shown["allow_early_close"], true);
     shop.run(&["order", "close", "--out-trade-no", "E1", "--yes"])

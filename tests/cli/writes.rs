@@ -121,6 +121,8 @@ fn every_data_command_ends_quietly_on_a_closed_stdout() {
             ["sign", "v3"] => crate::sign_v3::working_sign(&shop.env),
             ["sign", "v3", "verify"] => crate::sign_v3::working_verify(&shop.env),
             ["completions"] => words(&["completions", "bash"]),
+            ["certs", "download"] => words(&["certs", "download", "--dir", "platform"]),
+            ["certs", "list"] => words(&["certs", "list", "--dir", "platform"]),
             ["config", "path"] => words(&["config", "path"]),
             ["config", "show"] => words(&["config", "show"]),
             ["config", "check"] => words(&["config", "check"]),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::cli::common::ApiFlag;
 use crate::cli::failure::{Failure, SIGN_HINT, exit};
-use crate::cli::settings::{Context, KeyArgs, Selected};
+use crate::cli::settings::{ApiV3KeyArgs, Context, KeyArgs, Selected};
 use crate::config::check::{plain_http_warning, timeout_range, usable_timeout};
 use crate::config::client::{ClientSetupError, MutualTls};
 use crate::output::{Format, Printer, Record};
@@ -22,7 +22,7 @@ use crate::wechat::client::{
 };
 use crate::wechat::gateway::{Gateway, Outgoing};
 use crate::wechat::sandbox::KeyCache;
-use crate::wechat::v3::client::{V3Client, V3Options, V3Prepared};
+use crate::wechat::v3::client::{CertRefresh, V3Client, V3Options, V3Prepared};
 use crate::wechat::{ApiKey, Fen, shown_url};
 
 /// The flags of every API command.
@@ -340,6 +340,7 @@ pub fn v3_client(
     }
     let config = &selected.config;
     let options = V3Options {
+        refresh: cert_refresh(context, selected)?,
         base,
         mch_id: profile.mch_id.clone(),
         appid: profile.appid.clone(),
@@ -353,6 +354,27 @@ pub fn v3_client(
         on_attempt: context.verbose.then(verbose_observer),
     };
     V3Client::new(options).map_err(|e| Failure::usage(format!("cannot set up HTTPS: {e}")))
+}
+
+/// Platform-certificate mode: where certificates are cached, and the APIv3 key that opens
+/// them when an answer names a serial not cached yet; None without a platform_cert_dir or an
+/// APIv3 key.
+fn cert_refresh(context: &Context, selected: &Selected) -> Result<Option<CertRefresh>, Failure> {
+    let profile = &selected.profile;
+    let Some(dir) = &profile.platform_cert_dir else {
+        return Ok(None);
+    };
+    let named = profile.apiv3_key_env.is_some()
+        || profile.apiv3_key_file.is_some()
+        || profile.apiv3_key_cmd.is_some()
+        || profile.apiv3_key.is_some();
+    if !named {
+        return Ok(None);
+    }
+    Ok(Some(CertRefresh {
+        apiv3_key: context.apiv3_key(&ApiV3KeyArgs::default(), Some(selected))?,
+        dir: selected.config.resolve(dir),
+    }))
 }
 
 /// A v3 request as it would go: the method, URL, `Authorization` header and body.

@@ -276,8 +276,8 @@ fn refusals_are_v3_errors_unsigned() {
         "{}",
         String::from_utf8_lossy(&reused.body)
     );
-    // A merchant the emulator has no v3 key for, and a path it does not serve.
-    assert_eq!(f.send("GET", "/v3/certificates", "").status, 404);
+    // A path it does not serve.
+    assert_eq!(f.send("GET", "/v3/marketing/favor/stocks", "").status, 404);
 }
 
 #[test]

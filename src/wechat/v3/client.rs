@@ -4,11 +4,18 @@
 //! sent again with the same body (freshly signed), as B5 allows; the rest follows the v2
 //! client's rules for what may be sent again ([`Endpoint::may_resend_after`]).
 
+use std::path::PathBuf;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{MerchantKey, SignedHeaders, VerifyKey, authorization, check_answer, request_message};
+use super::certs::{self, PlatformCert};
+use super::{
+    AnswerError, MerchantKey, SignedHeaders, VerifyKey, authorization, check_answer,
+    request_message,
+};
+use crate::wechat::ApiV3Key;
 use crate::wechat::api::Endpoint;
 use crate::wechat::client::{
     AttemptObserver, BillBody, CallAttempt, CallError, ClientError, RetryPolicy,
@@ -16,6 +23,9 @@ use crate::wechat::client::{
 use crate::wechat::shown_url;
 use crate::wechat::sign::nonce_str;
 use crate::wechat::transport::install_crypto_provider;
+
+/// Where WeChat Pay lists its platform certificates (B2).
+pub const CERTIFICATES_PATH: &str = "/v3/certificates";
 
 /// A refusal is a few hundred bytes of JSON; more than this is not one.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
@@ -32,11 +42,20 @@ pub struct V3Options {
     pub serial: String,
     /// WeChat Pay's public key, or its platform certificates: what answers are checked with.
     pub wechatpay_keys: Vec<VerifyKey>,
+    /// Platform-certificate mode: how to fetch the certificates again when an answer names
+    /// a serial not among the keys.
+    pub refresh: Option<CertRefresh>,
     pub tls: Option<rustls::ClientConfig>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
     pub on_attempt: Option<AttemptObserver>,
+}
+
+/// Where fetched platform certificates are cached, and the APIv3 key that opens them.
+pub struct CertRefresh {
+    pub apiv3_key: ApiV3Key,
+    pub dir: PathBuf,
 }
 
 pub struct V3Client {
@@ -46,7 +65,9 @@ pub struct V3Client {
     pub appid: String,
     key: MerchantKey,
     serial: String,
-    wechatpay_keys: Vec<VerifyKey>,
+    /// Grows when platform certificates are fetched again, during a call.
+    wechatpay_keys: RwLock<Vec<VerifyKey>>,
+    refresh: Option<CertRefresh>,
     retry: RetryPolicy,
     on_attempt: Option<AttemptObserver>,
 }
@@ -89,7 +110,8 @@ impl V3Client {
             appid: options.appid,
             key: options.key,
             serial: options.serial,
-            wechatpay_keys: options.wechatpay_keys,
+            wechatpay_keys: RwLock::new(options.wechatpay_keys),
+            refresh: options.refresh,
             retry: options.retry,
             on_attempt: options.on_attempt,
         })
@@ -204,12 +226,106 @@ impl V3Client {
         Ok(BillBody::new(url, response))
     }
 
-    /// One exchange: the HTTP status when one came back, and the checked answer.
+    /// One exchange: the HTTP status when one came back, and the checked answer. An answer
+    /// signed under a serial the client does not know fetches the platform certificates again
+    /// once (when it can), and is checked again with them.
     async fn attempt(
         &self,
         prepared: &V3Prepared,
         signed: &Signed,
     ) -> (Option<u16>, Result<Option<Value>, ClientError>) {
+        let (headers, body) = match self.exchange(prepared, signed).await {
+            (status, Ok(received)) => {
+                if let Some(status) = status.filter(|s| !(200..300).contains(s)) {
+                    let url = shown_url(&signed.url).into_owned();
+                    return (Some(status), Err(refusal(&url, status, &received.1)));
+                }
+                received
+            }
+            (status, Err(e)) => return (status, Err(e)),
+        };
+        let mut checked = self.check(&headers, &body);
+        if matches!(checked, Err(AnswerError::UnknownSerial { .. }))
+            && let Some(refresh) = &self.refresh
+            && !prepared.path.starts_with(CERTIFICATES_PATH)
+        {
+            match self.download_certificates(&refresh.apiv3_key).await {
+                Ok(certs) => {
+                    // The cache is a convenience: a folder that cannot be written leaves the
+                    // certificates in memory for this run.
+                    let _ = certs::cache(&refresh.dir, &certs);
+                    checked = self.check(&headers, &body);
+                }
+                Err(e) => return (None, Err(e)),
+            }
+        }
+        if let Err(e) = checked {
+            return (None, Err(ClientError::Unverified(e)));
+        }
+        (None, json_object(&body))
+    }
+
+    /// The answer checked with the keys the client has.
+    fn check(&self, headers: &SignedHeaders, body: &[u8]) -> Result<(), AnswerError> {
+        let now = crate::time::now().unix_timestamp();
+        let keys = self
+            .wechatpay_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        check_answer(headers, body, &keys, now).map(drop)
+    }
+
+    /// Fetches `/v3/certificates` (B2), decrypts the certificates with the APIv3 key, checks
+    /// the answer's signature with them (or the keys already held), and adds them to the keys
+    /// answers are checked with.
+    pub async fn download_certificates(
+        &self,
+        apiv3_key: &ApiV3Key,
+    ) -> Result<Vec<PlatformCert>, ClientError> {
+        let prepared = V3Prepared {
+            endpoint: Endpoint::OrderQuery,
+            method: "GET",
+            path: CERTIFICATES_PATH.to_owned(),
+            body: String::new(),
+            binding: Vec::new(),
+        };
+        let signed = self.sign(&prepared);
+        let url = shown_url(&signed.url).into_owned();
+        let (headers, body) = match self.exchange(&prepared, &signed).await {
+            (Some(status), Ok((_, body))) if !(200..300).contains(&status) => {
+                return Err(refusal(&url, status, &body));
+            }
+            (_, Ok(received)) => received,
+            (_, Err(e)) => return Err(e),
+        };
+        let answer = json_object(&body)?.unwrap_or_default();
+        let certs =
+            certs::read_answer(&answer, apiv3_key).map_err(|e| payload("data", e.to_string()))?;
+        let mut keys: Vec<VerifyKey> = (self.wechatpay_keys.read())
+            .map(|keys| keys.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        for cert in &certs {
+            let key = VerifyKey::certificates(cert.pem.as_bytes())
+                .map_err(|e| payload("data", e.to_string()))?;
+            keys.retain(|known| known.serial != cert.serial);
+            keys.extend(key);
+        }
+        let now = crate::time::now().unix_timestamp();
+        check_answer(&headers, &body, &keys, now).map_err(ClientError::Unverified)?;
+        *self
+            .wechatpay_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = keys;
+        Ok(certs)
+    }
+
+    /// One request and its answer, read but not checked: the status, the signature headers
+    /// and the body.
+    async fn exchange(
+        &self,
+        prepared: &V3Prepared,
+        signed: &Signed,
+    ) -> (Option<u16>, Result<(SignedHeaders, Vec<u8>), ClientError>) {
         let url = shown_url(&signed.url).into_owned();
         let transport = |source| ClientError::Transport {
             url: url.clone(),
@@ -240,31 +356,14 @@ impl V3Client {
         } else {
             MAX_ERROR_BYTES
         };
-        let body = match read_bounded(response, limit).await {
-            Ok(Some(body)) => body,
+        match read_bounded(response, limit).await {
+            Ok(Some(body)) => (Some(status), Ok((headers, body))),
             Ok(None) => {
                 let problem = format!("is over {limit} bytes, more than any answer");
-                return (Some(status), Err(payload("body", problem)));
+                (Some(status), Err(payload("body", problem)))
             }
-            Err(e) => return (None, Err(transport(e))),
-        };
-        if !(200..300).contains(&status) {
-            return (Some(status), Err(refusal(&url, status, &body)));
+            Err(e) => (None, Err(transport(e))),
         }
-        let now = crate::time::now().unix_timestamp();
-        if let Err(e) = check_answer(&headers, &body, &self.wechatpay_keys, now) {
-            return (None, Err(ClientError::Unverified(e)));
-        }
-        if body.is_empty() {
-            return (None, Ok(None));
-        }
-        let answer = serde_json::from_slice::<Value>(&body)
-            .map_err(|e| payload("body", format!("is not JSON: {e}")))
-            .and_then(|value| match value {
-                Value::Object(_) => Ok(Some(value)),
-                _ => Err(payload("body", "is not a JSON object".into())),
-            });
-        (None, answer)
     }
 
     fn observe(
@@ -284,6 +383,18 @@ impl V3Client {
                 retry_in,
             });
         }
+    }
+}
+
+/// A verified answer's body: None when empty (a 204), else a JSON object.
+fn json_object(body: &[u8]) -> Result<Option<Value>, ClientError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Ok(Some(value)),
+        Ok(_) => Err(payload("body", "is not a JSON object".into())),
+        Err(e) => Err(payload("body", format!("is not JSON: {e}"))),
     }
 }
 
