@@ -28,6 +28,10 @@ use crate::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_APPIDS, DEFAULT_MCH_ID}
 use crate::emulator::server::ServeError;
 use crate::emulator::state::PayOptions;
 use crate::emulator::synth::EXPORT_HEADER;
+use crate::emulator::v3::{
+    DEFAULT_MERCHANT_APIV3_KEY, DEFAULT_MERCHANT_PRIVATE_KEY, DEFAULT_MERCHANT_SERIAL,
+    WECHATPAY_PUBLIC_KEY, WECHATPAY_PUBLIC_KEY_ID,
+};
 use crate::emulator::{Emulator, ServeOptions};
 use crate::fsutil::{WriteError, create_private_dir_all, write_atomic};
 use crate::ledger::bills::{BillFile, BillWriter, Mode, Recorded as BillRecorded};
@@ -43,18 +47,21 @@ use crate::reconcile::{Category, Options as ReconcileOptions, Reconciled, Reconc
 use crate::time::stamp::Day;
 use crate::time::{YearMonth, bill_time, parse_api_time};
 use crate::wechat::api::{
-    Endpoint, OrderKey, OrderState, Prepay, RefundAccepted, RefundRequest, TradeType, UnifiedOrder,
+    OrderKey, OrderState, Prepay, RefundAccepted, RefundRequest, TradeType, UnifiedOrder,
 };
 use crate::wechat::client::{Client, ClientOptions, RetryPolicy};
-use crate::wechat::gateway::Gateway;
+use crate::wechat::gateway::{Answer, Gateway, Outgoing};
 use crate::wechat::notify::{
     Recipient, decrypt_refund, decrypt_req_info, encrypt_req_info, reply_fail, reply_for,
     verify_payment,
 };
-use crate::wechat::paysign::{PayRequest, PayScene, pay_params};
+use crate::wechat::paysign::{PayRequest, PayScene, pay_params, pay_params_v3};
 use crate::wechat::sign::{sign_in_place, sign_pairs};
 use crate::wechat::transport::tls_config;
-use crate::wechat::{ApiKey, Fen, Message, SignType};
+use crate::wechat::v3::client::{V3Client, V3Options};
+use crate::wechat::v3::notify::{Callback, Reply as V3Reply, decrypt_json, mismatches};
+use crate::wechat::v3::{MerchantKey, SignedHeaders, VerifyKey, check_answer};
+use crate::wechat::{ApiKey, ApiV3Key, ApiVersion, Fen, Message, SignType};
 
 /// One line of the demo's report.
 pub struct Step {
@@ -245,7 +252,8 @@ struct Received {
 }
 
 /// A merchant backend's notify_url: verifies payment notifications, decrypts refund ones,
-/// and answers exactly as WeChat Pay requires.
+/// and answers exactly as WeChat Pay requires; on API v3, checks each callback's signature
+/// and decrypts its resource.
 async fn notify_url(key: ApiKey, received: Arc<Mutex<Received>>) -> std::io::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/wxpay/notify", listener.local_addr()?);
@@ -255,12 +263,24 @@ async fn notify_url(key: ApiKey, received: Arc<Mutex<Received>>) -> std::io::Res
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 let (key, received) = (key.clone(), received.clone());
                 async move {
+                    let headers: String = (request.headers().iter())
+                        .map(|(name, value)| {
+                            format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes()))
+                        })
+                        .collect();
                     let body = request
                         .into_body()
                         .collect()
                         .await
                         .map(|b| b.to_bytes())
                         .unwrap_or_default();
+                    if body.trim_ascii_start().starts_with(b"{") {
+                        let (status, reply) = v3_callback(&headers, &body, &received);
+                        let mut response = hyper::Response::new(Full::new(Bytes::from(reply)));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status)
+                            .unwrap_or(hyper::StatusCode::BAD_REQUEST);
+                        return Ok::<_, Infallible>(response);
+                    }
                     let ours = Recipient {
                         mch_id: Some(DEFAULT_MCH_ID),
                         appid: Some(DEFAULT_APPIDS[0]),
@@ -294,6 +314,47 @@ async fn notify_url(key: ApiKey, received: Arc<Mutex<Received>>) -> std::io::Res
         }
     });
     Ok(url)
+}
+
+/// A v3 callback, as the merchant's backend takes it (B2, B3): the signature checked with
+/// the emulator's WeChat Pay public key, the resource decrypted with the APIv3 key, the
+/// merchant checked; the status and body to answer.
+fn v3_callback(headers: &str, body: &[u8], received: &Mutex<Received>) -> (u16, &'static str) {
+    let public = VerifyKey::public_key(WECHATPAY_PUBLIC_KEY.as_bytes(), WECHATPAY_PUBLIC_KEY_ID);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verified = public
+        .is_ok_and(|key| check_answer(&SignedHeaders::parse(headers), body, &[key], now).is_ok());
+    if !verified {
+        return (V3Reply::Unverified.status(), V3Reply::Unverified.body());
+    }
+    let apiv3_key = ApiV3Key::new(DEFAULT_MERCHANT_APIV3_KEY);
+    let ours = Recipient {
+        mch_id: Some(DEFAULT_MCH_ID),
+        appid: None,
+    };
+    let taken = Callback::parse(body).ok().and_then(|callback| {
+        let fields = decrypt_json(&apiv3_key, &callback.resource).ok()?;
+        mismatches(&ours, &fields)
+            .is_empty()
+            .then_some((callback, fields))
+    });
+    let Some((callback, fields)) = taken else {
+        return (V3Reply::Refused.status(), V3Reply::Refused.body());
+    };
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut received = received.lock().expect("received lock");
+    if callback.event_type == "TRANSACTION.SUCCESS" {
+        received.payments.push(text("out_trade_no"));
+    } else if callback.event_type.starts_with("REFUND.") {
+        received.refunds.push(text("refund_status"));
+    }
+    (V3Reply::Success.status(), V3Reply::Success.body())
 }
 
 /// Waits (up to five seconds) until `ready` holds for what the notify_url received.
@@ -557,7 +618,8 @@ impl Planned {
         format!("{SHOP}-{}", self.item)
     }
 
-    fn unified_order(&self, notify_url: &str) -> UnifiedOrder {
+    /// The order; a NATIVE one names its product on v2 only (v3 has no product_id).
+    fn unified_order(&self, notify_url: &str, api: ApiVersion) -> UnifiedOrder {
         let only = |trade_type: TradeType, value: &str| {
             (self.trade_type == trade_type).then(|| value.to_owned())
         };
@@ -570,7 +632,8 @@ impl Planned {
             spbill_create_ip: "127.0.0.1".to_owned(),
             openid: only(TradeType::Jsapi, OPENID),
             sub_openid: None,
-            product_id: only(TradeType::Native, self.out_trade_no),
+            product_id: only(TradeType::Native, self.out_trade_no)
+                .filter(|_| api == ApiVersion::V2),
             attach: None,
             time_expire: None,
             scene_info: only(TradeType::Mweb, SCENE_INFO),
@@ -665,6 +728,8 @@ pub struct DayOptions<'a> {
     pub mapping: &'a Mapping,
     pub read_options: &'a ReadOptions,
     pub cutoff_window: u32,
+    /// The API the merchant's day runs on.
+    pub api: ApiVersion,
 }
 
 /// What kept the demo from running at all (its steps never began).
@@ -708,8 +773,13 @@ pub fn merchant_day(options: &DayOptions<'_>) -> Result<MerchantDay, DemoError> 
     let notify = runtime
         .block_on(notify_url(key.clone(), received.clone()))
         .map_err(DemoError::NotifyUrl)?;
+    let gateway = match options.api {
+        ApiVersion::V2 => Gateway::V2(merchant_client(&emulator, key)?),
+        ApiVersion::V3 => Gateway::V3(merchant_v3_client(&emulator)?),
+    };
     let mut day = Shop {
-        gateway: Gateway::V2(merchant_client(&emulator, key)?),
+        api: options.api,
+        gateway,
         emulator: &emulator,
         notify,
         received,
@@ -767,6 +837,32 @@ fn merchant_client(emulator: &Emulator, key: ApiKey) -> Result<Client, DemoError
     })?)
 }
 
+/// The merchant's v3 client, as the emulator's profile sets it up: the HTTPS API and the
+/// emulator's CA, requests signed with the merchant's RSA key (WeChat Pay's documentation
+/// key), answers checked with the emulator's WeChat Pay public key.
+fn merchant_v3_client(emulator: &Emulator) -> Result<V3Client, DemoError> {
+    let certificate = |e: &dyn std::fmt::Display| DemoError::Certificate(e.to_string());
+    let ca = std::fs::read(emulator.ca_cert()).map_err(|e| certificate(&e))?;
+    let key = MerchantKey::from_pem(DEFAULT_MERCHANT_PRIVATE_KEY.as_bytes())
+        .map_err(|e| certificate(&e))?;
+    let public = VerifyKey::public_key(WECHATPAY_PUBLIC_KEY.as_bytes(), WECHATPAY_PUBLIC_KEY_ID)
+        .map_err(|e| certificate(&e))?;
+    Ok(V3Client::new(V3Options {
+        base: emulator.tls_base_url(),
+        mch_id: DEFAULT_MCH_ID.to_owned(),
+        appid: DEFAULT_APPIDS[0].to_owned(),
+        key,
+        serial: DEFAULT_MERCHANT_SERIAL.to_owned(),
+        wechatpay_keys: vec![public],
+        refresh: None,
+        tls: Some(tls_config(Some(&ca), None).map_err(|e| certificate(&e))?),
+        timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+        retry: RetryPolicy::default(),
+        on_attempt: None,
+    })?)
+}
+
 /// What happens at a moment of the day.
 #[derive(Debug, Clone, Copy)]
 enum Event {
@@ -803,6 +899,8 @@ fn clock_time(api: &str) -> String {
 /// The merchant's side of the day: its client and notify_url, and the steps so far.
 struct Shop<'a> {
     emulator: &'a Emulator,
+    /// The API the merchant's day runs on, and its client.
+    api: ApiVersion,
     gateway: Gateway,
     notify: String,
     received: Arc<Mutex<Received>>,
@@ -812,14 +910,6 @@ struct Shop<'a> {
 }
 
 impl Shop<'_> {
-    /// The demo's v2 steps' client.
-    fn client(&self) -> &Client {
-        match &self.gateway {
-            Gateway::V2(client) => client,
-            Gateway::V3(_) => unreachable!("the demo's merchant speaks v2"),
-        }
-    }
-
     fn record(
         &mut self,
         name: String,
@@ -862,23 +952,24 @@ impl Shop<'_> {
         }
     }
 
-    async fn send(&self, endpoint: Endpoint, fields: &[(&str, String)]) -> Result<Message, String> {
-        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let prepared = self.client().prepare(endpoint, &pairs);
-        self.client()
-            .send(&prepared)
+    /// A command as the merchant types it, on the API the day runs on.
+    fn typed(&self, command: String) -> String {
+        match self.api {
+            ApiVersion::V2 => command,
+            ApiVersion::V3 => format!("{command} --api v3"),
+        }
+    }
+
+    async fn send<T: Answer>(&self, outgoing: Outgoing) -> Result<T, String> {
+        self.gateway
+            .call(&outgoing)
             .await
             .map_err(|e| e.to_string())
     }
 
     async fn query(&self, out_trade_no: &str) -> Result<OrderState, String> {
-        let answer = self
-            .send(
-                Endpoint::OrderQuery,
-                &[("out_trade_no", out_trade_no.to_owned())],
-            )
-            .await?;
-        OrderState::read(answer).map_err(|e| e.to_string())
+        let key = OrderKey::OutTradeNo(out_trade_no.to_owned());
+        self.send(self.gateway.order_query(&key)).await
     }
 
     /// The day's trade, then the next morning's bill download; returns the bill's path.
@@ -904,15 +995,13 @@ impl Shop<'_> {
             order.trade_type.as_str(),
             order.out_trade_no
         );
-        let command = Some(order.create_command());
-        let request = order.unified_order(&self.notify);
-        if let Err(e) = request.validate() {
-            return self.fail(name, command, e);
-        }
-        let placed = self
-            .send(Endpoint::UnifiedOrder, &request.fields())
-            .await
-            .and_then(|answer| Prepay::read(answer).map_err(|e| e.to_string()));
+        let command = Some(self.typed(order.create_command()));
+        let request = order.unified_order(&self.notify, self.api);
+        let outgoing = match self.gateway.unified_order(&request) {
+            Ok(outgoing) => outgoing,
+            Err(e) => return self.fail(name, command, e),
+        };
+        let placed: Result<Prepay, String> = self.send(outgoing).await;
         let prepay = match placed {
             Ok(prepay) => prepay,
             Err(e) => return self.fail(name, command, e),
@@ -937,7 +1026,8 @@ impl Shop<'_> {
         Ok(())
     }
 
-    /// The JSAPI pay parameters the page hands to WeixinJSBridge, with their paySign.
+    /// The JSAPI pay parameters the page hands to WeixinJSBridge, with their paySign: MD5 on
+    /// v2, RSA with the merchant's key on v3 (checked with its public half).
     fn pay_sign(&mut self, prepay_id: &str) -> Result<(), Halt> {
         let request = PayRequest {
             appid: DEFAULT_APPIDS[0],
@@ -947,12 +1037,33 @@ impl Shop<'_> {
             nonce: "wxpayopsdemo",
             sign_type: SignType::Md5,
         };
-        let key = ApiKey::new(DEFAULT_API_KEY);
-        let pay_sign = pay_field(pay_params(PayScene::Jsapi, &request, &key), "paySign");
-        let ok = pay_sign.len() == 32 && pay_sign.bytes().all(|b| b.is_ascii_hexdigit());
+        let (pay_sign, ok) = match self.api {
+            ApiVersion::V2 => {
+                let key = ApiKey::new(DEFAULT_API_KEY);
+                let sign = pay_field(pay_params(PayScene::Jsapi, &request, &key), "paySign");
+                let ok = sign.len() == 32 && sign.bytes().all(|b| b.is_ascii_hexdigit());
+                (sign, ok)
+            }
+            ApiVersion::V3 => {
+                match MerchantKey::from_pem(DEFAULT_MERCHANT_PRIVATE_KEY.as_bytes()) {
+                    Ok(key) => {
+                        let params = pay_params_v3(PayScene::Jsapi, &request, &key);
+                        let sign = pay_field(params, "paySign");
+                        let message = format!(
+                            "{}\n1795000000\nwxpayopsdemo\nprepay_id={prepay_id}\n",
+                            DEFAULT_APPIDS[0]
+                        );
+                        let ok = key.verify_key("").verifies(message.as_bytes(), &sign);
+                        (sign, ok)
+                    }
+                    Err(e) => (e.to_string(), false),
+                }
+            }
+        };
+        let command = format!("wxpay-ops paysign jsapi --prepay-id {prepay_id}");
         self.record(
             format!("paysign jsapi for {}", ORDERS[0].out_trade_no),
-            Some(format!("wxpay-ops paysign jsapi --prepay-id {prepay_id}")),
+            Some(self.typed(command)),
             format!("paySign={pay_sign}"),
             ok,
         )
@@ -966,10 +1077,10 @@ impl Shop<'_> {
             order.out_trade_no,
             Fen(order.fee).yuan()
         );
-        let command = Some(format!(
+        let command = Some(self.typed(format!(
             "wxpay-ops order query --out-trade-no {} --expect SUCCESS",
             order.out_trade_no
-        ));
+        )));
         let core = self.emulator.core();
         let paid_at = PayOptions {
             time_end: Some(at.to_owned()),
@@ -998,18 +1109,22 @@ impl Shop<'_> {
         let Fate::Refunded { refund, .. } = order.fate else {
             return Ok(());
         };
+        let how = match self.api {
+            ApiVersion::V2 => "over mutual TLS (apiclient_cert.p12)",
+            ApiVersion::V3 => "signed with apiclient_key.pem",
+        };
         let name = format!(
-            "{} refund {} of {} over mutual TLS (apiclient_cert.p12)",
+            "{} refund {} of {} {how}",
             clock_time(at),
             Fen(refund).yuan(),
             order.out_trade_no
         );
-        let command = Some(format!(
+        let command = Some(self.typed(format!(
             "wxpay-ops refund create --out-trade-no {} --out-refund-no {} --total {} --refund {refund} --yes",
             order.out_trade_no,
             order.refund_no(),
             order.fee
-        ));
+        )));
         let request = RefundRequest {
             order: OrderKey::OutTradeNo(order.out_trade_no.to_owned()),
             out_refund_no: order.refund_no(),
@@ -1019,13 +1134,11 @@ impl Shop<'_> {
             notify_url: Some(self.notify.clone()),
             refund_account: None,
         };
-        if let Err(e) = request.validate() {
-            return self.fail(name, command, e);
-        }
-        let accepted = self
-            .send(Endpoint::Refund, &request.fields())
-            .await
-            .and_then(|answer| RefundAccepted::read(answer).map_err(|e| e.to_string()));
+        let outgoing = match self.gateway.refund(&request) {
+            Ok(outgoing) => outgoing,
+            Err(e) => return self.fail(name, command, e),
+        };
+        let accepted: Result<RefundAccepted, String> = self.send(outgoing).await;
         match accepted {
             Ok(accepted) => {
                 let ok = accepted.refund_fee == Fen(refund);
@@ -1042,15 +1155,12 @@ impl Shop<'_> {
             clock_time(at),
             order.out_trade_no
         );
-        let command = Some(format!(
+        let command = Some(self.typed(format!(
             "wxpay-ops order close --out-trade-no {} --yes",
             order.out_trade_no
-        ));
-        let closed = self
-            .send(
-                Endpoint::CloseOrder,
-                &[("out_trade_no", order.out_trade_no.to_owned())],
-            )
+        )));
+        let closed: Result<(), String> = self
+            .send(self.gateway.close_order(order.out_trade_no))
             .await;
         let state = match closed {
             Ok(_) => self.query(order.out_trade_no).await,
@@ -1092,11 +1202,24 @@ impl Shop<'_> {
         };
         self.record(
             "notify_url: payment notifications verified, refund notifications decrypted".to_owned(),
-            Some(
-                "wxpay-ops notify verify payment.xml; wxpay-ops notify decrypt refund.xml"
-                    .to_owned(),
-            ),
-            format!("{paid} payments (sign valid, answered SUCCESS), {refunded} refund (SUCCESS)"),
+            Some(match self.api {
+                ApiVersion::V2 => {
+                    "wxpay-ops notify verify payment.xml; wxpay-ops notify decrypt refund.xml"
+                        .to_owned()
+                }
+                ApiVersion::V3 => {
+                    "wxpay-ops notify decrypt --api v3 --headers headers.txt callback.json"
+                        .to_owned()
+                }
+            }),
+            match self.api {
+                ApiVersion::V2 => format!(
+                    "{paid} payments (sign valid, answered SUCCESS), {refunded} refund (SUCCESS)"
+                ),
+                ApiVersion::V3 => format!(
+                    "{paid} payments (signature valid, resource decrypted, answered 200), {refunded} refund (SUCCESS)"
+                ),
+            },
             all_in,
         )
     }
@@ -1111,10 +1234,10 @@ impl Shop<'_> {
             clock_time(day.served),
             day.iso
         );
-        let command = Some(format!(
+        let command = Some(self.typed(format!(
             "wxpay-ops bill download --date {} --import",
             day.iso
-        ));
+        )));
         if let Err(refusal) = check_date(day.date, self.emulator.core().clock.now()) {
             return self.fail(name, command, refusal);
         }
@@ -1734,7 +1857,12 @@ mod tests {
             assert!(times.iter().all(|t| parse_api_time(t).is_some()));
             assert!(times.is_sorted(), "{}", order.out_trade_no);
             assert!(order.placed.starts_with(DAY_API));
-            assert!(order.unified_order("http://127.0.0.1/n").validate().is_ok());
+            assert!(
+                order
+                    .unified_order("http://127.0.0.1/n", ApiVersion::V2)
+                    .validate()
+                    .is_ok()
+            );
         }
         let mut planted: Vec<Category> = ORDERS
             .iter()

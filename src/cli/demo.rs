@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::common::print_tables;
+use clap::Args;
+
+use super::common::{ApiFlag, print_tables};
 use super::failure::{Failure, exit};
 use super::settings::Context;
 use crate::demo::{DayOptions, DemoError, MerchantDay, Step, merchant_day, published_vectors};
@@ -13,8 +15,17 @@ use crate::output::{Format, Record, terminal_width};
 use crate::reconcile::DEFAULT_CUTOFF_WINDOW;
 use crate::reconcile::export::{Mapping, ReadOptions};
 use crate::reconcile::report::{difference_record, summary_json};
+use crate::wechat::ApiVersion;
 
-pub fn run(context: &Context) -> Result<u8, Failure> {
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The API the merchant's day runs on: v2 (signed XML) or v3 (JSON, RSA signatures,
+    /// encrypted callbacks)
+    #[arg(long, value_enum, default_value_t = ApiFlag::V2)]
+    api: ApiFlag,
+}
+
+pub fn run(context: &Context, args: DemoArgs) -> Result<u8, Failure> {
     let printer = &context.printer;
     let mut steps = published_vectors();
     printer.status("running a merchant's day against the built-in emulator…");
@@ -35,6 +46,10 @@ pub fn run(context: &Context) -> Result<u8, Failure> {
         mapping: &mapping,
         read_options: &read_options,
         cutoff_window: DEFAULT_CUTOFF_WINDOW,
+        api: match args.api {
+            ApiFlag::V2 => ApiVersion::V2,
+            ApiFlag::V3 => ApiVersion::V3,
+        },
     })
     .map_err(not_started)?;
     steps.append(&mut day.steps);

@@ -97,7 +97,7 @@ enum Command {
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
     /// Check the toolkit against published values, then run a merchant's day on the built-in emulator
-    Demo,
+    Demo(demo::DemoArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -135,7 +135,7 @@ pub fn main() -> ExitCode {
         Command::Bill(command) => bill::run(&context, command),
         Command::Reconcile(args) => reconcile::run_command(&context, *args),
         Command::Ledger(command) => ledger::run(&context, command),
-        Command::Demo => demo::run(&context),
+        Command::Demo(args) => demo::run(&context, args),
     };
     ExitCode::from(match result {
         Ok(code) => code,

@@ -265,7 +265,8 @@ impl Notifier {
             .timeout(timeout);
         match destination {
             Destination::V3NotifyUrl(_) => {
-                let (now, signing) = (self.clock.now(), *lock(&self.v3_signing));
+                // This machine's time: the handler checks the timestamp with its own clock.
+                let (now, signing) = (time::OffsetDateTime::now_utc(), *lock(&self.v3_signing));
                 for (name, value) in super::v3::signature_headers(body.as_bytes(), now, signing) {
                     request = request.header(name, value);
                 }

@@ -254,7 +254,6 @@ impl Core {
     pub fn v3(&self, request: &V3Request<'_>) -> Reply {
         self.settle();
         let fault = lock(&self.faults).take(request.path);
-        let now = self.clock.now();
         let early = match &fault {
             Some(FaultKind::Http500) => Some(Reply::text(500, "Internal Server Error")),
             Some(FaultKind::Http503) => Some(Reply::text(503, "Service Unavailable")),
@@ -277,7 +276,8 @@ impl Core {
                     if let (Some(FaultKind::MalformedXml), Some(bytes)) = (&fault, &mut bytes) {
                         bytes.truncate(bytes.len() / 2);
                     }
-                    let mut reply = signed_reply(bytes, now, *lock(&self.notifier.v3_signing));
+                    let signing = *lock(&self.notifier.v3_signing);
+                    let mut reply = signed_reply(bytes, OffsetDateTime::now_utc(), signing);
                     if fault == Some(FaultKind::BadSign) {
                         corrupt_signature(&mut reply);
                     }
@@ -464,8 +464,11 @@ impl Core {
             .timestamp
             .parse()
             .map_err(|_| sign_error("Authorization中的timestamp格式错误"))?;
-        if (self.clock.now().unix_timestamp() - at).unsigned_abs() >= WINDOW_SECONDS.unsigned_abs()
-        {
+        // Against this machine's clock, not the emulator's: that one plays business time (a
+        // bill's day, an order's expiry) and may be moved; signatures are made with the real
+        // time by the client, as they are checked with it by WeChat Pay.
+        let real_now = OffsetDateTime::now_utc().unix_timestamp();
+        if (real_now - at).unsigned_abs() >= WINDOW_SECONDS.unsigned_abs() {
             return Err(sign_error("请求的时间戳已过期"));
         }
         let url = match request.query {
@@ -721,8 +724,9 @@ fn corrupt_signature(reply: &mut Reply) {
     }
 }
 
-/// The B2 headers of an answer or a callback, signed at `now` with the emulator's WeChat Pay
-/// key; a callback is signed again at each delivery, as its timestamp must be fresh.
+/// The B2 headers of an answer or a callback, signed at `now` (this machine's time, which the
+/// client checks with, whatever the emulator's clock says) with the key `signing` names; a
+/// callback is signed again at each delivery, as its timestamp must be fresh.
 pub(super) fn signature_headers(
     body: &[u8],
     now: OffsetDateTime,

@@ -130,19 +130,10 @@ fn an_order_placed_on_one_api_is_queried_and_closed_on_the_other() {
     assert_eq!(query(&shop, "v2", "V2-ORDER")["trade_state"], "CLOSED");
     assert_eq!(shop.run(&close).expect(0).json()["already_closed"], true);
 
-    // A request signed 6 minutes before WeChat Pay's clock is refused, and the clock named.
+    // The emulator's clock plays business time: moved on, v3 signatures still hold, as they
+    // are made and checked with this machine's time.
     shop.later(time::Duration::minutes(6));
-    shop.run(&[
-        "order",
-        "query",
-        "--api",
-        "v3",
-        "--out-trade-no",
-        "V3-ORDER",
-    ])
-    .expect(3)
-    .error_mentions("HTTP 401 SIGN_ERROR")
-    .hint_mentions("clock");
+    assert_eq!(query(&shop, "v3", "V3-ORDER")["trade_state"], "NOTPAY");
 }
 
 #[test]

@@ -116,6 +116,57 @@ fn global_options_have_their_own_heading() {
 /// command for a real merchant, and the reconciliation finds exactly the planted differences,
 /// one of each category.
 #[test]
+fn the_demo_day_runs_on_api_v3_and_reconciles_the_same() {
+    let env = Env::new();
+    let v3 = env.run(&["demo", "--api", "v3"]).expect(0).json();
+    let v2 = env.run(&["demo"]).expect(0).json();
+    // The same bill, the same export, the same report, whichever API carried the day.
+    assert_eq!(
+        v3["reconcile"]["differences"],
+        v2["reconcile"]["differences"]
+    );
+    assert_eq!(
+        v3["reconcile"]["summary"]["categories"],
+        v2["reconcile"]["summary"]["categories"]
+    );
+    let steps = v3["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["check"] == "ok"), "{steps:?}");
+    let commands: Vec<&str> = steps.iter().filter_map(|s| s["command"].as_str()).collect();
+    let typed = |prefix: &str| {
+        let found = commands.iter().find(|c| c.starts_with(prefix));
+        assert!(
+            found.is_some_and(|c| c.ends_with("--api v3")),
+            "{prefix}: {found:?}"
+        );
+    };
+    for prefix in [
+        "wxpay-ops order create",
+        "wxpay-ops order query",
+        "wxpay-ops order close",
+        "wxpay-ops refund create",
+        "wxpay-ops bill download",
+        "wxpay-ops paysign",
+    ] {
+        typed(prefix);
+    }
+    let callbacks = steps
+        .iter()
+        .find(|s| {
+            s["step"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("notify_url"))
+        })
+        .unwrap();
+    assert!(
+        callbacks["result"]
+            .as_str()
+            .unwrap()
+            .contains("resource decrypted"),
+        "{callbacks}"
+    );
+}
+
+#[test]
 fn demo_runs_on_built_in_data() {
     let env = Env::new();
     let demo = env.run(&["demo"]).expect(0).json();

@@ -28,6 +28,7 @@ mod paysign;
 mod reconcile;
 mod reconcile_strict;
 mod refund;
+mod sdk;
 mod serve;
 mod sign;
 mod sign_v3;

@@ -57,14 +57,25 @@ impl Answer {
 }
 
 impl Fixture {
+    /// Signatures are made and checked with this machine's time, not the emulator's clock.
     fn now(&self) -> i64 {
-        self.core.clock.now().unix_timestamp()
+        time::OffsetDateTime::now_utc().unix_timestamp()
     }
 
     /// A request signed by the default merchant, `tamper` applied to the body after signing.
     fn call(&self, method: &str, url: &str, body: &str, tamper: impl Fn(&str) -> String) -> Answer {
+        self.call_signed_at(self.now() as u64, method, url, body, tamper)
+    }
+
+    fn call_signed_at(
+        &self,
+        timestamp: u64,
+        method: &str,
+        url: &str,
+        body: &str,
+        tamper: impl Fn(&str) -> String,
+    ) -> Answer {
         let key = MerchantKey::from_pem(DEFAULT_MERCHANT_PRIVATE_KEY.as_bytes()).unwrap();
-        let timestamp = self.now() as u64;
         let nonce = nonce_str();
         let signature = key.sign(&request_message(
             method,
@@ -278,6 +289,21 @@ fn refusals_are_v3_errors_unsigned() {
     );
     // A path it does not serve.
     assert_eq!(f.send("GET", "/v3/marketing/favor/stocks", "").status, 404);
+}
+
+#[test]
+fn the_signature_window_is_this_machines_time_whatever_the_emulators_clock() {
+    let f = fixture();
+    // Business time moved a day on: requests signed now still pass, and answers are signed now.
+    f.core.clock.advance(time::Duration::days(1)).unwrap();
+    let placed = f.send("POST", "/v3/pay/transactions/jsapi", &jsapi_order("V3-W"));
+    assert_eq!(placed.status, 200);
+    assert!(placed.verified(f.now()));
+    // Signed six minutes ago: outside the 5-minute window (B1).
+    let url = "/v3/pay/transactions/out-trade-no/V3-W?mchid=1900000109";
+    let stale = f.call_signed_at(f.now() as u64 - 360, "GET", url, "", str::to_owned);
+    assert_eq!(stale.status, 401);
+    assert_eq!(stale.json()["code"], "SIGN_ERROR");
 }
 
 #[test]
