@@ -51,12 +51,15 @@ struct SettingsChange {
     allow_early_close: Option<bool>,
     /// API v3: `public_key`, `certificate` or `rotated_certificate`.
     v3_signing: Option<super::v3::V3Signing>,
+    /// API v3: send each callback first as a probe (B2).
+    v3_probe: Option<bool>,
 }
 
 fn settings(core: &Core) -> (u16, String) {
     ok(json!({
         "allow_early_close": core.early_close_allowed(),
         "v3_signing": *lock(&core.notifier.v3_signing),
+        "v3_probe": core.notifier.v3_probe.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
 
@@ -104,6 +107,9 @@ pub fn handle(core: &Core, method: &str, path: &str, body: &[u8]) -> (u16, Strin
             }
             if let Some(signing) = change.v3_signing {
                 *lock(&core.notifier.v3_signing) = signing;
+            }
+            if let Some(probe) = change.v3_probe {
+                (core.notifier.v3_probe).store(probe, std::sync::atomic::Ordering::Relaxed);
             }
             settings(core)
         }),

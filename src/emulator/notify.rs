@@ -58,6 +58,10 @@ pub struct Attempt {
     pub accepted: bool,
     /// Not sent: the emulator keeps notifications on this machine unless told otherwise.
     pub refused: bool,
+    /// A v3 probe (B2): the callback sent first with a signature meant to fail; `accepted`
+    /// says the handler took it, which it must not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub probe: bool,
 }
 
 #[derive(Clone)]
@@ -76,6 +80,8 @@ pub struct Notifier {
     pub cloud_functions: CloudFunctions,
     /// Which key signs v3 answers and callbacks; shared with the server's v3 answers.
     pub v3_signing: Arc<Mutex<super::v3::V3Signing>>,
+    /// Whether each v3 callback is first sent as a probe (B2), as WeChat Pay does at times.
+    pub v3_probe: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where a notification goes, and what acknowledges it.
@@ -86,6 +92,8 @@ enum Destination {
     /// The merchant's notify_url, for an order or refund made on API v3: JSON signed in the
     /// headers at each delivery, acknowledged by a 200 or 204 (B4).
     V3NotifyUrl(String),
+    /// The same, with a probe signature (`WECHATPAY/SIGNTEST/…`) that the handler must refuse.
+    V3Probe(String),
     /// A cloud function (`ENV/NAME`): the callback event as JSON, acknowledged by
     /// `{"errcode": 0}`.
     CloudFunction(String),
@@ -125,6 +133,7 @@ impl Notifier {
             allow_remote,
             cloud_functions: CloudFunctions::default(),
             v3_signing: Arc::default(),
+            v3_probe: Arc::default(),
         }
     }
 
@@ -175,6 +184,7 @@ impl Notifier {
                     .to_owned(),
                 accepted: false,
                 refused: true,
+                probe: false,
             });
             return false;
         }
@@ -207,6 +217,29 @@ impl Notifier {
             // before it was due, so that moving the clock ahead releases every attempt of
             // the schedule it passes, in order, as WeChat would have made them.
             let mut due = notifier.clock.now();
+            if let Destination::V3NotifyUrl(url) = &destination
+                && notifier.v3_probe.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                let probe = Destination::V3Probe(url.clone());
+                let (url, outcome, taken) = notifier.attempt(&probe, &body).await;
+                let verdict = if taken {
+                    "taken: the handler does not check signatures"
+                } else {
+                    "refused, as it must be"
+                };
+                notifier.record(Attempt {
+                    kind,
+                    reference: reference.clone(),
+                    url,
+                    cloud_function: None,
+                    attempt: 0,
+                    at: bill_time(due),
+                    outcome: format!("probe (WECHATPAY/SIGNTEST/): {outcome}: {verdict}"),
+                    accepted: taken,
+                    refused: false,
+                    probe: true,
+                });
+            }
             for attempt in 1..=(RETRY_SCHEDULE_SECS.len() as u32 + 1) {
                 notifier.clock.wait_until(due).await;
                 let (url, outcome, accepted) = notifier.attempt(&destination, &body).await;
@@ -216,13 +249,14 @@ impl Notifier {
                     url,
                     cloud_function: match &destination {
                         Destination::CloudFunction(function) => Some(function.clone()),
-                        Destination::NotifyUrl(_) | Destination::V3NotifyUrl(_) => None,
+                        _ => None,
                     },
                     attempt,
                     at: bill_time(due),
                     outcome,
                     accepted,
                     refused: false,
+                    probe: false,
                 });
                 let Some(delay) = RETRY_SCHEDULE_SECS.get(attempt as usize - 1) else {
                     break;
@@ -244,7 +278,9 @@ impl Notifier {
     async fn attempt(&self, destination: &Destination, body: &str) -> (String, String, bool) {
         let (url, content_type, timeout) = match destination {
             Destination::NotifyUrl(url) => (url.clone(), "text/xml", DELIVERY_TIMEOUT),
-            Destination::V3NotifyUrl(url) => (url.clone(), "application/json", DELIVERY_TIMEOUT),
+            Destination::V3NotifyUrl(url) | Destination::V3Probe(url) => {
+                (url.clone(), "application/json", DELIVERY_TIMEOUT)
+            }
             Destination::CloudFunction(function) => match self.cloud_functions.url(function) {
                 Some(url) => (url, "application/json", CLOUD_FUNCTION_TIMEOUT),
                 // WeChat would find no such function and call again later; so does the
@@ -264,10 +300,21 @@ impl Notifier {
             .header("Content-Type", content_type)
             .timeout(timeout);
         match destination {
-            Destination::V3NotifyUrl(_) => {
+            Destination::V3NotifyUrl(_) | Destination::V3Probe(_) => {
                 // This machine's time: the handler checks the timestamp with its own clock.
                 let (now, signing) = (time::OffsetDateTime::now_utc(), *lock(&self.v3_signing));
+                let probe = matches!(destination, Destination::V3Probe(_));
                 for (name, value) in super::v3::signature_headers(body.as_bytes(), now, signing) {
+                    let value = match name {
+                        "Wechatpay-Signature" if probe => {
+                            format!(
+                                "{}{}",
+                                crate::wechat::v3::PROBE_PREFIX,
+                                crate::wechat::sign::nonce_str()
+                            )
+                        }
+                        _ => value,
+                    };
                     request = request.header(name, value);
                 }
             }
@@ -291,7 +338,7 @@ impl Notifier {
                 };
                 (accepted, reason)
             }
-            Destination::V3NotifyUrl(_) => match status {
+            Destination::V3NotifyUrl(_) | Destination::V3Probe(_) => match status {
                 200 | 204 => (true, "accepted".to_owned()),
                 _ => (false, "not a 200 or 204".to_owned()),
             },

@@ -554,6 +554,64 @@ fn an_order_and_a_refund_made_on_v3_are_called_back_on_v3_and_retried() {
     .error_mentions("does not decrypt");
 }
 
+#[test]
+fn a_probe_comes_before_the_callback_when_asked_for_and_verify_calls_it_one() {
+    let shop = Shop::new();
+    (shop.emulator.core().notifier.v3_probe).store(true, std::sync::atomic::Ordering::Relaxed);
+    // A handler that refuses the probe (401), then takes the callback.
+    let receiver = Receiver::start(vec![(401, "{}"), (204, "")]);
+    let url = receiver.url.clone();
+    shop.run(&[
+        "order",
+        "create",
+        "--api",
+        "v3",
+        "--trade-type",
+        "NATIVE",
+        "--out-trade-no",
+        "PROBE-1",
+        "--amount",
+        "100",
+        "--body",
+        "Tea",
+        "--notify-url",
+        &url,
+    ])
+    .expect(0);
+    shop.pay("PROBE-1");
+    let (headers, body) = saved(&shop, &receiver, 0);
+    shop.run(&[
+        "notify",
+        "verify",
+        "--api",
+        "v3",
+        "--headers",
+        &headers,
+        &body,
+    ])
+    .expect(4)
+    .error_mentions("probe");
+    let (headers, body) = saved(&shop, &receiver, 1);
+    shop.run(&[
+        "notify",
+        "verify",
+        "--api",
+        "v3",
+        "--headers",
+        &headers,
+        &body,
+    ])
+    .expect(0);
+    let attempts = shop.emulator.core().notifier.attempts();
+    let probe = attempts.iter().find(|a| a.probe).unwrap();
+    assert!(!probe.accepted, "{}", probe.outcome);
+    assert!(
+        probe.outcome.contains("refused, as it must be"),
+        "{}",
+        probe.outcome
+    );
+}
+
 mod bills {
     use serde_json::Value;
     use time::{Date, Duration, OffsetDateTime};

@@ -662,7 +662,7 @@ fn an_order_closed_within_five_minutes_is_refused_unless_the_emulator_allows_it(
         .unwrap();
     assert_eq!(
         switched,
-        serde_json::json!({"allow_early_close": true, "v3_signing": "public_key"})
+        serde_json::json!({"allow_early_close": true, "v3_signing": "public_key", "v3_probe": false})
     );
     let shown: Value = http.get(&settings).send().unwrap().json().unwrap();
     assert_eq!(shown["allow_early_close"], true);
