@@ -368,14 +368,7 @@ async fn fetch_once(
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let body = match client.download_stream(source.endpoint(), &fields).await {
         Ok(body) => body,
-        Err(error) => {
-            return classify(error).map(|outcome| match outcome {
-                Downloaded::NoBill { .. } => Downloaded::NoBill {
-                    source_url: client.bill_url(source.endpoint()),
-                },
-                saved => saved,
-            });
-        }
+        Err(error) => return asked_at(classify(error), client.bill_url(source.endpoint())),
     };
     save_blocking(path, body, on_bytes, None).await
 }
@@ -394,14 +387,7 @@ async fn fetch_once_v3(
     let apply = source.v3_apply(date, gzip);
     let answer = match client.send(&apply).await {
         Ok(answer) => answer.unwrap_or_default(),
-        Err(failed) => {
-            return classify(failed.error).map(|outcome| match outcome {
-                Downloaded::NoBill { .. } => Downloaded::NoBill {
-                    source_url: client.shown_url(&apply),
-                },
-                saved => saved,
-            });
-        }
+        Err(failed) => return asked_at(classify(failed.error), client.shown_url(&apply)),
     };
     let text = |name: &str| answer.get(name).and_then(serde_json::Value::as_str);
     // Verified, yet not B6's answer: asking again gets the same.
@@ -423,6 +409,17 @@ async fn fetch_once_v3(
         Err(error) => return classify(error),
     };
     save_blocking(path, body, on_bytes, Some(expected)).await
+}
+
+/// A day without a bill, named by the URL it was asked at (a refusal does not say).
+fn asked_at(
+    outcome: Result<Downloaded, DownloadError>,
+    source_url: String,
+) -> Result<Downloaded, DownloadError> {
+    outcome.map(|outcome| match outcome {
+        Downloaded::NoBill { .. } => Downloaded::NoBill { source_url },
+        saved => saved,
+    })
 }
 
 async fn save_blocking(

@@ -163,6 +163,8 @@ pub struct Core {
     pub(super) logins: Mutex<super::login::Logins>,
     /// API v3 bills applied for, by their download URL's token.
     pub(super) v3_bills: Mutex<HashMap<String, super::v3::bills::Applied>>,
+    /// Each merchant's v3 credentials, when it has them.
+    pub(super) v3_credentials: Vec<(String, super::v3::V3Credentials)>,
 }
 
 /// How long after its creation an order may be closed (reference A2.3, A8).
@@ -197,6 +199,7 @@ impl Core {
         let ledger = Ledger::default();
         let sandbox_ledger = ledger.sharing_numbers();
         Core {
+            v3_credentials: super::v3::credentials(&options.merchants),
             allow_early_close: AtomicBool::new(options.allow_early_close),
             options,
             clock,
@@ -407,7 +410,9 @@ impl Core {
         }
         let reference = order.out_trade_no.clone();
         if order.v3 {
-            if let Some(body) = super::v3::payment_callback(order, self.clock.now()) {
+            let key = self.v3_credentials(&order.mch_id).map(|c| &c.apiv3_key);
+            let now = self.clock.now();
+            if let Some(body) = key.and_then(|key| super::v3::payment_callback(order, key, now)) {
                 let url = order.notify_url.clone();
                 self.notifier
                     .send_v3(NotificationKind::Payment, reference, url, body);
@@ -441,7 +446,9 @@ impl Core {
             _ => return,
         };
         if refund.v3 {
-            if let Some(body) = super::v3::refund_callback(refund, self.clock.now()) {
+            let key = self.v3_credentials(&refund.mch_id).map(|c| &c.apiv3_key);
+            let now = self.clock.now();
+            if let Some(body) = key.and_then(|key| super::v3::refund_callback(refund, key, now)) {
                 let reference = refund.out_refund_no.clone();
                 self.notifier
                     .send_v3(NotificationKind::Refund, reference, url, body);

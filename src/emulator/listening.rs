@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::cloudpay::{CloudFunction, PREFIX as CLOUDPAY_PREFIX};
 use super::merchant::{Merchant, SubMerchant};
 use super::pki::ClientPaths;
-use super::server::{CONTROL_PREFIX, Emulator};
+use super::server::{APIV3_KEY_FILE, CONTROL_PREFIX, Emulator, V3_KEY_FILE};
 
 #[derive(Debug, Serialize)]
 pub struct Listening<'a> {
@@ -42,6 +42,11 @@ struct Listed<'a> {
     cert_p12: Option<String>,
     /// For a backend's login (code2Session): where each AppSecret is, never the secret.
     app_secret_files: BTreeMap<&'a str, Option<String>>,
+    /// API v3: the merchant's private key, its certificate serial and its APIv3 key's file
+    /// (null for a merchant without v3 credentials).
+    private_key_pem: Option<String>,
+    cert_serial: Option<&'a str>,
+    apiv3_key_file: Option<String>,
     /// The apps that answer a login with a unionid.
     open_platform_appids: &'a [String],
 }
@@ -75,6 +80,8 @@ impl Emulator {
 
     fn listed<'a>(&'a self, merchant: &'a Merchant) -> Listed<'a> {
         let certs = self.client_cert(&merchant.mch_id);
+        let v3 = self.core().v3_credentials(&merchant.mch_id);
+        let folder = self.cert_dir().join(&merchant.mch_id);
         let path = |pick: fn(&ClientPaths) -> &Path| certs.map(|c| shown(pick(c)));
         Listed {
             mch_id: &merchant.mch_id,
@@ -87,6 +94,9 @@ impl Emulator {
                 .map(|appid| (appid.as_str(), self.app_secret_file(appid).map(shown)))
                 .collect(),
             open_platform_appids: &merchant.open_platform_appids,
+            private_key_pem: v3.map(|_| shown(&folder.join(V3_KEY_FILE))),
+            cert_serial: v3.map(|c| c.serial.as_str()),
+            apiv3_key_file: v3.map(|_| shown(&folder.join(APIV3_KEY_FILE))),
         }
     }
 }

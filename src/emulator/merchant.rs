@@ -112,6 +112,13 @@ impl Merchant {
             .find(|s| s.sub_mch_id == sub_mch_id)
     }
 
+    /// The APIv3 key of a merchant after the default one: fixed per merchant, as the sandbox
+    /// key is, so that its files stay good across restarts.
+    pub fn apiv3_key(&self) -> crate::wechat::ApiV3Key {
+        let digest = Md5::digest(format!("apiv3:{}:{}", self.mch_id, self.key.expose()));
+        crate::wechat::ApiV3Key::new(crate::wechat::hex_upper(&digest).to_lowercase())
+    }
+
     /// The key `/sandboxnew/pay/getsignkey` hands out: fixed per merchant, so that a client
     /// may cache it as real clients do.
     pub fn sandbox_key(&self) -> ApiKey {

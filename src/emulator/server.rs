@@ -245,18 +245,27 @@ impl Emulator {
                 app_secret_files.push((appid.clone(), path));
             }
         }
-        // API v3: the default merchant's RSA key, and the emulator's WeChat Pay public key.
-        let first = &core.options.merchants[0];
-        let v3 = first.mch_id == super::merchant::DEFAULT_MCH_ID;
-        if v3 {
-            let key = cert_dir.join(&first.mch_id).join(V3_KEY_FILE);
-            write(&key, super::v3::DEFAULT_MERCHANT_PRIVATE_KEY.as_bytes())?;
-            let public = cert_dir.join(WECHATPAY_PUBLIC_KEY_FILE);
-            write(&public, super::v3::WECHATPAY_PUBLIC_KEY.as_bytes())?;
-            let apiv3_key = cert_dir.join(&first.mch_id).join(APIV3_KEY_FILE);
-            let text = format!("{}\n", super::v3::DEFAULT_MERCHANT_APIV3_KEY);
-            write(&apiv3_key, text.as_bytes())?;
+        // API v3: each merchant's RSA key and APIv3 key in its folder, and the emulator's
+        // WeChat Pay public key.
+        let public = cert_dir.join(WECHATPAY_PUBLIC_KEY_FILE);
+        write(&public, super::v3::WECHATPAY_PUBLIC_KEY.as_bytes())?;
+        for (mch_id, credentials) in &core.v3_credentials {
+            let folder = cert_dir.join(mch_id);
+            crate::fsutil::create_private_dir_all(&folder).map_err(|e| PkiError::Write {
+                path: folder.clone(),
+                source: e.into(),
+            })?;
+            write(
+                &folder.join(V3_KEY_FILE),
+                credentials.private_key_pem.as_bytes(),
+            )?;
+            let text = format!("{}\n", credentials.apiv3_key.expose());
+            write(&folder.join(APIV3_KEY_FILE), text.as_bytes())?;
         }
+        let first = &core.options.merchants[0];
+        let v3 = core
+            .v3_credentials(&first.mch_id)
+            .map(|c| c.serial.as_str());
         let profile = cert_dir.join("wxpay-ops.toml");
         write(&profile, profile_toml(first, https, v3).as_bytes())?;
         Ok(Emulator {
@@ -404,21 +413,26 @@ fn private_folder(dir: &Path) -> Result<(), ServeError> {
     }
 }
 
-/// The default merchant's API v3 private key, in its folder.
-const V3_KEY_FILE: &str = "apiclient_v3_key.pem";
+/// A merchant's API v3 private key, in its folder.
+pub const V3_KEY_FILE: &str = "apiclient_v3_key.pem";
 
 /// The emulator's WeChat Pay public key, in the certificate folder.
 const WECHATPAY_PUBLIC_KEY_FILE: &str = "wechatpay_public_key.pem";
 
-/// The default merchant's APIv3 key, in its folder (mode 0600, as every file there).
-const APIV3_KEY_FILE: &str = "apiv3_key";
+/// A merchant's APIv3 key, in its folder (mode 0600, as every file there).
+pub const APIV3_KEY_FILE: &str = "apiv3_key";
 
 /// Where an AppID's AppSecret is written, in the certificate folder.
 fn app_secret_file_name(appid: &str) -> String {
     format!("{appid}.app_secret")
 }
 
-fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr, v3: bool) -> String {
+/// `v3`: the merchant's certificate serial, when it has v3 credentials.
+fn profile_toml(
+    merchant: &super::merchant::Merchant,
+    https: SocketAddr,
+    v3: Option<&str>,
+) -> String {
     let appid = &merchant.appids[0];
     // Login (`wxpay-ops openid`) goes to the emulator too, with the app's AppSecret read from
     // its file: the secret is never written into the profile.
@@ -430,10 +444,10 @@ fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr, v3: boo
     let login = format!("{secret}login_base = \"https://{https}\"\n");
     // The v3 keys make `--api v3` work against the emulator; the profile stays on v2 by
     // default, since bills and service-provider orders are v2's only here.
-    let v3 = if v3 {
+    let v3 = if let Some(serial) = v3 {
         format!(
-            "# API v3 (commands with --api v3): the merchant's RSA key (WeChat Pay's published\n\
-             # test key), its certificate's serial, and the emulator's WeChat Pay public key.\n\
+            "# API v3 (commands with --api v3): the merchant's RSA key, its certificate's serial,\n\
+             # the emulator's WeChat Pay public key, and the merchant's APIv3 key.\n\
              api_version = 2\n\
              private_key_pem = \"{mch_id}/{V3_KEY_FILE}\"\n\
              cert_serial = \"{serial}\"\n\
@@ -441,7 +455,6 @@ fn profile_toml(merchant: &super::merchant::Merchant, https: SocketAddr, v3: boo
              wechatpay_public_key_id = \"{key_id}\"\n\
              apiv3_key_file = \"{mch_id}/{APIV3_KEY_FILE}\"\n",
             mch_id = merchant.mch_id,
-            serial = super::v3::DEFAULT_MERCHANT_SERIAL,
             key_id = super::v3::WECHATPAY_PUBLIC_KEY_ID,
         )
     } else {

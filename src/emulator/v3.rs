@@ -1,12 +1,13 @@
-//! The WeChat Pay API v3 endpoints of orders (reference B1, B2, B4, B5), over the same state
-//! as v2: an order placed on either API is queried and closed on the other. A v3 request is
+//! The WeChat Pay API v3 endpoints (reference B1–B6): orders, refunds, bills, certificates and
+//! callbacks, over the same state as v2: an order placed on either API is queried, closed and
+//! refunded on the other. A v3 request is
 //! authenticated by its `Authorization` header (the merchant's RSA signature), then read into
 //! the fields of its v2 counterpart, so that one set of business rules (lengths, amounts,
 //! expiry, repeated order numbers) judges both; the answer is JSON, signed with the emulator's
 //! WeChat Pay key, and a refusal is v3's error JSON, unsigned as real servers send it.
 //!
-//! Only the default merchant has a v3 key here (WeChat's published documentation key);
-//! callbacks on v3 are not emulated yet.
+//! Merchants' v3 keys are WeChat's published documentation key (the default merchant) and a
+//! few shipped ones ([`credentials`]).
 
 use std::sync::OnceLock;
 
@@ -114,13 +115,65 @@ impl V3Signing {
     }
 }
 
-fn default_merchant_key() -> &'static VerifyKey {
-    static KEY: OnceLock<VerifyKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        MerchantKey::from_pem(DEFAULT_MERCHANT_PRIVATE_KEY.as_bytes())
-            .expect("the documentation key is a PKCS#8 RSA key")
-            .verify_key(DEFAULT_MERCHANT_SERIAL)
-    })
+/// The v3 keys of the merchants after the default one, in their order (keys/README.md): RSA
+/// keys cannot be made here (ring cannot), so a few are made once and shipped.
+const MERCHANT_KEYS: [(&str, &str); 3] = [
+    (
+        "6A1C3E5B7D9F2B4D6F8A1C3E5B7D9F21",
+        include_str!("keys/merchant_v3_key_1.pem"),
+    ),
+    (
+        "6A1C3E5B7D9F2B4D6F8A1C3E5B7D9F22",
+        include_str!("keys/merchant_v3_key_2.pem"),
+    ),
+    (
+        "6A1C3E5B7D9F2B4D6F8A1C3E5B7D9F23",
+        include_str!("keys/merchant_v3_key_3.pem"),
+    ),
+];
+
+/// A merchant's API v3 credentials on the emulator.
+#[derive(Clone)]
+pub struct V3Credentials {
+    /// The merchant's private key, PEM, which its profile names.
+    pub private_key_pem: &'static str,
+    /// Its API certificate's serial, which its requests name.
+    pub serial: String,
+    /// What its requests are checked with.
+    pub public: VerifyKey,
+    /// Its APIv3 key, which encrypts its callbacks and certificates.
+    pub apiv3_key: ApiV3Key,
+}
+
+/// The v3 credentials of each merchant that has them: the default merchant WeChat Pay's
+/// documentation key, the next ones a shipped key each, with an APIv3 key derived from the
+/// merchant's API key (as the sandbox key is, so that a restart keeps it).
+pub fn credentials(
+    merchants: &[crate::emulator::merchant::Merchant],
+) -> Vec<(String, V3Credentials)> {
+    let mut pool = MERCHANT_KEYS.iter();
+    let mut found = Vec::new();
+    for merchant in merchants {
+        let (serial, pem, apiv3_key) = if merchant.mch_id == DEFAULT_MCH_ID {
+            let key = ApiV3Key::new(DEFAULT_MERCHANT_APIV3_KEY);
+            (DEFAULT_MERCHANT_SERIAL, DEFAULT_MERCHANT_PRIVATE_KEY, key)
+        } else if let Some((serial, pem)) = pool.next() {
+            (*serial, *pem, merchant.apiv3_key())
+        } else {
+            continue;
+        };
+        let public = MerchantKey::from_pem(pem.as_bytes())
+            .expect("the emulator's merchant keys are PKCS#8 RSA keys")
+            .verify_key(serial);
+        let credentials = V3Credentials {
+            private_key_pem: pem,
+            serial: serial.to_owned(),
+            public,
+            apiv3_key,
+        };
+        found.push((merchant.mch_id.clone(), credentials));
+    }
+    found
 }
 
 /// What a v3 request is answered with: JSON (None: a 204), signed; or a bill file, as is.
@@ -249,6 +302,13 @@ fn query_mch_id(query: &str) -> Option<String> {
 }
 
 impl Core {
+    /// A merchant's v3 credentials; None for one without (beyond the shipped keys).
+    pub fn v3_credentials(&self, mch_id: &str) -> Option<&V3Credentials> {
+        (self.v3_credentials.iter())
+            .find(|(id, _)| id == mch_id)
+            .map(|(_, credentials)| credentials)
+    }
+
     /// Answers a v3 request, with the fault injected for its path if one is pending; every
     /// request is logged, as v2's are.
     pub fn v3(&self, request: &V3Request<'_>) -> Reply {
@@ -342,7 +402,8 @@ impl Core {
             }
             Route::Certificates => {
                 let signing = *lock(&self.notifier.v3_signing);
-                Some(certificates(&auth.mch_id, signing).map_err(fail)?)
+                let credentials = self.v3_credentials(&auth.mch_id).expect("authenticated");
+                Some(certificates(&credentials.apiv3_key, signing).map_err(fail)?)
             }
             Route::BillFile => {
                 let file = self.bill_file(bill_call, &account, request.query);
@@ -454,9 +515,9 @@ impl Core {
             return Err(error(400, "MCH_NOT_EXISTS", "商户号不存在"));
         }
         // UNCONFIRMED wording of these refusals; their status and code are B1's.
-        let key = (auth.mch_id == DEFAULT_MCH_ID)
-            .then(default_merchant_key)
-            .ok_or_else(|| sign_error("商户未开通API v3或未上传API证书"))?;
+        let key = &(self.v3_credentials(&auth.mch_id))
+            .ok_or_else(|| sign_error("商户未开通API v3或未上传API证书"))?
+            .public;
         if !auth.serial.eq_ignore_ascii_case(&key.serial) {
             return Err(sign_error("商户证书序列号有误"));
         }
@@ -759,19 +820,12 @@ fn signed_reply(body: Option<Vec<u8>>, now: OffsetDateTime, signing: V3Signing) 
     }
 }
 
-/// The merchant's APIv3 key: only the default merchant has one here.
-fn apiv3_key(mch_id: &str) -> Option<ApiV3Key> {
-    (mch_id == DEFAULT_MCH_ID).then(|| ApiV3Key::new(DEFAULT_MERCHANT_APIV3_KEY))
-}
-
 /// `/v3/certificates` (B2): the platform certificates of `signing`, each encrypted with the
 /// merchant's APIv3 key as a callback's resource is (B3, associated_data `certificate`).
-fn certificates(mch_id: &str, signing: V3Signing) -> Result<Value, V3Error> {
-    let key = apiv3_key(mch_id)
-        .ok_or_else(|| error(404, "RESOURCE_NOT_EXISTS", "商户未设置APIv3密钥"))?;
+fn certificates(key: &ApiV3Key, signing: V3Signing) -> Result<Value, V3Error> {
     let mut data = Vec::new();
     for (serial, pem) in signing.certificates() {
-        let sealed = encrypt(&key, "certificate", "certificate", pem)
+        let sealed = encrypt(key, "certificate", "certificate", pem)
             .map_err(|_| error(500, "SYSTEM_ERROR", "系统错误"))?;
         data.push(json!({
             "serial_no": serial,
@@ -788,18 +842,16 @@ fn certificates(mch_id: &str, signing: V3Signing) -> Result<Value, V3Error> {
     Ok(json!({ "data": data }))
 }
 
-/// A callback's body (B4): the event, with `resource` encrypted by the merchant's APIv3 key;
-/// None for a merchant without one.
+/// A callback's body (B4): the event, with `resource` encrypted by the merchant's APIv3 key.
 fn callback(
-    mch_id: &str,
+    key: &ApiV3Key,
     event_type: &str,
     summary: &str,
     original_type: &str,
     resource: &Value,
     now: OffsetDateTime,
 ) -> Option<String> {
-    let key = apiv3_key(mch_id)?;
-    let sealed = encrypt(&key, original_type, original_type, &resource.to_string()).ok()?;
+    let sealed = encrypt(key, original_type, original_type, &resource.to_string()).ok()?;
     let body = json!({
         "id": format!("EV-{}", nonce_str().to_uppercase()),
         "create_time": rfc3339(now),
@@ -812,10 +864,14 @@ fn callback(
 }
 
 /// TRANSACTION.SUCCESS for a paid order placed on v3 (B4): the Transaction, encrypted.
-pub(super) fn payment_callback(order: &Order, now: OffsetDateTime) -> Option<String> {
+pub(super) fn payment_callback(
+    order: &Order,
+    key: &ApiV3Key,
+    now: OffsetDateTime,
+) -> Option<String> {
     let transaction = transaction(order);
     callback(
-        &order.mch_id,
+        key,
         "TRANSACTION.SUCCESS",
         "支付成功",
         "transaction",
@@ -826,7 +882,11 @@ pub(super) fn payment_callback(order: &Order, now: OffsetDateTime) -> Option<Str
 
 /// REFUND.SUCCESS, REFUND.CLOSED or REFUND.ABNORMAL for a refund made on v3 (B4), with the
 /// refund's fields as the callback has them; None while it is processing.
-pub(super) fn refund_callback(refund: &Refund, now: OffsetDateTime) -> Option<String> {
+pub(super) fn refund_callback(
+    refund: &Refund,
+    key: &ApiV3Key,
+    now: OffsetDateTime,
+) -> Option<String> {
     let (event_type, summary) = match refund.status {
         RefundStatus::Success => ("REFUND.SUCCESS", "退款成功"),
         RefundStatus::RefundClose => ("REFUND.CLOSED", "退款关闭"),
@@ -852,14 +912,7 @@ pub(super) fn refund_callback(refund: &Refund, now: OffsetDateTime) -> Option<St
     if let Some(at) = refund.success_time {
         resource["success_time"] = json!(rfc3339(at));
     }
-    callback(
-        &refund.mch_id,
-        event_type,
-        summary,
-        "refund",
-        &resource,
-        now,
-    )
+    callback(key, event_type, summary, "refund", &resource, now)
 }
 
 /// A refusal: v3's error JSON, not signed (B5).

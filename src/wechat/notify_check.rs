@@ -552,13 +552,8 @@ impl Checker {
 
     async fn wrong_amount(&mut self) -> CaseResult {
         let order = &self.options.order;
-        // One fen for an order that costs more, two for a one-fen order: never the amount.
-        let amount = if order.total_fee > 1 { 1 } else { 2 };
-        let changed = PaidOrder {
-            total_fee: amount,
-            amounts: vec![("cash_fee".to_owned(), amount.to_string())],
-            ..order.clone()
-        };
+        let changed = another_amount(order);
+        let amount = changed.total_fee;
         let (key, sign_type) = self.v2();
         let message = changed.notification(key, sign_type);
         let sent = self
@@ -897,6 +892,17 @@ fn said(mode: Mode, reply: &[u8]) -> String {
     match text.char_indices().nth(40) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text,
+    }
+}
+
+/// The order paid with another amount: one fen for an order that costs more, two for a
+/// one-fen order, never its own.
+fn another_amount(order: &PaidOrder) -> PaidOrder {
+    let amount = if order.total_fee > 1 { 1 } else { 2 };
+    PaidOrder {
+        total_fee: amount,
+        amounts: vec![("cash_fee".to_owned(), amount.to_string())],
+        ..order.clone()
     }
 }
 

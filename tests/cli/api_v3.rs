@@ -868,3 +868,100 @@ fn platform_certificates_are_downloaded_listed_and_fetched_again_on_a_rotation()
             .exists()
     );
 }
+
+#[test]
+fn a_merchant_of_the_merchants_file_gets_v3_credentials_of_its_own() {
+    use wxpay_ops::emulator::merchant::{DEFAULT_API_KEY, DEFAULT_APPIDS, Merchant};
+    let second = Merchant {
+        mch_id: "1900000110".into(),
+        key: wxpay_ops::wechat::ApiKey::new(DEFAULT_API_KEY.replace("E", "F")),
+        ..Merchant::default_merchant()
+    };
+    let mut shop = Shop::with_merchants(vec![Merchant::default_merchant(), second]);
+    let credentials = shop
+        .emulator
+        .core()
+        .v3_credentials("1900000110")
+        .unwrap()
+        .clone();
+    let folder = shop.emulator.cert_dir().join("1900000110");
+    let dir = shop.emulator.cert_dir().to_owned();
+    let profile = format!(
+        "[profiles.second]\nmch_id = \"1900000110\"\nappid = \"{}\"\napi_base = \"{}\"\n\
+         ca_cert = \"{}/ca_cert.pem\"\nprivate_key_pem = \"{}\"\ncert_serial = \"{}\"\n\
+         wechatpay_public_key_pem = \"{}/wechatpay_public_key.pem\"\n\
+         wechatpay_public_key_id = \"{}\"\napiv3_key_file = \"{}\"\n",
+        DEFAULT_APPIDS[0],
+        shop.emulator.tls_base_url(),
+        dir.display(),
+        folder.join("apiclient_v3_key.pem").display(),
+        credentials.serial,
+        dir.display(),
+        wxpay_ops::emulator::v3::WECHATPAY_PUBLIC_KEY_ID,
+        folder.join("apiv3_key").display(),
+    );
+    shop.config = shop.env.write_config(&profile);
+    assert_ne!(
+        credentials.serial,
+        wxpay_ops::emulator::v3::DEFAULT_MERCHANT_SERIAL
+    );
+    let receiver = Receiver::start(vec![(204, "")]);
+    let url = receiver.url.clone();
+    shop.run(&[
+        "order",
+        "create",
+        "--api",
+        "v3",
+        "--trade-type",
+        "NATIVE",
+        "--out-trade-no",
+        "M2-1",
+        "--amount",
+        "100",
+        "--body",
+        "Tea",
+        "--notify-url",
+        &url,
+    ])
+    .expect(0);
+    (shop.emulator.core())
+        .pay(
+            "1900000110",
+            "M2-1",
+            &wxpay_ops::emulator::state::PayOptions::default(),
+        )
+        .unwrap();
+    let (headers, body) = saved(&shop, &receiver, 0);
+    let decrypted = shop
+        .run(&[
+            "notify",
+            "decrypt",
+            "--api",
+            "v3",
+            "--headers",
+            &headers,
+            &body,
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(decrypted["fields"]["mchid"], "1900000110");
+    // Its APIv3 key is its own: the default merchant's does not open its callback.
+    let other = shop
+        .emulator
+        .cert_dir()
+        .join("1900000109")
+        .join("apiv3_key");
+    let other = other.display().to_string();
+    shop.run(&[
+        "notify",
+        "decrypt",
+        "--api",
+        "v3",
+        "--headers",
+        &headers,
+        &body,
+        "--apiv3-key-file",
+        &other,
+    ])
+    .expect(4);
+}

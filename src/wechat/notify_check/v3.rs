@@ -213,12 +213,8 @@ impl Checker {
 
     async fn v3_amount(&mut self) -> CaseResult {
         let order = &self.options.order;
-        let amount = if order.total_fee > 1 { 1 } else { 2 };
-        let changed = PaidOrder {
-            total_fee: amount,
-            amounts: vec![("cash_fee".to_owned(), amount.to_string())],
-            ..order.clone()
-        };
+        let changed = super::another_amount(order);
+        let amount = changed.total_fee;
         let callback = self.payment_callback(&changed);
         let url = self.options.url.clone();
         let sent = self.deliver("amount changed", &url, callback).await;
