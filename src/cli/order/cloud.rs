@@ -17,7 +17,7 @@ use crate::wechat::cloudpay::{
 use crate::wechat::shown_url;
 
 /// The flags of a v2 order that a cloud-pay order does not take.
-pub(super) const NOT_WITH: [&str; 11] = [
+pub(super) const NOT_WITH: [&str; 12] = [
     "trade_type",
     "notify_url",
     "expire_in",
@@ -29,6 +29,8 @@ pub(super) const NOT_WITH: [&str; 11] = [
     "sandbox",
     "sub_mch_id",
     "sub_appid",
+    // Cloud pay is v2's (signed with the API key), whatever the profile's api_version.
+    "api",
 ];
 
 const EMULATOR_HINT: &str = "cloud pay is only callable from inside a WeChat cloud function; \
