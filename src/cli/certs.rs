@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::common::api::{record, timeouts, v3_client};
+use super::common::api::{record, timeouts};
+use super::common::v3_client::v3_client;
 use super::failure::{Failure, exit};
 use super::settings::{ApiV3KeyArgs, Context, KeyArgs, Selected};
 use crate::output::Record;

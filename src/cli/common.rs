@@ -2,8 +2,11 @@
 
 pub(crate) mod api;
 pub mod bills;
+pub(crate) mod call_failure;
 pub(crate) mod ledger;
+pub(crate) mod progress;
 pub(crate) mod v3;
+pub(crate) mod v3_client;
 
 use super::failure::Failure;
 use super::settings::{Context, Selected, chosen_sign_type};

@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use super::certs::{CertError, read_certificate};
 use super::{Config, Profile};
+use crate::wechat::v3::certs as platform;
 use crate::wechat::v3::{KeyError, MerchantKey, VerifyKey};
 
 /// Key files are a few kilobytes.
@@ -95,7 +96,8 @@ pub fn read_certificate_file(path: &Path) -> Result<Vec<u8>, V3Error> {
     read_limited(path, false)
 }
 
-/// The platform certificates cached in a folder, `*.pem`; none when it does not exist yet.
+/// The platform certificates cached in a folder, `<serial>.pem` each, those valid now; none
+/// when it does not exist yet.
 pub fn read_platform_cert_dir(dir: &Path) -> Result<Vec<VerifyKey>, V3Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -110,12 +112,28 @@ pub fn read_platform_cert_dir(dir: &Path) -> Result<Vec<VerifyKey>, V3Error> {
     let mut paths: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|e| e == "pem"))
+        .filter(|path| platform::is_cache_name(path).is_some())
         .collect();
     paths.sort();
+    let now = crate::time::now().unix_timestamp();
     let mut keys = Vec::new();
     for path in paths {
-        keys.extend(read_platform_certificates(&path)?);
+        let named = platform::is_cache_name(&path)
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = read_limited(&path, false)?;
+        // Only the certificate the name promises, and only while it is valid: an expired or
+        // not yet valid platform certificate checks nothing (as WeChat's SDKs have it).
+        let current = platform::describe(&path, &bytes)
+            .is_some_and(|cert| cert.serial == named && cert.valid_at(now));
+        if !current {
+            continue;
+        }
+        let found = VerifyKey::certificates(&bytes).map_err(|problem| V3Error::Key {
+            path: path.clone(),
+            problem,
+        })?;
+        keys.extend(found.into_iter().filter(|key| key.serial == named).take(1));
     }
     Ok(keys)
 }
@@ -215,6 +233,26 @@ fn read_limited(path: &Path, private: bool) -> Result<Vec<u8>, V3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_certificates_named_by_their_serial_are_read_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = include_str!("../emulator/keys/wechatpay_platform_cert_1.pem");
+        let serial = "5DEA10EF55877E3CF6C33255C2E7DEFFF7E427EC";
+        std::fs::write(dir.path().join(format!("{serial}.pem")), first).unwrap();
+        // Named as the second certificate, holding the first; and not named by a serial.
+        let second = "3C21F8A6B09E5D47C2A0E9F4D1B8C6A57E3F2D19";
+        std::fs::write(dir.path().join(format!("{second}.pem")), first).unwrap();
+        std::fs::write(dir.path().join("apiclient_cert.pem"), first).unwrap();
+        let keys = read_platform_cert_dir(dir.path()).unwrap();
+        let serials: Vec<&str> = keys.iter().map(|k| k.serial.as_str()).collect();
+        assert_eq!(serials, [serial]);
+        assert!(
+            read_platform_cert_dir(&dir.path().join("absent"))
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     #[test]
     fn key_ids_and_serials_are_checked() {

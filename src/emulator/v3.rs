@@ -81,7 +81,7 @@ pub const PLATFORM_CERTIFICATES: [(&str, &str); 2] = [
 
 /// Both certificates' validity, as the files hold it.
 const PLATFORM_EFFECTIVE: &str = "2026-01-01T08:00:00+08:00";
-const PLATFORM_EXPIRES: &str = "2031-01-01T08:00:00+08:00";
+const PLATFORM_EXPIRES: &str = "2126-01-01T08:00:00+08:00";
 
 /// Which key signs the emulator's v3 answers and callbacks, and which serial names it (B2's
 /// two modes); switched on the control plane.

@@ -78,7 +78,7 @@ pub fn bill_date(day: Date) -> String {
 /// ledger's exports give other engines; None past the years the `time` crate holds.
 pub fn rfc3339_of_unix(seconds: i64) -> Option<String> {
     let at = OffsetDateTime::from_unix_timestamp(seconds).ok()?;
-    at.to_offset(BEIJING)
+    at.checked_to_offset(BEIJING)?
         .format(&::time::format_description::well_known::Rfc3339)
         .ok()
 }

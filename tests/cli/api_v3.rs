@@ -840,7 +840,36 @@ fn platform_certificates_are_downloaded_listed_and_fetched_again_on_a_rotation()
         .collect();
     assert_eq!(serials, ["3C21F8A6B09E5D47C2A0E9F4D1B8C6A57E3F2D19", first]);
     assert_eq!(listed[0]["valid_now"], true);
-    assert_eq!(listed[0]["not_after"], "2031-01-01T08:00:00+08:00");
+    assert_eq!(listed[0]["not_after"], "2126-01-01T08:00:00+08:00");
+
+    // A certificates answer whose signature does not verify is refused, nothing is cached;
+    // and when the fetch a new serial needs fails, the answer stays unverified (exit 4) and
+    // its request is not sent again.
+    shop.fault("/v3/certificates", 5, FaultKind::BadSign);
+    shop.run(&["certs", "download", "--dir", "unsigned"])
+        .expect(4)
+        .error_mentions("signature does not verify");
+    assert!(!shop.env.path("unsigned").exists());
+    let cached = shop.config.parent().unwrap().join("platform");
+    std::fs::remove_dir_all(&cached).unwrap();
+    let before = shop.requests("/v3/pay/transactions/out-trade-no/PC-1");
+    shop.run(&[
+        "order",
+        "query",
+        "--api",
+        "v3",
+        "--out-trade-no",
+        "PC-1",
+        "--retries",
+        "2",
+    ])
+    .expect(4)
+    .error_mentions("no key for Wechatpay-Serial");
+    assert_eq!(
+        shop.requests("/v3/pay/transactions/out-trade-no/PC-1"),
+        before + 1
+    );
+    shop.emulator.core().clear_faults();
 
     // A certificates answer that does not open under the APIv3 key is refused, and nothing
     // is cached from it.

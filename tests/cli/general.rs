@@ -112,9 +112,6 @@ fn global_options_have_their_own_heading() {
     }
 }
 
-/// The published vectors, then a merchant's day: every step passes, each comes with the
-/// command for a real merchant, and the reconciliation finds exactly the planted differences,
-/// one of each category.
 #[test]
 fn the_demo_day_runs_on_api_v3_and_reconciles_the_same() {
     let env = Env::new();
@@ -166,6 +163,9 @@ fn the_demo_day_runs_on_api_v3_and_reconciles_the_same() {
     );
 }
 
+/// The published vectors, then a merchant's day: every step passes, each comes with the
+/// command for a real merchant, and the reconciliation finds exactly the planted differences,
+/// one of each category.
 #[test]
 fn demo_runs_on_built_in_data() {
     let env = Env::new();

@@ -10,19 +10,19 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::cli::common::ApiFlag;
-use crate::cli::failure::{Failure, SIGN_HINT, exit};
-use crate::cli::settings::{ApiV3KeyArgs, Context, KeyArgs, Selected};
+pub use crate::cli::common::call_failure::{call_failure, tls_failure};
+use crate::cli::common::v3_client::{no_partner_on_v3, on_v3_only, v3_client};
+use crate::cli::failure::{Failure, exit};
+use crate::cli::settings::{Context, KeyArgs, Selected};
 use crate::config::check::{plain_http_warning, timeout_range, usable_timeout};
 use crate::config::client::{ClientSetupError, MutualTls};
 use crate::output::{Format, Printer, Record};
 use crate::wechat::ApiVersion;
-use crate::wechat::api::{Endpoint, Retry, err_code_meaning, parse_amount, v2_err_code};
-use crate::wechat::client::{
-    CallAttempt, CallError, Client, ClientError, ClientOptions, Prepared, RetryPolicy,
-};
+use crate::wechat::api::{Endpoint, parse_amount};
+use crate::wechat::client::{CallAttempt, Client, ClientOptions, Prepared, RetryPolicy};
 use crate::wechat::gateway::{Gateway, Outgoing};
 use crate::wechat::sandbox::KeyCache;
-use crate::wechat::v3::client::{CertRefresh, V3Client, V3Options, V3Prepared};
+use crate::wechat::v3::client::{V3Client, V3Prepared};
 use crate::wechat::{ApiKey, Fen, shown_url};
 
 /// The flags of every API command.
@@ -292,91 +292,6 @@ fn connect_v3(context: &Context, args: &ApiArgs, selected: &Selected) -> Result<
     v3_client(context, selected, &args.keys, timeouts, retry_policy(args))
 }
 
-fn on_v3_only(what: &str) -> Failure {
-    Failure::usage(format!("{what} is for API v2: API v3 has none"))
-        .hint("pass --api v2, or leave it out")
-}
-
-fn no_partner_on_v3() -> Failure {
-    Failure::usage(
-        "service-provider mode (sub_mch_id, sub_appid) is not made on API v3 by this tool yet",
-    )
-    .hint("pass --api v2 for a sub-merchant's orders and bills")
-}
-
-/// The v3 client for a profile: the merchant's private key and certificate serial, WeChat
-/// Pay's key, and the profile's server and TLS trust. v3 has no sandbox, and
-/// service-provider paths are other endpoints, so both are refused rather than quietly left
-/// out, as are the API v2 key flags.
-pub fn v3_client(
-    context: &Context,
-    selected: &Selected,
-    keys: &KeyArgs,
-    (timeout, connect_timeout): (Duration, Duration),
-    retry: RetryPolicy,
-) -> Result<V3Client, Failure> {
-    let profile = &selected.profile;
-    if profile.sandbox {
-        return Err(on_v3_only(&format!(
-            "the sandbox (profile {:?} has sandbox = true)",
-            selected.name
-        )));
-    }
-    if profile.sub_mch_id.is_some() || profile.sub_appid.is_some() {
-        return Err(no_partner_on_v3());
-    }
-    if let Some(flag) = keys.given() {
-        return Err(on_v3_only(&format!("{flag} (the API v2 key)")));
-    }
-    let base = profile.effective_api_base().to_owned();
-    if !crate::wechat::is_http_url(&base) {
-        return Err(
-            Failure::usage(format!("api_base {base:?} is not an http(s) URL"))
-                .hint(format!("fix api_base in profile {:?}", selected.name)),
-        );
-    }
-    if let Some(warning) = plain_http_warning(&base) {
-        context.printer.warn(&format!("api_base {warning}"));
-    }
-    let config = &selected.config;
-    let options = V3Options {
-        refresh: cert_refresh(context, selected)?,
-        base,
-        mch_id: profile.mch_id.clone(),
-        appid: profile.appid.clone(),
-        key: config.merchant_key(&selected.name, profile)?,
-        serial: config.merchant_serial(&selected.name, profile)?,
-        wechatpay_keys: config.wechatpay_keys(&selected.name, profile)?,
-        tls: Some(tls(selected)?),
-        timeout,
-        connect_timeout,
-        retry,
-        on_attempt: context.verbose.then(verbose_observer),
-    };
-    V3Client::new(options).map_err(|e| Failure::usage(format!("cannot set up HTTPS: {e}")))
-}
-
-/// Platform-certificate mode: where certificates are cached, and the APIv3 key that opens
-/// them when an answer names a serial not cached yet; None without a platform_cert_dir or an
-/// APIv3 key.
-fn cert_refresh(context: &Context, selected: &Selected) -> Result<Option<CertRefresh>, Failure> {
-    let profile = &selected.profile;
-    let Some(dir) = &profile.platform_cert_dir else {
-        return Ok(None);
-    };
-    let named = profile.apiv3_key_env.is_some()
-        || profile.apiv3_key_file.is_some()
-        || profile.apiv3_key_cmd.is_some()
-        || profile.apiv3_key.is_some();
-    if !named {
-        return Ok(None);
-    }
-    Ok(Some(CertRefresh {
-        apiv3_key: context.apiv3_key(&ApiV3KeyArgs::default(), Some(selected))?,
-        dir: selected.config.resolve(dir),
-    }))
-}
-
 /// A v3 request as it would go: the method, URL, `Authorization` header and body.
 fn show_v3(printer: &Printer, client: &V3Client, prepared: &V3Prepared) -> Result<(), Failure> {
     let signed = client.sign(prepared);
@@ -399,7 +314,7 @@ fn show_v3(printer: &Printer, client: &V3Client, prepared: &V3Prepared) -> Resul
 }
 
 /// `-v`: one line per attempt on stderr.
-fn verbose_observer() -> Arc<dyn Fn(&CallAttempt<'_>) + Send + Sync> {
+pub(crate) fn verbose_observer() -> Arc<dyn Fn(&CallAttempt<'_>) + Send + Sync> {
     let printer = Printer::new(None, false);
     Arc::new(move |attempt: &CallAttempt<'_>| {
         let outcome = match attempt.error {
@@ -504,171 +419,6 @@ pub fn amount(flag: &str, text: &str) -> Result<Fen, Failure> {
 /// A request refused before it was signed.
 pub fn refused_locally(error: impl std::fmt::Display) -> Failure {
     Failure::usage(error.to_string()).hint("nothing was sent: WeChat Pay would refuse it too")
-}
-
-/// A command's own words for an err_code: its exit code and hint, when it has them.
-pub type Explain<'a> = dyn Fn(&str) -> Option<(u8, String)> + 'a;
-
-/// A failed call in words: what happened, whether WeChat Pay may have acted, and whether
-/// running the command again is safe (`again` says how, for this command). `explain` gives
-/// the command's own words for an err_code, when it has them.
-pub fn call_failure(
-    what: &str,
-    endpoint: Endpoint,
-    failed: CallError,
-    again: &str,
-    explain: Option<&Explain<'_>>,
-) -> Failure {
-    let attempts = if failed.attempts > 1 {
-        format!(" ({} attempts)", failed.attempts)
-    } else {
-        String::new()
-    };
-    let error = &failed.error;
-    let unknown_fate = if endpoint.is_query() || error.never_sent() {
-        ""
-    } else {
-        "; WeChat Pay may or may not have acted on it"
-    };
-    if let Some(tls) = error.tls_failure() {
-        return tls_failure(what, &tls);
-    }
-    match error {
-        ClientError::Transport { .. } | ClientError::Status { .. } | ClientError::Malformed { .. } => {
-            Failure::new(
-                exit::TEMPORARY,
-                format!("{what}: {error}{attempts}{unknown_fate}"),
-            )
-            .hint(format!("{again}; check the network, api_base and --timeout"))
-        }
-        ClientError::Protocol { message } => {
-            let (meaning, hint) = protocol_refusal(message);
-            let meaning = meaning.map(|m| format!(" ({m})")).unwrap_or_default();
-            Failure::new(exit::REFUSED, format!("{what}: {error}{meaning}")).hint(hint)
-        }
-        ClientError::Mismatch { .. } | ClientError::Payload { .. } => Failure::new(
-            exit::VERIFY,
-            format!("{what}: {error}; nothing in it was used{unknown_fate}"),
-        )
-        .hint(format!(
-            "the answer is signed, but it is not the answer to this request as WeChat Pay gives it: something between you and WeChat Pay (a proxy, a cache) changed or mixed up answers; {again}"
-        )),
-        ClientError::MissingSign | ClientError::BadSign(_) => Failure::new(
-            exit::VERIFY,
-            format!("{what}: {error}; nothing in it was used{unknown_fate}"),
-        )
-        .hint(format!(
-            "check that the key is this mch_id's API v2 key and that sign_type matches; if they are, \
-             something between you and WeChat Pay changed the answer; {again}"
-        )),
-        ClientError::Unverified(_) => Failure::new(
-            exit::VERIFY,
-            format!("{what}: {error}; nothing in it was used{unknown_fate}"),
-        )
-        .hint(format!(
-            "check that wechatpay_public_key_pem and wechatpay_public_key_id (or the platform certificates) are WeChat Pay's for this merchant, and this machine's clock; if they are right, something between you and WeChat Pay changed the answer; {again}"
-        )),
-        ClientError::Refused { code, description } => {
-            let (_, retry) = err_code_meaning(code);
-            let said = format!("{code} {description}");
-            refused(what, code, &said, retry, &attempts, again, explain)
-        }
-        ClientError::RefusedV3 {
-            status,
-            code,
-            message,
-        } => {
-            let canonical = v2_err_code(code);
-            let retry = match status {
-                500.. => Retry::Now,
-                429 => Retry::Later,
-                _ => err_code_meaning(canonical).1,
-            };
-            let said = format!("HTTP {status} {code} {message}");
-            let failure = refused(what, canonical, &said, retry, &attempts, again, explain);
-            match canonical {
-                // UNCONFIRMED wording: the emulator's, as integrators quote the real one.
-                "SIGNERROR" if message.contains("时间戳") => failure.hint(
-                    "this machine's clock is 5 minutes or more off WeChat Pay's: set it right (NTP), then run again",
-                ),
-                "SIGNERROR" => failure.hint(
-                    "check that private_key_pem is the key of the certificate cert_serial names, and that both are this mch_id's; `wxpay-ops sign v3 --explain` shows what is signed",
-                ),
-                _ => failure,
-            }
-        }
-    }
-}
-
-/// A refusal in words: what WeChat Pay said, what its code means, and whether to run again.
-fn refused(
-    what: &str,
-    code: &str,
-    said: &str,
-    retry: Retry,
-    attempts: &str,
-    again: &str,
-    explain: Option<&Explain<'_>>,
-) -> Failure {
-    let (meaning, _) = err_code_meaning(code);
-    let mut message = format!("{what}: WeChat Pay refused: {said}");
-    if !meaning.is_empty() {
-        message.push_str(&format!(" ({meaning})"));
-    }
-    message.push_str(attempts);
-    if let Some((code, hint)) = explain.and_then(|explain| explain(code)) {
-        return Failure::new(code, message).hint(hint);
-    }
-    match retry {
-        Retry::Now => {
-            Failure::new(exit::TEMPORARY, message).hint(format!("it may pass in a while; {again}"))
-        }
-        Retry::Later => Failure::new(exit::TEMPORARY, message).hint(format!(
-            "wait a minute or more before trying again; {again}"
-        )),
-        Retry::Never => Failure::new(exit::REFUSED, message)
-            .hint("sent again unchanged, it gets the same answer"),
-    }
-}
-
-/// A failed TLS handshake: no temporary fault, since the same certificates fail again, and
-/// nothing was sent.
-pub fn tls_failure(what: &str, reason: &str) -> Failure {
-    Failure::usage(format!(
-        "{what}: the TLS handshake failed: {reason}; the request was not sent"
-    ))
-    .hint("check ca_cert and the merchant certificate (cert_p12, or cert_pem and cert_key_pem) with `wxpay-ops config check`")
-}
-
-/// What a `return_code=FAIL` answer's return_msg means, where we know, and the remedy. The
-/// service-provider texts are the emulator's, as integrators report them from real servers
-/// (UNCONFIRMED in the reference).
-fn protocol_refusal(return_msg: &str) -> (Option<&'static str>, String) {
-    const UNCHANGED: &str = "sent again unchanged, it gets the same answer";
-    if return_msg.contains("签名") {
-        (None, SIGN_HINT.to_owned())
-    } else if return_msg.contains("受理关系不存在") {
-        (
-            Some("this sub-merchant is not bound to the service provider"),
-            format!(
-                "check sub_mch_id (the profile's, or --sub-mch-id): it must be a sub-merchant of the profile's mch_id, the service provider; {UNCHANGED}"
-            ),
-        )
-    } else if return_msg.contains("sub_appid不匹配") {
-        (
-            Some("the sub_appid does not belong to this sub-merchant"),
-            format!(
-                "check sub_appid (the profile's, or --sub-appid): it must be an AppID bound to the sub_mch_id; {UNCHANGED}"
-            ),
-        )
-    } else if return_msg.contains("缺少参数sub_mch_id") {
-        (
-            Some("a service provider trades only for a sub-merchant, and no sub_mch_id was sent"),
-            "set sub_mch_id in the profile, or pass --sub-mch-id".to_owned(),
-        )
-    } else {
-        (None, format!("fix the request: {UNCHANGED}"))
-    }
 }
 
 /// A record from a `json!` object, its keys in the order written.

@@ -7,8 +7,9 @@ use serde_json::json;
 
 use crate::cli::common::ApiFlag;
 use crate::cli::common::api::{
-    amount, build, call_failure, client_options, parse_seconds, timeouts, v3_client,
+    amount, build, call_failure, client_options, parse_seconds, timeouts,
 };
+use crate::cli::common::v3_client::v3_client;
 use crate::cli::failure::{Failure, exit};
 use crate::cli::settings::{ApiV3KeyArgs, Context, KeyArgs, Selected, SignTypeParser, sign_type};
 use crate::config::client::MutualTls;
@@ -222,8 +223,16 @@ fn v3_signer(
     args: &CheckArgs,
 ) -> Result<V3Signer, Failure> {
     let apiv3_key = context.apiv3_key(&args.apiv3_keys, Some(selected))?;
-    let serial = crate::emulator::v3::WECHATPAY_PUBLIC_KEY_ID.to_owned();
-    if selected.profile.wechatpay_public_key_id.as_deref() != Some(serial.as_str()) {
+    // A profile on platform certificates gets callbacks under the emulator's certificate,
+    // which is over the same key.
+    let profile = &selected.profile;
+    let serial = match (&profile.wechatpay_public_key_id, &profile.platform_cert_dir) {
+        (None, Some(_)) => crate::emulator::v3::PLATFORM_CERTIFICATES[0].0,
+        _ => crate::emulator::v3::WECHATPAY_PUBLIC_KEY_ID,
+    }
+    .to_owned();
+    let named = profile.wechatpay_public_key_id.as_deref() == Some(serial.as_str());
+    if !named && profile.platform_cert_dir.is_none() {
         context.printer.warn(&format!(
             "callbacks are signed with the emulator's WeChat Pay key ({serial}), not the one profile {:?} names: the handler under test must verify with the emulator's public key (its profile's wechatpay_public_key_pem)",
             selected.name

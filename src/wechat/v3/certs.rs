@@ -36,7 +36,7 @@ pub enum CertsError {
         serial: String,
         source: DecryptError,
     },
-    #[error("certificate {serial} does not read as an RSA certificate")]
+    #[error("certificate {serial} does not read as one RSA certificate")]
     NotCertificate { serial: String },
     #[error(
         "certificate {named} decrypts to the certificate of serial {inside}: it is not the one named"
@@ -75,8 +75,10 @@ pub fn read_answer(answer: &Value, apiv3_key: &ApiV3Key) -> Result<Vec<PlatformC
             serial: serial.clone(),
             source,
         })?;
+        // One certificate per entry: a PEM of several would slip others in under its name.
         let inside = VerifyKey::certificates(pem.as_bytes())
             .ok()
+            .filter(|keys| keys.len() == 1)
             .and_then(|keys| keys.into_iter().next())
             .ok_or_else(|| CertsError::NotCertificate {
                 serial: serial.clone(),
@@ -113,6 +115,24 @@ pub fn cache(dir: &Path, certs: &[PlatformCert]) -> Result<Vec<bool>, CertsError
         write_private(&path, cert.pem.as_bytes())?;
     }
     Ok(new)
+}
+
+impl CachedCert {
+    /// Whether `now` (Unix seconds) is within the certificate's validity.
+    pub fn valid_at(&self, now: i64) -> bool {
+        self.not_before <= now && now < self.not_after
+    }
+}
+
+/// Whether a cached file's name is `<serial>.pem` in WeChat Pay's spelling: only such files
+/// are read, and only when the certificate inside has that serial.
+pub fn is_cache_name(path: &Path) -> Option<&str> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".pem")?;
+    let hex = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase() && b.is_ascii_hexdigit());
+    hex.then_some(name)
 }
 
 /// A certificate file's serial and validity, for `certs list`.
@@ -152,7 +172,7 @@ mod tests {
         serde_json::json!({"data": [{
             "serial_no": serial,
             "effective_time": "2026-01-01T08:00:00+08:00",
-            "expire_time": "2031-01-01T08:00:00+08:00",
+            "expire_time": "2126-01-01T08:00:00+08:00",
             "encrypt_certificate": sealed,
         }]})
     }

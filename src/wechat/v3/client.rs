@@ -4,7 +4,7 @@
 //! sent again with the same body (freshly signed), as B5 allows; the rest follows the v2
 //! client's rules for what may be sent again ([`Endpoint::may_resend_after`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -249,14 +249,14 @@ impl V3Client {
             && let Some(refresh) = &self.refresh
             && !prepared.path.starts_with(CERTIFICATES_PATH)
         {
-            match self.download_certificates(&refresh.apiv3_key).await {
-                Ok(certs) => {
-                    // The cache is a convenience: a folder that cannot be written leaves the
-                    // certificates in memory for this run.
-                    let _ = certs::cache(&refresh.dir, &certs);
-                    checked = self.check(&headers, &body);
-                }
-                Err(e) => return (None, Err(e)),
+            // A fetch that fails leaves the answer unverified, as it was: its request was
+            // acted on (a 2xx came back), so the fetch's own failure must not stand for the
+            // request's and have it sent again.
+            if let Ok(certs) = self.download_certificates(&refresh.apiv3_key).await {
+                // The cache is a convenience: a folder that cannot be written leaves the
+                // certificates in memory for this run.
+                let _ = certs::cache(&refresh.dir, &certs);
+                checked = self.check(&headers, &body);
             }
         }
         if let Err(e) = checked {
@@ -299,8 +299,16 @@ impl V3Client {
             (_, Err(e)) => return Err(e),
         };
         let answer = json_object(&body)?.unwrap_or_default();
-        let certs =
-            certs::read_answer(&answer, apiv3_key).map_err(|e| payload("data", e.to_string()))?;
+        let now = crate::time::now().unix_timestamp();
+        // Only certificates valid now, as WeChat's SDKs take them.
+        let certs: Vec<PlatformCert> = certs::read_answer(&answer, apiv3_key)
+            .map_err(|e| payload("data", e.to_string()))?
+            .into_iter()
+            .filter(|cert| {
+                certs::describe(Path::new(""), cert.pem.as_bytes())
+                    .is_some_and(|described| described.valid_at(now))
+            })
+            .collect();
         let mut keys: Vec<VerifyKey> = (self.wechatpay_keys.read())
             .map(|keys| keys.clone())
             .unwrap_or_else(|e| e.into_inner().clone());
@@ -310,7 +318,6 @@ impl V3Client {
             keys.retain(|known| known.serial != cert.serial);
             keys.extend(key);
         }
-        let now = crate::time::now().unix_timestamp();
         check_answer(&headers, &body, &keys, now).map_err(ClientError::Unverified)?;
         *self
             .wechatpay_keys
