@@ -85,7 +85,7 @@ pub fn known_err_codes() -> Vec<&'static str> {
 
 /// What a control request asks for: an err_code for the next `count` requests about an
 /// order or a refund, or how a refund ends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outcome {
     /// Only requests of this merchant; any merchant when left out.

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::api::Endpoint as V2Endpoint;
 use super::core::{Body, Call, Core, Reply};
 use super::faults::FaultKind;
 use super::lock;
@@ -229,6 +230,9 @@ fn of_refusal(refusal: Refusal) -> V3Error {
             (400, "INVALID_REQUEST")
         }
         "USER_ACCOUNT_ABNORMAL" => (403, "USER_ACCOUNT_ABNORMAL"),
+        "BIZERR_NEED_RETRY" => (500, "BIZ_ERR_NEED_RETRY"),
+        "NOAUTH" => (403, "NO_AUTH"),
+        "REFUNDNOTEXIST" => (404, "RESOURCE_NOT_EXISTS"),
         "NOTENOUGH" => (403, "NOT_ENOUGH"),
         "FREQUENCY_LIMITED" => (429, "FREQUENCY_LIMITED"),
         "SYSTEMERROR" => (500, "SYSTEM_ERROR"),
@@ -394,6 +398,18 @@ impl Core {
             message,
             sandbox: false,
         };
+        // An outcome set on the control plane refuses the request as it would v2's (B5's
+        // statuses for v2's err_codes).
+        let outcome = |endpoint: V2Endpoint, fields: &[(&str, &str)]| {
+            let mut message = Message::new();
+            for (name, value) in fields {
+                message.set(name, *value);
+            }
+            match self.outcome_for(endpoint, &bill_call(message)) {
+                Some(refusal) => Err(fail(of_refusal(refusal))),
+                None => Ok(()),
+            }
+        };
         let answer = match route {
             Route::Bill(kind) => {
                 let query = request.query;
@@ -430,6 +446,7 @@ impl Core {
                     sandbox: false,
                 };
                 let out_trade_no = call.message.get("out_trade_no").unwrap_or("").to_owned();
+                outcome(V2Endpoint::UnifiedOrder, &[("out_trade_no", &out_trade_no)])?;
                 let placed = self
                     .unified_order(&call, now, None)
                     .map_err(|r| fail(of_refusal(r)))?;
@@ -450,6 +467,11 @@ impl Core {
                     Route::QueryByOutTradeNo(number) => (None, Some(number.as_str())),
                     _ => unreachable!("matched above"),
                 };
+                let named = match (id, number) {
+                    (Some(id), _) => ("transaction_id", id),
+                    (_, number) => ("out_trade_no", number.unwrap_or_default()),
+                };
+                outcome(V2Endpoint::OrderQuery, &[named])?;
                 let mut ledger = lock(self.ledger(false));
                 let order = ledger
                     .find(&account, id, number, now)
@@ -462,6 +484,7 @@ impl Core {
                 if body["mchid"].as_str() != Some(auth.mch_id.as_str()) {
                     return Err(fail(param_error("mchid与请求头中的商户号不一致，或未传入")));
                 }
+                outcome(V2Endpoint::CloseOrder, &[("out_trade_no", &number)])?;
                 lock(self.ledger(false))
                     .close(&account, &number, self.close_after(), now)
                     .map_err(|r| fail(of_refusal(r)))?;
@@ -480,6 +503,9 @@ impl Core {
                     message,
                     sandbox: false,
                 };
+                if let Some(refusal) = self.outcome_for(V2Endpoint::Refund, &call) {
+                    return Err(fail(of_refusal(refusal)));
+                }
                 self.refund(&call, now, None)
                     .map_err(|r| fail(of_refusal(r)))?;
                 let mut ledger = lock(self.ledger(false));
@@ -490,6 +516,7 @@ impl Core {
                 Some(refund_json(refund))
             }
             Route::RefundQuery(number) => {
+                outcome(V2Endpoint::RefundQuery, &[("out_refund_no", &number)])?;
                 let ledger = lock(self.ledger(false));
                 // UNCONFIRMED: B5 lists both RESOURCE_NOT_EXISTS and REFUND_NOT_EXISTS for
                 // 404; the refund page's own table names the first.

@@ -280,6 +280,66 @@ fn a_coupon_and_an_h5_order_read_the_same_on_both_apis() {
 }
 
 #[test]
+fn outcomes_set_on_the_control_plane_refuse_v3_requests_as_v3_would() {
+    use wxpay_ops::emulator::outcomes::Outcome;
+    let shop = Shop::new();
+    shop.place("OC-1", "1000");
+    shop.pay("OC-1");
+    let outcome = |err_code: &str, count| Outcome {
+        out_trade_no: Some("OC-1".into()),
+        path: Some("/secapi/pay/refund".into()),
+        err_code: Some(err_code.into()),
+        count,
+        ..Outcome::default()
+    };
+    // BIZERR_NEED_RETRY is v3's 500 BIZ_ERR_NEED_RETRY: sent again with the same out_refund_no.
+    shop.emulator
+        .core()
+        .add_outcome(outcome("BIZERR_NEED_RETRY", 1))
+        .unwrap();
+    let refund = [
+        "refund",
+        "create",
+        "--api",
+        "v3",
+        "--out-trade-no",
+        "OC-1",
+        "--total",
+        "1000",
+        "--refund",
+        "100",
+        "--out-refund-no",
+        "OC-R1",
+        "--yes",
+    ];
+    assert_eq!(shop.run(&refund).expect(0).json()["refund_fee"], 100);
+    assert_eq!(shop.requests("/v3/refund/domestic/refunds"), 2);
+    // NOAUTH is 403 NO_AUTH: final.
+    shop.emulator
+        .core()
+        .add_outcome(outcome("NOAUTH", 1))
+        .unwrap();
+    let again = [
+        "refund",
+        "create",
+        "--api",
+        "v3",
+        "--out-trade-no",
+        "OC-1",
+        "--total",
+        "1000",
+        "--refund",
+        "100",
+        "--out-refund-no",
+        "OC-R2",
+        "--yes",
+    ];
+    shop.run(&again)
+        .expect(3)
+        .error_mentions("HTTP 403 NO_AUTH");
+}
+
+#[test]
 fn an_answer_that_does_not_verify_or_is_about_another_order_is_not_used() {
     let shop = Shop::new();
     shop.place("T1", "100");

@@ -282,16 +282,33 @@ impl V3Client {
         &self,
         apiv3_key: &ApiV3Key,
     ) -> Result<Vec<PlatformCert>, ClientError> {
-        let prepared = V3Prepared {
+        let prepared = Self::certificates_request();
+        let url = self.sign(&prepared).url;
+        let fetched = self.fetch_certificates(&prepared, apiv3_key).await;
+        // Shown with -v, as every request is: a refresh is one more request.
+        self.observe(&prepared, 1, &url, fetched.as_ref().err(), None);
+        fetched
+    }
+
+    /// `GET /v3/certificates`; signed only, so the endpoint is not consulted.
+    fn certificates_request() -> V3Prepared {
+        V3Prepared {
             endpoint: Endpoint::OrderQuery,
             method: "GET",
             path: CERTIFICATES_PATH.to_owned(),
             body: String::new(),
             binding: Vec::new(),
-        };
-        let signed = self.sign(&prepared);
+        }
+    }
+
+    async fn fetch_certificates(
+        &self,
+        prepared: &V3Prepared,
+        apiv3_key: &ApiV3Key,
+    ) -> Result<Vec<PlatformCert>, ClientError> {
+        let signed = self.sign(prepared);
         let url = shown_url(&signed.url).into_owned();
-        let (headers, body) = match self.exchange(&prepared, &signed).await {
+        let (headers, body) = match self.exchange(prepared, &signed).await {
             (Some(status), Ok((_, body))) if !(200..300).contains(&status) => {
                 return Err(refusal(&url, status, &body));
             }
