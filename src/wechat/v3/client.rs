@@ -283,7 +283,7 @@ impl V3Client {
         apiv3_key: &ApiV3Key,
     ) -> Result<Vec<PlatformCert>, ClientError> {
         let prepared = Self::certificates_request();
-        let url = self.sign(&prepared).url;
+        let url = format!("{}{}", self.base, prepared.path);
         let fetched = self.fetch_certificates(&prepared, apiv3_key).await;
         // Shown with -v, as every request is: a refresh is one more request.
         self.observe(&prepared, 1, &url, fetched.as_ref().err(), None);
