@@ -1,4 +1,4 @@
-//! `wxpay-ops emulator serve`: the local WeChat Pay v2 server.
+//! `wxpay-ops emulator serve`: the local WeChat Pay server, API v2 and v3.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ use crate::output::{Format, Printer};
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
-    /// Serve the WeChat Pay v2 API on loopback until Ctrl-C, SIGTERM or SIGHUP
+    /// Serve WeChat Pay API v2 and v3 on loopback until Ctrl-C, SIGTERM or SIGHUP
     Serve(ServeArgs),
     /// Write the merchant order export (CSV) of a synthetic day, with chosen differences
     Export(ExportArgs),
@@ -325,7 +325,7 @@ fn start_failure(error: ServeError) -> Failure {
 
 fn banner(printer: &Printer, emulator: &Emulator, built_in: bool, control_token: Option<&str>) {
     printer.status(&format!(
-        "WeChat Pay v2 emulator on {} and {}",
+        "WeChat Pay emulator (API v2 and v3) on {} and {}",
         emulator.base_url(),
         emulator.tls_base_url()
     ));

@@ -85,7 +85,7 @@ enum Command {
     Config(config::ConfigCommand),
     /// Print shell completions
     Completions(completions::CompletionsArgs),
-    /// A local WeChat Pay v2 server for tests and development
+    /// A local WeChat Pay server (API v2 and v3) for tests and development
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
     /// Download bills into a folder with a manifest, and read them
