@@ -13,7 +13,7 @@ use super::settings::{ApiV3KeyArgs, Context, KeyArgs, Selected};
 use crate::output::Record;
 use crate::wechat::api::Endpoint;
 use crate::wechat::client::RetryPolicy;
-use crate::wechat::v3::certs::{CachedCert, cache, cached_path, describe};
+use crate::wechat::v3::certs::{cache, cached_path};
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
@@ -122,50 +122,39 @@ fn download(context: &Context, args: DownloadArgs) -> Result<u8, Failure> {
 fn list(context: &Context, args: ListArgs) -> Result<u8, Failure> {
     let selected = context.select_optional()?;
     let dir = folder(args.dir.as_deref(), selected.as_ref())?;
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            context.printer.status(&format!(
-                "no platform certificates: {} does not exist yet (`wxpay-ops certs download` fills it)",
-                dir.display()
-            ));
-            return Ok(exit::OK);
-        }
-        Err(e) => return Err(Failure::input(&dir.display().to_string(), e)),
-    };
-    let mut certs: Vec<CachedCert> = Vec::new();
-    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    paths.sort();
-    for path in paths
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
-    {
-        let pem = crate::config::v3::read_certificate_file(path)?;
-        match describe(path, &pem) {
-            Some(cert) => certs.push(cert),
-            None => context.printer.warn(&format!(
-                "{} is not a certificate; left out",
-                path.display()
-            )),
-        }
+    let files = crate::config::v3::read_platform_cache(&dir)?;
+    if files.is_empty() {
+        context.printer.status(&format!(
+            "no platform certificates in {} (`wxpay-ops certs download` fills it)",
+            dir.display()
+        ));
     }
     let now = crate::time::now().unix_timestamp();
-    let rows: Vec<Record> = certs
-        .iter()
-        .map(|cert| {
-            let at = |seconds| crate::time::rfc3339_of_unix(seconds);
-            record(json!({
-                "serial": cert.serial,
-                "not_before": at(cert.not_before),
-                "not_after": at(cert.not_after),
-                "valid_now": cert.not_before <= now && now < cert.not_after,
-                "file": cert.path,
-            }))
-        })
-        .collect();
-    context.printer.records(
-        &["serial", "not_before", "not_after", "valid_now", "file"],
-        &rows,
-    )?;
+    let mut rows: Vec<Record> = Vec::new();
+    for file in &files {
+        let Some(info) = &file.info else {
+            let warning = format!("{} is not a certificate; left out", file.path.display());
+            context.printer.warn(&warning);
+            continue;
+        };
+        let at = |seconds| crate::time::rfc3339_of_unix(seconds);
+        rows.push(record(json!({
+            "serial": info.serial,
+            "not_before": at(info.not_before),
+            "not_after": at(info.not_after),
+            "valid_now": info.valid_at(now),
+            "used": file.used,
+            "file": file.path,
+        })));
+    }
+    let columns = [
+        "serial",
+        "not_before",
+        "not_after",
+        "valid_now",
+        "used",
+        "file",
+    ];
+    context.printer.records(&columns, &rows)?;
     Ok(exit::OK)
 }

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use super::certs::{CertError, read_certificate};
 use super::{Config, Profile};
-use crate::wechat::v3::certs as platform;
+use crate::wechat::v3::certs::{self as platform, CertInfo};
 use crate::wechat::v3::{KeyError, MerchantKey, VerifyKey};
 
 /// Key files are a few kilobytes.
@@ -96,9 +96,20 @@ pub fn read_certificate_file(path: &Path) -> Result<Vec<u8>, V3Error> {
     read_limited(path, false)
 }
 
-/// The platform certificates cached in a folder, `<serial>.pem` each, those valid now; none
-/// when it does not exist yet.
-pub fn read_platform_cert_dir(dir: &Path) -> Result<Vec<VerifyKey>, V3Error> {
+/// A `*.pem` file of the platform-certificate cache, and whether answers are checked with it.
+pub struct CachedFile {
+    pub path: PathBuf,
+    /// What the certificate inside says of itself; None when there is none.
+    pub info: Option<CertInfo>,
+    /// Checked with: named `<serial>.pem` after the certificate inside, and valid now (an
+    /// expired or not yet valid platform certificate checks nothing, as WeChat's SDKs have
+    /// it; a misnamed file could slip a certificate in under another's name).
+    pub used: bool,
+    bytes: Vec<u8>,
+}
+
+/// Every `*.pem` file of the cache, in name order; none when the folder does not exist yet.
+pub fn read_platform_cache(dir: &Path) -> Result<Vec<CachedFile>, V3Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -112,28 +123,41 @@ pub fn read_platform_cert_dir(dir: &Path) -> Result<Vec<VerifyKey>, V3Error> {
     let mut paths: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|path| platform::is_cache_name(path).is_some())
+        .filter(|path| path.extension().is_some_and(|e| e == "pem"))
         .collect();
     paths.sort();
     let now = crate::time::now().unix_timestamp();
-    let mut keys = Vec::new();
+    let mut files = Vec::new();
     for path in paths {
-        let named = platform::is_cache_name(&path)
-            .unwrap_or_default()
-            .to_owned();
         let bytes = read_limited(&path, false)?;
-        // Only the certificate the name promises, and only while it is valid: an expired or
-        // not yet valid platform certificate checks nothing (as WeChat's SDKs have it).
-        let current = platform::describe(&path, &bytes)
-            .is_some_and(|cert| cert.serial == named && cert.valid_at(now));
-        if !current {
-            continue;
-        }
-        let found = VerifyKey::certificates(&bytes).map_err(|problem| V3Error::Key {
-            path: path.clone(),
+        let info = platform::describe(&bytes);
+        let named = platform::is_cache_name(&path);
+        let used = info
+            .as_ref()
+            .is_some_and(|info| named == Some(info.serial.as_str()) && info.valid_at(now));
+        files.push(CachedFile {
+            path,
+            info,
+            used,
+            bytes,
+        });
+    }
+    Ok(files)
+}
+
+/// The platform certificates answers are checked with: those of the cache it uses.
+pub fn read_platform_cert_dir(dir: &Path) -> Result<Vec<VerifyKey>, V3Error> {
+    let mut keys = Vec::new();
+    for file in read_platform_cache(dir)?
+        .into_iter()
+        .filter(|file| file.used)
+    {
+        let serial = file.info.map(|info| info.serial).unwrap_or_default();
+        let found = VerifyKey::certificates(&file.bytes).map_err(|problem| V3Error::Key {
+            path: file.path.clone(),
             problem,
         })?;
-        keys.extend(found.into_iter().filter(|key| key.serial == named).take(1));
+        keys.extend(found.into_iter().filter(|key| key.serial == serial).take(1));
     }
     Ok(keys)
 }
@@ -147,7 +171,7 @@ pub fn is_public_key_id(text: &str) -> bool {
 /// A certificate serial as WeChat Pay writes it: uppercase hex.
 pub fn serial_of(text: &str) -> Result<String, V3Error> {
     let serial = text.trim().to_ascii_uppercase();
-    if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !crate::wechat::v3::is_serial(&serial) {
         return Err(V3Error::BadSerial(text.to_owned()));
     }
     Ok(serial)

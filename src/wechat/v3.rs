@@ -358,6 +358,14 @@ pub fn serial_hex(raw: &[u8]) -> String {
     super::hex_upper(&raw[first..])
 }
 
+/// Whether `text` is a serial as [`serial_hex`] writes one: uppercase hex, at most 64 digits.
+pub fn is_serial(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
 /// The RSA key inside a SubjectPublicKeyInfo, checked to be one: of 2048 bits or more.
 fn rsa_of_spki(der: &[u8]) -> Result<Vec<u8>, KeyError> {
     let unusable = |reason: String| KeyError::Unusable {

@@ -888,6 +888,18 @@ fn platform_certificates_are_downloaded_listed_and_fetched_again_on_a_rotation()
 
     // WeChat Pay rotates: answers come signed under the new certificate, which the client
     // fetches when it meets its serial, and keeps.
+    // A copy under another name is listed, and not used.
+    std::fs::copy(&file, file.with_file_name("copy.pem")).unwrap();
+    let listed = shop
+        .run(&["--format", "json", "certs", "list"])
+        .expect(0)
+        .json();
+    let copy = (listed.as_array().unwrap().iter())
+        .find(|cert| cert["file"].as_str().unwrap().ends_with("copy.pem"))
+        .unwrap();
+    assert_eq!(copy["used"], false);
+    std::fs::remove_file(file.with_file_name("copy.pem")).unwrap();
+
     let rotated = wxpay_ops::emulator::v3::V3Signing::RotatedCertificate;
     *shop.emulator.core().notifier.v3_signing.lock().unwrap() = rotated;
     assert_eq!(query(&shop, "v3", "PC-1")["trade_state"], "NOTPAY");
@@ -900,6 +912,7 @@ fn platform_certificates_are_downloaded_listed_and_fetched_again_on_a_rotation()
         .collect();
     assert_eq!(serials, ["3C21F8A6B09E5D47C2A0E9F4D1B8C6A57E3F2D19", first]);
     assert_eq!(listed[0]["valid_now"], true);
+    assert_eq!(listed[0]["used"], true);
     assert_eq!(listed[0]["not_after"], "2126-01-01T08:00:00+08:00");
 
     // A certificates answer whose signature does not verify is refused, nothing is cached;

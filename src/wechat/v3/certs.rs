@@ -117,7 +117,7 @@ pub fn cache(dir: &Path, certs: &[PlatformCert]) -> Result<Vec<bool>, CertsError
     Ok(new)
 }
 
-impl CachedCert {
+impl CertInfo {
     /// Whether `now` (Unix seconds) is within the certificate's validity.
     pub fn valid_at(&self, now: i64) -> bool {
         self.not_before <= now && now < self.not_after
@@ -128,32 +128,26 @@ impl CachedCert {
 /// are read, and only when the certificate inside has that serial.
 pub fn is_cache_name(path: &Path) -> Option<&str> {
     let name = path.file_name()?.to_str()?.strip_suffix(".pem")?;
-    let hex = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase() && b.is_ascii_hexdigit());
-    hex.then_some(name)
+    super::is_serial(name).then_some(name)
 }
 
-/// A certificate file's serial and validity, for `certs list`.
+/// A certificate's serial and validity.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedCert {
-    pub path: PathBuf,
+pub struct CertInfo {
     pub serial: String,
     /// Unix seconds.
     pub not_before: i64,
     pub not_after: i64,
 }
 
-/// What a cached certificate file says of itself; None when it is not one.
-pub fn describe(path: &Path, pem: &[u8]) -> Option<CachedCert> {
+/// What the first certificate of a PEM says of itself; None when there is none.
+pub fn describe(pem: &[u8]) -> Option<CertInfo> {
     let block = Pem::iter_from_buffer(pem)
         .map_while(Result::ok)
         .find(|block| block.label == "CERTIFICATE")?;
     let (_, cert) = X509Certificate::from_der(&block.contents).ok()?;
     let validity = cert.validity();
-    Some(CachedCert {
-        path: path.to_owned(),
+    Some(CertInfo {
         serial: super::serial_hex(cert.tbs_certificate.raw_serial()),
         not_before: validity.not_before.timestamp(),
         not_after: validity.not_after.timestamp(),
@@ -194,7 +188,7 @@ mod tests {
             read_answer(&answer("0123ABCD", pem, &key), &key),
             Err(CertsError::WrongSerial { .. })
         ));
-        let described = describe(Path::new("x.pem"), pem.as_bytes()).unwrap();
+        let described = describe(pem.as_bytes()).unwrap();
         assert_eq!(described.serial, serial);
         assert_eq!(described.not_before, 1_767_225_600);
     }

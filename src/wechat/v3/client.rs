@@ -4,7 +4,7 @@
 //! sent again with the same body (freshly signed), as B5 allows; the rest follows the v2
 //! client's rules for what may be sent again ([`Endpoint::may_resend_after`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -322,7 +322,7 @@ impl V3Client {
             .map_err(|e| payload("data", e.to_string()))?
             .into_iter()
             .filter(|cert| {
-                certs::describe(Path::new(""), cert.pem.as_bytes())
+                certs::describe(cert.pem.as_bytes())
                     .is_some_and(|described| described.valid_at(now))
             })
             .collect();
